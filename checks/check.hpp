@@ -1,0 +1,78 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "lib/config.hpp"
+#include "lib/results.hpp"
+#include "lib/timeutil.hpp"
+
+namespace reconcile {
+
+/// Opens the ledger snapshot for a check on first use, so category C checks can fetch from
+/// the brokers before any snapshot is held open.
+class SnapshotProvider {
+public:
+    virtual ~SnapshotProvider() = default;
+    /// The transaction a check reads the ledger in (a per-check subtransaction of the run's
+    /// REPEATABLE READ READ ONLY snapshot, with the check's statement timeout applied).
+    virtual pqxx::transaction_base& ledger() = 0;
+};
+
+/// Everything one check sees during one run, and where it puts its findings.
+class CheckContext {
+public:
+    CheckContext(const Settings& settings, std::string book, Timestamp as_of, SnapshotProvider& snapshot)
+        : m_settings(settings),
+          m_book(std::move(book)),
+          m_as_of(as_of),
+          m_snapshot(snapshot),
+          m_variances(static_cast<std::size_t>(settings.variance_cap))
+    {
+    }
+
+    const Settings& settings() const { return m_settings; }
+    const std::string& book() const { return m_book; }
+    /// The run's reference time; ages are measured against it, never against a wall clock
+    /// read mid-check.
+    Timestamp as_of() const { return m_as_of; }
+    /// The ledger snapshot (read only); opened on first call.
+    pqxx::transaction_base& ledger() { return m_snapshot.ledger(); }
+    /// Variances found so far (capped list, true total).
+    VarianceCollector& variances() { return m_variances; }
+    /// Metrics reported with the result; money as decimal strings.
+    nlohmann::json& metrics() { return m_metrics; }
+    /// Raises the check's status to at least `status`.
+    void raise(CheckStatus status) { m_status = worst(m_status, status); }
+    CheckStatus status() const { return m_status; }
+
+private:
+    const Settings& m_settings;
+    std::string m_book;
+    Timestamp m_as_of;
+    SnapshotProvider& m_snapshot;
+    VarianceCollector m_variances;
+    nlohmann::json m_metrics = nlohmann::json::object();
+    CheckStatus m_status = CheckStatus::ok;
+};
+
+/// One reconciliation check. Stateless: all state lives in the CheckContext.
+class Check {
+public:
+    virtual ~Check() = default;
+    /// Stable snake_case name (used on the command line, in run rows and fingerprints).
+    virtual std::string_view name() const = 0;
+    /// A, B, C or D.
+    virtual char category() const = 0;
+    /// One sentence: what the check proves.
+    virtual std::string_view description() const = 0;
+    /// Proves what it proves, recording metrics, variances and status in the context.
+    /// Throwing makes the check end `error`; the run goes on with the other checks.
+    virtual void run(CheckContext& context) const = 0;
+};
+
+}  // namespace reconcile

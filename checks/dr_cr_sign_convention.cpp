@@ -1,0 +1,100 @@
+// dr_cr_sign_convention (A): every line has side DR or CR and a strictly positive amount, and
+// no account whose chart-of-accounts entry forbids it carries a balance on the wrong side of
+// its normal side (an overdrawn customer wallet, say).
+#include <fmt/format.h>
+
+#include "checks/sql_support.hpp"
+
+namespace reconcile {
+namespace {
+
+const std::string bad_lines_sql = R"sql(
+WITH bad AS (
+    SELECT line_id, txn_id, side, amount,
+           (side IS NULL OR side NOT IN ('DR', 'CR')) AS bad_side,
+           (amount IS NOT NULL AND amount <= 0) AS bad_amount
+    FROM contract.journal_lines
+    WHERE side IS NULL OR side NOT IN ('DR', 'CR') OR amount <= 0
+),
+counted AS (
+    SELECT *, sum(bad_side::int) OVER () AS bad_sides, sum(bad_amount::int) OVER () AS bad_amounts FROM bad
+)
+SELECT line_id::text, txn_id::text, side::text, amount::text, bad_side, bad_amount, bad_sides, bad_amounts
+FROM counted ORDER BY line_id LIMIT $1
+)sql";
+
+// Balances per (account, customer, currency) in the direction of the account's normal side.
+const std::string wrong_side_sql = fmt::format(R"sql(
+WITH balances AS (
+    SELECT l.account_code, l.customer_id, l.currency, a.normal_side,
+           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS balance
+    FROM contract.journal_lines l
+    JOIN contract.accounts a ON a.account_code = l.account_code
+    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND t.status IN {}
+    GROUP BY l.account_code, l.customer_id, l.currency, a.normal_side
+)
+SELECT account_code::text, customer_id::text, currency::text, normal_side::text, balance::text,
+       count(*) OVER () AS total
+FROM balances WHERE balance < 0
+ORDER BY balance, account_code, customer_id LIMIT $1
+)sql",
+                                                   booked_statuses_sql);
+
+class DrCrSignConvention : public Check {
+public:
+    std::string_view name() const override { return "dr_cr_sign_convention"; }
+    char category() const override { return 'A'; }
+    std::string_view description() const override
+    {
+        return "Every line has side DR or CR and a strictly positive amount; no account that forbids it "
+               "carries a balance on the wrong side of its normal side.";
+    }
+
+    void run(CheckContext& context) const override
+    {
+        auto& variances = context.variances();
+        std::int64_t line_total = 0;
+        std::int64_t line_listed = 0;
+        for (const auto& row : context.ledger().exec_params(bad_lines_sql, listing_limit(context))) {
+            line_total = row[6].as<std::int64_t>() + row[7].as<std::int64_t>();
+            std::vector<std::pair<std::string, std::string>> keys{{"line_id", row[0].as<std::string>()},
+                                                                  {"txn_id", text_or_empty(row[1])}};
+            if (row[4].as<bool>()) {
+                Variance variance{.kind = "invalid_side", .keys = keys, .expected = "DR|CR",
+                                  .actual = optional_text(row[2])};
+                variances.add(std::move(variance));
+                ++line_listed;
+            }
+            if (row[5].as<bool>()) {
+                variances.add(Variance{.kind = "non_positive_amount", .keys = keys, .actual = optional_text(row[3])});
+                ++line_listed;
+            }
+        }
+        variances.add_unlisted(line_total - line_listed);
+        context.metrics()["invalid_lines"] = line_total;
+
+        std::int64_t account_total = 0;
+        std::int64_t account_listed = 0;
+        for (const auto& row : context.ledger().exec_params(wrong_side_sql, listing_limit(context))) {
+            account_total = row[5].as<std::int64_t>();
+            ++account_listed;
+            std::vector<std::pair<std::string, std::string>> keys{{"account", row[0].as<std::string>()}};
+            if (!row[1].is_null()) keys.emplace_back("customer_id", row[1].as<std::string>());
+            keys.emplace_back("currency", text_or_empty(row[2]));
+            Variance variance{.kind = "wrong_side_balance", .keys = std::move(keys), .expected = "0",
+                              .actual = row[4].as<std::string>(), .difference = row[4].as<std::string>()};
+            variance.detail = {{"normal_side", row[3].as<std::string>()}};
+            variances.add(std::move(variance));
+        }
+        variances.add_unlisted(account_total - account_listed);
+        context.metrics()["wrong_side_balances"] = account_total;
+        if (variances.total() > 0) context.raise(CheckStatus::fail);
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Check> make_dr_cr_sign_convention() { return std::make_unique<DrCrSignConvention>(); }
+
+}  // namespace reconcile

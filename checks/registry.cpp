@@ -1,0 +1,105 @@
+#include "checks/registry.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "checks/not_implemented.hpp"
+#include "lib/errors.hpp"
+
+namespace reconcile {
+
+// Each check's file defines its factory.
+std::unique_ptr<Check> make_trial_balance_zero();
+std::unique_ptr<Check> make_journal_line_completeness();
+std::unique_ptr<Check> make_source_txn_uniqueness();
+std::unique_ptr<Check> make_dr_cr_sign_convention();
+std::unique_ptr<Check> make_pending_flow_age();
+
+namespace {
+
+std::unique_ptr<Check> not_implemented(std::string name, char category, std::string description)
+{
+    return std::make_unique<NotImplementedCheck>(std::move(name), category, std::move(description));
+}
+
+}  // namespace
+
+CheckRegistry::CheckRegistry()
+{
+    m_checks.push_back(make_trial_balance_zero());
+    m_checks.push_back(make_journal_line_completeness());
+    m_checks.push_back(make_source_txn_uniqueness());
+    m_checks.push_back(make_dr_cr_sign_convention());
+    m_checks.push_back(not_implemented(
+        "wallet_derivation", 'B',
+        "Each customer wallet's stored balance equals the sum of its journal lines on the wallet account."));
+    m_checks.push_back(not_implemented(
+        "account_totals", 'B', "Each account's stored debit, credit and net totals equal the aggregate of its lines."));
+    m_checks.push_back(not_implemented(
+        "snapshot_reconcile", 'B',
+        "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time."));
+    m_checks.push_back(not_implemented(
+        "gtn_ledger_recon", 'C', "Per UAE customer: ledger cash and securities quantities vs the live GTN account."));
+    m_checks.push_back(not_implemented(
+        "zag_holdings_recon", 'C', "Per (UAE customer, instrument): ledger share count vs ZAG holdings."));
+    m_checks.push_back(not_implemented(
+        "viewtrade_ledger_recon", 'C',
+        "Per India customer: ledger cash and securities quantities vs the live ViewTrade balance."));
+    m_checks.push_back(not_implemented(
+        "viewtrade_holdings_recon", 'C',
+        "Per (India customer, instrument): share count tie-out against ViewTrade positions."));
+    m_checks.push_back(not_implemented(
+        "lrs_viewtrade_tie_out", 'C',
+        "Per India customer: USD remitted under LRS vs USD wired into ViewTrade, bucketed by age."));
+    m_checks.push_back(make_pending_flow_age());
+}
+
+const Check* CheckRegistry::find(std::string_view name) const
+{
+    for (const auto& check : m_checks) {
+        if (check->name() == name) return check.get();
+    }
+    return nullptr;
+}
+
+std::vector<const Check*> CheckRegistry::select(char category, const std::vector<std::string>& names) const
+{
+    std::vector<const Check*> selected;
+    if (names.empty()) {
+        for (const auto& check : m_checks) {
+            if (check->category() == category) selected.push_back(check.get());
+        }
+        return selected;
+    }
+    for (const auto& name : names) {
+        const Check* check = find(name);
+        if (check == nullptr) {
+            throw Error(ExitCode::usage, fmt::format("unknown check '{}' (see `reconcile checks`)", name));
+        }
+        if (check->category() != category) {
+            throw Error(ExitCode::usage, fmt::format("check '{}' is in category {}, not {}", name,
+                                                     check->category(), category));
+        }
+        if (std::find(selected.begin(), selected.end(), check) == selected.end()) selected.push_back(check);
+    }
+    return selected;
+}
+
+const CheckRegistry& default_registry()
+{
+    static const CheckRegistry registry;
+    return registry;
+}
+
+char parse_category(std::string_view text)
+{
+    if (text.size() == 1) {
+        const char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(text.front())));
+        if (upper >= 'A' && upper <= 'D') return upper;
+    }
+    throw Error(ExitCode::usage, fmt::format("unknown category '{}': expected A, B, C or D", text));
+}
+
+}  // namespace reconcile

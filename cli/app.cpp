@@ -1,0 +1,71 @@
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "lib/errors.hpp"
+#include "lib/log.hpp"
+
+namespace reconcile {
+
+void add_output_option(CLI::App& command, OutputFormat& format)
+{
+    command
+        .add_option("-o,--output", format, "Output format: text for people, json for pipelines")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, OutputFormat>{{"text", OutputFormat::text},
+                                                                                {"json", OutputFormat::json}},
+                                            CLI::ignore_case));
+}
+
+int run_cli(int argc, char** argv)
+{
+    CLI::App app{"reconcile: continuously prove a double-entry ledger against itself and its brokers",
+                 "reconcile"};
+    app.set_version_flag("--version", RECON_VERSION);
+    app.require_subcommand(1);
+    GlobalOptions global;
+    app.add_option("--config", global.config_path, "Env-file (KEY=VALUE lines) with settings")
+        ->envname("RECON_CONFIG");
+    app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors on stderr");
+
+    RunOptions run_options;
+    MigrateOptions migrate_options;
+    ChecksOptions checks_options;
+    RunsOptions runs_options;
+    CLI::App* run = setup_run(app, run_options);
+    CLI::App* migrate = setup_migrate(app, migrate_options);
+    CLI::App* checks = setup_checks(app, checks_options);
+    CLI::App* runs = setup_runs(app, runs_options);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::Error& e) {
+        std::cerr << fmt::format("reconcile: {} (see reconcile --help)\n", first_line(e.what()));
+        return to_int(ExitCode::usage);
+    }
+
+    if (global.quiet) set_log_level(LogLevel::warn);
+    // libpq would wait for the kernel's TCP timeout on a black-holed host; bound it.
+    setenv("PGCONNECT_TIMEOUT", "10", 0);
+
+    try {
+        if (run->parsed()) return run_command(run_options, global);
+        if (migrate->parsed()) return migrate_command(migrate_options, global);
+        if (checks->parsed()) return checks_command(checks_options, global);
+        if (runs->parsed()) return runs_command(runs_options, global);
+        return to_int(ExitCode::usage);
+    } catch (...) {
+        const auto [code, message] = classify_current_exception(false);
+        log_error("{}", message);
+        return to_int(code);
+    }
+}
+
+}  // namespace reconcile

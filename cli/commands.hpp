@@ -1,0 +1,68 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace reconcile {
+
+/// Options every subcommand shares.
+struct GlobalOptions {
+    std::optional<std::string> config_path;  ///< --config FILE (env-file), or RECON_CONFIG
+    bool quiet = false;                      ///< --quiet: only warnings and errors on stderr
+};
+
+/// Where a command prints its result.
+enum class OutputFormat { text, json };
+
+/// Adds `--output text|json` to a subcommand.
+void add_output_option(CLI::App& command, OutputFormat& format);
+
+struct RunOptions {
+    std::string book;
+    std::string category;
+    std::vector<std::string> checks;
+    OutputFormat output = OutputFormat::text;
+    std::string fail_on = "fail";
+    std::string trigger = "manual";
+};
+/// `reconcile run`: one category of checks on one book.
+CLI::App* setup_run(CLI::App& app, RunOptions& options);
+int run_command(const RunOptions& options, const GlobalOptions& global);
+
+struct MigrateOptions {
+    std::vector<std::string> books;
+    bool engine_only = false;
+};
+/// `reconcile migrate`: apply the schema to one or every book.
+CLI::App* setup_migrate(CLI::App& app, MigrateOptions& options);
+int migrate_command(const MigrateOptions& options, const GlobalOptions& global);
+
+struct ChecksOptions {
+    OutputFormat output = OutputFormat::text;
+};
+/// `reconcile checks`: print the registry.
+CLI::App* setup_checks(CLI::App& app, ChecksOptions& options);
+int checks_command(const ChecksOptions& options, const GlobalOptions& global);
+
+struct RunsOptions {
+    std::optional<std::string> book;
+    std::optional<std::string> category;
+    std::optional<std::string> status;
+    std::int64_t limit = 20;
+    std::int64_t run_id = 0;
+    OutputFormat output = OutputFormat::text;
+    CLI::App* list = nullptr;
+    CLI::App* show = nullptr;
+};
+/// `reconcile runs list|show`: read the run history.
+CLI::App* setup_runs(CLI::App& app, RunsOptions& options);
+int runs_command(const RunsOptions& options, const GlobalOptions& global);
+
+/// Parses the command line and runs the chosen subcommand; returns the process exit code
+/// (README "Exit codes"). Never throws.
+int run_cli(int argc, char** argv);
+
+}  // namespace reconcile

@@ -1,0 +1,53 @@
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "lib/log.hpp"
+#include "lib/output.hpp"
+#include "lib/runner.hpp"
+
+namespace reconcile {
+
+CLI::App* setup_run(CLI::App& app, RunOptions& options)
+{
+    auto* command = app.add_subcommand("run", "Run one category of checks on one book");
+    command->add_option("-b,--book", options.book, "Book to reconcile (one of RECON_BOOKS)")->required();
+    command->add_option("-c,--category", options.category, "Category: A, B, C or D")->required();
+    command->add_option("--check", options.checks, "Only this check (repeatable); must be in the category");
+    add_output_option(*command, options.output);
+    command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail (default) or warn")
+        ->check(CLI::IsMember({"fail", "warn"}));
+    command->add_option("--trigger", options.trigger, "Recorded on the run row: manual, schedule or api")
+        ->check(CLI::IsMember({"manual", "schedule", "api"}));
+    return command;
+}
+
+int run_command(const RunOptions& options, const GlobalOptions& global)
+{
+    const Settings settings = load_settings_from(global.config_path);
+    RunRequest request;
+    request.book = options.book;
+    request.category = parse_category(options.category);
+    request.check_names = options.checks;
+    request.trigger = options.trigger;
+
+    const RunOutcome outcome = execute_run(settings, default_registry(), request);
+    if (outcome.lock_held) {
+        log_warn("skipped: another run of {}/{} holds the lock; nothing written", request.book, request.category);
+        return to_int(ExitCode::lock_held);
+    }
+    const RunReport& report = outcome.report;
+    if (options.output == OutputFormat::json) {
+        std::cout << run_report_to_json(report).dump(2) << '\n';
+    } else {
+        std::cout << render_run_text(report);
+    }
+    std::cout.flush();
+    const ExitCode code = exit_code_for(report, options.fail_on == "warn");
+    log_info("run {} of {}/{} finished {} in {} ms (exit {})", report.run_id, report.book, report.category,
+             report.status, report.duration_ms, to_int(code));
+    return to_int(code);
+}
+
+}  // namespace reconcile

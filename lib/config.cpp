@@ -1,0 +1,279 @@
+#include "lib/config.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "lib/errors.hpp"
+
+extern char** environ;
+
+namespace reconcile {
+namespace {
+
+std::string_view trim(std::string_view text)
+{
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+bool valid_key(std::string_view key)
+{
+    if (key.empty() || std::isdigit(static_cast<unsigned char>(key.front()))) return false;
+    return std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+}
+
+Error config_error(std::string message) { return Error(ExitCode::config, std::move(message)); }
+
+std::string upper(std::string text)
+{
+    for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return text;
+}
+
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
+                               std::int64_t max)
+{
+    std::int64_t parsed = 0;
+    const auto* end = value.data() + value.size();
+    const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
+    if (ec != std::errc{} || ptr != end || value.empty()) {
+        throw config_error(fmt::format("{}: expected a whole number, got '{}'", name, value));
+    }
+    if (parsed < min || parsed > max) {
+        throw config_error(fmt::format("{}: {} is out of range [{}, {}]", name, parsed, min, max));
+    }
+    return parsed;
+}
+
+Decimal parse_decimal_setting(const std::string& name, const std::string& value)
+{
+    const auto parsed = Decimal::try_parse(value);
+    if (!parsed || parsed->sign() < 0) {
+        throw config_error(fmt::format("{}: expected a non-negative decimal, got '{}'", name, value));
+    }
+    return *parsed;
+}
+
+/// Applies one optional setting through a parser, leaving the default when absent.
+template <typename T, typename Parse>
+void apply(const EnvMap& env, const std::string& name, T& target, Parse parse)
+{
+    if (auto value = lookup_setting(env, name)) target = parse(name, *value);
+}
+
+}  // namespace
+
+EnvMap parse_env_file(std::string_view text, std::string_view origin)
+{
+    EnvMap result;
+    std::size_t line_no = 0;
+    while (!text.empty()) {
+        const auto newline = text.find('\n');
+        std::string_view line = text.substr(0, newline);
+        text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
+        ++line_no;
+        line = trim(line);
+        if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+        if (line.rfind("export ", 0) == 0) line = trim(line.substr(7));
+        const auto eq = line.find('=');
+        if (eq == std::string_view::npos) {
+            throw config_error(fmt::format("{}:{}: expected KEY=VALUE", origin, line_no));
+        }
+        const std::string key{trim(line.substr(0, eq))};
+        if (!valid_key(key)) {
+            throw config_error(fmt::format("{}:{}: invalid setting name '{}'", origin, line_no, key));
+        }
+        std::string_view value = trim(line.substr(eq + 1));
+        if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
+            const char quote = value.front();
+            if (value.size() < 2 || value.back() != quote) {
+                throw config_error(fmt::format("{}:{}: unterminated quote in {}", origin, line_no, key));
+            }
+            value = value.substr(1, value.size() - 2);
+        }
+        result[key] = std::string(value);
+    }
+    return result;
+}
+
+EnvMap read_env_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw config_error(fmt::format("cannot read config file {}", path));
+    std::ostringstream content;
+    content << in.rdbuf();
+    return parse_env_file(content.str(), path);
+}
+
+EnvMap process_environment()
+{
+    EnvMap result;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string_view item(*entry);
+        const auto eq = item.find('=');
+        if (eq == std::string_view::npos) continue;
+        result.emplace(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+    }
+    return result;
+}
+
+EnvMap merge_env(const EnvMap& file, const EnvMap& process)
+{
+    EnvMap merged = file;
+    for (const auto& [key, value] : process) merged[key] = value;
+    return merged;
+}
+
+std::optional<std::string> lookup_setting(const EnvMap& env, const std::string& name)
+{
+    const auto direct = env.find(name);
+    const auto via_file = env.find(name + "_FILE");
+    const bool has_direct = direct != env.end() && !direct->second.empty();
+    const bool has_file = via_file != env.end() && !via_file->second.empty();
+    if (has_direct && has_file) {
+        throw config_error(fmt::format("both {0} and {0}_FILE are set; use one", name));
+    }
+    if (has_direct) return direct->second;
+    if (!has_file) return std::nullopt;
+    std::ifstream in(via_file->second, std::ios::binary);
+    if (!in) throw config_error(fmt::format("{}_FILE: cannot read {}", name, via_file->second));
+    std::ostringstream content;
+    content << in.rdbuf();
+    std::string value = content.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    if (value.empty()) throw config_error(fmt::format("{}_FILE: {} is empty", name, via_file->second));
+    return value;
+}
+
+bool parse_bool_setting(const std::string& name, const std::string& value)
+{
+    std::string lowered = value;
+    for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lowered == "true" || lowered == "1" || lowered == "yes" || lowered == "on") return true;
+    if (lowered == "false" || lowered == "0" || lowered == "no" || lowered == "off") return false;
+    throw config_error(fmt::format("{}: expected true or false, got '{}'", name, value));
+}
+
+const std::string& Settings::database_url(const std::string& book) const
+{
+    const auto found = database_urls.find(book);
+    if (found == database_urls.end()) {
+        throw config_error(fmt::format("no database configured for book '{}': set RECON_DATABASE_URL_{}",
+                                       book, upper(book)));
+    }
+    return found->second;
+}
+
+const std::string& Settings::read_database_url(const std::string& book) const
+{
+    const auto found = read_database_urls.find(book);
+    return found == read_database_urls.end() ? database_url(book) : found->second;
+}
+
+void Settings::require_book(const std::string& book) const
+{
+    if (std::find(books.begin(), books.end(), book) == books.end()) {
+        throw Error(ExitCode::usage,
+                    fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(books, ",")));
+    }
+}
+
+Settings load_settings(const EnvMap& env)
+{
+    Settings s;
+    s.raw = env;
+    if (auto books = lookup_setting(env, "RECON_BOOKS")) {
+        s.books.clear();
+        std::string_view rest = *books;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const std::string book{trim(rest.substr(0, comma))};
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            if (book.empty()) continue;
+            const bool valid = std::all_of(book.begin(), book.end(), [](char c) {
+                return std::islower(static_cast<unsigned char>(c)) ||
+                       std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+            });
+            if (!valid) {
+                throw config_error(
+                    fmt::format("RECON_BOOKS: book names are lower-case letters, digits and _, got '{}'", book));
+            }
+            if (std::find(s.books.begin(), s.books.end(), book) == s.books.end()) s.books.push_back(book);
+        }
+        if (s.books.empty()) throw config_error("RECON_BOOKS is empty");
+    }
+    for (const auto& book : s.books) {
+        if (auto url = lookup_setting(env, "RECON_DATABASE_URL_" + upper(book))) {
+            s.database_urls[book] = *url;
+        }
+        if (auto url = lookup_setting(env, "RECON_READ_DATABASE_URL_" + upper(book))) {
+            s.read_database_urls[book] = *url;
+        }
+    }
+
+    const auto as_bool = [](const std::string& n, const std::string& v) { return parse_bool_setting(n, v); };
+    const auto seconds = [](const std::string& n, const std::string& v) {
+        return parse_int_setting(n, v, 0, 366LL * 86400);
+    };
+    const auto positive_seconds = [](const std::string& n, const std::string& v) {
+        return parse_int_setting(n, v, 1, 366LL * 86400);
+    };
+    const auto hours = [](const std::string& n, const std::string& v) {
+        return parse_int_setting(n, v, 0, 24LL * 3660);
+    };
+    const auto as_decimal = [](const std::string& n, const std::string& v) {
+        return parse_decimal_setting(n, v);
+    };
+    apply(env, "RECON_SCHEDULE_ENABLED", s.schedule_enabled, as_bool);
+    apply(env, "RECON_INTERVAL_SECONDS", s.interval_seconds, positive_seconds);
+    apply(env, "RECON_EXTERNAL_INTERVAL_SECONDS", s.external_interval_seconds, positive_seconds);
+    apply(env, "RECON_SCHEDULE_INITIAL_DELAY_SECONDS", s.initial_delay_seconds, seconds);
+    apply(env, "INDIA_RECON_ENABLED", s.india_enabled, as_bool);
+    apply(env, "INDIA_RECON_INTERVAL_SECONDS", s.india_interval_seconds, positive_seconds);
+    s.alert_webhook_url = lookup_setting(env, "ALERT_WEBHOOK_URL");
+    s.alert_webhook_secret = lookup_setting(env, "ALERT_WEBHOOK_SECRET");
+    apply(env, "RECON_ALERT_PERSIST_ENABLED", s.alert_persist_enabled, as_bool);
+    apply(env, "RECON_CASH_TOLERANCE", s.cash_tolerance, as_decimal);
+    apply(env, "RECON_QUANTITY_TOLERANCE", s.quantity_match_tolerance, as_decimal);
+    apply(env, "RECON_QUANTITY_DUST_TOLERANCE", s.quantity_dust_tolerance, as_decimal);
+    apply(env, "RECON_PENDING_WARN_HOURS", s.pending_warn_hours, hours);
+    apply(env, "RECON_PENDING_FAIL_HOURS", s.pending_fail_hours, hours);
+    apply(env, "RECON_LRS_AGED_DAYS", s.lrs_aged_days, [](const std::string& n, const std::string& v) {
+        return parse_int_setting(n, v, 0, 3660);
+    });
+    apply(env, "RECON_VARIANCE_CAP", s.variance_cap, [](const std::string& n, const std::string& v) {
+        return parse_int_setting(n, v, 1, 100000);
+    });
+    apply(env, "RECON_STATEMENT_TIMEOUT_MS", s.statement_timeout_ms,
+          [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 86400000); });
+
+    if (s.pending_fail_hours < s.pending_warn_hours) {
+        throw config_error(fmt::format("RECON_PENDING_FAIL_HOURS ({}) is below RECON_PENDING_WARN_HOURS ({})",
+                                       s.pending_fail_hours, s.pending_warn_hours));
+    }
+    if (s.quantity_dust_tolerance < s.quantity_match_tolerance) {
+        throw config_error("RECON_QUANTITY_DUST_TOLERANCE is below RECON_QUANTITY_TOLERANCE");
+    }
+    return s;
+}
+
+Settings load_settings_from(const std::optional<std::string>& config_path)
+{
+    const EnvMap file = config_path ? read_env_file(*config_path) : EnvMap{};
+    return load_settings(merge_env(file, process_environment()));
+}
+
+}  // namespace reconcile

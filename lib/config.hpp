@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/decimal.hpp"
+
+namespace reconcile {
+
+/// Raw KEY=VALUE settings: the env-file overlaid by the process environment.
+using EnvMap = std::map<std::string, std::string>;
+
+/// Parses the env-file format systemd's EnvironmentFile= reads: KEY=VALUE lines, `#` comments,
+/// blank lines, optional `export `, single or double quotes around the value.
+/// Throws Error(config) naming the file and line on anything else.
+EnvMap parse_env_file(std::string_view text, std::string_view origin);
+
+/// Reads and parses an env-file; an unreadable file is a configuration error.
+EnvMap read_env_file(const std::string& path);
+
+/// The process environment as a map (variables without '=' are skipped).
+EnvMap process_environment();
+
+/// Settings are looked up in the file first and then overridden by the process environment,
+/// so a one-off `RECON_X=... reconcile ...` wins over the shared file.
+EnvMap merge_env(const EnvMap& file, const EnvMap& process);
+
+/// Looks a setting up as NAME or, for secrets, NAME_FILE=/path (trailing newline stripped).
+/// Both set, or an unreadable file, is a configuration error; absence is std::nullopt.
+std::optional<std::string> lookup_setting(const EnvMap& env, const std::string& name);
+
+/// Every setting of reconcile, validated once at start-up (bad values exit 78).
+struct Settings {
+    std::vector<std::string> books{"uae", "india"};
+    std::map<std::string, std::string> database_urls;       ///< book -> libpq URL or key=value
+    std::map<std::string, std::string> read_database_urls;  ///< book -> replica URL for checks
+
+    bool schedule_enabled = true;
+    std::int64_t interval_seconds = 3600;
+    std::int64_t external_interval_seconds = 86400;
+    std::int64_t initial_delay_seconds = 60;
+    bool india_enabled = false;
+    std::int64_t india_interval_seconds = 3600;
+
+    std::optional<std::string> alert_webhook_url;
+    std::optional<std::string> alert_webhook_secret;
+    bool alert_persist_enabled = false;
+
+    Decimal cash_tolerance = Decimal::parse("0.01");
+    Decimal quantity_match_tolerance = Decimal::parse("0.000001");
+    Decimal quantity_dust_tolerance = Decimal::parse("0.0001");
+    std::int64_t pending_warn_hours = 24;
+    std::int64_t pending_fail_hours = 72;
+    std::int64_t lrs_aged_days = 5;
+    std::int64_t variance_cap = 200;
+    std::int64_t statement_timeout_ms = 300000;
+
+    EnvMap raw;  ///< everything that was read, for later subsystems' own settings
+
+    /// The primary URL of a book (lock, run rows); throws Error(config) when it is missing.
+    const std::string& database_url(const std::string& book) const;
+    /// Where the checks read the ledger: the replica when configured, else the primary.
+    const std::string& read_database_url(const std::string& book) const;
+    /// Throws Error(usage) unless the book is one of RECON_BOOKS.
+    void require_book(const std::string& book) const;
+};
+
+/// Builds and validates Settings from raw values.
+Settings load_settings(const EnvMap& env);
+
+/// The process's settings: `config_path` (if any) overlaid by the environment.
+Settings load_settings_from(const std::optional<std::string>& config_path);
+
+/// Parses a boolean setting value (true/false/1/0/yes/no/on/off); throws Error(config).
+bool parse_bool_setting(const std::string& name, const std::string& value);
+
+}  // namespace reconcile

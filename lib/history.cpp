@@ -1,0 +1,168 @@
+#include "lib/history.hpp"
+
+#include <fmt/format.h>
+
+#include "lib/output.hpp"
+
+namespace reconcile {
+namespace {
+
+/// Timestamps leave Postgres as ISO-8601 UTC text so no session time zone can skew them.
+constexpr const char* run_columns =
+    "run_id, book, category, trigger, status,"
+    " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    " coalesce(duration_ms, 0), error, metadata::text";
+
+RunReport report_from_row(const pqxx::row& row)
+{
+    RunReport report;
+    report.run_id = row[0].as<std::int64_t>();
+    report.book = row[1].as<std::string>();
+    report.category = row[2].as<std::string>().at(0);
+    report.trigger = row[3].as<std::string>();
+    report.status = row[4].as<std::string>();
+    report.started_at = parse_utc(row[5].as<std::string>()).value_or(Timestamp{});
+    if (!row[6].is_null()) report.finished_at = parse_utc(row[6].as<std::string>());
+    report.duration_ms = row[7].as<std::int64_t>();
+    if (!row[8].is_null()) report.error = row[8].as<std::string>();
+    const auto metadata = nlohmann::json::parse(row[9].as<std::string>());
+    if (const auto checks = metadata.find("checks"); checks != metadata.end()) {
+        for (const auto& check : *checks) report.checks.push_back(check_result_from_json(check));
+    }
+    return report;
+}
+
+}  // namespace
+
+RunHistory::RunHistory(Session& session) : m_session(session)
+{
+    m_session.prepare("run_abandon_stale",
+                      "UPDATE recon.runs SET status = 'abandoned', finished_at = now(),"
+                      " error = 'the process running it died (its lock was free)'"
+                      " WHERE lock_key = $1 AND status = 'running'");
+    m_session.prepare("run_insert",
+                      "INSERT INTO recon.runs (book, category, trigger, status, lock_key, checks_requested,"
+                      " started_at, host, pid, version)"
+                      " VALUES ($1, $2, $3, 'running', $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
+                      " $6::timestamptz, $7, $8, $9)"
+                      " RETURNING run_id");
+    m_session.prepare("run_finish",
+                      "UPDATE recon.runs SET status = $2, finished_at = $3::timestamptz, duration_ms = $4,"
+                      " metadata = $5::jsonb WHERE run_id = $1 AND status = 'running'");
+    m_session.prepare("run_abort",
+                      "UPDATE recon.runs SET status = 'error', finished_at = now(),"
+                      " duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint, error = $2"
+                      " WHERE run_id = $1 AND status = 'running'");
+    m_session.prepare("variance_insert",
+                      "INSERT INTO recon.reconciliation_variances (run_id, book, check_name, category, status,"
+                      " kind, fingerprint, keys, expected, actual, difference, detail)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12::jsonb)");
+    m_session.prepare("run_find", fmt::format("SELECT {} FROM recon.runs WHERE run_id = $1", run_columns));
+    m_session.prepare("run_list", fmt::format("SELECT {} FROM recon.runs WHERE book = $1"
+                                              " AND ($2::text IS NULL OR category = $2)"
+                                              " AND ($3::text IS NULL OR status = $3)"
+                                              " AND ($4::timestamptz IS NULL OR started_at >= $4::timestamptz)"
+                                              " AND ($5::bigint IS NULL OR run_id < $5)"
+                                              " ORDER BY run_id DESC LIMIT $6",
+                                              run_columns));
+    m_session.prepare("run_last_completed",
+                      fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
+                                  " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL"
+                                  " ORDER BY started_at DESC LIMIT 1",
+                                  run_columns));
+}
+
+std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key,
+                                   const std::vector<std::string>& check_names, const std::string& host,
+                                   int pid)
+{
+    pqxx::work txn(m_session.connection());
+    const auto abandoned = txn.exec_prepared0("run_abandon_stale", lock_key).affected_rows();
+    const std::string names_json = nlohmann::json(check_names).dump();
+    report.run_id = txn.exec_prepared1("run_insert", report.book, std::string(1, report.category), report.trigger,
+                                       lock_key, names_json, format_utc(report.started_at), host, pid,
+                                       std::string(RECON_VERSION))[0]
+                        .as<std::int64_t>();
+    txn.commit();
+    return static_cast<std::int64_t>(abandoned);
+}
+
+void RunHistory::finish_run(const RunReport& report, const Settings& settings)
+{
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& check : report.checks) checks.push_back(check_result_to_json(check));
+    const nlohmann::json metadata = {{"checks", std::move(checks)}};
+
+    pqxx::work txn(m_session.connection());
+    const auto updated = txn.exec_prepared0("run_finish", report.run_id, report.status,
+                                            format_utc(report.finished_at.value_or(report.started_at)),
+                                            report.duration_ms, metadata.dump())
+                             .affected_rows();
+    if (updated != 1) {
+        throw std::runtime_error(fmt::format("run {} is no longer running; results not written", report.run_id));
+    }
+    if (settings.alert_persist_enabled) {
+        for (const auto& check : report.checks) {
+            if (check.status != CheckStatus::warn && check.status != CheckStatus::fail) continue;
+            for (const auto& variance : check.variances) {
+                const auto json = variance_to_json(variance);
+                const auto text = [](const std::optional<std::string>& value) {
+                    return value ? value->c_str() : static_cast<const char*>(nullptr);
+                };
+                txn.exec_prepared0("variance_insert", report.run_id, report.book, check.check_name,
+                                   std::string(1, check.category), std::string(to_string(check.status)),
+                                   variance.kind, variance.fingerprint, json.at("keys").dump(),
+                                   text(variance.expected), text(variance.actual), text(variance.difference),
+                                   variance.detail.dump());
+            }
+        }
+    }
+    txn.commit();
+}
+
+void RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept
+{
+    try {
+        pqxx::work txn(m_session.connection());
+        txn.exec_prepared0("run_abort", run_id, reason);
+        txn.commit();
+    } catch (...) {
+        // The database is gone: the row stays `running`, and the next run marks it abandoned.
+    }
+}
+
+std::vector<RunReport> RunHistory::list(const std::string& book, const RunFilter& filter)
+{
+    const auto text = [](const std::optional<std::string>& value) {
+        return value ? value->c_str() : static_cast<const char*>(nullptr);
+    };
+    const std::optional<std::string> since = filter.since ? std::optional(format_utc(*filter.since)) : std::nullopt;
+    const std::optional<std::string> before =
+        filter.before_run_id ? std::optional(std::to_string(*filter.before_run_id)) : std::nullopt;
+    pqxx::read_transaction txn(m_session.connection());
+    std::vector<RunReport> reports;
+    for (const auto& row : txn.exec_prepared("run_list", book, text(filter.category), text(filter.status),
+                                             text(since), text(before), filter.limit)) {
+        reports.push_back(report_from_row(row));
+    }
+    return reports;
+}
+
+std::optional<RunReport> RunHistory::find(std::int64_t run_id)
+{
+    pqxx::read_transaction txn(m_session.connection());
+    const auto rows = txn.exec_prepared("run_find", run_id);
+    if (rows.empty()) return std::nullopt;
+    return report_from_row(rows[0]);
+}
+
+std::optional<RunReport> RunHistory::last_completed(const std::string& book, char category)
+{
+    pqxx::read_transaction txn(m_session.connection());
+    const auto rows = txn.exec_prepared("run_last_completed", book, std::string(1, category));
+    if (rows.empty()) return std::nullopt;
+    return report_from_row(rows[0]);
+}
+
+}  // namespace reconcile

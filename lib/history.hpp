@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/config.hpp"
+#include "lib/db.hpp"
+#include "lib/results.hpp"
+
+namespace reconcile {
+
+/// Filters for listing runs.
+struct RunFilter {
+    std::optional<std::string> category;
+    std::optional<std::string> status;
+    std::optional<Timestamp> since;
+    std::optional<std::int64_t> before_run_id;  ///< cursor: only runs with a smaller id
+    std::int64_t limit = 20;
+};
+
+/// The run rows of one book (recon.runs) on its primary. All writes of a run go through here.
+class RunHistory {
+public:
+    explicit RunHistory(Session& session);
+
+    /// Under the run's lock: marks this lock's stale `running` rows abandoned, inserts and
+    /// commits our `running` row (sets report.run_id). Returns how many rows were abandoned.
+    std::int64_t begin_run(RunReport& report, std::int64_t lock_key, const std::vector<std::string>& check_names,
+                           const std::string& host, int pid);
+
+    /// Writes the finished run (status, timings, every check result) in one transaction,
+    /// together with the persisted variances when persistence is enabled.
+    void finish_run(const RunReport& report, const Settings& settings);
+
+    /// Best effort, never throws: ends a run that could not complete as `error` with a reason.
+    /// When the database is gone the row stays `running` and the next run abandons it.
+    void abort_run(std::int64_t run_id, const std::string& reason) noexcept;
+
+    /// Runs newest first, with their check results.
+    std::vector<RunReport> list(const std::string& book, const RunFilter& filter);
+
+    /// One run, or std::nullopt.
+    std::optional<RunReport> find(std::int64_t run_id);
+
+    /// The newest run of (book, category) that finished (not running/abandoned), for cadence.
+    std::optional<RunReport> last_completed(const std::string& book, char category);
+
+private:
+    Session& m_session;
+};
+
+}  // namespace reconcile

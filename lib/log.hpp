@@ -1,0 +1,41 @@
+#pragma once
+
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+
+namespace reconcile {
+
+/// Log severities; lines below the threshold are dropped.
+enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
+
+/// Sets the lowest level written to stderr (--quiet raises it to warn).
+void set_log_level(LogLevel level);
+
+/// Writes one line "reconcile: <level>: <message>" to stderr, newlines folded, so each event is
+/// exactly one journald entry.
+void log_line(LogLevel level, std::string_view message);
+
+/// The first line of a possibly multi-line message (libpq errors span lines).
+std::string first_line(std::string_view text);
+
+template <typename... Args>
+void log_info(fmt::format_string<Args...> format, Args&&... args)
+{
+    log_line(LogLevel::info, fmt::format(format, std::forward<Args>(args)...));
+}
+
+template <typename... Args>
+void log_warn(fmt::format_string<Args...> format, Args&&... args)
+{
+    log_line(LogLevel::warn, fmt::format(format, std::forward<Args>(args)...));
+}
+
+template <typename... Args>
+void log_error(fmt::format_string<Args...> format, Args&&... args)
+{
+    log_line(LogLevel::error, fmt::format(format, std::forward<Args>(args)...));
+}
+
+}  // namespace reconcile

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/results.hpp"
+
+namespace reconcile {
+
+/// A variance as it appears in the JSON output and in run rows.
+nlohmann::json variance_to_json(const Variance& variance);
+/// Inverse of variance_to_json (reading run history back).
+Variance variance_from_json(const nlohmann::json& json);
+
+/// A check result as in the JSON output (schema/run-output.schema.json).
+nlohmann::json check_result_to_json(const CheckResult& result);
+/// Inverse of check_result_to_json; throws nlohmann::json::exception on malformed input.
+CheckResult check_result_from_json(const nlohmann::json& json);
+
+/// The one JSON document of a run (schema/run-output.schema.json).
+nlohmann::json run_report_to_json(const RunReport& report);
+
+/// The text a person reads: a line per check (status, key metrics, variance count), then the
+/// listed variances of every check that has them.
+std::string render_run_text(const RunReport& report);
+
+/// A one-line summary of a run for lists ("42  uae  A  fail  2026-...  35 ms  1 fail").
+std::string render_run_line(const RunReport& report);
+
+}  // namespace reconcile

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/timeutil.hpp"
+
+namespace reconcile {
+
+/// A check's verdict, ordered by severity for "worst of" folding. A proven break (fail)
+/// outranks a check that could not complete (error): see ARCHITECTURE.md "Exit codes".
+enum class CheckStatus { ok, warn, error, fail };
+
+/// "ok" / "warn" / "fail" / "error".
+std::string_view to_string(CheckStatus status);
+/// Inverse of to_string; std::nullopt for anything else.
+std::optional<CheckStatus> parse_check_status(std::string_view text);
+/// The more severe of two statuses.
+CheckStatus worst(CheckStatus a, CheckStatus b);
+
+/// One specific row that broke a check. `keys` identify it (and feed the fingerprint);
+/// `detail` carries everything else an operator may want (never part of the identity).
+struct Variance {
+    std::string kind;                                       ///< unbalanced_txn, aged_pending, ...
+    std::vector<std::pair<std::string, std::string>> keys;  ///< txn_id, customer_id, currency, ...
+    std::optional<std::string> expected;                    ///< exact decimal text when numeric
+    std::optional<std::string> actual;
+    std::optional<std::string> difference;
+    nlohmann::json detail = nlohmann::json::object();
+    std::string fingerprint;                                ///< filled by finalize_variances()
+};
+
+/// Stable identity of a variance across runs: hex SHA-256 (first 128 bits) over the check,
+/// the kind and the keys sorted by name. Independent of amounts, so a break that changes size
+/// is still recognised as the same break.
+std::string variance_fingerprint(std::string_view check_name, const Variance& variance);
+
+/// Collects a check's variances keeping at most `cap` of them while counting every one.
+class VarianceCollector {
+public:
+    explicit VarianceCollector(std::size_t cap) : m_cap(cap) {}
+    /// Records one variance; it is listed while under the cap, counted always.
+    void add(Variance variance);
+    /// Counts variances that were found but not fetched (SQL returned the first N and a total).
+    void add_unlisted(std::int64_t count) { m_total += count; }
+    /// The capped list.
+    const std::vector<Variance>& listed() const { return m_listed; }
+    std::vector<Variance>& listed() { return m_listed; }
+    /// How many variances exist in truth.
+    std::int64_t total() const { return m_total; }
+    /// The cap, for SQL LIMIT clauses.
+    std::size_t cap() const { return m_cap; }
+    /// How many more rows a query may still list (cap minus listed).
+    std::size_t remaining() const { return m_listed.size() >= m_cap ? 0 : m_cap - m_listed.size(); }
+
+private:
+    std::size_t m_cap;
+    std::vector<Variance> m_listed;
+    std::int64_t m_total = 0;
+};
+
+/// What one check produced in one run.
+struct CheckResult {
+    std::string check_name;
+    char category = 'A';
+    CheckStatus status = CheckStatus::ok;
+    nlohmann::json metrics = nlohmann::json::object();
+    Timestamp ran_at{};
+    std::int64_t duration_ms = 0;
+    std::vector<Variance> variances;  ///< capped list
+    std::int64_t variances_total = 0; ///< the true number
+};
+
+/// Fills fingerprints of a result's variances.
+void finalize_variances(CheckResult& result);
+
+/// One run of one (book, category): the JSON document `reconcile run --output json` prints.
+struct RunReport {
+    std::int64_t run_id = 0;
+    std::string book;
+    char category = 'A';
+    std::string trigger = "manual";
+    std::string status = "running";  ///< running | ok | warn | fail | error | abandoned
+    Timestamp started_at{};
+    std::optional<Timestamp> finished_at;
+    std::int64_t duration_ms = 0;
+    std::vector<CheckResult> checks;
+    std::optional<std::string> error;  ///< why a run ended without results (abandoned, ...)
+};
+
+/// The worst status over all checks ("ok" for none).
+CheckStatus overall_status(const std::vector<CheckResult>& checks);
+
+}  // namespace reconcile

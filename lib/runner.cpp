@@ -1,0 +1,188 @@
+#include "lib/runner.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+
+#include "lib/history.hpp"
+#include "lib/lock.hpp"
+#include "lib/log.hpp"
+#include "lib/migrate.hpp"
+
+namespace reconcile {
+namespace {
+
+/// The run's ledger snapshot, opened lazily, with one savepoint per check so a check that
+/// fails (statement timeout included) rolls back alone and the snapshot stays usable.
+class LedgerSnapshot : public SnapshotProvider {
+public:
+    LedgerSnapshot(Session& read, long long statement_timeout_ms)
+        : m_read(read), m_statement_timeout_ms(statement_timeout_ms)
+    {
+    }
+
+    pqxx::transaction_base& ledger() override
+    {
+        if (!m_snapshot) m_snapshot = std::make_unique<ReadSnapshot>(m_read.connection(), "reconcile_snapshot");
+        if (!m_in_check) {
+            m_snapshot->exec0("SAVEPOINT reconcile_check");
+            set_local_statement_timeout(*m_snapshot, m_statement_timeout_ms);
+            m_in_check = true;
+        }
+        return *m_snapshot;
+    }
+
+    /// Ends the current check's savepoint: released on success, rolled back on failure (which
+    /// also undoes its statement timeout).
+    void end_check(bool success)
+    {
+        if (!m_in_check) return;
+        m_in_check = false;
+        m_snapshot->exec0(success ? "RELEASE SAVEPOINT reconcile_check" : "ROLLBACK TO SAVEPOINT reconcile_check");
+    }
+
+    /// Ends the snapshot itself (read only: nothing to commit).
+    void close()
+    {
+        m_in_check = false;
+        if (m_snapshot) {
+            auto snapshot = std::move(m_snapshot);
+            snapshot->commit();
+        }
+    }
+
+private:
+    Session& m_read;
+    long long m_statement_timeout_ms;
+    std::unique_ptr<ReadSnapshot> m_snapshot;
+    bool m_in_check = false;
+};
+
+/// SQLSTATE of a statement cancelled by statement_timeout (libpqxx 6 has no class for it).
+constexpr const char* query_canceled_state = "57014";
+
+std::string host_name()
+{
+    char buffer[256] = {};
+    if (gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
+    return buffer;
+}
+
+}  // namespace
+
+std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
+                                    const std::vector<const Check*>& checks, Session& read, Timestamp as_of)
+{
+    std::vector<CheckResult> results;
+    LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
+    for (const Check* check : checks) {
+        CheckResult result;
+        result.check_name = std::string(check->name());
+        result.category = check->category();
+        result.ran_at = std::chrono::system_clock::now();
+        const auto started = std::chrono::steady_clock::now();
+        CheckContext context(settings, book, as_of, snapshot);
+        std::optional<std::string> failure;
+        try {
+            check->run(context);
+            snapshot.end_check(true);
+        } catch (const pqxx::broken_connection&) {
+            throw;  // the snapshot is gone: no later check can run either
+        } catch (const pqxx::sql_error& e) {
+            failure = e.sqlstate() == query_canceled_state
+                          ? fmt::format("cancelled by the statement timeout of {} ms",
+                                        settings.statement_timeout_ms)
+                          : first_line(e.what());
+        } catch (const std::exception& e) {
+            failure = first_line(e.what());
+        }
+        if (failure) snapshot.end_check(false);
+        if (category == 'C') snapshot.close();
+        result.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count();
+        result.metrics = std::move(context.metrics());
+        if (failure) {
+            // A half-finished check's findings are not evidence of anything: drop them.
+            result.status = CheckStatus::error;
+            result.metrics["error"] = *failure;
+            log_warn("check {} on book {} ended error: {}", result.check_name, book, *failure);
+        } else {
+            result.status = context.status();
+            result.variances = std::move(context.variances().listed());
+            result.variances_total = context.variances().total();
+        }
+        finalize_variances(result);
+        results.push_back(std::move(result));
+    }
+    snapshot.close();
+    return results;
+}
+
+RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, const RunRequest& request)
+{
+    settings.require_book(request.book);
+    const auto checks = registry.select(request.category, request.check_names);
+    Session control(settings.database_url(request.book), "control");
+    verify_book(control, request.book);
+
+    const auto key = advisory_lock_key(run_lock_scope(request.book, request.category));
+    auto lock = AdvisoryLock::try_acquire(control, key);
+    RunOutcome outcome;
+    if (!lock) {
+        outcome.lock_held = true;
+        return outcome;
+    }
+
+    RunReport& report = outcome.report;
+    report.book = request.book;
+    report.category = request.category;
+    report.trigger = request.trigger;
+    report.started_at = std::chrono::system_clock::now();
+    const auto started = std::chrono::steady_clock::now();
+
+    RunHistory history(control);
+    const auto abandoned = history.begin_run(report, key, request.check_names, host_name(), getpid());
+    if (abandoned > 0) {
+        log_warn("marked {} stale running run(s) of {}/{} abandoned", abandoned, request.book, request.category);
+    }
+    if (request.on_started) request.on_started(report.run_id);
+
+    try {
+        Session read(settings.read_database_url(request.book), "read");
+        report.checks = run_checks(settings, request.book, request.category, checks, read, report.started_at);
+        report.finished_at = std::chrono::system_clock::now();
+        report.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count();
+        report.status = std::string(to_string(overall_status(report.checks)));
+        history.finish_run(report, settings);
+    } catch (...) {
+        // Past this point every failure is mid-run: a lost connection is transient (75).
+        const auto [code, message] = classify_current_exception(true);
+        history.abort_run(report.run_id, message);
+        throw Error(code, message);
+    }
+    lock->release();
+    return outcome;
+}
+
+ExitCode exit_code_for(const RunReport& report, bool fail_on_warn)
+{
+    bool any_error = false;
+    for (const auto& check : report.checks) {
+        if (check.status == CheckStatus::fail) return ExitCode::check_failed;
+        if (check.status == CheckStatus::error) any_error = true;
+    }
+    if (any_error) return ExitCode::check_error;
+    if (fail_on_warn) {
+        for (const auto& check : report.checks) {
+            if (check.status == CheckStatus::warn) return ExitCode::check_failed;
+        }
+    }
+    return ExitCode::ok;
+}
+
+}  // namespace reconcile

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checks/registry.hpp"
+#include "lib/config.hpp"
+#include "lib/db.hpp"
+#include "lib/errors.hpp"
+#include "lib/results.hpp"
+
+namespace reconcile {
+
+/// What to run: one category of one book, optionally narrowed to some checks.
+struct RunRequest {
+    std::string book;
+    char category = 'A';
+    std::vector<std::string> check_names;  ///< empty: every check of the category
+    std::string trigger = "manual";        ///< manual | schedule | api
+    /// Called once the `running` row is committed (serve answers 202 with this id).
+    std::function<void(std::int64_t run_id)> on_started;
+};
+
+/// How a run ended: skipped because the lock was held (nothing written), or a report.
+struct RunOutcome {
+    bool lock_held = false;
+    RunReport report;
+};
+
+/// One run end to end: connect, verify the book, take the advisory lock (or return
+/// lock_held), mark dead `running` rows abandoned, commit our own `running` row, run the
+/// checks, write every result in one transaction. Failures throw Error/pqxx exceptions; the
+/// run row is then finished as `error` when the database still answers, else left `running`
+/// for the next run to mark abandoned.
+RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, const RunRequest& request);
+
+/// Runs checks against the ledger on `read`: A/B/D share one REPEATABLE READ READ ONLY
+/// snapshot; C checks each open a short one after their broker fetches. A check that throws
+/// ends `error` and the others still run; a lost connection aborts the whole run.
+std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
+                                    const std::vector<const Check*>& checks, Session& read, Timestamp as_of);
+
+/// The process exit code of a finished run (README "Exit codes").
+ExitCode exit_code_for(const RunReport& report, bool fail_on_warn);
+
+}  // namespace reconcile

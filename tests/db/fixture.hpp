@@ -1,0 +1,62 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "checks/registry.hpp"
+#include "lib/config.hpp"
+#include "lib/results.hpp"
+#include "tests/support/test_db.hpp"
+
+namespace reconcile::test {
+
+/// A migrated book database on the throwaway cluster, for one test binary.
+class BookDb {
+public:
+    /// Creates and migrates a fresh database that books for `book`.
+    explicit BookDb(std::string book, bool engine_only = false);
+
+    const std::string& book() const { return m_book; }
+    const std::string& url() const { return m_db.url(); }
+
+    /// Runs fixture SQL (several statements allowed).
+    void exec(const std::string& sql) const;
+    /// One value of a query, as text ("" for null).
+    std::string query_value(const std::string& sql) const;
+    /// Empties every ledger table (keeps the book identity) and the run history.
+    void reset() const;
+    /// Settings naming this database for this book, plus `extra` KEY=VALUE overrides.
+    Settings settings(const EnvMap& extra = {}) const;
+    /// Runs one check by name through the real runner path (snapshot, savepoint, timeout).
+    CheckResult run_check(std::string_view check_name, const EnvMap& extra = {}) const;
+
+private:
+    std::string m_book;
+    TestDatabase m_db;
+};
+
+/// A small ledger in which every check passes: two customers' deposits, a fee, a buy booked at
+/// cost, matching stored wallets, account totals and snapshots, and one fresh pending flow.
+extern const char* const clean_ledger_sql;
+
+/// The variances of a result as "kind key=value key=value" lines (keys sorted), for exact
+/// assertions on which rows broke a check.
+std::vector<std::string> variance_lines(const CheckResult& result);
+
+}  // namespace reconcile::test
+
+/// Lets doctest print variance lines when an assertion on them fails.
+template <>
+struct doctest::StringMaker<std::vector<std::string>> {
+    static doctest::String convert(const std::vector<std::string>& lines)
+    {
+        std::string text = "{";
+        for (const auto& line : lines) text += "\n  \"" + line + "\"";
+        text += "}";
+        return text.c_str();
+    }
+};

@@ -1,0 +1,78 @@
+// Migrations: idempotent, safe when concurrent, and bound to one book.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "lib/db.hpp"
+#include "lib/errors.hpp"
+#include "tests/support/exit_code_of.hpp"
+#include "lib/migrate.hpp"
+#include "tests/db/fixture.hpp"
+
+using namespace reconcile;
+using reconcile::test::exit_code_of;
+using reconcile::test::TestDatabase;
+
+namespace {
+
+std::string value(const std::string& url, const std::string& sql)
+{
+    pqxx::connection connection(url);
+    pqxx::nontransaction txn(connection);
+    return txn.exec_params1(sql)[0].as<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("migrate applies every migration once; a second run is a no-op")
+{
+    TestDatabase db("migrate_once");
+    Session session(db.url(), "control");
+    const auto first = apply_migrations(session, "uae", false);
+    CHECK(first.applied.size() == embedded_migrations().size());
+    const auto second = apply_migrations(session, "uae", false);
+    CHECK(second.applied.empty());
+    CHECK(second.already_applied == embedded_migrations().size());
+    CHECK(value(db.url(), "SELECT book FROM contract.book_identity") == "uae");
+    CHECK_NOTHROW(verify_book(session, "uae"));
+}
+
+TEST_CASE("two migrations at once serialise and both succeed")
+{
+    TestDatabase db("migrate_concurrent");
+    std::vector<std::string> errors(2);
+    std::vector<std::size_t> applied(2);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                Session session(db.url(), "control");
+                applied[static_cast<std::size_t>(i)] = apply_migrations(session, "india", false).applied.size();
+            } catch (const std::exception& e) {
+                errors[static_cast<std::size_t>(i)] = e.what();
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    CHECK(errors[0].empty());
+    CHECK(errors[1].empty());
+    CHECK(applied[0] + applied[1] == embedded_migrations().size());
+    CHECK(value(db.url(), "SELECT count(*) FROM recon.schema_migrations") ==
+          std::to_string(embedded_migrations().size()));
+}
+
+TEST_CASE("a database that belongs to one book is refused as another")
+{
+    TestDatabase db("migrate_wrong_book");
+    Session session(db.url(), "control");
+    apply_migrations(session, "uae", false);
+    CHECK(exit_code_of([&] { apply_migrations(session, "india", false); }) == ExitCode::config);
+    CHECK(exit_code_of([&] { verify_book(session, "india"); }) == ExitCode::config);
+}
+
+TEST_CASE("an empty database is reported as not migrated")
+{
+    TestDatabase db("migrate_none");
+    Session session(db.url(), "control");
+    CHECK(exit_code_of([&] { verify_book(session, "uae"); }) == ExitCode::config);
+}

@@ -1,0 +1,140 @@
+// The run path against a real PostgreSQL: lock, run rows, snapshot, per-check failure isolation.
+#include <doctest/doctest.h>
+
+#include <pqxx/pqxx>
+
+#include "lib/errors.hpp"
+#include "lib/lock.hpp"
+#include "lib/runner.hpp"
+#include "tests/db/fixture.hpp"
+
+using namespace reconcile;
+using reconcile::test::BookDb;
+using reconcile::test::clean_ledger_sql;
+
+namespace {
+
+BookDb& book()
+{
+    static BookDb db("uae");
+    db.reset();
+    db.exec(clean_ledger_sql);
+    return db;
+}
+
+RunRequest request_for(char category)
+{
+    RunRequest request;
+    request.book = "uae";
+    request.category = category;
+    return request;
+}
+
+// Makes every read of contract.journal_lines take a second, to provoke statement timeouts.
+const char* const slow_journal_view = R"sql(
+CREATE OR REPLACE VIEW contract.journal_lines AS
+    SELECT l.line_id, l.txn_id, l.account_code, l.customer_id, l.side, l.amount, l.currency
+    FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(1)) AS slow)sql";
+const char* const normal_journal_view = R"sql(
+CREATE OR REPLACE VIEW contract.journal_lines AS
+    SELECT line_id, txn_id, account_code, customer_id, side, amount, currency FROM ledger.journal_lines)sql";
+
+}  // namespace
+
+TEST_CASE("a run commits one row with every check's result")
+{
+    auto& db = book();
+    std::int64_t started_id = 0;
+    auto request = request_for('A');
+    request.on_started = [&](std::int64_t id) {
+        started_id = id;
+        // The running row is committed before the checks start: another session sees it.
+        CHECK(db.query_value("SELECT status FROM recon.runs WHERE run_id = " + std::to_string(id)) == "running");
+    };
+    const auto outcome = execute_run(db.settings(), default_registry(), request);
+    REQUIRE_FALSE(outcome.lock_held);
+    CHECK(outcome.report.run_id == started_id);
+    CHECK(outcome.report.status == "ok");
+    CHECK(outcome.report.checks.size() == 4);
+    const auto id = std::to_string(outcome.report.run_id);
+    CHECK(db.query_value("SELECT status FROM recon.runs WHERE run_id = " + id) == "ok");
+    CHECK(db.query_value("SELECT jsonb_array_length(metadata->'checks') FROM recon.runs WHERE run_id = " + id) ==
+          "4");
+    CHECK(exit_code_for(outcome.report, false) == ExitCode::ok);
+}
+
+TEST_CASE("a held lock skips the run and writes nothing")
+{
+    auto& db = book();
+    pqxx::connection holder(db.url());
+    pqxx::nontransaction txn(holder);
+    const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
+    txn.exec_params("SELECT pg_advisory_lock($1)", key);
+    const auto outcome = execute_run(db.settings(), default_registry(), request_for('A'));
+    CHECK(outcome.lock_held);
+    CHECK(db.query_value("SELECT count(*) FROM recon.runs") == "0");
+    // Another category has its own lock.
+    CHECK_FALSE(execute_run(db.settings(), default_registry(), request_for('D')).lock_held);
+    txn.exec_params("SELECT pg_advisory_unlock($1)", key);
+}
+
+TEST_CASE("a running row whose lock is free is marked abandoned by the next run")
+{
+    auto& db = book();
+    const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
+    db.exec("INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version)"
+            " VALUES ('uae', 'A', 'manual', 'running', " + std::to_string(key) +
+            ", now() - interval '1 hour', 'gone', 1, 'old'),"
+            " ('uae', 'D', 'manual', 'running', " + std::to_string(advisory_lock_key(run_lock_scope("uae", 'D'))) +
+            ", now(), 'elsewhere', 2, 'old')");
+    const auto outcome = execute_run(db.settings(), default_registry(), request_for('A'));
+    CHECK(db.query_value("SELECT status FROM recon.runs WHERE host = 'gone'") == "abandoned");
+    CHECK(db.query_value("SELECT status FROM recon.runs WHERE host = 'elsewhere'") == "running");
+    CHECK(db.query_value("SELECT status FROM recon.runs WHERE run_id = " + std::to_string(outcome.report.run_id)) ==
+          "ok");
+}
+
+TEST_CASE("a check past its statement timeout ends error and the others still run")
+{
+    auto& db = book();
+    db.exec(slow_journal_view);
+    const auto outcome =
+        execute_run(db.settings({{"RECON_STATEMENT_TIMEOUT_MS", "200"}}), default_registry(), request_for('A'));
+    db.exec(normal_journal_view);
+    std::map<std::string, CheckStatus> statuses;
+    for (const auto& check : outcome.report.checks) statuses[check.check_name] = check.status;
+    CHECK(statuses["trial_balance_zero"] == CheckStatus::error);
+    CHECK(statuses["journal_line_completeness"] == CheckStatus::error);
+    CHECK(statuses["dr_cr_sign_convention"] == CheckStatus::error);
+    CHECK(statuses["source_txn_uniqueness"] == CheckStatus::ok);
+    CHECK(outcome.report.checks.front().metrics["error"].get<std::string>().find("statement timeout") !=
+          std::string::npos);
+    CHECK(outcome.report.status == "error");
+    CHECK(exit_code_for(outcome.report, false) == ExitCode::check_error);
+}
+
+TEST_CASE("--check narrows a run and refuses names outside the category")
+{
+    auto& db = book();
+    auto request = request_for('A');
+    request.check_names = {"source_txn_uniqueness"};
+    const auto outcome = execute_run(db.settings(), default_registry(), request);
+    REQUIRE(outcome.report.checks.size() == 1);
+    CHECK(outcome.report.checks[0].check_name == "source_txn_uniqueness");
+
+    request.check_names = {"pending_flow_age"};
+    CHECK_THROWS_AS(execute_run(db.settings(), default_registry(), request), Error);
+}
+
+TEST_CASE("exit codes fold check statuses: fail outranks error, warn only with --fail-on warn")
+{
+    RunReport report;
+    report.checks.resize(2);
+    report.checks[0].status = CheckStatus::warn;
+    CHECK(exit_code_for(report, false) == ExitCode::ok);
+    CHECK(exit_code_for(report, true) == ExitCode::check_failed);
+    report.checks[1].status = CheckStatus::error;
+    CHECK(exit_code_for(report, false) == ExitCode::check_error);
+    report.checks[0].status = CheckStatus::fail;
+    CHECK(exit_code_for(report, false) == ExitCode::check_failed);
+}

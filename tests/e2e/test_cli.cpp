@@ -1,0 +1,308 @@
+// End to end: the real binary against real databases. Every exit code of the table that a run
+// can produce is provoked for real.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "lib/lock.hpp"
+#include "tests/db/fixture.hpp"
+#include "tests/support/process.hpp"
+
+using namespace reconcile;
+using namespace reconcile::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Books {
+    BookDb uae{"uae"};
+    BookDb india{"india"};
+};
+
+Books& books()
+{
+    static Books instance;
+    return instance;
+}
+
+Books& clean_books()
+{
+    auto& b = books();
+    for (BookDb* db : {&b.uae, &b.india}) {
+        db->reset();
+        db->exec(clean_ledger_sql);
+    }
+    return b;
+}
+
+ProcessOptions env_for(const Books& b, std::map<std::string, std::string> extra = {})
+{
+    ProcessOptions options;
+    options.env = {{"RECON_BOOKS", "uae,india"},
+                   {"RECON_DATABASE_URL_UAE", b.uae.url()},
+                   {"RECON_DATABASE_URL_INDIA", b.india.url()}};
+    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
+    for (auto& [key, value] : extra) options.env[key] = value;
+    return options;
+}
+
+ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions& options)
+{
+    args.insert(args.begin(), reconcile_binary());
+    return run_process(args, options);
+}
+
+// A journal view that takes `seconds` to read: keeps a run busy while a test acts on it.
+std::string slow_journal_view(int seconds)
+{
+    return "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id, l.account_code,"
+           " l.customer_id, l.side, l.amount, l.currency FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(" +
+           std::to_string(seconds) + ")) AS slow";
+}
+const char* const normal_journal_view =
+    "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
+    " amount, currency FROM ledger.journal_lines";
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return condition();
+}
+
+}  // namespace
+
+TEST_CASE("exit 0: a clean ledger, JSON parsed and valid against the schema")
+{
+    auto& b = clean_books();
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"}, env_for(b));
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    const auto json = nlohmann::json::parse(result.out);
+    CHECK(json["book"] == "uae");
+    CHECK(json["category"] == "A");
+    CHECK(json["status"] == "ok");
+    CHECK(json["trigger"] == "manual");
+    CHECK(json["checks"].size() == 4);
+    CHECK(json["checks"][0]["metrics"]["currencies"]["USD"]["debits"] == "451.50");
+
+    const std::string path = "/tmp/reconcile-e2e-output-" + std::to_string(getpid()) + ".json";
+    std::ofstream(path) << result.out;
+    const auto validated = run_process({"/usr/bin/python3", "-m", "jsonschema", "-i", path,
+                                        std::string(RECON_SOURCE_DIR) + "/schema/run-output.schema.json"});
+    CHECK_MESSAGE(validated.exit_code == 0, (validated.out + validated.err));
+    std::remove(path.c_str());
+}
+
+TEST_CASE("exit 1: an unbalanced transaction is named in the JSON")
+{
+    auto& b = clean_books();
+    b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"}, env_for(b));
+    CHECK(result.exit_code == 1);
+    const auto json = nlohmann::json::parse(result.out);
+    CHECK(json["status"] == "fail");
+    const auto& balance = json["checks"][0];
+    CHECK(balance["check_name"] == "trial_balance_zero");
+    CHECK(balance["status"] == "fail");
+    CHECK(balance["variances_total"] == 2);
+    CHECK(balance["variances"][1]["kind"] == "unbalanced_txn");
+    CHECK(balance["variances"][1]["keys"]["txn_id"] == "1001");
+    CHECK(balance["variances"][1]["difference"] == "10.00");
+
+    const auto text = reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b));
+    CHECK(text.exit_code == 1);
+    CHECK(text.out.find("FAIL   trial_balance_zero") != std::string::npos);
+    CHECK(text.out.find("unbalanced_txn txn_id=1001 currency=USD expected=100.00 actual=90.00 difference=10.00") !=
+          std::string::npos);
+}
+
+TEST_CASE("--fail-on warn turns a warning into exit 1")
+{
+    auto& b = clean_books();
+    b.india.exec("INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
+                 " now() - interval '30 hours', NULL, NULL)");
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "D"}, env_for(b)).exit_code == 0);
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "D", "--fail-on", "warn"}, env_for(b)).exit_code ==
+          1);
+}
+
+TEST_CASE("exit 2: a check that cannot complete, while the others' results stand")
+{
+    auto& b = clean_books();
+    b.uae.exec(slow_journal_view(1));
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"},
+                                      env_for(b, {{"RECON_STATEMENT_TIMEOUT_MS", "100"}}));
+    b.uae.exec(normal_journal_view);
+    CHECK(result.exit_code == 2);
+    const auto json = nlohmann::json::parse(result.out);
+    CHECK(json["checks"][0]["status"] == "error");
+    CHECK(json["checks"][2]["check_name"] == "source_txn_uniqueness");
+    CHECK(json["checks"][2]["status"] == "ok");
+}
+
+TEST_CASE("exit 11: two runs started together, exactly one runs")
+{
+    auto& b = clean_books();
+    b.uae.exec(slow_journal_view(2));
+    const std::vector<std::string> args{reconcile_binary(), "run", "--book", "uae", "--category", "A"};
+    BackgroundProcess first(args, env_for(b));
+    BackgroundProcess second(args, env_for(b));
+    const auto r1 = first.wait(60s);
+    const auto r2 = second.wait(60s);
+    b.uae.exec(normal_journal_view);
+    std::multiset<int> codes{r1.exit_code, r2.exit_code};
+    CHECK(codes == std::multiset<int>{0, 11});
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
+    const auto& skipped = r1.exit_code == 11 ? r1 : r2;
+    CHECK(skipped.out.empty());
+    CHECK(skipped.err.find("holds the lock") != std::string::npos);
+}
+
+TEST_CASE("kill -9 mid-run: the lock is free at once and the next run marks the row abandoned")
+{
+    auto& b = clean_books();
+    b.uae.exec(slow_journal_view(30));
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, env_for(b));
+    REQUIRE(wait_for([&] { return b.uae.query_value("SELECT count(*) FROM recon.runs WHERE status = 'running'") == "1"; },
+                     10s));
+    run.send_signal(SIGKILL);
+    run.wait(10s);
+    // The dead run's read backend would sleep on inside its query; end it so the view can be
+    // replaced (the control backend, idle, noticed the dead client by itself).
+    b.uae.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+               " AND state = 'active' AND pid <> pg_backend_pid()");
+    b.uae.exec(normal_journal_view);
+
+    // The server notices the dead client and releases its session lock.
+    const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
+    CHECK(wait_for([&] {
+        pqxx::connection connection(b.uae.url());
+        pqxx::nontransaction txn(connection);
+        const bool free = txn.exec_params1("SELECT pg_try_advisory_lock($1)", key)[0].as<bool>();
+        if (free) txn.exec_params("SELECT pg_advisory_unlock($1)", key);
+        return free;
+    }, 5s));
+    CHECK(b.uae.query_value("SELECT status FROM recon.runs") == "running");
+
+    const auto next = reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b));
+    CHECK(next.exit_code == 0);
+    CHECK(b.uae.query_value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "abandoned,ok");
+    CHECK(next.err.find("abandoned") != std::string::npos);
+}
+
+TEST_CASE("exit 64: bad command lines")
+{
+    auto& b = books();
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"run", "--book", "uae", "--category", "A", "--no-such-flag"},
+             {"run", "--book", "uae"},
+             {"run", "--book", "uae", "--category", "Z"},
+             {"run", "--book", "emea", "--category", "A"},
+             {"run", "--book", "uae", "--category", "A", "--check", "no_such_check"},
+             {"run", "--book", "uae", "--category", "A", "--output", "xml"},
+             {"frobnicate"}}) {
+        const auto result = reconcile_cli(args, env_for(b));
+        CAPTURE(args);
+        CHECK(result.exit_code == 64);
+        CHECK(result.out.empty());
+        CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    }
+}
+
+TEST_CASE("exit 69: the database is unreachable")
+{
+    auto& b = books();
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A"},
+                                      env_for(b, {{"RECON_DATABASE_URL_UAE", "postgresql://postgres@127.0.0.1:1/x"}}));
+    CHECK(result.exit_code == 69);
+    CHECK(result.err.find("cannot connect to the control database") != std::string::npos);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+}
+
+TEST_CASE("exit 78: the wrong book's database, bad settings, unreadable secrets")
+{
+    auto& b = clean_books();
+    auto wrong = reconcile_cli({"run", "--book", "india", "--category", "A"},
+                               env_for(b, {{"RECON_DATABASE_URL_INDIA", b.uae.url()}}));
+    CHECK(wrong.exit_code == 78);
+    CHECK(wrong.err == "reconcile: error: refusing to run: --book india but this database belongs to book 'uae'"
+                       " (entity uae-entity)\n");
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
+
+    CHECK(reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b, {{"RECON_VARIANCE_CAP", "lots"}}))
+              .exit_code == 78);
+    auto secret = env_for(b);
+    secret.env.erase("RECON_DATABASE_URL_UAE");
+    secret.env["RECON_DATABASE_URL_UAE_FILE"] = "/nonexistent/url";
+    CHECK(reconcile_cli({"run", "--book", "uae", "--category", "A"}, secret).exit_code == 78);
+    CHECK(reconcile_cli({"--config", "/nonexistent/reconcile.env", "checks"}, env_for(b)).exit_code == 78);
+}
+
+TEST_CASE("--config reads an env-file; the database URL can come from a secret file")
+{
+    auto& b = clean_books();
+    const std::string dir = "/tmp/reconcile-e2e-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/url") << b.india.url() << "\n";
+    std::ofstream(dir + "/reconcile.env") << "# shared with systemd\nRECON_BOOKS=india\n"
+                                          << "RECON_DATABASE_URL_INDIA_FILE=" << dir << "/url\n";
+    ProcessOptions options;
+    options.unset_env = {"RECON_BOOKS", "RECON_DATABASE_URL_INDIA", "RECON_DATABASE_URL_UAE", "RECON_CONFIG"};
+    const auto result = reconcile_cli({"--config", dir + "/reconcile.env", "run", "--book", "india", "--category", "D"},
+                                      options);
+    CHECK_MESSAGE(result.exit_code == 0, result.err);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("checks, runs list and runs show read the registry and the history")
+{
+    auto& b = clean_books();
+    const auto checks = reconcile_cli({"checks", "--output", "json"}, env_for(b));
+    REQUIRE(checks.exit_code == 0);
+    const auto registry = nlohmann::json::parse(checks.out);
+    CHECK(registry.size() == 13);
+    CHECK(registry[0] == nlohmann::json{{"name", "trial_balance_zero"},
+                                        {"category", "A"},
+                                        {"books", {"uae", "india"}},
+                                        {"description", registry[0]["description"]}});
+
+    b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b)).exit_code == 1);
+    REQUIRE(reconcile_cli({"run", "--book", "india", "--category", "D"}, env_for(b)).exit_code == 0);
+
+    const auto list = reconcile_cli({"runs", "list", "--output", "json"}, env_for(b));
+    REQUIRE(list.exit_code == 0);
+    const auto runs = nlohmann::json::parse(list.out);
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[0]["book"] == "uae");
+    CHECK(runs[0]["status"] == "fail");
+    CHECK(runs[1]["book"] == "india");
+
+    const auto only_a = nlohmann::json::parse(
+        reconcile_cli({"runs", "list", "--book", "uae", "--category", "a", "--output", "json"}, env_for(b)).out);
+    CHECK(only_a.size() == 1);
+
+    const auto id = runs[0]["run_id"].get<std::int64_t>();
+    const auto show = reconcile_cli({"runs", "show", std::to_string(id), "--book", "uae", "--output", "json"},
+                                    env_for(b));
+    REQUIRE(show.exit_code == 0);
+    const auto shown = nlohmann::json::parse(show.out);
+    CHECK(shown["checks"][0]["variances"][1]["keys"]["txn_id"] == "1001");
+    CHECK(shown["status"] == "fail");
+
+    const auto text = reconcile_cli({"runs", "list"}, env_for(b));
+    CHECK(text.out.find("fail") != std::string::npos);
+    CHECK(reconcile_cli({"runs", "show", "999999"}, env_for(b)).exit_code == 64);
+}

@@ -1,0 +1,76 @@
+// Exit-code mapping: every failure class lands on the documented code.
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include <pqxx/pqxx>
+
+#include "checks/registry.hpp"
+#include "lib/errors.hpp"
+
+using namespace reconcile;
+
+namespace {
+
+template <typename Exception>
+std::pair<ExitCode, std::string> classify(const Exception& exception, bool connected = true)
+{
+    try {
+        throw exception;
+    } catch (...) {
+        return classify_current_exception(connected);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the exit-code table")
+{
+    CHECK(to_int(ExitCode::ok) == 0);
+    CHECK(to_int(ExitCode::check_failed) == 1);
+    CHECK(to_int(ExitCode::check_error) == 2);
+    CHECK(to_int(ExitCode::lock_held) == 11);
+    CHECK(to_int(ExitCode::usage) == 64);
+    CHECK(to_int(ExitCode::unavailable) == 69);
+    CHECK(to_int(ExitCode::internal) == 70);
+    CHECK(to_int(ExitCode::transient) == 75);
+    CHECK(to_int(ExitCode::config) == 78);
+}
+
+TEST_CASE("exceptions map onto exit codes with one-line messages")
+{
+    CHECK(classify(Error(ExitCode::config, "bad")).first == ExitCode::config);
+    CHECK(classify(pqxx::broken_connection("gone\nsecond line"), true) ==
+          std::pair{ExitCode::transient, std::string("database connection lost: gone second line")});
+    CHECK(classify(pqxx::broken_connection("refused"), false).first == ExitCode::unavailable);
+    CHECK(classify(pqxx::sql_error("canceling statement", "SELECT 1", "57014")).first == ExitCode::transient);
+    CHECK(classify(pqxx::sql_error("terminating connection", "", "57P01")).first == ExitCode::transient);
+    CHECK(classify(pqxx::sql_error("syntax", "SELEC", "42601")).first == ExitCode::internal);
+    CHECK(classify(std::runtime_error("boom")).first == ExitCode::internal);
+}
+
+TEST_CASE("categories parse case-insensitively; anything else is a usage error")
+{
+    CHECK(parse_category("c") == 'C');
+    CHECK(parse_category("A") == 'A');
+    for (const char* bad : {"E", "", "AB", "1"}) {
+        try {
+            parse_category(bad);
+            FAIL("expected a usage error");
+        } catch (const Error& e) {
+            CHECK(e.code() == ExitCode::usage);
+        }
+    }
+}
+
+TEST_CASE("the registry lists all 13 checks once, each in one category")
+{
+    const auto& registry = default_registry();
+    CHECK(registry.all().size() == 13);
+    std::set<std::string_view> names;
+    for (const auto& check : registry.all()) names.insert(check->name());
+    CHECK(names.size() == 13);
+    CHECK(registry.select('A', {}).size() == 4);
+    CHECK(registry.select('C', {}).size() == 5);
+    CHECK(registry.select('D', {}).size() == 1);
+}

@@ -1,0 +1,74 @@
+// Fingerprints, the capped variance list, status folding and the JSON round trip of results.
+#include <doctest/doctest.h>
+
+#include "lib/output.hpp"
+#include "lib/results.hpp"
+
+using namespace reconcile;
+
+TEST_CASE("a fingerprint hashes check, kind and sorted keys, never amounts")
+{
+    Variance variance{.kind = "unbalanced_txn", .keys = {{"txn_id", "1001"}, {"currency", "USD"}},
+                      .expected = "100.00", .actual = "90.00", .difference = "10.00"};
+    // Computed independently: sha256("trial_balance_zero\x1funbalanced_txn\x1fcurrency=USD\x1ftxn_id=1001\x1f").
+    CHECK(variance_fingerprint("trial_balance_zero", variance) == "6345236d1a9f8861a89ba485b0b176e3");
+
+    Variance resized = variance;
+    resized.actual = "50.00";
+    resized.difference = "50.00";
+    std::reverse(resized.keys.begin(), resized.keys.end());
+    CHECK(variance_fingerprint("trial_balance_zero", resized) == variance_fingerprint("trial_balance_zero", variance));
+
+    Variance other_txn = variance;
+    other_txn.keys[0].second = "1002";
+    CHECK(variance_fingerprint("trial_balance_zero", other_txn) != variance_fingerprint("trial_balance_zero", variance));
+    CHECK(variance_fingerprint("account_totals", variance) != variance_fingerprint("trial_balance_zero", variance));
+}
+
+TEST_CASE("key boundaries cannot be shifted to collide")
+{
+    const Variance a{.kind = "k", .keys = {{"a", "bc"}}};
+    const Variance b{.kind = "k", .keys = {{"ab", "c"}}};
+    CHECK(variance_fingerprint("x", a) != variance_fingerprint("x", b));
+}
+
+TEST_CASE("the collector lists up to the cap and counts everything")
+{
+    VarianceCollector collector(2);
+    for (int i = 0; i < 5; ++i) collector.add(Variance{.kind = "k", .keys = {{"i", std::to_string(i)}}});
+    collector.add_unlisted(10);
+    CHECK(collector.listed().size() == 2);
+    CHECK(collector.total() == 15);
+    CHECK(collector.remaining() == 0);
+}
+
+TEST_CASE("statuses fold to the worst, a proven break outranking an incomplete check")
+{
+    CHECK(worst(CheckStatus::ok, CheckStatus::warn) == CheckStatus::warn);
+    CHECK(worst(CheckStatus::error, CheckStatus::warn) == CheckStatus::error);
+    CHECK(worst(CheckStatus::error, CheckStatus::fail) == CheckStatus::fail);
+    CHECK(parse_check_status("warn") == CheckStatus::warn);
+    CHECK_FALSE(parse_check_status("WARN").has_value());
+}
+
+TEST_CASE("check results survive the JSON round trip used by the run history")
+{
+    CheckResult result;
+    result.check_name = "trial_balance_zero";
+    result.category = 'A';
+    result.status = CheckStatus::fail;
+    result.metrics = {{"lines_checked", 10}};
+    result.ran_at = *parse_utc("2026-11-28T02:17:47.123Z");
+    result.duration_ms = 12;
+    result.variances.push_back(Variance{.kind = "unbalanced_txn", .keys = {{"txn_id", "1001"}},
+                                        .expected = "100.00", .actual = "90.00", .difference = "10.00"});
+    result.variances_total = 1;
+    finalize_variances(result);
+
+    const auto json = check_result_to_json(result);
+    CHECK(json["variances"][0]["expected"] == "100.00");
+    CHECK(json["variances"][0]["keys"]["txn_id"] == "1001");
+    CHECK(json["ran_at"] == "2026-11-28T02:17:47.123Z");
+    const auto back = check_result_from_json(json);
+    CHECK(check_result_to_json(back) == json);
+}
