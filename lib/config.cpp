@@ -74,6 +74,54 @@ void apply(const EnvMap& env, const std::string& name, T& target, Parse parse)
     if (auto value = lookup_setting(env, name)) target = parse(name, *value);
 }
 
+/// A broker base URL: http(s)://host[:port][/prefix], no trailing slash kept.
+std::optional<std::string> base_url_setting(const EnvMap& env, const std::string& name)
+{
+    auto value = lookup_setting(env, name);
+    if (!value) return std::nullopt;
+    if (value->rfind("http://", 0) != 0 && value->rfind("https://", 0) != 0) {
+        throw config_error(fmt::format("{}: expected an http:// or https:// URL, got '{}'", name, *value));
+    }
+    while (!value->empty() && value->back() == '/') value->pop_back();
+    return value;
+}
+
+void load_broker_settings(const EnvMap& env, BrokerSettings& b)
+{
+    const auto ranged = [](std::int64_t min, std::int64_t max) {
+        return [min, max](const std::string& n, const std::string& v) { return parse_int_setting(n, v, min, max); };
+    };
+    apply(env, "RECON_BROKER_CONCURRENCY", b.concurrency, ranged(1, 256));
+    apply(env, "RECON_BROKER_CONNECT_TIMEOUT_MS", b.connect_timeout_ms, ranged(1, 600000));
+    apply(env, "RECON_BROKER_TIMEOUT_MS", b.timeout_ms, ranged(1, 3600000));
+    apply(env, "RECON_BROKER_RETRIES", b.max_retries, ranged(0, 10));
+    apply(env, "RECON_BROKER_BACKOFF_MS", b.backoff_ms, ranged(0, 600000));
+    apply(env, "RECON_BROKER_BACKOFF_MAX_MS", b.backoff_max_ms, ranged(0, 600000));
+    apply(env, "RECON_BROKER_RETRY_AFTER_MAX_SECONDS", b.retry_after_max_seconds, ranged(0, 3600));
+    apply(env, "RECON_BROKER_MAX_RESPONSE_BYTES", b.max_response_bytes, ranged(1024, std::int64_t{1} << 32));
+    apply(env, "RECON_BROKER_MAX_PAGES", b.max_pages, ranged(1, 100000));
+    apply(env, "RECON_BROKER_MAX_FAILED_SHARE", b.max_failed_share, [](const std::string& n, const std::string& v) {
+        const Decimal share = parse_decimal_setting(n, v);
+        if (share > Decimal::from_int(1)) throw config_error(fmt::format("{}: expected a share in [0, 1], got '{}'", n, v));
+        return share;
+    });
+    apply(env, "RECON_LRS_FEE_TOLERANCE", b.lrs_fee_tolerance, parse_decimal_setting);
+    apply(env, "RECON_LRS_MATCH_WINDOW_DAYS", b.lrs_match_window_days, ranged(0, 366));
+    if (b.backoff_max_ms < b.backoff_ms) {
+        throw config_error("RECON_BROKER_BACKOFF_MAX_MS is below RECON_BROKER_BACKOFF_MS");
+    }
+    b.gtn_base_url = base_url_setting(env, "GTN_BASE_URL");
+    b.gtn_app_key = lookup_setting(env, "GTN_APP_KEY");
+    b.gtn_app_secret = lookup_setting(env, "GTN_APP_SECRET");
+    b.gtn_institution_id = lookup_setting(env, "GTN_INSTITUTION_ID");
+    b.gtn_private_key = lookup_setting(env, "GTN_PRIVATE_KEY");
+    b.gtn_throttle_key = lookup_setting(env, "GTN_THROTTLE_KEY");
+    b.zag_base_url = base_url_setting(env, "ZAG_BASE_URL");
+    b.zag_api_key = lookup_setting(env, "ZAG_API_KEY");
+    b.viewtrade_base_url = base_url_setting(env, "VIEWTRADE_BASE_URL");
+    b.viewtrade_api_key = lookup_setting(env, "VIEWTRADE_API_KEY");
+}
+
 }  // namespace
 
 EnvMap parse_env_file(std::string_view text, std::string_view origin)
@@ -259,6 +307,8 @@ Settings load_settings(const EnvMap& env)
     });
     apply(env, "RECON_STATEMENT_TIMEOUT_MS", s.statement_timeout_ms,
           [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 86400000); });
+
+    load_broker_settings(env, s.brokers);
 
     if (s.pending_fail_hours < s.pending_warn_hours) {
         throw config_error(fmt::format("RECON_PENDING_FAIL_HOURS ({}) is below RECON_PENDING_WARN_HOURS ({})",

@@ -1,0 +1,371 @@
+#include "lib/brokers/broker.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "lib/exact_json.hpp"
+
+namespace reconcile {
+namespace {
+
+std::string unsupported(BrokerId broker, std::string_view what)
+{
+    return fmt::format("{} does not provide {}", broker_code(broker), what);
+}
+
+HttpLimits limits_of(const BrokerSettings& settings)
+{
+    HttpLimits limits;
+    limits.connect_timeout_ms = settings.connect_timeout_ms;
+    limits.total_timeout_ms = settings.timeout_ms;
+    limits.max_retries = settings.max_retries;
+    limits.backoff_base_ms = settings.backoff_ms;
+    limits.backoff_max_ms = settings.backoff_max_ms;
+    limits.retry_after_max_seconds = settings.retry_after_max_seconds;
+    limits.max_response_bytes = settings.max_response_bytes;
+    return limits;
+}
+
+std::string_view kind_name(BrokerData kind)
+{
+    switch (kind) {
+        case BrokerData::cash: return "cash";
+        case BrokerData::positions: return "positions";
+        case BrokerData::funding: return "funding";
+    }
+    return "data";
+}
+
+}  // namespace
+
+std::string_view broker_code(BrokerId broker)
+{
+    switch (broker) {
+        case BrokerId::gtn: return "GTN";
+        case BrokerId::zag: return "ZAG";
+        case BrokerId::viewtrade: return "VIEWTRADE";
+    }
+    return "UNKNOWN";
+}
+
+Stamped<BrokerCash> Broker::cash(const std::string& /*account_ref*/)
+{
+    throw std::logic_error(unsupported(id(), "cash balances"));
+}
+
+Stamped<BrokerPosition> Broker::positions(const std::string& /*account_ref*/)
+{
+    throw std::logic_error(unsupported(id(), "positions"));
+}
+
+Stamped<BrokerFunding> Broker::funding(const std::string& /*account_ref*/)
+{
+    throw std::logic_error(unsupported(id(), "deposits"));
+}
+
+std::optional<Timestamp> AccountFetch::as_of() const
+{
+    std::optional<Timestamp> earliest;
+    const auto consider = [&](const auto& stamped) {
+        if (stamped && (!earliest || stamped->as_of < *earliest)) earliest = stamped->as_of;
+    };
+    consider(cash);
+    consider(positions);
+    consider(funding);
+    return earliest;
+}
+
+/// One cached answer: the data of one kind for one account, or the failure.
+struct BrokerHub::Cached {
+    std::optional<Stamped<BrokerCash>> cash;
+    std::optional<Stamped<BrokerPosition>> positions;
+    std::optional<Stamped<BrokerFunding>> funding;
+    std::optional<std::string> error;
+    BrokerFailure failure = BrokerFailure::account;
+};
+
+/// Per broker: the adapter, the circuit state and the cache.
+struct BrokerHub::BrokerState {
+    BrokerId id = BrokerId::gtn;
+    std::unique_ptr<Broker> adapter;
+    std::atomic<std::size_t> successes{0};
+    std::mutex mutex;  // guards everything below
+    bool tripped = false;
+    BrokerFailure trip_failure = BrokerFailure::broker;
+    std::string trip_reason;
+    std::map<std::pair<BrokerData, std::string>, Cached> cache;
+};
+
+BrokerHub::BrokerHub(const BrokerSettings& settings) : m_settings(settings), m_http(limits_of(settings)) {}
+
+BrokerHub::~BrokerHub() = default;
+
+BrokerHub::BrokerState& BrokerHub::state(BrokerId broker)
+{
+    const std::lock_guard<std::mutex> guard(m_mutex);
+    auto& slot = m_states[broker];
+    if (slot) return *slot;
+    slot = std::make_unique<BrokerState>();
+    slot->id = broker;
+    try {
+        switch (broker) {
+            case BrokerId::gtn: slot->adapter = make_gtn_broker(m_settings, m_http); break;
+            case BrokerId::zag: slot->adapter = make_zag_broker(m_settings, m_http); break;
+            case BrokerId::viewtrade: slot->adapter = make_viewtrade_broker(m_settings, m_http); break;
+        }
+    } catch (const BrokerError& e) {
+        slot->tripped = true;
+        slot->trip_failure = e.scope();
+        slot->trip_reason = e.what();
+    }
+    return *slot;
+}
+
+void BrokerHub::fetch_one(BrokerState& state, AccountFetch& result, const std::vector<BrokerData>& kinds)
+{
+    for (const BrokerData kind : kinds) {
+        const auto key = std::make_pair(kind, result.account.account_ref);
+        Cached answer;
+        bool cached = false;
+        {
+            const std::lock_guard<std::mutex> guard(state.mutex);
+            if (const auto found = state.cache.find(key); found != state.cache.end()) {
+                answer = found->second;
+                cached = true;
+            } else if (state.tripped) {
+                answer.error = fmt::format("not asked: {}", state.trip_reason);
+                answer.failure = state.trip_failure;
+                cached = true;  // not stored: the trip itself is remembered
+            }
+        }
+        if (!cached) {
+            try {
+                switch (kind) {
+                    case BrokerData::cash: answer.cash = state.adapter->cash(result.account.account_ref); break;
+                    case BrokerData::positions:
+                        answer.positions = state.adapter->positions(result.account.account_ref);
+                        break;
+                    case BrokerData::funding: answer.funding = state.adapter->funding(result.account.account_ref); break;
+                }
+                ++state.successes;
+            } catch (const BrokerError& e) {
+                answer.error = fmt::format("{}: {}", kind_name(kind), e.what());
+                answer.failure = e.scope();
+            } catch (const std::exception& e) {
+                answer.error = fmt::format("{}: {}", kind_name(kind), e.what());
+            }
+            const std::lock_guard<std::mutex> guard(state.mutex);
+            if (answer.error && answer.failure != BrokerFailure::account && state.successes.load() == 0 &&
+                !state.tripped) {
+                state.tripped = true;
+                state.trip_failure = answer.failure;
+                state.trip_reason = fmt::format("{} unreachable: {}", broker_code(state.id), *answer.error);
+            }
+            state.cache[key] = answer;
+        }
+        if (answer.cash) result.cash = std::move(answer.cash);
+        if (answer.positions) result.positions = std::move(answer.positions);
+        if (answer.funding) result.funding = std::move(answer.funding);
+        if (answer.error) {
+            result.error = std::move(answer.error);
+            result.failure = answer.failure;
+            return;
+        }
+    }
+}
+
+BrokerFetch BrokerHub::fetch(BrokerId broker, const std::vector<BrokerAccount>& accounts,
+                             const std::vector<BrokerData>& kinds)
+{
+    BrokerFetch out;
+    out.broker = broker;
+    out.accounts.reserve(accounts.size());
+    for (const auto& account : accounts) out.accounts.push_back(AccountFetch{.account = account});
+    if (accounts.empty()) return out;
+    BrokerState& broker_state = state(broker);
+    run_bounded(out.accounts.size(), static_cast<std::size_t>(m_settings.concurrency),
+                [&](std::size_t i) { fetch_one(broker_state, out.accounts[i], kinds); });
+    bool all_whole = true;
+    for (const auto& account : out.accounts) {
+        if (!account.error) {
+            all_whole = false;
+            continue;
+        }
+        ++out.failed;
+        if (account.failure == BrokerFailure::account) all_whole = false;
+    }
+    if (out.failed == out.accounts.size() && all_whole) {
+        const std::lock_guard<std::mutex> guard(broker_state.mutex);
+        out.unreachable = true;
+        out.not_configured = broker_state.trip_failure == BrokerFailure::configuration;
+        out.unreachable_reason = broker_state.trip_reason.empty() ? *out.accounts.front().error
+                                                                   : broker_state.trip_reason;
+    }
+    return out;
+}
+
+// ---- adapter support -----------------------------------------------------------------------
+
+std::string required_broker_setting(const std::optional<std::string>& value, std::string_view broker,
+                                    std::string_view name)
+{
+    if (!value) {
+        throw BrokerError(BrokerFailure::configuration, fmt::format("{} is not configured: set {}", broker, name));
+    }
+    return *value;
+}
+
+Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const std::string& base_url,
+                               const std::string& api_key, const std::string& account_ref, std::string_view resource,
+                               std::string_view list_key, std::int64_t max_pages,
+                               const std::function<void(const nlohmann::json& row)>& on_row)
+{
+    std::optional<Timestamp> as_of;
+    std::int64_t page = 1;
+    for (std::int64_t fetched = 0;; ++fetched) {
+        if (fetched >= max_pages) {
+            throw BrokerError(BrokerFailure::account,
+                              fmt::format("{} paging did not end within {} pages", broker, max_pages));
+        }
+        const HttpRequest request{
+            .method = "GET",
+            .url = fmt::format("{}/v1/accounts/{}/{}?page={}", base_url, url_encode(account_ref), resource, page),
+            .headers = {{"Accept", "application/json"}, {"X-Api-Key", api_key}}};
+        const auto answer = broker_request_json(http, broker, request);
+        if (!as_of) as_of = json_time(answer, "as_of", broker);
+        for (const auto& row : json_array(answer, list_key, broker)) on_row(row);
+        const auto next = json_optional_int(answer, "next_page", broker);
+        if (!next) break;
+        if (*next <= page) {
+            throw BrokerError(BrokerFailure::account,
+                              fmt::format("{} paging went backwards (page {} after {})", broker, *next, page));
+        }
+        page = *next;
+    }
+    return as_of.value_or(std::chrono::system_clock::now());
+}
+
+std::string printable_snippet(std::string_view text, std::size_t limit)
+{
+    std::string result;
+    for (const char c : text.substr(0, limit)) {
+        const auto byte = static_cast<unsigned char>(c);
+        result.push_back(byte < 0x20 || byte == 0x7f ? ' ' : c);
+    }
+    if (text.size() > limit) result += "...";
+    return result;
+}
+
+HttpResponse broker_send(HttpClient& http, const HttpRequest& request)
+{
+    try {
+        return http.send(request);
+    } catch (const HttpError& e) {
+        throw BrokerError(e.kind() == HttpFailure::unreachable ? BrokerFailure::broker : BrokerFailure::account,
+                          e.what());
+    }
+}
+
+nlohmann::json broker_json(std::string_view broker, const HttpResponse& response)
+{
+    if (response.status != 200) {
+        throw BrokerError(BrokerFailure::account,
+                          fmt::format("{} answered HTTP {}: {}", broker, response.status,
+                                      printable_snippet(response.body)));
+    }
+    try {
+        return parse_json_exact(response.body);
+    } catch (const JsonTextError& e) {
+        throw BrokerError(BrokerFailure::account, fmt::format("{} sent {}", broker, e.what()));
+    }
+}
+
+nlohmann::json broker_request_json(HttpClient& http, std::string_view broker, const HttpRequest& request)
+{
+    return broker_json(broker, broker_send(http, request));
+}
+
+const nlohmann::json& json_field(const nlohmann::json& object, std::string_view key, std::string_view broker)
+{
+    if (!object.is_object()) {
+        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: expected an object", broker));
+    }
+    const auto found = object.find(std::string(key));
+    if (found == object.end() || found->is_null()) {
+        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: no '{}'", broker, key));
+    }
+    return *found;
+}
+
+std::string json_text(const nlohmann::json& object, std::string_view key, std::string_view broker)
+{
+    const auto& value = json_field(object, key, broker);
+    if (!value.is_string()) {
+        throw BrokerError(BrokerFailure::account,
+                          fmt::format("{} sent a malformed answer: '{}' is not text", broker, key));
+    }
+    return value.get<std::string>();
+}
+
+Decimal json_decimal(const nlohmann::json& object, std::string_view key, std::string_view broker)
+{
+    // Numbers arrive as their exact literal text (parse_json_exact), decimal strings as they are.
+    const std::string text = json_text(object, key, broker);
+    const auto parsed = Decimal::try_parse(text);
+    if (!parsed) {
+        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: '{}' is not an exact "
+                                                              "decimal: '{}'",
+                                                              broker, key, printable_snippet(text, 40)));
+    }
+    return *parsed;
+}
+
+std::optional<Timestamp> json_time(const nlohmann::json& object, std::string_view key, std::string_view broker)
+{
+    if (!object.is_object()) return std::nullopt;
+    const auto found = object.find(std::string(key));
+    if (found == object.end() || found->is_null()) return std::nullopt;
+    const auto parsed = found->is_string() ? parse_utc(found->get<std::string>()) : std::nullopt;
+    if (!parsed) {
+        throw BrokerError(BrokerFailure::account,
+                          fmt::format("{} sent a malformed answer: '{}' is not a timestamp", broker, key));
+    }
+    return parsed;
+}
+
+std::optional<std::int64_t> json_optional_int(const nlohmann::json& object, std::string_view key,
+                                              std::string_view broker)
+{
+    if (!object.is_object()) return std::nullopt;
+    const auto found = object.find(std::string(key));
+    if (found == object.end() || found->is_null()) return std::nullopt;
+    const auto parsed = found->is_string() ? Decimal::try_parse(found->get<std::string>()) : std::nullopt;
+    const std::string text = found->is_string() ? found->get<std::string>() : std::string{};
+    const bool integral = !text.empty() && text.size() <= 18 &&
+                          std::all_of(text.begin() + (text[0] == '-' ? 1 : 0), text.end(),
+                                      [](unsigned char c) { return c >= '0' && c <= '9'; });
+    if (!parsed || !integral) {
+        throw BrokerError(BrokerFailure::account,
+                          fmt::format("{} sent a malformed answer: '{}' is not a whole number", broker, key));
+    }
+    return std::stoll(text);
+}
+
+const nlohmann::json& json_array(const nlohmann::json& object, std::string_view key, std::string_view broker)
+{
+    static const nlohmann::json empty = nlohmann::json::array();
+    if (!object.is_object()) {
+        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: expected an object", broker));
+    }
+    const auto found = object.find(std::string(key));
+    if (found == object.end() || found->is_null()) return empty;
+    if (!found->is_array()) {
+        throw BrokerError(BrokerFailure::account,
+                          fmt::format("{} sent a malformed answer: '{}' is not a list", broker, key));
+    }
+    return *found;
+}
+
+}  // namespace reconcile

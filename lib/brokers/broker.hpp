@@ -1,0 +1,211 @@
+#pragma once
+
+// The broker side of category C: one interface every adapter implements (gtn.cpp, zag.cpp,
+// viewtrade.cpp), and the BrokerHub that fans requests out over many customers with bounded
+// concurrency, per-customer failure isolation and a per-run cache.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/config.hpp"
+#include "lib/decimal.hpp"
+#include "lib/http_client.hpp"
+#include "lib/timeutil.hpp"
+
+namespace reconcile {
+
+/// The brokers reconcile knows, named in contract.broker_accounts.broker as GTN, ZAG, VIEWTRADE.
+enum class BrokerId { gtn, zag, viewtrade };
+
+/// "GTN", "ZAG", "VIEWTRADE": the code in contract.broker_accounts and in metrics.
+std::string_view broker_code(BrokerId broker);
+
+/// A cash balance the broker reports for one account.
+struct BrokerCash {
+    std::string currency;
+    Decimal amount;
+};
+
+/// A position (share count) the broker reports for one account.
+struct BrokerPosition {
+    std::string symbol;
+    Decimal quantity;
+};
+
+/// Money that arrived at the broker for one account (a wire or deposit).
+struct BrokerFunding {
+    std::string funding_id;
+    Decimal amount;
+    std::string currency;
+    std::string status;                  ///< pending | completed | returned | cancelled
+    std::optional<Timestamp> initiated_at;
+    std::optional<Timestamp> completed_at;  ///< when it was credited (value date)
+    std::string reference;
+};
+
+/// What a broker said, and as of when (its own as-of when it sends one, else when we heard it).
+template <typename T>
+struct Stamped {
+    std::vector<T> items;
+    Timestamp as_of{};
+};
+
+/// What a broker failure is about.
+enum class BrokerFailure {
+    account,        ///< this account only (timeout, 5xx, malformed or oversized answer, FAILED envelope)
+    broker,         ///< the broker as a whole (no connection, credentials refused)
+    configuration,  ///< our settings for this broker are missing or unusable
+};
+
+/// A failure to get one account's data. Failures that are not about the account make the
+/// broker unreachable as a whole when nothing else succeeded.
+class BrokerError : public std::runtime_error {
+public:
+    BrokerError(BrokerFailure scope, const std::string& message) : std::runtime_error(message), m_scope(scope) {}
+    BrokerFailure scope() const { return m_scope; }
+    bool whole_broker() const { return m_scope != BrokerFailure::account; }
+
+private:
+    BrokerFailure m_scope;
+};
+
+/// One broker's API. Each call is about one account (the broker_account_ref of
+/// contract.broker_accounts), walks every page, and throws BrokerError on any failure.
+/// Thread-safe: the hub calls it from several threads at once.
+class Broker {
+public:
+    virtual ~Broker() = default;
+    virtual BrokerId id() const = 0;
+    /// Cash balances per currency.
+    virtual Stamped<BrokerCash> cash(const std::string& account_ref);
+    /// Share counts per instrument.
+    virtual Stamped<BrokerPosition> positions(const std::string& account_ref);
+    /// Deposits and wires into the account.
+    virtual Stamped<BrokerFunding> funding(const std::string& account_ref);
+};
+
+/// Adapter factories (one file each). They throw BrokerError(configuration) when the broker's
+/// settings are missing, so a book that has no customers at a broker needs no settings for it.
+std::unique_ptr<Broker> make_gtn_broker(const BrokerSettings& settings, HttpClient& http);
+std::unique_ptr<Broker> make_zag_broker(const BrokerSettings& settings, HttpClient& http);
+std::unique_ptr<Broker> make_viewtrade_broker(const BrokerSettings& settings, HttpClient& http);
+
+/// A customer's account at a broker (a row of contract.broker_accounts).
+struct BrokerAccount {
+    std::string customer_id;
+    std::string account_ref;
+};
+
+/// The kinds of data a check asks for.
+enum class BrokerData { cash, positions, funding };
+
+/// One account's answer: the data asked for, or why it could not be had.
+struct AccountFetch {
+    BrokerAccount account;
+    std::optional<Stamped<BrokerCash>> cash;
+    std::optional<Stamped<BrokerPosition>> positions;
+    std::optional<Stamped<BrokerFunding>> funding;
+    std::optional<std::string> error;  ///< set when any requested kind failed
+    BrokerFailure failure = BrokerFailure::account;  ///< what the error is about
+    /// The earliest as-of of what was fetched.
+    std::optional<Timestamp> as_of() const;
+};
+
+/// A fan-out over accounts of one broker.
+struct BrokerFetch {
+    BrokerId broker = BrokerId::gtn;
+    std::vector<AccountFetch> accounts;  ///< in the order asked
+    std::size_t failed = 0;
+    /// No account could be fetched, for a reason that is not about any account: the broker
+    /// is unreachable (or, with `not_configured`, we have no settings to reach it).
+    bool unreachable = false;
+    bool not_configured = false;
+    std::string unreachable_reason;
+};
+
+/// Broker access for one run (or one report): one HTTP client shared by the adapters, each
+/// adapter created on first use, and a cache so checks that need the same account's data in
+/// the same run (positions for two ViewTrade checks) ask the broker once.
+class BrokerHub {
+public:
+    explicit BrokerHub(const BrokerSettings& settings);
+    ~BrokerHub();
+    BrokerHub(const BrokerHub&) = delete;
+    BrokerHub& operator=(const BrokerHub&) = delete;
+
+    /// Fetches `kinds` for every account with at most RECON_BROKER_CONCURRENCY calls in flight.
+    /// One account's failure is recorded on it and never stops the others; once a failure that
+    /// is not about the account happens before any account succeeded, the remaining accounts
+    /// are not asked (the broker is unreachable as a whole).
+    BrokerFetch fetch(BrokerId broker, const std::vector<BrokerAccount>& accounts,
+                      const std::vector<BrokerData>& kinds);
+
+private:
+    struct Cached;
+    struct BrokerState;
+    BrokerState& state(BrokerId broker);
+    void fetch_one(BrokerState& state, AccountFetch& result, const std::vector<BrokerData>& kinds);
+
+    const BrokerSettings& m_settings;
+    HttpClient m_http;
+    std::mutex m_mutex;
+    std::map<BrokerId, std::unique_ptr<BrokerState>> m_states;
+};
+
+// ---- support shared by the adapters -------------------------------------------------------
+
+/// Sends a request; transport failures become BrokerError (whole broker for "no connection").
+HttpResponse broker_send(HttpClient& http, const HttpRequest& request);
+
+/// The parsed body of a 200 answer (numbers kept exact); any other status, or malformed JSON,
+/// is a BrokerError about the account.
+nlohmann::json broker_json(std::string_view broker, const HttpResponse& response);
+
+/// Sends a request and returns the parsed body (numbers kept exact, see lib/exact_json.hpp).
+/// Maps transport failures to BrokerError (whole_broker for "no connection"), any status but
+/// 200 to BrokerError naming it, and malformed JSON to BrokerError.
+nlohmann::json broker_request_json(HttpClient& http, std::string_view broker, const HttpRequest& request);
+
+/// The value of `key` in an object, or BrokerError("malformed answer: missing <key>").
+const nlohmann::json& json_field(const nlohmann::json& object, std::string_view key, std::string_view broker);
+/// A required text field (JSON string, or a number's exact text).
+std::string json_text(const nlohmann::json& object, std::string_view key, std::string_view broker);
+/// A required exact decimal (a JSON number or a decimal string).
+Decimal json_decimal(const nlohmann::json& object, std::string_view key, std::string_view broker);
+/// An optional timestamp (ISO-8601); absent or null gives nullopt, unreadable throws.
+std::optional<Timestamp> json_time(const nlohmann::json& object, std::string_view key, std::string_view broker);
+/// An optional whole number (paging fields, epoch milliseconds).
+std::optional<std::int64_t> json_optional_int(const nlohmann::json& object, std::string_view key,
+                                              std::string_view broker);
+/// The array at `key` (an absent or null value is an empty array).
+const nlohmann::json& json_array(const nlohmann::json& object, std::string_view key, std::string_view broker);
+
+/// The documented contract ZAG and ViewTrade share (README "Broker contract"):
+/// GET {base_url}/v1/accounts/{account_ref}/{resource}?page=N (N from 1) with `X-Api-Key`,
+/// answered {"as_of": ISO-8601, "<list_key>": [...], "next_page": N | null}. Calls `on_row` for
+/// every element of every page and returns the first page's as_of (or the time of the answer).
+Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const std::string& base_url,
+                               const std::string& api_key, const std::string& account_ref, std::string_view resource,
+                               std::string_view list_key, std::int64_t max_pages,
+                               const std::function<void(const nlohmann::json& row)>& on_row);
+
+/// A required broker setting, or BrokerError(configuration) naming it.
+std::string required_broker_setting(const std::optional<std::string>& value, std::string_view broker,
+                                    std::string_view name);
+
+/// Text from a broker made safe for a one-line message: control characters replaced, cut at
+/// `limit` characters.
+std::string printable_snippet(std::string_view text, std::size_t limit = 120);
+
+}  // namespace reconcile
