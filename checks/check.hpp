@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,8 @@
 
 namespace reconcile {
 
+class BrokerHub;  // lib/brokers/broker.hpp
+
 /// Opens the ledger snapshot for a check on first use, so category C checks can fetch from
 /// the brokers before any snapshot is held open.
 class SnapshotProvider {
@@ -21,16 +24,22 @@ public:
     /// The transaction a check reads the ledger in (a per-check subtransaction of the run's
     /// REPEATABLE READ READ ONLY snapshot, with the check's statement timeout applied).
     virtual pqxx::transaction_base& ledger() = 0;
+    /// Ends the snapshot ledger() opened; the next ledger() call opens a fresh one. Category C
+    /// calls it before waiting on a broker, so no snapshot is held open across HTTP (A/B/D
+    /// checks never call it: they share one snapshot).
+    virtual void release() = 0;
 };
 
 /// Everything one check sees during one run, and where it puts its findings.
 class CheckContext {
 public:
-    CheckContext(const Settings& settings, std::string book, Timestamp as_of, SnapshotProvider& snapshot)
+    CheckContext(const Settings& settings, std::string book, Timestamp as_of, SnapshotProvider& snapshot,
+                 BrokerHub* brokers = nullptr)
         : m_settings(settings),
           m_book(std::move(book)),
           m_as_of(as_of),
           m_snapshot(snapshot),
+          m_brokers(brokers),
           m_variances(static_cast<std::size_t>(settings.variance_cap))
     {
     }
@@ -42,6 +51,14 @@ public:
     Timestamp as_of() const { return m_as_of; }
     /// The ledger snapshot (read only); opened on first call.
     pqxx::transaction_base& ledger() { return m_snapshot.ledger(); }
+    /// The snapshot itself, for code that reads, releases and re-opens it (category C).
+    SnapshotProvider& snapshot() { return m_snapshot; }
+    /// The run's broker access (category C runs only; throws std::logic_error otherwise).
+    BrokerHub& brokers()
+    {
+        if (m_brokers == nullptr) throw std::logic_error("broker access is only available to category C checks");
+        return *m_brokers;
+    }
     /// Variances found so far (capped list, true total).
     VarianceCollector& variances() { return m_variances; }
     /// Metrics reported with the result; money as decimal strings.
@@ -55,6 +72,7 @@ private:
     std::string m_book;
     Timestamp m_as_of;
     SnapshotProvider& m_snapshot;
+    BrokerHub* m_brokers;
     VarianceCollector m_variances;
     nlohmann::json m_metrics = nlohmann::json::object();
     CheckStatus m_status = CheckStatus::ok;

@@ -16,6 +16,11 @@ std::unique_ptr<Check> make_journal_line_completeness();
 std::unique_ptr<Check> make_source_txn_uniqueness();
 std::unique_ptr<Check> make_dr_cr_sign_convention();
 std::unique_ptr<Check> make_pending_flow_age();
+std::unique_ptr<Check> make_gtn_ledger_recon();
+std::unique_ptr<Check> make_zag_holdings_recon();
+std::unique_ptr<Check> make_viewtrade_ledger_recon();
+std::unique_ptr<Check> make_viewtrade_holdings_recon();
+std::unique_ptr<Check> make_lrs_viewtrade_tie_out();
 
 namespace {
 
@@ -40,19 +45,11 @@ CheckRegistry::CheckRegistry()
     m_checks.push_back(not_implemented(
         "snapshot_reconcile", 'B',
         "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time."));
-    m_checks.push_back(not_implemented(
-        "gtn_ledger_recon", 'C', "Per UAE customer: ledger cash and securities quantities vs the live GTN account."));
-    m_checks.push_back(not_implemented(
-        "zag_holdings_recon", 'C', "Per (UAE customer, instrument): ledger share count vs ZAG holdings."));
-    m_checks.push_back(not_implemented(
-        "viewtrade_ledger_recon", 'C',
-        "Per India customer: ledger cash and securities quantities vs the live ViewTrade balance."));
-    m_checks.push_back(not_implemented(
-        "viewtrade_holdings_recon", 'C',
-        "Per (India customer, instrument): share count tie-out against ViewTrade positions."));
-    m_checks.push_back(not_implemented(
-        "lrs_viewtrade_tie_out", 'C',
-        "Per India customer: USD remitted under LRS vs USD wired into ViewTrade, bucketed by age."));
+    m_checks.push_back(make_gtn_ledger_recon());
+    m_checks.push_back(make_zag_holdings_recon());
+    m_checks.push_back(make_viewtrade_ledger_recon());
+    m_checks.push_back(make_viewtrade_holdings_recon());
+    m_checks.push_back(make_lrs_viewtrade_tie_out());
     m_checks.push_back(make_pending_flow_age());
 }
 

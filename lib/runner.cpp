@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 
+#include "lib/brokers/broker.hpp"
 #include "lib/history.hpp"
 #include "lib/lock.hpp"
 #include "lib/log.hpp"
@@ -43,6 +44,8 @@ public:
         m_snapshot->exec0(success ? "RELEASE SAVEPOINT reconcile_check" : "ROLLBACK TO SAVEPOINT reconcile_check");
     }
 
+    void release() override { close(); }
+
     /// Ends the snapshot itself (read only: nothing to commit).
     void close()
     {
@@ -77,13 +80,17 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
 {
     std::vector<CheckResult> results;
     LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
+    // Category C shares one broker hub across its checks: one HTTP client and one fetch per
+    // account and kind of data per run.
+    std::unique_ptr<BrokerHub> brokers;
+    if (category == 'C') brokers = std::make_unique<BrokerHub>(settings.brokers);
     for (const Check* check : checks) {
         CheckResult result;
         result.check_name = std::string(check->name());
         result.category = check->category();
         result.ran_at = std::chrono::system_clock::now();
         const auto started = std::chrono::steady_clock::now();
-        CheckContext context(settings, book, as_of, snapshot);
+        CheckContext context(settings, book, as_of, snapshot, brokers.get());
         std::optional<std::string> failure;
         try {
             check->run(context);
