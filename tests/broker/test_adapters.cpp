@@ -1,0 +1,243 @@
+// The GTN, ZAG and ViewTrade adapters and the broker hub against the fake broker: the JWT
+// exchange and its refresh, exact decimals, paging, envelopes, per-account isolation and the
+// broker-wide circuit.
+#include <doctest/doctest.h>
+
+#include "lib/brokers/broker.hpp"
+#include "lib/config.hpp"
+#include "tests/support/fake_broker.hpp"
+
+using namespace reconcile;
+using namespace reconcile::test;
+using Json = nlohmann::json;
+
+namespace {
+
+Json gtn_fixture()
+{
+    return {{"gtn",
+             {{"page_size", 2},
+              {"accounts",
+               {{"G-1",
+                 {{"cash", {{{"currency", "USD"}, {"cashBalance", "1234567890.123456789"}}}},
+                  {"securities",
+                   {{{"symbol", "AAPL"}, {"quantity", "0.1"}},
+                    {{"symbol", "MSFT"}, {"quantity", "3"}},
+                    {{"symbol", "NVDA"}, {"quantity", "1e-7"}},
+                    {{"symbol", "TSLA"}, {"quantity", "2.50"}},
+                    {{"symbol", "AMZN"}, {"quantity", "-1.000001"}}}}}},
+                {"G-2", {{"cash", {{{"currency", "USD"}, {"cashBalance", "0.30"}}}}}},
+                {"G-FAILED", {{"failed_reason", "customer suspended"}}}}}}}};
+}
+
+Settings settings_for(const FakeBroker& broker, const EnvMap& extra = {})
+{
+    return load_settings(broker.settings(extra));
+}
+
+std::vector<std::string> texts(const std::vector<BrokerPosition>& positions)
+{
+    std::vector<std::string> result;
+    for (const auto& p : positions) result.push_back(p.symbol + "=" + p.quantity.to_string());
+    return result;
+}
+
+}  // namespace
+
+TEST_CASE("GTN: one JWT exchange serves every account; amounts are exact; pages are walked")
+{
+    FakeBroker broker(gtn_fixture());
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}},
+                                   {BrokerData::cash, BrokerData::positions});
+    REQUIRE(fetched.failed == 0);
+    const auto& first = fetched.accounts[0];
+    CHECK(first.cash->items.at(0).amount.to_string() == "1234567890.123456789");
+    CHECK(texts(first.positions->items) ==
+          std::vector<std::string>{"AAPL=0.1", "MSFT=3", "NVDA=0.0000001", "TSLA=2.50", "AMZN=-1.000001"});
+    CHECK(fetched.accounts[1].cash->items.at(0).amount.to_string() == "0.30");
+    const auto stats = broker.stats();
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["requests"]["GET gtn positions G-1"] == 3);  // five securities, two per page
+    CHECK(stats["unauthorised"] == 0);
+}
+
+TEST_CASE("GTN: a revoked token is renewed once on 401; a short-lived one before it expires")
+{
+    FakeBroker broker(gtn_fixture());
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    REQUIRE(hub.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash}).failed == 0);
+    broker.revoke_gtn_tokens();
+    const auto after = hub.fetch(BrokerId::gtn, {{"C2", "G-2"}}, {BrokerData::cash});
+    CHECK(after.failed == 0);
+    auto stats = broker.stats();
+    CHECK(stats["token_exchanges"] == 2);
+    CHECK(stats["unauthorised"] == 1);
+
+    // A token that lives 10 s is inside the renewal margin: renewed before each use, never a 401.
+    auto fixture = gtn_fixture();
+    fixture["gtn"]["token_ttl_seconds"] = 10;
+    broker.set_fixture(fixture);
+    BrokerHub fresh(settings.brokers);
+    CHECK(fresh.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash}).failed == 0);
+    CHECK(fresh.fetch(BrokerId::gtn, {{"C2", "G-2"}}, {BrokerData::cash}).failed == 0);
+    stats = broker.stats();
+    CHECK(stats["token_exchanges"] == 2);
+    CHECK(stats["unauthorised"] == 0);
+}
+
+TEST_CASE("GTN: an assertion signed with the wrong key is refused; the broker is unreachable as a whole")
+{
+    FakeBroker broker(gtn_fixture());
+    auto fixture = gtn_fixture();
+    // The fake broker now trusts a different key than the one we sign with.
+    fixture["gtn"]["public_key"] = unrelated_public_key();
+    broker.set_fixture(fixture);
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}, {"C3", "G-3"}}, {BrokerData::cash});
+    CHECK(fetched.unreachable);
+    CHECK(fetched.failed == 3);
+    CHECK(fetched.unreachable_reason.find("token exchange failed") != std::string::npos);
+    CHECK(fetched.unreachable_reason.find("invalid assertion: bad signature") != std::string::npos);
+    CHECK(broker.stats()["token_rejections"] == 1);  // asked once, never again in this run
+}
+
+TEST_CASE("GTN: a FAILED envelope is about its account only")
+{
+    FakeBroker broker(gtn_fixture());
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C9", "G-FAILED"}}, {BrokerData::cash});
+    CHECK_FALSE(fetched.unreachable);
+    CHECK(fetched.failed == 1);
+    CHECK_FALSE(fetched.accounts[0].error.has_value());
+    CHECK(*fetched.accounts[1].error == "cash: GTN answered FAILED: customer suspended");
+}
+
+TEST_CASE("GTN settings: a missing base URL or key is a configuration failure, asked of nobody")
+{
+    const Settings settings = load_settings({{"RECON_BOOKS", "uae"}});
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash});
+    CHECK(fetched.unreachable);
+    CHECK(fetched.not_configured);
+    CHECK(fetched.unreachable_reason == "GTN is not configured: set GTN_BASE_URL");
+
+    FakeBroker broker(gtn_fixture());
+    auto env = broker.settings();
+    env.erase("GTN_PRIVATE_KEY_FILE");
+    env["GTN_PRIVATE_KEY"] = "not a key";
+    const Settings bad_key = load_settings(env);
+    BrokerHub other(bad_key.brokers);
+    const auto refused = other.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash});
+    CHECK(refused.not_configured);
+    CHECK(refused.unreachable_reason == "GTN_PRIVATE_KEY: not a PEM RSA private key");
+}
+
+TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostile account id travels encoded")
+{
+    const std::string hostile = "'; DROP TABLE journal_lines; --";
+    Json fixture = {
+        {"zag",
+         {{"page_size", 1},
+          {"accounts",
+           {{"Z-1", {{"holdings", {{{"symbol", "AAPL"}, {"quantity", "10"}}, {{"symbol", "MSFT"}, {"quantity", 2.5}}}}}},
+            {hostile, {{"holdings", {{{"symbol", hostile}, {"quantity", "1"}}}}}}}}}},
+        {"viewtrade",
+         {{"as_of", "2026-11-27T23:59:59Z"},
+          {"accounts",
+           {{"V-1",
+             {{"cash", {{{"currency", "USD"}, {"amount", "100.25"}}}},
+              {"positions", {{{"symbol", "NVDA"}, {"quantity", "0.000001"}}}},
+              {"deposits",
+               {{{"deposit_id", "W-1"},
+                 {"amount", "985.00"},
+                 {"currency", "USD"},
+                 {"status", "completed"},
+                 {"initiated_at", "2026-11-20T10:00:00Z"},
+                 {"completed_at", "2026-11-21T10:00:00Z"},
+                 {"reference", "UTR123"}}}}}}}}}}};
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto zag = hub.fetch(BrokerId::zag, {{"C1", "Z-1"}, {"C2", hostile}}, {BrokerData::positions});
+    REQUIRE(zag.failed == 0);
+    CHECK(texts(zag.accounts[0].positions->items) == std::vector<std::string>{"AAPL=10", "MSFT=2.5"});
+    CHECK(texts(zag.accounts[1].positions->items) == std::vector<std::string>{hostile + "=1"});
+    CHECK(broker.requests("GET zag positions Z-1") == 2);
+    CHECK(broker.requests("GET zag positions " + hostile) == 1);
+
+    const auto vt = hub.fetch(BrokerId::viewtrade, {{"C1", "V-1"}},
+                              {BrokerData::cash, BrokerData::positions, BrokerData::funding});
+    REQUIRE(vt.failed == 0);
+    const auto& account = vt.accounts[0];
+    CHECK(account.cash->items.at(0).amount.to_string() == "100.25");
+    CHECK(format_utc(account.cash->as_of) == "2026-11-27T23:59:59.000Z");
+    CHECK(texts(account.positions->items) == std::vector<std::string>{"NVDA=0.000001"});
+    const auto& wire = account.funding->items.at(0);
+    CHECK(wire.funding_id == "W-1");
+    CHECK(wire.amount.to_string() == "985.00");
+    CHECK(wire.status == "completed");
+    CHECK(format_utc(*wire.completed_at) == "2026-11-21T10:00:00.000Z");
+
+    // The hub asks once per account and kind in a run: a second check gets the cached answer.
+    CHECK(hub.fetch(BrokerId::viewtrade, {{"C1", "V-1"}}, {BrokerData::positions}).failed == 0);
+    CHECK(broker.requests("GET viewtrade positions V-1") == 1);
+}
+
+TEST_CASE("each fault stays with its account; the others are fetched")
+{
+    Json accounts = Json::object();
+    for (const char* id : {"OK-1", "OK-2", "LATE", "E503", "E429", "BAD", "CUT", "HUGE", "HANG", "OK-3"}) {
+        accounts[id] = {{"holdings", {{{"symbol", "AAPL"}, {"quantity", "1"}}}}};
+    }
+    const Json fixture = {
+        {"zag", {{"accounts", accounts}}},
+        {"faults",
+         {{{"account", "LATE"}, {"kind", "latency"}, {"ms", 200}},
+          {{"account", "E503"}, {"kind", "status"}, {"status", 503}},
+          {{"account", "E429"}, {"kind", "rate_limit"}, {"retry_after", 1}},
+          {{"account", "BAD"}, {"kind", "malformed"}},
+          {{"account", "CUT"}, {"kind", "truncated"}},
+          {{"account", "HUGE"}, {"kind", "oversized"}, {"bytes", 1 << 20}},
+          {{"account", "HANG"}, {"kind", "hang"}}}}};
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker, {{"RECON_BROKER_TIMEOUT_MS", "800"},
+                                                    {"RECON_BROKER_MAX_RESPONSE_BYTES", "65536"}});
+    BrokerHub hub(settings.brokers);
+    std::vector<BrokerAccount> asked;
+    for (const auto& [id, data] : accounts.items()) asked.push_back({"C-" + id, id});
+    const auto fetched = hub.fetch(BrokerId::zag, asked, {BrokerData::positions});
+    CHECK_FALSE(fetched.unreachable);
+    std::map<std::string, std::string> errors;
+    for (const auto& account : fetched.accounts) {
+        if (account.error) errors[account.account.account_ref] = *account.error;
+    }
+    CHECK(errors.size() == 6);
+    CHECK(errors["E503"].find("HTTP 503 (after 2 attempts)") != std::string::npos);
+    CHECK(errors["E429"].find("HTTP 429 (after 2 attempts)") != std::string::npos);
+    CHECK(errors["BAD"].find("ZAG sent malformed JSON") != std::string::npos);
+    CHECK(errors["CUT"].find("after 2 attempts") != std::string::npos);
+    CHECK(errors["HUGE"].find("response larger than 65536 bytes") != std::string::npos);
+    CHECK(errors["HANG"].find("no complete answer within 800 ms") != std::string::npos);
+    CHECK(errors.count("LATE") == 0);
+    CHECK(fetched.failed == 6);
+}
+
+TEST_CASE("a broker that refuses connections trips the circuit: the remaining accounts are not asked")
+{
+    EnvMap env{{"ZAG_BASE_URL", "http://127.0.0.1:1"}, {"ZAG_API_KEY", "k"}, {"RECON_BROKER_RETRIES", "0"},
+               {"RECON_BROKER_CONCURRENCY", "1"}};
+    const Settings settings = load_settings(env);
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::zag, {{"C1", "A"}, {"C2", "B"}, {"C3", "C"}}, {BrokerData::positions});
+    CHECK(fetched.unreachable);
+    CHECK_FALSE(fetched.not_configured);
+    CHECK(fetched.failed == 3);
+    CAPTURE(fetched.unreachable_reason);
+    CHECK(fetched.unreachable_reason.find("ZAG unreachable: positions: http://127.0.0.1:1") == 0);
+    CHECK(fetched.accounts[2].error->find("not asked: ZAG unreachable") == 0);
+}

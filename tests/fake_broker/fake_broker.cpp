@@ -1,0 +1,451 @@
+// fake_broker: a test tool (built by CMake, never installed) that serves GTN, ZAG and ViewTrade
+// over real HTTP from a JSON fixture, verifies GTN's RS256 institution JWT, and misbehaves on
+// request: latency, 5xx, 429 with Retry-After, malformed JSON, a truncated body, an oversized
+// body, a hang; per account or globally. The fixture format is in tests/fake_broker/README.md.
+//
+//   fake_broker --fixture FILE [--host 127.0.0.1] [--port 0] [--threads 64]
+//
+// Prints "fake_broker listening on http://HOST:PORT" on stdout once it accepts connections.
+// Control endpoints for tests: PUT /_fake/fixture (replace the fixture, reset counters),
+// GET /_fake/stats (request counts), POST /_fake/gtn/revoke (invalidate every access token).
+#include <httplib.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/hash.hpp"
+#include "lib/jwt.hpp"
+#include "lib/timeutil.hpp"
+
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::atomic<bool> g_stopping{false};
+
+long long epoch_seconds() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+
+std::string read_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::ostringstream content;
+    content << in.rdbuf();
+    return content.str();
+}
+
+/// Numbers GTN sends raw: fixture amounts are strings, emitted as JSON numbers verbatim.
+const std::regex json_number(R"(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)");
+const std::string raw_marker = "@@raw-number@@";
+
+Json raw_number(const Json& value)
+{
+    const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    if (!std::regex_match(text, json_number)) throw std::runtime_error("fixture amount is not a JSON number: " + text);
+    return raw_marker + text + raw_marker;
+}
+
+/// Dumps `json`, turning every raw-number marker string into the bare number.
+std::string dump_with_raw_numbers(const Json& json)
+{
+    std::string text = json.dump();
+    const std::string open = "\"" + raw_marker;
+    const std::string close = raw_marker + "\"";
+    for (auto start = text.find(open); start != std::string::npos; start = text.find(open, start)) {
+        const auto end = text.find(close, start + open.size());
+        if (end == std::string::npos) break;
+        text = text.substr(0, start) + text.substr(start + open.size(), end - start - open.size()) +
+               text.substr(end + close.size());
+    }
+    return text;
+}
+
+std::string base64(const std::string& text)
+{
+    std::string encoded = reconcile::base64url_encode(text);
+    for (char& c : encoded) {
+        if (c == '-') c = '+';
+        if (c == '_') c = '/';
+    }
+    while (encoded.size() % 4 != 0) encoded.push_back('=');
+    return encoded;
+}
+
+struct Fault {
+    Json spec;
+    std::int64_t remaining = -1;  // -1: always
+};
+
+class FakeBroker {
+public:
+    void load(const Json& fixture)
+    {
+        const std::lock_guard<std::mutex> guard(m_mutex);
+        m_fixture = fixture;
+        m_faults.clear();
+        for (const auto& spec : fixture.value("faults", Json::array())) {
+            m_faults.push_back({spec, spec.value("count", std::int64_t{-1})});
+        }
+        m_public_key.clear();
+        const Json gtn = fixture.value("gtn", Json::object());
+        if (gtn.contains("public_key")) m_public_key = gtn["public_key"].get<std::string>();
+        if (gtn.contains("public_key_file")) m_public_key = read_file(gtn["public_key_file"].get<std::string>());
+        m_tokens.clear();
+        m_stats = {{"requests", Json::object()}, {"token_exchanges", 0}, {"token_rejections", 0},
+                   {"unauthorised", 0}, {"faults", Json::object()}, {"max_in_flight", 0}};
+    }
+
+    void install(httplib::Server& server)
+    {
+        server.Put("/_fake/fixture", [this](const httplib::Request& req, httplib::Response& res) {
+            load(Json::parse(req.body));
+            res.set_content(R"({"ok":true})", "application/json");
+        });
+        server.Get("/_fake/stats", [this](const httplib::Request&, httplib::Response& res) {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            res.set_content(m_stats.dump(), "application/json");
+        });
+        server.Post("/_fake/gtn/revoke", [this](const httplib::Request&, httplib::Response& res) {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            m_tokens.clear();
+            res.set_content(R"({"ok":true})", "application/json");
+        });
+        server.Post("/trade/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
+            serve(req, res, "gtn", "", "token", [&] { gtn_token(req, res); });
+        });
+        server.Get("/trade/fo/v1.2.1/customer/account/cash/summary",
+                   [this](const httplib::Request& req, httplib::Response& res) {
+                       const auto account = req.get_param_value("customerNumber");
+                       serve(req, res, "gtn", account, "cash", [&] { gtn_list(req, res, account, "cash", "cashSummary"); });
+                   });
+        server.Get("/trade/fo/v1.2.1/customer/account/security/summary",
+                   [this](const httplib::Request& req, httplib::Response& res) {
+                       const auto account = req.get_param_value("customerNumber");
+                       serve(req, res, "gtn", account, "positions",
+                             [&] { gtn_list(req, res, account, "securities", "securities"); });
+                   });
+        server.Get(R"(/zag/v1/accounts/(.+)/holdings)", [this](const httplib::Request& req, httplib::Response& res) {
+            const std::string account = req.matches[1];
+            serve(req, res, "zag", account, "positions", [&] { contract_list(req, res, "zag", account, "holdings"); });
+        });
+        for (const auto& [resource, list] : {std::pair<std::string, std::string>{"balances", "cash"},
+                                             {"positions", "positions"},
+                                             {"deposits", "deposits"}}) {
+            const std::string kind = resource == "balances" ? "cash" : resource;
+            server.Get("/viewtrade/v1/accounts/(.+)/" + resource,
+                       [this, kind, list](const httplib::Request& req, httplib::Response& res) {
+                           const std::string account = req.matches[1];
+                           serve(req, res, "viewtrade", account, kind,
+                                 [&] { contract_list(req, res, "viewtrade", account, list); });
+                       });
+        }
+    }
+
+private:
+    static void json_answer(httplib::Response& res, int status, const std::string& body)
+    {
+        res.status = status;
+        res.set_content(body, "application/json");
+    }
+
+    void count(const std::string& key, const std::string& name)
+    {
+        auto& slot = m_stats[key][name];
+        slot = slot.is_number() ? slot.get<std::int64_t>() + 1 : 1;
+    }
+
+    /// The first fault that applies to this request (consuming one of its `count`), if any.
+    std::optional<Json> fault_for(const std::string& broker, const std::string& account, const std::string& kind)
+    {
+        const std::lock_guard<std::mutex> guard(m_mutex);
+        for (auto& fault : m_faults) {
+            const Json& spec = fault.spec;
+            if (spec.contains("broker") && spec["broker"] != broker) continue;
+            if (spec.contains("account") && spec["account"] != account) continue;
+            if (spec.contains("resource") && spec["resource"] != kind) continue;
+            if (fault.remaining == 0) continue;
+            if (fault.remaining > 0) --fault.remaining;
+            count("faults", spec.value("kind", "?"));
+            return spec;
+        }
+        return std::nullopt;
+    }
+
+    /// Applies the fault for this request, or serves it normally.
+    template <typename Normal>
+    void serve(const httplib::Request& req, httplib::Response& res, const std::string& broker,
+               const std::string& account, const std::string& kind, Normal normal)
+    {
+        {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            count("requests", req.method + " " + broker + " " + kind + (account.empty() ? "" : " " + account));
+            ++m_in_flight;
+            if (m_in_flight > m_stats.value("max_in_flight", 0)) m_stats["max_in_flight"] = m_in_flight;
+        }
+        struct Leave {
+            FakeBroker& self;
+            ~Leave()
+            {
+                const std::lock_guard<std::mutex> guard(self.m_mutex);
+                --self.m_in_flight;
+            }
+        } leave{*this};
+        const auto fault = fault_for(broker, account, kind);
+        if (!fault) return normal();
+        const std::string type = fault->value("kind", "");
+        if (type == "latency") {
+            std::this_thread::sleep_for(std::chrono::milliseconds(fault->value("ms", 1000)));
+            return normal();
+        }
+        if (type == "status") {
+            return json_answer(res, fault->value("status", 503), R"({"status":"FAILED","reason":"injected fault"})");
+        }
+        if (type == "rate_limit") {
+            res.set_header("Retry-After", std::to_string(fault->value("retry_after", 1)));
+            return json_answer(res, 429, R"({"status":"FAILED","reason":"throttled"})");
+        }
+        if (type == "malformed") {
+            return json_answer(res, 200, R"({"status": "SUCCESS", "data": {"cashSummary": [{"currency": "USD", )");
+        }
+        if (type == "truncated") {
+            const std::string body = R"({"status":"SUCCESS","data":{"padding":")" + std::string(4096, 'x') + "\"}}";
+            res.set_content_provider(body.size(), "application/json",
+                                     [body](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                                         if (offset == 0) sink.write(body.data(), body.size() / 2);
+                                         return false;  // abort: the connection closes mid-body
+                                     });
+            return;
+        }
+        if (type == "oversized") {
+            const std::size_t bytes = fault->value("bytes", std::size_t{32} << 20);
+            return json_answer(res, 200, R"({"status":"SUCCESS","padding":")" + std::string(bytes, 'x') + "\"}");
+        }
+        if (type == "hang") {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(fault->value("ms", 600000));
+            while (!g_stopping && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+            return json_answer(res, 504, R"({"status":"FAILED","reason":"hung"})");
+        }
+        return json_answer(res, 500, R"({"detail":"unknown fault kind"})");
+    }
+
+    Json section(const std::string& broker)
+    {
+        const std::lock_guard<std::mutex> guard(m_mutex);
+        return m_fixture.value(broker, Json::object());
+    }
+
+    std::string as_of(const Json& config) const
+    {
+        return config.value("as_of", reconcile::format_utc(std::chrono::system_clock::now()));
+    }
+
+    void gtn_token(const httplib::Request& req, httplib::Response& res)
+    {
+        const Json config = section("gtn");
+        const auto reject = [&](int status, const std::string& reason) {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            m_stats["token_rejections"] = m_stats["token_rejections"].get<int>() + 1;
+            json_answer(res, status, Json{{"status", "FAILED"}, {"reason", reason}}.dump());
+        };
+        if (config.contains("throttle_key") && req.get_header_value("Throttle-Key") != config["throttle_key"]) {
+            return reject(403, "missing or wrong Throttle-Key");
+        }
+        if (config.contains("app_secret")) {
+            const std::string expected =
+                "Basic " + base64(config.value("app_key", "") + ":" + config["app_secret"].get<std::string>());
+            if (req.get_header_value("Authorization") != expected) return reject(401, "bad app credentials");
+        }
+        Json body;
+        try {
+            body = Json::parse(req.body);
+        } catch (const std::exception&) {
+            return reject(400, "body is not JSON");
+        }
+        std::string reason;
+        std::string public_key;
+        {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            public_key = m_public_key;
+        }
+        const auto claims = reconcile::verify_rs256_jwt(body.value("assertion", ""), public_key, epoch_seconds(), reason);
+        if (!claims) return reject(401, "invalid assertion: " + reason);
+        if (config.contains("app_key") && claims->value("iss", "") != config["app_key"]) {
+            return reject(401, "assertion issuer is not the app key");
+        }
+        if (config.contains("institution") && claims->value("instCode", "") != config["institution"]) {
+            return reject(401, "assertion names another institution");
+        }
+        static thread_local std::mt19937_64 engine{std::random_device{}()};
+        const std::string token = fmt::format("{:016x}{:016x}", engine(), engine());
+        const auto ttl = config.value("token_ttl_seconds", 3600);
+        const auto now_ms = epoch_seconds() * 1000;
+        {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            m_tokens[token] = epoch_seconds() + ttl;
+            m_stats["token_exchanges"] = m_stats["token_exchanges"].get<int>() + 1;
+        }
+        json_answer(res, 200,
+                    Json{{"status", "SUCCESS"},
+                         {"accessToken", token},
+                         {"refreshToken", token + "-refresh"},
+                         {"accessTokenExpiresAt", now_ms + ttl * 1000},
+                         {"refreshTokenExpiresAt", now_ms + ttl * 2000}}
+                        .dump());
+    }
+
+    bool gtn_authorised(const httplib::Request& req, httplib::Response& res, const Json& config)
+    {
+        const std::string header = req.get_header_value("Authorization");
+        const std::string token = header.rfind("Bearer ", 0) == 0 ? header.substr(7) : "";
+        const std::lock_guard<std::mutex> guard(m_mutex);
+        const auto found = m_tokens.find(token);
+        if (found == m_tokens.end() || found->second <= epoch_seconds()) {
+            m_stats["unauthorised"] = m_stats["unauthorised"].get<int>() + 1;
+            json_answer(res, 401, R"({"status":"FAILED","reason":"invalid or expired access token"})");
+            return false;
+        }
+        if (config.contains("throttle_key") && req.get_header_value("Throttle-Key") != config["throttle_key"]) {
+            json_answer(res, 403, R"({"status":"FAILED","reason":"missing or wrong Throttle-Key"})");
+            return false;
+        }
+        return true;
+    }
+
+    /// GTN's paged summaries: the list under `list_key`, amounts as raw JSON numbers.
+    void gtn_list(const httplib::Request& req, httplib::Response& res, const std::string& account,
+                  const std::string& fixture_key, const std::string& list_key)
+    {
+        const Json config = section("gtn");
+        if (!gtn_authorised(req, res, config)) return;
+        const Json accounts = config.value("accounts", Json::object());
+        if (!accounts.contains(account)) {
+            return json_answer(res, 200, R"({"status":"FAILED","reason":"customer not found"})");
+        }
+        const Json& data = accounts[account];
+        if (data.contains("failed_reason")) {
+            return json_answer(res, 200, Json{{"status", "FAILED"}, {"reason", data["failed_reason"]}}.dump());
+        }
+        const Json items = data.value(fixture_key, Json::array());
+        const std::size_t requested = req.has_param("pageSize") ? std::stoul(req.get_param_value("pageSize")) : 100;
+        const std::size_t page_size = std::max<std::size_t>(1, config.value("page_size", requested));
+        const std::size_t page = req.has_param("pageIndex") ? std::stoul(req.get_param_value("pageIndex")) : 0;
+        const std::size_t total_pages = std::max<std::size_t>(1, (items.size() + page_size - 1) / page_size);
+        Json rows = Json::array();
+        for (std::size_t i = page * page_size; i < items.size() && i < (page + 1) * page_size; ++i) {
+            Json row = items[i];
+            for (const char* amount : {"cashBalance", "quantity", "availableBalance"}) {
+                if (row.contains(amount)) row[amount] = raw_number(row[amount]);
+            }
+            rows.push_back(std::move(row));
+        }
+        const Json body = {{"status", "SUCCESS"},
+                           {"reason", ""},
+                           {"data", {{"customerNumber", account}, {"asOf", as_of(config)}, {list_key, rows}}},
+                           {"paging", {{"pageIndex", page}, {"pageSize", page_size}, {"totalPages", total_pages}}}};
+        json_answer(res, 200, dump_with_raw_numbers(body));
+    }
+
+    /// The ZAG / ViewTrade contract: X-Api-Key, pages from 1, next_page.
+    void contract_list(const httplib::Request& req, httplib::Response& res, const std::string& broker,
+                       const std::string& account, const std::string& list_key)
+    {
+        const Json config = section(broker);
+        if (config.contains("api_key") && req.get_header_value("X-Api-Key") != config["api_key"]) {
+            return json_answer(res, 401, R"({"detail":"missing or wrong X-Api-Key"})");
+        }
+        const Json accounts = config.value("accounts", Json::object());
+        if (!accounts.contains(account)) return json_answer(res, 404, R"({"detail":"account not found"})");
+        const Json items = accounts[account].value(list_key, Json::array());
+        const std::size_t page_size = std::max<std::size_t>(1, config.value("page_size", std::size_t{100}));
+        const std::size_t page = req.has_param("page") ? std::max<std::size_t>(1, std::stoul(req.get_param_value("page"))) : 1;
+        Json rows = Json::array();
+        for (std::size_t i = (page - 1) * page_size; i < items.size() && i < page * page_size; ++i) rows.push_back(items[i]);
+        const bool more = page * page_size < items.size();
+        json_answer(res, 200,
+                    Json{{"account_id", account},
+                         {"as_of", as_of(config)},
+                         {list_key, rows},
+                         {"next_page", more ? Json(page + 1) : Json(nullptr)}}
+                        .dump());
+    }
+
+    std::mutex m_mutex;
+    Json m_fixture;
+    std::vector<Fault> m_faults;
+    std::string m_public_key;
+    std::map<std::string, long long> m_tokens;
+    Json m_stats;
+    int m_in_flight = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::string fixture_path;
+    std::string host = "127.0.0.1";
+    int port = 0;
+    std::size_t threads = 64;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const auto next = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+            return argv[++i];
+        };
+        try {
+            if (arg == "--fixture") fixture_path = next();
+            else if (arg == "--host") host = next();
+            else if (arg == "--port") port = std::stoi(next());
+            else if (arg == "--threads") threads = std::stoul(next());
+            else throw std::invalid_argument("unknown option " + arg);
+        } catch (const std::exception& e) {
+            std::cerr << "fake_broker: " << e.what() << "\nusage: fake_broker --fixture FILE [--host H] [--port N] [--threads N]\n";
+            return 64;
+        }
+    }
+    FakeBroker broker;
+    try {
+        broker.load(fixture_path.empty() ? Json::object() : Json::parse(read_file(fixture_path)));
+    } catch (const std::exception& e) {
+        std::cerr << "fake_broker: bad fixture: " << e.what() << "\n";
+        return 78;
+    }
+    httplib::Server server;
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_keep_alive_max_count(100000);
+    server.set_payload_max_length(64 << 20);
+    broker.install(server);
+    // Both brokers of the contract share one listener: ZAG under /zag, ViewTrade under /viewtrade.
+    const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+    if (bound < 0) {
+        std::cerr << "fake_broker: cannot listen on " << host << ":" << port << "\n";
+        return 69;
+    }
+    std::signal(SIGTERM, [](int) { g_stopping = true; });
+    std::signal(SIGINT, [](int) { g_stopping = true; });
+    std::thread watcher([&server] {
+        while (!g_stopping) std::this_thread::sleep_for(50ms);
+        server.stop();
+    });
+    std::cout << "fake_broker listening on http://" << host << ":" << bound << std::endl;
+    server.listen_after_bind();
+    g_stopping = true;
+    watcher.join();
+    return 0;
+}
