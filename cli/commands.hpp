@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace reconcile {
@@ -26,7 +27,8 @@ struct RunOptions {
     std::vector<std::string> checks;
     OutputFormat output = OutputFormat::text;
     std::string fail_on = "fail";
-    std::string trigger = "manual";
+    std::string trigger;  ///< empty: "schedule" with --if-due, else "manual"
+    bool if_due = false;
 };
 /// `reconcile run`: one category of checks on one book.
 CLI::App* setup_run(CLI::App& app, RunOptions& options);
@@ -60,6 +62,15 @@ struct RunsOptions {
 /// `reconcile runs list|show`: read the run history.
 CLI::App* setup_runs(CLI::App& app, RunsOptions& options);
 int runs_command(const RunsOptions& options, const GlobalOptions& global);
+
+struct IndiaOptions {
+    std::optional<std::string> customer;
+    OutputFormat output = OutputFormat::text;
+    std::vector<std::pair<CLI::App*, int>> reports;  ///< subcommand -> IndiaReport value
+};
+/// `reconcile india ledger-recon|holdings-recon|reconciliation`: the on-demand India reports.
+CLI::App* setup_india(CLI::App& app, IndiaOptions& options);
+int india_command(const IndiaOptions& options, const GlobalOptions& global);
 
 /// Parses the command line and runs the chosen subcommand; returns the process exit code
 /// (README "Exit codes"). Never throws.

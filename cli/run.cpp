@@ -3,7 +3,9 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "lib/cadence.hpp"
 #include "lib/log.hpp"
+#include "lib/migrate.hpp"
 #include "lib/output.hpp"
 #include "lib/runner.hpp"
 
@@ -20,6 +22,9 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
         ->check(CLI::IsMember({"fail", "warn"}));
     command->add_option("--trigger", options.trigger, "Recorded on the run row: manual, schedule or api")
         ->check(CLI::IsMember({"manual", "schedule", "api"}));
+    command->add_flag("--if-due", options.if_due,
+                      "Skip (exit 0) unless the book's schedule switch is on and its cadence has passed since the "
+                      "last completed run");
     return command;
 }
 
@@ -30,7 +35,18 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     request.book = options.book;
     request.category = parse_category(options.category);
     request.check_names = options.checks;
-    request.trigger = options.trigger;
+    request.trigger = !options.trigger.empty() ? options.trigger : options.if_due ? "schedule" : "manual";
+
+    if (options.if_due) {
+        settings.require_book(request.book);
+        Session control(settings.database_url(request.book), "control");
+        verify_book(control, request.book);
+        const DueDecision decision = evaluate_due(settings, control, request.book, request.category);
+        if (!decision.due) {
+            log_info("skipped {}/{}: not due: {}", request.book, request.category, decision.reason);
+            return to_int(ExitCode::ok);
+        }
+    }
 
     const RunOutcome outcome = execute_run(settings, default_registry(), request);
     if (outcome.lock_held) {

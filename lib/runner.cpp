@@ -176,6 +176,28 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     return outcome;
 }
 
+namespace {
+
+/// True when the run needed brokers and found every one it asked unreachable as a whole: it
+/// proved nothing external (exit 69, "every broker unreachable"). Checks that had nobody to ask
+/// do not count either way.
+bool every_broker_unreachable(const RunReport& report)
+{
+    bool any_contacted = false;
+    for (const auto& check : report.checks) {
+        const auto status = check.metrics.find("broker_status");
+        if (status == check.metrics.end() || !status->is_string()) continue;
+        if (*status == "unreachable") {
+            any_contacted = true;
+        } else if (*status == "reachable") {
+            return false;
+        }
+    }
+    return any_contacted;
+}
+
+}  // namespace
+
 ExitCode exit_code_for(const RunReport& report, bool fail_on_warn)
 {
     bool any_error = false;
@@ -183,7 +205,7 @@ ExitCode exit_code_for(const RunReport& report, bool fail_on_warn)
         if (check.status == CheckStatus::fail) return ExitCode::check_failed;
         if (check.status == CheckStatus::error) any_error = true;
     }
-    if (any_error) return ExitCode::check_error;
+    if (any_error) return every_broker_unreachable(report) ? ExitCode::unavailable : ExitCode::check_error;
     if (fail_on_warn) {
         for (const auto& check : report.checks) {
             if (check.status == CheckStatus::warn) return ExitCode::check_failed;

@@ -43,7 +43,8 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of);
 
-/// The process exit code of a finished run (README "Exit codes").
+/// The process exit code of a finished run (README "Exit codes"): 1 on any fail, else 2 on any
+/// error, except 69 when every broker the run asked was unreachable as a whole.
 ExitCode exit_code_for(const RunReport& report, bool fail_on_warn);
 
 }  // namespace reconcile

@@ -1,0 +1,47 @@
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "lib/india_reports.hpp"
+#include "lib/log.hpp"
+
+namespace reconcile {
+
+CLI::App* setup_india(CLI::App& app, IndiaOptions& options)
+{
+    auto* command = app.add_subcommand(
+        "india", "On-demand India reports against live ViewTrade data (read-only; no run row)");
+    command->require_subcommand(1);
+    const std::pair<const char*, const char*> reports[] = {
+        {"ledger-recon", "Per customer: ledger cash and share counts vs the live ViewTrade account"},
+        {"holdings-recon", "Per (customer, instrument): ledger share count vs ViewTrade positions"},
+        {"reconciliation", "Per customer: USD remitted under LRS vs USD wired into ViewTrade"},
+    };
+    int value = 0;
+    for (const auto& [name, description] : reports) {
+        auto* report = command->add_subcommand(name, description);
+        report->add_option("--customer", options.customer, "Only this customer id");
+        add_output_option(*report, options.output);
+        options.reports.emplace_back(report, value++);
+    }
+    return command;
+}
+
+int india_command(const IndiaOptions& options, const GlobalOptions& global)
+{
+    const Settings settings = load_settings_from(global.config_path);
+    IndiaReportRequest request{.report = IndiaReport::ledger_recon, .customer_id = options.customer};
+    for (const auto& [command, value] : options.reports) {
+        if (command->parsed()) request.report = static_cast<IndiaReport>(value);
+    }
+    const nlohmann::json report = build_india_report(settings, request);
+    if (options.output == OutputFormat::json) {
+        std::cout << report.dump(2) << '\n';
+    } else {
+        std::cout << render_india_report_text(report);
+    }
+    std::cout.flush();
+    if (!report["error"].is_null()) log_warn("india {}: {}", to_string(request.report), report["error"].get<std::string>());
+    return to_int(india_report_exit_code(report));
+}
+
+}  // namespace reconcile

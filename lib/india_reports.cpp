@@ -1,0 +1,346 @@
+#include "lib/india_reports.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <memory>
+
+#include "lib/db.hpp"
+#include "lib/external_recon.hpp"
+#include "lib/migrate.hpp"
+
+namespace reconcile {
+namespace {
+
+/// The reports' ledger access: a REPEATABLE READ READ ONLY snapshot opened on demand and
+/// ended before any broker call (SnapshotProvider::release), with the statement timeout.
+class ReportSnapshot : public SnapshotProvider {
+public:
+    ReportSnapshot(Session& session, long long statement_timeout_ms)
+        : m_session(session), m_statement_timeout_ms(statement_timeout_ms)
+    {
+    }
+    ~ReportSnapshot() override = default;
+
+    pqxx::transaction_base& ledger() override
+    {
+        if (!m_snapshot) {
+            m_snapshot = std::make_unique<ReadSnapshot>(m_session.connection(), "reconcile_report");
+            set_local_statement_timeout(*m_snapshot, m_statement_timeout_ms);
+        }
+        return *m_snapshot;
+    }
+
+    void release() override
+    {
+        if (!m_snapshot) return;
+        auto snapshot = std::move(m_snapshot);
+        snapshot->commit();
+    }
+
+private:
+    Session& m_session;
+    long long m_statement_timeout_ms;
+    std::unique_ptr<ReadSnapshot> m_snapshot;
+};
+
+using Json = nlohmann::json;
+
+Json time_or_null(const std::optional<Timestamp>& time) { return time ? Json(format_utc(*time)) : Json(nullptr); }
+
+Json line_json(const ComparedLine& line, const char* key_name)
+{
+    return {{key_name, line.key},
+            {"ledger", line.ledger.to_string()},
+            {"broker", line.broker.to_string()},
+            {"difference", line.difference.to_string()},
+            {"outcome", to_string(line.outcome)}};
+}
+
+/// The header every report shares: what was asked, when, and how the fetch went.
+Json report_header(IndiaReport report, const ExternalFetch& fetch, const ExternalVerdict& verdict,
+                   const std::optional<std::string>& customer_id, Timestamp generated_at)
+{
+    return {{"report", to_string(report)},
+            {"book", "india"},
+            {"broker", broker_code(fetch.broker)},
+            {"customer_id", customer_id ? Json(*customer_id) : Json(nullptr)},
+            {"generated_at", format_utc(generated_at)},
+            {"status", to_string(verdict.status)},
+            {"error", verdict.incomplete ? Json(*verdict.incomplete) : Json(nullptr)},
+            {"broker_status", broker_status(fetch)},
+            {"ledger_as_of", time_or_null(fetch.ledger_as_of)},
+            {"broker_as_of", {{"earliest", time_or_null(fetch.broker_as_of_earliest)},
+                              {"latest", time_or_null(fetch.broker_as_of_latest)}}},
+            {"summary",
+             {{"customers", fetch.customers},
+              {"customers_checked", fetch.unreachable ? 0 : fetch.customers - fetch.fetch_errors},
+              {"fetch_errors", fetch.unreachable ? fetch.customers : fetch.fetch_errors}}}};
+}
+
+Json accounts_report(IndiaReport report, const AccountsRecon& recon, const BrokerSettings& brokers,
+                     const std::optional<std::string>& customer_id, Timestamp generated_at)
+{
+    CheckStatus worst_customer = CheckStatus::ok;
+    Json customers = Json::array();
+    std::map<std::string, std::int64_t> outcomes{{"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0},
+                                                 {"broker_only", 0}};
+    std::int64_t cash_breaks = 0;
+    for (const auto& customer : recon.customers) {
+        const CheckStatus status = customer.status();
+        worst_customer = worst(worst_customer, status);
+        Json entry = {{"customer_id", customer.account.customer_id},
+                      {"broker_account_ref", customer.account.account_ref},
+                      {"status", customer.fetch_error ? "fetch_error" : to_string(status)},
+                      {"error", customer.fetch_error ? Json(*customer.fetch_error) : Json(nullptr)},
+                      {"broker_as_of", time_or_null(customer.broker_as_of)}};
+        if (recon.with_cash) {
+            Json cash = Json::array();
+            for (const auto& line : customer.cash) {
+                if (line.outcome != LineOutcome::match) ++cash_breaks;
+                cash.push_back(line_json(line, "currency"));
+            }
+            entry["cash"] = std::move(cash);
+        }
+        Json securities = Json::array();
+        for (const auto& line : customer.securities) {
+            ++outcomes[std::string(to_string(line.outcome))];
+            securities.push_back(line_json(line, "symbol"));
+        }
+        entry[recon.with_cash ? "securities" : "holdings"] = std::move(securities);
+        customers.push_back(std::move(entry));
+    }
+    Json json = report_header(report, recon.fetch, external_verdict(recon.fetch, worst_customer, brokers),
+                              customer_id, generated_at);
+    if (recon.with_cash) json["summary"]["cash_breaks"] = cash_breaks;
+    for (const auto& [outcome, count] : outcomes) json["summary"][outcome == "match" ? "matched" : outcome] = count;
+    json["customers"] = std::move(customers);
+    return json;
+}
+
+Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std::optional<std::string>& customer_id,
+                Timestamp generated_at)
+{
+    CheckStatus worst_customer = CheckStatus::ok;
+    Json customers = Json::array();
+    std::map<std::string, std::pair<std::int64_t, Decimal>> totals;
+    for (const char* bucket : {"matched", "in_transit", "aged_in_transit", "unmatched_funding"}) totals[bucket] = {};
+    Decimal remitted_all;
+    Decimal wired_all;
+    for (const auto& customer : recon.customers) {
+        const CheckStatus status = customer.status();
+        worst_customer = worst(worst_customer, status);
+        Json entry = {{"customer_id", customer.account.customer_id},
+                      {"broker_account_ref", customer.account.account_ref},
+                      {"status", customer.fetch_error ? "fetch_error" : to_string(status)},
+                      {"error", customer.fetch_error ? Json(*customer.fetch_error) : Json(nullptr)},
+                      {"broker_as_of", time_or_null(customer.broker_as_of)}};
+        if (!customer.fetch_error) {
+            const auto& tie_out = customer.tie_out;
+            std::map<std::string, std::pair<std::int64_t, Decimal>> buckets;
+            for (const char* bucket : {"matched", "in_transit", "aged_in_transit", "unmatched_funding"}) {
+                buckets[bucket] = {};
+            }
+            Json remittances = Json::array();
+            for (const auto& result : tie_out.remittances) {
+                auto& bucket = buckets[std::string(to_string(result.bucket))];
+                ++bucket.first;
+                bucket.second += result.remittance.usd_amount;
+                remittances.push_back({{"remittance_id", result.remittance.remittance_id},
+                                       {"usd_amount", result.remittance.usd_amount.to_string()},
+                                       {"remitted_at", format_utc(result.remittance.remitted_at)},
+                                       {"status", result.remittance.status},
+                                       {"utr", result.remittance.utr},
+                                       {"bucket", to_string(result.bucket)},
+                                       {"wire_id", result.wire_id ? Json(*result.wire_id) : Json(nullptr)},
+                                       {"age_days", result.age_days}});
+            }
+            Json wires = Json::array();
+            for (const auto& wire : tie_out.wires) {
+                if (wire.remittance_ids.empty()) {
+                    ++buckets["unmatched_funding"].first;
+                    buckets["unmatched_funding"].second += wire.amount;
+                }
+                wires.push_back({{"wire_id", wire.wire_id},
+                                 {"amount", wire.amount.to_string()},
+                                 {"received_at", time_or_null(wire.received_at)},
+                                 {"remittance_ids", wire.remittance_ids},
+                                 {"fee", wire.remittance_ids.empty() ? Json(nullptr) : Json(wire.fee.to_string())}});
+            }
+            Json bucket_json = Json::object();
+            for (const auto& [name, bucket] : buckets) {
+                bucket_json[name] = {{"count", bucket.first}, {"usd", bucket.second.to_string()}};
+                totals[name].first += bucket.first;
+                totals[name].second += bucket.second;
+            }
+            remitted_all += tie_out.remitted_usd;
+            wired_all += tie_out.wired_usd;
+            entry["remitted_usd"] = tie_out.remitted_usd.to_string();
+            entry["wired_usd"] = tie_out.wired_usd.to_string();
+            entry["difference_usd"] = (tie_out.remitted_usd - tie_out.wired_usd).to_string();
+            entry["buckets"] = std::move(bucket_json);
+            entry["remittances"] = std::move(remittances);
+            entry["wires"] = std::move(wires);
+        }
+        customers.push_back(std::move(entry));
+    }
+    Json json = report_header(IndiaReport::reconciliation, recon.fetch,
+                              external_verdict(recon.fetch, worst_customer, brokers), customer_id, generated_at);
+    for (const auto& [name, total] : totals) {
+        json["summary"][name] = {{"count", total.first}, {"usd", total.second.to_string()}};
+    }
+    json["summary"]["remitted_usd"] = remitted_all.to_string();
+    json["summary"]["wired_usd"] = wired_all.to_string();
+    json["summary"]["remittances_excluded"] = recon.remittances_excluded;
+    json["customers"] = std::move(customers);
+    return json;
+}
+
+std::string upper(std::string_view text)
+{
+    std::string result(text);
+    for (char& c : result) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return result;
+}
+
+std::string text_of(const Json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+
+/// "USD 48.50 = 48.50" for a match, "AAPL ledger 2.25 broker 1.25 difference 1.00 (mismatch)" else.
+std::string line_text(const Json& line, const char* key_name)
+{
+    if (line["outcome"] == "match") {
+        return fmt::format("{} {} = {}", text_of(line[key_name]), text_of(line["ledger"]), text_of(line["broker"]));
+    }
+    return fmt::format("{} ledger {} broker {} difference {} ({})", text_of(line[key_name]), text_of(line["ledger"]),
+                       text_of(line["broker"]), text_of(line["difference"]), text_of(line["outcome"]));
+}
+
+}  // namespace
+
+std::string_view to_string(IndiaReport report)
+{
+    switch (report) {
+        case IndiaReport::ledger_recon: return "ledger-recon";
+        case IndiaReport::holdings_recon: return "holdings-recon";
+        case IndiaReport::reconciliation: return "reconciliation";
+    }
+    return "ledger-recon";
+}
+
+nlohmann::json build_india_report(const Settings& settings, const IndiaReportRequest& request)
+{
+    const std::string book = "india";
+    settings.require_book(book);
+    Session session(settings.read_database_url(book), "read");
+    verify_book(session, book);
+    ReportSnapshot snapshot(session, settings.statement_timeout_ms);
+    BrokerHub hub(settings.brokers);
+    const Timestamp generated_at = std::chrono::system_clock::now();
+    switch (request.report) {
+        case IndiaReport::ledger_recon:
+            return accounts_report(request.report,
+                                   reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade, true,
+                                                      request.customer_id),
+                                   settings.brokers, request.customer_id, generated_at);
+        case IndiaReport::holdings_recon:
+            return accounts_report(request.report,
+                                   reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade, false,
+                                                      request.customer_id),
+                                   settings.brokers, request.customer_id, generated_at);
+        case IndiaReport::reconciliation:
+            return lrs_report(reconcile_lrs(snapshot, hub, settings, request.customer_id, generated_at),
+                              settings.brokers, request.customer_id, generated_at);
+    }
+    throw std::logic_error("unknown India report");
+}
+
+std::string render_india_report_text(const nlohmann::json& report)
+{
+    const auto& summary = report["summary"];
+    std::string text = fmt::format("India {} against {}  {}  generated {}\n", text_of(report["report"]),
+                                   text_of(report["broker"]), upper(text_of(report["status"])),
+                                   text_of(report["generated_at"]));
+    text += fmt::format("  ledger as of {}, broker as of {}; customers {}, checked {}, fetch errors {}\n",
+                        text_of(report["ledger_as_of"]), text_of(report["broker_as_of"]["earliest"]),
+                        text_of(summary["customers"]), text_of(summary["customers_checked"]),
+                        text_of(summary["fetch_errors"]));
+    if (!report["error"].is_null()) text += fmt::format("  error: {}\n", text_of(report["error"]));
+    const bool lrs = report["report"] == "reconciliation";
+    if (lrs) {
+        text += fmt::format("  remitted {} USD, wired {} USD; matched {}, in transit {}, aged in transit {}, "
+                            "unmatched funding {}\n",
+                            text_of(summary["remitted_usd"]), text_of(summary["wired_usd"]),
+                            text_of(summary["matched"]["count"]), text_of(summary["in_transit"]["count"]),
+                            text_of(summary["aged_in_transit"]["count"]),
+                            text_of(summary["unmatched_funding"]["count"]));
+    }
+    std::size_t width = 11;
+    for (const auto& customer : report["customers"]) width = std::max(width, text_of(customer["customer_id"]).size());
+    for (const auto& customer : report["customers"]) {
+        const std::string head = fmt::format("  {:<{}}  {:<11}  {:<11}", text_of(customer["customer_id"]), width,
+                                             upper(text_of(customer["status"])),
+                                             text_of(customer["broker_account_ref"]));
+        if (!customer["error"].is_null()) {
+            text += fmt::format("{}  {}\n", head, text_of(customer["error"]));
+            continue;
+        }
+        if (lrs) {
+            const auto& buckets = customer["buckets"];
+            text += fmt::format("{}  remitted {} wired {}  matched {}  in transit {}  aged {}  unmatched funding {}\n",
+                                head, text_of(customer["remitted_usd"]), text_of(customer["wired_usd"]),
+                                text_of(buckets["matched"]["count"]), text_of(buckets["in_transit"]["count"]),
+                                text_of(buckets["aged_in_transit"]["count"]),
+                                text_of(buckets["unmatched_funding"]["count"]));
+            for (const auto& remittance : customer["remittances"]) {
+                if (remittance["bucket"] == "matched") continue;
+                text += fmt::format("      {} {} USD remitted {} ({} days): {}\n", text_of(remittance["remittance_id"]),
+                                    text_of(remittance["usd_amount"]), text_of(remittance["remitted_at"]),
+                                    text_of(remittance["age_days"]), text_of(remittance["bucket"]));
+            }
+            for (const auto& wire : customer["wires"]) {
+                if (!wire["remittance_ids"].empty()) continue;
+                text += fmt::format("      wire {} {} USD received {}: unmatched funding\n", text_of(wire["wire_id"]),
+                                    text_of(wire["amount"]), text_of(wire["received_at"]));
+            }
+            continue;
+        }
+        const char* list = customer.contains("securities") ? "securities" : "holdings";
+        std::size_t matched = 0;
+        std::vector<std::string> breaks;
+        std::vector<std::string> cash;
+        if (customer.contains("cash")) {
+            for (const auto& line : customer["cash"]) {
+                if (line["outcome"] == "match") {
+                    cash.push_back(line_text(line, "currency"));
+                } else {
+                    breaks.push_back(line_text(line, "currency"));
+                }
+            }
+        }
+        for (const auto& line : customer[list]) {
+            if (line["outcome"] == "match") {
+                ++matched;
+            } else {
+                breaks.push_back(line_text(line, "symbol"));
+            }
+        }
+        std::string summary_text;
+        for (const auto& item : cash) summary_text += "cash " + item + "; ";
+        summary_text += fmt::format("{} instrument(s) match", matched);
+        text += fmt::format("{}  {}\n", head, summary_text);
+        for (const auto& item : breaks) text += fmt::format("      {}\n", item);
+    }
+    return text;
+}
+
+ExitCode india_report_exit_code(const nlohmann::json& report)
+{
+    if (report.value("broker_status", "") == "unreachable") return ExitCode::unavailable;
+    if (report.value("broker_status", "") == "not_configured") return ExitCode::config;
+    const std::string status = report.value("status", "error");
+    if (status == "fail") return ExitCode::check_failed;
+    if (status == "error") return ExitCode::check_error;
+    return ExitCode::ok;
+}
+
+}  // namespace reconcile
