@@ -10,18 +10,21 @@ nlohmann::json optional_time(const std::optional<Timestamp>& time)
     return time ? nlohmann::json(format_utc(*time)) : nlohmann::json(nullptr);
 }
 
-/// Metrics every external check reports, whatever it compares.
-void fetch_metrics(CheckContext& context, const ExternalFetch& fetch)
+/// Metrics every external check reports, whatever it compares. Returns false when the book has
+/// no customer at this broker: then the check is ok and says only that.
+bool fetch_metrics(CheckContext& context, const ExternalFetch& fetch)
 {
     auto& metrics = context.metrics();
     metrics["broker"] = broker_code(fetch.broker);
     metrics["broker_status"] = broker_status(fetch);
     metrics["customers"] = fetch.customers;
     metrics["customers_checked"] = fetch.unreachable ? 0 : fetch.customers - fetch.fetch_errors;
+    if (fetch.customers == 0) return false;
     metrics["fetch_errors"] = fetch.unreachable ? fetch.customers : fetch.fetch_errors;
     metrics["ledger_as_of"] = optional_time(fetch.ledger_as_of);
     metrics["broker_as_of"] = {{"earliest", optional_time(fetch.broker_as_of_earliest)},
                                {"latest", optional_time(fetch.broker_as_of_latest)}};
+    return true;
 }
 
 /// A customer whose data could not be fetched.
@@ -49,7 +52,7 @@ void conclude(CheckContext& context, const ExternalFetch& fetch, CheckStatus wor
 
 void record_accounts_recon(CheckContext& context, const AccountsRecon& recon, QuantityNaming naming)
 {
-    fetch_metrics(context, recon.fetch);
+    if (!fetch_metrics(context, recon.fetch)) return;
     std::map<std::string, std::int64_t> counts{{"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0},
                                                {"broker_only", 0}};
     std::int64_t cash_compared = 0;
@@ -119,7 +122,7 @@ void AccountsReconCheck::run(CheckContext& context) const
 
 void record_lrs_recon(CheckContext& context, const LrsRecon& recon)
 {
-    fetch_metrics(context, recon.fetch);
+    if (!fetch_metrics(context, recon.fetch)) return;
     std::map<std::string, std::int64_t> buckets{{"matched", 0}, {"in_transit", 0}, {"aged_in_transit", 0}};
     std::map<std::string, Decimal> bucket_usd;
     Decimal remitted;

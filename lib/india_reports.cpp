@@ -274,12 +274,18 @@ std::string render_india_report_text(const nlohmann::json& report)
                             text_of(summary["aged_in_transit"]["count"]),
                             text_of(summary["unmatched_funding"]["count"]));
     }
-    std::size_t width = 11;
-    for (const auto& customer : report["customers"]) width = std::max(width, text_of(customer["customer_id"]).size());
+    std::size_t width = 4;
+    std::size_t ref_width = 4;
+    std::size_t status_width = 4;
     for (const auto& customer : report["customers"]) {
-        const std::string head = fmt::format("  {:<{}}  {:<11}  {:<11}", text_of(customer["customer_id"]), width,
-                                             upper(text_of(customer["status"])),
-                                             text_of(customer["broker_account_ref"]));
+        width = std::max(width, text_of(customer["customer_id"]).size());
+        ref_width = std::max(ref_width, text_of(customer["broker_account_ref"]).size());
+        status_width = std::max(status_width, text_of(customer["status"]).size());
+    }
+    for (const auto& customer : report["customers"]) {
+        const std::string head = fmt::format("  {:<{}}  {:<{}}  {:<{}}", text_of(customer["customer_id"]), width,
+                                             upper(text_of(customer["status"])), status_width,
+                                             text_of(customer["broker_account_ref"]), ref_width);
         if (!customer["error"].is_null()) {
             text += fmt::format("{}  {}\n", head, text_of(customer["error"]));
             continue;

@@ -201,9 +201,9 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(customer_named(lrs, "C004")["status"] == "fetch_error");
 
     const auto text = reconcile_cli({"india", "ledger-recon"}, env_for(w));
-    CHECK(text.out.find("C001         FAIL         V-001        cash USD 48.50 = 48.50; 0 instrument(s) match\n"
-                        "      AAPL ledger 0.5 broker 0.25 difference 0.25 (mismatch)") != std::string::npos);
-    CHECK(text.out.find("C004         FETCH_ERROR  V-004        cash: ") != std::string::npos);
+    CHECK(text.out.find("  C001  FAIL         V-001  cash USD 48.50 = 48.50; 0 instrument(s) match\n"
+                        "      AAPL ledger 0.5 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
+    CHECK(text.out.find("  C004  FETCH_ERROR  V-004  cash: ") != std::string::npos);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");  // the reports wrote nothing
 
     const auto one = Json::parse(

@@ -1,0 +1,17 @@
+# Builds the demo's fake-broker fixture: the two books' broker holdings (broker-fixture.sql),
+# the demo credentials, and the deliberate broker-side breaks. Inputs: $uae, $india (JSON),
+# $public_key (path of the PEM the GTN JWT is verified with).
+{
+  gtn: ($uae.gtn + {public_key_file: $public_key, app_key: "demo-app", institution: "DEMO",
+                    throttle_key: "demo-throttle"}),
+  zag: ($uae.zag + {api_key: "demo-zag-key"}),
+  viewtrade: ($india.viewtrade + {api_key: "demo-viewtrade-key"}),
+  # One slow ViewTrade account: slower than the others, well within the timeout (no break).
+  faults: [{broker: "viewtrade", account: "VIEWTRADE-00070025", kind: "latency", ms: 400}]
+}
+# GTN holds 0.75 AAPL for AE-C013 where the ledger booked 1.75: a short position.
+| .gtn.accounts["GTN-00070013"].securities |= map(if .symbol == "AAPL" then .quantity = "0.75" else . end)
+# ZAG has no NVDA for AE-C021 although the ledger booked a buy: likely a missed sell ingest.
+| .zag.accounts["ZAG-021"].holdings |= map(select(.symbol != "NVDA"))
+# ViewTrade holds 3 TSLA for IN-C020 that the ledger never booked: likely a missing buy ingest.
+| .viewtrade.accounts["VIEWTRADE-00070020"].positions += [{symbol: "TSLA", quantity: "3"}]
