@@ -3,46 +3,14 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <memory>
 
 #include "lib/db.hpp"
 #include "lib/external_recon.hpp"
 #include "lib/migrate.hpp"
+#include "lib/snapshot.hpp"
 
 namespace reconcile {
 namespace {
-
-/// The reports' ledger access: a REPEATABLE READ READ ONLY snapshot opened on demand and
-/// ended before any broker call (SnapshotProvider::release), with the statement timeout.
-class ReportSnapshot : public SnapshotProvider {
-public:
-    ReportSnapshot(Session& session, long long statement_timeout_ms)
-        : m_session(session), m_statement_timeout_ms(statement_timeout_ms)
-    {
-    }
-    ~ReportSnapshot() override = default;
-
-    pqxx::transaction_base& ledger() override
-    {
-        if (!m_snapshot) {
-            m_snapshot = std::make_unique<ReadSnapshot>(m_session.connection(), "reconcile_report");
-            set_local_statement_timeout(*m_snapshot, m_statement_timeout_ms);
-        }
-        return *m_snapshot;
-    }
-
-    void release() override
-    {
-        if (!m_snapshot) return;
-        auto snapshot = std::move(m_snapshot);
-        snapshot->commit();
-    }
-
-private:
-    Session& m_session;
-    long long m_statement_timeout_ms;
-    std::unique_ptr<ReadSnapshot> m_snapshot;
-};
 
 using Json = nlohmann::json;
 
@@ -55,6 +23,17 @@ Json line_json(const ComparedLine& line, const char* key_name)
             {"broker", line.broker.to_string()},
             {"difference", line.difference.to_string()},
             {"outcome", to_string(line.outcome)}};
+}
+
+/// What every report says about one customer before its own lines.
+template <typename Customer>
+Json customer_entry(const Customer& customer, CheckStatus status)
+{
+    return {{"customer_id", customer.account.customer_id},
+            {"broker_account_ref", customer.account.account_ref},
+            {"status", customer.fetch_error ? "fetch_error" : to_string(status)},
+            {"error", customer.fetch_error ? Json(*customer.fetch_error) : Json(nullptr)},
+            {"broker_as_of", time_or_null(customer.broker_as_of)}};
 }
 
 /// The header every report shares: what was asked, when, and how the fetch went.
@@ -89,11 +68,7 @@ Json accounts_report(IndiaReport report, const AccountsRecon& recon, const Broke
     for (const auto& customer : recon.customers) {
         const CheckStatus status = customer.status();
         worst_customer = worst(worst_customer, status);
-        Json entry = {{"customer_id", customer.account.customer_id},
-                      {"broker_account_ref", customer.account.account_ref},
-                      {"status", customer.fetch_error ? "fetch_error" : to_string(status)},
-                      {"error", customer.fetch_error ? Json(*customer.fetch_error) : Json(nullptr)},
-                      {"broker_as_of", time_or_null(customer.broker_as_of)}};
+        Json entry = customer_entry(customer, status);
         if (recon.with_cash) {
             Json cash = Json::array();
             for (const auto& line : customer.cash) {
@@ -130,11 +105,7 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
     for (const auto& customer : recon.customers) {
         const CheckStatus status = customer.status();
         worst_customer = worst(worst_customer, status);
-        Json entry = {{"customer_id", customer.account.customer_id},
-                      {"broker_account_ref", customer.account.account_ref},
-                      {"status", customer.fetch_error ? "fetch_error" : to_string(status)},
-                      {"error", customer.fetch_error ? Json(*customer.fetch_error) : Json(nullptr)},
-                      {"broker_as_of", time_or_null(customer.broker_as_of)}};
+        Json entry = customer_entry(customer, status);
         if (!customer.fetch_error) {
             const auto& tie_out = customer.tie_out;
             std::map<std::string, std::pair<std::int64_t, Decimal>> buckets;
@@ -233,7 +204,7 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
     settings.require_book(book);
     Session session(settings.read_database_url(book), "read");
     verify_book(session, book);
-    ReportSnapshot snapshot(session, settings.statement_timeout_ms);
+    LedgerSnapshot snapshot(session, settings.statement_timeout_ms);
     BrokerHub hub(settings.brokers);
     const Timestamp generated_at = std::chrono::system_clock::now();
     switch (request.report) {

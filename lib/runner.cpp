@@ -11,57 +11,10 @@
 #include "lib/lock.hpp"
 #include "lib/log.hpp"
 #include "lib/migrate.hpp"
+#include "lib/snapshot.hpp"
 
 namespace reconcile {
 namespace {
-
-/// The run's ledger snapshot, opened lazily, with one savepoint per check so a check that
-/// fails (statement timeout included) rolls back alone and the snapshot stays usable.
-class LedgerSnapshot : public SnapshotProvider {
-public:
-    LedgerSnapshot(Session& read, long long statement_timeout_ms)
-        : m_read(read), m_statement_timeout_ms(statement_timeout_ms)
-    {
-    }
-
-    pqxx::transaction_base& ledger() override
-    {
-        if (!m_snapshot) m_snapshot = std::make_unique<ReadSnapshot>(m_read.connection(), "reconcile_snapshot");
-        if (!m_in_check) {
-            m_snapshot->exec0("SAVEPOINT reconcile_check");
-            set_local_statement_timeout(*m_snapshot, m_statement_timeout_ms);
-            m_in_check = true;
-        }
-        return *m_snapshot;
-    }
-
-    /// Ends the current check's savepoint: released on success, rolled back on failure (which
-    /// also undoes its statement timeout).
-    void end_check(bool success)
-    {
-        if (!m_in_check) return;
-        m_in_check = false;
-        m_snapshot->exec0(success ? "RELEASE SAVEPOINT reconcile_check" : "ROLLBACK TO SAVEPOINT reconcile_check");
-    }
-
-    void release() override { close(); }
-
-    /// Ends the snapshot itself (read only: nothing to commit).
-    void close()
-    {
-        m_in_check = false;
-        if (m_snapshot) {
-            auto snapshot = std::move(m_snapshot);
-            snapshot->commit();
-        }
-    }
-
-private:
-    Session& m_read;
-    long long m_statement_timeout_ms;
-    std::unique_ptr<ReadSnapshot> m_snapshot;
-    bool m_in_check = false;
-};
 
 /// SQLSTATE of a statement cancelled by statement_timeout (libpqxx 6 has no class for it).
 constexpr const char* query_canceled_state = "57014";

@@ -247,6 +247,24 @@ Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const 
     return as_of.value_or(std::chrono::system_clock::now());
 }
 
+ContractBroker::ContractBroker(std::string_view broker, HttpClient& http, const std::optional<std::string>& base_url,
+                               std::string_view base_url_setting, const std::optional<std::string>& api_key,
+                               std::string_view api_key_setting, std::int64_t max_pages)
+    : m_broker(broker),
+      m_http(http),
+      m_base_url(required_broker_setting(base_url, broker, base_url_setting)),
+      m_api_key(required_broker_setting(api_key, broker, api_key_setting)),
+      m_max_pages(max_pages)
+{
+}
+
+Timestamp ContractBroker::pages(const std::string& account_ref, std::string_view resource, std::string_view list_key,
+                                const std::function<void(const nlohmann::json&)>& on_row)
+{
+    return fetch_contract_pages(m_http, m_broker, m_base_url, m_api_key, account_ref, resource, list_key, m_max_pages,
+                                on_row);
+}
+
 std::string printable_snippet(std::string_view text, std::size_t limit)
 {
     std::string result;

@@ -200,6 +200,25 @@ Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const 
                                std::string_view list_key, std::int64_t max_pages,
                                const std::function<void(const nlohmann::json& row)>& on_row);
 
+/// Base of the adapters that implement that contract (ZAG, ViewTrade): the base URL, the key
+/// and the paging limit, checked once when the adapter is made.
+class ContractBroker : public Broker {
+protected:
+    ContractBroker(std::string_view broker, HttpClient& http, const std::optional<std::string>& base_url,
+                   std::string_view base_url_setting, const std::optional<std::string>& api_key,
+                   std::string_view api_key_setting, std::int64_t max_pages);
+    /// fetch_contract_pages for this broker and account.
+    Timestamp pages(const std::string& account_ref, std::string_view resource, std::string_view list_key,
+                    const std::function<void(const nlohmann::json&)>& on_row);
+    std::string_view m_broker;
+
+private:
+    HttpClient& m_http;
+    std::string m_base_url;
+    std::string m_api_key;
+    std::int64_t m_max_pages;
+};
+
 /// A required broker setting, or BrokerError(configuration) naming it.
 std::string required_broker_setting(const std::optional<std::string>& value, std::string_view broker,
                                     std::string_view name);

@@ -1,5 +1,5 @@
 // ZAG (UAE: holdings). ZAG publishes no API; this adapter implements the contract documented in
-// the README ("Broker contract"), so the real endpoint shape can be dropped in here later:
+// the README ("Brokers"), so the real endpoint shape can be dropped in here later:
 //   GET {ZAG_BASE_URL}/v1/accounts/{account}/holdings?page=N   X-Api-Key: {ZAG_API_KEY}
 //   -> {"account_id": .., "as_of": .., "holdings": [{"symbol": "AAPL", "quantity": "1.5"}], "next_page": null}
 #include "lib/brokers/broker.hpp"
@@ -7,15 +7,11 @@
 namespace reconcile {
 namespace {
 
-constexpr std::string_view zag = "ZAG";
-
-class ZagBroker : public Broker {
+class ZagBroker : public ContractBroker {
 public:
     ZagBroker(const BrokerSettings& settings, HttpClient& http)
-        : m_http(http),
-          m_base_url(required_broker_setting(settings.zag_base_url, zag, "ZAG_BASE_URL")),
-          m_api_key(required_broker_setting(settings.zag_api_key, zag, "ZAG_API_KEY")),
-          m_max_pages(settings.max_pages)
+        : ContractBroker("ZAG", http, settings.zag_base_url, "ZAG_BASE_URL", settings.zag_api_key, "ZAG_API_KEY",
+                         settings.max_pages)
     {
     }
 
@@ -24,19 +20,11 @@ public:
     Stamped<BrokerPosition> positions(const std::string& account_ref) override
     {
         Stamped<BrokerPosition> result;
-        result.as_of = fetch_contract_pages(m_http, zag, m_base_url, m_api_key, account_ref, "holdings", "holdings",
-                                            m_max_pages, [&](const nlohmann::json& row) {
-                                                result.items.push_back({json_text(row, "symbol", zag),
-                                                                        json_decimal(row, "quantity", zag)});
-                                            });
+        result.as_of = pages(account_ref, "holdings", "holdings", [&](const nlohmann::json& row) {
+            result.items.push_back({json_text(row, "symbol", m_broker), json_decimal(row, "quantity", m_broker)});
+        });
         return result;
     }
-
-private:
-    HttpClient& m_http;
-    std::string m_base_url;
-    std::string m_api_key;
-    std::int64_t m_max_pages;
 };
 
 }  // namespace

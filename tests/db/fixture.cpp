@@ -100,6 +100,17 @@ CheckResult BookDb::run_check(std::string_view check_name, const EnvMap& extra) 
     return std::move(results.at(0));
 }
 
+ProcessOptions books_env(const BookDb& uae, const BookDb& india, const std::map<std::string, std::string>& extra)
+{
+    ProcessOptions options;
+    options.env = {{"RECON_BOOKS", "uae,india"},
+                   {"RECON_DATABASE_URL_UAE", uae.url()},
+                   {"RECON_DATABASE_URL_INDIA", india.url()}};
+    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
+    for (const auto& [key, value] : extra) options.env[key] = value;
+    return options;
+}
+
 std::vector<std::string> variance_lines(const CheckResult& result)
 {
     std::vector<std::string> lines;

@@ -10,6 +10,7 @@
 #include "checks/registry.hpp"
 #include "lib/config.hpp"
 #include "lib/results.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_db.hpp"
 
 namespace reconcile::test {
@@ -38,6 +39,10 @@ private:
     std::string m_book;
     TestDatabase m_db;
 };
+
+/// Options for the real binary against a uae and an india book: RECON_BOOKS, both database
+/// URLs, no config file and no webhook from the test's own environment, then `extra`.
+ProcessOptions books_env(const BookDb& uae, const BookDb& india, const std::map<std::string, std::string>& extra = {});
 
 /// A small ledger in which every check passes: two customers' deposits, a fee, a buy booked at
 /// cost, matching stored wallets, account totals and snapshots, and one fresh pending flow.

@@ -71,24 +71,12 @@ World& scenario()
     return w;
 }
 
-ProcessOptions env_for(const World& w, std::map<std::string, std::string> extra = {})
+ProcessOptions env_for(const World& w, const std::map<std::string, std::string>& extra = {})
 {
-    ProcessOptions options;
-    options.env = {{"RECON_BOOKS", "uae,india"},
-                   {"RECON_DATABASE_URL_UAE", w.uae.url()},
-                   {"RECON_DATABASE_URL_INDIA", w.india.url()},
-                   {"RECON_BROKER_TIMEOUT_MS", "1000"},
-                   {"RECON_BROKER_RETRIES", "0"}};
-    for (const auto& [key, value] : w.broker.settings()) options.env.emplace(key, value);
-    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
-    for (auto& [key, value] : extra) options.env[key] = value;
+    auto options = books_env(w.uae, w.india, w.broker.settings({{"RECON_BROKER_TIMEOUT_MS", "1000"},
+                                                                 {"RECON_BROKER_RETRIES", "0"}}));
+    for (const auto& [key, value] : extra) options.env[key] = value;
     return options;
-}
-
-ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions& options)
-{
-    args.insert(args.begin(), reconcile_binary());
-    return run_process(args, options);
 }
 
 /// "check: kind key=value ..." for every listed variance of a run document.
@@ -137,7 +125,7 @@ bool schema_valid(const std::string& document)
 TEST_CASE("done when: a short position, a missing wire and a slow customer, named exactly")
 {
     auto& w = scenario();
-    const auto result = reconcile_cli({"run", "--book", "india", "--category", "C", "--output", "json"}, env_for(w));
+    const auto result = run_reconcile({"run", "--book", "india", "--category", "C", "--output", "json"}, env_for(w));
     REQUIRE_MESSAGE(result.exit_code == 1, result.err);
     const auto run = Json::parse(result.out);
     CHECK(schema_valid(result.out));
@@ -168,7 +156,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(w.india.query_value("SELECT status FROM recon.runs WHERE category = 'C'") == "fail");
 
     // The India reports print the same per-customer picture, without a run row.
-    const auto ledger_report = reconcile_cli({"india", "ledger-recon", "--output", "json"}, env_for(w));
+    const auto ledger_report = run_reconcile({"india", "ledger-recon", "--output", "json"}, env_for(w));
     CHECK(ledger_report.exit_code == 1);
     const auto report = Json::parse(ledger_report.out);
     CHECK(report["status"] == "fail");
@@ -183,11 +171,11 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(customer_named(report, "C004")["error"].get<std::string>().find("no complete answer within 1000 ms") !=
           std::string::npos);
 
-    const auto holdings = Json::parse(reconcile_cli({"india", "holdings-recon", "--output", "json"}, env_for(w)).out);
+    const auto holdings = Json::parse(run_reconcile({"india", "holdings-recon", "--output", "json"}, env_for(w)).out);
     CHECK(customer_named(holdings, "C001")["holdings"][0]["outcome"] == "mismatch");
     CHECK(holdings["summary"]["mismatch"] == 1);
 
-    const auto lrs_result = reconcile_cli({"india", "reconciliation", "--output", "json"}, env_for(w));
+    const auto lrs_result = run_reconcile({"india", "reconciliation", "--output", "json"}, env_for(w));
     CHECK(lrs_result.exit_code == 1);
     const auto lrs = Json::parse(lrs_result.out);
     const auto& c003 = customer_named(lrs, "C003");
@@ -200,14 +188,14 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(customer_named(lrs, "C002")["buckets"]["matched"]["count"] == 2);
     CHECK(customer_named(lrs, "C004")["status"] == "fetch_error");
 
-    const auto text = reconcile_cli({"india", "ledger-recon"}, env_for(w));
+    const auto text = run_reconcile({"india", "ledger-recon"}, env_for(w));
     CHECK(text.out.find("  C001  FAIL         V-001  cash USD 48.50 = 48.50; 0 instrument(s) match\n"
                         "      AAPL ledger 0.5 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
     CHECK(text.out.find("  C004  FETCH_ERROR  V-004  cash: ") != std::string::npos);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");  // the reports wrote nothing
 
     const auto one = Json::parse(
-        reconcile_cli({"india", "reconciliation", "--customer", "C003", "--output", "json"}, env_for(w)).out);
+        run_reconcile({"india", "reconciliation", "--customer", "C003", "--output", "json"}, env_for(w)).out);
     CHECK(one["customers"].size() == 1);
     CHECK(one["customer_id"] == "C003");
 }
@@ -215,7 +203,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
 TEST_CASE("a broker entirely down: its checks end error, exit 2, the other checks are unaffected")
 {
     auto& w = scenario();
-    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"},
+    const auto result = run_reconcile({"run", "--book", "uae", "--category", "C", "--output", "json"},
                                       env_for(w, {{"GTN_BASE_URL", "http://127.0.0.1:1"}}));
     CHECK(result.exit_code == 2);
     const auto run = Json::parse(result.out);
@@ -229,14 +217,14 @@ TEST_CASE("a broker entirely down: its checks end error, exit 2, the other check
     CHECK(w.uae.query_value("SELECT status FROM recon.runs") == "error");
 
     // Every broker the run needs is down: 69, and the run row still says so.
-    const auto both = reconcile_cli({"run", "--book", "uae", "--category", "C"},
+    const auto both = run_reconcile({"run", "--book", "uae", "--category", "C"},
                                     env_for(w, {{"GTN_BASE_URL", "http://127.0.0.1:1"},
                                                 {"ZAG_BASE_URL", "http://127.0.0.1:1/zag"}}));
     CHECK(both.exit_code == 69);
     CHECK(both.out.find("ERROR  gtn_ledger_recon") != std::string::npos);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs WHERE status = 'error'") == "2");
 
-    const auto report = reconcile_cli({"india", "ledger-recon", "--output", "json"},
+    const auto report = run_reconcile({"india", "ledger-recon", "--output", "json"},
                                       env_for(w, {{"VIEWTRADE_BASE_URL", "http://127.0.0.1:1"}}));
     CHECK(report.exit_code == 69);
     CHECK(Json::parse(report.out)["broker_status"] == "unreachable");
@@ -251,7 +239,7 @@ TEST_CASE("a hostile customer id and symbol from the broker are stored and shown
     auto fixture = scenario_fixture();
     fixture["zag"]["accounts"][hostile] = {{"holdings", {{{"symbol", hostile}, {"quantity", "5"}}}}};
     w.broker.set_fixture(fixture);
-    const auto text = reconcile_cli({"run", "--book", "uae", "--category", "C", "--check", "zag_holdings_recon"},
+    const auto text = run_reconcile({"run", "--book", "uae", "--category", "C", "--check", "zag_holdings_recon"},
                                     env_for(w, {{"RECON_ALERT_PERSIST_ENABLED", "true"}}));
     CHECK(text.exit_code == 1);
     CHECK(text.out.find("broker_only customer_id=" + hostile + " symbol=" + hostile + " expected=0 actual=5") !=
@@ -259,7 +247,7 @@ TEST_CASE("a hostile customer id and symbol from the broker are stored and shown
     CHECK(w.uae.query_value("SELECT keys->>'symbol' FROM recon.reconciliation_variances") == hostile);
     CHECK(w.uae.query_value("SELECT count(*) FROM ledger.journal_lines") == "10");
     const auto id = w.uae.query_value("SELECT max(run_id) FROM recon.runs");
-    const auto shown = reconcile_cli({"runs", "show", id, "--book", "uae", "--output", "json"}, env_for(w));
+    const auto shown = run_reconcile({"runs", "show", id, "--book", "uae", "--output", "json"}, env_for(w));
     const auto run = Json::parse(shown.out);
     CHECK(run["checks"][0]["variances"][0]["keys"]["symbol"] == hostile);
     CHECK(run["checks"][0]["variances"][0]["keys"]["customer_id"] == hostile);
@@ -270,25 +258,25 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
     auto& w = scenario();
     const auto env = env_for(w, {{"RECON_EXTERNAL_INTERVAL_SECONDS", "2"}});
     const std::vector<std::string> args{"run", "--book", "uae", "--category", "C", "--if-due"};
-    const auto first = reconcile_cli(args, env);
+    const auto first = run_reconcile(args, env);
     CHECK(first.exit_code == 0);
     CHECK(w.uae.query_value("SELECT trigger FROM recon.runs") == "schedule");
-    const auto second = reconcile_cli(args, env);
+    const auto second = run_reconcile(args, env);
     CHECK(second.exit_code == 0);
     CHECK(second.out.empty());
     CHECK(std::count(second.err.begin(), second.err.end(), '\n') == 1);
     CHECK(second.err.find("skipped uae/C: not due: the last completed run started") != std::string::npos);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
     std::this_thread::sleep_for(2100ms);
-    CHECK(reconcile_cli(args, env).exit_code == 0);
+    CHECK(run_reconcile(args, env).exit_code == 0);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs") == "2");
 
     // India's schedule is off unless INDIA_RECON_ENABLED: skipped, nothing written.
-    const auto india = reconcile_cli({"run", "--book", "india", "--category", "A", "--if-due"}, env);
+    const auto india = run_reconcile({"run", "--book", "india", "--category", "A", "--if-due"}, env);
     CHECK(india.exit_code == 0);
     CHECK(india.err.find("switched off") != std::string::npos);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "0");
-    CHECK(reconcile_cli({"run", "--book", "india", "--category", "A", "--if-due"},
+    CHECK(run_reconcile({"run", "--book", "india", "--category", "A", "--if-due"},
                         env_for(w, {{"INDIA_RECON_ENABLED", "true"}}))
               .exit_code == 0);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");
@@ -297,12 +285,12 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
 TEST_CASE("india report command lines: bad flags are 64, a missing ViewTrade setting is 78")
 {
     auto& w = scenario();
-    CHECK(reconcile_cli({"india"}, env_for(w)).exit_code == 64);
-    CHECK(reconcile_cli({"india", "nonsense"}, env_for(w)).exit_code == 64);
-    CHECK(reconcile_cli({"india", "ledger-recon", "--output", "xml"}, env_for(w)).exit_code == 64);
+    CHECK(run_reconcile({"india"}, env_for(w)).exit_code == 64);
+    CHECK(run_reconcile({"india", "nonsense"}, env_for(w)).exit_code == 64);
+    CHECK(run_reconcile({"india", "ledger-recon", "--output", "xml"}, env_for(w)).exit_code == 64);
     auto no_viewtrade = env_for(w);
     no_viewtrade.env.erase("VIEWTRADE_BASE_URL");
-    const auto missing = reconcile_cli({"india", "holdings-recon"}, no_viewtrade);
+    const auto missing = run_reconcile({"india", "holdings-recon"}, no_viewtrade);
     CHECK(missing.exit_code == 78);
     CHECK(missing.out.find("VIEWTRADE is not configured: set VIEWTRADE_BASE_URL") != std::string::npos);
 }

@@ -44,21 +44,14 @@ Books& clean_books()
     return b;
 }
 
-ProcessOptions env_for(const Books& b, std::map<std::string, std::string> extra = {})
+ProcessOptions env_for(const Books& b, const std::map<std::string, std::string>& extra = {})
 {
-    ProcessOptions options;
-    options.env = {{"RECON_BOOKS", "uae,india"},
-                   {"RECON_DATABASE_URL_UAE", b.uae.url()},
-                   {"RECON_DATABASE_URL_INDIA", b.india.url()}};
-    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
-    for (auto& [key, value] : extra) options.env[key] = value;
-    return options;
+    return books_env(b.uae, b.india, extra);
 }
 
 ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions& options)
 {
-    args.insert(args.begin(), reconcile_binary());
-    return run_process(args, options);
+    return run_reconcile(std::move(args), options);
 }
 
 // A journal view that takes `seconds` to read: keeps a run busy while a test acts on it.

@@ -1,5 +1,7 @@
 #include "tests/support/test_db.hpp"
 
+#include "lib/http_client.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -19,24 +21,6 @@ constexpr std::size_t k_max_identifier = 63;  // NAMEDATALEN - 1
 std::string env_or_empty(const char* name) {
     const char* value = std::getenv(name);
     return value == nullptr ? std::string() : std::string(value);
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters (a URL path or user part).
-std::string url_encode(std::string_view text) {
-    static const char* const hex = "0123456789ABCDEF";
-    std::string result;
-    for (const char c : text) {
-        const auto byte = static_cast<unsigned char>(c);
-        if ((byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') ||
-            (byte >= '0' && byte <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
-            result.push_back(c);
-        } else {
-            result.push_back('%');
-            result.push_back(hex[byte >> 4]);
-            result.push_back(hex[byte & 0x0F]);
-        }
-    }
-    return result;
 }
 
 /// Lower-case [a-z0-9_] only.
