@@ -97,7 +97,7 @@ public:
     void load(const Json& fixture)
     {
         const std::lock_guard<std::mutex> guard(m_mutex);
-        m_fixture = fixture;
+        m_fixture = std::make_shared<const Json>(fixture);
         m_faults.clear();
         for (const auto& spec : fixture.value("faults", Json::array())) {
             m_faults.push_back({spec, spec.value("count", std::int64_t{-1})});
@@ -244,10 +244,29 @@ private:
         return json_answer(res, 500, R"({"detail":"unknown fault kind"})");
     }
 
-    Json section(const std::string& broker)
+    /// The fixture as it is now: shared, never copied per request (fixtures can hold tens of
+    /// thousands of accounts); a PUT replaces the pointer, requests in flight keep theirs.
+    std::shared_ptr<const Json> fixture()
     {
         const std::lock_guard<std::mutex> guard(m_mutex);
-        return m_fixture.value(broker, Json::object());
+        return m_fixture;
+    }
+
+    /// `key` of an object, or an empty object.
+    static const Json& member(const Json& object, const std::string& key)
+    {
+        static const Json empty = Json::object();
+        if (!object.is_object()) return empty;
+        const auto found = object.find(key);
+        return found == object.end() ? empty : *found;
+    }
+
+    /// The array at `key` of an object, or an empty array.
+    static const Json& list_of(const Json& object, const std::string& key)
+    {
+        static const Json empty = Json::array();
+        const Json& value = member(object, key);
+        return value.is_array() ? value : empty;
     }
 
     std::string as_of(const Json& config) const
@@ -257,7 +276,8 @@ private:
 
     void gtn_token(const httplib::Request& req, httplib::Response& res)
     {
-        const Json config = section("gtn");
+        const auto held = fixture();
+        const Json& config = member(*held, "gtn");
         const auto reject = [&](int status, const std::string& reason) {
             const std::lock_guard<std::mutex> guard(m_mutex);
             m_stats["token_rejections"] = m_stats["token_rejections"].get<int>() + 1;
@@ -331,17 +351,18 @@ private:
     void gtn_list(const httplib::Request& req, httplib::Response& res, const std::string& account,
                   const std::string& fixture_key, const std::string& list_key)
     {
-        const Json config = section("gtn");
+        const auto held = fixture();
+        const Json& config = member(*held, "gtn");
         if (!gtn_authorised(req, res, config)) return;
-        const Json accounts = config.value("accounts", Json::object());
+        const Json& accounts = member(config, "accounts");
         if (!accounts.contains(account)) {
             return json_answer(res, 200, R"({"status":"FAILED","reason":"customer not found"})");
         }
-        const Json& data = accounts[account];
+        const Json& data = accounts.at(account);
         if (data.contains("failed_reason")) {
-            return json_answer(res, 200, Json{{"status", "FAILED"}, {"reason", data["failed_reason"]}}.dump());
+            return json_answer(res, 200, Json{{"status", "FAILED"}, {"reason", data.at("failed_reason")}}.dump());
         }
-        const Json items = data.value(fixture_key, Json::array());
+        const Json& items = list_of(data, fixture_key);
         const std::size_t requested = req.has_param("pageSize") ? std::stoul(req.get_param_value("pageSize")) : 100;
         const std::size_t page_size = std::max<std::size_t>(1, config.value("page_size", requested));
         const std::size_t page = req.has_param("pageIndex") ? std::stoul(req.get_param_value("pageIndex")) : 0;
@@ -365,13 +386,15 @@ private:
     void contract_list(const httplib::Request& req, httplib::Response& res, const std::string& broker,
                        const std::string& account, const std::string& list_key)
     {
-        const Json config = section(broker);
-        if (config.contains("api_key") && req.get_header_value("X-Api-Key") != config["api_key"]) {
+        const auto held = fixture();
+        const Json& config = member(*held, broker);
+        if (config.contains("api_key") && req.get_header_value("X-Api-Key") != config.at("api_key")) {
             return json_answer(res, 401, R"({"detail":"missing or wrong X-Api-Key"})");
         }
-        const Json accounts = config.value("accounts", Json::object());
+        const Json& accounts = member(config, "accounts");
         if (!accounts.contains(account)) return json_answer(res, 404, R"({"detail":"account not found"})");
-        const Json items = accounts[account].value(list_key, Json::array());
+        const Json& data = accounts.at(account);
+        const Json& items = list_of(data, list_key);
         const std::size_t page_size = std::max<std::size_t>(1, config.value("page_size", std::size_t{100}));
         const std::size_t page = req.has_param("page") ? std::max<std::size_t>(1, std::stoul(req.get_param_value("page"))) : 1;
         Json rows = Json::array();
@@ -386,7 +409,7 @@ private:
     }
 
     std::mutex m_mutex;
-    Json m_fixture;
+    std::shared_ptr<const Json> m_fixture = std::make_shared<const Json>(Json::object());
     std::vector<Fault> m_faults;
     std::string m_public_key;
     std::map<std::string, long long> m_tokens;
@@ -429,6 +452,7 @@ int main(int argc, char** argv)
     httplib::Server server;
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server.set_keep_alive_max_count(100000);
+    server.set_tcp_nodelay(true);  // no Nagle + delayed-ACK stall between headers and body
     server.set_payload_max_length(64 << 20);
     broker.install(server);
     // Both brokers of the contract share one listener: ZAG under /zag, ViewTrade under /viewtrade.
