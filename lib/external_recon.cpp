@@ -250,7 +250,13 @@ AccountsRecon reconcile_accounts(SnapshotProvider& ledger, BrokerHub& hub, const
     // The fetch is done: now a short snapshot of the ledger.
     auto& txn = ledger.ledger();
     result.fetch.ledger_as_of = read_ledger_as_of(txn);
-    const PerCustomer cash = with_cash ? read_amounts(txn, ledger_cash_sql, broker, customer_id) : PerCustomer{};
+    PerCustomer cash;
+    if (with_cash) {
+        // Currency codes compare case-insensitively (the broker's are upper-cased too).
+        for (auto& [customer, amounts] : read_amounts(txn, ledger_cash_sql, broker, customer_id)) {
+            for (auto& [currency, amount] : amounts) cash[customer][upper(currency)] += amount;
+        }
+    }
     const PerCustomer quantities = read_amounts(txn, ledger_quantities_sql, broker, customer_id);
     ledger.release();
 

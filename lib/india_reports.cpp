@@ -207,22 +207,22 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
     LedgerSnapshot snapshot(session, settings.statement_timeout_ms);
     BrokerHub hub(settings.brokers);
     const Timestamp generated_at = std::chrono::system_clock::now();
-    switch (request.report) {
-        case IndiaReport::ledger_recon:
-            return accounts_report(request.report,
-                                   reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade, true,
-                                                      request.customer_id),
-                                   settings.brokers, request.customer_id, generated_at);
-        case IndiaReport::holdings_recon:
-            return accounts_report(request.report,
-                                   reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade, false,
-                                                      request.customer_id),
-                                   settings.brokers, request.customer_id, generated_at);
-        case IndiaReport::reconciliation:
-            return lrs_report(reconcile_lrs(snapshot, hub, settings, request.customer_id, generated_at),
-                              settings.brokers, request.customer_id, generated_at);
+    const auto require_customer = [&](const ExternalFetch& fetch) {
+        if (request.customer_id && fetch.customers == 0) {
+            throw Error(ExitCode::usage, fmt::format("no ViewTrade account for customer '{}' in "
+                                                     "contract.broker_accounts",
+                                                     *request.customer_id));
+        }
+    };
+    if (request.report == IndiaReport::reconciliation) {
+        const auto recon = reconcile_lrs(snapshot, hub, settings, request.customer_id, generated_at);
+        require_customer(recon.fetch);
+        return lrs_report(recon, settings.brokers, request.customer_id, generated_at);
     }
-    throw std::logic_error("unknown India report");
+    const auto recon = reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade,
+                                          request.report == IndiaReport::ledger_recon, request.customer_id);
+    require_customer(recon.fetch);
+    return accounts_report(request.report, recon, settings.brokers, request.customer_id, generated_at);
 }
 
 std::string render_india_report_text(const nlohmann::json& report)

@@ -26,6 +26,10 @@ struct IndiaReportRequest {
 std::string_view to_string(IndiaReport report);
 
 /// Fetches live ViewTrade data and reads the India ledger in a short snapshot; writes nothing.
+/// Broker trouble is inside the report (status, error, broker_status, per-customer errors);
+/// throws Error for the rest: usage (india is not in RECON_BOOKS, or `customer_id` has no
+/// ViewTrade account), config (no database, or not the india book's), unavailable (database
+/// unreachable).
 nlohmann::json build_india_report(const Settings& settings, const IndiaReportRequest& request);
 
 /// The text a person reads for a report built above.

@@ -288,6 +288,11 @@ TEST_CASE("india report command lines: bad flags are 64, a missing ViewTrade set
     CHECK(run_reconcile({"india"}, env_for(w)).exit_code == 64);
     CHECK(run_reconcile({"india", "nonsense"}, env_for(w)).exit_code == 64);
     CHECK(run_reconcile({"india", "ledger-recon", "--output", "xml"}, env_for(w)).exit_code == 64);
+    const auto nobody = run_reconcile({"india", "ledger-recon", "--customer", "'; DROP TABLE journal_lines; --"},
+                                      env_for(w));
+    CHECK(nobody.exit_code == 64);
+    CHECK(nobody.err == "reconcile: error: no ViewTrade account for customer ''; DROP TABLE journal_lines; --' in "
+                        "contract.broker_accounts\n");
     auto no_viewtrade = env_for(w);
     no_viewtrade.env.erase("VIEWTRADE_BASE_URL");
     const auto missing = run_reconcile({"india", "holdings-recon"}, no_viewtrade);
