@@ -29,7 +29,9 @@ std::string roff(std::string_view text)
             // UTF-8 (two or three bytes): troff wants ASCII, so name the code point (\[u2014]).
             const std::size_t extra = byte >= 0xE0 ? 2 : 1;
             unsigned code = byte & (extra == 2 ? 0x0Fu : 0x1Fu);
-            for (std::size_t k = 1; k <= extra; ++k) code = (code << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
+            for (std::size_t k = 1; k <= extra; ++k) {
+                code = (code << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
+            }
             out += fmt::format("\\[u{:04X}]", code);
             i += extra;
         } else if (c == '\\') {
@@ -51,13 +53,19 @@ std::string roff_literal(std::string_view text)
 {
     std::string out;
     for (const char c : roff(text)) {
-        if (c == '-') out += "\\-";
-        else out.push_back(c);
+        if (c == '-') {
+            out += "\\-";
+        } else {
+            out.push_back(c);
+        }
     }
     return out;
 }
 
-bool hidden(const CLI::App& command) { return command.get_group().empty(); }
+bool hidden(const CLI::App& command)
+{
+    return command.get_group().empty();
+}
 
 bool is_help(const CLI::Option& option)
 {
@@ -108,8 +116,8 @@ std::string usage_line(const CLI::App& command, const std::string& path)
             line += fmt::format(" \\fI{}\\fR", roff(option->get_name()));
             continue;
         }
-        const std::string name = option->get_lnames().empty() ? "-" + option->get_snames().front()
-                                                              : "--" + option->get_lnames().front();
+        const std::string name =
+            option->get_lnames().empty() ? "-" + option->get_snames().front() : "--" + option->get_lnames().front();
         std::string item = fmt::format("\\fB{}\\fR", roff_literal(name));
         if (option->get_items_expected_max() > 0) item += fmt::format(" \\fI{}\\fR", roff(metavar(*option, true)));
         line += option->get_required() ? " " + item : " [" + item + "]";
@@ -150,19 +158,21 @@ std::string render_man_page(const CLI::App& app)
     if (summary.rfind("reconcile: ", 0) == 0) summary.erase(0, 11);
     out += fmt::format(".SH NAME\nreconcile \\- {}\n", roff(summary));
     out += ".SH SYNOPSIS\n.B reconcile\n[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR]\n";
-    out += ".SH DESCRIPTION\n"
-           "\\fBreconcile\\fR proves a double-entry ledger kept in PostgreSQL, one database per book "
-           "(legal entity), against itself and against the brokers that hold the money. "
-           "Checks come in four categories: A internal integrity, B derivation, C external (live "
-           "brokers), D lifecycle. One run is one category of one book, guarded by a PostgreSQL "
-           "advisory lock; it writes a run row to the book's database, prints text for people or "
-           "JSON for pipelines, and exits with a code cron and systemd can act on (see EXIT STATUS).\n"
-           ".PP\n"
-           "Log lines go to standard error, one line each: \\fBreconcile: \\fIlevel\\fB: \\fImessage\\fR; "
-           "results go to standard output only.\n";
+    out +=
+        ".SH DESCRIPTION\n"
+        "\\fBreconcile\\fR proves a double-entry ledger kept in PostgreSQL, one database per book "
+        "(legal entity), against itself and against the brokers that hold the money. "
+        "Checks come in four categories: A internal integrity, B derivation, C external (live "
+        "brokers), D lifecycle. One run is one category of one book, guarded by a PostgreSQL "
+        "advisory lock; it writes a run row to the book's database, prints text for people or "
+        "JSON for pipelines, and exits with a code cron and systemd can act on (see EXIT STATUS).\n"
+        ".PP\n"
+        "Log lines go to standard error, one line each: \\fBreconcile: \\fIlevel\\fB: \\fImessage\\fR; "
+        "results go to standard output only.\n";
 
-    out += ".SH GLOBAL OPTIONS\nThese come before the command. Every command also accepts "
-           "\\fB\\-h\\fR, \\fB\\-\\-help\\fR.\n";
+    out +=
+        ".SH GLOBAL OPTIONS\nThese come before the command. Every command also accepts "
+        "\\fB\\-h\\fR, \\fB\\-\\-help\\fR.\n";
     for (const auto* option : app.get_options()) out += option_entry(*option);
 
     out += ".SH COMMANDS\n";
@@ -175,12 +185,13 @@ std::string render_man_page(const CLI::App& app)
         out += fmt::format(".TP\n.B {}\n{}\n", to_int(doc.code), roff(doc.meaning));
     }
 
-    out += ".SH ENVIRONMENT\n"
-           "Settings are environment variables, optionally read from an env-file (\\fB\\-\\-config\\fR or "
-           "\\fBRECON_CONFIG\\fR; \\fIKEY\\fR=\\fIVALUE\\fR lines and # comments, the format of systemd's "
-           "\\fBEnvironmentFile=\\fR). The process environment wins over the file. Any setting can instead "
-           "be given as \\fINAME\\fB_FILE\\fR=\\fIpath\\fR (the file's content, trailing newline removed): "
-           "use that for secrets. \\fI<BOOK>\\fR is a book name in upper case. A bad value exits 78.\n";
+    out +=
+        ".SH ENVIRONMENT\n"
+        "Settings are environment variables, optionally read from an env-file (\\fB\\-\\-config\\fR or "
+        "\\fBRECON_CONFIG\\fR; \\fIKEY\\fR=\\fIVALUE\\fR lines and # comments, the format of systemd's "
+        "\\fBEnvironmentFile=\\fR). The process environment wins over the file. Any setting can instead "
+        "be given as \\fINAME\\fB_FILE\\fR=\\fIpath\\fR (the file's content, trailing newline removed): "
+        "use that for secrets. \\fI<BOOK>\\fR is a book name in upper case. A bad value exits 78.\n";
     for (const auto& doc : setting_docs()) {
         out += fmt::format(".TP\n.B {}\n{}. Default: {}.\n", roff_literal(doc.name), roff(doc.effect),
                            roff(doc.default_value));
@@ -206,15 +217,16 @@ std::string render_man_page(const CLI::App& app)
 
     out += fmt::format(".SH EXAMPLES\n.nf\nreconcile \\-\\-config {} run \\-\\-book india \\-\\-category C\n",
                        roff_literal(RECON_ENV_FILE));
-    out += "reconcile run \\-\\-book uae \\-\\-category A \\-\\-output json | jq '.checks[].variances[]'\n"
-           "reconcile runs list \\-\\-book uae \\-\\-status fail\n"
-           "reconcile trace \\-\\-book uae \\-\\-txn 900001\n"
-           ".fi\n"
-           ".SH SEE ALSO\n"
-           ".BR systemd.timer (5),\n"
-           ".BR systemd.exec (5),\n"
-           ".BR crontab (5),\n"
-           ".BR psql (1)\n";
+    out +=
+        "reconcile run \\-\\-book uae \\-\\-category A \\-\\-output json | jq '.checks[].variances[]'\n"
+        "reconcile runs list \\-\\-book uae \\-\\-status fail\n"
+        "reconcile trace \\-\\-book uae \\-\\-txn 900001\n"
+        ".fi\n"
+        ".SH SEE ALSO\n"
+        ".BR systemd.timer (5),\n"
+        ".BR systemd.exec (5),\n"
+        ".BR crontab (5),\n"
+        ".BR psql (1)\n";
     return out;
 }
 

@@ -125,9 +125,8 @@ std::string inverse_relation(const std::string& kind)
 
 void add_relation(TracedTransaction& txn, std::string kind, std::string other)
 {
-    const bool known = std::any_of(txn.relations.begin(), txn.relations.end(), [&](const TraceRelation& r) {
-        return r.kind == kind && r.txn_id == other;
-    });
+    const bool known = std::any_of(txn.relations.begin(), txn.relations.end(),
+                                   [&](const TraceRelation& r) { return r.kind == kind && r.txn_id == other; });
     if (!known) txn.relations.push_back({std::move(kind), std::move(other)});
 }
 
@@ -141,11 +140,10 @@ std::string describe(const TraceQuery& query)
 void read_transactions(Session& read, const Settings& settings, const TraceQuery& query, TraceReport& report)
 {
     const bool by_txn = query.txn_id.has_value();
-    const std::string sql =
-        fmt::format("WITH matched AS ({}),\n{}", by_txn ? matched_by_txn_sql : matched_by_key_sql,
-                    fmt::format(related_sql, fmt::arg("limit", by_txn ? "$2" : "$3"),
-                                fmt::arg("effective_at", utc_text("r.effective_at")),
-                                fmt::arg("posted_at", utc_text("r.posted_at"))));
+    const std::string sql = fmt::format("WITH matched AS ({}),\n{}", by_txn ? matched_by_txn_sql : matched_by_key_sql,
+                                        fmt::format(related_sql, fmt::arg("limit", by_txn ? "$2" : "$3"),
+                                                    fmt::arg("effective_at", utc_text("r.effective_at")),
+                                                    fmt::arg("posted_at", utc_text("r.posted_at"))));
     ReadSnapshot txn(read.connection());
     set_local_statement_timeout(txn, settings.statement_timeout_ms);
     pqxx::result rows;
@@ -255,7 +253,10 @@ std::map<std::string, std::pair<Decimal, Decimal>> totals_of(const TracedTransac
     return totals;
 }
 
-std::string value_or_dash(const std::optional<std::string>& value) { return value ? *value : "-"; }
+std::string value_or_dash(const std::optional<std::string>& value)
+{
+    return value ? *value : "-";
+}
 
 }  // namespace
 
@@ -343,8 +344,7 @@ std::string render_trace_text(const TraceReport& report)
     std::size_t matched = 0;
     for (const auto& traced : report.transactions) matched += traced.matched ? 1 : 0;
     std::string text = fmt::format("trace of {} in book {}: {} matching transaction(s), {} related\n",
-                                   describe(report.query), report.book, matched,
-                                   report.transactions.size() - matched);
+                                   describe(report.query), report.book, matched, report.transactions.size() - matched);
     if (report.transactions_total > static_cast<std::int64_t>(report.transactions.size())) {
         text += fmt::format("(first {} of {} transactions listed)\n", report.transactions.size(),
                             report.transactions_total);
@@ -357,8 +357,8 @@ std::string render_trace_text(const TraceReport& report)
         text += fmt::format("  effective {}  posted {}\n", value_or_dash(traced.effective_at),
                             value_or_dash(traced.posted_at));
         if (traced.symbol || traced.quantity) {
-            text += fmt::format("  symbol {}  quantity {}\n", value_or_dash(traced.symbol),
-                                value_or_dash(traced.quantity));
+            text +=
+                fmt::format("  symbol {}  quantity {}\n", value_or_dash(traced.symbol), value_or_dash(traced.quantity));
         }
         for (const auto& relation : traced.relations) {
             text += fmt::format("  {} {}\n", relation.kind, relation.txn_id);
@@ -371,9 +371,9 @@ std::string render_trace_text(const TraceReport& report)
         }
         for (const auto& [currency, sums] : totals_of(traced)) {
             const Decimal difference = sums.first - sums.second;
-            text += fmt::format("  {}: debits {} credits {}{}\n", currency, sums.first.to_string(),
-                                sums.second.to_string(),
-                                difference.is_zero() ? "" : fmt::format("  UNBALANCED by {}", difference.to_string()));
+            text +=
+                fmt::format("  {}: debits {} credits {}{}\n", currency, sums.first.to_string(), sums.second.to_string(),
+                            difference.is_zero() ? "" : fmt::format("  UNBALANCED by {}", difference.to_string()));
         }
     }
     if (report.lines_total > trace_line_cap) {

@@ -21,7 +21,8 @@ BookDb& log_book()
     return instance;
 }
 
-ProcessResult reconcile_cli(std::vector<std::string> args, const BookDb& db, std::map<std::string, std::string> extra = {})
+ProcessResult reconcile_cli(std::vector<std::string> args, const BookDb& db,
+                            std::map<std::string, std::string> extra = {})
 {
     ProcessOptions options;
     options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", db.url()}};
@@ -59,12 +60,14 @@ TEST_CASE("every stderr line of a failing run, and of each failure class, is one
 
     // A run that errors (a check times out), bad settings, a dead database, a bad command line,
     // a trace of nothing: each line has the same shape.
-    db.exec("CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.* FROM ledger.journal_lines l"
-            " CROSS JOIN (SELECT pg_sleep(1)) AS slow");
+    db.exec(
+        "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.* FROM ledger.journal_lines l"
+        " CROSS JOIN (SELECT pg_sleep(1)) AS slow");
     const auto timed_out =
         reconcile_cli({"run", "--book", "uae", "--category", "A"}, db, {{"RECON_STATEMENT_TIMEOUT_MS", "100"}});
-    db.exec("CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id,"
-            " side, amount, currency FROM ledger.journal_lines");
+    db.exec(
+        "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id,"
+        " side, amount, currency FROM ledger.journal_lines");
     CHECK(timed_out.exit_code == 2);
     CHECK(check_log_lines(timed_out.err) >= 1);
 

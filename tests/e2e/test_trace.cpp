@@ -120,11 +120,12 @@ TEST_CASE("trace of a clean transaction: its lines and balanced totals, nothing 
 TEST_CASE("trace of a duplicated source key: both transactions, each naming the other")
 {
     auto& db = trace_book();
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at, posted_at) VALUES (2001, 'bank', 'DEP-1', 'C001', 'deposit', 'posted',"
-            " '2026-11-05T10:00Z', '2026-11-05T10:00Z');"
-            "INSERT INTO ledger.journal_lines VALUES (2001, 2001, 'BROKER_CASH', 'C001', 'DR', 100.00, 'USD'),"
-            " (2002, 2001, 'CUSTOMER_WALLET', 'C001', 'CR', 100.00, 'USD')");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at, posted_at) VALUES (2001, 'bank', 'DEP-1', 'C001', 'deposit', 'posted',"
+        " '2026-11-05T10:00Z', '2026-11-05T10:00Z');"
+        "INSERT INTO ledger.journal_lines VALUES (2001, 2001, 'BROKER_CASH', 'C001', 'DR', 100.00, 'USD'),"
+        " (2002, 2001, 'CUSTOMER_WALLET', 'C001', 'CR', 100.00, 'USD')");
     REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "A"}, db).exit_code == 1);
 
     const auto by_key = trace_json({"--source", "bank", "--source-txn-id", "DEP-1"}, db);
@@ -154,12 +155,13 @@ TEST_CASE("trace of a duplicated source key: both transactions, each naming the 
 TEST_CASE("trace of a reversal pair, from either end")
 {
     auto& db = trace_book();
-    db.exec("UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1004;"
-            "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at, posted_at, reverses_txn_id) VALUES (3001, 'ops', 'REV-1004', 'C002', 'reversal',"
-            " 'posted', '2026-11-06T10:00Z', '2026-11-06T10:00Z', 1004);"
-            "INSERT INTO ledger.journal_lines VALUES (3001, 3001, 'CUSTOMER_WALLET', 'C002', 'DR', 250.00, 'USD'),"
-            " (3002, 3001, 'BROKER_CASH', 'C002', 'CR', 250.00, 'USD')");
+    db.exec(
+        "UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1004;"
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at, posted_at, reverses_txn_id) VALUES (3001, 'ops', 'REV-1004', 'C002', 'reversal',"
+        " 'posted', '2026-11-06T10:00Z', '2026-11-06T10:00Z', 1004);"
+        "INSERT INTO ledger.journal_lines VALUES (3001, 3001, 'CUSTOMER_WALLET', 'C002', 'DR', 250.00, 'USD'),"
+        " (3002, 3001, 'BROKER_CASH', 'C002', 'CR', 250.00, 'USD')");
     const auto original = trace_json({"--txn", "1004"}, db);
     CHECK(shape(original) == std::vector<std::string>{"1004:matched:reversed_by 3001", "3001:related:reverses 1004"});
     CHECK(original["transactions"][0]["status"] == "reversed");
@@ -211,13 +213,13 @@ TEST_CASE("trace: unknown or hostile input names nothing (exit 64), bad command 
 {
     auto& db = trace_book();
     const std::string before = db.query_value("SELECT count(*) FROM ledger.transactions");
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {"--txn", "999999"},
-             {"--txn", "abc"},
-             {"--txn", "1001; DROP TABLE ledger.transactions"},
-             {"--txn", "99999999999999999999999"},
-             {"--source", "bank' OR '1'='1", "--source-txn-id", "x' OR '1'='1"},
-             {"--source", "bank", "--source-txn-id", "NO-SUCH"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"--txn", "999999"},
+                                               {"--txn", "abc"},
+                                               {"--txn", "1001; DROP TABLE ledger.transactions"},
+                                               {"--txn", "99999999999999999999999"},
+                                               {"--source", "bank' OR '1'='1", "--source-txn-id", "x' OR '1'='1"},
+                                               {"--source", "bank", "--source-txn-id", "NO-SUCH"}}) {
         CAPTURE(args);
         auto full = args;
         full.insert(full.begin(), {"trace", "--book", "uae"});

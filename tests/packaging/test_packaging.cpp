@@ -197,9 +197,8 @@ bool names_option(const std::string& section, const std::string& name)
 ProcessOptions env_for(const BookDb& uae, const BookDb& india)
 {
     ProcessOptions options;
-    options.env = {{"RECON_BOOKS", "uae,india"},
-                   {"RECON_DATABASE_URL_UAE", uae.url()},
-                   {"RECON_DATABASE_URL_INDIA", india.url()}};
+    options.env = {
+        {"RECON_BOOKS", "uae,india"}, {"RECON_DATABASE_URL_UAE", uae.url()}, {"RECON_DATABASE_URL_INDIA", india.url()}};
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
     return options;
 }
@@ -276,8 +275,8 @@ TEST_CASE("the packaged units verify with systemd-analyze inside the package's o
     // host's standard units (sysinit.target, ...): copied in, ours untouched.
     const auto& pkg = package();
     const fs::path unit_dir = pkg.root / fs::path(RECON_SYSTEMD_UNIT_DIR).relative_path();
-    fs::copy("/lib/systemd/system", unit_dir, fs::copy_options::recursive | fs::copy_options::skip_existing |
-                                                  fs::copy_options::copy_symlinks);
+    fs::copy("/lib/systemd/system", unit_dir,
+             fs::copy_options::recursive | fs::copy_options::skip_existing | fs::copy_options::copy_symlinks);
     ProcessOptions options;
     options.env["MANPATH"] = (pkg.root / fs::path(RECON_MAN_DIR).relative_path()).string();
     options.env["SYSTEMD_LOG_COLOR"] = "0";
@@ -291,9 +290,8 @@ TEST_CASE("the packaged units verify with systemd-analyze inside the package's o
     // The same verify fails when the binary is not where the units say: the check has teeth.
     const fs::path binary = pkg.root / fs::path(RECON_INSTALLED_BINARY).relative_path();
     fs::rename(binary, binary.string() + ".moved");
-    const auto broken = run_process({"/usr/bin/systemd-analyze", "verify", "--root=" + pkg.root.string(),
-                                     "reconcile-A@uae.service"},
-                                    options);
+    const auto broken = run_process(
+        {"/usr/bin/systemd-analyze", "verify", "--root=" + pkg.root.string(), "reconcile-A@uae.service"}, options);
     fs::rename(binary.string() + ".moved", binary);
     CHECK(broken.exit_code != 0);
     CHECK(broken.err.find("is not executable") != std::string::npos);
@@ -417,14 +415,14 @@ TEST_CASE("the man page is current, renders without warnings, and names every co
     const auto gz = run_checked({"/bin/gzip", "-dc", std::string(RECON_BUILD_DIR) + "/packaging/man/reconcile.1.gz"});
     CHECK(gz.out == built);
 
-    const auto rendered = run_process({"/usr/bin/groff", "-man", "-Tutf8", "-ww", "-z",
-                                       std::string(RECON_BUILD_DIR) + "/packaging/man/reconcile.1"});
+    const auto rendered = run_process(
+        {"/usr/bin/groff", "-man", "-Tutf8", "-ww", "-z", std::string(RECON_BUILD_DIR) + "/packaging/man/reconcile.1"});
     CHECK(rendered.exit_code == 0);
     CHECK_MESSAGE(rendered.err.empty(), rendered.err);
     ProcessOptions man_env;
     man_env.env["MANWIDTH"] = "100";
-    const auto man = run_process({"/usr/bin/man", "-l", std::string(RECON_BUILD_DIR) + "/packaging/man/reconcile.1"},
-                                 man_env);
+    const auto man =
+        run_process({"/usr/bin/man", "-l", std::string(RECON_BUILD_DIR) + "/packaging/man/reconcile.1"}, man_env);
     CHECK(man.exit_code == 0);
     CHECK(man.out.find("EXIT STATUS") != std::string::npos);
 

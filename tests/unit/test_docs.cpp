@@ -4,10 +4,10 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <regex>
-#include <sstream>
 #include <map>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
