@@ -194,6 +194,13 @@ TEST_CASE("trace of a transaction a failing run names, until a run no longer doe
     CHECK(variance["variance"]["keys"] == nlohmann::json{{"currency", "USD"}, {"txn_id", "1001"}});
     CHECK(variance["variance"]["difference"] == "10.00");
 
+    // A later run narrowed to another check leaves trial_balance_zero's latest result in place.
+    REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "A", "--check", "source_txn_uniqueness"}, db)
+                .exit_code == 0);
+    const auto after_narrow = trace_json({"--txn", "1001"}, db);
+    REQUIRE(after_narrow["variances"].size() == 1);
+    CHECK(after_narrow["variances"][0]["run_id"] == run_id);
+
     // Another transaction is not named by that run.
     CHECK(trace_json({"--txn", "1002"}, db)["variances"].empty());
 
@@ -246,4 +253,23 @@ TEST_CASE("trace: unknown or hostile input names nothing (exit 64), bad command 
         CHECK(result.out.empty());
         CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
     }
+}
+
+TEST_CASE("trace reads the ledger on the replica URL when one is set, and refuses another book's database")
+{
+    auto& db = trace_book();
+    auto options = env_for(db);
+    // A different URL string for the same database: the ledger is read on a second session.
+    options.env["RECON_READ_DATABASE_URL_UAE"] = db.url() + "?application_name=replica";
+    const auto replica = run_process({reconcile_binary(), "trace", "--book", "uae", "--txn", "1001"}, options);
+    CHECK_MESSAGE(replica.exit_code == 0, replica.err);
+    CHECK(replica.out.find("txn 1001  deposit  posted  (matched)") != std::string::npos);
+
+    auto wrong = env_for(db);
+    wrong.env["RECON_BOOKS"] = "uae,india";
+    wrong.env["RECON_DATABASE_URL_INDIA"] = db.url();
+    const auto refused = run_process({reconcile_binary(), "trace", "--book", "india", "--txn", "1001"}, wrong);
+    CHECK(refused.exit_code == 78);
+    CHECK(refused.out.empty());
+    CHECK(refused.err.find("belongs to book 'uae'") != std::string::npos);
 }
