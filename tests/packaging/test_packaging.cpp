@@ -262,6 +262,25 @@ TEST_CASE("the .deb holds the binary, schema, units, man page, examples and conf
     const auto conffiles = run_checked({"/usr/bin/dpkg-deb", "--info", pkg.deb.string(), "conffiles"});
     CHECK(conffiles.out == std::string(RECON_ENV_FILE) + "\n");
 
+    // dpkg itself accepts the package: unpacked into a private dpkg root (no maintainer script
+    // runs at --unpack), it records the env-file as a conffile.
+    const fs::path dpkg_root = pkg.dir / "dpkg-root";
+    for (const char* sub : {"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers"}) {
+        fs::create_directories(dpkg_root / sub);
+    }
+    std::ofstream(dpkg_root / "var/lib/dpkg/status").flush();
+    run_checked({"/usr/bin/dpkg", "--root=" + dpkg_root.string(), "--log=/dev/null", "--force-depends",
+                 "--force-not-root", "--unpack", pkg.deb.string()});
+    const auto status = read_file(dpkg_root / "var/lib/dpkg/status");
+    CHECK(status.find("Status: install ok unpacked") != std::string::npos);
+    CHECK(status.find(std::string("Conffiles:\n ") + RECON_ENV_FILE + " ") != std::string::npos);
+    CHECK(fs::exists(dpkg_root / fs::path(RECON_INSTALLED_BINARY).relative_path()));
+    for (const char* script : {"postinst", "prerm", "postrm"}) {
+        CAPTURE(script);
+        run_checked(
+            {"/bin/sh", "-n", (dpkg_root / "var/lib/dpkg/info" / (std::string("reconcile.") + script)).string()});
+    }
+
     // The packaged binary is the product: it runs and knows its version.
     const auto binary = pkg.root / fs::path(RECON_INSTALLED_BINARY).relative_path();
     const auto version = run_checked({binary.string(), "--version"});
