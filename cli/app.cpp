@@ -15,7 +15,8 @@ void add_output_option(CLI::App& command, OutputFormat& format)
         .add_option("-o,--output", format, "Output format: text for people, json for pipelines")
         ->transform(CLI::CheckedTransformer(std::map<std::string, OutputFormat>{{"text", OutputFormat::text},
                                                                                 {"json", OutputFormat::json}},
-                                            CLI::ignore_case));
+                                            CLI::ignore_case))
+        ->option_text("text|json");
 }
 
 int run_cli(int argc, char** argv)
@@ -37,6 +38,9 @@ int run_cli(int argc, char** argv)
     CLI::App* migrate = setup_migrate(app, migrate_options);
     CLI::App* checks = setup_checks(app, checks_options);
     CLI::App* runs = setup_runs(app, runs_options);
+    TraceOptions trace_options;
+    CLI::App* trace = setup_trace(app, trace_options);
+    CLI::App* help_man = setup_help_man(app);
 
     try {
         app.parse(argc, argv);
@@ -47,7 +51,7 @@ int run_cli(int argc, char** argv)
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::Error& e) {
-        std::cerr << fmt::format("reconcile: {} (see reconcile --help)\n", first_line(e.what()));
+        log_error("{} (see reconcile --help)", first_line(e.what()));
         return to_int(ExitCode::usage);
     }
 
@@ -60,6 +64,11 @@ int run_cli(int argc, char** argv)
         if (migrate->parsed()) return migrate_command(migrate_options, global);
         if (checks->parsed()) return checks_command(checks_options, global);
         if (runs->parsed()) return runs_command(runs_options, global);
+        if (trace->parsed()) return trace_command(trace_options, global);
+        if (help_man->parsed()) {
+            std::cout << render_man_page(app);
+            return 0;
+        }
         return to_int(ExitCode::usage);
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);

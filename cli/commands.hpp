@@ -61,6 +61,22 @@ struct RunsOptions {
 CLI::App* setup_runs(CLI::App& app, RunsOptions& options);
 int runs_command(const RunsOptions& options, const GlobalOptions& global);
 
+struct TraceOptions {
+    std::string book;
+    std::optional<std::string> txn_id;
+    std::optional<std::string> source;
+    std::optional<std::string> source_txn_id;
+    OutputFormat output = OutputFormat::text;
+};
+/// `reconcile trace`: a transaction, its lines, related transactions and the variances naming it.
+CLI::App* setup_trace(CLI::App& app, TraceOptions& options);
+int trace_command(const TraceOptions& options, const GlobalOptions& global);
+
+/// `reconcile help-man` (hidden): prints the manual page CMake installs as reconcile.1.
+CLI::App* setup_help_man(CLI::App& app);
+/// The manual page in roff, from the command tree of `app` and the code's own tables.
+std::string render_man_page(const CLI::App& app);
+
 /// Parses the command line and runs the chosen subcommand; returns the process exit code
 /// (README "Exit codes"). Never throws.
 int run_cli(int argc, char** argv);

@@ -76,6 +76,35 @@ void apply(const EnvMap& env, const std::string& name, T& target, Parse parse)
 
 }  // namespace
 
+const std::vector<SettingDoc>& setting_docs()
+{
+    static const std::vector<SettingDoc> docs{
+        {"RECON_BOOKS", "uae,india", "the books this installation knows"},
+        {"RECON_DATABASE_URL_<BOOK>", "—",
+         "libpq URL or key=value string of the book's primary (lock, run rows)"},
+        {"RECON_READ_DATABASE_URL_<BOOK>", "the primary", "where the checks read the ledger (a replica)"},
+        {"RECON_SCHEDULE_ENABLED", "true", "master switch of scheduled runs (UAE and other books)"},
+        {"RECON_INTERVAL_SECONDS", "3600", "A/B/D cadence"},
+        {"RECON_EXTERNAL_INTERVAL_SECONDS", "86400", "C cadence"},
+        {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "60", "delay before `serve`'s first scheduled cycle"},
+        {"INDIA_RECON_ENABLED", "false", "India's scheduled-run master switch"},
+        {"INDIA_RECON_INTERVAL_SECONDS", "3600", "India A/B/D cadence"},
+        {"ALERT_WEBHOOK_URL", "unset", "drift-alert POST target"},
+        {"ALERT_WEBHOOK_SECRET", "unset", "HMAC-SHA256 key for alert signatures"},
+        {"RECON_ALERT_PERSIST_ENABLED", "false",
+         "write `recon.reconciliation_variances` rows for warn/fail checks"},
+        {"RECON_CASH_TOLERANCE", "0.01", "cash differences up to this match"},
+        {"RECON_QUANTITY_TOLERANCE", "0.000001", "quantity differences up to this match"},
+        {"RECON_QUANTITY_DUST_TOLERANCE", "0.0001", "quantity differences up to this are dust (warn)"},
+        {"RECON_PENDING_WARN_HOURS", "24", "pending_flow_age warns past this age"},
+        {"RECON_PENDING_FAIL_HOURS", "72", "pending_flow_age fails past this age"},
+        {"RECON_LRS_AGED_DAYS", "5", "LRS money in transit longer than this is aged"},
+        {"RECON_VARIANCE_CAP", "200", "variances listed per check per run (the true total is kept alongside)"},
+        {"RECON_STATEMENT_TIMEOUT_MS", "300000", "per-check statement timeout; a check past it ends `error`"},
+    };
+    return docs;
+}
+
 EnvMap parse_env_file(std::string_view text, std::string_view origin)
 {
     EnvMap result;

@@ -75,6 +75,17 @@ Settings load_settings(const EnvMap& env);
 /// The process's settings: `config_path` (if any) overlaid by the environment.
 Settings load_settings_from(const std::optional<std::string>& config_path);
 
+/// One documented setting: the README's settings table, the man page's ENVIRONMENT section
+/// and packaging/reconcile.env are all checked against this list.
+struct SettingDoc {
+    const char* name;           ///< e.g. "RECON_INTERVAL_SECONDS"; per-book ones end in _<BOOK>
+    const char* default_value;  ///< as documented: "3600", "unset", "—"
+    const char* effect;         ///< one sentence, Markdown backticks allowed
+};
+
+/// Every setting reconcile reads, in README order.
+const std::vector<SettingDoc>& setting_docs();
+
 /// Parses a boolean setting value (true/false/1/0/yes/no/on/off); throws Error(config).
 bool parse_bool_setting(const std::string& name, const std::string& value);
 

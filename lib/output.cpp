@@ -154,6 +154,8 @@ nlohmann::json run_report_to_json(const RunReport& report)
     return json;
 }
 
+std::string render_variance_line(const Variance& variance) { return variance_line(variance); }
+
 std::string render_run_line(const RunReport& report)
 {
     std::size_t failing = 0;

@@ -25,6 +25,9 @@ nlohmann::json run_report_to_json(const RunReport& report);
 /// listed variances of every check that has them.
 std::string render_run_text(const RunReport& report);
 
+/// One variance as the text output lists it: kind, keys, amounts, detail, short fingerprint.
+std::string render_variance_line(const Variance& variance);
+
 /// A one-line summary of a run for lists ("42  uae  A  fail  2026-...  35 ms  1 fail").
 std::string render_run_line(const RunReport& report);
 
