@@ -33,10 +33,12 @@ int run_cli(int argc, char** argv)
     MigrateOptions migrate_options;
     ChecksOptions checks_options;
     RunsOptions runs_options;
+    VariancesOptions variances_options;
     CLI::App* run = setup_run(app, run_options);
     CLI::App* migrate = setup_migrate(app, migrate_options);
     CLI::App* checks = setup_checks(app, checks_options);
     CLI::App* runs = setup_runs(app, runs_options);
+    CLI::App* variances = setup_variances(app, variances_options);
 
     try {
         app.parse(argc, argv);
@@ -60,6 +62,7 @@ int run_cli(int argc, char** argv)
         if (migrate->parsed()) return migrate_command(migrate_options, global);
         if (checks->parsed()) return checks_command(checks_options, global);
         if (runs->parsed()) return runs_command(runs_options, global);
+        if (variances->parsed()) return variances_command(variances_options, global);
         return to_int(ExitCode::usage);
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);
