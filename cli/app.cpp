@@ -33,10 +33,14 @@ int run_cli(int argc, char** argv)
     MigrateOptions migrate_options;
     ChecksOptions checks_options;
     RunsOptions runs_options;
+    ServeOptions serve_options;
+    TickOptions tick_options;
     CLI::App* run = setup_run(app, run_options);
     CLI::App* migrate = setup_migrate(app, migrate_options);
     CLI::App* checks = setup_checks(app, checks_options);
     CLI::App* runs = setup_runs(app, runs_options);
+    CLI::App* serve = setup_serve(app, serve_options);
+    CLI::App* tick = setup_tick(app, tick_options);
 
     try {
         app.parse(argc, argv);
@@ -60,6 +64,8 @@ int run_cli(int argc, char** argv)
         if (migrate->parsed()) return migrate_command(migrate_options, global);
         if (checks->parsed()) return checks_command(checks_options, global);
         if (runs->parsed()) return runs_command(runs_options, global);
+        if (serve->parsed()) return serve_command(serve_options, global);
+        if (tick->parsed()) return tick_command(tick_options, global);
         return to_int(ExitCode::usage);
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);

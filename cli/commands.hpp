@@ -61,6 +61,24 @@ struct RunsOptions {
 CLI::App* setup_runs(CLI::App& app, RunsOptions& options);
 int runs_command(const RunsOptions& options, const GlobalOptions& global);
 
+struct ServeOptions {
+    std::optional<std::string> address;
+    std::optional<int> port;
+    bool dev = false;
+};
+/// `reconcile serve`: the HTTP API, /metrics and the embedded scheduler.
+CLI::App* setup_serve(CLI::App& app, ServeOptions& options);
+int serve_command(const ServeOptions& options, const GlobalOptions& global);
+
+struct TickOptions {
+    OutputFormat output = OutputFormat::text;
+    std::string fail_on = "fail";
+    bool dry_run = false;
+};
+/// `reconcile tick`: one scheduler cycle for cron or a systemd timer.
+CLI::App* setup_tick(CLI::App& app, TickOptions& options);
+int tick_command(const TickOptions& options, const GlobalOptions& global);
+
 /// Parses the command line and runs the chosen subcommand; returns the process exit code
 /// (README "Exit codes"). Never throws.
 int run_cli(int argc, char** argv);

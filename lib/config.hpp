@@ -75,6 +75,10 @@ Settings load_settings(const EnvMap& env);
 /// The process's settings: `config_path` (if any) overlaid by the environment.
 Settings load_settings_from(const std::optional<std::string>& config_path);
 
+/// Parses a whole-number setting value within [min, max]; throws Error(config) naming it.
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
+                               std::int64_t max);
+
 /// Parses a boolean setting value (true/false/1/0/yes/no/on/off); throws Error(config).
 bool parse_bool_setting(const std::string& name, const std::string& value);
 
