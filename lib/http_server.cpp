@@ -69,10 +69,10 @@ class ConnectionStream final : public httplib::Stream {
 public:
     ConnectionStream(int fd, const HttpLimits& limits) : m_fd(fd), m_limits(limits) {}
 
-    /// Starts the next request's deadline and header budget.
-    void begin_request()
+    /// Starts the next request's deadline (from `arrived`) and header budget.
+    void begin_request(Clock::time_point arrived)
     {
-        started = Clock::now();
+        started = arrived;
         m_deadline = started + m_limits.request_timeout;
         m_budget = m_limits.max_header_bytes;
         m_body_ended = false;
@@ -192,6 +192,9 @@ private:
 thread_local ConnectionStream* t_connection = nullptr;
 /// Set while the listening thread hands a connection over that no worker can take.
 thread_local bool t_overloaded = false;
+/// When the connection a worker starts on was accepted: its first request's deadline runs from
+/// there, so time spent waiting in the queue counts and a queued slow client gains nothing.
+thread_local Clock::time_point t_accepted_at{};
 
 /// A fixed pool of workers with a bounded queue of accepted connections. When the queue is
 /// full the connection is answered 503 at once on the accepting thread instead of waiting.
@@ -209,7 +212,10 @@ public:
         {
             std::unique_lock lock(m_mutex);
             if (m_jobs.size() < m_max_queued) {
-                m_jobs.push_back(std::move(fn));
+                m_jobs.push_back([fn = std::move(fn), accepted = Clock::now()] {
+                    t_accepted_at = accepted;
+                    fn();
+                });
                 lock.unlock();
                 m_changed.notify_one();
                 return;
@@ -284,8 +290,9 @@ private:
         bool ok = true;
         const auto stopping = [this] { return svr_sock_ == INVALID_SOCKET; };
         for (std::size_t left = m_limits.keep_alive_max_requests; left > 0; --left) {
-            if (!stream.wait_for_next_request(stopping)) break;
-            stream.begin_request();
+            const bool first = left == m_limits.keep_alive_max_requests;
+            if (!first && !stream.wait_for_next_request(stopping)) break;
+            stream.begin_request(first ? t_accepted_at : Clock::now());
             bool connection_closed = false;
             ok = process_request(stream, left == 1 || stopping(), connection_closed, nullptr);
             if (!ok || connection_closed || stream.close_after || stream.over_limit || stream.timed_out) break;
@@ -472,6 +479,7 @@ private:
     {
         if (const auto length = content_length(req); length && *length > m_limits.max_body_bytes) {
             if (t_connection != nullptr) t_connection->close_after = true;
+            res.set_header("Connection", "close");
             set_reply(res, 413, too_large());
             return 413;
         }
@@ -490,7 +498,10 @@ private:
         const auto length = content_length(req);
         const bool has_body = chunked || (length && *length > 0);
         const auto refuse = [&](int status, const std::string& detail) {
-            if (has_body && connection != nullptr) connection->close_after = true;
+            if (has_body && connection != nullptr) {
+                connection->close_after = true;  // the body stays unread
+                res.set_header("Connection", "close");
+            }
             set_reply(res, status, detail);
             return Handled::Handled;
         };
@@ -553,7 +564,10 @@ private:
                 default: detail = fmt::format("HTTP {}", res.status); break;
             }
         }
-        if (connection != nullptr && res.status != 404) connection->close_after = true;
+        if (connection != nullptr && res.status != 404) {
+            connection->close_after = true;  // the stream may be anywhere inside the request
+            res.set_header("Connection", "close");
+        }
         res.set_content(detail_json(detail), "application/json");
         return httplib::Server::HandlerResponse::Handled;
     }

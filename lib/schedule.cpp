@@ -64,7 +64,8 @@ SlotDecision decide_slot(const BookCadence& cadence, char category, const SlotHi
         next = *history.last_started + std::chrono::seconds(interval_seconds(cadence, category));
     }
     if (history.last_failed_attempt) {
-        next = std::max(next, *history.last_failed_attempt + std::chrono::seconds(retry_seconds));
+        const auto hold = std::min(retry_seconds, interval_seconds(cadence, category));
+        next = std::max(next, *history.last_failed_attempt + std::chrono::seconds(hold));
     }
     decision.next_due = next;
     decision.due = cadence.enabled && next <= now;
@@ -165,7 +166,8 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
                 } else {
                     const Timestamp attempted = m_clock();
                     m_failed_attempts[{cadence.book, category}] = attempted;
-                    decision.next_due = attempted + std::chrono::seconds(m_config.retry_seconds);
+                    decision.next_due = attempted + std::chrono::seconds(std::min(
+                                                         m_config.retry_seconds, interval_seconds(cadence, category)));
                 }
                 outcomes.push_back(std::move(outcome));
             }

@@ -50,7 +50,8 @@ struct SlotHistory {
     /// started_at of the newest full, completed run (any trigger); std::nullopt: never ran.
     std::optional<Timestamp> last_started;
     /// When this process last tried and did not complete a run (lock held, database down);
-    /// holds the slot back for retry_seconds so a dead database is not hammered.
+    /// holds the slot back for retry_seconds (or the slot's interval when shorter) so a dead
+    /// database is not hammered.
     std::optional<Timestamp> last_failed_attempt;
 };
 

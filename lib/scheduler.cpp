@@ -15,8 +15,9 @@ namespace {
 /// Longest sleep between two looks at the history, so a changed clock or a run history edited
 /// by hand is noticed within minutes whatever the intervals are.
 constexpr auto max_sleep = std::chrono::minutes(5);
-/// Shortest sleep between two cycles, so a slot that keeps failing cannot spin.
-constexpr auto min_sleep = std::chrono::seconds(1);
+/// Shortest sleep between two cycles: failed slots are held back by their retry time, so this
+/// only absorbs the few milliseconds between our clock and the run row's started_at.
+constexpr auto min_sleep = std::chrono::milliseconds(50);
 
 }  // namespace
 
