@@ -10,17 +10,10 @@
 using namespace reconcile;
 using namespace std::chrono_literals;
 using reconcile::test::BookDb;
-using reconcile::test::clean_ledger_sql;
 
 namespace {
 
-BookDb& book()
-{
-    static BookDb db("uae");
-    db.reset();
-    db.exec(clean_ledger_sql);
-    return db;
-}
+BookDb& book() { return reconcile::test::clean_book("uae"); }
 
 std::string categories_run(const BookDb& db)
 {

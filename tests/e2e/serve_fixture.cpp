@@ -44,7 +44,7 @@ ServeProcess::ServeProcess(const ProcessOptions& options, const std::vector<std:
     m_process = std::make_unique<BackgroundProcess>(argv, options);
     const std::regex listening(R"(listening on \S+:(\d+)\n)");
     std::smatch match;
-    const bool up = eventually(
+    const bool up = wait_for(
         [&] {
             const std::string err = m_process->err_so_far();
             return std::regex_search(err, match, listening) || !m_process->running();
@@ -163,26 +163,5 @@ int raw_status(const std::string& response)
     std::smatch match;
     return std::regex_search(response, match, status_line) ? std::stoi(match[1].str()) : 0;
 }
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
-{
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return condition();
-}
-
-std::string slow_journal_view(int seconds)
-{
-    return "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id, l.account_code,"
-           " l.customer_id, l.side, l.amount, l.currency FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(" +
-           std::to_string(seconds) + ")) AS slow";
-}
-
-const char* const normal_journal_view =
-    "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
-    " amount, currency FROM ledger.journal_lines";
 
 }  // namespace reconcile::test

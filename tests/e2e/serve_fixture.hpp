@@ -94,11 +94,4 @@ private:
 /// The HTTP status code at the start of a raw response ("HTTP/1.1 413 ..."), or 0.
 int raw_status(const std::string& response);
 
-/// Polls `condition` every 50 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
-
-/// A journal view that takes `seconds` per read, to keep a run busy.
-std::string slow_journal_view(int seconds);
-extern const char* const normal_journal_view;
-
 }  // namespace reconcile::test

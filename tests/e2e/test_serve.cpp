@@ -301,7 +301,7 @@ TEST_CASE("POST run: past the wait bound 202 with the run id; a second run of it
     const std::string href = accepted["href"];
     CHECK(http_get(port, href, read_headers()).json()["status"] == "running");
     std::string status;
-    CHECK(eventually(
+    CHECK(wait_for(
         [&] {
             status = http_get(port, href, read_headers()).json()["status"];
             return status != "running";
@@ -579,7 +579,7 @@ TEST_CASE("the scheduler inside serve runs A, B and D again after the interval; 
     ServeProcess server(book_env(b, {{"RECON_SCHEDULE_ENABLED", "true"},
                                      {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "0"},
                                      {"RECON_INTERVAL_SECONDS", "2"}}));
-    const bool twice = eventually(
+    const bool twice = wait_for(
         [&] {
             const auto rows = run_rows(b.uae);
             return count_rows(rows, "A", "schedule") >= 2 && count_rows(rows, "B", "schedule") >= 2 &&
@@ -599,7 +599,7 @@ TEST_CASE("the scheduler inside serve runs A, B and D again after the interval; 
     CHECK(run_rows(b.india).empty());  // INDIA_RECON_ENABLED=false by default
 
     ServeProcess india(book_env(b, {{"INDIA_RECON_ENABLED", "true"}, {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "0"}}));
-    CHECK(eventually([&] { return run_rows(b.india).size() == 4; }, 20s));
+    CHECK(wait_for([&] { return run_rows(b.india).size() == 4; }, 20s));
     india.stop();
 }
 
