@@ -426,6 +426,43 @@ TEST_CASE("GET runs/{id}: the full run with its variances; 404; an id in both bo
     server.stop();
 }
 
+TEST_CASE("a book whose database is down: 503 for its runs and history, 500 for one without a database, and the "
+          "rest keeps working")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_BOOKS", "uae,india,other"},
+                                     {"RECON_DATABASE_URL_INDIA", "postgresql://postgres@127.0.0.1:1/nowhere"}}));
+    const int port = server.port();
+    auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"india","category":"A"})");
+    CHECK(reply.status == 503);
+    CHECK(reply.json()["exit_code"] == 69);
+    CHECK(reply.json()["detail"].get<std::string>().rfind("cannot connect to the control database", 0) == 0);
+
+    // Every configured book: uae runs, india's failure is listed.
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"D"})");
+    CHECK(reply.status == 200);
+    const auto combined = reply.json();
+    REQUIRE(combined["runs"].size() == 1);
+    CHECK(combined["runs"][0]["book"] == "uae");
+    REQUIRE(combined["errors"].size() == 1);
+    CHECK(combined["errors"][0]["book"] == "india");
+    CHECK(combined["errors"][0]["exit_code"] == 69);
+
+    reply = http_get(port, "/v1/reconciliation/runs?book=india", read_headers());
+    CHECK(reply.status == 503);
+    CHECK(reply.json()["detail"].is_string());
+    reply = http_get(port, "/v1/reconciliation/runs?book=other", read_headers());  // in RECON_BOOKS, no database
+    CHECK(reply.status == 500);
+    CHECK(reply.json()["detail"] == "no database configured for book 'other': set RECON_DATABASE_URL_OTHER");
+
+    reply = http_get(port, "/metrics", read_headers());
+    CHECK(reply.status == 200);
+    CHECK(reply.body.find("reconcile_book_up{book=\"india\"} 0\n") != std::string::npos);
+    CHECK(reply.body.find("reconcile_book_up{book=\"uae\"} 1\n") != std::string::npos);
+    CHECK(http_get(port, "/healthz").status == 200);
+    server.stop();
+}
+
 TEST_CASE("a body over the limit gets 413, with Content-Length and chunked alike, and nothing runs")
 {
     auto& b = clean_books();
