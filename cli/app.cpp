@@ -35,6 +35,8 @@ int run_cli(int argc, char** argv)
     ChecksOptions checks_options;
     RunsOptions runs_options;
     VariancesOptions variances_options;
+    ServeOptions serve_options;
+    TickOptions tick_options;
     CLI::App* run = setup_run(app, run_options);
     CLI::App* migrate = setup_migrate(app, migrate_options);
     CLI::App* checks = setup_checks(app, checks_options);
@@ -43,6 +45,8 @@ int run_cli(int argc, char** argv)
     CLI::App* trace = setup_trace(app, trace_options);
     CLI::App* help_man = setup_help_man(app);
     CLI::App* variances = setup_variances(app, variances_options);
+    CLI::App* serve = setup_serve(app, serve_options);
+    CLI::App* tick = setup_tick(app, tick_options);
 
     try {
         app.parse(argc, argv);
@@ -72,6 +76,8 @@ int run_cli(int argc, char** argv)
             return 0;
         }
         if (variances->parsed()) return variances_command(variances_options, global);
+        if (serve->parsed()) return serve_command(serve_options, global);
+        if (tick->parsed()) return tick_command(tick_options, global);
         return to_int(ExitCode::usage);
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);

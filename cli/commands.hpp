@@ -94,6 +94,23 @@ struct VariancesOptions {
 /// `reconcile variances`: which breaks are new, which persist and since when, which resolved.
 CLI::App* setup_variances(CLI::App& app, VariancesOptions& options);
 int variances_command(const VariancesOptions& options, const GlobalOptions& global);
+struct ServeOptions {
+    std::optional<std::string> address;
+    std::optional<int> port;
+    bool dev = false;
+};
+/// `reconcile serve`: the HTTP API, /metrics and the embedded scheduler.
+CLI::App* setup_serve(CLI::App& app, ServeOptions& options);
+int serve_command(const ServeOptions& options, const GlobalOptions& global);
+
+struct TickOptions {
+    OutputFormat output = OutputFormat::text;
+    std::string fail_on = "fail";
+    bool dry_run = false;
+};
+/// `reconcile tick`: one scheduler cycle for cron or a systemd timer.
+CLI::App* setup_tick(CLI::App& app, TickOptions& options);
+int tick_command(const TickOptions& options, const GlobalOptions& global);
 
 /// Parses the command line and runs the chosen subcommand; returns the process exit code
 /// (README "Exit codes"). Never throws.

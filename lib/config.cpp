@@ -43,21 +43,6 @@ std::string upper(std::string text)
     return text;
 }
 
-std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
-                               std::int64_t max)
-{
-    std::int64_t parsed = 0;
-    const auto* end = value.data() + value.size();
-    const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
-    if (ec != std::errc{} || ptr != end || value.empty()) {
-        throw config_error(fmt::format("{}: expected a whole number, got '{}'", name, value));
-    }
-    if (parsed < min || parsed > max) {
-        throw config_error(fmt::format("{}: {} is out of range [{}, {}]", name, parsed, min, max));
-    }
-    return parsed;
-}
-
 Decimal parse_decimal_setting(const std::string& name, const std::string& value)
 {
     const auto parsed = Decimal::try_parse(value);
@@ -185,6 +170,21 @@ std::optional<std::string> lookup_setting(const EnvMap& env, const std::string& 
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
     if (value.empty()) throw config_error(fmt::format("{}_FILE: {} is empty", name, via_file->second));
     return value;
+}
+
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
+                               std::int64_t max)
+{
+    std::int64_t parsed = 0;
+    const auto* end = value.data() + value.size();
+    const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
+    if (ec != std::errc{} || ptr != end || value.empty()) {
+        throw config_error(fmt::format("{}: expected a whole number, got '{}'", name, value));
+    }
+    if (parsed < min || parsed > max) {
+        throw config_error(fmt::format("{}: {} is out of range [{}, {}]", name, parsed, min, max));
+    }
+    return parsed;
 }
 
 bool parse_bool_setting(const std::string& name, const std::string& value)

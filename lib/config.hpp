@@ -88,6 +88,9 @@ struct SettingDoc {
 
 /// Every setting reconcile reads, in README order.
 const std::vector<SettingDoc>& setting_docs();
+/// Parses a whole-number setting value within [min, max]; throws Error(config) naming it.
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
+                               std::int64_t max);
 
 /// Parses a boolean setting value (true/false/1/0/yes/no/on/off); throws Error(config).
 bool parse_bool_setting(const std::string& name, const std::string& value);

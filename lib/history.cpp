@@ -76,6 +76,13 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                                   " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL"
                                   " ORDER BY started_at DESC LIMIT 1",
                                   run_columns));
+    m_session.prepare("run_last_started",
+                      "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                      " FROM recon.runs WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error')"
+                      " AND error IS NULL AND cardinality(checks_requested) = 0 GROUP BY category");
+    m_session.prepare("run_running", fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
+                                                 " AND status = 'running' ORDER BY run_id DESC LIMIT 1",
+                                                 run_columns));
 }
 
 std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key,
@@ -158,6 +165,26 @@ std::optional<RunReport> RunHistory::last_completed(const std::string& book, cha
 {
     pqxx::read_transaction txn(m_session.connection());
     const auto rows = txn.exec_prepared("run_last_completed", book, std::string(1, category));
+    if (rows.empty()) return std::nullopt;
+    return report_from_row(rows[0]);
+}
+
+std::map<char, Timestamp> RunHistory::last_started_by_category(const std::string& book)
+{
+    pqxx::read_transaction txn(m_session.connection());
+    std::map<char, Timestamp> result;
+    for (const auto& row : txn.exec_prepared("run_last_started", book)) {
+        const auto category = row[0].as<std::string>();
+        const auto started = parse_utc(row[1].as<std::string>());
+        if (category.size() == 1 && started) result[category[0]] = *started;
+    }
+    return result;
+}
+
+std::optional<RunReport> RunHistory::running(const std::string& book, char category)
+{
+    pqxx::read_transaction txn(m_session.connection());
+    const auto rows = txn.exec_prepared("run_running", book, std::string(1, category));
     if (rows.empty()) return std::nullopt;
     return report_from_row(rows[0]);
 }

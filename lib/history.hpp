@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,14 @@ public:
 
     /// The newest run of (book, category) that finished (not running/abandoned), for cadence.
     std::optional<RunReport> last_completed(const std::string& book, char category);
+
+    /// Per category, when the newest full (not --check narrowed) run that completed with results
+    /// started: what the scheduler measures its cadences from (lib/schedule.hpp).
+    std::map<char, Timestamp> last_started_by_category(const std::string& book);
+
+    /// The newest `running` row of (book, category): the run that holds its lock, to name it
+    /// when a second one is refused.
+    std::optional<RunReport> running(const std::string& book, char category);
 
 private:
     Session& m_session;
