@@ -15,7 +15,8 @@ void add_output_option(CLI::App& command, OutputFormat& format)
         .add_option("-o,--output", format, "Output format: text for people, json for pipelines")
         ->transform(CLI::CheckedTransformer(std::map<std::string, OutputFormat>{{"text", OutputFormat::text},
                                                                                 {"json", OutputFormat::json}},
-                                            CLI::ignore_case));
+                                            CLI::ignore_case))
+        ->option_text("text|json");
 }
 
 int run_cli(int argc, char** argv)
@@ -34,11 +35,20 @@ int run_cli(int argc, char** argv)
     ChecksOptions checks_options;
     RunsOptions runs_options;
     IndiaOptions india_options;
+    VariancesOptions variances_options;
+    ServeOptions serve_options;
+    TickOptions tick_options;
     CLI::App* run = setup_run(app, run_options);
     CLI::App* migrate = setup_migrate(app, migrate_options);
     CLI::App* checks = setup_checks(app, checks_options);
     CLI::App* runs = setup_runs(app, runs_options);
     CLI::App* india = setup_india(app, india_options);
+    TraceOptions trace_options;
+    CLI::App* trace = setup_trace(app, trace_options);
+    CLI::App* help_man = setup_help_man(app);
+    CLI::App* variances = setup_variances(app, variances_options);
+    CLI::App* serve = setup_serve(app, serve_options);
+    CLI::App* tick = setup_tick(app, tick_options);
 
     try {
         app.parse(argc, argv);
@@ -49,7 +59,7 @@ int run_cli(int argc, char** argv)
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::Error& e) {
-        std::cerr << fmt::format("reconcile: {} (see reconcile --help)\n", first_line(e.what()));
+        log_error("{} (see reconcile --help)", first_line(e.what()));
         return to_int(ExitCode::usage);
     }
 
@@ -63,6 +73,14 @@ int run_cli(int argc, char** argv)
         if (checks->parsed()) return checks_command(checks_options, global);
         if (runs->parsed()) return runs_command(runs_options, global);
         if (india->parsed()) return india_command(india_options, global);
+        if (trace->parsed()) return trace_command(trace_options, global);
+        if (help_man->parsed()) {
+            std::cout << render_man_page(app);
+            return 0;
+        }
+        if (variances->parsed()) return variances_command(variances_options, global);
+        if (serve->parsed()) return serve_command(serve_options, global);
+        if (tick->parsed()) return tick_command(tick_options, global);
         return to_int(ExitCode::usage);
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);

@@ -9,6 +9,8 @@
 
 namespace reconcile {
 
+struct Settings;
+
 /// Options every subcommand shares.
 struct GlobalOptions {
     std::optional<std::string> config_path;  ///< --config FILE (env-file), or RECON_CONFIG
@@ -71,6 +73,54 @@ struct IndiaOptions {
 /// `reconcile india ledger-recon|holdings-recon|reconciliation`: the on-demand India reports.
 CLI::App* setup_india(CLI::App& app, IndiaOptions& options);
 int india_command(const IndiaOptions& options, const GlobalOptions& global);
+struct TraceOptions {
+    std::string book;
+    std::optional<std::string> txn_id;
+    std::optional<std::string> source;
+    std::optional<std::string> source_txn_id;
+    OutputFormat output = OutputFormat::text;
+};
+/// `reconcile trace`: a transaction, its lines, related transactions and the variances naming it.
+CLI::App* setup_trace(CLI::App& app, TraceOptions& options);
+int trace_command(const TraceOptions& options, const GlobalOptions& global);
+
+/// `reconcile help-man` (hidden): prints the manual page CMake installs as reconcile.1.
+CLI::App* setup_help_man(CLI::App& app);
+/// The manual page in roff, from the command tree of `app` and the code's own tables.
+std::string render_man_page(const CLI::App& app);
+
+/// The books a reading command looks at: `book` (which must be one of RECON_BOOKS), else every
+/// book with a database configured (Error(config) when none is).
+std::vector<std::string> books_to_read(const Settings& settings, const std::optional<std::string>& book);
+
+struct VariancesOptions {
+    std::optional<std::string> book;
+    std::optional<std::string> check;
+    bool open = false;
+    bool resolved = false;
+    std::int64_t limit = 200;
+    OutputFormat output = OutputFormat::text;
+};
+/// `reconcile variances`: which breaks are new, which persist and since when, which resolved.
+CLI::App* setup_variances(CLI::App& app, VariancesOptions& options);
+int variances_command(const VariancesOptions& options, const GlobalOptions& global);
+struct ServeOptions {
+    std::optional<std::string> address;
+    std::optional<int> port;
+    bool dev = false;
+};
+/// `reconcile serve`: the HTTP API, /metrics and the embedded scheduler.
+CLI::App* setup_serve(CLI::App& app, ServeOptions& options);
+int serve_command(const ServeOptions& options, const GlobalOptions& global);
+
+struct TickOptions {
+    OutputFormat output = OutputFormat::text;
+    std::string fail_on = "fail";
+    bool dry_run = false;
+};
+/// `reconcile tick`: one scheduler cycle for cron or a systemd timer.
+CLI::App* setup_tick(CLI::App& app, TickOptions& options);
+int tick_command(const TickOptions& options, const GlobalOptions& global);
 
 /// Parses the command line and runs the chosen subcommand; returns the process exit code
 /// (README "Exit codes"). Never throws.

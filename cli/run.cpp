@@ -1,13 +1,16 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.hpp"
-#include "lib/cadence.hpp"
+#include "lib/history.hpp"
 #include "lib/log.hpp"
 #include "lib/migrate.hpp"
 #include "lib/output.hpp"
 #include "lib/runner.hpp"
+#include "lib/schedule.hpp"
+#include "lib/scheduler.hpp"
 
 namespace reconcile {
 
@@ -24,9 +27,38 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
         ->check(CLI::IsMember({"manual", "schedule", "api"}));
     command->add_flag("--if-due", options.if_due,
                       "Skip (exit 0) unless the book's schedule switch is on and its cadence has passed since the "
-                      "last completed run");
+                      "last completed run (the same decision as `reconcile tick`)");
     return command;
 }
+
+namespace {
+
+/// `--if-due`: the scheduler's own decision (lib/schedule.hpp decide_slot) for this book and
+/// category against its run history; std::nullopt when due, else why not (one line).
+std::optional<std::string> not_due_reason(const Settings& settings, const std::string& book, char category)
+{
+    settings.require_book(book);
+    const ScheduleConfig config = schedule_config(settings);
+    const auto cadence = std::find_if(config.books.begin(), config.books.end(),
+                                      [&](const BookCadence& c) { return c.book == book; });
+    if (!cadence->enabled) {
+        return fmt::format("scheduled runs of book {} are switched off ({})", book,
+                           book == "india" ? "INDIA_RECON_ENABLED" : "RECON_SCHEDULE_ENABLED");
+    }
+    Session control(settings.database_url(book), "control");
+    verify_book(control, book);
+    SlotHistory history;
+    const auto last = RunHistory(control).last_started_by_category(book);
+    if (const auto found = last.find(category); found != last.end()) history.last_started = found->second;
+    const Timestamp now = system_now();
+    const SlotDecision decision = decide_slot(*cadence, category, history, config.retry_seconds, now);
+    if (decision.due) return std::nullopt;
+    return fmt::format("the last full run started {} s ago, within the cadence of {} s; next due at {}",
+                       std::chrono::duration_cast<std::chrono::seconds>(now - *history.last_started).count(),
+                       interval_seconds(*cadence, category), format_utc(decision.next_due));
+}
+
+}  // namespace
 
 int run_command(const RunOptions& options, const GlobalOptions& global)
 {
@@ -38,12 +70,8 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     request.trigger = !options.trigger.empty() ? options.trigger : options.if_due ? "schedule" : "manual";
 
     if (options.if_due) {
-        settings.require_book(request.book);
-        Session control(settings.database_url(request.book), "control");
-        verify_book(control, request.book);
-        const DueDecision decision = evaluate_due(settings, control, request.book, request.category);
-        if (!decision.due) {
-            log_info("skipped {}/{}: not due: {}", request.book, request.category, decision.reason);
+        if (const auto reason = not_due_reason(settings, request.book, request.category)) {
+            log_info("skipped {}/{}: not due: {}", request.book, request.category, *reason);
             return to_int(ExitCode::ok);
         }
     }

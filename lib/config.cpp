@@ -43,21 +43,6 @@ std::string upper(std::string text)
     return text;
 }
 
-std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
-                               std::int64_t max)
-{
-    std::int64_t parsed = 0;
-    const auto* end = value.data() + value.size();
-    const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
-    if (ec != std::errc{} || ptr != end || value.empty()) {
-        throw config_error(fmt::format("{}: expected a whole number, got '{}'", name, value));
-    }
-    if (parsed < min || parsed > max) {
-        throw config_error(fmt::format("{}: {} is out of range [{}, {}]", name, parsed, min, max));
-    }
-    return parsed;
-}
-
 Decimal parse_decimal_setting(const std::string& name, const std::string& value)
 {
     const auto parsed = Decimal::try_parse(value);
@@ -123,6 +108,35 @@ void load_broker_settings(const EnvMap& env, BrokerSettings& b)
 }
 
 }  // namespace
+
+const std::vector<SettingDoc>& setting_docs()
+{
+    static const std::vector<SettingDoc> docs{
+        {"RECON_BOOKS", "uae,india", "the books this installation knows"},
+        {"RECON_DATABASE_URL_<BOOK>", "—",
+         "libpq URL or key=value string of the book's primary (lock, run rows)"},
+        {"RECON_READ_DATABASE_URL_<BOOK>", "the primary", "where the checks read the ledger (a replica)"},
+        {"RECON_SCHEDULE_ENABLED", "true", "master switch of scheduled runs (UAE and other books)"},
+        {"RECON_INTERVAL_SECONDS", "3600", "A/B/D cadence"},
+        {"RECON_EXTERNAL_INTERVAL_SECONDS", "86400", "C cadence"},
+        {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "60", "delay before `serve`'s first scheduled cycle"},
+        {"INDIA_RECON_ENABLED", "false", "India's scheduled-run master switch"},
+        {"INDIA_RECON_INTERVAL_SECONDS", "3600", "India A/B/D cadence"},
+        {"ALERT_WEBHOOK_URL", "unset", "drift-alert POST target"},
+        {"ALERT_WEBHOOK_SECRET", "unset", "HMAC-SHA256 key for alert signatures"},
+        {"RECON_ALERT_PERSIST_ENABLED", "false",
+         "write `recon.reconciliation_variances` rows for warn/fail checks"},
+        {"RECON_CASH_TOLERANCE", "0.01", "cash differences up to this match"},
+        {"RECON_QUANTITY_TOLERANCE", "0.000001", "quantity differences up to this match"},
+        {"RECON_QUANTITY_DUST_TOLERANCE", "0.0001", "quantity differences up to this are dust (warn)"},
+        {"RECON_PENDING_WARN_HOURS", "24", "pending_flow_age warns past this age"},
+        {"RECON_PENDING_FAIL_HOURS", "72", "pending_flow_age fails past this age"},
+        {"RECON_LRS_AGED_DAYS", "5", "LRS money in transit longer than this is aged"},
+        {"RECON_VARIANCE_CAP", "200", "variances listed per check per run (the true total is kept alongside)"},
+        {"RECON_STATEMENT_TIMEOUT_MS", "300000", "per-check statement timeout; a check past it ends `error`"},
+    };
+    return docs;
+}
 
 EnvMap parse_env_file(std::string_view text, std::string_view origin)
 {
@@ -204,6 +218,21 @@ std::optional<std::string> lookup_setting(const EnvMap& env, const std::string& 
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
     if (value.empty()) throw config_error(fmt::format("{}_FILE: {} is empty", name, via_file->second));
     return value;
+}
+
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
+                               std::int64_t max)
+{
+    std::int64_t parsed = 0;
+    const auto* end = value.data() + value.size();
+    const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
+    if (ec != std::errc{} || ptr != end || value.empty()) {
+        throw config_error(fmt::format("{}: expected a whole number, got '{}'", name, value));
+    }
+    if (parsed < min || parsed > max) {
+        throw config_error(fmt::format("{}: {} is out of range [{}, {}]", name, parsed, min, max));
+    }
+    return parsed;
 }
 
 bool parse_bool_setting(const std::string& name, const std::string& value)
@@ -294,6 +323,18 @@ Settings load_settings(const EnvMap& env)
     s.alert_webhook_url = lookup_setting(env, "ALERT_WEBHOOK_URL");
     s.alert_webhook_secret = lookup_setting(env, "ALERT_WEBHOOK_SECRET");
     apply(env, "RECON_ALERT_PERSIST_ENABLED", s.alert_persist_enabled, as_bool);
+    if (s.alert_webhook_url && s.alert_webhook_url->rfind("http://", 0) != 0 &&
+        s.alert_webhook_url->rfind("https://", 0) != 0) {
+        throw config_error("ALERT_WEBHOOK_URL: expected an http:// or https:// URL");
+    }
+    apply(env, "RECON_ALERT_TIMEOUT_MS", s.alert_timeout_ms,
+          [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 100, 60000); });
+    apply(env, "RECON_ALERT_MODE", s.alert_mode, [](const std::string& n, const std::string& v) {
+        if (v != "every" && v != "change") {
+            throw config_error(fmt::format("{}: expected every or change, got '{}'", n, v));
+        }
+        return v;
+    });
     apply(env, "RECON_CASH_TOLERANCE", s.cash_tolerance, as_decimal);
     apply(env, "RECON_QUANTITY_TOLERANCE", s.quantity_match_tolerance, as_decimal);
     apply(env, "RECON_QUANTITY_DUST_TOLERANCE", s.quantity_dust_tolerance, as_decimal);
@@ -307,6 +348,8 @@ Settings load_settings(const EnvMap& env)
     });
     apply(env, "RECON_STATEMENT_TIMEOUT_MS", s.statement_timeout_ms,
           [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 86400000); });
+    apply(env, "RECON_SNAPSHOT_WINDOW_DAYS", s.snapshot_window_days,
+          [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 0, 36600); });
 
     load_broker_settings(env, s.brokers);
 

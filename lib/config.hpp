@@ -77,6 +77,8 @@ struct Settings {
     std::optional<std::string> alert_webhook_url;
     std::optional<std::string> alert_webhook_secret;
     bool alert_persist_enabled = false;
+    std::int64_t alert_timeout_ms = 3000;  ///< total deadline of all alerts of one run
+    std::string alert_mode = "change";     ///< every | change (README "Alerts")
 
     Decimal cash_tolerance = Decimal::parse("0.01");
     Decimal quantity_match_tolerance = Decimal::parse("0.000001");
@@ -86,6 +88,7 @@ struct Settings {
     std::int64_t lrs_aged_days = 5;
     std::int64_t variance_cap = 200;
     std::int64_t statement_timeout_ms = 300000;
+    std::int64_t snapshot_window_days = 7;  ///< snapshot_reconcile: latest snapshot + this many days
 
     BrokerSettings brokers;
 
@@ -104,6 +107,20 @@ Settings load_settings(const EnvMap& env);
 
 /// The process's settings: `config_path` (if any) overlaid by the environment.
 Settings load_settings_from(const std::optional<std::string>& config_path);
+
+/// One documented setting: the README's settings table, the man page's ENVIRONMENT section
+/// and packaging/reconcile.env are all checked against this list.
+struct SettingDoc {
+    const char* name;           ///< e.g. "RECON_INTERVAL_SECONDS"; per-book ones end in _<BOOK>
+    const char* default_value;  ///< as documented: "3600", "unset", "—"
+    const char* effect;         ///< one sentence, Markdown backticks allowed
+};
+
+/// Every setting reconcile reads, in README order.
+const std::vector<SettingDoc>& setting_docs();
+/// Parses a whole-number setting value within [min, max]; throws Error(config) naming it.
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
+                               std::int64_t max);
 
 /// Parses a boolean setting value (true/false/1/0/yes/no/on/off); throws Error(config).
 bool parse_bool_setting(const std::string& name, const std::string& value);

@@ -19,6 +19,22 @@ std::string one_line(std::string text)
 
 }  // namespace
 
+const std::vector<ExitCodeDoc>& exit_code_docs()
+{
+    static const std::vector<ExitCodeDoc> docs{
+        {ExitCode::ok, "ran; every check ok or warn (`--fail-on warn` turns warn into 1)"},
+        {ExitCode::check_failed, "ran; at least one check failed"},
+        {ExitCode::check_error, "ran; at least one check could not complete (error), the rest are valid"},
+        {ExitCode::lock_held, "skipped: another run holds the lock; nothing written"},
+        {ExitCode::usage, "bad command line (also: `runs show` or `trace` naming nothing that exists)"},
+        {ExitCode::unavailable, "database (or every broker) unreachable"},
+        {ExitCode::internal, "internal error"},
+        {ExitCode::transient, "transient failure mid-run (connection lost, timeout); safe to retry"},
+        {ExitCode::config, "bad configuration or unreadable secret"},
+    };
+    return docs;
+}
+
 std::pair<ExitCode, std::string> classify_current_exception(bool connected)
 {
     try {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace reconcile {
 
@@ -20,6 +21,15 @@ enum class ExitCode : int {
 
 /// The numeric process exit status of a code.
 constexpr int to_int(ExitCode code) { return static_cast<int>(code); }
+
+/// One row of the exit-code table as documented (README, man page).
+struct ExitCodeDoc {
+    ExitCode code;
+    const char* meaning;
+};
+
+/// The exit-code table in order, the one text the man page prints and the README must match.
+const std::vector<ExitCodeDoc>& exit_code_docs();
 
 /// A failure that knows which exit code it maps to; the message is one line for the operator.
 class Error : public std::runtime_error {

@@ -54,10 +54,15 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                       "UPDATE recon.runs SET status = 'error', finished_at = now(),"
                       " duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint, error = $2"
                       " WHERE run_id = $1 AND status = 'running'");
+    // Every persisted variance of a run in one statement: the rows travel as one JSON parameter.
     m_session.prepare("variance_insert",
                       "INSERT INTO recon.reconciliation_variances (run_id, book, check_name, category, status,"
                       " kind, fingerprint, keys, expected, actual, difference, detail)"
-                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12::jsonb)");
+                      " SELECT $1, $2, v.check_name, v.category, v.check_status, v.kind, v.fingerprint, v.keys,"
+                      " v.expected, v.actual, v.difference, v.detail"
+                      " FROM jsonb_to_recordset($3::jsonb) AS v(check_name text, category text, check_status text,"
+                      " kind text, fingerprint text, keys jsonb, expected text, actual text, difference text,"
+                      " detail jsonb)");
     m_session.prepare("run_find", fmt::format("SELECT {} FROM recon.runs WHERE run_id = $1", run_columns));
     m_session.prepare("run_list", fmt::format("SELECT {} FROM recon.runs WHERE book = $1"
                                               " AND ($2::text IS NULL OR category = $2)"
@@ -71,6 +76,13 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                                   " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL"
                                   " ORDER BY started_at DESC LIMIT 1",
                                   run_columns));
+    m_session.prepare("run_last_started",
+                      "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                      " FROM recon.runs WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error')"
+                      " AND error IS NULL AND cardinality(checks_requested) = 0 GROUP BY category");
+    m_session.prepare("run_running", fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
+                                                 " AND status = 'running' ORDER BY run_id DESC LIMIT 1",
+                                                 run_columns));
 }
 
 std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key,
@@ -88,7 +100,7 @@ std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key,
     return static_cast<std::int64_t>(abandoned);
 }
 
-void RunHistory::finish_run(const RunReport& report, const Settings& settings)
+RunChanges RunHistory::finish_run(const RunReport& report, const Settings& settings)
 {
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& check : report.checks) checks.push_back(check_result_to_json(check));
@@ -103,22 +115,14 @@ void RunHistory::finish_run(const RunReport& report, const Settings& settings)
         throw std::runtime_error(fmt::format("run {} is no longer running; results not written", report.run_id));
     }
     if (settings.alert_persist_enabled) {
-        for (const auto& check : report.checks) {
-            if (check.status != CheckStatus::warn && check.status != CheckStatus::fail) continue;
-            for (const auto& variance : check.variances) {
-                const auto json = variance_to_json(variance);
-                const auto text = [](const std::optional<std::string>& value) {
-                    return value ? value->c_str() : static_cast<const char*>(nullptr);
-                };
-                txn.exec_prepared0("variance_insert", report.run_id, report.book, check.check_name,
-                                   std::string(1, check.category), std::string(to_string(check.status)),
-                                   variance.kind, variance.fingerprint, json.at("keys").dump(),
-                                   text(variance.expected), text(variance.actual), text(variance.difference),
-                                   variance.detail.dump());
-            }
-        }
+        // The listed variances of every warn/fail check: at most RECON_VARIANCE_CAP per check,
+        // the true total stays in the run row's variances_total.
+        const auto rows = tracked_variance_rows(report);
+        if (!rows.empty()) txn.exec_prepared0("variance_insert", report.run_id, report.book, rows.dump());
     }
+    RunChanges changes = record_variance_lifecycle(txn, report);
     txn.commit();
+    return changes;
 }
 
 void RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept
@@ -161,6 +165,26 @@ std::optional<RunReport> RunHistory::last_completed(const std::string& book, cha
 {
     pqxx::read_transaction txn(m_session.connection());
     const auto rows = txn.exec_prepared("run_last_completed", book, std::string(1, category));
+    if (rows.empty()) return std::nullopt;
+    return report_from_row(rows[0]);
+}
+
+std::map<char, Timestamp> RunHistory::last_started_by_category(const std::string& book)
+{
+    pqxx::read_transaction txn(m_session.connection());
+    std::map<char, Timestamp> result;
+    for (const auto& row : txn.exec_prepared("run_last_started", book)) {
+        const auto category = row[0].as<std::string>();
+        const auto started = parse_utc(row[1].as<std::string>());
+        if (category.size() == 1 && started) result[category[0]] = *started;
+    }
+    return result;
+}
+
+std::optional<RunReport> RunHistory::running(const std::string& book, char category)
+{
+    pqxx::read_transaction txn(m_session.connection());
+    const auto rows = txn.exec_prepared("run_running", book, std::string(1, category));
     if (rows.empty()) return std::nullopt;
     return report_from_row(rows[0]);
 }

@@ -1,12 +1,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "lib/config.hpp"
 #include "lib/db.hpp"
+#include "lib/lifecycle.hpp"
 #include "lib/results.hpp"
 
 namespace reconcile {
@@ -31,8 +33,9 @@ public:
                            const std::string& host, int pid);
 
     /// Writes the finished run (status, timings, every check result) in one transaction,
-    /// together with the persisted variances when persistence is enabled.
-    void finish_run(const RunReport& report, const Settings& settings);
+    /// together with the persisted variances when persistence is enabled and the variance
+    /// lifecycle (always); returns what the run changed in that lifecycle, for alerts.
+    RunChanges finish_run(const RunReport& report, const Settings& settings);
 
     /// Best effort, never throws: ends a run that could not complete as `error` with a reason.
     /// When the database is gone the row stays `running` and the next run abandons it.
@@ -46,6 +49,14 @@ public:
 
     /// The newest run of (book, category) that finished (not running/abandoned), for cadence.
     std::optional<RunReport> last_completed(const std::string& book, char category);
+
+    /// Per category, when the newest full (not --check narrowed) run that completed with results
+    /// started: what the scheduler measures its cadences from (lib/schedule.hpp).
+    std::map<char, Timestamp> last_started_by_category(const std::string& book);
+
+    /// The newest `running` row of (book, category): the run that holds its lock, to name it
+    /// when a second one is refused.
+    std::optional<RunReport> running(const std::string& book, char category);
 
 private:
     Session& m_session;

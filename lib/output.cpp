@@ -42,13 +42,14 @@ std::string scalar_metrics(const nlohmann::json& metrics)
 
 std::string variance_line(const Variance& variance)
 {
-    std::string line = variance.kind;
-    for (const auto& [name, value] : variance.keys) line += fmt::format(" {}={}", name, value);
+    std::string line = printable(variance.kind);
+    for (const auto& [name, value] : variance.keys) line += fmt::format(" {}={}", printable(name), printable(value));
     if (variance.expected) line += fmt::format(" expected={}", *variance.expected);
     if (variance.actual) line += fmt::format(" actual={}", *variance.actual);
     if (variance.difference) line += fmt::format(" difference={}", *variance.difference);
     for (const auto& [name, value] : variance.detail.items()) {
-        line += fmt::format(" {}={}", name, value.is_string() ? value.get<std::string>() : value.dump());
+        line += fmt::format(" {}={}", printable(name),
+                            printable(value.is_string() ? value.get<std::string>() : value.dump()));
     }
     line += fmt::format("  [{}]", variance.fingerprint.substr(0, 12));
     return line;
@@ -63,6 +64,20 @@ std::string upper(std::string_view text)
 }
 
 }  // namespace
+
+std::string printable(std::string_view text)
+{
+    std::string result;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) {
+            result += fmt::format("\\x{:02x}", byte);
+        } else {
+            result.push_back(c);
+        }
+    }
+    return result;
+}
 
 nlohmann::json variance_to_json(const Variance& variance)
 {
@@ -96,14 +111,10 @@ nlohmann::json check_result_to_json(const CheckResult& result)
 {
     nlohmann::json variances = nlohmann::json::array();
     for (const auto& variance : result.variances) variances.push_back(variance_to_json(variance));
-    return {{"check_name", result.check_name},
-            {"category", std::string(1, result.category)},
-            {"status", to_string(result.status)},
-            {"metrics", result.metrics},
-            {"ran_at", format_utc(result.ran_at)},
-            {"duration_ms", result.duration_ms},
-            {"variances", std::move(variances)},
-            {"variances_total", result.variances_total}};
+    return {{"check_name", result.check_name},     {"category", std::string(1, result.category)},
+            {"status", to_string(result.status)},  {"metrics", result.metrics},
+            {"ran_at", format_utc(result.ran_at)}, {"duration_ms", result.duration_ms},
+            {"variances", std::move(variances)},   {"variances_total", result.variances_total}};
 }
 
 CheckResult check_result_from_json(const nlohmann::json& json)
@@ -141,22 +152,24 @@ nlohmann::json run_report_to_json(const RunReport& report)
     return json;
 }
 
+std::string render_variance_line(const Variance& variance) { return variance_line(variance); }
+
 std::string render_run_line(const RunReport& report)
 {
     std::size_t failing = 0;
     for (const auto& check : report.checks) {
         if (check.status == CheckStatus::fail || check.status == CheckStatus::error) ++failing;
     }
-    return fmt::format("{:>6}  {:<6} {}  {:<9} {}  {:>7} ms  {} check(s), {} not ok  [{}]", report.run_id,
-                       report.book, report.category, report.status, format_utc(report.started_at),
-                       report.duration_ms, report.checks.size(), failing, report.trigger);
+    return fmt::format("{:>6}  {:<6} {}  {:<9} {}  {:>7} ms  {} check(s), {} not ok  [{}]", report.run_id, report.book,
+                       report.category, report.status, format_utc(report.started_at), report.duration_ms,
+                       report.checks.size(), failing, report.trigger);
 }
 
 std::string render_run_text(const RunReport& report)
 {
-    std::string text = fmt::format("run {}  book {}  category {}  {}  started {}  {} ms\n", report.run_id,
-                                   report.book, report.category, upper(report.status),
-                                   format_utc(report.started_at), report.duration_ms);
+    std::string text =
+        fmt::format("run {}  book {}  category {}  {}  started {}  {} ms\n", report.run_id, report.book,
+                    report.category, upper(report.status), format_utc(report.started_at), report.duration_ms);
     if (report.error) text += fmt::format("  error: {}\n", *report.error);
     std::size_t width = 0;
     for (const auto& check : report.checks) width = std::max(width, check.check_name.size());

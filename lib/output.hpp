@@ -1,12 +1,17 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "lib/results.hpp"
 
 namespace reconcile {
+
+/// Text output goes to terminals: control characters in data (a hostile symbol from a broker,
+/// say) are shown as \xNN instead of being interpreted. JSON output stays verbatim.
+std::string printable(std::string_view text);
 
 /// A variance as it appears in the JSON output and in run rows.
 nlohmann::json variance_to_json(const Variance& variance);
@@ -24,6 +29,9 @@ nlohmann::json run_report_to_json(const RunReport& report);
 /// The text a person reads: a line per check (status, key metrics, variance count), then the
 /// listed variances of every check that has them.
 std::string render_run_text(const RunReport& report);
+
+/// One variance as the text output lists it: kind, keys, amounts, detail, short fingerprint.
+std::string render_variance_line(const Variance& variance);
 
 /// A one-line summary of a run for lists ("42  uae  A  fail  2026-...  35 ms  1 fail").
 std::string render_run_line(const RunReport& report);

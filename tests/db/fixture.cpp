@@ -1,6 +1,8 @@
 #include "tests/db/fixture.hpp"
 
 #include <algorithm>
+#include <map>
+#include <thread>
 
 #include <pqxx/pqxx>
 
@@ -109,6 +111,37 @@ ProcessOptions books_env(const BookDb& uae, const BookDb& india, const std::map<
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
     for (const auto& [key, value] : extra) options.env[key] = value;
     return options;
+}
+
+BookDb& clean_book(const std::string& book)
+{
+    static std::map<std::string, std::unique_ptr<BookDb>> books;
+    auto& db = books[book];
+    if (!db) db = std::make_unique<BookDb>(book);
+    db->reset();
+    db->exec(clean_ledger_sql);
+    return *db;
+}
+
+std::string slow_journal_view(int seconds)
+{
+    return "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id, l.account_code,"
+           " l.customer_id, l.side, l.amount, l.currency FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(" +
+           std::to_string(seconds) + ")) AS slow";
+}
+
+const char* const normal_journal_view =
+    "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
+    " amount, currency FROM ledger.journal_lines";
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return condition();
 }
 
 std::vector<std::string> variance_lines(const CheckResult& result)

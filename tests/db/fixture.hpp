@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,6 +49,18 @@ ProcessOptions books_env(const BookDb& uae, const BookDb& india, const std::map<
 /// A small ledger in which every check passes: two customers' deposits, a fee, a buy booked at
 /// cost, matching stored wallets, account totals and snapshots, and one fresh pending flow.
 extern const char* const clean_ledger_sql;
+
+/// The binary's one database for `book`, reset to clean_ledger_sql (created on first use).
+BookDb& clean_book(const std::string& book);
+
+/// SQL replacing contract.journal_lines by a view that sleeps `seconds` per read: keeps a run
+/// busy (or past its statement timeout) while a test acts on it.
+std::string slow_journal_view(int seconds);
+/// SQL restoring the bundled contract.journal_lines view.
+extern const char* const normal_journal_view;
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns the last verdict.
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 /// The variances of a result as "kind key=value key=value" lines (keys sorted), for exact
 /// assertions on which rows broke a check.

@@ -10,17 +10,12 @@
 
 using namespace reconcile;
 using reconcile::test::BookDb;
-using reconcile::test::clean_ledger_sql;
+using reconcile::test::normal_journal_view;
+using reconcile::test::slow_journal_view;
 
 namespace {
 
-BookDb& book()
-{
-    static BookDb db("uae");
-    db.reset();
-    db.exec(clean_ledger_sql);
-    return db;
-}
+BookDb& book() { return reconcile::test::clean_book("uae"); }
 
 RunRequest request_for(char category)
 {
@@ -29,15 +24,6 @@ RunRequest request_for(char category)
     request.category = category;
     return request;
 }
-
-// Makes every read of contract.journal_lines take a second, to provoke statement timeouts.
-const char* const slow_journal_view = R"sql(
-CREATE OR REPLACE VIEW contract.journal_lines AS
-    SELECT l.line_id, l.txn_id, l.account_code, l.customer_id, l.side, l.amount, l.currency
-    FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(1)) AS slow)sql";
-const char* const normal_journal_view = R"sql(
-CREATE OR REPLACE VIEW contract.journal_lines AS
-    SELECT line_id, txn_id, account_code, customer_id, side, amount, currency FROM ledger.journal_lines)sql";
 
 }  // namespace
 
@@ -97,7 +83,7 @@ TEST_CASE("a running row whose lock is free is marked abandoned by the next run"
 TEST_CASE("a check past its statement timeout ends error and the others still run")
 {
     auto& db = book();
-    db.exec(slow_journal_view);
+    db.exec(slow_journal_view(1));
     const auto outcome =
         execute_run(db.settings({{"RECON_STATEMENT_TIMEOUT_MS", "200"}}), default_registry(), request_for('A'));
     db.exec(normal_journal_view);

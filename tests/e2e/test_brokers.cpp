@@ -265,7 +265,7 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
     CHECK(second.exit_code == 0);
     CHECK(second.out.empty());
     CHECK(std::count(second.err.begin(), second.err.end(), '\n') == 1);
-    CHECK(second.err.find("skipped uae/C: not due: the last completed run started") != std::string::npos);
+    CHECK(second.err.find("skipped uae/C: not due: the last full run started") != std::string::npos);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
     std::this_thread::sleep_for(2100ms);
     CHECK(run_reconcile(args, env).exit_code == 0);
@@ -274,7 +274,8 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
     // India's schedule is off unless INDIA_RECON_ENABLED: skipped, nothing written.
     const auto india = run_reconcile({"run", "--book", "india", "--category", "A", "--if-due"}, env);
     CHECK(india.exit_code == 0);
-    CHECK(india.err.find("switched off") != std::string::npos);
+    CHECK(india.err == "reconcile: info: skipped india/A: not due: scheduled runs of book india are switched off"
+                       " (INDIA_RECON_ENABLED)\n");
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "0");
     CHECK(run_reconcile({"run", "--book", "india", "--category", "A", "--if-due"},
                         env_for(w, {{"INDIA_RECON_ENABLED", "true"}}))

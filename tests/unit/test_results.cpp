@@ -72,3 +72,20 @@ TEST_CASE("check results survive the JSON round trip used by the run history")
     const auto back = check_result_from_json(json);
     CHECK(check_result_to_json(back) == json);
 }
+
+TEST_CASE("text output neutralises control characters; JSON keeps them verbatim")
+{
+    RunReport report;
+    report.book = "uae";
+    CheckResult check;
+    check.check_name = "zag_holdings_recon";
+    check.status = CheckStatus::fail;
+    check.variances.push_back(Variance{.kind = "broker_only", .keys = {{"symbol", "EVIL\x1b[2J\nX"}}});
+    check.variances_total = 1;
+    finalize_variances(check);
+    report.checks.push_back(check);
+    const auto text = render_run_text(report);
+    CHECK(text.find("symbol=EVIL\\x1b[2J\\x0aX") != std::string::npos);
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(run_report_to_json(report)["checks"][0]["variances"][0]["keys"]["symbol"] == "EVIL\x1b[2J\nX");
+}

@@ -1,0 +1,475 @@
+#include "lib/api.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "lib/db.hpp"
+#include "lib/hash.hpp"
+#include "lib/metrics.hpp"
+#include "lib/output.hpp"
+#include "lib/schedule.hpp"
+
+namespace reconcile {
+namespace {
+
+/// Categories a run request without a category runs: the internal ones of every cycle.
+constexpr char internal_categories[] = {'A', 'B', 'D'};
+constexpr std::int64_t max_page = 500;
+constexpr std::size_t min_token_length = 16;
+
+HttpError bad_request(const std::string& detail) { return HttpError(400, detail); }
+
+std::string run_href(const std::string& book, std::int64_t run_id)
+{
+    return fmt::format("/v1/reconciliation/runs/{}?book={}", run_id, book);
+}
+
+std::string category_text(char category) { return std::string(1, category); }
+
+/// The one value of a query parameter; repeated parameters are refused.
+std::optional<std::string> single_param(const std::multimap<std::string, std::string>& params,
+                                        const std::string& name)
+{
+    const auto [first, last] = params.equal_range(name);
+    if (first == last) return std::nullopt;
+    if (std::next(first) != last) throw bad_request(fmt::format("query parameter '{}' is given more than once", name));
+    return first->second;
+}
+
+/// Refuses any query parameter outside `known`.
+void require_known_params(const std::multimap<std::string, std::string>& params, std::set<std::string> known)
+{
+    for (const auto& [name, value] : params) {
+        if (known.count(name) == 0) {
+            throw bad_request(fmt::format("unknown query parameter '{}' (known: {})", name, fmt::join(known, ", ")));
+        }
+    }
+}
+
+std::string validated_book(const std::string& book, const Settings& settings)
+{
+    if (std::find(settings.books.begin(), settings.books.end(), book) == settings.books.end()) {
+        throw bad_request(fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(settings.books, ",")));
+    }
+    return book;
+}
+
+char validated_category(const std::string& text)
+{
+    if (text.size() == 1) {
+        const char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+        if (upper >= 'A' && upper <= 'D') return upper;
+    }
+    throw bad_request(fmt::format("category must be one of A, B, C, D, got '{}'", text));
+}
+
+std::int64_t parse_positive(const std::string& text, const std::string& what)
+{
+    std::int64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty() || value <= 0) {
+        throw bad_request(fmt::format("{} must be a positive whole number, got '{}'", what, text));
+    }
+    return value;
+}
+
+/// A run document for lists: each check without its variance list (variances_total stays).
+nlohmann::json run_summary_json(const RunReport& report)
+{
+    auto json = run_report_to_json(report);
+    for (auto& check : json["checks"]) check.erase("variances");
+    json["href"] = run_href(report.book, report.run_id);
+    return json;
+}
+
+/// A run that is still going when the wait bound passed.
+nlohmann::json running_stub(const LaunchedRun& run, const LaunchedRun::State& state)
+{
+    return {{"run_id", state.run_id},
+            {"book", run.book},
+            {"category", category_text(run.category)},
+            {"status", "running"},
+            {"href", run_href(run.book, state.run_id)}};
+}
+
+}  // namespace
+
+bool is_loopback_address(std::string_view address)
+{
+    if (address == "localhost" || address == "::1" || address == "[::1]") return true;
+    in_addr v4{};
+    const std::string text(address);
+    return ::inet_pton(AF_INET, text.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+ServeSettings load_serve_settings(const Settings& settings, bool dev, const std::optional<std::string>& address,
+                                  const std::optional<int>& port)
+{
+    const EnvMap& env = settings.raw;
+    ServeSettings serve;
+    serve.dev = dev;
+    const auto integer = [&env](const std::string& name, std::int64_t fallback, std::int64_t min, std::int64_t max) {
+        const auto value = lookup_setting(env, name);
+        return value ? parse_int_setting(name, *value, min, max) : fallback;
+    };
+    serve.address = address.value_or(lookup_setting(env, "RECON_SERVE_ADDRESS").value_or("127.0.0.1"));
+    serve.port = port.value_or(static_cast<int>(integer("RECON_SERVE_PORT", 8078, 0, 65535)));
+    if (serve.port < 0 || serve.port > 65535) throw Error(ExitCode::usage, "--port must be within 0..65535");
+    serve.limits.max_body_bytes =
+        static_cast<std::size_t>(integer("RECON_SERVE_MAX_BODY_BYTES", 65536, 1, 16 * 1024 * 1024));
+    serve.limits.request_timeout = std::chrono::seconds(integer("RECON_SERVE_READ_TIMEOUT_SECONDS", 10, 1, 3600));
+    serve.limits.write_timeout = std::chrono::seconds(integer("RECON_SERVE_WRITE_TIMEOUT_SECONDS", 10, 1, 3600));
+    serve.limits.keep_alive_timeout = std::chrono::seconds(integer("RECON_SERVE_KEEPALIVE_SECONDS", 5, 1, 3600));
+    serve.limits.workers = static_cast<std::size_t>(integer("RECON_SERVE_WORKERS", 8, 1, 256));
+    serve.limits.max_queued = static_cast<std::size_t>(integer("RECON_SERVE_QUEUE", 64, 0, 100000));
+    serve.run_wait = std::chrono::seconds(integer("RECON_SERVE_RUN_WAIT_SECONDS", 30, 0, 3600));
+
+    if (dev) {
+        if (!is_loopback_address(serve.address)) {
+            throw Error(ExitCode::usage,
+                        fmt::format("--dev binds a loopback address only (127.0.0.1, ::1), not {}", serve.address));
+        }
+        serve.tokens.admin = dev_token;
+        serve.tokens.read = dev_token;
+        return serve;
+    }
+    const auto admin = lookup_setting(env, "LEDGER_ADMIN_TOKEN");
+    if (!admin) {
+        throw Error(ExitCode::config,
+                    "LEDGER_ADMIN_TOKEN (or LEDGER_ADMIN_TOKEN_FILE) is not set: serve refuses to start without "
+                    "tokens (use --dev for a loopback-only server with the token localdev)");
+    }
+    serve.tokens.admin = *admin;
+    serve.tokens.read = lookup_setting(env, "LEDGER_TOKEN");
+    if (serve.tokens.admin.size() < min_token_length) {
+        throw Error(ExitCode::config, fmt::format("LEDGER_ADMIN_TOKEN is shorter than {} characters", min_token_length));
+    }
+    if (serve.tokens.read && serve.tokens.read->size() < min_token_length) {
+        throw Error(ExitCode::config, fmt::format("LEDGER_TOKEN is shorter than {} characters", min_token_length));
+    }
+    return serve;
+}
+
+RunSpec parse_run_body(std::string_view body, const Settings& settings, const CheckRegistry& registry)
+{
+    RunSpec spec;
+    const bool blank = std::all_of(body.begin(), body.end(), [](char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    });
+    if (blank) return spec;
+    nlohmann::json json;
+    try {
+        json = nlohmann::json::parse(body);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw bad_request(fmt::format("the body is not valid JSON: {}", e.what()));
+    }
+    if (!json.is_object()) throw bad_request("the body must be a JSON object such as {\"category\": \"A\"}");
+    for (const auto& [key, value] : json.items()) {
+        if (key == "category") {
+            if (!value.is_string()) throw bad_request("category must be a string: \"A\", \"B\", \"C\" or \"D\"");
+            spec.category = validated_category(value.get<std::string>());
+        } else if (key == "book") {
+            if (!value.is_string()) throw bad_request("book must be a string");
+            spec.book = validated_book(value.get<std::string>(), settings);
+        } else if (key == "checks") {
+            if (!value.is_array()) throw bad_request("checks must be an array of check names");
+            for (const auto& name : value) {
+                if (!name.is_string()) throw bad_request("checks must be an array of check names");
+                spec.checks.push_back(name.get<std::string>());
+            }
+        } else {
+            throw bad_request(fmt::format("unknown field '{}' (known: book, category, checks)", key));
+        }
+    }
+    if (!spec.checks.empty()) {
+        if (!spec.category) throw bad_request("checks needs a category");
+        try {
+            registry.select(*spec.category, spec.checks);
+        } catch (const Error& e) {
+            throw bad_request(e.what());
+        }
+    }
+    return spec;
+}
+
+std::vector<std::string> configured_books(const Settings& settings)
+{
+    std::vector<std::string> books;
+    for (const auto& book : settings.books) {
+        if (settings.database_urls.count(book) != 0) books.push_back(book);
+    }
+    return books;
+}
+
+std::vector<std::pair<std::string, char>> run_targets(const RunSpec& spec, const Settings& settings)
+{
+    const std::vector<std::string> books = spec.book ? std::vector<std::string>{*spec.book} : configured_books(settings);
+    if (books.empty()) throw Error(ExitCode::config, "no book has a database configured (RECON_DATABASE_URL_<BOOK>)");
+    std::vector<char> categories(std::begin(internal_categories), std::end(internal_categories));
+    if (spec.category) categories = {*spec.category};
+    std::vector<std::pair<std::string, char>> targets;
+    for (const auto& book : books) {
+        for (const char category : categories) targets.emplace_back(book, category);
+    }
+    return targets;
+}
+
+std::string encode_cursor(const std::map<std::string, std::int64_t>& positions)
+{
+    nlohmann::json json = nlohmann::json::object();
+    for (const auto& [book, run_id] : positions) json[book] = run_id;
+    return base64url_encode(json.dump());
+}
+
+std::map<std::string, std::int64_t> decode_cursor(std::string_view cursor)
+{
+    try {
+        const auto json = nlohmann::json::parse(base64url_decode(cursor));
+        if (!json.is_object()) throw std::invalid_argument("not an object");
+        std::map<std::string, std::int64_t> positions;
+        for (const auto& [book, run_id] : json.items()) {
+            if (!run_id.is_number_integer() || run_id.get<std::int64_t>() <= 0) throw std::invalid_argument("bad id");
+            positions[book] = run_id.get<std::int64_t>();
+        }
+        return positions;
+    } catch (const std::exception&) {
+        throw bad_request("invalid cursor: pass next_cursor from a previous page unchanged");
+    }
+}
+
+RunListQuery parse_run_list_query(const std::multimap<std::string, std::string>& params, const Settings& settings)
+{
+    require_known_params(params, {"book", "category", "status", "since", "limit", "cursor"});
+    RunListQuery query;
+    if (const auto book = single_param(params, "book")) {
+        query.books = {validated_book(*book, settings)};
+    } else {
+        query.books = configured_books(settings);
+    }
+    if (const auto category = single_param(params, "category")) {
+        query.filter.category = category_text(validated_category(*category));
+    }
+    if (const auto status = single_param(params, "status")) {
+        static const std::set<std::string> known{"running", "ok", "warn", "fail", "error", "abandoned"};
+        if (known.count(*status) == 0) {
+            throw bad_request(fmt::format("status must be one of {}, got '{}'", fmt::join(known, ", "), *status));
+        }
+        query.filter.status = *status;
+    }
+    if (const auto since = single_param(params, "since")) {
+        query.filter.since = parse_utc(*since);
+        if (!query.filter.since) {
+            throw bad_request(fmt::format("since must be an ISO-8601 time such as 2026-11-28T00:00:00Z, got '{}'", *since));
+        }
+    }
+    if (const auto limit = single_param(params, "limit")) {
+        query.filter.limit = parse_positive(*limit, "limit");
+        if (query.filter.limit > max_page) throw bad_request(fmt::format("limit must be at most {}", max_page));
+    }
+    if (const auto cursor = single_param(params, "cursor")) query.cursor = decode_cursor(*cursor);
+    return query;
+}
+
+ReconcileApi::ReconcileApi(const Settings& settings, const ServeSettings& serve, const CheckRegistry& registry)
+    : m_settings(settings), m_serve(serve), m_registry(registry), m_launcher(settings, registry)
+{
+}
+
+void ReconcileApi::register_routes(HttpServer& server)
+{
+    server.get("/healthz", Access::open, [](const httplib::Request&) {
+        return HttpReply::json({{"status", "ok"}, {"version", RECON_VERSION}});
+    });
+    server.get("/metrics", Access::read, [this, &server](const httplib::Request&) { return metrics(server); });
+    server.post("/v1/reconciliation/run", Access::admin, [this](const httplib::Request& r) { return post_run(r); });
+    server.get("/v1/reconciliation/runs", Access::read, [this](const httplib::Request& r) { return list_runs(r); });
+    server.get(R"(/v1/reconciliation/runs/([^/]+))", Access::read,
+               [this](const httplib::Request& r) { return show_run(r); });
+    // The India reports (GET /v1/india/ledger-recon, /holdings-recon, /reconciliation) join here
+    // once lib/india_reports.hpp is merged: one server.get(...) each calling build_india_report.
+}
+
+HttpReply ReconcileApi::post_run(const httplib::Request& request)
+{
+    require_known_params(request.params, {});
+    const bool has_body = std::any_of(request.body.begin(), request.body.end(), [](char c) {
+        return c != ' ' && c != '\t' && c != '\r' && c != '\n';
+    });
+    if (has_body) {
+        std::string type = request.get_header_value("Content-Type");
+        std::transform(type.begin(), type.end(), type.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (type.rfind("application/json", 0) != 0) {
+            throw HttpError(415, "the body must be JSON: send Content-Type: application/json");
+        }
+    }
+    const RunSpec spec = parse_run_body(request.body, m_settings, m_registry);
+    const auto targets = run_targets(spec, m_settings);
+    std::vector<std::shared_ptr<LaunchedRun>> runs;
+    for (const auto& [book, category] : targets) {
+        RunRequest run;
+        run.book = book;
+        run.category = category;
+        run.check_names = spec.checks;
+        runs.push_back(m_launcher.launch(std::move(run)));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + m_serve.run_wait;
+    std::vector<LaunchedRun::State> states;
+    for (const auto& run : runs) states.push_back(run->wait(deadline, m_launcher.stopping()));
+
+    // The run in progress that holds a refused run's lock, named from its `running` row.
+    const auto lock_held = [this](const LaunchedRun& run) {
+        nlohmann::json json = {{"book", run.book}, {"category", category_text(run.category)}};
+        std::string detail = fmt::format("a run of {}/{} is already in progress", run.book, run.category);
+        try {
+            Session session(m_settings.database_url(run.book), "control");
+            RunHistory history(session);
+            if (const auto running = history.running(run.book, run.category)) {
+                json["run_id"] = running->run_id;
+                json["href"] = run_href(run.book, running->run_id);
+                detail += fmt::format(": run {} ({}, started {})", running->run_id, running->trigger,
+                                      format_utc(running->started_at));
+            }
+        } catch (...) {
+            // Best effort: the 409 stands without the id.
+        }
+        json["detail"] = detail;
+        return json;
+    };
+    const auto failure = [](const LaunchedRun& run, const LaunchedRun::State& state) {
+        nlohmann::json json = {{"book", run.book},
+                               {"category", category_text(run.category)},
+                               {"exit_code", to_int(state.code)},
+                               {"detail", state.message}};
+        if (state.started) json["run_id"] = state.run_id;
+        return json;
+    };
+
+    if (spec.book && spec.category) {
+        const auto& run = *runs.front();
+        const auto& state = states.front();
+        if (!state.done) {
+            auto reply = HttpReply::json(running_stub(run, state), 202);
+            reply.headers.emplace_back("Location", run_href(run.book, state.run_id));
+            return reply;
+        }
+        if (state.lock_held) return HttpReply::json(lock_held(run), 409);
+        if (state.report) return HttpReply::json(run_report_to_json(*state.report));
+        return HttpReply::json(failure(run, state), http_status_for_exit_code(to_int(state.code)));
+    }
+
+    // Several runs: one combined document (README "POST /v1/reconciliation/run").
+    nlohmann::json finished = nlohmann::json::array();
+    nlohmann::json skipped = nlohmann::json::array();
+    nlohmann::json errors = nlohmann::json::array();
+    bool any_running = false;
+    std::optional<CheckStatus> worst_status;
+    std::vector<ExitCode> error_codes;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto& state = states[i];
+        if (!state.done) {
+            any_running = true;
+            finished.push_back(running_stub(*runs[i], state));
+        } else if (state.lock_held) {
+            skipped.push_back(lock_held(*runs[i]));
+        } else if (state.report) {
+            finished.push_back(run_report_to_json(*state.report));
+            const auto status = parse_check_status(state.report->status).value_or(CheckStatus::error);
+            worst_status = worst_status ? worst(*worst_status, status) : status;
+        } else {
+            errors.push_back(failure(*runs[i], state));
+            error_codes.push_back(state.code);
+        }
+    }
+    nlohmann::json document = {{"status", any_running    ? nlohmann::json("running")
+                                          : worst_status ? nlohmann::json(to_string(*worst_status))
+                                                         : nlohmann::json(nullptr)},
+                               {"runs", std::move(finished)},
+                               {"skipped", std::move(skipped)},
+                               {"errors", std::move(errors)}};
+    int status = 200;
+    if (any_running) {
+        status = 202;
+    } else if (!worst_status && error_codes.empty()) {
+        status = 409;
+    } else if (!worst_status) {
+        status = http_status_for_exit_code(to_int(aggregate_exit_codes(error_codes)));
+    }
+    return HttpReply::json(document, status);
+}
+
+HttpReply ReconcileApi::list_runs(const httplib::Request& request)
+{
+    const RunListQuery query = parse_run_list_query(request.params, m_settings);
+    const auto limit = static_cast<std::size_t>(query.filter.limit);
+    // One page per book (one more than asked, to know whether more follow), merged newest
+    // first; each book's position in the cursor is the last run id taken from it.
+    std::vector<std::vector<RunReport>> pages;
+    for (const auto& book : query.books) {
+        RunFilter filter = query.filter;
+        filter.limit = query.filter.limit + 1;
+        if (const auto position = query.cursor.find(book); position != query.cursor.end()) {
+            filter.before_run_id = position->second;
+        }
+        Session session(m_settings.database_url(book), "control");
+        RunHistory history(session);
+        pages.push_back(history.list(book, filter));
+    }
+    std::vector<std::size_t> heads(pages.size(), 0);
+    auto positions = query.cursor;
+    nlohmann::json runs = nlohmann::json::array();
+    while (runs.size() < limit) {
+        std::optional<std::size_t> pick;
+        for (std::size_t i = 0; i < pages.size(); ++i) {
+            if (heads[i] >= pages[i].size()) continue;
+            if (!pick || pages[i][heads[i]].started_at > pages[*pick][heads[*pick]].started_at) pick = i;
+        }
+        if (!pick) break;
+        const RunReport& report = pages[*pick][heads[*pick]++];
+        positions[report.book] = report.run_id;
+        runs.push_back(run_summary_json(report));
+    }
+    bool more = false;
+    for (std::size_t i = 0; i < pages.size(); ++i) more = more || heads[i] < pages[i].size();
+    return HttpReply::json({{"runs", std::move(runs)},
+                            {"next_cursor", more ? nlohmann::json(encode_cursor(positions)) : nlohmann::json(nullptr)}});
+}
+
+HttpReply ReconcileApi::show_run(const httplib::Request& request)
+{
+    require_known_params(request.params, {"book"});
+    const std::int64_t run_id = parse_positive(request.matches[1].str(), "the run id");
+    std::vector<std::string> books = configured_books(m_settings);
+    if (const auto book = single_param(request.params, "book")) books = {validated_book(*book, m_settings)};
+    std::vector<RunReport> found;
+    for (const auto& book : books) {
+        Session session(m_settings.database_url(book), "control");
+        RunHistory history(session);
+        if (auto report = history.find(run_id)) found.push_back(std::move(*report));
+    }
+    if (found.empty()) throw HttpError(404, fmt::format("no run {} in the run history", run_id));
+    if (found.size() > 1) {
+        std::vector<std::string> names;
+        for (const auto& report : found) names.push_back(report.book);
+        throw bad_request(fmt::format("run {} exists in books {}: add ?book={}", run_id, fmt::join(names, ", "),
+                                      names.front()));
+    }
+    return HttpReply::json(run_report_to_json(found.front()));
+}
+
+HttpReply ReconcileApi::metrics(const HttpServer& server)
+{
+    std::vector<BookMetrics> books;
+    for (const auto& book : configured_books(m_settings)) books.push_back(read_book_metrics(m_settings, m_registry, book));
+    HttpReply reply;
+    reply.body = render_prometheus(books, server.rejected_connections());
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return reply;
+}
+
+}  // namespace reconcile

@@ -1,0 +1,207 @@
+#include "lib/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/db.hpp"
+#include "lib/log.hpp"
+#include "lib/schedule.hpp"
+
+namespace reconcile {
+namespace {
+
+constexpr const char* iso_utc = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'";
+constexpr const char* statuses[] = {"ok", "warn", "error", "fail"};
+
+/// Prometheus label values escape backslash, double quote and newline.
+std::string label(std::string_view value)
+{
+    std::string escaped;
+    for (const char c : value) {
+        if (c == '\\' || c == '"') escaped.push_back('\\');
+        if (c == '\n') {
+            escaped += "\\n";
+            continue;
+        }
+        escaped.push_back(c);
+    }
+    return escaped;
+}
+
+double epoch_seconds(Timestamp t)
+{
+    return static_cast<double>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count()) /
+           1000.0;
+}
+
+/// Collects samples per metric so each metric's HELP/TYPE header comes once, samples below it.
+class Exposition {
+public:
+    void add(const std::string& name, const char* type, const char* help, const std::string& labels, double value)
+    {
+        auto& family = m_families[name];
+        if (family.header.empty()) family.header = fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+        family.samples += labels.empty() ? fmt::format("{} {}\n", name, value)
+                                         : fmt::format("{}{{{}}} {}\n", name, labels, value);
+        if (std::find(m_order.begin(), m_order.end(), name) == m_order.end()) m_order.push_back(name);
+    }
+
+    std::string text() const
+    {
+        std::string result;
+        for (const auto& name : m_order) {
+            const auto& family = m_families.at(name);
+            result += family.header + family.samples;
+        }
+        return result;
+    }
+
+private:
+    struct Family {
+        std::string header;
+        std::string samples;
+    };
+    std::map<std::string, Family> m_families;
+    std::vector<std::string> m_order;
+};
+
+}  // namespace
+
+BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book)
+{
+    BookMetrics metrics;
+    metrics.book = book;
+    for (const auto& cadence : schedule_config(settings).books) {
+        if (cadence.book == book) metrics.schedule_enabled = cadence.enabled;
+    }
+    try {
+        Session session(settings.database_url(book), "control");
+        pqxx::read_transaction txn(session.connection());
+        // Newest finished run per category: one index probe each.
+        const auto runs = txn.exec_params(fmt::format(
+            "SELECT c.category, r.run_id, r.status, to_char(r.started_at AT TIME ZONE 'UTC', {}),"
+            " coalesce(r.duration_ms, 0)"
+            " FROM unnest(ARRAY['A', 'B', 'C', 'D']) AS c(category)"
+            " CROSS JOIN LATERAL (SELECT run_id, status, started_at, duration_ms FROM recon.runs"
+            "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
+            "   ORDER BY started_at DESC LIMIT 1) r ORDER BY c.category",
+            iso_utc), book);
+        for (const auto& row : runs) {
+            metrics.last_runs.push_back({.category = row[0].as<std::string>().at(0),
+                                         .run_id = row[1].as<std::int64_t>(),
+                                         .status = row[2].as<std::string>(),
+                                         .started_at = parse_utc(row[3].as<std::string>()).value_or(Timestamp{}),
+                                         .duration_ms = row[4].as<std::int64_t>()});
+        }
+        // Newest result of each registered check: the newest finished run that holds it.
+        nlohmann::json checks = nlohmann::json::array();
+        for (const auto& check : registry.all()) {
+            checks.push_back({{"check_name", check->name()}, {"category", std::string(1, check->category())}});
+        }
+        const auto results = txn.exec_params(fmt::format(
+            "SELECT c.check_name, c.category, r.run_id, e.result->>'status', e.result->>'ran_at',"
+            " coalesce((e.result->>'duration_ms')::bigint, 0), coalesce((e.result->>'variances_total')::bigint, 0)"
+            " FROM jsonb_to_recordset($2::jsonb) AS c(check_name text, category text)"
+            " CROSS JOIN LATERAL (SELECT run_id, metadata FROM recon.runs"
+            "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
+            "   AND metadata->'checks' @> jsonb_build_array(jsonb_build_object('check_name', c.check_name))"
+            "   ORDER BY started_at DESC LIMIT 1) r"
+            " CROSS JOIN LATERAL (SELECT x AS result FROM jsonb_array_elements(r.metadata->'checks') x"
+            "   WHERE x->>'check_name' = c.check_name LIMIT 1) e"
+            " ORDER BY c.category, c.check_name"), book, checks.dump());
+        for (const auto& row : results) {
+            metrics.last_checks.push_back({.check_name = row[0].as<std::string>(),
+                                           .category = row[1].as<std::string>().at(0),
+                                           .run_id = row[2].as<std::int64_t>(),
+                                           .status = row[3].is_null() ? "" : row[3].as<std::string>(),
+                                           .ran_at = row[4].is_null() ? Timestamp{}
+                                                                      : parse_utc(row[4].as<std::string>())
+                                                                            .value_or(Timestamp{}),
+                                           .duration_ms = row[5].as<std::int64_t>(),
+                                           .variances_total = row[6].as<std::int64_t>()});
+        }
+        for (const auto& row : txn.exec_params("SELECT category, status, count(*) FROM recon.runs WHERE book = $1"
+                                               " GROUP BY category, status",
+                                               book)) {
+            const auto category = row[0].as<std::string>();
+            const auto status = row[1].as<std::string>();
+            if (category.size() != 1) continue;
+            if (status == "running") {
+                metrics.running[category[0]] = row[2].as<std::int64_t>();
+            } else {
+                metrics.runs_by_status[{category[0], status}] = row[2].as<std::int64_t>();
+            }
+        }
+        metrics.up = true;
+    } catch (...) {
+        const auto [code, message] = classify_current_exception(false);
+        log_warn("metrics: cannot read the run history of book {}: {}", book, message);
+        metrics = BookMetrics{.book = book, .up = false, .schedule_enabled = metrics.schedule_enabled};
+    }
+    return metrics;
+}
+
+std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64_t rejected_connections)
+{
+    Exposition out;
+    for (const auto& book : books) {
+        const std::string b = fmt::format("book=\"{}\"", label(book.book));
+        out.add("reconcile_book_up", "gauge", "1 when the book's run history could be read at this scrape", b,
+                book.up ? 1 : 0);
+        out.add("reconcile_schedule_enabled", "gauge", "1 when scheduled runs are switched on for the book", b,
+                book.schedule_enabled ? 1 : 0);
+        for (const auto& run : book.last_runs) {
+            const std::string bc = fmt::format("{},category=\"{}\"", b, run.category);
+            for (const char* status : statuses) {
+                out.add("reconcile_run_last_status", "gauge",
+                        "Status of the newest finished run per book and category (1 on its status)",
+                        fmt::format("{},status=\"{}\"", bc, status), run.status == status ? 1 : 0);
+            }
+            out.add("reconcile_run_last_id", "gauge", "run_id of the newest finished run", bc,
+                    static_cast<double>(run.run_id));
+            out.add("reconcile_run_last_timestamp_seconds", "gauge", "When the newest finished run started (Unix time)",
+                    bc, epoch_seconds(run.started_at));
+            out.add("reconcile_run_last_duration_seconds", "gauge", "How long the newest finished run took", bc,
+                    static_cast<double>(run.duration_ms) / 1000.0);
+        }
+        for (const char category : scheduled_categories) {
+            const auto found = book.running.find(category);
+            out.add("reconcile_run_running", "gauge", "Runs in progress (running rows) per book and category",
+                    fmt::format("{},category=\"{}\"", b, category),
+                    found == book.running.end() ? 0.0 : static_cast<double>(found->second));
+        }
+        for (const auto& [key, count] : book.runs_by_status) {
+            out.add("reconcile_runs_total", "counter", "Finished runs in the run history per book, category and status",
+                    fmt::format("{},category=\"{}\",status=\"{}\"", b, key.first, label(key.second)),
+                    static_cast<double>(count));
+        }
+        for (const auto& check : book.last_checks) {
+            const std::string bcc =
+                fmt::format("{},category=\"{}\",check=\"{}\"", b, check.category, label(check.check_name));
+            for (const char* status : statuses) {
+                out.add("reconcile_check_last_status", "gauge",
+                        "Status of each check's newest result (1 on its status)",
+                        fmt::format("{},status=\"{}\"", bcc, status), check.status == status ? 1 : 0);
+            }
+            out.add("reconcile_check_last_timestamp_seconds", "gauge", "When each check's newest result ran (Unix time)",
+                    bcc, epoch_seconds(check.ran_at));
+            out.add("reconcile_check_last_duration_seconds", "gauge", "How long each check's newest result took", bcc,
+                    static_cast<double>(check.duration_ms) / 1000.0);
+            out.add("reconcile_check_last_variances", "gauge",
+                    "Variances (the true total, not the capped list) in each check's newest result", bcc,
+                    static_cast<double>(check.variances_total));
+            out.add("reconcile_check_last_run_id", "gauge", "run_id of the run that holds each check's newest result",
+                    bcc, static_cast<double>(check.run_id));
+        }
+    }
+    out.add("reconcile_http_rejected_connections_total", "counter",
+            "Connections answered 503 because every worker was busy and the queue full", "",
+            static_cast<double>(rejected_connections));
+    return out.text();
+}
+
+}  // namespace reconcile

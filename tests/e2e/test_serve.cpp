@@ -1,0 +1,735 @@
+// `reconcile serve` end to end: the real binary on a loopback port, real HTTP, real PostgreSQL.
+#include <doctest/doctest.h>
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "lib/lock.hpp"
+#include "tests/e2e/serve_fixture.hpp"
+
+using namespace reconcile;
+using namespace reconcile::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+ProcessResult start_and_fail(const ProcessOptions& options, const std::vector<std::string>& args)
+{
+    std::vector<std::string> argv{reconcile_binary(), "serve"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto opts = options;
+    opts.timeout = 20s;
+    return run_process(argv, opts);
+}
+
+/// True when nothing listens on 127.0.0.1:port (we could bind it ourselves).
+bool port_free(int port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return free;
+}
+
+std::string body_of(const std::string& raw)
+{
+    const auto split = raw.find("\r\n\r\n");
+    return split == std::string::npos ? std::string{} : raw.substr(split + 4);
+}
+
+struct RunRow {
+    std::int64_t run_id;
+    std::string category;
+    std::string trigger;
+    std::string status;
+    double started;   // epoch seconds
+    double finished;  // epoch seconds, 0 while running
+    int pid;
+};
+
+std::vector<RunRow> run_rows(const BookDb& db)
+{
+    pqxx::connection connection(db.url());
+    pqxx::read_transaction txn(connection);
+    std::vector<RunRow> rows;
+    for (const auto& row : txn.exec("SELECT run_id, category, trigger, status, extract(epoch FROM started_at)::float8,"
+                                    " coalesce(extract(epoch FROM finished_at)::float8, 0), pid FROM recon.runs"
+                                    " ORDER BY started_at")) {
+        rows.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                        row[3].as<std::string>(), row[4].as<double>(), row[5].as<double>(), row[6].as<int>()});
+    }
+    return rows;
+}
+
+std::size_t count_rows(const std::vector<RunRow>& rows, const std::string& category, const std::string& trigger)
+{
+    return static_cast<std::size_t>(std::count_if(rows.begin(), rows.end(), [&](const RunRow& row) {
+        return row.category == category && row.trigger == trigger;
+    }));
+}
+
+}  // namespace
+
+TEST_CASE("serve refuses to start without tokens (78), with a short token (78), --dev off loopback (64), on a "
+          "taken port (69)")
+{
+    auto& b = clean_books();
+    auto options = book_env(b);
+    options.env.erase("LEDGER_ADMIN_TOKEN");
+    options.unset_env.push_back("LEDGER_ADMIN_TOKEN");
+    auto result = start_and_fail(options, {"--port", "0"});
+    CHECK(result.exit_code == 78);
+    CHECK(result.err.find("LEDGER_ADMIN_TOKEN") != std::string::npos);
+
+    result = start_and_fail(book_env(b, {{"LEDGER_ADMIN_TOKEN", "short"}}), {"--port", "0"});
+    CHECK(result.exit_code == 78);
+    CHECK(result.err.find("shorter than 16") != std::string::npos);
+
+    result = start_and_fail(book_env(b), {"--dev", "--address", "0.0.0.0", "--port", "0"});
+    CHECK(result.exit_code == 64);
+    CHECK(result.err.find("loopback") != std::string::npos);
+
+    ServeProcess running(book_env(b));
+    result = start_and_fail(book_env(b), {"--port", std::to_string(running.port())});
+    CHECK(result.exit_code == 69);
+    CHECK(result.err.find("cannot listen on 127.0.0.1:" + std::to_string(running.port())) != std::string::npos);
+
+    const auto stopped = running.stop();
+    CHECK(stopped.exit_code == 0);
+    CHECK(stopped.err.find("reconcile: info: stopped") != std::string::npos);
+}
+
+TEST_CASE("tokens: a missing one and a wrong one get 401 with a detail; reads take either token; files work")
+{
+    auto& b = clean_books();
+    const std::string token_file = "/tmp/reconcile-e2e-admin-token-" + std::to_string(getpid());
+    std::ofstream(token_file) << "a-token-from-a-file-0123456789\n";
+    auto options = book_env(b);
+    options.env.erase("LEDGER_ADMIN_TOKEN");
+    options.env["LEDGER_ADMIN_TOKEN_FILE"] = token_file;
+    options.unset_env = {"RECON_CONFIG", "LEDGER_ADMIN_TOKEN"};
+    ServeProcess server(options);
+    const int port = server.port();
+
+    auto reply = http_post(port, "/v1/reconciliation/run", {}, R"({"book":"uae","category":"A"})");
+    CHECK(reply.status == 401);
+    CHECK(reply.json() == nlohmann::json{{"detail", "missing X-Ledger-Admin-Token header (this endpoint writes)"}});
+    reply = http_post(port, "/v1/reconciliation/run", {{"X-Ledger-Admin-Token", "a-token-from-a-file-012345678"}},
+                      R"({"book":"uae","category":"A"})");
+    CHECK(reply.status == 401);
+    CHECK(reply.json() == nlohmann::json{{"detail", "invalid token"}});
+    reply = http_post(port, "/v1/reconciliation/run", read_headers(), R"({"book":"uae","category":"A"})");
+    CHECK(reply.status == 401);  // the read token does not write
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
+
+    reply = http_get(port, "/v1/reconciliation/runs");
+    CHECK(reply.status == 401);
+    CHECK(reply.json() == nlohmann::json{{"detail", "missing X-Ledger-Token header"}});
+    reply = http_get(port, "/v1/reconciliation/runs", {{"X-Ledger-Token", "e2e-read-token-012345678X"}});
+    CHECK(reply.status == 401);
+    CHECK(reply.json() == nlohmann::json{{"detail", "invalid token"}});
+    CHECK(http_get(port, "/v1/reconciliation/runs", read_headers()).status == 200);
+    CHECK(http_get(port, "/v1/reconciliation/runs", {{"X-Ledger-Admin-Token", "a-token-from-a-file-0123456789"}})
+              .status == 200);
+    CHECK(http_get(port, "/metrics", {{"Authorization", "Bearer " + read_token}}).status == 200);
+    CHECK(http_get(port, "/metrics").status == 401);
+
+    reply = http_post(port, "/v1/reconciliation/run", {{"X-Ledger-Admin-Token", "a-token-from-a-file-0123456789"}},
+                      R"({"book":"uae","category":"A"})");
+    CHECK(reply.status == 200);
+    CHECK(reply.json()["trigger"] == "api");
+
+    reply = http_get(port, "/healthz");
+    CHECK(reply.status == 200);
+    CHECK(reply.json()["status"] == "ok");
+    std::remove(token_file.c_str());
+    // Tokens never reach the log.
+    const auto result = server.stop();
+    CHECK(result.err.find("a-token-from-a-file") == std::string::npos);
+    CHECK(result.err.find(read_token) == std::string::npos);
+}
+
+TEST_CASE("POST run: one book and category answers the run document; without a book every book, without a "
+          "category A, B and D")
+{
+    auto& b = clean_books();
+    b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+
+    auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})");
+    REQUIRE(reply.status == 200);
+    auto run = reply.json();
+    CHECK(run["book"] == "uae");
+    CHECK(run["category"] == "A");
+    CHECK(run["trigger"] == "api");
+    CHECK(run["status"] == "fail");
+    CHECK(run["checks"].size() == 4);
+    CHECK(run["checks"][0]["check_name"] == "trial_balance_zero");
+    CHECK(run["checks"][0]["variances"][1]["keys"]["txn_id"] == "1001");
+    CHECK(b.uae.query_value("SELECT status || '/' || trigger FROM recon.runs WHERE run_id = " +
+                            run["run_id"].dump()) == "fail/api");
+
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(),
+                      R"({"book":"india","category":"A","checks":["source_txn_uniqueness"]})");
+    REQUIRE(reply.status == 200);
+    CHECK(reply.json()["checks"].size() == 1);
+
+    // {"category": "D"}: every configured book, one combined document.
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"D"})");
+    REQUIRE(reply.status == 200);
+    auto combined = reply.json();
+    REQUIRE(combined["runs"].size() == 2);
+    CHECK(combined["runs"][0]["book"] == "uae");
+    CHECK(combined["runs"][1]["book"] == "india");
+    CHECK(combined["runs"][0]["category"] == "D");
+    CHECK(combined["status"] == "ok");
+    CHECK(combined["skipped"].empty());
+    CHECK(combined["errors"].empty());
+
+    // No body at all (no Content-Length, no Content-Type): A, B and D on every book.
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), "", "");
+    REQUIRE(reply.status == 200);
+    combined = reply.json();
+    std::vector<std::string> slots;
+    for (const auto& r : combined["runs"]) slots.push_back(r["book"].get<std::string>() + "/" + r["category"].get<std::string>());
+    CHECK(slots == std::vector<std::string>{"uae/A", "uae/B", "uae/D", "india/A", "india/B", "india/D"});
+    CHECK(combined["status"] == "fail");  // the worst of them: uae/A fails
+    CHECK(server.stop().exit_code == 0);
+}
+
+TEST_CASE("POST run: bad bodies get 400, a wrong media type 415, unknown paths 404 and wrong methods 405, all as "
+          "{\"detail\"}")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const auto post = [&](const std::string& body) {
+        return http_post(port, "/v1/reconciliation/run", admin_headers(), body);
+    };
+    auto reply = post(R"({"category":"A","force":true})");
+    CHECK(reply.status == 400);
+    CHECK(reply.json() == nlohmann::json{{"detail", "unknown field 'force' (known: book, category, checks)"}});
+    reply = post(R"({"category":"Q"})");
+    CHECK(reply.status == 400);
+    CHECK(reply.json() == nlohmann::json{{"detail", "category must be one of A, B, C, D, got 'Q'"}});
+    reply = post(R"({"book":"mars","category":"A"})");
+    CHECK(reply.status == 400);
+    CHECK(reply.json() == nlohmann::json{{"detail", "unknown book 'mars' (RECON_BOOKS is uae,india)"}});
+    reply = post(R"({"category":"A","checks":["pending_flow_age"]})");
+    CHECK(reply.status == 400);
+    CHECK(reply.json()["detail"].get<std::string>().find("pending_flow_age") != std::string::npos);
+    reply = post("{\"category\":");
+    CHECK(reply.status == 400);
+    CHECK(reply.json()["detail"].get<std::string>().rfind("the body is not valid JSON", 0) == 0);
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A"})", "text/plain");
+    CHECK(reply.status == 415);
+    CHECK(reply.json()["detail"] == "the body must be JSON: send Content-Type: application/json");
+    reply = http_post(port, "/v1/reconciliation/run?dry=1", admin_headers(), R"({"category":"A"})");
+    CHECK(reply.status == 400);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");  // nothing ran
+
+    reply = http_get(port, "/v1/nothing", read_headers());
+    CHECK(reply.status == 404);
+    CHECK(reply.json() == nlohmann::json{{"detail", "no such endpoint: /v1/nothing"}});
+    reply = http_get(port, "/v1/reconciliation/run", admin_headers());
+    CHECK(reply.status == 405);
+    CHECK(reply.json() == nlohmann::json{{"detail", "method GET not allowed on /v1/reconciliation/run"}});
+    CHECK(reply.headers.find("Allow")->second == "POST");
+    reply = http_post(port, "/v1/reconciliation/runs", admin_headers(), "{}");
+    CHECK(reply.status == 405);
+    CHECK(reply.headers.find("Allow")->second == "GET, HEAD");
+
+    RawConnection raw(port);
+    raw.send_all("this is not HTTP\r\n\r\n");
+    const auto response = raw.read_until_closed(5s);
+    CHECK(raw_status(response) == 400);
+    CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", "malformed HTTP request"}});
+    server.stop();
+}
+
+TEST_CASE("POST run: past the wait bound 202 with the run id; a second run of it 409 naming that run")
+{
+    auto& b = clean_books();
+    b.uae.exec(slow_journal_view(1));  // each A query on the journal waits: the run takes seconds
+    ServeProcess server(book_env(b, {{"RECON_SERVE_RUN_WAIT_SECONDS", "1"}}));
+    const int port = server.port();
+
+    auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})");
+    REQUIRE(reply.status == 202);
+    const auto accepted = reply.json();
+    const auto run_id = accepted["run_id"].get<std::int64_t>();
+    CHECK(run_id > 0);
+    CHECK(accepted["status"] == "running");
+    CHECK(accepted["href"] == "/v1/reconciliation/runs/" + std::to_string(run_id) + "?book=uae");
+    CHECK(reply.headers.find("Location")->second == accepted["href"]);
+
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})");
+    CHECK(reply.status == 409);
+    const auto conflict = reply.json();
+    CHECK(conflict["run_id"] == run_id);
+    CHECK(conflict["detail"].get<std::string>().rfind(
+              "a run of uae/A is already in progress: run " + std::to_string(run_id) + " (api, started ", 0) == 0);
+
+    // Several targets: the held one is listed as skipped, the others run.
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A"})");
+    CHECK(reply.status == 200);
+    auto combined = reply.json();
+    REQUIRE(combined["skipped"].size() == 1);
+    CHECK(combined["skipped"][0]["book"] == "uae");
+    CHECK(combined["skipped"][0]["run_id"] == run_id);
+    REQUIRE(combined["runs"].size() == 1);
+    CHECK(combined["runs"][0]["book"] == "india");
+
+    const std::string href = accepted["href"];
+    CHECK(http_get(port, href, read_headers()).json()["status"] == "running");
+    std::string status;
+    CHECK(wait_for(
+        [&] {
+            status = http_get(port, href, read_headers()).json()["status"];
+            return status != "running";
+        },
+        30s));
+    CHECK(status == "ok");
+    CHECK(http_get(port, href, read_headers()).json()["checks"].size() == 4);
+    b.uae.exec(normal_journal_view);
+    server.stop();
+}
+
+TEST_CASE("GET runs: filters, cursor pagination across both books, and 400 for bad parameters")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    std::set<std::string> made;
+    for (int i = 0; i < 3; ++i) {
+        const auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A"})");
+        REQUIRE(reply.status == 200);
+        const auto document = reply.json();
+        for (const auto& run : document["runs"]) {
+            made.insert(run["book"].get<std::string>() + "/" + run["run_id"].dump());
+        }
+    }
+    REQUIRE(http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"D"})").status ==
+            200);
+    REQUIRE(made.size() == 6);
+
+    auto page = http_get(port, "/v1/reconciliation/runs?category=A&limit=4", read_headers()).json();
+    CHECK(page["runs"].size() == 4);
+    REQUIRE(page["next_cursor"].is_string());
+    CHECK(page["runs"][0]["checks"][0].count("variances") == 0);  // lists carry no variance lists
+    CHECK(page["runs"][0]["checks"][0].count("variances_total") == 1);
+    std::set<std::string> seen;
+    std::vector<std::string> order;
+    std::string cursor;
+    int pages = 0;
+    while (true) {
+        const std::string path = "/v1/reconciliation/runs?category=A&limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor);
+        const auto reply = http_get(port, path, read_headers());
+        REQUIRE(reply.status == 200);
+        page = reply.json();
+        ++pages;
+        for (const auto& run : page["runs"]) {
+            const auto key = run["book"].get<std::string>() + "/" + run["run_id"].dump();
+            CHECK_MESSAGE(seen.insert(key).second, "listed twice: " << key);
+            order.push_back(run["started_at"]);
+        }
+        if (page["next_cursor"].is_null()) break;
+        cursor = page["next_cursor"];
+        REQUIRE(pages < 10);
+    }
+    CHECK(pages == 2);
+    CHECK(seen == made);
+    CHECK(std::is_sorted(order.rbegin(), order.rend()));  // newest first
+
+    auto runs = http_get(port, "/v1/reconciliation/runs?book=uae&category=D", read_headers()).json()["runs"];
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0]["book"] == "uae");
+    CHECK(runs[0]["category"] == "D");
+    CHECK(http_get(port, "/v1/reconciliation/runs?status=fail", read_headers()).json()["runs"].empty());
+    CHECK(http_get(port, "/v1/reconciliation/runs?status=ok&book=india", read_headers()).json()["runs"].size() == 3);
+    CHECK(http_get(port, "/v1/reconciliation/runs?since=2999-01-01T00:00:00Z", read_headers()).json()["runs"].empty());
+    CHECK(http_get(port, "/v1/reconciliation/runs?since=2000-01-01", read_headers()).json()["runs"].size() == 7);
+
+    for (const char* bad : {"?limit=0", "?limit=abc", "?limit=501", "?book=mars", "?category=Z", "?status=great",
+                            "?since=soon", "?cursor=%21%21", "?order=asc"}) {
+        const auto reply = http_get(port, std::string("/v1/reconciliation/runs") + bad, read_headers());
+        CHECK_MESSAGE(reply.status == 400, bad);
+        CHECK_MESSAGE(reply.json()["detail"].is_string(), bad);
+    }
+    server.stop();
+}
+
+TEST_CASE("GET runs/{id}: the full run with its variances; 404; an id in both books needs ?book=")
+{
+    auto& b = clean_books();
+    b.india.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const auto run_a = [&](const std::string& book) {
+        return http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A","book":")" + book + "\"}")
+            .json();
+    };
+    // Run ids are per book: run the book that is behind until both books hold the same id.
+    auto run = run_a("india");
+    auto uae_run = run_a("uae");
+    for (int i = 0; i < 100 && uae_run["run_id"] != run["run_id"]; ++i) {
+        if (uae_run["run_id"] < run["run_id"]) {
+            uae_run = run_a("uae");
+        } else {
+            run = run_a("india");
+        }
+    }
+    REQUIRE(uae_run["run_id"] == run["run_id"]);
+    const auto id = run["run_id"].dump();
+
+    auto reply = http_get(port, "/v1/reconciliation/runs/" + id + "?book=india", read_headers());
+    REQUIRE(reply.status == 200);
+    const auto shown = reply.json();
+    CHECK(shown == run);  // the same document the run answered, variances included
+    CHECK(shown["checks"][0]["variances"].size() == 2);
+    CHECK(http_get(port, "/v1/reconciliation/runs/" + id + "?book=uae", read_headers()).json()["book"] == "uae");
+
+    reply = http_get(port, "/v1/reconciliation/runs/" + id, read_headers());
+    CHECK(reply.status == 400);
+    CHECK(reply.json()["detail"] == "run " + id + " exists in books uae, india: add ?book=uae");
+
+    reply = http_get(port, "/v1/reconciliation/runs/987654", read_headers());
+    CHECK(reply.status == 404);
+    CHECK(reply.json() == nlohmann::json{{"detail", "no run 987654 in the run history"}});
+    reply = http_get(port, "/v1/reconciliation/runs/987654?book=uae", read_headers());
+    CHECK(reply.status == 404);
+    reply = http_get(port, "/v1/reconciliation/runs/x1", read_headers());
+    CHECK(reply.status == 400);
+    CHECK(reply.json() == nlohmann::json{{"detail", "the run id must be a positive whole number, got 'x1'"}});
+    reply = http_get(port, "/v1/reconciliation/runs/" + id + "?shape=short", read_headers());
+    CHECK(reply.status == 400);
+    reply = http_get(port, "/v1/reconciliation/runs/" + id + "?book=mars", read_headers());
+    CHECK(reply.status == 400);
+    server.stop();
+}
+
+TEST_CASE("a book whose database is down: 503 for its runs and history, 500 for one without a database, and the "
+          "rest keeps working")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_BOOKS", "uae,india,other"},
+                                     {"RECON_DATABASE_URL_INDIA", "postgresql://postgres@127.0.0.1:1/nowhere"}}));
+    const int port = server.port();
+    auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"india","category":"A"})");
+    CHECK(reply.status == 503);
+    CHECK(reply.json()["exit_code"] == 69);
+    CHECK(reply.json()["detail"].get<std::string>().rfind("cannot connect to the control database", 0) == 0);
+
+    // Every configured book: uae runs, india's failure is listed.
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"D"})");
+    CHECK(reply.status == 200);
+    const auto combined = reply.json();
+    REQUIRE(combined["runs"].size() == 1);
+    CHECK(combined["runs"][0]["book"] == "uae");
+    REQUIRE(combined["errors"].size() == 1);
+    CHECK(combined["errors"][0]["book"] == "india");
+    CHECK(combined["errors"][0]["exit_code"] == 69);
+
+    reply = http_get(port, "/v1/reconciliation/runs?book=india", read_headers());
+    CHECK(reply.status == 503);
+    CHECK(reply.json()["detail"].is_string());
+    reply = http_get(port, "/v1/reconciliation/runs?book=other", read_headers());  // in RECON_BOOKS, no database
+    CHECK(reply.status == 500);
+    CHECK(reply.json()["detail"] == "no database configured for book 'other': set RECON_DATABASE_URL_OTHER");
+
+    reply = http_get(port, "/metrics", read_headers());
+    CHECK(reply.status == 200);
+    CHECK(reply.body.find("reconcile_book_up{book=\"india\"} 0\n") != std::string::npos);
+    CHECK(reply.body.find("reconcile_book_up{book=\"uae\"} 1\n") != std::string::npos);
+    CHECK(http_get(port, "/healthz").status == 200);
+    server.stop();
+}
+
+TEST_CASE("a body over the limit gets 413, with Content-Length and chunked alike, and nothing runs")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_MAX_BODY_BYTES", "4096"}}));
+    const int port = server.port();
+    const std::string head = "POST /v1/reconciliation/run HTTP/1.1\r\nHost: x\r\nX-Ledger-Admin-Token: " + admin_token +
+                             "\r\nContent-Type: application/json\r\n";
+    const std::string big(5000, ' ');
+
+    {
+        RawConnection raw(port);
+        raw.send_all(head + "Content-Length: 5000\r\n\r\n");
+        raw.send_all(big);  // may fail once the server closed: that is the point
+        const auto response = raw.read_until_closed(5s);
+        CHECK(raw_status(response) == 413);
+        CHECK(nlohmann::json::parse(body_of(response)) ==
+              nlohmann::json{{"detail", "request body exceeds the limit of 4096 bytes"}});
+    }
+    {
+        // Chunked: no length up front; the server counts while it reads and stops at the limit.
+        RawConnection raw(port);
+        raw.send_all(head + "Transfer-Encoding: chunked\r\n\r\n");
+        bool open = true;
+        for (int i = 0; i < 10000 && open; ++i) open = raw.send_all("400\r\n" + std::string(1024, ' ') + "\r\n");
+        const auto response = raw.read_until_closed(5s);
+        CHECK(raw_status(response) == 413);
+        CHECK(nlohmann::json::parse(body_of(response)) ==
+              nlohmann::json{{"detail", "request body exceeds the limit of 4096 bytes"}});
+        CHECK_FALSE(open);  // the server stopped reading long before 10 MB
+    }
+    {
+        // A chunked body within the limit is fine.
+        RawConnection raw(port);
+        const std::string body = R"({"book":"uae","category":"D"})";
+        raw.send_all(head + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+                     fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body));
+        const auto response = raw.read_until_closed(10s);
+        CHECK(raw_status(response) == 200);
+        CHECK(nlohmann::json::parse(body_of(response))["category"] == "D");
+    }
+    CHECK(b.uae.query_value("SELECT string_agg(category, ',') FROM recon.runs") == "D");
+    // An unauthenticated client never gets its body read at all.
+    RawConnection raw(port);
+    raw.send_all("POST /v1/reconciliation/run HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n");
+    const auto response = raw.read_until_closed(5s);
+    CHECK(raw_status(response) == 401);
+    server.stop();
+}
+
+TEST_CASE("a client that sends one byte a second does not starve the other requests")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_WORKERS", "2"}, {"RECON_SERVE_READ_TIMEOUT_SECONDS", "3"}}));
+    const int port = server.port();
+
+    // As many trickling clients as there are workers, each in its own thread, bounded to 20 bytes.
+    std::atomic<int> cut_off{0};
+    std::vector<double> cut_after(2, 0);
+    std::vector<std::thread> slow;
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 2; ++i) {
+        slow.emplace_back([&, i] {
+            RawConnection raw(port);
+            const std::string request = "GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Padding: aaaaaaaaaaaa\r\n\r\n";
+            for (std::size_t at = 0; at < 20; ++at) {
+                if (!raw.send_all(request.substr(at, 1)) || raw.closed_within(1s)) {
+                    cut_after[static_cast<std::size_t>(i)] =
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                    ++cut_off;
+                    return;
+                }
+            }
+        });
+    }
+    std::this_thread::sleep_for(500ms);
+    // Meanwhile other clients are served: at worst once the slow ones hit the 3 s request deadline.
+    for (int i = 0; i < 5; ++i) {
+        const auto before = std::chrono::steady_clock::now();
+        const auto reply = http_get(port, "/v1/reconciliation/runs?limit=1", read_headers());
+        const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+        CHECK(reply.status == 200);
+        CHECK_MESSAGE(took < 4.0, "request " << i << " took " << took << " s");
+    }
+    for (auto& thread : slow) thread.join();
+    CHECK(cut_off == 2);
+    for (const double after : cut_after) {
+        CHECK(after >= 2.5);  // cut at the 3 s request deadline, not at once...
+        CHECK(after < 6.0);   // ...and not allowed to trickle on for its 20 s
+    }
+    server.stop();
+}
+
+TEST_CASE("with every worker held by slow clients, a queued request is served once their deadline passes")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_WORKERS", "1"}, {"RECON_SERVE_READ_TIMEOUT_SECONDS", "2"}}));
+    const int port = server.port();
+    std::vector<std::unique_ptr<RawConnection>> holders;
+    for (int i = 0; i < 3; ++i) {
+        holders.push_back(std::make_unique<RawConnection>(port));
+        holders.back()->send_all("GET /hea");  // and then nothing
+    }
+    const auto before = std::chrono::steady_clock::now();
+    const auto reply = http_get(port, "/healthz");
+    const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+    CHECK(reply.status == 200);
+    // The first holder is cut at 2 s; the queued ones were accepted at the same time, so their
+    // deadline has passed when the worker reaches them.
+    CHECK_MESSAGE(took < 3.5, "took " << took << " s");
+    for (auto& holder : holders) CHECK(holder->closed_within(2s));
+    server.stop();
+}
+
+TEST_CASE("metrics: last status, time, duration and variances per book, category and check, from the history")
+{
+    auto& b = clean_books();
+    b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const auto run = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})")
+                         .json();
+    // A run made outside serve (cron, a person) shows up too.
+    const auto cli = run_process({reconcile_binary(), "run", "--book", "india", "--category", "D"}, book_env(b));
+    CHECK(cli.exit_code == 0);
+
+    const auto reply = http_get(port, "/metrics", read_headers());
+    REQUIRE(reply.status == 200);
+    CHECK(reply.headers.find("Content-Type")->second.rfind("text/plain; version=0.0.4", 0) == 0);
+    const std::string& text = reply.body;
+    const auto has = [&](const std::string& line) {
+        CHECK_MESSAGE(text.find(line + "\n") != std::string::npos, line);
+    };
+    has("reconcile_book_up{book=\"uae\"} 1");
+    has("reconcile_run_last_status{book=\"uae\",category=\"A\",status=\"fail\"} 1");
+    has("reconcile_run_last_id{book=\"uae\",category=\"A\"} " + run["run_id"].dump());
+    has("reconcile_run_last_duration_seconds{book=\"uae\",category=\"A\"} " +
+        fmt::format("{}", run["duration_ms"].get<double>() / 1000.0));
+    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check=\"trial_balance_zero\",status=\"fail\"} 1");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 2");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"source_txn_uniqueness\"} 0");
+    has("reconcile_check_last_status{book=\"india\",category=\"D\",check=\"pending_flow_age\",status=\"ok\"} 1");
+    has("reconcile_runs_total{book=\"uae\",category=\"A\",status=\"fail\"} 1");
+    has("reconcile_run_running{book=\"uae\",category=\"A\"} 0");
+    CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"B\"") == std::string::npos);  // never ran
+    server.stop();
+}
+
+TEST_CASE("the scheduler inside serve runs A, B and D again after the interval; india only when switched on")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SCHEDULE_ENABLED", "true"},
+                                     {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "0"},
+                                     {"RECON_INTERVAL_SECONDS", "2"}}));
+    const bool twice = wait_for(
+        [&] {
+            const auto rows = run_rows(b.uae);
+            return count_rows(rows, "A", "schedule") >= 2 && count_rows(rows, "B", "schedule") >= 2 &&
+                   count_rows(rows, "D", "schedule") >= 2;
+        },
+        20s);
+    const auto result = server.stop();
+    CHECK_MESSAGE(twice, result.err);
+    const auto rows = run_rows(b.uae);
+    CHECK(count_rows(rows, "C", "schedule") == 1);  // daily
+    // Starts of A are the interval apart (measured from starts, never closer).
+    std::vector<double> a_starts;
+    for (const auto& row : rows) {
+        if (row.category == "A") a_starts.push_back(row.started);
+    }
+    for (std::size_t i = 1; i < a_starts.size(); ++i) CHECK(a_starts[i] - a_starts[i - 1] >= 1.99);
+    CHECK(run_rows(b.india).empty());  // INDIA_RECON_ENABLED=false by default
+
+    ServeProcess india(book_env(b, {{"INDIA_RECON_ENABLED", "true"}, {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "0"}}));
+    CHECK(wait_for([&] { return run_rows(b.india).size() == 4; }, 20s));
+    india.stop();
+}
+
+TEST_CASE("two serve processes on one book never run the same category at the same time")
+{
+    auto& b = clean_books();
+    b.uae.exec(slow_journal_view(1));  // A runs take about 3 s: plenty of chance to collide
+    const std::map<std::string, std::string> schedule{{"RECON_SCHEDULE_ENABLED", "true"},
+                                                      {"INDIA_RECON_ENABLED", "true"},
+                                                      {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "0"},
+                                                      {"RECON_INTERVAL_SECONDS", "1"},
+                                                      {"INDIA_RECON_INTERVAL_SECONDS", "1"},
+                                                      {"RECON_EXTERNAL_INTERVAL_SECONDS", "1"},
+                                                      {"RECON_SERVE_RUN_WAIT_SECONDS", "0"}};
+    ServeProcess first(book_env(b, schedule));
+    ServeProcess second(book_env(b, schedule));
+    // On top of both schedulers, API requests to both servers at once.
+    int conflicts = 0;
+    for (int round = 0; round < 6; ++round) {
+        for (const int port : {first.port(), second.port()}) {
+            const auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})");
+            CHECK((reply.status == 202 || reply.status == 409 || reply.status == 200));
+            conflicts += reply.status == 409 ? 1 : 0;
+        }
+        std::this_thread::sleep_for(1s);
+    }
+    first.stop();
+    second.stop();
+    b.uae.exec(normal_journal_view);
+
+    std::set<int> pids;
+    std::size_t total = 0;
+    for (const BookDb* db : {&b.uae, &b.india}) {
+        std::map<std::string, std::vector<RunRow>> by_category;
+        for (const auto& row : run_rows(*db)) {
+            by_category[row.category].push_back(row);
+            pids.insert(row.pid);
+            ++total;
+        }
+        for (const auto& [category, rows] : by_category) {
+            for (std::size_t i = 0; i < rows.size(); ++i) {
+                INFO(db->book(), "/", category, " run ", rows[i].run_id, " status ", rows[i].status);
+                CHECK(rows[i].finished > 0);  // nothing left running after a clean stop
+                if (i > 0) CHECK(rows[i].started >= rows[i - 1].finished);  // no overlap
+            }
+        }
+    }
+    CHECK(pids.size() == 2);  // both processes did run some
+    CHECK(total >= 16);
+    CHECK(conflicts > 0);     // and they did collide on the lock
+}
+
+TEST_CASE("the reference command, verbatim, against serve --dev on port 8078")
+{
+    auto& b = clean_books();
+    if (!port_free(8078)) {
+        WARN_MESSAGE(false, "port 8078 is taken on this machine: the reference-command test did not run");
+        return;
+    }
+    auto options = book_env(b);
+    options.env.erase("LEDGER_ADMIN_TOKEN");
+    options.env.erase("LEDGER_TOKEN");
+    options.unset_env.insert(options.unset_env.end(), {"LEDGER_ADMIN_TOKEN", "LEDGER_TOKEN", "RECON_SERVE_PORT",
+                                                       "RECON_SERVE_ADDRESS"});
+    BackgroundProcess server({reconcile_binary(), "serve", "--dev"}, options);
+    REQUIRE_MESSAGE(server.wait_for_output("listening on 127.0.0.1:8078", 20s), server.err_so_far());
+
+    // DESIGN.md §8, character for character.
+    const char* const reference = R"(curl -X POST -H "X-Ledger-Admin-Token: localdev" \
+      -H "Content-Type: application/json" \
+      http://localhost:8078/v1/reconciliation/run -d '{"category":"C"}')";
+    const auto result = run_process({"/bin/sh", "-c", reference});
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    const auto document = nlohmann::json::parse(result.out);
+    REQUIRE(document["runs"].size() == 2);
+    std::vector<std::string> run_ids;
+    for (const auto& run : document["runs"]) {
+        CHECK(run["category"] == "C");
+        CHECK(run["trigger"] == "api");
+        CHECK(run["checks"].size() == 5);
+        run_ids.push_back(run["book"].get<std::string>() + ":" + run["run_id"].dump());
+    }
+    CHECK(document["runs"][0]["book"] == "uae");
+    CHECK(document["runs"][1]["book"] == "india");
+
+    // `curl … /v1/reconciliation/runs | jq` lists those runs, and /metrics shows them.
+    const auto listed = run_process({"/bin/sh", "-c",
+                                     "curl -s -H 'X-Ledger-Token: localdev' http://localhost:8078/v1/reconciliation/runs"
+                                     " | jq -r '.runs[] | \"\\(.book):\\(.run_id)\"'"});
+    for (const auto& id : run_ids) CHECK(listed.out.find(id + "\n") != std::string::npos);
+    const auto metrics = run_process({"/bin/sh", "-c", "curl -s -H 'X-Ledger-Token: localdev' http://localhost:8078/metrics"});
+    CHECK(metrics.out.find("reconcile_run_last_id{book=\"uae\",category=\"C\"} " +
+                           document["runs"][0]["run_id"].dump() + "\n") != std::string::npos);
+    server.send_signal(SIGTERM);
+    CHECK(server.wait(30s).exit_code == 0);
+}

@@ -1,0 +1,133 @@
+// `reconcile tick` end to end: one scheduler cycle, the switches and cadences, the aggregated
+// exit code, coexistence with other runs through the lock.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include <pqxx/pqxx>
+
+#include "lib/lock.hpp"
+#include "lib/schedule.hpp"
+#include "tests/e2e/serve_fixture.hpp"
+
+using namespace reconcile;
+using namespace reconcile::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+ProcessResult tick(const ProcessOptions& options, std::vector<std::string> args = {})
+{
+    args.insert(args.begin(), {reconcile_binary(), "tick"});
+    return run_process(args, options);
+}
+
+ProcessOptions scheduled(const Books& b, std::map<std::string, std::string> extra = {})
+{
+    extra.emplace("RECON_SCHEDULE_ENABLED", "true");
+    return book_env(b, extra);
+}
+
+/// The exit code the slots' own outcomes aggregate to.
+int aggregated(const nlohmann::json& document)
+{
+    std::vector<ExitCode> codes;
+    for (const auto& slot : document["slots"]) {
+        if (!slot["outcome"].is_null()) codes.push_back(static_cast<ExitCode>(slot["outcome"]["exit_code"].get<int>()));
+    }
+    for (const auto& error : document["errors"]) codes.push_back(static_cast<ExitCode>(error["exit_code"].get<int>()));
+    return to_int(aggregate_exit_codes(codes));
+}
+
+const nlohmann::json& slot(const nlohmann::json& document, const std::string& book, const std::string& category)
+{
+    for (const auto& s : document["slots"]) {
+        if (s["book"] == book && s["category"] == category) return s;
+    }
+    FAIL("no slot " << book << "/" << category);
+    throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("tick runs every due slot once, then nothing until the interval has passed")
+{
+    auto& b = clean_books();
+    auto first = tick(scheduled(b, {{"RECON_INTERVAL_SECONDS", "2"}}), {"--output", "json"});
+    const auto document = nlohmann::json::parse(first.out);
+    CHECK(first.exit_code == aggregated(document));
+    CHECK(document["exit_code"] == first.exit_code);
+    for (const char* category : {"A", "B", "C", "D"}) {
+        const auto& s = slot(document, "uae", category);
+        CHECK(s["due"] == true);
+        CHECK(s["outcome"]["run_id"].is_number());
+        CHECK(slot(document, "india", category)["enabled"] == false);  // INDIA_RECON_ENABLED=false
+    }
+    CHECK(slot(document, "uae", "A")["outcome"]["exit_code"] == 0);
+    CHECK(slot(document, "uae", "D")["outcome"]["exit_code"] == 0);
+    CHECK(b.uae.query_value("SELECT string_agg(category || ':' || trigger, ',' ORDER BY category) FROM recon.runs") ==
+          "A:schedule,B:schedule,C:schedule,D:schedule");
+    CHECK(b.india.query_value("SELECT count(*) FROM recon.runs") == "0");
+
+    // At once again: nothing is due, nothing runs, exit 0.
+    const auto second = tick(scheduled(b, {{"RECON_INTERVAL_SECONDS", "2"}}));
+    CHECK(second.exit_code == 0);
+    CHECK(second.out.find("uae      A  not due until ") != std::string::npos);
+    CHECK(second.out.find("india    A  off") != std::string::npos);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "4");
+
+    // After the interval: A, B and D again; C (daily) not.
+    std::this_thread::sleep_for(2100ms);
+    const auto third = tick(scheduled(b, {{"RECON_INTERVAL_SECONDS", "2"}}), {"--output", "json"});
+    CHECK(third.exit_code == aggregated(nlohmann::json::parse(third.out)));
+    CHECK(b.uae.query_value("SELECT string_agg(category, '' ORDER BY category) FROM recon.runs") == "AABBCDD");
+}
+
+TEST_CASE("tick honours INDIA_RECON_ENABLED and RECON_SCHEDULE_ENABLED")
+{
+    auto& b = clean_books();
+    const auto result = tick(book_env(b, {{"RECON_SCHEDULE_ENABLED", "false"}, {"INDIA_RECON_ENABLED", "true"}}));
+    CHECK(result.out.find("uae      A  off") != std::string::npos);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
+    CHECK(b.india.query_value("SELECT count(*) FROM recon.runs") == "4");
+}
+
+TEST_CASE("tick skips slots whose lock another process holds: exit 11 when nothing else ran")
+{
+    auto& b = clean_books();
+    pqxx::connection holder(b.uae.url());
+    pqxx::nontransaction txn(holder);
+    for (const char category : {'A', 'B', 'C', 'D'}) {
+        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("uae", category)));
+    }
+    auto result = tick(scheduled(b), {"--output", "json"});
+    CHECK(result.exit_code == 11);
+    CHECK(slot(nlohmann::json::parse(result.out), "uae", "A")["outcome"]["detail"] ==
+          "skipped: another run holds the lock");
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
+
+    // With one lock free, that one runs and the skips no longer decide the exit code.
+    txn.exec_params("SELECT pg_advisory_unlock($1)", advisory_lock_key(run_lock_scope("uae", 'D')));
+    result = tick(scheduled(b));
+    CHECK(result.exit_code == 0);
+    CHECK(b.uae.query_value("SELECT string_agg(category, ',') FROM recon.runs") == "D");
+}
+
+TEST_CASE("tick: an unreachable database exits 69, a switched-on book without a database 78, --dry-run runs nothing")
+{
+    auto& b = clean_books();
+    auto result = tick(scheduled(b, {{"RECON_DATABASE_URL_UAE", "postgresql://postgres@127.0.0.1:1/nowhere"}}));
+    CHECK(result.exit_code == 69);
+    CHECK(result.err.find("cannot read the run history of book uae") != std::string::npos);
+
+    auto options = scheduled(b, {{"INDIA_RECON_ENABLED", "true"}});
+    options.env.erase("RECON_DATABASE_URL_INDIA");
+    options.unset_env.push_back("RECON_DATABASE_URL_INDIA");
+    result = tick(options, {"--dry-run", "--output", "json"});
+    CHECK(result.exit_code == 78);
+    const auto document = nlohmann::json::parse(result.out);
+    REQUIRE(document["errors"].size() == 1);
+    CHECK(document["errors"][0]["book"] == "india");
+    CHECK(slot(document, "uae", "A")["due"] == true);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");  // dry run
+}

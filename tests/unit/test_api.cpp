@@ -1,0 +1,252 @@
+// The API's pure parts: run bodies, list queries, cursors, tokens, serve settings, metrics text.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "lib/api.hpp"
+#include "lib/hash.hpp"
+#include "lib/metrics.hpp"
+#include "tests/support/exit_code_of.hpp"
+
+using namespace reconcile;
+using reconcile::test::exit_code_of;
+
+namespace {
+
+Settings two_books()
+{
+    return load_settings({{"RECON_BOOKS", "uae,india"},
+                          {"RECON_DATABASE_URL_UAE", "host=/nowhere dbname=uae"},
+                          {"RECON_DATABASE_URL_INDIA", "host=/nowhere dbname=india"}});
+}
+
+/// The status and detail of the HttpError an action throws (0 when it throws none).
+std::pair<int, std::string> http_error_of(const std::function<void()>& action)
+{
+    try {
+        action();
+    } catch (const HttpError& e) {
+        return {e.status(), e.what()};
+    }
+    return {0, ""};
+}
+
+httplib::Request request_with(std::initializer_list<std::pair<const char*, const char*>> headers)
+{
+    httplib::Request request;
+    for (const auto& [name, value] : headers) request.headers.emplace(name, value);
+    return request;
+}
+
+}  // namespace
+
+TEST_CASE("run body: empty, a category, a book, checks")
+{
+    const auto settings = two_books();
+    const auto& registry = default_registry();
+    auto spec = parse_run_body("", settings, registry);
+    CHECK_FALSE(spec.book);
+    CHECK_FALSE(spec.category);
+    CHECK(parse_run_body(" \n", settings, registry).checks.empty());
+    spec = parse_run_body(R"({"category":"c"})", settings, registry);
+    CHECK(spec.category == 'C');
+    spec = parse_run_body(R"({"category":"A","book":"india","checks":["trial_balance_zero"]})", settings, registry);
+    CHECK(spec.book == "india");
+    CHECK(spec.checks == std::vector<std::string>{"trial_balance_zero"});
+    CHECK(parse_run_body("{}", settings, registry).checks.empty());
+}
+
+TEST_CASE("run body: every unknown field or value is a 400 naming it")
+{
+    const auto settings = two_books();
+    const auto& registry = default_registry();
+    const auto error = [&](const char* body) {
+        return http_error_of([&] { parse_run_body(body, settings, registry); });
+    };
+    CHECK(error(R"({"category":"A","force":true})") ==
+          std::pair<int, std::string>{400, "unknown field 'force' (known: book, category, checks)"});
+    CHECK(error(R"({"category":"E"})") == std::pair<int, std::string>{400, "category must be one of A, B, C, D, got 'E'"});
+    CHECK(error(R"({"category":"AB"})").first == 400);
+    CHECK(error(R"({"category":1})").first == 400);
+    CHECK(error(R"({"book":"mars"})") == std::pair<int, std::string>{400, "unknown book 'mars' (RECON_BOOKS is uae,india)"});
+    CHECK(error(R"({"book":["uae"]})").first == 400);
+    CHECK(error(R"({"checks":["trial_balance_zero"]})") == std::pair<int, std::string>{400, "checks needs a category"});
+    CHECK(error(R"({"category":"D","checks":["trial_balance_zero"]})").first == 400);  // not in D
+    CHECK(error(R"({"category":"A","checks":"trial_balance_zero"})").first == 400);
+    CHECK(error(R"({"category":"A","checks":[1]})").first == 400);
+    CHECK(error(R"(["A"])").first == 400);
+    CHECK(error("category=A").second.rfind("the body is not valid JSON", 0) == 0);
+    CHECK(error(R"({"category":"A")").first == 400);
+}
+
+TEST_CASE("run targets: a named book and category, else every configured book and A, B, D")
+{
+    auto settings = two_books();
+    RunSpec spec;
+    using Targets = std::vector<std::pair<std::string, char>>;
+    CHECK(run_targets(spec, settings) ==
+          Targets{{"uae", 'A'}, {"uae", 'B'}, {"uae", 'D'}, {"india", 'A'}, {"india", 'B'}, {"india", 'D'}});
+    spec.category = 'C';
+    CHECK(run_targets(spec, settings) == Targets{{"uae", 'C'}, {"india", 'C'}});
+    spec.book = "india";
+    CHECK(run_targets(spec, settings) == Targets{{"india", 'C'}});
+    settings = load_settings({{"RECON_BOOKS", "uae,india"}, {"RECON_DATABASE_URL_INDIA", "dbname=x"}});
+    spec = {};
+    spec.category = 'A';
+    CHECK(run_targets(spec, settings) == Targets{{"india", 'A'}});  // uae has no database
+    settings = load_settings({{"RECON_BOOKS", "uae"}});
+    CHECK(exit_code_of([&] { run_targets(spec, settings); }) == ExitCode::config);
+}
+
+TEST_CASE("run list query: filters, limit, cursor, and strictness")
+{
+    const auto settings = two_books();
+    using Params = std::multimap<std::string, std::string>;
+    auto query = parse_run_list_query({}, settings);
+    CHECK(query.books == std::vector<std::string>{"uae", "india"});
+    CHECK(query.filter.limit == 20);
+    CHECK(query.cursor.empty());
+    query = parse_run_list_query(Params{{"book", "india"}, {"category", "d"}, {"status", "fail"},
+                                        {"since", "2026-11-28T00:00:00Z"}, {"limit", "500"}},
+                                 settings);
+    CHECK(query.books == std::vector<std::string>{"india"});
+    CHECK(query.filter.category == "D");
+    CHECK(query.filter.status == "fail");
+    CHECK(format_utc(*query.filter.since) == "2026-11-28T00:00:00.000Z");
+    CHECK(query.filter.limit == 500);
+    query = parse_run_list_query(Params{{"cursor", encode_cursor({{"uae", 17}, {"india", 4}})}}, settings);
+    CHECK(query.cursor == std::map<std::string, std::int64_t>{{"india", 4}, {"uae", 17}});
+
+    const auto status = [&](Params params) {
+        return http_error_of([&] { parse_run_list_query(params, settings); }).first;
+    };
+    CHECK(status({{"books", "uae"}}) == 400);
+    CHECK(status({{"book", "mars"}}) == 400);
+    CHECK(status({{"book", "uae"}, {"book", "india"}}) == 400);
+    CHECK(status({{"category", "X"}}) == 400);
+    CHECK(status({{"status", "weird"}}) == 400);
+    CHECK(status({{"since", "yesterday"}}) == 400);
+    CHECK(status({{"limit", "0"}}) == 400);
+    CHECK(status({{"limit", "501"}}) == 400);
+    CHECK(status({{"limit", "ten"}}) == 400);
+    CHECK(status({{"cursor", "not-a-cursor"}}) == 400);
+    CHECK(status({{"cursor", base64url_encode(R"({"uae":-1})")}}) == 400);
+}
+
+TEST_CASE("tokens: admin for writes; read or admin for reads; bearer accepted for reads")
+{
+    const AccessTokens tokens{.admin = "admin-token-0123456789", .read = "read-token-0123456789"};
+    const auto check = [&](Access access, std::initializer_list<std::pair<const char*, const char*>> headers) {
+        return authorization_failure(request_with(headers), access, tokens);
+    };
+    CHECK_FALSE(check(Access::open, {}));
+    CHECK_FALSE(check(Access::admin, {{"X-Ledger-Admin-Token", "admin-token-0123456789"}}));
+    CHECK(check(Access::admin, {}) == "missing X-Ledger-Admin-Token header (this endpoint writes)");
+    CHECK(check(Access::admin, {{"X-Ledger-Admin-Token", "admin-token-012345678"}}) == "invalid token");
+    CHECK(check(Access::admin, {{"X-Ledger-Token", "read-token-0123456789"}}) ==
+          "missing X-Ledger-Admin-Token header (this endpoint writes)");
+    CHECK(check(Access::admin, {{"X-Ledger-Admin-Token", "read-token-0123456789"}}) == "invalid token");
+    CHECK_FALSE(check(Access::read, {{"X-Ledger-Token", "read-token-0123456789"}}));
+    CHECK_FALSE(check(Access::read, {{"X-Ledger-Admin-Token", "admin-token-0123456789"}}));
+    CHECK_FALSE(check(Access::read, {{"X-Ledger-Token", "admin-token-0123456789"}}));
+    CHECK_FALSE(check(Access::read, {{"Authorization", "Bearer read-token-0123456789"}}));
+    CHECK(check(Access::read, {}) == "missing X-Ledger-Token header");
+    CHECK(check(Access::read, {{"X-Ledger-Token", "read-token-012345678X"}}) == "invalid token");
+    CHECK(check(Access::read, {{"Authorization", "Basic cmVhZA=="}}) == "missing X-Ledger-Token header");
+    const AccessTokens admin_only{.admin = "admin-token-0123456789"};
+    CHECK(authorization_failure(request_with({{"X-Ledger-Token", "read-token-0123456789"}}), Access::read,
+                                admin_only) == "invalid token");
+}
+
+TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-only")
+{
+    Settings settings = two_books();
+    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) ==
+          ExitCode::config);
+    settings.raw["LEDGER_ADMIN_TOKEN"] = "short";
+    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) ==
+          ExitCode::config);
+    settings.raw["LEDGER_ADMIN_TOKEN"] = "an-admin-token-of-some-length";
+    auto serve = load_serve_settings(settings, false, std::nullopt, std::nullopt);
+    CHECK(serve.address == "127.0.0.1");
+    CHECK(serve.port == 8078);
+    CHECK(serve.tokens.admin == "an-admin-token-of-some-length");
+    CHECK_FALSE(serve.tokens.read);
+    CHECK(serve.limits.max_body_bytes == 65536);
+    CHECK(serve.run_wait == std::chrono::seconds(30));
+
+    // From a file, as systemd's LoadCredential or a secrets mount provides it.
+    char path[] = "/tmp/reconcile-token-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    std::ofstream(path) << "a-read-token-from-a-file\n";
+    settings.raw["LEDGER_TOKEN_FILE"] = path;
+    settings.raw["RECON_SERVE_PORT"] = "0";
+    settings.raw["RECON_SERVE_MAX_BODY_BYTES"] = "1024";
+    serve = load_serve_settings(settings, false, std::string("::1"), std::nullopt);
+    std::remove(path);
+    CHECK(serve.tokens.read == "a-read-token-from-a-file");
+    CHECK(serve.port == 0);
+    CHECK(serve.address == "::1");
+    CHECK(serve.limits.max_body_bytes == 1024);
+    settings.raw["RECON_SERVE_WORKERS"] = "0";
+    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) ==
+          ExitCode::config);
+
+    serve = load_serve_settings(two_books(), true, std::nullopt, 0);
+    CHECK(serve.tokens.admin == "localdev");
+    CHECK(serve.tokens.read == "localdev");
+    CHECK(exit_code_of([&] { load_serve_settings(two_books(), true, std::string("0.0.0.0"), 0); }) ==
+          ExitCode::usage);
+    CHECK(is_loopback_address("127.0.0.1"));
+    CHECK(is_loopback_address("127.5.0.9"));
+    CHECK(is_loopback_address("::1"));
+    CHECK(is_loopback_address("localhost"));
+    CHECK_FALSE(is_loopback_address("0.0.0.0"));
+    CHECK_FALSE(is_loopback_address("10.0.0.1"));
+    CHECK_FALSE(is_loopback_address("::"));
+}
+
+TEST_CASE("metrics: Prometheus text with one HELP/TYPE per metric and every status as a 0/1 series")
+{
+    BookMetrics uae{.book = "uae", .up = true, .schedule_enabled = true};
+    uae.last_runs.push_back({.category = 'A', .run_id = 42, .status = "fail",
+                             .started_at = parse_utc("2026-11-28T02:00:00.500Z").value(), .duration_ms = 1250});
+    uae.last_checks.push_back({.check_name = "trial_balance_zero", .category = 'A', .run_id = 42, .status = "fail",
+                               .ran_at = parse_utc("2026-11-28T02:00:00.600Z").value(), .duration_ms = 30,
+                               .variances_total = 3});
+    uae.runs_by_status[{'A', "fail"}] = 5;
+    uae.running['D'] = 1;
+    const BookMetrics india{.book = "india", .up = false};
+    const std::string text = render_prometheus({uae, india}, 7);
+    const auto has = [&](const std::string& line) {
+        INFO(line);
+        CHECK(text.find(line + "\n") != std::string::npos);
+    };
+    has("# TYPE reconcile_run_last_status gauge");
+    has("reconcile_book_up{book=\"uae\"} 1");
+    has("reconcile_book_up{book=\"india\"} 0");
+    has("reconcile_schedule_enabled{book=\"uae\"} 1");
+    has("reconcile_run_last_status{book=\"uae\",category=\"A\",status=\"fail\"} 1");
+    has("reconcile_run_last_status{book=\"uae\",category=\"A\",status=\"ok\"} 0");
+    has("reconcile_run_last_id{book=\"uae\",category=\"A\"} 42");
+    has("reconcile_run_last_timestamp_seconds{book=\"uae\",category=\"A\"} 1795831200.5");
+    has("reconcile_run_last_duration_seconds{book=\"uae\",category=\"A\"} 1.25");
+    has("reconcile_run_running{book=\"uae\",category=\"D\"} 1");
+    has("reconcile_run_running{book=\"uae\",category=\"A\"} 0");
+    has("reconcile_runs_total{book=\"uae\",category=\"A\",status=\"fail\"} 5");
+    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check=\"trial_balance_zero\",status=\"fail\"} 1");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 3");
+    has("reconcile_check_last_duration_seconds{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 0.03");
+    has("reconcile_http_rejected_connections_total 7");
+    std::size_t headers = 0;
+    for (std::size_t at = text.find("# TYPE reconcile_run_last_status "); at != std::string::npos;
+         at = text.find("# TYPE reconcile_run_last_status ", at + 1)) {
+        ++headers;
+    }
+    CHECK(headers == 1);
+}

@@ -1,0 +1,164 @@
+// The documentation agrees with the code: the README's settings and exit-code tables, the man
+// page's sources (setting_docs, exit_code_docs), the defaults Settings really has, and the
+// packaged example env-file.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "lib/config.hpp"
+#include "lib/errors.hpp"
+
+using namespace reconcile;
+
+namespace {
+
+std::string read_source(const std::string& relative)
+{
+    std::ifstream in(std::string(RECON_SOURCE_DIR) + "/" + relative, std::ios::binary);
+    REQUIRE_MESSAGE(in.good(), "cannot read " << relative);
+    std::ostringstream content;
+    content << in.rdbuf();
+    return content.str();
+}
+
+std::string trim(const std::string& text)
+{
+    const auto first = text.find_first_not_of(' ');
+    if (first == std::string::npos) return {};
+    return text.substr(first, text.find_last_not_of(' ') - first + 1);
+}
+
+/// The rows of the first Markdown table after `heading` in README.md, cells trimmed.
+std::vector<std::vector<std::string>> readme_table(const std::string& heading)
+{
+    const std::string readme = read_source("README.md");
+    const auto at = readme.find("\n" + heading + "\n");
+    REQUIRE_MESSAGE(at != std::string::npos, "README has no " << heading);
+    std::istringstream in(readme.substr(at + heading.size() + 2));
+    std::vector<std::vector<std::string>> rows;
+    bool in_table = false;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("|", 0) != 0) {
+            if (in_table) break;
+            continue;
+        }
+        in_table = true;
+        if (line.rfind("|---", 0) == 0) continue;
+        std::vector<std::string> cells;
+        std::istringstream cells_in(line.substr(1));
+        for (std::string cell; std::getline(cells_in, cell, '|');) cells.push_back(trim(cell));
+        rows.push_back(cells);
+    }
+    REQUIRE(rows.size() > 1);
+    rows.erase(rows.begin());  // the header
+    return rows;
+}
+
+}  // namespace
+
+TEST_CASE("README's settings table is setting_docs(), the list the man page prints")
+{
+    std::vector<std::vector<std::string>> documented;
+    for (const auto& doc : setting_docs()) documented.push_back({doc.name, doc.default_value, doc.effect});
+    CHECK(readme_table("## Settings") == documented);
+}
+
+TEST_CASE("README's exit-code table is exit_code_docs(), the list the man page prints")
+{
+    std::vector<std::vector<std::string>> documented;
+    for (const auto& doc : exit_code_docs()) documented.push_back({std::to_string(to_int(doc.code)), doc.meaning});
+    CHECK(readme_table("## Exit codes") == documented);
+}
+
+TEST_CASE("documented defaults are the defaults Settings has")
+{
+    const Settings s = load_settings({});
+    const std::map<std::string, std::string> actual{
+        {"RECON_BOOKS", s.books.size() == 2 ? s.books[0] + "," + s.books[1] : "?"},
+        {"RECON_SCHEDULE_ENABLED", s.schedule_enabled ? "true" : "false"},
+        {"RECON_INTERVAL_SECONDS", std::to_string(s.interval_seconds)},
+        {"RECON_EXTERNAL_INTERVAL_SECONDS", std::to_string(s.external_interval_seconds)},
+        {"RECON_SCHEDULE_INITIAL_DELAY_SECONDS", std::to_string(s.initial_delay_seconds)},
+        {"INDIA_RECON_ENABLED", s.india_enabled ? "true" : "false"},
+        {"INDIA_RECON_INTERVAL_SECONDS", std::to_string(s.india_interval_seconds)},
+        {"ALERT_WEBHOOK_URL", s.alert_webhook_url ? *s.alert_webhook_url : "unset"},
+        {"ALERT_WEBHOOK_SECRET", s.alert_webhook_secret ? *s.alert_webhook_secret : "unset"},
+        {"RECON_ALERT_PERSIST_ENABLED", s.alert_persist_enabled ? "true" : "false"},
+        {"RECON_CASH_TOLERANCE", s.cash_tolerance.to_string()},
+        {"RECON_QUANTITY_TOLERANCE", s.quantity_match_tolerance.to_string()},
+        {"RECON_QUANTITY_DUST_TOLERANCE", s.quantity_dust_tolerance.to_string()},
+        {"RECON_PENDING_WARN_HOURS", std::to_string(s.pending_warn_hours)},
+        {"RECON_PENDING_FAIL_HOURS", std::to_string(s.pending_fail_hours)},
+        {"RECON_LRS_AGED_DAYS", std::to_string(s.lrs_aged_days)},
+        {"RECON_VARIANCE_CAP", std::to_string(s.variance_cap)},
+        {"RECON_STATEMENT_TIMEOUT_MS", std::to_string(s.statement_timeout_ms)},
+    };
+    for (const auto& doc : setting_docs()) {
+        if (std::string(doc.name).find("<BOOK>") != std::string::npos) continue;
+        CAPTURE(doc.name);
+        REQUIRE(actual.count(doc.name) == 1);
+        CHECK(actual.at(doc.name) == doc.default_value);
+    }
+}
+
+TEST_CASE("packaging/reconcile.env lists every setting with its default, and only real settings")
+{
+    const std::string example = read_source("packaging/reconcile.env");
+    // As shipped, everything is commented out: installing the package changes no behaviour.
+    CHECK(parse_env_file(example, "packaging/reconcile.env").empty());
+
+    std::map<std::string, std::string> commented;  // NAME -> value of its "#NAME=value" line
+    const std::regex setting_line(R"(^#([A-Z][A-Z0-9_]*)=(.*)$)");
+    std::istringstream in(example);
+    for (std::string line; std::getline(in, line);) {
+        std::smatch match;
+        if (std::regex_match(line, match, setting_line)) commented[match[1]] = match[2];
+    }
+    std::set<std::string> documented;
+    for (const auto& doc : setting_docs()) {
+        const std::string name = doc.name;
+        CAPTURE(name);
+        documented.insert(name);
+        if (name.find("<BOOK>") != std::string::npos) {
+            CHECK(example.find(name) != std::string::npos);
+            continue;
+        }
+        const bool plain = commented.count(name) == 1;
+        CHECK((plain || commented.count(name + "_FILE") == 1));
+        const std::string default_value = doc.default_value;
+        if (plain && default_value != "unset") CHECK(commented.at(name) == default_value);
+    }
+    // Every line names a documented setting (per-book ones by their pattern, secrets as _FILE).
+    const std::regex per_book("^(RECON_(READ_)?DATABASE_URL)_[A-Z0-9_]+?(_FILE)?$");
+    for (const auto& [name, value] : commented) {
+        CAPTURE(name);
+        std::smatch match;
+        std::string base = name;
+        if (std::regex_match(name, match, per_book)) {
+            base = match[1].str() + "_<BOOK>";
+        } else if (base.size() > 5 && base.compare(base.size() - 5, 5, "_FILE") == 0) {
+            base.resize(base.size() - 5);
+        }
+        CHECK(documented.count(base) == 1);
+    }
+
+    // Uncommented as written, the defaults load as the defaults.
+    EnvMap defaults;
+    for (const auto& [name, value] : commented) {
+        if (name.find("DATABASE_URL") == std::string::npos && name.find("_FILE") == std::string::npos &&
+            name.rfind("ALERT_WEBHOOK", 0) != 0) {
+            defaults[name] = value;
+        }
+    }
+    CHECK(defaults.size() >= 15);
+    const Settings loaded = load_settings(defaults);
+    const Settings fresh = load_settings({});
+    CHECK(loaded.books == fresh.books);
+    CHECK(loaded.variance_cap == fresh.variance_cap);
+    CHECK(loaded.cash_tolerance == fresh.cash_tolerance);
+    CHECK(loaded.statement_timeout_ms == fresh.statement_timeout_ms);
+}
