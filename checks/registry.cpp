@@ -15,6 +15,9 @@ std::unique_ptr<Check> make_trial_balance_zero();
 std::unique_ptr<Check> make_journal_line_completeness();
 std::unique_ptr<Check> make_source_txn_uniqueness();
 std::unique_ptr<Check> make_dr_cr_sign_convention();
+std::unique_ptr<Check> make_wallet_derivation();
+std::unique_ptr<Check> make_account_totals();
+std::unique_ptr<Check> make_snapshot_reconcile();
 std::unique_ptr<Check> make_pending_flow_age();
 
 namespace {
@@ -32,14 +35,9 @@ CheckRegistry::CheckRegistry()
     m_checks.push_back(make_journal_line_completeness());
     m_checks.push_back(make_source_txn_uniqueness());
     m_checks.push_back(make_dr_cr_sign_convention());
-    m_checks.push_back(not_implemented(
-        "wallet_derivation", 'B',
-        "Each customer wallet's stored balance equals the sum of its journal lines on the wallet account."));
-    m_checks.push_back(not_implemented(
-        "account_totals", 'B', "Each account's stored debit, credit and net totals equal the aggregate of its lines."));
-    m_checks.push_back(not_implemented(
-        "snapshot_reconcile", 'B',
-        "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time."));
+    m_checks.push_back(make_wallet_derivation());
+    m_checks.push_back(make_account_totals());
+    m_checks.push_back(make_snapshot_reconcile());
     m_checks.push_back(not_implemented(
         "gtn_ledger_recon", 'C', "Per UAE customer: ledger cash and securities quantities vs the live GTN account."));
     m_checks.push_back(not_implemented(

@@ -275,6 +275,18 @@ Settings load_settings(const EnvMap& env)
     s.alert_webhook_url = lookup_setting(env, "ALERT_WEBHOOK_URL");
     s.alert_webhook_secret = lookup_setting(env, "ALERT_WEBHOOK_SECRET");
     apply(env, "RECON_ALERT_PERSIST_ENABLED", s.alert_persist_enabled, as_bool);
+    if (s.alert_webhook_url && s.alert_webhook_url->rfind("http://", 0) != 0 &&
+        s.alert_webhook_url->rfind("https://", 0) != 0) {
+        throw config_error("ALERT_WEBHOOK_URL: expected an http:// or https:// URL");
+    }
+    apply(env, "RECON_ALERT_TIMEOUT_MS", s.alert_timeout_ms,
+          [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 100, 60000); });
+    apply(env, "RECON_ALERT_MODE", s.alert_mode, [](const std::string& n, const std::string& v) {
+        if (v != "every" && v != "change") {
+            throw config_error(fmt::format("{}: expected every or change, got '{}'", n, v));
+        }
+        return v;
+    });
     apply(env, "RECON_CASH_TOLERANCE", s.cash_tolerance, as_decimal);
     apply(env, "RECON_QUANTITY_TOLERANCE", s.quantity_match_tolerance, as_decimal);
     apply(env, "RECON_QUANTITY_DUST_TOLERANCE", s.quantity_dust_tolerance, as_decimal);
@@ -288,6 +300,8 @@ Settings load_settings(const EnvMap& env)
     });
     apply(env, "RECON_STATEMENT_TIMEOUT_MS", s.statement_timeout_ms,
           [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 86400000); });
+    apply(env, "RECON_SNAPSHOT_WINDOW_DAYS", s.snapshot_window_days,
+          [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 0, 36600); });
 
     if (s.pending_fail_hours < s.pending_warn_hours) {
         throw config_error(fmt::format("RECON_PENDING_FAIL_HOURS ({}) is below RECON_PENDING_WARN_HOURS ({})",

@@ -49,6 +49,8 @@ struct Settings {
     std::optional<std::string> alert_webhook_url;
     std::optional<std::string> alert_webhook_secret;
     bool alert_persist_enabled = false;
+    std::int64_t alert_timeout_ms = 3000;  ///< total deadline of all alerts of one run
+    std::string alert_mode = "change";     ///< every | change (README "Alerts")
 
     Decimal cash_tolerance = Decimal::parse("0.01");
     Decimal quantity_match_tolerance = Decimal::parse("0.000001");
@@ -58,6 +60,7 @@ struct Settings {
     std::int64_t lrs_aged_days = 5;
     std::int64_t variance_cap = 200;
     std::int64_t statement_timeout_ms = 300000;
+    std::int64_t snapshot_window_days = 7;  ///< snapshot_reconcile: latest snapshot + this many days
 
     EnvMap raw;  ///< everything that was read, for later subsystems' own settings
 

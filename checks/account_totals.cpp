@@ -1,0 +1,123 @@
+// account_totals (B): each account's stored running totals (debit, credit, net in the direction
+// of its normal side) equal the aggregate of its booked lines, per currency.
+#include <fmt/format.h>
+
+#include "checks/sql_support.hpp"
+
+namespace reconcile {
+namespace {
+
+// Booked lines grouped by (account, currency), fully joined with the stored totals. A row
+// present on both sides yields one break per column that differs (account_totals_mismatch,
+// keyed by the column); a journal group without a stored row is account_totals_missing; a
+// stored row with non-zero totals and no booked lines is account_totals_without_lines.
+const std::string account_totals_sql = fmt::format(R"sql(
+WITH derived AS MATERIALIZED (
+    SELECT l.account_code::text AS account_code, l.currency::text AS currency,
+           coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debit_total,
+           coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credit_total,
+           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS net,
+           count(*) AS lines
+    FROM contract.journal_lines l
+    JOIN contract.accounts a ON a.account_code = l.account_code
+    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
+    GROUP BY 1, 2
+),
+compared AS MATERIALIZED (
+    SELECT coalesce(s.account_code, d.account_code) AS account_code, coalesce(s.currency, d.currency) AS currency,
+           d.debit_total AS d_debit, d.credit_total AS d_credit, d.net AS d_net, coalesce(d.lines, 0) AS lines,
+           s.debit_total AS s_debit, s.credit_total AS s_credit, s.net AS s_net,
+           s.account_code IS NOT NULL AS has_stored, d.account_code IS NOT NULL AS has_lines
+    FROM (SELECT account_code::text AS account_code, currency::text AS currency, debit_total, credit_total, net
+          FROM contract.account_totals) s
+    FULL JOIN derived d ON d.account_code = s.account_code AND d.currency = s.currency
+),
+breaks AS (
+    SELECT c.account_code, c.currency, c.lines, x.kind, x.column_name, x.expected, x.actual,
+           coalesce(x.actual, 0) - x.expected AS difference, c.s_debit, c.s_credit, c.d_debit, c.d_credit
+    FROM compared c
+    CROSS JOIN LATERAL (VALUES
+        ('account_totals_mismatch', 'debit_total', c.d_debit, c.s_debit, c.has_stored AND c.has_lines),
+        ('account_totals_mismatch', 'credit_total', c.d_credit, c.s_credit, c.has_stored AND c.has_lines),
+        ('account_totals_mismatch', 'net', c.d_net, c.s_net, c.has_stored AND c.has_lines),
+        ('account_totals_missing', NULL, c.d_net, NULL, NOT c.has_stored),
+        ('account_totals_without_lines', NULL, 0, c.s_net,
+         NOT c.has_lines AND (c.s_debit <> 0 OR c.s_credit <> 0 OR c.s_net <> 0))
+    ) AS x(kind, column_name, expected, actual, applies)
+    WHERE x.applies AND (x.kind <> 'account_totals_mismatch' OR x.expected <> x.actual)
+),
+counted AS (
+    SELECT *,
+           sum((kind = 'account_totals_mismatch')::int) OVER () AS mismatched,
+           sum((kind = 'account_totals_missing')::int) OVER () AS missing,
+           sum((kind = 'account_totals_without_lines')::int) OVER () AS without_lines
+    FROM breaks
+)
+SELECT 'summary' AS row_kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       count(*) FILTER (WHERE has_stored), count(*) FILTER (WHERE has_lines), coalesce(sum(lines), 0), 0
+FROM compared
+UNION ALL
+(SELECT 'break', kind, account_code, currency, column_name, expected::text, actual::text, difference::text,
+        s_debit::text, s_credit::text, d_debit::text, d_credit::text, lines, mismatched, missing, without_lines
+ FROM counted
+ ORDER BY abs(difference) DESC, account_code, currency, column_name LIMIT $1)
+)sql",
+                                                   booked_statuses_sql);
+
+class AccountTotals : public Check {
+public:
+    std::string_view name() const override { return "account_totals"; }
+    char category() const override { return 'B'; }
+    std::string_view description() const override
+    {
+        return "Each account's stored debit, credit and net totals equal the aggregate of its booked lines.";
+    }
+
+    void run(CheckContext& context) const override
+    {
+        auto& variances = context.variances();
+        std::int64_t mismatched = 0;
+        std::int64_t missing = 0;
+        std::int64_t without_lines = 0;
+        std::int64_t listed = 0;
+        for (const auto& row : context.ledger().exec_params(account_totals_sql, listing_limit(context))) {
+            if (row[0].as<std::string>() == "summary") {
+                context.metrics()["totals_checked"] = row[12].as<std::int64_t>();
+                context.metrics()["journal_groups"] = row[13].as<std::int64_t>();
+                context.metrics()["lines_checked"] = row[14].as<std::int64_t>();
+                continue;
+            }
+            mismatched = row[13].as<std::int64_t>();
+            missing = row[14].as<std::int64_t>();
+            without_lines = row[15].as<std::int64_t>();
+            ++listed;
+            const std::string kind = row[1].as<std::string>();
+            std::vector<std::pair<std::string, std::string>> keys{{"account", text_or_empty(row[2])},
+                                                                  {"currency", text_or_empty(row[3])}};
+            if (!row[4].is_null()) keys.emplace_back("column", row[4].as<std::string>());
+            Variance variance{.kind = kind, .keys = std::move(keys), .expected = optional_text(row[5]),
+                              .actual = optional_text(row[6]), .difference = optional_text(row[7])};
+            variance.detail = {{"booked_lines", row[12].as<std::int64_t>()}};
+            if (kind == "account_totals_missing") {
+                variance.detail["journal_debit_total"] = row[10].as<std::string>();
+                variance.detail["journal_credit_total"] = row[11].as<std::string>();
+            } else if (kind == "account_totals_without_lines") {
+                variance.detail["stored_debit_total"] = row[8].as<std::string>();
+                variance.detail["stored_credit_total"] = row[9].as<std::string>();
+            }
+            variances.add(std::move(variance));
+        }
+        variances.add_unlisted(mismatched + missing + without_lines - listed);
+        context.metrics()["mismatched_columns"] = mismatched;
+        context.metrics()["missing"] = missing;
+        context.metrics()["without_lines"] = without_lines;
+        if (variances.total() > 0) context.raise(CheckStatus::fail);
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Check> make_account_totals() { return std::make_unique<AccountTotals>(); }
+
+}  // namespace reconcile
