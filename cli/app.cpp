@@ -34,6 +34,7 @@ int run_cli(int argc, char** argv)
     MigrateOptions migrate_options;
     ChecksOptions checks_options;
     RunsOptions runs_options;
+    VariancesOptions variances_options;
     CLI::App* run = setup_run(app, run_options);
     CLI::App* migrate = setup_migrate(app, migrate_options);
     CLI::App* checks = setup_checks(app, checks_options);
@@ -41,6 +42,7 @@ int run_cli(int argc, char** argv)
     TraceOptions trace_options;
     CLI::App* trace = setup_trace(app, trace_options);
     CLI::App* help_man = setup_help_man(app);
+    CLI::App* variances = setup_variances(app, variances_options);
 
     try {
         app.parse(argc, argv);
@@ -69,6 +71,7 @@ int run_cli(int argc, char** argv)
             std::cout << render_man_page(app);
             return 0;
         }
+        if (variances->parsed()) return variances_command(variances_options, global);
         return to_int(ExitCode::usage);
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);

@@ -8,6 +8,8 @@
 
 namespace reconcile {
 
+struct Settings;
+
 /// Options every subcommand shares.
 struct GlobalOptions {
     std::optional<std::string> config_path;  ///< --config FILE (env-file), or RECON_CONFIG
@@ -76,6 +78,21 @@ int trace_command(const TraceOptions& options, const GlobalOptions& global);
 CLI::App* setup_help_man(CLI::App& app);
 /// The manual page in roff, from the command tree of `app` and the code's own tables.
 std::string render_man_page(const CLI::App& app);
+/// The books a reading command looks at: `book` (which must be one of RECON_BOOKS), else every
+/// book with a database configured (Error(config) when none is).
+std::vector<std::string> books_to_read(const Settings& settings, const std::optional<std::string>& book);
+
+struct VariancesOptions {
+    std::optional<std::string> book;
+    std::optional<std::string> check;
+    bool open = false;
+    bool resolved = false;
+    std::int64_t limit = 200;
+    OutputFormat output = OutputFormat::text;
+};
+/// `reconcile variances`: which breaks are new, which persist and since when, which resolved.
+CLI::App* setup_variances(CLI::App& app, VariancesOptions& options);
+int variances_command(const VariancesOptions& options, const GlobalOptions& global);
 
 /// Parses the command line and runs the chosen subcommand; returns the process exit code
 /// (README "Exit codes"). Never throws.

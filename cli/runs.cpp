@@ -30,8 +30,6 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     return command;
 }
 
-namespace {
-
 std::vector<std::string> books_to_read(const Settings& settings, const std::optional<std::string>& book)
 {
     if (book) {
@@ -45,6 +43,8 @@ std::vector<std::string> books_to_read(const Settings& settings, const std::opti
     if (books.empty()) throw Error(ExitCode::config, "no book has a database configured (RECON_DATABASE_URL_<BOOK>)");
     return books;
 }
+
+namespace {
 
 int list_runs(const RunsOptions& options, const Settings& settings)
 {

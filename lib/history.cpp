@@ -54,10 +54,14 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                       "UPDATE recon.runs SET status = 'error', finished_at = now(),"
                       " duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint, error = $2"
                       " WHERE run_id = $1 AND status = 'running'");
+    // Every persisted variance of a run in one statement: the rows travel as one JSON parameter.
     m_session.prepare("variance_insert",
                       "INSERT INTO recon.reconciliation_variances (run_id, book, check_name, category, status,"
                       " kind, fingerprint, keys, expected, actual, difference, detail)"
-                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12::jsonb)");
+                      " SELECT $1, $2, v.check_name, v.category, v.status, v.kind, v.fingerprint, v.keys, v.expected,"
+                      " v.actual, v.difference, v.detail"
+                      " FROM jsonb_to_recordset($3::jsonb) AS v(check_name text, category text, status text, kind text,"
+                      " fingerprint text, keys jsonb, expected text, actual text, difference text, detail jsonb)");
     m_session.prepare("run_find", fmt::format("SELECT {} FROM recon.runs WHERE run_id = $1", run_columns));
     m_session.prepare("run_list", fmt::format("SELECT {} FROM recon.runs WHERE book = $1"
                                               " AND ($2::text IS NULL OR category = $2)"
@@ -88,7 +92,7 @@ std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key,
     return static_cast<std::int64_t>(abandoned);
 }
 
-void RunHistory::finish_run(const RunReport& report, const Settings& settings)
+RunChanges RunHistory::finish_run(const RunReport& report, const Settings& settings)
 {
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& check : report.checks) checks.push_back(check_result_to_json(check));
@@ -103,22 +107,24 @@ void RunHistory::finish_run(const RunReport& report, const Settings& settings)
         throw std::runtime_error(fmt::format("run {} is no longer running; results not written", report.run_id));
     }
     if (settings.alert_persist_enabled) {
+        // The listed variances of every warn/fail check: at most RECON_VARIANCE_CAP per check,
+        // the true total stays in the run row's variances_total.
+        nlohmann::json rows = nlohmann::json::array();
         for (const auto& check : report.checks) {
             if (check.status != CheckStatus::warn && check.status != CheckStatus::fail) continue;
             for (const auto& variance : check.variances) {
-                const auto json = variance_to_json(variance);
-                const auto text = [](const std::optional<std::string>& value) {
-                    return value ? value->c_str() : static_cast<const char*>(nullptr);
-                };
-                txn.exec_prepared0("variance_insert", report.run_id, report.book, check.check_name,
-                                   std::string(1, check.category), std::string(to_string(check.status)),
-                                   variance.kind, variance.fingerprint, json.at("keys").dump(),
-                                   text(variance.expected), text(variance.actual), text(variance.difference),
-                                   variance.detail.dump());
+                auto row = variance_to_json(variance);
+                row["check_name"] = check.check_name;
+                row["category"] = std::string(1, check.category);
+                row["status"] = to_string(check.status);
+                rows.push_back(std::move(row));
             }
         }
+        if (!rows.empty()) txn.exec_prepared0("variance_insert", report.run_id, report.book, rows.dump());
     }
+    RunChanges changes = record_variance_lifecycle(txn, report);
     txn.commit();
+    return changes;
 }
 
 void RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept

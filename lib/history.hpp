@@ -7,6 +7,7 @@
 
 #include "lib/config.hpp"
 #include "lib/db.hpp"
+#include "lib/lifecycle.hpp"
 #include "lib/results.hpp"
 
 namespace reconcile {
@@ -31,8 +32,9 @@ public:
                            const std::string& host, int pid);
 
     /// Writes the finished run (status, timings, every check result) in one transaction,
-    /// together with the persisted variances when persistence is enabled.
-    void finish_run(const RunReport& report, const Settings& settings);
+    /// together with the persisted variances when persistence is enabled and the variance
+    /// lifecycle (always); returns what the run changed in that lifecycle, for alerts.
+    RunChanges finish_run(const RunReport& report, const Settings& settings);
 
     /// Best effort, never throws: ends a run that could not complete as `error` with a reason.
     /// When the database is gone the row stays `running` and the next run abandons it.

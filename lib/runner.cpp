@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 
+#include "lib/alerts.hpp"
 #include "lib/history.hpp"
 #include "lib/lock.hpp"
 #include "lib/log.hpp"
@@ -150,6 +151,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     }
     if (request.on_started) request.on_started(report.run_id);
 
+    RunChanges& changes = outcome.changes;
     try {
         Session read(settings.read_database_url(request.book), "read");
         report.checks = run_checks(settings, request.book, request.category, checks, read, report.started_at);
@@ -158,13 +160,16 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
                                  std::chrono::steady_clock::now() - started)
                                  .count();
         report.status = std::string(to_string(overall_status(report.checks)));
-        history.finish_run(report, settings);
+        changes = history.finish_run(report, settings);
     } catch (...) {
         // Past this point every failure is mid-run: a lost connection is transient (75).
         const auto [code, message] = classify_current_exception(true);
         history.abort_run(report.run_id, message);
         throw Error(code, message);
     }
+    // After the results committed and still under the lock, so the alert state of these checks
+    // is only ever written by one run at a time; bounded by RECON_ALERT_TIMEOUT_MS, never throws.
+    send_run_alerts(settings, report, changes, control);
     lock->release();
     return outcome;
 }

@@ -10,6 +10,7 @@
 #include "lib/config.hpp"
 #include "lib/db.hpp"
 #include "lib/errors.hpp"
+#include "lib/lifecycle.hpp"
 #include "lib/results.hpp"
 
 namespace reconcile {
@@ -28,11 +29,13 @@ struct RunRequest {
 struct RunOutcome {
     bool lock_held = false;
     RunReport report;
+    RunChanges changes;  ///< what the run changed in the variance lifecycle (lib/lifecycle.hpp)
 };
 
 /// One run end to end: connect, verify the book, take the advisory lock (or return
 /// lock_held), mark dead `running` rows abandoned, commit our own `running` row, run the
-/// checks, write every result in one transaction. Failures throw Error/pqxx exceptions; the
+/// checks, write every result (and the variance lifecycle) in one transaction, then send the
+/// webhook alerts within their deadline (lib/alerts.hpp). Failures throw Error/pqxx exceptions; the
 /// run row is then finished as `error` when the database still answers, else left `running`
 /// for the next run to mark abandoned.
 RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, const RunRequest& request);

@@ -1,0 +1,316 @@
+#include "lib/lifecycle.hpp"
+
+#include <fmt/format.h>
+
+#include "lib/output.hpp"
+
+namespace reconcile {
+namespace {
+
+/// Timestamps leave Postgres as ISO-8601 UTC text so no session time zone can skew them.
+std::string utc_column(const std::string& column)
+{
+    return fmt::format("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", column);
+}
+
+Timestamp timestamp_of(const pqxx::field& field) { return parse_utc(field.as<std::string>()).value_or(Timestamp{}); }
+
+const char* nullable(const std::optional<std::string>& value)
+{
+    return value ? value->c_str() : static_cast<const char*>(nullptr);
+}
+
+nlohmann::json optional_json(const std::optional<std::string>& value)
+{
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+// Reads each check's previous status and last delivered alert, then records this run's status.
+const std::string check_states_sql = R"sql(
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(check_name text, status text, ran_at timestamptz)
+),
+prior AS (
+    SELECT s.* FROM recon.check_states s JOIN incoming i USING (check_name) WHERE s.book = $1
+),
+upserted AS (
+    INSERT INTO recon.check_states (book, check_name, last_run_id, last_status, last_ran_at)
+    SELECT $1, check_name, $3, status, ran_at FROM incoming
+    ON CONFLICT (book, check_name) DO UPDATE
+        SET last_run_id = EXCLUDED.last_run_id, last_status = EXCLUDED.last_status,
+            last_ran_at = EXCLUDED.last_ran_at
+)
+SELECT i.check_name, p.last_status, p.alerted_status, p.alerted_dedup_key
+FROM incoming i LEFT JOIN prior p USING (check_name)
+)sql";
+
+// Upserts the fingerprints this run reported and returns, for each, where it stood before.
+const std::string seen_fingerprints_sql = fmt::format(R"sql(
+WITH incoming AS (
+    SELECT DISTINCT ON (check_name, fingerprint) *
+    FROM jsonb_to_recordset($2::jsonb) AS v(check_name text, category text, check_status text, kind text,
+                                             fingerprint text, keys jsonb, expected text, actual text,
+                                             difference text, detail jsonb)
+    ORDER BY check_name, fingerprint
+),
+prior AS (
+    SELECT f.check_name, f.fingerprint, f.status, f.open_since_run, f.open_since_at, f.occurrences
+    FROM recon.variance_fingerprints f JOIN incoming i USING (check_name, fingerprint)
+    WHERE f.book = $1
+),
+upserted AS (
+    INSERT INTO recon.variance_fingerprints AS f
+        (book, check_name, fingerprint, category, kind, keys, status, first_seen_run, first_seen_at,
+         open_since_run, open_since_at, last_seen_run, last_seen_at, occurrences, last_check_status,
+         expected, actual, difference, detail)
+    SELECT $1, check_name, fingerprint, category, kind, keys, 'open', $3, $4::timestamptz, $3, $4::timestamptz,
+           $3, $4::timestamptz, 1, check_status, expected, actual, difference, detail
+    FROM incoming
+    ON CONFLICT (book, check_name, fingerprint) DO UPDATE SET
+        category = EXCLUDED.category, kind = EXCLUDED.kind, keys = EXCLUDED.keys, status = 'open',
+        open_since_run = CASE WHEN f.status = 'resolved' THEN EXCLUDED.open_since_run ELSE f.open_since_run END,
+        open_since_at = CASE WHEN f.status = 'resolved' THEN EXCLUDED.open_since_at ELSE f.open_since_at END,
+        reopen_count = f.reopen_count + CASE WHEN f.status = 'resolved' THEN 1 ELSE 0 END,
+        last_seen_run = EXCLUDED.last_seen_run, last_seen_at = EXCLUDED.last_seen_at,
+        occurrences = f.occurrences + 1, resolved_run = NULL, resolved_at = NULL,
+        last_check_status = EXCLUDED.last_check_status, expected = EXCLUDED.expected,
+        actual = EXCLUDED.actual, difference = EXCLUDED.difference, detail = EXCLUDED.detail
+    WHERE f.last_seen_run <> EXCLUDED.last_seen_run
+)
+SELECT i.check_name, i.fingerprint, p.status, p.open_since_run, {}, p.occurrences
+FROM incoming i LEFT JOIN prior p USING (check_name, fingerprint)
+)sql",
+                                                      utc_column("p.open_since_at"));
+
+// Resolves the open fingerprints this run did not report, for the checks that may resolve; the
+// count per check is exact, the list is limited.
+const std::string resolve_fingerprints_sql = fmt::format(R"sql(
+WITH resolved AS (
+    UPDATE recon.variance_fingerprints f SET status = 'resolved', resolved_run = $2, resolved_at = $3::timestamptz
+    WHERE f.book = $1 AND f.status = 'open' AND f.last_seen_run <> $2
+      AND f.check_name IN (SELECT jsonb_array_elements_text($4::jsonb))
+    RETURNING f.check_name, f.fingerprint, f.kind, f.keys, f.open_since_run, f.open_since_at, f.occurrences
+),
+numbered AS (
+    SELECT *, count(*) OVER (PARTITION BY check_name) AS total,
+           row_number() OVER (PARTITION BY check_name ORDER BY open_since_run, fingerprint) AS n
+    FROM resolved
+)
+SELECT check_name, total, fingerprint, kind, keys::text, open_since_run, {}, occurrences
+FROM numbered WHERE n <= $5
+)sql",
+                                                         utc_column("open_since_at"));
+
+const std::string delivered_alerts_sql = R"sql(
+UPDATE recon.check_states s
+SET alerted_run_id = $2, alerted_status = a.status, alerted_dedup_key = a.dedup_key, alerted_at = now()
+FROM jsonb_to_recordset($3::jsonb) AS a(check_name text, status text, dedup_key text)
+WHERE s.book = $1 AND s.check_name = a.check_name
+)sql";
+
+const std::string history_sql = fmt::format(R"sql(
+SELECT book, check_name, category, fingerprint, kind, keys::text, status, first_seen_run, {}, open_since_run, {},
+       last_seen_run, {}, occurrences, reopen_count, resolved_run, {}, last_check_status, expected, actual,
+       difference, coalesce(detail, '{{}}')::text
+FROM recon.variance_fingerprints
+WHERE book = $1 AND ($2::text IS NULL OR check_name = $2) AND ($3::text IS NULL OR status = $3)
+ORDER BY status = 'resolved', CASE WHEN status = 'open' THEN open_since_at ELSE resolved_at END DESC,
+         check_name, fingerprint
+LIMIT $4
+)sql",
+                                            utc_column("first_seen_at"), utc_column("open_since_at"),
+                                            utc_column("last_seen_at"), utc_column("resolved_at"));
+
+bool tracked(CheckStatus status) { return status == CheckStatus::warn || status == CheckStatus::fail; }
+
+}  // namespace
+
+const CheckChanges* RunChanges::find(const std::string& check_name) const
+{
+    for (const auto& check : checks) {
+        if (check.check_name == check_name) return &check;
+    }
+    return nullptr;
+}
+
+RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunReport& report)
+{
+    RunChanges changes;
+    std::map<std::string, std::size_t> index;
+    nlohmann::json states = nlohmann::json::array();
+    nlohmann::json seen = nlohmann::json::array();
+    nlohmann::json may_resolve = nlohmann::json::array();
+    for (const auto& check : report.checks) {
+        index[check.check_name] = changes.checks.size();
+        changes.checks.push_back(CheckChanges{.check_name = check.check_name});
+        states.push_back({{"check_name", check.check_name},
+                          {"status", to_string(check.status)},
+                          {"ran_at", format_utc(check.ran_at)}});
+        const bool capped = static_cast<std::int64_t>(check.variances.size()) < check.variances_total;
+        if (check.status == CheckStatus::error) continue;
+        if (tracked(check.status)) {
+            for (const auto& variance : check.variances) {
+                auto json = variance_to_json(variance);
+                json["check_name"] = check.check_name;
+                json["category"] = std::string(1, check.category);
+                json["check_status"] = to_string(check.status);
+                seen.push_back(std::move(json));
+            }
+        }
+        // A capped list cannot prove that an unlisted break healed: those stay open.
+        if (tracked(check.status) && capped) {
+            changes.checks.back().resolution_skipped = true;
+        } else {
+            may_resolve.push_back(check.check_name);
+        }
+    }
+    if (report.checks.empty()) return changes;
+
+    const std::string run_at = format_utc(report.started_at);
+    for (const auto& row : txn.exec_params(check_states_sql, report.book, states.dump(), report.run_id)) {
+        auto& check = changes.checks[index.at(row[0].as<std::string>())];
+        if (!row[1].is_null()) check.previous_status = parse_check_status(row[1].as<std::string>());
+        if (!row[2].is_null()) check.alerted_status = row[2].as<std::string>();
+        if (!row[3].is_null()) check.alerted_dedup_key = row[3].as<std::string>();
+    }
+    if (!seen.empty()) {
+        for (const auto& row :
+             txn.exec_params(seen_fingerprints_sql, report.book, seen.dump(), report.run_id, run_at)) {
+            auto& check = changes.checks[index.at(row[0].as<std::string>())];
+            FingerprintState state{.state = "new", .open_since_run = report.run_id,
+                                   .open_since_at = report.started_at, .occurrences = 1};
+            if (!row[2].is_null()) {
+                state.occurrences = row[5].as<std::int64_t>() + 1;
+                if (row[2].as<std::string>() == "open") {
+                    state.state = "persisting";
+                    state.open_since_run = row[3].as<std::int64_t>();
+                    state.open_since_at = timestamp_of(row[4]);
+                } else {
+                    state.state = "reopened";
+                }
+            }
+            ++(state.state == "new" ? check.new_count
+                                    : state.state == "reopened" ? check.reopened_count : check.persisting_count);
+            check.states[row[1].as<std::string>()] = state;
+        }
+    }
+    if (!may_resolve.empty()) {
+        for (const auto& row : txn.exec_params(resolve_fingerprints_sql, report.book, report.run_id, run_at,
+                                               may_resolve.dump(), resolved_listing_limit)) {
+            auto& check = changes.checks[index.at(row[0].as<std::string>())];
+            check.resolved_count = row[1].as<std::int64_t>();
+            check.resolved.push_back(ResolvedVariance{.fingerprint = row[2].as<std::string>(),
+                                                      .kind = row[3].as<std::string>(),
+                                                      .keys = nlohmann::json::parse(row[4].as<std::string>()),
+                                                      .open_since_run = row[5].as<std::int64_t>(),
+                                                      .open_since_at = timestamp_of(row[6]),
+                                                      .occurrences = row[7].as<std::int64_t>()});
+        }
+    }
+    return changes;
+}
+
+void record_delivered_alerts(Session& session, const std::string& book, std::int64_t run_id,
+                             const std::vector<DeliveredAlert>& delivered)
+{
+    if (delivered.empty()) return;
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& alert : delivered) {
+        rows.push_back({{"check_name", alert.check_name}, {"status", alert.status}, {"dedup_key", alert.dedup_key}});
+    }
+    pqxx::work txn(session.connection());
+    txn.exec_params(delivered_alerts_sql, book, run_id, rows.dump());
+    txn.commit();
+}
+
+std::vector<VarianceHistory> list_variance_history(Session& session, const std::string& book,
+                                                   const VarianceHistoryFilter& filter)
+{
+    pqxx::read_transaction txn(session.connection());
+    std::vector<VarianceHistory> rows;
+    for (const auto& row :
+         txn.exec_params(history_sql, book, nullable(filter.check_name), nullable(filter.status), filter.limit)) {
+        VarianceHistory history;
+        history.book = row[0].as<std::string>();
+        history.check_name = row[1].as<std::string>();
+        history.category = row[2].as<std::string>();
+        history.fingerprint = row[3].as<std::string>();
+        history.kind = row[4].as<std::string>();
+        history.keys = nlohmann::json::parse(row[5].as<std::string>());
+        history.status = row[6].as<std::string>();
+        history.first_seen_run = row[7].as<std::int64_t>();
+        history.first_seen_at = timestamp_of(row[8]);
+        history.open_since_run = row[9].as<std::int64_t>();
+        history.open_since_at = timestamp_of(row[10]);
+        history.last_seen_run = row[11].as<std::int64_t>();
+        history.last_seen_at = timestamp_of(row[12]);
+        history.occurrences = row[13].as<std::int64_t>();
+        history.reopen_count = row[14].as<std::int64_t>();
+        if (!row[15].is_null()) history.resolved_run = row[15].as<std::int64_t>();
+        if (!row[16].is_null()) history.resolved_at = timestamp_of(row[16]);
+        history.last_check_status = row[17].as<std::string>();
+        if (!row[18].is_null()) history.expected = row[18].as<std::string>();
+        if (!row[19].is_null()) history.actual = row[19].as<std::string>();
+        if (!row[20].is_null()) history.difference = row[20].as<std::string>();
+        history.detail = nlohmann::json::parse(row[21].as<std::string>());
+        if (history.status == "resolved") {
+            history.state = "resolved";
+        } else if (history.open_since_run == history.last_seen_run) {
+            history.state = history.reopen_count > 0 ? "reopened" : "new";
+        } else {
+            history.state = "persisting";
+        }
+        rows.push_back(std::move(history));
+    }
+    return rows;
+}
+
+nlohmann::json variance_history_to_json(const VarianceHistory& history)
+{
+    return {{"book", history.book},
+            {"check_name", history.check_name},
+            {"category", history.category},
+            {"fingerprint", history.fingerprint},
+            {"kind", history.kind},
+            {"keys", history.keys},
+            {"status", history.status},
+            {"state", history.state},
+            {"first_seen_run", history.first_seen_run},
+            {"first_seen_at", format_utc(history.first_seen_at)},
+            {"open_since_run", history.open_since_run},
+            {"open_since_at", format_utc(history.open_since_at)},
+            {"last_seen_run", history.last_seen_run},
+            {"last_seen_at", format_utc(history.last_seen_at)},
+            {"occurrences", history.occurrences},
+            {"reopen_count", history.reopen_count},
+            {"resolved_run", history.resolved_run ? nlohmann::json(*history.resolved_run) : nullptr},
+            {"resolved_at", history.resolved_at ? nlohmann::json(format_utc(*history.resolved_at)) : nullptr},
+            {"last_check_status", history.last_check_status},
+            {"last", {{"expected", optional_json(history.expected)},
+                      {"actual", optional_json(history.actual)},
+                      {"difference", optional_json(history.difference)},
+                      {"detail", history.detail}}}};
+}
+
+std::string render_variance_history_line(const VarianceHistory& history)
+{
+    std::string keys;
+    for (const auto& [name, value] : history.keys.items()) {
+        keys += fmt::format(" {}={}", name, value.is_string() ? value.get<std::string>() : value.dump());
+    }
+    std::string when;
+    if (history.state == "resolved") {
+        when = fmt::format("open since run {} ({}), seen {}x, resolved by run {} ({})", history.open_since_run,
+                           format_utc(history.open_since_at), history.occurrences, history.resolved_run.value_or(0),
+                           history.resolved_at ? format_utc(*history.resolved_at) : std::string("?"));
+    } else {
+        when = fmt::format("open since run {} ({}), seen {}x, last in run {}", history.open_since_run,
+                           format_utc(history.open_since_at), history.occurrences, history.last_seen_run);
+    }
+    if (history.reopen_count > 0) when += fmt::format(", reopened {}x", history.reopen_count);
+    if (history.difference) when += fmt::format(", last difference {}", *history.difference);
+    return fmt::format("{:<10} {:<6} {:<22} {}{}  {}  [{}]", history.state, history.book, history.check_name,
+                       history.kind, keys, when, history.fingerprint.substr(0, 12));
+}
+
+}  // namespace reconcile
