@@ -58,10 +58,11 @@ RunHistory::RunHistory(Session& session) : m_session(session)
     m_session.prepare("variance_insert",
                       "INSERT INTO recon.reconciliation_variances (run_id, book, check_name, category, status,"
                       " kind, fingerprint, keys, expected, actual, difference, detail)"
-                      " SELECT $1, $2, v.check_name, v.category, v.status, v.kind, v.fingerprint, v.keys, v.expected,"
-                      " v.actual, v.difference, v.detail"
-                      " FROM jsonb_to_recordset($3::jsonb) AS v(check_name text, category text, status text, kind text,"
-                      " fingerprint text, keys jsonb, expected text, actual text, difference text, detail jsonb)");
+                      " SELECT $1, $2, v.check_name, v.category, v.check_status, v.kind, v.fingerprint, v.keys,"
+                      " v.expected, v.actual, v.difference, v.detail"
+                      " FROM jsonb_to_recordset($3::jsonb) AS v(check_name text, category text, check_status text,"
+                      " kind text, fingerprint text, keys jsonb, expected text, actual text, difference text,"
+                      " detail jsonb)");
     m_session.prepare("run_find", fmt::format("SELECT {} FROM recon.runs WHERE run_id = $1", run_columns));
     m_session.prepare("run_list", fmt::format("SELECT {} FROM recon.runs WHERE book = $1"
                                               " AND ($2::text IS NULL OR category = $2)"
@@ -109,17 +110,7 @@ RunChanges RunHistory::finish_run(const RunReport& report, const Settings& setti
     if (settings.alert_persist_enabled) {
         // The listed variances of every warn/fail check: at most RECON_VARIANCE_CAP per check,
         // the true total stays in the run row's variances_total.
-        nlohmann::json rows = nlohmann::json::array();
-        for (const auto& check : report.checks) {
-            if (check.status != CheckStatus::warn && check.status != CheckStatus::fail) continue;
-            for (const auto& variance : check.variances) {
-                auto row = variance_to_json(variance);
-                row["check_name"] = check.check_name;
-                row["category"] = std::string(1, check.category);
-                row["status"] = to_string(check.status);
-                rows.push_back(std::move(row));
-            }
-        }
+        const auto rows = tracked_variance_rows(report);
         if (!rows.empty()) txn.exec_prepared0("variance_insert", report.run_id, report.book, rows.dump());
     }
     RunChanges changes = record_variance_lifecycle(txn, report);

@@ -133,12 +133,28 @@ const CheckChanges* RunChanges::find(const std::string& check_name) const
     return nullptr;
 }
 
+nlohmann::json tracked_variance_rows(const RunReport& report)
+{
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& check : report.checks) {
+        if (!tracked(check.status)) continue;
+        for (const auto& variance : check.variances) {
+            auto row = variance_to_json(variance);
+            row["check_name"] = check.check_name;
+            row["category"] = std::string(1, check.category);
+            row["check_status"] = to_string(check.status);
+            rows.push_back(std::move(row));
+        }
+    }
+    return rows;
+}
+
 RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunReport& report)
 {
     RunChanges changes;
     std::map<std::string, std::size_t> index;
     nlohmann::json states = nlohmann::json::array();
-    nlohmann::json seen = nlohmann::json::array();
+    const nlohmann::json seen = tracked_variance_rows(report);
     nlohmann::json may_resolve = nlohmann::json::array();
     for (const auto& check : report.checks) {
         index[check.check_name] = changes.checks.size();
@@ -148,15 +164,6 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
                           {"ran_at", format_utc(check.ran_at)}});
         const bool capped = static_cast<std::int64_t>(check.variances.size()) < check.variances_total;
         if (check.status == CheckStatus::error) continue;
-        if (tracked(check.status)) {
-            for (const auto& variance : check.variances) {
-                auto json = variance_to_json(variance);
-                json["check_name"] = check.check_name;
-                json["category"] = std::string(1, check.category);
-                json["check_status"] = to_string(check.status);
-                seen.push_back(std::move(json));
-            }
-        }
         // A capped list cannot prove that an unlisted break healed: those stay open.
         if (tracked(check.status) && capped) {
             changes.checks.back().resolution_skipped = true;

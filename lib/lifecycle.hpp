@@ -56,6 +56,10 @@ struct RunChanges {
     const CheckChanges* find(const std::string& check_name) const;
 };
 
+/// The listed variances of a run's warn/fail checks (the ones that are persisted and tracked),
+/// as JSON rows: the variance's fields plus check_name, category and check_status.
+nlohmann::json tracked_variance_rows(const RunReport& report);
+
 /// How many resolved variances a run reports per check (the count is always exact).
 inline constexpr std::int64_t resolved_listing_limit = 10;
 

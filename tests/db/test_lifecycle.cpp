@@ -69,8 +69,8 @@ TEST_CASE("persistence on: every listed variance of a warn or fail check lands w
           "wallet_derivation:wallet_mismatch:fail:C001:48.50:40.00:-8.50");
     const auto& wallet = outcome.report.checks.at(0);
     REQUIRE(wallet.check_name == "wallet_derivation");
-    CHECK(db.query_value("SELECT fingerprint FROM recon.reconciliation_variances WHERE check_name = 'wallet_derivation'") ==
-          wallet.variances.at(0).fingerprint);
+    CHECK(db.query_value("SELECT fingerprint FROM recon.reconciliation_variances"
+                         " WHERE check_name = 'wallet_derivation'") == wallet.variances.at(0).fingerprint);
     CHECK(db.query_value("SELECT detail->>'booked_lines' FROM recon.reconciliation_variances"
                          " WHERE check_name = 'wallet_derivation'") == "3");
 }

@@ -101,7 +101,8 @@ TEST_CASE("a failing check posts one signed alert whose payload matches the run"
     CHECK(request.headers.at("x-reconcile-dedup-key") == payload["dedup_key"]);
     CHECK(request.headers.at("x-reconcile-event") == "problem");
     const auto timestamp = request.headers.at("x-reconcile-timestamp");
-    CHECK(request.headers.at("x-reconcile-signature") == "sha256=" + hmac_sha256_hex("s3cret", timestamp + "." + request.body));
+    CHECK(request.headers.at("x-reconcile-signature") ==
+          "sha256=" + hmac_sha256_hex("s3cret", timestamp + "." + request.body));
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count();
     CHECK(std::abs(now - std::stoll(timestamp)) < 60);

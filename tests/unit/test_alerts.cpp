@@ -173,7 +173,8 @@ TEST_CASE("headers: event and dedup key always; timestamp and HMAC-SHA256 over t
     const auto plain = alert_headers(alert, body, std::nullopt, "1764300000");
     CHECK(std::find(plain.begin(), plain.end(), "X-Reconcile-Dedup-Key: abc") != plain.end());
     CHECK(std::find(plain.begin(), plain.end(), "X-Reconcile-Event: problem") != plain.end());
-    CHECK(std::none_of(plain.begin(), plain.end(), [](const std::string& h) { return h.find("Signature") != std::string::npos; }));
+    CHECK(std::none_of(plain.begin(), plain.end(),
+                       [](const std::string& h) { return h.find("Signature") != std::string::npos; }));
     const auto signed_headers = alert_headers(alert, body, std::string("s3cret"), "1764300000");
     CHECK(std::find(signed_headers.begin(), signed_headers.end(), "X-Reconcile-Timestamp: 1764300000") !=
           signed_headers.end());
