@@ -303,7 +303,8 @@ std::string render_variance_history_line(const VarianceHistory& history)
 {
     std::string keys;
     for (const auto& [name, value] : history.keys.items()) {
-        keys += fmt::format(" {}={}", name, value.is_string() ? value.get<std::string>() : value.dump());
+        keys += fmt::format(" {}={}", printable(name),
+                            printable(value.is_string() ? value.get<std::string>() : value.dump()));
     }
     std::string when;
     if (history.state == "resolved") {
@@ -317,7 +318,7 @@ std::string render_variance_history_line(const VarianceHistory& history)
     if (history.reopen_count > 0) when += fmt::format(", reopened {}x", history.reopen_count);
     if (history.difference) when += fmt::format(", last difference {}", *history.difference);
     return fmt::format("{:<10} {:<6} {:<22} {}{}  {}  [{}]", history.state, history.book, history.check_name,
-                       history.kind, keys, when, history.fingerprint.substr(0, 12));
+                       printable(history.kind), keys, when, history.fingerprint.substr(0, 12));
 }
 
 }  // namespace reconcile

@@ -40,22 +40,6 @@ std::string scalar_metrics(const nlohmann::json& metrics)
     return text;
 }
 
-/// Text output goes to terminals: control characters in data (a hostile symbol from a broker,
-/// say) are shown as \xNN instead of being interpreted. JSON output stays verbatim.
-std::string printable(std::string_view text)
-{
-    std::string result;
-    for (const char c : text) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte == 0x7f) {
-            result += fmt::format("\\x{:02x}", byte);
-        } else {
-            result.push_back(c);
-        }
-    }
-    return result;
-}
-
 std::string variance_line(const Variance& variance)
 {
     std::string line = printable(variance.kind);
@@ -80,6 +64,20 @@ std::string upper(std::string_view text)
 }
 
 }  // namespace
+
+std::string printable(std::string_view text)
+{
+    std::string result;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) {
+            result += fmt::format("\\x{:02x}", byte);
+        } else {
+            result.push_back(c);
+        }
+    }
+    return result;
+}
 
 nlohmann::json variance_to_json(const Variance& variance)
 {

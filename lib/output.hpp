@@ -1,12 +1,17 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "lib/results.hpp"
 
 namespace reconcile {
+
+/// Text output goes to terminals: control characters in data (a hostile symbol from a broker,
+/// say) are shown as \xNN instead of being interpreted. JSON output stays verbatim.
+std::string printable(std::string_view text);
 
 /// A variance as it appears in the JSON output and in run rows.
 nlohmann::json variance_to_json(const Variance& variance);
