@@ -3,25 +3,11 @@
 // its normal side (an overdrawn customer wallet, say).
 #include <fmt/format.h>
 
+#include "checks/journal_pass.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
 namespace {
-
-const std::string bad_lines_sql = R"sql(
-WITH bad AS (
-    SELECT line_id, txn_id, side, amount,
-           (side IS NULL OR side NOT IN ('DR', 'CR')) AS bad_side,
-           (amount IS NOT NULL AND amount <= 0) AS bad_amount
-    FROM contract.journal_lines
-    WHERE side IS NULL OR side NOT IN ('DR', 'CR') OR amount <= 0
-),
-counted AS (
-    SELECT *, sum(bad_side::int) OVER () AS bad_sides, sum(bad_amount::int) OVER () AS bad_amounts FROM bad
-)
-SELECT line_id::text, txn_id::text, side::text, amount::text, bad_side, bad_amount, bad_sides, bad_amounts
-FROM counted ORDER BY line_id LIMIT $1
-)sql";
 
 // Balances per (account, customer, currency) in the direction of the account's normal side.
 const std::string wrong_side_sql = fmt::format(R"sql(
@@ -37,7 +23,7 @@ WITH balances AS (
 SELECT account_code::text, customer_id::text, currency::text, normal_side::text, balance::text,
        count(*) OVER () AS total
 FROM balances WHERE balance < 0
-ORDER BY balance, account_code, customer_id LIMIT $1
+ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
 )sql",
                                                    booked_statuses_sql);
 
@@ -54,23 +40,22 @@ public:
     void run(CheckContext& context) const override
     {
         auto& variances = context.variances();
-        std::int64_t line_total = 0;
+        // Invalid sides and amounts are flagged by the shared journal pass and detailed once.
+        const LineDefects& defects = line_defects(context);
         std::int64_t line_listed = 0;
-        for (const auto& row : context.ledger().exec_params(bad_lines_sql, listing_limit(context))) {
-            line_total = row[6].as<std::int64_t>() + row[7].as<std::int64_t>();
-            std::vector<std::pair<std::string, std::string>> keys{{"line_id", row[0].as<std::string>()},
-                                                                  {"txn_id", text_or_empty(row[1])}};
-            if (row[4].as<bool>()) {
-                Variance variance{.kind = "invalid_side", .keys = keys, .expected = "DR|CR",
-                                  .actual = optional_text(row[2])};
-                variances.add(std::move(variance));
+        for (const auto& line : defects.sign) {
+            std::vector<std::pair<std::string, std::string>> keys{{"line_id", line.line_id},
+                                                                  {"txn_id", line.txn_id.value_or("")}};
+            if (line.invalid_side) {
+                variances.add(Variance{.kind = "invalid_side", .keys = keys, .expected = "DR|CR", .actual = line.side});
                 ++line_listed;
             }
-            if (row[5].as<bool>()) {
-                variances.add(Variance{.kind = "non_positive_amount", .keys = keys, .actual = optional_text(row[3])});
+            if (line.non_positive_amount) {
+                variances.add(Variance{.kind = "non_positive_amount", .keys = keys, .actual = line.amount});
                 ++line_listed;
             }
         }
+        const std::int64_t line_total = defects.invalid_sides + defects.non_positive_amounts;
         variances.add_unlisted(line_total - line_listed);
         context.metrics()["invalid_lines"] = line_total;
 

@@ -47,6 +47,7 @@ public:
     void close()
     {
         m_in_check = false;
+        forget_shared();
         if (m_snapshot) {
             auto snapshot = std::move(m_snapshot);
             snapshot->commit();
