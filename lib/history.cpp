@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "lib/fault.hpp"
 #include "lib/output.hpp"
 
 namespace reconcile {
@@ -118,17 +119,20 @@ void RunHistory::finish_run(const RunReport& report, const Settings& settings)
             }
         }
     }
+    fault_pause("BEFORE_RESULTS_COMMIT");
     txn.commit();
 }
 
-void RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept
+bool RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept
 {
     try {
         pqxx::work txn(m_session.connection());
         txn.exec_prepared0("run_abort", run_id, reason);
         txn.commit();
+        return true;
     } catch (...) {
         // The database is gone: the row stays `running`, and the next run marks it abandoned.
+        return false;
     }
 }
 

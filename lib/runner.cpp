@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include "lib/history.hpp"
 #include "lib/lock.hpp"
@@ -63,6 +64,42 @@ private:
 
 /// SQLSTATE of a statement cancelled by statement_timeout (libpqxx 6 has no class for it).
 constexpr const char* query_canceled_state = "57014";
+
+/// Writes the results, but only while the run still holds its lock: a control connection that
+/// the server ended (and with it the lock) must not commit. Any failure to write is transient:
+/// nothing was written, and the run is safe to retry.
+void write_results(RunHistory& history, AdvisoryLock& lock, const RunReport& report, const Settings& settings)
+{
+    if (!lock.still_held()) {
+        throw Error(ExitCode::transient,
+                    fmt::format("run {} lost its lock before writing results; nothing written", report.run_id));
+    }
+    try {
+        history.finish_run(report, settings);
+    } catch (...) {
+        const auto [code, message] = classify_current_exception(true);
+        throw Error(ExitCode::transient,
+                    fmt::format("could not write the results of run {}; nothing written: {}", report.run_id, message));
+    }
+}
+
+/// Ends a failed run's row as `error`. When the control connection died with the failure (a
+/// restarted or unreachable server), a fresh connection tries a few times for a second or so;
+/// if that fails too the row stays `running` with a free lock, and the next run abandons it.
+void finish_as_error(const Settings& settings, const std::string& book, RunHistory& history, std::int64_t run_id,
+                     const std::string& reason)
+{
+    if (history.abort_run(run_id, reason)) return;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        try {
+            Session fresh(settings.database_url(book), "control");
+            if (RunHistory(fresh).abort_run(run_id, reason)) return;
+        } catch (...) {
+            // Still unreachable: try again, then leave it to the next run.
+        }
+    }
+}
 
 std::string host_name()
 {
@@ -159,11 +196,11 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
                                  std::chrono::steady_clock::now() - started)
                                  .count();
         report.status = std::string(to_string(overall_status(report.checks)));
-        history.finish_run(report, settings);
+        write_results(history, *lock, report, settings);
     } catch (...) {
         // Past this point every failure is mid-run: a lost connection is transient (75).
         const auto [code, message] = classify_current_exception(true);
-        history.abort_run(report.run_id, message);
+        finish_as_error(settings, request.book, history, report.run_id, message);
         throw Error(code, message);
     }
     lock->release();

@@ -15,6 +15,7 @@
 
 #include "lib/lock.hpp"
 #include "tests/db/fixture.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/process.hpp"
 
 using namespace reconcile;
@@ -53,33 +54,6 @@ ProcessOptions env_for(const Books& b, std::map<std::string, std::string> extra 
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
     for (auto& [key, value] : extra) options.env[key] = value;
     return options;
-}
-
-ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions& options)
-{
-    args.insert(args.begin(), reconcile_binary());
-    return run_process(args, options);
-}
-
-// A journal view that takes `seconds` to read: keeps a run busy while a test acts on it.
-std::string slow_journal_view(int seconds)
-{
-    return "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id, l.account_code,"
-           " l.customer_id, l.side, l.amount, l.currency FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(" +
-           std::to_string(seconds) + ")) AS slow";
-}
-const char* const normal_journal_view =
-    "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
-    " amount, currency FROM ledger.journal_lines";
-
-bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
-{
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
 }
 
 }  // namespace
