@@ -259,6 +259,7 @@ Settings load_settings(const EnvMap& env)
     });
     apply(env, "RECON_STATEMENT_TIMEOUT_MS", s.statement_timeout_ms,
           [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 86400000); });
+    apply(env, "RECON_READ_MAX_LAG_SECONDS", s.read_max_lag_seconds, seconds);
 
     if (s.pending_fail_hours < s.pending_warn_hours) {
         throw config_error(fmt::format("RECON_PENDING_FAIL_HOURS ({}) is below RECON_PENDING_WARN_HOURS ({})",

@@ -58,6 +58,8 @@ struct Settings {
     std::int64_t lrs_aged_days = 5;
     std::int64_t variance_cap = 200;
     std::int64_t statement_timeout_ms = 300000;
+    /// With a read replica: refuse to run (75, nothing written) when it lags the primary by more.
+    std::optional<std::int64_t> read_max_lag_seconds;
 
     EnvMap raw;  ///< everything that was read, for later subsystems' own settings
 

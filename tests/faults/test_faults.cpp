@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -20,6 +18,7 @@
 #include "lib/lock.hpp"
 #include "tests/db/fixture.hpp"
 #include "tests/support/cli.hpp"
+#include "tests/support/cluster.hpp"
 #include "tests/support/process.hpp"
 
 using namespace reconcile;
@@ -124,50 +123,6 @@ bool running_row_committed(const Target& db)
 {
     return db.value("SELECT count(*) FROM recon.runs WHERE status = 'running'") == "1";
 }
-
-/// A private PostgreSQL for faults that would hit every other test on a shared server.
-class PrivateCluster {
-public:
-    PrivateCluster() : m_dir(std::filesystem::temp_directory_path() / ("reconcile-faults-pg-" + std::to_string(getpid())))
-    {
-        const auto started = run_process({script(), "start", m_dir.string()});
-        if (started.exit_code != 0) throw std::runtime_error("pg-cluster start failed: " + started.err);
-        std::ifstream env(m_dir / "env");
-        for (std::string line; std::getline(env, line);) {
-            const auto eq = line.find('=');
-            if (eq != std::string::npos) m_env[line.substr(0, eq)] = line.substr(eq + 1);
-        }
-    }
-    ~PrivateCluster() { run_process({script(), "stop", m_dir.string()}); }
-    PrivateCluster(const PrivateCluster&) = delete;
-    PrivateCluster& operator=(const PrivateCluster&) = delete;
-
-    std::string url(const std::string& dbname) const
-    {
-        return "postgresql://postgres@127.0.0.1:" + m_env.at("RECON_TEST_PGPORT") + "/" + dbname;
-    }
-
-    /// pg_ctl restart -m fast, as the cluster's owner.
-    ProcessResult restart() const
-    {
-        std::vector<std::string> argv;
-        if (!m_env.at("RECON_TEST_PGRUNAS").empty()) argv = {"/usr/sbin/runuser", "-u", m_env.at("RECON_TEST_PGRUNAS"), "--"};
-        for (const auto& arg : {m_env.at("RECON_TEST_PGBIN") + "/pg_ctl", std::string("restart"), std::string("-D"),
-                                m_env.at("RECON_TEST_PGDATA"), std::string("-m"), std::string("fast"), std::string("-w"),
-                                std::string("-l"), m_env.at("RECON_TEST_PGLOG")}) {
-            argv.push_back(arg);
-        }
-        ProcessOptions options;
-        options.timeout = 60s;
-        return run_process(argv, options);
-    }
-
-private:
-    static std::string script() { return std::string(RECON_SOURCE_DIR) + "/scripts/pg-cluster"; }
-
-    std::filesystem::path m_dir;
-    std::map<std::string, std::string> m_env;
-};
 
 }  // namespace
 
@@ -316,7 +271,7 @@ TEST_CASE("a failure to write results: exit 75, nothing partial")
 
 TEST_CASE("PostgreSQL restarted mid-run (a private cluster)")
 {
-    PrivateCluster cluster;
+    PrivateCluster cluster("faults");
     exec_sql(cluster.url("postgres"), "CREATE DATABASE faults_restart");
     Target db{cluster.url("faults_restart")};
     const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, db.env());
