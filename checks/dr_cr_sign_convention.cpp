@@ -12,24 +12,38 @@ namespace {
 // Balances per (account, customer, currency) in the direction of the account's normal side: the
 // second grouping of the journal (the first, per transaction, is the shared journal pass). The
 // keys are grouped as bytes (COLLATE "C"): sorting them by locale rules would cost more than the
-// sums.
-const std::string wrong_side_sql = fmt::format(R"sql(
+// sums. `{lines}` chooses which lines count as booked (see booked_lines_*).
+const std::string wrong_side_sql_template = R"sql(
 WITH balances AS (
     SELECT l.account_code::text COLLATE "C" AS account_code, l.customer_id::text COLLATE "C" AS customer_id,
            l.currency::text COLLATE "C" AS currency, min(a.normal_side::text) AS normal_side,
            sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS balance
     FROM contract.journal_lines l
     JOIN contract.accounts a ON a.account_code = l.account_code
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
-    WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND t.status IN {}
+    {lines}
     GROUP BY 1, 2, 3
 )
 SELECT account_code::text, customer_id::text, currency::text, normal_side::text, balance::text,
        count(*) OVER () AS total
 FROM balances WHERE balance < 0
 ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
-)sql",
-                                                   booked_statuses_sql);
+)sql";
+
+// Exact: each line joined to its transaction (every line probes all transactions).
+const std::string wrong_side_joined_sql = fmt::format(
+    fmt::runtime(wrong_side_sql_template),
+    fmt::arg("lines", fmt::format("JOIN contract.transactions t ON t.txn_id = l.txn_id\n"
+                                  "    WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND t.status IN {}",
+                                  booked_statuses_sql)));
+
+// The same when the journal pass found no orphaned line (every line has its transaction): only
+// the few transactions that are not booked are excluded, a small hash every line probes.
+const std::string wrong_side_sql = fmt::format(
+    fmt::runtime(wrong_side_sql_template),
+    fmt::arg("lines", fmt::format("WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND NOT EXISTS (\n"
+                                  "        SELECT 1 FROM contract.transactions t WHERE t.txn_id = l.txn_id\n"
+                                  "        AND (t.status IS NULL OR t.status NOT IN {}))",
+                                  booked_statuses_sql)));
 
 class DrCrSignConvention : public Check {
 public:
@@ -65,7 +79,8 @@ public:
 
         std::int64_t account_total = 0;
         std::int64_t account_listed = 0;
-        for (const auto& row : context.ledger().exec_params(wrong_side_sql, listing_limit(context))) {
+        const std::string& balances_sql = defects.orphans == 0 ? wrong_side_sql : wrong_side_joined_sql;
+        for (const auto& row : context.ledger().exec_params(balances_sql, listing_limit(context))) {
             account_total = row[5].as<std::int64_t>();
             ++account_listed;
             std::vector<std::pair<std::string, std::string>> keys{{"account", row[0].as<std::string>()}};

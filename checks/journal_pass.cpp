@@ -15,8 +15,9 @@ namespace {
 // orphaned lines (groups without a transaction) and booked transactions without lines
 // (transactions without a group). A transaction whose lines mix currencies, or contain a line
 // that breaks a per-line rule, is split per currency afterwards by an index lookup (rare).
-// Each line is flagged when it breaks any per-line rule; LineDefects details them.
-const std::string journal_pass_sql = fmt::format(R"sql(
+// Each line is flagged when it breaks any per-line rule; LineDefects details them. This CTE is
+// the grouping both statements below start from.
+const std::string per_txn_lines_cte = R"sql(
 WITH per_txn_lines AS (
     SELECT l.txn_id,
            count(*) AS lines,
@@ -31,7 +32,43 @@ WITH per_txn_lines AS (
                                OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective
     FROM contract.journal_lines l
     GROUP BY l.txn_id
+)
+)sql";
+
+// The healthy path: one streaming pass, nothing materialized. Every booked, single-currency
+// transaction without a defective line adds to its currency's totals; the rest is only
+// counted. When anything needs listing (an unbalanced or misshapen transaction) or splitting
+// (several currencies, a defective line), the detail statement below reruns the pass.
+const std::string journal_summary_sql = per_txn_lines_cte + fmt::format(R"sql(,
+per_txn AS (
+    SELECT coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
+           coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
+           coalesce(g.credit_lines, 0) AS credit_lines, coalesce(g.debits, 0) AS debits,
+           coalesce(g.credits, 0) AS credits, g.currency,
+           coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
+           coalesce(g.defective, 0) AS defective
+    FROM per_txn_lines g
+    FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
 ),
+classified AS (
+    SELECT *, booked AND NOT split AND lines > 0 AS counted FROM per_txn
+)
+SELECT CASE WHEN counted THEN currency END::text AS currency,
+       sum(debits) FILTER (WHERE counted)::text, sum(credits) FILTER (WHERE counted)::text,
+       (sum(debits) FILTER (WHERE counted) - sum(credits) FILTER (WHERE counted))::text,
+       coalesce(sum(lines) FILTER (WHERE counted), 0)::bigint, count(*) FILTER (WHERE counted),
+       count(*) FILTER (WHERE booked), coalesce(sum(lines), 0)::bigint,
+       (coalesce(sum(lines) FILTER (WHERE orphaned), 0) + coalesce(sum(defective) FILTER (WHERE NOT orphaned), 0))::bigint,
+       count(*) FILTER (WHERE counted AND debits <> credits)
+           + count(*) FILTER (WHERE booked AND (lines < 2 OR debit_lines = 0 OR credit_lines = 0))
+           + count(*) FILTER (WHERE booked AND split)
+FROM classified
+GROUP BY 1
+)sql",
+                                                                         booked_statuses_sql);
+
+// The detail path: the same pass materialized, split per currency where needed, with listings.
+const std::string journal_pass_sql = per_txn_lines_cte + fmt::format(R"sql(,
 per_txn AS MATERIALIZED (
     SELECT t.txn_id, coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
            coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
@@ -122,6 +159,24 @@ UNION ALL
 JournalPass compute_journal_pass(CheckContext& context)
 {
     JournalPass pass;
+    std::int64_t needs_detail = 0;
+    for (const auto& row : context.ledger().exec_params(journal_summary_sql)) {
+        if (!row[0].is_null()) {
+            pass.currencies.push_back({.currency = row[0].as<std::string>(),
+                                       .debits = row[1].as<std::string>(),
+                                       .credits = row[2].as<std::string>(),
+                                       .difference = row[3].as<std::string>(),
+                                       .lines = row[4].as<std::int64_t>(),
+                                       .groups = row[5].as<std::int64_t>()});
+        }
+        pass.booked_transactions += row[6].as<std::int64_t>();
+        pass.lines += row[7].as<std::int64_t>();
+        pass.suspect_lines += row[8].as<std::int64_t>();
+        needs_detail += row[9].as<std::int64_t>();
+    }
+    if (needs_detail == 0) return pass;
+
+    pass = JournalPass{};
     const auto cap = static_cast<std::int64_t>(context.variances().cap());
     for (const auto& row : context.ledger().exec_params(journal_pass_sql, cap)) {
         const auto kind = row[0].as<std::string>();
