@@ -114,6 +114,8 @@ const std::vector<SettingDoc>& setting_docs()
          "`serve`: accepted connections waiting for a worker; beyond it, 503 at once"},
         {"RECON_SERVE_RUN_WAIT_SECONDS", "30",
          "`serve`: how long `POST /v1/reconciliation/run` waits for its runs before answering 202"},
+        {"RECON_READ_MAX_LAG_SECONDS", "unset",
+         "with a read replica: a standby further behind the primary than this makes the run exit 75, writing nothing"},
     };
     return docs;
 }
@@ -330,6 +332,7 @@ Settings load_settings(const EnvMap& env)
           [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 86400000); });
     apply(env, "RECON_SNAPSHOT_WINDOW_DAYS", s.snapshot_window_days,
           [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 0, 36600); });
+    apply(env, "RECON_READ_MAX_LAG_SECONDS", s.read_max_lag_seconds, seconds);
 
     if (s.pending_fail_hours < s.pending_warn_hours) {
         throw config_error(fmt::format("RECON_PENDING_FAIL_HOURS ({}) is below RECON_PENDING_WARN_HOURS ({})",

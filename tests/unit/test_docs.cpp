@@ -95,6 +95,8 @@ TEST_CASE("documented defaults are the defaults Settings has")
         {"RECON_SERVE_WORKERS", std::to_string(serve.limits.workers)},
         {"RECON_SERVE_QUEUE", std::to_string(serve.limits.max_queued)},
         {"RECON_SERVE_RUN_WAIT_SECONDS", seconds(serve.run_wait)},
+        {"RECON_READ_MAX_LAG_SECONDS",
+         s.read_max_lag_seconds ? std::to_string(*s.read_max_lag_seconds) : "unset"},
         {"RECON_BOOKS", s.books.size() == 2 ? s.books[0] + "," + s.books[1] : "?"},
         {"RECON_SCHEDULE_ENABLED", s.schedule_enabled ? "true" : "false"},
         {"RECON_INTERVAL_SECONDS", std::to_string(s.interval_seconds)},
