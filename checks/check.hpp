@@ -1,5 +1,7 @@
 #pragma once
 
+#include <any>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -28,6 +30,24 @@ public:
     /// calls it before waiting on a broker, so no snapshot is held open across HTTP (A/B/D
     /// checks never call it: they share one snapshot).
     virtual void release() = 0;
+
+    /// A result computed once per snapshot and shared by every check that asks for `key`, so a
+    /// grouping of the journal that several checks need is done once (see checks/journal_pass).
+    /// `compute` runs on the first request; if it throws, nothing is kept and the next asks again.
+    template <typename T, typename Compute>
+    const T& shared(const std::string& key, Compute compute)
+    {
+        auto found = m_shared.find(key);
+        if (found == m_shared.end()) found = m_shared.emplace(key, std::make_any<T>(compute())).first;
+        return std::any_cast<const T&>(found->second);
+    }
+
+protected:
+    /// Drops the shared results when the snapshot they were computed in ends.
+    void forget_shared() { m_shared.clear(); }
+
+private:
+    std::map<std::string, std::any> m_shared;
 };
 
 /// Everything one check sees during one run, and where it puts its findings.
@@ -58,6 +78,12 @@ public:
     {
         if (m_brokers == nullptr) throw std::logic_error("broker access is only available to category C checks");
         return *m_brokers;
+    }
+    /// A result shared with the run's other checks (SnapshotProvider::shared).
+    template <typename T, typename Compute>
+    const T& shared(const std::string& key, Compute compute)
+    {
+        return m_snapshot.shared<T>(key, std::move(compute));
     }
     /// Variances found so far (capped list, true total).
     VarianceCollector& variances() { return m_variances; }

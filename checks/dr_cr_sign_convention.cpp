@@ -3,43 +3,47 @@
 // its normal side (an overdrawn customer wallet, say).
 #include <fmt/format.h>
 
+#include "checks/journal_pass.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
 namespace {
 
-const std::string bad_lines_sql = R"sql(
-WITH bad AS (
-    SELECT line_id, txn_id, side, amount,
-           (side IS NULL OR side NOT IN ('DR', 'CR')) AS bad_side,
-           (amount IS NOT NULL AND amount <= 0) AS bad_amount
-    FROM contract.journal_lines
-    WHERE side IS NULL OR side NOT IN ('DR', 'CR') OR amount <= 0
-),
-counted AS (
-    SELECT *, sum(bad_side::int) OVER () AS bad_sides, sum(bad_amount::int) OVER () AS bad_amounts FROM bad
-)
-SELECT line_id::text, txn_id::text, side::text, amount::text, bad_side, bad_amount, bad_sides, bad_amounts
-FROM counted ORDER BY line_id LIMIT $1
-)sql";
-
-// Balances per (account, customer, currency) in the direction of the account's normal side.
-const std::string wrong_side_sql = fmt::format(R"sql(
+// Balances per (account, customer, currency) in the direction of the account's normal side: the
+// second grouping of the journal (the first, per transaction, is the shared journal pass). The
+// keys are grouped as bytes (COLLATE "C"): sorting them by locale rules would cost more than the
+// sums. `{lines}` chooses which lines count as booked (see booked_lines_*).
+const std::string wrong_side_sql_template = R"sql(
 WITH balances AS (
-    SELECT l.account_code, l.customer_id, l.currency, a.normal_side,
+    SELECT l.account_code::text COLLATE "C" AS account_code, l.customer_id::text COLLATE "C" AS customer_id,
+           l.currency::text COLLATE "C" AS currency, min(a.normal_side::text) AS normal_side,
            sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS balance
     FROM contract.journal_lines l
     JOIN contract.accounts a ON a.account_code = l.account_code
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
-    WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND t.status IN {}
-    GROUP BY l.account_code, l.customer_id, l.currency, a.normal_side
+    {lines}
+    GROUP BY 1, 2, 3
 )
 SELECT account_code::text, customer_id::text, currency::text, normal_side::text, balance::text,
        count(*) OVER () AS total
 FROM balances WHERE balance < 0
-ORDER BY balance, account_code, customer_id LIMIT $1
-)sql",
-                                                   booked_statuses_sql);
+ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
+)sql";
+
+// Exact: each line joined to its transaction (every line probes all transactions).
+const std::string wrong_side_joined_sql = fmt::format(
+    fmt::runtime(wrong_side_sql_template),
+    fmt::arg("lines", fmt::format("JOIN contract.transactions t ON t.txn_id = l.txn_id\n"
+                                  "    WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND t.status IN {}",
+                                  booked_statuses_sql)));
+
+// The same when the journal pass found no orphaned line (every line has its transaction): only
+// the few transactions that are not booked are excluded, a small hash every line probes.
+const std::string wrong_side_sql = fmt::format(
+    fmt::runtime(wrong_side_sql_template),
+    fmt::arg("lines", fmt::format("WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND NOT EXISTS (\n"
+                                  "        SELECT 1 FROM contract.transactions t WHERE t.txn_id = l.txn_id\n"
+                                  "        AND (t.status IS NULL OR t.status NOT IN {}))",
+                                  booked_statuses_sql)));
 
 class DrCrSignConvention : public Check {
 public:
@@ -54,29 +58,29 @@ public:
     void run(CheckContext& context) const override
     {
         auto& variances = context.variances();
-        std::int64_t line_total = 0;
+        // Invalid sides and amounts are flagged by the shared journal pass and detailed once.
+        const LineDefects& defects = line_defects(context);
         std::int64_t line_listed = 0;
-        for (const auto& row : context.ledger().exec_params(bad_lines_sql, listing_limit(context))) {
-            line_total = row[6].as<std::int64_t>() + row[7].as<std::int64_t>();
-            std::vector<std::pair<std::string, std::string>> keys{{"line_id", row[0].as<std::string>()},
-                                                                  {"txn_id", text_or_empty(row[1])}};
-            if (row[4].as<bool>()) {
-                Variance variance{.kind = "invalid_side", .keys = keys, .expected = "DR|CR",
-                                  .actual = optional_text(row[2])};
-                variances.add(std::move(variance));
+        for (const auto& line : defects.sign) {
+            std::vector<std::pair<std::string, std::string>> keys{{"line_id", line.line_id},
+                                                                  {"txn_id", line.txn_id.value_or("")}};
+            if (line.invalid_side) {
+                variances.add(Variance{.kind = "invalid_side", .keys = keys, .expected = "DR|CR", .actual = line.side});
                 ++line_listed;
             }
-            if (row[5].as<bool>()) {
-                variances.add(Variance{.kind = "non_positive_amount", .keys = keys, .actual = optional_text(row[3])});
+            if (line.non_positive_amount) {
+                variances.add(Variance{.kind = "non_positive_amount", .keys = keys, .actual = line.amount});
                 ++line_listed;
             }
         }
+        const std::int64_t line_total = defects.invalid_sides + defects.non_positive_amounts;
         variances.add_unlisted(line_total - line_listed);
         context.metrics()["invalid_lines"] = line_total;
 
         std::int64_t account_total = 0;
         std::int64_t account_listed = 0;
-        for (const auto& row : context.ledger().exec_params(wrong_side_sql, listing_limit(context))) {
+        const std::string& balances_sql = defects.orphans == 0 ? wrong_side_sql : wrong_side_joined_sql;
+        for (const auto& row : context.ledger().exec_params(balances_sql, listing_limit(context))) {
             account_total = row[5].as<std::int64_t>();
             ++account_listed;
             std::vector<std::pair<std::string, std::string>> keys{{"account", row[0].as<std::string>()}};

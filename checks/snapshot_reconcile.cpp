@@ -10,51 +10,63 @@
 namespace reconcile {
 namespace {
 
-// The replay is one pass: the chosen snapshots and the booked lines of their keys form one
-// event stream per key, ordered by time (lines before a snapshot at the same instant, since
-// as_of is inclusive), and a running sum gives each snapshot its replayed balance. A snapshot
-// without a customer covers the whole account (every customer's lines and those without one);
-// a snapshot with a customer covers that customer's lines of the account.
+// The replay is one pass over the journal. Each chosen snapshot key gets a numeric id; every
+// booked line of a key up to its latest chosen snapshot is attributed to it (a snapshot without a
+// customer covers the whole account: every customer's lines and those without one; a snapshot
+// with a customer covers that customer's lines). Lines up to the key's earliest chosen snapshot
+// are summed into one opening row per key by a hash aggregate, so only the window's own lines,
+// the opening rows and the snapshots are sorted; a running sum per key, lines before a snapshot
+// at the same instant (as_of is inclusive), gives each snapshot its replayed balance. The
+// snapshots are sorted once (latest per key and the key ids share one sort, in the C collation:
+// identity, not linguistic order, matters here).
 const std::string snapshot_reconcile_sql = fmt::format(R"sql(
 WITH ranked AS (
-    SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code,
-           customer_id::text AS customer_id, currency::text AS currency, as_of, balance,
-           max(as_of) OVER (PARTITION BY account_code::text, customer_id::text, currency::text) AS latest
+    SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
+           currency::text AS currency, as_of, balance,
+           max(as_of) OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
+                                         currency::text COLLATE "C") AS latest,
+           dense_rank() OVER (ORDER BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
+                                       currency::text COLLATE "C") AS key_id
     FROM contract.balance_snapshots
 ),
 chosen AS MATERIALIZED (
     SELECT * FROM ranked WHERE as_of >= latest - make_interval(days => $1::int)
 ),
 snapshot_keys AS MATERIALIZED (
-    SELECT account_code, customer_id, currency, max(as_of) AS until FROM chosen GROUP BY 1, 2, 3
+    SELECT key_id, min(account_code) AS account_code, min(customer_id) AS customer_id, min(currency) AS currency,
+           min(as_of) AS first_as_of, max(as_of) AS until
+    FROM chosen GROUP BY key_id
 ),
-movements AS MATERIALIZED (
+lines AS NOT MATERIALIZED (
     SELECT l.account_code::text AS account_code, l.customer_id::text AS customer_id, l.currency::text AS currency,
            t.effective_at AS at, CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END AS delta
     FROM contract.journal_lines l
     JOIN contract.accounts a ON a.account_code = l.account_code
     JOIN contract.transactions t ON t.txn_id = l.txn_id
     WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
-      AND l.account_code::text IN (SELECT account_code FROM snapshot_keys)
+),
+attributed AS (
+    SELECT k.key_id, k.first_as_of, l.at, l.delta
+    FROM lines l
+    JOIN snapshot_keys k ON k.customer_id IS NOT NULL AND k.account_code = l.account_code
+                        AND k.customer_id = l.customer_id AND k.currency = l.currency AND l.at <= k.until
+    UNION ALL
+    SELECT k.key_id, k.first_as_of, l.at, l.delta
+    FROM lines l
+    JOIN snapshot_keys k ON k.customer_id IS NULL AND k.account_code = l.account_code
+                        AND k.currency = l.currency AND l.at <= k.until
 ),
 events AS (
-    SELECT k.account_code, k.customer_id, k.currency, m.at, 0 AS ord, m.delta,
-           NULL::text AS snapshot_id, NULL::numeric AS stored, NULL::timestamptz AS as_of
-    FROM movements m
-    JOIN snapshot_keys k ON k.customer_id IS NOT NULL AND k.account_code = m.account_code
-                        AND k.customer_id = m.customer_id AND k.currency = m.currency AND m.at <= k.until
+    SELECT key_id, CASE WHEN at <= first_as_of THEN '-infinity'::timestamptz ELSE at END AS at, 0 AS ord,
+           sum(delta) AS delta, NULL::text AS snapshot_id, NULL::text AS account_code,
+           NULL::text AS customer_id, NULL::text AS currency, NULL::timestamptz AS as_of, NULL::numeric AS stored
+    FROM attributed GROUP BY 1, 2
     UNION ALL
-    SELECT k.account_code, NULL, k.currency, m.at, 0, m.delta, NULL, NULL, NULL
-    FROM movements m
-    JOIN snapshot_keys k ON k.customer_id IS NULL AND k.account_code = m.account_code
-                        AND k.currency = m.currency AND m.at <= k.until
-    UNION ALL
-    SELECT account_code, customer_id, currency, as_of, 1, 0, snapshot_id, balance, as_of FROM chosen
+    SELECT key_id, as_of, 1, 0, snapshot_id, account_code, customer_id, currency, as_of, balance FROM chosen
 ),
 replayed AS MATERIALIZED (
     SELECT snapshot_id, account_code, customer_id, currency, as_of, stored, replayed
-    FROM (SELECT *, sum(delta) OVER (PARTITION BY account_code, customer_id, currency
-                                     ORDER BY at, ord ROWS UNBOUNDED PRECEDING) AS replayed
+    FROM (SELECT *, sum(delta) OVER (PARTITION BY key_id ORDER BY at, ord ROWS UNBOUNDED PRECEDING) AS replayed
           FROM events) e
     WHERE ord = 1
 ),

@@ -104,6 +104,8 @@ struct VariancesOptions {
 /// `reconcile variances`: which breaks are new, which persist and since when, which resolved.
 CLI::App* setup_variances(CLI::App& app, VariancesOptions& options);
 int variances_command(const VariancesOptions& options, const GlobalOptions& global);
+
+
 struct ServeOptions {
     std::optional<std::string> address;
     std::optional<int> port;

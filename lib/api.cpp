@@ -290,8 +290,28 @@ void ReconcileApi::register_routes(HttpServer& server)
     server.get("/v1/reconciliation/runs", Access::read, [this](const httplib::Request& r) { return list_runs(r); });
     server.get(R"(/v1/reconciliation/runs/([^/]+))", Access::read,
                [this](const httplib::Request& r) { return show_run(r); });
-    // The India reports (GET /v1/india/ledger-recon, /holdings-recon, /reconciliation) join here
-    // once lib/india_reports.hpp is merged: one server.get(...) each calling build_india_report.
+    for (const auto report : {IndiaReport::ledger_recon, IndiaReport::holdings_recon, IndiaReport::reconciliation}) {
+        server.get("/v1/india/" + std::string(to_string(report)), Access::read,
+                   [this, report](const httplib::Request& r) { return india_report(r, report); });
+    }
+}
+
+HttpReply ReconcileApi::india_report(const httplib::Request& request, IndiaReport report)
+{
+    require_known_params(request.params, {"customer"});
+    const IndiaReportRequest spec{.report = report, .customer_id = single_param(request.params, "customer")};
+    nlohmann::json document;
+    try {
+        document = build_india_report(m_settings, spec);
+    } catch (const Error& e) {
+        if (e.code() == ExitCode::usage && spec.customer_id) throw HttpError(404, e.what());
+        throw;
+    }
+    // The report is the answer whatever it found; a broker that could not be asked at all is not.
+    const std::string broker = document.value("broker_status", "");
+    if (broker == "unreachable") throw HttpError(502, document.value("error", "ViewTrade unreachable"));
+    if (broker == "not_configured") throw HttpError(503, document.value("error", "ViewTrade is not configured"));
+    return HttpReply::json(document);
 }
 
 HttpReply ReconcileApi::post_run(const httplib::Request& request)

@@ -15,6 +15,7 @@
 
 #include "checks/registry.hpp"
 #include "lib/config.hpp"
+#include "lib/india_reports.hpp"
 #include "lib/history.hpp"
 #include "lib/http_server.hpp"
 #include "lib/run_launcher.hpp"
@@ -98,6 +99,10 @@ private:
     HttpReply list_runs(const httplib::Request& request);
     HttpReply show_run(const httplib::Request& request);
     HttpReply metrics(const HttpServer& server);
+    /// GET /v1/india/<report>[?customer=ID]: lib/india_reports.hpp's report as JSON (200); 404 for
+    /// a customer without a ViewTrade account, 502 when ViewTrade is unreachable, 503 when it is
+    /// not configured.
+    HttpReply india_report(const httplib::Request& request, IndiaReport report);
 
     const Settings& m_settings;
     const ServeSettings& m_serve;

@@ -89,6 +89,8 @@ struct Settings {
     std::int64_t variance_cap = 200;
     std::int64_t statement_timeout_ms = 300000;
     std::int64_t snapshot_window_days = 7;  ///< snapshot_reconcile: latest snapshot + this many days
+    /// With a read replica: refuse to run (75, nothing written) when it lags the primary by more.
+    std::optional<std::int64_t> read_max_lag_seconds;
 
     BrokerSettings brokers;
 

@@ -10,6 +10,13 @@ Session::Session(const std::string& url, std::string purpose) : m_purpose(std::m
 {
     try {
         m_connection = std::make_unique<pqxx::connection>(url);
+        // libpqxx 6 silently reconnects a broken connection at the next transaction. A session
+        // is one server session: the control session's advisory lock and the read session's
+        // snapshot die with it, so a reconnect must never pass for the same session.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        m_connection->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
         pqxx::nontransaction txn(*m_connection);
         txn.exec_params("SELECT set_config('application_name', $1, false)", "reconcile");
     } catch (const pqxx::broken_connection& e) {

@@ -29,7 +29,7 @@ const std::vector<ExitCodeDoc>& exit_code_docs()
         {ExitCode::usage, "bad command line (also: `runs show` or `trace` naming nothing that exists)"},
         {ExitCode::unavailable, "database (or every broker) unreachable"},
         {ExitCode::internal, "internal error"},
-        {ExitCode::transient, "transient failure mid-run (connection lost, timeout); safe to retry"},
+        {ExitCode::transient, "transient failure mid-run (connection lost, the lock lost, results could not be written, the read replica too far behind); nothing partial was written; safe to retry"},
         {ExitCode::config, "bad configuration or unreadable secret"},
     };
     return docs;

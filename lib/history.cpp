@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "lib/fault.hpp"
 #include "lib/output.hpp"
 
 namespace reconcile {
@@ -121,18 +122,21 @@ RunChanges RunHistory::finish_run(const RunReport& report, const Settings& setti
         if (!rows.empty()) txn.exec_prepared0("variance_insert", report.run_id, report.book, rows.dump());
     }
     RunChanges changes = record_variance_lifecycle(txn, report);
+    fault_pause("BEFORE_RESULTS_COMMIT");
     txn.commit();
     return changes;
 }
 
-void RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept
+bool RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept
 {
     try {
         pqxx::work txn(m_session.connection());
         txn.exec_prepared0("run_abort", run_id, reason);
         txn.commit();
+        return true;
     } catch (...) {
         // The database is gone: the row stays `running`, and the next run marks it abandoned.
+        return false;
     }
 }
 

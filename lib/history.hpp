@@ -38,8 +38,9 @@ public:
     RunChanges finish_run(const RunReport& report, const Settings& settings);
 
     /// Best effort, never throws: ends a run that could not complete as `error` with a reason.
-    /// When the database is gone the row stays `running` and the next run abandons it.
-    void abort_run(std::int64_t run_id, const std::string& reason) noexcept;
+    /// Returns false when that failed (the database is gone: the row stays `running` and the
+    /// next run abandons it).
+    bool abort_run(std::int64_t run_id, const std::string& reason) noexcept;
 
     /// Runs newest first, with their check results.
     std::vector<RunReport> list(const std::string& book, const RunFilter& filter);

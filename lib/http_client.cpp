@@ -209,7 +209,7 @@ HttpResponse HttpClient::attempt(Handle& handle, const HttpRequest& request)
     const std::string host = where(request.url);
     if (code != CURLE_OK) {
         if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED) {
-            throw HttpError(HttpFailure::too_large, status,
+            throw HttpCallError(HttpFailure::too_large, status,
                             fmt::format("{}: response larger than {} bytes", host, m_limits.max_response_bytes));
         }
         curl_off_t connected = 0;
@@ -218,16 +218,16 @@ HttpResponse HttpClient::attempt(Handle& handle, const HttpRequest& request)
             case CURLE_COULDNT_CONNECT:
             case CURLE_COULDNT_RESOLVE_HOST:
             case CURLE_COULDNT_RESOLVE_PROXY:
-                throw HttpError(HttpFailure::unreachable, 0, fmt::format("{}: {}", host, curl_easy_strerror(code)));
+                throw HttpCallError(HttpFailure::unreachable, 0, fmt::format("{}: {}", host, curl_easy_strerror(code)));
             case CURLE_OPERATION_TIMEDOUT:
                 if (connected == 0 && status == 0) {
-                    throw HttpError(HttpFailure::unreachable, 0,
+                    throw HttpCallError(HttpFailure::unreachable, 0,
                                     fmt::format("{}: no connection within {} ms", host, m_limits.connect_timeout_ms));
                 }
-                throw HttpError(HttpFailure::timeout, status,
+                throw HttpCallError(HttpFailure::timeout, status,
                                 fmt::format("{}: no complete answer within {} ms", host, m_limits.total_timeout_ms));
             default:
-                throw HttpError(HttpFailure::transport, status, fmt::format("{}: {}", host, curl_easy_strerror(code)));
+                throw HttpCallError(HttpFailure::transport, status, fmt::format("{}: {}", host, curl_easy_strerror(code)));
         }
     }
     HttpResponse response;
@@ -243,7 +243,7 @@ HttpResponse HttpClient::send(const HttpRequest& request)
     const int max_attempts = static_cast<int>(m_limits.max_retries) + 1;
     for (int attempt_no = 1;; ++attempt_no) {
         std::optional<std::int64_t> retry_after;
-        std::optional<HttpError> failure;
+        std::optional<HttpCallError> failure;
         try {
             HttpResponse response = attempt(*handle, request);
             if (!retryable_status(response.status)) {
@@ -256,7 +256,7 @@ HttpResponse HttpClient::send(const HttpRequest& request)
             }
             failure.emplace(HttpFailure::http_status, response.status,
                             fmt::format("{}: HTTP {}", where(request.url), response.status));
-        } catch (const HttpError& e) {
+        } catch (const HttpCallError& e) {
             if (e.kind() == HttpFailure::too_large) {
                 give_back(std::move(handle));
                 throw;
@@ -265,13 +265,13 @@ HttpResponse HttpClient::send(const HttpRequest& request)
         }
         if (retry_after && *retry_after > m_limits.retry_after_max_seconds) {
             give_back(std::move(handle));
-            throw HttpError(HttpFailure::http_status, failure->status(),
+            throw HttpCallError(HttpFailure::http_status, failure->status(),
                             fmt::format("{} with Retry-After {} s, beyond the {} s we wait", failure->what(),
                                         *retry_after, m_limits.retry_after_max_seconds));
         }
         if (attempt_no >= max_attempts) {
             give_back(std::move(handle));
-            throw HttpError(failure->kind(), failure->status(),
+            throw HttpCallError(failure->kind(), failure->status(),
                             attempt_no == 1 ? std::string(failure->what())
                                             : fmt::format("{} (after {} attempts)", failure->what(), attempt_no));
         }

@@ -51,9 +51,9 @@ enum class HttpFailure {
 };
 
 /// A call that did not produce a usable answer; the message is one line for the operator.
-class HttpError : public std::runtime_error {
+class HttpCallError : public std::runtime_error {
 public:
-    HttpError(HttpFailure kind, long status, const std::string& message)
+    HttpCallError(HttpFailure kind, long status, const std::string& message)
         : std::runtime_error(message), m_kind(kind), m_status(status)
     {
     }
@@ -88,7 +88,7 @@ public:
     HttpClient& operator=(const HttpClient&) = delete;
 
     /// Sends with retries. Returns the answer for any status that is not retried (2xx, 3xx,
-    /// 4xx but 429); throws HttpError when every attempt failed or the failure is final.
+    /// 4xx but 429); throws HttpCallError when every attempt failed or the failure is final.
     HttpResponse send(const HttpRequest& request);
 
     const HttpLimits& limits() const { return m_limits; }
@@ -97,7 +97,7 @@ private:
     struct Handle;
     std::unique_ptr<Handle> borrow();
     void give_back(std::unique_ptr<Handle> handle);
-    /// One attempt; throws HttpError for transport failures.
+    /// One attempt; throws HttpCallError for transport failures.
     HttpResponse attempt(Handle& handle, const HttpRequest& request);
 
     HttpLimits m_limits;

@@ -92,6 +92,22 @@ void verify_book(Session& session, const std::string& book)
                                 "--book {}`",
                                 book, book));
     }
+    check_book_identity(txn, book);
+}
+
+void verify_book_identity(Session& session, const std::string& book)
+{
+    pqxx::read_transaction txn(session.connection());
+    if (!txn.exec_params1("SELECT to_regclass('contract.book_identity') IS NOT NULL")[0].as<bool>()) {
+        throw Error(ExitCode::config,
+                    fmt::format("the {} database of book '{}' has no ledger contract view contract.book_identity",
+                                session.purpose(), book));
+    }
+    check_book_identity(txn, book);
+}
+
+void check_book_identity(pqxx::transaction_base& txn, const std::string& book)
+{
     const auto identity = txn.exec_params("SELECT book::text, entity_id::text FROM contract.book_identity");
     if (identity.size() != 1) {
         throw Error(ExitCode::config,

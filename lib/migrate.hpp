@@ -35,4 +35,11 @@ MigrateResult apply_migrations(Session& session, const std::string& book, bool e
 /// engine schema, or belongs to a different book than `book`.
 void verify_book(Session& session, const std::string& book);
 
+/// Refuses (Error(config)) a database whose contract.book_identity does not name `book`: the
+/// check on a read replica, which needs the ledger contract but not the engine's tables.
+void verify_book_identity(Session& session, const std::string& book);
+
+/// The book-identity part of both, inside an open transaction.
+void check_book_identity(pqxx::transaction_base& txn, const std::string& book);
+
 }  // namespace reconcile

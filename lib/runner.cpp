@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include "lib/brokers/broker.hpp"
 #include "lib/alerts.hpp"
@@ -19,6 +20,90 @@ namespace {
 
 /// SQLSTATE of a statement cancelled by statement_timeout (libpqxx 6 has no class for it).
 constexpr const char* query_canceled_state = "57014";
+
+/// Writes the results, but only while the run still holds its lock: a control connection that
+/// the server ended (and with it the lock) must not commit. Any failure to write is transient:
+/// nothing was written, and the run is safe to retry.
+RunChanges write_results(RunHistory& history, AdvisoryLock& lock, const RunReport& report, const Settings& settings)
+{
+    if (!lock.still_held()) {
+        throw Error(ExitCode::transient,
+                    fmt::format("run {} lost its lock before writing results; nothing written", report.run_id));
+    }
+    try {
+        return history.finish_run(report, settings);
+    } catch (...) {
+        const auto [code, message] = classify_current_exception(true);
+        throw Error(ExitCode::transient,
+                    fmt::format("could not write the results of run {}; nothing written: {}", report.run_id, message));
+    }
+}
+
+/// Ends a failed run's row as `error`. When the control connection died with the failure (a
+/// restarted or unreachable server), a fresh connection tries a few times for a second or so;
+/// if that fails too the row stays `running` with a free lock, and the next run abandons it.
+void finish_as_error(const Settings& settings, const std::string& book, RunHistory& history, std::int64_t run_id,
+                     const std::string& reason)
+{
+    if (history.abort_run(run_id, reason)) return;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        try {
+            Session fresh(settings.database_url(book), "control");
+            if (RunHistory(fresh).abort_run(run_id, reason)) return;
+        } catch (...) {
+            // Still unreachable: try again, then leave it to the next run.
+        }
+    }
+}
+
+/// How far the read session's server is behind the primary, when it is a standby (else nullopt):
+/// 0 once it has replayed the primary's current WAL position, else the age of the last
+/// transaction it replayed. Seconds, as decimal text.
+std::optional<std::string> standby_lag_seconds(Session& control, Session& read)
+{
+    std::string primary_lsn;
+    {
+        pqxx::nontransaction txn(control.connection());
+        const auto row = txn.exec_params1(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END");
+        if (!row[0].is_null()) primary_lsn = row[0].as<std::string>();
+    }
+    pqxx::nontransaction txn(read.connection());
+    const auto row = txn.exec_params1(
+        "SELECT pg_is_in_recovery(),"
+        " CASE WHEN $1::text IS NOT NULL AND pg_last_wal_replay_lsn() >= $1::pg_lsn THEN '0'"
+        " ELSE round(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::numeric, 3)::text END",
+        primary_lsn.empty() ? static_cast<const char*>(nullptr) : primary_lsn.c_str());
+    if (!row[0].as<bool>()) return std::nullopt;
+    return row[1].is_null() ? std::string("unknown") : row[1].as<std::string>();
+}
+
+/// The session the checks read from. A configured replica must serve the same book; when it is
+/// a standby its replay lag is logged and held to RECON_READ_MAX_LAG_SECONDS. Runs under the
+/// lock but before the run row, so a refused replica writes nothing.
+std::unique_ptr<Session> open_read_session(const Settings& settings, const std::string& book, Session& control)
+{
+    auto read = std::make_unique<Session>(settings.read_database_url(book), "read");
+    if (settings.read_database_urls.count(book) == 0) return read;
+    verify_book_identity(*read, book);
+    const auto lag = standby_lag_seconds(control, *read);
+    if (!lag) {
+        log_info("checks of book {} read from a separate database that is not a standby", book);
+        return read;
+    }
+    log_info("checks of book {} read from a standby {} s behind the primary", book, *lag);
+    if (settings.read_max_lag_seconds) {
+        const auto parsed = Decimal::try_parse(*lag);
+        if (!parsed || Decimal::from_int(*settings.read_max_lag_seconds) < *parsed) {
+            throw Error(ExitCode::transient,
+                        fmt::format("the read replica of book {} is {} s behind the primary, more than "
+                                    "RECON_READ_MAX_LAG_SECONDS={}; nothing written",
+                                    book, *lag, *settings.read_max_lag_seconds));
+        }
+    }
+    return read;
+}
 
 std::string host_name()
 {
@@ -49,8 +134,11 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         try {
             check->run(context);
             snapshot.end_check(true);
-        } catch (const pqxx::broken_connection&) {
-            throw;  // the snapshot is gone: no later check can run either
+        } catch (const pqxx::broken_connection& e) {
+            // The snapshot is gone (a restarted server, a standby's recovery conflict, which is
+            // FATAL inside a savepoint): no later check can run either.
+            throw pqxx::broken_connection(fmt::format("the {} session ended during check {}: {}", read.purpose(),
+                                                      check->name(), first_line(e.what())));
         } catch (const pqxx::sql_error& e) {
             failure = e.sqlstate() == query_canceled_state
                           ? fmt::format("cancelled by the statement timeout of {} ms",
@@ -59,7 +147,15 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         } catch (const std::exception& e) {
             failure = first_line(e.what());
         }
-        if (failure) snapshot.end_check(false);
+        if (failure) {
+            try {
+                snapshot.end_check(false);
+            } catch (const pqxx::broken_connection&) {
+                // The server ended the session right after the statement failed: say why.
+                throw pqxx::broken_connection(
+                    fmt::format("the {} session ended during check {}: {}", read.purpose(), check->name(), *failure));
+            }
+        }
         if (category == 'C') snapshot.close();
         result.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now() - started)
@@ -104,6 +200,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     report.started_at = std::chrono::system_clock::now();
     const auto started = std::chrono::steady_clock::now();
 
+    const auto read = open_read_session(settings, request.book, control);
     RunHistory history(control);
     const auto abandoned = history.begin_run(report, key, request.check_names, host_name(), getpid());
     if (abandoned > 0) {
@@ -113,18 +210,17 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 
     RunChanges& changes = outcome.changes;
     try {
-        Session read(settings.read_database_url(request.book), "read");
-        report.checks = run_checks(settings, request.book, request.category, checks, read, report.started_at);
+        report.checks = run_checks(settings, request.book, request.category, checks, *read, report.started_at);
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now() - started)
                                  .count();
         report.status = std::string(to_string(overall_status(report.checks)));
-        changes = history.finish_run(report, settings);
+        changes = write_results(history, *lock, report, settings);
     } catch (...) {
         // Past this point every failure is mid-run: a lost connection is transient (75).
         const auto [code, message] = classify_current_exception(true);
-        history.abort_run(report.run_id, message);
+        finish_as_error(settings, request.book, history, report.run_id, message);
         throw Error(code, message);
     }
     // After the results committed and still under the lock, so the alert state of these checks

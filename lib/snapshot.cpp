@@ -23,6 +23,7 @@ void LedgerSnapshot::end_check(bool success)
 void LedgerSnapshot::close()
 {
     m_in_check = false;
+    forget_shared();
     if (m_snapshot) {
         auto snapshot = std::move(m_snapshot);
         snapshot->commit();

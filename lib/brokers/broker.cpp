@@ -280,7 +280,7 @@ HttpResponse broker_send(HttpClient& http, const HttpRequest& request)
 {
     try {
         return http.send(request);
-    } catch (const HttpError& e) {
+    } catch (const HttpCallError& e) {
         throw BrokerError(e.kind() == HttpFailure::unreachable ? BrokerFailure::broker : BrokerFailure::account,
                           e.what());
     }

@@ -45,10 +45,10 @@ HttpFailure failure_of(HttpClient& client, const HttpRequest& request)
 {
     try {
         client.send(request);
-    } catch (const HttpError& e) {
+    } catch (const HttpCallError& e) {
         return e.kind();
     }
-    FAIL("expected an HttpError");
+    FAIL("expected an HttpCallError");
     return HttpFailure::transport;
 }
 
@@ -69,7 +69,7 @@ TEST_CASE("5xx is retried with backoff until it succeeds, within the retry budge
     try {
         client.send(holdings(broker));
         FAIL("expected the retries to run out");
-    } catch (const HttpError& e) {
+    } catch (const HttpCallError& e) {
         CHECK(e.kind() == HttpFailure::http_status);
         CHECK(e.status() == 502);
         CHECK(std::string(e.what()).find("HTTP 502 (after 3 attempts)") != std::string::npos);
@@ -92,7 +92,7 @@ TEST_CASE("429 waits for Retry-After before asking again; a Retry-After beyond t
     try {
         client.send(holdings(broker));
         FAIL("expected a refusal to wait an hour");
-    } catch (const HttpError& e) {
+    } catch (const HttpCallError& e) {
         CHECK(e.kind() == HttpFailure::http_status);
         CHECK(std::string(e.what()).find("Retry-After 3600 s, beyond the 5 s we wait") != std::string::npos);
     }

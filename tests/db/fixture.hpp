@@ -12,7 +12,7 @@
 #include "checks/registry.hpp"
 #include "lib/config.hpp"
 #include "lib/results.hpp"
-#include "tests/support/process.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/test_db.hpp"
 
 namespace reconcile::test {
@@ -52,15 +52,6 @@ extern const char* const clean_ledger_sql;
 
 /// The binary's one database for `book`, reset to clean_ledger_sql (created on first use).
 BookDb& clean_book(const std::string& book);
-
-/// SQL replacing contract.journal_lines by a view that sleeps `seconds` per read: keeps a run
-/// busy (or past its statement timeout) while a test acts on it.
-std::string slow_journal_view(int seconds);
-/// SQL restoring the bundled contract.journal_lines view.
-extern const char* const normal_journal_view;
-
-/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns the last verdict.
-bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 /// The variances of a result as "kind key=value key=value" lines (keys sorted), for exact
 /// assertions on which rows broke a check.

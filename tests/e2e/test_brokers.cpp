@@ -12,6 +12,8 @@
 
 #include "tests/db/broker_fixture.hpp"
 #include "tests/db/fixture.hpp"
+#include "tests/e2e/serve_fixture.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
 #include "tests/support/process.hpp"
 
@@ -125,7 +127,7 @@ bool schema_valid(const std::string& document)
 TEST_CASE("done when: a short position, a missing wire and a slow customer, named exactly")
 {
     auto& w = scenario();
-    const auto result = run_reconcile({"run", "--book", "india", "--category", "C", "--output", "json"}, env_for(w));
+    const auto result = reconcile_cli({"run", "--book", "india", "--category", "C", "--output", "json"}, env_for(w));
     REQUIRE_MESSAGE(result.exit_code == 1, result.err);
     const auto run = Json::parse(result.out);
     CHECK(schema_valid(result.out));
@@ -156,7 +158,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(w.india.query_value("SELECT status FROM recon.runs WHERE category = 'C'") == "fail");
 
     // The India reports print the same per-customer picture, without a run row.
-    const auto ledger_report = run_reconcile({"india", "ledger-recon", "--output", "json"}, env_for(w));
+    const auto ledger_report = reconcile_cli({"india", "ledger-recon", "--output", "json"}, env_for(w));
     CHECK(ledger_report.exit_code == 1);
     const auto report = Json::parse(ledger_report.out);
     CHECK(report["status"] == "fail");
@@ -171,11 +173,11 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(customer_named(report, "C004")["error"].get<std::string>().find("no complete answer within 1000 ms") !=
           std::string::npos);
 
-    const auto holdings = Json::parse(run_reconcile({"india", "holdings-recon", "--output", "json"}, env_for(w)).out);
+    const auto holdings = Json::parse(reconcile_cli({"india", "holdings-recon", "--output", "json"}, env_for(w)).out);
     CHECK(customer_named(holdings, "C001")["holdings"][0]["outcome"] == "mismatch");
     CHECK(holdings["summary"]["mismatch"] == 1);
 
-    const auto lrs_result = run_reconcile({"india", "reconciliation", "--output", "json"}, env_for(w));
+    const auto lrs_result = reconcile_cli({"india", "reconciliation", "--output", "json"}, env_for(w));
     CHECK(lrs_result.exit_code == 1);
     const auto lrs = Json::parse(lrs_result.out);
     const auto& c003 = customer_named(lrs, "C003");
@@ -188,14 +190,14 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(customer_named(lrs, "C002")["buckets"]["matched"]["count"] == 2);
     CHECK(customer_named(lrs, "C004")["status"] == "fetch_error");
 
-    const auto text = run_reconcile({"india", "ledger-recon"}, env_for(w));
+    const auto text = reconcile_cli({"india", "ledger-recon"}, env_for(w));
     CHECK(text.out.find("  C001  FAIL         V-001  cash USD 48.50 = 48.50; 0 instrument(s) match\n"
                         "      AAPL ledger 0.5 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
     CHECK(text.out.find("  C004  FETCH_ERROR  V-004  cash: ") != std::string::npos);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");  // the reports wrote nothing
 
     const auto one = Json::parse(
-        run_reconcile({"india", "reconciliation", "--customer", "C003", "--output", "json"}, env_for(w)).out);
+        reconcile_cli({"india", "reconciliation", "--customer", "C003", "--output", "json"}, env_for(w)).out);
     CHECK(one["customers"].size() == 1);
     CHECK(one["customer_id"] == "C003");
 }
@@ -203,7 +205,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
 TEST_CASE("a broker entirely down: its checks end error, exit 2, the other checks are unaffected")
 {
     auto& w = scenario();
-    const auto result = run_reconcile({"run", "--book", "uae", "--category", "C", "--output", "json"},
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"},
                                       env_for(w, {{"GTN_BASE_URL", "http://127.0.0.1:1"}}));
     CHECK(result.exit_code == 2);
     const auto run = Json::parse(result.out);
@@ -217,14 +219,14 @@ TEST_CASE("a broker entirely down: its checks end error, exit 2, the other check
     CHECK(w.uae.query_value("SELECT status FROM recon.runs") == "error");
 
     // Every broker the run needs is down: 69, and the run row still says so.
-    const auto both = run_reconcile({"run", "--book", "uae", "--category", "C"},
+    const auto both = reconcile_cli({"run", "--book", "uae", "--category", "C"},
                                     env_for(w, {{"GTN_BASE_URL", "http://127.0.0.1:1"},
                                                 {"ZAG_BASE_URL", "http://127.0.0.1:1/zag"}}));
     CHECK(both.exit_code == 69);
     CHECK(both.out.find("ERROR  gtn_ledger_recon") != std::string::npos);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs WHERE status = 'error'") == "2");
 
-    const auto report = run_reconcile({"india", "ledger-recon", "--output", "json"},
+    const auto report = reconcile_cli({"india", "ledger-recon", "--output", "json"},
                                       env_for(w, {{"VIEWTRADE_BASE_URL", "http://127.0.0.1:1"}}));
     CHECK(report.exit_code == 69);
     CHECK(Json::parse(report.out)["broker_status"] == "unreachable");
@@ -239,7 +241,7 @@ TEST_CASE("a hostile customer id and symbol from the broker are stored and shown
     auto fixture = scenario_fixture();
     fixture["zag"]["accounts"][hostile] = {{"holdings", {{{"symbol", hostile}, {"quantity", "5"}}}}};
     w.broker.set_fixture(fixture);
-    const auto text = run_reconcile({"run", "--book", "uae", "--category", "C", "--check", "zag_holdings_recon"},
+    const auto text = reconcile_cli({"run", "--book", "uae", "--category", "C", "--check", "zag_holdings_recon"},
                                     env_for(w, {{"RECON_ALERT_PERSIST_ENABLED", "true"}}));
     CHECK(text.exit_code == 1);
     CHECK(text.out.find("broker_only customer_id=" + hostile + " symbol=" + hostile + " expected=0 actual=5") !=
@@ -247,7 +249,7 @@ TEST_CASE("a hostile customer id and symbol from the broker are stored and shown
     CHECK(w.uae.query_value("SELECT keys->>'symbol' FROM recon.reconciliation_variances") == hostile);
     CHECK(w.uae.query_value("SELECT count(*) FROM ledger.journal_lines") == "10");
     const auto id = w.uae.query_value("SELECT max(run_id) FROM recon.runs");
-    const auto shown = run_reconcile({"runs", "show", id, "--book", "uae", "--output", "json"}, env_for(w));
+    const auto shown = reconcile_cli({"runs", "show", id, "--book", "uae", "--output", "json"}, env_for(w));
     const auto run = Json::parse(shown.out);
     CHECK(run["checks"][0]["variances"][0]["keys"]["symbol"] == hostile);
     CHECK(run["checks"][0]["variances"][0]["keys"]["customer_id"] == hostile);
@@ -258,26 +260,26 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
     auto& w = scenario();
     const auto env = env_for(w, {{"RECON_EXTERNAL_INTERVAL_SECONDS", "2"}});
     const std::vector<std::string> args{"run", "--book", "uae", "--category", "C", "--if-due"};
-    const auto first = run_reconcile(args, env);
+    const auto first = reconcile_cli(args, env);
     CHECK(first.exit_code == 0);
     CHECK(w.uae.query_value("SELECT trigger FROM recon.runs") == "schedule");
-    const auto second = run_reconcile(args, env);
+    const auto second = reconcile_cli(args, env);
     CHECK(second.exit_code == 0);
     CHECK(second.out.empty());
     CHECK(std::count(second.err.begin(), second.err.end(), '\n') == 1);
     CHECK(second.err.find("skipped uae/C: not due: the last full run started") != std::string::npos);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
     std::this_thread::sleep_for(2100ms);
-    CHECK(run_reconcile(args, env).exit_code == 0);
+    CHECK(reconcile_cli(args, env).exit_code == 0);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs") == "2");
 
     // India's schedule is off unless INDIA_RECON_ENABLED: skipped, nothing written.
-    const auto india = run_reconcile({"run", "--book", "india", "--category", "A", "--if-due"}, env);
+    const auto india = reconcile_cli({"run", "--book", "india", "--category", "A", "--if-due"}, env);
     CHECK(india.exit_code == 0);
     CHECK(india.err == "reconcile: info: skipped india/A: not due: scheduled runs of book india are switched off"
                        " (INDIA_RECON_ENABLED)\n");
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "0");
-    CHECK(run_reconcile({"run", "--book", "india", "--category", "A", "--if-due"},
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "A", "--if-due"},
                         env_for(w, {{"INDIA_RECON_ENABLED", "true"}}))
               .exit_code == 0);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");
@@ -286,17 +288,57 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
 TEST_CASE("india report command lines: bad flags are 64, a missing ViewTrade setting is 78")
 {
     auto& w = scenario();
-    CHECK(run_reconcile({"india"}, env_for(w)).exit_code == 64);
-    CHECK(run_reconcile({"india", "nonsense"}, env_for(w)).exit_code == 64);
-    CHECK(run_reconcile({"india", "ledger-recon", "--output", "xml"}, env_for(w)).exit_code == 64);
-    const auto nobody = run_reconcile({"india", "ledger-recon", "--customer", "'; DROP TABLE journal_lines; --"},
+    CHECK(reconcile_cli({"india"}, env_for(w)).exit_code == 64);
+    CHECK(reconcile_cli({"india", "nonsense"}, env_for(w)).exit_code == 64);
+    CHECK(reconcile_cli({"india", "ledger-recon", "--output", "xml"}, env_for(w)).exit_code == 64);
+    const auto nobody = reconcile_cli({"india", "ledger-recon", "--customer", "'; DROP TABLE journal_lines; --"},
                                       env_for(w));
     CHECK(nobody.exit_code == 64);
     CHECK(nobody.err == "reconcile: error: no ViewTrade account for customer ''; DROP TABLE journal_lines; --' in "
                         "contract.broker_accounts\n");
     auto no_viewtrade = env_for(w);
     no_viewtrade.env.erase("VIEWTRADE_BASE_URL");
-    const auto missing = run_reconcile({"india", "holdings-recon"}, no_viewtrade);
+    const auto missing = reconcile_cli({"india", "holdings-recon"}, no_viewtrade);
     CHECK(missing.exit_code == 78);
     CHECK(missing.out.find("VIEWTRADE is not configured: set VIEWTRADE_BASE_URL") != std::string::npos);
+}
+
+TEST_CASE("serve's India endpoints answer the CLI's reports over HTTP")
+{
+    auto& w = scenario();
+    auto options = env_for(w, {{"LEDGER_ADMIN_TOKEN", admin_token},
+                               {"LEDGER_TOKEN", read_token},
+                               {"RECON_SCHEDULE_ENABLED", "false"},
+                               {"INDIA_RECON_ENABLED", "false"}});
+    ServeProcess server(options);
+    const auto strip_times = [](Json report) {
+        for (auto& customer : report["customers"]) customer.erase("broker_as_of");
+        return report["customers"];
+    };
+    const auto http = http_get(server.port(), "/v1/india/ledger-recon", read_headers());
+    REQUIRE(http.status == 200);
+    const auto cli = Json::parse(reconcile_cli({"india", "ledger-recon", "--output", "json"}, options).out);
+    CHECK(strip_times(http.json()) == strip_times(cli));
+    CHECK(http.json()["status"] == "fail");
+
+    const auto one = http_get(server.port(), "/v1/india/reconciliation?customer=C003", read_headers());
+    REQUIRE(one.status == 200);
+    CHECK(one.json()["customers"].size() == 1);
+    CHECK(one.json()["customers"][0]["buckets"]["aged_in_transit"]["count"] == 1);
+    CHECK(http_get(server.port(), "/v1/india/holdings-recon?customer=C001", read_headers())
+              .json()["customers"][0]["holdings"][0]["outcome"] == "mismatch");
+
+    const auto nobody = http_get(server.port(), "/v1/india/ledger-recon?customer=NOPE", read_headers());
+    CHECK(nobody.status == 404);
+    CHECK(nobody.json()["detail"] == "no ViewTrade account for customer 'NOPE' in contract.broker_accounts");
+    CHECK(http_get(server.port(), "/v1/india/ledger-recon?book=uae", read_headers()).status == 400);
+    CHECK(http_get(server.port(), "/v1/india/ledger-recon").status == 401);
+    CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "0");
+
+    auto down = options;
+    down.env["VIEWTRADE_BASE_URL"] = "http://127.0.0.1:1";
+    ServeProcess dead(down);
+    const auto unreachable = http_get(dead.port(), "/v1/india/holdings-recon", read_headers());
+    CHECK(unreachable.status == 502);
+    CHECK(unreachable.json()["detail"].get<std::string>().find("VIEWTRADE unreachable") == 0);
 }

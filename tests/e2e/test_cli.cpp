@@ -15,6 +15,7 @@
 
 #include "lib/lock.hpp"
 #include "tests/db/fixture.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/process.hpp"
 
 using namespace reconcile;
@@ -47,11 +48,6 @@ Books& clean_books()
 ProcessOptions env_for(const Books& b, const std::map<std::string, std::string>& extra = {})
 {
     return books_env(b.uae, b.india, extra);
-}
-
-ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions& options)
-{
-    return run_reconcile(std::move(args), options);
 }
 
 }  // namespace
@@ -154,7 +150,7 @@ TEST_CASE("kill -9 mid-run: the lock is free at once and the next run marks the 
     // The dead run's read backend would sleep on inside its query; end it so the view can be
     // replaced (the control backend, idle, noticed the dead client by itself).
     b.uae.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-               " AND state = 'active' AND pid <> pg_backend_pid()");
+               " AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()");
     b.uae.exec(normal_journal_view);
 
     // The server notices the dead client and releases its session lock.

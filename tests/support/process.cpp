@@ -470,10 +470,4 @@ std::string reconcile_binary() {
 #endif
 }
 
-ProcessResult run_reconcile(std::vector<std::string> args, const ProcessOptions& options)
-{
-    args.insert(args.begin(), reconcile_binary());
-    return run_process(args, options);
-}
-
 }  // namespace reconcile::test

@@ -85,9 +85,6 @@ private:
 /// it cannot be executed.
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
-/// Runs the reconcile binary under test with `args` (run_process with reconcile_binary() first).
-ProcessResult run_reconcile(std::vector<std::string> args, const ProcessOptions& options = {});
-
 /// Path of the reconcile binary under test: env RECON_TEST_BINARY, else the compile definition
 /// RECON_BINARY_PATH (a string literal), so one test build can exercise another binary.
 std::string reconcile_binary();

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "lib/api.hpp"
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
 
@@ -77,7 +78,25 @@ TEST_CASE("README's exit-code table is exit_code_docs(), the list the man page p
 TEST_CASE("documented defaults are the defaults Settings has")
 {
     const Settings s = load_settings({});
+    const ServeSettings serve = load_serve_settings(load_settings({{"LEDGER_ADMIN_TOKEN", "0123456789abcdef"}}),
+                                                    false, std::nullopt, std::nullopt);
+    const auto seconds = [](auto duration) {
+        return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count());
+    };
     const std::map<std::string, std::string> actual{
+        {"LEDGER_ADMIN_TOKEN", "—"},  // required: serve refuses to start without it
+        {"LEDGER_TOKEN", serve.tokens.read ? *serve.tokens.read : "unset"},
+        {"RECON_SERVE_ADDRESS", serve.address},
+        {"RECON_SERVE_PORT", std::to_string(serve.port)},
+        {"RECON_SERVE_MAX_BODY_BYTES", std::to_string(serve.limits.max_body_bytes)},
+        {"RECON_SERVE_READ_TIMEOUT_SECONDS", seconds(serve.limits.request_timeout)},
+        {"RECON_SERVE_WRITE_TIMEOUT_SECONDS", seconds(serve.limits.write_timeout)},
+        {"RECON_SERVE_KEEPALIVE_SECONDS", seconds(serve.limits.keep_alive_timeout)},
+        {"RECON_SERVE_WORKERS", std::to_string(serve.limits.workers)},
+        {"RECON_SERVE_QUEUE", std::to_string(serve.limits.max_queued)},
+        {"RECON_SERVE_RUN_WAIT_SECONDS", seconds(serve.run_wait)},
+        {"RECON_READ_MAX_LAG_SECONDS",
+         s.read_max_lag_seconds ? std::to_string(*s.read_max_lag_seconds) : "unset"},
         {"RECON_BOOKS", s.books.size() == 2 ? s.books[0] + "," + s.books[1] : "?"},
         {"RECON_SCHEDULE_ENABLED", s.schedule_enabled ? "true" : "false"},
         {"RECON_INTERVAL_SECONDS", std::to_string(s.interval_seconds)},
@@ -88,6 +107,9 @@ TEST_CASE("documented defaults are the defaults Settings has")
         {"ALERT_WEBHOOK_URL", s.alert_webhook_url ? *s.alert_webhook_url : "unset"},
         {"ALERT_WEBHOOK_SECRET", s.alert_webhook_secret ? *s.alert_webhook_secret : "unset"},
         {"RECON_ALERT_PERSIST_ENABLED", s.alert_persist_enabled ? "true" : "false"},
+        {"RECON_ALERT_MODE", s.alert_mode},
+        {"RECON_ALERT_TIMEOUT_MS", std::to_string(s.alert_timeout_ms)},
+        {"RECON_SNAPSHOT_WINDOW_DAYS", std::to_string(s.snapshot_window_days)},
         {"RECON_CASH_TOLERANCE", s.cash_tolerance.to_string()},
         {"RECON_QUANTITY_TOLERANCE", s.quantity_match_tolerance.to_string()},
         {"RECON_QUANTITY_DUST_TOLERANCE", s.quantity_dust_tolerance.to_string()},
@@ -96,6 +118,28 @@ TEST_CASE("documented defaults are the defaults Settings has")
         {"RECON_LRS_AGED_DAYS", std::to_string(s.lrs_aged_days)},
         {"RECON_VARIANCE_CAP", std::to_string(s.variance_cap)},
         {"RECON_STATEMENT_TIMEOUT_MS", std::to_string(s.statement_timeout_ms)},
+        {"RECON_BROKER_CONCURRENCY", std::to_string(s.brokers.concurrency)},
+        {"RECON_BROKER_CONNECT_TIMEOUT_MS", std::to_string(s.brokers.connect_timeout_ms)},
+        {"RECON_BROKER_TIMEOUT_MS", std::to_string(s.brokers.timeout_ms)},
+        {"RECON_BROKER_RETRIES", std::to_string(s.brokers.max_retries)},
+        {"RECON_BROKER_BACKOFF_MS", std::to_string(s.brokers.backoff_ms)},
+        {"RECON_BROKER_BACKOFF_MAX_MS", std::to_string(s.brokers.backoff_max_ms)},
+        {"RECON_BROKER_RETRY_AFTER_MAX_SECONDS", std::to_string(s.brokers.retry_after_max_seconds)},
+        {"RECON_BROKER_MAX_RESPONSE_BYTES", std::to_string(s.brokers.max_response_bytes)},
+        {"RECON_BROKER_MAX_PAGES", std::to_string(s.brokers.max_pages)},
+        {"RECON_BROKER_MAX_FAILED_SHARE", s.brokers.max_failed_share.to_string()},
+        {"RECON_LRS_FEE_TOLERANCE", s.brokers.lrs_fee_tolerance.to_string()},
+        {"RECON_LRS_MATCH_WINDOW_DAYS", std::to_string(s.brokers.lrs_match_window_days)},
+        {"GTN_BASE_URL", s.brokers.gtn_base_url ? *s.brokers.gtn_base_url : "unset"},
+        {"GTN_APP_KEY", s.brokers.gtn_app_key ? *s.brokers.gtn_app_key : "unset"},
+        {"GTN_INSTITUTION_ID", s.brokers.gtn_institution_id ? *s.brokers.gtn_institution_id : "unset"},
+        {"GTN_PRIVATE_KEY", s.brokers.gtn_private_key ? *s.brokers.gtn_private_key : "unset"},
+        {"GTN_APP_SECRET", s.brokers.gtn_app_secret ? *s.brokers.gtn_app_secret : "unset"},
+        {"GTN_THROTTLE_KEY", s.brokers.gtn_throttle_key ? *s.brokers.gtn_throttle_key : "unset"},
+        {"ZAG_BASE_URL", s.brokers.zag_base_url ? *s.brokers.zag_base_url : "unset"},
+        {"ZAG_API_KEY", s.brokers.zag_api_key ? *s.brokers.zag_api_key : "unset"},
+        {"VIEWTRADE_BASE_URL", s.brokers.viewtrade_base_url ? *s.brokers.viewtrade_base_url : "unset"},
+        {"VIEWTRADE_API_KEY", s.brokers.viewtrade_api_key ? *s.brokers.viewtrade_api_key : "unset"},
     };
     for (const auto& doc : setting_docs()) {
         if (std::string(doc.name).find("<BOOK>") != std::string::npos) continue;

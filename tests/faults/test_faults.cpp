@@ -1,0 +1,297 @@
+// The fault suite (ctest label `faults`): the real binary against a real PostgreSQL, broken at
+// exact points of a run. After every fault: no `running` row without a live lock holder (a row
+// left by a killed process is marked `abandoned` by the next run), no partial results (an
+// aborted run has no results and no variance rows), and a free lock.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <pqxx/pqxx>
+
+#include "lib/lock.hpp"
+#include "tests/db/fixture.hpp"
+#include "tests/support/cli.hpp"
+#include "tests/support/cluster.hpp"
+#include "tests/support/process.hpp"
+
+using namespace reconcile;
+using namespace reconcile::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A ledger with one unbalanced transaction, so a run has variances to persist.
+const char* const break_sql = "UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2";
+
+/// One book database (on the suite's cluster, or on a private one) and how to reach it.
+struct Target {
+    std::string url;
+
+    std::string value(const std::string& sql) const
+    {
+        pqxx::connection connection(url);
+        pqxx::nontransaction txn(connection);
+        const auto row = txn.exec1(sql);
+        return row[0].is_null() ? std::string{} : row[0].as<std::string>();
+    }
+
+    void exec(const std::string& sql) const { exec_sql(url, sql); }
+
+    ProcessOptions env(std::map<std::string, std::string> extra = {}) const
+    {
+        ProcessOptions options;
+        options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", url}, {"RECON_ALERT_PERSIST_ENABLED", "true"}};
+        options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE"};
+        for (auto& [key, value] : extra) options.env[key] = value;
+        return options;
+    }
+
+    /// True when nobody holds the run lock of uae/A (asked from a fresh session).
+    bool lock_free() const
+    {
+        const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
+        pqxx::connection connection(url);
+        pqxx::nontransaction txn(connection);
+        const bool free = txn.exec_params1("SELECT pg_try_advisory_lock($1)", key)[0].as<bool>();
+        if (free) txn.exec_params("SELECT pg_advisory_unlock($1)", key);
+        return free;
+    }
+
+    /// `running` rows whose lock no live session holds (left by a dead process).
+    int stale_running_rows() const
+    {
+        return std::stoi(value(
+            "SELECT count(*) FROM recon.runs r WHERE status = 'running' AND NOT EXISTS ("
+            " SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = r.lock_key)"));
+    }
+
+    /// Results or variance rows of runs that did not finish (running, abandoned, aborted).
+    int partial_results() const
+    {
+        return std::stoi(value(
+            "SELECT (SELECT count(*) FROM recon.runs WHERE metadata <> '{}'"
+            "         AND (status IN ('running', 'abandoned') OR error IS NOT NULL))"
+            "     + (SELECT count(*) FROM recon.reconciliation_variances v JOIN recon.runs r USING (run_id)"
+            "         WHERE r.status IN ('running', 'abandoned') OR r.error IS NOT NULL)"));
+    }
+
+    /// Ends whatever the dead run's read session is still doing (a query never notices a dead
+    /// client until it sends a row) and restores the journal view.
+    void restore_view() const
+    {
+        exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+             " AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()");
+        exec(normal_journal_view);
+    }
+};
+
+/// The invariants every fault must leave, checked right after it; a row a dead process left
+/// `running` must be marked `abandoned` by the next run, which must then succeed.
+void expect_recovered(const Target& db, int expected_stale)
+{
+    CHECK(wait_for([&] { return db.lock_free(); }, 10s));
+    CHECK(db.partial_results() == 0);
+    CHECK(db.stale_running_rows() == expected_stale);
+    const auto next = reconcile_cli({"run", "--book", "uae", "--category", "A"}, db.env());
+    CHECK_MESSAGE((next.exit_code == 0 || next.exit_code == 1), next.err);
+    if (expected_stale > 0) CHECK(next.err.find("abandoned") != std::string::npos);
+    CHECK(db.stale_running_rows() == 0);
+    CHECK(db.value("SELECT count(*) FROM recon.runs WHERE status = 'running'") == "0");
+    CHECK(db.partial_results() == 0);
+    CHECK(db.lock_free());
+}
+
+Target& suite_book()
+{
+    static BookDb db("uae");
+    static Target target{db.url()};
+    db.reset();
+    db.exec(clean_ledger_sql);
+    return target;
+}
+
+bool running_row_committed(const Target& db)
+{
+    return db.value("SELECT count(*) FROM recon.runs WHERE status = 'running'") == "1";
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 during the checks")
+{
+    auto& db = suite_book();
+    db.exec(slow_journal_view(30));
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, db.env());
+    REQUIRE(wait_for([&] { return running_row_committed(db); }, 15s));
+    run.send_signal(SIGKILL);
+    CHECK(run.wait(10s).term_signal == SIGKILL);
+    db.restore_view();
+    expect_recovered(db, 1);
+    CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "abandoned,ok");
+}
+
+TEST_CASE("kill -9 during the results write: nothing of it lands")
+{
+    auto& db = suite_book();
+    db.exec(break_sql);
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"},
+                          db.env({{"RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS", "60000"}}));
+    REQUIRE(run.wait_for_output("fault hook: pausing at BEFORE_RESULTS_COMMIT", 30s));
+    // The results UPDATE and the variance INSERTs are executed, not yet committed.
+    CHECK(db.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+                   " AND datname = current_database() AND state = 'idle in transaction'") == "1");
+    run.send_signal(SIGKILL);
+    CHECK(run.wait(10s).term_signal == SIGKILL);
+    CHECK(wait_for([&] { return db.lock_free(); }, 10s));
+    CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
+    CHECK(db.value("SELECT metadata::text FROM recon.runs") == "{}");
+    expect_recovered(db, 1);
+    // The next run wrote its own results and variances, whole.
+    CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "abandoned,fail");
+    CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "2");
+}
+
+TEST_CASE("20 simultaneous runs of one book and category: one runs, the rest exit 11 within a second")
+{
+    auto& db = suite_book();
+    db.exec(slow_journal_view(3));
+    const std::vector<std::string> args{reconcile_binary(), "run", "--book", "uae", "--category", "A"};
+    std::vector<std::unique_ptr<BackgroundProcess>> runs;
+    std::vector<std::chrono::steady_clock::time_point> started;
+    for (int i = 0; i < 20; ++i) {
+        started.push_back(std::chrono::steady_clock::now());
+        runs.push_back(std::make_unique<BackgroundProcess>(args, db.env()));
+    }
+    std::vector<std::chrono::milliseconds> took(runs.size(), 0ms);
+    std::set<std::size_t> pending;
+    for (std::size_t i = 0; i < runs.size(); ++i) pending.insert(i);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!pending.empty() && std::chrono::steady_clock::now() < deadline) {
+        for (auto it = pending.begin(); it != pending.end();) {
+            if (!runs[*it]->running()) {
+                took[*it] = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                  started[*it]);
+                it = pending.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(pending.empty());
+    db.exec(normal_journal_view);
+    std::multiset<int> codes;
+    std::string others;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto result = runs[i]->wait(1s);
+        codes.insert(result.exit_code);
+        if (result.exit_code != 11) others += std::to_string(result.exit_code) + ": " + result.err;
+        if (result.exit_code == 11) {
+            CAPTURE(i);
+            CHECK(took[i] < 1000ms);
+            CHECK(result.out.empty());
+        }
+    }
+    CHECK_MESSAGE(codes.count(0) == 1, others);
+    CHECK(codes.count(11) == 19);
+    CHECK(db.value("SELECT count(*) FROM recon.runs") == "1");
+    expect_recovered(db, 0);
+}
+
+TEST_CASE("the server terminates the lock's connection: the run notices before committing and exits 75")
+{
+    auto& db = suite_book();
+    db.exec(slow_journal_view(2));
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, db.env());
+    REQUIRE(wait_for([&] { return running_row_committed(db); }, 15s));
+    // The control backend is the reconcile session holding the run's advisory lock.
+    const auto key = std::to_string(advisory_lock_key(run_lock_scope("uae", 'A')));
+    const auto control_pid = db.value(
+        "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid WHERE a.application_name = 'reconcile'"
+        " AND a.datname = current_database()"
+        " AND l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = " + key);
+    REQUIRE_FALSE(control_pid.empty());
+    CHECK(db.value("SELECT pg_terminate_backend(" + control_pid + ")") == "t");
+    const auto result = run.wait(60s);
+    db.exec(normal_journal_view);
+    CHECK(result.exit_code == 75);
+    CHECK(result.out.empty());
+    CHECK(result.err.find("database connection lost") != std::string::npos);
+    // The run recorded its own failure on a fresh connection: nothing stale, nothing partial.
+    CHECK(db.value("SELECT status FROM recon.runs") == "error");
+    CHECK(db.value("SELECT metadata::text FROM recon.runs") == "{}");
+    expect_recovered(db, 0);
+}
+
+TEST_CASE("a statement timeout: that check ends error and the run completes")
+{
+    auto& db = suite_book();
+    db.exec(slow_journal_view(1));
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"},
+                                      db.env({{"RECON_STATEMENT_TIMEOUT_MS", "200"}}));
+    db.exec(normal_journal_view);
+    CHECK(result.exit_code == 2);
+    CHECK(db.value("SELECT status FROM recon.runs") == "error");
+    CHECK(db.value("SELECT error IS NULL FROM recon.runs") == "t");
+    CHECK(db.value("SELECT jsonb_array_length(metadata->'checks') FROM recon.runs") == "4");
+    CHECK(db.value("SELECT metadata->'checks'->2->>'status' FROM recon.runs") == "ok");  // source_txn_uniqueness
+    CHECK(db.value("SELECT metadata->'checks'->0->>'status' FROM recon.runs") == "error");
+    expect_recovered(db, 0);
+}
+
+TEST_CASE("a failure to write results: exit 75, nothing partial")
+{
+    auto& db = suite_book();
+    db.exec(break_sql);
+    // Results land as metadata in the same transaction as the variance rows: refuse that write.
+    db.exec("CREATE OR REPLACE FUNCTION recon.refuse_results() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF NEW.metadata <> '{}' THEN RAISE EXCEPTION 'results refused by the fault suite'; END IF;"
+            " RETURN NEW; END $$;"
+            "CREATE TRIGGER refuse_results BEFORE UPDATE ON recon.runs FOR EACH ROW"
+            " EXECUTE FUNCTION recon.refuse_results()");
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A"}, db.env());
+    db.exec("DROP TRIGGER refuse_results ON recon.runs; DROP FUNCTION recon.refuse_results()");
+    CHECK(result.exit_code == 75);
+    CHECK(result.out.empty());
+    CHECK(result.err.find("could not write the results of run") != std::string::npos);
+    CHECK(result.err.find("results refused by the fault suite") != std::string::npos);
+    CHECK(db.value("SELECT status FROM recon.runs") == "error");
+    CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
+    expect_recovered(db, 0);
+}
+
+TEST_CASE("PostgreSQL restarted mid-run (a private cluster)")
+{
+    PrivateCluster cluster("faults");
+    exec_sql(cluster.url("postgres"), "CREATE DATABASE faults_restart");
+    Target db{cluster.url("faults_restart")};
+    const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, db.env());
+    REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
+    db.exec(clean_ledger_sql);
+    db.exec(slow_journal_view(30));
+
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, db.env());
+    REQUIRE(wait_for([&] { return running_row_committed(db); }, 15s));
+    const auto restarted = cluster.restart();
+    REQUIRE_MESSAGE(restarted.exit_code == 0, (restarted.err + restarted.out));
+    const auto result = run.wait(60s);
+    CHECK(result.exit_code == 75);
+    CHECK(result.out.empty());
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') >= 1);
+    db.exec(normal_journal_view);
+    // Either the run recorded its failure once the server was back, or (server still starting)
+    // it left the row for the next run to abandon.
+    const int stale = db.stale_running_rows();
+    CHECK(stale <= 1);
+    if (stale == 0) CHECK(db.value("SELECT status FROM recon.runs") == "error");
+    expect_recovered(db, stale);
+}

@@ -1,0 +1,34 @@
+#include "tests/support/cli.hpp"
+
+#include <thread>
+
+namespace reconcile::test {
+
+ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions& options)
+{
+    args.insert(args.begin(), reconcile_binary());
+    return run_process(args, options);
+}
+
+std::string slow_journal_view(int seconds)
+{
+    return "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id, l.account_code,"
+           " l.customer_id, l.side, l.amount, l.currency FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(" +
+           std::to_string(seconds) + ")) AS slow";
+}
+
+const char* const normal_journal_view =
+    "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
+    " amount, currency FROM ledger.journal_lines";
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return condition();
+}
+
+}  // namespace reconcile::test

@@ -1,0 +1,28 @@
+#pragma once
+
+// Helpers shared by the tests that drive the real binary (e2e, faults): run it, make a run slow
+// enough to act on mid-way, and poll for a condition without fixed sleeps.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+namespace reconcile::test {
+
+/// Runs the reconcile binary with `args` to completion.
+ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions& options);
+
+/// SQL replacing contract.journal_lines by a view that takes `seconds` to read: keeps a run busy
+/// inside its checks while a test acts on it.
+std::string slow_journal_view(int seconds);
+
+/// SQL restoring the bundled contract.journal_lines view.
+extern const char* const normal_journal_view;
+
+/// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (its last value).
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+}  // namespace reconcile::test

@@ -1,0 +1,71 @@
+#include "tests/support/cluster.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace reconcile::test {
+namespace {
+
+std::string script() { return std::string(RECON_SOURCE_DIR) + "/scripts/pg-cluster"; }
+
+std::filesystem::path temp_dir(const std::string& label)
+{
+    return std::filesystem::temp_directory_path() / ("reconcile-" + label + "-pg-" + std::to_string(getpid()));
+}
+
+ProcessOptions slow_tool()
+{
+    ProcessOptions options;
+    options.timeout = std::chrono::seconds(120);
+    return options;
+}
+
+}  // namespace
+
+PrivateCluster::PrivateCluster(const std::string& label) : m_dir(temp_dir(label))
+{
+    const auto started = run_process({script(), "start", m_dir.string()}, slow_tool());
+    if (started.exit_code != 0) throw std::runtime_error("pg-cluster start failed: " + started.err);
+    read_env();
+}
+
+PrivateCluster::PrivateCluster(const std::string& label, const PrivateCluster& primary) : m_dir(temp_dir(label))
+{
+    const auto started = run_process({script(), "standby", primary.m_dir.string(), m_dir.string()}, slow_tool());
+    if (started.exit_code != 0) throw std::runtime_error("pg-cluster standby failed: " + started.err);
+    read_env();
+}
+
+PrivateCluster::~PrivateCluster() { run_process({script(), "stop", m_dir.string()}, slow_tool()); }
+
+void PrivateCluster::read_env()
+{
+    std::ifstream env(m_dir / "env");
+    for (std::string line; std::getline(env, line);) {
+        const auto eq = line.find('=');
+        if (eq != std::string::npos) m_env[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+}
+
+std::string PrivateCluster::url(const std::string& dbname) const
+{
+    return "postgresql://postgres@127.0.0.1:" + m_env.at("RECON_TEST_PGPORT") + "/" + dbname;
+}
+
+ProcessResult PrivateCluster::restart() const
+{
+    std::vector<std::string> argv;
+    if (!m_env.at("RECON_TEST_PGRUNAS").empty()) {
+        argv = {"/usr/sbin/runuser", "-u", m_env.at("RECON_TEST_PGRUNAS"), "--"};
+    }
+    for (const auto& arg : {m_env.at("RECON_TEST_PGBIN") + "/pg_ctl", std::string("restart"), std::string("-D"),
+                            m_env.at("RECON_TEST_PGDATA"), std::string("-m"), std::string("fast"), std::string("-w"),
+                            std::string("-l"), m_env.at("RECON_TEST_PGLOG")}) {
+        argv.push_back(arg);
+    }
+    return run_process(argv, slow_tool());
+}
+
+}  // namespace reconcile::test

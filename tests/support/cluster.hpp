@@ -1,0 +1,40 @@
+#pragma once
+
+// A private PostgreSQL cluster started by a test itself (scripts/pg-cluster), for faults that
+// would hit every other test on the shared server (a restart) or for topologies the shared
+// server is not (a streaming standby).
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "tests/support/process.hpp"
+
+namespace reconcile::test {
+
+class PrivateCluster {
+public:
+    /// Starts a fresh cluster in a temp directory named after `label`.
+    explicit PrivateCluster(const std::string& label);
+    /// Starts a streaming standby of `primary` (pg_basebackup -R).
+    PrivateCluster(const std::string& label, const PrivateCluster& primary);
+    /// Stops the cluster and removes its directory.
+    ~PrivateCluster();
+    PrivateCluster(const PrivateCluster&) = delete;
+    PrivateCluster& operator=(const PrivateCluster&) = delete;
+
+    /// A libpq URL of `dbname` on this cluster.
+    std::string url(const std::string& dbname) const;
+    /// pg_ctl restart -m fast, as the cluster's owner.
+    ProcessResult restart() const;
+    /// The cluster's directory (DIR of scripts/pg-cluster).
+    const std::filesystem::path& dir() const { return m_dir; }
+
+private:
+    void read_env();
+
+    std::filesystem::path m_dir;
+    std::map<std::string, std::string> m_env;
+};
+
+}  // namespace reconcile::test
