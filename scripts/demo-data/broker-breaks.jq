@@ -1,6 +1,7 @@
 # Builds the demo's fake-broker fixture: the two books' broker holdings (broker-fixture.sql),
 # the demo credentials, and the deliberate broker-side breaks. Inputs: $uae, $india (JSON),
-# $public_key (path of the PEM the GTN JWT is verified with).
+# $public_key (path of the PEM the GTN JWT is verified with), $ae_c007_cash and $in_c021_cash
+# (the cash GTN and ViewTrade hold for those two after events the ledger booked wrongly).
 {
   gtn: ($uae.gtn + {public_key_file: $public_key, app_key: "demo-app", institution: "DEMO",
                     throttle_key: "demo-throttle"}),
@@ -9,6 +10,9 @@
   # One slow ViewTrade account: slower than the others, well within the timeout (no break).
   faults: [{broker: "viewtrade", account: "VIEWTRADE-00070025", kind: "latency", ms: 400}]
 }
+# AE-C007's whole deposit reached GTN; IN-C021's dividend was paid by ViewTrade.
+| .gtn.accounts["GTN-00070007"].cash[0].cashBalance = $ae_c007_cash
+| .viewtrade.accounts["VIEWTRADE-00070021"].cash[0].amount = $in_c021_cash
 # GTN holds 0.75 AAPL for AE-C013 where the ledger booked 1.75: a short position.
 | .gtn.accounts["GTN-00070013"].securities |= map(if .symbol == "AAPL" then .quantity = "0.75" else . end)
 # ZAG has no NVDA for AE-C021 although the ledger booked a buy: likely a missed sell ingest.
