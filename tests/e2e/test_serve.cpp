@@ -685,7 +685,9 @@ TEST_CASE("two serve processes on one book never run the same category at the sa
         }
     }
     CHECK(pids.size() == 2);  // both processes did run some
-    CHECK(total >= 16);
+    // Both schedulers and the API did real work: with B implemented, uae's A and B runs each read
+    // the slow journal view, so a few runs per category fit in the window, not dozens.
+    CHECK(total >= 6);
     CHECK(conflicts > 0);     // and they did collide on the lock
 }
 
