@@ -212,15 +212,20 @@ HttpResponse HttpClient::attempt(Handle& handle, const HttpRequest& request)
             throw HttpCallError(HttpFailure::too_large, status,
                             fmt::format("{}: response larger than {} bytes", host, m_limits.max_response_bytes));
         }
-        curl_off_t connected = 0;
-        curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected);
+        // Connected means a new connection completed or the request went out on a reused one
+        // (a reused connection has no connect time of its own).
+        curl_off_t connect_time = 0;
+        long request_bytes = 0;
+        curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connect_time);
+        curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_bytes);
+        const bool connected = connect_time > 0 || request_bytes > 0;
         switch (code) {
             case CURLE_COULDNT_CONNECT:
             case CURLE_COULDNT_RESOLVE_HOST:
             case CURLE_COULDNT_RESOLVE_PROXY:
                 throw HttpCallError(HttpFailure::unreachable, 0, fmt::format("{}: {}", host, curl_easy_strerror(code)));
             case CURLE_OPERATION_TIMEDOUT:
-                if (connected == 0 && status == 0) {
+                if (!connected && status == 0) {
                     throw HttpCallError(HttpFailure::unreachable, 0,
                                     fmt::format("{}: no connection within {} ms", host, m_limits.connect_timeout_ms));
                 }

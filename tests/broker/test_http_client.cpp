@@ -124,6 +124,24 @@ TEST_CASE("a truncated body is a broken transfer, retried; a hang times out")
     CHECK(failure_of(impatient, holdings(broker)) == HttpFailure::timeout);
 }
 
+TEST_CASE("a hang on a kept-alive connection is a timeout, not an unreachable broker")
+{
+    FakeBroker broker(one_account_fixture());
+    auto limits = fast_limits();
+    limits.total_timeout_ms = 300;
+    limits.max_retries = 0;
+    HttpClient client(limits);
+    REQUIRE(client.send(holdings(broker)).status == 200);  // the connection stays open for reuse
+    broker.set_fixture(one_account_fixture({{{"kind", "hang"}}}));
+    try {
+        client.send(holdings(broker));
+        FAIL("expected a timeout");
+    } catch (const HttpCallError& e) {
+        CHECK(e.kind() == HttpFailure::timeout);
+        CHECK(std::string(e.what()).find("no complete answer within 300 ms") != std::string::npos);
+    }
+}
+
 TEST_CASE("a closed port is unreachable")
 {
     auto limits = fast_limits();
