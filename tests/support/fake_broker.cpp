@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <stdexcept>
@@ -46,17 +47,26 @@ std::string fake_broker_binary() { return FAKE_BROKER_PATH; }
 
 const TestKeys& test_keys()
 {
-    static const TestKeys keys = [] {
+    // The key files live as long as the test process and are removed when it ends.
+    struct Owned {
+        TestKeys keys;
+        ~Owned()
+        {
+            std::remove(keys.private_path.c_str());
+            std::remove(keys.public_path.c_str());
+        }
+    };
+    static const Owned owned{[] {
         std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), &EVP_PKEY_free);
         if (!key) throw std::runtime_error("cannot generate an RSA key");
-        TestKeys result;
-        result.private_pem = pem_of(key.get(), true);
-        result.public_pem = pem_of(key.get(), false);
-        result.private_path = write_file("gtn-private.pem", result.private_pem);
-        result.public_path = write_file("gtn-public.pem", result.public_pem);
-        return result;
-    }();
-    return keys;
+        TestKeys keys;
+        keys.private_pem = pem_of(key.get(), true);
+        keys.public_pem = pem_of(key.get(), false);
+        keys.private_path = write_file("gtn-private.pem", keys.private_pem);
+        keys.public_path = write_file("gtn-public.pem", keys.public_pem);
+        return keys;
+    }()};
+    return owned.keys;
 }
 
 std::string unrelated_public_key()
