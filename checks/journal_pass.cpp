@@ -35,13 +35,10 @@ WITH per_txn_lines AS (
 )
 )sql";
 
-// The healthy path: one streaming pass, nothing materialized. Every booked, single-currency
-// transaction without a defective line adds to its currency's totals; the rest is only
-// counted. When anything needs listing (an unbalanced or misshapen transaction) or splitting
-// (several currencies, a defective line), the detail statement below reruns the pass.
-const std::string journal_summary_sql = per_txn_lines_cte + fmt::format(R"sql(,
-per_txn AS (
-    SELECT coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
+// Each transaction with its lines' figures: the groups full-joined with the transactions. Both
+// statements read it once per consumer, so only the detail statement materializes it.
+const std::string per_txn_select = fmt::format(R"sql(
+    SELECT t.txn_id, coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
            coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
            coalesce(g.credit_lines, 0) AS credit_lines, coalesce(g.debits, 0) AS debits,
            coalesce(g.credits, 0) AS credits, g.currency,
@@ -49,7 +46,15 @@ per_txn AS (
            coalesce(g.defective, 0) AS defective
     FROM per_txn_lines g
     FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
-),
+)sql",
+                                               booked_statuses_sql);
+
+// The healthy path: one streaming pass, nothing materialized. Every booked, single-currency
+// transaction without a defective line adds to its currency's totals; the rest is only
+// counted. When anything needs listing (an unbalanced or misshapen transaction) or splitting
+// (several currencies, a defective line), the detail statement below reruns the pass.
+const std::string journal_summary_sql = per_txn_lines_cte + fmt::format(R"sql(,
+{0}
 classified AS (
     SELECT *, booked AND NOT split AND lines > 0 AS counted FROM per_txn
 )
@@ -65,20 +70,11 @@ SELECT CASE WHEN counted THEN currency END::text AS currency,
 FROM classified
 GROUP BY 1
 )sql",
-                                                                         booked_statuses_sql);
+                                                                         "per_txn AS (" + per_txn_select + "),");
 
 // The detail path: the same pass materialized, split per currency where needed, with listings.
 const std::string journal_pass_sql = per_txn_lines_cte + fmt::format(R"sql(,
-per_txn AS MATERIALIZED (
-    SELECT t.txn_id, coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
-           coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
-           coalesce(g.credit_lines, 0) AS credit_lines, coalesce(g.debits, 0) AS debits,
-           coalesce(g.credits, 0) AS credits, g.currency,
-           coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
-           coalesce(g.defective, 0) AS defective
-    FROM per_txn_lines g
-    FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
-),
+{0}
 split_currency AS MATERIALIZED (
     SELECT p.txn_id, s.currency, s.lines, s.debits, s.credits
     FROM per_txn p
@@ -119,7 +115,7 @@ SELECT 'summary', NULL, NULL, NULL, NULL, NULL, count(*) FILTER (WHERE booked), 
        (coalesce(sum(lines) FILTER (WHERE orphaned), 0) + coalesce(sum(defective) FILTER (WHERE NOT orphaned), 0))::bigint
 FROM per_txn
 )sql",
-                                                 booked_statuses_sql);
+                                                                      "per_txn AS MATERIALIZED (" + per_txn_select + "),");
 
 // Every line that breaks a per-line rule, with each rule it breaks; two listings (one per
 // check) and exact per-rule totals.
