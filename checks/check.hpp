@@ -2,6 +2,7 @@
 
 #include <any>
 #include <map>
+#include <optional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "lib/config.hpp"
 #include "lib/results.hpp"
+#include "lib/shard.hpp"
 #include "lib/timeutil.hpp"
 
 namespace reconcile {
@@ -54,12 +56,13 @@ private:
 class CheckContext {
 public:
     CheckContext(const Settings& settings, std::string book, Timestamp as_of, SnapshotProvider& snapshot,
-                 BrokerHub* brokers = nullptr)
+                 BrokerHub* brokers = nullptr, std::optional<Shard> shard = std::nullopt)
         : m_settings(settings),
           m_book(std::move(book)),
           m_as_of(as_of),
           m_snapshot(snapshot),
           m_brokers(brokers),
+          m_shard(shard),
           m_variances(static_cast<std::size_t>(settings.variance_cap))
     {
     }
@@ -69,6 +72,8 @@ public:
     /// The run's reference time; ages are measured against it, never against a wall clock
     /// read mid-check.
     Timestamp as_of() const { return m_as_of; }
+    /// The run's shard (category C): only customers it contains are fetched and compared.
+    const std::optional<Shard>& shard() const { return m_shard; }
     /// The ledger snapshot (read only); opened on first call.
     pqxx::transaction_base& ledger() { return m_snapshot.ledger(); }
     /// The snapshot itself, for code that reads, releases and re-opens it (category C).
@@ -99,6 +104,7 @@ private:
     Timestamp m_as_of;
     SnapshotProvider& m_snapshot;
     BrokerHub* m_brokers;
+    std::optional<Shard> m_shard;
     VarianceCollector m_variances;
     nlohmann::json m_metrics = nlohmann::json::object();
     CheckStatus m_status = CheckStatus::ok;

@@ -116,7 +116,8 @@ void record_accounts_recon(CheckContext& context, const AccountsRecon& recon, Qu
 void AccountsReconCheck::run(CheckContext& context) const
 {
     const auto recon =
-        reconcile_accounts(context.snapshot(), context.brokers(), context.settings(), m_broker, m_with_cash, std::nullopt);
+        reconcile_accounts(context.snapshot(), context.brokers(), context.settings(), m_broker, m_with_cash,
+                           CustomerScope{.shard = context.shard()});
     record_accounts_recon(context, recon, m_naming);
 }
 

@@ -20,7 +20,8 @@ public:
     void run(CheckContext& context) const override
     {
         const auto recon =
-            reconcile_lrs(context.snapshot(), context.brokers(), context.settings(), std::nullopt, context.as_of());
+            reconcile_lrs(context.snapshot(), context.brokers(), context.settings(),
+                          CustomerScope{.shard = context.shard()}, context.as_of());
         record_lrs_recon(context, recon);
     }
 };

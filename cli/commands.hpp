@@ -31,6 +31,7 @@ struct RunOptions {
     std::string fail_on = "fail";
     std::string trigger;  ///< empty: "schedule" with --if-due, else "manual"
     bool if_due = false;
+    std::optional<std::string> shard;  ///< --shard K/N (category C only)
 };
 /// `reconcile run`: one category of checks on one book.
 CLI::App* setup_run(CLI::App& app, RunOptions& options);

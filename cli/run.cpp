@@ -11,6 +11,7 @@
 #include "lib/runner.hpp"
 #include "lib/schedule.hpp"
 #include "lib/scheduler.hpp"
+#include "lib/shard.hpp"
 
 namespace reconcile {
 
@@ -28,6 +29,10 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
     command->add_flag("--if-due", options.if_due,
                       "Skip (exit 0) unless the book's schedule switch is on and its cadence has passed since the "
                       "last completed run (the same decision as `reconcile tick`)");
+    command->add_option("--shard", options.shard,
+                        "Category C only: fetch and compare only the customers in shard K of N (by a stable hash "
+                        "of the customer id), under the shard's own lock; e.g. --shard 2/4")
+        ->option_text("K/N");
     return command;
 }
 
@@ -35,7 +40,8 @@ namespace {
 
 /// `--if-due`: the scheduler's own decision (lib/schedule.hpp decide_slot) for this book and
 /// category against its run history; std::nullopt when due, else why not (one line).
-std::optional<std::string> not_due_reason(const Settings& settings, const std::string& book, char category)
+std::optional<std::string> not_due_reason(const Settings& settings, const std::string& book, char category,
+                                          const std::optional<Shard>& shard)
 {
     settings.require_book(book);
     const ScheduleConfig config = schedule_config(settings);
@@ -48,37 +54,48 @@ std::optional<std::string> not_due_reason(const Settings& settings, const std::s
     Session control(settings.database_url(book), "control");
     verify_book(control, book);
     SlotHistory history;
-    const auto last = RunHistory(control).last_started_by_category(book);
+    const auto last = RunHistory(control).last_started_by_category(book, shard);
     if (const auto found = last.find(category); found != last.end()) history.last_started = found->second;
     const Timestamp now = system_now();
     const SlotDecision decision = decide_slot(*cadence, category, history, config.retry_seconds, now);
     if (decision.due) return std::nullopt;
-    return fmt::format("the last full run started {} s ago, within the cadence of {} s; next due at {}",
+    return fmt::format("the last full run{} started {} s ago, within the cadence of {} s; next due at {}",
+                       shard ? " of shard " + shard->to_string() : std::string{},
                        std::chrono::duration_cast<std::chrono::seconds>(now - *history.last_started).count(),
                        interval_seconds(*cadence, category), format_utc(decision.next_due));
+}
+
+/// "book/category", plus " shard K/N" when sharded, for log lines.
+std::string run_label(const RunRequest& request)
+{
+    std::string label = fmt::format("{}/{}", request.book, request.category);
+    if (request.shard) label += " shard " + request.shard->to_string();
+    return label;
 }
 
 }  // namespace
 
 int run_command(const RunOptions& options, const GlobalOptions& global)
 {
-    const Settings settings = load_settings_from(global.config_path);
     RunRequest request;
     request.book = options.book;
     request.category = parse_category(options.category);
     request.check_names = options.checks;
+    if (options.shard) request.shard = parse_shard(*options.shard);
+    require_shardable(request.category, request.shard);
+    const Settings settings = load_settings_from(global.config_path);
     request.trigger = !options.trigger.empty() ? options.trigger : options.if_due ? "schedule" : "manual";
 
     if (options.if_due) {
-        if (const auto reason = not_due_reason(settings, request.book, request.category)) {
-            log_info("skipped {}/{}: not due: {}", request.book, request.category, *reason);
+        if (const auto reason = not_due_reason(settings, request.book, request.category, request.shard)) {
+            log_info("skipped {}: not due: {}", run_label(request), *reason);
             return to_int(ExitCode::ok);
         }
     }
 
     const RunOutcome outcome = execute_run(settings, default_registry(), request);
     if (outcome.lock_held) {
-        log_warn("skipped: another run of {}/{} holds the lock; nothing written", request.book, request.category);
+        log_warn("skipped: another run of {} holds the lock; nothing written", run_label(request));
         return to_int(ExitCode::lock_held);
     }
     const RunReport& report = outcome.report;
@@ -89,7 +106,7 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     }
     std::cout.flush();
     const ExitCode code = exit_code_for(report, options.fail_on == "warn");
-    log_info("run {} of {}/{} finished {} in {} ms (exit {})", report.run_id, report.book, report.category,
+    log_info("run {} of {} finished {} in {} ms (exit {})", report.run_id, run_label(request),
              report.status, report.duration_ms, to_int(code));
     return to_int(code);
 }

@@ -52,15 +52,30 @@ std::string variance_brief(const Variance& variance)
     return text;
 }
 
+/// "book/category", plus " shard K/N" for a sharded run.
+std::string run_subject(const RunReport& report)
+{
+    std::string subject = fmt::format("{}/{}", report.book, report.category);
+    if (report.shard) subject += " shard " + report.shard->to_string();
+    return subject;
+}
+
+/// What a check's dedup key is about: the book, or for a sharded run the book and its shard, so
+/// each shard's situation is deduplicated on its own.
+std::string dedup_subject(const RunReport& report)
+{
+    return report.shard ? report.book + '/' + report.shard->scope() : report.book;
+}
+
 std::string summary_of(const RunReport& report, const CheckResult& check, const CheckChanges* changes,
                        const std::string& event)
 {
     const std::int64_t resolved = changes ? changes->resolved_count : 0;
     if (event == "recovered") {
-        return one_line(fmt::format("{}/{} {} OK again: {} variance(s) resolved, none left", report.book,
-                                    report.category, check.check_name, resolved));
+        return one_line(fmt::format("{} {} OK again: {} variance(s) resolved, none left", run_subject(report),
+                                    check.check_name, resolved));
     }
-    std::string text = fmt::format("{}/{} {} {}: {} variance(s)", report.book, report.category, check.check_name,
+    std::string text = fmt::format("{} {} {}: {} variance(s)", run_subject(report), check.check_name,
                                    upper(to_string(check.status)), check.variances_total);
     if (changes) {
         text += fmt::format(" ({} new, {} persisting, {} reopened, {} resolved)", changes->new_count,
@@ -107,6 +122,7 @@ nlohmann::json payload_of(const Settings& settings, const RunReport& report, con
             {"book", report.book},
             {"run_id", report.run_id},
             {"category", std::string(1, report.category)},
+            {"shard", shard_to_json(report.shard)},
             {"trigger", report.trigger},
             {"check", check.check_name},
             {"status", to_string(check.status)},
@@ -198,7 +214,8 @@ std::vector<Alert> plan_alerts(const Settings& settings, const RunReport& report
             std::vector<std::string> fingerprints;
             for (const auto& variance : check.variances) fingerprints.push_back(variance.fingerprint);
             alert.event = "problem";
-            alert.dedup_key = alert_dedup_key(report.book, check.check_name, alert.status, std::move(fingerprints));
+            alert.dedup_key = alert_dedup_key(dedup_subject(report), check.check_name, alert.status,
+                                              std::move(fingerprints));
             if (settings.alert_mode == "change" && history && history->alerted_dedup_key == alert.dedup_key) continue;
         } else if (check.status == CheckStatus::ok) {
             const bool was_problem =
@@ -206,7 +223,7 @@ std::vector<Alert> plan_alerts(const Settings& settings, const RunReport& report
                 (*history->alerted_status == "warn" || *history->alerted_status == "fail");
             if (!was_problem) continue;
             alert.event = "recovered";
-            alert.dedup_key = alert_dedup_key(report.book, check.check_name, alert.status, {});
+            alert.dedup_key = alert_dedup_key(dedup_subject(report), check.check_name, alert.status, {});
         } else {
             continue;  // error: the check proved nothing either way
         }
@@ -341,7 +358,7 @@ void send_run_alerts(const Settings& settings, const RunReport& report, const Ru
             log_info("webhook: delivered {} alert(s) of run {} ({}/{})", delivered.size(), report.run_id, report.book,
                      report.category);
         }
-        record_delivered_alerts(control, report.book, report.run_id, delivered);
+        record_delivered_alerts(control, report.book, report.run_id, check_state_scope(report), delivered);
     } catch (const std::exception& e) {
         log_warn("webhook: alerts of run {} ({}/{}) not sent: {}", report.run_id, report.book, report.category,
                  first_line(e.what()));

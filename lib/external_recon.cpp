@@ -23,10 +23,12 @@ WHERE upper(broker::text) = $1 AND ($2::text IS NULL OR customer_id::text = $2)
 ORDER BY 1, 2
 )sql";
 
-// The same customers as a sub-select, for the ledger reads.
+// The same customers as a sub-select, for the ledger reads; $3 a JSON array of the customer ids
+// in scope (a shard's), or NULL for all.
 constexpr const char* customers_of_broker =
     "(SELECT b.customer_id FROM contract.broker_accounts b"
-    " WHERE upper(b.broker::text) = $1 AND ($2::text IS NULL OR b.customer_id::text = $2))";
+    " WHERE upper(b.broker::text) = $1 AND ($2::text IS NULL OR b.customer_id::text = $2)"
+    " AND ($3::jsonb IS NULL OR b.customer_id::text IN (SELECT jsonb_array_elements_text($3::jsonb))))";
 
 const std::string ledger_as_of_sql = fmt::format("SELECT to_char(now() AT TIME ZONE 'UTC', {})", utc_format);
 
@@ -73,22 +75,36 @@ const char* nullable(const std::optional<std::string>& value)
     return value ? value->c_str() : static_cast<const char*>(nullptr);
 }
 
-std::vector<BrokerAccount> read_accounts(SnapshotProvider& ledger, BrokerId broker,
-                                         const std::optional<std::string>& customer_id)
+/// The accounts of `broker` in scope: filtered by customer in SQL, by shard here (the shard hash
+/// lives in one place, lib/shard.cpp).
+std::vector<BrokerAccount> read_accounts(SnapshotProvider& ledger, BrokerId broker, const CustomerScope& scope)
 {
     std::vector<BrokerAccount> accounts;
-    for (const auto& row :
-         ledger.ledger().exec_params(accounts_sql, std::string(broker_code(broker)), nullable(customer_id))) {
-        accounts.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+    for (const auto& row : ledger.ledger().exec_params(accounts_sql, std::string(broker_code(broker)),
+                                                       nullable(scope.customer_id))) {
+        BrokerAccount account{row[0].as<std::string>(), row[1].as<std::string>()};
+        if (scope.shard && !scope.shard->contains(account.customer_id)) continue;
+        accounts.push_back(std::move(account));
     }
     return accounts;
 }
 
+/// The ledger reads' restriction to the accounts in scope: NULL (every customer of the broker)
+/// unless sharded, then the shard's customer ids as a JSON array.
+std::optional<std::string> customers_in_scope(const CustomerScope& scope, const std::vector<BrokerAccount>& accounts)
+{
+    if (!scope.shard) return std::nullopt;
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& account : accounts) ids.push_back(account.customer_id);
+    return ids.dump();
+}
+
 PerCustomer read_amounts(pqxx::transaction_base& txn, const std::string& sql, BrokerId broker,
-                         const std::optional<std::string>& customer_id)
+                         const CustomerScope& scope, const std::optional<std::string>& in_scope)
 {
     PerCustomer result;
-    for (const auto& row : txn.exec_params(sql, std::string(broker_code(broker)), nullable(customer_id))) {
+    for (const auto& row : txn.exec_params(sql, std::string(broker_code(broker)), nullable(scope.customer_id),
+                                           nullable(in_scope))) {
         result[row[0].as<std::string>()][row[1].as<std::string>()] += Decimal::parse(row[2].as<std::string>());
     }
     return result;
@@ -231,12 +247,13 @@ CheckStatus CustomerRecon::status() const
 }
 
 AccountsRecon reconcile_accounts(SnapshotProvider& ledger, BrokerHub& hub, const Settings& settings, BrokerId broker,
-                                 bool with_cash, const std::optional<std::string>& customer_id)
+                                 bool with_cash, const CustomerScope& scope)
 {
     AccountsRecon result;
     result.with_cash = with_cash;
     result.fetch.broker = broker;
-    const auto accounts = read_accounts(ledger, broker, customer_id);
+    const auto accounts = read_accounts(ledger, broker, scope);
+    const auto in_scope = customers_in_scope(scope, accounts);
     ledger.release();  // never hold a snapshot while waiting on the broker
     result.fetch.customers = accounts.size();
     if (accounts.empty()) return result;
@@ -253,11 +270,11 @@ AccountsRecon reconcile_accounts(SnapshotProvider& ledger, BrokerHub& hub, const
     PerCustomer cash;
     if (with_cash) {
         // Currency codes compare case-insensitively (the broker's are upper-cased too).
-        for (auto& [customer, amounts] : read_amounts(txn, ledger_cash_sql, broker, customer_id)) {
+        for (auto& [customer, amounts] : read_amounts(txn, ledger_cash_sql, broker, scope, in_scope)) {
             for (auto& [currency, amount] : amounts) cash[customer][upper(currency)] += amount;
         }
     }
-    const PerCustomer quantities = read_amounts(txn, ledger_quantities_sql, broker, customer_id);
+    const PerCustomer quantities = read_amounts(txn, ledger_quantities_sql, broker, scope, in_scope);
     ledger.release();
 
     const auto& tolerances = settings;
@@ -386,12 +403,13 @@ CheckStatus CustomerLrs::status() const
     return CheckStatus::ok;
 }
 
-LrsRecon reconcile_lrs(SnapshotProvider& ledger, BrokerHub& hub, const Settings& settings,
-                       const std::optional<std::string>& customer_id, Timestamp as_of)
+LrsRecon reconcile_lrs(SnapshotProvider& ledger, BrokerHub& hub, const Settings& settings, const CustomerScope& scope,
+                       Timestamp as_of)
 {
     LrsRecon result;
     result.fetch.broker = BrokerId::viewtrade;
-    const auto accounts = read_accounts(ledger, BrokerId::viewtrade, customer_id);
+    const auto accounts = read_accounts(ledger, BrokerId::viewtrade, scope);
+    const auto in_scope = customers_in_scope(scope, accounts);
     ledger.release();
     result.fetch.customers = accounts.size();
     if (accounts.empty()) return result;
@@ -404,7 +422,7 @@ LrsRecon reconcile_lrs(SnapshotProvider& ledger, BrokerHub& hub, const Settings&
     result.fetch.ledger_as_of = read_ledger_as_of(txn);
     std::map<std::string, std::vector<LrsRemittance>> remittances;
     for (const auto& row : txn.exec_params(remittances_sql, std::string(broker_code(BrokerId::viewtrade)),
-                                           nullable(customer_id))) {
+                                           nullable(scope.customer_id), nullable(in_scope))) {
         const std::string status = row[3].is_null() ? std::string{} : row[3].as<std::string>();
         const auto remitted_at = row[5].is_null() ? std::nullopt : parse_utc(row[5].as<std::string>());
         if ((status != "sent" && status != "settled") || !remitted_at || row[2].is_null()) {

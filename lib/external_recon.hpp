@@ -18,6 +18,7 @@
 #include "lib/config.hpp"
 #include "lib/decimal.hpp"
 #include "lib/results.hpp"
+#include "lib/shard.hpp"
 #include "lib/timeutil.hpp"
 
 namespace reconcile {
@@ -49,10 +50,18 @@ std::vector<ComparedLine> compare_lines(const std::map<std::string, Decimal>& le
                                         const std::map<std::string, Decimal>& broker, const Decimal& match,
                                         const std::optional<Decimal>& dust);
 
+/// Which of a broker's customers an external comparison covers: every one, one (the India
+/// reports' --customer), or those of one shard (`run --shard K/N`). Whoever is out of scope is
+/// neither fetched nor read from the ledger, nor counted.
+struct CustomerScope {
+    std::optional<std::string> customer_id;
+    std::optional<Shard> shard;
+};
+
 /// What a broker fan-out left behind, shared by every external result.
 struct ExternalFetch {
     BrokerId broker = BrokerId::gtn;
-    std::size_t customers = 0;        ///< accounts at this broker in contract.broker_accounts
+    std::size_t customers = 0;        ///< accounts at this broker in contract.broker_accounts (in scope)
     std::size_t fetch_errors = 0;     ///< customers whose data could not be fetched
     bool unreachable = false;         ///< the broker as a whole could not be reached
     bool not_configured = false;      ///< ... because its settings are missing
@@ -94,12 +103,12 @@ struct AccountsRecon {
     std::vector<CustomerRecon> customers;  ///< ordered by customer id
 };
 
-/// Reads the accounts of `broker` (optionally one customer), fetches their cash (when
+/// Reads the accounts of `broker` in `scope`, fetches their cash (when
 /// `with_cash`) and positions, and compares with the ledger's customer-wallet balances per
 /// currency and Σ signed quantity of booked transactions per symbol (custody at cost: share
 /// counts, never market values). No broker call when there is no account.
 AccountsRecon reconcile_accounts(SnapshotProvider& ledger, BrokerHub& hub, const Settings& settings, BrokerId broker,
-                                 bool with_cash, const std::optional<std::string>& customer_id);
+                                 bool with_cash, const CustomerScope& scope);
 
 // ---- LRS remittances vs ViewTrade wires ---------------------------------------------------
 
@@ -176,8 +185,9 @@ struct LrsRecon {
     std::size_t remittances_excluded = 0;  ///< not yet sent, failed or returned
 };
 
-/// Per India customer with a ViewTrade account: Σ USD remitted under LRS vs Σ USD wired in.
-LrsRecon reconcile_lrs(SnapshotProvider& ledger, BrokerHub& hub, const Settings& settings,
-                       const std::optional<std::string>& customer_id, Timestamp as_of);
+/// Per India customer with a ViewTrade account (in `scope`): Σ USD remitted under LRS vs Σ USD
+/// wired in.
+LrsRecon reconcile_lrs(SnapshotProvider& ledger, BrokerHub& hub, const Settings& settings, const CustomerScope& scope,
+                       Timestamp as_of);
 
 }  // namespace reconcile

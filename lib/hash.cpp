@@ -62,6 +62,14 @@ std::array<std::uint8_t, 32> sha256(std::string_view data) {
     return digest;
 }
 
+std::uint64_t sha256_prefix64(std::string_view data)
+{
+    const auto digest = sha256(data);
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < 8; ++i) value = (value << 8) | digest[i];
+    return value;
+}
+
 std::string to_hex(std::span<const std::uint8_t> bytes) {
     std::string out;
     out.reserve(bytes.size() * 2);

@@ -11,6 +11,10 @@ namespace reconcile {
 /// SHA-256 digest of bytes; basis of variance fingerprints and content hashes.
 std::array<std::uint8_t, 32> sha256(std::string_view data);
 
+/// The first 8 bytes of SHA-256(data) as a big-endian unsigned integer: a hash that never
+/// changes between builds, hosts or versions (advisory-lock keys, customer shards).
+std::uint64_t sha256_prefix64(std::string_view data);
+
 /// Lower-case hex of bytes, the textual form we store and compare digests in.
 std::string to_hex(std::span<const std::uint8_t> bytes);
 

@@ -13,7 +13,12 @@ constexpr const char* run_columns =
     "run_id, book, category, trigger, status,"
     " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
     " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-    " coalesce(duration_ms, 0), error, metadata::text";
+    " coalesce(duration_ms, 0), error, metadata::text, shard_index, shard_count";
+
+const char* nullable(const std::optional<std::string>& value)
+{
+    return value ? value->c_str() : static_cast<const char*>(nullptr);
+}
 
 RunReport report_from_row(const pqxx::row& row)
 {
@@ -27,6 +32,9 @@ RunReport report_from_row(const pqxx::row& row)
     if (!row[6].is_null()) report.finished_at = parse_utc(row[6].as<std::string>());
     report.duration_ms = row[7].as<std::int64_t>();
     if (!row[8].is_null()) report.error = row[8].as<std::string>();
+    if (!row[10].is_null() && !row[11].is_null()) {
+        report.shard = Shard{.index = row[10].as<int>(), .count = row[11].as<int>()};
+    }
     const auto metadata = nlohmann::json::parse(row[9].as<std::string>());
     if (const auto checks = metadata.find("checks"); checks != metadata.end()) {
         for (const auto& check : *checks) report.checks.push_back(check_result_from_json(check));
@@ -38,15 +46,20 @@ RunReport report_from_row(const pqxx::row& row)
 
 RunHistory::RunHistory(Session& session) : m_session(session)
 {
+    // A `running` row is dead when its lock is provably free: our own key (we hold it), the
+    // category's key (held by us, exclusively or shared: no unsharded run can be alive), and,
+    // for an unsharded run holding the category exclusively ($3), every shard of the category
+    // (each live shard would hold the category's key shared).
     m_session.prepare("run_abandon_stale",
                       "UPDATE recon.runs SET status = 'abandoned', finished_at = now(),"
                       " error = 'the process running it died (its lock was free)'"
-                      " WHERE lock_key = $1 AND status = 'running'");
+                      " WHERE status = 'running' AND (lock_key IN ($1, $2)"
+                      "   OR ($3 AND book = $4 AND category = $5 AND shard_count IS NOT NULL))");
     m_session.prepare("run_insert",
                       "INSERT INTO recon.runs (book, category, trigger, status, lock_key, checks_requested,"
-                      " started_at, host, pid, version)"
+                      " started_at, host, pid, version, shard_index, shard_count)"
                       " VALUES ($1, $2, $3, 'running', $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
-                      " $6::timestamptz, $7, $8, $9)"
+                      " $6::timestamptz, $7, $8, $9, $10, $11)"
                       " RETURNING run_id");
     m_session.prepare("run_finish",
                       "UPDATE recon.runs SET status = $2, finished_at = $3::timestamptz, duration_ms = $4,"
@@ -75,27 +88,34 @@ RunHistory::RunHistory(Session& session) : m_session(session)
     m_session.prepare("run_last_completed",
                       fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
                                   " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL"
-                                  " ORDER BY started_at DESC LIMIT 1",
+                                  " AND shard_count IS NULL ORDER BY started_at DESC LIMIT 1",
                                   run_columns));
     m_session.prepare("run_last_started",
                       "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
                       " FROM recon.runs WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error')"
-                      " AND error IS NULL AND cardinality(checks_requested) = 0 GROUP BY category");
+                      " AND error IS NULL AND cardinality(checks_requested) = 0"
+                      " AND shard_index IS NOT DISTINCT FROM $2::integer AND shard_count IS NOT DISTINCT FROM $3::integer"
+                      " GROUP BY category");
     m_session.prepare("run_running", fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
                                                  " AND status = 'running' ORDER BY run_id DESC LIMIT 1",
                                                  run_columns));
 }
 
-std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key,
+std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key, std::int64_t category_key,
                                    const std::vector<std::string>& check_names, const std::string& host,
                                    int pid)
 {
     pqxx::work txn(m_session.connection());
-    const auto abandoned = txn.exec_prepared0("run_abandon_stale", lock_key).affected_rows();
+    const std::string category(1, report.category);
+    const auto abandoned =
+        txn.exec_prepared0("run_abandon_stale", lock_key, category_key, !report.shard, report.book, category)
+            .affected_rows();
     const std::string names_json = nlohmann::json(check_names).dump();
-    report.run_id = txn.exec_prepared1("run_insert", report.book, std::string(1, report.category), report.trigger,
-                                       lock_key, names_json, format_utc(report.started_at), host, pid,
-                                       std::string(RECON_VERSION))[0]
+    const auto shard_index = report.shard ? std::optional(std::to_string(report.shard->index)) : std::nullopt;
+    const auto shard_count = report.shard ? std::optional(std::to_string(report.shard->count)) : std::nullopt;
+    report.run_id = txn.exec_prepared1("run_insert", report.book, category, report.trigger, lock_key, names_json,
+                                       format_utc(report.started_at), host, pid, std::string(RECON_VERSION),
+                                       nullable(shard_index), nullable(shard_count))[0]
                         .as<std::int64_t>();
     txn.commit();
     return static_cast<std::int64_t>(abandoned);
@@ -142,16 +162,13 @@ bool RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexc
 
 std::vector<RunReport> RunHistory::list(const std::string& book, const RunFilter& filter)
 {
-    const auto text = [](const std::optional<std::string>& value) {
-        return value ? value->c_str() : static_cast<const char*>(nullptr);
-    };
     const std::optional<std::string> since = filter.since ? std::optional(format_utc(*filter.since)) : std::nullopt;
     const std::optional<std::string> before =
         filter.before_run_id ? std::optional(std::to_string(*filter.before_run_id)) : std::nullopt;
     pqxx::read_transaction txn(m_session.connection());
     std::vector<RunReport> reports;
-    for (const auto& row : txn.exec_prepared("run_list", book, text(filter.category), text(filter.status),
-                                             text(since), text(before), filter.limit)) {
+    for (const auto& row : txn.exec_prepared("run_list", book, nullable(filter.category), nullable(filter.status),
+                                             nullable(since), nullable(before), filter.limit)) {
         reports.push_back(report_from_row(row));
     }
     return reports;
@@ -173,11 +190,15 @@ std::optional<RunReport> RunHistory::last_completed(const std::string& book, cha
     return report_from_row(rows[0]);
 }
 
-std::map<char, Timestamp> RunHistory::last_started_by_category(const std::string& book)
+std::map<char, Timestamp> RunHistory::last_started_by_category(const std::string& book,
+                                                                const std::optional<Shard>& shard)
 {
     pqxx::read_transaction txn(m_session.connection());
     std::map<char, Timestamp> result;
-    for (const auto& row : txn.exec_prepared("run_last_started", book)) {
+    const auto shard_index = shard ? std::optional(std::to_string(shard->index)) : std::nullopt;
+    const auto shard_count = shard ? std::optional(std::to_string(shard->count)) : std::nullopt;
+    for (const auto& row :
+         txn.exec_prepared("run_last_started", book, nullable(shard_index), nullable(shard_count))) {
         const auto category = row[0].as<std::string>();
         const auto started = parse_utc(row[1].as<std::string>());
         if (category.size() == 1 && started) result[category[0]] = *started;

@@ -215,12 +215,14 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
         }
     };
     if (request.report == IndiaReport::reconciliation) {
-        const auto recon = reconcile_lrs(snapshot, hub, settings, request.customer_id, generated_at);
+        const auto recon = reconcile_lrs(snapshot, hub, settings, CustomerScope{.customer_id = request.customer_id},
+                                         generated_at);
         require_customer(recon.fetch);
         return lrs_report(recon, settings.brokers, request.customer_id, generated_at);
     }
     const auto recon = reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade,
-                                          request.report == IndiaReport::ledger_recon, request.customer_id);
+                                          request.report == IndiaReport::ledger_recon,
+                                          CustomerScope{.customer_id = request.customer_id});
     require_customer(recon.fetch);
     return accounts_report(request.report, recon, settings.brokers, request.customer_id, generated_at);
 }

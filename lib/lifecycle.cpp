@@ -25,18 +25,19 @@ nlohmann::json optional_json(const std::optional<std::string>& value)
     return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
-// Reads each check's previous status and last delivered alert, then records this run's status.
+// Reads each check's previous status and last delivered alert in the run's scope ($4: '' for the
+// whole book, 'shard-K-of-N' for a shard), then records this run's status there.
 const std::string check_states_sql = R"sql(
 WITH incoming AS (
     SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(check_name text, status text, ran_at timestamptz)
 ),
 prior AS (
-    SELECT s.* FROM recon.check_states s JOIN incoming i USING (check_name) WHERE s.book = $1
+    SELECT s.* FROM recon.check_states s JOIN incoming i USING (check_name) WHERE s.book = $1 AND s.scope = $4
 ),
 upserted AS (
-    INSERT INTO recon.check_states (book, check_name, last_run_id, last_status, last_ran_at)
-    SELECT $1, check_name, $3, status, ran_at FROM incoming
-    ON CONFLICT (book, check_name) DO UPDATE
+    INSERT INTO recon.check_states (book, check_name, scope, last_run_id, last_status, last_ran_at)
+    SELECT $1, check_name, $4, $3, status, ran_at FROM incoming
+    ON CONFLICT (book, check_name, scope) DO UPDATE
         SET last_run_id = EXCLUDED.last_run_id, last_status = EXCLUDED.last_status,
             last_ran_at = EXCLUDED.last_ran_at
 )
@@ -82,13 +83,15 @@ FROM incoming i LEFT JOIN prior p USING (check_name, fingerprint)
 )sql",
                                                       utc_column("p.open_since_at"));
 
-// Resolves the open fingerprints this run did not report, for the checks that may resolve; the
-// count per check is exact, the list is limited.
+// Resolves the open fingerprints this run did not report, for the checks that may resolve (and,
+// for a sharded run, only those in $6: the ones of its shard's customers); the count per check is
+// exact, the list is limited.
 const std::string resolve_fingerprints_sql = fmt::format(R"sql(
 WITH resolved AS (
     UPDATE recon.variance_fingerprints f SET status = 'resolved', resolved_run = $2, resolved_at = $3::timestamptz
     WHERE f.book = $1 AND f.status = 'open' AND f.last_seen_run <> $2
       AND f.check_name IN (SELECT jsonb_array_elements_text($4::jsonb))
+      AND ($6::jsonb IS NULL OR f.fingerprint IN (SELECT jsonb_array_elements_text($6::jsonb)))
     RETURNING f.check_name, f.fingerprint, f.kind, f.keys, f.open_since_run, f.open_since_at, f.occurrences
 ),
 numbered AS (
@@ -101,11 +104,20 @@ FROM numbered WHERE n <= $5
 )sql",
                                                          utc_column("open_since_at"));
 
+// The open fingerprints of the checks that may resolve which this run did not report, with their
+// customer: a sharded run picks those of its own shard's customers (lib/shard.hpp).
+const std::string unseen_fingerprints_sql = R"sql(
+SELECT f.fingerprint, f.keys->>'customer_id'
+FROM recon.variance_fingerprints f
+WHERE f.book = $1 AND f.status = 'open' AND f.last_seen_run <> $2
+  AND f.check_name IN (SELECT jsonb_array_elements_text($3::jsonb))
+)sql";
+
 const std::string delivered_alerts_sql = R"sql(
 UPDATE recon.check_states s
 SET alerted_run_id = $2, alerted_status = a.status, alerted_dedup_key = a.dedup_key, alerted_at = now()
 FROM jsonb_to_recordset($3::jsonb) AS a(check_name text, status text, dedup_key text)
-WHERE s.book = $1 AND s.check_name = a.check_name
+WHERE s.book = $1 AND s.check_name = a.check_name AND s.scope = $4
 )sql";
 
 const std::string history_sql = fmt::format(R"sql(
@@ -123,7 +135,24 @@ LIMIT $4
 
 bool tracked(CheckStatus status) { return status == CheckStatus::warn || status == CheckStatus::fail; }
 
+/// For a sharded run, the fingerprints it may resolve: open, unreported by this run, of a check
+/// that may resolve, and naming a customer of its shard. A variance without a customer belongs
+/// to no shard: only an unsharded run resolves it. Unsharded: std::nullopt (no restriction).
+std::optional<std::string> shard_resolvable(pqxx::transaction_base& txn, const RunReport& report,
+                                            const nlohmann::json& may_resolve)
+{
+    if (!report.shard) return std::nullopt;
+    nlohmann::json fingerprints = nlohmann::json::array();
+    for (const auto& row : txn.exec_params(unseen_fingerprints_sql, report.book, report.run_id, may_resolve.dump())) {
+        if (row[1].is_null() || !report.shard->contains(row[1].as<std::string>())) continue;
+        fingerprints.push_back(row[0].as<std::string>());
+    }
+    return fingerprints.dump();
+}
+
 }  // namespace
+
+std::string check_state_scope(const RunReport& report) { return report.shard ? report.shard->scope() : ""; }
 
 const CheckChanges* RunChanges::find(const std::string& check_name) const
 {
@@ -174,7 +203,8 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
     if (report.checks.empty()) return changes;
 
     const std::string run_at = format_utc(report.started_at);
-    for (const auto& row : txn.exec_params(check_states_sql, report.book, states.dump(), report.run_id)) {
+    for (const auto& row :
+         txn.exec_params(check_states_sql, report.book, states.dump(), report.run_id, check_state_scope(report))) {
         auto& check = changes.checks[index.at(row[0].as<std::string>())];
         if (!row[1].is_null()) check.previous_status = parse_check_status(row[1].as<std::string>());
         if (!row[2].is_null()) check.alerted_status = row[2].as<std::string>();
@@ -202,8 +232,9 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
         }
     }
     if (!may_resolve.empty()) {
+        const auto only = shard_resolvable(txn, report, may_resolve);
         for (const auto& row : txn.exec_params(resolve_fingerprints_sql, report.book, report.run_id, run_at,
-                                               may_resolve.dump(), resolved_listing_limit)) {
+                                               may_resolve.dump(), resolved_listing_limit, nullable(only))) {
             auto& check = changes.checks[index.at(row[0].as<std::string>())];
             check.resolved_count = row[1].as<std::int64_t>();
             check.resolved.push_back(ResolvedVariance{.fingerprint = row[2].as<std::string>(),
@@ -218,7 +249,7 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
 }
 
 void record_delivered_alerts(Session& session, const std::string& book, std::int64_t run_id,
-                             const std::vector<DeliveredAlert>& delivered)
+                             const std::string& scope, const std::vector<DeliveredAlert>& delivered)
 {
     if (delivered.empty()) return;
     nlohmann::json rows = nlohmann::json::array();
@@ -226,7 +257,7 @@ void record_delivered_alerts(Session& session, const std::string& book, std::int
         rows.push_back({{"check_name", alert.check_name}, {"status", alert.status}, {"dedup_key", alert.dedup_key}});
     }
     pqxx::work txn(session.connection());
-    txn.exec_params(delivered_alerts_sql, book, run_id, rows.dump());
+    txn.exec_params(delivered_alerts_sql, book, run_id, rows.dump(), scope);
     txn.commit();
 }
 

@@ -63,10 +63,15 @@ nlohmann::json tracked_variance_rows(const RunReport& report);
 /// How many resolved variances a run reports per check (the count is always exact).
 inline constexpr std::int64_t resolved_listing_limit = 10;
 
+/// The scope of a run's check states (recon.check_states.scope): "" for an unsharded run (the
+/// whole book), "shard-K-of-N" for a sharded one, so a shard never overwrites the book's state.
+std::string check_state_scope(const RunReport& report);
+
 /// Inside the run's results transaction: upserts every variance of the run's warn/fail checks
 /// into recon.variance_fingerprints (occurrences + 1; a resolved one reopens), marks resolved
 /// the open fingerprints of every check that completed (not `error`) and did not report them
-/// (unless the check's list was capped), and records each check's last status. Independent of
+/// (unless the check's list was capped; a sharded run only those naming a customer of its
+/// shard), and records each check's last status in the run's scope. Independent of
 /// RECON_ALERT_PERSIST_ENABLED.
 RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunReport& report);
 
@@ -77,9 +82,10 @@ struct DeliveredAlert {
     std::string dedup_key;
 };
 
-/// After delivery, in its own short transaction: records which alert each check last delivered.
+/// After delivery, in its own short transaction: records which alert each check last delivered
+/// (in the run's check-state scope).
 void record_delivered_alerts(Session& session, const std::string& book, std::int64_t run_id,
-                             const std::vector<DeliveredAlert>& delivered);
+                             const std::string& scope, const std::vector<DeliveredAlert>& delivered);
 
 /// Filters of `reconcile variances`.
 struct VarianceHistoryFilter {

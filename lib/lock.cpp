@@ -6,29 +6,30 @@
 
 namespace reconcile {
 
-std::string run_lock_scope(std::string_view book, char category)
+std::string run_lock_scope(std::string_view book, char category, const std::optional<Shard>& shard)
 {
+    if (shard) return fmt::format("reconcile/{}/{}/{}", book, category, shard->scope());
     return fmt::format("reconcile/{}/{}", book, category);
 }
 
 std::int64_t advisory_lock_key(std::string_view scope)
 {
-    const auto digest = sha256(scope);
-    std::uint64_t value = 0;
-    for (int i = 0; i < 8; ++i) value = (value << 8) | digest[static_cast<std::size_t>(i)];
-    return static_cast<std::int64_t>(value);
+    return static_cast<std::int64_t>(sha256_prefix64(scope));
 }
 
-std::optional<AdvisoryLock> AdvisoryLock::try_acquire(Session& session, std::int64_t key)
+std::optional<AdvisoryLock> AdvisoryLock::try_acquire(Session& session, std::int64_t key, LockMode mode)
 {
     session.prepare("lock_try", "SELECT pg_try_advisory_lock($1)");
+    session.prepare("lock_try_shared", "SELECT pg_try_advisory_lock_shared($1)");
     pqxx::nontransaction txn(session.connection());
-    const bool acquired = txn.exec_prepared1("lock_try", key)[0].as<bool>();
+    const bool acquired =
+        txn.exec_prepared1(mode == LockMode::shared ? "lock_try_shared" : "lock_try", key)[0].as<bool>();
     if (!acquired) return std::nullopt;
-    return AdvisoryLock(session, key);
+    return AdvisoryLock(session, key, mode);
 }
 
-AdvisoryLock::AdvisoryLock(AdvisoryLock&& other) noexcept : m_session(other.m_session), m_key(other.m_key)
+AdvisoryLock::AdvisoryLock(AdvisoryLock&& other) noexcept
+    : m_session(other.m_session), m_key(other.m_key), m_mode(other.m_mode)
 {
     other.m_session = nullptr;
 }
@@ -53,11 +54,41 @@ void AdvisoryLock::release() noexcept
     m_session = nullptr;
     try {
         session->prepare("lock_release", "SELECT pg_advisory_unlock($1)");
+        session->prepare("lock_release_shared", "SELECT pg_advisory_unlock_shared($1)");
         pqxx::nontransaction txn(session->connection());
-        txn.exec_prepared("lock_release", m_key);
+        txn.exec_prepared(m_mode == LockMode::shared ? "lock_release_shared" : "lock_release", m_key);
     } catch (...) {
         // A dead connection has released the lock server-side already.
     }
+}
+
+std::optional<RunLock> RunLock::try_acquire(Session& session, std::string_view book, char category,
+                                            const std::optional<Shard>& shard)
+{
+    std::vector<AdvisoryLock> locks;
+    auto category_lock = AdvisoryLock::try_acquire(session, advisory_lock_key(run_lock_scope(book, category)),
+                                                   shard ? LockMode::shared : LockMode::exclusive);
+    if (!category_lock) return std::nullopt;
+    locks.push_back(std::move(*category_lock));
+    if (shard) {
+        auto shard_lock = AdvisoryLock::try_acquire(session, advisory_lock_key(run_lock_scope(book, category, shard)));
+        if (!shard_lock) return std::nullopt;  // the category lock is released with `locks`
+        locks.push_back(std::move(*shard_lock));
+    }
+    return RunLock(std::move(locks));
+}
+
+bool RunLock::still_held()
+{
+    for (auto& lock : m_locks) {
+        if (!lock.still_held()) return false;
+    }
+    return true;
+}
+
+void RunLock::release() noexcept
+{
+    for (auto lock = m_locks.rbegin(); lock != m_locks.rend(); ++lock) lock->release();
 }
 
 }  // namespace reconcile

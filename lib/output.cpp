@@ -133,6 +133,12 @@ CheckResult check_result_from_json(const nlohmann::json& json)
     return result;
 }
 
+nlohmann::json shard_to_json(const std::optional<Shard>& shard)
+{
+    if (!shard) return nullptr;
+    return {{"index", shard->index}, {"count", shard->count}};
+}
+
 nlohmann::json run_report_to_json(const RunReport& report)
 {
     nlohmann::json checks = nlohmann::json::array();
@@ -141,6 +147,7 @@ nlohmann::json run_report_to_json(const RunReport& report)
         {"run_id", report.run_id},
         {"book", report.book},
         {"category", std::string(1, report.category)},
+        {"shard", shard_to_json(report.shard)},
         {"trigger", report.trigger},
         {"status", report.status},
         {"started_at", format_utc(report.started_at)},
@@ -160,16 +167,18 @@ std::string render_run_line(const RunReport& report)
     for (const auto& check : report.checks) {
         if (check.status == CheckStatus::fail || check.status == CheckStatus::error) ++failing;
     }
-    return fmt::format("{:>6}  {:<6} {}  {:<9} {}  {:>7} ms  {} check(s), {} not ok  [{}]", report.run_id, report.book,
-                       report.category, report.status, format_utc(report.started_at), report.duration_ms,
-                       report.checks.size(), failing, report.trigger);
+    return fmt::format("{:>6}  {:<6} {}  {:<9} {}  {:>7} ms  {} check(s), {} not ok  [{}]{}", report.run_id,
+                       report.book, report.category, report.status, format_utc(report.started_at),
+                       report.duration_ms, report.checks.size(), failing, report.trigger,
+                       report.shard ? " shard " + report.shard->to_string() : std::string{});
 }
 
 std::string render_run_text(const RunReport& report)
 {
-    std::string text =
-        fmt::format("run {}  book {}  category {}  {}  started {}  {} ms\n", report.run_id, report.book,
-                    report.category, upper(report.status), format_utc(report.started_at), report.duration_ms);
+    std::string text = fmt::format("run {}  book {}  category {}{}  {}  started {}  {} ms\n", report.run_id,
+                                   report.book, report.category,
+                                   report.shard ? "  shard " + report.shard->to_string() : std::string{},
+                                   upper(report.status), format_utc(report.started_at), report.duration_ms);
     if (report.error) text += fmt::format("  error: {}\n", *report.error);
     std::size_t width = 0;
     for (const auto& check : report.checks) width = std::max(width, check.check_name.size());

@@ -23,6 +23,9 @@ nlohmann::json check_result_to_json(const CheckResult& result);
 /// Inverse of check_result_to_json; throws nlohmann::json::exception on malformed input.
 CheckResult check_result_from_json(const nlohmann::json& json);
 
+/// A run's shard as JSON: {"index": K, "count": N}, or null for an unsharded run.
+nlohmann::json shard_to_json(const std::optional<Shard>& shard);
+
 /// The one JSON document of a run (schema/run-output.schema.json).
 nlohmann::json run_report_to_json(const RunReport& report);
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/shard.hpp"
 #include "lib/timeutil.hpp"
 
 namespace reconcile {
@@ -86,6 +87,7 @@ struct RunReport {
     std::string book;
     char category = 'A';
     std::string trigger = "manual";
+    std::optional<Shard> shard;      ///< category C split across hosts: this run's customers only
     std::string status = "running";  ///< running | ok | warn | fail | error | abandoned
     Timestamp started_at{};
     std::optional<Timestamp> finished_at;

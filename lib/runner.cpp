@@ -24,7 +24,7 @@ constexpr const char* query_canceled_state = "57014";
 /// Writes the results, but only while the run still holds its lock: a control connection that
 /// the server ended (and with it the lock) must not commit. Any failure to write is transient:
 /// nothing was written, and the run is safe to retry.
-RunChanges write_results(RunHistory& history, AdvisoryLock& lock, const RunReport& report, const Settings& settings)
+RunChanges write_results(RunHistory& history, RunLock& lock, const RunReport& report, const Settings& settings)
 {
     if (!lock.still_held()) {
         throw Error(ExitCode::transient,
@@ -114,8 +114,17 @@ std::string host_name()
 
 }  // namespace
 
+void require_shardable(char category, const std::optional<Shard>& shard)
+{
+    if (shard && category != 'C') {
+        throw Error(ExitCode::usage, fmt::format("--shard {} applies to category C only (broker fan-out), not {}",
+                                                 shard->to_string(), category));
+    }
+}
+
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
-                                    const std::vector<const Check*>& checks, Session& read, Timestamp as_of)
+                                    const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
+                                    const std::optional<Shard>& shard)
 {
     std::vector<CheckResult> results;
     LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
@@ -129,7 +138,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         result.category = check->category();
         result.ran_at = std::chrono::system_clock::now();
         const auto started = std::chrono::steady_clock::now();
-        CheckContext context(settings, book, as_of, snapshot, brokers.get());
+        CheckContext context(settings, book, as_of, snapshot, brokers.get(), shard);
         std::optional<std::string> failure;
         try {
             check->run(context);
@@ -181,12 +190,12 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
 RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, const RunRequest& request)
 {
     settings.require_book(request.book);
+    require_shardable(request.category, request.shard);
     const auto checks = registry.select(request.category, request.check_names);
     Session control(settings.database_url(request.book), "control");
     verify_book(control, request.book);
 
-    const auto key = advisory_lock_key(run_lock_scope(request.book, request.category));
-    auto lock = AdvisoryLock::try_acquire(control, key);
+    auto lock = RunLock::try_acquire(control, request.book, request.category, request.shard);
     RunOutcome outcome;
     if (!lock) {
         outcome.lock_held = true;
@@ -197,12 +206,14 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     report.book = request.book;
     report.category = request.category;
     report.trigger = request.trigger;
+    report.shard = request.shard;
     report.started_at = std::chrono::system_clock::now();
     const auto started = std::chrono::steady_clock::now();
 
     const auto read = open_read_session(settings, request.book, control);
     RunHistory history(control);
-    const auto abandoned = history.begin_run(report, key, request.check_names, host_name(), getpid());
+    const auto abandoned =
+        history.begin_run(report, lock->key(), lock->category_key(), request.check_names, host_name(), getpid());
     if (abandoned > 0) {
         log_warn("marked {} stale running run(s) of {}/{} abandoned", abandoned, request.book, request.category);
     }
@@ -210,7 +221,8 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 
     RunChanges& changes = outcome.changes;
     try {
-        report.checks = run_checks(settings, request.book, request.category, checks, *read, report.started_at);
+        report.checks =
+            run_checks(settings, request.book, request.category, checks, *read, report.started_at, request.shard);
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now() - started)

@@ -21,6 +21,9 @@ struct RunRequest {
     char category = 'A';
     std::vector<std::string> check_names;  ///< empty: every check of the category
     std::string trigger = "manual";        ///< manual | schedule | api
+    /// Category C only: fetch and compare only the customers of this shard (lib/shard.hpp),
+    /// under the shard's own lock.
+    std::optional<Shard> shard;
     /// Called once the `running` row is committed (serve answers 202 with this id).
     std::function<void(std::int64_t run_id)> on_started;
 };
@@ -41,10 +44,15 @@ struct RunOutcome {
 RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, const RunRequest& request);
 
 /// Runs checks against the ledger on `read`: A/B/D share one REPEATABLE READ READ ONLY
-/// snapshot; C checks each open a short one after their broker fetches. A check that throws
-/// ends `error` and the others still run; a lost connection aborts the whole run.
+/// snapshot; C checks each open a short one after their broker fetches (only the customers of
+/// `shard` when given). A check that throws ends `error` and the others still run; a lost
+/// connection aborts the whole run.
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
-                                    const std::vector<const Check*>& checks, Session& read, Timestamp as_of);
+                                    const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
+                                    const std::optional<Shard>& shard = std::nullopt);
+
+/// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
+void require_shardable(char category, const std::optional<Shard>& shard);
 
 /// The process exit code of a finished run (README "Exit codes"): 1 on any fail, else 2 on any
 /// error, except 69 when every broker the run asked was unreachable as a whole.

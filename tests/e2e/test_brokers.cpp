@@ -342,3 +342,283 @@ TEST_CASE("serve's India endpoints answer the CLI's reports over HTTP")
     CHECK(unreachable.status == 502);
     CHECK(unreachable.json()["detail"].get<std::string>().find("VIEWTRADE unreachable") == 0);
 }
+
+// ---- --shard K/N: category C split across hosts --------------------------------------------
+// With N = 2 the India customers fall as customer_shard() puts them (tests/unit/test_shard.cpp):
+// shard 1 = {C002}, shard 2 = {C001, C003, C004}.
+
+namespace {
+
+/// The scenario with a break in each shard and no slow customer: C002's ViewTrade cash is 10.00
+/// short (shard 1); C001's short AAPL position and C003's aged remittance stay (shard 2).
+Json shard_fixture()
+{
+    Json fixture = scenario_fixture();
+    fixture["viewtrade"]["accounts"]["V-002"]["cash"][0]["amount"] = "240.00";
+    fixture["viewtrade"]["accounts"]["V-004"]["cash"][0]["amount"] = "0.00";
+    fixture["faults"] = Json::array();
+    return fixture;
+}
+
+World& shard_scenario()
+{
+    auto& w = scenario();
+    w.broker.set_fixture(shard_fixture());
+    return w;
+}
+
+Json run_json(const std::vector<std::string>& args, const ProcessOptions& options, int expected_exit)
+{
+    const auto result = reconcile_cli(args, options);
+    REQUIRE_MESSAGE(result.exit_code == expected_exit, result.err);
+    CHECK(schema_valid(result.out));
+    return Json::parse(result.out);
+}
+
+/// Latency on the named ViewTrade accounts, so a run stays busy in its fetch while a test acts.
+void slow_accounts(World& w, const std::vector<std::string>& accounts, int ms)
+{
+    Json fixture = shard_fixture();
+    for (const auto& account : accounts) {
+        fixture["faults"].push_back({{"broker", "viewtrade"}, {"account", account}, {"kind", "latency"}, {"ms", ms}});
+    }
+    w.broker.set_fixture(fixture);
+}
+
+/// Every listed variance of a run as "check <variance JSON>" lines, the as-of times taken out of
+/// the detail (they differ between runs), sorted.
+Lines variance_documents(const Json& run)
+{
+    Lines lines;
+    for (const auto& check : run["checks"]) {
+        for (Json variance : check["variances"]) {
+            variance["detail"].erase("ledger_as_of");
+            variance["detail"].erase("broker_as_of");
+            lines.push_back(check["check_name"].get<std::string>() + " " + variance.dump());
+        }
+    }
+    std::sort(lines.begin(), lines.end());
+    return lines;
+}
+
+std::string running_rows(const World& w)
+{
+    return w.india.query_value("SELECT count(*) FROM recon.runs WHERE status = 'running'");
+}
+
+}  // namespace
+
+TEST_CASE("--shard: shards 1/2 and 2/2 check disjoint customers whose union is the unsharded run")
+{
+    auto& w = shard_scenario();
+    const std::vector<std::string> run{"run", "--book", "india", "--category", "C", "--output", "json"};
+    const auto whole = run_json(run, env_for(w), 1);
+    CHECK(whole["shard"].is_null());
+    const Lines all{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
+                    "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
+                    "viewtrade_ledger_recon: amount_break currency=USD customer_id=C002",
+                    "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"};
+    CHECK(run_variances(whole) == all);
+    CHECK(check_named(whole, "viewtrade_ledger_recon")["metrics"]["customers"] == 4);
+
+    w.broker.set_fixture(shard_fixture());  // resets the request counters
+    auto first_args = run;
+    first_args.insert(first_args.end(), {"--shard", "1/2"});
+    const auto first = run_json(first_args, env_for(w), 1);
+    CHECK(first["shard"] == Json{{"index", 1}, {"count", 2}});
+    CHECK(run_variances(first) == Lines{"viewtrade_ledger_recon: amount_break currency=USD customer_id=C002"});
+    CHECK(check_named(first, "viewtrade_ledger_recon")["metrics"]["customers"] == 1);
+    CHECK(check_named(first, "lrs_viewtrade_tie_out")["metrics"]["customers"] == 1);
+    CHECK(check_named(first, "lrs_viewtrade_tie_out")["status"] == "ok");
+    // Only shard 1's customer was asked.
+    CHECK(w.broker.requests("GET viewtrade cash V-002") == 1);
+    for (const char* other : {"V-001", "V-003", "V-004"}) {
+        CAPTURE(other);
+        CHECK(w.broker.requests(std::string("GET viewtrade cash ") + other) == 0);
+        CHECK(w.broker.requests(std::string("GET viewtrade positions ") + other) == 0);
+    }
+
+    auto second_args = run;
+    second_args.insert(second_args.end(), {"--shard", "2/2"});
+    const auto second = run_json(second_args, env_for(w), 1);
+    CHECK(second["shard"] == Json{{"index", 2}, {"count", 2}});
+    CHECK(run_variances(second) == Lines{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
+                                         "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
+                                         "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"});
+    CHECK(check_named(second, "viewtrade_ledger_recon")["metrics"]["customers"] == 3);
+    CHECK(check_named(second, "viewtrade_ledger_recon")["metrics"]["matched"] == 0);
+    CHECK(check_named(second, "viewtrade_ledger_recon")["metrics"]["cash_compared"] == 3);
+
+    // Disjoint, and together exactly the unsharded run.
+    Lines together = run_variances(first);
+    const auto rest = run_variances(second);
+    together.insert(together.end(), rest.begin(), rest.end());
+    std::sort(together.begin(), together.end());
+    CHECK(together == all);
+    // The exact variance rows (amounts, details, fingerprints) are the unsharded run's.
+    Lines documents = variance_documents(first);
+    const auto more = variance_documents(second);
+    documents.insert(documents.end(), more.begin(), more.end());
+    std::sort(documents.begin(), documents.end());
+    CHECK(documents == variance_documents(whole));
+    CHECK(check_named(first, "viewtrade_ledger_recon")["variances"][0]["difference"] == "10.00");
+
+    // The run rows, `runs list` and `runs show` carry the shard.
+    CHECK(w.india.query_value("SELECT string_agg(coalesce(shard_index || '/' || shard_count, '-'), ',' ORDER BY run_id)"
+                              " FROM recon.runs") == "-,1/2,2/2");
+    const auto listed = reconcile_cli({"runs", "list", "--book", "india"}, env_for(w));
+    CHECK(listed.exit_code == 0);
+    CHECK(std::count(listed.out.begin(), listed.out.end(), '\n') == 3);
+    CHECK(listed.out.find("[manual] shard 1/2\n") != std::string::npos);
+    CHECK(listed.out.find("[manual] shard 2/2\n") != std::string::npos);
+    const auto id = w.india.query_value("SELECT run_id FROM recon.runs WHERE shard_index = 2");
+    const auto shown = reconcile_cli({"runs", "show", id, "--book", "india", "--output", "json"}, env_for(w));
+    CHECK(schema_valid(shown.out));
+    CHECK(Json::parse(shown.out)["shard"] == Json{{"index", 2}, {"count", 2}});
+    const auto text = reconcile_cli({"runs", "show", id, "--book", "india"}, env_for(w));
+    CHECK(text.out.find("book india  category C  shard 2/2  FAIL") != std::string::npos);
+}
+
+TEST_CASE("--shard: different shards run at once, the same shard twice or an unsharded run is skipped (11)")
+{
+    auto& w = shard_scenario();
+    slow_accounts(w, {"V-001", "V-002"}, 1500);
+    const auto env = env_for(w, {{"RECON_BROKER_TIMEOUT_MS", "10000"}});
+    const auto args = [](std::initializer_list<std::string> extra) {
+        std::vector<std::string> argv{reconcile_binary(), "run", "--book", "india", "--category", "C", "--check",
+                                      "viewtrade_holdings_recon"};
+        argv.insert(argv.end(), extra);
+        return argv;
+    };
+
+    BackgroundProcess one(args({"--shard", "1/2"}), env);
+    BackgroundProcess two(args({"--shard", "2/2"}), env);
+    // Both hold their running rows at the same time: neither blocked the other.
+    CHECK(wait_for([&] { return running_rows(w) == "2"; }, 10s));
+    const auto same = reconcile_cli({"run", "--book", "india", "--category", "C", "--shard", "1/2"}, env);
+    CHECK(same.exit_code == 11);
+    CHECK(same.err == "reconcile: warn: skipped: another run of india/C shard 1/2 holds the lock; nothing written\n");
+    const auto whole = reconcile_cli({"run", "--book", "india", "--category", "C"}, env);
+    CHECK(whole.exit_code == 11);
+    CHECK(whole.out.empty());
+    const auto first = one.wait(30s);
+    const auto second = two.wait(30s);
+    CHECK_MESSAGE(first.exit_code == 0, first.err);   // C002 holds no instrument: nothing to break
+    CHECK_MESSAGE(second.exit_code == 1, second.err); // C001's short AAPL
+    CHECK(w.india.query_value("SELECT count(*) || ' ' || string_agg(status, ',' ORDER BY shard_index) FROM recon.runs") ==
+          "2 ok,fail");
+
+    // An unsharded run holds the category: no shard may start beside it.
+    BackgroundProcess unsharded(args({}), env);
+    CHECK(wait_for([&] { return running_rows(w) == "1"; }, 10s));
+    const auto shard = reconcile_cli({"run", "--book", "india", "--category", "C", "--shard", "2/2"}, env);
+    CHECK(shard.exit_code == 11);
+    CHECK(unsharded.wait(30s).exit_code == 1);
+    CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "3");
+    CHECK(w.india.query_value("SELECT count(*) FROM recon.runs WHERE status IN ('running', 'abandoned')") == "0");
+}
+
+TEST_CASE("--shard: a shard resolves only its own customers' breaks; check states are kept per shard")
+{
+    auto& w = shard_scenario();
+    w.india.exec("TRUNCATE recon.variance_fingerprints, recon.check_states");
+    const auto env = env_for(w);
+    const std::vector<std::string> shard1{"run", "--book", "india", "--category", "C", "--shard", "1/2"};
+    const std::vector<std::string> shard2{"run", "--book", "india", "--category", "C", "--shard", "2/2"};
+    const auto open_breaks = [&] {
+        return w.india.query_value(
+            "SELECT string_agg(check_name || ':' || kind || ':' || (keys->>'customer_id') || ':' || status, ','"
+            " ORDER BY check_name, kind) FROM recon.variance_fingerprints");
+    };
+
+    CHECK(reconcile_cli(shard1, env).exit_code == 1);  // C002's cash break opens
+    CHECK(reconcile_cli(shard2, env).exit_code == 1);  // C001's and C003's open
+    const std::string both_open =
+        "lrs_viewtrade_tie_out:aged_in_transit:C003:open,viewtrade_holdings_recon:mismatch:C001:open,"
+        "viewtrade_ledger_recon:amount_break:C002:open,viewtrade_ledger_recon:quantity_break:C001:open";
+    CHECK(open_breaks() == both_open);
+
+    // C002's cash is fixed at the broker. Shard 2 does not see C002: its break stays open, and
+    // shard 2's own breaks persist.
+    Json fixed = shard_fixture();
+    fixed["viewtrade"]["accounts"]["V-002"]["cash"][0]["amount"] = "250.00";
+    w.broker.set_fixture(fixed);
+    CHECK(reconcile_cli(shard2, env).exit_code == 1);
+    CHECK(open_breaks() == both_open);
+    CHECK(w.india.query_value("SELECT occurrences FROM recon.variance_fingerprints WHERE kind = 'quantity_break'") ==
+          "2");
+
+    // Shard 1 sees it fixed and resolves it, touching nothing of shard 2.
+    const auto resolved = reconcile_cli(shard1, env);
+    CHECK(resolved.exit_code == 0);
+    CHECK(open_breaks() ==
+          "lrs_viewtrade_tie_out:aged_in_transit:C003:open,viewtrade_holdings_recon:mismatch:C001:open,"
+          "viewtrade_ledger_recon:amount_break:C002:resolved,viewtrade_ledger_recon:quantity_break:C001:open");
+    CHECK(w.india.query_value("SELECT resolved_run FROM recon.variance_fingerprints WHERE kind = 'amount_break'") ==
+          w.india.query_value("SELECT max(run_id) FROM recon.runs"));
+
+    // Check states live per shard: shard 1 is ok again, shard 2 still fails, and the whole
+    // book's state was never written by a shard.
+    CHECK(w.india.query_value("SELECT string_agg(scope || '=' || last_status, ',' ORDER BY scope)"
+                              " FROM recon.check_states WHERE check_name = 'viewtrade_ledger_recon'") ==
+          "shard-1-of-2=ok,shard-2-of-2=fail");
+
+    // An unsharded run resolves across every shard; its state is the book's.
+    Json clean = fixed;
+    clean["viewtrade"]["accounts"]["V-001"]["positions"][0]["quantity"] = "0.5";
+    w.broker.set_fixture(clean);
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "C"}, env).exit_code == 1);  // C003's wire is still missing
+    CHECK(open_breaks() ==
+          "lrs_viewtrade_tie_out:aged_in_transit:C003:open,viewtrade_holdings_recon:mismatch:C001:resolved,"
+          "viewtrade_ledger_recon:amount_break:C002:resolved,viewtrade_ledger_recon:quantity_break:C001:resolved");
+    CHECK(w.india.query_value("SELECT string_agg(scope || '=' || last_status, ',' ORDER BY scope)"
+                              " FROM recon.check_states WHERE check_name = 'viewtrade_ledger_recon'") ==
+          "=ok,shard-1-of-2=ok,shard-2-of-2=fail");
+}
+
+TEST_CASE("--shard: bad values and categories other than C are usage errors (64), nothing written")
+{
+    auto& w = shard_scenario();
+    const std::map<std::string, std::string> bad{{"0/2", "K is out of range"},
+                                                 {"3/2", "K is out of range"},
+                                                 {"2/0", "N is out of range"},
+                                                 {"1/2000", "N is out of range"},
+                                                 {"x", "not of the form K/N"},
+                                                 {"1/2/3", "not of the form K/N"},
+                                                 {"", "not of the form K/N"}};
+    for (const auto& [value, why] : bad) {
+        CAPTURE(value);
+        const auto result = reconcile_cli({"run", "--book", "india", "--category", "C", "--shard", value}, env_for(w));
+        CHECK(result.exit_code == 64);
+        CHECK(result.out.empty());
+        CHECK(result.err == "reconcile: error: --shard \"" + value + "\": " + why +
+                                " (expected K/N with 1 <= K <= N <= 1024)\n");
+    }
+    for (const char* category : {"A", "B", "D"}) {
+        CAPTURE(category);
+        const auto result =
+            reconcile_cli({"run", "--book", "india", "--category", category, "--shard", "1/2"}, env_for(w));
+        CHECK(result.exit_code == 64);
+        CHECK(result.err == std::string("reconcile: error: --shard 1/2 applies to category C only (broker fan-out), "
+                                        "not ") + category + "\n");
+    }
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "C", "--shard"}, env_for(w)).exit_code == 64);
+    CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "0");
+}
+
+TEST_CASE("--shard with --if-due: each shard keeps its own cadence, apart from the unsharded runs")
+{
+    auto& w = shard_scenario();
+    const auto env = env_for(w, {{"RECON_EXTERNAL_INTERVAL_SECONDS", "3600"}, {"INDIA_RECON_ENABLED", "true"}});
+    const std::vector<std::string> shard1{"run", "--book", "india", "--category", "C", "--shard", "1/2", "--if-due"};
+    CHECK(reconcile_cli(shard1, env).exit_code == 1);
+    const auto again = reconcile_cli(shard1, env);
+    CHECK(again.exit_code == 0);
+    CHECK(again.err.find("skipped india/C shard 1/2: not due: the last full run of shard 1/2 started") !=
+          std::string::npos);
+    // Shard 2 and the whole book have not run: both are due (a shard's run is not a full run).
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "C", "--shard", "2/2", "--if-due"}, env).exit_code ==
+          1);
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "C", "--if-due"}, env).exit_code == 1);
+    CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "3");
+}
