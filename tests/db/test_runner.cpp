@@ -1,6 +1,8 @@
 // The run path against a real PostgreSQL: lock, run rows, snapshot, per-check failure isolation.
 #include <doctest/doctest.h>
 
+#include <memory>
+
 #include <pqxx/pqxx>
 
 #include "lib/errors.hpp"
@@ -123,4 +125,74 @@ TEST_CASE("exit codes fold check statuses: fail outranks error, warn only with -
     CHECK(exit_code_for(report, false) == ExitCode::check_error);
     report.checks[0].status = CheckStatus::fail;
     CHECK(exit_code_for(report, false) == ExitCode::check_failed);
+}
+
+TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows abandoned only when proven dead")
+{
+    auto& db = book();
+    const Shard one{.index = 1, .count = 2};
+    const Shard two{.index = 2, .count = 2};
+    const auto key_of = [](const std::optional<Shard>& shard) {
+        return std::to_string(advisory_lock_key(run_lock_scope("uae", 'C', shard)));
+    };
+    const auto stale = [&](const std::string& host, const std::optional<Shard>& shard) {
+        db.exec("INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version,"
+                " shard_index, shard_count) VALUES ('uae', 'C', 'manual', 'running', " +
+                key_of(shard) + ", now(), '" + host + "', 1, 'old', " +
+                (shard ? std::to_string(shard->index) + ", " + std::to_string(shard->count) : "NULL, NULL") + ")");
+    };
+    const auto status_of = [&](const std::string& host) {
+        return db.query_value("SELECT status FROM recon.runs WHERE host = '" + host + "'");
+    };
+    stale("dead-shard-1", one);
+    stale("dead-whole", std::nullopt);
+    stale("live-shard-2", two);
+    stale("dead-shard-1-of-3", Shard{.index = 1, .count = 3});
+
+    // Another process runs shard 2: it holds the category shared and its shard exclusively.
+    auto holder = std::make_unique<pqxx::connection>(db.url());
+    {
+        pqxx::nontransaction txn(*holder);
+        txn.exec_params("SELECT pg_advisory_lock_shared($1)", advisory_lock_key(run_lock_scope("uae", 'C')));
+        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("uae", 'C', two)));
+    }
+
+    auto request = request_for('C');
+    request.shard = one;
+    const auto first = execute_run(db.settings(), default_registry(), request);
+    REQUIRE_FALSE(first.lock_held);
+    CHECK(first.report.shard == one);
+    const auto id = std::to_string(first.report.run_id);
+    CHECK(db.query_value("SELECT shard_index || '/' || shard_count || ' ' || status || ' ' || lock_key"
+                         " FROM recon.runs WHERE run_id = " + id) == "1/2 ok " + key_of(one));
+    CHECK(status_of("dead-shard-1") == "abandoned");       // our own key
+    CHECK(status_of("dead-whole") == "abandoned");         // the category key: no unsharded run beside us
+    CHECK(status_of("live-shard-2") == "running");         // another shard, alive
+    CHECK(status_of("dead-shard-1-of-3") == "running");    // not provably dead to a shard
+
+    request.shard = two;
+    CHECK(execute_run(db.settings(), default_registry(), request).lock_held);
+    CHECK(execute_run(db.settings(), default_registry(), request_for('C')).lock_held);
+
+    // Shard 2's process ends: an unsharded run holds the category exclusively, so every shard
+    // row still `running` is dead.
+    holder.reset();
+    const auto whole = execute_run(db.settings(), default_registry(), request_for('C'));
+    REQUIRE_FALSE(whole.lock_held);
+    CHECK_FALSE(whole.report.shard);
+    CHECK(status_of("live-shard-2") == "abandoned");
+    CHECK(status_of("dead-shard-1-of-3") == "abandoned");
+    CHECK(db.query_value("SELECT shard_count IS NULL FROM recon.runs WHERE run_id = " +
+                         std::to_string(whole.report.run_id)) == "t");
+
+    // Only category C shards.
+    auto sharded_a = request_for('A');
+    sharded_a.shard = one;
+    try {
+        execute_run(db.settings(), default_registry(), sharded_a);
+        FAIL("a sharded category A run was accepted");
+    } catch (const Error& e) {
+        CHECK(e.code() == ExitCode::usage);
+        CHECK(std::string(e.what()) == "--shard 1/2 applies to category C only (broker fan-out), not A");
+    }
 }

@@ -252,3 +252,21 @@ TEST_CASE("delivery: a refused connection is retried once, then reported")
     CHECK(results.at(0).attempts == 2);
     CHECK(results.at(0).failure == "Couldn't connect to server (after one retry)");
 }
+
+TEST_CASE("a sharded run's alerts name the shard, and its dedup key is its own")
+{
+    auto report = report_of({check("wallet_derivation", CheckStatus::fail, {variance("C1", "-8.50")})});
+    const auto whole = plan_alerts(settings_with(), report, RunChanges{});
+    REQUIRE(whole.size() == 1);
+    CHECK(whole[0].payload["shard"].is_null());
+    CHECK(whole[0].payload["summary"].get<std::string>().rfind("uae/B wallet_derivation FAIL", 0) == 0);
+
+    report.shard = Shard{.index = 2, .count = 4};
+    const auto sharded = plan_alerts(settings_with(), report, RunChanges{});
+    REQUIRE(sharded.size() == 1);
+    CHECK(sharded[0].payload["shard"] == nlohmann::json{{"index", 2}, {"count", 4}});
+    CHECK(sharded[0].payload["summary"].get<std::string>().rfind("uae/B shard 2/4 wallet_derivation FAIL", 0) == 0);
+    CHECK(sharded[0].dedup_key != whole[0].dedup_key);
+    CHECK(sharded[0].dedup_key ==
+          alert_dedup_key("uae/shard-2-of-4", "wallet_derivation", "fail", {variance("C1", "-8.50").fingerprint}));
+}
