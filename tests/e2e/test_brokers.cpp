@@ -622,3 +622,36 @@ TEST_CASE("--shard with --if-due: each shard keeps its own cadence, apart from t
     CHECK(reconcile_cli({"run", "--book", "india", "--category", "C", "--if-due"}, env).exit_code == 1);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "3");
 }
+
+TEST_CASE("--shard: RECON_BROKER_MAX_FAILED_SHARE counts the shard's customers")
+{
+    auto& w = shard_scenario();
+    Json fixture = shard_fixture();
+    fixture["viewtrade"]["accounts"]["V-001"]["positions"][0]["quantity"] = "0.5";  // no break anywhere
+    fixture["faults"] = {{{"broker", "viewtrade"}, {"account", "V-002"}, {"kind", "malformed"}}};
+    w.broker.set_fixture(fixture);
+    const std::vector<std::string> run{"run",     "--book", "india",  "--category", "C",
+                                       "--check", "viewtrade_holdings_recon", "--output", "json"};
+    // The whole book: 1 of 4 customers failed, within the share of 0.5: a warning.
+    const auto whole = check_named(run_json(run, env_for(w), 0), "viewtrade_holdings_recon");
+    CHECK(whole["status"] == "warn");
+    CHECK(whole["metrics"]["fetch_errors"] == 1);
+    CHECK(whole["metrics"]["customers"] == 4);
+
+    // Shard 1 is C002 alone: 1 of 1 failed, past the share: error (exit 2).
+    auto first_args = run;
+    first_args.insert(first_args.end(), {"--shard", "1/2"});
+    const auto first = check_named(run_json(first_args, env_for(w), 2), "viewtrade_holdings_recon");
+    CHECK(first["status"] == "error");
+    CHECK(first["metrics"]["error"] == "1 of 1 customers could not be fetched from VIEWTRADE (more than "
+                                       "RECON_BROKER_MAX_FAILED_SHARE=0.5)");
+    CHECK(run_variances(Json{{"checks", {first}}}) ==
+          Lines{"viewtrade_holdings_recon: fetch_error customer_id=C002"});
+
+    // Shard 2 (C001, C003, C004) fetched everyone: ok.
+    auto second_args = run;
+    second_args.insert(second_args.end(), {"--shard", "2/2"});
+    const auto second = check_named(run_json(second_args, env_for(w), 0), "viewtrade_holdings_recon");
+    CHECK(second["status"] == "ok");
+    CHECK(second["metrics"]["customers_checked"] == 3);
+}
