@@ -1,11 +1,14 @@
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "lib/errors.hpp"
 #include "lib/log.hpp"
+#include "lib/progress.hpp"
 
 namespace reconcile {
 
@@ -64,6 +67,11 @@ int run_cli(int argc, char** argv)
     }
 
     if (global.quiet) set_log_level(LogLevel::warn);
+    // Progress only where one person watches one fan-out: not serve (runs on threads at once,
+    // stderr is journald) nor tick (a scheduler's command).
+    if (run->parsed() || india->parsed()) {
+        set_progress_enabled(progress_wanted(isatty(STDERR_FILENO) == 1, global.quiet));
+    }
     // libpq would wait for the kernel's TCP timeout on a black-holed host; bound it.
     setenv("PGCONNECT_TIMEOUT", "10", 0);
 
