@@ -31,7 +31,7 @@ int run_cli(int argc, char** argv)
     GlobalOptions global;
     app.add_option("--config", global.config_path, "Env-file (KEY=VALUE lines) with settings")
         ->envname("RECON_CONFIG");
-    app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors on stderr");
+    app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors on stderr (and no progress)");
 
     RunOptions run_options;
     MigrateOptions migrate_options;
