@@ -277,6 +277,10 @@ TEST_CASE("the .deb holds the binary, schema, units, man page, examples and conf
     CHECK(status.find("Status: install ok unpacked") != std::string::npos);
     CHECK(status.find(std::string("Conffiles:\n ") + RECON_ENV_FILE + " ") != std::string::npos);
     CHECK(fs::exists(dpkg_root / fs::path(RECON_INSTALLED_BINARY).relative_path()));
+    for (const char* doc : {"copyright", "changelog.gz"}) {
+        CAPTURE(doc);
+        CHECK(fs::is_regular_file(dpkg_root / fs::path(RECON_DOC_DIR).relative_path() / doc));
+    }
     for (const char* script : {"postinst", "prerm", "postrm"}) {
         CAPTURE(script);
         run_checked(
