@@ -1,11 +1,14 @@
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "lib/errors.hpp"
 #include "lib/log.hpp"
+#include "lib/progress.hpp"
 
 namespace reconcile {
 
@@ -28,7 +31,7 @@ int run_cli(int argc, char** argv)
     GlobalOptions global;
     app.add_option("--config", global.config_path, "Env-file (KEY=VALUE lines) with settings")
         ->envname("RECON_CONFIG");
-    app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors on stderr");
+    app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors on stderr (and no progress)");
 
     RunOptions run_options;
     MigrateOptions migrate_options;
@@ -64,6 +67,11 @@ int run_cli(int argc, char** argv)
     }
 
     if (global.quiet) set_log_level(LogLevel::warn);
+    // Progress only where one person watches one fan-out: not serve (runs on threads at once,
+    // stderr is journald) nor tick (a scheduler's command).
+    if (run->parsed() || india->parsed()) {
+        set_progress_enabled(progress_wanted(isatty(STDERR_FILENO) == 1, global.quiet));
+    }
     // libpq would wait for the kernel's TCP timeout on a black-holed host; bound it.
     setenv("PGCONNECT_TIMEOUT", "10", 0);
 

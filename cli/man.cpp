@@ -168,7 +168,10 @@ std::string render_man_page(const CLI::App& app)
         "JSON for pipelines, and exits with a code cron and systemd can act on (see EXIT STATUS).\n"
         ".PP\n"
         "Log lines go to standard error, one line each: \\fBreconcile: \\fIlevel\\fB: \\fImessage\\fR; "
-        "results go to standard output only.\n";
+        "results go to standard output only. When standard error is a terminal, \\fBrun\\fR and "
+        "\\fBindia\\fR show category C's progress there, one line per check rewritten in place "
+        "(\\fIcheck\\fB: \\fIdone\\fB/\\fItotal\\fB customers\\fR); never with "
+        "\\fB\\-\\-quiet\\fR, never when standard error is not a terminal.\n";
 
     out +=
         ".SH GLOBAL OPTIONS\nThese come before the command. Every command also accepts "

@@ -206,6 +206,7 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
     verify_book(session, book);
     LedgerSnapshot snapshot(session, settings.statement_timeout_ms);
     BrokerHub hub(settings.brokers);
+    hub.set_progress_label(fmt::format("india {}", to_string(request.report)));
     const Timestamp generated_at = std::chrono::system_clock::now();
     const auto require_customer = [&](const ExternalFetch& fetch) {
         if (request.customer_id && fetch.customers == 0) {

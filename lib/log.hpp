@@ -17,6 +17,17 @@ void set_log_level(LogLevel level);
 /// exactly one journald entry.
 void log_line(LogLevel level, std::string_view message);
 
+/// Shows `text` as stderr's status line (terminal progress), rewriting the previous one in
+/// place. Log lines written while it shows go above it, so the two never mix on one line.
+void show_status_line(std::string_view text);
+
+/// Writes `text` as the status line's final state and ends it with a newline.
+void end_status_line(std::string_view text);
+
+/// The bytes that replace a status line `previous_width` characters wide by `text`: a carriage
+/// return, the text, and spaces over what is left of the old line (pure; "" erases it).
+std::string status_rewrite(std::size_t previous_width, std::string_view text);
+
 /// The first line of a possibly multi-line message (libpq errors span lines).
 std::string first_line(std::string_view text);
 

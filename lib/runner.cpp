@@ -138,6 +138,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         result.category = check->category();
         result.ran_at = std::chrono::system_clock::now();
         const auto started = std::chrono::steady_clock::now();
+        if (brokers) brokers->set_progress_label(std::string(check->name()));
         CheckContext context(settings, book, as_of, snapshot, brokers.get(), shard);
         std::optional<std::string> failure;
         try {

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "lib/exact_json.hpp"
+#include "lib/progress.hpp"
 
 namespace reconcile {
 namespace {
@@ -185,8 +186,13 @@ BrokerFetch BrokerHub::fetch(BrokerId broker, const std::vector<BrokerAccount>& 
     for (const auto& account : accounts) out.accounts.push_back(AccountFetch{.account = account});
     if (accounts.empty()) return out;
     BrokerState& broker_state = state(broker);
-    run_bounded(out.accounts.size(), static_cast<std::size_t>(m_settings.concurrency),
-                [&](std::size_t i) { fetch_one(broker_state, out.accounts[i], kinds); });
+    std::optional<ProgressCounter> progress;
+    if (!m_progress_label.empty()) progress.emplace(m_progress_label, out.accounts.size(), "customers");
+    run_bounded(out.accounts.size(), static_cast<std::size_t>(m_settings.concurrency), [&](std::size_t i) {
+        fetch_one(broker_state, out.accounts[i], kinds);
+        if (progress) progress->advance();
+    });
+    if (progress) progress->finish();
     bool all_whole = true;
     for (const auto& account : out.accounts) {
         if (!account.error) {

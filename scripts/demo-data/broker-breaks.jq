@@ -7,8 +7,10 @@
                     throttle_key: "demo-throttle"}),
   zag: ($uae.zag + {api_key: "demo-zag-key"}),
   viewtrade: ($india.viewtrade + {api_key: "demo-viewtrade-key"}),
-  # One slow ViewTrade account: slower than the others, well within the timeout (no break).
-  faults: [{broker: "viewtrade", account: "VIEWTRADE-00070025", kind: "latency", ms: 400}]
+  # A slow customer: IN-C025's ViewTrade account answers after 3 s, past the demo's 1 s
+  # RECON_BROKER_TIMEOUT_MS, so each attempt times out and the customer is a fetch_error (the
+  # other customers are still compared).
+  faults: [{broker: "viewtrade", account: "VIEWTRADE-00070025", kind: "latency", ms: 3000}]
 }
 # AE-C007's whole deposit reached GTN; IN-C021's dividend was paid by ViewTrade.
 | .gtn.accounts["GTN-00070007"].cash[0].cashBalance = $ae_c007_cash

@@ -222,6 +222,8 @@ TEST_CASE("the .deb holds the binary, schema, units, man page, examples and conf
                                    std::string(RECON_MAN_DIR) + "/man1/reconcile.1.gz",
                                    std::string(RECON_DOC_DIR) + "/examples/reconcile.cron",
                                    std::string(RECON_DOC_DIR) + "/examples/reconcile.env",
+                                   std::string(RECON_DOC_DIR) + "/copyright",
+                                   std::string(RECON_DOC_DIR) + "/changelog.gz",
                                    unit_dir + "/reconcile-serve.service"};
     for (const auto& category : categories) {
         expected.insert(unit_dir + "/reconcile-" + category + "@.service");
@@ -275,6 +277,10 @@ TEST_CASE("the .deb holds the binary, schema, units, man page, examples and conf
     CHECK(status.find("Status: install ok unpacked") != std::string::npos);
     CHECK(status.find(std::string("Conffiles:\n ") + RECON_ENV_FILE + " ") != std::string::npos);
     CHECK(fs::exists(dpkg_root / fs::path(RECON_INSTALLED_BINARY).relative_path()));
+    for (const char* doc : {"copyright", "changelog.gz"}) {
+        CAPTURE(doc);
+        CHECK(fs::is_regular_file(dpkg_root / fs::path(RECON_DOC_DIR).relative_path() / doc));
+    }
     for (const char* script : {"postinst", "prerm", "postrm"}) {
         CAPTURE(script);
         run_checked(
@@ -306,6 +312,26 @@ TEST_CASE("the packaged units verify with systemd-analyze inside the package's o
     CHECK_MESSAGE(verified.exit_code == 0, verified.err);
     CHECK_MESSAGE(verified.err.empty(), verified.err);
 
+    // Every command and env-file the units name is in the package's tree, where they say.
+    std::size_t units_seen = 0;
+    for (const auto& entry : fs::directory_iterator(unit_dir)) {
+        const auto name = entry.path().filename().string();
+        if (name.rfind("reconcile-", 0) != 0 || entry.path().extension() != ".service") continue;
+        CAPTURE(name);
+        ++units_seen;
+        const auto text = read_file(entry.path());
+        auto exec = split_words(unit_setting(text, "ExecStart"));
+        REQUIRE_FALSE(exec.empty());
+        exec.front().erase(0, exec.front().find('/'));  // prefixes such as "-" or "+"
+        CHECK(exec.front() == RECON_INSTALLED_BINARY);
+        CHECK(fs::exists(pkg.root / fs::path(exec.front()).relative_path()));
+        auto env_file = unit_setting(text, "EnvironmentFile");
+        env_file.erase(0, env_file.find('/'));
+        CHECK(env_file == RECON_ENV_FILE);
+        CHECK(fs::is_regular_file(pkg.root / fs::path(env_file).relative_path()));
+    }
+    CHECK(units_seen == 5);
+
     // The same verify fails when the binary is not where the units say: the check has teeth.
     const fs::path binary = pkg.root / fs::path(RECON_INSTALLED_BINARY).relative_path();
     fs::rename(binary, binary.string() + ".moved");
@@ -324,6 +350,65 @@ TEST_CASE("the packaged units verify with systemd-analyze inside the package's o
                                           options);
         CHECK_MESSAGE(security.exit_code == 0, (security.out + security.err));
     }
+}
+
+TEST_CASE("the package's copyright is machine-readable (DEP-5) and is LICENSE; its changelog is this version's")
+{
+    const auto& pkg = package();
+    const fs::path doc = pkg.root / fs::path(RECON_DOC_DIR).relative_path();
+    const auto copyright = read_file(doc / "copyright");
+    const auto lines = split_lines(copyright);
+    REQUIRE(lines.size() > 10);
+    CHECK(lines.front() == "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/");
+    // DEP-5 syntax: paragraphs of "Field: value" lines and continuation lines (a space first;
+    // " ." for a blank line), separated by one empty line; no other kind of line.
+    std::vector<std::map<std::string, std::string>> paragraphs(1);
+    std::string field;
+    for (const auto& line : lines) {
+        CAPTURE(line);
+        if (line.empty()) {
+            paragraphs.emplace_back();
+            continue;
+        }
+        if (line.front() == ' ') {
+            REQUIRE_FALSE(field.empty());
+            CHECK(line.find_first_not_of(' ') != std::string::npos);
+            paragraphs.back()[field] += "\n" + (line == " ." ? std::string() : line.substr(1));
+            continue;
+        }
+        const auto colon = line.find(": ");
+        REQUIRE(colon != std::string::npos);
+        field = line.substr(0, colon);
+        CHECK(std::regex_match(field, std::regex("[A-Za-z][A-Za-z-]*")));
+        CHECK(paragraphs.back().count(field) == 0);
+        paragraphs.back()[field] = line.substr(colon + 2);
+    }
+    REQUIRE(paragraphs.size() == 2);
+    CHECK(paragraphs[0].at("Upstream-Name") == "reconcile");
+    CHECK(paragraphs[0].count("Upstream-Contact") == 1);
+    CHECK(paragraphs[1].at("Files") == "*");
+    CHECK(paragraphs[1].at("Copyright") == "2026 the Company");
+    // The licence is LICENSE, word for word: the package and the source tree agree.
+    std::string license = read_file(fs::path(RECON_SOURCE_DIR) / "LICENSE");
+    while (!license.empty() && license.back() == '\n') license.pop_back();
+    CHECK(paragraphs[1].at("License") == "proprietary\n" + license);
+    CHECK(license.find("All rights reserved.") != std::string::npos);
+    CHECK(license.find("Copyright (c) 2026 the Company") != std::string::npos);
+
+    // changelog.gz: compressed without name or timestamp (reproducible), its latest entry
+    // the version being packaged.
+    const auto gz = read_file(doc / "changelog.gz");
+    REQUIRE(gz.size() > 10);
+    CHECK(static_cast<unsigned char>(gz[0]) == 0x1f);
+    CHECK(static_cast<unsigned char>(gz[1]) == 0x8b);
+    CHECK((static_cast<unsigned char>(gz[3]) & 0x08) == 0);  // no FNAME
+    CHECK(gz.substr(4, 4) == std::string(4, '\0'));          // no MTIME
+    const auto text = run_checked({"/bin/gzip", "-dc", (doc / "changelog.gz").string()}).out;
+    CHECK(text == read_file(fs::path(RECON_SOURCE_DIR) / "packaging/changelog"));
+    const auto parsed =
+        run_checked({"/usr/bin/dpkg-parsechangelog", "-l", (fs::path(RECON_SOURCE_DIR) / "packaging/changelog").string()});
+    CHECK(parsed.out.find("Source: reconcile\n") != std::string::npos);
+    CHECK(parsed.out.find(std::string("Version: ") + RECON_VERSION + "\n") != std::string::npos);
 }
 
 TEST_CASE("the timers: A, B and D hourly, C daily, randomized, persistent; exit 11 is success")

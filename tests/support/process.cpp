@@ -90,6 +90,25 @@ void set_nonblocking(int fd) {
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw_errno("fcntl(O_NONBLOCK)");
 }
 
+void fill_status(ProcessResult& result, int status) {
+    if (WIFEXITED(status)) {
+        result.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        result.exit_code = -1;
+        result.term_signal = WTERMSIG(status);
+    }
+}
+
+/// waitpid that retries on EINTR; returns the pid, 0 (WNOHANG, still running) or -1.
+pid_t wait_for_pid(pid_t pid, int& status, int flags) {
+    while (true) {
+        const pid_t done = ::waitpid(pid, &status, flags);
+        if (done >= 0 || errno != EINTR) return done;
+    }
+}
+
+}  // namespace
+
 /// The child's environment: ours in order, minus unset and overridden names, plus overrides.
 std::vector<std::string> child_environment(const ProcessOptions& options) {
     std::set<std::string, std::less<>> dropped(options.unset_env.begin(), options.unset_env.end());
@@ -131,25 +150,6 @@ std::string resolve_program(const std::string& program, const std::vector<std::s
     }
     return program;  // execve fails with ENOENT and we report it
 }
-
-void fill_status(ProcessResult& result, int status) {
-    if (WIFEXITED(status)) {
-        result.exit_code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        result.exit_code = -1;
-        result.term_signal = WTERMSIG(status);
-    }
-}
-
-/// waitpid that retries on EINTR; returns the pid, 0 (WNOHANG, still running) or -1.
-pid_t wait_for_pid(pid_t pid, int& status, int flags) {
-    while (true) {
-        const pid_t done = ::waitpid(pid, &status, flags);
-        if (done >= 0 || errno != EINTR) return done;
-    }
-}
-
-}  // namespace
 
 /// State shared between the owning BackgroundProcess and its reader thread.
 struct BackgroundProcess::Io {

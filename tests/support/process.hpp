@@ -85,6 +85,13 @@ private:
 /// it cannot be executed.
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
+/// The environment a child started with `options` gets: ours in order, minus unset and
+/// overridden names, plus the overrides (shared by every way of starting a child).
+std::vector<std::string> child_environment(const ProcessOptions& options);
+
+/// argv[0] when it names a path, else its first executable match in `env`'s PATH.
+std::string resolve_program(const std::string& program, const std::vector<std::string>& env);
+
 /// Path of the reconcile binary under test: env RECON_TEST_BINARY, else the compile definition
 /// RECON_BINARY_PATH (a string literal), so one test build can exercise another binary.
 std::string reconcile_binary();

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "checks/registry.hpp"
 #include "lib/api.hpp"
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
@@ -66,6 +67,32 @@ TEST_CASE("README's settings table is setting_docs(), the list the man page prin
     std::vector<std::vector<std::string>> documented;
     for (const auto& doc : setting_docs()) documented.push_back({doc.name, doc.default_value, doc.effect});
     CHECK(readme_table("## Settings") == documented);
+}
+
+TEST_CASE("README's check catalogue is the registry: every check, its category, and real settings")
+{
+    const auto rows = readme_table("## Check catalogue");
+    std::vector<std::string> documented;
+    std::set<std::string> known;
+    for (const auto& doc : setting_docs()) known.insert(doc.name);
+    for (const auto& row : rows) {
+        REQUIRE(row.size() == 5);
+        CAPTURE(row[0]);
+        documented.push_back(row[0]);
+        const Check* check = default_registry().find(row[0]);
+        REQUIRE(check != nullptr);
+        CHECK(row[1] == std::string(1, check->category()));
+        // Every setting the row names (`RECON_...`; `GTN_*` stands for a broker's group) is a real one.
+        const std::regex setting("`([A-Z][A-Z0-9_]*)`");
+        for (std::sregex_iterator it(row[3].begin(), row[3].end(), setting), end; it != end; ++it) {
+            const std::string name = (*it)[1];
+            CAPTURE(name);
+            CHECK(known.count(name) == 1);
+        }
+    }
+    std::vector<std::string> registered;
+    for (const auto& check : default_registry().all()) registered.emplace_back(check->name());
+    CHECK(documented == registered);
 }
 
 TEST_CASE("README's exit-code table is exit_code_docs(), the list the man page prints")
