@@ -166,7 +166,9 @@ TEST_CASE("a broker that hangs on every call: its check ends error within the ti
     CHECK(gtn["metrics"]["broker_status"] == "unreachable");
     CHECK(gtn["metrics"]["error"].get<std::string>().find("no complete answer within 1000 ms (after 2 attempts)") !=
           std::string::npos);
-    CHECK(variance_lines(gtn) == Lines{"fetch_error customer_id=C001", "fetch_error customer_id=C002"});
+    // Unreachable as a whole: no customer compared, none blamed.
+    CHECK(gtn["metrics"]["customers_checked"] == 0);
+    CHECK(gtn["variances"].empty());
     expect_unaffected(check_named(timed.run, "zag_holdings_recon"));
     CHECK(requests("POST gtn token") == retries + 1);
     CHECK(requests("GET gtn cash G-001") + requests("GET gtn cash G-002") == 0);  // nobody asked without a token
@@ -197,12 +199,15 @@ TEST_CASE("a broker that hangs on one account: exactly one fetch_error, the rest
 
 TEST_CASE("a broker sending garbage: malformed JSON, not UTF-8, a truncated body, an oversized body")
 {
-    // What each kind of garbage is called in the fetch error of the account it came for.
+    // How the fetch error of the account it came for ends, per kind of garbage (a body that is
+    // not UTF-8 is quoted as valid UTF-8: the error lands in JSON and jsonb).
     const std::vector<std::pair<std::string, std::string>> kinds{
-        {"malformed", "ZAG sent malformed JSON near byte 58: "},
-        {"not_utf8", "ZAG sent malformed JSON near byte 41: "},
-        {"truncated", "Transferred a partial file (after 2 attempts)"},
-        {"oversized", "response larger than 65536 bytes"}};
+        {"malformed", "positions: ZAG sent malformed JSON near byte 68: parse error at line 1, column 68: syntax error"
+                      " while parsing object key - unexpected end of input; expected string literal"},
+        {"not_utf8", "positions: ZAG sent malformed JSON near byte 36: parse error at line 1, column 36: syntax error"
+                     " while parsing value - invalid string: ill-formed UTF-8 byte; last read: '\"r?s'"},
+        {"truncated", ": Transferred a partial file (after 2 attempts)"},
+        {"oversized", ": response larger than 65536 bytes"}};
     for (const auto& [kind, said] : kinds) {
         CAPTURE(kind);
         {
@@ -215,7 +220,8 @@ TEST_CASE("a broker sending garbage: malformed JSON, not UTF-8, a truncated body
             CHECK(gtn["status"] == "error");
             CHECK(gtn["metrics"]["broker_status"] == "unreachable");
             CHECK(gtn["metrics"]["error"].get<std::string>().find("token exchange failed") != std::string::npos);
-            CHECK(variance_lines(gtn) == Lines{"fetch_error customer_id=C001", "fetch_error customer_id=C002"});
+            CHECK(gtn["metrics"]["customers_checked"] == 0);
+            CHECK(gtn["variances"].empty());
             expect_unaffected(check_named(timed.run, "zag_holdings_recon"));
             expect_committed(db, timed);
         }
@@ -228,11 +234,27 @@ TEST_CASE("a broker sending garbage: malformed JSON, not UTF-8, a truncated body
             const auto& zag = check_named(timed.run, "zag_holdings_recon");
             CHECK(zag["status"] == "warn");
             CHECK(variance_lines(zag) == Lines{"fetch_error customer_id=C002"});
-            CHECK(fetch_error_of(zag, "C002").find(said) != std::string::npos);
+            const auto error = fetch_error_of(zag, "C002");
+            CHECK_MESSAGE(error.size() >= said.size(), error);
+            CHECK(error.substr(error.size() - std::min(error.size(), said.size())) == said);
             CHECK(zag["metrics"]["customers_checked"] == 1);
             expect_unaffected(check_named(timed.run, "gtn_ledger_recon"));
             expect_committed(db, timed);
         }
+    }
+    {
+        // Well-formed JSON, but a symbol with a NUL character: PostgreSQL text and jsonb cannot
+        // hold it, so it must stay with its account instead of failing the results write.
+        auto& db = broker_book(Json::array());
+        auto fixture = clean_broker_fixture();
+        fixture["zag"]["accounts"]["Z-002"]["holdings"] = {{{"symbol", std::string("AA\0PL", 5)}, {"quantity", "1"}}};
+        fake_broker().set_fixture(fixture);
+        const auto timed = run_c(db);
+        CHECK(timed.result.exit_code == 0);
+        const auto& zag = check_named(timed.run, "zag_holdings_recon");
+        CHECK(variance_lines(zag) == Lines{"fetch_error customer_id=C002"});
+        CHECK(fetch_error_of(zag, "C002") == "positions: ZAG sent a malformed answer: 'symbol' contains a NUL character");
+        expect_committed(db, timed);
     }
     expect_recovered_c(suite_book());
 }
