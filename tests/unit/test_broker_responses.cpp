@@ -6,33 +6,11 @@
 #include <vector>
 
 #include "lib/brokers/responses.hpp"
+#include "tests/support/broker_answers.hpp"
 
 using namespace reconcile;
+using namespace reconcile::test;
 
-namespace {
-
-/// The message of the BrokerError `parse` throws (and that it is about the account).
-template <typename Parse>
-std::string error_of(Parse parse, std::string_view body)
-{
-    try {
-        parse(body);
-    } catch (const BrokerError& e) {
-        CHECK(e.scope() == BrokerFailure::account);
-        return e.what();
-    }
-    FAIL("no BrokerError for: " << std::string(body));
-    return {};
-}
-
-std::vector<std::string> lines(const std::vector<BrokerPosition>& positions)
-{
-    std::vector<std::string> result;
-    for (const auto& p : positions) result.push_back(p.symbol + "=" + p.quantity.to_string());
-    return result;
-}
-
-}  // namespace
 
 TEST_CASE("GTN token: the access token and its expiry; FAILED and nonsense are errors")
 {
@@ -42,16 +20,16 @@ TEST_CASE("GTN token: the access token and its expiry; FAILED and nonsense are e
     REQUIRE(token.expires_at);
     CHECK(format_utc(*token.expires_at) == "2026-11-28T00:00:00.000Z");
     CHECK_FALSE(parse_gtn_token(R"({"status":"SUCCESS","accessToken":"abc"})").expires_at);
-    CHECK(error_of(parse_gtn_token, R"({"status":"FAILED","reason":"bad assertion"})") ==
+    CHECK(refusal_of(parse_gtn_token, R"({"status":"FAILED","reason":"bad assertion"})") ==
           "GTN token exchange FAILED: bad assertion");
-    CHECK(error_of(parse_gtn_token, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'accessToken'");
-    CHECK(error_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":1.5})") ==
+    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'accessToken'");
+    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":1.5})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is not a whole number");
     // Found reading the code for the fuzz targets: an expiry this far out overflowed the
     // nanosecond time_point (signed overflow, undefined behaviour) when the adapter converted it.
-    CHECK(error_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":999999999999999999})") ==
+    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":999999999999999999})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is out of range");
-    CHECK(error_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":-1})") ==
+    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":-1})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is out of range");
 }
 
@@ -69,20 +47,20 @@ TEST_CASE("GTN summaries: the envelope, raw-number amounts kept exact, asOf and 
 
     const auto securities = parse_gtn_securities(
         R"({"status":"SUCCESS","data":{"securities":[{"symbol":"AAPL","quantity":0.1},{"symbol":"NVDA","quantity":1e-7}]}})");
-    CHECK(lines(securities.items) == std::vector<std::string>{"AAPL=0.1", "NVDA=0.0000001"});
+    CHECK(position_lines(securities.items) == std::vector<std::string>{"AAPL=0.1", "NVDA=0.0000001"});
     CHECK_FALSE(securities.as_of);
     CHECK_FALSE(securities.total_pages);  // no paging: one page
 
-    CHECK(error_of(parse_gtn_cash, R"({"status":"FAILED","reason":"customer\nsuspended"})") ==
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"FAILED","reason":"customer\nsuspended"})") ==
           "GTN answered FAILED: customer suspended");
-    CHECK(error_of(parse_gtn_cash, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'data'");
-    CHECK(error_of(parse_gtn_cash, R"({"status":"SUCCESS","data":{"cashSummary":{}}})") ==
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'data'");
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","data":{"cashSummary":{}}})") ==
           "GTN sent a malformed answer: 'cashSummary' is not a list");
-    CHECK(error_of(parse_gtn_cash, R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":"x"}]}})") ==
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":"x"}]}})") ==
           "GTN sent a malformed answer: 'cashBalance' is not an exact decimal: 'x'");
-    CHECK(error_of(parse_gtn_securities, R"({"status":"SUCCESS","data":{"securities":[]},"paging":{"totalPages":2.5}})") ==
+    CHECK(refusal_of(parse_gtn_securities, R"({"status":"SUCCESS","data":{"securities":[]},"paging":{"totalPages":2.5}})") ==
           "GTN sent a malformed answer: 'totalPages' is not a whole number");
-    CHECK(error_of(parse_gtn_securities, R"({"status": "SUCCESS", "data": {"securities": [)")
+    CHECK(refusal_of(parse_gtn_securities, R"({"status": "SUCCESS", "data": {"securities": [)")
               .find("GTN sent malformed JSON near byte") == 0);
 }
 
@@ -90,13 +68,13 @@ TEST_CASE("ZAG and ViewTrade pages: rows, as_of, next_page; deposits with their 
 {
     const auto holdings = parse_zag_holdings(
         R"({"account_id":"Z-1","as_of":"2026-11-28T00:00:00Z","holdings":[{"symbol":"AAPL","quantity":"0.500000"}],"next_page":2})");
-    CHECK(lines(holdings.items) == std::vector<std::string>{"AAPL=0.500000"});
+    CHECK(position_lines(holdings.items) == std::vector<std::string>{"AAPL=0.500000"});
     CHECK(holdings.next_page == 2);
     CHECK_FALSE(parse_zag_holdings(R"({"holdings":null,"next_page":null})").next_page);
 
     const auto cash = parse_viewtrade_cash(R"({"cash":[{"currency":"USD","amount":"48.50"}]})");
     CHECK(cash.items.at(0).amount.to_string() == "48.50");
-    CHECK(lines(parse_viewtrade_positions(R"({"positions":[{"symbol":"BRK.B","quantity":1e-6}]})").items) ==
+    CHECK(position_lines(parse_viewtrade_positions(R"({"positions":[{"symbol":"BRK.B","quantity":1e-6}]})").items) ==
           std::vector<std::string>{"BRK.B=0.000001"});
 
     const auto deposits = parse_viewtrade_deposits(
@@ -111,24 +89,24 @@ TEST_CASE("ZAG and ViewTrade pages: rows, as_of, next_page; deposits with their 
     CHECK(deposits.items[1].amount.to_string() == "5");
     CHECK(deposits.items[1].reference.empty());  // not text: left empty
 
-    CHECK(error_of(parse_zag_holdings, R"([])") == "ZAG sent a malformed answer: expected an object");
+    CHECK(refusal_of(parse_zag_holdings, R"([])") == "ZAG sent a malformed answer: expected an object");
     // Numbers arrive as their exact text, so a numeric symbol is text; true is not.
     CHECK(parse_zag_holdings(R"({"holdings":[{"symbol":7,"quantity":"1"}]})").items.at(0).symbol == "7");
-    CHECK(error_of(parse_zag_holdings, R"({"holdings":[{"symbol":true,"quantity":"1"}]})") ==
+    CHECK(refusal_of(parse_zag_holdings, R"({"holdings":[{"symbol":true,"quantity":"1"}]})") ==
           "ZAG sent a malformed answer: 'symbol' is not text");
-    CHECK(error_of(parse_zag_holdings, R"({"holdings":[],"next_page":"next"})") ==
+    CHECK(refusal_of(parse_zag_holdings, R"({"holdings":[],"next_page":"next"})") ==
           "ZAG sent a malformed answer: 'next_page' is not a whole number");
-    CHECK(error_of(parse_viewtrade_cash, R"({"as_of":"yesterday","cash":[]})") ==
+    CHECK(refusal_of(parse_viewtrade_cash, R"({"as_of":"yesterday","cash":[]})") ==
           "VIEWTRADE sent a malformed answer: 'as_of' is not a timestamp");
-    CHECK(error_of(parse_viewtrade_deposits, R"({"deposits":[{"deposit_id":"W-1"}]})") ==
+    CHECK(refusal_of(parse_viewtrade_deposits, R"({"deposits":[{"deposit_id":"W-1"}]})") ==
           "VIEWTRADE sent a malformed answer: no 'amount'");
 }
 
 TEST_CASE("text with a NUL character is refused: PostgreSQL could not store it")
 {
-    CHECK(error_of(parse_zag_holdings, R"({"holdings":[{"symbol":"AA\u0000PL","quantity":"1"}]})") ==
+    CHECK(refusal_of(parse_zag_holdings, R"({"holdings":[{"symbol":"AA\u0000PL","quantity":"1"}]})") ==
           "ZAG sent a malformed answer: 'symbol' contains a NUL character");
-    CHECK(error_of(parse_viewtrade_deposits,
+    CHECK(refusal_of(parse_viewtrade_deposits,
                    R"({"deposits":[{"deposit_id":"W","amount":"1","currency":"USD","status":"x","reference":"\u0000"}]})") ==
           "VIEWTRADE sent a malformed answer: 'reference' contains a NUL character");
 }

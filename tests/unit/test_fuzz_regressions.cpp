@@ -10,24 +10,12 @@
 #include "fuzz/fuzz_support.hpp"
 #include "lib/brokers/responses.hpp"
 #include "lib/exact_json.hpp"
+#include "tests/support/broker_answers.hpp"
 
 using namespace reconcile;
+using namespace reconcile::test;
 
 namespace {
-
-/// The message a broker parser refuses `body` with.
-template <typename Parse>
-std::string refusal(Parse parse, std::string_view body)
-{
-    try {
-        parse(body);
-    } catch (const BrokerError& e) {
-        CHECK(e.scope() == BrokerFailure::account);
-        return e.what();
-    }
-    FAIL("accepted: " << std::string(body));
-    return {};
-}
 
 /// What the run does with a fetch_error's message: one line, into JSON (and from there jsonb).
 void check_storable(const std::string& message)
@@ -50,15 +38,15 @@ TEST_CASE("fuzz: a broker body that is not UTF-8 is refused with a message JSON 
     const std::string gtn_body =
         "{\"status\":\"SUCCESS\",\"data\":{\"cashSummary\":[{\"currency\":\"USD\",\"\xa7\x9eshBalance\":"
         "1234567889.123456789}]}}";
-    const auto gtn = refusal(parse_gtn_cash, gtn_body);
+    const auto gtn = refusal_of(parse_gtn_cash, gtn_body);
     CHECK(gtn.find("GTN sent malformed JSON near byte 63: ") == 0);
     check_storable(gtn);
-    check_storable(refusal(parse_gtn_token, gtn_body));
+    check_storable(refusal_of(parse_gtn_token, gtn_body));
 
     const std::string zag_body =
         "{\"account_id\":\"Z-001\",\"as_of\":\"2026-11-28T00:00:00Z\"\xd5\xddholdings\":[{\"symbol\":\"AAPL\","
         "\"quantity\":\"0.500000\"}],\"next_page\":2}";
-    const auto zag = refusal(parse_zag_holdings, zag_body);
+    const auto zag = refusal_of(parse_zag_holdings, zag_body);
     CHECK(zag.find("ZAG sent malformed JSON near byte 53: ") == 0);
     CHECK(zag.find("last read: '\"2026-11-28T00:00:00Z\"?'") != std::string::npos);
     check_storable(zag);
