@@ -10,6 +10,37 @@ namespace {
 
 using Json = nlohmann::json;
 
+/// The length of the well-formed UTF-8 character `text` starts with (1 to 4), or 0 when it does
+/// not start with one (a stray continuation byte, an overlong form, a surrogate, a cut-off end).
+std::size_t utf8_length(std::string_view text)
+{
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(0);
+    if (lead < 0x80) return 1;
+    std::size_t length = 0;
+    char32_t code = 0;
+    if ((lead & 0xE0) == 0xC0) {
+        length = 2;
+        code = lead & 0x1Fu;
+    } else if ((lead & 0xF0) == 0xE0) {
+        length = 3;
+        code = lead & 0x0Fu;
+    } else if ((lead & 0xF8) == 0xF0) {
+        length = 4;
+        code = lead & 0x07u;
+    } else {
+        return 0;
+    }
+    if (text.size() < length) return 0;
+    for (std::size_t i = 1; i < length; ++i) {
+        if ((byte(i) & 0xC0) != 0x80) return 0;
+        code = (code << 6) | (byte(i) & 0x3Fu);
+    }
+    constexpr char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < smallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
+    return length;
+}
+
 /// A SAX handler that builds the document like nlohmann's own DOM parser, except that numbers
 /// are stored as their source text: number_float receives the literal token, and integers
 /// (int64/uint64, exact by construction) are printed back in full.
@@ -41,7 +72,8 @@ public:
         std::string reason = error.what();
         // "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error ..."
         if (const auto bracket = reason.find("] "); bracket != std::string::npos) reason.erase(0, bracket + 2);
-        return fail(fmt::format("malformed JSON near byte {}: {}", position, reason));
+        // The reason quotes the offending bytes, which need not be UTF-8 (or printable).
+        return fail(fmt::format("malformed JSON near byte {}: {}", position, printable_snippet(reason, 200)));
     }
 
     Json take() { return std::move(m_root); }
@@ -107,6 +139,30 @@ nlohmann::json parse_json_exact(std::string_view text, std::size_t max_depth)
         throw JsonTextError(builder.error().empty() ? std::string("malformed JSON") : builder.error());
     }
     return builder.take();
+}
+
+std::string printable_snippet(std::string_view text, std::size_t limit)
+{
+    std::string result;
+    std::size_t i = 0;
+    while (i < text.size() && i < limit) {
+        const std::size_t length = utf8_length(text.substr(i));
+        if (length == 0) {
+            result.push_back('?');
+            ++i;
+            continue;
+        }
+        if (i + length > limit) break;  // never cut a character in two
+        const auto byte = static_cast<unsigned char>(text[i]);
+        if (length == 1 && (byte < 0x20 || byte == 0x7f)) {
+            result.push_back(' ');
+        } else {
+            result.append(text.substr(i, length));
+        }
+        i += length;
+    }
+    if (i < text.size()) result += "...";
+    return result;
 }
 
 }  // namespace reconcile

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -19,5 +21,10 @@ public:
 /// objects are kept as they are. Nesting deeper than `max_depth` is refused (hostile input).
 /// Throws JsonTextError with a one-line reason.
 nlohmann::json parse_json_exact(std::string_view text, std::size_t max_depth = 64);
+
+/// Untrusted text (a broker's body, a reason it sent) made safe for a one-line message that
+/// may end up in JSON: control characters become spaces, bytes that are not valid UTF-8 become
+/// '?', and it is cut at `limit` bytes (never inside a character), with "..." when cut.
+std::string printable_snippet(std::string_view text, std::size_t limit = 120);
 
 }  // namespace reconcile

@@ -8,6 +8,7 @@
 #include "lib/exact_json.hpp"
 #include "lib/progress.hpp"
 
+
 namespace reconcile {
 namespace {
 
@@ -225,8 +226,7 @@ std::string required_broker_setting(const std::optional<std::string>& value, std
 
 Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const std::string& base_url,
                                const std::string& api_key, const std::string& account_ref, std::string_view resource,
-                               std::string_view list_key, std::int64_t max_pages,
-                               const std::function<void(const nlohmann::json& row)>& on_row)
+                               std::int64_t max_pages, const std::function<PageInfo(std::string_view body)>& on_page)
 {
     std::optional<Timestamp> as_of;
     std::int64_t page = 1;
@@ -239,16 +239,14 @@ Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const 
             .method = "GET",
             .url = fmt::format("{}/v1/accounts/{}/{}?page={}", base_url, url_encode(account_ref), resource, page),
             .headers = {{"Accept", "application/json"}, {"X-Api-Key", api_key}}};
-        const auto answer = broker_request_json(http, broker, request);
-        if (!as_of) as_of = json_time(answer, "as_of", broker);
-        for (const auto& row : json_array(answer, list_key, broker)) on_row(row);
-        const auto next = json_optional_int(answer, "next_page", broker);
-        if (!next) break;
-        if (*next <= page) {
+        const PageInfo info = on_page(broker_body(broker, broker_send(http, request)));
+        if (!as_of) as_of = info.as_of;
+        if (!info.next_page) break;
+        if (*info.next_page <= page) {
             throw BrokerError(BrokerFailure::account,
-                              fmt::format("{} paging went backwards (page {} after {})", broker, *next, page));
+                              fmt::format("{} paging went backwards (page {} after {})", broker, *info.next_page, page));
         }
-        page = *next;
+        page = *info.next_page;
     }
     return as_of.value_or(std::chrono::system_clock::now());
 }
@@ -264,22 +262,10 @@ ContractBroker::ContractBroker(std::string_view broker, HttpClient& http, const 
 {
 }
 
-Timestamp ContractBroker::pages(const std::string& account_ref, std::string_view resource, std::string_view list_key,
-                                const std::function<void(const nlohmann::json&)>& on_row)
+Timestamp ContractBroker::pages(const std::string& account_ref, std::string_view resource,
+                                const std::function<PageInfo(std::string_view body)>& on_page)
 {
-    return fetch_contract_pages(m_http, m_broker, m_base_url, m_api_key, account_ref, resource, list_key, m_max_pages,
-                                on_row);
-}
-
-std::string printable_snippet(std::string_view text, std::size_t limit)
-{
-    std::string result;
-    for (const char c : text.substr(0, limit)) {
-        const auto byte = static_cast<unsigned char>(c);
-        result.push_back(byte < 0x20 || byte == 0x7f ? ' ' : c);
-    }
-    if (text.size() > limit) result += "...";
-    return result;
+    return fetch_contract_pages(m_http, m_broker, m_base_url, m_api_key, account_ref, resource, m_max_pages, on_page);
 }
 
 HttpResponse broker_send(HttpClient& http, const HttpRequest& request)
@@ -292,104 +278,14 @@ HttpResponse broker_send(HttpClient& http, const HttpRequest& request)
     }
 }
 
-nlohmann::json broker_json(std::string_view broker, const HttpResponse& response)
+const std::string& broker_body(std::string_view broker, const HttpResponse& response)
 {
     if (response.status != 200) {
         throw BrokerError(BrokerFailure::account,
                           fmt::format("{} answered HTTP {}: {}", broker, response.status,
                                       printable_snippet(response.body)));
     }
-    try {
-        return parse_json_exact(response.body);
-    } catch (const JsonTextError& e) {
-        throw BrokerError(BrokerFailure::account, fmt::format("{} sent {}", broker, e.what()));
-    }
-}
-
-nlohmann::json broker_request_json(HttpClient& http, std::string_view broker, const HttpRequest& request)
-{
-    return broker_json(broker, broker_send(http, request));
-}
-
-const nlohmann::json& json_field(const nlohmann::json& object, std::string_view key, std::string_view broker)
-{
-    if (!object.is_object()) {
-        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: expected an object", broker));
-    }
-    const auto found = object.find(std::string(key));
-    if (found == object.end() || found->is_null()) {
-        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: no '{}'", broker, key));
-    }
-    return *found;
-}
-
-std::string json_text(const nlohmann::json& object, std::string_view key, std::string_view broker)
-{
-    const auto& value = json_field(object, key, broker);
-    if (!value.is_string()) {
-        throw BrokerError(BrokerFailure::account,
-                          fmt::format("{} sent a malformed answer: '{}' is not text", broker, key));
-    }
-    return value.get<std::string>();
-}
-
-Decimal json_decimal(const nlohmann::json& object, std::string_view key, std::string_view broker)
-{
-    // Numbers arrive as their exact literal text (parse_json_exact), decimal strings as they are.
-    const std::string text = json_text(object, key, broker);
-    const auto parsed = Decimal::try_parse(text);
-    if (!parsed) {
-        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: '{}' is not an exact "
-                                                              "decimal: '{}'",
-                                                              broker, key, printable_snippet(text, 40)));
-    }
-    return *parsed;
-}
-
-std::optional<Timestamp> json_time(const nlohmann::json& object, std::string_view key, std::string_view broker)
-{
-    if (!object.is_object()) return std::nullopt;
-    const auto found = object.find(std::string(key));
-    if (found == object.end() || found->is_null()) return std::nullopt;
-    const auto parsed = found->is_string() ? parse_utc(found->get<std::string>()) : std::nullopt;
-    if (!parsed) {
-        throw BrokerError(BrokerFailure::account,
-                          fmt::format("{} sent a malformed answer: '{}' is not a timestamp", broker, key));
-    }
-    return parsed;
-}
-
-std::optional<std::int64_t> json_optional_int(const nlohmann::json& object, std::string_view key,
-                                              std::string_view broker)
-{
-    if (!object.is_object()) return std::nullopt;
-    const auto found = object.find(std::string(key));
-    if (found == object.end() || found->is_null()) return std::nullopt;
-    const auto parsed = found->is_string() ? Decimal::try_parse(found->get<std::string>()) : std::nullopt;
-    const std::string text = found->is_string() ? found->get<std::string>() : std::string{};
-    const bool integral = !text.empty() && text.size() <= 18 &&
-                          std::all_of(text.begin() + (text[0] == '-' ? 1 : 0), text.end(),
-                                      [](unsigned char c) { return c >= '0' && c <= '9'; });
-    if (!parsed || !integral) {
-        throw BrokerError(BrokerFailure::account,
-                          fmt::format("{} sent a malformed answer: '{}' is not a whole number", broker, key));
-    }
-    return std::stoll(text);
-}
-
-const nlohmann::json& json_array(const nlohmann::json& object, std::string_view key, std::string_view broker)
-{
-    static const nlohmann::json empty = nlohmann::json::array();
-    if (!object.is_object()) {
-        throw BrokerError(BrokerFailure::account, fmt::format("{} sent a malformed answer: expected an object", broker));
-    }
-    const auto found = object.find(std::string(key));
-    if (found == object.end() || found->is_null()) return empty;
-    if (!found->is_array()) {
-        throw BrokerError(BrokerFailure::account,
-                          fmt::format("{} sent a malformed answer: '{}' is not a list", broker, key));
-    }
-    return *found;
+    return response.body;
 }
 
 }  // namespace reconcile

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/brokers/responses.hpp"
 #include "lib/config.hpp"
 #include "lib/decimal.hpp"
 #include "lib/http_client.hpp"
@@ -30,55 +31,6 @@ enum class BrokerId { gtn, zag, viewtrade };
 
 /// "GTN", "ZAG", "VIEWTRADE": the code in contract.broker_accounts and in metrics.
 std::string_view broker_code(BrokerId broker);
-
-/// A cash balance the broker reports for one account.
-struct BrokerCash {
-    std::string currency;
-    Decimal amount;
-};
-
-/// A position (share count) the broker reports for one account.
-struct BrokerPosition {
-    std::string symbol;
-    Decimal quantity;
-};
-
-/// Money that arrived at the broker for one account (a wire or deposit).
-struct BrokerFunding {
-    std::string funding_id;
-    Decimal amount;
-    std::string currency;
-    std::string status;                  ///< pending | completed | returned | cancelled
-    std::optional<Timestamp> initiated_at;
-    std::optional<Timestamp> completed_at;  ///< when it was credited (value date)
-    std::string reference;
-};
-
-/// What a broker said, and as of when (its own as-of when it sends one, else when we heard it).
-template <typename T>
-struct Stamped {
-    std::vector<T> items;
-    Timestamp as_of{};
-};
-
-/// What a broker failure is about.
-enum class BrokerFailure {
-    account,        ///< this account only (timeout, 5xx, malformed or oversized answer, FAILED envelope)
-    broker,         ///< the broker as a whole (no connection, credentials refused)
-    configuration,  ///< our settings for this broker are missing or unusable
-};
-
-/// A failure to get one account's data. Failures that are not about the account make the
-/// broker unreachable as a whole when nothing else succeeded.
-class BrokerError : public std::runtime_error {
-public:
-    BrokerError(BrokerFailure scope, const std::string& message) : std::runtime_error(message), m_scope(scope) {}
-    BrokerFailure scope() const { return m_scope; }
-    bool whole_broker() const { return m_scope != BrokerFailure::account; }
-
-private:
-    BrokerFailure m_scope;
-};
 
 /// One broker's API. Each call is about one account (the broker_account_ref of
 /// contract.broker_accounts), walks every page, and throws BrokerError on any failure.
@@ -173,37 +125,17 @@ private:
 /// Sends a request; transport failures become BrokerError (whole broker for "no connection").
 HttpResponse broker_send(HttpClient& http, const HttpRequest& request);
 
-/// The parsed body of a 200 answer (numbers kept exact); any other status, or malformed JSON,
-/// is a BrokerError about the account.
-nlohmann::json broker_json(std::string_view broker, const HttpResponse& response);
-
-/// Sends a request and returns the parsed body (numbers kept exact, see lib/exact_json.hpp).
-/// Maps transport failures to BrokerError (whole_broker for "no connection"), any status but
-/// 200 to BrokerError naming it, and malformed JSON to BrokerError.
-nlohmann::json broker_request_json(HttpClient& http, std::string_view broker, const HttpRequest& request);
-
-/// The value of `key` in an object, or BrokerError("malformed answer: missing <key>").
-const nlohmann::json& json_field(const nlohmann::json& object, std::string_view key, std::string_view broker);
-/// A required text field (JSON string, or a number's exact text).
-std::string json_text(const nlohmann::json& object, std::string_view key, std::string_view broker);
-/// A required exact decimal (a JSON number or a decimal string).
-Decimal json_decimal(const nlohmann::json& object, std::string_view key, std::string_view broker);
-/// An optional timestamp (ISO-8601); absent or null gives nullopt, unreadable throws.
-std::optional<Timestamp> json_time(const nlohmann::json& object, std::string_view key, std::string_view broker);
-/// An optional whole number (paging fields, epoch milliseconds).
-std::optional<std::int64_t> json_optional_int(const nlohmann::json& object, std::string_view key,
-                                              std::string_view broker);
-/// The array at `key` (an absent or null value is an empty array).
-const nlohmann::json& json_array(const nlohmann::json& object, std::string_view key, std::string_view broker);
+/// The body of a 200 answer; any other status is a BrokerError about the account naming it.
+const std::string& broker_body(std::string_view broker, const HttpResponse& response);
 
 /// The documented contract ZAG and ViewTrade share (README "Broker contract"):
 /// GET {base_url}/v1/accounts/{account_ref}/{resource}?page=N (N from 1) with `X-Api-Key`,
-/// answered {"as_of": ISO-8601, "<list_key>": [...], "next_page": N | null}. Calls `on_row` for
-/// every element of every page and returns the first page's as_of (or the time of the answer).
+/// answered {"as_of": ISO-8601, "<list>": [...], "next_page": N | null}. Hands every page's body
+/// to `on_page` (which parses it, keeps its rows and returns its paging) and returns the first
+/// page's as_of (or the time of the answer).
 Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const std::string& base_url,
                                const std::string& api_key, const std::string& account_ref, std::string_view resource,
-                               std::string_view list_key, std::int64_t max_pages,
-                               const std::function<void(const nlohmann::json& row)>& on_row);
+                               std::int64_t max_pages, const std::function<PageInfo(std::string_view body)>& on_page);
 
 /// Base of the adapters that implement that contract (ZAG, ViewTrade): the base URL, the key
 /// and the paging limit, checked once when the adapter is made.
@@ -212,9 +144,22 @@ protected:
     ContractBroker(std::string_view broker, HttpClient& http, const std::optional<std::string>& base_url,
                    std::string_view base_url_setting, const std::optional<std::string>& api_key,
                    std::string_view api_key_setting, std::int64_t max_pages);
+    /// Every row of `resource` for one account, each page read by `parse` (responses.hpp).
+    template <typename T>
+    Stamped<T> collect(const std::string& account_ref, std::string_view resource,
+                       BrokerPage<T> (*parse)(std::string_view body))
+    {
+        Stamped<T> result;
+        result.as_of = pages(account_ref, resource, [&](std::string_view body) -> PageInfo {
+            auto page = parse(body);
+            for (auto& item : page.items) result.items.push_back(std::move(item));
+            return PageInfo(page);
+        });
+        return result;
+    }
     /// fetch_contract_pages for this broker and account.
-    Timestamp pages(const std::string& account_ref, std::string_view resource, std::string_view list_key,
-                    const std::function<void(const nlohmann::json&)>& on_row);
+    Timestamp pages(const std::string& account_ref, std::string_view resource,
+                    const std::function<PageInfo(std::string_view body)>& on_page);
     std::string_view m_broker;
 
 private:
@@ -227,9 +172,5 @@ private:
 /// A required broker setting, or BrokerError(configuration) naming it.
 std::string required_broker_setting(const std::optional<std::string>& value, std::string_view broker,
                                     std::string_view name);
-
-/// Text from a broker made safe for a one-line message: control characters replaced, cut at
-/// `limit` characters.
-std::string printable_snippet(std::string_view text, std::size_t limit = 120);
 
 }  // namespace reconcile

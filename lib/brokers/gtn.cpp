@@ -27,18 +27,6 @@ constexpr std::int64_t assertion_lifetime_seconds = 300;
 /// A token this close to its expiry is renewed before use.
 constexpr std::chrono::seconds renew_margin{30};
 
-/// GTN's envelope: status SUCCESS, or FAILED with a reason.
-void require_success(const nlohmann::json& answer, std::string_view what)
-{
-    const std::string status = json_text(answer, "status", gtn);
-    if (status != "SUCCESS") {
-        std::string reason;
-        if (answer.contains("reason") && answer["reason"].is_string()) reason = answer["reason"].get<std::string>();
-        throw BrokerError(BrokerFailure::account,
-                          fmt::format("GTN {} {}: {}", what, status, printable_snippet(reason.empty() ? "no reason" : reason)));
-    }
-}
-
 class GtnBroker : public Broker {
 public:
     GtnBroker(const BrokerSettings& settings, HttpClient& http)
@@ -63,24 +51,12 @@ public:
 
     Stamped<BrokerCash> cash(const std::string& account_ref) override
     {
-        Stamped<BrokerCash> result;
-        for_each_page(cash_path, account_ref, result.as_of, [&](const nlohmann::json& data) {
-            for (const auto& row : json_array(data, "cashSummary", gtn)) {
-                result.items.push_back({json_text(row, "currency", gtn), json_decimal(row, "cashBalance", gtn)});
-            }
-        });
-        return result;
+        return collect(cash_path, account_ref, parse_gtn_cash);
     }
 
     Stamped<BrokerPosition> positions(const std::string& account_ref) override
     {
-        Stamped<BrokerPosition> result;
-        for_each_page(security_path, account_ref, result.as_of, [&](const nlohmann::json& data) {
-            for (const auto& row : json_array(data, "securities", gtn)) {
-                result.items.push_back({json_text(row, "symbol", gtn), json_decimal(row, "quantity", gtn)});
-            }
-        });
-        return result;
+        return collect(security_path, account_ref, parse_gtn_securities);
     }
 
 private:
@@ -116,26 +92,22 @@ private:
                                         {"Throttle-Key", m_throttle_key}},
                             .body = nlohmann::json{{"assertion", m_signer->sign(claims)}}.dump()};
         if (!m_basic_auth.empty()) request.headers.emplace_back("Authorization", m_basic_auth);
-        nlohmann::json answer;
+        GtnToken answer;
         try {
-            answer = broker_request_json(m_http, gtn, request);
-            require_success(answer, "token exchange");
+            answer = parse_gtn_token(broker_body(gtn, broker_send(m_http, request)));
         } catch (const BrokerError& e) {
             // Without a token no account can be asked: this is about the broker, not a customer,
             // and it is not asked again in this run.
             m_exchange_error = fmt::format("token exchange failed: {}", e.what());
             throw BrokerError(BrokerFailure::broker, *m_exchange_error);
         }
-        const std::string token = json_text(answer, "accessToken", gtn);
-        const auto expires_ms = json_optional_int(answer, "accessTokenExpiresAt", gtn);
-        m_token = token;
-        m_token_expires = expires_ms ? Timestamp(std::chrono::milliseconds(*expires_ms))
-                                     : now + std::chrono::seconds(assertion_lifetime_seconds);
+        m_token = answer.access_token;
+        m_token_expires = answer.expires_at.value_or(now + std::chrono::seconds(assertion_lifetime_seconds));
         return m_token;
     }
 
-    /// GET one page; a 401 (expired or revoked token) renews the token once and asks again.
-    nlohmann::json get_page(const std::string& path, const std::string& account_ref, int page)
+    /// GET one page's body; a 401 (expired or revoked token) renews the token once and asks again.
+    std::string get_page(const std::string& path, const std::string& account_ref, int page)
     {
         const std::string url = fmt::format("{}{}?customerNumber={}&pageIndex={}&pageSize={}", m_base_url, path,
                                             url_encode(account_ref), page, page_size);
@@ -146,35 +118,35 @@ private:
                                 .headers = {{"Accept", "application/json"},
                                             {"Authorization", "Bearer " + token},
                                             {"Throttle-Key", m_throttle_key}}};
-            const HttpResponse response = broker_send(m_http, request);
+            HttpResponse response = broker_send(m_http, request);
             if (response.status == 401 && attempt == 0) {
                 token = access_token(token);
                 continue;
             }
-            return broker_json(gtn, response);
+            broker_body(gtn, response);
+            return std::move(response.body);
         }
     }
 
-    template <typename Rows>
-    void for_each_page(const std::string& path, const std::string& account_ref, Timestamp& as_of, Rows rows)
+    /// Every row of one summary for one account, walking pages from 0 to paging.totalPages.
+    template <typename T>
+    Stamped<T> collect(const std::string& path, const std::string& account_ref,
+                       BrokerPage<T> (*parse)(std::string_view body))
     {
+        Stamped<T> result;
         std::optional<Timestamp> stamped;
         for (int page = 0;; ++page) {
             if (page >= m_max_pages) {
                 throw BrokerError(BrokerFailure::account,
                                   fmt::format("GTN paging did not end within {} pages", m_max_pages));
             }
-            const auto answer = get_page(path, account_ref, page);
-            require_success(answer, "answered");
-            const auto& data = json_field(answer, "data", gtn);
-            if (!stamped) stamped = json_time(data, "asOf", gtn);
-            rows(data);
-            const auto total_pages = answer.contains("paging")
-                                         ? json_optional_int(answer["paging"], "totalPages", gtn)
-                                         : std::nullopt;
-            if (!total_pages || page + 1 >= *total_pages) break;
+            auto answer = parse(get_page(path, account_ref, page));
+            if (!stamped) stamped = answer.as_of;
+            for (auto& item : answer.items) result.items.push_back(std::move(item));
+            if (!answer.total_pages || page + 1 >= *answer.total_pages) break;
         }
-        as_of = stamped.value_or(std::chrono::system_clock::now());
+        result.as_of = stamped.value_or(std::chrono::system_clock::now());
+        return result;
     }
 
     HttpClient& m_http;

@@ -22,39 +22,17 @@ public:
 
     Stamped<BrokerCash> cash(const std::string& account_ref) override
     {
-        Stamped<BrokerCash> result;
-        result.as_of = pages(account_ref, "balances", "cash", [&](const nlohmann::json& row) {
-            result.items.push_back({json_text(row, "currency", m_broker), json_decimal(row, "amount", m_broker)});
-        });
-        return result;
+        return collect(account_ref, "balances", parse_viewtrade_cash);
     }
 
     Stamped<BrokerPosition> positions(const std::string& account_ref) override
     {
-        Stamped<BrokerPosition> result;
-        result.as_of = pages(account_ref, "positions", "positions", [&](const nlohmann::json& row) {
-            result.items.push_back({json_text(row, "symbol", m_broker), json_decimal(row, "quantity", m_broker)});
-        });
-        return result;
+        return collect(account_ref, "positions", parse_viewtrade_positions);
     }
 
     Stamped<BrokerFunding> funding(const std::string& account_ref) override
     {
-        Stamped<BrokerFunding> result;
-        result.as_of = pages(account_ref, "deposits", "deposits", [&](const nlohmann::json& row) {
-            BrokerFunding deposit;
-            deposit.funding_id = json_text(row, "deposit_id", m_broker);
-            deposit.amount = json_decimal(row, "amount", m_broker);
-            deposit.currency = json_text(row, "currency", m_broker);
-            deposit.status = json_text(row, "status", m_broker);
-            deposit.initiated_at = json_time(row, "initiated_at", m_broker);
-            deposit.completed_at = json_time(row, "completed_at", m_broker);
-            if (row.contains("reference") && row["reference"].is_string()) {
-                deposit.reference = row["reference"].get<std::string>();
-            }
-            result.items.push_back(std::move(deposit));
-        });
-        return result;
+        return collect(account_ref, "deposits", parse_viewtrade_deposits);
     }
 };
 

@@ -19,11 +19,7 @@ public:
 
     Stamped<BrokerPosition> positions(const std::string& account_ref) override
     {
-        Stamped<BrokerPosition> result;
-        result.as_of = pages(account_ref, "holdings", "holdings", [&](const nlohmann::json& row) {
-            result.items.push_back({json_text(row, "symbol", m_broker), json_decimal(row, "quantity", m_broker)});
-        });
-        return result;
+        return collect(account_ref, "holdings", parse_zag_holdings);
     }
 };
 

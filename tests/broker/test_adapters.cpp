@@ -5,6 +5,7 @@
 
 #include "lib/brokers/broker.hpp"
 #include "lib/config.hpp"
+#include "tests/support/broker_answers.hpp"
 #include "tests/support/fake_broker.hpp"
 
 using namespace reconcile;
@@ -35,13 +36,6 @@ Settings settings_for(const FakeBroker& broker, const EnvMap& extra = {})
     return load_settings(broker.settings(extra));
 }
 
-std::vector<std::string> texts(const std::vector<BrokerPosition>& positions)
-{
-    std::vector<std::string> result;
-    for (const auto& p : positions) result.push_back(p.symbol + "=" + p.quantity.to_string());
-    return result;
-}
-
 }  // namespace
 
 TEST_CASE("GTN: one JWT exchange serves every account; amounts are exact; pages are walked")
@@ -54,7 +48,7 @@ TEST_CASE("GTN: one JWT exchange serves every account; amounts are exact; pages 
     REQUIRE(fetched.failed == 0);
     const auto& first = fetched.accounts[0];
     CHECK(first.cash->items.at(0).amount.to_string() == "1234567890.123456789");
-    CHECK(texts(first.positions->items) ==
+    CHECK(position_lines(first.positions->items) ==
           std::vector<std::string>{"AAPL=0.1", "MSFT=3", "NVDA=0.0000001", "TSLA=2.50", "AMZN=-1.000001"});
     CHECK(fetched.accounts[1].cash->items.at(0).amount.to_string() == "0.30");
     const auto stats = broker.stats();
@@ -165,8 +159,8 @@ TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostil
     BrokerHub hub(settings.brokers);
     const auto zag = hub.fetch(BrokerId::zag, {{"C1", "Z-1"}, {"C2", hostile}}, {BrokerData::positions});
     REQUIRE(zag.failed == 0);
-    CHECK(texts(zag.accounts[0].positions->items) == std::vector<std::string>{"AAPL=10", "MSFT=2.5"});
-    CHECK(texts(zag.accounts[1].positions->items) == std::vector<std::string>{hostile + "=1"});
+    CHECK(position_lines(zag.accounts[0].positions->items) == std::vector<std::string>{"AAPL=10", "MSFT=2.5"});
+    CHECK(position_lines(zag.accounts[1].positions->items) == std::vector<std::string>{hostile + "=1"});
     CHECK(broker.requests("GET zag positions Z-1") == 2);
     CHECK(broker.requests("GET zag positions " + hostile) == 1);
 
@@ -176,7 +170,7 @@ TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostil
     const auto& account = vt.accounts[0];
     CHECK(account.cash->items.at(0).amount.to_string() == "100.25");
     CHECK(format_utc(account.cash->as_of) == "2026-11-27T23:59:59.000Z");
-    CHECK(texts(account.positions->items) == std::vector<std::string>{"NVDA=0.000001"});
+    CHECK(position_lines(account.positions->items) == std::vector<std::string>{"NVDA=0.000001"});
     const auto& wire = account.funding->items.at(0);
     CHECK(wire.funding_id == "W-1");
     CHECK(wire.amount.to_string() == "985.00");

@@ -102,6 +102,11 @@ CheckResult BookDb::run_check(std::string_view check_name, const EnvMap& extra) 
     return std::move(results.at(0));
 }
 
+const char* const three_b_breaks_sql =
+    "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
+    "UPDATE ledger.account_totals SET net = 1 WHERE account_code = 'FEE_INCOME';"
+    "UPDATE ledger.balance_snapshots SET balance = 1 WHERE customer_id = 'C001'";
+
 ProcessOptions books_env(const BookDb& uae, const BookDb& india, const std::map<std::string, std::string>& extra)
 {
     ProcessOptions options;

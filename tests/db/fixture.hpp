@@ -50,6 +50,10 @@ ProcessOptions books_env(const BookDb& uae, const BookDb& india, const std::map<
 /// cost, matching stored wallets, account totals and snapshots, and one fresh pending flow.
 extern const char* const clean_ledger_sql;
 
+/// Three B breaks on top of clean_ledger_sql, one per B check: C001's stored wallet (40.00
+/// instead of 48.50), FEE_INCOME's stored net total, and C001's balance snapshot.
+extern const char* const three_b_breaks_sql;
+
 /// The binary's one database for `book`, reset to clean_ledger_sql (created on first use).
 BookDb& clean_book(const std::string& book);
 

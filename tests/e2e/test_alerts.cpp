@@ -30,9 +30,8 @@ const BookDb& uae()
 const char* const break_wallet = "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001'";
 const char* const repair_wallet = "UPDATE ledger.wallets SET balance = 48.50 WHERE customer_id = 'C001'";
 
-/// `reconcile <args>` against the book, alerting to `url` with `extra` settings.
-ProcessResult reconcile_with(const BookDb& db, std::vector<std::string> args, const std::string& url,
-                             const std::map<std::string, std::string>& extra = {})
+/// The binary's environment for the book, alerting to `url` with `extra` settings.
+ProcessOptions alert_env(const BookDb& db, const std::string& url, const std::map<std::string, std::string>& extra = {})
 {
     ProcessOptions options;
     options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", db.url()}, {"ALERT_WEBHOOK_URL", url}};
@@ -40,27 +39,20 @@ ProcessResult reconcile_with(const BookDb& db, std::vector<std::string> args, co
         if (extra.count(name) == 0) options.unset_env.emplace_back(name);
     }
     for (const auto& [key, value] : extra) options.env[key] = value;
+    return options;
+}
+
+/// `reconcile <args>` against the book, alerting to `url` with `extra` settings.
+ProcessResult reconcile_with(const BookDb& db, std::vector<std::string> args, const std::string& url,
+                             const std::map<std::string, std::string>& extra = {})
+{
     args.insert(args.begin(), reconcile_binary());
-    return run_process(args, options);
+    return run_process(args, alert_env(db, url, extra));
 }
 
 ProcessResult run_b(const BookDb& db, const std::string& url, const std::map<std::string, std::string>& extra = {})
 {
     return reconcile_with(db, {"run", "--book", "uae", "--category", "B", "--output", "json"}, url, extra);
-}
-
-std::vector<std::string> webhook_lines(const std::string& err)
-{
-    std::vector<std::string> lines;
-    std::size_t start = 0;
-    while (start < err.size()) {
-        const auto end = err.find('\n', start);
-        const auto line = err.substr(start, end == std::string::npos ? std::string::npos : end - start);
-        if (line.find("webhook") != std::string::npos) lines.push_back(line);
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    return lines;
 }
 
 }  // namespace
@@ -161,24 +153,20 @@ TEST_CASE("mode every: the same break alerts on every run")
 TEST_CASE("a receiver that accepts and never answers: the run ends within the deadline with its normal exit code")
 {
     const auto& db = uae();
-    WebhookReceiver receiver(WebhookReceiver::Behaviour::never_answer);
     // Three failing checks: three alerts share one deadline.
-    db.exec(std::string(break_wallet) + ";" +
-            "UPDATE ledger.account_totals SET net = 1 WHERE account_code = 'FEE_INCOME';"
-            "UPDATE ledger.balance_snapshots SET balance = 1 WHERE customer_id = 'C001'");
-    const auto started = std::chrono::steady_clock::now();
-    const auto result = run_b(db, receiver.url(), {{"RECON_ALERT_TIMEOUT_MS", "1000"}});
-    const auto elapsed = std::chrono::steady_clock::now() - started;
-    CHECK(result.exit_code == 1);
-    CHECK(elapsed < 1000ms + 2s);
-    CHECK(receiver.connections() == 3);
-    const auto lines = webhook_lines(result.err);
+    db.exec(three_b_breaks_sql);
+    const auto hung = run_with_hung_webhook({"run", "--book", "uae", "--category", "B", "--output", "json"},
+                                            alert_env(db, ""), 1000);
+    CHECK(hung.result.exit_code == 1);
+    CHECK(hung.elapsed < 1000ms + 2s);
+    CHECK(hung.connections == 3);
+    const auto lines = webhook_lines(hung.result.err);
     REQUIRE(lines.size() == 1);
     CHECK(lines[0].find("reconcile: warn: webhook: 3 of 3 alert(s) of run ") == 0);
     CHECK(lines[0].find("wallet_derivation: no answer within the alert deadline of 1000 ms") != std::string::npos);
     // The results were committed before the alerts went out.
     CHECK(db.query_value("SELECT status FROM recon.runs") == "fail");
-    CHECK(nlohmann::json::parse(result.out)["status"] == "fail");
+    CHECK(nlohmann::json::parse(hung.result.out)["status"] == "fail");
 }
 
 TEST_CASE("a receiver answering 500: one log line, exit code unchanged, and the alert is tried again next run")

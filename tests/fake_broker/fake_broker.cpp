@@ -1,7 +1,7 @@
 // fake_broker: a test tool (built by CMake, never installed) that serves GTN, ZAG and ViewTrade
 // over real HTTP from a JSON fixture, verifies GTN's RS256 institution JWT, and misbehaves on
-// request: latency, 5xx, 429 with Retry-After, malformed JSON, a truncated body, an oversized
-// body, a hang; per account or globally. The fixture format is in tests/fake_broker/README.md.
+// request: latency, 5xx, 429 with Retry-After, malformed JSON, a body that is not UTF-8, a
+// truncated body, an oversized body, a hang; per account or globally. The fixture format is in tests/fake_broker/README.md.
 //
 //   fake_broker --fixture FILE [--host 127.0.0.1] [--port 0] [--threads 64]
 //
@@ -222,6 +222,10 @@ private:
         }
         if (type == "malformed") {
             return json_answer(res, 200, R"({"status": "SUCCESS", "data": {"cashSummary": [{"currency": "USD", )");
+        }
+        if (type == "not_utf8") {
+            // Latin-1 where UTF-8 belongs, then bytes no encoding allows.
+            return json_answer(res, 200, "{\"status\": \"SUCCESS\", \"reason\": \"r\xe9sum\xe9\" \x80\xfe\xff}");
         }
         if (type == "truncated") {
             const std::string body = R"({"status":"SUCCESS","data":{"padding":")" + std::string(4096, 'x') + "\"}}";

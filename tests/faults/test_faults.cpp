@@ -1,7 +1,8 @@
 // The fault suite (ctest label `faults`): the real binary against a real PostgreSQL, broken at
 // exact points of a run. After every fault: no `running` row without a live lock holder (a row
 // left by a killed process is marked `abandoned` by the next run), no partial results (an
-// aborted run has no results and no variance rows), and a free lock.
+// aborted run has no results and no variance rows), and a free lock (tests/faults/
+// fault_support.hpp). Broker and webhook faults are in test_broker_faults.cpp.
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -17,6 +18,7 @@
 
 #include "lib/lock.hpp"
 #include "tests/db/fixture.hpp"
+#include "tests/faults/fault_support.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/process.hpp"
@@ -29,95 +31,6 @@ namespace {
 
 // A ledger with one unbalanced transaction, so a run has variances to persist.
 const char* const break_sql = "UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2";
-
-/// One book database (on the suite's cluster, or on a private one) and how to reach it.
-struct Target {
-    std::string url;
-
-    std::string value(const std::string& sql) const
-    {
-        pqxx::connection connection(url);
-        pqxx::nontransaction txn(connection);
-        const auto row = txn.exec1(sql);
-        return row[0].is_null() ? std::string{} : row[0].as<std::string>();
-    }
-
-    void exec(const std::string& sql) const { exec_sql(url, sql); }
-
-    ProcessOptions env(std::map<std::string, std::string> extra = {}) const
-    {
-        ProcessOptions options;
-        options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", url}, {"RECON_ALERT_PERSIST_ENABLED", "true"}};
-        options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE"};
-        for (auto& [key, value] : extra) options.env[key] = value;
-        return options;
-    }
-
-    /// True when nobody holds the run lock of uae/A (asked from a fresh session).
-    bool lock_free() const
-    {
-        const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
-        pqxx::connection connection(url);
-        pqxx::nontransaction txn(connection);
-        const bool free = txn.exec_params1("SELECT pg_try_advisory_lock($1)", key)[0].as<bool>();
-        if (free) txn.exec_params("SELECT pg_advisory_unlock($1)", key);
-        return free;
-    }
-
-    /// `running` rows whose lock no live session holds (left by a dead process).
-    int stale_running_rows() const
-    {
-        return std::stoi(value(
-            "SELECT count(*) FROM recon.runs r WHERE status = 'running' AND NOT EXISTS ("
-            " SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()"
-            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-            " AND ((l.classid::bigint << 32) | l.objid::bigint) = r.lock_key)"));
-    }
-
-    /// Results or variance rows of runs that did not finish (running, abandoned, aborted).
-    int partial_results() const
-    {
-        return std::stoi(value(
-            "SELECT (SELECT count(*) FROM recon.runs WHERE metadata <> '{}'"
-            "         AND (status IN ('running', 'abandoned') OR error IS NOT NULL))"
-            "     + (SELECT count(*) FROM recon.reconciliation_variances v JOIN recon.runs r USING (run_id)"
-            "         WHERE r.status IN ('running', 'abandoned') OR r.error IS NOT NULL)"));
-    }
-
-    /// Ends whatever the dead run's read session is still doing (a query never notices a dead
-    /// client until it sends a row) and restores the journal view.
-    void restore_view() const
-    {
-        exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-             " AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()");
-        exec(normal_journal_view);
-    }
-};
-
-/// The invariants every fault must leave, checked right after it; a row a dead process left
-/// `running` must be marked `abandoned` by the next run, which must then succeed.
-void expect_recovered(const Target& db, int expected_stale)
-{
-    CHECK(wait_for([&] { return db.lock_free(); }, 10s));
-    CHECK(db.partial_results() == 0);
-    CHECK(db.stale_running_rows() == expected_stale);
-    const auto next = reconcile_cli({"run", "--book", "uae", "--category", "A"}, db.env());
-    CHECK_MESSAGE((next.exit_code == 0 || next.exit_code == 1), next.err);
-    if (expected_stale > 0) CHECK(next.err.find("abandoned") != std::string::npos);
-    CHECK(db.stale_running_rows() == 0);
-    CHECK(db.value("SELECT count(*) FROM recon.runs WHERE status = 'running'") == "0");
-    CHECK(db.partial_results() == 0);
-    CHECK(db.lock_free());
-}
-
-Target& suite_book()
-{
-    static BookDb db("uae");
-    static Target target{db.url()};
-    db.reset();
-    db.exec(clean_ledger_sql);
-    return target;
-}
 
 bool running_row_committed(const Target& db)
 {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 #include <system_error>
@@ -104,6 +105,41 @@ bool WebhookReceiver::wait_for_requests(std::size_t count, std::chrono::millisec
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return requests().size() >= count;
+}
+
+std::vector<std::string> webhook_lines(const std::string& err)
+{
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < err.size()) {
+        const auto end = err.find('\n', start);
+        const auto line = err.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (line.find("webhook") != std::string::npos) lines.push_back(line);
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return lines;
+}
+
+HungWebhookRun run_with_hung_webhook(std::vector<std::string> args, ProcessOptions options, int alert_timeout_ms)
+{
+    WebhookReceiver receiver(WebhookReceiver::Behaviour::never_answer);
+    options.env["ALERT_WEBHOOK_URL"] = receiver.url();
+    options.env["RECON_ALERT_TIMEOUT_MS"] = std::to_string(alert_timeout_ms);
+    auto& unset = options.unset_env;
+    unset.erase(std::remove_if(unset.begin(), unset.end(),
+                               [](const std::string& name) {
+                                   return name == "ALERT_WEBHOOK_URL" || name == "RECON_ALERT_TIMEOUT_MS";
+                               }),
+                unset.end());
+    args.insert(args.begin(), reconcile_binary());
+    HungWebhookRun run;
+    const auto started = std::chrono::steady_clock::now();
+    run.result = run_process(args, options);
+    run.elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    run.connections = receiver.connections();
+    return run;
 }
 
 }  // namespace reconcile::test

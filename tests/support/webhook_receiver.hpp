@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/process.hpp"
+
 namespace httplib {
 class Server;
 }
@@ -61,5 +63,19 @@ private:
     std::vector<int> m_held;
     std::thread m_thread;
 };
+
+/// Log lines of a run's stderr that are about the webhook.
+std::vector<std::string> webhook_lines(const std::string& err);
+
+/// What a run of the real binary did while its webhook accepted connections and never answered.
+struct HungWebhookRun {
+    ProcessResult result;
+    std::chrono::milliseconds elapsed{0};  ///< wall time of the whole run
+    int connections = 0;                   ///< connections the receiver accepted
+};
+
+/// Runs `reconcile <args>` with `options`, alerting to a receiver that never answers, with
+/// RECON_ALERT_TIMEOUT_MS=`alert_timeout_ms` (the e2e alert tests and the fault suite share it).
+HungWebhookRun run_with_hung_webhook(std::vector<std::string> args, ProcessOptions options, int alert_timeout_ms);
 
 }  // namespace reconcile::test
