@@ -13,7 +13,12 @@ namespace {
 // The replay is one pass over the journal. Each chosen snapshot key gets a numeric id; every
 // booked line of a key up to its latest chosen snapshot is attributed to it (a snapshot without a
 // customer covers the whole account: every customer's lines and those without one; a snapshot
-// with a customer covers that customer's lines). Lines up to the key's earliest chosen snapshot
+// with a customer covers that customer's lines). Each line is offered under two match keys,
+// 'c' || its customer and 'a' (the whole account), so one hash join on (match key, account,
+// currency) attributes it to both kinds of snapshot in a single scan. The lines are joined
+// with their transactions behind OFFSET 0: planned on the tables' own statistics (a parallel
+// hash join) instead of after the snapshot keys, whose CTE estimate is a guess that once led
+// the planner to probe the transactions index once per line (97 s instead of 38 s at 10M lines). Lines up to the key's earliest chosen snapshot
 // are summed into one opening row per key by a hash aggregate, so only the window's own lines,
 // the opening rows and the snapshots are sorted; a running sum per key, lines before a snapshot
 // at the same instant (as_of is inclusive), gives each snapshot its replayed balance. The
@@ -33,27 +38,24 @@ chosen AS MATERIALIZED (
     SELECT * FROM ranked WHERE as_of >= latest - make_interval(days => $1::int)
 ),
 snapshot_keys AS MATERIALIZED (
-    SELECT key_id, min(account_code) AS account_code, min(customer_id) AS customer_id, min(currency) AS currency,
-           min(as_of) AS first_as_of, max(as_of) AS until
+    SELECT key_id, min(account_code) AS account_code, min(currency) AS currency,
+           coalesce('c' || min(customer_id), 'a') AS match_key, min(as_of) AS first_as_of, max(as_of) AS until
     FROM chosen GROUP BY key_id
 ),
 lines AS NOT MATERIALIZED (
-    SELECT l.account_code::text AS account_code, l.customer_id::text AS customer_id, l.currency::text AS currency,
-           t.effective_at AS at, CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END AS delta
+    SELECT l.account_code::text AS account_code, l.currency::text AS currency,
+           t.effective_at AS at, CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END AS delta,
+           unnest(ARRAY['c' || l.customer_id::text, 'a']) AS match_key
     FROM contract.journal_lines l
     JOIN contract.accounts a ON a.account_code = l.account_code
     JOIN contract.transactions t ON t.txn_id = l.txn_id
     WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
+    OFFSET 0
 ),
 attributed AS (
     SELECT k.key_id, k.first_as_of, l.at, l.delta
     FROM lines l
-    JOIN snapshot_keys k ON k.customer_id IS NOT NULL AND k.account_code = l.account_code
-                        AND k.customer_id = l.customer_id AND k.currency = l.currency AND l.at <= k.until
-    UNION ALL
-    SELECT k.key_id, k.first_as_of, l.at, l.delta
-    FROM lines l
-    JOIN snapshot_keys k ON k.customer_id IS NULL AND k.account_code = l.account_code
+    JOIN snapshot_keys k ON k.match_key = l.match_key AND k.account_code = l.account_code
                         AND k.currency = l.currency AND l.at <= k.until
 ),
 events AS (
