@@ -7,19 +7,12 @@
 
 using reconcile::CheckStatus;
 using reconcile::test::BookDb;
-using reconcile::test::clean_ledger_sql;
 using reconcile::test::variance_lines;
 using Lines = std::vector<std::string>;
 
 namespace {
 
-BookDb& clean_book()
-{
-    static BookDb db("checks_b");
-    db.reset();
-    db.exec(clean_ledger_sql);
-    return db;
-}
+BookDb& clean_book() { return reconcile::test::clean_book("checks_b"); }
 
 // A posted fee of `amount` charged to C001 at `effective_at`, booked on the wallet and fee income.
 std::string posted_fee(int txn_id, const std::string& amount, const std::string& effective_at,

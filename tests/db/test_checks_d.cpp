@@ -5,19 +5,12 @@
 
 using reconcile::CheckStatus;
 using reconcile::test::BookDb;
-using reconcile::test::clean_ledger_sql;
 using reconcile::test::variance_lines;
 using Lines = std::vector<std::string>;
 
 namespace {
 
-BookDb& clean_book()
-{
-    static BookDb db("checks_d");
-    db.reset();
-    db.exec(clean_ledger_sql);
-    return db;
-}
+BookDb& clean_book() { return reconcile::test::clean_book("checks_d"); }
 
 }  // namespace
 
