@@ -11,7 +11,10 @@ using Lines = std::vector<std::string>;
 
 namespace {
 
-BookDb& clean_book() { return reconcile::test::clean_book("checks_a"); }
+BookDb& clean_book()
+{
+    return reconcile::test::clean_book("checks_a");
+}
 
 }  // namespace
 

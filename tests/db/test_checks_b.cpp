@@ -12,7 +12,10 @@ using Lines = std::vector<std::string>;
 
 namespace {
 
-BookDb& clean_book() { return reconcile::test::clean_book("checks_b"); }
+BookDb& clean_book()
+{
+    return reconcile::test::clean_book("checks_b");
+}
 
 // A posted fee of `amount` charged to C001 at `effective_at`, booked on the wallet and fee income.
 std::string posted_fee(int txn_id, const std::string& amount, const std::string& effective_at,

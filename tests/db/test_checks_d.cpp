@@ -10,7 +10,10 @@ using Lines = std::vector<std::string>;
 
 namespace {
 
-BookDb& clean_book() { return reconcile::test::clean_book("checks_d"); }
+BookDb& clean_book()
+{
+    return reconcile::test::clean_book("checks_d");
+}
 
 }  // namespace
 
