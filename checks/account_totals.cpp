@@ -96,8 +96,11 @@ public:
             std::vector<std::pair<std::string, std::string>> keys{{"account", text_or_empty(row[2])},
                                                                   {"currency", text_or_empty(row[3])}};
             if (!row[4].is_null()) keys.emplace_back("column", row[4].as<std::string>());
-            Variance variance{.kind = kind, .keys = std::move(keys), .expected = optional_text(row[5]),
-                              .actual = optional_text(row[6]), .difference = optional_text(row[7])};
+            Variance variance{.kind = kind,
+                              .keys = std::move(keys),
+                              .expected = optional_text(row[5]),
+                              .actual = optional_text(row[6]),
+                              .difference = optional_text(row[7])};
             variance.detail = {{"booked_lines", row[12].as<std::int64_t>()}};
             if (kind == "account_totals_missing") {
                 variance.detail["journal_debit_total"] = row[10].as<std::string>();
@@ -118,6 +121,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_account_totals() { return std::make_unique<AccountTotals>(); }
+std::unique_ptr<Check> make_account_totals()
+{
+    return std::make_unique<AccountTotals>();
+}
 
 }  // namespace reconcile

@@ -86,8 +86,11 @@ public:
             std::vector<std::pair<std::string, std::string>> keys{{"account", row[0].as<std::string>()}};
             if (!row[1].is_null()) keys.emplace_back("customer_id", row[1].as<std::string>());
             keys.emplace_back("currency", text_or_empty(row[2]));
-            Variance variance{.kind = "wrong_side_balance", .keys = std::move(keys), .expected = "0",
-                              .actual = row[4].as<std::string>(), .difference = row[4].as<std::string>()};
+            Variance variance{.kind = "wrong_side_balance",
+                              .keys = std::move(keys),
+                              .expected = "0",
+                              .actual = row[4].as<std::string>(),
+                              .difference = row[4].as<std::string>()};
             variance.detail = {{"normal_side", row[3].as<std::string>()}};
             variances.add(std::move(variance));
         }
@@ -99,6 +102,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_dr_cr_sign_convention() { return std::make_unique<DrCrSignConvention>(); }
+std::unique_ptr<Check> make_dr_cr_sign_convention()
+{
+    return std::make_unique<DrCrSignConvention>();
+}
 
 }  // namespace reconcile

@@ -31,9 +31,7 @@ bool fetch_metrics(CheckContext& context, const ExternalFetch& fetch)
 void add_fetch_error(CheckContext& context, BrokerId broker, const BrokerAccount& account, const std::string& error)
 {
     Variance variance{.kind = "fetch_error", .keys = {{"customer_id", account.customer_id}}};
-    variance.detail = {{"broker", broker_code(broker)},
-                       {"broker_account_ref", account.account_ref},
-                       {"error", error}};
+    variance.detail = {{"broker", broker_code(broker)}, {"broker_account_ref", account.account_ref}, {"error", error}};
     context.variances().add(std::move(variance));
 }
 
@@ -53,8 +51,8 @@ void conclude(CheckContext& context, const ExternalFetch& fetch, CheckStatus wor
 void record_accounts_recon(CheckContext& context, const AccountsRecon& recon, QuantityNaming naming)
 {
     if (!fetch_metrics(context, recon.fetch)) return;
-    std::map<std::string, std::int64_t> counts{{"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0},
-                                               {"broker_only", 0}};
+    std::map<std::string, std::int64_t> counts{
+        {"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0}, {"broker_only", 0}};
     std::int64_t cash_compared = 0;
     std::int64_t cash_breaks = 0;
     CheckStatus worst_customer = CheckStatus::ok;
@@ -84,7 +82,7 @@ void record_accounts_recon(CheckContext& context, const AccountsRecon& recon, Qu
         for (const auto& line : customer.securities) {
             ++counts[std::string(to_string(line.outcome))];
             if (line.outcome == LineOutcome::match) continue;
-            std::string kind = line.outcome == LineOutcome::dust ? "quantity_dust"
+            std::string kind = line.outcome == LineOutcome::dust   ? "quantity_dust"
                                : naming == QuantityNaming::outcome ? std::string(to_string(line.outcome))
                                                                    : "quantity_break";
             Variance variance{.kind = std::move(kind),
@@ -115,9 +113,8 @@ void record_accounts_recon(CheckContext& context, const AccountsRecon& recon, Qu
 
 void AccountsReconCheck::run(CheckContext& context) const
 {
-    const auto recon =
-        reconcile_accounts(context.snapshot(), context.brokers(), context.settings(), m_broker, m_with_cash,
-                           CustomerScope{.shard = context.shard()});
+    const auto recon = reconcile_accounts(context.snapshot(), context.brokers(), context.settings(), m_broker,
+                                          m_with_cash, CustomerScope{.shard = context.shard()});
     record_accounts_recon(context, recon, m_naming);
 }
 

@@ -71,6 +71,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_journal_line_completeness() { return std::make_unique<JournalLineCompleteness>(); }
+std::unique_ptr<Check> make_journal_line_completeness()
+{
+    return std::make_unique<JournalLineCompleteness>();
+}
 
 }  // namespace reconcile

@@ -70,10 +70,11 @@ SELECT CASE WHEN counted THEN currency END::text AS currency,
 FROM classified
 GROUP BY 1
 )sql",
-                                                                         "per_txn AS (" + per_txn_select + "),");
+                                                                        "per_txn AS (" + per_txn_select + "),");
 
 // The detail path: the same pass materialized, split per currency where needed, with listings.
-const std::string journal_pass_sql = per_txn_lines_cte + fmt::format(R"sql(,
+const std::string journal_pass_sql =
+    per_txn_lines_cte + fmt::format(R"sql(,
 {0}
 split_currency AS MATERIALIZED (
     SELECT p.txn_id, s.currency, s.lines, s.debits, s.credits
@@ -115,7 +116,7 @@ SELECT 'summary', NULL, NULL, NULL, NULL, NULL, count(*) FILTER (WHERE booked), 
        (coalesce(sum(lines) FILTER (WHERE orphaned), 0) + coalesce(sum(defective) FILTER (WHERE NOT orphaned), 0))::bigint
 FROM per_txn
 )sql",
-                                                                      "per_txn AS MATERIALIZED (" + per_txn_select + "),");
+                                    "per_txn AS MATERIALIZED (" + per_txn_select + "),");
 
 // Every line that breaks a per-line rule, with each rule it breaks; two listings (one per
 // check) and exact per-rule totals.

@@ -19,15 +19,17 @@ public:
 
     void run(CheckContext& context) const override
     {
-        const auto recon =
-            reconcile_lrs(context.snapshot(), context.brokers(), context.settings(),
-                          CustomerScope{.shard = context.shard()}, context.as_of());
+        const auto recon = reconcile_lrs(context.snapshot(), context.brokers(), context.settings(),
+                                         CustomerScope{.shard = context.shard()}, context.as_of());
         record_lrs_recon(context, recon);
     }
 };
 
 }  // namespace
 
-std::unique_ptr<Check> make_lrs_viewtrade_tie_out() { return std::make_unique<LrsViewtradeTieOut>(); }
+std::unique_ptr<Check> make_lrs_viewtrade_tie_out()
+{
+    return std::make_unique<LrsViewtradeTieOut>();
+}
 
 }  // namespace reconcile

@@ -42,9 +42,9 @@ public:
         std::int64_t total = 0;
         std::int64_t failing = 0;
         std::int64_t listed = 0;
-        for (const auto& row : context.ledger().exec_params(aged_flows_sql, format_utc(context.as_of()),
-                                                            settings.pending_warn_hours, settings.pending_fail_hours,
-                                                            listing_limit(context))) {
+        for (const auto& row :
+             context.ledger().exec_params(aged_flows_sql, format_utc(context.as_of()), settings.pending_warn_hours,
+                                          settings.pending_fail_hours, listing_limit(context))) {
             if (row[0].as<std::string>() == "summary") {
                 context.metrics()["open_flows"] = row[9].as<std::int64_t>();
                 context.metrics()["oldest_age_hours"] = row[8].as<std::string>();
@@ -79,6 +79,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_pending_flow_age() { return std::make_unique<PendingFlowAge>(); }
+std::unique_ptr<Check> make_pending_flow_age()
+{
+    return std::make_unique<PendingFlowAge>();
+}
 
 }  // namespace reconcile

@@ -64,8 +64,8 @@ std::vector<const Check*> CheckRegistry::select(char category, const std::vector
             throw Error(ExitCode::usage, fmt::format("unknown check '{}' (see `reconcile checks`)", name));
         }
         if (check->category() != category) {
-            throw Error(ExitCode::usage, fmt::format("check '{}' is in category {}, not {}", name,
-                                                     check->category(), category));
+            throw Error(ExitCode::usage,
+                        fmt::format("check '{}' is in category {}, not {}", name, check->category(), category));
         }
         if (std::find(selected.begin(), selected.end(), check) == selected.end()) selected.push_back(check);
     }

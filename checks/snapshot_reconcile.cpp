@@ -18,8 +18,8 @@ namespace {
 // currency) attributes it to both kinds of snapshot in a single scan. The lines are joined
 // with their transactions behind OFFSET 0: planned on the tables' own statistics (a parallel
 // hash join) instead of after the snapshot keys, whose CTE estimate is a guess that once led
-// the planner to probe the transactions index once per line (97 s instead of 38 s at 10M lines). Lines up to the key's earliest chosen snapshot
-// are summed into one opening row per key by a hash aggregate, so only the window's own lines,
+// the planner to probe the transactions index once per line (97 s instead of 38 s at 10M lines). Lines up to the key's
+// earliest chosen snapshot are summed into one opening row per key by a hash aggregate, so only the window's own lines,
 // the opening rows and the snapshots are sorted; a running sum per key, lines before a snapshot
 // at the same instant (as_of is inclusive), gives each snapshot its replayed balance. The
 // snapshots are sorted once (latest per key and the key ids share one sort, in the C collation:
@@ -117,8 +117,10 @@ public:
                                                                   {"account", text_or_empty(row[2])}};
             if (!row[3].is_null()) keys.emplace_back("customer_id", row[3].as<std::string>());
             keys.emplace_back("currency", text_or_empty(row[4]));
-            Variance variance{.kind = "snapshot_mismatch", .keys = std::move(keys),
-                              .expected = row[6].as<std::string>(), .actual = row[7].as<std::string>(),
+            Variance variance{.kind = "snapshot_mismatch",
+                              .keys = std::move(keys),
+                              .expected = row[6].as<std::string>(),
+                              .actual = row[7].as<std::string>(),
                               .difference = row[8].as<std::string>()};
             variance.detail = {{"as_of", row[5].as<std::string>()}};
             context.variances().add(std::move(variance));
@@ -133,6 +135,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_snapshot_reconcile() { return std::make_unique<SnapshotReconcile>(); }
+std::unique_ptr<Check> make_snapshot_reconcile()
+{
+    return std::make_unique<SnapshotReconcile>();
+}
 
 }  // namespace reconcile

@@ -55,7 +55,7 @@ public:
                               .keys = {{"source", text_or_empty(row[1])}, {"source_txn_id", text_or_empty(row[2])}}};
             variance.detail = {{"count", row[3].as<std::int64_t>()},
                                {"txn_ids", row[4].is_null() ? nlohmann::json::array()
-                                                             : nlohmann::json::parse(row[4].as<std::string>())}};
+                                                            : nlohmann::json::parse(row[4].as<std::string>())}};
             context.variances().add(std::move(variance));
         }
         context.variances().add_unlisted(total - listed);
@@ -66,6 +66,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_source_txn_uniqueness() { return std::make_unique<SourceTxnUniqueness>(); }
+std::unique_ptr<Check> make_source_txn_uniqueness()
+{
+    return std::make_unique<SourceTxnUniqueness>();
+}
 
 }  // namespace reconcile

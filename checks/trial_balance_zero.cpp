@@ -54,6 +54,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_trial_balance_zero() { return std::make_unique<TrialBalanceZero>(); }
+std::unique_ptr<Check> make_trial_balance_zero()
+{
+    return std::make_unique<TrialBalanceZero>();
+}
 
 }  // namespace reconcile

@@ -1,7 +1,7 @@
-// viewtrade_holdings_recon (C): Per (India customer, instrument): ledger share count vs ViewTrade positions; each row match, mismatch,
-// ledger_only (likely a missed sell) or broker_only (likely a missing buy ingest).
-// Variances: mismatch, ledger_only, broker_only, quantity_dust, fetch_error. Matches are counted in the metrics, not listed.
-// The comparison (lib/external_recon.cpp) is shared with the India reports.
+// viewtrade_holdings_recon (C): Per (India customer, instrument): ledger share count vs ViewTrade positions; each row
+// match, mismatch, ledger_only (likely a missed sell) or broker_only (likely a missing buy ingest). Variances:
+// mismatch, ledger_only, broker_only, quantity_dust, fetch_error. Matches are counted in the metrics, not listed. The
+// comparison (lib/external_recon.cpp) is shared with the India reports.
 #include "checks/external_support.hpp"
 
 namespace reconcile {

@@ -1,7 +1,7 @@
-// viewtrade_ledger_recon (C): Per India customer: ledger cash per currency and share counts per instrument vs the live ViewTrade
-// account (custody at cost: quantities, never market values).
-// Variances: amount_break, quantity_break, quantity_dust, fetch_error. Matches are counted in the metrics, not listed.
-// The comparison (lib/external_recon.cpp) is shared with the India reports.
+// viewtrade_ledger_recon (C): Per India customer: ledger cash per currency and share counts per instrument vs the live
+// ViewTrade account (custody at cost: quantities, never market values). Variances: amount_break, quantity_break,
+// quantity_dust, fetch_error. Matches are counted in the metrics, not listed. The comparison (lib/external_recon.cpp)
+// is shared with the India reports.
 #include "checks/external_support.hpp"
 
 namespace reconcile {

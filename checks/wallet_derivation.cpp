@@ -91,8 +91,10 @@ public:
             if (!row[2].is_null()) keys.emplace_back("customer_id", row[2].as<std::string>());
             keys.emplace_back("account", text_or_empty(row[3]));
             keys.emplace_back("currency", text_or_empty(row[4]));
-            Variance variance{.kind = row[1].as<std::string>(), .keys = std::move(keys),
-                              .expected = row[5].as<std::string>(), .actual = optional_text(row[6]),
+            Variance variance{.kind = row[1].as<std::string>(),
+                              .keys = std::move(keys),
+                              .expected = row[5].as<std::string>(),
+                              .actual = optional_text(row[6]),
                               .difference = row[7].as<std::string>()};
             variance.detail = {{"booked_lines", row[8].as<std::int64_t>()}};
             variances.add(std::move(variance));
@@ -107,6 +109,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Check> make_wallet_derivation() { return std::make_unique<WalletDerivation>(); }
+std::unique_ptr<Check> make_wallet_derivation()
+{
+    return std::make_unique<WalletDerivation>();
+}
 
 }  // namespace reconcile

@@ -1,7 +1,7 @@
 // zag_holdings_recon (C): Per (UAE customer, instrument): ledger share count vs ZAG holdings; each row match, mismatch,
 // ledger_only (likely a missed sell) or broker_only (likely a missing buy ingest).
-// Variances: mismatch, ledger_only, broker_only, quantity_dust, fetch_error. Matches are counted in the metrics, not listed.
-// The comparison (lib/external_recon.cpp) is shared with the India reports.
+// Variances: mismatch, ledger_only, broker_only, quantity_dust, fetch_error. Matches are counted in the metrics, not
+// listed. The comparison (lib/external_recon.cpp) is shared with the India reports.
 #include "checks/external_support.hpp"
 
 namespace reconcile {

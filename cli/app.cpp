@@ -14,23 +14,20 @@ namespace reconcile {
 
 void add_output_option(CLI::App& command, OutputFormat& format)
 {
-    command
-        .add_option("-o,--output", format, "Output format: text for people, json for pipelines")
-        ->transform(CLI::CheckedTransformer(std::map<std::string, OutputFormat>{{"text", OutputFormat::text},
-                                                                                {"json", OutputFormat::json}},
-                                            CLI::ignore_case))
+    command.add_option("-o,--output", format, "Output format: text for people, json for pipelines")
+        ->transform(CLI::CheckedTransformer(
+            std::map<std::string, OutputFormat>{{"text", OutputFormat::text}, {"json", OutputFormat::json}},
+            CLI::ignore_case))
         ->option_text("text|json");
 }
 
 int run_cli(int argc, char** argv)
 {
-    CLI::App app{"reconcile: continuously prove a double-entry ledger against itself and its brokers",
-                 "reconcile"};
+    CLI::App app{"reconcile: continuously prove a double-entry ledger against itself and its brokers", "reconcile"};
     app.set_version_flag("--version", RECON_VERSION);
     app.require_subcommand(1);
     GlobalOptions global;
-    app.add_option("--config", global.config_path, "Env-file (KEY=VALUE lines) with settings")
-        ->envname("RECON_CONFIG");
+    app.add_option("--config", global.config_path, "Env-file (KEY=VALUE lines) with settings")->envname("RECON_CONFIG");
     app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors on stderr (and no progress)");
 
     RunOptions run_options;

@@ -106,7 +106,6 @@ struct VariancesOptions {
 CLI::App* setup_variances(CLI::App& app, VariancesOptions& options);
 int variances_command(const VariancesOptions& options, const GlobalOptions& global);
 
-
 struct ServeOptions {
     std::optional<std::string> address;
     std::optional<int> port;

@@ -8,8 +8,8 @@ namespace reconcile {
 
 CLI::App* setup_india(CLI::App& app, IndiaOptions& options)
 {
-    auto* command = app.add_subcommand(
-        "india", "On-demand India reports against live ViewTrade data (read-only; no run row)");
+    auto* command =
+        app.add_subcommand("india", "On-demand India reports against live ViewTrade data (read-only; no run row)");
     command->require_subcommand(1);
     const std::pair<const char*, const char*> reports[] = {
         {"ledger-recon", "Per customer: ledger cash and share counts vs the live ViewTrade account"},
@@ -40,7 +40,8 @@ int india_command(const IndiaOptions& options, const GlobalOptions& global)
         std::cout << render_india_report_text(report);
     }
     std::cout.flush();
-    if (!report["error"].is_null()) log_warn("india {}: {}", to_string(request.report), report["error"].get<std::string>());
+    if (!report["error"].is_null())
+        log_warn("india {}: {}", to_string(request.report), report["error"].get<std::string>());
     return to_int(india_report_exit_code(report));
 }
 

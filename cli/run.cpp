@@ -29,9 +29,10 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
     command->add_flag("--if-due", options.if_due,
                       "Skip (exit 0) unless the book's schedule switch is on and its cadence has passed since the "
                       "last completed run (the same decision as `reconcile tick`)");
-    command->add_option("--shard", options.shard,
-                        "Category C only: fetch and compare only the customers in shard K of N (by a stable hash "
-                        "of the customer id), under the shard's own lock; e.g. --shard 2/4")
+    command
+        ->add_option("--shard", options.shard,
+                     "Category C only: fetch and compare only the customers in shard K of N (by a stable hash "
+                     "of the customer id), under the shard's own lock; e.g. --shard 2/4")
         ->option_text("K/N");
     return command;
 }
@@ -45,8 +46,8 @@ std::optional<std::string> not_due_reason(const Settings& settings, const std::s
 {
     settings.require_book(book);
     const ScheduleConfig config = schedule_config(settings);
-    const auto cadence = std::find_if(config.books.begin(), config.books.end(),
-                                      [&](const BookCadence& c) { return c.book == book; });
+    const auto cadence =
+        std::find_if(config.books.begin(), config.books.end(), [&](const BookCadence& c) { return c.book == book; });
     if (!cadence->enabled) {
         return fmt::format("scheduled runs of book {} are switched off ({})", book,
                            book == "india" ? "INDIA_RECON_ENABLED" : "RECON_SCHEDULE_ENABLED");
@@ -106,8 +107,8 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     }
     std::cout.flush();
     const ExitCode code = exit_code_for(report, options.fail_on == "warn");
-    log_info("run {} of {} finished {} in {} ms (exit {})", report.run_id, run_label(request),
-             report.status, report.duration_ms, to_int(code));
+    log_info("run {} of {} finished {} in {} ms (exit {})", report.run_id, run_label(request), report.status,
+             report.duration_ms, to_int(code));
     return to_int(code);
 }
 

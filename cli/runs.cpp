@@ -2,10 +2,10 @@
 
 #include <iostream>
 
+#include "checks/registry.hpp"
 #include "cli/commands.hpp"
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
-#include "checks/registry.hpp"
 #include "lib/history.hpp"
 #include "lib/output.hpp"
 
@@ -80,8 +80,7 @@ int show_run(const RunsOptions& options, const Settings& settings)
         throw Error(ExitCode::usage, fmt::format("no run {} in the run history", options.run_id));
     }
     if (found.size() > 1) {
-        throw Error(ExitCode::usage,
-                    fmt::format("run {} exists in several books; pass --book", options.run_id));
+        throw Error(ExitCode::usage, fmt::format("run {} exists in several books; pass --book", options.run_id));
     }
     if (options.output == OutputFormat::json) {
         std::cout << run_report_to_json(found.front()).dump(2) << '\n';

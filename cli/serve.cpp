@@ -21,9 +21,8 @@ constexpr auto shutdown_grace = std::chrono::seconds(20);
 
 std::string display_address(const std::string& address, int port)
 {
-    return address.find(':') != std::string::npos && address.front() != '['
-               ? fmt::format("[{}]:{}", address, port)
-               : fmt::format("{}:{}", address, port);
+    return address.find(':') != std::string::npos && address.front() != '[' ? fmt::format("[{}]:{}", address, port)
+                                                                            : fmt::format("{}:{}", address, port);
 }
 
 }  // namespace
@@ -93,15 +92,16 @@ int serve_command(const ServeOptions& options, const GlobalOptions& global)
     const bool scheduler_idle = scheduler.stop(shutdown_grace);
     const bool runs_idle = api.stop(shutdown_grace);
     if (!scheduler_idle || !runs_idle) {
-        log_warn("runs still in progress after {} s: exiting anyway; their rows stay running and the next run of "
-                 "the same book and category marks them abandoned",
-                 shutdown_grace.count());
+        log_warn(
+            "runs still in progress after {} s: exiting anyway; their rows stay running and the next run of "
+            "the same book and category marks them abandoned",
+            shutdown_grace.count());
         std::fflush(nullptr);
         std::_Exit(listened ? 0 : to_int(ExitCode::unavailable));
     }
     if (!listened && received == 0) {
-        throw Error(ExitCode::unavailable, fmt::format("the server on {} stopped unexpectedly",
-                                                       display_address(serve.address, port)));
+        throw Error(ExitCode::unavailable,
+                    fmt::format("the server on {} stopped unexpectedly", display_address(serve.address, port)));
     }
     log_info("stopped");
     return 0;

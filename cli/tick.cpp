@@ -66,14 +66,14 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
         nlohmann::json slots = nlohmann::json::array();
         for (const auto& decision : cycle.last_decisions()) {
             const SlotOutcome* outcome = outcome_of(outcomes, decision);
-            nlohmann::json slot = {{"book", decision.book},
-                                   {"category", std::string(1, decision.category)},
-                                   {"enabled", decision.enabled},
-                                   {"due", decision.due},
-                                   {"last_started_at", optional_time(decision.last_started)},
-                                   {"next_due_at", decision.enabled ? optional_time(decision.next_due)
-                                                                    : nlohmann::json(nullptr)},
-                                   {"outcome", nullptr}};
+            nlohmann::json slot = {
+                {"book", decision.book},
+                {"category", std::string(1, decision.category)},
+                {"enabled", decision.enabled},
+                {"due", decision.due},
+                {"last_started_at", optional_time(decision.last_started)},
+                {"next_due_at", decision.enabled ? optional_time(decision.next_due) : nlohmann::json(nullptr)},
+                {"outcome", nullptr}};
             if (outcome != nullptr && !options.dry_run) {
                 slot["outcome"] = {{"exit_code", to_int(outcome->code)},
                                    {"run_id", outcome->run_id ? nlohmann::json(*outcome->run_id) : nullptr},
@@ -87,8 +87,10 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
             if (outcome.category != '*') continue;
             errors.push_back({{"book", outcome.book}, {"exit_code", to_int(outcome.code)}, {"detail", outcome.detail}});
         }
-        std::cout << nlohmann::json{{"exit_code", to_int(code)}, {"dry_run", options.dry_run},
-                                    {"slots", std::move(slots)}, {"errors", std::move(errors)}}
+        std::cout << nlohmann::json{{"exit_code", to_int(code)},
+                                    {"dry_run", options.dry_run},
+                                    {"slots", std::move(slots)},
+                                    {"errors", std::move(errors)}}
                          .dump(2)
                   << '\n';
     } else {

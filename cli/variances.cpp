@@ -20,8 +20,7 @@ CLI::App* setup_variances(CLI::App& app, VariancesOptions& options)
     command->add_option("--check", options.check, "Only this check");
     auto* open = command->add_flag("--open", options.open, "Only breaks still open");
     command->add_flag("--resolved", options.resolved, "Only breaks that resolved")->excludes(open);
-    command->add_option("-n,--limit", options.limit, "At most this many breaks per book")
-        ->check(CLI::Range(1, 100000));
+    command->add_option("-n,--limit", options.limit, "At most this many breaks per book")->check(CLI::Range(1, 100000));
     add_output_option(*command, options.output);
     return command;
 }

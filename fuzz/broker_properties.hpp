@@ -29,7 +29,10 @@ inline std::string time_field(const std::optional<Timestamp>& time)
     return time ? format_utc(*time) + "|" : std::string("-|");
 }
 
-inline std::string signature(const BrokerCash& cash) { return text_field(cash.currency) + cash.amount.to_string(); }
+inline std::string signature(const BrokerCash& cash)
+{
+    return text_field(cash.currency) + cash.amount.to_string();
+}
 
 inline std::string signature(const BrokerPosition& position)
 {

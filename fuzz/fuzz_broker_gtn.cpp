@@ -36,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     check_page(parse_gtn_cash, body, [](const BrokerPage<BrokerCash>& page) {
         nlohmann::json rows = nlohmann::json::array();
-        for (const auto& c : page.items) rows.push_back({{"currency", c.currency}, {"cashBalance", c.amount.to_string()}});
+        for (const auto& c : page.items)
+            rows.push_back({{"currency", c.currency}, {"cashBalance", c.amount.to_string()}});
         return gtn_document(page, "cashSummary", std::move(rows));
     });
     check_page(parse_gtn_securities, body, [](const BrokerPage<BrokerPosition>& page) {

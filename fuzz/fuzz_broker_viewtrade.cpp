@@ -23,8 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_page(parse_viewtrade_deposits, body, [](const BrokerPage<BrokerFunding>& page) {
         nlohmann::json rows = nlohmann::json::array();
         for (const auto& d : page.items) {
-            nlohmann::json row = {{"deposit_id", d.funding_id}, {"amount", d.amount.to_string()},
-                                  {"currency", d.currency},     {"status", d.status},
+            nlohmann::json row = {{"deposit_id", d.funding_id},
+                                  {"amount", d.amount.to_string()},
+                                  {"currency", d.currency},
+                                  {"status", d.status},
                                   {"reference", d.reference}};
             if (d.initiated_at) row["initiated_at"] = format_utc(*d.initiated_at);
             if (d.completed_at) row["completed_at"] = format_utc(*d.completed_at);

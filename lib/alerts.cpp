@@ -22,7 +22,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds connect_retry_pause{250};
 constexpr std::size_t summary_limit = 400;
 
-bool is_problem(CheckStatus status) { return status == CheckStatus::warn || status == CheckStatus::fail; }
+bool is_problem(CheckStatus status)
+{
+    return status == CheckStatus::warn || status == CheckStatus::fail;
+}
 
 /// Operator-visible text from ledger data: control characters folded so the summary stays one line.
 std::string one_line(std::string text)
@@ -147,7 +150,10 @@ void ensure_curl_initialised()
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::size_t discard_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
+std::size_t discard_body(char*, std::size_t size, std::size_t count, void*)
+{
+    return size * count;
+}
 
 /// One alert in flight.
 struct Transfer {
@@ -214,13 +220,12 @@ std::vector<Alert> plan_alerts(const Settings& settings, const RunReport& report
             std::vector<std::string> fingerprints;
             for (const auto& variance : check.variances) fingerprints.push_back(variance.fingerprint);
             alert.event = "problem";
-            alert.dedup_key = alert_dedup_key(dedup_subject(report), check.check_name, alert.status,
-                                              std::move(fingerprints));
+            alert.dedup_key =
+                alert_dedup_key(dedup_subject(report), check.check_name, alert.status, std::move(fingerprints));
             if (settings.alert_mode == "change" && history && history->alerted_dedup_key == alert.dedup_key) continue;
         } else if (check.status == CheckStatus::ok) {
-            const bool was_problem =
-                history && history->alerted_status &&
-                (*history->alerted_status == "warn" || *history->alerted_status == "fail");
+            const bool was_problem = history && history->alerted_status &&
+                                     (*history->alerted_status == "warn" || *history->alerted_status == "fail");
             if (!was_problem) continue;
             alert.event = "recovered";
             alert.dedup_key = alert_dedup_key(dedup_subject(report), check.check_name, alert.status, {});
@@ -236,11 +241,9 @@ std::vector<Alert> plan_alerts(const Settings& settings, const RunReport& report
 std::vector<std::string> alert_headers(const Alert& alert, const std::string& body,
                                        const std::optional<std::string>& secret, const std::string& timestamp)
 {
-    std::vector<std::string> headers{"Content-Type: application/json",
-                                     fmt::format("User-Agent: reconcile/{}", RECON_VERSION),
-                                     "Expect:",
-                                     "X-Reconcile-Event: " + alert.event,
-                                     "X-Reconcile-Dedup-Key: " + alert.dedup_key};
+    std::vector<std::string> headers{
+        "Content-Type: application/json", fmt::format("User-Agent: reconcile/{}", RECON_VERSION),
+        "Expect:", "X-Reconcile-Event: " + alert.event, "X-Reconcile-Dedup-Key: " + alert.dedup_key};
     if (secret) {
         headers.push_back("X-Reconcile-Timestamp: " + timestamp);
         headers.push_back("X-Reconcile-Signature: sha256=" + hmac_sha256_hex(*secret, timestamp + "." + body));
@@ -316,9 +319,9 @@ std::vector<AlertDelivery> deliver_alerts(const std::string& url, const std::opt
     std::vector<AlertDelivery> results;
     for (auto& transfer : transfers) {
         if (!transfer.done) {
-            transfer.result.failure =
-                transfer.retry_at ? "could not connect; no time left for a retry"
-                                  : fmt::format("no answer within the alert deadline of {} ms", budget.count());
+            transfer.result.failure = transfer.retry_at
+                                          ? "could not connect; no time left for a retry"
+                                          : fmt::format("no answer within the alert deadline of {} ms", budget.count());
         }
         if (transfer.easy != nullptr) {
             curl_multi_remove_handle(multi.get(), transfer.easy);
@@ -348,8 +351,8 @@ void send_run_alerts(const Settings& settings, const RunReport& report, const Ru
                 continue;
             }
             ++failed;
-            failures += fmt::format("{}{}: {}", failures.empty() ? "" : "; ", deliveries[i].check_name,
-                                    deliveries[i].failure);
+            failures +=
+                fmt::format("{}{}: {}", failures.empty() ? "" : "; ", deliveries[i].check_name, deliveries[i].failure);
         }
         if (failed > 0) {
             log_warn("webhook: {} of {} alert(s) of run {} ({}/{}) not delivered: {}", failed, alerts.size(),

@@ -22,18 +22,23 @@ constexpr char internal_categories[] = {'A', 'B', 'D'};
 constexpr std::int64_t max_page = 500;
 constexpr std::size_t min_token_length = 16;
 
-HttpError bad_request(const std::string& detail) { return HttpError(400, detail); }
+HttpError bad_request(const std::string& detail)
+{
+    return HttpError(400, detail);
+}
 
 std::string run_href(const std::string& book, std::int64_t run_id)
 {
     return fmt::format("/v1/reconciliation/runs/{}?book={}", run_id, book);
 }
 
-std::string category_text(char category) { return std::string(1, category); }
+std::string category_text(char category)
+{
+    return std::string(1, category);
+}
 
 /// The one value of a query parameter; repeated parameters are refused.
-std::optional<std::string> single_param(const std::multimap<std::string, std::string>& params,
-                                        const std::string& name)
+std::optional<std::string> single_param(const std::multimap<std::string, std::string>& params, const std::string& name)
 {
     const auto [first, last] = params.equal_range(name);
     if (first == last) return std::nullopt;
@@ -147,7 +152,8 @@ ServeSettings load_serve_settings(const Settings& settings, bool dev, const std:
     serve.tokens.admin = *admin;
     serve.tokens.read = lookup_setting(env, "LEDGER_TOKEN");
     if (serve.tokens.admin.size() < min_token_length) {
-        throw Error(ExitCode::config, fmt::format("LEDGER_ADMIN_TOKEN is shorter than {} characters", min_token_length));
+        throw Error(ExitCode::config,
+                    fmt::format("LEDGER_ADMIN_TOKEN is shorter than {} characters", min_token_length));
     }
     if (serve.tokens.read && serve.tokens.read->size() < min_token_length) {
         throw Error(ExitCode::config, fmt::format("LEDGER_TOKEN is shorter than {} characters", min_token_length));
@@ -158,9 +164,8 @@ ServeSettings load_serve_settings(const Settings& settings, bool dev, const std:
 RunSpec parse_run_body(std::string_view body, const Settings& settings, const CheckRegistry& registry)
 {
     RunSpec spec;
-    const bool blank = std::all_of(body.begin(), body.end(), [](char c) {
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-    });
+    const bool blank =
+        std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
     if (blank) return spec;
     nlohmann::json json;
     try {
@@ -208,7 +213,8 @@ std::vector<std::string> configured_books(const Settings& settings)
 
 std::vector<std::pair<std::string, char>> run_targets(const RunSpec& spec, const Settings& settings)
 {
-    const std::vector<std::string> books = spec.book ? std::vector<std::string>{*spec.book} : configured_books(settings);
+    const std::vector<std::string> books =
+        spec.book ? std::vector<std::string>{*spec.book} : configured_books(settings);
     if (books.empty()) throw Error(ExitCode::config, "no book has a database configured (RECON_DATABASE_URL_<BOOK>)");
     std::vector<char> categories(std::begin(internal_categories), std::end(internal_categories));
     if (spec.category) categories = {*spec.category};
@@ -264,7 +270,8 @@ RunListQuery parse_run_list_query(const std::multimap<std::string, std::string>&
     if (const auto since = single_param(params, "since")) {
         query.filter.since = parse_utc(*since);
         if (!query.filter.since) {
-            throw bad_request(fmt::format("since must be an ISO-8601 time such as 2026-11-28T00:00:00Z, got '{}'", *since));
+            throw bad_request(
+                fmt::format("since must be an ISO-8601 time such as 2026-11-28T00:00:00Z, got '{}'", *since));
         }
     }
     if (const auto limit = single_param(params, "limit")) {
@@ -317,9 +324,8 @@ HttpReply ReconcileApi::india_report(const httplib::Request& request, IndiaRepor
 HttpReply ReconcileApi::post_run(const httplib::Request& request)
 {
     require_known_params(request.params, {});
-    const bool has_body = std::any_of(request.body.begin(), request.body.end(), [](char c) {
-        return c != ' ' && c != '\t' && c != '\r' && c != '\n';
-    });
+    const bool has_body = std::any_of(request.body.begin(), request.body.end(),
+                                      [](char c) { return c != ' ' && c != '\t' && c != '\r' && c != '\n'; });
     if (has_body) {
         std::string type = request.get_header_value("Content-Type");
         std::transform(type.begin(), type.end(), type.begin(),
@@ -456,8 +462,9 @@ HttpReply ReconcileApi::list_runs(const httplib::Request& request)
     }
     bool more = false;
     for (std::size_t i = 0; i < pages.size(); ++i) more = more || heads[i] < pages[i].size();
-    return HttpReply::json({{"runs", std::move(runs)},
-                            {"next_cursor", more ? nlohmann::json(encode_cursor(positions)) : nlohmann::json(nullptr)}});
+    return HttpReply::json(
+        {{"runs", std::move(runs)},
+         {"next_cursor", more ? nlohmann::json(encode_cursor(positions)) : nlohmann::json(nullptr)}});
 }
 
 HttpReply ReconcileApi::show_run(const httplib::Request& request)
@@ -476,8 +483,8 @@ HttpReply ReconcileApi::show_run(const httplib::Request& request)
     if (found.size() > 1) {
         std::vector<std::string> names;
         for (const auto& report : found) names.push_back(report.book);
-        throw bad_request(fmt::format("run {} exists in books {}: add ?book={}", run_id, fmt::join(names, ", "),
-                                      names.front()));
+        throw bad_request(
+            fmt::format("run {} exists in books {}: add ?book={}", run_id, fmt::join(names, ", "), names.front()));
     }
     return HttpReply::json(run_report_to_json(found.front()));
 }
@@ -485,7 +492,8 @@ HttpReply ReconcileApi::show_run(const httplib::Request& request)
 HttpReply ReconcileApi::metrics(const HttpServer& server)
 {
     std::vector<BookMetrics> books;
-    for (const auto& book : configured_books(m_settings)) books.push_back(read_book_metrics(m_settings, m_registry, book));
+    for (const auto& book : configured_books(m_settings))
+        books.push_back(read_book_metrics(m_settings, m_registry, book));
     HttpReply reply;
     reply.body = render_prometheus(books, server.rejected_connections());
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";

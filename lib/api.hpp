@@ -15,9 +15,9 @@
 
 #include "checks/registry.hpp"
 #include "lib/config.hpp"
-#include "lib/india_reports.hpp"
 #include "lib/history.hpp"
 #include "lib/http_server.hpp"
+#include "lib/india_reports.hpp"
 #include "lib/run_launcher.hpp"
 
 namespace reconcile {
@@ -67,8 +67,8 @@ std::vector<std::string> configured_books(const Settings& settings);
 /// A page request of GET /v1/reconciliation/runs.
 struct RunListQuery {
     std::vector<std::string> books;
-    RunFilter filter;                               ///< before_run_id unused: see `cursor`
-    std::map<std::string, std::int64_t> cursor;     ///< book -> only runs with a smaller id
+    RunFilter filter;                            ///< before_run_id unused: see `cursor`
+    std::map<std::string, std::int64_t> cursor;  ///< book -> only runs with a smaller id
 };
 
 /// Parses book, category, status, since, limit (1..500, default 20) and cursor; any other

@@ -30,12 +30,14 @@ std::string_view trim(std::string_view text)
 bool valid_key(std::string_view key)
 {
     if (key.empty() || std::isdigit(static_cast<unsigned char>(key.front()))) return false;
-    return std::all_of(key.begin(), key.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-    });
+    return std::all_of(key.begin(), key.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
-Error config_error(std::string message) { return Error(ExitCode::config, std::move(message)); }
+Error config_error(std::string message)
+{
+    return Error(ExitCode::config, std::move(message));
+}
 
 std::string upper(std::string text)
 {
@@ -87,7 +89,8 @@ void load_broker_settings(const EnvMap& env, BrokerSettings& b)
     apply(env, "RECON_BROKER_MAX_PAGES", b.max_pages, ranged(1, 100000));
     apply(env, "RECON_BROKER_MAX_FAILED_SHARE", b.max_failed_share, [](const std::string& n, const std::string& v) {
         const Decimal share = parse_decimal_setting(n, v);
-        if (share > Decimal::from_int(1)) throw config_error(fmt::format("{}: expected a share in [0, 1], got '{}'", n, v));
+        if (share > Decimal::from_int(1))
+            throw config_error(fmt::format("{}: expected a share in [0, 1], got '{}'", n, v));
         return share;
     });
     apply(env, "RECON_LRS_FEE_TOLERANCE", b.lrs_fee_tolerance, parse_decimal_setting);
@@ -113,8 +116,7 @@ const std::vector<SettingDoc>& setting_docs()
 {
     static const std::vector<SettingDoc> docs{
         {"RECON_BOOKS", "uae,india", "the books this installation knows"},
-        {"RECON_DATABASE_URL_<BOOK>", "—",
-         "libpq URL or key=value string of the book's primary (lock, run rows)"},
+        {"RECON_DATABASE_URL_<BOOK>", "—", "libpq URL or key=value string of the book's primary (lock, run rows)"},
         {"RECON_READ_DATABASE_URL_<BOOK>", "the primary", "where the checks read the ledger (a replica)"},
         {"RECON_SCHEDULE_ENABLED", "true", "master switch of scheduled runs (UAE and other books)"},
         {"RECON_INTERVAL_SECONDS", "3600", "A/B/D cadence"},
@@ -140,70 +142,46 @@ const std::vector<SettingDoc>& setting_docs()
         {"RECON_LRS_AGED_DAYS", "5", "LRS money in transit longer than this is aged"},
         {"RECON_VARIANCE_CAP", "200", "variances listed per check per run (the true total is kept alongside)"},
         {"RECON_STATEMENT_TIMEOUT_MS", "300000", "per-check statement timeout; a check past it ends `error`"},
-        {"RECON_BROKER_CONCURRENCY", "8",
-         "broker calls in flight at once (per run or report)"},
-        {"RECON_BROKER_CONNECT_TIMEOUT_MS", "5000",
-         "connect timeout of one attempt"},
-        {"RECON_BROKER_TIMEOUT_MS", "30000",
-         "total time of one attempt, connect to last byte"},
+        {"RECON_BROKER_CONCURRENCY", "8", "broker calls in flight at once (per run or report)"},
+        {"RECON_BROKER_CONNECT_TIMEOUT_MS", "5000", "connect timeout of one attempt"},
+        {"RECON_BROKER_TIMEOUT_MS", "30000", "total time of one attempt, connect to last byte"},
         {"RECON_BROKER_RETRIES", "3",
          "retries after the first attempt on a connection failure, timeout, broken transfer, 429 or 5xx"},
-        {"RECON_BROKER_BACKOFF_MS", "250",
-         "first backoff; doubles per retry, half of it random (jitter)"},
-        {"RECON_BROKER_BACKOFF_MAX_MS", "8000",
-         "cap of one backoff"},
+        {"RECON_BROKER_BACKOFF_MS", "250", "first backoff; doubles per retry, half of it random (jitter)"},
+        {"RECON_BROKER_BACKOFF_MAX_MS", "8000", "cap of one backoff"},
         {"RECON_BROKER_RETRY_AFTER_MAX_SECONDS", "60",
          "a longer `Retry-After` is not waited for: the account is a `fetch_error`"},
         {"RECON_BROKER_MAX_RESPONSE_BYTES", "16777216",
          "an answer past this is cut off (not retried): a `fetch_error`"},
-        {"RECON_BROKER_MAX_PAGES", "100",
-         "pages per account and kind of data; more is a `fetch_error`"},
-        {"RECON_BROKER_MAX_FAILED_SHARE", "0.5",
-         "a C check whose failed customers exceed this share ends `error`"},
-        {"RECON_LRS_FEE_TOLERANCE", "30.00",
-         "USD a wire may arrive below the remittances it settles (bank fees)"},
+        {"RECON_BROKER_MAX_PAGES", "100", "pages per account and kind of data; more is a `fetch_error`"},
+        {"RECON_BROKER_MAX_FAILED_SHARE", "0.5", "a C check whose failed customers exceed this share ends `error`"},
+        {"RECON_LRS_FEE_TOLERANCE", "30.00", "USD a wire may arrive below the remittances it settles (bank fees)"},
         {"RECON_LRS_MATCH_WINDOW_DAYS", "7",
          "a wire matches a remittance when it arrived at most this many days after it (or up to a day before)"},
         {"GTN_BASE_URL", "unset",
          "GTN API root, e.g. `https://api.example-gtn.com` (needed when a book has GTN customers)"},
-        {"GTN_APP_KEY", "unset",
-         "the app key: issuer (`iss`) of the institution JWT"},
-        {"GTN_INSTITUTION_ID", "unset",
-         "the institution code (`instCode` claim)"},
-        {"GTN_PRIVATE_KEY", "unset",
-         "PEM RSA private key signing the JWT (use `GTN_PRIVATE_KEY_FILE`)"},
-        {"GTN_APP_SECRET", "unset",
-         "when set, the token call also carries `Authorization: Basic app_key:secret`"},
-        {"GTN_THROTTLE_KEY", "unset",
-         "sent as `Throttle-Key` on every GTN call (unset: the app key)"},
-        {"ZAG_BASE_URL", "unset",
-         "ZAG contract root (needed when a book has ZAG customers)"},
-        {"ZAG_API_KEY", "unset",
-         "ZAG key, sent as `X-Api-Key`"},
-        {"VIEWTRADE_BASE_URL", "unset",
-         "ViewTrade contract root (needed when a book has ViewTrade customers)"},
-        {"VIEWTRADE_API_KEY", "unset",
-         "ViewTrade key, sent as `X-Api-Key`"},
+        {"GTN_APP_KEY", "unset", "the app key: issuer (`iss`) of the institution JWT"},
+        {"GTN_INSTITUTION_ID", "unset", "the institution code (`instCode` claim)"},
+        {"GTN_PRIVATE_KEY", "unset", "PEM RSA private key signing the JWT (use `GTN_PRIVATE_KEY_FILE`)"},
+        {"GTN_APP_SECRET", "unset", "when set, the token call also carries `Authorization: Basic app_key:secret`"},
+        {"GTN_THROTTLE_KEY", "unset", "sent as `Throttle-Key` on every GTN call (unset: the app key)"},
+        {"ZAG_BASE_URL", "unset", "ZAG contract root (needed when a book has ZAG customers)"},
+        {"ZAG_API_KEY", "unset", "ZAG key, sent as `X-Api-Key`"},
+        {"VIEWTRADE_BASE_URL", "unset", "ViewTrade contract root (needed when a book has ViewTrade customers)"},
+        {"VIEWTRADE_API_KEY", "unset", "ViewTrade key, sent as `X-Api-Key`"},
         {"LEDGER_ADMIN_TOKEN", "—",
          "`serve`: the token writes need (`X-Ledger-Admin-Token`); required, ≥ 16 characters"},
-        {"LEDGER_TOKEN", "unset",
-         "`serve`: the read token (`X-Ledger-Token`); unset: reads need the admin token"},
-        {"RECON_SERVE_ADDRESS", "127.0.0.1",
-         "`serve`: address to bind (`--address` wins)"},
-        {"RECON_SERVE_PORT", "8078",
-         "`serve`: port to bind, 0 for any free one (`--port` wins)"},
-        {"RECON_SERVE_MAX_BODY_BYTES", "65536",
-         "`serve`: largest request body, chunked bodies included (413 beyond)"},
+        {"LEDGER_TOKEN", "unset", "`serve`: the read token (`X-Ledger-Token`); unset: reads need the admin token"},
+        {"RECON_SERVE_ADDRESS", "127.0.0.1", "`serve`: address to bind (`--address` wins)"},
+        {"RECON_SERVE_PORT", "8078", "`serve`: port to bind, 0 for any free one (`--port` wins)"},
+        {"RECON_SERVE_MAX_BODY_BYTES", "65536", "`serve`: largest request body, chunked bodies included (413 beyond)"},
         {"RECON_SERVE_READ_TIMEOUT_SECONDS", "10",
-         "`serve`: a whole request (line, headers, body) must arrive within this, counted from accept for the first one; else the connection is closed (408 when headers were read)"},
-        {"RECON_SERVE_WRITE_TIMEOUT_SECONDS", "10",
-         "`serve`: each write of a response"},
-        {"RECON_SERVE_KEEPALIVE_SECONDS", "5",
-         "`serve`: idle time allowed between two requests on a connection"},
-        {"RECON_SERVE_WORKERS", "8",
-         "`serve`: connections served at once (the worker pool)"},
-        {"RECON_SERVE_QUEUE", "64",
-         "`serve`: accepted connections waiting for a worker; beyond it, 503 at once"},
+         "`serve`: a whole request (line, headers, body) must arrive within this, counted from accept for the first "
+         "one; else the connection is closed (408 when headers were read)"},
+        {"RECON_SERVE_WRITE_TIMEOUT_SECONDS", "10", "`serve`: each write of a response"},
+        {"RECON_SERVE_KEEPALIVE_SECONDS", "5", "`serve`: idle time allowed between two requests on a connection"},
+        {"RECON_SERVE_WORKERS", "8", "`serve`: connections served at once (the worker pool)"},
+        {"RECON_SERVE_QUEUE", "64", "`serve`: accepted connections waiting for a worker; beyond it, 503 at once"},
         {"RECON_SERVE_RUN_WAIT_SECONDS", "30",
          "`serve`: how long `POST /v1/reconciliation/run` waits for its runs before answering 202"},
         {"RECON_READ_MAX_LAG_SECONDS", "unset",
@@ -294,8 +272,7 @@ std::optional<std::string> lookup_setting(const EnvMap& env, const std::string& 
     return value;
 }
 
-std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
-                               std::int64_t max)
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min, std::int64_t max)
 {
     std::int64_t parsed = 0;
     const auto* end = value.data() + value.size();
@@ -322,8 +299,8 @@ const std::string& Settings::database_url(const std::string& book) const
 {
     const auto found = database_urls.find(book);
     if (found == database_urls.end()) {
-        throw config_error(fmt::format("no database configured for book '{}': set RECON_DATABASE_URL_{}",
-                                       book, upper(book)));
+        throw config_error(
+            fmt::format("no database configured for book '{}': set RECON_DATABASE_URL_{}", book, upper(book)));
     }
     return found->second;
 }
@@ -337,8 +314,7 @@ const std::string& Settings::read_database_url(const std::string& book) const
 void Settings::require_book(const std::string& book) const
 {
     if (std::find(books.begin(), books.end(), book) == books.end()) {
-        throw Error(ExitCode::usage,
-                    fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(books, ",")));
+        throw Error(ExitCode::usage, fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(books, ",")));
     }
 }
 
@@ -355,8 +331,8 @@ Settings load_settings(const EnvMap& env)
             rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
             if (book.empty()) continue;
             const bool valid = std::all_of(book.begin(), book.end(), [](char c) {
-                return std::islower(static_cast<unsigned char>(c)) ||
-                       std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+                return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+                       c == '_';
             });
             if (!valid) {
                 throw config_error(
@@ -385,9 +361,7 @@ Settings load_settings(const EnvMap& env)
     const auto hours = [](const std::string& n, const std::string& v) {
         return parse_int_setting(n, v, 0, 24LL * 3660);
     };
-    const auto as_decimal = [](const std::string& n, const std::string& v) {
-        return parse_decimal_setting(n, v);
-    };
+    const auto as_decimal = [](const std::string& n, const std::string& v) { return parse_decimal_setting(n, v); };
     apply(env, "RECON_SCHEDULE_ENABLED", s.schedule_enabled, as_bool);
     apply(env, "RECON_INTERVAL_SECONDS", s.interval_seconds, positive_seconds);
     apply(env, "RECON_EXTERNAL_INTERVAL_SECONDS", s.external_interval_seconds, positive_seconds);
@@ -414,12 +388,10 @@ Settings load_settings(const EnvMap& env)
     apply(env, "RECON_QUANTITY_DUST_TOLERANCE", s.quantity_dust_tolerance, as_decimal);
     apply(env, "RECON_PENDING_WARN_HOURS", s.pending_warn_hours, hours);
     apply(env, "RECON_PENDING_FAIL_HOURS", s.pending_fail_hours, hours);
-    apply(env, "RECON_LRS_AGED_DAYS", s.lrs_aged_days, [](const std::string& n, const std::string& v) {
-        return parse_int_setting(n, v, 0, 3660);
-    });
-    apply(env, "RECON_VARIANCE_CAP", s.variance_cap, [](const std::string& n, const std::string& v) {
-        return parse_int_setting(n, v, 1, 100000);
-    });
+    apply(env, "RECON_LRS_AGED_DAYS", s.lrs_aged_days,
+          [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 0, 3660); });
+    apply(env, "RECON_VARIANCE_CAP", s.variance_cap,
+          [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 100000); });
     apply(env, "RECON_STATEMENT_TIMEOUT_MS", s.statement_timeout_ms,
           [](const std::string& n, const std::string& v) { return parse_int_setting(n, v, 1, 86400000); });
     apply(env, "RECON_SNAPSHOT_WINDOW_DAYS", s.snapshot_window_days,

@@ -36,29 +36,29 @@ std::optional<std::string> lookup_setting(const EnvMap& env, const std::string& 
 /// Broker access for category C and the India reports: limits of every call, tolerances of
 /// the external checks, and each broker's endpoint and credentials (secrets via NAME_FILE).
 struct BrokerSettings {
-    std::int64_t concurrency = 8;                  ///< RECON_BROKER_CONCURRENCY: calls in flight
-    std::int64_t connect_timeout_ms = 5000;        ///< RECON_BROKER_CONNECT_TIMEOUT_MS
-    std::int64_t timeout_ms = 30000;               ///< RECON_BROKER_TIMEOUT_MS: one attempt, end to end
-    std::int64_t max_retries = 3;                  ///< RECON_BROKER_RETRIES
-    std::int64_t backoff_ms = 250;                 ///< RECON_BROKER_BACKOFF_MS: first backoff
-    std::int64_t backoff_max_ms = 8000;            ///< RECON_BROKER_BACKOFF_MAX_MS
-    std::int64_t retry_after_max_seconds = 60;     ///< RECON_BROKER_RETRY_AFTER_MAX_SECONDS
-    std::int64_t max_response_bytes = 16 << 20;    ///< RECON_BROKER_MAX_RESPONSE_BYTES
-    std::int64_t max_pages = 100;                  ///< RECON_BROKER_MAX_PAGES per account and kind
-    Decimal max_failed_share = Decimal::parse("0.5");  ///< RECON_BROKER_MAX_FAILED_SHARE
+    std::int64_t concurrency = 8;                         ///< RECON_BROKER_CONCURRENCY: calls in flight
+    std::int64_t connect_timeout_ms = 5000;               ///< RECON_BROKER_CONNECT_TIMEOUT_MS
+    std::int64_t timeout_ms = 30000;                      ///< RECON_BROKER_TIMEOUT_MS: one attempt, end to end
+    std::int64_t max_retries = 3;                         ///< RECON_BROKER_RETRIES
+    std::int64_t backoff_ms = 250;                        ///< RECON_BROKER_BACKOFF_MS: first backoff
+    std::int64_t backoff_max_ms = 8000;                   ///< RECON_BROKER_BACKOFF_MAX_MS
+    std::int64_t retry_after_max_seconds = 60;            ///< RECON_BROKER_RETRY_AFTER_MAX_SECONDS
+    std::int64_t max_response_bytes = 16 << 20;           ///< RECON_BROKER_MAX_RESPONSE_BYTES
+    std::int64_t max_pages = 100;                         ///< RECON_BROKER_MAX_PAGES per account and kind
+    Decimal max_failed_share = Decimal::parse("0.5");     ///< RECON_BROKER_MAX_FAILED_SHARE
     Decimal lrs_fee_tolerance = Decimal::parse("30.00");  ///< RECON_LRS_FEE_TOLERANCE (USD)
-    std::int64_t lrs_match_window_days = 7;        ///< RECON_LRS_MATCH_WINDOW_DAYS
+    std::int64_t lrs_match_window_days = 7;               ///< RECON_LRS_MATCH_WINDOW_DAYS
 
-    std::optional<std::string> gtn_base_url;       ///< GTN_BASE_URL
-    std::optional<std::string> gtn_app_key;        ///< GTN_APP_KEY: the JWT issuer
-    std::optional<std::string> gtn_app_secret;     ///< GTN_APP_SECRET: Basic auth of the token call
-    std::optional<std::string> gtn_institution_id; ///< GTN_INSTITUTION_ID: the instCode claim
-    std::optional<std::string> gtn_private_key;    ///< GTN_PRIVATE_KEY: PEM, signs the JWT
-    std::optional<std::string> gtn_throttle_key;   ///< GTN_THROTTLE_KEY (default: the app key)
-    std::optional<std::string> zag_base_url;       ///< ZAG_BASE_URL
-    std::optional<std::string> zag_api_key;        ///< ZAG_API_KEY
-    std::optional<std::string> viewtrade_base_url; ///< VIEWTRADE_BASE_URL
-    std::optional<std::string> viewtrade_api_key;  ///< VIEWTRADE_API_KEY
+    std::optional<std::string> gtn_base_url;        ///< GTN_BASE_URL
+    std::optional<std::string> gtn_app_key;         ///< GTN_APP_KEY: the JWT issuer
+    std::optional<std::string> gtn_app_secret;      ///< GTN_APP_SECRET: Basic auth of the token call
+    std::optional<std::string> gtn_institution_id;  ///< GTN_INSTITUTION_ID: the instCode claim
+    std::optional<std::string> gtn_private_key;     ///< GTN_PRIVATE_KEY: PEM, signs the JWT
+    std::optional<std::string> gtn_throttle_key;    ///< GTN_THROTTLE_KEY (default: the app key)
+    std::optional<std::string> zag_base_url;        ///< ZAG_BASE_URL
+    std::optional<std::string> zag_api_key;         ///< ZAG_API_KEY
+    std::optional<std::string> viewtrade_base_url;  ///< VIEWTRADE_BASE_URL
+    std::optional<std::string> viewtrade_api_key;   ///< VIEWTRADE_API_KEY
 };
 
 /// Every setting of reconcile, validated once at start-up (bad values exit 78).
@@ -121,8 +121,7 @@ struct SettingDoc {
 /// Every setting reconcile reads, in README order.
 const std::vector<SettingDoc>& setting_docs();
 /// Parses a whole-number setting value within [min, max]; throws Error(config) naming it.
-std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min,
-                               std::int64_t max);
+std::int64_t parse_int_setting(const std::string& name, const std::string& value, std::int64_t min, std::int64_t max);
 
 /// Parses a boolean setting value (true/false/1/0/yes/no/on/off); throws Error(config).
 bool parse_bool_setting(const std::string& name, const std::string& value);

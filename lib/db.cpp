@@ -22,8 +22,7 @@ Session::Session(const std::string& url, std::string purpose) : m_purpose(std::m
     } catch (const pqxx::broken_connection& e) {
         std::string reason = e.what();
         if (const auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
-        throw Error(ExitCode::unavailable,
-                    fmt::format("cannot connect to the {} database: {}", m_purpose, reason));
+        throw Error(ExitCode::unavailable, fmt::format("cannot connect to the {} database: {}", m_purpose, reason));
     }
 }
 

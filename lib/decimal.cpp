@@ -10,7 +10,8 @@ namespace {
 
 __extension__ typedef __int128 Int128;
 
-constexpr Int128 pow10(int exponent) {
+constexpr Int128 pow10(int exponent)
+{
     Int128 result = 1;
     for (int i = 0; i < exponent; ++i) {
         result *= 10;
@@ -27,12 +28,14 @@ constexpr Int128 units_limit = pow10(max_integer_digits + Decimal::max_scale);
 constexpr long long max_exponent = 1'000'000;
 constexpr std::size_t max_quoted_chars = 40;
 
-bool is_digit(char c) {
+bool is_digit(char c)
+{
     return c >= '0' && c <= '9';
 }
 
 // The input as it may appear in a one-line error message.
-std::string quote_for_error(std::string_view text) {
+std::string quote_for_error(std::string_view text)
+{
     std::string quoted;
     const std::size_t shown = std::min(text.size(), max_quoted_chars);
     quoted.reserve(shown + 3);
@@ -46,7 +49,8 @@ std::string quote_for_error(std::string_view text) {
     return quoted;
 }
 
-void append_magnitude(std::string& out, Int128 magnitude) {
+void append_magnitude(std::string& out, Int128 magnitude)
+{
     char buffer[48];
     int length = 0;
     do {
@@ -58,13 +62,15 @@ void append_magnitude(std::string& out, Int128 magnitude) {
     }
 }
 
-bool within_limit(Int128 units) {
+bool within_limit(Int128 units)
+{
     return units < units_limit && units > -units_limit;
 }
 
 }  // namespace
 
-const char* Decimal::parse_into(std::string_view text, Decimal& out) noexcept {
+const char* Decimal::parse_into(std::string_view text, Decimal& out) noexcept
+{
     if (text.empty()) {
         return "empty input";
     }
@@ -135,8 +141,7 @@ const char* Decimal::parse_into(std::string_view text, Decimal& out) noexcept {
     };
 
     const long long written_scale = frac_count - exponent;
-    const int scale = static_cast<int>(
-        std::clamp<long long>(written_scale, 0, static_cast<long long>(max_scale)));
+    const int scale = static_cast<int>(std::clamp<long long>(written_scale, 0, static_cast<long long>(max_scale)));
 
     long long first = 0;
     while (first < total && digit_at(first) == '0') {
@@ -168,16 +173,17 @@ const char* Decimal::parse_into(std::string_view text, Decimal& out) noexcept {
     return nullptr;
 }
 
-Decimal Decimal::parse(std::string_view text) {
+Decimal Decimal::parse(std::string_view text)
+{
     Decimal result;
     if (const char* reason = parse_into(text, result)) {
-        throw DecimalError(
-            fmt::format("invalid decimal \"{}\": {}", quote_for_error(text), reason));
+        throw DecimalError(fmt::format("invalid decimal \"{}\": {}", quote_for_error(text), reason));
     }
     return result;
 }
 
-std::optional<Decimal> Decimal::try_parse(std::string_view text) noexcept {
+std::optional<Decimal> Decimal::try_parse(std::string_view text) noexcept
+{
     Decimal result;
     if (parse_into(text, result) != nullptr) {
         return std::nullopt;
@@ -185,11 +191,13 @@ std::optional<Decimal> Decimal::try_parse(std::string_view text) noexcept {
     return result;
 }
 
-Decimal Decimal::from_int(std::int64_t value) {
+Decimal Decimal::from_int(std::int64_t value)
+{
     return Decimal(static_cast<Int128>(value) * units_per_one, 0);
 }
 
-std::string Decimal::to_string() const {
+std::string Decimal::to_string() const
+{
     const Int128 magnitude = m_units < 0 ? -m_units : m_units;
     std::string out;
     if (m_units < 0) {
@@ -202,8 +210,7 @@ std::string Decimal::to_string() const {
         Int128 fraction = (magnitude % units_per_one) / pow10(max_scale - m_scale);
         std::string digits(static_cast<std::size_t>(m_scale), '0');
         for (int pos = m_scale - 1; pos >= 0; --pos) {
-            digits[static_cast<std::size_t>(pos)] =
-                static_cast<char>('0' + static_cast<int>(fraction % 10));
+            digits[static_cast<std::size_t>(pos)] = static_cast<char>('0' + static_cast<int>(fraction % 10));
             fraction /= 10;
         }
         out += digits;
@@ -211,60 +218,68 @@ std::string Decimal::to_string() const {
     return out;
 }
 
-int Decimal::scale() const {
+int Decimal::scale() const
+{
     return m_scale;
 }
 
-int Decimal::sign() const {
+int Decimal::sign() const
+{
     return m_units < 0 ? -1 : (m_units > 0 ? 1 : 0);
 }
 
-bool Decimal::is_zero() const {
+bool Decimal::is_zero() const
+{
     return m_units == 0;
 }
 
-Decimal Decimal::abs() const {
+Decimal Decimal::abs() const
+{
     return Decimal(m_units < 0 ? -m_units : m_units, m_scale);
 }
 
-Decimal Decimal::operator-() const {
+Decimal Decimal::operator-() const
+{
     return Decimal(-m_units, m_scale);
 }
 
-Decimal operator+(const Decimal& lhs, const Decimal& rhs) {
+Decimal operator+(const Decimal& lhs, const Decimal& rhs)
+{
     Int128 sum = 0;
     if (__builtin_add_overflow(lhs.m_units, rhs.m_units, &sum) || !within_limit(sum)) {
-        throw std::overflow_error(
-            fmt::format("decimal overflow: {} + {}", lhs.to_string(), rhs.to_string()));
+        throw std::overflow_error(fmt::format("decimal overflow: {} + {}", lhs.to_string(), rhs.to_string()));
     }
     return Decimal(sum, std::max(lhs.m_scale, rhs.m_scale));
 }
 
-Decimal operator-(const Decimal& lhs, const Decimal& rhs) {
+Decimal operator-(const Decimal& lhs, const Decimal& rhs)
+{
     Int128 difference = 0;
-    if (__builtin_sub_overflow(lhs.m_units, rhs.m_units, &difference) ||
-        !within_limit(difference)) {
-        throw std::overflow_error(
-            fmt::format("decimal overflow: {} - {}", lhs.to_string(), rhs.to_string()));
+    if (__builtin_sub_overflow(lhs.m_units, rhs.m_units, &difference) || !within_limit(difference)) {
+        throw std::overflow_error(fmt::format("decimal overflow: {} - {}", lhs.to_string(), rhs.to_string()));
     }
     return Decimal(difference, std::max(lhs.m_scale, rhs.m_scale));
 }
 
-Decimal& Decimal::operator+=(const Decimal& rhs) {
+Decimal& Decimal::operator+=(const Decimal& rhs)
+{
     *this = *this + rhs;
     return *this;
 }
 
-Decimal& Decimal::operator-=(const Decimal& rhs) {
+Decimal& Decimal::operator-=(const Decimal& rhs)
+{
     *this = *this - rhs;
     return *this;
 }
 
-bool operator==(const Decimal& lhs, const Decimal& rhs) {
+bool operator==(const Decimal& lhs, const Decimal& rhs)
+{
     return lhs.m_units == rhs.m_units;
 }
 
-std::strong_ordering operator<=>(const Decimal& lhs, const Decimal& rhs) {
+std::strong_ordering operator<=>(const Decimal& lhs, const Decimal& rhs)
+{
     if (lhs.m_units < rhs.m_units) {
         return std::strong_ordering::less;
     }
@@ -274,7 +289,8 @@ std::strong_ordering operator<=>(const Decimal& lhs, const Decimal& rhs) {
     return std::strong_ordering::equal;
 }
 
-Decimal Decimal::with_min_scale(int scale) const {
+Decimal Decimal::with_min_scale(int scale) const
+{
     const int wanted = std::clamp(scale, 0, max_scale);
     return Decimal(m_units, std::max(m_scale, wanted));
 }

@@ -29,7 +29,9 @@ const std::vector<ExitCodeDoc>& exit_code_docs()
         {ExitCode::usage, "bad command line (also: `runs show` or `trace` naming nothing that exists)"},
         {ExitCode::unavailable, "database (or every broker) unreachable"},
         {ExitCode::internal, "internal error"},
-        {ExitCode::transient, "transient failure mid-run (connection lost, the lock lost, results could not be written, the read replica too far behind); nothing partial was written; safe to retry"},
+        {ExitCode::transient,
+         "transient failure mid-run (connection lost, the lock lost, results could not be written, the read replica "
+         "too far behind); nothing partial was written; safe to retry"},
         {ExitCode::config, "bad configuration or unreadable secret"},
     };
     return docs;
@@ -54,8 +56,7 @@ std::pair<ExitCode, std::string> classify_current_exception(bool connected)
         // Cancellations (statement timeout), admin shutdown, connection trouble and
         // serialization failures are worth a retry; the rest is ours.
         const std::string state = e.sqlstate();
-        if (state == "57014" || state.rfind("40", 0) == 0 || state.rfind("57P", 0) == 0 ||
-            state.rfind("08", 0) == 0) {
+        if (state == "57014" || state.rfind("40", 0) == 0 || state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
             return {ExitCode::transient, one_line(fmt::format("database: {}", e.what()))};
         }
         return {ExitCode::internal, one_line(fmt::format("database error [{}]: {}", state, e.what()))};

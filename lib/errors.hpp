@@ -20,7 +20,10 @@ enum class ExitCode : int {
 };
 
 /// The numeric process exit status of a code.
-constexpr int to_int(ExitCode code) { return static_cast<int>(code); }
+constexpr int to_int(ExitCode code)
+{
+    return static_cast<int>(code);
+}
 
 /// One row of the exit-code table as documented (README, man page).
 struct ExitCodeDoc {

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <set>
 
 #include <pqxx/pqxx>
@@ -80,8 +80,8 @@ const char* nullable(const std::optional<std::string>& value)
 std::vector<BrokerAccount> read_accounts(SnapshotProvider& ledger, BrokerId broker, const CustomerScope& scope)
 {
     std::vector<BrokerAccount> accounts;
-    for (const auto& row : ledger.ledger().exec_params(accounts_sql, std::string(broker_code(broker)),
-                                                       nullable(scope.customer_id))) {
+    for (const auto& row :
+         ledger.ledger().exec_params(accounts_sql, std::string(broker_code(broker)), nullable(scope.customer_id))) {
         BrokerAccount account{row[0].as<std::string>(), row[1].as<std::string>()};
         if (scope.shard && !scope.shard->contains(account.customer_id)) continue;
         accounts.push_back(std::move(account));
@@ -103,8 +103,8 @@ PerCustomer read_amounts(pqxx::transaction_base& txn, const std::string& sql, Br
                          const CustomerScope& scope, const std::optional<std::string>& in_scope)
 {
     PerCustomer result;
-    for (const auto& row : txn.exec_params(sql, std::string(broker_code(broker)), nullable(scope.customer_id),
-                                           nullable(in_scope))) {
+    for (const auto& row :
+         txn.exec_params(sql, std::string(broker_code(broker)), nullable(scope.customer_id), nullable(in_scope))) {
         result[row[0].as<std::string>()][row[1].as<std::string>()] += Decimal::parse(row[2].as<std::string>());
     }
     return result;
@@ -158,11 +158,16 @@ std::string upper(std::string text)
 std::string_view to_string(LineOutcome outcome)
 {
     switch (outcome) {
-        case LineOutcome::match: return "match";
-        case LineOutcome::dust: return "dust";
-        case LineOutcome::mismatch: return "mismatch";
-        case LineOutcome::ledger_only: return "ledger_only";
-        case LineOutcome::broker_only: return "broker_only";
+        case LineOutcome::match:
+            return "match";
+        case LineOutcome::dust:
+            return "dust";
+        case LineOutcome::mismatch:
+            return "mismatch";
+        case LineOutcome::ledger_only:
+            return "ledger_only";
+        case LineOutcome::broker_only:
+            return "broker_only";
     }
     return "mismatch";
 }
@@ -170,9 +175,12 @@ std::string_view to_string(LineOutcome outcome)
 std::string_view to_string(LrsBucket bucket)
 {
     switch (bucket) {
-        case LrsBucket::matched: return "matched";
-        case LrsBucket::in_transit: return "in_transit";
-        case LrsBucket::aged_in_transit: return "aged_in_transit";
+        case LrsBucket::matched:
+            return "matched";
+        case LrsBucket::in_transit:
+            return "in_transit";
+        case LrsBucket::aged_in_transit:
+            return "aged_in_transit";
     }
     return "in_transit";
 }
@@ -214,8 +222,7 @@ std::string_view broker_status(const ExternalFetch& fetch)
     return "reachable";
 }
 
-ExternalVerdict external_verdict(const ExternalFetch& fetch, CheckStatus worst_customer,
-                                 const BrokerSettings& settings)
+ExternalVerdict external_verdict(const ExternalFetch& fetch, CheckStatus worst_customer, const BrokerSettings& settings)
 {
     ExternalVerdict verdict{.status = worst_customer};
     if (fetch.unreachable) {
@@ -223,10 +230,10 @@ ExternalVerdict external_verdict(const ExternalFetch& fetch, CheckStatus worst_c
     } else if (fetch.customers > 0) {
         const double share = std::stod(settings.max_failed_share.to_string());
         if (static_cast<double>(fetch.fetch_errors) > share * static_cast<double>(fetch.customers)) {
-            verdict.incomplete = fmt::format("{} of {} customers could not be fetched from {} (more than "
-                                             "RECON_BROKER_MAX_FAILED_SHARE={})",
-                                             fetch.fetch_errors, fetch.customers, broker_code(fetch.broker),
-                                             settings.max_failed_share.to_string());
+            verdict.incomplete = fmt::format(
+                "{} of {} customers could not be fetched from {} (more than "
+                "RECON_BROKER_MAX_FAILED_SHARE={})",
+                fetch.fetch_errors, fetch.customers, broker_code(fetch.broker), settings.max_failed_share.to_string());
         }
     }
     if (verdict.incomplete) verdict.status = worst(verdict.status, CheckStatus::error);
@@ -296,9 +303,9 @@ AccountsRecon reconcile_accounts(SnapshotProvider& ledger, BrokerHub& hub, const
             const auto broker_quantities = summed(
                 account.positions->items, [](const BrokerPosition& p) { return p.symbol; },
                 [](const BrokerPosition& p) { return p.quantity; });
-            customer.securities = compare_lines(ledger_of(quantities), broker_quantities,
-                                                tolerances.quantity_match_tolerance,
-                                                tolerances.quantity_dust_tolerance);
+            customer.securities =
+                compare_lines(ledger_of(quantities), broker_quantities, tolerances.quantity_match_tolerance,
+                              tolerances.quantity_dust_tolerance);
         }
         result.customers.push_back(std::move(customer));
     }

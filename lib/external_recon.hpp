@@ -61,10 +61,10 @@ struct CustomerScope {
 /// What a broker fan-out left behind, shared by every external result.
 struct ExternalFetch {
     BrokerId broker = BrokerId::gtn;
-    std::size_t customers = 0;        ///< accounts at this broker in contract.broker_accounts (in scope)
-    std::size_t fetch_errors = 0;     ///< customers whose data could not be fetched
-    bool unreachable = false;         ///< the broker as a whole could not be reached
-    bool not_configured = false;      ///< ... because its settings are missing
+    std::size_t customers = 0;     ///< accounts at this broker in contract.broker_accounts (in scope)
+    std::size_t fetch_errors = 0;  ///< customers whose data could not be fetched
+    bool unreachable = false;      ///< the broker as a whole could not be reached
+    bool not_configured = false;   ///< ... because its settings are missing
     std::string unreachable_reason;
     std::optional<Timestamp> ledger_as_of;  ///< when the ledger was read (nullopt: not read)
     std::optional<Timestamp> broker_as_of_earliest;
@@ -132,8 +132,8 @@ struct LrsRemittance {
 
 /// The rules of the tie-out (settings).
 struct LrsRules {
-    Decimal fee_tolerance;    ///< a wire may arrive this much below what it settles (bank fees)
-    Decimal cash_tolerance;   ///< ... and this much above
+    Decimal fee_tolerance;         ///< a wire may arrive this much below what it settles (bank fees)
+    Decimal cash_tolerance;        ///< ... and this much above
     std::int64_t window_days = 7;  ///< a wire lands within this many days after a remittance
     std::int64_t aged_days = 5;    ///< unmatched longer than this is aged
 };

@@ -12,16 +12,17 @@ namespace reconcile {
 namespace {
 
 constexpr char hex_digits[] = "0123456789abcdef";
-constexpr char base64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char base64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // OpenSSL wants a valid pointer even for zero-length input; string_view may hold nullptr.
-const unsigned char* bytes_of(std::string_view data) {
+const unsigned char* bytes_of(std::string_view data)
+{
     static const unsigned char empty = 0;
     return data.empty() ? &empty : reinterpret_cast<const unsigned char*>(data.data());
 }
 
-[[noreturn]] void throw_openssl_error(std::string_view what) {
+[[noreturn]] void throw_openssl_error(std::string_view what)
+{
     char detail[256] = "unknown error";
     if (const unsigned long code = ERR_get_error(); code != 0) {
         ERR_error_string_n(code, detail, sizeof detail);
@@ -30,7 +31,8 @@ const unsigned char* bytes_of(std::string_view data) {
     throw std::runtime_error(fmt::format("{} failed: {}", what, detail));
 }
 
-int base64url_value(char c) {
+int base64url_value(char c)
+{
     if (c >= 'A' && c <= 'Z') {
         return c - 'A';
     }
@@ -51,11 +53,11 @@ int base64url_value(char c) {
 
 }  // namespace
 
-std::array<std::uint8_t, 32> sha256(std::string_view data) {
+std::array<std::uint8_t, 32> sha256(std::string_view data)
+{
     std::array<std::uint8_t, 32> digest{};
     unsigned int length = 0;
-    if (EVP_Digest(bytes_of(data), data.size(), digest.data(), &length, EVP_sha256(),
-                   nullptr) != 1 ||
+    if (EVP_Digest(bytes_of(data), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
         length != digest.size()) {
         throw_openssl_error("SHA-256");
     }
@@ -70,7 +72,8 @@ std::uint64_t sha256_prefix64(std::string_view data)
     return value;
 }
 
-std::string to_hex(std::span<const std::uint8_t> bytes) {
+std::string to_hex(std::span<const std::uint8_t> bytes)
+{
     std::string out;
     out.reserve(bytes.size() * 2);
     for (const std::uint8_t byte : bytes) {
@@ -80,18 +83,20 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
     return out;
 }
 
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+std::string hmac_sha256_hex(std::string_view key, std::string_view data)
+{
     std::array<std::uint8_t, EVP_MAX_MD_SIZE> mac{};
     std::size_t length = 0;
-    if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, bytes_of(key), key.size(),
-                  bytes_of(data), data.size(), mac.data(), mac.size(), &length) == nullptr ||
+    if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, bytes_of(key), key.size(), bytes_of(data), data.size(),
+                  mac.data(), mac.size(), &length) == nullptr ||
         length != 32) {
         throw_openssl_error("HMAC-SHA256");
     }
     return to_hex(std::span<const std::uint8_t>(mac.data(), length));
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
+bool constant_time_equal(std::string_view a, std::string_view b)
+{
     if (a.size() != b.size()) {
         // Still walk the content so timing depends only on the lengths, never on bytes.
         (void)CRYPTO_memcmp(bytes_of(a), bytes_of(a), a.size());
@@ -100,7 +105,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
     return CRYPTO_memcmp(bytes_of(a), bytes_of(b), a.size()) == 0;
 }
 
-std::string base64url_encode(std::string_view data) {
+std::string base64url_encode(std::string_view data)
+{
     std::string out;
     out.reserve((data.size() * 4 + 2) / 3);
     std::size_t i = 0;
@@ -128,10 +134,10 @@ std::string base64url_encode(std::string_view data) {
     return out;
 }
 
-std::string base64url_decode(std::string_view data) {
+std::string base64url_decode(std::string_view data)
+{
     if (data.size() % 4 == 1) {
-        throw std::invalid_argument(
-            fmt::format("invalid base64url: length {} cannot be encoded data", data.size()));
+        throw std::invalid_argument(fmt::format("invalid base64url: length {} cannot be encoded data", data.size()));
     }
     std::string out;
     out.reserve(data.size() * 3 / 4);
@@ -140,8 +146,7 @@ std::string base64url_decode(std::string_view data) {
     for (std::size_t i = 0; i < data.size(); ++i) {
         const int value = base64url_value(data[i]);
         if (value < 0) {
-            throw std::invalid_argument(
-                fmt::format("invalid base64url: unexpected character at offset {}", i));
+            throw std::invalid_argument(fmt::format("invalid base64url: unexpected character at offset {}", i));
         }
         buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
         bits += 6;

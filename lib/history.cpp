@@ -90,20 +90,20 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                                   " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL"
                                   " AND shard_count IS NULL ORDER BY started_at DESC LIMIT 1",
                                   run_columns));
-    m_session.prepare("run_last_started",
-                      "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-                      " FROM recon.runs WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error')"
-                      " AND error IS NULL AND cardinality(checks_requested) = 0"
-                      " AND shard_index IS NOT DISTINCT FROM $2::integer AND shard_count IS NOT DISTINCT FROM $3::integer"
-                      " GROUP BY category");
+    m_session.prepare(
+        "run_last_started",
+        "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        " FROM recon.runs WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error')"
+        " AND error IS NULL AND cardinality(checks_requested) = 0"
+        " AND shard_index IS NOT DISTINCT FROM $2::integer AND shard_count IS NOT DISTINCT FROM $3::integer"
+        " GROUP BY category");
     m_session.prepare("run_running", fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
                                                  " AND status = 'running' ORDER BY run_id DESC LIMIT 1",
                                                  run_columns));
 }
 
 std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key, std::int64_t category_key,
-                                   const std::vector<std::string>& check_names, const std::string& host,
-                                   int pid)
+                                   const std::vector<std::string>& check_names, const std::string& host, int pid)
 {
     pqxx::work txn(m_session.connection());
     const std::string category(1, report.category);
@@ -191,14 +191,13 @@ std::optional<RunReport> RunHistory::last_completed(const std::string& book, cha
 }
 
 std::map<char, Timestamp> RunHistory::last_started_by_category(const std::string& book,
-                                                                const std::optional<Shard>& shard)
+                                                               const std::optional<Shard>& shard)
 {
     pqxx::read_transaction txn(m_session.connection());
     std::map<char, Timestamp> result;
     const auto shard_index = shard ? std::optional(std::to_string(shard->index)) : std::nullopt;
     const auto shard_count = shard ? std::optional(std::to_string(shard->count)) : std::nullopt;
-    for (const auto& row :
-         txn.exec_prepared("run_last_started", book, nullable(shard_index), nullable(shard_count))) {
+    for (const auto& row : txn.exec_prepared("run_last_started", book, nullable(shard_index), nullable(shard_count))) {
         const auto category = row[0].as<std::string>();
         const auto started = parse_utc(row[1].as<std::string>());
         if (category.size() == 1 && started) result[category[0]] = *started;

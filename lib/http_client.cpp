@@ -79,7 +79,10 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     return bytes;
 }
 
-bool retryable_status(long status) { return status == 429 || (status >= 500 && status <= 599); }
+bool retryable_status(long status)
+{
+    return status == 429 || (status >= 500 && status <= 599);
+}
 
 /// The host part of a URL for messages (never the query, which may carry ids).
 std::string where(const std::string& url)
@@ -144,7 +147,10 @@ std::string url_encode(std::string_view text)
     return result;
 }
 
-HttpClient::HttpClient(HttpLimits limits) : m_limits(limits) { global_init(); }
+HttpClient::HttpClient(HttpLimits limits) : m_limits(limits)
+{
+    global_init();
+}
 
 HttpClient::~HttpClient() = default;
 
@@ -210,7 +216,7 @@ HttpResponse HttpClient::attempt(Handle& handle, const HttpRequest& request)
     if (code != CURLE_OK) {
         if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED) {
             throw HttpCallError(HttpFailure::too_large, status,
-                            fmt::format("{}: response larger than {} bytes", host, m_limits.max_response_bytes));
+                                fmt::format("{}: response larger than {} bytes", host, m_limits.max_response_bytes));
         }
         // Connected means a new connection completed or the request went out on a reused one
         // (a reused connection has no connect time of its own).
@@ -226,13 +232,16 @@ HttpResponse HttpClient::attempt(Handle& handle, const HttpRequest& request)
                 throw HttpCallError(HttpFailure::unreachable, 0, fmt::format("{}: {}", host, curl_easy_strerror(code)));
             case CURLE_OPERATION_TIMEDOUT:
                 if (!connected && status == 0) {
-                    throw HttpCallError(HttpFailure::unreachable, 0,
-                                    fmt::format("{}: no connection within {} ms", host, m_limits.connect_timeout_ms));
+                    throw HttpCallError(
+                        HttpFailure::unreachable, 0,
+                        fmt::format("{}: no connection within {} ms", host, m_limits.connect_timeout_ms));
                 }
-                throw HttpCallError(HttpFailure::timeout, status,
-                                fmt::format("{}: no complete answer within {} ms", host, m_limits.total_timeout_ms));
+                throw HttpCallError(
+                    HttpFailure::timeout, status,
+                    fmt::format("{}: no complete answer within {} ms", host, m_limits.total_timeout_ms));
             default:
-                throw HttpCallError(HttpFailure::transport, status, fmt::format("{}: {}", host, curl_easy_strerror(code)));
+                throw HttpCallError(HttpFailure::transport, status,
+                                    fmt::format("{}: {}", host, curl_easy_strerror(code)));
         }
     }
     HttpResponse response;
@@ -271,19 +280,19 @@ HttpResponse HttpClient::send(const HttpRequest& request)
         if (retry_after && *retry_after > m_limits.retry_after_max_seconds) {
             give_back(std::move(handle));
             throw HttpCallError(HttpFailure::http_status, failure->status(),
-                            fmt::format("{} with Retry-After {} s, beyond the {} s we wait", failure->what(),
-                                        *retry_after, m_limits.retry_after_max_seconds));
+                                fmt::format("{} with Retry-After {} s, beyond the {} s we wait", failure->what(),
+                                            *retry_after, m_limits.retry_after_max_seconds));
         }
         if (attempt_no >= max_attempts) {
             give_back(std::move(handle));
             throw HttpCallError(failure->kind(), failure->status(),
-                            attempt_no == 1 ? std::string(failure->what())
-                                            : fmt::format("{} (after {} attempts)", failure->what(), attempt_no));
+                                attempt_no == 1 ? std::string(failure->what())
+                                                : fmt::format("{} (after {} attempts)", failure->what(), attempt_no));
         }
-        const auto delay = backoff_delay(attempt_no, m_limits.backoff_base_ms, m_limits.backoff_max_ms, random_unit(),
-                                         retry_after);
-        log_line(LogLevel::debug, fmt::format("retrying {} in {} ms: {}", where(request.url), delay.count(),
-                                              failure->what()));
+        const auto delay =
+            backoff_delay(attempt_no, m_limits.backoff_base_ms, m_limits.backoff_max_ms, random_unit(), retry_after);
+        log_line(LogLevel::debug,
+                 fmt::format("retrying {} in {} ms: {}", where(request.url), delay.count(), failure->what()));
         std::this_thread::sleep_for(delay);
     }
 }

@@ -16,13 +16,13 @@ namespace reconcile {
 
 /// Limits of every broker call (settings RECON_BROKER_*).
 struct HttpLimits {
-    std::int64_t connect_timeout_ms = 5000;     ///< TCP (and TLS) connect, per attempt
-    std::int64_t total_timeout_ms = 30000;      ///< the whole attempt, connect to last byte
-    std::int64_t max_retries = 3;               ///< attempts after the first, on retryable failures
-    std::int64_t backoff_base_ms = 250;         ///< first backoff; doubles per attempt, jittered
-    std::int64_t backoff_max_ms = 8000;         ///< cap of one backoff
-    std::int64_t retry_after_max_seconds = 60;  ///< a longer Retry-After is not waited for
-    std::int64_t max_response_bytes = 16 << 20; ///< the transfer is aborted past this
+    std::int64_t connect_timeout_ms = 5000;      ///< TCP (and TLS) connect, per attempt
+    std::int64_t total_timeout_ms = 30000;       ///< the whole attempt, connect to last byte
+    std::int64_t max_retries = 3;                ///< attempts after the first, on retryable failures
+    std::int64_t backoff_base_ms = 250;          ///< first backoff; doubles per attempt, jittered
+    std::int64_t backoff_max_ms = 8000;          ///< cap of one backoff
+    std::int64_t retry_after_max_seconds = 60;   ///< a longer Retry-After is not waited for
+    std::int64_t max_response_bytes = 16 << 20;  ///< the transfer is aborted past this
 };
 
 /// One request. Headers are sent as given; `body` is sent for POST.

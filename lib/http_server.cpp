@@ -54,8 +54,8 @@ void numeric_address(const sockaddr_storage& address, socklen_t length, std::str
 {
     char host[NI_MAXHOST] = {};
     char service[NI_MAXSERV] = {};
-    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host, sizeof host, service,
-                      sizeof service, NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host, sizeof host, service, sizeof service,
+                      NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
         ip = host;
         port = std::atoi(service);
     }
@@ -104,10 +104,7 @@ public:
         return false;
     }
 
-    bool is_readable() const override
-    {
-        return m_begin < m_end || poll_one(m_fd, POLLIN, remaining_ms(m_deadline));
-    }
+    bool is_readable() const override { return m_begin < m_end || poll_one(m_fd, POLLIN, remaining_ms(m_deadline)); }
 
     bool is_writable() const override
     {
@@ -307,7 +304,10 @@ private:
     std::atomic<std::uint64_t>& m_rejected;
 };
 
-std::string detail_json(const std::string& detail) { return nlohmann::json{{"detail", detail}}.dump(); }
+std::string detail_json(const std::string& detail)
+{
+    return nlohmann::json{{"detail", detail}}.dump();
+}
 
 void set_reply(httplib::Response& res, int status, const std::string& detail)
 {
@@ -349,11 +349,15 @@ HttpReply HttpReply::json(const nlohmann::json& document, int status)
 int http_status_for_exit_code(int exit_code)
 {
     switch (static_cast<ExitCode>(exit_code)) {
-        case ExitCode::usage: return 400;
-        case ExitCode::lock_held: return 409;
+        case ExitCode::usage:
+            return 400;
+        case ExitCode::lock_held:
+            return 409;
         case ExitCode::unavailable:
-        case ExitCode::transient: return 503;
-        default: return 500;
+        case ExitCode::transient:
+            return 503;
+        default:
+            return 500;
     }
 }
 
@@ -392,7 +396,9 @@ public:
         : m_limits(std::move(limits)), m_tokens(std::move(tokens)), m_server(m_limits, m_rejected)
     {
         m_server.new_task_queue = [this] { return new BoundedTaskQueue(m_limits.workers, m_limits.max_queued); };
-        const auto seconds = [](milliseconds ms) { return std::max<time_t>(1, static_cast<time_t>(ms.count() / 1000)); };
+        const auto seconds = [](milliseconds ms) {
+            return std::max<time_t>(1, static_cast<time_t>(ms.count() / 1000));
+        };
         m_server.set_read_timeout(seconds(m_limits.request_timeout));
         m_server.set_write_timeout(seconds(m_limits.write_timeout));
         m_server.set_keep_alive_timeout(seconds(m_limits.keep_alive_timeout));
@@ -423,10 +429,10 @@ public:
             set_reply(res, 500, "internal error: " + first_line(message));
         });
         m_server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-            const auto elapsed = t_connection == nullptr
-                                     ? 0
-                                     : std::chrono::duration_cast<milliseconds>(Clock::now() - t_connection->started)
-                                           .count();
+            const auto elapsed =
+                t_connection == nullptr
+                    ? 0
+                    : std::chrono::duration_cast<milliseconds>(Clock::now() - t_connection->started).count();
             log_info("http {} {} {} {} ms from {}", req.method, req.path, res.status, elapsed, req.remote_addr);
         });
     }
@@ -459,12 +465,12 @@ public:
 
     int bind(const std::string& address, int port)
     {
-        const int bound = port == 0 ? m_server.bind_to_any_port(address)
-                                    : (m_server.bind_to_port(address, port) ? port : -1);
+        const int bound =
+            port == 0 ? m_server.bind_to_any_port(address) : (m_server.bind_to_port(address, port) ? port : -1);
         if (bound < 0) {
-            throw Error(ExitCode::unavailable,
-                        fmt::format("cannot listen on {}:{} (address in use, or not an address of this host)",
-                                    address, port));
+            throw Error(
+                ExitCode::unavailable,
+                fmt::format("cannot listen on {}:{} (address in use, or not an address of this host)", address, port));
         }
         return bound;
     }
@@ -556,12 +562,24 @@ private:
             detail = fmt::format("the request did not arrive within {} ms", m_limits.request_timeout.count());
         } else {
             switch (res.status) {
-                case 400: detail = "malformed HTTP request"; break;
-                case 404: detail = fmt::format("no such endpoint: {}", req.path); break;
-                case 413: detail = too_large(); break;
-                case 414: detail = "request line too long"; break;
-                case 416: detail = "range not satisfiable"; break;
-                default: detail = fmt::format("HTTP {}", res.status); break;
+                case 400:
+                    detail = "malformed HTTP request";
+                    break;
+                case 404:
+                    detail = fmt::format("no such endpoint: {}", req.path);
+                    break;
+                case 413:
+                    detail = too_large();
+                    break;
+                case 414:
+                    detail = "request line too long";
+                    break;
+                case 416:
+                    detail = "range not satisfiable";
+                    break;
+                default:
+                    detail = fmt::format("HTTP {}", res.status);
+                    break;
             }
         }
         if (connection != nullptr && res.status != 404) {
@@ -613,12 +631,24 @@ void HttpServer::post(const std::string& pattern, Access access, HttpHandler han
     m_impl->add("POST", pattern, access, std::move(handler));
 }
 
-int HttpServer::bind(const std::string& address, int port) { return m_impl->bind(address, port); }
+int HttpServer::bind(const std::string& address, int port)
+{
+    return m_impl->bind(address, port);
+}
 
-bool HttpServer::listen() { return m_impl->listen(); }
+bool HttpServer::listen()
+{
+    return m_impl->listen();
+}
 
-void HttpServer::stop() { m_impl->stop(); }
+void HttpServer::stop()
+{
+    m_impl->stop();
+}
 
-std::uint64_t HttpServer::rejected_connections() const { return m_impl->rejected(); }
+std::uint64_t HttpServer::rejected_connections() const
+{
+    return m_impl->rejected();
+}
 
 }  // namespace reconcile

@@ -24,14 +24,14 @@ namespace reconcile {
 
 /// Limits that keep one client from hurting the others.
 struct HttpLimits {
-    std::size_t max_body_bytes = 65536;       ///< request body, after chunked decoding (plus framing)
-    std::size_t max_header_bytes = 65536;     ///< request line and headers together
-    std::chrono::milliseconds request_timeout{10000};  ///< a whole request must arrive within this
-    std::chrono::milliseconds write_timeout{10000};    ///< each write of the response
+    std::size_t max_body_bytes = 65536;                  ///< request body, after chunked decoding (plus framing)
+    std::size_t max_header_bytes = 65536;                ///< request line and headers together
+    std::chrono::milliseconds request_timeout{10000};    ///< a whole request must arrive within this
+    std::chrono::milliseconds write_timeout{10000};      ///< each write of the response
     std::chrono::milliseconds keep_alive_timeout{5000};  ///< idle time between two requests
     std::size_t keep_alive_max_requests = 100;
-    std::size_t workers = 8;                  ///< connections served at once
-    std::size_t max_queued = 64;              ///< accepted connections waiting; beyond: 503
+    std::size_t workers = 8;      ///< connections served at once
+    std::size_t max_queued = 64;  ///< accepted connections waiting; beyond: 503
 };
 
 /// Tokens of the API. Reads accept either token; writes only the admin token.

@@ -14,7 +14,10 @@ namespace {
 
 using Json = nlohmann::json;
 
-Json time_or_null(const std::optional<Timestamp>& time) { return time ? Json(format_utc(*time)) : Json(nullptr); }
+Json time_or_null(const std::optional<Timestamp>& time)
+{
+    return time ? Json(format_utc(*time)) : Json(nullptr);
+}
 
 Json line_json(const ComparedLine& line, const char* key_name)
 {
@@ -49,8 +52,9 @@ Json report_header(IndiaReport report, const ExternalFetch& fetch, const Externa
             {"error", verdict.incomplete ? Json(*verdict.incomplete) : Json(nullptr)},
             {"broker_status", broker_status(fetch)},
             {"ledger_as_of", time_or_null(fetch.ledger_as_of)},
-            {"broker_as_of", {{"earliest", time_or_null(fetch.broker_as_of_earliest)},
-                              {"latest", time_or_null(fetch.broker_as_of_latest)}}},
+            {"broker_as_of",
+             {{"earliest", time_or_null(fetch.broker_as_of_earliest)},
+              {"latest", time_or_null(fetch.broker_as_of_latest)}}},
             {"summary",
              {{"customers", fetch.customers},
               {"customers_checked", fetch.unreachable ? 0 : fetch.customers - fetch.fetch_errors},
@@ -62,8 +66,8 @@ Json accounts_report(IndiaReport report, const AccountsRecon& recon, const Broke
 {
     CheckStatus worst_customer = CheckStatus::ok;
     Json customers = Json::array();
-    std::map<std::string, std::int64_t> outcomes{{"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0},
-                                                 {"broker_only", 0}};
+    std::map<std::string, std::int64_t> outcomes{
+        {"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0}, {"broker_only", 0}};
     std::int64_t cash_breaks = 0;
     for (const auto& customer : recon.customers) {
         const CheckStatus status = customer.status();
@@ -85,8 +89,8 @@ Json accounts_report(IndiaReport report, const AccountsRecon& recon, const Broke
         entry[recon.with_cash ? "securities" : "holdings"] = std::move(securities);
         customers.push_back(std::move(entry));
     }
-    Json json = report_header(report, recon.fetch, external_verdict(recon.fetch, worst_customer, brokers),
-                              customer_id, generated_at);
+    Json json = report_header(report, recon.fetch, external_verdict(recon.fetch, worst_customer, brokers), customer_id,
+                              generated_at);
     if (recon.with_cash) json["summary"]["cash_breaks"] = cash_breaks;
     for (const auto& [outcome, count] : outcomes) json["summary"][outcome == "match" ? "matched" : outcome] = count;
     json["customers"] = std::move(customers);
@@ -174,7 +178,10 @@ std::string upper(std::string_view text)
     return result;
 }
 
-std::string text_of(const Json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+std::string text_of(const Json& value)
+{
+    return value.is_string() ? value.get<std::string>() : value.dump();
+}
 
 /// "USD 48.50 = 48.50" for a match, "AAPL ledger 2.25 broker 1.25 difference 1.00 (mismatch)" else.
 std::string line_text(const Json& line, const char* key_name)
@@ -191,9 +198,12 @@ std::string line_text(const Json& line, const char* key_name)
 std::string_view to_string(IndiaReport report)
 {
     switch (report) {
-        case IndiaReport::ledger_recon: return "ledger-recon";
-        case IndiaReport::holdings_recon: return "holdings-recon";
-        case IndiaReport::reconciliation: return "reconciliation";
+        case IndiaReport::ledger_recon:
+            return "ledger-recon";
+        case IndiaReport::holdings_recon:
+            return "holdings-recon";
+        case IndiaReport::reconciliation:
+            return "reconciliation";
     }
     return "ledger-recon";
 }
@@ -216,14 +226,14 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
         }
     };
     if (request.report == IndiaReport::reconciliation) {
-        const auto recon = reconcile_lrs(snapshot, hub, settings, CustomerScope{.customer_id = request.customer_id},
-                                         generated_at);
+        const auto recon =
+            reconcile_lrs(snapshot, hub, settings, CustomerScope{.customer_id = request.customer_id}, generated_at);
         require_customer(recon.fetch);
         return lrs_report(recon, settings.brokers, request.customer_id, generated_at);
     }
-    const auto recon = reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade,
-                                          request.report == IndiaReport::ledger_recon,
-                                          CustomerScope{.customer_id = request.customer_id});
+    const auto recon =
+        reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade, request.report == IndiaReport::ledger_recon,
+                           CustomerScope{.customer_id = request.customer_id});
     require_customer(recon.fetch);
     return accounts_report(request.report, recon, settings.brokers, request.customer_id, generated_at);
 }
@@ -231,9 +241,9 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
 std::string render_india_report_text(const nlohmann::json& report)
 {
     const auto& summary = report["summary"];
-    std::string text = fmt::format("India {} against {}  {}  generated {}\n", text_of(report["report"]),
-                                   text_of(report["broker"]), upper(text_of(report["status"])),
-                                   text_of(report["generated_at"]));
+    std::string text =
+        fmt::format("India {} against {}  {}  generated {}\n", text_of(report["report"]), text_of(report["broker"]),
+                    upper(text_of(report["status"])), text_of(report["generated_at"]));
     text += fmt::format("  ledger as of {}, broker as of {}; customers {}, checked {}, fetch errors {}\n",
                         text_of(report["ledger_as_of"]), text_of(report["broker_as_of"]["earliest"]),
                         text_of(summary["customers"]), text_of(summary["customers_checked"]),
@@ -241,12 +251,12 @@ std::string render_india_report_text(const nlohmann::json& report)
     if (!report["error"].is_null()) text += fmt::format("  error: {}\n", text_of(report["error"]));
     const bool lrs = report["report"] == "reconciliation";
     if (lrs) {
-        text += fmt::format("  remitted {} USD, wired {} USD; matched {}, in transit {}, aged in transit {}, "
-                            "unmatched funding {}\n",
-                            text_of(summary["remitted_usd"]), text_of(summary["wired_usd"]),
-                            text_of(summary["matched"]["count"]), text_of(summary["in_transit"]["count"]),
-                            text_of(summary["aged_in_transit"]["count"]),
-                            text_of(summary["unmatched_funding"]["count"]));
+        text += fmt::format(
+            "  remitted {} USD, wired {} USD; matched {}, in transit {}, aged in transit {}, "
+            "unmatched funding {}\n",
+            text_of(summary["remitted_usd"]), text_of(summary["wired_usd"]), text_of(summary["matched"]["count"]),
+            text_of(summary["in_transit"]["count"]), text_of(summary["aged_in_transit"]["count"]),
+            text_of(summary["unmatched_funding"]["count"]));
     }
     std::size_t width = 4;
     std::size_t ref_width = 4;

@@ -18,8 +18,7 @@ using KeyPtr = std::shared_ptr<EVP_PKEY>;
 template <typename Read>
 KeyPtr read_pem(std::string_view pem, Read read)
 {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
-                                                  &BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
     if (!bio) return nullptr;
     EVP_PKEY* key = read(bio.get());
     return key == nullptr ? nullptr : KeyPtr(key, &EVP_PKEY_free);
@@ -35,8 +34,7 @@ const std::string& rs256_header()
 
 Rs256Signer::Rs256Signer(std::string_view private_key_pem, std::string_view setting)
 {
-    m_key = read_pem(private_key_pem,
-                     [](BIO* bio) { return PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr); });
+    m_key = read_pem(private_key_pem, [](BIO* bio) { return PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr); });
     if (!m_key || EVP_PKEY_get_base_id(m_key.get()) != EVP_PKEY_RSA) {
         throw Error(ExitCode::config, fmt::format("{}: not a PEM RSA private key", setting));
     }
@@ -48,17 +46,16 @@ std::string Rs256Signer::sign(const nlohmann::json& claims) const
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     std::size_t length = 0;
     if (!context || EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, m_key.get()) != 1 ||
-        EVP_DigestSign(context.get(), nullptr, &length,
-                       reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
+        EVP_DigestSign(context.get(), nullptr, &length, reinterpret_cast<const unsigned char*>(input.data()),
+                       input.size()) != 1) {
         throw std::runtime_error("RS256 signing failed");
     }
     std::vector<unsigned char> signature(length);
-    if (EVP_DigestSign(context.get(), signature.data(), &length,
-                       reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
+    if (EVP_DigestSign(context.get(), signature.data(), &length, reinterpret_cast<const unsigned char*>(input.data()),
+                       input.size()) != 1) {
         throw std::runtime_error("RS256 signing failed");
     }
-    return input + "." +
-           base64url_encode(std::string_view(reinterpret_cast<const char*>(signature.data()), length));
+    return input + "." + base64url_encode(std::string_view(reinterpret_cast<const char*>(signature.data()), length));
 }
 
 std::optional<nlohmann::json> verify_rs256_jwt(std::string_view token, std::string_view public_key_pem,

@@ -13,7 +13,10 @@ std::string utc_column(const std::string& column)
     return fmt::format("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", column);
 }
 
-Timestamp timestamp_of(const pqxx::field& field) { return parse_utc(field.as<std::string>()).value_or(Timestamp{}); }
+Timestamp timestamp_of(const pqxx::field& field)
+{
+    return parse_utc(field.as<std::string>()).value_or(Timestamp{});
+}
 
 const char* nullable(const std::optional<std::string>& value)
 {
@@ -133,7 +136,10 @@ LIMIT $4
                                             utc_column("first_seen_at"), utc_column("open_since_at"),
                                             utc_column("last_seen_at"), utc_column("resolved_at"));
 
-bool tracked(CheckStatus status) { return status == CheckStatus::warn || status == CheckStatus::fail; }
+bool tracked(CheckStatus status)
+{
+    return status == CheckStatus::warn || status == CheckStatus::fail;
+}
 
 /// For a sharded run, the fingerprints it may resolve: open, unreported by this run, of a check
 /// that may resolve, and naming a customer of its shard. A variance without a customer belongs
@@ -152,7 +158,10 @@ std::optional<std::string> shard_resolvable(pqxx::transaction_base& txn, const R
 
 }  // namespace
 
-std::string check_state_scope(const RunReport& report) { return report.shard ? report.shard->scope() : ""; }
+std::string check_state_scope(const RunReport& report)
+{
+    return report.shard ? report.shard->scope() : "";
+}
 
 const CheckChanges* RunChanges::find(const std::string& check_name) const
 {
@@ -214,8 +223,8 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
         for (const auto& row :
              txn.exec_params(seen_fingerprints_sql, report.book, seen.dump(), report.run_id, run_at)) {
             auto& check = changes.checks[index.at(row[0].as<std::string>())];
-            FingerprintState state{.state = "new", .open_since_run = report.run_id,
-                                   .open_since_at = report.started_at, .occurrences = 1};
+            FingerprintState state{
+                .state = "new", .open_since_run = report.run_id, .open_since_at = report.started_at, .occurrences = 1};
             if (!row[2].is_null()) {
                 state.occurrences = row[5].as<std::int64_t>() + 1;
                 if (row[2].as<std::string>() == "open") {
@@ -226,8 +235,9 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
                     state.state = "reopened";
                 }
             }
-            ++(state.state == "new" ? check.new_count
-                                    : state.state == "reopened" ? check.reopened_count : check.persisting_count);
+            ++(state.state == "new"        ? check.new_count
+               : state.state == "reopened" ? check.reopened_count
+                                           : check.persisting_count);
             check.states[row[1].as<std::string>()] = state;
         }
     }
@@ -248,8 +258,8 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
     return changes;
 }
 
-void record_delivered_alerts(Session& session, const std::string& book, std::int64_t run_id,
-                             const std::string& scope, const std::vector<DeliveredAlert>& delivered)
+void record_delivered_alerts(Session& session, const std::string& book, std::int64_t run_id, const std::string& scope,
+                             const std::vector<DeliveredAlert>& delivered)
 {
     if (delivered.empty()) return;
     nlohmann::json rows = nlohmann::json::array();
@@ -324,10 +334,11 @@ nlohmann::json variance_history_to_json(const VarianceHistory& history)
             {"resolved_run", history.resolved_run ? nlohmann::json(*history.resolved_run) : nullptr},
             {"resolved_at", history.resolved_at ? nlohmann::json(format_utc(*history.resolved_at)) : nullptr},
             {"last_check_status", history.last_check_status},
-            {"last", {{"expected", optional_json(history.expected)},
-                      {"actual", optional_json(history.actual)},
-                      {"difference", optional_json(history.difference)},
-                      {"detail", history.detail}}}};
+            {"last",
+             {{"expected", optional_json(history.expected)},
+              {"actual", optional_json(history.actual)},
+              {"difference", optional_json(history.difference)},
+              {"detail", history.detail}}}};
 }
 
 std::string render_variance_history_line(const VarianceHistory& history)

@@ -44,9 +44,9 @@ struct CheckChanges {
     /// neither seen nor resolved.
     bool resolution_skipped = false;
     std::map<std::string, FingerprintState> states;  ///< fingerprint -> state, listed variances
-    std::vector<ResolvedVariance> resolved;           ///< the first resolved (at most a handful)
-    std::optional<std::string> alerted_status;        ///< status of the last alert delivered
-    std::optional<std::string> alerted_dedup_key;     ///< dedup key of the last alert delivered
+    std::vector<ResolvedVariance> resolved;          ///< the first resolved (at most a handful)
+    std::optional<std::string> alerted_status;       ///< status of the last alert delivered
+    std::optional<std::string> alerted_dedup_key;    ///< dedup key of the last alert delivered
 };
 
 /// Everything one run changed, per check of the run (in run order).
@@ -84,8 +84,8 @@ struct DeliveredAlert {
 
 /// After delivery, in its own short transaction: records which alert each check last delivered
 /// (in the run's check-state scope).
-void record_delivered_alerts(Session& session, const std::string& book, std::int64_t run_id,
-                             const std::string& scope, const std::vector<DeliveredAlert>& delivered);
+void record_delivered_alerts(Session& session, const std::string& book, std::int64_t run_id, const std::string& scope,
+                             const std::vector<DeliveredAlert>& delivered);
 
 /// Filters of `reconcile variances`.
 struct VarianceHistoryFilter {

@@ -34,7 +34,10 @@ AdvisoryLock::AdvisoryLock(AdvisoryLock&& other) noexcept
     other.m_session = nullptr;
 }
 
-AdvisoryLock::~AdvisoryLock() { release(); }
+AdvisoryLock::~AdvisoryLock()
+{
+    release();
+}
 
 bool AdvisoryLock::still_held()
 {

@@ -41,9 +41,7 @@ public:
     void release() noexcept;
 
 private:
-    AdvisoryLock(Session& session, std::int64_t key, LockMode mode) : m_session(&session), m_key(key), m_mode(mode)
-    {
-    }
+    AdvisoryLock(Session& session, std::int64_t key, LockMode mode) : m_session(&session), m_key(key), m_mode(mode) {}
     Session* m_session;
     std::int64_t m_key;
     LockMode m_mode;

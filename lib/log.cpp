@@ -14,10 +14,14 @@ std::string g_status;  // the status line on screen ("" when none); guarded by g
 std::string_view level_name(LogLevel level)
 {
     switch (level) {
-        case LogLevel::debug: return "debug";
-        case LogLevel::info: return "info";
-        case LogLevel::warn: return "warn";
-        case LogLevel::error: return "error";
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warn";
+        case LogLevel::error:
+            return "error";
     }
     return "info";
 }
@@ -30,7 +34,10 @@ void write_stderr(const std::string& bytes)
 
 }  // namespace
 
-void set_log_level(LogLevel level) { g_level = static_cast<int>(level); }
+void set_log_level(LogLevel level)
+{
+    g_level = static_cast<int>(level);
+}
 
 void log_line(LogLevel level, std::string_view message)
 {

@@ -33,8 +33,7 @@ std::string label(std::string_view value)
 
 double epoch_seconds(Timestamp t)
 {
-    return static_cast<double>(
-               std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count()) /
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count()) /
            1000.0;
 }
 
@@ -45,8 +44,8 @@ public:
     {
         auto& family = m_families[name];
         if (family.header.empty()) family.header = fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-        family.samples += labels.empty() ? fmt::format("{} {}\n", name, value)
-                                         : fmt::format("{}{{{}}} {}\n", name, labels, value);
+        family.samples +=
+            labels.empty() ? fmt::format("{} {}\n", name, value) : fmt::format("{}{{{}}} {}\n", name, labels, value);
         if (std::find(m_order.begin(), m_order.end(), name) == m_order.end()) m_order.push_back(name);
     }
 
@@ -82,14 +81,15 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
         Session session(settings.database_url(book), "control");
         pqxx::read_transaction txn(session.connection());
         // Newest finished run per category: one index probe each.
-        const auto runs = txn.exec_params(fmt::format(
-            "SELECT c.category, r.run_id, r.status, to_char(r.started_at AT TIME ZONE 'UTC', {}),"
-            " coalesce(r.duration_ms, 0)"
-            " FROM unnest(ARRAY['A', 'B', 'C', 'D']) AS c(category)"
-            " CROSS JOIN LATERAL (SELECT run_id, status, started_at, duration_ms FROM recon.runs"
-            "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
-            "   ORDER BY started_at DESC LIMIT 1) r ORDER BY c.category",
-            iso_utc), book);
+        const auto runs = txn.exec_params(
+            fmt::format("SELECT c.category, r.run_id, r.status, to_char(r.started_at AT TIME ZONE 'UTC', {}),"
+                        " coalesce(r.duration_ms, 0)"
+                        " FROM unnest(ARRAY['A', 'B', 'C', 'D']) AS c(category)"
+                        " CROSS JOIN LATERAL (SELECT run_id, status, started_at, duration_ms FROM recon.runs"
+                        "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
+                        "   ORDER BY started_at DESC LIMIT 1) r ORDER BY c.category",
+                        iso_utc),
+            book);
         for (const auto& row : runs) {
             metrics.last_runs.push_back({.category = row[0].as<std::string>().at(0),
                                          .run_id = row[1].as<std::int64_t>(),
@@ -102,27 +102,28 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
         for (const auto& check : registry.all()) {
             checks.push_back({{"check_name", check->name()}, {"category", std::string(1, check->category())}});
         }
-        const auto results = txn.exec_params(fmt::format(
-            "SELECT c.check_name, c.category, r.run_id, e.result->>'status', e.result->>'ran_at',"
-            " coalesce((e.result->>'duration_ms')::bigint, 0), coalesce((e.result->>'variances_total')::bigint, 0)"
-            " FROM jsonb_to_recordset($2::jsonb) AS c(check_name text, category text)"
-            " CROSS JOIN LATERAL (SELECT run_id, metadata FROM recon.runs"
-            "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
-            "   AND metadata->'checks' @> jsonb_build_array(jsonb_build_object('check_name', c.check_name))"
-            "   ORDER BY started_at DESC LIMIT 1) r"
-            " CROSS JOIN LATERAL (SELECT x AS result FROM jsonb_array_elements(r.metadata->'checks') x"
-            "   WHERE x->>'check_name' = c.check_name LIMIT 1) e"
-            " ORDER BY c.category, c.check_name"), book, checks.dump());
+        const auto results = txn.exec_params(
+            fmt::format(
+                "SELECT c.check_name, c.category, r.run_id, e.result->>'status', e.result->>'ran_at',"
+                " coalesce((e.result->>'duration_ms')::bigint, 0), coalesce((e.result->>'variances_total')::bigint, 0)"
+                " FROM jsonb_to_recordset($2::jsonb) AS c(check_name text, category text)"
+                " CROSS JOIN LATERAL (SELECT run_id, metadata FROM recon.runs"
+                "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
+                "   AND metadata->'checks' @> jsonb_build_array(jsonb_build_object('check_name', c.check_name))"
+                "   ORDER BY started_at DESC LIMIT 1) r"
+                " CROSS JOIN LATERAL (SELECT x AS result FROM jsonb_array_elements(r.metadata->'checks') x"
+                "   WHERE x->>'check_name' = c.check_name LIMIT 1) e"
+                " ORDER BY c.category, c.check_name"),
+            book, checks.dump());
         for (const auto& row : results) {
-            metrics.last_checks.push_back({.check_name = row[0].as<std::string>(),
-                                           .category = row[1].as<std::string>().at(0),
-                                           .run_id = row[2].as<std::int64_t>(),
-                                           .status = row[3].is_null() ? "" : row[3].as<std::string>(),
-                                           .ran_at = row[4].is_null() ? Timestamp{}
-                                                                      : parse_utc(row[4].as<std::string>())
-                                                                            .value_or(Timestamp{}),
-                                           .duration_ms = row[5].as<std::int64_t>(),
-                                           .variances_total = row[6].as<std::int64_t>()});
+            metrics.last_checks.push_back(
+                {.check_name = row[0].as<std::string>(),
+                 .category = row[1].as<std::string>().at(0),
+                 .run_id = row[2].as<std::int64_t>(),
+                 .status = row[3].is_null() ? "" : row[3].as<std::string>(),
+                 .ran_at = row[4].is_null() ? Timestamp{} : parse_utc(row[4].as<std::string>()).value_or(Timestamp{}),
+                 .duration_ms = row[5].as<std::int64_t>(),
+                 .variances_total = row[6].as<std::int64_t>()});
         }
         for (const auto& row : txn.exec_params("SELECT category, status, count(*) FROM recon.runs WHERE book = $1"
                                                " GROUP BY category, status",
@@ -187,8 +188,8 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
                         "Status of each check's newest result (1 on its status)",
                         fmt::format("{},status=\"{}\"", bcc, status), check.status == status ? 1 : 0);
             }
-            out.add("reconcile_check_last_timestamp_seconds", "gauge", "When each check's newest result ran (Unix time)",
-                    bcc, epoch_seconds(check.ran_at));
+            out.add("reconcile_check_last_timestamp_seconds", "gauge",
+                    "When each check's newest result ran (Unix time)", bcc, epoch_seconds(check.ran_at));
             out.add("reconcile_check_last_duration_seconds", "gauge", "How long each check's newest result took", bcc,
                     static_cast<double>(check.duration_ms) / 1000.0);
             out.add("reconcile_check_last_variances", "gauge",

@@ -45,7 +45,7 @@ struct BookMetrics {
     std::vector<LastRunMetric> last_runs;
     std::vector<LastCheckMetric> last_checks;
     std::map<std::pair<char, std::string>, std::int64_t> runs_by_status;  ///< (category, status) -> rows
-    std::map<char, std::int64_t> running;                                  ///< category -> running rows
+    std::map<char, std::int64_t> running;                                 ///< category -> running rows
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the

@@ -44,8 +44,8 @@ MigrateResult apply_migrations(Session& session, const std::string& book, bool e
             continue;
         }
         txn.exec(std::string(migration.sql));
-        txn.exec_params("INSERT INTO recon.schema_migrations (migration_set, name, checksum) VALUES ($1, $2, $3)",
-                        set, name, checksum(migration.sql));
+        txn.exec_params("INSERT INTO recon.schema_migrations (migration_set, name, checksum) VALUES ($1, $2, $3)", set,
+                        name, checksum(migration.sql));
         result.applied.push_back(set + "/" + name);
     }
     if (!engine_only) {
@@ -70,22 +70,22 @@ void verify_book(Session& session, const std::string& book)
         "SELECT to_regclass('recon.runs') IS NOT NULL, to_regclass('contract.book_identity') IS NOT NULL,"
         " to_regclass('recon.schema_migrations') IS NOT NULL");
     if (!present[0].as<bool>() || !present[2].as<bool>()) {
-        throw Error(ExitCode::config,
-                    fmt::format("the database of book '{}' is not migrated: run `reconcile migrate --book {}`",
-                                book, book));
+        throw Error(
+            ExitCode::config,
+            fmt::format("the database of book '{}' is not migrated: run `reconcile migrate --book {}`", book, book));
     }
     if (!present[1].as<bool>()) {
         throw Error(ExitCode::config,
-                    fmt::format("the database of book '{}' has no ledger contract view contract.book_identity",
-                                book));
+                    fmt::format("the database of book '{}' has no ledger contract view contract.book_identity", book));
     }
     std::size_t engine_known = 0;
     for (const auto& migration : embedded_migrations()) {
         if (migration.set != "engine") continue;
         ++engine_known;
     }
-    const auto engine_applied = txn.exec_params1(
-        "SELECT count(*) FROM recon.schema_migrations WHERE migration_set = 'engine'")[0].as<std::size_t>();
+    const auto engine_applied =
+        txn.exec_params1("SELECT count(*) FROM recon.schema_migrations WHERE migration_set = 'engine'")[0]
+            .as<std::size_t>();
     if (engine_applied < engine_known) {
         throw Error(ExitCode::config,
                     fmt::format("the engine schema of book '{}' is behind this binary: run `reconcile migrate "
@@ -117,8 +117,8 @@ void check_book_identity(pqxx::transaction_base& txn, const std::string& book)
     const auto actual = identity[0][0].as<std::string>();
     if (actual != book) {
         throw Error(ExitCode::config,
-                    fmt::format("refusing to run: --book {} but this database belongs to book '{}' (entity {})",
-                                book, actual, identity[0][1].as<std::string>()));
+                    fmt::format("refusing to run: --book {} but this database belongs to book '{}' (entity {})", book,
+                                actual, identity[0][1].as<std::string>()));
     }
 }
 

@@ -159,7 +159,10 @@ nlohmann::json run_report_to_json(const RunReport& report)
     return json;
 }
 
-std::string render_variance_line(const Variance& variance) { return variance_line(variance); }
+std::string render_variance_line(const Variance& variance)
+{
+    return variance_line(variance);
+}
 
 std::string render_run_line(const RunReport& report)
 {
@@ -168,17 +171,17 @@ std::string render_run_line(const RunReport& report)
         if (check.status == CheckStatus::fail || check.status == CheckStatus::error) ++failing;
     }
     return fmt::format("{:>6}  {:<6} {}  {:<9} {}  {:>7} ms  {} check(s), {} not ok  [{}]{}", report.run_id,
-                       report.book, report.category, report.status, format_utc(report.started_at),
-                       report.duration_ms, report.checks.size(), failing, report.trigger,
+                       report.book, report.category, report.status, format_utc(report.started_at), report.duration_ms,
+                       report.checks.size(), failing, report.trigger,
                        report.shard ? " shard " + report.shard->to_string() : std::string{});
 }
 
 std::string render_run_text(const RunReport& report)
 {
-    std::string text = fmt::format("run {}  book {}  category {}{}  {}  started {}  {} ms\n", report.run_id,
-                                   report.book, report.category,
-                                   report.shard ? "  shard " + report.shard->to_string() : std::string{},
-                                   upper(report.status), format_utc(report.started_at), report.duration_ms);
+    std::string text =
+        fmt::format("run {}  book {}  category {}{}  {}  started {}  {} ms\n", report.run_id, report.book,
+                    report.category, report.shard ? "  shard " + report.shard->to_string() : std::string{},
+                    upper(report.status), format_utc(report.started_at), report.duration_ms);
     if (report.error) text += fmt::format("  error: {}\n", *report.error);
     std::size_t width = 0;
     for (const auto& check : report.checks) width = std::max(width, check.check_name.size());

@@ -33,11 +33,20 @@ std::string format_progress(std::string_view label, std::size_t done, std::size_
     return fmt::format("{}: {}/{} {}", label, done, total, unit);
 }
 
-bool progress_wanted(bool stderr_is_terminal, bool quiet) { return stderr_is_terminal && !quiet; }
+bool progress_wanted(bool stderr_is_terminal, bool quiet)
+{
+    return stderr_is_terminal && !quiet;
+}
 
-void set_progress_enabled(bool enabled) { g_enabled = enabled; }
+void set_progress_enabled(bool enabled)
+{
+    g_enabled = enabled;
+}
 
-bool progress_enabled() { return g_enabled.load(); }
+bool progress_enabled()
+{
+    return g_enabled.load();
+}
 
 ProgressCounter::ProgressCounter(std::string label, std::size_t total, std::string unit)
     : ProgressCounter(std::move(label), total, std::move(unit), terminal_sink(), k_terminal_interval)

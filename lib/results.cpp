@@ -9,10 +9,14 @@ namespace reconcile {
 std::string_view to_string(CheckStatus status)
 {
     switch (status) {
-        case CheckStatus::ok: return "ok";
-        case CheckStatus::warn: return "warn";
-        case CheckStatus::error: return "error";
-        case CheckStatus::fail: return "fail";
+        case CheckStatus::ok:
+            return "ok";
+        case CheckStatus::warn:
+            return "warn";
+        case CheckStatus::error:
+            return "error";
+        case CheckStatus::fail:
+            return "fail";
     }
     return "error";
 }
@@ -25,7 +29,10 @@ std::optional<CheckStatus> parse_check_status(std::string_view text)
     return std::nullopt;
 }
 
-CheckStatus worst(CheckStatus a, CheckStatus b) { return a < b ? b : a; }
+CheckStatus worst(CheckStatus a, CheckStatus b)
+{
+    return a < b ? b : a;
+}
 
 std::string variance_fingerprint(std::string_view check_name, const Variance& variance)
 {

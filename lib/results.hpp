@@ -34,7 +34,7 @@ struct Variance {
     std::optional<std::string> actual;
     std::optional<std::string> difference;
     nlohmann::json detail = nlohmann::json::object();
-    std::string fingerprint;                                ///< filled by finalize_variances()
+    std::string fingerprint;  ///< filled by finalize_variances()
 };
 
 /// Stable identity of a variance across runs: hex SHA-256 (first 128 bits) over the check,
@@ -74,8 +74,8 @@ struct CheckResult {
     nlohmann::json metrics = nlohmann::json::object();
     Timestamp ran_at{};
     std::int64_t duration_ms = 0;
-    std::vector<Variance> variances;  ///< capped list
-    std::int64_t variances_total = 0; ///< the true number
+    std::vector<Variance> variances;   ///< capped list
+    std::int64_t variances_total = 0;  ///< the true number
 };
 
 /// Fills fingerprints of a result's variances.

@@ -12,8 +12,7 @@ constexpr auto stop_poll_slice = std::chrono::milliseconds(200);
 
 }  // namespace
 
-LaunchedRun::State LaunchedRun::wait(std::chrono::steady_clock::time_point deadline,
-                                     const std::atomic<bool>& stopping)
+LaunchedRun::State LaunchedRun::wait(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stopping)
 {
     std::unique_lock lock(m_mutex);
     while (!m_state.done) {

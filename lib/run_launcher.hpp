@@ -25,9 +25,9 @@ class LaunchedRun {
 public:
     /// What is known so far (a copy taken under the lock).
     struct State {
-        bool started = false;     ///< the `running` row is committed (run_id is set)
-        bool done = false;        ///< execute_run returned or threw
-        bool lock_held = false;   ///< done: skipped, another run holds the lock
+        bool started = false;    ///< the `running` row is committed (run_id is set)
+        bool done = false;       ///< execute_run returned or threw
+        bool lock_held = false;  ///< done: skipped, another run holds the lock
         std::int64_t run_id = 0;
         std::optional<RunReport> report;  ///< done and ran
         ExitCode code = ExitCode::ok;     ///< done and threw: the failure's exit code

@@ -7,8 +7,8 @@
 #include <memory>
 #include <thread>
 
-#include "lib/brokers/broker.hpp"
 #include "lib/alerts.hpp"
+#include "lib/brokers/broker.hpp"
 #include "lib/history.hpp"
 #include "lib/lock.hpp"
 #include "lib/log.hpp"
@@ -65,8 +65,8 @@ std::optional<std::string> standby_lag_seconds(Session& control, Session& read)
     std::string primary_lsn;
     {
         pqxx::nontransaction txn(control.connection());
-        const auto row = txn.exec_params1(
-            "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END");
+        const auto row =
+            txn.exec_params1("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END");
         if (!row[0].is_null()) primary_lsn = row[0].as<std::string>();
     }
     pqxx::nontransaction txn(read.connection());
@@ -151,8 +151,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
                                                       check->name(), first_line(e.what())));
         } catch (const pqxx::sql_error& e) {
             failure = e.sqlstate() == query_canceled_state
-                          ? fmt::format("cancelled by the statement timeout of {} ms",
-                                        settings.statement_timeout_ms)
+                          ? fmt::format("cancelled by the statement timeout of {} ms", settings.statement_timeout_ms)
                           : first_line(e.what());
         } catch (const std::exception& e) {
             failure = first_line(e.what());
@@ -167,9 +166,8 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
             }
         }
         if (category == 'C') snapshot.close();
-        result.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now() - started)
-                                 .count();
+        result.duration_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
         result.metrics = std::move(context.metrics());
         if (failure) {
             // A half-finished check's findings are not evidence of anything: drop them.
@@ -225,9 +223,8 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
         report.checks =
             run_checks(settings, request.book, request.category, checks, *read, report.started_at, request.shard);
         report.finished_at = std::chrono::system_clock::now();
-        report.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now() - started)
-                                 .count();
+        report.duration_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
         report.status = std::string(to_string(overall_status(report.checks)));
         changes = write_results(history, *lock, report, settings);
     } catch (...) {

@@ -16,15 +16,24 @@ bool completed(ExitCode code)
 int precedence(ExitCode code)
 {
     switch (code) {
-        case ExitCode::check_failed: return 8;
-        case ExitCode::config: return 7;
-        case ExitCode::internal: return 6;
-        case ExitCode::unavailable: return 5;
-        case ExitCode::transient: return 4;
-        case ExitCode::usage: return 4;  // not produced by a cycle; ranked with the retryable ones
-        case ExitCode::check_error: return 3;
-        case ExitCode::lock_held: return 1;
-        case ExitCode::ok: return 0;
+        case ExitCode::check_failed:
+            return 8;
+        case ExitCode::config:
+            return 7;
+        case ExitCode::internal:
+            return 6;
+        case ExitCode::unavailable:
+            return 5;
+        case ExitCode::transient:
+            return 4;
+        case ExitCode::usage:
+            return 4;  // not produced by a cycle; ranked with the retryable ones
+        case ExitCode::check_error:
+            return 3;
+        case ExitCode::lock_held:
+            return 1;
+        case ExitCode::ok:
+            return 0;
     }
     return 6;
 }
@@ -72,15 +81,15 @@ SlotDecision decide_slot(const BookCadence& cadence, char category, const SlotHi
     return decision;
 }
 
-std::vector<SlotDecision> plan_cycle(
-    const ScheduleConfig& config,
-    const std::function<SlotHistory(const std::string& book, char category)>& history, Timestamp now)
+std::vector<SlotDecision> plan_cycle(const ScheduleConfig& config,
+                                     const std::function<SlotHistory(const std::string& book, char category)>& history,
+                                     Timestamp now)
 {
     std::vector<SlotDecision> decisions;
     for (const auto& cadence : config.books) {
         for (const char category : scheduled_categories) {
-            decisions.push_back(decide_slot(cadence, category, history(cadence.book, category),
-                                            config.retry_seconds, now));
+            decisions.push_back(
+                decide_slot(cadence, category, history(cadence.book, category), config.retry_seconds, now));
         }
     }
     return decisions;
@@ -104,8 +113,8 @@ ExitCode aggregate_exit_codes(const std::vector<ExitCode>& codes)
     }
     // A held lock is another process doing the same work: it only speaks when nothing ran.
     if (result == ExitCode::lock_held) {
-        const bool all_skipped = std::all_of(codes.begin(), codes.end(),
-                                             [](ExitCode code) { return code == ExitCode::lock_held; });
+        const bool all_skipped =
+            std::all_of(codes.begin(), codes.end(), [](ExitCode code) { return code == ExitCode::lock_held; });
         if (!all_skipped) result = ExitCode::ok;
     }
     return result;
@@ -141,8 +150,8 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
             const Timestamp now = m_clock();
             for (const char category : scheduled_categories) {
                 m_failed_attempts[{cadence.book, category}] = now;
-                m_decisions.push_back(decide_slot(cadence, category, {.last_failed_attempt = now},
-                                                  m_config.retry_seconds, now));
+                m_decisions.push_back(
+                    decide_slot(cadence, category, {.last_failed_attempt = now}, m_config.retry_seconds, now));
             }
             continue;
         }
@@ -166,8 +175,8 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
                 } else {
                     const Timestamp attempted = m_clock();
                     m_failed_attempts[{cadence.book, category}] = attempted;
-                    decision.next_due = attempted + std::chrono::seconds(std::min(
-                                                         m_config.retry_seconds, interval_seconds(cadence, category)));
+                    decision.next_due = attempted + std::chrono::seconds(std::min(m_config.retry_seconds,
+                                                                                  interval_seconds(cadence, category)));
                 }
                 outcomes.push_back(std::move(outcome));
             }
@@ -177,6 +186,9 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
     return outcomes;
 }
 
-std::optional<Timestamp> ScheduleCycle::next_due() const { return earliest_due(m_decisions); }
+std::optional<Timestamp> ScheduleCycle::next_due() const
+{
+    return earliest_due(m_decisions);
+}
 
 }  // namespace reconcile

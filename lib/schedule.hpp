@@ -28,8 +28,8 @@ inline constexpr char scheduled_categories[] = {'A', 'B', 'C', 'D'};
 struct BookCadence {
     std::string book;
     bool enabled = true;
-    std::int64_t internal_interval_seconds = 3600;  ///< A, B, D
-    std::int64_t external_interval_seconds = 86400; ///< C
+    std::int64_t internal_interval_seconds = 3600;   ///< A, B, D
+    std::int64_t external_interval_seconds = 86400;  ///< C
 };
 
 /// The cadence table of every book in RECON_BOOKS, plus how soon a failed or skipped attempt
@@ -72,9 +72,9 @@ SlotDecision decide_slot(const BookCadence& cadence, char category, const SlotHi
                          std::int64_t retry_seconds, Timestamp now);
 
 /// Decides every category of every book, in book order then A, B, C, D.
-std::vector<SlotDecision> plan_cycle(
-    const ScheduleConfig& config,
-    const std::function<SlotHistory(const std::string& book, char category)>& history, Timestamp now);
+std::vector<SlotDecision> plan_cycle(const ScheduleConfig& config,
+                                     const std::function<SlotHistory(const std::string& book, char category)>& history,
+                                     Timestamp now);
 
 /// The earliest next_due among enabled slots, or std::nullopt when nothing is enabled.
 std::optional<Timestamp> earliest_due(const std::vector<SlotDecision>& decisions);

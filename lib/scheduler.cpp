@@ -21,10 +21,13 @@ constexpr auto min_sleep = std::chrono::milliseconds(50);
 
 }  // namespace
 
-Timestamp system_now() { return std::chrono::system_clock::now(); }
+Timestamp system_now()
+{
+    return std::chrono::system_clock::now();
+}
 
-SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry,
-                                   const std::string& book, char category, bool fail_on_warn)
+SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,
+                                   char category, bool fail_on_warn)
 {
     SlotOutcome outcome{.book = book, .category = category};
     try {
@@ -41,8 +44,8 @@ SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry
         outcome.code = exit_code_for(run.report, fail_on_warn);
         outcome.run_id = run.report.run_id;
         outcome.status = run.report.status;
-        outcome.detail = fmt::format("run {} finished {} in {} ms", run.report.run_id, run.report.status,
-                                     run.report.duration_ms);
+        outcome.detail =
+            fmt::format("run {} finished {} in {} ms", run.report.run_id, run.report.status, run.report.duration_ms);
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);
         outcome.code = code;
@@ -53,7 +56,8 @@ SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry
 
 void log_slot_outcome(const SlotOutcome& outcome)
 {
-    const std::string slot = outcome.category == '*' ? outcome.book : fmt::format("{}/{}", outcome.book, outcome.category);
+    const std::string slot =
+        outcome.category == '*' ? outcome.book : fmt::format("{}/{}", outcome.book, outcome.category);
     if (outcome.code == ExitCode::ok || outcome.code == ExitCode::check_failed ||
         outcome.code == ExitCode::check_error || outcome.code == ExitCode::lock_held) {
         log_info("scheduled {}: {} (exit {})", slot, outcome.detail, to_int(outcome.code));
@@ -72,9 +76,11 @@ ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry&
         return runs.last_started_by_category(book);
     };
     auto execute = [&settings, &registry, fail_on_warn, stopping = std::move(stopping)](const std::string& book,
-                                                                                          char category) {
+                                                                                        char category) {
         if (stopping && stopping()) {
-            return SlotOutcome{.book = book, .category = category, .code = ExitCode::transient,
+            return SlotOutcome{.book = book,
+                               .category = category,
+                               .code = ExitCode::transient,
                                .detail = "not started: the scheduler is stopping"};
         }
         return execute_scheduled_slot(settings, registry, book, category, fail_on_warn);
@@ -147,7 +153,8 @@ void BackgroundScheduler::loop()
         std::lock_guard lock(m_mutex);
         return m_stopping;
     });
-    bool running = sleep_until(std::chrono::steady_clock::now() + std::chrono::seconds(m_settings.initial_delay_seconds));
+    bool running =
+        sleep_until(std::chrono::steady_clock::now() + std::chrono::seconds(m_settings.initial_delay_seconds));
     while (running) {
         for (const auto& outcome : cycle.run_once()) log_slot_outcome(outcome);
         auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(max_sleep);

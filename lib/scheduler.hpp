@@ -23,12 +23,11 @@ Timestamp system_now();
 /// run by execute_run with trigger "schedule"; `fail_on_warn` as for `reconcile run`. Once
 /// `stopping` returns true, the remaining slots of a cycle are not started.
 ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry& registry, bool fail_on_warn,
-                                  ScheduleCycle::Clock clock = system_now,
-                                  std::function<bool()> stopping = {});
+                                  ScheduleCycle::Clock clock = system_now, std::function<bool()> stopping = {});
 
 /// Runs one slot and says how it ended; never throws (failures become their exit code).
-SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry,
-                                   const std::string& book, char category, bool fail_on_warn);
+SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,
+                                   char category, bool fail_on_warn);
 
 /// Logs one outcome as a single line (info when it ran, warn otherwise).
 void log_slot_outcome(const SlotOutcome& outcome);

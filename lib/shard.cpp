@@ -24,11 +24,20 @@ std::optional<int> shard_number(std::string_view text)
 
 }  // namespace
 
-std::string Shard::to_string() const { return fmt::format("{}/{}", index, count); }
+std::string Shard::to_string() const
+{
+    return fmt::format("{}/{}", index, count);
+}
 
-std::string Shard::scope() const { return fmt::format("shard-{}-of-{}", index, count); }
+std::string Shard::scope() const
+{
+    return fmt::format("shard-{}-of-{}", index, count);
+}
 
-bool Shard::contains(std::string_view customer_id) const { return customer_shard(customer_id, count) == index; }
+bool Shard::contains(std::string_view customer_id) const
+{
+    return customer_shard(customer_id, count) == index;
+}
 
 int customer_shard(std::string_view customer_id, int count)
 {
@@ -39,8 +48,8 @@ int customer_shard(std::string_view customer_id, int count)
 Shard parse_shard(std::string_view text)
 {
     const auto fail = [&](const char* why) {
-        return Error(ExitCode::usage, fmt::format("--shard \"{}\": {} (expected K/N with 1 <= K <= N <= {})", text,
-                                                  why, max_shard_count));
+        return Error(ExitCode::usage, fmt::format("--shard \"{}\": {} (expected K/N with 1 <= K <= N <= {})", text, why,
+                                                  max_shard_count));
     };
     const auto slash = text.find('/');
     if (slash == std::string_view::npos) throw fail("not of the form K/N");

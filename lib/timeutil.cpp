@@ -14,7 +14,8 @@ public:
     bool at_end() const { return m_pos == m_text.size(); }
 
     // Consumes c if it is next.
-    bool accept(char c) {
+    bool accept(char c)
+    {
         if (!at_end() && m_text[m_pos] == c) {
             ++m_pos;
             return true;
@@ -23,7 +24,8 @@ public:
     }
 
     // Reads exactly `count` decimal digits.
-    std::optional<int> digits(int count) {
+    std::optional<int> digits(int count)
+    {
         int value = 0;
         for (int i = 0; i < count; ++i) {
             if (at_end() || !is_digit(m_text[m_pos])) {
@@ -36,7 +38,8 @@ public:
     }
 
     // Reads one or more digits as a fraction of a second, keeping microsecond precision.
-    std::optional<std::int64_t> fraction_micros() {
+    std::optional<std::int64_t> fraction_micros()
+    {
         std::int64_t micros = 0;
         int kept = 0;
         const std::size_t begin = m_pos;
@@ -64,7 +67,8 @@ private:
 };
 
 // Parses what follows the seconds: "Z", "+HH", "+HH:MM" or "+HHMM"; offset in minutes east.
-std::optional<int> parse_offset_minutes(Scanner& in) {
+std::optional<int> parse_offset_minutes(Scanner& in)
+{
     if (in.accept('Z') || in.accept('z')) {
         return 0;
     }
@@ -94,19 +98,20 @@ std::optional<int> parse_offset_minutes(Scanner& in) {
 
 }  // namespace
 
-std::string format_utc(Timestamp t) {
+std::string format_utc(Timestamp t)
+{
     using namespace std::chrono;
     const auto millis = floor<milliseconds>(t);
     const auto day = floor<days>(millis);
     const year_month_day date{day};
     const hh_mm_ss time{millis - day};
     return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(date.year()),
-                       static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                       time.hours().count(), time.minutes().count(), time.seconds().count(),
-                       time.subseconds().count());
+                       static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()), time.hours().count(),
+                       time.minutes().count(), time.seconds().count(), time.subseconds().count());
 }
 
-std::optional<Timestamp> parse_utc(std::string_view text) {
+std::optional<Timestamp> parse_utc(std::string_view text)
+{
     using namespace std::chrono;
     Scanner in(text);
 
@@ -123,8 +128,7 @@ std::optional<Timestamp> parse_utc(std::string_view text) {
         return std::nullopt;
     }
     // Pure calendar arithmetic (days-from-civil); no mktime, no TZ environment.
-    const year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)},
-                              day{static_cast<unsigned>(*d)}};
+    const year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)}, day{static_cast<unsigned>(*d)}};
     if (!date.ok()) {
         return std::nullopt;
     }
@@ -176,7 +180,8 @@ std::optional<Timestamp> parse_utc(std::string_view text) {
     return Timestamp{duration_cast<Timestamp::duration>(microseconds{total_micros})};
 }
 
-std::int64_t millis_between(Timestamp start, Timestamp end) {
+std::int64_t millis_between(Timestamp start, Timestamp end)
+{
     return std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count();
 }
 

@@ -8,7 +8,6 @@
 #include "lib/exact_json.hpp"
 #include "lib/progress.hpp"
 
-
 namespace reconcile {
 namespace {
 
@@ -33,9 +32,12 @@ HttpLimits limits_of(const BrokerSettings& settings)
 std::string_view kind_name(BrokerData kind)
 {
     switch (kind) {
-        case BrokerData::cash: return "cash";
-        case BrokerData::positions: return "positions";
-        case BrokerData::funding: return "funding";
+        case BrokerData::cash:
+            return "cash";
+        case BrokerData::positions:
+            return "positions";
+        case BrokerData::funding:
+            return "funding";
     }
     return "data";
 }
@@ -45,9 +47,12 @@ std::string_view kind_name(BrokerData kind)
 std::string_view broker_code(BrokerId broker)
 {
     switch (broker) {
-        case BrokerId::gtn: return "GTN";
-        case BrokerId::zag: return "ZAG";
-        case BrokerId::viewtrade: return "VIEWTRADE";
+        case BrokerId::gtn:
+            return "GTN";
+        case BrokerId::zag:
+            return "ZAG";
+        case BrokerId::viewtrade:
+            return "VIEWTRADE";
     }
     return "UNKNOWN";
 }
@@ -100,7 +105,9 @@ struct BrokerHub::BrokerState {
     std::map<std::pair<BrokerData, std::string>, Cached> cache;
 };
 
-BrokerHub::BrokerHub(const BrokerSettings& settings) : m_settings(settings), m_http(limits_of(settings)) {}
+BrokerHub::BrokerHub(const BrokerSettings& settings) : m_settings(settings), m_http(limits_of(settings))
+{
+}
 
 BrokerHub::~BrokerHub() = default;
 
@@ -113,9 +120,15 @@ BrokerHub::BrokerState& BrokerHub::state(BrokerId broker)
     slot->id = broker;
     try {
         switch (broker) {
-            case BrokerId::gtn: slot->adapter = make_gtn_broker(m_settings, m_http); break;
-            case BrokerId::zag: slot->adapter = make_zag_broker(m_settings, m_http); break;
-            case BrokerId::viewtrade: slot->adapter = make_viewtrade_broker(m_settings, m_http); break;
+            case BrokerId::gtn:
+                slot->adapter = make_gtn_broker(m_settings, m_http);
+                break;
+            case BrokerId::zag:
+                slot->adapter = make_zag_broker(m_settings, m_http);
+                break;
+            case BrokerId::viewtrade:
+                slot->adapter = make_viewtrade_broker(m_settings, m_http);
+                break;
         }
     } catch (const BrokerError& e) {
         slot->tripped = true;
@@ -145,11 +158,15 @@ void BrokerHub::fetch_one(BrokerState& state, AccountFetch& result, const std::v
         if (!cached) {
             try {
                 switch (kind) {
-                    case BrokerData::cash: answer.cash = state.adapter->cash(result.account.account_ref); break;
+                    case BrokerData::cash:
+                        answer.cash = state.adapter->cash(result.account.account_ref);
+                        break;
                     case BrokerData::positions:
                         answer.positions = state.adapter->positions(result.account.account_ref);
                         break;
-                    case BrokerData::funding: answer.funding = state.adapter->funding(result.account.account_ref); break;
+                    case BrokerData::funding:
+                        answer.funding = state.adapter->funding(result.account.account_ref);
+                        break;
                 }
                 ++state.successes;
             } catch (const BrokerError& e) {
@@ -207,8 +224,8 @@ BrokerFetch BrokerHub::fetch(BrokerId broker, const std::vector<BrokerAccount>& 
         const std::lock_guard<std::mutex> guard(broker_state.mutex);
         out.unreachable = true;
         out.not_configured = broker_state.trip_failure == BrokerFailure::configuration;
-        out.unreachable_reason = broker_state.trip_reason.empty() ? *out.accounts.front().error
-                                                                   : broker_state.trip_reason;
+        out.unreachable_reason =
+            broker_state.trip_reason.empty() ? *out.accounts.front().error : broker_state.trip_reason;
     }
     return out;
 }
@@ -243,8 +260,8 @@ Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const 
         if (!as_of) as_of = info.as_of;
         if (!info.next_page) break;
         if (*info.next_page <= page) {
-            throw BrokerError(BrokerFailure::account,
-                              fmt::format("{} paging went backwards (page {} after {})", broker, *info.next_page, page));
+            throw BrokerError(BrokerFailure::account, fmt::format("{} paging went backwards (page {} after {})", broker,
+                                                                  *info.next_page, page));
         }
         page = *info.next_page;
     }
@@ -281,9 +298,8 @@ HttpResponse broker_send(HttpClient& http, const HttpRequest& request)
 const std::string& broker_body(std::string_view broker, const HttpResponse& response)
 {
     if (response.status != 200) {
-        throw BrokerError(BrokerFailure::account,
-                          fmt::format("{} answered HTTP {}: {}", broker, response.status,
-                                      printable_snippet(response.body)));
+        throw BrokerError(BrokerFailure::account, fmt::format("{} answered HTTP {}: {}", broker, response.status,
+                                                              printable_snippet(response.body)));
     }
     return response.body;
 }

@@ -68,7 +68,7 @@ struct AccountFetch {
     std::optional<Stamped<BrokerCash>> cash;
     std::optional<Stamped<BrokerPosition>> positions;
     std::optional<Stamped<BrokerFunding>> funding;
-    std::optional<std::string> error;  ///< set when any requested kind failed
+    std::optional<std::string> error;                ///< set when any requested kind failed
     BrokerFailure failure = BrokerFailure::account;  ///< what the error is about
     /// The earliest as-of of what was fetched.
     std::optional<Timestamp> as_of() const;

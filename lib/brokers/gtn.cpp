@@ -41,7 +41,8 @@ public:
             m_basic_auth = "Basic " + base64_encode(m_app_key + ":" + *settings.gtn_app_secret);
         }
         try {
-            m_signer.emplace(required_broker_setting(settings.gtn_private_key, gtn, "GTN_PRIVATE_KEY"), "GTN_PRIVATE_KEY");
+            m_signer.emplace(required_broker_setting(settings.gtn_private_key, gtn, "GTN_PRIVATE_KEY"),
+                             "GTN_PRIVATE_KEY");
         } catch (const Error& e) {
             throw BrokerError(BrokerFailure::configuration, e.what());
         }

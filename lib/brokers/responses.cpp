@@ -128,8 +128,9 @@ Json gtn_envelope(std::string_view body, std::string_view what)
     const std::string status = text(answer, "status", gtn);
     if (status != "SUCCESS") {
         const std::string reason = optional_text(answer, "reason", gtn).value_or("");
-        throw BrokerError(BrokerFailure::account, fmt::format("GTN {} {}: {}", what, printable_snippet(status, 40),
-                                                              printable_snippet(reason.empty() ? "no reason" : reason)));
+        throw BrokerError(BrokerFailure::account,
+                          fmt::format("GTN {} {}: {}", what, printable_snippet(status, 40),
+                                      printable_snippet(reason.empty() ? "no reason" : reason)));
     }
     return answer;
 }
@@ -168,7 +169,8 @@ GtnToken parse_gtn_token(std::string_view body)
     GtnToken token{.access_token = text(answer, "accessToken", gtn)};
     if (const auto expires_ms = optional_int(answer, "accessTokenExpiresAt", gtn)) {
         // Past this (April 2262) a system_clock time_point (nanoseconds) would overflow.
-        constexpr auto max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Timestamp::duration::max()).count();
+        constexpr auto max_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Timestamp::duration::max()).count();
         if (*expires_ms < 0 || *expires_ms > max_ms) malformed(gtn, "'accessTokenExpiresAt' is out of range");
         token.expires_at = Timestamp(std::chrono::milliseconds(*expires_ms));
     }

@@ -35,7 +35,7 @@ struct BrokerFunding {
     std::string funding_id;
     Decimal amount;
     std::string currency;
-    std::string status;                  ///< pending | completed | returned | cancelled
+    std::string status;  ///< pending | completed | returned | cancelled
     std::optional<Timestamp> initiated_at;
     std::optional<Timestamp> completed_at;  ///< when it was credited (value date)
     std::string reference;

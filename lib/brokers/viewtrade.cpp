@@ -4,7 +4,8 @@
 //   GET /v1/accounts/{account}/balances?page=N  -> {"as_of", "cash": [{"currency", "amount"}], "next_page"}
 //   GET /v1/accounts/{account}/positions?page=N -> {"as_of", "positions": [{"symbol", "quantity"}], "next_page"}
 //   GET /v1/accounts/{account}/deposits?page=N  -> {"as_of", "deposits": [{"deposit_id", "amount", "currency",
-//                                                   "status", "initiated_at", "completed_at", "reference"}], "next_page"}
+//                                                   "status", "initiated_at", "completed_at", "reference"}],
+//                                                   "next_page"}
 #include "lib/brokers/broker.hpp"
 
 namespace reconcile {

@@ -43,8 +43,8 @@ TEST_CASE("GTN: one JWT exchange serves every account; amounts are exact; pages 
     FakeBroker broker(gtn_fixture());
     const Settings settings = settings_for(broker);
     BrokerHub hub(settings.brokers);
-    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}},
-                                   {BrokerData::cash, BrokerData::positions});
+    const auto fetched =
+        hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash, BrokerData::positions});
     REQUIRE(fetched.failed == 0);
     const auto& first = fetched.accounts[0];
     CHECK(first.cash->items.at(0).amount.to_string() == "1234567890.123456789");
@@ -138,7 +138,8 @@ TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostil
         {"zag",
          {{"page_size", 1},
           {"accounts",
-           {{"Z-1", {{"holdings", {{{"symbol", "AAPL"}, {"quantity", "10"}}, {{"symbol", "MSFT"}, {"quantity", 2.5}}}}}},
+           {{"Z-1",
+             {{"holdings", {{{"symbol", "AAPL"}, {"quantity", "10"}}, {{"symbol", "MSFT"}, {"quantity", 2.5}}}}}},
             {hostile, {{"holdings", {{{"symbol", hostile}, {"quantity", "1"}}}}}}}}}},
         {"viewtrade",
          {{"as_of", "2026-11-27T23:59:59Z"},
@@ -164,8 +165,8 @@ TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostil
     CHECK(broker.requests("GET zag positions Z-1") == 2);
     CHECK(broker.requests("GET zag positions " + hostile) == 1);
 
-    const auto vt = hub.fetch(BrokerId::viewtrade, {{"C1", "V-1"}},
-                              {BrokerData::cash, BrokerData::positions, BrokerData::funding});
+    const auto vt =
+        hub.fetch(BrokerId::viewtrade, {{"C1", "V-1"}}, {BrokerData::cash, BrokerData::positions, BrokerData::funding});
     REQUIRE(vt.failed == 0);
     const auto& account = vt.accounts[0];
     CHECK(account.cash->items.at(0).amount.to_string() == "100.25");
@@ -188,19 +189,18 @@ TEST_CASE("each fault stays with its account; the others are fetched")
     for (const char* id : {"OK-1", "OK-2", "LATE", "E503", "E429", "BAD", "CUT", "HUGE", "HANG", "OK-3"}) {
         accounts[id] = {{"holdings", {{{"symbol", "AAPL"}, {"quantity", "1"}}}}};
     }
-    const Json fixture = {
-        {"zag", {{"accounts", accounts}}},
-        {"faults",
-         {{{"account", "LATE"}, {"kind", "latency"}, {"ms", 200}},
-          {{"account", "E503"}, {"kind", "status"}, {"status", 503}},
-          {{"account", "E429"}, {"kind", "rate_limit"}, {"retry_after", 1}},
-          {{"account", "BAD"}, {"kind", "malformed"}},
-          {{"account", "CUT"}, {"kind", "truncated"}},
-          {{"account", "HUGE"}, {"kind", "oversized"}, {"bytes", 1 << 20}},
-          {{"account", "HANG"}, {"kind", "hang"}}}}};
+    const Json fixture = {{"zag", {{"accounts", accounts}}},
+                          {"faults",
+                           {{{"account", "LATE"}, {"kind", "latency"}, {"ms", 200}},
+                            {{"account", "E503"}, {"kind", "status"}, {"status", 503}},
+                            {{"account", "E429"}, {"kind", "rate_limit"}, {"retry_after", 1}},
+                            {{"account", "BAD"}, {"kind", "malformed"}},
+                            {{"account", "CUT"}, {"kind", "truncated"}},
+                            {{"account", "HUGE"}, {"kind", "oversized"}, {"bytes", 1 << 20}},
+                            {{"account", "HANG"}, {"kind", "hang"}}}}};
     FakeBroker broker(fixture);
-    const Settings settings = settings_for(broker, {{"RECON_BROKER_TIMEOUT_MS", "800"},
-                                                    {"RECON_BROKER_MAX_RESPONSE_BYTES", "65536"}});
+    const Settings settings =
+        settings_for(broker, {{"RECON_BROKER_TIMEOUT_MS", "800"}, {"RECON_BROKER_MAX_RESPONSE_BYTES", "65536"}});
     BrokerHub hub(settings.brokers);
     std::vector<BrokerAccount> asked;
     for (const auto& [id, data] : accounts.items()) asked.push_back({"C-" + id, id});
@@ -223,7 +223,9 @@ TEST_CASE("each fault stays with its account; the others are fetched")
 
 TEST_CASE("a broker that refuses connections trips the circuit: the remaining accounts are not asked")
 {
-    EnvMap env{{"ZAG_BASE_URL", "http://127.0.0.1:1"}, {"ZAG_API_KEY", "k"}, {"RECON_BROKER_RETRIES", "0"},
+    EnvMap env{{"ZAG_BASE_URL", "http://127.0.0.1:1"},
+               {"ZAG_API_KEY", "k"},
+               {"RECON_BROKER_RETRIES", "0"},
                {"RECON_BROKER_CONCURRENCY", "1"}};
     const Settings settings = load_settings(env);
     BrokerHub hub(settings.brokers);

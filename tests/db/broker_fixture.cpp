@@ -27,25 +27,25 @@ nlohmann::json clean_broker_fixture()
         return Json{{"symbol", symbol}, {"quantity", quantity}};
     };
     const auto deposit = [](const char* id, const char* amount, const char* when) {
-        return Json{{"deposit_id", id},  {"amount", amount}, {"currency", "USD"},    {"status", "completed"},
+        return Json{{"deposit_id", id},     {"amount", amount},     {"currency", "USD"}, {"status", "completed"},
                     {"initiated_at", when}, {"completed_at", when}, {"reference", id}};
     };
-    return {{"gtn",
-             {{"accounts",
-               {{"G-001",
-                 {{"cash", {{{"currency", "USD"}, {"cashBalance", "48.50"}}}},
-                  {"securities", {position("AAPL", "0.5")}}}},
-                {"G-002", {{"cash", {{{"currency", "USD"}, {"cashBalance", "250.00"}}}}}}}}}},
-            {"zag", {{"accounts", {{"Z-001", {{"holdings", {position("AAPL", "0.500000")}}}}, {"Z-002", Json::object()}}}}},
-            {"viewtrade",
-             {{"accounts",
-               {{"V-001",
-                 {{"cash", {{{"currency", "USD"}, {"amount", "48.50"}}}},
-                  {"positions", {position("AAPL", "0.5")}},
-                  {"deposits", {deposit("W-1", "100.00", "2026-11-01T12:00:00Z")}}}},
-                {"V-002",
-                 {{"cash", {{{"currency", "USD"}, {"amount", "250.00"}}}},
-                  {"deposits", {deposit("W-2", "250.00", "2026-11-04T12:00:00Z")}}}}}}}}};
+    return {
+        {"gtn",
+         {{"accounts",
+           {{"G-001",
+             {{"cash", {{{"currency", "USD"}, {"cashBalance", "48.50"}}}}, {"securities", {position("AAPL", "0.5")}}}},
+            {"G-002", {{"cash", {{{"currency", "USD"}, {"cashBalance", "250.00"}}}}}}}}}},
+        {"zag", {{"accounts", {{"Z-001", {{"holdings", {position("AAPL", "0.500000")}}}}, {"Z-002", Json::object()}}}}},
+        {"viewtrade",
+         {{"accounts",
+           {{"V-001",
+             {{"cash", {{{"currency", "USD"}, {"amount", "48.50"}}}},
+              {"positions", {position("AAPL", "0.5")}},
+              {"deposits", {deposit("W-1", "100.00", "2026-11-01T12:00:00Z")}}}},
+            {"V-002",
+             {{"cash", {{{"currency", "USD"}, {"amount", "250.00"}}}},
+              {"deposits", {deposit("W-2", "250.00", "2026-11-04T12:00:00Z")}}}}}}}}};
 }
 
 }  // namespace reconcile::test

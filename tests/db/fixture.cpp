@@ -65,7 +65,10 @@ BookDb::BookDb(std::string book, bool engine_only) : m_book(std::move(book)), m_
     apply_migrations(session, m_book, engine_only);
 }
 
-void BookDb::exec(const std::string& sql) const { exec_sql(m_db.url(), sql); }
+void BookDb::exec(const std::string& sql) const
+{
+    exec_sql(m_db.url(), sql);
+}
 
 std::string BookDb::query_value(const std::string& sql) const
 {
@@ -77,9 +80,10 @@ std::string BookDb::query_value(const std::string& sql) const
 
 void BookDb::reset() const
 {
-    exec("TRUNCATE ledger.accounts, ledger.transactions, ledger.journal_lines, ledger.wallets,"
-         " ledger.account_totals, ledger.balance_snapshots, ledger.pending_flows, ledger.broker_accounts,"
-         " ledger.lrs_remittances, recon.runs CASCADE");
+    exec(
+        "TRUNCATE ledger.accounts, ledger.transactions, ledger.journal_lines, ledger.wallets,"
+        " ledger.account_totals, ledger.balance_snapshots, ledger.pending_flows, ledger.broker_accounts,"
+        " ledger.lrs_remittances, recon.runs CASCADE");
 }
 
 Settings BookDb::settings(const EnvMap& extra) const
@@ -110,9 +114,8 @@ const char* const three_b_breaks_sql =
 ProcessOptions books_env(const BookDb& uae, const BookDb& india, const std::map<std::string, std::string>& extra)
 {
     ProcessOptions options;
-    options.env = {{"RECON_BOOKS", "uae,india"},
-                   {"RECON_DATABASE_URL_UAE", uae.url()},
-                   {"RECON_DATABASE_URL_INDIA", india.url()}};
+    options.env = {
+        {"RECON_BOOKS", "uae,india"}, {"RECON_DATABASE_URL_UAE", uae.url()}, {"RECON_DATABASE_URL_INDIA", india.url()}};
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
     for (const auto& [key, value] : extra) options.env[key] = value;
     return options;

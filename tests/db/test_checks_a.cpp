@@ -41,7 +41,8 @@ TEST_CASE("trial_balance_zero names the unbalanced transaction and its imbalance
     db.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
     const auto result = db.run_check("trial_balance_zero");
     CHECK(result.status == CheckStatus::fail);
-    CHECK(variance_lines(result) == Lines{"unbalanced_currency currency=USD", "unbalanced_txn currency=USD txn_id=1001"});
+    CHECK(variance_lines(result) ==
+          Lines{"unbalanced_currency currency=USD", "unbalanced_txn currency=USD txn_id=1001"});
     const auto& txn = result.variances.back();
     REQUIRE(txn.kind == "unbalanced_txn");
     CHECK(txn.expected == "100.00");
@@ -54,8 +55,9 @@ TEST_CASE("trial_balance_zero names the unbalanced transaction and its imbalance
 TEST_CASE("trial_balance_zero: imbalances that cancel across transactions still name both")
 {
     auto& db = clean_book();
-    db.exec("UPDATE ledger.journal_lines SET amount = 110.00 WHERE line_id = 2;"
-            "UPDATE ledger.journal_lines SET amount = 240.00 WHERE line_id = 10");
+    db.exec(
+        "UPDATE ledger.journal_lines SET amount = 110.00 WHERE line_id = 2;"
+        "UPDATE ledger.journal_lines SET amount = 240.00 WHERE line_id = 10");
     const auto result = db.run_check("trial_balance_zero");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) ==
@@ -65,25 +67,27 @@ TEST_CASE("trial_balance_zero: imbalances that cancel across transactions still 
 TEST_CASE("trial_balance_zero ignores pending transactions and balances each currency apart")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.journal_lines VALUES (11, 1005, 'BROKER_CASH', 'C002', 'DR', 5, 'USD');"
-            "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at) VALUES (1006, 'fx', 'FX-1', 'C001', 'fx', 'posted', now());"
-            "INSERT INTO ledger.journal_lines VALUES (12, 1006, 'BROKER_CASH', 'C001', 'DR', 10, 'USD'),"
-            " (13, 1006, 'CUSTOMER_WALLET', 'C001', 'CR', 36.73, 'AED')");
+    db.exec(
+        "INSERT INTO ledger.journal_lines VALUES (11, 1005, 'BROKER_CASH', 'C002', 'DR', 5, 'USD');"
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (1006, 'fx', 'FX-1', 'C001', 'fx', 'posted', now());"
+        "INSERT INTO ledger.journal_lines VALUES (12, 1006, 'BROKER_CASH', 'C001', 'DR', 10, 'USD'),"
+        " (13, 1006, 'CUSTOMER_WALLET', 'C001', 'CR', 36.73, 'AED')");
     const auto result = db.run_check("trial_balance_zero");
     CHECK(result.status == CheckStatus::fail);
-    CHECK(variance_lines(result) ==
-          Lines{"unbalanced_currency currency=AED", "unbalanced_currency currency=USD",
-                "unbalanced_txn currency=AED txn_id=1006", "unbalanced_txn currency=USD txn_id=1006"});
+    CHECK(variance_lines(result) == Lines{"unbalanced_currency currency=AED", "unbalanced_currency currency=USD",
+                                          "unbalanced_txn currency=AED txn_id=1006",
+                                          "unbalanced_txn currency=USD txn_id=1006"});
 }
 
 TEST_CASE("the variance list is capped while the true total is kept")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
-            " SELECT 5000 + g, 'bulk', 'B-' || g, 'deposit', 'posted', now() FROM generate_series(1, 7) g;"
-            "INSERT INTO ledger.journal_lines SELECT 5000 + g, 5000 + g, 'BROKER_CASH', NULL, 'DR', g, 'USD'"
-            " FROM generate_series(1, 7) g");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
+        " SELECT 5000 + g, 'bulk', 'B-' || g, 'deposit', 'posted', now() FROM generate_series(1, 7) g;"
+        "INSERT INTO ledger.journal_lines SELECT 5000 + g, 5000 + g, 'BROKER_CASH', NULL, 'DR', g, 'USD'"
+        " FROM generate_series(1, 7) g");
     const auto result = db.run_check("trial_balance_zero", {{"RECON_VARIANCE_CAP", "3"}});
     CHECK(result.status == CheckStatus::fail);
     CHECK(result.variances.size() == 3);
@@ -104,8 +108,9 @@ TEST_CASE("journal_line_completeness: a transaction with one line")
 TEST_CASE("journal_line_completeness: a posted transaction with no lines at all")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
-            " VALUES (2001, 'bank', 'EMPTY-1', 'deposit', 'posted', now())");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
+        " VALUES (2001, 'bank', 'EMPTY-1', 'deposit', 'posted', now())");
     const auto result = db.run_check("journal_line_completeness");
     CHECK(variance_lines(result) == Lines{"too_few_lines txn_id=2001"});
 }
@@ -148,9 +153,10 @@ TEST_CASE("journal_line_completeness: a line without amount and currency")
 TEST_CASE("source_txn_uniqueness names the key and every transaction sharing it")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at) VALUES (3001, 'bank', 'DEP-1', 'C001', 'deposit', 'reversed', now()),"
-            " (3002, 'bank', 'DEP-1', 'C001', 'deposit', 'pending', now())");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (3001, 'bank', 'DEP-1', 'C001', 'deposit', 'reversed', now()),"
+        " (3002, 'bank', 'DEP-1', 'C001', 'deposit', 'pending', now())");
     const auto result = db.run_check("source_txn_uniqueness");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) == Lines{"duplicate_source_txn source=bank source_txn_id=DEP-1"});
@@ -172,8 +178,9 @@ TEST_CASE("dr_cr_sign_convention: zero and negative amounts")
 {
     auto& db = clean_book();
     // Accounts that allow a wrong-side balance, so only the line rule fires.
-    db.exec("UPDATE ledger.journal_lines SET amount = 0 WHERE line_id = 1;"
-            "UPDATE ledger.journal_lines SET amount = -1.50 WHERE line_id = 4");
+    db.exec(
+        "UPDATE ledger.journal_lines SET amount = 0 WHERE line_id = 1;"
+        "UPDATE ledger.journal_lines SET amount = -1.50 WHERE line_id = 4");
     const auto result = db.run_check("dr_cr_sign_convention");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) ==
@@ -184,10 +191,11 @@ TEST_CASE("dr_cr_sign_convention: zero and negative amounts")
 TEST_CASE("dr_cr_sign_convention: an overdrawn customer wallet")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at) VALUES (4001, 'bank', 'WD-1', 'C001', 'withdrawal', 'posted', now());"
-            "INSERT INTO ledger.journal_lines VALUES (60, 4001, 'CUSTOMER_WALLET', 'C001', 'DR', 60.00, 'USD'),"
-            " (61, 4001, 'BROKER_CASH', 'C001', 'CR', 60.00, 'USD')");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (4001, 'bank', 'WD-1', 'C001', 'withdrawal', 'posted', now());"
+        "INSERT INTO ledger.journal_lines VALUES (60, 4001, 'CUSTOMER_WALLET', 'C001', 'DR', 60.00, 'USD'),"
+        " (61, 4001, 'BROKER_CASH', 'C001', 'CR', 60.00, 'USD')");
     const auto result = db.run_check("dr_cr_sign_convention");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) == Lines{"wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001"});
@@ -198,9 +206,10 @@ TEST_CASE("dr_cr_sign_convention: an overdrawn customer wallet")
 TEST_CASE("a hostile string in the ledger is reported verbatim")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
-            " VALUES (7001, 'bank', $$'; DROP TABLE ledger.journal_lines; --$$, 'deposit', 'pending', now()),"
-            " (7002, 'bank', $$'; DROP TABLE ledger.journal_lines; --$$, 'deposit', 'pending', now())");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
+        " VALUES (7001, 'bank', $$'; DROP TABLE ledger.journal_lines; --$$, 'deposit', 'pending', now()),"
+        " (7002, 'bank', $$'; DROP TABLE ledger.journal_lines; --$$, 'deposit', 'pending', now())");
     const auto result = db.run_check("source_txn_uniqueness");
     CHECK(variance_lines(result) ==
           Lines{"duplicate_source_txn source=bank source_txn_id='; DROP TABLE ledger.journal_lines; --"});

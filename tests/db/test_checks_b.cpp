@@ -23,10 +23,12 @@ std::string posted_fee(int txn_id, const std::string& amount, const std::string&
 {
     const auto id = std::to_string(txn_id);
     return "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-           " effective_at, posted_at) VALUES (" + id + ", 'fees', 'FEE-" + id + "', 'C001', 'fee', '" + status +
-           "', '" + effective_at + "', now());"
-           "INSERT INTO ledger.journal_lines VALUES (" + id + "1, " + id + ", 'CUSTOMER_WALLET', 'C001', 'DR', " +
-           amount + ", 'USD'), (" + id + "2, " + id + ", 'FEE_INCOME', NULL, 'CR', " + amount + ", 'USD')";
+           " effective_at, posted_at) VALUES (" +
+           id + ", 'fees', 'FEE-" + id + "', 'C001', 'fee', '" + status + "', '" + effective_at +
+           "', now());"
+           "INSERT INTO ledger.journal_lines VALUES (" +
+           id + "1, " + id + ", 'CUSTOMER_WALLET', 'C001', 'DR', " + amount + ", 'USD'), (" + id + "2, " + id +
+           ", 'FEE_INCOME', NULL, 'CR', " + amount + ", 'USD')";
 }
 
 std::string snapshot_id(const BookDb& db, const std::string& account, const std::string& customer_condition)
@@ -117,8 +119,9 @@ TEST_CASE("wallet_derivation: a stored wallet with a balance and no booked lines
 {
     auto& db = clean_book();
     // An empty wallet without lines is a freshly opened account, not a break.
-    db.exec("INSERT INTO ledger.wallets (customer_id, account_code, currency, balance) VALUES"
-            " ('C003', 'CUSTOMER_WALLET', 'USD', 10.00), ('C004', 'CUSTOMER_WALLET', 'USD', 0)");
+    db.exec(
+        "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance) VALUES"
+        " ('C003', 'CUSTOMER_WALLET', 'USD', 10.00), ('C004', 'CUSTOMER_WALLET', 'USD', 0)");
     const auto result = db.run_check("wallet_derivation");
     CHECK(variance_lines(result) ==
           Lines{"wallet_without_lines account=CUSTOMER_WALLET currency=USD customer_id=C003"});
@@ -131,9 +134,10 @@ TEST_CASE("wallet_derivation: a stored wallet with a balance and no booked lines
 TEST_CASE("wallet_derivation counts booked lines only: pending ignored, reversed kept")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.journal_lines VALUES (20, 1005, 'CUSTOMER_WALLET', 'C002', 'CR', 75.00, 'USD'),"
-            " (21, 1005, 'BROKER_CASH', 'C002', 'DR', 75.00, 'USD');"
-            "UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1002");
+    db.exec(
+        "INSERT INTO ledger.journal_lines VALUES (20, 1005, 'CUSTOMER_WALLET', 'C002', 'CR', 75.00, 'USD'),"
+        " (21, 1005, 'BROKER_CASH', 'C002', 'DR', 75.00, 'USD');"
+        "UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1002");
     CHECK(db.run_check("wallet_derivation").status == CheckStatus::ok);
     CHECK(db.run_check("account_totals").status == CheckStatus::ok);
     CHECK(db.run_check("snapshot_reconcile").status == CheckStatus::ok);
@@ -142,8 +146,9 @@ TEST_CASE("wallet_derivation counts booked lines only: pending ignored, reversed
 TEST_CASE("wallet_derivation: the list is capped while the true total is kept")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.wallets (customer_id, account_code, currency, balance)"
-            " SELECT 'X' || g, 'CUSTOMER_WALLET', 'USD', g FROM generate_series(1, 6) g");
+    db.exec(
+        "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance)"
+        " SELECT 'X' || g, 'CUSTOMER_WALLET', 'USD', g FROM generate_series(1, 6) g");
     const auto result = db.run_check("wallet_derivation", {{"RECON_VARIANCE_CAP", "2"}});
     CHECK(result.variances_total == 6);
     CHECK(variance_lines(result) == Lines{"wallet_without_lines account=CUSTOMER_WALLET currency=USD customer_id=X5",
@@ -210,8 +215,9 @@ TEST_CASE("account_totals: journal lines on an account without stored totals")
 TEST_CASE("account_totals: stored totals without booked lines")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.account_totals (account_code, currency, debit_total, credit_total, net) VALUES"
-            " ('FEE_INCOME', 'AED', 0, 5.00, 5.00), ('BROKER_CASH', 'AED', 0, 0, 0)");
+    db.exec(
+        "INSERT INTO ledger.account_totals (account_code, currency, debit_total, credit_total, net) VALUES"
+        " ('FEE_INCOME', 'AED', 0, 5.00, 5.00), ('BROKER_CASH', 'AED', 0, 0, 0)");
     const auto result = db.run_check("account_totals");
     CHECK(variance_lines(result) == Lines{"account_totals_without_lines account=FEE_INCOME currency=AED"});
     CHECK(result.variances.at(0).actual == "5.00");
@@ -259,10 +265,11 @@ TEST_CASE("snapshot_reconcile: as_of is inclusive, later postings and pending on
 TEST_CASE("snapshot_reconcile: a whole-account snapshot covers every customer and lines without one")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
-            " VALUES (2007, 'bank', 'INT-1', 'interest', 'posted', '2026-11-04T00:00Z');"
-            "INSERT INTO ledger.journal_lines VALUES (70, 2007, 'BROKER_CASH', NULL, 'DR', 0.40, 'USD'),"
-            " (71, 2007, 'FEE_INCOME', NULL, 'CR', 0.40, 'USD')");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, txn_type, status, effective_at)"
+        " VALUES (2007, 'bank', 'INT-1', 'interest', 'posted', '2026-11-04T00:00Z');"
+        "INSERT INTO ledger.journal_lines VALUES (70, 2007, 'BROKER_CASH', NULL, 'DR', 0.40, 'USD'),"
+        " (71, 2007, 'FEE_INCOME', NULL, 'CR', 0.40, 'USD')");
     const auto id = snapshot_id(db, "BROKER_CASH", "customer_id IS NULL");
     const auto result = db.run_check("snapshot_reconcile");
     CHECK(variance_lines(result) == Lines{"snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=" + id});
@@ -274,9 +281,10 @@ TEST_CASE("snapshot_reconcile replays the latest snapshot per key plus RECON_SNA
 {
     auto& db = clean_book();
     // 31 days before the latest C001 snapshot, and wrong: outside the default 7-day window.
-    db.exec("INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
-            " VALUES ('CUSTOMER_WALLET', 'C001', 'USD', '2026-10-02T12:00Z', 5.00),"
-            " ('CUSTOMER_WALLET', 'C001', 'USD', '2026-11-01T12:00Z', 100.00)");
+    db.exec(
+        "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
+        " VALUES ('CUSTOMER_WALLET', 'C001', 'USD', '2026-10-02T12:00Z', 5.00),"
+        " ('CUSTOMER_WALLET', 'C001', 'USD', '2026-11-01T12:00Z', 100.00)");
     const auto inside = db.run_check("snapshot_reconcile");
     CHECK(inside.status == CheckStatus::ok);
     CHECK(inside.metrics["snapshots_total"] == 4);

@@ -125,15 +125,15 @@ TEST_CASE("gtn_ledger_recon: cash and quantity breaks, each named with both side
     fixture["gtn"]["accounts"]["G-002"]["cash"][0]["cashBalance"] = "249.00";
     auto& db = book("uae", fixture);
     // The ledger also books a sell the broker never saw.
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at, posted_at, symbol, quantity)"
-            " VALUES (1010, 'gtn', 'ORD-9', 'C002', 'buy', 'posted', now(), now(), 'NVDA', 1.5)");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at, posted_at, symbol, quantity)"
+        " VALUES (1010, 'gtn', 'ORD-9', 'C002', 'buy', 'posted', now(), now(), 'NVDA', 1.5)");
     const auto result = run(db, "gtn_ledger_recon");
     CHECK(result.status == CheckStatus::fail);
-    CHECK(variance_lines(result) == Lines{"amount_break currency=USD customer_id=C002",
-                                          "quantity_break customer_id=C001 symbol=AAPL",
-                                          "quantity_break customer_id=C001 symbol=MSFT",
-                                          "quantity_break customer_id=C002 symbol=NVDA"});
+    CHECK(variance_lines(result) ==
+          Lines{"amount_break currency=USD customer_id=C002", "quantity_break customer_id=C001 symbol=AAPL",
+                "quantity_break customer_id=C001 symbol=MSFT", "quantity_break customer_id=C002 symbol=NVDA"});
     const auto& cash = variance(result, "amount_break", "USD");
     CHECK(cash.expected == "250.00");
     CHECK(cash.actual == "249.00");
@@ -172,16 +172,16 @@ TEST_CASE("zag_holdings_recon: mismatch, ledger_only (a missed sell), broker_onl
                                                        {{"symbol", "MSFT"}, {"quantity", "0.00005"}}};
     fixture["zag"]["accounts"]["Z-002"]["holdings"] = {{{"symbol", "TSLA"}, {"quantity", "3"}}};
     auto& db = book("uae", fixture);
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at, posted_at, symbol, quantity)"
-            " VALUES (1010, 'zag', 'ORD-9', 'C002', 'buy', 'posted', now(), now(), 'NVDA', 2),"
-            "        (1011, 'zag', 'ORD-10', 'C002', 'buy', 'pending', now(), NULL, 'AMZN', 5)");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at, posted_at, symbol, quantity)"
+        " VALUES (1010, 'zag', 'ORD-9', 'C002', 'buy', 'posted', now(), now(), 'NVDA', 2),"
+        "        (1011, 'zag', 'ORD-10', 'C002', 'buy', 'pending', now(), NULL, 'AMZN', 5)");
     const auto result = run(db, "zag_holdings_recon");
     CHECK(result.status == CheckStatus::fail);
-    CHECK(variance_lines(result) == Lines{"broker_only customer_id=C002 symbol=TSLA",
-                                          "ledger_only customer_id=C002 symbol=NVDA",
-                                          "mismatch customer_id=C001 symbol=AAPL",
-                                          "quantity_dust customer_id=C001 symbol=MSFT"});
+    CHECK(variance_lines(result) ==
+          Lines{"broker_only customer_id=C002 symbol=TSLA", "ledger_only customer_id=C002 symbol=NVDA",
+                "mismatch customer_id=C001 symbol=AAPL", "quantity_dust customer_id=C001 symbol=MSFT"});
     CHECK(variance(result, "ledger_only", "NVDA").expected == "2");
     CHECK(variance(result, "ledger_only", "NVDA").actual == "0");
     CHECK(variance(result, "broker_only", "TSLA").difference == "-3");
@@ -194,11 +194,12 @@ TEST_CASE("viewtrade_ledger_recon: the ledger's wallet journal against ViewTrade
 {
     auto& db = book("india");
     // A second deposit booked for C002 that never reached ViewTrade; a pending one does not count.
-    db.exec("INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-            " effective_at, posted_at) VALUES (1010, 'bank', 'DEP-9', 'C002', 'deposit', 'posted', now(), now());"
-            "INSERT INTO ledger.journal_lines VALUES (20, 1010, 'BROKER_CASH', 'C002', 'DR', 750.00, 'USD'),"
-            " (21, 1010, 'CUSTOMER_WALLET', 'C002', 'CR', 750.00, 'USD'),"
-            " (22, 1005, 'CUSTOMER_WALLET', 'C002', 'CR', 75.00, 'USD')");
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at, posted_at) VALUES (1010, 'bank', 'DEP-9', 'C002', 'deposit', 'posted', now(), now());"
+        "INSERT INTO ledger.journal_lines VALUES (20, 1010, 'BROKER_CASH', 'C002', 'DR', 750.00, 'USD'),"
+        " (21, 1010, 'CUSTOMER_WALLET', 'C002', 'CR', 750.00, 'USD'),"
+        " (22, 1005, 'CUSTOMER_WALLET', 'C002', 'CR', 75.00, 'USD')");
     const auto result = run(db, "viewtrade_ledger_recon");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) == Lines{"amount_break currency=USD customer_id=C002"});
@@ -216,21 +217,24 @@ TEST_CASE("viewtrade_holdings_recon: share-count rows against ViewTrade position
     auto& db = book("india", fixture);
     const auto result = run(db, "viewtrade_holdings_recon");
     CHECK(result.status == CheckStatus::fail);
-    CHECK(variance_lines(result) == Lines{"broker_only customer_id=C002 symbol=AAPL",
-                                          "ledger_only customer_id=C001 symbol=AAPL"});
+    CHECK(variance_lines(result) ==
+          Lines{"broker_only customer_id=C002 symbol=AAPL", "ledger_only customer_id=C001 symbol=AAPL"});
 }
 
 TEST_CASE("lrs_viewtrade_tie_out: a missing wire ages into a break; a young one is in transit; stray wires inform")
 {
     auto fixture = clean_broker_fixture();
     fixture["viewtrade"]["accounts"]["V-002"]["deposits"] = Json::array();  // R-2 and R-3's wire never came
-    fixture["viewtrade"]["accounts"]["V-001"]["deposits"].push_back(
-        {{"deposit_id", "W-STRAY"}, {"amount", "42.00"}, {"currency", "USD"}, {"status", "completed"},
-         {"completed_at", "2026-11-05T12:00:00Z"}});
+    fixture["viewtrade"]["accounts"]["V-001"]["deposits"].push_back({{"deposit_id", "W-STRAY"},
+                                                                     {"amount", "42.00"},
+                                                                     {"currency", "USD"},
+                                                                     {"status", "completed"},
+                                                                     {"completed_at", "2026-11-05T12:00:00Z"}});
     auto& db = book("india", fixture);
-    db.exec("INSERT INTO ledger.lrs_remittances VALUES ('R-4', 'C001', 'ABCDE1234F', 4175.00, 50.00, 83.50,"
-            " 'S0001', 'UTR-4', 'sent', now() - interval '1 day', now() - interval '1 day', current_date),"
-            " ('R-5', 'C001', 'ABCDE1234F', 4175.00, 50.00, 83.50, 'S0001', NULL, 'initiated', now(), NULL, NULL)");
+    db.exec(
+        "INSERT INTO ledger.lrs_remittances VALUES ('R-4', 'C001', 'ABCDE1234F', 4175.00, 50.00, 83.50,"
+        " 'S0001', 'UTR-4', 'sent', now() - interval '1 day', now() - interval '1 day', current_date),"
+        " ('R-5', 'C001', 'ABCDE1234F', 4175.00, 50.00, 83.50, 'S0001', NULL, 'initiated', now(), NULL, NULL)");
     const auto result = run(db, "lrs_viewtrade_tie_out");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) == Lines{"aged_in_transit customer_id=C002 remittance_id=R-2",
@@ -259,11 +263,16 @@ TEST_CASE("one customer's broker fault is a fetch_error on that customer; the re
         CAPTURE(fault);
         auto fixture = clean_broker_fixture();
         fixture["viewtrade"]["accounts"]["V-001"]["cash"][0]["amount"] = "40.00";  // a real break elsewhere
-        fixture["faults"] = {{{"broker", "viewtrade"}, {"account", "V-002"}, {"kind", fault}, {"retry_after", 1},
-                              {"status", 500}, {"bytes", 1 << 20}}};
+        fixture["faults"] = {{{"broker", "viewtrade"},
+                              {"account", "V-002"},
+                              {"kind", fault},
+                              {"retry_after", 1},
+                              {"status", 500},
+                              {"bytes", 1 << 20}}};
         auto& db = book("india", fixture);
         const auto result = run(db, "viewtrade_ledger_recon",
-                                {{"RECON_BROKER_TIMEOUT_MS", "700"}, {"RECON_BROKER_MAX_RESPONSE_BYTES", "65536"},
+                                {{"RECON_BROKER_TIMEOUT_MS", "700"},
+                                 {"RECON_BROKER_MAX_RESPONSE_BYTES", "65536"},
                                  {"RECON_BROKER_RETRIES", "0"}});
         CHECK(result.status == CheckStatus::fail);
         CHECK(variance_lines(result) ==
@@ -293,8 +302,8 @@ TEST_CASE("a fetch error alone warns; past the failed share the check is error; 
           "1 of 2 customers could not be fetched from VIEWTRADE (more than RECON_BROKER_MAX_FAILED_SHARE=0.25)");
     CHECK(variance_lines(strict) == Lines{"fetch_error customer_id=C002"});
 
-    const auto dead = db.run_check("viewtrade_ledger_recon",
-                                   broker().settings({{"VIEWTRADE_BASE_URL", "http://127.0.0.1:1"}}));
+    const auto dead =
+        db.run_check("viewtrade_ledger_recon", broker().settings({{"VIEWTRADE_BASE_URL", "http://127.0.0.1:1"}}));
     CHECK(dead.status == CheckStatus::error);
     CHECK(dead.metrics["broker_status"] == "unreachable");
     CHECK(dead.metrics["broker_unreachable"] == true);
@@ -329,8 +338,10 @@ TEST_CASE("hostile ids and symbols from the broker are stored and read back verb
     fixture["gtn"]["accounts"][hostile] = {{"cash", {{{"currency", "USD"}, {"cashBalance", "0"}}}},
                                            {"securities", {{{"symbol", hostile}, {"quantity", "7"}}}}};
     auto& db = book("uae", fixture);
-    db.exec("INSERT INTO ledger.broker_accounts (customer_id, broker, broker_account_ref) VALUES ('" + std::string("'';"
-            " DROP TABLE journal_lines; --") + "', 'GTN', '" + "''; DROP TABLE journal_lines; --" + "')");
+    db.exec("INSERT INTO ledger.broker_accounts (customer_id, broker, broker_account_ref) VALUES ('" +
+            std::string("'';"
+                        " DROP TABLE journal_lines; --") +
+            "', 'GTN', '" + "''; DROP TABLE journal_lines; --" + "')");
     RunRequest request{.book = "uae", .category = 'C', .check_names = {"gtn_ledger_recon"}};
     const auto outcome = execute_run(db.settings(broker().settings({{"RECON_ALERT_PERSIST_ENABLED", "true"}})),
                                      default_registry(), request);

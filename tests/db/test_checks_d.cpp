@@ -20,8 +20,9 @@ BookDb& clean_book()
 TEST_CASE("pending_flow_age passes while every open flow is young")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.pending_flows VALUES ('F-old-done', 'cash_request', 'C001', 10, 'USD',"
-            " 'completed', now() - interval '30 days', NULL, NULL)");
+    db.exec(
+        "INSERT INTO ledger.pending_flows VALUES ('F-old-done', 'cash_request', 'C001', 10, 'USD',"
+        " 'completed', now() - interval '30 days', NULL, NULL)");
     const auto result = db.run_check("pending_flow_age");
     CHECK(result.status == CheckStatus::ok);
     CHECK(result.variances_total == 0);
@@ -31,8 +32,9 @@ TEST_CASE("pending_flow_age passes while every open flow is young")
 TEST_CASE("pending_flow_age warns past the warn threshold")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.pending_flows VALUES ('F-2', 'cash_request', 'C001', 10.00, 'USD',"
-            " 'pending', now() - interval '30 hours', NULL, NULL)");
+    db.exec(
+        "INSERT INTO ledger.pending_flows VALUES ('F-2', 'cash_request', 'C001', 10.00, 'USD',"
+        " 'pending', now() - interval '30 hours', NULL, NULL)");
     const auto result = db.run_check("pending_flow_age");
     CHECK(result.status == CheckStatus::warn);
     CHECK(variance_lines(result) == Lines{"aged_pending currency=USD customer_id=C001 flow_id=F-2"});
@@ -45,9 +47,10 @@ TEST_CASE("pending_flow_age warns past the warn threshold")
 TEST_CASE("pending_flow_age fails past the fail threshold, and the thresholds are settings")
 {
     auto& db = clean_book();
-    db.exec("INSERT INTO ledger.pending_flows VALUES ('F-3', 'deposit_in_transit', 'C002', 500, 'USD',"
-            " 'in_transit', now() - interval '80 hours', NULL, NULL),"
-            " ('F-4', 'cash_request', 'C001', 1, 'USD', 'pending', now() - interval '30 hours', NULL, NULL)");
+    db.exec(
+        "INSERT INTO ledger.pending_flows VALUES ('F-3', 'deposit_in_transit', 'C002', 500, 'USD',"
+        " 'in_transit', now() - interval '80 hours', NULL, NULL),"
+        " ('F-4', 'cash_request', 'C001', 1, 'USD', 'pending', now() - interval '30 hours', NULL, NULL)");
     const auto result = db.run_check("pending_flow_age");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) == Lines{"aged_pending currency=USD customer_id=C001 flow_id=F-4",
@@ -55,8 +58,8 @@ TEST_CASE("pending_flow_age fails past the fail threshold, and the thresholds ar
     CHECK(result.metrics["aged_fail"] == 1);
     CHECK(result.metrics["aged_warn"] == 1);
 
-    const auto relaxed = db.run_check("pending_flow_age",
-                                      {{"RECON_PENDING_WARN_HOURS", "48"}, {"RECON_PENDING_FAIL_HOURS", "100"}});
+    const auto relaxed =
+        db.run_check("pending_flow_age", {{"RECON_PENDING_WARN_HOURS", "48"}, {"RECON_PENDING_FAIL_HOURS", "100"}});
     CHECK(relaxed.status == CheckStatus::warn);
     CHECK(variance_lines(relaxed) == Lines{"aged_pending currency=USD customer_id=C002 flow_id=F-3"});
 }

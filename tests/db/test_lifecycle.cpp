@@ -50,21 +50,26 @@ const CheckChanges& changes_of(const RunOutcome& outcome, const std::string& che
     return *changes;
 }
 
-std::string customer_of(const VarianceHistory& row) { return row.keys.value("customer_id", ""); }
+std::string customer_of(const VarianceHistory& row)
+{
+    return row.keys.value("customer_id", "");
+}
 
 }  // namespace
 
 TEST_CASE("persistence on: every listed variance of a warn or fail check lands with its run")
 {
     auto& db = book();
-    db.exec("UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
-            "UPDATE ledger.balance_snapshots SET balance = 90.00 WHERE customer_id = 'C001'");
+    db.exec(
+        "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
+        "UPDATE ledger.balance_snapshots SET balance = 90.00 WHERE customer_id = 'C001'");
     const auto outcome = run(db, 'B', {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});
     const auto id = std::to_string(outcome.report.run_id);
     CHECK(outcome.report.status == "fail");
     CHECK(db.query_value("SELECT string_agg(check_name || ':' || kind || ':' || status || ':' || (keys->>'customer_id')"
                          " || ':' || expected || ':' || actual || ':' || difference, ',' ORDER BY check_name)"
-                         " FROM recon.reconciliation_variances WHERE run_id = " + id) ==
+                         " FROM recon.reconciliation_variances WHERE run_id = " +
+                         id) ==
           "snapshot_reconcile:snapshot_mismatch:fail:C001:98.50:90.00:-8.50,"
           "wallet_derivation:wallet_mismatch:fail:C001:48.50:40.00:-8.50");
     const auto& wallet = outcome.report.checks.at(0);
@@ -78,8 +83,9 @@ TEST_CASE("persistence on: every listed variance of a warn or fail check lands w
 TEST_CASE("persistence: warn checks persist too, ok checks and persistence off write no rows")
 {
     auto& db = book();
-    db.exec("INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
-            " now() - interval '30 hours', NULL, NULL)");
+    db.exec(
+        "INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
+        " now() - interval '30 hours', NULL, NULL)");
     const auto warned = run(db, 'D', {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});
     CHECK(warned.report.status == "warn");
     CHECK(db.query_value("SELECT string_agg(kind || ':' || status, ',') FROM recon.reconciliation_variances") ==
@@ -97,12 +103,14 @@ TEST_CASE("persistence: warn checks persist too, ok checks and persistence off w
 TEST_CASE("persistence beyond the cap: the listed variances are persisted, the run row keeps the true total")
 {
     auto& db = book();
-    db.exec("INSERT INTO ledger.wallets (customer_id, account_code, currency, balance)"
-            " SELECT 'X' || g, 'CUSTOMER_WALLET', 'USD', g FROM generate_series(1, 6) g");
+    db.exec(
+        "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance)"
+        " SELECT 'X' || g, 'CUSTOMER_WALLET', 'USD', g FROM generate_series(1, 6) g");
     const auto outcome = run_wallets(db, {{"RECON_ALERT_PERSIST_ENABLED", "true"}, {"RECON_VARIANCE_CAP", "2"}});
     const auto id = std::to_string(outcome.report.run_id);
     CHECK(db.query_value("SELECT string_agg(keys->>'customer_id', ',' ORDER BY keys->>'customer_id')"
-                         " FROM recon.reconciliation_variances WHERE run_id = " + id) == "X5,X6");
+                         " FROM recon.reconciliation_variances WHERE run_id = " +
+                         id) == "X5,X6");
     CHECK(db.query_value("SELECT metadata->'checks'->0->>'variances_total' FROM recon.runs WHERE run_id = " + id) ==
           "6");
 }
@@ -110,10 +118,11 @@ TEST_CASE("persistence beyond the cap: the listed variances are persisted, the r
 TEST_CASE("persistence is atomic with the results: a failed variance insert writes no result at all")
 {
     auto& db = book();
-    db.exec("CREATE FUNCTION recon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$BEGIN RAISE EXCEPTION 'disk full (simulated)'; END$$;"
-            "CREATE TRIGGER refuse BEFORE INSERT ON recon.reconciliation_variances"
-            " FOR EACH ROW EXECUTE FUNCTION recon_test_refuse()");
+    db.exec(
+        "CREATE FUNCTION recon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN RAISE EXCEPTION 'disk full (simulated)'; END$$;"
+        "CREATE TRIGGER refuse BEFORE INSERT ON recon.reconciliation_variances"
+        " FOR EACH ROW EXECUTE FUNCTION recon_test_refuse()");
     db.exec("UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001'");
     CHECK_THROWS_AS(run_wallets(db, {{"RECON_ALERT_PERSIST_ENABLED", "true"}}), Error);
     db.exec("DROP TRIGGER refuse ON recon.reconciliation_variances; DROP FUNCTION recon_test_refuse()");
@@ -191,18 +200,21 @@ TEST_CASE("lifecycle over consecutive runs: new, persisting (same first-seen), r
 TEST_CASE("lifecycle: a check that ends error resolves nothing; other checks' breaks are untouched")
 {
     auto& db = book();
-    db.exec("UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
-            "UPDATE ledger.balance_snapshots SET balance = 90.00 WHERE customer_id = 'C001'");
+    db.exec(
+        "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
+        "UPDATE ledger.balance_snapshots SET balance = 90.00 WHERE customer_id = 'C001'");
     const auto first = run(db, 'B');
     CHECK(history(db, {.status = "open"}).size() == 2);
 
     // Repaired, but the check cannot read the wallets: it proves nothing, so nothing resolves.
-    db.exec("UPDATE ledger.wallets SET balance = 48.50 WHERE customer_id = 'C001';"
-            "CREATE OR REPLACE VIEW contract.wallets AS SELECT customer_id, account_code, currency,"
-            " balance / 0 AS balance, updated_at FROM ledger.wallets");
+    db.exec(
+        "UPDATE ledger.wallets SET balance = 48.50 WHERE customer_id = 'C001';"
+        "CREATE OR REPLACE VIEW contract.wallets AS SELECT customer_id, account_code, currency,"
+        " balance / 0 AS balance, updated_at FROM ledger.wallets");
     const auto broken = run_wallets(db);
-    db.exec("CREATE OR REPLACE VIEW contract.wallets AS"
-            " SELECT customer_id, account_code, currency, balance, updated_at FROM ledger.wallets");
+    db.exec(
+        "CREATE OR REPLACE VIEW contract.wallets AS"
+        " SELECT customer_id, account_code, currency, balance, updated_at FROM ledger.wallets");
     CHECK(broken.report.checks.at(0).status == CheckStatus::error);
     auto wallet = history(db, {.check_name = "wallet_derivation"});
     REQUIRE(wallet.size() == 1);
@@ -220,8 +232,9 @@ TEST_CASE("lifecycle beyond the cap: breaks the capped list did not name stay op
 {
     auto& db = book();
     const EnvMap cap{{"RECON_VARIANCE_CAP", "1"}};
-    db.exec("UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
-            "UPDATE ledger.wallets SET balance = 200.00 WHERE customer_id = 'C002'");
+    db.exec(
+        "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
+        "UPDATE ledger.wallets SET balance = 200.00 WHERE customer_id = 'C002'");
     const auto first = run_wallets(db, cap);  // lists C002 (the larger difference) only
     CHECK(changes_of(first, "wallet_derivation").resolution_skipped);
     auto rows = history(db);

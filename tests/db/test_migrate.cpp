@@ -5,9 +5,9 @@
 
 #include "lib/db.hpp"
 #include "lib/errors.hpp"
-#include "tests/support/exit_code_of.hpp"
 #include "lib/migrate.hpp"
 #include "tests/db/fixture.hpp"
+#include "tests/support/exit_code_of.hpp"
 
 using namespace reconcile;
 using reconcile::test::exit_code_of;

@@ -17,7 +17,10 @@ using reconcile::test::slow_journal_view;
 
 namespace {
 
-BookDb& book() { return reconcile::test::clean_book("uae"); }
+BookDb& book()
+{
+    return reconcile::test::clean_book("uae");
+}
 
 RunRequest request_for(char category)
 {
@@ -46,8 +49,7 @@ TEST_CASE("a run commits one row with every check's result")
     CHECK(outcome.report.checks.size() == 4);
     const auto id = std::to_string(outcome.report.run_id);
     CHECK(db.query_value("SELECT status FROM recon.runs WHERE run_id = " + id) == "ok");
-    CHECK(db.query_value("SELECT jsonb_array_length(metadata->'checks') FROM recon.runs WHERE run_id = " + id) ==
-          "4");
+    CHECK(db.query_value("SELECT jsonb_array_length(metadata->'checks') FROM recon.runs WHERE run_id = " + id) == "4");
     CHECK(exit_code_for(outcome.report, false) == ExitCode::ok);
 }
 
@@ -70,11 +72,13 @@ TEST_CASE("a running row whose lock is free is marked abandoned by the next run"
 {
     auto& db = book();
     const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
-    db.exec("INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version)"
-            " VALUES ('uae', 'A', 'manual', 'running', " + std::to_string(key) +
-            ", now() - interval '1 hour', 'gone', 1, 'old'),"
-            " ('uae', 'D', 'manual', 'running', " + std::to_string(advisory_lock_key(run_lock_scope("uae", 'D'))) +
-            ", now(), 'elsewhere', 2, 'old')");
+    db.exec(
+        "INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version)"
+        " VALUES ('uae', 'A', 'manual', 'running', " +
+        std::to_string(key) +
+        ", now() - interval '1 hour', 'gone', 1, 'old'),"
+        " ('uae', 'D', 'manual', 'running', " +
+        std::to_string(advisory_lock_key(run_lock_scope("uae", 'D'))) + ", now(), 'elsewhere', 2, 'old')");
     const auto outcome = execute_run(db.settings(), default_registry(), request_for('A'));
     CHECK(db.query_value("SELECT status FROM recon.runs WHERE host = 'gone'") == "abandoned");
     CHECK(db.query_value("SELECT status FROM recon.runs WHERE host = 'elsewhere'") == "running");
@@ -136,10 +140,11 @@ TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows a
         return std::to_string(advisory_lock_key(run_lock_scope("uae", 'C', shard)));
     };
     const auto stale = [&](const std::string& host, const std::optional<Shard>& shard) {
-        db.exec("INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version,"
-                " shard_index, shard_count) VALUES ('uae', 'C', 'manual', 'running', " +
-                key_of(shard) + ", now(), '" + host + "', 1, 'old', " +
-                (shard ? std::to_string(shard->index) + ", " + std::to_string(shard->count) : "NULL, NULL") + ")");
+        db.exec(
+            "INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version,"
+            " shard_index, shard_count) VALUES ('uae', 'C', 'manual', 'running', " +
+            key_of(shard) + ", now(), '" + host + "', 1, 'old', " +
+            (shard ? std::to_string(shard->index) + ", " + std::to_string(shard->count) : "NULL, NULL") + ")");
     };
     const auto status_of = [&](const std::string& host) {
         return db.query_value("SELECT status FROM recon.runs WHERE host = '" + host + "'");
@@ -164,11 +169,12 @@ TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows a
     CHECK(first.report.shard == one);
     const auto id = std::to_string(first.report.run_id);
     CHECK(db.query_value("SELECT shard_index || '/' || shard_count || ' ' || status || ' ' || lock_key"
-                         " FROM recon.runs WHERE run_id = " + id) == "1/2 ok " + key_of(one));
-    CHECK(status_of("dead-shard-1") == "abandoned");       // our own key
-    CHECK(status_of("dead-whole") == "abandoned");         // the category key: no unsharded run beside us
-    CHECK(status_of("live-shard-2") == "running");         // another shard, alive
-    CHECK(status_of("dead-shard-1-of-3") == "running");    // not provably dead to a shard
+                         " FROM recon.runs WHERE run_id = " +
+                         id) == "1/2 ok " + key_of(one));
+    CHECK(status_of("dead-shard-1") == "abandoned");     // our own key
+    CHECK(status_of("dead-whole") == "abandoned");       // the category key: no unsharded run beside us
+    CHECK(status_of("live-shard-2") == "running");       // another shard, alive
+    CHECK(status_of("dead-shard-1-of-3") == "running");  // not provably dead to a shard
 
     request.shard = two;
     CHECK(execute_run(db.settings(), default_registry(), request).lock_held);

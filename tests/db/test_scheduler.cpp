@@ -13,12 +13,16 @@ using reconcile::test::BookDb;
 
 namespace {
 
-BookDb& book() { return reconcile::test::clean_book("uae"); }
+BookDb& book()
+{
+    return reconcile::test::clean_book("uae");
+}
 
 std::string categories_run(const BookDb& db)
 {
-    return db.query_value("SELECT coalesce(string_agg(category, '' ORDER BY run_id), '') FROM recon.runs"
-                          " WHERE trigger = 'schedule'");
+    return db.query_value(
+        "SELECT coalesce(string_agg(category, '' ORDER BY run_id), '') FROM recon.runs"
+        " WHERE trigger = 'schedule'");
 }
 
 }  // namespace
@@ -59,8 +63,9 @@ TEST_CASE("a run narrowed to some checks, or one that was aborted, does not rese
     narrowed.category = 'A';
     narrowed.check_names = {"source_txn_uniqueness"};
     execute_run(settings, default_registry(), narrowed);
-    db.exec("INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version, error)"
-            " VALUES ('uae', 'D', 'manual', 'error', 1, now(), 'h', 1, 'v', 'database connection lost')");
+    db.exec(
+        "INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version, error)"
+        " VALUES ('uae', 'D', 'manual', 'error', 1, now(), 'h', 1, 'v', 'database connection lost')");
     Session session(db.url(), "control");
     RunHistory history(session);
     CHECK(history.last_started_by_category("uae").empty());

@@ -105,8 +105,14 @@ HttpResult http_post(int port, const std::string& path, const httplib::Headers& 
     return to_result(client.Post(path, headers, body, content_type));
 }
 
-httplib::Headers read_headers() { return {{"X-Ledger-Token", read_token}}; }
-httplib::Headers admin_headers() { return {{"X-Ledger-Admin-Token", admin_token}}; }
+httplib::Headers read_headers()
+{
+    return {{"X-Ledger-Token", read_token}};
+}
+httplib::Headers admin_headers()
+{
+    return {{"X-Ledger-Admin-Token", admin_token}};
+}
 
 RawConnection::RawConnection(int port)
 {

@@ -85,18 +85,21 @@ TEST_CASE("a failing check posts one signed alert whose payload matches the run"
     CHECK(payload["variances"][0]["difference"] == "-8.50");
     CHECK(payload["variances"][0]["state"] == "new");
     CHECK(payload["variances"][0]["fingerprint"] == run["checks"][0]["variances"][0]["fingerprint"]);
-    CHECK(payload["summary"] == "uae/B wallet_derivation FAIL: 1 variance(s) (1 new, 0 persisting, 0 reopened, "
-                                "0 resolved); first: wallet_mismatch customer_id=C001 account=CUSTOMER_WALLET "
-                                "currency=USD difference=-8.50");
+    CHECK(payload["summary"] ==
+          "uae/B wallet_derivation FAIL: 1 variance(s) (1 new, 0 persisting, 0 reopened, "
+          "0 resolved); first: wallet_mismatch customer_id=C001 account=CUSTOMER_WALLET "
+          "currency=USD difference=-8.50");
     const std::string fingerprint = payload["variances"][0]["fingerprint"];
-    CHECK(payload["dedup_key"] == to_hex(sha256("uae\x1fwallet_derivation\x1f" "fail\x1f" + fingerprint)));
+    CHECK(payload["dedup_key"] == to_hex(sha256("uae\x1fwallet_derivation\x1f"
+                                                "fail\x1f" +
+                                                fingerprint)));
     CHECK(request.headers.at("x-reconcile-dedup-key") == payload["dedup_key"]);
     CHECK(request.headers.at("x-reconcile-event") == "problem");
     const auto timestamp = request.headers.at("x-reconcile-timestamp");
     CHECK(request.headers.at("x-reconcile-signature") ==
           "sha256=" + hmac_sha256_hex("s3cret", timestamp + "." + request.body));
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     CHECK(std::abs(now - std::stoll(timestamp)) < 60);
     CHECK(result.err.find("webhook: delivered 1 alert(s)") != std::string::npos);
 }
@@ -155,8 +158,8 @@ TEST_CASE("a receiver that accepts and never answers: the run ends within the de
     const auto& db = uae();
     // Three failing checks: three alerts share one deadline.
     db.exec(three_b_breaks_sql);
-    const auto hung = run_with_hung_webhook({"run", "--book", "uae", "--category", "B", "--output", "json"},
-                                            alert_env(db, ""), 1000);
+    const auto hung =
+        run_with_hung_webhook({"run", "--book", "uae", "--category", "B", "--output", "json"}, alert_env(db, ""), 1000);
     CHECK(hung.result.exit_code == 1);
     CHECK(hung.elapsed < 1000ms + 2s);
     CHECK(hung.connections == 3);
@@ -189,8 +192,9 @@ TEST_CASE("a warn check alerts too, and the exit code follows --fail-on as witho
 {
     const auto& db = uae();
     WebhookReceiver receiver;
-    db.exec("INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
-            " now() - interval '30 hours', NULL, NULL)");
+    db.exec(
+        "INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
+        " now() - interval '30 hours', NULL, NULL)");
     CHECK(reconcile_with(db, {"run", "--book", "uae", "--category", "D"}, receiver.url()).exit_code == 0);
     REQUIRE(receiver.requests().size() == 1);
     CHECK(nlohmann::json::parse(receiver.requests()[0].body)["status"] == "warn");

@@ -75,8 +75,8 @@ World& scenario()
 
 ProcessOptions env_for(const World& w, const std::map<std::string, std::string>& extra = {})
 {
-    auto options = books_env(w.uae, w.india, w.broker.settings({{"RECON_BROKER_TIMEOUT_MS", "1000"},
-                                                                 {"RECON_BROKER_RETRIES", "0"}}));
+    auto options = books_env(w.uae, w.india,
+                             w.broker.settings({{"RECON_BROKER_TIMEOUT_MS", "1000"}, {"RECON_BROKER_RETRIES", "0"}}));
     for (const auto& [key, value] : extra) options.env[key] = value;
     return options;
 }
@@ -88,7 +88,8 @@ Lines run_variances(const Json& run)
     for (const auto& check : run["checks"]) {
         for (const auto& variance : check["variances"]) {
             std::string line = check["check_name"].get<std::string>() + ": " + variance["kind"].get<std::string>();
-            for (const auto& [key, value] : variance["keys"].items()) line += " " + key + "=" + value.get<std::string>();
+            for (const auto& [key, value] : variance["keys"].items())
+                line += " " + key + "=" + value.get<std::string>();
             lines.push_back(std::move(line));
         }
     }
@@ -163,9 +164,11 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto report = Json::parse(ledger_report.out);
     CHECK(report["status"] == "fail");
     CHECK(customer_named(report, "C001")["status"] == "fail");
-    CHECK(customer_named(report, "C001")["securities"][0] ==
-          Json{{"symbol", "AAPL"}, {"ledger", "0.5"}, {"broker", "0.25"}, {"difference", "0.25"},
-               {"outcome", "mismatch"}});
+    CHECK(customer_named(report, "C001")["securities"][0] == Json{{"symbol", "AAPL"},
+                                                                  {"ledger", "0.5"},
+                                                                  {"broker", "0.25"},
+                                                                  {"difference", "0.25"},
+                                                                  {"outcome", "mismatch"}});
     CHECK(customer_named(report, "C001")["cash"][0]["outcome"] == "match");
     CHECK(customer_named(report, "C002")["status"] == "ok");
     CHECK(customer_named(report, "C003")["status"] == "ok");
@@ -219,9 +222,9 @@ TEST_CASE("a broker entirely down: its checks end error, exit 2, the other check
     CHECK(w.uae.query_value("SELECT status FROM recon.runs") == "error");
 
     // Every broker the run needs is down: 69, and the run row still says so.
-    const auto both = reconcile_cli({"run", "--book", "uae", "--category", "C"},
-                                    env_for(w, {{"GTN_BASE_URL", "http://127.0.0.1:1"},
-                                                {"ZAG_BASE_URL", "http://127.0.0.1:1/zag"}}));
+    const auto both =
+        reconcile_cli({"run", "--book", "uae", "--category", "C"},
+                      env_for(w, {{"GTN_BASE_URL", "http://127.0.0.1:1"}, {"ZAG_BASE_URL", "http://127.0.0.1:1/zag"}}));
     CHECK(both.exit_code == 69);
     CHECK(both.out.find("ERROR  gtn_ledger_recon") != std::string::npos);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs WHERE status = 'error'") == "2");
@@ -236,8 +239,9 @@ TEST_CASE("a hostile customer id and symbol from the broker are stored and shown
 {
     auto& w = scenario();
     const std::string hostile = "'; DROP TABLE journal_lines; --";
-    w.uae.exec("INSERT INTO ledger.broker_accounts VALUES ('''; DROP TABLE journal_lines; --', 'ZAG',"
-               " '''; DROP TABLE journal_lines; --', 'active', now())");
+    w.uae.exec(
+        "INSERT INTO ledger.broker_accounts VALUES ('''; DROP TABLE journal_lines; --', 'ZAG',"
+        " '''; DROP TABLE journal_lines; --', 'active', now())");
     auto fixture = scenario_fixture();
     fixture["zag"]["accounts"][hostile] = {{"holdings", {{{"symbol", hostile}, {"quantity", "5"}}}}};
     w.broker.set_fixture(fixture);
@@ -276,8 +280,9 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
     // India's schedule is off unless INDIA_RECON_ENABLED: skipped, nothing written.
     const auto india = reconcile_cli({"run", "--book", "india", "--category", "A", "--if-due"}, env);
     CHECK(india.exit_code == 0);
-    CHECK(india.err == "reconcile: info: skipped india/A: not due: scheduled runs of book india are switched off"
-                       " (INDIA_RECON_ENABLED)\n");
+    CHECK(india.err ==
+          "reconcile: info: skipped india/A: not due: scheduled runs of book india are switched off"
+          " (INDIA_RECON_ENABLED)\n");
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "0");
     CHECK(reconcile_cli({"run", "--book", "india", "--category", "A", "--if-due"},
                         env_for(w, {{"INDIA_RECON_ENABLED", "true"}}))
@@ -291,11 +296,12 @@ TEST_CASE("india report command lines: bad flags are 64, a missing ViewTrade set
     CHECK(reconcile_cli({"india"}, env_for(w)).exit_code == 64);
     CHECK(reconcile_cli({"india", "nonsense"}, env_for(w)).exit_code == 64);
     CHECK(reconcile_cli({"india", "ledger-recon", "--output", "xml"}, env_for(w)).exit_code == 64);
-    const auto nobody = reconcile_cli({"india", "ledger-recon", "--customer", "'; DROP TABLE journal_lines; --"},
-                                      env_for(w));
+    const auto nobody =
+        reconcile_cli({"india", "ledger-recon", "--customer", "'; DROP TABLE journal_lines; --"}, env_for(w));
     CHECK(nobody.exit_code == 64);
-    CHECK(nobody.err == "reconcile: error: no ViewTrade account for customer ''; DROP TABLE journal_lines; --' in "
-                        "contract.broker_accounts\n");
+    CHECK(nobody.err ==
+          "reconcile: error: no ViewTrade account for customer ''; DROP TABLE journal_lines; --' in "
+          "contract.broker_accounts\n");
     auto no_viewtrade = env_for(w);
     no_viewtrade.env.erase("VIEWTRADE_BASE_URL");
     const auto missing = reconcile_cli({"india", "holdings-recon"}, no_viewtrade);
@@ -485,8 +491,8 @@ TEST_CASE("--shard: different shards run at once, the same shard twice or an uns
     slow_accounts(w, {"V-001", "V-002"}, 1500);
     const auto env = env_for(w, {{"RECON_BROKER_TIMEOUT_MS", "10000"}});
     const auto args = [](std::initializer_list<std::string> extra) {
-        std::vector<std::string> argv{reconcile_binary(), "run", "--book", "india", "--category", "C", "--check",
-                                      "viewtrade_holdings_recon"};
+        std::vector<std::string> argv{reconcile_binary(), "run", "--book",  "india",
+                                      "--category",       "C",   "--check", "viewtrade_holdings_recon"};
         argv.insert(argv.end(), extra);
         return argv;
     };
@@ -503,10 +509,10 @@ TEST_CASE("--shard: different shards run at once, the same shard twice or an uns
     CHECK(whole.out.empty());
     const auto first = one.wait(30s);
     const auto second = two.wait(30s);
-    CHECK_MESSAGE(first.exit_code == 0, first.err);   // C002 holds no instrument: nothing to break
-    CHECK_MESSAGE(second.exit_code == 1, second.err); // C001's short AAPL
-    CHECK(w.india.query_value("SELECT count(*) || ' ' || string_agg(status, ',' ORDER BY shard_index) FROM recon.runs") ==
-          "2 ok,fail");
+    CHECK_MESSAGE(first.exit_code == 0, first.err);    // C002 holds no instrument: nothing to break
+    CHECK_MESSAGE(second.exit_code == 1, second.err);  // C001's short AAPL
+    CHECK(w.india.query_value(
+              "SELECT count(*) || ' ' || string_agg(status, ',' ORDER BY shard_index) FROM recon.runs") == "2 ok,fail");
 
     // An unsharded run holds the category: no shard may start beside it.
     BackgroundProcess unsharded(args({}), env);
@@ -567,7 +573,8 @@ TEST_CASE("--shard: a shard resolves only its own customers' breaks; check state
     Json clean = fixed;
     clean["viewtrade"]["accounts"]["V-001"]["positions"][0]["quantity"] = "0.5";
     w.broker.set_fixture(clean);
-    CHECK(reconcile_cli({"run", "--book", "india", "--category", "C"}, env).exit_code == 1);  // C003's wire is still missing
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "C"}, env).exit_code ==
+          1);  // C003's wire is still missing
     CHECK(open_breaks() ==
           "lrs_viewtrade_tie_out:aged_in_transit:C003:open,viewtrade_holdings_recon:mismatch:C001:resolved,"
           "viewtrade_ledger_recon:amount_break:C002:resolved,viewtrade_ledger_recon:quantity_break:C001:resolved");
@@ -579,20 +586,17 @@ TEST_CASE("--shard: a shard resolves only its own customers' breaks; check state
 TEST_CASE("--shard: bad values and categories other than C are usage errors (64), nothing written")
 {
     auto& w = shard_scenario();
-    const std::map<std::string, std::string> bad{{"0/2", "K is out of range"},
-                                                 {"3/2", "K is out of range"},
-                                                 {"2/0", "N is out of range"},
-                                                 {"1/2000", "N is out of range"},
-                                                 {"x", "not of the form K/N"},
-                                                 {"1/2/3", "not of the form K/N"},
+    const std::map<std::string, std::string> bad{{"0/2", "K is out of range"}, {"3/2", "K is out of range"},
+                                                 {"2/0", "N is out of range"}, {"1/2000", "N is out of range"},
+                                                 {"x", "not of the form K/N"}, {"1/2/3", "not of the form K/N"},
                                                  {"", "not of the form K/N"}};
     for (const auto& [value, why] : bad) {
         CAPTURE(value);
         const auto result = reconcile_cli({"run", "--book", "india", "--category", "C", "--shard", value}, env_for(w));
         CHECK(result.exit_code == 64);
         CHECK(result.out.empty());
-        CHECK(result.err == "reconcile: error: --shard \"" + value + "\": " + why +
-                                " (expected K/N with 1 <= K <= N <= 1024)\n");
+        CHECK(result.err ==
+              "reconcile: error: --shard \"" + value + "\": " + why + " (expected K/N with 1 <= K <= N <= 1024)\n");
     }
     for (const char* category : {"A", "B", "D"}) {
         CAPTURE(category);
@@ -600,7 +604,8 @@ TEST_CASE("--shard: bad values and categories other than C are usage errors (64)
             reconcile_cli({"run", "--book", "india", "--category", category, "--shard", "1/2"}, env_for(w));
         CHECK(result.exit_code == 64);
         CHECK(result.err == std::string("reconcile: error: --shard 1/2 applies to category C only (broker fan-out), "
-                                        "not ") + category + "\n");
+                                        "not ") +
+                                category + "\n");
     }
     CHECK(reconcile_cli({"run", "--book", "india", "--category", "C", "--shard"}, env_for(w)).exit_code == 64);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "0");
@@ -630,8 +635,8 @@ TEST_CASE("--shard: RECON_BROKER_MAX_FAILED_SHARE counts the shard's customers")
     fixture["viewtrade"]["accounts"]["V-001"]["positions"][0]["quantity"] = "0.5";  // no break anywhere
     fixture["faults"] = {{{"broker", "viewtrade"}, {"account", "V-002"}, {"kind", "malformed"}}};
     w.broker.set_fixture(fixture);
-    const std::vector<std::string> run{"run",     "--book", "india",  "--category", "C",
-                                       "--check", "viewtrade_holdings_recon", "--output", "json"};
+    const std::vector<std::string> run{
+        "run", "--book", "india", "--category", "C", "--check", "viewtrade_holdings_recon", "--output", "json"};
     // The whole book: 1 of 4 customers failed, within the share of 0.5: a warning.
     const auto whole = check_named(run_json(run, env_for(w), 0), "viewtrade_holdings_recon");
     CHECK(whole["status"] == "warn");
@@ -643,10 +648,10 @@ TEST_CASE("--shard: RECON_BROKER_MAX_FAILED_SHARE counts the shard's customers")
     first_args.insert(first_args.end(), {"--shard", "1/2"});
     const auto first = check_named(run_json(first_args, env_for(w), 2), "viewtrade_holdings_recon");
     CHECK(first["status"] == "error");
-    CHECK(first["metrics"]["error"] == "1 of 1 customers could not be fetched from VIEWTRADE (more than "
-                                       "RECON_BROKER_MAX_FAILED_SHARE=0.5)");
-    CHECK(run_variances(Json{{"checks", {first}}}) ==
-          Lines{"viewtrade_holdings_recon: fetch_error customer_id=C002"});
+    CHECK(first["metrics"]["error"] ==
+          "1 of 1 customers could not be fetched from VIEWTRADE (more than "
+          "RECON_BROKER_MAX_FAILED_SHARE=0.5)");
+    CHECK(run_variances(Json{{"checks", {first}}}) == Lines{"viewtrade_holdings_recon: fetch_error customer_id=C002"});
 
     // Shard 2 (C001, C003, C004) fetched everyone: ok.
     auto second_args = run;

@@ -4,8 +4,8 @@
 
 #include <signal.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -99,11 +99,11 @@ TEST_CASE("exit 1: an unbalanced transaction is named in the JSON")
 TEST_CASE("--fail-on warn turns a warning into exit 1")
 {
     auto& b = clean_books();
-    b.india.exec("INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
-                 " now() - interval '30 hours', NULL, NULL)");
+    b.india.exec(
+        "INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
+        " now() - interval '30 hours', NULL, NULL)");
     CHECK(reconcile_cli({"run", "--book", "india", "--category", "D"}, env_for(b)).exit_code == 0);
-    CHECK(reconcile_cli({"run", "--book", "india", "--category", "D", "--fail-on", "warn"}, env_for(b)).exit_code ==
-          1);
+    CHECK(reconcile_cli({"run", "--book", "india", "--category", "D", "--fail-on", "warn"}, env_for(b)).exit_code == 1);
 }
 
 TEST_CASE("exit 2: a check that cannot complete, while the others' results stand")
@@ -143,25 +143,28 @@ TEST_CASE("kill -9 mid-run: the lock is free at once and the next run marks the 
     auto& b = clean_books();
     b.uae.exec(slow_journal_view(30));
     BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, env_for(b));
-    REQUIRE(wait_for([&] { return b.uae.query_value("SELECT count(*) FROM recon.runs WHERE status = 'running'") == "1"; },
-                     10s));
+    REQUIRE(wait_for(
+        [&] { return b.uae.query_value("SELECT count(*) FROM recon.runs WHERE status = 'running'") == "1"; }, 10s));
     run.send_signal(SIGKILL);
     run.wait(10s);
     // The dead run's read backend would sleep on inside its query; end it so the view can be
     // replaced (the control backend, idle, noticed the dead client by itself).
-    b.uae.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-               " AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()");
+    b.uae.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+        " AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()");
     b.uae.exec(normal_journal_view);
 
     // The server notices the dead client and releases its session lock.
     const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
-    CHECK(wait_for([&] {
-        pqxx::connection connection(b.uae.url());
-        pqxx::nontransaction txn(connection);
-        const bool free = txn.exec_params1("SELECT pg_try_advisory_lock($1)", key)[0].as<bool>();
-        if (free) txn.exec_params("SELECT pg_advisory_unlock($1)", key);
-        return free;
-    }, 5s));
+    CHECK(wait_for(
+        [&] {
+            pqxx::connection connection(b.uae.url());
+            pqxx::nontransaction txn(connection);
+            const bool free = txn.exec_params1("SELECT pg_try_advisory_lock($1)", key)[0].as<bool>();
+            if (free) txn.exec_params("SELECT pg_advisory_unlock($1)", key);
+            return free;
+        },
+        5s));
     CHECK(b.uae.query_value("SELECT status FROM recon.runs") == "running");
 
     const auto next = reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b));
@@ -173,14 +176,14 @@ TEST_CASE("kill -9 mid-run: the lock is free at once and the next run marks the 
 TEST_CASE("exit 64: bad command lines")
 {
     auto& b = books();
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {"run", "--book", "uae", "--category", "A", "--no-such-flag"},
-             {"run", "--book", "uae"},
-             {"run", "--book", "uae", "--category", "Z"},
-             {"run", "--book", "emea", "--category", "A"},
-             {"run", "--book", "uae", "--category", "A", "--check", "no_such_check"},
-             {"run", "--book", "uae", "--category", "A", "--output", "xml"},
-             {"frobnicate"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"run", "--book", "uae", "--category", "A", "--no-such-flag"},
+                                               {"run", "--book", "uae"},
+                                               {"run", "--book", "uae", "--category", "Z"},
+                                               {"run", "--book", "emea", "--category", "A"},
+                                               {"run", "--book", "uae", "--category", "A", "--check", "no_such_check"},
+                                               {"run", "--book", "uae", "--category", "A", "--output", "xml"},
+                                               {"frobnicate"}}) {
         const auto result = reconcile_cli(args, env_for(b));
         CAPTURE(args);
         CHECK(result.exit_code == 64);
@@ -205,8 +208,9 @@ TEST_CASE("exit 78: the wrong book's database, bad settings, unreadable secrets"
     auto wrong = reconcile_cli({"run", "--book", "india", "--category", "A"},
                                env_for(b, {{"RECON_DATABASE_URL_INDIA", b.uae.url()}}));
     CHECK(wrong.exit_code == 78);
-    CHECK(wrong.err == "reconcile: error: refusing to run: --book india but this database belongs to book 'uae'"
-                       " (entity uae-entity)\n");
+    CHECK(wrong.err ==
+          "reconcile: error: refusing to run: --book india but this database belongs to book 'uae'"
+          " (entity uae-entity)\n");
     CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
 
     CHECK(reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b, {{"RECON_VARIANCE_CAP", "lots"}}))
@@ -228,8 +232,8 @@ TEST_CASE("--config reads an env-file; the database URL can come from a secret f
                                           << "RECON_DATABASE_URL_INDIA_FILE=" << dir << "/url\n";
     ProcessOptions options;
     options.unset_env = {"RECON_BOOKS", "RECON_DATABASE_URL_INDIA", "RECON_DATABASE_URL_UAE", "RECON_CONFIG"};
-    const auto result = reconcile_cli({"--config", dir + "/reconcile.env", "run", "--book", "india", "--category", "D"},
-                                      options);
+    const auto result =
+        reconcile_cli({"--config", dir + "/reconcile.env", "run", "--book", "india", "--category", "D"}, options);
     CHECK_MESSAGE(result.exit_code == 0, result.err);
     std::filesystem::remove_all(dir);
 }
@@ -263,8 +267,8 @@ TEST_CASE("checks, runs list and runs show read the registry and the history")
     CHECK(only_a.size() == 1);
 
     const auto id = runs[0]["run_id"].get<std::int64_t>();
-    const auto show = reconcile_cli({"runs", "show", std::to_string(id), "--book", "uae", "--output", "json"},
-                                    env_for(b));
+    const auto show =
+        reconcile_cli({"runs", "show", std::to_string(id), "--book", "uae", "--output", "json"}, env_for(b));
     REQUIRE(show.exit_code == 0);
     const auto shown = nlohmann::json::parse(show.out);
     CHECK(shown["checks"][0]["variances"][1]["keys"]["txn_id"] == "1001");

@@ -31,11 +31,12 @@ std::vector<std::string> lines_of(const std::string& text)
 std::vector<std::string> run_variances(const BookDb& db, char category)
 {
     ProcessOptions options;
-    options.env = {{"RECON_BOOKS", db.book()}, {"RECON_DATABASE_URL_" + std::string(db.book() == "uae" ? "UAE" : "INDIA"), db.url()}};
-    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE", "RECON_READ_DATABASE_URL_INDIA"};
-    const auto result = reconcile_cli({"run", "--book", db.book(), "--category", std::string(1, category), "--output",
-                                       "json"},
-                                      options);
+    options.env = {{"RECON_BOOKS", db.book()},
+                   {"RECON_DATABASE_URL_" + std::string(db.book() == "uae" ? "UAE" : "INDIA"), db.url()}};
+    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE",
+                         "RECON_READ_DATABASE_URL_INDIA"};
+    const auto result = reconcile_cli(
+        {"run", "--book", db.book(), "--category", std::string(1, category), "--output", "json"}, options);
     REQUIRE_MESSAGE((result.exit_code == 0 || result.exit_code == 1), result.err);
     std::vector<std::string> lines;
     const auto document = nlohmann::json::parse(result.out);
@@ -74,8 +75,10 @@ TEST_CASE("generate-ledger: a clean ledger passes; each injected break is found 
         // 2000 generated transactions plus one posted reversal per reversed fee.
         CHECK(db.query_value("SELECT count(*) - 2000 = count(*) FILTER (WHERE status = 'reversed')"
                              " AND count(*) FILTER (WHERE status = 'reversed') > 0 FROM ledger.transactions") == "t");
-        CHECK(db.query_value("SELECT count(*) FROM ledger.broker_accounts") == (std::string(book) == "uae" ? "80" : "40"));
-        CHECK(db.query_value("SELECT count(*) > 0 FROM ledger.lrs_remittances") == (std::string(book) == "india" ? "t" : "f"));
+        CHECK(db.query_value("SELECT count(*) FROM ledger.broker_accounts") ==
+              (std::string(book) == "uae" ? "80" : "40"));
+        CHECK(db.query_value("SELECT count(*) > 0 FROM ledger.lrs_remittances") ==
+              (std::string(book) == "india" ? "t" : "f"));
         CHECK(run_variances(db, 'A').empty());
         CHECK(run_variances(db, 'D').empty());
 

@@ -131,8 +131,8 @@ TEST_CASE("on a terminal, each C check shows its customers done out of total, en
         if (is_progress) finished.push_back(line);
     }
     // Checks without customers at their broker (ViewTrade on uae) make no call and show nothing.
-    CHECK(finished == std::vector<std::string>{"gtn_ledger_recon: 36/36 customers",
-                                               "zag_holdings_recon: 36/36 customers"});
+    CHECK(finished ==
+          std::vector<std::string>{"gtn_ledger_recon: 36/36 customers", "zag_holdings_recon: 36/36 customers"});
     CHECK(result.err.find("viewtrade") == std::string::npos);
 }
 

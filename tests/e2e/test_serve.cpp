@@ -87,8 +87,9 @@ std::size_t count_rows(const std::vector<RunRow>& rows, const std::string& categ
 
 }  // namespace
 
-TEST_CASE("serve refuses to start without tokens (78), with a short token (78), --dev off loopback (64), on a "
-          "taken port (69)")
+TEST_CASE(
+    "serve refuses to start without tokens (78), with a short token (78), --dev off loopback (64), on a "
+    "taken port (69)")
 {
     auto& b = clean_books();
     auto options = book_env(b);
@@ -166,8 +167,9 @@ TEST_CASE("tokens: a missing one and a wrong one get 401 with a detail; reads ta
     CHECK(result.err.find(read_token) == std::string::npos);
 }
 
-TEST_CASE("POST run: one book and category answers the run document; without a book every book, without a "
-          "category A, B and D")
+TEST_CASE(
+    "POST run: one book and category answers the run document; without a book every book, without a "
+    "category A, B and D")
 {
     auto& b = clean_books();
     b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
@@ -184,8 +186,8 @@ TEST_CASE("POST run: one book and category answers the run document; without a b
     CHECK(run["checks"].size() == 4);
     CHECK(run["checks"][0]["check_name"] == "trial_balance_zero");
     CHECK(run["checks"][0]["variances"][1]["keys"]["txn_id"] == "1001");
-    CHECK(b.uae.query_value("SELECT status || '/' || trigger FROM recon.runs WHERE run_id = " +
-                            run["run_id"].dump()) == "fail/api");
+    CHECK(b.uae.query_value("SELECT status || '/' || trigger FROM recon.runs WHERE run_id = " + run["run_id"].dump()) ==
+          "fail/api");
 
     reply = http_post(port, "/v1/reconciliation/run", admin_headers(),
                       R"({"book":"india","category":"A","checks":["source_txn_uniqueness"]})");
@@ -209,14 +211,16 @@ TEST_CASE("POST run: one book and category answers the run document; without a b
     REQUIRE(reply.status == 200);
     combined = reply.json();
     std::vector<std::string> slots;
-    for (const auto& r : combined["runs"]) slots.push_back(r["book"].get<std::string>() + "/" + r["category"].get<std::string>());
+    for (const auto& r : combined["runs"])
+        slots.push_back(r["book"].get<std::string>() + "/" + r["category"].get<std::string>());
     CHECK(slots == std::vector<std::string>{"uae/A", "uae/B", "uae/D", "india/A", "india/B", "india/D"});
     CHECK(combined["status"] == "fail");  // the worst of them: uae/A fails
     CHECK(server.stop().exit_code == 0);
 }
 
-TEST_CASE("POST run: bad bodies get 400, a wrong media type 415, unknown paths 404 and wrong methods 405, all as "
-          "{\"detail\"}")
+TEST_CASE(
+    "POST run: bad bodies get 400, a wrong media type 415, unknown paths 404 and wrong methods 405, all as "
+    "{\"detail\"}")
 {
     auto& b = clean_books();
     ServeProcess server(book_env(b));
@@ -341,7 +345,8 @@ TEST_CASE("GET runs: filters, cursor pagination across both books, and 400 for b
     std::string cursor;
     int pages = 0;
     while (true) {
-        const std::string path = "/v1/reconciliation/runs?category=A&limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor);
+        const std::string path =
+            "/v1/reconciliation/runs?category=A&limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor);
         const auto reply = http_get(port, path, read_headers());
         REQUIRE(reply.status == 200);
         page = reply.json();
@@ -426,8 +431,9 @@ TEST_CASE("GET runs/{id}: the full run with its variances; 404; an id in both bo
     server.stop();
 }
 
-TEST_CASE("a book whose database is down: 503 for its runs and history, 500 for one without a database, and the "
-          "rest keeps working")
+TEST_CASE(
+    "a book whose database is down: 503 for its runs and history, 500 for one without a database, and the "
+    "rest keeps working")
 {
     auto& b = clean_books();
     ServeProcess server(book_env(b, {{"RECON_BOOKS", "uae,india,other"},
@@ -582,8 +588,8 @@ TEST_CASE("metrics: last status, time, duration and variances per book, category
     b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
     ServeProcess server(book_env(b));
     const int port = server.port();
-    const auto run = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})")
-                         .json();
+    const auto run =
+        http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})").json();
     // A run made outside serve (cron, a person) shows up too.
     const auto cli = run_process({reconcile_binary(), "run", "--book", "india", "--category", "D"}, book_env(b));
     CHECK(cli.exit_code == 0);
@@ -592,9 +598,7 @@ TEST_CASE("metrics: last status, time, duration and variances per book, category
     REQUIRE(reply.status == 200);
     CHECK(reply.headers.find("Content-Type")->second.rfind("text/plain; version=0.0.4", 0) == 0);
     const std::string& text = reply.body;
-    const auto has = [&](const std::string& line) {
-        CHECK_MESSAGE(text.find(line + "\n") != std::string::npos, line);
-    };
+    const auto has = [&](const std::string& line) { CHECK_MESSAGE(text.find(line + "\n") != std::string::npos, line); };
     has("reconcile_book_up{book=\"uae\"} 1");
     has("reconcile_run_last_status{book=\"uae\",category=\"A\",status=\"fail\"} 1");
     has("reconcile_run_last_id{book=\"uae\",category=\"A\"} " + run["run_id"].dump());
@@ -657,7 +661,8 @@ TEST_CASE("two serve processes on one book never run the same category at the sa
     int conflicts = 0;
     for (int round = 0; round < 6; ++round) {
         for (const int port : {first.port(), second.port()}) {
-            const auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})");
+            const auto reply =
+                http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})");
             CHECK((reply.status == 202 || reply.status == 409 || reply.status == 200));
             conflicts += reply.status == 409 ? 1 : 0;
         }
@@ -679,7 +684,7 @@ TEST_CASE("two serve processes on one book never run the same category at the sa
         for (const auto& [category, rows] : by_category) {
             for (std::size_t i = 0; i < rows.size(); ++i) {
                 INFO(db->book(), "/", category, " run ", rows[i].run_id, " status ", rows[i].status);
-                CHECK(rows[i].finished > 0);  // nothing left running after a clean stop
+                CHECK(rows[i].finished > 0);                                // nothing left running after a clean stop
                 if (i > 0) CHECK(rows[i].started >= rows[i - 1].finished);  // no overlap
             }
         }
@@ -688,7 +693,7 @@ TEST_CASE("two serve processes on one book never run the same category at the sa
     // Both schedulers and the API did real work: with B implemented, uae's A and B runs each read
     // the slow journal view, so a few runs per category fit in the window, not dozens.
     CHECK(total >= 6);
-    CHECK(conflicts > 0);     // and they did collide on the lock
+    CHECK(conflicts > 0);  // and they did collide on the lock
 }
 
 TEST_CASE("the reference command, verbatim, against serve --dev on port 8078")
@@ -701,8 +706,8 @@ TEST_CASE("the reference command, verbatim, against serve --dev on port 8078")
     auto options = book_env(b);
     options.env.erase("LEDGER_ADMIN_TOKEN");
     options.env.erase("LEDGER_TOKEN");
-    options.unset_env.insert(options.unset_env.end(), {"LEDGER_ADMIN_TOKEN", "LEDGER_TOKEN", "RECON_SERVE_PORT",
-                                                       "RECON_SERVE_ADDRESS"});
+    options.unset_env.insert(options.unset_env.end(),
+                             {"LEDGER_ADMIN_TOKEN", "LEDGER_TOKEN", "RECON_SERVE_PORT", "RECON_SERVE_ADDRESS"});
     BackgroundProcess server({reconcile_binary(), "serve", "--dev"}, options);
     REQUIRE_MESSAGE(server.wait_for_output("listening on 127.0.0.1:8078", 20s), server.err_so_far());
 
@@ -725,11 +730,13 @@ TEST_CASE("the reference command, verbatim, against serve --dev on port 8078")
     CHECK(document["runs"][1]["book"] == "india");
 
     // `curl … /v1/reconciliation/runs | jq` lists those runs, and /metrics shows them.
-    const auto listed = run_process({"/bin/sh", "-c",
-                                     "curl -s -H 'X-Ledger-Token: localdev' http://localhost:8078/v1/reconciliation/runs"
-                                     " | jq -r '.runs[] | \"\\(.book):\\(.run_id)\"'"});
+    const auto listed =
+        run_process({"/bin/sh", "-c",
+                     "curl -s -H 'X-Ledger-Token: localdev' http://localhost:8078/v1/reconciliation/runs"
+                     " | jq -r '.runs[] | \"\\(.book):\\(.run_id)\"'"});
     for (const auto& id : run_ids) CHECK(listed.out.find(id + "\n") != std::string::npos);
-    const auto metrics = run_process({"/bin/sh", "-c", "curl -s -H 'X-Ledger-Token: localdev' http://localhost:8078/metrics"});
+    const auto metrics =
+        run_process({"/bin/sh", "-c", "curl -s -H 'X-Ledger-Token: localdev' http://localhost:8078/metrics"});
     CHECK(metrics.out.find("reconcile_run_last_id{book=\"uae\",category=\"C\"} " +
                            document["runs"][0]["run_id"].dump() + "\n") != std::string::npos);
     server.send_signal(SIGTERM);

@@ -195,8 +195,9 @@ TEST_CASE("trace of a transaction a failing run names, until a run no longer doe
     CHECK(variance["variance"]["difference"] == "10.00");
 
     // A later run narrowed to another check leaves trial_balance_zero's latest result in place.
-    REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "A", "--check", "source_txn_uniqueness"}, db)
-                .exit_code == 0);
+    REQUIRE(
+        reconcile_cli({"run", "--book", "uae", "--category", "A", "--check", "source_txn_uniqueness"}, db).exit_code ==
+        0);
     const auto after_narrow = trace_json({"--txn", "1001"}, db);
     REQUIRE(after_narrow["variances"].size() == 1);
     CHECK(after_narrow["variances"][0]["run_id"] == run_id);

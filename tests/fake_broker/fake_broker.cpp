@@ -1,7 +1,8 @@
 // fake_broker: a test tool (built by CMake, never installed) that serves GTN, ZAG and ViewTrade
 // over real HTTP from a JSON fixture, verifies GTN's RS256 institution JWT, and misbehaves on
 // request: latency, 5xx, 429 with Retry-After, malformed JSON, a body that is not UTF-8, a
-// truncated body, an oversized body, a hang; per account or globally. The fixture format is in tests/fake_broker/README.md.
+// truncated body, an oversized body, a hang; per account or globally. The fixture format is in
+// tests/fake_broker/README.md.
 //
 //   fake_broker --fixture FILE [--host 127.0.0.1] [--port 0] [--threads 64]
 //
@@ -39,7 +40,11 @@ using namespace std::chrono_literals;
 
 std::atomic<bool> g_stopping{false};
 
-long long epoch_seconds() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+long long epoch_seconds()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 std::string read_file(const std::string& path)
 {
@@ -107,8 +112,8 @@ public:
         if (gtn.contains("public_key")) m_public_key = gtn["public_key"].get<std::string>();
         if (gtn.contains("public_key_file")) m_public_key = read_file(gtn["public_key_file"].get<std::string>());
         m_tokens.clear();
-        m_stats = {{"requests", Json::object()}, {"token_exchanges", 0}, {"token_rejections", 0},
-                   {"unauthorised", 0}, {"faults", Json::object()}, {"max_in_flight", 0}};
+        m_stats = {{"requests", Json::object()}, {"token_exchanges", 0},     {"token_rejections", 0},
+                   {"unauthorised", 0},          {"faults", Json::object()}, {"max_in_flight", 0}};
     }
 
     void install(httplib::Server& server)
@@ -129,11 +134,11 @@ public:
         server.Post("/trade/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
             serve(req, res, "gtn", "", "token", [&] { gtn_token(req, res); });
         });
-        server.Get("/trade/fo/v1.2.1/customer/account/cash/summary",
-                   [this](const httplib::Request& req, httplib::Response& res) {
-                       const auto account = req.get_param_value("customerNumber");
-                       serve(req, res, "gtn", account, "cash", [&] { gtn_list(req, res, account, "cash", "cashSummary"); });
-                   });
+        server.Get("/trade/fo/v1.2.1/customer/account/cash/summary", [this](const httplib::Request& req,
+                                                                            httplib::Response& res) {
+            const auto account = req.get_param_value("customerNumber");
+            serve(req, res, "gtn", account, "cash", [&] { gtn_list(req, res, account, "cash", "cashSummary"); });
+        });
         server.Get("/trade/fo/v1.2.1/customer/account/security/summary",
                    [this](const httplib::Request& req, httplib::Response& res) {
                        const auto account = req.get_param_value("customerNumber");
@@ -307,7 +312,8 @@ private:
             const std::lock_guard<std::mutex> guard(m_mutex);
             public_key = m_public_key;
         }
-        const auto claims = reconcile::verify_rs256_jwt(body.value("assertion", ""), public_key, epoch_seconds(), reason);
+        const auto claims =
+            reconcile::verify_rs256_jwt(body.value("assertion", ""), public_key, epoch_seconds(), reason);
         if (!claims) return reject(401, "invalid assertion: " + reason);
         if (config.contains("app_key") && claims->value("iss", "") != config["app_key"]) {
             return reject(401, "assertion issuer is not the app key");
@@ -400,9 +406,11 @@ private:
         const Json& data = accounts.at(account);
         const Json& items = list_of(data, list_key);
         const std::size_t page_size = std::max<std::size_t>(1, config.value("page_size", std::size_t{100}));
-        const std::size_t page = req.has_param("page") ? std::max<std::size_t>(1, std::stoul(req.get_param_value("page"))) : 1;
+        const std::size_t page =
+            req.has_param("page") ? std::max<std::size_t>(1, std::stoul(req.get_param_value("page"))) : 1;
         Json rows = Json::array();
-        for (std::size_t i = (page - 1) * page_size; i < items.size() && i < page * page_size; ++i) rows.push_back(items[i]);
+        for (std::size_t i = (page - 1) * page_size; i < items.size() && i < page * page_size; ++i)
+            rows.push_back(items[i]);
         const bool more = page * page_size < items.size();
         json_answer(res, 200,
                     Json{{"account_id", account},
@@ -436,13 +444,19 @@ int main(int argc, char** argv)
             return argv[++i];
         };
         try {
-            if (arg == "--fixture") fixture_path = next();
-            else if (arg == "--host") host = next();
-            else if (arg == "--port") port = std::stoi(next());
-            else if (arg == "--threads") threads = std::stoul(next());
-            else throw std::invalid_argument("unknown option " + arg);
+            if (arg == "--fixture")
+                fixture_path = next();
+            else if (arg == "--host")
+                host = next();
+            else if (arg == "--port")
+                port = std::stoi(next());
+            else if (arg == "--threads")
+                threads = std::stoul(next());
+            else
+                throw std::invalid_argument("unknown option " + arg);
         } catch (const std::exception& e) {
-            std::cerr << "fake_broker: " << e.what() << "\nusage: fake_broker --fixture FILE [--host H] [--port N] [--threads N]\n";
+            std::cerr << "fake_broker: " << e.what()
+                      << "\nusage: fake_broker --fixture FILE [--host H] [--port N] [--threads N]\n";
             return 64;
         }
     }

@@ -20,7 +20,10 @@ std::string Target::value(const std::string& sql) const
     return row[0].is_null() ? std::string{} : row[0].as<std::string>();
 }
 
-void Target::exec(const std::string& sql) const { exec_sql(url, sql); }
+void Target::exec(const std::string& sql) const
+{
+    exec_sql(url, sql);
+}
 
 ProcessOptions Target::env(std::map<std::string, std::string> extra) const
 {
@@ -43,30 +46,32 @@ bool Target::lock_free(char category) const
 
 int Target::stale_running_rows() const
 {
-    return std::stoi(value(
-        "SELECT count(*) FROM recon.runs r WHERE status = 'running' AND NOT EXISTS ("
-        " SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-        " AND ((l.classid::bigint << 32) | l.objid::bigint) = r.lock_key)"));
+    return std::stoi(
+        value("SELECT count(*) FROM recon.runs r WHERE status = 'running' AND NOT EXISTS ("
+              " SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()"
+              " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+              " AND ((l.classid::bigint << 32) | l.objid::bigint) = r.lock_key)"));
 }
 
 int Target::partial_results() const
 {
-    return std::stoi(value(
-        "SELECT (SELECT count(*) FROM recon.runs WHERE metadata <> '{}'"
-        "         AND (status IN ('running', 'abandoned') OR error IS NOT NULL))"
-        "     + (SELECT count(*) FROM recon.reconciliation_variances v JOIN recon.runs r USING (run_id)"
-        "         WHERE r.status IN ('running', 'abandoned') OR r.error IS NOT NULL)"));
+    return std::stoi(
+        value("SELECT (SELECT count(*) FROM recon.runs WHERE metadata <> '{}'"
+              "         AND (status IN ('running', 'abandoned') OR error IS NOT NULL))"
+              "     + (SELECT count(*) FROM recon.reconciliation_variances v JOIN recon.runs r USING (run_id)"
+              "         WHERE r.status IN ('running', 'abandoned') OR r.error IS NOT NULL)"));
 }
 
 void Target::restore_view() const
 {
-    exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-         " AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()");
+    exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+        " AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()");
     exec(normal_journal_view);
 }
 
-void expect_recovered(const Target& db, int expected_stale, char category, const std::map<std::string, std::string>& env)
+void expect_recovered(const Target& db, int expected_stale, char category,
+                      const std::map<std::string, std::string>& env)
 {
     CHECK(wait_for([&] { return db.lock_free(category); }, 10s));
     CHECK(db.partial_results() == 0);

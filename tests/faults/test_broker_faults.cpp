@@ -47,13 +47,13 @@ FakeBroker& fake_broker()
 
 EnvMap broker_env(const EnvMap& extra = {})
 {
-    EnvMap env = fake_broker().settings({{"RECON_BROKER_TIMEOUT_MS", std::to_string(timeout.count())},
-                                         {"RECON_BROKER_RETRIES", std::to_string(retries)},
-                                         {"RECON_BROKER_BACKOFF_MS", "10"},
-                                         {"RECON_BROKER_BACKOFF_MAX_MS", std::to_string(backoff_max.count())},
-                                         {"RECON_BROKER_RETRY_AFTER_MAX_SECONDS",
-                                          std::to_string(retry_after_max_seconds)},
-                                         {"RECON_BROKER_MAX_RESPONSE_BYTES", "65536"}});
+    EnvMap env =
+        fake_broker().settings({{"RECON_BROKER_TIMEOUT_MS", std::to_string(timeout.count())},
+                                {"RECON_BROKER_RETRIES", std::to_string(retries)},
+                                {"RECON_BROKER_BACKOFF_MS", "10"},
+                                {"RECON_BROKER_BACKOFF_MAX_MS", std::to_string(backoff_max.count())},
+                                {"RECON_BROKER_RETRY_AFTER_MAX_SECONDS", std::to_string(retry_after_max_seconds)},
+                                {"RECON_BROKER_MAX_RESPONSE_BYTES", "65536"}});
     for (const auto& [key, value] : extra) env[key] = value;
     return env;
 }
@@ -81,7 +81,8 @@ TimedRun run_c(const Target& db, const EnvMap& extra = {})
 {
     TimedRun timed;
     const auto started = std::chrono::steady_clock::now();
-    timed.result = reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"}, db.env(broker_env(extra)));
+    timed.result =
+        reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"}, db.env(broker_env(extra)));
     timed.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     INFO(timed.result.err);
     REQUIRE_FALSE(timed.result.out.empty());
@@ -149,7 +150,10 @@ void expect_recovered_c(const Target& db)
     CHECK(db.value("SELECT status FROM recon.runs ORDER BY run_id DESC LIMIT 1") == "ok");
 }
 
-int requests(const std::string& key) { return fake_broker().requests(key); }
+int requests(const std::string& key)
+{
+    return fake_broker().requests(key);
+}
 
 /// A run against a hung call: it waited out every attempt's timeout, and no longer than that.
 void expect_hang_waited_out(const TimedRun& timed)
@@ -160,7 +164,8 @@ void expect_hang_waited_out(const TimedRun& timed)
 
 }  // namespace
 
-TEST_CASE("a broker that hangs on every call: its check ends error within the timeouts; the other broker's is unaffected")
+TEST_CASE(
+    "a broker that hangs on every call: its check ends error within the timeouts; the other broker's is unaffected")
 {
     auto& db = broker_book({{{"broker", "gtn"}, {"kind", "hang"}, {"ms", 60000}}});
     const auto timed = run_c(db);
@@ -207,10 +212,12 @@ TEST_CASE("a broker sending garbage: malformed JSON, not UTF-8, a truncated body
     // How the fetch error of the account it came for ends, per kind of garbage (a body that is
     // not UTF-8 is quoted as valid UTF-8: the error lands in JSON and jsonb).
     const std::vector<std::pair<std::string, std::string>> kinds{
-        {"malformed", "positions: ZAG sent malformed JSON near byte 68: parse error at line 1, column 68: syntax error"
-                      " while parsing object key - unexpected end of input; expected string literal"},
-        {"not_utf8", "positions: ZAG sent malformed JSON near byte 36: parse error at line 1, column 36: syntax error"
-                     " while parsing value - invalid string: ill-formed UTF-8 byte; last read: '\"r?s'"},
+        {"malformed",
+         "positions: ZAG sent malformed JSON near byte 68: parse error at line 1, column 68: syntax error"
+         " while parsing object key - unexpected end of input; expected string literal"},
+        {"not_utf8",
+         "positions: ZAG sent malformed JSON near byte 36: parse error at line 1, column 36: syntax error"
+         " while parsing value - invalid string: ill-formed UTF-8 byte; last read: '\"r?s'"},
         {"truncated", ": Transferred a partial file (after 2 attempts)"},
         {"oversized", ": response larger than 65536 bytes"}};
     for (const auto& [kind, said] : kinds) {
@@ -258,7 +265,8 @@ TEST_CASE("a broker sending garbage: malformed JSON, not UTF-8, a truncated body
         CHECK(timed.result.exit_code == 0);
         const auto& zag = check_named(timed.run, "zag_holdings_recon");
         CHECK(variance_lines(zag) == Lines{"fetch_error customer_id=C002"});
-        CHECK(fetch_error_of(zag, "C002") == "positions: ZAG sent a malformed answer: 'symbol' contains a NUL character");
+        CHECK(fetch_error_of(zag, "C002") ==
+              "positions: ZAG sent a malformed answer: 'symbol' contains a NUL character");
         expect_committed(db, timed);
     }
     expect_recovered_c(suite_book());
@@ -312,10 +320,10 @@ TEST_CASE("a webhook that hangs: the results are committed, the exit code is unc
 
     constexpr auto alert_timeout = 1000ms;
     // Mode `every`: the same three alerts go out although the first run already saw the breaks.
-    const auto hung = run_with_hung_webhook(args, db.env({{"RECON_ALERT_MODE", "every"}}),
-                                            static_cast<int>(alert_timeout.count()));
+    const auto hung =
+        run_with_hung_webhook(args, db.env({{"RECON_ALERT_MODE", "every"}}), static_cast<int>(alert_timeout.count()));
     CHECK(hung.result.exit_code == alone.exit_code);
-    CHECK(hung.elapsed >= alert_timeout);  // it did wait for the webhook...
+    CHECK(hung.elapsed >= alert_timeout);                // it did wait for the webhook...
     CHECK(hung.elapsed < alert_timeout + run_overhead);  // ...and no longer than the deadline
     CHECK(hung.connections == 3);
     CHECK(webhook_lines(hung.result.err).size() == 1);

@@ -131,7 +131,8 @@ TEST_CASE("the server terminates the lock's connection: the run notices before c
     const auto control_pid = db.value(
         "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid WHERE a.application_name = 'reconcile'"
         " AND a.datname = current_database()"
-        " AND l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = " + key);
+        " AND l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = " +
+        key);
     REQUIRE_FALSE(control_pid.empty());
     CHECK(db.value("SELECT pg_terminate_backend(" + control_pid + ")") == "t");
     const auto result = run.wait(60s);
@@ -166,11 +167,12 @@ TEST_CASE("a failure to write results: exit 75, nothing partial")
     auto& db = suite_book();
     db.exec(break_sql);
     // Results land as metadata in the same transaction as the variance rows: refuse that write.
-    db.exec("CREATE OR REPLACE FUNCTION recon.refuse_results() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN IF NEW.metadata <> '{}' THEN RAISE EXCEPTION 'results refused by the fault suite'; END IF;"
-            " RETURN NEW; END $$;"
-            "CREATE TRIGGER refuse_results BEFORE UPDATE ON recon.runs FOR EACH ROW"
-            " EXECUTE FUNCTION recon.refuse_results()");
+    db.exec(
+        "CREATE OR REPLACE FUNCTION recon.refuse_results() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF NEW.metadata <> '{}' THEN RAISE EXCEPTION 'results refused by the fault suite'; END IF;"
+        " RETURN NEW; END $$;"
+        "CREATE TRIGGER refuse_results BEFORE UPDATE ON recon.runs FOR EACH ROW"
+        " EXECUTE FUNCTION recon.refuse_results()");
     const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A"}, db.env());
     db.exec("DROP TRIGGER refuse_results ON recon.runs; DROP FUNCTION recon.refuse_results()");
     CHECK(result.exit_code == 75);

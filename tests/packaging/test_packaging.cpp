@@ -405,8 +405,8 @@ TEST_CASE("the package's copyright is machine-readable (DEP-5) and is LICENSE; i
     CHECK(gz.substr(4, 4) == std::string(4, '\0'));          // no MTIME
     const auto text = run_checked({"/bin/gzip", "-dc", (doc / "changelog.gz").string()}).out;
     CHECK(text == read_file(fs::path(RECON_SOURCE_DIR) / "packaging/changelog"));
-    const auto parsed =
-        run_checked({"/usr/bin/dpkg-parsechangelog", "-l", (fs::path(RECON_SOURCE_DIR) / "packaging/changelog").string()});
+    const auto parsed = run_checked(
+        {"/usr/bin/dpkg-parsechangelog", "-l", (fs::path(RECON_SOURCE_DIR) / "packaging/changelog").string()});
     CHECK(parsed.out.find("Source: reconcile\n") != std::string::npos);
     CHECK(parsed.out.find(std::string("Version: ") + RECON_VERSION + "\n") != std::string::npos);
 }

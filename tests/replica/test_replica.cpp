@@ -67,8 +67,8 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
         REQUIRE(wait_for([&] { return runs_on(standby_url) == "1"; }, 30s));
         // Freeze the standby, then break the primary: only a run that reads the standby misses it.
         value(standby_url, "SELECT pg_wal_replay_pause()");
-        REQUIRE(wait_for([&] { return value(standby_url, "SELECT pg_get_wal_replay_pause_state()") == "paused"; },
-                         10s));
+        REQUIRE(
+            wait_for([&] { return value(standby_url, "SELECT pg_get_wal_replay_pause_state()") == "paused"; }, 10s));
         exec_sql(primary_url, "UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
         const auto frozen = reconcile_cli({"run", "--book", "uae", "--category", "A"}, on_standby);
         CHECK_MESSAGE(frozen.exit_code == 0, frozen.err);
@@ -89,9 +89,9 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
 
         // Replay resumes: the standby catches up and the break is seen there too.
         value(standby_url, "SELECT pg_wal_replay_resume()");
-        REQUIRE(wait_for([&] { return value(standby_url, "SELECT amount FROM ledger.journal_lines WHERE line_id = 2") ==
-                                      "90.00"; },
-                         30s));
+        REQUIRE(wait_for(
+            [&] { return value(standby_url, "SELECT amount FROM ledger.journal_lines WHERE line_id = 2") == "90.00"; },
+            30s));
         const auto caught_up = reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"}, strict);
         CHECK_MESSAGE(caught_up.exit_code == 1, caught_up.err);
         CHECK(caught_up.out.find("\"txn_id\": \"1001\"") != std::string::npos);
@@ -101,19 +101,25 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
     {
         exec_sql(primary.url("postgres"), "CREATE DATABASE book_india");
         auto india = on_primary;
-        india.env = {{"RECON_BOOKS", "uae,india"}, {"RECON_DATABASE_URL_UAE", primary_url},
+        india.env = {{"RECON_BOOKS", "uae,india"},
+                     {"RECON_DATABASE_URL_UAE", primary_url},
                      {"RECON_DATABASE_URL_INDIA", primary.url("book_india")}};
         REQUIRE(reconcile_cli({"migrate", "--book", "india"}, india).exit_code == 0);
-        REQUIRE(wait_for([&] { return value(standby.url("postgres"),
-                                            "SELECT count(*) FROM pg_database WHERE datname = 'book_india'") == "1"; },
-                         30s));
-        REQUIRE(wait_for([&] {
-            try {
-                return value(standby.url("book_india"), "SELECT book FROM contract.book_identity") == "india";
-            } catch (const std::exception&) {
-                return false;
-            }
-        }, 30s));
+        REQUIRE(wait_for(
+            [&] {
+                return value(standby.url("postgres"),
+                             "SELECT count(*) FROM pg_database WHERE datname = 'book_india'") == "1";
+            },
+            30s));
+        REQUIRE(wait_for(
+            [&] {
+                try {
+                    return value(standby.url("book_india"), "SELECT book FROM contract.book_identity") == "india";
+                } catch (const std::exception&) {
+                    return false;
+                }
+            },
+            30s));
         auto wrong = on_standby;
         wrong.env["RECON_READ_DATABASE_URL_UAE"] = standby.url("book_india");
         const auto refused = reconcile_cli({"run", "--book", "uae", "--category", "A"}, wrong);
@@ -128,13 +134,21 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
         execute(standby.url("postgres"), "ALTER SYSTEM SET max_standby_streaming_delay = '100ms'");
         value(standby.url("postgres"), "SELECT pg_reload_conf()");
         exec_sql(primary_url, slow_journal_view(30));
-        REQUIRE(wait_for([&] { return value(standby_url, "SELECT count(*) FROM pg_views WHERE viewname = 'journal_lines'"
-                                                         " AND definition LIKE '%pg_sleep%'") == "1"; },
-                         30s));
+        REQUIRE(wait_for(
+            [&] {
+                return value(standby_url,
+                             "SELECT count(*) FROM pg_views WHERE viewname = 'journal_lines'"
+                             " AND definition LIKE '%pg_sleep%'") == "1";
+            },
+            30s));
         BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, on_standby);
-        REQUIRE(wait_for([&] { return value(standby_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name"
-                                                         " = 'reconcile' AND state = 'active'") == "1"; },
-                         30s));
+        REQUIRE(wait_for(
+            [&] {
+                return value(standby_url,
+                             "SELECT count(*) FROM pg_stat_activity WHERE application_name"
+                             " = 'reconcile' AND state = 'active'") == "1";
+            },
+            30s));
         // Replaying the view's replacement needs a lock the running check holds: a conflict.
         exec_sql(primary_url, normal_journal_view);
         const auto result = run.wait(60s);

@@ -8,7 +8,10 @@
 namespace reconcile::test {
 namespace {
 
-std::string script() { return std::string(RECON_SOURCE_DIR) + "/scripts/pg-cluster"; }
+std::string script()
+{
+    return std::string(RECON_SOURCE_DIR) + "/scripts/pg-cluster";
+}
 
 std::filesystem::path temp_dir(const std::string& label)
 {
@@ -38,7 +41,10 @@ PrivateCluster::PrivateCluster(const std::string& label, const PrivateCluster& p
     read_env();
 }
 
-PrivateCluster::~PrivateCluster() { run_process({script(), "stop", m_dir.string()}, slow_tool()); }
+PrivateCluster::~PrivateCluster()
+{
+    run_process({script(), "stop", m_dir.string()}, slow_tool());
+}
 
 void PrivateCluster::read_env()
 {

@@ -43,7 +43,10 @@ httplib::Client client_for(int port)
 
 }  // namespace
 
-std::string fake_broker_binary() { return FAKE_BROKER_PATH; }
+std::string fake_broker_binary()
+{
+    return FAKE_BROKER_PATH;
+}
 
 const TestKeys& test_keys()
 {

@@ -32,7 +32,8 @@ using std::chrono::milliseconds;
 // pipes might write before we stop listening.
 constexpr milliseconds k_exit_grace{500};
 
-[[noreturn]] void throw_errno(const std::string& what) {
+[[noreturn]] void throw_errno(const std::string& what)
+{
     throw std::system_error(errno, std::generic_category(), what);
 }
 
@@ -42,7 +43,8 @@ public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : m_fd(fd) {}
     UniqueFd(UniqueFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
+    UniqueFd& operator=(UniqueFd&& other) noexcept
+    {
         if (this != &other) {
             reset();
             m_fd = std::exchange(other.m_fd, -1);
@@ -55,7 +57,8 @@ public:
 
     int get() const { return m_fd; }
     bool valid() const { return m_fd >= 0; }
-    void reset() {
+    void reset()
+    {
         if (m_fd >= 0) ::close(m_fd);
         m_fd = -1;
     }
@@ -71,7 +74,8 @@ struct Pipe {
 
 /// A close-on-exec pipe whose ends are never 0, 1 or 2 (so dup2 onto them in the child is safe
 /// even when the test process runs with a standard stream closed).
-Pipe make_pipe() {
+Pipe make_pipe()
+{
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
     Pipe result{UniqueFd(fds[0]), UniqueFd(fds[1])};
@@ -85,12 +89,14 @@ Pipe make_pipe() {
     return result;
 }
 
-void set_nonblocking(int fd) {
+void set_nonblocking(int fd)
+{
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw_errno("fcntl(O_NONBLOCK)");
 }
 
-void fill_status(ProcessResult& result, int status) {
+void fill_status(ProcessResult& result, int status)
+{
     if (WIFEXITED(status)) {
         result.exit_code = WEXITSTATUS(status);
     } else if (WIFSIGNALED(status)) {
@@ -100,7 +106,8 @@ void fill_status(ProcessResult& result, int status) {
 }
 
 /// waitpid that retries on EINTR; returns the pid, 0 (WNOHANG, still running) or -1.
-pid_t wait_for_pid(pid_t pid, int& status, int flags) {
+pid_t wait_for_pid(pid_t pid, int& status, int flags)
+{
     while (true) {
         const pid_t done = ::waitpid(pid, &status, flags);
         if (done >= 0 || errno != EINTR) return done;
@@ -110,7 +117,8 @@ pid_t wait_for_pid(pid_t pid, int& status, int flags) {
 }  // namespace
 
 /// The child's environment: ours in order, minus unset and overridden names, plus overrides.
-std::vector<std::string> child_environment(const ProcessOptions& options) {
+std::vector<std::string> child_environment(const ProcessOptions& options)
+{
     std::set<std::string, std::less<>> dropped(options.unset_env.begin(), options.unset_env.end());
     for (const auto& [name, value] : options.env) dropped.insert(name);
     std::vector<std::string> result;
@@ -121,8 +129,7 @@ std::vector<std::string> child_environment(const ProcessOptions& options) {
         if (dropped.count(name) == 0) result.emplace_back(item);
     }
     for (const auto& [name, value] : options.env) {
-        if (std::find(options.unset_env.begin(), options.unset_env.end(), name) ==
-            options.unset_env.end()) {
+        if (std::find(options.unset_env.begin(), options.unset_env.end(), name) == options.unset_env.end()) {
             result.push_back(name + "=" + value);
         }
     }
@@ -130,7 +137,8 @@ std::vector<std::string> child_environment(const ProcessOptions& options) {
 }
 
 /// argv[0] when it names a path, else its first executable match in the child's PATH.
-std::string resolve_program(const std::string& program, const std::vector<std::string>& env) {
+std::string resolve_program(const std::string& program, const std::vector<std::string>& env)
+{
     if (program.find('/') != std::string::npos) return program;
     std::string path = "/usr/local/bin:/usr/bin:/bin";
     for (const auto& item : env) {
@@ -142,8 +150,7 @@ std::string resolve_program(const std::string& program, const std::vector<std::s
         const std::string dir = end == start ? "." : path.substr(start, end - start);
         const std::string candidate = dir + "/" + program;
         struct stat info {};
-        if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-            ::access(candidate.c_str(), X_OK) == 0) {
+        if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
             return candidate;
         }
         start = end + 1;
@@ -167,7 +174,8 @@ struct BackgroundProcess::Io {
     std::string err;
     bool done = false;
 
-    void request_stop() {
+    void request_stop()
+    {
         const char byte = 1;
         while (::write(wake_write.get(), &byte, 1) < 0 && errno == EINTR) {
         }
@@ -175,7 +183,8 @@ struct BackgroundProcess::Io {
 
     // Appends to `target` whatever `fd` has; closes `fd` on EOF or error. With `drain`, reads until
     // the pipe is empty. Returns false once the fd is closed.
-    bool read_some(UniqueFd& fd, std::string& target, bool drain) {
+    bool read_some(UniqueFd& fd, std::string& target, bool drain)
+    {
         char buffer[65536];
         while (fd.valid()) {
             const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
@@ -195,10 +204,11 @@ struct BackgroundProcess::Io {
         return false;
     }
 
-    void write_stdin() {
+    void write_stdin()
+    {
         while (stdin_fd.valid() && stdin_written < stdin_data.size()) {
-            const ssize_t n = ::write(stdin_fd.get(), stdin_data.data() + stdin_written,
-                                      stdin_data.size() - stdin_written);
+            const ssize_t n =
+                ::write(stdin_fd.get(), stdin_data.data() + stdin_written, stdin_data.size() - stdin_written);
             if (n > 0) {
                 stdin_written += static_cast<std::size_t>(n);
             } else if (n < 0 && errno == EINTR) {
@@ -218,7 +228,8 @@ struct BackgroundProcess::Io {
         stdin_fd.reset();  // all written (or refused): the child sees EOF
     }
 
-    void run() {
+    void run()
+    {
         // A write to a child that closed stdin must not kill the test process with SIGPIPE.
         sigset_t pipe_set;
         sigemptyset(&pipe_set);
@@ -272,9 +283,9 @@ struct BackgroundProcess::Io {
     }
 };
 
-BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
-                                     const ProcessOptions& options)
-    : m_io(std::make_shared<Io>()) {
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const ProcessOptions& options)
+    : m_io(std::make_shared<Io>())
+{
     if (argv.empty()) throw std::invalid_argument("run_process: empty argv");
 
     // Everything the child needs is allocated before fork: after it, only async-signal-safe calls.
@@ -362,7 +373,8 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
     }
 }
 
-BackgroundProcess::~BackgroundProcess() {
+BackgroundProcess::~BackgroundProcess()
+{
     if (!m_reaped) kill_and_reap();
     if (m_reader.joinable()) {
         m_io->request_stop();
@@ -370,7 +382,8 @@ BackgroundProcess::~BackgroundProcess() {
     }
 }
 
-void BackgroundProcess::kill_and_reap() {
+void BackgroundProcess::kill_and_reap()
+{
     if (m_reaped || m_pid <= 0) return;
     // The zombie keeps the pid (and so the group id) reserved until we reap it below.
     ::kill(-m_pid, SIGKILL);
@@ -378,18 +391,21 @@ void BackgroundProcess::kill_and_reap() {
     if (wait_for_pid(m_pid, m_status, 0) == m_pid || errno == ECHILD) m_reaped = true;
 }
 
-void BackgroundProcess::send_signal(int sig) {
+void BackgroundProcess::send_signal(int sig)
+{
     if (!m_reaped && m_pid > 0) ::kill(m_pid, sig);
 }
 
-bool BackgroundProcess::running() {
+bool BackgroundProcess::running()
+{
     if (m_reaped) return false;
     const pid_t done = wait_for_pid(m_pid, m_status, WNOHANG);
     if (done == m_pid || (done < 0 && errno == ECHILD)) m_reaped = true;
     return !m_reaped;
 }
 
-void BackgroundProcess::finish_io(milliseconds grace) {
+void BackgroundProcess::finish_io(milliseconds grace)
+{
     if (!m_reader.joinable()) return;
     {
         std::unique_lock lock(m_io->mutex);
@@ -399,7 +415,8 @@ void BackgroundProcess::finish_io(milliseconds grace) {
     m_reader.join();
 }
 
-ProcessResult BackgroundProcess::wait(milliseconds timeout) {
+ProcessResult BackgroundProcess::wait(milliseconds timeout)
+{
     if (m_result) return *m_result;
     ProcessResult result;
     const auto deadline = Clock::now() + timeout;
@@ -411,8 +428,7 @@ ProcessResult BackgroundProcess::wait(milliseconds timeout) {
             result.timed_out = true;
             break;
         }
-        const auto left =
-            std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1);
+        const auto left = std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1);
         std::this_thread::sleep_for(std::min(step, left));
         step = std::min(step * 2, milliseconds(20));
     }
@@ -427,46 +443,47 @@ ProcessResult BackgroundProcess::wait(milliseconds timeout) {
     return result;
 }
 
-std::string BackgroundProcess::out_so_far() const {
+std::string BackgroundProcess::out_so_far() const
+{
     if (m_result) return m_result->out;
     std::lock_guard lock(m_io->mutex);
     return m_io->out;
 }
 
-std::string BackgroundProcess::err_so_far() const {
+std::string BackgroundProcess::err_so_far() const
+{
     if (m_result) return m_result->err;
     std::lock_guard lock(m_io->mutex);
     return m_io->err;
 }
 
-bool BackgroundProcess::wait_for_output(std::string_view needle, milliseconds timeout) {
+bool BackgroundProcess::wait_for_output(std::string_view needle, milliseconds timeout)
+{
     if (m_result) {
-        return m_result->out.find(needle) != std::string::npos ||
-               m_result->err.find(needle) != std::string::npos;
+        return m_result->out.find(needle) != std::string::npos || m_result->err.find(needle) != std::string::npos;
     }
     std::unique_lock lock(m_io->mutex);
     m_io->changed.wait_for(lock, timeout, [&] {
-        return m_io->done || m_io->out.find(needle) != std::string::npos ||
-               m_io->err.find(needle) != std::string::npos;
+        return m_io->done || m_io->out.find(needle) != std::string::npos || m_io->err.find(needle) != std::string::npos;
     });
-    return m_io->out.find(needle) != std::string::npos ||
-           m_io->err.find(needle) != std::string::npos;
+    return m_io->out.find(needle) != std::string::npos || m_io->err.find(needle) != std::string::npos;
 }
 
-ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options)
+{
     BackgroundProcess child(argv, options);
     return child.wait(options.timeout);
 }
 
-std::string reconcile_binary() {
+std::string reconcile_binary()
+{
     if (const char* path = std::getenv("RECON_TEST_BINARY"); path != nullptr && *path != '\0') {
         return path;
     }
 #ifdef RECON_BINARY_PATH
     return RECON_BINARY_PATH;
 #else
-    throw std::runtime_error(
-        "RECON_TEST_BINARY is not set and RECON_BINARY_PATH was not defined at compile time");
+    throw std::runtime_error("RECON_TEST_BINARY is not set and RECON_BINARY_PATH was not defined at compile time");
 #endif
 }
 

@@ -18,9 +18,9 @@ namespace reconcile::test {
 
 /// How to start a child: tests vary its environment and stdin without touching their own.
 struct ProcessOptions {
-    std::map<std::string, std::string> env;  ///< added/overridden on top of the current environment
-    std::vector<std::string> unset_env;      ///< removed from the child's environment
-    std::string stdin_data;                  ///< written to the child's stdin, then closed
+    std::map<std::string, std::string> env;    ///< added/overridden on top of the current environment
+    std::vector<std::string> unset_env;        ///< removed from the child's environment
+    std::string stdin_data;                    ///< written to the child's stdin, then closed
     std::chrono::milliseconds timeout{60000};  ///< run_process: SIGKILL after this, timed_out=true
                                                ///< (BackgroundProcess: wait() takes its own)
 };

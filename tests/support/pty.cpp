@@ -80,14 +80,15 @@ ProcessResult run_with_terminal_stderr(const std::vector<std::string>& argv, con
     ProcessResult result;
     const auto deadline = std::chrono::steady_clock::now() + options.timeout;
     while (out_fd >= 0 || master >= 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                                std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0 && !result.timed_out) {
             result.timed_out = true;
             ::kill(pid, SIGKILL);
         }
         pollfd fds[2] = {{out_fd, POLLIN, 0}, {master, POLLIN, 0}};
-        const int ready = ::poll(fds, 2, result.timed_out ? 1000 : static_cast<int>(std::min<long>(left.count(), 1000)));
+        const int ready =
+            ::poll(fds, 2, result.timed_out ? 1000 : static_cast<int>(std::min<long>(left.count(), 1000)));
         if (ready < 0 && errno != EINTR) throw_errno("poll");
         if (ready <= 0) {
             if (result.timed_out) break;  // killed, and nothing more arrives

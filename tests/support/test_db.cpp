@@ -18,13 +18,15 @@ namespace {
 
 constexpr std::size_t k_max_identifier = 63;  // NAMEDATALEN - 1
 
-std::string env_or_empty(const char* name) {
+std::string env_or_empty(const char* name)
+{
     const char* value = std::getenv(name);
     return value == nullptr ? std::string() : std::string(value);
 }
 
 /// Lower-case [a-z0-9_] only.
-std::string safe_label(std::string_view label) {
+std::string safe_label(std::string_view label)
+{
     std::string result;
     for (const char c : label) {
         const auto byte = static_cast<unsigned char>(c);
@@ -41,20 +43,23 @@ std::string safe_label(std::string_view label) {
 
 /// Runs one statement that `make_sql` builds (it gets the connection, for quote_name) on the
 /// cluster's maintenance database, with NOTICEs ("does not exist, skipping") silenced.
-void admin_exec(const std::function<std::string(pqxx::connection&)>& make_sql) {
+void admin_exec(const std::function<std::string(pqxx::connection&)>& make_sql)
+{
     pqxx::connection admin(test_cluster_url("postgres"));
     pqxx::nontransaction txn(admin);
     txn.exec0("SET client_min_messages TO warning");
     txn.exec0(make_sql(admin));
 }
 
-std::string drop_sql(pqxx::connection& admin, const std::string& name) {
+std::string drop_sql(pqxx::connection& admin, const std::string& name)
+{
     return "DROP DATABASE IF EXISTS " + admin.quote_name(name) + " WITH (FORCE)";
 }
 
 }  // namespace
 
-std::string test_cluster_url(std::string_view dbname) {
+std::string test_cluster_url(std::string_view dbname)
+{
     const std::string host = env_or_empty("RECON_TEST_PGHOST");
     const std::string port = env_or_empty("RECON_TEST_PGPORT");
     std::string user = env_or_empty("RECON_TEST_PGUSER");
@@ -66,14 +71,13 @@ std::string test_cluster_url(std::string_view dbname) {
     }
     if (user.empty()) user = "postgres";
     const std::string host_part = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    return "postgresql://" + url_encode(user) + "@" + host_part + ":" + port + "/" +
-           url_encode(dbname);
+    return "postgresql://" + url_encode(user) + "@" + host_part + ":" + port + "/" + url_encode(dbname);
 }
 
-TestDatabase::TestDatabase(std::string_view label) {
+TestDatabase::TestDatabase(std::string_view label)
+{
     static std::atomic<unsigned> counter{0};
-    const std::string suffix =
-        "_" + std::to_string(::getpid()) + "_" + std::to_string(counter.fetch_add(1));
+    const std::string suffix = "_" + std::to_string(::getpid()) + "_" + std::to_string(counter.fetch_add(1));
     const std::string prefix = "recon_t_";
     std::string safe = safe_label(label);
     const std::size_t room = k_max_identifier - prefix.size() - suffix.size();
@@ -84,18 +88,22 @@ TestDatabase::TestDatabase(std::string_view label) {
     admin_exec([&](pqxx::connection& admin) { return drop_sql(admin, m_name); });
     // template0: nothing anyone put in template1 leaks in, and no template1 session can block us.
     admin_exec([&](pqxx::connection& admin) {
-        return "CREATE DATABASE " + admin.quote_name(m_name) +
-               " TEMPLATE template0 ENCODING 'UTF8'";
+        return "CREATE DATABASE " + admin.quote_name(m_name) + " TEMPLATE template0 ENCODING 'UTF8'";
     });
 }
 
-TestDatabase::~TestDatabase() { drop(); }
+TestDatabase::~TestDatabase()
+{
+    drop();
+}
 
 TestDatabase::TestDatabase(TestDatabase&& other) noexcept
-    : m_name(std::exchange(other.m_name, std::string())),
-      m_url(std::exchange(other.m_url, std::string())) {}
+    : m_name(std::exchange(other.m_name, std::string())), m_url(std::exchange(other.m_url, std::string()))
+{
+}
 
-TestDatabase& TestDatabase::operator=(TestDatabase&& other) noexcept {
+TestDatabase& TestDatabase::operator=(TestDatabase&& other) noexcept
+{
     if (this != &other) {
         drop();
         m_name = std::exchange(other.m_name, std::string());
@@ -104,14 +112,14 @@ TestDatabase& TestDatabase::operator=(TestDatabase&& other) noexcept {
     return *this;
 }
 
-void TestDatabase::drop() noexcept {
+void TestDatabase::drop() noexcept
+{
     if (m_name.empty()) return;
     try {
         admin_exec([&](pqxx::connection& admin) { return drop_sql(admin, m_name); });
     } catch (const std::exception& e) {
         // The cluster is thrown away after the tests anyway; say so, do not fail the test.
-        std::fprintf(stderr, "warning: could not drop test database %s: %s\n", m_name.c_str(),
-                     e.what());
+        std::fprintf(stderr, "warning: could not drop test database %s: %s\n", m_name.c_str(), e.what());
     } catch (...) {
         std::fprintf(stderr, "warning: could not drop test database %s\n", m_name.c_str());
     }
@@ -119,7 +127,8 @@ void TestDatabase::drop() noexcept {
     m_url.clear();
 }
 
-void exec_sql(const std::string& url, const std::string& sql) {
+void exec_sql(const std::string& url, const std::string& sql)
+{
     pqxx::connection connection(url);
     pqxx::nontransaction txn(connection);
     txn.exec(sql);

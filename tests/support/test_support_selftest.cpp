@@ -17,15 +17,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
+double seconds_since(std::chrono::steady_clock::time_point start)
+{
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+bool pid_alive(pid_t pid)
+{
+    return ::kill(pid, 0) == 0 || errno != ESRCH;
+}
 
 }  // namespace
 
-TEST_CASE("run_process captures stdout, stderr and the exit code separately") {
+TEST_CASE("run_process captures stdout, stderr and the exit code separately")
+{
     const auto ok = run_process({"/bin/sh", "-c", "echo hello; echo oops >&2"});
     CHECK(ok.exit_code == 0);
     CHECK(ok.term_signal == 0);
@@ -42,7 +47,8 @@ TEST_CASE("run_process captures stdout, stderr and the exit code separately") {
     CHECK_FALSE(killed.timed_out);
 }
 
-TEST_CASE("run_process overrides and unsets environment variables") {
+TEST_CASE("run_process overrides and unsets environment variables")
+{
     ::setenv("RECON_SELFTEST_INHERITED", "from-parent", 1);
     ::setenv("RECON_SELFTEST_GONE", "present", 1);
     ProcessOptions options;
@@ -62,7 +68,8 @@ TEST_CASE("run_process overrides and unsets environment variables") {
     ::unsetenv("RECON_SELFTEST_PLAIN");
 }
 
-TEST_CASE("run_process feeds stdin and closes it") {
+TEST_CASE("run_process feeds stdin and closes it")
+{
     ProcessOptions options;
     options.stdin_data = "line one\nline two\n";
     const auto echoed = run_process({"/bin/cat"}, options);
@@ -80,10 +87,11 @@ TEST_CASE("run_process feeds stdin and closes it") {
     CHECK(ignoring.out == "closed\n");
 }
 
-TEST_CASE("run_process moves 1 MiB through stdin, stdout and stderr without deadlock") {
+TEST_CASE("run_process moves 1 MiB through stdin, stdout and stderr without deadlock")
+{
     const std::size_t mib = 1 << 20;
-    const auto big = run_process(
-        {"/bin/sh", "-c", "head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2; echo end"});
+    const auto big =
+        run_process({"/bin/sh", "-c", "head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2; echo end"});
     CHECK(big.exit_code == 0);
     CHECK(big.out.size() == mib + 4);
     CHECK(big.err.size() == mib);
@@ -97,7 +105,8 @@ TEST_CASE("run_process moves 1 MiB through stdin, stdout and stderr without dead
     CHECK(piped.err == options.stdin_data);
 }
 
-TEST_CASE("run_process kills a child (and what it forked) past its timeout") {
+TEST_CASE("run_process kills a child (and what it forked) past its timeout")
+{
     ProcessOptions options;
     options.timeout = 300ms;
     const auto start = std::chrono::steady_clock::now();
@@ -115,7 +124,8 @@ TEST_CASE("run_process kills a child (and what it forked) past its timeout") {
     CHECK(seconds_since(group_start) < 5.0);
 }
 
-TEST_CASE("run_process does not wait for a grandchild that outlives the child") {
+TEST_CASE("run_process does not wait for a grandchild that outlives the child")
+{
     const auto start = std::chrono::steady_clock::now();
     const auto result = run_process({"/bin/sh", "-c", "sleep 3 & echo done"});
     CHECK(result.exit_code == 0);
@@ -124,14 +134,16 @@ TEST_CASE("run_process does not wait for a grandchild that outlives the child") 
     CHECK(seconds_since(start) < 2.5);
 }
 
-TEST_CASE("run_process reports a program that cannot be executed, and finds bare names in PATH") {
+TEST_CASE("run_process reports a program that cannot be executed, and finds bare names in PATH")
+{
     CHECK_THROWS_AS(run_process({"/nonexistent/reconcile-selftest"}), std::system_error);
     CHECK_THROWS_AS(run_process({"/etc/hostname"}), std::system_error);  // not executable
     CHECK_THROWS_AS(run_process({}), std::invalid_argument);
     CHECK(run_process({"sh", "-c", "echo via-path"}).out == "via-path\n");
 }
 
-TEST_CASE("BackgroundProcess: running, kill -9, and the exit status") {
+TEST_CASE("BackgroundProcess: running, kill -9, and the exit status")
+{
     BackgroundProcess child({"/bin/sleep", "30"});
     CHECK(child.pid() > 0);
     CHECK(child.running());
@@ -147,11 +159,11 @@ TEST_CASE("BackgroundProcess: running, kill -9, and the exit status") {
     CHECK(child.wait(1s).term_signal == SIGKILL);
 }
 
-TEST_CASE("BackgroundProcess: output while it runs, wait timeout, and cleanup on destruction") {
+TEST_CASE("BackgroundProcess: output while it runs, wait timeout, and cleanup on destruction")
+{
     pid_t pid = 0;
     {
-        BackgroundProcess server(
-            {"/bin/sh", "-c", "echo listening on 127.0.0.1:1234 >&2; exec sleep 30"});
+        BackgroundProcess server({"/bin/sh", "-c", "echo listening on 127.0.0.1:1234 >&2; exec sleep 30"});
         pid = server.pid();
         REQUIRE(server.wait_for_output("listening on", 5s));
         CHECK(server.err_so_far() == "listening on 127.0.0.1:1234\n");
@@ -175,7 +187,8 @@ TEST_CASE("BackgroundProcess: output while it runs, wait timeout, and cleanup on
     CHECK(chatty_result.out.size() == 4u << 20);
 }
 
-TEST_CASE("reconcile_binary prefers RECON_TEST_BINARY") {
+TEST_CASE("reconcile_binary prefers RECON_TEST_BINARY")
+{
     const char* previous = std::getenv("RECON_TEST_BINARY");
     const std::string saved = previous == nullptr ? "" : previous;
     ::setenv("RECON_TEST_BINARY", "/opt/other/reconcile", 1);

@@ -136,8 +136,7 @@ HungWebhookRun run_with_hung_webhook(std::vector<std::string> args, ProcessOptio
     HungWebhookRun run;
     const auto started = std::chrono::steady_clock::now();
     run.result = run_process(args, options);
-    run.elapsed =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     run.connections = receiver.connections();
     return run;
 }

@@ -30,8 +30,8 @@ struct ReceivedRequest {
 class WebhookReceiver {
 public:
     enum class Behaviour {
-        accept,     ///< answers 204 No Content
-        fail,       ///< answers 500
+        accept,        ///< answers 204 No Content
+        fail,          ///< answers 500
         never_answer,  ///< accepts the TCP connection, reads nothing, answers nothing
     };
 

@@ -31,7 +31,9 @@ Variance variance(const std::string& customer, const std::string& difference)
 {
     Variance v{.kind = "wallet_mismatch",
                .keys = {{"customer_id", customer}, {"account", "CUSTOMER_WALLET"}, {"currency", "USD"}},
-               .expected = "48.50", .actual = "40.00", .difference = difference};
+               .expected = "48.50",
+               .actual = "40.00",
+               .difference = difference};
     v.fingerprint = variance_fingerprint("wallet_derivation", v);
     return v;
 }
@@ -72,7 +74,10 @@ TEST_CASE("the dedup key depends on book, check, status and the set of fingerpri
     const auto key = alert_dedup_key("uae", "wallet_derivation", "fail", {"b", "a"});
     CHECK(key.size() == 64);
     CHECK(key == alert_dedup_key("uae", "wallet_derivation", "fail", {"a", "b"}));
-    CHECK(key == to_hex(sha256("uae\x1fwallet_derivation\x1f" "fail\x1f" "a\x1f" "b")));
+    CHECK(key == to_hex(sha256("uae\x1fwallet_derivation\x1f"
+                               "fail\x1f"
+                               "a\x1f"
+                               "b")));
     CHECK(key != alert_dedup_key("india", "wallet_derivation", "fail", {"a", "b"}));
     CHECK(key != alert_dedup_key("uae", "account_totals", "fail", {"a", "b"}));
     CHECK(key != alert_dedup_key("uae", "wallet_derivation", "warn", {"a", "b"}));
@@ -82,9 +87,9 @@ TEST_CASE("the dedup key depends on book, check, status and the set of fingerpri
 TEST_CASE("mode every: each warn or fail check alerts; ok and error checks do not")
 {
     const auto settings = settings_with({{"RECON_ALERT_MODE", "every"}});
-    const auto report = report_of({check("wallet_derivation", CheckStatus::fail, {variance("C001", "-8.50")}),
-                                   check("account_totals", CheckStatus::ok),
-                                   check("snapshot_reconcile", CheckStatus::error)});
+    const auto report =
+        report_of({check("wallet_derivation", CheckStatus::fail, {variance("C001", "-8.50")}),
+                   check("account_totals", CheckStatus::ok), check("snapshot_reconcile", CheckStatus::error)});
     RunChanges changes;
     CheckChanges wallet{.check_name = "wallet_derivation"};
     wallet.alerted_dedup_key = alert_dedup_key("uae", "wallet_derivation", "fail", {variance("C001", "1").fingerprint});
@@ -131,12 +136,17 @@ TEST_CASE("the payload: identity, counts, lifecycle of the first variances, reso
     many[0].fingerprint = variance_fingerprint("wallet_derivation", many[0]);
     auto failing = check("wallet_derivation", CheckStatus::fail, many);
     failing.variances_total = 30;
-    CheckChanges changes{.check_name = "wallet_derivation", .previous_status = CheckStatus::ok, .new_count = 11,
-                         .persisting_count = 1, .resolved_count = 3};
-    changes.states[many[0].fingerprint] = FingerprintState{.state = "persisting", .open_since_run = 40,
-                                                           .open_since_at = Timestamp{}, .occurrences = 3};
-    changes.resolved.push_back(ResolvedVariance{.fingerprint = "f1", .kind = "wallet_missing",
-                                                .keys = {{"customer_id", "C009"}}, .open_since_run = 39,
+    CheckChanges changes{.check_name = "wallet_derivation",
+                         .previous_status = CheckStatus::ok,
+                         .new_count = 11,
+                         .persisting_count = 1,
+                         .resolved_count = 3};
+    changes.states[many[0].fingerprint] =
+        FingerprintState{.state = "persisting", .open_since_run = 40, .open_since_at = Timestamp{}, .occurrences = 3};
+    changes.resolved.push_back(ResolvedVariance{.fingerprint = "f1",
+                                                .kind = "wallet_missing",
+                                                .keys = {{"customer_id", "C009"}},
+                                                .open_since_run = 39,
                                                 .occurrences = 4});
     const auto alerts = plan_alerts(settings_with(), report_of({failing}), RunChanges{.checks = {changes}});
     REQUIRE(alerts.size() == 1);
@@ -151,8 +161,10 @@ TEST_CASE("the payload: identity, counts, lifecycle of the first variances, reso
     CHECK(payload["status"] == "fail");
     CHECK(payload["previous_status"] == "ok");
     CHECK(payload["mode"] == "change");
-    CHECK(payload["counts"] == nlohmann::json{{"variances_total", 30}, {"listed", 12}, {"new", 11},
-                                              {"persisting", 1}, {"reopened", 0}, {"resolved", 3}});
+    CHECK(
+        payload["counts"] ==
+        nlohmann::json{
+            {"variances_total", 30}, {"listed", 12}, {"new", 11}, {"persisting", 1}, {"reopened", 0}, {"resolved", 3}});
     REQUIRE(payload["variances"].size() == alert_variance_limit);
     CHECK(payload["variances"][0]["state"] == "persisting");
     CHECK(payload["variances"][0]["open_since_run"] == 40);
@@ -190,8 +202,7 @@ TEST_CASE("alert settings are validated")
     CHECK(settings_with({{"RECON_ALERT_TIMEOUT_MS", "500"}}).alert_timeout_ms == 500);
     CHECK(exit_code_of([] { settings_with({{"RECON_ALERT_MODE", "sometimes"}}); }) == ExitCode::config);
     CHECK(exit_code_of([] { settings_with({{"RECON_ALERT_TIMEOUT_MS", "0"}}); }) == ExitCode::config);
-    CHECK(exit_code_of([] { settings_with({{"ALERT_WEBHOOK_URL", "ftp://example.invalid/x"}}); }) ==
-          ExitCode::config);
+    CHECK(exit_code_of([] { settings_with({{"ALERT_WEBHOOK_URL", "ftp://example.invalid/x"}}); }) == ExitCode::config);
     CHECK(exit_code_of([] { settings_with({{"RECON_SNAPSHOT_WINDOW_DAYS", "-1"}}); }) == ExitCode::config);
 }
 

@@ -68,10 +68,12 @@ TEST_CASE("run body: every unknown field or value is a 400 naming it")
     };
     CHECK(error(R"({"category":"A","force":true})") ==
           std::pair<int, std::string>{400, "unknown field 'force' (known: book, category, checks)"});
-    CHECK(error(R"({"category":"E"})") == std::pair<int, std::string>{400, "category must be one of A, B, C, D, got 'E'"});
+    CHECK(error(R"({"category":"E"})") ==
+          std::pair<int, std::string>{400, "category must be one of A, B, C, D, got 'E'"});
     CHECK(error(R"({"category":"AB"})").first == 400);
     CHECK(error(R"({"category":1})").first == 400);
-    CHECK(error(R"({"book":"mars"})") == std::pair<int, std::string>{400, "unknown book 'mars' (RECON_BOOKS is uae,india)"});
+    CHECK(error(R"({"book":"mars"})") ==
+          std::pair<int, std::string>{400, "unknown book 'mars' (RECON_BOOKS is uae,india)"});
     CHECK(error(R"({"book":["uae"]})").first == 400);
     CHECK(error(R"({"checks":["trial_balance_zero"]})") == std::pair<int, std::string>{400, "checks needs a category"});
     CHECK(error(R"({"category":"D","checks":["trial_balance_zero"]})").first == 400);  // not in D
@@ -109,8 +111,11 @@ TEST_CASE("run list query: filters, limit, cursor, and strictness")
     CHECK(query.books == std::vector<std::string>{"uae", "india"});
     CHECK(query.filter.limit == 20);
     CHECK(query.cursor.empty());
-    query = parse_run_list_query(Params{{"book", "india"}, {"category", "d"}, {"status", "fail"},
-                                        {"since", "2026-11-28T00:00:00Z"}, {"limit", "500"}},
+    query = parse_run_list_query(Params{{"book", "india"},
+                                        {"category", "d"},
+                                        {"status", "fail"},
+                                        {"since", "2026-11-28T00:00:00Z"},
+                                        {"limit", "500"}},
                                  settings);
     CHECK(query.books == std::vector<std::string>{"india"});
     CHECK(query.filter.category == "D");
@@ -164,11 +169,9 @@ TEST_CASE("tokens: admin for writes; read or admin for reads; bearer accepted fo
 TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-only")
 {
     Settings settings = two_books();
-    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) ==
-          ExitCode::config);
+    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
     settings.raw["LEDGER_ADMIN_TOKEN"] = "short";
-    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) ==
-          ExitCode::config);
+    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
     settings.raw["LEDGER_ADMIN_TOKEN"] = "an-admin-token-of-some-length";
     auto serve = load_serve_settings(settings, false, std::nullopt, std::nullopt);
     CHECK(serve.address == "127.0.0.1");
@@ -194,14 +197,12 @@ TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-
     CHECK(serve.address == "::1");
     CHECK(serve.limits.max_body_bytes == 1024);
     settings.raw["RECON_SERVE_WORKERS"] = "0";
-    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) ==
-          ExitCode::config);
+    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
 
     serve = load_serve_settings(two_books(), true, std::nullopt, 0);
     CHECK(serve.tokens.admin == "localdev");
     CHECK(serve.tokens.read == "localdev");
-    CHECK(exit_code_of([&] { load_serve_settings(two_books(), true, std::string("0.0.0.0"), 0); }) ==
-          ExitCode::usage);
+    CHECK(exit_code_of([&] { load_serve_settings(two_books(), true, std::string("0.0.0.0"), 0); }) == ExitCode::usage);
     CHECK(is_loopback_address("127.0.0.1"));
     CHECK(is_loopback_address("127.5.0.9"));
     CHECK(is_loopback_address("::1"));
@@ -214,10 +215,17 @@ TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-
 TEST_CASE("metrics: Prometheus text with one HELP/TYPE per metric and every status as a 0/1 series")
 {
     BookMetrics uae{.book = "uae", .up = true, .schedule_enabled = true};
-    uae.last_runs.push_back({.category = 'A', .run_id = 42, .status = "fail",
-                             .started_at = parse_utc("2026-11-28T02:00:00.500Z").value(), .duration_ms = 1250});
-    uae.last_checks.push_back({.check_name = "trial_balance_zero", .category = 'A', .run_id = 42, .status = "fail",
-                               .ran_at = parse_utc("2026-11-28T02:00:00.600Z").value(), .duration_ms = 30,
+    uae.last_runs.push_back({.category = 'A',
+                             .run_id = 42,
+                             .status = "fail",
+                             .started_at = parse_utc("2026-11-28T02:00:00.500Z").value(),
+                             .duration_ms = 1250});
+    uae.last_checks.push_back({.check_name = "trial_balance_zero",
+                               .category = 'A',
+                               .run_id = 42,
+                               .status = "fail",
+                               .ran_at = parse_utc("2026-11-28T02:00:00.600Z").value(),
+                               .duration_ms = 30,
                                .variances_total = 3});
     uae.runs_by_status[{'A', "fail"}] = 5;
     uae.running['D'] = 1;

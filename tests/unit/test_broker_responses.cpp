@@ -11,7 +11,6 @@
 using namespace reconcile;
 using namespace reconcile::test;
 
-
 TEST_CASE("GTN token: the access token and its expiry; FAILED and nonsense are errors")
 {
     const auto token = parse_gtn_token(
@@ -27,7 +26,8 @@ TEST_CASE("GTN token: the access token and its expiry; FAILED and nonsense are e
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is not a whole number");
     // Found reading the code for the fuzz targets: an expiry this far out overflowed the
     // nanosecond time_point (signed overflow, undefined behaviour) when the adapter converted it.
-    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":999999999999999999})") ==
+    CHECK(refusal_of(parse_gtn_token,
+                     R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":999999999999999999})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is out of range");
     CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":-1})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is out of range");
@@ -56,9 +56,11 @@ TEST_CASE("GTN summaries: the envelope, raw-number amounts kept exact, asOf and 
     CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'data'");
     CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","data":{"cashSummary":{}}})") ==
           "GTN sent a malformed answer: 'cashSummary' is not a list");
-    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":"x"}]}})") ==
+    CHECK(refusal_of(parse_gtn_cash,
+                     R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":"x"}]}})") ==
           "GTN sent a malformed answer: 'cashBalance' is not an exact decimal: 'x'");
-    CHECK(refusal_of(parse_gtn_securities, R"({"status":"SUCCESS","data":{"securities":[]},"paging":{"totalPages":2.5}})") ==
+    CHECK(refusal_of(parse_gtn_securities,
+                     R"({"status":"SUCCESS","data":{"securities":[]},"paging":{"totalPages":2.5}})") ==
           "GTN sent a malformed answer: 'totalPages' is not a whole number");
     CHECK(refusal_of(parse_gtn_securities, R"({"status": "SUCCESS", "data": {"securities": [)")
               .find("GTN sent malformed JSON near byte") == 0);
@@ -106,7 +108,8 @@ TEST_CASE("text with a NUL character is refused: PostgreSQL could not store it")
 {
     CHECK(refusal_of(parse_zag_holdings, R"({"holdings":[{"symbol":"AA\u0000PL","quantity":"1"}]})") ==
           "ZAG sent a malformed answer: 'symbol' contains a NUL character");
-    CHECK(refusal_of(parse_viewtrade_deposits,
-                   R"({"deposits":[{"deposit_id":"W","amount":"1","currency":"USD","status":"x","reference":"\u0000"}]})") ==
+    CHECK(refusal_of(
+              parse_viewtrade_deposits,
+              R"({"deposits":[{"deposit_id":"W","amount":"1","currency":"USD","status":"x","reference":"\u0000"}]})") ==
           "VIEWTRADE sent a malformed answer: 'reference' contains a NUL character");
 }

@@ -26,14 +26,15 @@ TEST_CASE("broker settings have sensible defaults and no broker is configured by
 
 TEST_CASE("broker settings are validated at start-up; keys can come from files")
 {
-    for (const EnvMap& bad : std::vector<EnvMap>{{{"RECON_BROKER_CONCURRENCY", "0"}},
-                                                 {{"RECON_BROKER_CONCURRENCY", "lots"}},
-                                                 {{"RECON_BROKER_MAX_FAILED_SHARE", "1.5"}},
-                                                 {{"RECON_BROKER_MAX_FAILED_SHARE", "-0.1"}},
-                                                 {{"RECON_BROKER_BACKOFF_MS", "500"}, {"RECON_BROKER_BACKOFF_MAX_MS", "100"}},
-                                                 {{"GTN_BASE_URL", "ftp://gtn.example"}},
-                                                 {{"GTN_PRIVATE_KEY", "x"}, {"GTN_PRIVATE_KEY_FILE", "/tmp/x"}},
-                                                 {{"GTN_PRIVATE_KEY_FILE", "/nonexistent/key.pem"}}}) {
+    for (const EnvMap& bad :
+         std::vector<EnvMap>{{{"RECON_BROKER_CONCURRENCY", "0"}},
+                             {{"RECON_BROKER_CONCURRENCY", "lots"}},
+                             {{"RECON_BROKER_MAX_FAILED_SHARE", "1.5"}},
+                             {{"RECON_BROKER_MAX_FAILED_SHARE", "-0.1"}},
+                             {{"RECON_BROKER_BACKOFF_MS", "500"}, {"RECON_BROKER_BACKOFF_MAX_MS", "100"}},
+                             {{"GTN_BASE_URL", "ftp://gtn.example"}},
+                             {{"GTN_PRIVATE_KEY", "x"}, {"GTN_PRIVATE_KEY_FILE", "/tmp/x"}},
+                             {{"GTN_PRIVATE_KEY_FILE", "/nonexistent/key.pem"}}}) {
         CAPTURE(bad.begin()->first);
         CHECK(exit_code_of([&] { load_settings(bad); }) == ExitCode::config);
     }

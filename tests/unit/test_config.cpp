@@ -65,9 +65,7 @@ TEST_CASE("NAME_FILE secrets are read, trimmed of the newline, and exclusive wit
     const auto path = write_temp("s3cret\n");
     CHECK(lookup_setting({{"ALERT_WEBHOOK_SECRET_FILE", path}}, "ALERT_WEBHOOK_SECRET") == "s3cret");
     CHECK(lookup_setting({}, "ALERT_WEBHOOK_SECRET") == std::nullopt);
-    CHECK(exit_code_of([&] {
-              lookup_setting({{"X", "a"}, {"X_FILE", path}}, "X");
-          }) == ExitCode::config);
+    CHECK(exit_code_of([&] { lookup_setting({{"X", "a"}, {"X_FILE", path}}, "X"); }) == ExitCode::config);
     CHECK(exit_code_of([] { lookup_setting({{"X_FILE", "/nonexistent/secret"}}, "X"); }) == ExitCode::config);
     std::remove(path.c_str());
 }

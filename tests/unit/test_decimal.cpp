@@ -9,13 +9,15 @@ using reconcile::DecimalError;
 
 namespace {
 
-std::string round_trip(std::string_view text) {
+std::string round_trip(std::string_view text)
+{
     return Decimal::parse(text).to_string();
 }
 
 }  // namespace
 
-TEST_CASE("decimal: default and from_int") {
+TEST_CASE("decimal: default and from_int")
+{
     CHECK(Decimal().to_string() == "0");
     CHECK(Decimal().scale() == 0);
     CHECK(Decimal().is_zero());
@@ -26,18 +28,19 @@ TEST_CASE("decimal: default and from_int") {
     CHECK(Decimal::from_int(INT64_MIN).to_string() == "-9223372036854775808");
 }
 
-TEST_CASE("decimal: plain notation round trips exactly") {
+TEST_CASE("decimal: plain notation round trips exactly")
+{
     for (const char* text :
          {"0", "42", "-42", "100.50", "-0.000001", "0.1", "123456789.123456789",
-          "99999999999999999999.999999999999999999", "-99999999999999999999.999999999999999999",
-          "0.000000000000000001", "-0.000000000000000001", "1.000000000000000000",
-          "12345678901234567890"}) {
+          "99999999999999999999.999999999999999999", "-99999999999999999999.999999999999999999", "0.000000000000000001",
+          "-0.000000000000000001", "1.000000000000000000", "12345678901234567890"}) {
         CAPTURE(text);
         CHECK(round_trip(text) == text);
     }
 }
 
-TEST_CASE("decimal: accepted spellings normalise") {
+TEST_CASE("decimal: accepted spellings normalise")
+{
     CHECK(round_trip("+5") == "5");
     CHECK(round_trip(".5") == "0.5");
     CHECK(round_trip("-.25") == "-0.25");
@@ -51,7 +54,8 @@ TEST_CASE("decimal: accepted spellings normalise") {
     CHECK(Decimal::parse("+0").is_zero());
 }
 
-TEST_CASE("decimal: scale is as written") {
+TEST_CASE("decimal: scale is as written")
+{
     CHECK(Decimal::parse("100.50").scale() == 2);
     CHECK(Decimal::parse("100").scale() == 0);
     CHECK(Decimal::parse("0.000").scale() == 3);
@@ -60,7 +64,8 @@ TEST_CASE("decimal: scale is as written") {
     CHECK(round_trip("0.1234567890123456780000") == "0.123456789012345678");
 }
 
-TEST_CASE("decimal: exponent forms") {
+TEST_CASE("decimal: exponent forms")
+{
     CHECK(round_trip("1.5e-7") == "0.00000015");
     CHECK(Decimal::parse("1.5e-7").scale() == 8);
     CHECK(round_trip("1.5E+3") == "1500");
@@ -82,18 +87,19 @@ TEST_CASE("decimal: exponent forms") {
     CHECK(round_trip("-0.0e10") == "0");
 }
 
-TEST_CASE("decimal: rejection classes") {
-    for (const char* text :
-         {"", " ", " 1", "1 ", "1 000", "1\t", "nan", "NaN", "inf", "-inf", "Infinity", "0x1A",
-          "0x10", "1.2.3", "..5", "+", "-", "e", "E5", "1e", "1e+", "1e-", ".", "-.", ".e1",
-          "1,5", "1e5.5", "++1", "--1", "abc", "1a", "\n"}) {
+TEST_CASE("decimal: rejection classes")
+{
+    for (const char* text : {"",     " ",    " 1",    "1 ",  "1 000", "1\t", "nan", "NaN", "inf", "-inf", "Infinity",
+                             "0x1A", "0x10", "1.2.3", "..5", "+",     "-",   "e",   "E5",  "1e",  "1e+",  "1e-",
+                             ".",    "-.",   ".e1",   "1,5", "1e5.5", "++1", "--1", "abc", "1a",  "\n"}) {
         CAPTURE(text);
         CHECK_THROWS_AS(Decimal::parse(text), DecimalError);
         CHECK_FALSE(Decimal::try_parse(text).has_value());
     }
 }
 
-TEST_CASE("decimal: too many significant fractional digits rejected") {
+TEST_CASE("decimal: too many significant fractional digits rejected")
+{
     CHECK_THROWS_AS(Decimal::parse("0.0000000000000000001"), DecimalError);
     CHECK_THROWS_AS(Decimal::parse("1.1234567890123456789"), DecimalError);
     CHECK_THROWS_AS(Decimal::parse("1e-19"), DecimalError);
@@ -102,7 +108,8 @@ TEST_CASE("decimal: too many significant fractional digits rejected") {
     CHECK_NOTHROW(Decimal::parse("1.100000000000000000000000000000"));
 }
 
-TEST_CASE("decimal: magnitude overflow rejected") {
+TEST_CASE("decimal: magnitude overflow rejected")
+{
     CHECK_THROWS_AS(Decimal::parse("100000000000000000000"), DecimalError);
     CHECK_THROWS_AS(Decimal::parse("-100000000000000000000"), DecimalError);
     CHECK_THROWS_AS(Decimal::parse("1e20"), DecimalError);
@@ -112,17 +119,19 @@ TEST_CASE("decimal: magnitude overflow rejected") {
     CHECK_NOTHROW(Decimal::parse("0000000000000000000000000099999999999999999999"));
 }
 
-TEST_CASE("decimal: absurd exponents rejected without hanging") {
-    for (const char* text : {"1e999999999", "1e-999999999", "0e999999999",
-                             "1e99999999999999999999999999999999999999999999",
-                             "-1E-99999999999999999999999999999999999999999999"}) {
+TEST_CASE("decimal: absurd exponents rejected without hanging")
+{
+    for (const char* text :
+         {"1e999999999", "1e-999999999", "0e999999999", "1e99999999999999999999999999999999999999999999",
+          "-1E-99999999999999999999999999999999999999999999"}) {
         CAPTURE(text);
         CHECK_THROWS_AS(Decimal::parse(text), DecimalError);
         CHECK_FALSE(Decimal::try_parse(text).has_value());
     }
 }
 
-TEST_CASE("decimal: error message quotes input, truncated, on one line") {
+TEST_CASE("decimal: error message quotes input, truncated, on one line")
+{
     try {
         (void)Decimal::parse("12x");
         FAIL("expected DecimalError");
@@ -146,13 +155,15 @@ TEST_CASE("decimal: error message quotes input, truncated, on one line") {
     }
 }
 
-TEST_CASE("decimal: try_parse success") {
+TEST_CASE("decimal: try_parse success")
+{
     const auto value = Decimal::try_parse("12.30");
     REQUIRE(value.has_value());
     CHECK(value->to_string() == "12.30");
 }
 
-TEST_CASE("decimal: addition and subtraction with carry, borrow and sign change") {
+TEST_CASE("decimal: addition and subtraction with carry, borrow and sign change")
+{
     const auto d = [](std::string_view text) { return Decimal::parse(text); };
     CHECK((d("0.99") + d("0.01")).to_string() == "1.00");
     CHECK((d("999999.999") + d("0.001")).to_string() == "1000000.000");
@@ -177,7 +188,8 @@ TEST_CASE("decimal: addition and subtraction with carry, borrow and sign change"
     CHECK(total.scale() == 2);
 }
 
-TEST_CASE("decimal: negation, abs, sign") {
+TEST_CASE("decimal: negation, abs, sign")
+{
     const Decimal x = Decimal::parse("-3.140");
     CHECK((-x).to_string() == "3.140");
     CHECK(x.abs().to_string() == "3.140");
@@ -188,7 +200,8 @@ TEST_CASE("decimal: negation, abs, sign") {
     CHECK(Decimal::parse("0.00").abs().to_string() == "0.00");
 }
 
-TEST_CASE("decimal: arithmetic overflow throws") {
+TEST_CASE("decimal: arithmetic overflow throws")
+{
     const Decimal max = Decimal::parse("99999999999999999999.999999999999999999");
     const Decimal tiny = Decimal::parse("0.000000000000000001");
     CHECK_THROWS_AS(max + tiny, std::overflow_error);
@@ -203,7 +216,8 @@ TEST_CASE("decimal: arithmetic overflow throws") {
     CHECK_NOTHROW(max + (-max));
 }
 
-TEST_CASE("decimal: comparison is by value across scales") {
+TEST_CASE("decimal: comparison is by value across scales")
+{
     const auto d = [](std::string_view text) { return Decimal::parse(text); };
     CHECK(d("1.50") == d("1.5"));
     CHECK(d("1.500000") == d("1.5e0"));
@@ -217,7 +231,8 @@ TEST_CASE("decimal: comparison is by value across scales") {
     CHECK(d("100") >= d("1e2"));
 }
 
-TEST_CASE("decimal: with_min_scale pads but never drops digits") {
+TEST_CASE("decimal: with_min_scale pads but never drops digits")
+{
     const Decimal x = Decimal::parse("12.5");
     CHECK(x.with_min_scale(2).to_string() == "12.50");
     CHECK(x.with_min_scale(0).to_string() == "12.5");

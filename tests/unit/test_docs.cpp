@@ -105,8 +105,8 @@ TEST_CASE("README's exit-code table is exit_code_docs(), the list the man page p
 TEST_CASE("documented defaults are the defaults Settings has")
 {
     const Settings s = load_settings({});
-    const ServeSettings serve = load_serve_settings(load_settings({{"LEDGER_ADMIN_TOKEN", "0123456789abcdef"}}),
-                                                    false, std::nullopt, std::nullopt);
+    const ServeSettings serve = load_serve_settings(load_settings({{"LEDGER_ADMIN_TOKEN", "0123456789abcdef"}}), false,
+                                                    std::nullopt, std::nullopt);
     const auto seconds = [](auto duration) {
         return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count());
     };
@@ -122,8 +122,7 @@ TEST_CASE("documented defaults are the defaults Settings has")
         {"RECON_SERVE_WORKERS", std::to_string(serve.limits.workers)},
         {"RECON_SERVE_QUEUE", std::to_string(serve.limits.max_queued)},
         {"RECON_SERVE_RUN_WAIT_SECONDS", seconds(serve.run_wait)},
-        {"RECON_READ_MAX_LAG_SECONDS",
-         s.read_max_lag_seconds ? std::to_string(*s.read_max_lag_seconds) : "unset"},
+        {"RECON_READ_MAX_LAG_SECONDS", s.read_max_lag_seconds ? std::to_string(*s.read_max_lag_seconds) : "unset"},
         {"RECON_BOOKS", s.books.size() == 2 ? s.books[0] + "," + s.books[1] : "?"},
         {"RECON_SCHEDULE_ENABLED", s.schedule_enabled ? "true" : "false"},
         {"RECON_INTERVAL_SECONDS", std::to_string(s.interval_seconds)},

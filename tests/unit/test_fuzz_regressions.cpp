@@ -56,8 +56,9 @@ TEST_CASE("fuzz: a broker body that is not UTF-8 is refused with a message JSON 
 // answer's body) kept raw bytes, and cut a multi-byte character in two at the limit.
 TEST_CASE("fuzz: printable_snippet keeps only whole, well-formed UTF-8 characters")
 {
-    const std::string body = "[1,-0.0,1E+400,123456789012345678901.5,\"\\u00e9\\ud83?\\ude00\",true,f\x9f\x93\x8c\x9b,"
-                             "null],{\"a\":{\"b\":[[]]}}]";
+    const std::string body =
+        "[1,-0.0,1E+400,123456789012345678901.5,\"\\u00e9\\ud83?\\ude00\",true,f\x9f\x93\x8c\x9b,"
+        "null],{\"a\":{\"b\":[[]]}}]";
     check_storable(printable_snippet(body));
     CHECK(printable_snippet(body).find("true,f????,null") != std::string::npos);
     try {
@@ -71,6 +72,7 @@ TEST_CASE("fuzz: printable_snippet keeps only whole, well-formed UTF-8 character
     CHECK(printable_snippet("ab\xc3\xa9", 3) == "ab...");
     CHECK(printable_snippet("ab\xc3\xa9", 4) == "ab\xc3\xa9");
     CHECK(printable_snippet("a\nb\x7f", 10) == "a b ");
-    CHECK(printable_snippet("\xed\xa0\x80 \xc0\xaf \xf4\x90\x80\x80", 40) == "??? ?? ????");  // surrogate, overlong, > U+10FFFF
+    CHECK(printable_snippet("\xed\xa0\x80 \xc0\xaf \xf4\x90\x80\x80", 40) ==
+          "??? ?? ????");  // surrogate, overlong, > U+10FFFF
     CHECK(printable_snippet("\xf0\x9f\x98\x80", 40) == "\xf0\x9f\x98\x80");
 }

@@ -34,8 +34,9 @@ TEST_CASE("an RS256 JWT verifies with the public key and carries its claims")
 
 TEST_CASE("a key that is not an RSA private key is a configuration error naming the setting only")
 {
-    CHECK(exit_code_of([] { Rs256Signer("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "GTN_PRIVATE_KEY"); }) ==
-          ExitCode::config);
+    CHECK(exit_code_of([] {
+              Rs256Signer("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "GTN_PRIVATE_KEY");
+          }) == ExitCode::config);
     try {
         Rs256Signer("secret material", "GTN_PRIVATE_KEY");
     } catch (const Error& e) {

@@ -74,7 +74,10 @@ TEST_CASE("a counter draws 0/N at once, is throttled, and ends with N/N once")
     {
         ProgressCounter counter(
             "zag_holdings_recon", 3, "customers",
-            [&](const std::string& text, bool final) { drawn.push_back({text, final}); }, 1h);
+            [&](const std::string& text, bool final) {
+                drawn.push_back({text, final});
+            },
+            1h);
         counter.advance();
         counter.advance();
         counter.advance();
@@ -93,7 +96,11 @@ TEST_CASE("a counter left without finish() ends its line when it goes")
     std::vector<Drawn> drawn;
     {
         ProgressCounter counter(
-            "x", 2, "customers", [&](const std::string& text, bool final) { drawn.push_back({text, final}); }, 0ms);
+            "x", 2, "customers",
+            [&](const std::string& text, bool final) {
+                drawn.push_back({text, final});
+            },
+            0ms);
         counter.advance();
     }
     REQUIRE(drawn.size() == 3);
@@ -155,6 +162,6 @@ TEST_CASE("an enabled process draws on stderr, and log lines go above the status
     set_progress_enabled(false);
     const std::string line0 = "gtn_ledger_recon: 0/2 customers";
     const std::string blank = "\r" + std::string(line0.size(), ' ') + "\r";
-    CHECK(written == "\r" + line0 + blank + "reconcile: warn: retrying\n" + line0 +
-                         "\rgtn_ledger_recon: 2/2 customers\n");
+    CHECK(written ==
+          "\r" + line0 + blank + "reconcile: warn: retrying\n" + line0 + "\rgtn_ledger_recon: 2/2 customers\n");
 }

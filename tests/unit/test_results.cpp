@@ -8,8 +8,11 @@ using namespace reconcile;
 
 TEST_CASE("a fingerprint hashes check, kind and sorted keys, never amounts")
 {
-    Variance variance{.kind = "unbalanced_txn", .keys = {{"txn_id", "1001"}, {"currency", "USD"}},
-                      .expected = "100.00", .actual = "90.00", .difference = "10.00"};
+    Variance variance{.kind = "unbalanced_txn",
+                      .keys = {{"txn_id", "1001"}, {"currency", "USD"}},
+                      .expected = "100.00",
+                      .actual = "90.00",
+                      .difference = "10.00"};
     // Computed independently: sha256("trial_balance_zero\x1funbalanced_txn\x1fcurrency=USD\x1ftxn_id=1001\x1f").
     CHECK(variance_fingerprint("trial_balance_zero", variance) == "6345236d1a9f8861a89ba485b0b176e3");
 
@@ -21,7 +24,8 @@ TEST_CASE("a fingerprint hashes check, kind and sorted keys, never amounts")
 
     Variance other_txn = variance;
     other_txn.keys[0].second = "1002";
-    CHECK(variance_fingerprint("trial_balance_zero", other_txn) != variance_fingerprint("trial_balance_zero", variance));
+    CHECK(variance_fingerprint("trial_balance_zero", other_txn) !=
+          variance_fingerprint("trial_balance_zero", variance));
     CHECK(variance_fingerprint("account_totals", variance) != variance_fingerprint("trial_balance_zero", variance));
 }
 
@@ -60,8 +64,11 @@ TEST_CASE("check results survive the JSON round trip used by the run history")
     result.metrics = {{"lines_checked", 10}};
     result.ran_at = *parse_utc("2026-11-28T02:17:47.123Z");
     result.duration_ms = 12;
-    result.variances.push_back(Variance{.kind = "unbalanced_txn", .keys = {{"txn_id", "1001"}},
-                                        .expected = "100.00", .actual = "90.00", .difference = "10.00"});
+    result.variances.push_back(Variance{.kind = "unbalanced_txn",
+                                        .keys = {{"txn_id", "1001"}},
+                                        .expected = "100.00",
+                                        .actual = "90.00",
+                                        .difference = "10.00"});
     result.variances_total = 1;
     finalize_variances(result);
 

@@ -14,7 +14,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-Timestamp at(const char* iso) { return parse_utc(iso).value(); }
+Timestamp at(const char* iso)
+{
+    return parse_utc(iso).value();
+}
 
 BookCadence uae_cadence()
 {
@@ -25,8 +28,8 @@ BookCadence uae_cadence()
 struct FakeWorld {
     Timestamp now = at("2026-11-28T00:00:00Z");
     std::map<std::string, std::map<char, Timestamp>> history;  // book -> category -> last start
-    std::vector<std::string> executed;                          // "uae/A@<iso>"
-    std::map<std::string, ExitCode> fail_with;                  // "uae/A" -> code instead of running
+    std::vector<std::string> executed;                         // "uae/A@<iso>"
+    std::map<std::string, ExitCode> fail_with;                 // "uae/A" -> code instead of running
     std::set<std::string> unreadable_books;
 
     ScheduleCycle cycle(const ScheduleConfig& config)
@@ -156,7 +159,8 @@ TEST_CASE("plan_cycle decides every category of every book in order; earliest_du
     CHECK(due == std::vector<std::string>{"uae/B"});
     CHECK(earliest_due(decisions) == now);  // B is due now
     config.books[0].enabled = false;
-    CHECK_FALSE(earliest_due(plan_cycle(config, [](const std::string&, char) { return SlotHistory{}; }, now)));
+    CHECK_FALSE(earliest_due(plan_cycle(
+        config, [](const std::string&, char) { return SlotHistory{}; }, now)));
 }
 
 TEST_CASE("exit codes aggregate: a break first, then what kept checks from completing, lock skips last")
@@ -185,8 +189,7 @@ TEST_CASE("a simulated day with an injected clock: A/B/D hourly, C daily, india 
 
     cycle.run_once();
     CHECK(world.take() == std::vector<std::string>{"uae/A@2026-11-28T00:00:00.000Z", "uae/B@2026-11-28T00:00:00.000Z",
-                                                   "uae/C@2026-11-28T00:00:00.000Z",
-                                                   "uae/D@2026-11-28T00:00:00.000Z"});
+                                                   "uae/C@2026-11-28T00:00:00.000Z", "uae/D@2026-11-28T00:00:00.000Z"});
     CHECK(cycle.next_due() == at("2026-11-28T01:00:00Z"));
 
     world.now += 30min;

@@ -63,11 +63,11 @@ TEST_CASE("--shard K/N: 1 <= K <= N <= 1024, digits only; anything else is a usa
     CHECK(parse_shard("7/16").scope() == "shard-7-of-16");
 
     const std::map<std::string, std::string> bad{
-        {"0/2", "K is out of range"},       {"3/2", "K is out of range"},     {"2/0", "N is out of range"},
-        {"1/1025", "N is out of range"},    {"x", "not of the form K/N"},     {"1/2/3", "not of the form K/N"},
-        {"", "not of the form K/N"},        {"/2", "not of the form K/N"},    {"1/", "not of the form K/N"},
-        {"-1/2", "not of the form K/N"},    {"+1/2", "not of the form K/N"},  {" 1/2", "not of the form K/N"},
-        {"1/2 ", "not of the form K/N"},    {"1.0/2", "not of the form K/N"}, {"99999/100000", "N is out of range"},
+        {"0/2", "K is out of range"},    {"3/2", "K is out of range"},     {"2/0", "N is out of range"},
+        {"1/1025", "N is out of range"}, {"x", "not of the form K/N"},     {"1/2/3", "not of the form K/N"},
+        {"", "not of the form K/N"},     {"/2", "not of the form K/N"},    {"1/", "not of the form K/N"},
+        {"-1/2", "not of the form K/N"}, {"+1/2", "not of the form K/N"},  {" 1/2", "not of the form K/N"},
+        {"1/2 ", "not of the form K/N"}, {"1.0/2", "not of the form K/N"}, {"99999/100000", "N is out of range"},
         {"1\n/2", "not of the form K/N"}};
     for (const auto& [text, why] : bad) {
         CAPTURE(text);
