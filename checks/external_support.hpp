@@ -3,7 +3,7 @@
 // Turns the shared external comparison (lib/external_recon.hpp) into a check's metrics,
 // variances and status, so the five category C checks differ only in what they ask for.
 
-#include "checks/check.hpp"
+#include "lib/check.hpp"
 #include "lib/external_recon.hpp"
 
 namespace reconcile {

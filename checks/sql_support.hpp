@@ -6,7 +6,7 @@
 
 #include <pqxx/pqxx>
 
-#include "checks/check.hpp"
+#include "lib/check.hpp"
 
 namespace reconcile {
 

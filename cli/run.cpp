@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
+#include "checks/registry.hpp"
 #include "cli/commands.hpp"
 #include "lib/history.hpp"
 #include "lib/log.hpp"

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "checks/registry.hpp"
 #include "cli/commands.hpp"
 #include "lib/api.hpp"
 #include "lib/log.hpp"

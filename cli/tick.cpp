@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checks/registry.hpp"
 #include "cli/commands.hpp"
 #include "lib/log.hpp"
 #include "lib/scheduler.hpp"

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "checks/registry.hpp"
+#include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/history.hpp"
 #include "lib/http_server.hpp"

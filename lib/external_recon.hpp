@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "checks/check.hpp"
 #include "lib/brokers/broker.hpp"
+#include "lib/check.hpp"
 #include "lib/config.hpp"
 #include "lib/decimal.hpp"
 #include "lib/results.hpp"

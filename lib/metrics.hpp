@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "checks/registry.hpp"
+#include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/timeutil.hpp"
 

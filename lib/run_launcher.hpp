@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "checks/registry.hpp"
+#include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
 #include "lib/runner.hpp"

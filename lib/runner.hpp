@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "checks/registry.hpp"
+#include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/db.hpp"
 #include "lib/errors.hpp"

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "checks/registry.hpp"
+#include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/schedule.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "checks/check.hpp"
+#include "lib/check.hpp"
 #include "lib/db.hpp"
 
 namespace reconcile {

@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include "checks/registry.hpp"
 #include "lib/db.hpp"
 #include "lib/migrate.hpp"
 #include "lib/runner.hpp"

@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "checks/registry.hpp"
 #include "lib/runner.hpp"
 #include "tests/db/broker_fixture.hpp"
 #include "tests/db/fixture.hpp"

@@ -2,6 +2,7 @@
 // views only (`migrate --engine-only`); the checks then pass and fail on its data.
 #include <doctest/doctest.h>
 
+#include "checks/registry.hpp"
 #include "lib/runner.hpp"
 #include "tests/db/fixture.hpp"
 

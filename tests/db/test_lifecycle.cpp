@@ -3,6 +3,7 @@
 // recon.variance_fingerprints follows a break from new to persisting to resolved to reopened.
 #include <doctest/doctest.h>
 
+#include "checks/registry.hpp"
 #include "lib/errors.hpp"
 #include "lib/lifecycle.hpp"
 #include "lib/runner.hpp"

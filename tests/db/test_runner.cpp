@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 
+#include "checks/registry.hpp"
 #include "lib/errors.hpp"
 #include "lib/lock.hpp"
 #include "lib/runner.hpp"

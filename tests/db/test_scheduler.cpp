@@ -2,6 +2,7 @@
 // back from the run rows that execute_run wrote, so the clock alone decides what is due.
 #include <doctest/doctest.h>
 
+#include "checks/registry.hpp"
 #include "lib/history.hpp"
 #include "lib/runner.hpp"
 #include "lib/scheduler.hpp"

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "checks/registry.hpp"
 #include "lib/api.hpp"
 #include "lib/hash.hpp"
 #include "lib/metrics.hpp"
