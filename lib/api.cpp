@@ -132,7 +132,11 @@ ServeSettings load_serve_settings(const Settings& settings, bool dev, const std:
     serve.limits.keep_alive_timeout = std::chrono::seconds(integer("RECON_SERVE_KEEPALIVE_SECONDS", 5, 1, 3600));
     serve.limits.workers = static_cast<std::size_t>(integer("RECON_SERVE_WORKERS", 8, 1, 256));
     serve.limits.max_queued = static_cast<std::size_t>(integer("RECON_SERVE_QUEUE", 64, 0, 100000));
+    serve.limits.max_connections = static_cast<std::size_t>(integer("RECON_SERVE_MAX_CONNECTIONS", 512, 1, 100000));
+    serve.limits.max_connections_per_client =
+        static_cast<std::size_t>(integer("RECON_SERVE_MAX_CONNECTIONS_PER_CLIENT", 64, 1, 100000));
     serve.run_wait = std::chrono::seconds(integer("RECON_SERVE_RUN_WAIT_SECONDS", 30, 0, 3600));
+    serve.probe_timeout = std::chrono::seconds(integer("RECON_SERVE_PROBE_TIMEOUT_SECONDS", 5, 1, 300));
 
     if (dev) {
         if (!is_loopback_address(serve.address)) {
@@ -283,27 +287,31 @@ RunListQuery parse_run_list_query(const std::multimap<std::string, std::string>&
 }
 
 ReconcileApi::ReconcileApi(const Settings& settings, const ServeSettings& serve, const CheckRegistry& registry)
-    : m_settings(settings), m_serve(serve), m_registry(registry), m_launcher(settings, registry)
+    : m_settings(settings),
+      m_serve(serve),
+      m_registry(registry),
+      m_launcher(settings, registry),
+      m_book_calls(serve.probe_timeout)
 {
 }
 
 void ReconcileApi::register_routes(HttpServer& server)
 {
-    server.get("/healthz", Access::open, [](const httplib::Request&) {
+    server.get("/healthz", Access::open, [](const HttpRequest&) {
         return HttpReply::json({{"status", "ok"}, {"version", RECON_VERSION}});
     });
-    server.get("/metrics", Access::read, [this, &server](const httplib::Request&) { return metrics(server); });
-    server.post("/v1/reconciliation/run", Access::admin, [this](const httplib::Request& r) { return post_run(r); });
-    server.get("/v1/reconciliation/runs", Access::read, [this](const httplib::Request& r) { return list_runs(r); });
-    server.get(R"(/v1/reconciliation/runs/([^/]+))", Access::read,
-               [this](const httplib::Request& r) { return show_run(r); });
+    server.get("/readyz", Access::open, [this](const HttpRequest&) { return ready(); });
+    server.get("/metrics", Access::read, [this, &server](const HttpRequest&) { return metrics(server); });
+    server.post("/v1/reconciliation/run", Access::admin, [this](const HttpRequest& r) { return post_run(r); });
+    server.get("/v1/reconciliation/runs", Access::read, [this](const HttpRequest& r) { return list_runs(r); });
+    server.get("/v1/reconciliation/runs/{run_id}", Access::read, [this](const HttpRequest& r) { return show_run(r); });
     for (const auto report : {IndiaReport::ledger_recon, IndiaReport::holdings_recon, IndiaReport::reconciliation}) {
         server.get("/v1/india/" + std::string(to_string(report)), Access::read,
-                   [this, report](const httplib::Request& r) { return india_report(r, report); });
+                   [this, report](const HttpRequest& r) { return india_report(r, report); });
     }
 }
 
-HttpReply ReconcileApi::india_report(const httplib::Request& request, IndiaReport report)
+HttpReply ReconcileApi::india_report(const HttpRequest& request, IndiaReport report)
 {
     require_known_params(request.params, {"customer"});
     const IndiaReportRequest spec{.report = report, .customer_id = single_param(request.params, "customer")};
@@ -321,19 +329,10 @@ HttpReply ReconcileApi::india_report(const httplib::Request& request, IndiaRepor
     return HttpReply::json(document);
 }
 
-HttpReply ReconcileApi::post_run(const httplib::Request& request)
+HttpReply ReconcileApi::post_run(const HttpRequest& request)
 {
     require_known_params(request.params, {});
-    const bool has_body = std::any_of(request.body.begin(), request.body.end(),
-                                      [](char c) { return c != ' ' && c != '\t' && c != '\r' && c != '\n'; });
-    if (has_body) {
-        std::string type = request.get_header_value("Content-Type");
-        std::transform(type.begin(), type.end(), type.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (type.rfind("application/json", 0) != 0) {
-            throw HttpError(415, "the body must be JSON: send Content-Type: application/json");
-        }
-    }
+    // The server refused a body that is not application/json (415) before reading it.
     const RunSpec spec = parse_run_body(request.body, m_settings, m_registry);
     const auto targets = run_targets(spec, m_settings);
     std::vector<std::shared_ptr<LaunchedRun>> runs;
@@ -360,9 +359,19 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
                 json["href"] = run_href(run.book, running->run_id);
                 detail += fmt::format(": run {} ({}, started {})", running->run_id, running->trigger,
                                       format_utc(running->started_at));
+            } else if (const auto last = history.last_completed(run.book, run.category)) {
+                // The holder finished between the refusal and this lookup.
+                json["last_run_id"] = last->run_id;
+                json["href"] = run_href(run.book, last->run_id);
+                detail = fmt::format("a run of {}/{} was in progress and has just finished: run {} ({}); retry",
+                                     run.book, run.category, last->run_id, last->status);
+            } else {
+                detail =
+                    fmt::format("a run of {}/{} was in progress and has just finished; retry", run.book, run.category);
             }
         } catch (...) {
-            // Best effort: the 409 stands without the id.
+            // The history cannot be read: say so rather than leave the holder unexplained.
+            detail += " (its run id could not be read: the book's database did not answer)";
         }
         json["detail"] = detail;
         return json;
@@ -429,7 +438,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     return HttpReply::json(document, status);
 }
 
-HttpReply ReconcileApi::list_runs(const httplib::Request& request)
+HttpReply ReconcileApi::list_runs(const HttpRequest& request)
 {
     const RunListQuery query = parse_run_list_query(request.params, m_settings);
     const auto limit = static_cast<std::size_t>(query.filter.limit);
@@ -467,10 +476,10 @@ HttpReply ReconcileApi::list_runs(const httplib::Request& request)
          {"next_cursor", more ? nlohmann::json(encode_cursor(positions)) : nlohmann::json(nullptr)}});
 }
 
-HttpReply ReconcileApi::show_run(const httplib::Request& request)
+HttpReply ReconcileApi::show_run(const HttpRequest& request)
 {
     require_known_params(request.params, {"book"});
-    const std::int64_t run_id = parse_positive(request.matches[1].str(), "the run id");
+    const std::int64_t run_id = parse_positive(request.path_params.at("run_id"), "the run id");
     std::vector<std::string> books = configured_books(m_settings);
     if (const auto book = single_param(request.params, "book")) books = {validated_book(*book, m_settings)};
     std::vector<RunReport> found;
@@ -491,13 +500,40 @@ HttpReply ReconcileApi::show_run(const httplib::Request& request)
 
 HttpReply ReconcileApi::metrics(const HttpServer& server)
 {
-    std::vector<BookMetrics> books;
-    for (const auto& book : configured_books(m_settings))
-        books.push_back(read_book_metrics(m_settings, m_registry, book));
+    auto books = m_book_calls.call("metrics", configured_books(m_settings), [this](const std::string& book) {
+        return read_book_metrics(m_settings, m_registry, book);
+    });
+    for (auto& book : books) {
+        if (!book.up && !book.down_reason.empty()) {
+            // A hanging book keeps its schedule flag (settings only) in the exposition.
+            for (const auto& cadence : schedule_config(m_settings).books) {
+                if (cadence.book == book.book) book.schedule_enabled = cadence.enabled;
+            }
+        }
+    }
     HttpReply reply;
     reply.body = render_prometheus(books, server.rejected_connections());
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return reply;
+}
+
+HttpReply ReconcileApi::ready()
+{
+    const auto books = m_book_calls.call("ready", configured_books(m_settings), [this](const std::string& book) {
+        return probe_book(m_settings, book, m_serve.probe_timeout);
+    });
+    nlohmann::json states = nlohmann::json::object();
+    std::vector<std::string> down;
+    for (const auto& book : books) {
+        states[book.book] =
+            book.up ? nlohmann::json{{"up", true}} : nlohmann::json{{"up", false}, {"detail", book.down_reason}};
+        if (!book.up) down.push_back(book.book);
+    }
+    if (down.empty()) return HttpReply::json({{"status", "ready"}, {"books", std::move(states)}});
+    const std::string detail = down.size() == 1 ? fmt::format("book {} is down: {}", down.front(),
+                                                              states[down.front()]["detail"].get<std::string>())
+                                                : fmt::format("books {} are down", fmt::join(down, ", "));
+    return HttpReply::json({{"status", "not ready"}, {"detail", detail}, {"books", std::move(states)}}, 503);
 }
 
 }  // namespace reconcile

@@ -18,6 +18,7 @@
 #include "lib/history.hpp"
 #include "lib/http_server.hpp"
 #include "lib/india_reports.hpp"
+#include "lib/metrics.hpp"
 #include "lib/run_launcher.hpp"
 
 namespace reconcile {
@@ -32,7 +33,8 @@ struct ServeSettings {
     AccessTokens tokens;
     bool dev = false;
     HttpLimits limits;
-    std::chrono::milliseconds run_wait{30000};  ///< POST /run answers 202 past this
+    std::chrono::milliseconds run_wait{30000};      ///< POST /run answers 202 past this
+    std::chrono::milliseconds probe_timeout{5000};  ///< /metrics and /readyz answer within this
 };
 
 /// Reads RECON_SERVE_* and the tokens. Without --dev, LEDGER_ADMIN_TOKEN is required (and both
@@ -95,19 +97,23 @@ public:
     bool stop(std::chrono::milliseconds grace) { return m_launcher.stop(grace); }
 
 private:
-    HttpReply post_run(const httplib::Request& request);
-    HttpReply list_runs(const httplib::Request& request);
-    HttpReply show_run(const httplib::Request& request);
+    HttpReply post_run(const HttpRequest& request);
+    HttpReply list_runs(const HttpRequest& request);
+    HttpReply show_run(const HttpRequest& request);
     HttpReply metrics(const HttpServer& server);
+    /// GET /readyz: 200 when every configured book's database answers within the probe
+    /// timeout, else 503 naming the books that are down.
+    HttpReply ready();
     /// GET /v1/india/<report>[?customer=ID]: lib/india_reports.hpp's report as JSON (200); 404 for
     /// a customer without a ViewTrade account, 502 when ViewTrade is unreachable, 503 when it is
     /// not configured.
-    HttpReply india_report(const httplib::Request& request, IndiaReport report);
+    HttpReply india_report(const HttpRequest& request, IndiaReport report);
 
     const Settings& m_settings;
     const ServeSettings& m_serve;
     const CheckRegistry& m_registry;
     RunLauncher m_launcher;
+    BoundedBookCalls m_book_calls;
 };
 
 }  // namespace reconcile

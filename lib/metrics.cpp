@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -125,25 +128,111 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                  .duration_ms = row[5].as<std::int64_t>(),
                  .variances_total = row[6].as<std::int64_t>()});
         }
-        for (const auto& row : txn.exec_params("SELECT category, status, count(*) FROM recon.runs WHERE book = $1"
-                                               " GROUP BY category, status",
+        // Runs in progress from the history; finished runs from the monotonic counters
+        // (schema/engine/0008_run_counts.sql), which pruning the history never lowers.
+        for (const auto& row : txn.exec_params("SELECT category, count(*) FROM recon.runs WHERE book = $1"
+                                               " AND status = 'running' GROUP BY category",
                                                book)) {
             const auto category = row[0].as<std::string>();
-            const auto status = row[1].as<std::string>();
-            if (category.size() != 1) continue;
-            if (status == "running") {
-                metrics.running[category[0]] = row[2].as<std::int64_t>();
-            } else {
-                metrics.runs_by_status[{category[0], status}] = row[2].as<std::int64_t>();
+            if (category.size() == 1) metrics.running[category[0]] = row[1].as<std::int64_t>();
+        }
+        for (const auto& row :
+             txn.exec_params("SELECT category, status, runs FROM recon.run_counts WHERE book = $1", book)) {
+            const auto category = row[0].as<std::string>();
+            if (category.size() == 1) {
+                metrics.runs_by_status[{category[0], row[1].as<std::string>()}] = row[2].as<std::int64_t>();
             }
         }
         metrics.up = true;
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);
         log_warn("metrics: cannot read the run history of book {}: {}", book, message);
-        metrics = BookMetrics{.book = book, .up = false, .schedule_enabled = metrics.schedule_enabled};
+        metrics = BookMetrics{
+            .book = book, .up = false, .down_reason = message, .schedule_enabled = metrics.schedule_enabled};
     }
     return metrics;
+}
+
+BookMetrics probe_book(const Settings& settings, const std::string& book, std::chrono::milliseconds timeout)
+{
+    BookMetrics result{.book = book};
+    try {
+        Session session(settings.database_url(book), "control");
+        pqxx::read_transaction txn(session.connection());
+        set_local_statement_timeout(txn, timeout.count());
+        txn.exec("SELECT 1 FROM recon.runs LIMIT 1");
+        result.up = true;
+    } catch (...) {
+        result.down_reason = classify_current_exception(false).second;
+    }
+    return result;
+}
+
+struct BoundedBookCalls::State {
+    struct Call {
+        std::mutex mutex;
+        std::condition_variable done_cv;
+        std::optional<BookMetrics> result;
+    };
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<Call>> in_flight;  // kind/book -> the call not yet returned
+};
+
+BoundedBookCalls::BoundedBookCalls(std::chrono::milliseconds timeout)
+    : m_timeout(timeout), m_state(std::make_shared<State>())
+{
+}
+
+std::vector<BookMetrics> BoundedBookCalls::call(const std::string& kind, const std::vector<std::string>& books,
+                                                const std::function<BookMetrics(const std::string&)>& fn)
+{
+    const auto deadline = std::chrono::steady_clock::now() + m_timeout;
+    std::vector<std::shared_ptr<State::Call>> calls;
+    std::vector<BookMetrics> results;
+    for (const auto& book : books) {
+        const std::string key = kind + "/" + book;
+        std::shared_ptr<State::Call> call;
+        {
+            std::lock_guard lock(m_state->mutex);
+            if (m_state->in_flight.count(key) == 0) {
+                call = std::make_shared<State::Call>();
+                m_state->in_flight[key] = call;
+            }
+        }
+        calls.push_back(call);
+        if (!call) continue;
+        // Detached: a hanging database keeps only this thread, which ends when libpq gives up.
+        std::thread([state = m_state, call, key, book, fn] {
+            BookMetrics result = fn(book);
+            {
+                std::lock_guard lock(call->mutex);
+                call->result = std::move(result);
+            }
+            call->done_cv.notify_all();
+            std::lock_guard lock(state->mutex);
+            if (auto found = state->in_flight.find(key); found != state->in_flight.end() && found->second == call) {
+                state->in_flight.erase(found);
+            }
+        }).detach();
+    }
+    for (std::size_t i = 0; i < books.size(); ++i) {
+        const auto& call = calls[i];
+        if (!call) {
+            results.push_back(
+                {.book = books[i], .up = false, .down_reason = "its database has not answered an earlier probe yet"});
+            continue;
+        }
+        std::unique_lock lock(call->mutex);
+        if (call->done_cv.wait_until(lock, deadline, [&] { return call->result.has_value(); })) {
+            results.push_back(*call->result);
+        } else {
+            results.push_back(
+                {.book = books[i],
+                 .up = false,
+                 .down_reason = fmt::format("its database did not answer within {} ms", m_timeout.count())});
+        }
+    }
+    return results;
 }
 
 std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64_t rejected_connections)
@@ -200,8 +289,10 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
         }
     }
     out.add("reconcile_http_rejected_connections_total", "counter",
-            "Connections answered 503 because every worker was busy and the queue full", "",
+            "Connections and requests answered 503 because the server was at capacity", "",
             static_cast<double>(rejected_connections));
+    out.add("reconcile_build_info", "gauge", "The running build (always 1)",
+            fmt::format("version=\"{}\"", label(RECON_VERSION)), 1);
     return out.text();
 }
 

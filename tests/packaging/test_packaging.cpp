@@ -438,6 +438,10 @@ TEST_CASE("the timers: A, B and D hourly, C daily, randomized, persistent; exit 
     const auto serve = read_file(dir / "reconcile-serve.service");
     CHECK(unit_setting(serve, "ExecStart") == std::string(RECON_INSTALLED_BINARY) + " serve");
     CHECK(unit_setting(serve, "EnvironmentFile") == RECON_ENV_FILE);
+    CHECK(unit_setting(serve, "Type") == "notify");
+    CHECK(unit_setting(serve, "NotifyAccess") == "main");
+    CHECK(unit_setting(serve, "WatchdogSec") == "30s");
+    CHECK(unit_setting(serve, "Restart") == "on-failure");
 }
 
 TEST_CASE("the units' and the cron example's commands run against real books")
