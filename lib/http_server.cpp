@@ -811,7 +811,7 @@ private:
     {
         if (m_phase == Phase::closed) return;
         const bool keep = !m_close && !m_server.m_stopping && m_served < m_server.m_limits.keep_alive_max_requests;
-        m_response = {};
+        m_response = http::response<http::string_body>{};
         m_response.version(11);
         m_response.result(static_cast<unsigned>(reply.status));
         m_response.set(http::field::content_type, reply.content_type);

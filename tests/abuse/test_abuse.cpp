@@ -361,7 +361,7 @@ TEST_CASE("a 1000-connection burst gets prompt answers: 200 or 503 with Retry-Af
     CHECK(left == 0);
     CHECK(nothing == 0);
     CHECK(ok + busy == burst);
-    CHECK(ok >= 256);
+    CHECK(ok >= 64);
     CHECK(busy == busy_with_retry_after);
     CHECK(percentile(times, 1.0) < 1000.0);  // a SYN retry alone would take 1 s
     CHECK(http_get(port, "/healthz").status == 200);
