@@ -297,21 +297,22 @@ ReconcileApi::ReconcileApi(const Settings& settings, const ServeSettings& serve,
 
 void ReconcileApi::register_routes(HttpServer& server)
 {
-    server.get("/healthz", Access::open, [](const HttpRequest&) {
+    server.get("/healthz", Access::open, [](const HttpServerRequest&) {
         return HttpReply::json({{"status", "ok"}, {"version", RECON_VERSION}});
     });
-    server.get("/readyz", Access::open, [this](const HttpRequest&) { return ready(); });
-    server.get("/metrics", Access::read, [this, &server](const HttpRequest&) { return metrics(server); });
-    server.post("/v1/reconciliation/run", Access::admin, [this](const HttpRequest& r) { return post_run(r); });
-    server.get("/v1/reconciliation/runs", Access::read, [this](const HttpRequest& r) { return list_runs(r); });
-    server.get("/v1/reconciliation/runs/{run_id}", Access::read, [this](const HttpRequest& r) { return show_run(r); });
+    server.get("/readyz", Access::open, [this](const HttpServerRequest&) { return ready(); });
+    server.get("/metrics", Access::read, [this, &server](const HttpServerRequest&) { return metrics(server); });
+    server.post("/v1/reconciliation/run", Access::admin, [this](const HttpServerRequest& r) { return post_run(r); });
+    server.get("/v1/reconciliation/runs", Access::read, [this](const HttpServerRequest& r) { return list_runs(r); });
+    server.get("/v1/reconciliation/runs/{run_id}", Access::read,
+               [this](const HttpServerRequest& r) { return show_run(r); });
     for (const auto report : {IndiaReport::ledger_recon, IndiaReport::holdings_recon, IndiaReport::reconciliation}) {
         server.get("/v1/india/" + std::string(to_string(report)), Access::read,
-                   [this, report](const HttpRequest& r) { return india_report(r, report); });
+                   [this, report](const HttpServerRequest& r) { return india_report(r, report); });
     }
 }
 
-HttpReply ReconcileApi::india_report(const HttpRequest& request, IndiaReport report)
+HttpReply ReconcileApi::india_report(const HttpServerRequest& request, IndiaReport report)
 {
     require_known_params(request.params, {"customer"});
     const IndiaReportRequest spec{.report = report, .customer_id = single_param(request.params, "customer")};
@@ -329,7 +330,7 @@ HttpReply ReconcileApi::india_report(const HttpRequest& request, IndiaReport rep
     return HttpReply::json(document);
 }
 
-HttpReply ReconcileApi::post_run(const HttpRequest& request)
+HttpReply ReconcileApi::post_run(const HttpServerRequest& request)
 {
     require_known_params(request.params, {});
     // The server refused a body that is not application/json (415) before reading it.
@@ -438,7 +439,7 @@ HttpReply ReconcileApi::post_run(const HttpRequest& request)
     return HttpReply::json(document, status);
 }
 
-HttpReply ReconcileApi::list_runs(const HttpRequest& request)
+HttpReply ReconcileApi::list_runs(const HttpServerRequest& request)
 {
     const RunListQuery query = parse_run_list_query(request.params, m_settings);
     const auto limit = static_cast<std::size_t>(query.filter.limit);
@@ -476,7 +477,7 @@ HttpReply ReconcileApi::list_runs(const HttpRequest& request)
          {"next_cursor", more ? nlohmann::json(encode_cursor(positions)) : nlohmann::json(nullptr)}});
 }
 
-HttpReply ReconcileApi::show_run(const HttpRequest& request)
+HttpReply ReconcileApi::show_run(const HttpServerRequest& request)
 {
     require_known_params(request.params, {"book"});
     const std::int64_t run_id = parse_positive(request.path_params.at("run_id"), "the run id");

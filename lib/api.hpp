@@ -97,9 +97,9 @@ public:
     bool stop(std::chrono::milliseconds grace) { return m_launcher.stop(grace); }
 
 private:
-    HttpReply post_run(const HttpRequest& request);
-    HttpReply list_runs(const HttpRequest& request);
-    HttpReply show_run(const HttpRequest& request);
+    HttpReply post_run(const HttpServerRequest& request);
+    HttpReply list_runs(const HttpServerRequest& request);
+    HttpReply show_run(const HttpServerRequest& request);
     HttpReply metrics(const HttpServer& server);
     /// GET /readyz: 200 when every configured book's database answers within the probe
     /// timeout, else 503 naming the books that are down.
@@ -107,7 +107,7 @@ private:
     /// GET /v1/india/<report>[?customer=ID]: lib/india_reports.hpp's report as JSON (200); 404 for
     /// a customer without a ViewTrade account, 502 when ViewTrade is unreachable, 503 when it is
     /// not configured.
-    HttpReply india_report(const HttpRequest& request, IndiaReport report);
+    HttpReply india_report(const HttpServerRequest& request, IndiaReport report);
 
     const Settings& m_settings;
     const ServeSettings& m_serve;

@@ -245,7 +245,7 @@ std::string overloaded_response(const std::string& detail)
 
 }  // namespace
 
-std::optional<std::string> HttpRequest::header(std::string_view name) const
+std::optional<std::string> HttpServerRequest::header(std::string_view name) const
 {
     for (const auto& [key, value] : headers) {
         if (key.size() == name.size() && lower(key) == lower(name)) return value;
@@ -340,7 +340,8 @@ bool is_valid_utf8(std::string_view text)
     return true;
 }
 
-std::optional<std::string> authorization_failure(const HttpRequest& request, Access access, const AccessTokens& tokens)
+std::optional<std::string> authorization_failure(const HttpServerRequest& request, Access access,
+                                                 const AccessTokens& tokens)
 {
     if (access == Access::open) return std::nullopt;
     const auto present = [&](std::string_view name) -> std::optional<std::string> {
@@ -653,7 +654,7 @@ private:
     void route()
     {
         const auto& header = m_parser->get();
-        m_request = HttpRequest{};
+        m_request = HttpServerRequest{};
         m_request.method = std::string(header.method_string());
         m_request.target = std::string(header.target());
         m_request.peer = m_peer;
@@ -778,7 +779,7 @@ private:
         }
     }
 
-    static HttpReply run_handler(const HttpHandler& handler, const HttpRequest& request)
+    static HttpReply run_handler(const HttpHandler& handler, const HttpServerRequest& request)
     {
         try {
             return handler(request);
@@ -903,7 +904,7 @@ private:
     beast::flat_buffer m_buffer;
     Framing m_framing;
     std::optional<http::request_parser<http::string_body>> m_parser;
-    HttpRequest m_request;
+    HttpServerRequest m_request;
     const Route* m_route = nullptr;
     http::response<http::string_body> m_response;
     std::array<char, 4096> m_scratch{};

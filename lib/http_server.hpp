@@ -59,7 +59,7 @@ private:
 };
 
 /// One request as a handler sees it, independent of the transport.
-struct HttpRequest {
+struct HttpServerRequest {
     std::string method;                                        ///< GET, HEAD, POST, ...
     std::string target;                                        ///< as sent: path and query
     std::string path;                                          ///< percent-decoded, valid UTF-8
@@ -90,7 +90,7 @@ struct HttpReply {
 /// A route handler: the request in, a reply out. Runs on a worker thread. Throws HttpError,
 /// reconcile::Error (mapped by exit code: usage 400, lock_held 409, unavailable/transient 503,
 /// others 500) or anything else (500).
-using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
+using HttpHandler = std::function<HttpReply(const HttpServerRequest&)>;
 
 /// The HTTP status a reconcile::Error's exit code maps to.
 int http_status_for_exit_code(int exit_code);
@@ -98,7 +98,8 @@ int http_status_for_exit_code(int exit_code);
 /// Checks a request's token headers for `access`; returns the reason it is refused (the 401
 /// detail), or std::nullopt when allowed. Tokens are compared in constant time, as exact byte
 /// strings, length included.
-std::optional<std::string> authorization_failure(const HttpRequest& request, Access access, const AccessTokens& tokens);
+std::optional<std::string> authorization_failure(const HttpServerRequest& request, Access access,
+                                                 const AccessTokens& tokens);
 
 /// Percent-decodes `text` ('+' as a space when `plus_is_space`); std::nullopt on a bad escape.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);

@@ -39,9 +39,9 @@ std::pair<int, std::string> http_error_of(const std::function<void()>& action)
     return {0, ""};
 }
 
-HttpRequest request_with(std::initializer_list<std::pair<const char*, const char*>> headers)
+HttpServerRequest request_with(std::initializer_list<std::pair<const char*, const char*>> headers)
 {
-    HttpRequest request;
+    HttpServerRequest request;
     for (const auto& [name, value] : headers) request.headers.emplace_back(name, value);
     return request;
 }
@@ -285,7 +285,7 @@ TEST_CASE("percent-decoding and UTF-8 validation of what clients send")
 TEST_CASE("tokens: a token with a NUL and more bytes, or one byte short, is refused")
 {
     const AccessTokens tokens{.admin = "admin-token-0123456789", .read = "read-token-0123456789"};
-    HttpRequest request;
+    HttpServerRequest request;
     request.headers.emplace_back("X-Ledger-Token", std::string("read-token-0123456789\0tail", 26));
     CHECK(authorization_failure(request, Access::read, tokens) == "invalid token");
     request.headers = {{"x-ledger-token", "read-token-012345678"}};
