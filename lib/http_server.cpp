@@ -654,6 +654,7 @@ private:
     void route()
     {
         const auto& header = m_parser->get();
+        m_client_keep_alive = header.keep_alive();  // HTTP/1.1 unless "Connection: close"; 1.0 only when asked
         m_request = HttpServerRequest{};
         m_request.method = std::string(header.method_string());
         m_request.target = std::string(header.target());
@@ -811,7 +812,8 @@ private:
     void write(HttpReply reply, const std::vector<std::pair<std::string, std::string>>& extra = {})
     {
         if (m_phase == Phase::closed) return;
-        const bool keep = !m_close && !m_server.m_stopping && m_served < m_server.m_limits.keep_alive_max_requests;
+        const bool keep = !m_close && m_client_keep_alive && !m_server.m_stopping &&
+                          m_served < m_server.m_limits.keep_alive_max_requests;
         m_response = http::response<http::string_body>{};
         m_response.version(11);
         m_response.result(static_cast<unsigned>(reply.status));
@@ -895,6 +897,7 @@ private:
     std::uint64_t m_generation = 0;
     bool m_timed_out = false;
     bool m_close = false;
+    bool m_client_keep_alive = false;
     std::size_t m_served = 0;
     Clock::time_point m_started = Clock::now();
     std::string m_method;
