@@ -137,6 +137,21 @@ std::vector<DocLine> prose_lines(const std::string& markdown)
     return out;
 }
 
+std::vector<DocLine> inline_code_spans(const std::string& markdown)
+{
+    std::vector<DocLine> spans;
+    for (const auto& line : classify(markdown)) {
+        if (line.kind != Classified::Kind::prose) continue;
+        for (auto open = line.text.find('`'); open != std::string::npos;) {
+            const auto close = line.text.find('`', open + 1);
+            if (close == std::string::npos) break;
+            spans.push_back({line.number, line.text.substr(open + 1, close - open - 1)});
+            open = line.text.find('`', close + 1);
+        }
+    }
+    return spans;
+}
+
 std::set<std::string> heading_anchors(const std::string& markdown)
 {
     std::set<std::string> anchors;

@@ -32,6 +32,9 @@ std::vector<DocLine> shell_code_lines(const std::string& markdown);
 /// The lines outside every code block, with inline code spans removed: where links are read.
 std::vector<DocLine> prose_lines(const std::string& markdown);
 
+/// The inline code spans (`like this`) outside code blocks, with the line they are on.
+std::vector<DocLine> inline_code_spans(const std::string& markdown);
+
 /// GitHub's anchors of the document's headings: lower case, punctuation dropped (letters,
 /// digits, '-', '_' and non-ASCII bytes stay), spaces made '-'; a repeated one gets -1, -2, ...
 std::set<std::string> heading_anchors(const std::string& markdown);
