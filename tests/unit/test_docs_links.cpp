@@ -118,7 +118,7 @@ TEST_CASE("the test labels are listed once, in docs/testing.md, and are the labe
 {
     std::set<std::string> used;
     const std::string cmake = read_text_file(source_root / "tests/CMakeLists.txt");
-    const std::regex labels(R"~(LABELS\s+("([^"]*)"|(\S+)))~");
+    const std::regex labels(R"~(LABELS\s+("([^"]*)"|([^\s)]+)))~");
     for (std::sregex_iterator it(cmake.begin(), cmake.end(), labels), end; it != end; ++it) {
         std::string list = (*it)[2].matched ? (*it)[2].str() : (*it)[3].str();
         for (std::size_t at = 0; at <= list.size();) {
