@@ -127,8 +127,9 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                  .variances_total = row[6].as<std::int64_t>()});
         }
         // A `running` row whose lock is free counts as abandoned, not running.
-        for (const auto& row : txn.exec_params(fmt::format("SELECT category, {} AS live_status, count(*)"
-                                                           " FROM recon.runs WHERE book = $1 GROUP BY 1, 2",
+        for (const auto& row : txn.exec_params(fmt::format("SELECT category, live_status, count(*) FROM ("
+                                                           "SELECT category, {} AS live_status FROM recon.runs"
+                                                           " WHERE book = $1) r GROUP BY 1, 2",
                                                            live_run_status_sql),
                                                book)) {
             const auto category = row[0].as<std::string>();

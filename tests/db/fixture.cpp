@@ -60,8 +60,7 @@ INSERT INTO ledger.pending_flows (flow_id, flow_type, customer_id, amount, curre
 VALUES ('F-1', 'deposit_in_transit', 'C002', 75.00, 'USD', 'in_transit', now() - interval '1 hour');
 )sql";
 
-BookDb::BookDb(std::string book, bool engine_only, std::string_view encoding)
-    : m_book(std::move(book)), m_db(m_book, encoding)
+BookDb::BookDb(std::string book, bool engine_only) : m_book(std::move(book)), m_db(m_book)
 {
     Session session(m_db.url(), "control");
     apply_migrations(session, m_book, engine_only);

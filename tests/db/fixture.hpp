@@ -20,8 +20,8 @@ namespace reconcile::test {
 /// A migrated book database on the throwaway cluster, for one test binary.
 class BookDb {
 public:
-    /// Creates and migrates a fresh database that books for `book` (in `encoding`, see TestDatabase).
-    explicit BookDb(std::string book, bool engine_only = false, std::string_view encoding = "UTF8");
+    /// Creates and migrates a fresh database that books for `book`.
+    explicit BookDb(std::string book, bool engine_only = false);
 
     const std::string& book() const { return m_book; }
     const std::string& url() const { return m_db.url(); }

@@ -7,10 +7,15 @@
 #include <algorithm>
 #include <set>
 
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
-#include "tests/db/fixture.hpp"
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "lib/db.hpp"
+#include "lib/migrate.hpp"
 #include "tests/support/cli.hpp"
+#include "tests/support/test_db.hpp"
 
 using namespace reconcile::test;
 
@@ -60,9 +65,53 @@ INSERT INTO ledger.pending_flows (flow_id, flow_type, customer_id, amount, curre
 VALUES (E'F-\xe9', E'deposit\xff', E'C\xe9', 10.00, E'US\xe9', 'pending', now() - interval '100 days', E'ref\xe9');
 )sql";
 
-BookDb& latin1_book()
+/// A migrated uae book in a SQL_ASCII database (bytes stored unchecked, C locale) on the test
+/// cluster, dropped at exit.
+class Latin1Book {
+public:
+    Latin1Book() : m_name("recon_t_latin1_" + std::to_string(::getpid())), m_url(test_cluster_url(m_name))
+    {
+        admin("DROP DATABASE IF EXISTS " + m_name + " WITH (FORCE)");
+        admin("CREATE DATABASE " + m_name + " ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+        reconcile::Session session(m_url, "control");
+        reconcile::apply_migrations(session, "uae", false);
+    }
+    ~Latin1Book()
+    {
+        try {
+            admin("DROP DATABASE IF EXISTS " + m_name + " WITH (FORCE)");
+        } catch (...) {
+            // The cluster is going away with the test run.
+        }
+    }
+    Latin1Book(const Latin1Book&) = delete;
+    Latin1Book& operator=(const Latin1Book&) = delete;
+
+    const std::string& url() const { return m_url; }
+    void exec(const std::string& sql) const { exec_sql(m_url, sql); }
+    std::string query_value(const std::string& sql) const
+    {
+        pqxx::connection connection(m_url);
+        pqxx::nontransaction txn(connection);
+        const auto row = txn.exec_params1(sql);
+        return row[0].is_null() ? std::string{} : row[0].as<std::string>();
+    }
+
+private:
+    static void admin(const std::string& sql)
+    {
+        pqxx::connection connection(test_cluster_url("postgres"));
+        pqxx::nontransaction txn(connection);
+        txn.exec0(sql);
+    }
+
+    std::string m_name;
+    std::string m_url;
+};
+
+Latin1Book& latin1_book()
 {
-    static BookDb db("uae", false, "SQL_ASCII");
+    static Latin1Book db;
     return db;
 }
 
@@ -119,7 +168,6 @@ nlohmann::json run_json(char category)
 TEST_CASE("ledger text that is not UTF-8: every A, B and D run completes and reports its breaks")
 {
     auto& db = latin1_book();
-    db.reset();
     db.exec(latin1_ledger_sql);
     REQUIRE(db.query_value("SELECT current_setting('server_encoding')") == "SQL_ASCII");
     REQUIRE(db.query_value("SELECT length(source_txn_id) FROM ledger.transactions WHERE txn_id = 1") == "8");

@@ -74,7 +74,7 @@ std::string test_cluster_url(std::string_view dbname)
     return "postgresql://" + url_encode(user) + "@" + host_part + ":" + port + "/" + url_encode(dbname);
 }
 
-TestDatabase::TestDatabase(std::string_view label, std::string_view encoding)
+TestDatabase::TestDatabase(std::string_view label)
 {
     static std::atomic<unsigned> counter{0};
     const std::string suffix = "_" + std::to_string(::getpid()) + "_" + std::to_string(counter.fetch_add(1));
@@ -88,10 +88,7 @@ TestDatabase::TestDatabase(std::string_view label, std::string_view encoding)
     admin_exec([&](pqxx::connection& admin) { return drop_sql(admin, m_name); });
     // template0: nothing anyone put in template1 leaks in, and no template1 session can block us.
     admin_exec([&](pqxx::connection& admin) {
-        std::string sql = "CREATE DATABASE " + admin.quote_name(m_name) + " TEMPLATE template0 ENCODING '" +
-                          std::string(encoding) + "'";
-        if (encoding != "UTF8") sql += " LC_COLLATE 'C' LC_CTYPE 'C'";
-        return sql;
+        return "CREATE DATABASE " + admin.quote_name(m_name) + " TEMPLATE template0 ENCODING 'UTF8'";
     });
 }
 

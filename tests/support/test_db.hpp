@@ -19,8 +19,7 @@ class TestDatabase {
 public:
     /// Creates recon_t_<label>_<pid>_<counter> (label lower-cased, reduced to [a-z0-9_], the
     /// whole name kept within PostgreSQL's 63 bytes). Throws when the cluster is unreachable.
-    /// `encoding` other than UTF8 (SQL_ASCII: bytes stored unchecked) comes with the C locale.
-    explicit TestDatabase(std::string_view label, std::string_view encoding = "UTF8");
+    explicit TestDatabase(std::string_view label);
     /// Drops the database (terminating any sessions left on it); never throws.
     ~TestDatabase();
     TestDatabase(const TestDatabase&) = delete;
