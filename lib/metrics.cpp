@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/db.hpp"
+#include "lib/history.hpp"
 #include "lib/log.hpp"
 #include "lib/schedule.hpp"
 
@@ -128,10 +129,14 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                  .duration_ms = row[5].as<std::int64_t>(),
                  .variances_total = row[6].as<std::int64_t>()});
         }
-        // Runs in progress from the history; finished runs from the monotonic counters
+        // Runs in progress from the history (a `running` row whose lock is free counts as
+        // abandoned, not running); finished runs from the monotonic counters
         // (schema/engine/0008_run_counts.sql), which pruning the history never lowers.
-        for (const auto& row : txn.exec_params("SELECT category, count(*) FROM recon.runs WHERE book = $1"
-                                               " AND status = 'running' GROUP BY category",
+        for (const auto& row : txn.exec_params(fmt::format("SELECT category, count(*) FROM ("
+                                                           "SELECT category, {} AS live_status FROM recon.runs"
+                                                           " WHERE book = $1) r WHERE live_status = 'running'"
+                                                           " GROUP BY 1",
+                                                           live_run_status_sql),
                                                book)) {
             const auto category = row[0].as<std::string>();
             if (category.size() == 1) metrics.running[category[0]] = row[1].as<std::int64_t>();
