@@ -76,14 +76,15 @@ breaks AS (
     SELECT *, stored - replayed AS difference, count(*) OVER () AS total
     FROM replayed WHERE stored <> replayed
 )
-SELECT 'summary' AS row_kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       (SELECT count(*) FROM contract.balance_snapshots), count(*),
-       coalesce(to_char(max(as_of) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '')
+SELECT 'summary' AS row_kind, NULL AS snapshot_id, NULL AS account_code, NULL AS customer_id, NULL AS currency,
+       NULL AS as_of, NULL AS replayed, NULL AS stored, NULL AS difference, NULL::bigint AS total,
+       (SELECT count(*) FROM contract.balance_snapshots) AS snapshots_total, count(*) AS snapshots_checked,
+       coalesce(to_char(max(as_of) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS latest_as_of
 FROM replayed
 UNION ALL
 (SELECT 'break', snapshot_id, account_code, customer_id, currency,
         to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        replayed::text, stored::text, difference::text, total, 0, ''
+        replayed::text, stored::text, difference::text, total, NULL, NULL, NULL
  FROM breaks
  ORDER BY abs(difference) DESC, account_code, customer_id, currency, as_of, snapshot_id LIMIT $2)
 )sql",
@@ -92,7 +93,7 @@ UNION ALL
 class SnapshotReconcile : public Check {
 public:
     std::string_view name() const override { return "snapshot_reconcile"; }
-    char category() const override { return 'B'; }
+    Category category() const override { return Category::B; }
     std::string_view description() const override
     {
         return "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time.";
@@ -101,32 +102,24 @@ public:
     void run(CheckContext& context) const override
     {
         const auto window_days = context.settings().snapshot_window_days;
-        std::int64_t total = 0;
-        std::int64_t listed = 0;
-        for (const auto& row :
-             context.ledger().exec_params(snapshot_reconcile_sql, window_days, listing_limit(context))) {
-            if (row[0].as<std::string>() == "summary") {
-                context.metrics()["snapshots_total"] = row[9].as<std::int64_t>();
-                context.metrics()["snapshots_checked"] = row[10].as<std::int64_t>();
-                context.metrics()["latest_as_of"] = row[11].as<std::string>();
-                continue;
-            }
-            total = row[9].as<std::int64_t>();
-            ++listed;
-            std::vector<std::pair<std::string, std::string>> keys{{"snapshot_id", row[1].as<std::string>()},
-                                                                  {"account", text_or_empty(row[2])}};
-            if (!row[3].is_null()) keys.emplace_back("customer_id", row[3].as<std::string>());
-            keys.emplace_back("currency", text_or_empty(row[4]));
+        const auto rows = CappedRows::listing(context, snapshot_reconcile_sql, window_days);
+        const NamedRow summary = rows.one();
+        context.metrics()["snapshots_total"] = summary.number("snapshots_total");
+        context.metrics()["snapshots_checked"] = summary.number("snapshots_checked");
+        context.metrics()["latest_as_of"] = summary.text("latest_as_of");
+        context.metrics()["mismatched"] = rows.list(context, "break", {"total"}, [](const NamedRow& row) {
+            std::vector<std::pair<std::string, std::string>> keys{{"snapshot_id", row.text("snapshot_id")},
+                                                                  {"account", row.text_or_empty("account_code")}};
+            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
+            keys.emplace_back("currency", row.text_or_empty("currency"));
             Variance variance{.kind = "snapshot_mismatch",
                               .keys = std::move(keys),
-                              .expected = row[6].as<std::string>(),
-                              .actual = row[7].as<std::string>(),
-                              .difference = row[8].as<std::string>()};
-            variance.detail = {{"as_of", row[5].as<std::string>()}};
-            context.variances().add(std::move(variance));
-        }
-        context.variances().add_unlisted(total - listed);
-        context.metrics()["mismatched"] = total;
+                              .expected = row.text("replayed"),
+                              .actual = row.text("stored"),
+                              .difference = row.text("difference")};
+            variance.detail = {{"as_of", row.text("as_of")}};
+            return variance;
+        });
         context.metrics()["window_days"] = window_days;
         context.metrics()["clock"] = "effective_at";
         if (context.variances().total() > 0) context.raise(CheckStatus::fail);
