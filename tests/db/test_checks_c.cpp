@@ -10,6 +10,7 @@
 #include "lib/runner.hpp"
 #include "tests/db/broker_fixture.hpp"
 #include "tests/db/fixture.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
 
 using namespace reconcile;
