@@ -160,7 +160,7 @@ TEST_CASE("plan_cycle decides every category of every book in order; earliest_du
     CHECK(earliest_due(decisions) == now);  // B is due now
     config.books[0].enabled = false;
     CHECK_FALSE(earliest_due(plan_cycle(
-        config, [](const std::string&, char) { return SlotHistory{}; }, now)));
+        config, [](const std::string&, Category) { return SlotHistory{}; }, now)));
 }
 
 TEST_CASE("exit codes aggregate: a break first, then what kept checks from completing, lock skips last")
