@@ -159,8 +159,8 @@ TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows a
     auto holder = std::make_unique<pqxx::connection>(db.url());
     {
         pqxx::nontransaction txn(*holder);
-        txn.exec_params("SELECT pg_advisory_lock_shared($1)", advisory_lock_key(run_lock_scope("uae", 'C')));
-        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("uae", 'C', two)));
+        txn.exec_params("SELECT pg_advisory_lock_shared($1)", advisory_lock_key(run_lock_scope("uae", Category::C)));
+        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("uae", Category::C, two)));
     }
 
     auto request = request_for(Category::C);
