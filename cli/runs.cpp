@@ -18,8 +18,7 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     options.list = command->add_subcommand("list", "Recent runs, newest first");
     options.list->add_option("-b,--book", options.book, "Only this book (default: every book)");
     options.list->add_option("-c,--category", options.category, "Only this category");
-    options.list->add_option("--status", options.status, "Only this status")
-        ->check(CLI::IsMember({"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"}));
+    options.list->add_option("--status", options.status, "Only this status")->check(CLI::IsMember(run_status_names()));
     options.list->add_option("-n,--limit", options.limit, "How many runs per book")->check(CLI::Range(1, 10000));
     add_output_option(*options.list, options.output);
 
@@ -49,8 +48,8 @@ namespace {
 int list_runs(const RunsOptions& options, const Settings& settings)
 {
     RunFilter filter;
-    if (options.category) filter.category = std::string(1, parse_category(*options.category));
-    filter.status = options.status;
+    if (options.category) filter.category = parse_category(*options.category);
+    if (options.status) filter.status = parse_run_status(*options.status);
     filter.limit = options.limit;
     nlohmann::json all = nlohmann::json::array();
     for (const auto& book : books_to_read(settings, options.book)) {

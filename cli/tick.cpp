@@ -69,7 +69,7 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
             const SlotOutcome* outcome = outcome_of(outcomes, decision);
             nlohmann::json slot = {
                 {"book", decision.book},
-                {"category", std::string(1, decision.category)},
+                {"category", decision.category},
                 {"enabled", decision.enabled},
                 {"due", decision.due},
                 {"last_started_at", optional_time(decision.last_started)},
@@ -85,7 +85,7 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
         }
         nlohmann::json errors = nlohmann::json::array();
         for (const auto& outcome : outcomes) {
-            if (outcome.category != '*') continue;
+            if (outcome.category) continue;
             errors.push_back({{"book", outcome.book}, {"exit_code", to_int(outcome.code)}, {"detail", outcome.detail}});
         }
         std::cout << nlohmann::json{{"exit_code", to_int(code)},
@@ -96,7 +96,7 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
                   << '\n';
     } else {
         for (const auto& outcome : outcomes) {
-            if (outcome.category == '*') std::cout << fmt::format("{:<8} *  {}\n", outcome.book, outcome.detail);
+            if (!outcome.category) std::cout << fmt::format("{:<8} *  {}\n", outcome.book, outcome.detail);
         }
         for (const auto& decision : cycle.last_decisions()) {
             std::cout << fmt::format("{:<8} {}  {}\n", decision.book, decision.category,

@@ -13,12 +13,13 @@
 #include "lib/metrics.hpp"
 #include "lib/output.hpp"
 #include "lib/schedule.hpp"
+#include "lib/text.hpp"
 
 namespace reconcile {
 namespace {
 
 /// Categories a run request without a category runs: the internal ones of every cycle.
-constexpr char internal_categories[] = {'A', 'B', 'D'};
+constexpr Category internal_categories[] = {Category::A, Category::B, Category::D};
 constexpr std::int64_t max_page = 500;
 constexpr std::size_t min_token_length = 16;
 
@@ -30,11 +31,6 @@ HttpError bad_request(const std::string& detail)
 std::string run_href(const std::string& book, std::int64_t run_id)
 {
     return fmt::format("/v1/reconciliation/runs/{}?book={}", run_id, book);
-}
-
-std::string category_text(char category)
-{
-    return std::string(1, category);
 }
 
 /// The one value of a query parameter; repeated parameters are refused.
@@ -64,12 +60,9 @@ std::string validated_book(const std::string& book, const Settings& settings)
     return book;
 }
 
-char validated_category(const std::string& text)
+Category validated_category(const std::string& text)
 {
-    if (text.size() == 1) {
-        const char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
-        if (upper >= 'A' && upper <= 'D') return upper;
-    }
+    if (const auto category = parse_category_text(text)) return *category;
     throw bad_request(fmt::format("category must be one of A, B, C, D, got '{}'", text));
 }
 
@@ -97,8 +90,8 @@ nlohmann::json running_stub(const LaunchedRun& run, const LaunchedRun::State& st
 {
     return {{"run_id", state.run_id},
             {"book", run.book},
-            {"category", category_text(run.category)},
-            {"status", "running"},
+            {"category", run.category},
+            {"status", RunStatus::running},
             {"href", run_href(run.book, state.run_id)}};
 }
 
@@ -211,16 +204,16 @@ std::vector<std::string> configured_books(const Settings& settings)
     return books;
 }
 
-std::vector<std::pair<std::string, char>> run_targets(const RunSpec& spec, const Settings& settings)
+std::vector<std::pair<std::string, Category>> run_targets(const RunSpec& spec, const Settings& settings)
 {
     const std::vector<std::string> books =
         spec.book ? std::vector<std::string>{*spec.book} : configured_books(settings);
     if (books.empty()) throw Error(ExitCode::config, "no book has a database configured (RECON_DATABASE_URL_<BOOK>)");
-    std::vector<char> categories(std::begin(internal_categories), std::end(internal_categories));
+    std::vector<Category> categories(std::begin(internal_categories), std::end(internal_categories));
     if (spec.category) categories = {*spec.category};
-    std::vector<std::pair<std::string, char>> targets;
+    std::vector<std::pair<std::string, Category>> targets;
     for (const auto& book : books) {
-        for (const char category : categories) targets.emplace_back(book, category);
+        for (const Category category : categories) targets.emplace_back(book, category);
     }
     return targets;
 }
@@ -258,14 +251,15 @@ RunListQuery parse_run_list_query(const std::multimap<std::string, std::string>&
         query.books = configured_books(settings);
     }
     if (const auto category = single_param(params, "category")) {
-        query.filter.category = category_text(validated_category(*category));
+        query.filter.category = validated_category(*category);
     }
     if (const auto status = single_param(params, "status")) {
-        static const std::set<std::string> known{"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"};
-        if (known.count(*status) == 0) {
+        query.filter.status = parse_run_status(*status);
+        if (!query.filter.status) {
+            auto known = run_status_names();
+            std::sort(known.begin(), known.end());
             throw bad_request(fmt::format("status must be one of {}, got '{}'", fmt::join(known, ", "), *status));
         }
-        query.filter.status = *status;
     }
     if (const auto since = single_param(params, "since")) {
         query.filter.since = parse_utc(*since);
@@ -327,9 +321,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     const bool has_body = std::any_of(request.body.begin(), request.body.end(),
                                       [](char c) { return c != ' ' && c != '\t' && c != '\r' && c != '\n'; });
     if (has_body) {
-        std::string type = request.get_header_value("Content-Type");
-        std::transform(type.begin(), type.end(), type.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const std::string type = lower(request.get_header_value("Content-Type"));
         if (type.rfind("application/json", 0) != 0) {
             throw HttpError(415, "the body must be JSON: send Content-Type: application/json");
         }
@@ -350,7 +342,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
 
     // The run in progress that holds a refused run's lock, named from its `running` row.
     const auto lock_held = [this](const LaunchedRun& run) {
-        nlohmann::json json = {{"book", run.book}, {"category", category_text(run.category)}};
+        nlohmann::json json = {{"book", run.book}, {"category", run.category}};
         std::string detail = fmt::format("a run of {}/{} is already in progress", run.book, run.category);
         try {
             Session session(m_settings.database_url(run.book), "control");
@@ -369,7 +361,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     };
     const auto failure = [](const LaunchedRun& run, const LaunchedRun::State& state) {
         nlohmann::json json = {{"book", run.book},
-                               {"category", category_text(run.category)},
+                               {"category", run.category},
                                {"exit_code", to_int(state.code)},
                                {"detail", state.message}};
         if (state.started) json["run_id"] = state.run_id;
@@ -405,14 +397,14 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
             skipped.push_back(lock_held(*runs[i]));
         } else if (state.report) {
             finished.push_back(run_report_to_json(*state.report));
-            const auto status = parse_check_status(state.report->status).value_or(CheckStatus::error);
+            const auto status = check_status_of(state.report->status).value_or(CheckStatus::error);
             worst_status = worst_status ? worst(*worst_status, status) : status;
         } else {
             errors.push_back(failure(*runs[i], state));
             error_codes.push_back(state.code);
         }
     }
-    nlohmann::json document = {{"status", any_running    ? nlohmann::json("running")
+    nlohmann::json document = {{"status", any_running    ? nlohmann::json(RunStatus::running)
                                           : worst_status ? nlohmann::json(to_string(*worst_status))
                                                          : nlohmann::json(nullptr)},
                                {"runs", std::move(finished)},

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "lib/errors.hpp"
+#include "lib/text.hpp"
 
 extern char** environ;
 
@@ -37,12 +38,6 @@ bool valid_key(std::string_view key)
 Error config_error(std::string message)
 {
     return Error(ExitCode::config, std::move(message));
-}
-
-std::string upper(std::string text)
-{
-    for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return text;
 }
 
 Decimal parse_decimal_setting(const std::string& name, const std::string& value)
@@ -288,8 +283,7 @@ std::int64_t parse_int_setting(const std::string& name, const std::string& value
 
 bool parse_bool_setting(const std::string& name, const std::string& value)
 {
-    std::string lowered = value;
-    for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string lowered = lower(value);
     if (lowered == "true" || lowered == "1" || lowered == "yes" || lowered == "on") return true;
     if (lowered == "false" || lowered == "0" || lowered == "no" || lowered == "off") return false;
     throw config_error(fmt::format("{}: expected true or false, got '{}'", name, value));

@@ -224,7 +224,7 @@ void read_variances(Session& control, TraceReport& report)
     for (const auto& row : txn.exec_params(sql, report.book, ids.dump(), keys.dump())) {
         TracedVariance traced;
         traced.run_id = row[0].as<std::int64_t>();
-        traced.category = row[1].as<std::string>().at(0);
+        traced.category = parse_category_text(row[1].as<std::string>()).value_or(Category::A);
         traced.run_started_at = row[2].as<std::string>();
         traced.check_name = row[3].as<std::string>();
         traced.check_status = row[4].as<std::string>();
@@ -325,7 +325,7 @@ nlohmann::json trace_report_to_json(const TraceReport& report)
     nlohmann::json variances = nlohmann::json::array();
     for (const auto& traced : report.variances) {
         variances.push_back({{"run_id", traced.run_id},
-                             {"category", std::string(1, traced.category)},
+                             {"category", traced.category},
                              {"run_started_at", traced.run_started_at},
                              {"check_name", traced.check_name},
                              {"check_status", traced.check_status},
