@@ -21,6 +21,7 @@ int precedence(ExitCode code)
         case ExitCode::config:
             return 7;
         case ExitCode::internal:
+        case ExitCode::io_error:  // not produced by a cycle (its slots write no report)
             return 6;
         case ExitCode::unavailable:
             return 5;
