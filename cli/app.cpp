@@ -171,13 +171,14 @@ std::string usage_message(const CLI::App& app, const CLI::Error& error)
 /// a failure (74), not a silent success.
 std::optional<std::string> output_failure()
 {
-    std::cout.flush();
+    // std::cout shares stdout's buffer: its flush is fflush(stdout), which sets errno on failure.
     errno = 0;
+    std::cout.flush();
+    int why = errno;
     const bool flushed = std::fflush(stdout) == 0;
-    const int flush_errno = errno;
+    if (why == 0) why = errno;
     if (flushed && std::cout.good() && std::ferror(stdout) == 0) return std::nullopt;
-    const int why = flush_errno != 0 ? flush_errno : EIO;
-    return fmt::format("could not write the output to standard output: {}", std::strerror(why));
+    return fmt::format("could not write the output to standard output: {}", std::strerror(why != 0 ? why : EIO));
 }
 
 }  // namespace
