@@ -26,6 +26,8 @@ int precedence(ExitCode code)
         case ExitCode::unavailable:
             return 5;
         case ExitCode::transient:
+        case ExitCode::interrupted:  // a signal stopped the slot: nothing written, worth a retry
+        case ExitCode::terminated:
             return 4;
         case ExitCode::usage:
             return 4;  // not produced by a cycle; ranked with the retryable ones
