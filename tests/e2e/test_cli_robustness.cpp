@@ -75,8 +75,10 @@ TEST_CASE("exit 74: a report that cannot be written is one message, and the run 
     const auto run =
         reconcile_to("/dev/full", {"run", "--book", "uae", "--category", "A", "--output", "json"}, env_for(db));
     CHECK(run.exit_code == 74);
-    CHECK(run.err.rfind("reconcile: error: could not write the output to standard output: ", 0) == 0);
-    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+    // The run's own info line, then the one error line.
+    CHECK(run.err.rfind("reconcile: info: run ", 0) == 0);
+    CHECK(run.err.find("\nreconcile: error: could not write the output to standard output: ") != std::string::npos);
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 2);
     CHECK(db.query_value("SELECT string_agg(status, ',') FROM recon.runs") == "ok");
     const std::string run_id = db.query_value("SELECT max(run_id) FROM recon.runs");
 
