@@ -25,17 +25,15 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
     command->add_option("-c,--category", options.category, "Category: A, B, C or D")->required();
     command->add_option("--check", options.checks, "Only this check (repeatable); must be in the category");
     add_output_option(*command, options.output);
-    command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail (default) or warn")
-        ->check(CLI::IsMember({"fail", "warn"}));
+    command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail or warn")
+        ->check(one_of({"fail", "warn"}))
+        ->type_name("fail|warn")
+        ->capture_default_str();
     command->add_option("--trigger", options.trigger, "Recorded on the run row: manual, schedule or api")
-        ->check(CLI::IsMember(trigger_names()));
-    command->add_flag("--if-due", options.if_due,
-                      "Skip (exit 0) unless the book's schedule switch is on and its cadence has passed since the "
-                      "last completed run (the same decision as `reconcile tick`)");
-    command
-        ->add_option("--shard", options.shard,
-                     "Category C only: fetch and compare only the customers in shard K of N (by a stable hash "
-                     "of the customer id), under the shard's own lock; e.g. --shard 2/4")
+        ->check(one_of(trigger_names()))
+        ->type_name("manual|schedule|api");
+    command->add_flag("--if-due", options.if_due, "Skip (exit 0) unless due, as `reconcile tick` decides");
+    command->add_option("--shard", options.shard, "Category C only: the customers in shard K of N (e.g. 2/4), own lock")
         ->option_text("K/N");
     return command;
 }

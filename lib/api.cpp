@@ -108,24 +108,19 @@ bool is_loopback_address(std::string_view address)
 ServeSettings load_serve_settings(const Settings& settings, bool dev, const std::optional<std::string>& address,
                                   const std::optional<int>& port)
 {
-    const EnvMap& env = settings.raw;
+    const ServeConfig& config = settings.serve;
     ServeSettings serve;
     serve.dev = dev;
-    const auto integer = [&env](const std::string& name, std::int64_t fallback, std::int64_t min, std::int64_t max) {
-        const auto value = lookup_setting(env, name);
-        return value ? parse_int_setting(name, *value, min, max) : fallback;
-    };
-    serve.address = address.value_or(lookup_setting(env, "RECON_SERVE_ADDRESS").value_or("127.0.0.1"));
-    serve.port = port.value_or(static_cast<int>(integer("RECON_SERVE_PORT", 8078, 0, 65535)));
+    serve.address = address.value_or(config.address);
+    serve.port = port.value_or(static_cast<int>(config.port));
     if (serve.port < 0 || serve.port > 65535) throw Error(ExitCode::usage, "--port must be within 0..65535");
-    serve.limits.max_body_bytes =
-        static_cast<std::size_t>(integer("RECON_SERVE_MAX_BODY_BYTES", 65536, 1, 16 * 1024 * 1024));
-    serve.limits.request_timeout = std::chrono::seconds(integer("RECON_SERVE_READ_TIMEOUT_SECONDS", 10, 1, 3600));
-    serve.limits.write_timeout = std::chrono::seconds(integer("RECON_SERVE_WRITE_TIMEOUT_SECONDS", 10, 1, 3600));
-    serve.limits.keep_alive_timeout = std::chrono::seconds(integer("RECON_SERVE_KEEPALIVE_SECONDS", 5, 1, 3600));
-    serve.limits.workers = static_cast<std::size_t>(integer("RECON_SERVE_WORKERS", 8, 1, 256));
-    serve.limits.max_queued = static_cast<std::size_t>(integer("RECON_SERVE_QUEUE", 64, 0, 100000));
-    serve.run_wait = std::chrono::seconds(integer("RECON_SERVE_RUN_WAIT_SECONDS", 30, 0, 3600));
+    serve.limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+    serve.limits.request_timeout = std::chrono::seconds(config.read_timeout_seconds);
+    serve.limits.write_timeout = std::chrono::seconds(config.write_timeout_seconds);
+    serve.limits.keep_alive_timeout = std::chrono::seconds(config.keepalive_seconds);
+    serve.limits.workers = static_cast<std::size_t>(config.workers);
+    serve.limits.max_queued = static_cast<std::size_t>(config.queue);
+    serve.run_wait = std::chrono::seconds(config.run_wait_seconds);
 
     if (dev) {
         if (!is_loopback_address(serve.address)) {
@@ -136,14 +131,14 @@ ServeSettings load_serve_settings(const Settings& settings, bool dev, const std:
         serve.tokens.read = dev_token;
         return serve;
     }
-    const auto admin = lookup_setting(env, "LEDGER_ADMIN_TOKEN");
+    const auto& admin = config.admin_token;
     if (!admin) {
         throw Error(ExitCode::config,
                     "LEDGER_ADMIN_TOKEN (or LEDGER_ADMIN_TOKEN_FILE) is not set: serve refuses to start without "
                     "tokens (use --dev for a loopback-only server with the token localdev)");
     }
     serve.tokens.admin = *admin;
-    serve.tokens.read = lookup_setting(env, "LEDGER_TOKEN");
+    serve.tokens.read = config.read_token;
     if (serve.tokens.admin.size() < min_token_length) {
         throw Error(ExitCode::config,
                     fmt::format("LEDGER_ADMIN_TOKEN is shorter than {} characters", min_token_length));

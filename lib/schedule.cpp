@@ -23,10 +23,13 @@ int precedence(ExitCode code)
         case ExitCode::config:
             return 7;
         case ExitCode::internal:
+        case ExitCode::io_error:  // not produced by a cycle (its slots write no report)
             return 6;
         case ExitCode::unavailable:
             return 5;
         case ExitCode::transient:
+        case ExitCode::interrupted:  // a signal stopped the slot: nothing written, worth a retry
+        case ExitCode::terminated:
             return 4;
         case ExitCode::usage:
         case ExitCode::interrupted:

@@ -173,11 +173,15 @@ TEST_CASE("tokens: admin for writes; read or admin for reads; bearer accepted fo
 
 TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-only")
 {
-    Settings settings = two_books();
+    // The settings come from the setting table at load (lib/setting_table.cpp); serve adds its rules.
+    EnvMap env{{"RECON_BOOKS", "uae,india"}};
+    Settings settings = load_settings(env);
     CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
-    settings.raw["LEDGER_ADMIN_TOKEN"] = "short";
+    env["LEDGER_ADMIN_TOKEN"] = "short";
+    settings = load_settings(env);
     CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
-    settings.raw["LEDGER_ADMIN_TOKEN"] = "an-admin-token-of-some-length";
+    env["LEDGER_ADMIN_TOKEN"] = "an-admin-token-of-some-length";
+    settings = load_settings(env);
     auto serve = load_serve_settings(settings, false, std::nullopt, std::nullopt);
     CHECK(serve.address == "127.0.0.1");
     CHECK(serve.port == 8078);
@@ -192,17 +196,19 @@ TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-
     REQUIRE(fd >= 0);
     close(fd);
     std::ofstream(path) << "a-read-token-from-a-file\n";
-    settings.raw["LEDGER_TOKEN_FILE"] = path;
-    settings.raw["RECON_SERVE_PORT"] = "0";
-    settings.raw["RECON_SERVE_MAX_BODY_BYTES"] = "1024";
+    env["LEDGER_TOKEN_FILE"] = path;
+    env["RECON_SERVE_PORT"] = "0";
+    env["RECON_SERVE_MAX_BODY_BYTES"] = "1024";
+    settings = load_settings(env);
     serve = load_serve_settings(settings, false, std::string("::1"), std::nullopt);
     std::remove(path);
     CHECK(serve.tokens.read == "a-read-token-from-a-file");
     CHECK(serve.port == 0);
     CHECK(serve.address == "::1");
     CHECK(serve.limits.max_body_bytes == 1024);
-    settings.raw["RECON_SERVE_WORKERS"] = "0";
-    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
+    env.erase("LEDGER_TOKEN_FILE");
+    env["RECON_SERVE_WORKERS"] = "0";
+    CHECK(exit_code_of([&] { load_settings(env); }) == ExitCode::config);
 
     serve = load_serve_settings(two_books(), true, std::nullopt, 0);
     CHECK(serve.tokens.admin == "localdev");

@@ -33,6 +33,7 @@ TEST_CASE("the exit-code table")
     CHECK(to_int(ExitCode::usage) == 64);
     CHECK(to_int(ExitCode::unavailable) == 69);
     CHECK(to_int(ExitCode::internal) == 70);
+    CHECK(to_int(ExitCode::io_error) == 74);
     CHECK(to_int(ExitCode::transient) == 75);
     CHECK(to_int(ExitCode::config) == 78);
 }
@@ -47,6 +48,16 @@ TEST_CASE("exceptions map onto exit codes with one-line messages")
     CHECK(classify(pqxx::sql_error("terminating connection", "", "57P01")).first == ExitCode::transient);
     CHECK(classify(pqxx::sql_error("syntax", "SELEC", "42601")).first == ExitCode::internal);
     CHECK(classify(std::runtime_error("boom")).first == ExitCode::internal);
+}
+
+TEST_CASE("a missing privilege (SQLSTATE 42501) is a configuration error naming it, not an internal one")
+{
+    CHECK(classify(pqxx::insufficient_privilege("ERROR:  permission denied for table runs\n", "INSERT", "42501")) ==
+          std::pair{ExitCode::config,
+                    std::string("the database role lacks a privilege (SQLSTATE 42501): permission denied for table "
+                                "runs; grant it (docs/deployment.md) and run again")});
+    CHECK(classify(pqxx::sql_error("ERROR:  permission denied for schema recon", "", "42501")).first ==
+          ExitCode::config);
 }
 
 TEST_CASE("categories parse case-insensitively; anything else is a usage error")
