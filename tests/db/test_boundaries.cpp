@@ -9,6 +9,8 @@
 
 #include "checks/registry.hpp"
 #include "lib/db.hpp"
+#include "lib/lifecycle.hpp"
+#include "lib/lock.hpp"
 #include "lib/runner.hpp"
 #include "lib/timeutil.hpp"
 #include "tests/db/fixture.hpp"
@@ -306,4 +308,100 @@ TEST_CASE("pending_flow_age: cap at, under and over")
         {"pending_flow_age",
          {flow("CAP-1", "25 hours"), flow("CAP-2", "26 hours"), flow("CAP-3", "80 hours"), flow("CAP-4", "27 hours")},
          {1, 2, 3, 4}});
+}
+
+TEST_CASE("pending_flow_age: pending and in_transit flows are open; completed and cancelled ones never age")
+{
+    auto& db = clean_book();
+    db.exec(
+        "DELETE FROM ledger.pending_flows;"
+        "INSERT INTO ledger.pending_flows (flow_id, flow_type, customer_id, amount, currency, status, created_at)"
+        " VALUES ('T-1', 'deposit_in_transit', 'C002', 1, 'USD', 'in_transit', '2026-11-28T00:00:00Z'),"
+        " ('P-1', 'withdrawal', 'C001', 2, 'USD', 'pending', '2026-11-28T00:00:00Z'),"
+        " ('D-1', 'withdrawal', 'C001', 3, 'USD', 'completed', '2026-11-01T00:00:00Z'),"
+        " ('X-1', 'withdrawal', 'C001', 4, 'USD', 'cancelled', '2026-11-01T00:00:00Z')");
+    const auto result = run_at(db, "pending_flow_age");
+    CHECK(result.status == CheckStatus::warn);
+    CHECK(severities(result) == Lines{"P-1=warn", "T-1=warn"});
+    CHECK(result.metrics["open_flows"] == 2);
+}
+
+TEST_CASE("the run lock: a key another session holds is refused; a free one is taken and released")
+{
+    auto& db = clean_book();
+    const auto key = reconcile::advisory_lock_key(reconcile::run_lock_scope(db.book(), 'A'));
+    reconcile::Session holder(db.url(), "holder");
+    reconcile::Session other(db.url(), "other");
+    {
+        auto held = reconcile::AdvisoryLock::try_acquire(holder, key);
+        REQUIRE(held.has_value());
+        CHECK(held->still_held());
+        CHECK_FALSE(reconcile::AdvisoryLock::try_acquire(other, key).has_value());
+        CHECK_FALSE(reconcile::AdvisoryLock::try_acquire(other, key, reconcile::LockMode::shared).has_value());
+    }
+    // Released with the object: the other session gets it now.
+    auto taken = reconcile::AdvisoryLock::try_acquire(other, key);
+    CHECK(taken.has_value());
+}
+
+namespace {
+
+/// Runs wallet_derivation through the whole run path (results, lifecycle) on `db`.
+reconcile::RunOutcome run_wallets(const BookDb& db)
+{
+    reconcile::RunRequest request;
+    request.book = db.book();
+    request.category = 'B';
+    request.check_names = {"wallet_derivation"};
+    return reconcile::execute_run(db.settings(), reconcile::default_registry(), request);
+}
+
+/// `n` stored wallets without lines: C101..C1nn, balance 1.
+std::string wallets_without_lines(int n)
+{
+    return "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance)"
+           " SELECT 'C' || (100 + g), 'CUSTOMER_WALLET', 'USD', 1 FROM generate_series(1, " +
+           std::to_string(n) + ") g;";
+}
+
+}  // namespace
+
+TEST_CASE("lifecycle: the resolved breaks are listed up to resolved_listing_limit and all counted")
+{
+    CHECK(reconcile::resolved_listing_limit == 10);
+    for (const int n : {9, 10, 11}) {
+        CAPTURE(n);
+        auto& db = clean_book();
+        db.exec("TRUNCATE recon.variance_fingerprints, recon.check_states;" + wallets_without_lines(n));
+        const auto opened = run_wallets(db);
+        const auto* first = opened.changes.find("wallet_derivation");
+        REQUIRE(first != nullptr);
+        CHECK(first->new_count == n);
+
+        // Seen again: persisting, one occurrence more.
+        const auto again = run_wallets(db);
+        const auto* second = again.changes.find("wallet_derivation");
+        REQUIRE(second != nullptr);
+        CHECK(second->persisting_count == n);
+        CHECK(second->states.begin()->second.occurrences == 2);
+        CHECK(second->states.begin()->second.open_since_run == opened.report.run_id);
+
+        db.exec("DELETE FROM ledger.wallets WHERE customer_id LIKE 'C1%' AND length(customer_id) = 4");
+        const auto fixed = run_wallets(db);
+        const auto* third = fixed.changes.find("wallet_derivation");
+        REQUIRE(third != nullptr);
+        CHECK(fixed.report.status == "ok");
+        CHECK(third->resolved_count == n);
+        CHECK(third->resolved.size() == static_cast<std::size_t>(std::min(n, 10)));
+        CHECK(db.query_value("SELECT count(*) FROM recon.variance_fingerprints WHERE status = 'resolved'") ==
+              std::to_string(n));
+
+        // Broken again: reopened, open since this run.
+        db.exec(wallets_without_lines(1));
+        const auto reopened = run_wallets(db);
+        const auto* fourth = reopened.changes.find("wallet_derivation");
+        REQUIRE(fourth != nullptr);
+        CHECK(fourth->reopened_count == 1);
+        CHECK(fourth->states.begin()->second.open_since_run == reopened.report.run_id);
+    }
 }

@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "checks/external_support.hpp"
 #include "lib/alerts.hpp"
 #include "lib/config.hpp"
+#include "lib/decimal.hpp"
 #include "lib/errors.hpp"
 #include "lib/external_recon.hpp"
+#include "lib/lock.hpp"
 #include "lib/runner.hpp"
 #include "lib/schedule.hpp"
 #include "tests/support/exit_code_of.hpp"
@@ -326,4 +329,124 @@ TEST_CASE("alert transitions: warn->fail and fail->warn are new situations with 
     CHECK(planned(run_with(CheckStatus::fail, flows), delivered(CheckStatus::ok, {})) == Lines{"problem fail"});
     // error never alerts, after anything.
     CHECK(planned(run_with(CheckStatus::error), delivered(CheckStatus::warn, flows)).empty());
+}
+
+TEST_CASE("decimal limits: 18 fractional digits and 20 integer digits are accepted, one more is not")
+{
+    CHECK(Decimal::parse("0.000000000000000001").to_string() == "0.000000000000000001");
+    CHECK_THROWS_AS(Decimal::parse("0.0000000000000000001"), DecimalError);
+    CHECK(Decimal::parse("99999999999999999999").to_string() == "99999999999999999999");
+    CHECK_THROWS_AS(Decimal::parse("100000000000000000000"), DecimalError);
+    CHECK(Decimal::parse("9999999999999999999").to_string() == "9999999999999999999");
+}
+
+TEST_CASE("decimal arithmetic at the edges: scale, sign, equality and abs")
+{
+    CHECK((d("1.5") + d("0.25")).to_string() == "1.75");
+    CHECK((d("0.25") + d("1.5")).to_string() == "1.75");
+    CHECK((d("1") - d("0.01")).to_string() == "0.99");
+    CHECK((d("0.01") - d("1")).to_string() == "-0.99");
+    CHECK((d("5.00") - d("5")).is_zero());
+    CHECK_FALSE(d("1.00") < d("1"));
+    CHECK_FALSE(d("1") < d("1.00"));
+    CHECK(d("1.00") <= d("1"));
+    CHECK(d("0.999999999999999999") < d("1"));
+    CHECK(d("-0.01").abs().to_string() == "0.01");
+    CHECK(d("0.01").abs().to_string() == "0.01");
+    CHECK(d("-0.01").sign() == -1);
+    CHECK(d("0.00").sign() == 0);
+}
+
+TEST_CASE("compared lines past every tolerance are named by which side holds the amount")
+{
+    const std::map<std::string, Decimal> ledger{{"L", d("5")}, {"M", d("5")}};
+    const std::map<std::string, Decimal> broker{{"B", d("5")}, {"M", d("4")}};
+    CHECK(outcomes(compare_lines(ledger, broker, d("0.01"), std::nullopt)) ==
+          Lines{"B broker_only", "L ledger_only", "M mismatch"});
+}
+
+TEST_CASE("run lock scopes: one per book and category")
+{
+    CHECK(run_lock_scope("uae", 'A') == "reconcile/uae/A");
+    CHECK(run_lock_scope("uae", 'B') == "reconcile/uae/B");
+    CHECK(run_lock_scope("india", 'A') == "reconcile/india/A");
+    CHECK(advisory_lock_key("reconcile/uae/A") != advisory_lock_key("reconcile/uae/B"));
+}
+
+TEST_CASE("alert mode every: the same situation is sent again; change: once")
+{
+    const auto flows = std::vector<Variance>{aged("F-1")};
+    const auto every = load_settings(
+        {{"RECON_BOOKS", "uae"}, {"ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook"}, {"RECON_ALERT_MODE", "every"}});
+    CHECK(plan_alerts(every, run_with(CheckStatus::warn, flows), delivered(CheckStatus::warn, flows)).size() == 1);
+    CHECK(planned(run_with(CheckStatus::warn, flows), delivered(CheckStatus::warn, flows)).empty());
+    CHECK(plan_alerts(every, run_with(CheckStatus::ok), RunChanges{}).empty());
+}
+
+// ---- the variance cap of the category C checks: every break goes through the collector -------
+
+namespace {
+
+/// A snapshot the comparison never reads (the recon results are built by hand here).
+class NoLedger final : public SnapshotProvider {
+public:
+    pqxx::transaction_base& ledger() override { throw std::logic_error("no ledger in this test"); }
+    void release() override {}
+};
+
+/// `n` customers, each with one cash break of 1.00.
+AccountsRecon cash_breaks(int n)
+{
+    AccountsRecon recon;
+    recon.fetch.broker = BrokerId::viewtrade;
+    recon.fetch.customers = static_cast<std::size_t>(n);
+    recon.with_cash = true;
+    for (int i = 0; i < n; ++i) {
+        CustomerRecon customer;
+        customer.account = {.customer_id = "C" + std::to_string(i), .account_ref = "V-" + std::to_string(i)};
+        customer.cash = compare_lines({{"USD", d("2.00")}}, {{"USD", d("1.00")}}, d("0.01"), std::nullopt);
+        recon.customers.push_back(std::move(customer));
+    }
+    return recon;
+}
+
+}  // namespace
+
+TEST_CASE("category C: the cap lists exactly RECON_VARIANCE_CAP breaks and counts every one")
+{
+    const auto settings = load_settings({{"RECON_BOOKS", "india"}, {"RECON_VARIANCE_CAP", "3"}});
+    NoLedger ledger;
+    for (const int n : {2, 3, 4}) {
+        CAPTURE(n);
+        CheckContext context(settings, "india", at("2026-12-01T00:00:00Z"), ledger);
+        record_accounts_recon(context, cash_breaks(n), QuantityNaming::quantity_break);
+        CHECK(context.status() == CheckStatus::fail);
+        CHECK(context.variances().total() == n);
+        CHECK(context.variances().listed().size() == static_cast<std::size_t>(std::min(n, 3)));
+        CHECK(context.metrics()["cash_breaks"] == n);
+    }
+    // The LRS check: aged remittances, a second past RECON_LRS_AGED_DAYS, through the same cap.
+    for (const int n : {2, 3, 4}) {
+        CAPTURE(n);
+        LrsRecon recon;
+        recon.fetch.broker = BrokerId::viewtrade;
+        recon.fetch.customers = 1;
+        CustomerLrs customer;
+        customer.account = {.customer_id = "C1", .account_ref = "V-1"};
+        std::vector<LrsRemittance> remittances;
+        for (int i = 0; i < n; ++i) {
+            remittances.push_back({.remittance_id = "R" + std::to_string(i),
+                                   .usd_amount = d("10.00"),
+                                   .remitted_at = at("2026-11-25T23:59:59Z"),
+                                   .status = "settled",
+                                   .utr = ""});
+        }
+        customer.tie_out = tie_out_lrs(remittances, {}, rules, at("2026-12-01T00:00:00Z"));
+        recon.customers.push_back(std::move(customer));
+        CheckContext context(settings, "india", at("2026-12-01T00:00:00Z"), ledger);
+        record_lrs_recon(context, recon);
+        CHECK(context.status() == CheckStatus::fail);
+        CHECK(context.variances().total() == n);
+        CHECK(context.variances().listed().size() == static_cast<std::size_t>(std::min(n, 3)));
+    }
 }
