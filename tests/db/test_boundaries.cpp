@@ -169,10 +169,12 @@ void check_cap(const CapCase& c)
         auto& db = clean_book();
         for (std::size_t i = 0; i < n; ++i) db.exec(c.breaks[i]);
         const int total = c.totals[n - 1];
-        CAPTURE(c.check);
+        const std::string check_name = c.check;
+        CAPTURE(check_name);
         CAPTURE(n);
         const auto result = run_at(db, c.check, {{"RECON_VARIANCE_CAP", std::to_string(cap)}});
-        CHECK(result.status == CheckStatus::fail);
+        CHECK(result.status ==
+              (std::string_view(c.check) == "pending_flow_age" && n < 3 ? CheckStatus::warn : CheckStatus::fail));
         CHECK(result.variances_total == total);
         CHECK(result.variances.size() == static_cast<std::size_t>(std::min(total, cap)));
         if (total == cap) {
