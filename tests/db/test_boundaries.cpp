@@ -210,8 +210,9 @@ std::string duplicate_of(int id, const std::string& source, const std::string& s
 TEST_CASE("trial_balance_zero: cap at, under and over; the currency total and every transaction counted")
 {
     // One unbalanced transaction is two variances (it and the USD total), each further one more.
-    check_cap(
-        {"trial_balance_zero", {one_line_txn(7001, "1"), one_line_txn(7002, "2"), one_line_txn(7003, "3")}, {2, 3, 4}});
+    check_cap({"trial_balance_zero",
+               {one_line_txn(7001, "1"), one_line_txn(7002, "2"), one_line_txn(7003, "3"), one_line_txn(7004, "4")},
+               {2, 3, 4, 5}});
 }
 
 TEST_CASE("journal_line_completeness: cap at, under and over; misshapen transactions and line defects both counted")
@@ -219,6 +220,10 @@ TEST_CASE("journal_line_completeness: cap at, under and over; misshapen transact
     check_cap({"journal_line_completeness",
                {"INSERT INTO ledger.journal_lines VALUES (80, 9999, 'BROKER_CASH', NULL, 'DR', 1, 'USD');",
                 empty_txn(7101), empty_txn(7102), empty_txn(7103)},
+               {1, 2, 3, 4}});
+    // More misshapen transactions than the cap.
+    check_cap({"journal_line_completeness",
+               {empty_txn(7111), empty_txn(7112), empty_txn(7113), empty_txn(7114)},
                {1, 2, 3, 4}});
     // The other order of kinds: the line defects are the ones past the cap.
     check_cap(
@@ -406,4 +411,29 @@ TEST_CASE("lifecycle: the resolved breaks are listed up to resolved_listing_limi
         CHECK(fourth->reopened_count == 1);
         CHECK(fourth->states.begin()->second.open_since_run == reopened.report.run_id);
     }
+}
+
+TEST_CASE("dr_cr_sign_convention: wrong-side balances past a list the bad lines filled are all counted")
+{
+    auto& db = clean_book();
+    // One bad line fills a list of one; C001 and C002 are then both overdrawn.
+    db.exec(
+        "UPDATE ledger.journal_lines SET side = 'XX' WHERE line_id = 4;"
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (7501, 'bank', 'WD-1', 'C001', 'withdrawal', 'posted', '2026-11-10T00:00Z'),"
+        " (7502, 'bank', 'WD-2', 'C002', 'withdrawal', 'posted', '2026-11-10T00:00Z');"
+        "INSERT INTO ledger.journal_lines VALUES (92, 7501, 'CUSTOMER_WALLET', 'C001', 'DR', 60.00, 'USD'),"
+        " (93, 7501, 'BROKER_CASH', 'C001', 'CR', 60.00, 'USD'),"
+        " (94, 7502, 'CUSTOMER_WALLET', 'C002', 'DR', 300.00, 'USD'),"
+        " (95, 7502, 'BROKER_CASH', 'C002', 'CR', 300.00, 'USD')");
+    const auto result = run_at(db, "dr_cr_sign_convention", {{"RECON_VARIANCE_CAP", "1"}});
+    CHECK(result.status == CheckStatus::fail);
+    CHECK(variance_lines(result) == Lines{"invalid_side line_id=4 txn_id=1002"});
+    CHECK(result.variances_total == 3);
+    CHECK(result.metrics["wrong_side_balances"] == 2);
+    const auto uncapped = run_at(db, "dr_cr_sign_convention", {{"RECON_VARIANCE_CAP", "3"}});
+    CHECK(variance_lines(uncapped) ==
+          Lines{"invalid_side line_id=4 txn_id=1002",
+                "wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C002",
+                "wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001"});
 }
