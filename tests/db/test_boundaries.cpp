@@ -434,6 +434,6 @@ TEST_CASE("dr_cr_sign_convention: wrong-side balances past a list the bad lines 
     const auto uncapped = run_at(db, "dr_cr_sign_convention", {{"RECON_VARIANCE_CAP", "3"}});
     CHECK(variance_lines(uncapped) ==
           Lines{"invalid_side line_id=4 txn_id=1002",
-                "wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C002",
-                "wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001"});
+                "wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001",
+                "wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C002"});
 }
