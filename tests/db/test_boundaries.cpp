@@ -392,6 +392,8 @@ TEST_CASE("lifecycle: the resolved breaks are listed up to resolved_listing_limi
         CHECK(second->persisting_count == n);
         CHECK(second->states.begin()->second.occurrences == 2);
         CHECK(second->states.begin()->second.open_since_run == opened.report.run_id);
+        CHECK(db.query_value("SELECT min(occurrences) || ',' || max(occurrences) FROM recon.variance_fingerprints") ==
+              "2,2");
 
         db.exec("DELETE FROM ledger.wallets WHERE customer_id LIKE 'C1%' AND length(customer_id) = 4");
         const auto fixed = run_wallets(db);
@@ -410,6 +412,9 @@ TEST_CASE("lifecycle: the resolved breaks are listed up to resolved_listing_limi
         REQUIRE(fourth != nullptr);
         CHECK(fourth->reopened_count == 1);
         CHECK(fourth->states.begin()->second.open_since_run == reopened.report.run_id);
+        CHECK(db.query_value("SELECT open_since_run || ',' || reopen_count || ',' || occurrences"
+                             " FROM recon.variance_fingerprints WHERE status = 'open'") ==
+              std::to_string(reopened.report.run_id) + ",1,3");
     }
 }
 
