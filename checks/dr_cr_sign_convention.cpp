@@ -1,9 +1,9 @@
 // dr_cr_sign_convention (A): every line has side DR or CR and a strictly positive amount, and
 // no account whose chart-of-accounts entry forbids it carries a balance on the wrong side of
 // its normal side (an overdrawn customer wallet, say).
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "checks/journal_pass.hpp"
 #include "checks/sql_support.hpp"
@@ -82,9 +82,9 @@ public:
         std::int64_t account_total = 0;
         std::int64_t account_listed = 0;
         const std::string& balances_sql = defects.orphans == 0 ? wrong_side_sql : wrong_side_joined_sql;
-        // At least one row even when the line defects filled the list: the true total rides on
-        // every row (the collector counts that row without listing it).
-        const std::int64_t limit = std::max<std::int64_t>(listing_limit(context), 1);
+        // At least one row even when the line variances filled the cap: its window total is the
+        // only count of the wrong-side balances (found by the oracle test, ORACLE_SEED=55).
+        const auto limit = std::max<std::int64_t>(listing_limit(context), 1);
         for (const auto& row : context.ledger().exec_params(balances_sql, limit)) {
             account_total = row[5].as<std::int64_t>();
             ++account_listed;
