@@ -15,6 +15,7 @@
 #include "lib/timeutil.hpp"
 #include "tests/db/fixture.hpp"
 
+using reconcile::Category;
 using reconcile::CheckResult;
 using reconcile::CheckStatus;
 using reconcile::EnvMap;
@@ -336,7 +337,7 @@ TEST_CASE("pending_flow_age: pending and in_transit flows are open; completed an
 TEST_CASE("the run lock: a key another session holds is refused; a free one is taken and released")
 {
     auto& db = clean_book();
-    const auto key = reconcile::advisory_lock_key(reconcile::run_lock_scope(db.book(), 'A'));
+    const auto key = reconcile::advisory_lock_key(reconcile::run_lock_scope(db.book(), Category::A));
     reconcile::Session holder(db.url(), "holder");
     reconcile::Session other(db.url(), "other");
     {
@@ -358,7 +359,7 @@ reconcile::RunOutcome run_wallets(const BookDb& db)
 {
     reconcile::RunRequest request;
     request.book = db.book();
-    request.category = 'B';
+    request.category = Category::B;
     request.check_names = {"wallet_derivation"};
     return reconcile::execute_run(db.settings(), reconcile::default_registry(), request);
 }

@@ -177,12 +177,12 @@ TEST_CASE("schedule: due at exactly the interval after the last start, not a sec
     const BookCadence cadence{
         .book = "uae", .enabled = true, .internal_interval_seconds = 3600, .external_interval_seconds = 86400};
     const SlotHistory ran{.last_started = at("2026-11-28T00:00:00Z")};
-    CHECK_FALSE(decide_slot(cadence, 'A', ran, 60, at("2026-11-28T00:59:59Z")).due);
-    CHECK(decide_slot(cadence, 'A', ran, 60, at("2026-11-28T01:00:00Z")).due);
-    CHECK(decide_slot(cadence, 'A', ran, 60, at("2026-11-28T01:00:01Z")).due);
-    CHECK(decide_slot(cadence, 'A', ran, 60, at("2026-11-28T00:00:00Z")).next_due == at("2026-11-28T01:00:00Z"));
-    CHECK_FALSE(decide_slot(cadence, 'C', ran, 60, at("2026-11-28T23:59:59Z")).due);
-    CHECK(decide_slot(cadence, 'C', ran, 60, at("2026-11-29T00:00:00Z")).due);
+    CHECK_FALSE(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T00:59:59Z")).due);
+    CHECK(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T01:00:00Z")).due);
+    CHECK(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T01:00:01Z")).due);
+    CHECK(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T00:00:00Z")).next_due == at("2026-11-28T01:00:00Z"));
+    CHECK_FALSE(decide_slot(cadence, Category::C, ran, 60, at("2026-11-28T23:59:59Z")).due);
+    CHECK(decide_slot(cadence, Category::C, ran, 60, at("2026-11-29T00:00:00Z")).due);
 }
 
 TEST_CASE("schedule: a failed attempt holds the slot exactly retry_seconds, or the interval when shorter")
@@ -190,17 +190,17 @@ TEST_CASE("schedule: a failed attempt holds the slot exactly retry_seconds, or t
     const BookCadence cadence{
         .book = "uae", .enabled = true, .internal_interval_seconds = 3600, .external_interval_seconds = 86400};
     const SlotHistory failed{.last_failed_attempt = at("2026-11-28T00:00:00Z")};
-    CHECK_FALSE(decide_slot(cadence, 'A', failed, 60, at("2026-11-28T00:00:59Z")).due);
-    CHECK(decide_slot(cadence, 'A', failed, 60, at("2026-11-28T00:01:00Z")).due);
+    CHECK_FALSE(decide_slot(cadence, Category::A, failed, 60, at("2026-11-28T00:00:59Z")).due);
+    CHECK(decide_slot(cadence, Category::A, failed, 60, at("2026-11-28T00:01:00Z")).due);
     const BookCadence fast{
         .book = "uae", .enabled = true, .internal_interval_seconds = 30, .external_interval_seconds = 86400};
-    CHECK_FALSE(decide_slot(fast, 'A', failed, 60, at("2026-11-28T00:00:29Z")).due);
-    CHECK(decide_slot(fast, 'A', failed, 60, at("2026-11-28T00:00:30Z")).due);
+    CHECK_FALSE(decide_slot(fast, Category::A, failed, 60, at("2026-11-28T00:00:29Z")).due);
+    CHECK(decide_slot(fast, Category::A, failed, 60, at("2026-11-28T00:00:30Z")).due);
     // The earliest of several slots: by a second.
     const std::vector<SlotDecision> decisions{
-        decide_slot(cadence, 'A', SlotHistory{.last_started = at("2026-11-28T00:00:01Z")}, 60,
+        decide_slot(cadence, Category::A, SlotHistory{.last_started = at("2026-11-28T00:00:01Z")}, 60,
                     at("2026-11-28T00:10:00Z")),
-        decide_slot(cadence, 'B', SlotHistory{.last_started = at("2026-11-28T00:00:00Z")}, 60,
+        decide_slot(cadence, Category::B, SlotHistory{.last_started = at("2026-11-28T00:00:00Z")}, 60,
                     at("2026-11-28T00:10:00Z"))};
     CHECK(earliest_due(decisions) == at("2026-11-28T01:00:00Z"));
 }
@@ -265,14 +265,14 @@ RunReport run_with(CheckStatus status, std::vector<Variance> variances = {})
 {
     CheckResult check;
     check.check_name = "pending_flow_age";
-    check.category = 'D';
+    check.category = Category::D;
     check.status = status;
     check.variances_total = static_cast<std::int64_t>(variances.size());
     check.variances = std::move(variances);
     RunReport report;
     report.run_id = 7;
     report.book = "uae";
-    report.category = 'D';
+    report.category = Category::D;
     report.status = std::string(to_string(status));
     report.checks = {check};
     return report;
@@ -367,9 +367,9 @@ TEST_CASE("compared lines past every tolerance are named by which side holds the
 
 TEST_CASE("run lock scopes: one per book and category")
 {
-    CHECK(run_lock_scope("uae", 'A') == "reconcile/uae/A");
-    CHECK(run_lock_scope("uae", 'B') == "reconcile/uae/B");
-    CHECK(run_lock_scope("india", 'A') == "reconcile/india/A");
+    CHECK(run_lock_scope("uae", Category::A) == "reconcile/uae/A");
+    CHECK(run_lock_scope("uae", Category::B) == "reconcile/uae/B");
+    CHECK(run_lock_scope("india", Category::A) == "reconcile/india/A");
     CHECK(advisory_lock_key("reconcile/uae/A") != advisory_lock_key("reconcile/uae/B"));
 }
 
