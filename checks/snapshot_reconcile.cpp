@@ -96,7 +96,7 @@ FROM replayed
 UNION ALL
 (SELECT 'break', snapshot_id, account_code, customer_id, currency,
         to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        replayed::text, stored::text, difference::text, total, NULL, NULL, kind, future
+        replayed::text, stored::text, difference::text, total, NULL, NULL, NULL, kind, future
  FROM counted
  ORDER BY kind = 'snapshot_mismatch', abs(difference) DESC, account_code, customer_id, currency, as_of, snapshot_id
  LIMIT $3)

@@ -15,9 +15,12 @@ using Names = std::span<const Name<E>>;
 
 constexpr Name<Category> category_names[] = {
     {Category::A, "A"}, {Category::B, "B"}, {Category::C, "C"}, {Category::D, "D"}};
-constexpr Name<RunStatus> status_names[] = {{RunStatus::running, "running"}, {RunStatus::ok, "ok"},
-                                            {RunStatus::warn, "warn"},       {RunStatus::fail, "fail"},
-                                            {RunStatus::error, "error"},     {RunStatus::abandoned, "abandoned"},
+constexpr Name<RunStatus> status_names[] = {{RunStatus::running, "running"},
+                                            {RunStatus::ok, "ok"},
+                                            {RunStatus::warn, "warn"},
+                                            {RunStatus::fail, "fail"},
+                                            {RunStatus::error, "error"},
+                                            {RunStatus::abandoned, "abandoned"},
                                             {RunStatus::interrupted, "interrupted"}};
 constexpr Name<Trigger> trigger_table[] = {
     {Trigger::manual, "manual"}, {Trigger::schedule, "schedule"}, {Trigger::api, "api"}};

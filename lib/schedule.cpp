@@ -32,9 +32,7 @@ int precedence(ExitCode code)
         case ExitCode::terminated:
             return 4;
         case ExitCode::usage:
-        case ExitCode::interrupted:
-        case ExitCode::terminated:
-            return 4;  // not produced by a cycle's runs; ranked with the retryable ones
+            return 4;  // not produced by a cycle; ranked with the retryable ones
         case ExitCode::check_error:
             return 3;
         case ExitCode::lock_held:

@@ -400,7 +400,7 @@ TEST_CASE("lifecycle: the resolved breaks are listed up to resolved_listing_limi
         const auto fixed = run_wallets(db);
         const auto* third = fixed.changes.find("wallet_derivation");
         REQUIRE(third != nullptr);
-        CHECK(fixed.report.status == "ok");
+        CHECK(fixed.report.status == reconcile::RunStatus::ok);
         CHECK(third->resolved_count == n);
         CHECK(third->resolved.size() == static_cast<std::size_t>(std::min(n, 10)));
         CHECK(db.query_value("SELECT count(*) FROM recon.variance_fingerprints WHERE status = 'resolved'") ==

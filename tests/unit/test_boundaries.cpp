@@ -156,7 +156,7 @@ TEST_CASE("LRS: remittances settled together by one wire exactly the fee toleran
 
 TEST_CASE("RECON_BROKER_MAX_FAILED_SHARE: exactly the share of failed customers is still complete")
 {
-    BrokerSettings settings;  // max_failed_share 0.5
+    const BrokerSettings settings = load_settings({}).brokers;  // max_failed_share 0.5
     const auto verdict = [&](std::size_t customers, std::size_t errors) {
         ExternalFetch fetch{.customers = customers, .fetch_errors = errors};
         return external_verdict(fetch, CheckStatus::warn, settings);
@@ -180,7 +180,8 @@ TEST_CASE("schedule: due at exactly the interval after the last start, not a sec
     CHECK_FALSE(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T00:59:59Z")).due);
     CHECK(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T01:00:00Z")).due);
     CHECK(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T01:00:01Z")).due);
-    CHECK(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T00:00:00Z")).next_due == at("2026-11-28T01:00:00Z"));
+    CHECK(decide_slot(cadence, Category::A, ran, 60, at("2026-11-28T00:00:00Z")).next_due ==
+          at("2026-11-28T01:00:00Z"));
     CHECK_FALSE(decide_slot(cadence, Category::C, ran, 60, at("2026-11-28T23:59:59Z")).due);
     CHECK(decide_slot(cadence, Category::C, ran, 60, at("2026-11-29T00:00:00Z")).due);
 }
@@ -273,7 +274,7 @@ RunReport run_with(CheckStatus status, std::vector<Variance> variances = {})
     report.run_id = 7;
     report.book = "uae";
     report.category = Category::D;
-    report.status = std::string(to_string(status));
+    report.status = run_status_of(status);
     report.checks = {check};
     return report;
 }

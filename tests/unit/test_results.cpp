@@ -145,7 +145,8 @@ TEST_CASE("run kinds convert to and from their text at the edges")
     CHECK(parse_category_text("d") == Category::D);
     CHECK_FALSE(parse_category_text("E").has_value());
     CHECK_FALSE(parse_category_text("AB").has_value());
-    CHECK(run_status_names() == std::vector<std::string>{"running", "ok", "warn", "fail", "error", "abandoned"});
+    CHECK(run_status_names() ==
+          std::vector<std::string>{"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"});
     for (const auto& name : run_status_names()) CHECK(to_string(parse_run_status(name).value()) == name);
     CHECK_FALSE(parse_run_status("OK").has_value());
     CHECK(trigger_names() == std::vector<std::string>{"manual", "schedule", "api"});
