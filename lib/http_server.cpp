@@ -21,6 +21,7 @@
 #include "lib/errors.hpp"
 #include "lib/hash.hpp"
 #include "lib/log.hpp"
+#include "lib/text.hpp"
 
 namespace reconcile {
 namespace {
@@ -41,14 +42,6 @@ constexpr milliseconds drain_time{1000};
 constexpr std::size_t drain_bytes = 65536;
 /// Retry after accepting fails for lack of descriptors.
 constexpr milliseconds accept_retry{100};
-
-std::string lower(std::string_view text)
-{
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 std::string_view trim(std::string_view text)
 {
