@@ -936,7 +936,16 @@ void HttpServer::Impl::admit(tcp::socket socket)
 void HttpServer::Impl::refuse_at_once(tcp::socket socket, const std::string& detail)
 {
     ++m_rejected;
-    if (m_refusing >= m_limits.max_connections) return;  // the socket closes here
+    if (m_refusing >= m_limits.max_connections) {
+        // Even the refusals pile up: the 503 goes out in one non-blocking write (it fits any
+        // send buffer) and the socket closes now, without the drain.
+        boost::system::error_code ignored;
+        socket.non_blocking(true, ignored);
+        const std::string response = overloaded_response(detail);
+        socket.write_some(asio::buffer(response), ignored);
+        socket.shutdown(tcp::socket::shutdown_send, ignored);
+        return;  // the socket closes here
+    }
     struct Refused {
         tcp::socket socket;
         asio::steady_timer timer;
