@@ -125,7 +125,9 @@ private:
                 if (client.fd < 0) {
                     client.fd = open_socket(m_port, client.source);
                     client.sent = 0;
-                    client.next = now + 50ms;  // let the connect finish
+                    // A slowloris starts once the connect finished; a hog first holds its new
+                    // connection idle (a refused 401 closes it, and it must not churn).
+                    client.next = now + (client.kind == Kind::slowloris ? 50ms : 4s);
                     ++m_reconnects;
                     continue;
                 }
