@@ -83,9 +83,11 @@ int show_run(const RunsOptions& options, const Settings& settings)
         throw Error(ExitCode::usage, fmt::format("run {} exists in several books; pass --book", options.run_id));
     }
     if (options.output == OutputFormat::json) {
-        std::cout << run_report_to_json(found.front()).dump(2) << '\n';
+        auto json = run_report_to_json(found.front());
+        if (!found.front().brokers.empty()) json["brokers"] = broker_health_to_json(found.front().brokers);
+        std::cout << json.dump(2) << '\n';
     } else {
-        std::cout << render_run_text(found.front());
+        std::cout << render_run_text(found.front()) << render_broker_health(found.front().brokers);
     }
     return 0;
 }

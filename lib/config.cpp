@@ -73,6 +73,21 @@ std::optional<std::string> base_url_setting(const EnvMap& env, const std::string
     return value;
 }
 
+/// A path below a broker base URL: empty, or /segment[/segment...], no trailing slash kept.
+std::optional<std::string> base_path_setting(const EnvMap& env, const std::string& name)
+{
+    auto value = lookup_setting(env, name);
+    if (!value) return std::nullopt;
+    while (!value->empty() && value->back() == '/') value->pop_back();
+    const bool plain = std::all_of(value->begin(), value->end(), [](unsigned char c) {
+        return std::isalnum(c) != 0 || c == '/' || c == '-' || c == '_' || c == '.' || c == '~';
+    });
+    if ((!value->empty() && value->front() != '/') || !plain) {
+        throw config_error(fmt::format("{}: expected a path such as /v1/accounts, got '{}'", name, *value));
+    }
+    return value;
+}
+
 void load_broker_settings(const EnvMap& env, BrokerSettings& b)
 {
     const auto ranged = [](std::int64_t min, std::int64_t max) {
@@ -104,7 +119,10 @@ void load_broker_settings(const EnvMap& env, BrokerSettings& b)
     b.gtn_institution_id = lookup_setting(env, "GTN_INSTITUTION_ID");
     b.gtn_private_key = lookup_setting(env, "GTN_PRIVATE_KEY");
     b.gtn_throttle_key = lookup_setting(env, "GTN_THROTTLE_KEY");
+    b.gtn_user_id = lookup_setting(env, "GTN_USER_ID");
     b.zag_base_url = base_url_setting(env, "ZAG_BASE_URL");
+    b.zag_base_path = base_path_setting(env, "ZAG_BASE_PATH");
+    b.viewtrade_base_path = base_path_setting(env, "VIEWTRADE_BASE_PATH");
     b.zag_api_key = lookup_setting(env, "ZAG_API_KEY");
     b.viewtrade_base_url = base_url_setting(env, "VIEWTRADE_BASE_URL");
     b.viewtrade_api_key = lookup_setting(env, "VIEWTRADE_API_KEY");
@@ -162,12 +180,18 @@ const std::vector<SettingDoc>& setting_docs()
          "GTN API root, e.g. `https://api.example-gtn.com` (needed when a book has GTN customers)"},
         {"GTN_APP_KEY", "unset", "the app key: issuer (`iss`) of the institution JWT"},
         {"GTN_INSTITUTION_ID", "unset", "the institution code (`instCode` claim)"},
-        {"GTN_PRIVATE_KEY", "unset", "PEM RSA private key signing the JWT (use `GTN_PRIVATE_KEY_FILE`)"},
-        {"GTN_APP_SECRET", "unset", "when set, the token call also carries `Authorization: Basic app_key:secret`"},
+        {"GTN_USER_ID", "unset", "the institution's server user id (`userId` claim)"},
+        {"GTN_PRIVATE_KEY", "unset",
+         "RSA private key signing the JWT: hex (base16) PKCS#8 DER as GTN hands it out, or PEM "
+         "(use `GTN_PRIVATE_KEY_FILE`)"},
+        {"GTN_APP_SECRET", "unset", "the app secret: the token call carries `Authorization: Basic app_key:secret`"},
         {"GTN_THROTTLE_KEY", "unset", "sent as `Throttle-Key` on every GTN call (unset: the app key)"},
         {"ZAG_BASE_URL", "unset", "ZAG contract root (needed when a book has ZAG customers)"},
+        {"ZAG_BASE_PATH", "/v1/accounts", "path below `ZAG_BASE_URL` of the (provisional) account resources"},
         {"ZAG_API_KEY", "unset", "ZAG key, sent as `X-Api-Key`"},
         {"VIEWTRADE_BASE_URL", "unset", "ViewTrade contract root (needed when a book has ViewTrade customers)"},
+        {"VIEWTRADE_BASE_PATH", "/v1/accounts",
+         "path below `VIEWTRADE_BASE_URL` of the (provisional) account resources"},
         {"VIEWTRADE_API_KEY", "unset", "ViewTrade key, sent as `X-Api-Key`"},
         {"LEDGER_ADMIN_TOKEN", "—",
          "`serve`: the token writes need (`X-Ledger-Admin-Token`); required, ≥ 16 characters"},

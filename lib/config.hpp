@@ -49,16 +49,19 @@ struct BrokerSettings {
     Decimal lrs_fee_tolerance = Decimal::parse("30.00");  ///< RECON_LRS_FEE_TOLERANCE (USD)
     std::int64_t lrs_match_window_days = 7;               ///< RECON_LRS_MATCH_WINDOW_DAYS
 
-    std::optional<std::string> gtn_base_url;        ///< GTN_BASE_URL
-    std::optional<std::string> gtn_app_key;         ///< GTN_APP_KEY: the JWT issuer
-    std::optional<std::string> gtn_app_secret;      ///< GTN_APP_SECRET: Basic auth of the token call
-    std::optional<std::string> gtn_institution_id;  ///< GTN_INSTITUTION_ID: the instCode claim
-    std::optional<std::string> gtn_private_key;     ///< GTN_PRIVATE_KEY: PEM, signs the JWT
-    std::optional<std::string> gtn_throttle_key;    ///< GTN_THROTTLE_KEY (default: the app key)
-    std::optional<std::string> zag_base_url;        ///< ZAG_BASE_URL
-    std::optional<std::string> zag_api_key;         ///< ZAG_API_KEY
-    std::optional<std::string> viewtrade_base_url;  ///< VIEWTRADE_BASE_URL
-    std::optional<std::string> viewtrade_api_key;   ///< VIEWTRADE_API_KEY
+    std::optional<std::string> gtn_base_url;         ///< GTN_BASE_URL
+    std::optional<std::string> gtn_app_key;          ///< GTN_APP_KEY: the JWT issuer
+    std::optional<std::string> gtn_app_secret;       ///< GTN_APP_SECRET: Basic auth of the token call
+    std::optional<std::string> gtn_institution_id;   ///< GTN_INSTITUTION_ID: the instCode claim
+    std::optional<std::string> gtn_private_key;      ///< GTN_PRIVATE_KEY: PEM, signs the JWT
+    std::optional<std::string> gtn_throttle_key;     ///< GTN_THROTTLE_KEY (default: the app key)
+    std::optional<std::string> gtn_user_id;          ///< GTN_USER_ID: the userId claim (server user)
+    std::optional<std::string> zag_base_url;         ///< ZAG_BASE_URL
+    std::optional<std::string> zag_base_path;        ///< ZAG_BASE_PATH (default: /v1/accounts)
+    std::optional<std::string> viewtrade_base_path;  ///< VIEWTRADE_BASE_PATH (default: /v1/accounts)
+    std::optional<std::string> zag_api_key;          ///< ZAG_API_KEY
+    std::optional<std::string> viewtrade_base_url;   ///< VIEWTRADE_BASE_URL
+    std::optional<std::string> viewtrade_api_key;    ///< VIEWTRADE_API_KEY
 };
 
 /// Every setting of reconcile, validated once at start-up (bad values exit 78).

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "lib/broker_health.hpp"
 #include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/timeutil.hpp"
@@ -46,6 +47,7 @@ struct BookMetrics {
     std::vector<LastCheckMetric> last_checks;
     std::map<std::pair<char, std::string>, std::int64_t> runs_by_status;  ///< (category, status) -> rows
     std::map<char, std::int64_t> running;                                 ///< category -> running rows
+    std::vector<BrokerHealth> brokers;  ///< what the newest finished C run saw of each broker
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the

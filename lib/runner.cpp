@@ -124,7 +124,7 @@ void require_shardable(char category, const std::optional<Shard>& shard)
 
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
-                                    const std::optional<Shard>& shard)
+                                    const std::optional<Shard>& shard, std::vector<BrokerHealth>* broker_health)
 {
     std::vector<CheckResult> results;
     LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
@@ -183,6 +183,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         results.push_back(std::move(result));
     }
     snapshot.close();
+    if (brokers && broker_health) *broker_health = brokers->health();
     return results;
 }
 
@@ -220,8 +221,8 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 
     RunChanges& changes = outcome.changes;
     try {
-        report.checks =
-            run_checks(settings, request.book, request.category, checks, *read, report.started_at, request.shard);
+        report.checks = run_checks(settings, request.book, request.category, checks, *read, report.started_at,
+                                   request.shard, &report.brokers);
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();

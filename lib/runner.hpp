@@ -46,10 +46,12 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 /// Runs checks against the ledger on `read`: A/B/D share one REPEATABLE READ READ ONLY
 /// snapshot; C checks each open a short one after their broker fetches (only the customers of
 /// `shard` when given). A check that throws ends `error` and the others still run; a lost
-/// connection aborts the whole run.
+/// connection aborts the whole run. With `broker_health`, category C also says what it saw of
+/// each broker it asked.
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
-                                    const std::optional<Shard>& shard = std::nullopt);
+                                    const std::optional<Shard>& shard = std::nullopt,
+                                    std::vector<BrokerHealth>* broker_health = nullptr);
 
 /// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
 void require_shardable(char category, const std::optional<Shard>& shard);

@@ -162,7 +162,11 @@ TEST_CASE("documented defaults are the defaults Settings has")
         {"GTN_PRIVATE_KEY", s.brokers.gtn_private_key ? *s.brokers.gtn_private_key : "unset"},
         {"GTN_APP_SECRET", s.brokers.gtn_app_secret ? *s.brokers.gtn_app_secret : "unset"},
         {"GTN_THROTTLE_KEY", s.brokers.gtn_throttle_key ? *s.brokers.gtn_throttle_key : "unset"},
+        {"GTN_USER_ID", s.brokers.gtn_user_id ? *s.brokers.gtn_user_id : "unset"},
         {"ZAG_BASE_URL", s.brokers.zag_base_url ? *s.brokers.zag_base_url : "unset"},
+        // Unset, the adapter uses the provisional contract's path (lib/brokers/contracts.hpp).
+        {"ZAG_BASE_PATH", s.brokers.zag_base_path.value_or("/v1/accounts")},
+        {"VIEWTRADE_BASE_PATH", s.brokers.viewtrade_base_path.value_or("/v1/accounts")},
         {"ZAG_API_KEY", s.brokers.zag_api_key ? *s.brokers.zag_api_key : "unset"},
         {"VIEWTRADE_BASE_URL", s.brokers.viewtrade_base_url ? *s.brokers.viewtrade_base_url : "unset"},
         {"VIEWTRADE_API_KEY", s.brokers.viewtrade_api_key ? *s.brokers.viewtrade_api_key : "unset"},
