@@ -324,6 +324,21 @@ TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostil
     // The hub asks once per account and kind in a run: a second check gets the cached answer.
     CHECK(hub.fetch(BrokerId::viewtrade, {{"C1", "V-1"}}, {BrokerData::positions}).failed == 0);
     CHECK(broker.requests("GET viewtrade positions V-1") == 1);
+
+    // The provisional contracts' path below the base URL is a setting: ZAG_BASE_PATH.
+    const Settings moved =
+        settings_for(broker, {{"ZAG_BASE_URL", broker.url()}, {"ZAG_BASE_PATH", "/zag/v1/accounts/"}});
+    BrokerHub moved_hub(moved.brokers);
+    const auto found = moved_hub.fetch(BrokerId::zag, {{"C1", "Z-1"}}, {BrokerData::positions});
+    REQUIRE(found.failed == 0);
+    CHECK(position_lines(found.accounts[0].positions->items) == std::vector<std::string>{"AAPL=10", "MSFT=2.5"});
+    const Settings elsewhere = settings_for(broker, {{"ZAG_BASE_PATH", "/v2/holders"}});
+    BrokerHub elsewhere_hub(elsewhere.brokers);
+    const auto missing = elsewhere_hub.fetch(BrokerId::zag, {{"C1", "Z-1"}}, {BrokerData::positions});
+    REQUIRE(missing.accounts[0].error.has_value());
+    CHECK(missing.accounts[0].error->find("positions: ZAG answered HTTP 404") == 0);
+    CHECK(health_of(elsewhere_hub, "ZAG").contract == BrokerContract::provisional);
+    CHECK(health_of(elsewhere_hub, "ZAG").errors_of(BrokerErrorKind::http_status) == 1);
 }
 
 TEST_CASE("each fault stays with its account; the others are fetched")

@@ -492,7 +492,8 @@ private:
         }
         const Json& data = accounts.at(account);
         if (data.contains("failed_reason")) {
-            return json_answer(res, 200, gtn_failed(data.value("failed_code", 1001), data.at("failed_reason")));
+            return json_answer(
+                res, 200, gtn_failed(data.value("failed_code", 1001), data.at("failed_reason").get<std::string>()));
         }
         const Json& items = list_of(data, fixture_key);
         std::size_t width = 25;
