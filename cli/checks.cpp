@@ -26,7 +26,7 @@ int checks_command(const ChecksOptions& options, const GlobalOptions& global)
         nlohmann::json list = nlohmann::json::array();
         for (const auto& check : registry.all()) {
             nlohmann::json entry = {{"name", check->name()},
-                                    {"category", std::string(1, check->category())},
+                                    {"category", check->category()},
                                     {"books", settings.books},
                                     {"description", check->description()}};
             // Category C: whose API the check speaks, and whether it is published or provisional.

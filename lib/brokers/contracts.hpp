@@ -54,7 +54,6 @@ inline constexpr int reject_server_busy = 1123;         // retry with backoff
 ///   -> {"as_of": .., "holdings": [{"symbol": "AAPL", "quantity": "1.5"}], "next_page": N | null}
 namespace zag_api {
 inline constexpr BrokerContract contract = BrokerContract::provisional;
-inline constexpr std::string_view default_base_path = "/v1/accounts";
 inline constexpr std::string_view holdings_resource = "holdings";
 inline constexpr std::string_view holdings_list = "holdings";
 inline constexpr std::string_view symbol = "symbol";
@@ -66,7 +65,6 @@ inline constexpr std::string_view quantity = "quantity";
 ///   X-Api-Key: {VIEWTRADE_API_KEY}
 namespace viewtrade_api {
 inline constexpr BrokerContract contract = BrokerContract::provisional;
-inline constexpr std::string_view default_base_path = "/v1/accounts";
 inline constexpr std::string_view balances_resource = "balances";
 inline constexpr std::string_view balances_list = "cash";
 inline constexpr std::string_view currency = "currency";

@@ -12,7 +12,7 @@ class ViewTradeBroker : public ContractBroker {
 public:
     ViewTradeBroker(const BrokerSettings& settings, BrokerLink link)
         : ContractBroker("VIEWTRADE", link, settings.viewtrade_base_url, "VIEWTRADE_BASE_URL",
-                         settings.viewtrade_base_path.value_or(std::string(viewtrade_api::default_base_path)),
+                         settings.viewtrade_base_path,
                          settings.viewtrade_api_key, "VIEWTRADE_API_KEY", settings.max_pages)
     {
     }

@@ -11,7 +11,7 @@ class ZagBroker : public ContractBroker {
 public:
     ZagBroker(const BrokerSettings& settings, BrokerLink link)
         : ContractBroker("ZAG", link, settings.zag_base_url, "ZAG_BASE_URL",
-                         settings.zag_base_path.value_or(std::string(zag_api::default_base_path)), settings.zag_api_key,
+                         settings.zag_base_path, settings.zag_api_key,
                          "ZAG_API_KEY", settings.max_pages)
     {
     }

@@ -43,7 +43,8 @@ TEST_CASE("broker settings are validated at start-up; keys can come from files")
     const auto settings = load_settings({{"GTN_PRIVATE_KEY_FILE", path}, {"ZAG_BASE_URL", "https://zag.example/api/"}});
     CHECK(settings.brokers.gtn_private_key == "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----");
     CHECK(settings.brokers.zag_base_url == "https://zag.example/api");
-    CHECK_FALSE(settings.brokers.zag_base_path.has_value());  // the provisional contract's /v1/accounts
+    CHECK(settings.brokers.zag_base_path == "/v1/accounts");  // the provisional contract's default
+    CHECK(settings.brokers.viewtrade_base_path == "/v1/accounts");
 
     // The path below a provisional contract's base URL: trailing slashes dropped, a path only.
     CHECK(load_settings({{"ZAG_BASE_PATH", "/api/v2/accounts/"}}).brokers.zag_base_path == "/api/v2/accounts");
