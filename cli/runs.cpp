@@ -117,9 +117,7 @@ int show_run(const RunsOptions& options, const Settings& settings)
         throw Error(ExitCode::usage, fmt::format("run {} exists in several books; pass --book", run_id));
     }
     if (options.output == OutputFormat::json) {
-        auto json = run_report_to_json(found.front());
-        if (!found.front().brokers.empty()) json["brokers"] = broker_health_to_json(found.front().brokers);
-        std::cout << json.dump(2) << '\n';
+        std::cout << run_report_to_json(found.front()).dump(2) << '\n';
     } else {
         std::cout << render_run_text(found.front()) << render_broker_health(found.front().brokers);
     }

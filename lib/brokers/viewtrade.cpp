@@ -12,8 +12,8 @@ class ViewTradeBroker : public ContractBroker {
 public:
     ViewTradeBroker(const BrokerSettings& settings, BrokerLink link)
         : ContractBroker("VIEWTRADE", link, settings.viewtrade_base_url, "VIEWTRADE_BASE_URL",
-                         settings.viewtrade_base_path,
-                         settings.viewtrade_api_key, "VIEWTRADE_API_KEY", settings.max_pages)
+                         settings.viewtrade_base_path, settings.viewtrade_api_key, "VIEWTRADE_API_KEY",
+                         settings.max_pages)
     {
     }
 

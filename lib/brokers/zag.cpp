@@ -10,9 +10,8 @@ namespace {
 class ZagBroker : public ContractBroker {
 public:
     ZagBroker(const BrokerSettings& settings, BrokerLink link)
-        : ContractBroker("ZAG", link, settings.zag_base_url, "ZAG_BASE_URL",
-                         settings.zag_base_path, settings.zag_api_key,
-                         "ZAG_API_KEY", settings.max_pages)
+        : ContractBroker("ZAG", link, settings.zag_base_url, "ZAG_BASE_URL", settings.zag_base_path,
+                         settings.zag_api_key, "ZAG_API_KEY", settings.max_pages)
     {
     }
 

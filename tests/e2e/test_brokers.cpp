@@ -254,6 +254,11 @@ TEST_CASE("broker health: a C run stores each broker's requests, retries, errors
     const auto run = Json::parse(result.out);
     CHECK(check_named(run, "gtn_ledger_recon")["metrics"]["broker_contract"] == "public");
     CHECK(check_named(run, "zag_holdings_recon")["metrics"]["broker_contract"] == "provisional");
+    // The run's own JSON carries the broker health too, as stored (below).
+    REQUIRE(run["brokers"].size() == 2);
+    CHECK(run["brokers"][0]["broker"] == "GTN");
+    CHECK(run["brokers"][0]["requests"] == 6);
+    CHECK(run["brokers"][1]["pages"] == 2);
 
     // GTN: one assertion, cash and positions of G-001 and G-002 (one page each), G-002's cash
     // twice. ZAG: one page each for Z-001 and Z-002.
