@@ -149,7 +149,7 @@ TEST_CASE("GTN: 1001 (HTTP 400) and an unknown rejectCode are fetch_errors namin
     CHECK(refused.unreachable);
     CHECK(refused.not_configured);
     CHECK(refused.unreachable_reason.find(
-              "token exchange failed: GTN token exchange FAILED (rejectCode 1014): insufficient details in "
+              "token exchange failed: GTN answered FAILED (rejectCode 1014): insufficient details in "
               "assertion") != std::string::npos);
     CHECK(broker.stats()["token_rejections"] == 1);  // asked once, never again in this run
 }
