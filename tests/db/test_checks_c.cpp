@@ -107,7 +107,9 @@ TEST_CASE("a check with nothing to check on its book is ok and asks no broker at
         CHECK(result.status == CheckStatus::ok);
         CHECK(result.metrics["customers_checked"] == 0);
         CHECK(result.metrics["broker_status"] == "not_contacted");
-        CHECK(result.metrics.size() == 4);  // broker, broker_status, customers, customers_checked
+        CHECK(result.metrics["broker_contract"] ==
+              (std::string(check) == "gtn_ledger_recon" ? "public" : "provisional"));
+        CHECK(result.metrics.size() == 5);  // broker, broker_contract, broker_status, customers, customers_checked
     }
     auto& uae = book("uae");
     for (const char* check : {"viewtrade_ledger_recon", "viewtrade_holdings_recon", "lrs_viewtrade_tie_out"}) {
