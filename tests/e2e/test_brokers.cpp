@@ -261,14 +261,15 @@ TEST_CASE("broker health: a C run stores each broker's requests, retries, errors
     CHECK(run["brokers"][1]["pages"] == 2);
 
     // GTN: one assertion, cash and positions of G-001 and G-002 (one page each), G-002's cash
-    // twice. ZAG: one page each for Z-001 and Z-002.
+    // twice. ZAG: one page each for Z-001 and Z-002. (Earlier cases' runs have rows too.)
+    const std::string id = std::to_string(run["run_id"].get<std::int64_t>());
     CHECK(w.uae.query_value("SELECT string_agg(concat_ws('|', broker, contract, requests, retries, errors_timeout,"
                             " errors_connection, errors_http_status, errors_reject_code, errors_parse, pages), ','"
-                            " ORDER BY broker) FROM recon.broker_health") ==
-          "GTN|public|6|1|0|0|0|1|0|4,ZAG|provisional|2|0|0|0|0|0|0|2");
+                            " ORDER BY broker) FROM recon.broker_health WHERE run_id = " +
+                            id) == "GTN|public|6|1|0|0|0|1|0|4,ZAG|provisional|2|0|0|0|0|0|0|2");
     CHECK(w.uae.query_value("SELECT bool_and(latency_max_ms >= latency_p95_ms AND latency_p95_ms >= latency_p50_ms)"
-                            " FROM recon.broker_health") == "t");
-    const std::string id = std::to_string(run["run_id"].get<std::int64_t>());
+                            " FROM recon.broker_health WHERE run_id = " +
+                            id) == "t");
 
     const auto shown = reconcile_cli({"runs", "show", id, "--book", "uae"}, options);
     REQUIRE(shown.exit_code == 0);
