@@ -16,6 +16,7 @@ bool fetch_metrics(CheckContext& context, const ExternalFetch& fetch)
 {
     auto& metrics = context.metrics();
     metrics["broker"] = broker_code(fetch.broker);
+    metrics["broker_contract"] = to_string(contract_of(fetch.broker));
     context.set_broker_reach(broker_status(fetch));
     metrics["broker_status"] = broker_status(fetch);
     metrics["customers"] = fetch.customers;

@@ -119,7 +119,7 @@ int show_run(const RunsOptions& options, const Settings& settings)
     if (options.output == OutputFormat::json) {
         std::cout << run_report_to_json(found.front()).dump(2) << '\n';
     } else {
-        std::cout << render_run_text(found.front());
+        std::cout << render_run_text(found.front()) << render_broker_health(found.front().brokers);
     }
     return 0;
 }

@@ -102,6 +102,16 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                       " FROM jsonb_to_recordset($3::jsonb) AS v(check_name text, category text, check_status text,"
                       " kind text, fingerprint text, keys jsonb, expected text, actual text, difference text,"
                       " detail jsonb)");
+    // Each broker's health of a category C run, in one statement: the rows travel as one JSON parameter.
+    m_session.prepare("broker_health_insert",
+                      "INSERT INTO recon.broker_health (run_id, broker, contract, requests, retries, errors_timeout,"
+                      " errors_connection, errors_http_status, errors_reject_code, errors_parse, pages,"
+                      " latency_p50_ms, latency_p95_ms, latency_max_ms)"
+                      " SELECT $1, h.broker, h.contract, h.requests, h.retries, h.timeout, h.connection,"
+                      " h.http_status, h.reject_code, h.parse, h.pages, h.p50, h.p95, h.max"
+                      " FROM jsonb_to_recordset($2::jsonb) AS h(broker text, contract text, requests bigint,"
+                      " retries bigint, timeout bigint, connection bigint, http_status bigint, reject_code bigint,"
+                      " parse bigint, pages bigint, p50 bigint, p95 bigint, max bigint)");
     m_session.prepare("run_find", fmt::format("SELECT {} FROM recon.runs WHERE run_id = $1", run_columns));
     m_session.prepare("run_list", fmt::format("SELECT {} FROM recon.runs WHERE book = $1"
                                               " AND ($2::text IS NULL OR category = $2)"
@@ -167,6 +177,25 @@ RunChanges RunHistory::finish_run(const RunReport& report, const Settings& setti
         const auto rows = tracked_variance_rows(report);
         if (!rows.empty()) txn.exec_prepared0("variance_insert", report.run_id, report.book, rows.dump());
     }
+    if (!report.brokers.empty()) {
+        nlohmann::json rows = nlohmann::json::array();
+        for (const auto& health : report.brokers) {
+            rows.push_back({{"broker", health.broker},
+                            {"contract", to_string(health.contract)},
+                            {"requests", health.requests},
+                            {"retries", health.retries},
+                            {"timeout", health.errors_of(BrokerErrorKind::timeout)},
+                            {"connection", health.errors_of(BrokerErrorKind::connection)},
+                            {"http_status", health.errors_of(BrokerErrorKind::http_status)},
+                            {"reject_code", health.errors_of(BrokerErrorKind::reject_code)},
+                            {"parse", health.errors_of(BrokerErrorKind::parse)},
+                            {"pages", health.pages},
+                            {"p50", health.latency_p50_ms},
+                            {"p95", health.latency_p95_ms},
+                            {"max", health.latency_max_ms}});
+        }
+        txn.exec_prepared0("broker_health_insert", report.run_id, rows.dump());
+    }
     RunChanges changes = record_variance_lifecycle(txn, report);
     fault_pause("BEFORE_RESULTS_COMMIT");
     txn.commit();
@@ -217,7 +246,9 @@ std::optional<RunReport> RunHistory::find(std::int64_t run_id)
     pqxx::read_transaction txn(m_session.connection());
     const auto rows = txn.exec_prepared("run_find", run_id);
     if (rows.empty()) return std::nullopt;
-    return report_from_row(rows[0]);
+    RunReport report = report_from_row(rows[0]);
+    report.brokers = broker_health_of(txn, report.run_id);
+    return report;
 }
 
 std::optional<RunReport> RunHistory::last_completed(const std::string& book, Category category)
@@ -225,7 +256,9 @@ std::optional<RunReport> RunHistory::last_completed(const std::string& book, Cat
     pqxx::read_transaction txn(m_session.connection());
     const auto rows = txn.exec_prepared("run_last_completed", book, sql_text(category));
     if (rows.empty()) return std::nullopt;
-    return report_from_row(rows[0]);
+    RunReport report = report_from_row(rows[0]);
+    report.brokers = broker_health_of(txn, report.run_id);
+    return report;
 }
 
 std::map<Category, Timestamp> RunHistory::last_started_by_category(const std::string& book,
@@ -249,6 +282,34 @@ std::optional<RunReport> RunHistory::running(const std::string& book, Category c
     const auto rows = txn.exec_prepared("run_running", book, sql_text(category));
     if (rows.empty()) return std::nullopt;
     return report_from_row(rows[0]);
+}
+
+std::vector<BrokerHealth> broker_health_of(pqxx::transaction_base& txn, std::int64_t run_id)
+{
+    std::vector<BrokerHealth> result;
+    for (const auto& row : txn.exec_params("SELECT broker, contract, requests, retries, errors_timeout,"
+                                           " errors_connection, errors_http_status, errors_reject_code, errors_parse,"
+                                           " pages, latency_p50_ms, latency_p95_ms, latency_max_ms"
+                                           " FROM recon.broker_health WHERE run_id = $1 ORDER BY broker",
+                                           run_id)) {
+        BrokerHealth health;
+        health.broker = row["broker"].as<std::string>();
+        health.contract =
+            row["contract"].as<std::string>() == "public" ? BrokerContract::public_api : BrokerContract::provisional;
+        health.requests = row["requests"].as<std::int64_t>();
+        health.retries = row["retries"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::timeout) = row["errors_timeout"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::connection) = row["errors_connection"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::http_status) = row["errors_http_status"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::reject_code) = row["errors_reject_code"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::parse) = row["errors_parse"].as<std::int64_t>();
+        health.pages = row["pages"].as<std::int64_t>();
+        health.latency_p50_ms = row["latency_p50_ms"].as<std::int64_t>();
+        health.latency_p95_ms = row["latency_p95_ms"].as<std::int64_t>();
+        health.latency_max_ms = row["latency_max_ms"].as<std::int64_t>();
+        result.push_back(std::move(health));
+    }
+    return result;
 }
 
 }  // namespace reconcile

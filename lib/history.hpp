@@ -75,4 +75,7 @@ private:
     Session& m_session;
 };
 
+/// The broker health stored with a run (recon.broker_health; none for A/B/D runs), by broker.
+std::vector<BrokerHealth> broker_health_of(pqxx::transaction_base& txn, std::int64_t run_id);
+
 }  // namespace reconcile

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "lib/broker_health.hpp"
 #include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/run_kinds.hpp"
@@ -52,6 +53,7 @@ struct BookMetrics {
     std::map<std::pair<Category, std::string>, std::int64_t>
         runs_by_status;                        ///< (category, status) -> finished runs ever
     std::map<Category, std::int64_t> running;  ///< category -> running rows
+    std::vector<BrokerHealth> brokers;  ///< what the newest finished C run saw of each broker
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the

@@ -1,4 +1,5 @@
 #include "lib/output.hpp"
+#include "lib/broker_health.hpp"
 #include "lib/text.hpp"
 
 #include <fmt/format.h>
@@ -151,6 +152,7 @@ nlohmann::json run_report_to_json(const RunReport& report)
         {"checks", std::move(checks)},
     };
     if (report.error) json["error"] = *report.error;
+    if (!report.brokers.empty()) json["brokers"] = broker_health_to_json(report.brokers);
     return json;
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/broker_health.hpp"
 #include "lib/run_kinds.hpp"
 #include "lib/shard.hpp"
 #include "lib/timeutil.hpp"
@@ -97,7 +98,8 @@ struct RunReport {
     std::optional<Timestamp> finished_at;
     std::int64_t duration_ms = 0;
     std::vector<CheckResult> checks;
-    std::optional<std::string> error;  ///< why a run ended without results (abandoned, ...)
+    std::optional<std::string> error;   ///< why a run ended without results (abandoned, ...)
+    std::vector<BrokerHealth> brokers;  ///< category C: each broker asked (recon.broker_health)
 };
 
 /// The worst status over all checks ("ok" for none).

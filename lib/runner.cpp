@@ -136,7 +136,8 @@ void require_shardable(Category category, const std::optional<Shard>& shard)
 
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
-                                    const std::optional<Shard>& shard, const RunInterruption* interruption)
+                                    const std::optional<Shard>& shard, const RunInterruption* interruption,
+                                    std::vector<BrokerHealth>* broker_health)
 {
     std::vector<CheckResult> results;
     LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
@@ -200,6 +201,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         results.push_back(std::move(result));
     }
     snapshot.close();
+    if (brokers && broker_health) *broker_health = brokers->health();
     return results;
 }
 
@@ -243,7 +245,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     RunChanges& changes = outcome.changes;
     try {
         report.checks = run_checks(settings, request.book, request.category, checks, *read, report.started_at,
-                                   request.shard, request.interruption);
+                                   request.shard, request.interruption, &report.brokers);
         throw_if_interrupted(request.interruption);
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms =

@@ -51,10 +51,12 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 /// snapshot; C checks each open a short one after their broker fetches (only the customers of
 /// `shard` when given). A check that throws ends `error` and the others still run; a lost
 /// connection aborts the whole run. Once `interruption` has a signal no further check starts.
+/// With `broker_health`, category C also says what it saw of each broker it asked.
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
                                     const std::optional<Shard>& shard = std::nullopt,
-                                    const RunInterruption* interruption = nullptr);
+                                    const RunInterruption* interruption = nullptr,
+                                    std::vector<BrokerHealth>* broker_health = nullptr);
 
 /// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
 void require_shardable(Category category, const std::optional<Shard>& shard);

@@ -104,6 +104,25 @@ SettingSpec http_url(const char* name, bool strip_slash, const char* doc, G grou
         }};
 }
 
+/// A path below a base URL: empty or /segment[/segment...], trailing slashes dropped, only
+/// characters that need no escaping in a URL.
+template <typename... Path>
+SettingSpec url_path(const char* name, const char* fallback, const char* doc, G group, Path... path)
+{
+    return {name, fallback, doc, group, [=](Settings& s, const SettingInput& in) {
+                std::string value = in.value;
+                while (!value.empty() && value.back() == '/') value.pop_back();
+                const bool plain = std::all_of(value.begin(), value.end(), [](unsigned char c) {
+                    return std::isalnum(c) != 0 || c == '/' || c == '-' || c == '_' || c == '.' || c == '~';
+                });
+                if ((!value.empty() && value.front() != '/') || !plain) {
+                    throw config_error(
+                        fmt::format("{}: expected a path such as /v1/accounts, got '{}'", in.name, in.value));
+                }
+                field(s, path...) = value;
+            }};
+}
+
 /// A book's libpq connection string, checked for syntax now: a typo is a configuration error
 /// (78), not an unreachable database (69) at the first connect.
 SettingSpec database_url(const char* name, std::map<std::string, std::string> Settings::*urls, const char* doc)
@@ -262,20 +281,29 @@ const std::vector<SettingSpec>& setting_table()
             G::brokers, &S::brokers, &B::gtn_app_key),
         text("GTN_INSTITUTION_ID", "", "the institution code (`instCode` claim)",
             G::brokers, &S::brokers, &B::gtn_institution_id),
-        text("GTN_PRIVATE_KEY", "", "PEM RSA private key signing the JWT (use `GTN_PRIVATE_KEY_FILE`)",
+        text("GTN_USER_ID", "", "the institution's server user id (`userId` claim)",
+            G::brokers, &S::brokers, &B::gtn_user_id),
+        text("GTN_PRIVATE_KEY", "",
+            "RSA private key signing the JWT: hex (base16) PKCS#8 DER as GTN hands it out, or PEM "
+            "(use `GTN_PRIVATE_KEY_FILE`)",
             G::brokers, &S::brokers, &B::gtn_private_key)
-            .as_secret("/etc/reconcile/gtn-private.pem"),
-        text("GTN_APP_SECRET", "", "when set, the token call also carries `Authorization: Basic app_key:secret`",
+            .as_secret("/etc/reconcile/gtn-private.key"),
+        text("GTN_APP_SECRET", "", "the app secret: the token call carries `Authorization: Basic app_key:secret`",
             G::brokers, &S::brokers, &B::gtn_app_secret)
             .as_secret("/etc/reconcile/gtn-app-secret"),
         text("GTN_THROTTLE_KEY", "", "sent as `Throttle-Key` on every GTN call (unset: the app key)",
             G::brokers, &S::brokers, &B::gtn_throttle_key),
         http_url("ZAG_BASE_URL", true, "ZAG contract root (needed when a book has ZAG customers)",
             G::brokers, &S::brokers, &B::zag_base_url),
+        url_path("ZAG_BASE_PATH", "/v1/accounts", "path below `ZAG_BASE_URL` of the (provisional) account resources",
+            G::brokers, &S::brokers, &B::zag_base_path),
         text("ZAG_API_KEY", "", "ZAG key, sent as `X-Api-Key`", G::brokers, &S::brokers, &B::zag_api_key)
             .as_secret("/etc/reconcile/zag-api-key"),
         http_url("VIEWTRADE_BASE_URL", true, "ViewTrade contract root (needed when a book has ViewTrade customers)",
             G::brokers, &S::brokers, &B::viewtrade_base_url),
+        url_path("VIEWTRADE_BASE_PATH", "/v1/accounts",
+            "path below `VIEWTRADE_BASE_URL` of the (provisional) account resources",
+            G::brokers, &S::brokers, &B::viewtrade_base_path),
         text("VIEWTRADE_API_KEY", "", "ViewTrade key, sent as `X-Api-Key`",
             G::brokers, &S::brokers, &B::viewtrade_api_key)
             .as_secret("/etc/reconcile/viewtrade-api-key"),

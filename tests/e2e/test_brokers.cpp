@@ -235,6 +235,95 @@ TEST_CASE("a broker entirely down: its checks end error, exit 2, the other check
     CHECK(Json::parse(report.out)["broker_status"] == "unreachable");
 }
 
+TEST_CASE("broker health: a C run stores each broker's requests, retries, errors, pages; runs show and /metrics")
+{
+    auto& w = scenario();
+    auto fixture = scenario_fixture();
+    // G-002's cash: GTN is busy once (200 + FAILED 1123), then answers.
+    fixture["faults"].push_back({{"broker", "gtn"},
+                                 {"account", "G-002"},
+                                 {"resource", "cash"},
+                                 {"kind", "reject"},
+                                 {"code", 1123},
+                                 {"reason", "Server busy"},
+                                 {"count", 1}});
+    w.broker.set_fixture(fixture);
+    const auto options = env_for(w, {{"RECON_BROKER_RETRIES", "1"}});
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"}, options);
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    const auto run = Json::parse(result.out);
+    CHECK(check_named(run, "gtn_ledger_recon")["metrics"]["broker_contract"] == "public");
+    CHECK(check_named(run, "zag_holdings_recon")["metrics"]["broker_contract"] == "provisional");
+    // The run's own JSON carries the broker health too, as stored (below).
+    REQUIRE(run["brokers"].size() == 2);
+    CHECK(run["brokers"][0]["broker"] == "GTN");
+    CHECK(run["brokers"][0]["requests"] == 6);
+    CHECK(run["brokers"][1]["pages"] == 2);
+
+    // GTN: one assertion, cash and positions of G-001 and G-002 (one page each), G-002's cash
+    // twice. ZAG: one page each for Z-001 and Z-002. (Earlier cases' runs have rows too.)
+    const std::string id = std::to_string(run["run_id"].get<std::int64_t>());
+    CHECK(w.uae.query_value("SELECT string_agg(concat_ws('|', broker, contract, requests, retries, errors_timeout,"
+                            " errors_connection, errors_http_status, errors_reject_code, errors_parse, pages), ','"
+                            " ORDER BY broker) FROM recon.broker_health WHERE run_id = " +
+                            id) == "GTN|public|6|1|0|0|0|1|0|4,ZAG|provisional|2|0|0|0|0|0|0|2");
+    CHECK(w.uae.query_value("SELECT bool_and(latency_max_ms >= latency_p95_ms AND latency_p95_ms >= latency_p50_ms)"
+                            " FROM recon.broker_health WHERE run_id = " +
+                            id) == "t");
+
+    const auto shown = reconcile_cli({"runs", "show", id, "--book", "uae"}, options);
+    REQUIRE(shown.exit_code == 0);
+    CHECK(shown.out.find("Brokers:\n"
+                         "  GTN        public       requests 6, retries 1, pages 4; errors: timeout 0, connection 0, "
+                         "http_status 0, reject_code 1, parse 0; latency p50 ") != std::string::npos);
+    CHECK(shown.out.find("  ZAG        provisional  requests 2, retries 0, pages 2; errors: timeout 0, connection 0, "
+                         "http_status 0, reject_code 0, parse 0; latency p50 ") != std::string::npos);
+    const auto shown_text = reconcile_cli({"runs", "show", id, "--book", "uae", "--output", "json"}, options).out;
+    CHECK(schema_valid(shown_text));
+    const auto shown_json = Json::parse(shown_text);
+    REQUIRE(shown_json["brokers"].size() == 2);
+    CHECK(shown_json["brokers"][0]["broker"] == "GTN");
+    CHECK(shown_json["brokers"][0]["errors"]["reject_code"] == 1);
+    CHECK(shown_json["brokers"][1]["contract"] == "provisional");
+
+    // `checks --output json` says which contracts are published and which provisional.
+    const auto checks = Json::parse(reconcile_cli({"checks", "--output", "json"}, options).out);
+    std::map<std::string, std::string> contracts;
+    for (const auto& check : checks) {
+        if (check.contains("contract"))
+            contracts[check["name"]] = check["broker"].get<std::string>() + " " + check["contract"].get<std::string>();
+    }
+    CHECK(contracts == std::map<std::string, std::string>{{"gtn_ledger_recon", "GTN public"},
+                                                          {"lrs_viewtrade_tie_out", "VIEWTRADE provisional"},
+                                                          {"viewtrade_holdings_recon", "VIEWTRADE provisional"},
+                                                          {"viewtrade_ledger_recon", "VIEWTRADE provisional"},
+                                                          {"zag_holdings_recon", "ZAG provisional"}});
+
+    // serve's /metrics: the newest C run's figures per book and broker.
+    auto serve_options = options;
+    serve_options.env["LEDGER_ADMIN_TOKEN"] = admin_token;
+    serve_options.env["LEDGER_TOKEN"] = read_token;
+    serve_options.env["RECON_SCHEDULE_ENABLED"] = "false";
+    serve_options.env["INDIA_RECON_ENABLED"] = "false";
+    ServeProcess server(serve_options);
+    const auto metrics = http_get(server.port(), "/metrics", read_headers());
+    REQUIRE(metrics.status == 200);
+    for (const char* line :
+         {"reconcile_broker_requests_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 6\n",
+          "reconcile_broker_retries_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 1\n",
+          "reconcile_broker_errors_total{book=\"uae\",broker=\"GTN\",contract=\"public\",kind=\"reject_code\"} 1\n",
+          "reconcile_broker_errors_total{book=\"uae\",broker=\"GTN\",contract=\"public\",kind=\"timeout\"} 0\n",
+          "reconcile_broker_pages_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 4\n",
+          "reconcile_broker_requests_total{book=\"uae\",broker=\"ZAG\",contract=\"provisional\"} 2\n",
+          "# TYPE reconcile_broker_latency_seconds gauge\n"}) {
+        CAPTURE(line);
+        CHECK(metrics.body.find(line) != std::string::npos);
+    }
+    CHECK(metrics.body.find("reconcile_broker_latency_seconds{book=\"uae\",broker=\"GTN\",contract=\"public\","
+                            "quantile=\"0.95\"} ") != std::string::npos);
+    CHECK(metrics.body.find("book=\"india\",broker=") == std::string::npos);  // india has no C run
+}
+
 TEST_CASE("a hostile customer id and symbol from the broker are stored and shown verbatim")
 {
     auto& w = scenario();
