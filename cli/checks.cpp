@@ -24,7 +24,7 @@ int checks_command(const ChecksOptions& options, const GlobalOptions& global)
     if (options.output == OutputFormat::json) {
         nlohmann::json list = nlohmann::json::array();
         for (const auto& check : registry.all()) {
-            list.push_back({{"name", check->name()},
+            list.push_back({{"check_name", check->name()},
                             {"category", check->category()},
                             {"books", settings.books},
                             {"description", check->description()}});

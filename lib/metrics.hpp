@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,7 +19,8 @@
 
 namespace reconcile {
 
-/// The newest finished run of one (book, category).
+/// The newest finished full run of one (book, category); its status is the category's: the
+/// worst of each check's latest result.
 struct LastRunMetric {
     Category category = Category::A;
     std::int64_t run_id = 0;
@@ -47,6 +49,7 @@ struct BookMetrics {
     std::vector<LastCheckMetric> last_checks;
     std::map<std::pair<Category, std::string>, std::int64_t> runs_by_status;  ///< (category, status) -> rows
     std::map<Category, std::int64_t> running;                                 ///< category -> running rows
+    std::set<Category> newest_partial;  ///< categories whose newest finished run was partial (--check)
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the

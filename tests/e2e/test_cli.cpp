@@ -248,7 +248,7 @@ TEST_CASE("checks, runs list and runs show read the registry and the history")
     REQUIRE(registry.size() == default_registry().all().size());
     for (std::size_t i = 0; i < registry.size(); ++i) {
         const Check& check = *default_registry().all()[i];
-        CHECK(registry[i] == nlohmann::json{{"name", check.name()},
+        CHECK(registry[i] == nlohmann::json{{"check_name", check.name()},
                                             {"category", to_string(check.category())},
                                             {"books", {"uae", "india"}},
                                             {"description", check.description()}});

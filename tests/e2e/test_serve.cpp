@@ -609,10 +609,10 @@ TEST_CASE("metrics: last status, time, duration and variances per book, category
     has("reconcile_run_last_id{book=\"uae\",category=\"A\"} " + run["run_id"].dump());
     has("reconcile_run_last_duration_seconds{book=\"uae\",category=\"A\"} " +
         fmt::format("{}", run["duration_ms"].get<double>() / 1000.0));
-    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check=\"trial_balance_zero\",status=\"fail\"} 1");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 2");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"source_txn_uniqueness\"} 0");
-    has("reconcile_check_last_status{book=\"india\",category=\"D\",check=\"pending_flow_age\",status=\"ok\"} 1");
+    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\",status=\"fail\"} 1");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\"} 2");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"source_txn_uniqueness\"} 0");
+    has("reconcile_check_last_status{book=\"india\",category=\"D\",check_name=\"pending_flow_age\",status=\"ok\"} 1");
     has("reconcile_runs_total{book=\"uae\",category=\"A\",status=\"fail\"} 1");
     has("reconcile_run_running{book=\"uae\",category=\"A\"} 0");
     CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"B\"") == std::string::npos);  // never ran
