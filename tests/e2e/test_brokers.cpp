@@ -15,6 +15,7 @@
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
+#include "tests/support/markdown.hpp"
 #include "tests/support/process.hpp"
 
 using namespace reconcile;
@@ -162,6 +163,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto ledger_report = reconcile_cli({"india", "ledger-recon", "--output", "json"}, env_for(w));
     CHECK(ledger_report.exit_code == 1);
     const auto report = Json::parse(ledger_report.out);
+    CHECK(unlisted_output_names(report).empty());  // docs/output-names.md
     CHECK(report["status"] == "fail");
     CHECK(customer_named(report, "C001")["status"] == "fail");
     CHECK(customer_named(report, "C001")["securities"][0] == Json{{"symbol", "AAPL"},
@@ -179,10 +181,12 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto holdings = Json::parse(reconcile_cli({"india", "holdings-recon", "--output", "json"}, env_for(w)).out);
     CHECK(customer_named(holdings, "C001")["holdings"][0]["outcome"] == "mismatch");
     CHECK(holdings["summary"]["mismatch"] == 1);
+    CHECK(unlisted_output_names(holdings).empty());
 
     const auto lrs_result = reconcile_cli({"india", "reconciliation", "--output", "json"}, env_for(w));
     CHECK(lrs_result.exit_code == 1);
     const auto lrs = Json::parse(lrs_result.out);
+    CHECK(unlisted_output_names(lrs).empty());
     const auto& c003 = customer_named(lrs, "C003");
     CHECK(c003["status"] == "fail");
     CHECK(c003["remitted_usd"] == "200.00");

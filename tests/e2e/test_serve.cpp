@@ -18,6 +18,7 @@
 #include "checks/registry.hpp"
 #include "lib/lock.hpp"
 #include "tests/e2e/serve_fixture.hpp"
+#include "tests/support/markdown.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -342,6 +343,7 @@ TEST_CASE("GET runs: filters, cursor pagination across both books, and 400 for b
     REQUIRE(page["next_cursor"].is_string());
     CHECK(page["runs"][0]["checks"][0].count("variances") == 0);  // lists carry no variance lists
     CHECK(page["runs"][0]["checks"][0].count("variances_total") == 1);
+    CHECK(unlisted_output_names(page).empty());  // docs/output-names.md
     std::set<std::string> seen;
     std::vector<std::string> order;
     std::string cursor;

@@ -9,6 +9,7 @@
 #include "lib/lock.hpp"
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
+#include "tests/support/markdown.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -46,6 +47,7 @@ TEST_CASE("tick runs every due slot once, then nothing until the interval has pa
     const auto document = nlohmann::json::parse(first.out);
     CHECK(first.exit_code == 0);  // every slot passed: the clean ledger, no broker customers
     CHECK(document["exit_code"] == first.exit_code);
+    CHECK(unlisted_output_names(document).empty());  // docs/output-names.md
     for (const char* category : {"A", "B", "C", "D"}) {
         const auto& s = slot(document, "uae", category);
         CHECK(s["due"] == true);
