@@ -338,20 +338,20 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     // The run in progress that holds a refused run's lock, named from its `running` row.
     const auto lock_held = [this](const LaunchedRun& run) {
         nlohmann::json json = {{"book", run.book}, {"category", run.category}};
-        std::string detail = fmt::format("a run of {}/{} is already in progress", run.book, run.category);
+        RunOutcome held{.lock_held = true};
         try {
             Session session(m_settings.database_url(run.book), "control");
             RunHistory history(session);
-            if (const auto running = history.running(run.book, run.category)) {
-                json["run_id"] = running->run_id;
-                json["href"] = run_href(run.book, running->run_id);
-                detail += fmt::format(": run {} ({}, started {})", running->run_id, running->trigger,
-                                      format_utc(running->started_at));
+            held.lock_holder = history.running(run.book, run.category);
+            if (held.lock_holder) {
+                json["run_id"] = held.lock_holder->run_id;
+                json["href"] = run_href(run.book, held.lock_holder->run_id);
             }
         } catch (...) {
             // Best effort: the 409 stands without the id.
         }
-        json["detail"] = detail;
+        // The same words as `run`'s exit 11 and tick's skip (one format per event).
+        json["detail"] = lock_held_message(held, fmt::format("{}/{}", run.book, run.category));
         return json;
     };
     const auto failure = [](const LaunchedRun& run, const LaunchedRun::State& state) {

@@ -1,5 +1,6 @@
 // The run path against a real PostgreSQL: lock, run rows, snapshot, per-check failure isolation.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <memory>
 

@@ -292,7 +292,7 @@ TEST_CASE("POST run: past the wait bound 202 with the run id; a second run of it
     const auto conflict = reply.json();
     CHECK(conflict["run_id"] == run_id);
     CHECK(conflict["detail"].get<std::string>().rfind(
-              "a run of uae/A is already in progress: run " + std::to_string(run_id) + " (api, started ", 0) == 0);
+              "another run of uae/A holds the lock: run " + std::to_string(run_id) + " (api, started ", 0) == 0);
 
     // Several targets: the held one is listed as skipped, the others run.
     reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A"})");
