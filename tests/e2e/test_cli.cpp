@@ -288,8 +288,8 @@ TEST_CASE("runs list: newest first across books, -n counts rows in all, a header
 {
     auto& b = clean_books();
     b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
-    for (const auto& [book, category] : std::vector<std::pair<std::string, std::string>>{
-             {"uae", "A"}, {"india", "D"}, {"uae", "D"}, {"india", "A"}}) {
+    for (const auto& [book, category] :
+         std::vector<std::pair<std::string, std::string>>{{"uae", "A"}, {"india", "D"}, {"uae", "D"}, {"india", "A"}}) {
         REQUIRE(reconcile_cli({"run", "--book", book, "--category", category}, env_for(b)).exit_code <= 1);
     }
     const auto list = reconcile_cli({"runs", "list", "-n", "3"}, env_for(b));
@@ -298,8 +298,9 @@ TEST_CASE("runs list: newest first across books, -n counts rows in all, a header
     std::istringstream in(list.out);
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     REQUIRE(lines.size() == 4);  // the header and 3 rows, not 3 per book
-    CHECK(lines[0] == "run_id  book   category  shard  scope  status  started_at                duration_ms  checks  ok  "
-                      "warn  fail  error  trigger");
+    CHECK(lines[0] ==
+          "run_id  book   category  shard  scope  status  started_at                duration_ms  checks  ok  "
+          "warn  fail  error  trigger");
     const auto book_of = [](const std::string& line) { return line.substr(8, 5); };
     CHECK(book_of(lines[1]) == "india");
     CHECK(book_of(lines[2]) == "uae  ");
@@ -328,7 +329,8 @@ TEST_CASE("runs list and runs show name the book whose database is down or unmig
         CAPTURE(args);
         const auto result = reconcile_cli(args, unmigrated);
         CHECK(result.exit_code == 78);
-        CHECK(result.err == "reconcile: error: the database of book 'india' is not migrated: run `reconcile migrate "
-                            "--book india`\n");
+        CHECK(result.err ==
+              "reconcile: error: the database of book 'india' is not migrated: run `reconcile migrate "
+              "--book india`\n");
     }
 }
