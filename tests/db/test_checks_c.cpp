@@ -144,7 +144,7 @@ TEST_CASE("gtn_ledger_recon: cash and quantity breaks, each named with both side
     CHECK(cash.detail["ledger_as_of"].is_string());
     CHECK(cash.detail["broker_as_of"].is_string());
     const auto& short_position = variance(result, "quantity_break", "AAPL");
-    CHECK(short_position.expected == "0.5");
+    CHECK(short_position.expected == "0.50");  // at the finer side's scale
     CHECK(short_position.actual == "0.25");
     CHECK(short_position.difference == "0.25");
     CHECK(short_position.detail["outcome"] == "mismatch");

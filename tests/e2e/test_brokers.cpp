@@ -147,7 +147,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(ledger["metrics"]["fetch_errors"] == 1);
     for (const auto& variance : ledger["variances"]) {
         if (variance["kind"] != "quantity_break") continue;
-        CHECK(variance["expected"] == "0.5");
+        CHECK(variance["expected"] == "0.50");
         CHECK(variance["actual"] == "0.25");
         CHECK(variance["difference"] == "0.25");
     }
@@ -167,7 +167,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(report["status"] == "fail");
     CHECK(customer_named(report, "C001")["status"] == "fail");
     CHECK(customer_named(report, "C001")["securities"][0] == Json{{"symbol", "AAPL"},
-                                                                  {"ledger", "0.5"},
+                                                                  {"ledger", "0.50"},
                                                                   {"broker", "0.25"},
                                                                   {"difference", "0.25"},
                                                                   {"outcome", "mismatch"}});
