@@ -247,7 +247,9 @@ TEST_CASE("reconcile variances tells a break's story: new, persisting since its 
 
     const auto text = reconcile_with(db, {"variances"}, receiver.url());
     CHECK(text.exit_code == 0);
-    CHECK(text.out.find("resolved   uae    wallet_derivation      wallet_mismatch") == 0);
+    // A table: a header of docs/output-names.md names, then one row per break.
+    CHECK(text.out.find("state     book  check_name         kind             keys") == 0);
+    CHECK(text.out.find("\nresolved  uae   wallet_derivation  wallet_mismatch  ") != std::string::npos);
     CHECK(text.out.find("1 break(s): 1 resolved") != std::string::npos);
 
     CHECK(reconcile_with(db, {"variances", "--open", "--resolved"}, receiver.url()).exit_code == 64);

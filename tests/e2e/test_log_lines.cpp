@@ -56,7 +56,7 @@ TEST_CASE("every stderr line of a failing run, and of each failure class, is one
     const auto failing = reconcile_cli({"run", "--book", "uae", "--category", "A"}, db);
     CHECK(failing.exit_code == 1);
     CHECK(check_log_lines(failing.err) >= 1);
-    CHECK(failing.err.find("reconcile: info: run ") != std::string::npos);
+    CHECK(failing.err.find("reconcile: warn: run ") != std::string::npos);  // exit 1 says why, even --quiet
 
     // A run that errors (a check times out), bad settings, a dead database, a bad command line,
     // a trace of nothing: each line has the same shape.
