@@ -199,7 +199,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
 
     const auto text = reconcile_cli({"india", "ledger-recon"}, env_for(w));
     CHECK(text.out.find("  C001  FAIL         V-001  cash USD 48.50 = 48.50; 0 instrument(s) match\n"
-                        "      AAPL ledger 0.5 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
+                        "      AAPL ledger 0.50 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
     CHECK(text.out.find("  C004  FETCH_ERROR  V-004  cash: ") != std::string::npos);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");  // the reports wrote nothing
 
@@ -484,9 +484,10 @@ TEST_CASE("--shard: shards 1/2 and 2/2 check disjoint customers whose union is t
                               " FROM recon.runs") == "-,1/2,2/2");
     const auto listed = reconcile_cli({"runs", "list", "--book", "india"}, env_for(w));
     CHECK(listed.exit_code == 0);
-    CHECK(std::count(listed.out.begin(), listed.out.end(), '\n') == 3);
-    CHECK(listed.out.find("[manual] shard 1/2\n") != std::string::npos);
-    CHECK(listed.out.find("[manual] shard 2/2\n") != std::string::npos);
+    CHECK(std::count(listed.out.begin(), listed.out.end(), '\n') == 4);  // the header and 3 runs
+    CHECK(listed.out.find("  C         1/2    full ") != std::string::npos);
+    CHECK(listed.out.find("  C         2/2    full ") != std::string::npos);
+    CHECK(listed.out.find("  C         -      full ") != std::string::npos);
     const auto id = w.india.query_value("SELECT run_id FROM recon.runs WHERE shard_index = 2");
     const auto shown = reconcile_cli({"runs", "show", id, "--book", "india", "--output", "json"}, env_for(w));
     CHECK(schema_valid(shown.out));
