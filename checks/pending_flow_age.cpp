@@ -24,7 +24,7 @@ SELECT 'summary' AS row_kind, NULL AS flow_id, NULL AS flow_type, NULL AS custom
 FROM open_flows
 UNION ALL
 SELECT 'aged', flow_id::text, flow_type::text, customer_id::text, amount::text, currency::text, status::text,
-       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), round(age_hours, 2)::text,
+       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), round(age_hours, 2)::text,
        total, failing, age_hours > $3, NULL, NULL
 FROM aged
 )sql";

@@ -25,7 +25,7 @@ int checks_command(const ChecksOptions& options, const GlobalOptions& global)
     if (options.output == OutputFormat::json) {
         nlohmann::json list = nlohmann::json::array();
         for (const auto& check : registry.all()) {
-            nlohmann::json entry = {{"name", check->name()},
+            nlohmann::json entry = {{"check_name", check->name()},
                                     {"category", check->category()},
                                     {"books", settings.books},
                                     {"description", check->description()}};

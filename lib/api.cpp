@@ -339,24 +339,25 @@ HttpReply ReconcileApi::post_run(const HttpServerRequest& request)
     // The run in progress that holds a refused run's lock, named from its `running` row.
     const auto lock_held = [this](const LaunchedRun& run) {
         nlohmann::json json = {{"book", run.book}, {"category", run.category}};
-        std::string detail = fmt::format("a run of {}/{} is already in progress", run.book, run.category);
+        RunOutcome held{.lock_held = true};
+        const std::string label = fmt::format("{}/{}", run.book, run.category);
+        std::string detail = lock_held_message(held, label);
         try {
             Session session(m_settings.database_url(run.book), "control");
             RunHistory history(session);
-            if (const auto running = history.running(run.book, run.category)) {
-                json["run_id"] = running->run_id;
-                json["href"] = run_href(run.book, running->run_id);
-                detail += fmt::format(": run {} ({}, started {})", running->run_id, running->trigger,
-                                      format_utc(running->started_at));
+            held.lock_holder = history.running(run.book, run.category);
+            if (held.lock_holder) {
+                json["run_id"] = held.lock_holder->run_id;
+                json["href"] = run_href(run.book, held.lock_holder->run_id);
+                detail = lock_held_message(held, label);
             } else if (const auto last = history.last_completed(run.book, run.category)) {
                 // The holder finished between the refusal and this lookup.
                 json["last_run_id"] = last->run_id;
                 json["href"] = run_href(run.book, last->run_id);
-                detail = fmt::format("a run of {}/{} was in progress and has just finished: run {} ({}); retry",
-                                     run.book, run.category, last->run_id, last->status);
+                detail = fmt::format("a run of {} was in progress and has just finished: run {} ({}); retry", label,
+                                     last->run_id, last->status);
             } else {
-                detail =
-                    fmt::format("a run of {}/{} was in progress and has just finished; retry", run.book, run.category);
+                detail = fmt::format("a run of {} was in progress and has just finished; retry", label);
             }
         } catch (...) {
             // The history cannot be read: say so rather than leave the holder unexplained.

@@ -97,6 +97,7 @@ struct Settings {
     bool schedule_enabled = false;
     std::int64_t interval_seconds = 0;
     std::int64_t external_interval_seconds = 0;
+    std::int64_t external_retry_seconds = 0;  ///< a C run that reached no broker is retried after this
     std::int64_t initial_delay_seconds = 0;
     bool india_enabled = false;
     std::int64_t india_interval_seconds = 0;

@@ -341,26 +341,27 @@ nlohmann::json variance_history_to_json(const VarianceHistory& history)
               {"detail", history.detail}}}};
 }
 
-std::string render_variance_history_line(const VarianceHistory& history)
+std::string render_variance_history_table(const std::vector<VarianceHistory>& histories)
 {
-    std::string keys;
-    for (const auto& [name, value] : history.keys.items()) {
-        keys += fmt::format(" {}={}", printable(name),
-                            printable(value.is_string() ? value.get<std::string>() : value.dump()));
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& history : histories) {
+        std::string keys;
+        for (const auto& [name, value] : history.keys.items()) {
+            keys += fmt::format("{}{}={}", keys.empty() ? "" : " ", name,
+                                value.is_string() ? value.get<std::string>() : value.dump());
+        }
+        const bool resolved = history.state == "resolved";
+        rows.push_back(
+            {history.state, history.book, history.check_name, history.kind, keys,
+             std::to_string(history.open_since_run), format_utc(history.open_since_at),
+             std::to_string(history.occurrences), std::to_string(history.reopen_count),
+             resolved ? std::to_string(history.resolved_run.value_or(0)) : std::to_string(history.last_seen_run),
+             history.difference.value_or("-"), history.fingerprint.substr(0, 12)});
     }
-    std::string when;
-    if (history.state == "resolved") {
-        when = fmt::format("open since run {} ({}), seen {}x, resolved by run {} ({})", history.open_since_run,
-                           format_utc(history.open_since_at), history.occurrences, history.resolved_run.value_or(0),
-                           history.resolved_at ? format_utc(*history.resolved_at) : std::string("?"));
-    } else {
-        when = fmt::format("open since run {} ({}), seen {}x, last in run {}", history.open_since_run,
-                           format_utc(history.open_since_at), history.occurrences, history.last_seen_run);
-    }
-    if (history.reopen_count > 0) when += fmt::format(", reopened {}x", history.reopen_count);
-    if (history.difference) when += fmt::format(", last difference {}", *history.difference);
-    return fmt::format("{:<10} {:<6} {:<22} {}{}  {}  [{}]", history.state, history.book, history.check_name,
-                       printable(history.kind), keys, when, history.fingerprint.substr(0, 12));
+    // Long keys are cut with an ellipsis so every row stays one line; --output json has them whole.
+    return render_table({"state", "book", "check_name", "kind", "keys", "open_since_run", "open_since_at",
+                         "occurrences", "reopen_count", "last_run", "difference", "fingerprint"},
+                        rows, {0, 0, 0, 24, 40, 0, 0, 0, 0, 0, 24, 0});
 }
 
 }  // namespace reconcile

@@ -129,7 +129,9 @@ std::vector<VarianceHistory> list_variance_history(Session& session, const std::
 /// A break's history as JSON (`reconcile variances --output json`).
 nlohmann::json variance_history_to_json(const VarianceHistory& history);
 
-/// A break's history as one text line.
-std::string render_variance_history_line(const VarianceHistory& history);
+/// Breaks' histories as a text table (`reconcile variances`): a header, one line per break,
+/// long cells cut with an ellipsis; last_run is the resolving run of a resolved break, else the
+/// run that last saw it.
+std::string render_variance_history_table(const std::vector<VarianceHistory>& histories);
 
 }  // namespace reconcile

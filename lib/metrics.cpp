@@ -13,6 +13,7 @@
 #include "lib/db.hpp"
 #include "lib/history.hpp"
 #include "lib/log.hpp"
+#include "lib/results.hpp"
 #include "lib/schedule.hpp"
 
 namespace reconcile {
@@ -130,6 +131,7 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                         " FROM unnest(ARRAY['A', 'B', 'C', 'D']) AS c(category)"
                         " CROSS JOIN LATERAL (SELECT run_id, status, started_at, duration_ms FROM recon.runs"
                         "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
+                        "   AND scope = 'full' AND shard_count IS NULL"
                         "   ORDER BY started_at DESC LIMIT 1) r ORDER BY c.category",
                         iso_utc),
             book);
@@ -170,6 +172,24 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                  .ran_at = row[4].is_null() ? Timestamp{} : parse_utc(row[4].as<std::string>()).value_or(Timestamp{}),
                  .duration_ms = row[5].as<std::int64_t>(),
                  .variances_total = row[6].as<std::int64_t>()});
+        }
+        // The category's status is each check's latest result: a partial (--check) run updates
+        // the checks it ran and never stands in for the others (issue 17).
+        for (auto& run : metrics.last_runs) {
+            std::optional<CheckStatus> status;
+            for (const auto& check : metrics.last_checks) {
+                const auto parsed = parse_check_status(check.status);
+                if (check.category != run.category || !parsed) continue;
+                status = status ? worst(*status, *parsed) : *parsed;
+            }
+            if (status) run.status = std::string(to_string(*status));
+        }
+        for (const auto& row :
+             txn.exec_params("SELECT DISTINCT ON (category) category, scope = 'partial' AS partial FROM recon.runs"
+                             " WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error') AND shard_count IS NULL"
+                             " ORDER BY category, started_at DESC",
+                             book)) {
+            if (row["partial"].as<bool>()) metrics.newest_partial.insert(category_column(row["category"]));
         }
         // Runs in progress from the history (a `running` row whose lock is free counts as
         // abandoned, not running); finished runs from the monotonic counters
@@ -292,14 +312,14 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
             const std::string bc = fmt::format("{},category=\"{}\"", b, run.category);
             for (const char* status : statuses) {
                 out.add("reconcile_run_last_status", "gauge",
-                        "Status of the newest finished run per book and category (1 on its status)",
+                        "Status of each book and category: the worst of its checks' latest results (1 on its status)",
                         fmt::format("{},status=\"{}\"", bc, status), run.status == status ? 1 : 0);
             }
-            out.add("reconcile_run_last_id", "gauge", "run_id of the newest finished run", bc,
+            out.add("reconcile_run_last_id", "gauge", "run_id of the newest finished full run", bc,
                     static_cast<double>(run.run_id));
-            out.add("reconcile_run_last_timestamp_seconds", "gauge", "When the newest finished run started (Unix time)",
-                    bc, epoch_seconds(run.started_at));
-            out.add("reconcile_run_last_duration_seconds", "gauge", "How long the newest finished run took", bc,
+            out.add("reconcile_run_last_timestamp_seconds", "gauge",
+                    "When the newest finished full run started (Unix time)", bc, epoch_seconds(run.started_at));
+            out.add("reconcile_run_last_duration_seconds", "gauge", "How long the newest finished full run took", bc,
                     static_cast<double>(run.duration_ms) / 1000.0);
         }
         for (const Category category : all_categories) {
@@ -307,6 +327,9 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
             out.add("reconcile_run_running", "gauge", "Runs in progress (running rows) per book and category",
                     fmt::format("{},category=\"{}\"", b, category),
                     found == book.running.end() ? 0.0 : static_cast<double>(found->second));
+            out.add("reconcile_run_newest_partial", "gauge",
+                    "1 when the newest finished run covered only some of the category's checks (--check)",
+                    fmt::format("{},category=\"{}\"", b, category), book.newest_partial.count(category) != 0 ? 1 : 0);
         }
         for (const auto& [key, count] : book.runs_by_status) {
             out.add("reconcile_runs_total", "counter", "Finished runs in the run history per book, category and status",
@@ -315,7 +338,7 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
         }
         for (const auto& check : book.last_checks) {
             const std::string bcc =
-                fmt::format("{},category=\"{}\",check=\"{}\"", b, check.category, label(check.check_name));
+                fmt::format("{},category=\"{}\",check_name=\"{}\"", b, check.category, label(check.check_name));
             for (const char* status : statuses) {
                 out.add("reconcile_check_last_status", "gauge",
                         "Status of each check's newest result (1 on its status)",

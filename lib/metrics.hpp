@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +23,8 @@
 
 namespace reconcile {
 
-/// The newest finished run of one (book, category).
+/// The newest finished full run of one (book, category); its status is the category's: the
+/// worst of each check's latest result.
 struct LastRunMetric {
     Category category = Category::A;
     std::int64_t run_id = 0;
@@ -54,6 +56,7 @@ struct BookMetrics {
         runs_by_status;                        ///< (category, status) -> finished runs ever
     std::map<Category, std::int64_t> running;  ///< category -> running rows
     std::vector<BrokerHealth> brokers;  ///< what the newest finished C run saw of each broker
+    std::set<Category> newest_partial;  ///< categories whose newest finished run was partial (--check)
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the

@@ -36,7 +36,14 @@ std::string render_run_text(const RunReport& report);
 /// One variance as the text output lists it: kind, keys, amounts, detail, short fingerprint.
 std::string render_variance_line(const Variance& variance);
 
-/// A one-line summary of a run for lists ("42  uae  A  fail  2026-...  35 ms  1 fail").
-std::string render_run_line(const RunReport& report);
+/// A text table: a header line, then one line per row, every column as wide as its widest cell
+/// but at most its `max_widths` entry (0: no limit); longer cells end in "…". Widths count
+/// characters, not bytes. Trailing spaces are trimmed.
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<std::size_t>& max_widths = {});
+
+/// `runs list` as text: a header, then one row per run in the given order, with the checks it
+/// covered counted by status (ok/warn/fail/error) and its scope (full or partial).
+std::string render_runs_table(const std::vector<RunReport>& reports);
 
 }  // namespace reconcile

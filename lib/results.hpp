@@ -93,6 +93,10 @@ struct RunReport {
     Category category = Category::A;
     Trigger trigger = Trigger::manual;
     std::optional<Shard> shard;  ///< category C split across hosts: this run's customers only
+    /// partial: only some of the category's checks ran (`--check`); their names, as asked, in
+    /// checks_requested (empty for a full run).
+    RunScope scope = RunScope::full;
+    std::vector<std::string> checks_requested;
     RunStatus status = RunStatus::running;
     Timestamp started_at{};
     std::optional<Timestamp> finished_at;

@@ -201,6 +201,8 @@ const std::vector<SettingSpec>& setting_table()
         whole("RECON_INTERVAL_SECONDS", "3600", 1, 366 * day, "A/B/D cadence", G::schedule, &S::interval_seconds),
         whole("RECON_EXTERNAL_INTERVAL_SECONDS", "86400", 1, 366 * day, "C cadence",
             G::schedule, &S::external_interval_seconds),
+        whole("RECON_EXTERNAL_RETRY_SECONDS", "900", 1, 366 * day,
+            "C retry after a run that reached no broker (exit 69)", G::schedule, &S::external_retry_seconds),
         whole("RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "60", 0, 366 * day,
             "delay before `serve`'s first scheduled cycle", G::schedule, &S::initial_delay_seconds),
         boolean("INDIA_RECON_ENABLED", "false", "India's scheduled-run master switch", G::schedule, &S::india_enabled),

@@ -147,7 +147,7 @@ TEST_CASE("gtn_ledger_recon: cash and quantity breaks, each named with both side
     CHECK(cash.detail["ledger_as_of"].is_string());
     CHECK(cash.detail["broker_as_of"].is_string());
     const auto& short_position = variance(result, "quantity_break", "AAPL");
-    CHECK(short_position.expected == "0.5");
+    CHECK(short_position.expected == "0.50");  // at the finer side's scale
     CHECK(short_position.actual == "0.25");
     CHECK(short_position.difference == "0.25");
     CHECK(short_position.detail["outcome"] == "mismatch");
@@ -188,7 +188,7 @@ TEST_CASE("zag_holdings_recon: mismatch, ledger_only (a missed sell), broker_onl
           Lines{"broker_only customer_id=C002 symbol=TSLA", "ledger_only customer_id=C002 symbol=NVDA",
                 "mismatch customer_id=C001 symbol=AAPL", "quantity_dust customer_id=C001 symbol=MSFT"});
     CHECK(variance(result, "ledger_only", "NVDA").expected == "2");
-    CHECK(variance(result, "ledger_only", "NVDA").actual == "0");
+    CHECK(variance(result, "ledger_only", "NVDA").actual == "0");  // the finer side has no decimals either
     CHECK(variance(result, "broker_only", "TSLA").difference == "-3");
     CHECK(result.metrics["instruments_compared"] == 4);
     CHECK(result.metrics["matched"] == 0);

@@ -15,6 +15,7 @@
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
+#include "tests/support/markdown.hpp"
 #include "tests/support/process.hpp"
 
 using namespace reconcile;
@@ -146,7 +147,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(ledger["metrics"]["fetch_errors"] == 1);
     for (const auto& variance : ledger["variances"]) {
         if (variance["kind"] != "quantity_break") continue;
-        CHECK(variance["expected"] == "0.5");
+        CHECK(variance["expected"] == "0.50");
         CHECK(variance["actual"] == "0.25");
         CHECK(variance["difference"] == "0.25");
     }
@@ -162,10 +163,11 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto ledger_report = reconcile_cli({"india", "ledger-recon", "--output", "json"}, env_for(w));
     CHECK(ledger_report.exit_code == 1);
     const auto report = Json::parse(ledger_report.out);
+    CHECK(unlisted_output_names(report).empty());  // docs/output-names.md
     CHECK(report["status"] == "fail");
     CHECK(customer_named(report, "C001")["status"] == "fail");
     CHECK(customer_named(report, "C001")["securities"][0] == Json{{"symbol", "AAPL"},
-                                                                  {"ledger", "0.5"},
+                                                                  {"ledger", "0.50"},
                                                                   {"broker", "0.25"},
                                                                   {"difference", "0.25"},
                                                                   {"outcome", "mismatch"}});
@@ -179,14 +181,16 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto holdings = Json::parse(reconcile_cli({"india", "holdings-recon", "--output", "json"}, env_for(w)).out);
     CHECK(customer_named(holdings, "C001")["holdings"][0]["outcome"] == "mismatch");
     CHECK(holdings["summary"]["mismatch"] == 1);
+    CHECK(unlisted_output_names(holdings).empty());
 
     const auto lrs_result = reconcile_cli({"india", "reconciliation", "--output", "json"}, env_for(w));
     CHECK(lrs_result.exit_code == 1);
     const auto lrs = Json::parse(lrs_result.out);
+    CHECK(unlisted_output_names(lrs).empty());
     const auto& c003 = customer_named(lrs, "C003");
     CHECK(c003["status"] == "fail");
     CHECK(c003["remitted_usd"] == "200.00");
-    CHECK(c003["wired_usd"] == "0");
+    CHECK(c003["wired_usd"] == "0.00");  // money keeps its currency scale
     CHECK(c003["buckets"]["aged_in_transit"] == Json{{"count", 1}, {"usd", "200.00"}});
     CHECK(c003["remittances"][0]["remittance_id"] == "R-4");
     CHECK(c003["remittances"][0]["bucket"] == "aged_in_transit");
@@ -195,7 +199,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
 
     const auto text = reconcile_cli({"india", "ledger-recon"}, env_for(w));
     CHECK(text.out.find("  C001  FAIL         V-001  cash USD 48.50 = 48.50; 0 instrument(s) match\n"
-                        "      AAPL ledger 0.5 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
+                        "      AAPL ledger 0.50 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
     CHECK(text.out.find("  C004  FETCH_ERROR  V-004  cash: ") != std::string::npos);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");  // the reports wrote nothing
 
@@ -395,7 +399,13 @@ TEST_CASE("india report command lines: bad flags are 64, a missing ViewTrade set
     no_viewtrade.env.erase("VIEWTRADE_BASE_URL");
     const auto missing = reconcile_cli({"india", "holdings-recon"}, no_viewtrade);
     CHECK(missing.exit_code == 78);
-    CHECK(missing.out.find("VIEWTRADE is not configured: set VIEWTRADE_BASE_URL") != std::string::npos);
+    CHECK(missing.out.empty());  // no fake empty report before the error
+    CHECK(missing.err.rfind("reconcile: error: india holdings-recon: VIEWTRADE is not configured: set "
+                            "VIEWTRADE_BASE_URL",
+                            0) == 0);
+    const auto lrs = reconcile_cli({"india", "reconciliation"}, no_viewtrade);
+    CHECK(lrs.exit_code == 78);
+    CHECK(lrs.out.empty());
 }
 
 TEST_CASE("serve's India endpoints answer the CLI's reports over HTTP")
@@ -563,9 +573,10 @@ TEST_CASE("--shard: shards 1/2 and 2/2 check disjoint customers whose union is t
                               " FROM recon.runs") == "-,1/2,2/2");
     const auto listed = reconcile_cli({"runs", "list", "--book", "india"}, env_for(w));
     CHECK(listed.exit_code == 0);
-    CHECK(std::count(listed.out.begin(), listed.out.end(), '\n') == 3);
-    CHECK(listed.out.find("[manual] shard 1/2\n") != std::string::npos);
-    CHECK(listed.out.find("[manual] shard 2/2\n") != std::string::npos);
+    CHECK(std::count(listed.out.begin(), listed.out.end(), '\n') == 4);  // the header and 3 runs
+    CHECK(listed.out.find("  C         1/2    full ") != std::string::npos);
+    CHECK(listed.out.find("  C         2/2    full ") != std::string::npos);
+    CHECK(listed.out.find("  C         -      full ") != std::string::npos);
     const auto id = w.india.query_value("SELECT run_id FROM recon.runs WHERE shard_index = 2");
     const auto shown = reconcile_cli({"runs", "show", id, "--book", "india", "--output", "json"}, env_for(w));
     CHECK(schema_valid(shown.out));
@@ -592,7 +603,12 @@ TEST_CASE("--shard: different shards run at once, the same shard twice or an uns
     CHECK(wait_for([&] { return running_rows(w) == "2"; }, 10s));
     const auto same = reconcile_cli({"run", "--book", "india", "--category", "C", "--shard", "1/2"}, env);
     CHECK(same.exit_code == 11);
-    CHECK(same.err == "reconcile: warn: skipped: another run of india/C shard 1/2 holds the lock; nothing written\n");
+    // Exit 11 names the run holding the lock, as the API's 409 does.
+    const auto holder = w.india.query_value(
+        "SELECT run_id || ' (manual, started ' || to_char(started_at AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') || ')' FROM recon.runs WHERE status = 'running' AND shard_index = 1");
+    CHECK(same.err == "reconcile: warn: skipped: another run of india/C shard 1/2 holds the lock: run " + holder +
+                          "; nothing written\n");
     const auto whole = reconcile_cli({"run", "--book", "india", "--category", "C"}, env);
     CHECK(whole.exit_code == 11);
     CHECK(whole.out.empty());

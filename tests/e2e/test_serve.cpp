@@ -21,6 +21,7 @@
 #include "checks/registry.hpp"
 #include "lib/lock.hpp"
 #include "tests/e2e/serve_fixture.hpp"
+#include "tests/support/markdown.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -294,7 +295,7 @@ TEST_CASE("POST run: past the wait bound 202 with the run id; a second run of it
     const auto conflict = reply.json();
     CHECK(conflict["run_id"] == run_id);
     CHECK(conflict["detail"].get<std::string>().rfind(
-              "a run of uae/A is already in progress: run " + std::to_string(run_id) + " (api, started ", 0) == 0);
+              "another run of uae/A holds the lock: run " + std::to_string(run_id) + " (api, started ", 0) == 0);
 
     // Several targets: the held one is listed as skipped, the others run.
     reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A"})");
@@ -345,6 +346,7 @@ TEST_CASE("GET runs: filters, cursor pagination across both books, and 400 for b
     REQUIRE(page["next_cursor"].is_string());
     CHECK(page["runs"][0]["checks"][0].count("variances") == 0);  // lists carry no variance lists
     CHECK(page["runs"][0]["checks"][0].count("variances_total") == 1);
+    CHECK(unlisted_output_names(page).empty());  // docs/output-names.md
     std::set<std::string> seen;
     std::vector<std::string> order;
     std::string cursor;
@@ -612,10 +614,10 @@ TEST_CASE("metrics: last status, time, duration and variances per book, category
     has("reconcile_run_last_id{book=\"uae\",category=\"A\"} " + run["run_id"].dump());
     has("reconcile_run_last_duration_seconds{book=\"uae\",category=\"A\"} " +
         fmt::format("{}", run["duration_ms"].get<double>() / 1000.0));
-    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check=\"trial_balance_zero\",status=\"fail\"} 1");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 2");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"source_txn_uniqueness\"} 0");
-    has("reconcile_check_last_status{book=\"india\",category=\"D\",check=\"pending_flow_age\",status=\"ok\"} 1");
+    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\",status=\"fail\"} 1");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\"} 2");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"source_txn_uniqueness\"} 0");
+    has("reconcile_check_last_status{book=\"india\",category=\"D\",check_name=\"pending_flow_age\",status=\"ok\"} 1");
     has("reconcile_runs_total{book=\"uae\",category=\"A\",status=\"fail\"} 1");
     has("reconcile_run_running{book=\"uae\",category=\"A\"} 0");
     CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"B\"") == std::string::npos);  // never ran

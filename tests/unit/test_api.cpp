@@ -262,9 +262,9 @@ TEST_CASE("metrics: Prometheus text with one HELP/TYPE per metric and every stat
     has("reconcile_run_running{book=\"uae\",category=\"D\"} 1");
     has("reconcile_run_running{book=\"uae\",category=\"A\"} 0");
     has("reconcile_runs_total{book=\"uae\",category=\"A\",status=\"fail\"} 5");
-    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check=\"trial_balance_zero\",status=\"fail\"} 1");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 3");
-    has("reconcile_check_last_duration_seconds{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 0.03");
+    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\",status=\"fail\"} 1");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\"} 3");
+    has("reconcile_check_last_duration_seconds{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\"} 0.03");
     has("reconcile_http_rejected_connections_total 7");
     std::size_t headers = 0;
     for (std::size_t at = text.find("# TYPE reconcile_run_last_status "); at != std::string::npos;
