@@ -55,8 +55,8 @@ struct BookMetrics {
     std::map<std::pair<Category, std::string>, std::int64_t>
         runs_by_status;                        ///< (category, status) -> finished runs ever
     std::map<Category, std::int64_t> running;  ///< category -> running rows
-    std::vector<BrokerHealth> brokers;  ///< what the newest finished C run saw of each broker
-    std::set<Category> newest_partial;  ///< categories whose newest finished run was partial (--check)
+    std::vector<BrokerHealth> brokers;         ///< what the newest finished C run saw of each broker
+    std::set<Category> newest_partial;         ///< categories whose newest finished run was partial (--check)
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the
