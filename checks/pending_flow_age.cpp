@@ -47,10 +47,11 @@ public:
         context.metrics()["open_flows"] = summary.number("open_flows");
         context.metrics()["oldest_age_hours"] = summary.text("oldest_age_hours");
         const std::int64_t total = rows.list(context, "aged", {"total"}, [](const NamedRow& row) {
-            std::vector<std::pair<std::string, std::string>> keys{{"flow_id", row.text("flow_id")}};
-            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
-            keys.emplace_back("currency", row.text_or_empty("currency"));
-            Variance variance{.kind = "aged_pending", .keys = std::move(keys), .actual = row.optional_text("amount")};
+            Variance variance{
+                .kind = "aged_pending",
+                .keys =
+                    row.keys({{"flow_id", "flow_id"}, {"customer_id", "customer_id", true}, {"currency", "currency"}}),
+                .actual = row.optional_text("amount")};
             variance.detail = {{"flow_type", row.text_or_empty("flow_type")},
                                {"status", row.text_or_empty("status")},
                                {"created_at", row.text("created_at")},

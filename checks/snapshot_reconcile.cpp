@@ -124,12 +124,11 @@ public:
         const auto future_row = rows.first("break");
         const std::int64_t future = future_row ? future_row->number("future") : 0;
         const std::int64_t total = rows.list(context, "break", {"total"}, [&](const NamedRow& row) {
-            std::vector<std::pair<std::string, std::string>> keys{{"snapshot_id", row.text("snapshot_id")},
-                                                                  {"account", row.text_or_empty("account_code")}};
-            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
-            keys.emplace_back("currency", row.text_or_empty("currency"));
             Variance variance{.kind = row.text("kind"),
-                              .keys = std::move(keys),
+                              .keys = row.keys({{"snapshot_id", "snapshot_id"},
+                                                {"account", "account_code"},
+                                                {"customer_id", "customer_id", true},
+                                                {"currency", "currency"}}),
                               .expected = row.optional_text("replayed"),
                               .actual = row.text("stored"),
                               .difference = row.optional_text("difference")};
