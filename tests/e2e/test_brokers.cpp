@@ -295,7 +295,8 @@ TEST_CASE("broker health: a C run stores each broker's requests, retries, errors
     std::map<std::string, std::string> contracts;
     for (const auto& check : checks) {
         if (check.contains("contract"))
-            contracts[check["name"]] = check["broker"].get<std::string>() + " " + check["contract"].get<std::string>();
+            contracts[check["check_name"]] =
+                check["broker"].get<std::string>() + " " + check["contract"].get<std::string>();
     }
     CHECK(contracts == std::map<std::string, std::string>{{"gtn_ledger_recon", "GTN public"},
                                                           {"lrs_viewtrade_tie_out", "VIEWTRADE provisional"},

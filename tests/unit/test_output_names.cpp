@@ -120,6 +120,6 @@ TEST_CASE("the alert payload and the metric labels use only names of docs/output
         labels.push_back((*it)[1]);
     }
     CHECK(std::set<std::string>(labels.begin(), labels.end()) ==
-          std::set<std::string>{"book", "category", "check_name", "status"});
+          std::set<std::string>{"book", "category", "check_name", "status", "version"});
     CHECK(unlisted_output_names(nlohmann::json::object(), labels).empty());
 }
