@@ -193,6 +193,7 @@ TEST_CASE("200 hostile connections: a well-behaved client's /healthz p99 < 100 m
     int healthz_503 = 0;
     int healthz_other = 0;
     int runs_not_200 = 0;
+    std::vector<int> open_samples;
     {
         Hostiles hostiles(port, 50, 50, 100);
         REQUIRE(wait_for([&] { return hostiles.connected() >= 195; }, 10s));
@@ -209,11 +210,17 @@ TEST_CASE("200 hostile connections: a well-behaved client's /healthz p99 < 100 m
             runs.push_back(runs_ms);
             if (runs_status != 200) ++runs_not_200;
             peak_rss = std::max(peak_rss, status_kib(pid, "VmRSS"));
+            open_samples.push_back(hostiles.connected());
             std::this_thread::sleep_for(50ms);
         }
-        MESSAGE(fmt::format("hostile connections open at the end: {}, reconnects {}, responses read {}",
-                            hostiles.connected(), hostiles.reconnects(), hostiles.responses()));
-        CHECK(hostiles.connected() >= 190);
+        // The hostile load held through the measurement: the slowloris clients all started
+        // together, so the server's request deadline closes them together and one sample may
+        // catch them reconnecting; the median cannot.
+        std::sort(open_samples.begin(), open_samples.end());
+        const int median_open = open_samples[open_samples.size() / 2];
+        MESSAGE(fmt::format("hostile connections open: median {} over {} samples, reconnects {}, responses read {}",
+                            median_open, open_samples.size(), hostiles.reconnects(), hostiles.responses()));
+        CHECK(median_open >= 190);
     }
     const long hwm = status_kib(pid, "VmHWM");
     const double healthz_p50 = percentile(healthz, 0.50);
