@@ -291,30 +291,55 @@ std::optional<RunReport> RunHistory::running(const std::string& book, Category c
     return report_from_row(rows[0]);
 }
 
-std::vector<BrokerHealth> broker_health_of(pqxx::transaction_base& txn, std::int64_t run_id)
+namespace {
+
+/// One row of recon.broker_health or recon.broker_counts (which has no latency columns).
+BrokerHealth broker_health_from_row(const pqxx::row& row, bool with_latency)
 {
-    std::vector<BrokerHealth> result;
-    for (const auto& row : txn.exec_params("SELECT broker, contract, requests, retries, errors_timeout,"
-                                           " errors_connection, errors_http_status, errors_reject_code, errors_parse,"
-                                           " pages, latency_p50_ms, latency_p95_ms, latency_max_ms"
-                                           " FROM recon.broker_health WHERE run_id = $1 ORDER BY broker",
-                                           run_id)) {
-        BrokerHealth health;
-        health.broker = row["broker"].as<std::string>();
-        health.contract =
-            row["contract"].as<std::string>() == "public" ? BrokerContract::public_api : BrokerContract::provisional;
-        health.requests = row["requests"].as<std::int64_t>();
-        health.retries = row["retries"].as<std::int64_t>();
-        health.errors_of(BrokerErrorKind::timeout) = row["errors_timeout"].as<std::int64_t>();
-        health.errors_of(BrokerErrorKind::connection) = row["errors_connection"].as<std::int64_t>();
-        health.errors_of(BrokerErrorKind::http_status) = row["errors_http_status"].as<std::int64_t>();
-        health.errors_of(BrokerErrorKind::reject_code) = row["errors_reject_code"].as<std::int64_t>();
-        health.errors_of(BrokerErrorKind::parse) = row["errors_parse"].as<std::int64_t>();
-        health.pages = row["pages"].as<std::int64_t>();
+    BrokerHealth health;
+    health.broker = row["broker"].as<std::string>();
+    health.contract =
+        row["contract"].as<std::string>() == "public" ? BrokerContract::public_api : BrokerContract::provisional;
+    health.requests = row["requests"].as<std::int64_t>();
+    health.retries = row["retries"].as<std::int64_t>();
+    health.errors_of(BrokerErrorKind::timeout) = row["errors_timeout"].as<std::int64_t>();
+    health.errors_of(BrokerErrorKind::connection) = row["errors_connection"].as<std::int64_t>();
+    health.errors_of(BrokerErrorKind::http_status) = row["errors_http_status"].as<std::int64_t>();
+    health.errors_of(BrokerErrorKind::reject_code) = row["errors_reject_code"].as<std::int64_t>();
+    health.errors_of(BrokerErrorKind::parse) = row["errors_parse"].as<std::int64_t>();
+    health.pages = row["pages"].as<std::int64_t>();
+    if (with_latency) {
         health.latency_p50_ms = row["latency_p50_ms"].as<std::int64_t>();
         health.latency_p95_ms = row["latency_p95_ms"].as<std::int64_t>();
         health.latency_max_ms = row["latency_max_ms"].as<std::int64_t>();
-        result.push_back(std::move(health));
+    }
+    return health;
+}
+
+constexpr const char* broker_count_columns =
+    "broker, contract, requests, retries, errors_timeout, errors_connection,"
+    " errors_http_status, errors_reject_code, errors_parse, pages";
+
+}  // namespace
+
+std::vector<BrokerHealth> broker_health_of(pqxx::transaction_base& txn, std::int64_t run_id)
+{
+    std::vector<BrokerHealth> result;
+    for (const auto& row : txn.exec_params(fmt::format("SELECT {}, latency_p50_ms, latency_p95_ms, latency_max_ms"
+                                                       " FROM recon.broker_health WHERE run_id = $1 ORDER BY broker",
+                                                       broker_count_columns),
+                                           run_id)) {
+        result.push_back(broker_health_from_row(row, true));
+    }
+    return result;
+}
+
+std::vector<BrokerHealth> broker_totals(pqxx::transaction_base& txn)
+{
+    std::vector<BrokerHealth> result;
+    for (const auto& row :
+         txn.exec_params(fmt::format("SELECT {} FROM recon.broker_counts ORDER BY broker", broker_count_columns))) {
+        result.push_back(broker_health_from_row(row, false));
     }
     return result;
 }

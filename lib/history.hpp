@@ -81,4 +81,8 @@ private:
 /// The broker health stored with a run (recon.broker_health; none for A/B/D runs), by broker.
 std::vector<BrokerHealth> broker_health_of(pqxx::transaction_base& txn, std::int64_t run_id);
 
+/// Every C run's broker health added up since the book's history began (recon.broker_counts,
+/// kept by a trigger: pruning never lowers it), by broker; no latency.
+std::vector<BrokerHealth> broker_totals(pqxx::transaction_base& txn);
+
 }  // namespace reconcile

@@ -82,32 +82,37 @@ private:
     std::vector<std::string> m_order;
 };
 
-/// The broker health series of one book (its newest finished C run), per broker with its
-/// contract (public | provisional) as a label.
-void add_broker_series(Exposition& out, const std::string& book_labels, const std::vector<BrokerHealth>& brokers)
+/// The broker series of one book, per broker with its contract (public | provisional) as a
+/// label: counters from every C run added up (they never go down), the latency gauges from the
+/// newest finished C run.
+void add_broker_series(Exposition& out, const std::string& book_labels, const BookMetrics& book)
 {
-    for (const auto& health : brokers) {
-        const std::string bb = fmt::format("{},broker=\"{}\",contract=\"{}\"", book_labels, label(health.broker),
-                                           to_string(health.contract));
-        out.add("reconcile_broker_requests_total", "counter",
-                "HTTP requests (attempts) sent to the broker by the newest finished C run", bb,
-                static_cast<double>(health.requests));
-        out.add("reconcile_broker_retries_total", "counter", "Requests repeated by the newest finished C run", bb,
-                static_cast<double>(health.retries));
+    const auto broker_labels = [&](const BrokerHealth& health) {
+        return fmt::format("{},broker=\"{}\",contract=\"{}\"", book_labels, label(health.broker),
+                           to_string(health.contract));
+    };
+    for (const auto& totals : book.broker_totals) {
+        const std::string bb = broker_labels(totals);
+        out.add("reconcile_broker_requests_total", "counter", "HTTP requests (attempts) sent to the broker by C runs",
+                bb, static_cast<double>(totals.requests));
+        out.add("reconcile_broker_retries_total", "counter", "Requests repeated by C runs", bb,
+                static_cast<double>(totals.retries));
         for (const auto kind : broker_error_kinds) {
             out.add("reconcile_broker_errors_total", "counter",
-                    "Broker errors by kind (timeout, connection, http_status, reject_code, parse) in the newest "
-                    "finished C run",
-                    fmt::format("{},kind=\"{}\"", bb, to_string(kind)), static_cast<double>(health.errors_of(kind)));
+                    "Broker errors by kind (timeout, connection, http_status, reject_code, parse) in C runs",
+                    fmt::format("{},kind=\"{}\"", bb, to_string(kind)), static_cast<double>(totals.errors_of(kind)));
         }
-        out.add("reconcile_broker_pages_total", "counter", "Answer pages walked by the newest finished C run", bb,
-                static_cast<double>(health.pages));
-        for (const auto& [quantile, ms] : {std::pair<const char*, std::int64_t>{"0.5", health.latency_p50_ms},
-                                           {"0.95", health.latency_p95_ms},
-                                           {"1", health.latency_max_ms}}) {
+        out.add("reconcile_broker_pages_total", "counter", "Answer pages walked by C runs", bb,
+                static_cast<double>(totals.pages));
+    }
+    for (const auto& health : book.brokers) {
+        const std::string bb = broker_labels(health);
+        for (const auto& [stat, ms] : {std::pair<const char*, std::int64_t>{"p50", health.latency_p50_ms},
+                                       {"p95", health.latency_p95_ms},
+                                       {"max", health.latency_max_ms}}) {
             out.add("reconcile_broker_latency_seconds", "gauge",
-                    "Latency of one broker request in the newest finished C run (quantile 1 is the maximum)",
-                    fmt::format("{},quantile=\"{}\"", bb, quantile), static_cast<double>(ms) / 1000.0);
+                    "Latency of one broker request in the newest finished C run (stat p50, p95 or max)",
+                    fmt::format("{},stat=\"{}\"", bb, stat), static_cast<double>(ms) / 1000.0);
         }
     }
 }
@@ -145,6 +150,7 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
         for (const auto& run : metrics.last_runs) {
             if (run.category == Category::C) metrics.brokers = broker_health_of(txn, run.run_id);
         }
+        metrics.broker_totals = broker_totals(txn);
         // Newest result of each registered check: the newest finished run that holds it.
         nlohmann::json checks = nlohmann::json::array();
         for (const auto& check : registry.all()) {
@@ -355,7 +361,7 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
                     bcc, static_cast<double>(check.run_id));
         }
     }
-    for (const auto& book : books) add_broker_series(out, fmt::format("book=\"{}\"", label(book.book)), book.brokers);
+    for (const auto& book : books) add_broker_series(out, fmt::format("book=\"{}\"", label(book.book)), book);
     out.add("reconcile_http_rejected_connections_total", "counter",
             "Connections and requests answered 503 because the server was at capacity", "",
             static_cast<double>(rejected_connections));

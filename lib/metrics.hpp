@@ -56,6 +56,7 @@ struct BookMetrics {
         runs_by_status;                        ///< (category, status) -> finished runs ever
     std::map<Category, std::int64_t> running;  ///< category -> running rows
     std::vector<BrokerHealth> brokers;         ///< what the newest finished C run saw of each broker
+    std::vector<BrokerHealth> broker_totals;   ///< every C run's broker counts added up (monotonic)
     std::set<Category> newest_partial;         ///< categories whose newest finished run was partial (--check)
 };
 

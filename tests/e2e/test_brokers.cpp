@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/db/broker_fixture.hpp"
@@ -252,6 +253,15 @@ TEST_CASE("broker health: a C run stores each broker's requests, retries, errors
                                  {"reason", "Server busy"},
                                  {"count", 1}});
     w.broker.set_fixture(fixture);
+    // Earlier cases ran category C on this book too: /metrics' counters hold their counts.
+    const auto counted_before = [&](const std::string& broker, const std::string& column) {
+        return std::stoll(w.uae.query_value("SELECT coalesce((SELECT " + column +
+                                            " FROM recon.broker_counts WHERE broker = '" + broker + "'), 0)"));
+    };
+    const auto gtn_requests = counted_before("GTN", "requests"), gtn_retries = counted_before("GTN", "retries"),
+               gtn_rejects = counted_before("GTN", "errors_reject_code"),
+               gtn_timeouts = counted_before("GTN", "errors_timeout"), gtn_pages = counted_before("GTN", "pages"),
+               zag_requests = counted_before("ZAG", "requests");
     const auto options = env_for(w, {{"RECON_BROKER_RETRIES", "1"}});
     const auto result = reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"}, options);
     REQUIRE_MESSAGE(result.exit_code == 0, result.err);
@@ -304,29 +314,59 @@ TEST_CASE("broker health: a C run stores each broker's requests, retries, errors
                                                           {"viewtrade_ledger_recon", "VIEWTRADE provisional"},
                                                           {"zag_holdings_recon", "ZAG provisional"}});
 
-    // serve's /metrics: the newest C run's figures per book and broker.
+    // serve's /metrics: counters that rose by exactly this run's figures, and the newest run's
+    // latency.
     auto serve_options = options;
     serve_options.env["LEDGER_ADMIN_TOKEN"] = admin_token;
     serve_options.env["LEDGER_TOKEN"] = read_token;
     serve_options.env["RECON_SCHEDULE_ENABLED"] = "false";
     serve_options.env["INDIA_RECON_ENABLED"] = "false";
+    const auto series = [](const std::string& name, const std::string& broker, const std::string& contract,
+                           const std::string& extra, long long value) {
+        return fmt::format("{}{{book=\"uae\",broker=\"{}\",contract=\"{}\"{}}} {}\n", name, broker, contract, extra,
+                           value);
+    };
     ServeProcess server(serve_options);
     const auto metrics = http_get(server.port(), "/metrics", read_headers());
     REQUIRE(metrics.status == 200);
-    for (const char* line :
-         {"reconcile_broker_requests_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 6\n",
-          "reconcile_broker_retries_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 1\n",
-          "reconcile_broker_errors_total{book=\"uae\",broker=\"GTN\",contract=\"public\",kind=\"reject_code\"} 1\n",
-          "reconcile_broker_errors_total{book=\"uae\",broker=\"GTN\",contract=\"public\",kind=\"timeout\"} 0\n",
-          "reconcile_broker_pages_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 4\n",
-          "reconcile_broker_requests_total{book=\"uae\",broker=\"ZAG\",contract=\"provisional\"} 2\n",
-          "# TYPE reconcile_broker_latency_seconds gauge\n"}) {
+    const std::vector<std::string> after_first = {
+        "# TYPE reconcile_broker_requests_total counter\n",
+        series("reconcile_broker_requests_total", "GTN", "public", "", gtn_requests + 6),
+        series("reconcile_broker_retries_total", "GTN", "public", "", gtn_retries + 1),
+        series("reconcile_broker_errors_total", "GTN", "public", ",kind=\"reject_code\"", gtn_rejects + 1),
+        series("reconcile_broker_errors_total", "GTN", "public", ",kind=\"timeout\"", gtn_timeouts),
+        series("reconcile_broker_pages_total", "GTN", "public", "", gtn_pages + 4),
+        series("reconcile_broker_requests_total", "ZAG", "provisional", "", zag_requests + 2),
+        "# TYPE reconcile_broker_latency_seconds gauge\n"};
+    for (const auto& line : after_first) {
         CAPTURE(line);
         CHECK(metrics.body.find(line) != std::string::npos);
     }
     CHECK(metrics.body.find("reconcile_broker_latency_seconds{book=\"uae\",broker=\"GTN\",contract=\"public\","
-                            "quantile=\"0.95\"} ") != std::string::npos);
+                            "stat=\"p95\"} ") != std::string::npos);
+    CHECK(metrics.body.find("quantile=") == std::string::npos);               // reserved for summaries
     CHECK(metrics.body.find("book=\"india\",broker=") == std::string::npos);  // india has no C run
+
+    // A quiet run next (no busy answer: 5 GTN requests, no retry, no error) adds its counts; the
+    // counters never go down, not even when the history's rows are pruned.
+    w.broker.set_fixture(scenario_fixture());
+    const auto quiet = reconcile_cli({"run", "--book", "uae", "--category", "C"}, options);
+    REQUIRE_MESSAGE(quiet.exit_code == 0, quiet.err);
+    CHECK(std::stoi(w.uae.query_value(
+              "WITH pruned AS (DELETE FROM recon.broker_health RETURNING 1) SELECT count(*) FROM pruned")) >= 4);
+    const auto later = http_get(server.port(), "/metrics", read_headers());
+    REQUIRE(later.status == 200);
+    for (const auto& line :
+         {series("reconcile_broker_requests_total", "GTN", "public", "", gtn_requests + 6 + 5),
+          series("reconcile_broker_retries_total", "GTN", "public", "", gtn_retries + 1),
+          series("reconcile_broker_errors_total", "GTN", "public", ",kind=\"reject_code\"", gtn_rejects + 1),
+          series("reconcile_broker_pages_total", "GTN", "public", "", gtn_pages + 4 + 4),
+          series("reconcile_broker_requests_total", "ZAG", "provisional", "", zag_requests + 2 + 2)}) {
+        CAPTURE(line);
+        CHECK(later.body.find(line) != std::string::npos);
+    }
+    // The latency gauges went with the pruned rows: there is no newest run's health to show.
+    CHECK(later.body.find("reconcile_broker_latency_seconds{") == std::string::npos);
 }
 
 TEST_CASE("a hostile customer id and symbol from the broker are stored and shown verbatim")
