@@ -21,6 +21,25 @@ void add_output_option(CLI::App& command, OutputFormat& format)
         ->option_text("text|json");
 }
 
+std::optional<RecordFormat> record_format(OutputFormat format)
+{
+    if (format == OutputFormat::csv) return RecordFormat::csv;
+    if (format == OutputFormat::jsonl) return RecordFormat::jsonl;
+    return std::nullopt;
+}
+
+void add_table_output_option(CLI::App& command, OutputFormat& format)
+{
+    command
+        .add_option("-o,--output", format, "Output format: text for people, json for pipelines, csv or jsonl to export")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, OutputFormat>{{"text", OutputFormat::text},
+                                                                                {"json", OutputFormat::json},
+                                                                                {"csv", OutputFormat::csv},
+                                                                                {"jsonl", OutputFormat::jsonl}},
+                                            CLI::ignore_case))
+        ->option_text("text|json|csv|jsonl");
+}
+
 int run_cli(int argc, char** argv)
 {
     CLI::App app{"reconcile: continuously prove a double-entry ledger against itself and its brokers", "reconcile"};

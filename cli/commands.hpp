@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "lib/export.hpp"
+
 namespace reconcile {
 
 struct Settings;
@@ -18,10 +20,14 @@ struct GlobalOptions {
 };
 
 /// Where a command prints its result.
-enum class OutputFormat { text, json };
+enum class OutputFormat { text, json, csv, jsonl };
 
 /// Adds `--output text|json` to a subcommand.
 void add_output_option(CLI::App& command, OutputFormat& format);
+/// The export format of csv/jsonl output; std::nullopt for text and json.
+std::optional<RecordFormat> record_format(OutputFormat format);
+/// Adds `--output text|json|csv|jsonl` to a subcommand that lists records (lib/export.hpp).
+void add_table_output_option(CLI::App& command, OutputFormat& format);
 
 struct RunOptions {
     std::string book;
@@ -101,6 +107,14 @@ struct VariancesOptions {
     bool resolved = false;
     std::int64_t limit = 200;
     OutputFormat output = OutputFormat::text;
+    // `variances ack|unack FINGERPRINT...`
+    CLI::App* ack = nullptr;
+    CLI::App* unack = nullptr;
+    std::vector<std::string> fingerprints;
+    std::string variance_class;
+    std::string note;
+    std::optional<std::string> until;
+    std::optional<std::string> by;
 };
 /// `reconcile variances`: which breaks are new, which persist and since when, which resolved.
 CLI::App* setup_variances(CLI::App& app, VariancesOptions& options);

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
+#include "lib/export.hpp"
 #include "lib/history.hpp"
 #include "lib/output.hpp"
 
@@ -21,7 +22,7 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     options.list->add_option("--status", options.status, "Only this status")
         ->check(CLI::IsMember({"running", "ok", "warn", "fail", "error", "abandoned"}));
     options.list->add_option("-n,--limit", options.limit, "How many runs per book")->check(CLI::Range(1, 10000));
-    add_output_option(*options.list, options.output);
+    add_table_output_option(*options.list, options.output);
 
     options.show = command->add_subcommand("show", "One run with its checks and variances");
     options.show->add_option("run_id", options.run_id, "Run id")->required()->check(CLI::PositiveNumber);
@@ -53,11 +54,15 @@ int list_runs(const RunsOptions& options, const Settings& settings)
     filter.status = options.status;
     filter.limit = options.limit;
     nlohmann::json all = nlohmann::json::array();
+    std::optional<RecordWriter> records;
+    if (const auto format = record_format(options.output)) records.emplace(std::cout, *format, run_columns());
     for (const auto& book : books_to_read(settings, options.book)) {
         Session session(settings.database_url(book), "control");
         RunHistory history(session);
         for (const auto& report : history.list(book, filter)) {
-            if (options.output == OutputFormat::json) {
+            if (records) {
+                records->write(run_record(report));
+            } else if (options.output == OutputFormat::json) {
                 all.push_back(run_report_to_json(report));
             } else {
                 std::cout << render_run_line(report) << '\n';

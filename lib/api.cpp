@@ -10,9 +10,11 @@
 
 #include "lib/db.hpp"
 #include "lib/hash.hpp"
+#include "lib/http_params.hpp"
 #include "lib/metrics.hpp"
 #include "lib/output.hpp"
 #include "lib/schedule.hpp"
+#include "lib/variances_api.hpp"
 
 namespace reconcile {
 namespace {
@@ -37,33 +39,6 @@ std::string category_text(char category)
     return std::string(1, category);
 }
 
-/// The one value of a query parameter; repeated parameters are refused.
-std::optional<std::string> single_param(const std::multimap<std::string, std::string>& params, const std::string& name)
-{
-    const auto [first, last] = params.equal_range(name);
-    if (first == last) return std::nullopt;
-    if (std::next(first) != last) throw bad_request(fmt::format("query parameter '{}' is given more than once", name));
-    return first->second;
-}
-
-/// Refuses any query parameter outside `known`.
-void require_known_params(const std::multimap<std::string, std::string>& params, std::set<std::string> known)
-{
-    for (const auto& [name, value] : params) {
-        if (known.count(name) == 0) {
-            throw bad_request(fmt::format("unknown query parameter '{}' (known: {})", name, fmt::join(known, ", ")));
-        }
-    }
-}
-
-std::string validated_book(const std::string& book, const Settings& settings)
-{
-    if (std::find(settings.books.begin(), settings.books.end(), book) == settings.books.end()) {
-        throw bad_request(fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(settings.books, ",")));
-    }
-    return book;
-}
-
 char validated_category(const std::string& text)
 {
     if (text.size() == 1) {
@@ -71,16 +46,6 @@ char validated_category(const std::string& text)
         if (upper >= 'A' && upper <= 'D') return upper;
     }
     throw bad_request(fmt::format("category must be one of A, B, C, D, got '{}'", text));
-}
-
-std::int64_t parse_positive(const std::string& text, const std::string& what)
-{
-    std::int64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty() || value <= 0) {
-        throw bad_request(fmt::format("{} must be a positive whole number, got '{}'", what, text));
-    }
-    return value;
 }
 
 /// A run document for lists: each check without its variance list (variances_total stays).
@@ -297,6 +262,22 @@ void ReconcileApi::register_routes(HttpServer& server)
     server.get("/v1/reconciliation/runs", Access::read, [this](const httplib::Request& r) { return list_runs(r); });
     server.get(R"(/v1/reconciliation/runs/([^/]+))", Access::read,
                [this](const httplib::Request& r) { return show_run(r); });
+    // Acknowledgements, traces and the console (lib/variances_api.hpp).
+    server.get("/v1/reconciliation/variances", Access::read,
+               [this](const httplib::Request& r) { return list_variances_reply(m_settings, r.params); });
+    server.post(R"(/v1/reconciliation/variances/([0-9A-Fa-f]+)/ack)", Access::admin, [this](const httplib::Request& r) {
+        return variance_action_reply(m_settings, VarianceAction::ack, r.matches[1].str(), r.body);
+    });
+    server.post(R"(/v1/reconciliation/variances/([0-9A-Fa-f]+)/unack)", Access::admin,
+                [this](const httplib::Request& r) {
+                    return variance_action_reply(m_settings, VarianceAction::unack, r.matches[1].str(), r.body);
+                });
+    server.get("/v1/reconciliation/trace", Access::read,
+               [this](const httplib::Request& r) { return trace_reply(m_settings, r.params); });
+    server.get("/v1/reconciliation/daily", Access::read,
+               [this](const httplib::Request& r) { return daily_reply(m_settings, r.params); });
+    server.get(R"(/|/console\.js|/console\.css)", Access::open,
+               [](const httplib::Request& r) { return console_reply(r.path).value(); });
     for (const auto report : {IndiaReport::ledger_recon, IndiaReport::holdings_recon, IndiaReport::reconciliation}) {
         server.get("/v1/india/" + std::string(to_string(report)), Access::read,
                    [this, report](const httplib::Request& r) { return india_report(r, report); });

@@ -25,6 +25,25 @@ std::optional<CheckStatus> parse_check_status(std::string_view text);
 /// The more severe of two statuses.
 CheckStatus worst(CheckStatus a, CheckStatus b);
 
+/// What a person decided a break is (runbook step 3): a data issue (reverse the transaction, fix
+/// the ingest), a code issue (fix the rule) or timing (often heals by itself next cycle).
+enum class VarianceClass { data, code, timing };
+
+/// "data" / "code" / "timing".
+std::string_view to_string(VarianceClass variance_class);
+/// Inverse of to_string; std::nullopt for anything else.
+std::optional<VarianceClass> parse_variance_class(std::string_view text);
+
+/// An acknowledgement that holds for a variance (lib/acknowledgements.hpp): while it holds the
+/// variance is still listed but raises no alert and does not count toward its check's status.
+struct Acknowledgement {
+    VarianceClass variance_class = VarianceClass::data;
+    std::string note;
+    std::string by;
+    Timestamp at{};
+    std::optional<Timestamp> until;
+};
+
 /// One specific row that broke a check. `keys` identify it (and feed the fingerprint);
 /// `detail` carries everything else an operator may want (never part of the identity).
 struct Variance {
@@ -34,7 +53,8 @@ struct Variance {
     std::optional<std::string> actual;
     std::optional<std::string> difference;
     nlohmann::json detail = nlohmann::json::object();
-    std::string fingerprint;  ///< filled by finalize_variances()
+    std::string fingerprint;                         ///< filled by finalize_variances()
+    std::optional<Acknowledgement> acknowledgement;  ///< filled by apply_acknowledgements()
 };
 
 /// Stable identity of a variance across runs: hex SHA-256 (first 128 bits) over the check,
