@@ -22,7 +22,7 @@ void psql_file(const BookDb& db, const std::filesystem::path& file, const std::v
     for (const auto& variable : variables) argv.insert(argv.end(), {"-v", variable});
     argv.insert(argv.end(), {"-f", file.string()});
     const auto result = run_process(argv, ProcessOptions{.env = {{"PGOPTIONS", "-c client_min_messages=warning"}}});
-    REQUIRE_MESSAGE(result.exit_code == 0, file.string() + ": " + result.err);
+    REQUIRE_MESSAGE(result.exit_code == 0, file.string() << ": " << result.err);
 }
 
 /// Both books as scripts/demo loads them (ledger-side breaks only: category C needs brokers),

@@ -742,3 +742,85 @@ TEST_CASE("the reference command, verbatim, against serve --dev on port 8078")
     server.send_signal(SIGTERM);
     CHECK(server.wait(30s).exit_code == 0);
 }
+
+TEST_CASE("variances API: read lists with filters, ack and unack need the admin token, trace and daily answer")
+{
+    auto& b = clean_books();
+    b.uae.exec(three_b_breaks_sql);
+    const auto env = book_env(b);
+    REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "B"}, env).exit_code == 1);
+    const std::string fingerprint = b.uae.query_value(
+        "SELECT fingerprint FROM recon.variance_fingerprints WHERE check_name = 'wallet_derivation' AND status = "
+        "'open' AND keys->>'customer_id' = 'C001'");
+    REQUIRE(fingerprint.size() == 32);
+    ServeProcess serve(env);
+    const std::string path = "/v1/reconciliation/variances/" + fingerprint;
+    const nlohmann::json body = {{"class", "code"}, {"note", "rule rounds <wrong>"}, {"book", "uae"}};
+
+    CHECK(http_post(serve.port(), path + "/ack", read_headers(), body.dump()).status == 401);
+    CHECK(http_post(serve.port(), "/v1/reconciliation/variances/00000000deadbeef/ack", admin_headers(), body.dump())
+              .status == 404);
+    const auto bad = http_post(serve.port(), path + "/ack", admin_headers(), R"({"class":"typo","note":"x"})");
+    CHECK(bad.status == 400);
+    CHECK(bad.json()["detail"] == "class must be data, code or timing, got 'typo'");
+
+    const auto acked = http_post(serve.port(), path + "/ack", admin_headers(), body.dump());
+    REQUIRE_MESSAGE(acked.status == 200, acked.body);
+    CHECK(acked.json()["actions"][0]["by"] == "api");
+    CHECK(acked.json()["actions"][0]["action"] == "ack");
+    CHECK(acked.json()["actions"][0]["check_name"] == "wallet_derivation");
+
+    const auto coded =
+        http_get(serve.port(), "/v1/reconciliation/variances?book=uae&state=acknowledged&class=code", read_headers());
+    REQUIRE(coded.status == 200);
+    REQUIRE(coded.json()["variances"].size() == 1);
+    CHECK(coded.json()["variances"][0]["fingerprint"] == fingerprint);
+    CHECK(coded.json()["variances"][0]["acknowledgement"]["note"] == "rule rounds <wrong>");
+    CHECK(coded.json()["variances"][0]["acknowledgement"]["by"] == "api");
+    const auto open = b.uae.query_value("SELECT count(*) FROM recon.variance_fingerprints WHERE status = 'open'");
+    const auto unacknowledged =
+        http_get(serve.port(), "/v1/reconciliation/variances?state=unacknowledged", read_headers());
+    CHECK(unacknowledged.json()["variances"].size() == static_cast<std::size_t>(std::stoi(open) - 1));
+
+    // One per page: the cursor walks every open break exactly once.
+    std::set<std::string> seen;
+    std::string cursor;
+    for (int page = 0; page < 10; ++page) {
+        const auto reply = http_get(serve.port(),
+                                    "/v1/reconciliation/variances?state=open&limit=1" +
+                                        (cursor.empty() ? std::string() : "&cursor=" + cursor),
+                                    read_headers());
+        REQUIRE(reply.status == 200);
+        for (const auto& variance : reply.json()["variances"]) seen.insert(variance["fingerprint"]);
+        if (reply.json()["next_cursor"].is_null()) break;
+        cursor = reply.json()["next_cursor"];
+    }
+    CHECK(seen.size() == static_cast<std::size_t>(std::stoi(open)));
+
+    CHECK(http_post(serve.port(), path + "/unack", admin_headers(), "").status == 200);
+    CHECK(http_get(serve.port(), "/v1/reconciliation/variances?state=acknowledged", read_headers())
+              .json()["variances"]
+              .empty());
+    CHECK(http_post(serve.port(), path + "/unack", admin_headers(), "").status == 400);
+    CHECK(http_get(serve.port(), "/v1/reconciliation/variances?state=closed", read_headers()).status == 400);
+
+    const auto trace = http_get(serve.port(), "/v1/reconciliation/trace?book=uae&txn=1001", read_headers());
+    REQUIRE(trace.status == 200);
+    CHECK(trace.json()["transactions"][0]["txn_id"] == "1001");
+    CHECK(http_get(serve.port(), "/v1/reconciliation/trace?book=uae", read_headers()).status == 400);
+
+    const auto daily = http_get(serve.port(), "/v1/reconciliation/daily?book=uae&days=30", read_headers());
+    REQUIRE(daily.status == 200);
+    bool wallets = false;
+    for (const auto& point : daily.json()["series"]) {
+        if (point["check_name"] != "wallet_derivation") continue;
+        wallets = true;
+        CHECK(point["variances"] == 1);
+        CHECK(point["drift"] == "8.50");
+    }
+    CHECK(wallets);
+    CHECK(http_get(serve.port(), "/v1/reconciliation/daily").status == 401);
+    const auto page = http_get(serve.port(), "/");
+    CHECK(page.status == 200);
+    CHECK(page.headers.find("Content-Security-Policy") != page.headers.end());
+}
