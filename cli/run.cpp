@@ -6,6 +6,7 @@
 #include "checks/registry.hpp"
 #include "cli/commands.hpp"
 #include "lib/history.hpp"
+#include "lib/interrupt.hpp"
 #include "lib/log.hpp"
 #include "lib/migrate.hpp"
 #include "lib/output.hpp"
@@ -79,7 +80,10 @@ std::string run_label(const RunRequest& request)
 
 int run_command(const RunOptions& options, const GlobalOptions& global)
 {
+    // First, before any thread exists: SIGTERM and SIGINT end the run `interrupted`.
+    RunInterruption interruption;
     RunRequest request;
+    request.interruption = &interruption;
     request.book = options.book;
     request.category = parse_category(options.category);
     request.check_names = options.checks;

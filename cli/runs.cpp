@@ -20,7 +20,7 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     options.list->add_option("-b,--book", options.book, "Only this book (default: every book)");
     options.list->add_option("-c,--category", options.category, "Only this category");
     options.list->add_option("--status", options.status, "Only this status")
-        ->check(CLI::IsMember({"running", "ok", "warn", "fail", "error", "abandoned"}));
+        ->check(CLI::IsMember({"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"}));
     options.list->add_option("-n,--limit", options.limit, "How many runs per book")->check(CLI::Range(1, 10000));
     add_table_output_option(*options.list, options.output);
 

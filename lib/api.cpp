@@ -226,7 +226,7 @@ RunListQuery parse_run_list_query(const std::multimap<std::string, std::string>&
         query.filter.category = category_text(validated_category(*category));
     }
     if (const auto status = single_param(params, "status")) {
-        static const std::set<std::string> known{"running", "ok", "warn", "fail", "error", "abandoned"};
+        static const std::set<std::string> known{"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"};
         if (known.count(*status) == 0) {
             throw bad_request(fmt::format("status must be one of {}, got '{}'", fmt::join(known, ", "), *status));
         }

@@ -33,6 +33,8 @@ const std::vector<ExitCodeDoc>& exit_code_docs()
          "transient failure mid-run (connection lost, the lock lost, results could not be written, the read replica "
          "too far behind); nothing partial was written; safe to retry"},
         {ExitCode::config, "bad configuration or unreadable secret"},
+        {ExitCode::interrupted, "run stopped by SIGINT: marked `interrupted`, lock released, no results written"},
+        {ExitCode::terminated, "run stopped by SIGTERM: marked `interrupted`, lock released, no results written"},
     };
     return docs;
 }

@@ -8,15 +8,17 @@ namespace reconcile {
 
 /// The one exit-code table every subcommand uses (README "Exit codes").
 enum class ExitCode : int {
-    ok = 0,            ///< ran; every check ok or warn
-    check_failed = 1,  ///< ran; at least one check failed (or warned with --fail-on warn)
-    check_error = 2,   ///< ran; at least one check could not complete
-    lock_held = 11,    ///< skipped: another run holds the lock; nothing written
-    usage = 64,        ///< bad command line
-    unavailable = 69,  ///< database (or every broker) unreachable
-    internal = 70,     ///< internal error
-    transient = 75,    ///< transient failure mid-run; safe to retry
-    config = 78,       ///< bad configuration or unreadable secret
+    ok = 0,             ///< ran; every check ok or warn
+    check_failed = 1,   ///< ran; at least one check failed (or warned with --fail-on warn)
+    check_error = 2,    ///< ran; at least one check could not complete
+    lock_held = 11,     ///< skipped: another run holds the lock; nothing written
+    usage = 64,         ///< bad command line
+    unavailable = 69,   ///< database (or every broker) unreachable
+    internal = 70,      ///< internal error
+    transient = 75,     ///< transient failure mid-run; safe to retry
+    config = 78,        ///< bad configuration or unreadable secret
+    interrupted = 130,  ///< a run stopped by SIGINT (128 + 2); marked `interrupted`, nothing written
+    terminated = 143,   ///< a run stopped by SIGTERM (128 + 15); marked `interrupted`, nothing written
 };
 
 /// The numeric process exit status of a code.

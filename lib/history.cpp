@@ -6,14 +6,23 @@
 #include "lib/output.hpp"
 
 namespace reconcile {
+
+const char* const live_run_status_sql =
+    "CASE WHEN status = 'running' AND NOT EXISTS ("
+    " SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND ((l.classid::bigint << 32) | l.objid::bigint) = recon.runs.lock_key)"
+    " THEN 'abandoned' ELSE status END";
+
 namespace {
 
 /// Timestamps leave Postgres as ISO-8601 UTC text so no session time zone can skew them.
-constexpr const char* run_columns =
-    "run_id, book, category, trigger, status,"
-    " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-    " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-    " coalesce(duration_ms, 0), error, metadata::text, shard_index, shard_count";
+const std::string run_columns = std::string("run_id, book, category, trigger, ") + live_run_status_sql +
+                                " AS status,"
+
+                                " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                                " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                                " coalesce(duration_ms, 0), error, metadata::text, shard_index, shard_count";
 
 const char* nullable(const std::optional<std::string>& value)
 {
@@ -65,7 +74,7 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                       "UPDATE recon.runs SET status = $2, finished_at = $3::timestamptz, duration_ms = $4,"
                       " metadata = $5::jsonb WHERE run_id = $1 AND status = 'running'");
     m_session.prepare("run_abort",
-                      "UPDATE recon.runs SET status = 'error', finished_at = now(),"
+                      "UPDATE recon.runs SET status = $3, finished_at = now(),"
                       " duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint, error = $2"
                       " WHERE run_id = $1 AND status = 'running'");
     // Every persisted variance of a run in one statement: the rows travel as one JSON parameter.
@@ -80,11 +89,11 @@ RunHistory::RunHistory(Session& session) : m_session(session)
     m_session.prepare("run_find", fmt::format("SELECT {} FROM recon.runs WHERE run_id = $1", run_columns));
     m_session.prepare("run_list", fmt::format("SELECT {} FROM recon.runs WHERE book = $1"
                                               " AND ($2::text IS NULL OR category = $2)"
-                                              " AND ($3::text IS NULL OR status = $3)"
+                                              " AND ($3::text IS NULL OR {} = $3)"
                                               " AND ($4::timestamptz IS NULL OR started_at >= $4::timestamptz)"
                                               " AND ($5::bigint IS NULL OR run_id < $5)"
                                               " ORDER BY run_id DESC LIMIT $6",
-                                              run_columns));
+                                              run_columns, live_run_status_sql));
     m_session.prepare("run_last_completed",
                       fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
                                   " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL"
@@ -149,9 +158,19 @@ RunChanges RunHistory::finish_run(const RunReport& report, const Settings& setti
 
 bool RunHistory::abort_run(std::int64_t run_id, const std::string& reason) noexcept
 {
+    return end_run(run_id, reason, "error");
+}
+
+bool RunHistory::interrupt_run(std::int64_t run_id, const std::string& reason) noexcept
+{
+    return end_run(run_id, reason, "interrupted");
+}
+
+bool RunHistory::end_run(std::int64_t run_id, const std::string& reason, const char* status) noexcept
+{
     try {
         pqxx::work txn(m_session.connection());
-        txn.exec_prepared0("run_abort", run_id, reason);
+        txn.exec_prepared0("run_abort", run_id, reason, status);
         txn.commit();
         return true;
     } catch (...) {

@@ -13,6 +13,11 @@
 
 namespace reconcile {
 
+/// A run row's status as everything reads it (SQL over recon.runs): `abandoned` for a `running`
+/// row whose lock no session holds (its process died or was stopped), so nothing reports a
+/// run as running that cannot be (issue 14 item 9); the stored status otherwise.
+extern const char* const live_run_status_sql;
+
 /// Filters for listing runs.
 struct RunFilter {
     std::optional<std::string> category;
@@ -43,6 +48,8 @@ public:
     /// Returns false when that failed (the database is gone: the row stays `running` and the
     /// next run abandons it).
     bool abort_run(std::int64_t run_id, const std::string& reason) noexcept;
+    /// The same for a run stopped by a signal: its row ends `interrupted` with `reason`.
+    bool interrupt_run(std::int64_t run_id, const std::string& reason) noexcept;
 
     /// Runs newest first, with their check results.
     std::vector<RunReport> list(const std::string& book, const RunFilter& filter);
@@ -64,6 +71,7 @@ public:
     std::optional<RunReport> running(const std::string& book, char category);
 
 private:
+    bool end_run(std::int64_t run_id, const std::string& reason, const char* status) noexcept;
     Session& m_session;
 };
 

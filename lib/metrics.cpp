@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/db.hpp"
+#include "lib/history.hpp"
 #include "lib/log.hpp"
 #include "lib/schedule.hpp"
 
@@ -125,8 +126,11 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                  .duration_ms = row[5].as<std::int64_t>(),
                  .variances_total = row[6].as<std::int64_t>()});
         }
-        for (const auto& row : txn.exec_params("SELECT category, status, count(*) FROM recon.runs WHERE book = $1"
-                                               " GROUP BY category, status",
+        // A `running` row whose lock is free counts as abandoned, not running.
+        for (const auto& row : txn.exec_params(fmt::format("SELECT category, live_status, count(*) FROM ("
+                                                           "SELECT category, {} AS live_status FROM recon.runs"
+                                                           " WHERE book = $1) r GROUP BY 1, 2",
+                                                           live_run_status_sql),
                                                book)) {
             const auto category = row[0].as<std::string>();
             const auto status = row[1].as<std::string>();

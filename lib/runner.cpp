@@ -15,6 +15,7 @@
 #include "lib/log.hpp"
 #include "lib/migrate.hpp"
 #include "lib/snapshot.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 namespace {
@@ -106,6 +107,17 @@ std::unique_ptr<Session> open_read_session(const Settings& settings, const std::
     return read;
 }
 
+const char* signal_name(int signal)
+{
+    return signal == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+/// Ends the run here when a signal arrived (execute_run's handler marks it interrupted).
+void throw_if_interrupted(const RunInterruption* interruption)
+{
+    if (interruption != nullptr && interruption->signal() != 0) throw std::runtime_error("interrupted");
+}
+
 std::string host_name()
 {
     char buffer[256] = {};
@@ -125,7 +137,7 @@ void require_shardable(char category, const std::optional<Shard>& shard)
 
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
-                                    const std::optional<Shard>& shard)
+                                    const std::optional<Shard>& shard, const RunInterruption* interruption)
 {
     std::vector<CheckResult> results;
     LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
@@ -134,6 +146,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
     std::unique_ptr<BrokerHub> brokers;
     if (category == 'C') brokers = std::make_unique<BrokerHub>(settings.brokers);
     for (const Check* check : checks) {
+        if (interruption != nullptr && interruption->signal() != 0) break;
         CheckResult result;
         result.check_name = std::string(check->name());
         result.category = check->category();
@@ -180,7 +193,10 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
             result.variances = std::move(context.variances().listed());
             result.variances_total = context.variances().total();
         }
+        // Fingerprints over the ledger's own bytes; then text that is not UTF-8 is escaped so
+        // that JSON output, run rows and alerts can carry it (docs/decisions/invalid-utf8-text.md).
         finalize_variances(result);
+        escape_invalid_utf8(result);
         results.push_back(std::move(result));
     }
     snapshot.close();
@@ -211,18 +227,24 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     const auto started = std::chrono::steady_clock::now();
 
     const auto read = open_read_session(settings, request.book, control);
+    if (request.interruption != nullptr) {
+        request.interruption->attach_sessions(settings.database_url(request.book), control.backend_pid(),
+                                              settings.read_database_url(request.book), read->backend_pid());
+    }
     RunHistory history(control);
     const auto abandoned =
         history.begin_run(report, lock->key(), lock->category_key(), request.check_names, host_name(), getpid());
     if (abandoned > 0) {
         log_warn("marked {} stale running run(s) of {}/{} abandoned", abandoned, request.book, request.category);
     }
+    if (request.interruption != nullptr) request.interruption->attach_run(report.run_id);
     if (request.on_started) request.on_started(report.run_id);
 
     RunChanges& changes = outcome.changes;
     try {
-        report.checks =
-            run_checks(settings, request.book, request.category, checks, *read, report.started_at, request.shard);
+        report.checks = run_checks(settings, request.book, request.category, checks, *read, report.started_at,
+                                   request.shard, request.interruption);
+        throw_if_interrupted(request.interruption);
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
@@ -230,6 +252,17 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
         report.status = std::string(to_string(overall_status(report.checks)));
         changes = write_results(history, *lock, report, settings);
     } catch (...) {
+        if (request.interruption != nullptr && request.interruption->signal() != 0) {
+            // Whatever the checks were doing, the signal is why the run ends: a cancelled
+            // statement or a half-finished check proves nothing.
+            const int signal = request.interruption->signal();
+            const std::string message =
+                fmt::format("run {} interrupted by {}; no results written", report.run_id, signal_name(signal));
+            history.interrupt_run(report.run_id, message);
+            lock->release();
+            request.interruption->finished();
+            throw Error(exit_code_for_signal(signal), message);
+        }
         // Past this point every failure is mid-run: a lost connection is transient (75).
         const auto [code, message] = classify_current_exception(true);
         finish_as_error(settings, request.book, history, report.run_id, message);
@@ -237,6 +270,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     }
     // After the results committed and still under the lock, so the alert state of these checks
     // is only ever written by one run at a time; bounded by RECON_ALERT_TIMEOUT_MS, never throws.
+    if (request.interruption != nullptr) request.interruption->finished();
     send_run_alerts(settings, report, changes, control);
     lock->release();
     return outcome;

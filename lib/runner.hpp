@@ -10,6 +10,7 @@
 #include "lib/config.hpp"
 #include "lib/db.hpp"
 #include "lib/errors.hpp"
+#include "lib/interrupt.hpp"
 #include "lib/lifecycle.hpp"
 #include "lib/results.hpp"
 
@@ -26,6 +27,9 @@ struct RunRequest {
     std::optional<Shard> shard;
     /// Called once the `running` row is committed (serve answers 202 with this id).
     std::function<void(std::int64_t run_id)> on_started;
+    /// SIGTERM/SIGINT handling (`reconcile run`): a signal ends the run `interrupted`, with no
+    /// results, its lock released, throwing Error(130 or 143). Null: signals are not taken here.
+    RunInterruption* interruption = nullptr;
 };
 
 /// How a run ended: skipped because the lock was held (nothing written), or a report.
@@ -46,10 +50,11 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 /// Runs checks against the ledger on `read`: A/B/D share one REPEATABLE READ READ ONLY
 /// snapshot; C checks each open a short one after their broker fetches (only the customers of
 /// `shard` when given). A check that throws ends `error` and the others still run; a lost
-/// connection aborts the whole run.
+/// connection aborts the whole run. Once `interruption` has a signal no further check starts.
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
-                                    const std::optional<Shard>& shard = std::nullopt);
+                                    const std::optional<Shard>& shard = std::nullopt,
+                                    const RunInterruption* interruption = nullptr);
 
 /// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
 void require_shardable(char category, const std::optional<Shard>& shard);

@@ -203,6 +203,26 @@ TEST_CASE("dr_cr_sign_convention: an overdrawn customer wallet")
     CHECK(result.variances[0].detail["normal_side"] == "CR");
 }
 
+TEST_CASE("dr_cr_sign_convention: line variances that fill the cap do not hide the wrong-side balances")
+{
+    auto& db = clean_book();
+    // One invalid side (line 4, FEE_INCOME: no balance rule) and C001's wallet overdrawn: two
+    // variances, of which a cap of 1 lists only the line's. Found by the oracle test.
+    db.exec(
+        "UPDATE ledger.journal_lines SET side = 'XX' WHERE line_id = 4;"
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (4001, 'bank', 'WD-1', 'C001', 'withdrawal', 'posted', now());"
+        "INSERT INTO ledger.journal_lines VALUES (60, 4001, 'CUSTOMER_WALLET', 'C001', 'DR', 60.00, 'USD'),"
+        " (61, 4001, 'BROKER_CASH', 'C001', 'CR', 60.00, 'USD')");
+    const auto capped = db.run_check("dr_cr_sign_convention", {{"RECON_VARIANCE_CAP", "1"}});
+    CHECK(capped.status == CheckStatus::fail);
+    CHECK(variance_lines(capped) == Lines{"invalid_side line_id=4 txn_id=1002"});
+    CHECK(capped.variances_total == 2);
+    CHECK(capped.metrics["wrong_side_balances"] == 1);
+    const auto uncapped = db.run_check("dr_cr_sign_convention");
+    CHECK(uncapped.variances_total == 2);
+}
+
 TEST_CASE("a hostile string in the ledger is reported verbatim")
 {
     auto& db = clean_book();

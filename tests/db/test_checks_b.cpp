@@ -301,3 +301,43 @@ TEST_CASE("snapshot_reconcile replays the latest snapshot per key plus RECON_SNA
     const auto latest_only = db.run_check("snapshot_reconcile", {{"RECON_SNAPSHOT_WINDOW_DAYS", "0"}});
     CHECK(latest_only.metrics["snapshots_checked"] == 2);
 }
+
+TEST_CASE("snapshot_reconcile: a snapshot dated after the run is a variance and hides no break")
+{
+    auto& db = clean_book();
+    // A real break in C001's ordinary snapshot (replayed 98.50), and a snapshot of the same key 30
+    // days after the run: anchored at it, the window would leave the break 30+ days out of reach.
+    db.exec("UPDATE ledger.balance_snapshots SET balance = 90.00 WHERE customer_id = 'C001'");
+    db.exec(
+        "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
+        " VALUES ('CUSTOMER_WALLET', 'C001', 'USD', now() + interval '30 days', 48.50)");
+    const auto broken = snapshot_id(db, "CUSTOMER_WALLET", "as_of = '2026-11-02T12:00Z'");
+    const auto future = snapshot_id(db, "CUSTOMER_WALLET", "as_of > now()");
+    const auto future_as_of = db.query_value(
+        "SELECT to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ledger.balance_snapshots"
+        " WHERE snapshot_id = " +
+        future);
+    const auto result = db.run_check("snapshot_reconcile");
+    CHECK(result.status == CheckStatus::fail);
+    CHECK(variance_lines(result) ==
+          Lines{"future_snapshot account=CUSTOMER_WALLET currency=USD customer_id=C001 snapshot_id=" + future,
+                "snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 snapshot_id=" + broken});
+    REQUIRE(result.variances.size() == 2);
+    // Future snapshots are listed first; they are never replayed, so nothing is expected.
+    const auto& listed_future = result.variances.at(0);
+    CHECK(listed_future.kind == "future_snapshot");
+    CHECK_FALSE(listed_future.expected.has_value());
+    CHECK(listed_future.actual == "48.50");
+    CHECK_FALSE(listed_future.difference.has_value());
+    CHECK(listed_future.detail["as_of"] == future_as_of);
+    CHECK(listed_future.detail.contains("run_as_of"));
+    const auto& mismatch = result.variances.at(1);
+    CHECK(mismatch.expected == "98.50");
+    CHECK(mismatch.actual == "90.00");
+    CHECK(mismatch.difference == "-8.50");
+    CHECK(result.variances_total == 2);
+    CHECK(result.metrics["mismatched"] == 1);
+    CHECK(result.metrics["future_snapshots"] == 1);
+    CHECK(result.metrics["snapshots_total"] == 3);
+    CHECK(result.metrics["snapshots_checked"] == 2);
+}

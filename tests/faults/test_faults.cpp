@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "lib/lock.hpp"
@@ -50,6 +51,120 @@ TEST_CASE("kill -9 during the checks")
     db.restore_view();
     expect_recovered(db, 1);
     CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "abandoned,ok");
+}
+
+namespace {
+
+// A signal while a check's statement is in flight: the statement is cancelled, the run row ends
+// `interrupted` (no results, no variance rows), the lock is free, and the exit is 128 + signal.
+void expect_interrupted_by(int signal, int exit_code, const char* name)
+{
+    auto& db = suite_book();
+    db.exec(break_sql);
+    db.exec(slow_journal_view(30));
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, db.env());
+    REQUIRE(wait_for([&] { return running_row_committed(db); }, 15s));
+    // The slow journal statement is running on the read session.
+    REQUIRE(wait_for(
+        [&] {
+            return db.value(
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+                       " AND datname = current_database() AND state = 'active'"
+                       " AND query LIKE '%journal_lines%'") == "1";
+        },
+        15s));
+    const auto sent = std::chrono::steady_clock::now();
+    run.send_signal(signal);
+    const auto result = run.wait(30s);
+    const auto took = std::chrono::steady_clock::now() - sent;
+    db.restore_view();
+    CHECK(result.exit_code == exit_code);
+    // Stopped by the run itself (the cancelled statement), not by the grace period's fallback.
+    CHECK(took < 5s);
+    CHECK(result.err.find("did not stop") == std::string::npos);
+    CHECK(result.out.empty());
+    const auto run_id = db.value("SELECT run_id FROM recon.runs");
+    const std::string message = "run " + run_id + " interrupted by " + name + "; no results written";
+    CHECK(result.err.find(message) != std::string::npos);
+    CHECK(db.value("SELECT status FROM recon.runs") == "interrupted");
+    CHECK(db.value("SELECT error FROM recon.runs") == message);
+    CHECK(db.value("SELECT finished_at IS NOT NULL FROM recon.runs") == "t");
+    CHECK(db.value("SELECT metadata::text FROM recon.runs") == "{}");
+    CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
+    CHECK(db.lock_free());
+    // No session of the run is left behind (the cancelled statement is gone too).
+    CHECK(wait_for(
+        [&] {
+            return db.value(
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+                       " AND datname = current_database()") == "0";
+        },
+        10s));
+    expect_recovered(db, 0);
+    CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "interrupted,fail");
+}
+
+}  // namespace
+
+TEST_CASE("SIGTERM during the checks: the run ends interrupted, exit 143, lock free, nothing partial")
+{
+    expect_interrupted_by(SIGTERM, 143, "SIGTERM");
+}
+
+TEST_CASE("SIGINT during the checks: the run ends interrupted, exit 130, lock free, nothing partial")
+{
+    expect_interrupted_by(SIGINT, 130, "SIGINT");
+}
+
+TEST_CASE("SIGTERM while the results are being written: the run still ends interrupted within the grace period")
+{
+    auto& db = suite_book();
+    db.exec(break_sql);
+    // The main thread sleeps inside the results transaction and cannot notice the signal: the
+    // signal's own thread ends the control session (rolling the write back), marks the row and exits.
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"},
+                          db.env({{"RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS", "60000"}}));
+    REQUIRE(run.wait_for_output("fault hook: pausing at BEFORE_RESULTS_COMMIT", 30s));
+    const auto sent = std::chrono::steady_clock::now();
+    run.send_signal(SIGTERM);
+    const auto result = run.wait(30s);
+    const auto took = std::chrono::steady_clock::now() - sent;
+    CHECK(result.exit_code == 143);
+    CHECK(took >= 5s);  // the grace period (lib/interrupt.hpp interrupt_grace)
+    CHECK(took < 15s);
+    CHECK(result.err.find("did not stop within 5 s") != std::string::npos);
+    CHECK(db.value("SELECT status FROM recon.runs") == "interrupted");
+    CHECK(db.value("SELECT metadata::text FROM recon.runs") == "{}");
+    CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
+    CHECK(db.lock_free());
+    expect_recovered(db, 0);
+}
+
+TEST_CASE("a running row whose lock is free reads as abandoned in runs list and runs show")
+{
+    auto& db = suite_book();
+    db.exec(slow_journal_view(30));
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, db.env());
+    REQUIRE(wait_for([&] { return running_row_committed(db); }, 15s));
+    const auto run_id = db.value("SELECT run_id FROM recon.runs");
+    // While its process holds the lock it is running...
+    const auto live = reconcile_cli({"runs", "show", run_id, "--book", "uae", "--output", "json"}, db.env());
+    CHECK(nlohmann::json::parse(live.out)["status"] == "running");
+    run.send_signal(SIGKILL);
+    CHECK(run.wait(10s).term_signal == SIGKILL);
+    db.restore_view();
+    REQUIRE(wait_for([&] { return db.lock_free(); }, 10s));
+    // ...once the lock is free nothing calls it running, though the row still says so.
+    CHECK(db.value("SELECT status FROM recon.runs") == "running");
+    const auto shown = reconcile_cli({"runs", "show", run_id, "--book", "uae", "--output", "json"}, db.env());
+    REQUIRE_MESSAGE(shown.exit_code == 0, shown.err);
+    CHECK(nlohmann::json::parse(shown.out)["status"] == "abandoned");
+    const auto listed = reconcile_cli({"runs", "list", "--book", "uae", "--output", "json"}, db.env());
+    CHECK(nlohmann::json::parse(listed.out)[0]["status"] == "abandoned");
+    const auto running =
+        reconcile_cli({"runs", "list", "--book", "uae", "--status", "running", "--output", "json"}, db.env());
+    CHECK(nlohmann::json::parse(running.out).empty());
+    expect_recovered(db, 1);
 }
 
 TEST_CASE("kill -9 during the results write: nothing of it lands")

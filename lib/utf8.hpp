@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/results.hpp"
+
+namespace reconcile {
+
+/// Ledger text is bytes: a SQL_ASCII database stores whatever it was given. Every byte that is
+/// not part of a well-formed UTF-8 sequence becomes the four characters \xNN (lower-case hex);
+/// valid UTF-8, including control characters, is left alone (docs/decisions/invalid-utf8-text.md).
+std::string escape_invalid_utf8(std::string_view text);
+
+/// The same for every string and object key inside a JSON value, in place.
+void escape_invalid_utf8(nlohmann::json& value);
+
+/// The same for everything a check reported: variance kinds, keys, amounts and detail, and the
+/// metrics. Run after finalize_variances, so fingerprints are over the ledger's own bytes.
+void escape_invalid_utf8(CheckResult& result);
+
+}  // namespace reconcile
