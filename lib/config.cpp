@@ -128,7 +128,7 @@ const std::vector<SettingDoc>& setting_docs()
          "drift-alert POST target (`http://` or `https://`; never logged, it may carry a token)"},
         {"ALERT_WEBHOOK_SECRET", "unset", "HMAC-SHA256 key for alert signatures"},
         {"RECON_ALERT_MODE", "change",
-         "`change`: alert when a check's situation changed; `every`: on every warn/fail run (see Alerts)"},
+         "`change`: alert when a check's situation changed; `every`: on every warn/fail run"},
         {"RECON_ALERT_TIMEOUT_MS", "3000", "total deadline for all alerts of one run (100–60000)"},
         {"RECON_ALERT_PERSIST_ENABLED", "false",
          "write `recon.reconciliation_variances` rows (the listed variances of warn/fail checks)"},

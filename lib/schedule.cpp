@@ -27,7 +27,9 @@ int precedence(ExitCode code)
         case ExitCode::transient:
             return 4;
         case ExitCode::usage:
-            return 4;  // not produced by a cycle; ranked with the retryable ones
+        case ExitCode::interrupted:
+        case ExitCode::terminated:
+            return 4;  // not produced by a cycle's runs; ranked with the retryable ones
         case ExitCode::check_error:
             return 3;
         case ExitCode::lock_held:

@@ -1,9 +1,9 @@
-// The documentation agrees with the code: the README's settings and exit-code tables, the man
-// page's sources (setting_docs, exit_code_docs), the defaults Settings really has, and the
-// packaged example env-file.
+// The documentation agrees with the code: the settings reference (docs/settings.md), the check
+// catalogue (docs/checks.md) and the README's exit-code table, the man page's sources
+// (setting_docs, exit_code_docs), the defaults Settings really has, and the packaged example
+// env-file.
 #include <doctest/doctest.h>
 
-#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -13,6 +13,7 @@
 #include "lib/api.hpp"
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
+#include "tests/support/markdown.hpp"
 
 using namespace reconcile;
 
@@ -20,58 +21,29 @@ namespace {
 
 std::string read_source(const std::string& relative)
 {
-    std::ifstream in(std::string(RECON_SOURCE_DIR) + "/" + relative, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "cannot read " << relative);
-    std::ostringstream content;
-    content << in.rdbuf();
-    return content.str();
+    return test::read_text_file(std::string(RECON_SOURCE_DIR) + "/" + relative);
 }
 
-std::string trim(const std::string& text)
+/// The rows of the first Markdown table after `heading` in the document `file`, cells trimmed.
+std::vector<std::vector<std::string>> doc_table(const std::string& file, const std::string& heading)
 {
-    const auto first = text.find_first_not_of(' ');
-    if (first == std::string::npos) return {};
-    return text.substr(first, text.find_last_not_of(' ') - first + 1);
-}
-
-/// The rows of the first Markdown table after `heading` in README.md, cells trimmed.
-std::vector<std::vector<std::string>> readme_table(const std::string& heading)
-{
-    const std::string readme = read_source("README.md");
-    const auto at = readme.find("\n" + heading + "\n");
-    REQUIRE_MESSAGE(at != std::string::npos, "README has no " << heading);
-    std::istringstream in(readme.substr(at + heading.size() + 2));
-    std::vector<std::vector<std::string>> rows;
-    bool in_table = false;
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("|", 0) != 0) {
-            if (in_table) break;
-            continue;
-        }
-        in_table = true;
-        if (line.rfind("|---", 0) == 0) continue;
-        std::vector<std::string> cells;
-        std::istringstream cells_in(line.substr(1));
-        for (std::string cell; std::getline(cells_in, cell, '|');) cells.push_back(trim(cell));
-        rows.push_back(cells);
-    }
-    REQUIRE(rows.size() > 1);
-    rows.erase(rows.begin());  // the header
+    auto rows = test::table_after(read_source(file), heading);
+    REQUIRE_MESSAGE(!rows.empty(), file << " has no table after " << heading);
     return rows;
 }
 
 }  // namespace
 
-TEST_CASE("README's settings table is setting_docs(), the list the man page prints")
+TEST_CASE("docs/settings.md's settings table is setting_docs(), the list the man page prints")
 {
     std::vector<std::vector<std::string>> documented;
     for (const auto& doc : setting_docs()) documented.push_back({doc.name, doc.default_value, doc.effect});
-    CHECK(readme_table("## Settings") == documented);
+    CHECK(doc_table("docs/settings.md", "## Settings") == documented);
 }
 
-TEST_CASE("README's check catalogue is the registry: every check, its category, and real settings")
+TEST_CASE("docs/checks.md's check catalogue is the registry: every check, its category, and real settings")
 {
-    const auto rows = readme_table("## Check catalogue");
+    const auto rows = doc_table("docs/checks.md", "## Check catalogue");
     std::vector<std::string> documented;
     std::set<std::string> known;
     for (const auto& doc : setting_docs()) known.insert(doc.name);
@@ -99,7 +71,7 @@ TEST_CASE("README's exit-code table is exit_code_docs(), the list the man page p
 {
     std::vector<std::vector<std::string>> documented;
     for (const auto& doc : exit_code_docs()) documented.push_back({std::to_string(to_int(doc.code)), doc.meaning});
-    CHECK(readme_table("## Exit codes") == documented);
+    CHECK(doc_table("README.md", "## Exit codes") == documented);
 }
 
 TEST_CASE("documented defaults are the defaults Settings has")
