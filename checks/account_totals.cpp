@@ -54,12 +54,16 @@ counted AS (
            sum((kind = 'account_totals_without_lines')::int) OVER () AS without_lines
     FROM breaks
 )
-SELECT 'summary' AS row_kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       count(*) FILTER (WHERE has_stored), count(*) FILTER (WHERE has_lines), coalesce(sum(lines), 0), 0
+SELECT 'summary' AS row_kind, NULL AS kind, NULL AS account_code, NULL AS currency, NULL AS column_name,
+       NULL AS expected, NULL AS actual, NULL AS difference, NULL AS stored_debit, NULL AS stored_credit,
+       NULL AS journal_debit, NULL AS journal_credit, NULL::bigint AS lines, NULL::bigint AS mismatched,
+       NULL::bigint AS missing, NULL::bigint AS without_lines, count(*) FILTER (WHERE has_stored) AS totals_checked,
+       count(*) FILTER (WHERE has_lines) AS journal_groups, coalesce(sum(lines), 0) AS lines_checked
 FROM compared
 UNION ALL
 (SELECT 'break', kind, account_code, currency, column_name, expected::text, actual::text, difference::text,
-        s_debit::text, s_credit::text, d_debit::text, d_credit::text, lines, mismatched, missing, without_lines
+        s_debit::text, s_credit::text, d_debit::text, d_credit::text, lines, mismatched, missing, without_lines,
+        NULL, NULL, NULL
  FROM counted
  ORDER BY abs(difference) DESC, account_code, currency, column_name LIMIT $1)
 )sql",
@@ -68,7 +72,7 @@ UNION ALL
 class AccountTotals : public Check {
 public:
     std::string_view name() const override { return "account_totals"; }
-    char category() const override { return 'B'; }
+    Category category() const override { return Category::B; }
     std::string_view description() const override
     {
         return "Each account's stored debit, credit and net totals equal the aggregate of its booked lines.";
@@ -76,46 +80,35 @@ public:
 
     void run(CheckContext& context) const override
     {
-        auto& variances = context.variances();
-        std::int64_t mismatched = 0;
-        std::int64_t missing = 0;
-        std::int64_t without_lines = 0;
-        std::int64_t listed = 0;
-        for (const auto& row : context.ledger().exec_params(account_totals_sql, listing_limit(context))) {
-            if (row[0].as<std::string>() == "summary") {
-                context.metrics()["totals_checked"] = row[12].as<std::int64_t>();
-                context.metrics()["journal_groups"] = row[13].as<std::int64_t>();
-                context.metrics()["lines_checked"] = row[14].as<std::int64_t>();
-                continue;
-            }
-            mismatched = row[13].as<std::int64_t>();
-            missing = row[14].as<std::int64_t>();
-            without_lines = row[15].as<std::int64_t>();
-            ++listed;
-            const std::string kind = row[1].as<std::string>();
-            std::vector<std::pair<std::string, std::string>> keys{{"account", text_or_empty(row[2])},
-                                                                  {"currency", text_or_empty(row[3])}};
-            if (!row[4].is_null()) keys.emplace_back("column", row[4].as<std::string>());
+        const auto rows = CappedRows::listing(context, account_totals_sql);
+        const NamedRow summary = rows.one();
+        context.metrics()["totals_checked"] = summary.number("totals_checked");
+        context.metrics()["journal_groups"] = summary.number("journal_groups");
+        context.metrics()["lines_checked"] = summary.number("lines_checked");
+        rows.list(context, "break", {"mismatched", "missing", "without_lines"}, [](const NamedRow& row) {
+            const std::string kind = row.text("kind");
+            std::vector<std::pair<std::string, std::string>> keys{{"account", row.text_or_empty("account_code")},
+                                                                  {"currency", row.text_or_empty("currency")}};
+            if (!row.is_null("column_name")) keys.emplace_back("column", row.text("column_name"));
             Variance variance{.kind = kind,
                               .keys = std::move(keys),
-                              .expected = optional_text(row[5]),
-                              .actual = optional_text(row[6]),
-                              .difference = optional_text(row[7])};
-            variance.detail = {{"booked_lines", row[12].as<std::int64_t>()}};
+                              .expected = row.optional_text("expected"),
+                              .actual = row.optional_text("actual"),
+                              .difference = row.optional_text("difference")};
+            variance.detail = {{"booked_lines", row.number("lines")}};
             if (kind == "account_totals_missing") {
-                variance.detail["journal_debit_total"] = row[10].as<std::string>();
-                variance.detail["journal_credit_total"] = row[11].as<std::string>();
+                variance.detail["journal_debit_total"] = row.text("journal_debit");
+                variance.detail["journal_credit_total"] = row.text("journal_credit");
             } else if (kind == "account_totals_without_lines") {
-                variance.detail["stored_debit_total"] = row[8].as<std::string>();
-                variance.detail["stored_credit_total"] = row[9].as<std::string>();
+                variance.detail["stored_debit_total"] = row.text("stored_debit");
+                variance.detail["stored_credit_total"] = row.text("stored_credit");
             }
-            variances.add(std::move(variance));
-        }
-        variances.add_unlisted(mismatched + missing + without_lines - listed);
-        context.metrics()["mismatched_columns"] = mismatched;
-        context.metrics()["missing"] = missing;
-        context.metrics()["without_lines"] = without_lines;
-        if (variances.total() > 0) context.raise(CheckStatus::fail);
+            return variance;
+        });
+        context.metrics()["mismatched_columns"] = rows.total("break", {"mismatched"});
+        context.metrics()["missing"] = rows.total("break", {"missing"});
+        context.metrics()["without_lines"] = rows.total("break", {"without_lines"});
+        if (context.variances().total() > 0) context.raise(CheckStatus::fail);
     }
 };
 

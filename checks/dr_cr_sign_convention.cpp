@@ -25,7 +25,8 @@ WITH balances AS (
     {lines}
     GROUP BY 1, 2, 3
 )
-SELECT account_code::text, customer_id::text, currency::text, normal_side::text, balance::text,
+SELECT 'wrong_side' AS row_kind, account_code::text AS account_code, customer_id::text AS customer_id,
+       currency::text AS currency, normal_side::text AS normal_side, balance::text AS balance,
        count(*) OVER () AS total
 FROM balances WHERE balance < 0
 ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
@@ -50,7 +51,7 @@ const std::string wrong_side_sql = fmt::format(
 class DrCrSignConvention : public Check {
 public:
     std::string_view name() const override { return "dr_cr_sign_convention"; }
-    char category() const override { return 'A'; }
+    Category category() const override { return Category::A; }
     std::string_view description() const override
     {
         return "Every line has side DR or CR and a strictly positive amount; no account that forbids it "
@@ -79,28 +80,20 @@ public:
         variances.add_unlisted(line_total - line_listed);
         context.metrics()["invalid_lines"] = line_total;
 
-        std::int64_t account_total = 0;
-        std::int64_t account_listed = 0;
         const std::string& balances_sql = defects.orphans == 0 ? wrong_side_sql : wrong_side_joined_sql;
-        // At least one row even when the line variances filled the cap: its window total is the
-        // only count of the wrong-side balances (found by the oracle test, ORACLE_SEED=55).
-        const auto limit = std::max<std::int64_t>(listing_limit(context), 1);
-        for (const auto& row : context.ledger().exec_params(balances_sql, limit)) {
-            account_total = row[5].as<std::int64_t>();
-            ++account_listed;
-            std::vector<std::pair<std::string, std::string>> keys{{"account", row[0].as<std::string>()}};
-            if (!row[1].is_null()) keys.emplace_back("customer_id", row[1].as<std::string>());
-            keys.emplace_back("currency", text_or_empty(row[2]));
+        const auto rows = CappedRows::listing(context, balances_sql);
+        context.metrics()["wrong_side_balances"] = rows.list(context, "wrong_side", {"total"}, [](const NamedRow& row) {
+            std::vector<std::pair<std::string, std::string>> keys{{"account", row.text("account_code")}};
+            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
+            keys.emplace_back("currency", row.text_or_empty("currency"));
             Variance variance{.kind = "wrong_side_balance",
                               .keys = std::move(keys),
                               .expected = "0",
-                              .actual = row[4].as<std::string>(),
-                              .difference = row[4].as<std::string>()};
-            variance.detail = {{"normal_side", row[3].as<std::string>()}};
-            variances.add(std::move(variance));
-        }
-        variances.add_unlisted(account_total - account_listed);
-        context.metrics()["wrong_side_balances"] = account_total;
+                              .actual = row.text("balance"),
+                              .difference = row.text("balance")};
+            variance.detail = {{"normal_side", row.text("normal_side")}};
+            return variance;
+        });
         if (variances.total() > 0) context.raise(CheckStatus::fail);
     }
 };

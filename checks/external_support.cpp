@@ -16,6 +16,7 @@ bool fetch_metrics(CheckContext& context, const ExternalFetch& fetch)
 {
     auto& metrics = context.metrics();
     metrics["broker"] = broker_code(fetch.broker);
+    context.set_broker_reach(broker_status(fetch));
     metrics["broker_status"] = broker_status(fetch);
     metrics["customers"] = fetch.customers;
     metrics["customers_checked"] = fetch.unreachable ? 0 : fetch.customers - fetch.fetch_errors;

@@ -28,7 +28,7 @@ public:
     {
     }
     std::string_view name() const override { return m_name; }
-    char category() const override { return 'C'; }
+    Category category() const override { return Category::C; }
     std::string_view description() const override { return m_description; }
     /// Fetches first, then reads the ledger in a short snapshot (reconcile_accounts).
     void run(CheckContext& context) const override;

@@ -12,7 +12,7 @@ namespace {
 class JournalLineCompleteness : public Check {
 public:
     std::string_view name() const override { return "journal_line_completeness"; }
-    char category() const override { return 'A'; }
+    Category category() const override { return Category::A; }
     std::string_view description() const override
     {
         return "Every booked transaction has at least two lines with a debit and a credit; no line points "

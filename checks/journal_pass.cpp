@@ -59,14 +59,15 @@ classified AS (
     SELECT *, booked AND NOT split AND lines > 0 AS counted FROM per_txn
 )
 SELECT CASE WHEN counted THEN currency END::text AS currency,
-       sum(debits) FILTER (WHERE counted)::text, sum(credits) FILTER (WHERE counted)::text,
-       (sum(debits) FILTER (WHERE counted) - sum(credits) FILTER (WHERE counted))::text,
-       coalesce(sum(lines) FILTER (WHERE counted), 0)::bigint, count(*) FILTER (WHERE counted),
-       count(*) FILTER (WHERE booked), coalesce(sum(lines), 0)::bigint,
-       (coalesce(sum(lines) FILTER (WHERE orphaned), 0) + coalesce(sum(defective) FILTER (WHERE NOT orphaned), 0))::bigint,
+       sum(debits) FILTER (WHERE counted)::text AS debits, sum(credits) FILTER (WHERE counted)::text AS credits,
+       (sum(debits) FILTER (WHERE counted) - sum(credits) FILTER (WHERE counted))::text AS difference,
+       coalesce(sum(lines) FILTER (WHERE counted), 0)::bigint AS lines, count(*) FILTER (WHERE counted) AS txn_groups,
+       count(*) FILTER (WHERE booked) AS booked_transactions, coalesce(sum(lines), 0)::bigint AS all_lines,
+       (coalesce(sum(lines) FILTER (WHERE orphaned), 0) + coalesce(sum(defective) FILTER (WHERE NOT orphaned), 0))::bigint
+           AS suspect_lines,
        count(*) FILTER (WHERE counted AND debits <> credits)
            + count(*) FILTER (WHERE booked AND (lines < 2 OR debit_lines = 0 OR credit_lines = 0))
-           + count(*) FILTER (WHERE booked AND split)
+           + count(*) FILTER (WHERE booked AND split) AS needs_detail
 FROM classified
 GROUP BY 1
 )sql",
@@ -102,17 +103,22 @@ misshapen AS (
     FROM per_txn WHERE booked AND (lines < 2 OR debit_lines = 0 OR credit_lines = 0)
     ORDER BY txn_id LIMIT $1
 )
-SELECT 'currency' AS row_kind, NULL AS txn_id, currency::text, sum(debits)::text, sum(credits)::text,
-       (sum(debits) - sum(credits))::text, sum(lines)::bigint, count(*), 0::bigint
+SELECT 'currency' AS row_kind, NULL AS txn_id, currency::text AS currency, sum(debits)::text AS debits,
+       sum(credits)::text AS credits, (sum(debits) - sum(credits))::text AS difference, sum(lines)::bigint AS lines,
+       count(*) AS txn_groups, NULL::bigint AS total, NULL::bigint AS debit_lines, NULL::bigint AS credit_lines,
+       NULL::bigint AS booked_transactions, NULL::bigint AS all_lines, NULL::bigint AS suspect_lines
 FROM per_txn_currency GROUP BY currency
 UNION ALL
-SELECT 'unbalanced', txn_id::text, currency::text, debits::text, credits::text, (debits - credits)::text, total, 0, 0
+SELECT 'unbalanced', txn_id::text, currency::text, debits::text, credits::text, (debits - credits)::text, NULL,
+       NULL, total, NULL, NULL, NULL, NULL, NULL
 FROM unbalanced
 UNION ALL
-SELECT 'misshapen', txn_id::text, NULL, lines::text, debit_lines::text, credit_lines::text, total, 0, 0
+SELECT 'misshapen', txn_id::text, NULL, NULL, NULL, NULL, lines, NULL, total, debit_lines, credit_lines, NULL, NULL,
+       NULL
 FROM misshapen
 UNION ALL
-SELECT 'summary', NULL, NULL, NULL, NULL, NULL, count(*) FILTER (WHERE booked), coalesce(sum(lines), 0)::bigint,
+SELECT 'summary', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, count(*) FILTER (WHERE booked),
+       coalesce(sum(lines), 0)::bigint,
        (coalesce(sum(lines) FILTER (WHERE orphaned), 0) + coalesce(sum(defective) FILTER (WHERE NOT orphaned), 0))::bigint
 FROM per_txn
 )sql",
@@ -134,106 +140,105 @@ WITH flagged AS MATERIALIZED (
     WHERE t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
        OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
 )
-SELECT 'summary' AS row_kind, NULL, NULL, NULL, NULL, NULL,
-       count(*) FILTER (WHERE orphan) > 0, count(*) FILTER (WHERE unknown_account) > 0, false, false, false,
-       false, false,
-       count(*) FILTER (WHERE orphan), count(*) FILTER (WHERE unknown_account),
-       count(*) FILTER (WHERE no_amount OR no_currency OR no_account),
-       count(*) FILTER (WHERE invalid_side), count(*) FILTER (WHERE non_positive_amount)
+SELECT 'summary' AS row_kind, NULL AS line_id, NULL AS txn_id, NULL AS account_code, NULL AS side, NULL AS amount,
+       NULL::boolean AS orphan, NULL::boolean AS unknown_account, NULL::boolean AS no_amount,
+       NULL::boolean AS no_currency, NULL::boolean AS no_account, NULL::boolean AS invalid_side,
+       NULL::boolean AS non_positive_amount, count(*) FILTER (WHERE orphan) AS orphans,
+       count(*) FILTER (WHERE unknown_account) AS unknown_accounts,
+       count(*) FILTER (WHERE no_amount OR no_currency OR no_account) AS incomplete,
+       count(*) FILTER (WHERE invalid_side) AS invalid_sides,
+       count(*) FILTER (WHERE non_positive_amount) AS non_positive_amounts
 FROM flagged
 UNION ALL
 (SELECT 'completeness', line_id::text, txn_id::text, account_code::text, side::text, amount::text, orphan,
-        unknown_account, no_amount, no_currency, no_account, invalid_side, non_positive_amount, 0, 0, 0, 0, 0
+        unknown_account, no_amount, no_currency, no_account, invalid_side, non_positive_amount, NULL, NULL, NULL,
+        NULL, NULL
  FROM flagged WHERE orphan OR unknown_account OR no_amount OR no_currency OR no_account
  ORDER BY flagged.line_id LIMIT $1)
 UNION ALL
 (SELECT 'sign', line_id::text, txn_id::text, account_code::text, side::text, amount::text, orphan,
-        unknown_account, no_amount, no_currency, no_account, invalid_side, non_positive_amount, 0, 0, 0, 0, 0
+        unknown_account, no_amount, no_currency, no_account, invalid_side, non_positive_amount, NULL, NULL, NULL,
+        NULL, NULL
  FROM flagged WHERE invalid_side OR non_positive_amount
  ORDER BY flagged.line_id LIMIT $1)
 )sql";
+
+/// One currency's totals, from a row of either statement (same column names).
+JournalPass::CurrencyTotal currency_total(const NamedRow& row)
+{
+    return {.currency = row.text_or_empty("currency"),
+            .debits = row.text("debits"),
+            .credits = row.text("credits"),
+            .difference = row.text("difference"),
+            .lines = row.number("lines"),
+            .groups = row.number("txn_groups")};
+}
 
 JournalPass compute_journal_pass(CheckContext& context)
 {
     JournalPass pass;
     std::int64_t needs_detail = 0;
-    for (const auto& row : context.ledger().exec_params(journal_summary_sql)) {
-        if (!row[0].is_null()) {
-            pass.currencies.push_back({.currency = row[0].as<std::string>(),
-                                       .debits = row[1].as<std::string>(),
-                                       .credits = row[2].as<std::string>(),
-                                       .difference = row[3].as<std::string>(),
-                                       .lines = row[4].as<std::int64_t>(),
-                                       .groups = row[5].as<std::int64_t>()});
-        }
-        pass.booked_transactions += row[6].as<std::int64_t>();
-        pass.lines += row[7].as<std::int64_t>();
-        pass.suspect_lines += row[8].as<std::int64_t>();
-        needs_detail += row[9].as<std::int64_t>();
+    for (const auto& result_row : context.ledger().exec_params(journal_summary_sql)) {
+        const NamedRow row(result_row);
+        if (!row.is_null("currency")) pass.currencies.push_back(currency_total(row));
+        pass.booked_transactions += row.number("booked_transactions");
+        pass.lines += row.number("all_lines");
+        pass.suspect_lines += row.number("suspect_lines");
+        needs_detail += row.number("needs_detail");
     }
     if (needs_detail == 0) return pass;
 
     pass = JournalPass{};
-    const auto cap = static_cast<std::int64_t>(context.variances().cap());
-    for (const auto& row : context.ledger().exec_params(journal_pass_sql, cap)) {
-        const auto kind = row[0].as<std::string>();
-        if (kind == "currency") {
-            pass.currencies.push_back({.currency = text_or_empty(row[2]),
-                                       .debits = row[3].as<std::string>(),
-                                       .credits = row[4].as<std::string>(),
-                                       .difference = row[5].as<std::string>(),
-                                       .lines = row[6].as<std::int64_t>(),
-                                       .groups = row[7].as<std::int64_t>()});
-        } else if (kind == "unbalanced") {
-            pass.unbalanced_total = row[6].as<std::int64_t>();
-            pass.unbalanced.push_back({.txn_id = row[1].as<std::string>(),
-                                       .currency = text_or_empty(row[2]),
-                                       .debits = row[3].as<std::string>(),
-                                       .credits = row[4].as<std::string>(),
-                                       .difference = row[5].as<std::string>()});
-        } else if (kind == "misshapen") {
-            pass.misshapen_total = row[6].as<std::int64_t>();
-            pass.misshapen.push_back({.txn_id = row[1].as<std::string>(),
-                                      .lines = row[3].as<std::int64_t>(),
-                                      .debit_lines = row[4].as<std::int64_t>(),
-                                      .credit_lines = row[5].as<std::int64_t>()});
-        } else {
-            pass.booked_transactions = row[6].as<std::int64_t>();
-            pass.lines = row[7].as<std::int64_t>();
-            pass.suspect_lines = row[8].as<std::int64_t>();
-        }
-    }
+    const auto rows = CappedRows::shared_listing(context, journal_pass_sql);
+    rows.each("currency", [&](const NamedRow& row) { pass.currencies.push_back(currency_total(row)); });
+    rows.each("unbalanced", [&](const NamedRow& row) {
+        pass.unbalanced.push_back({.txn_id = row.text("txn_id"),
+                                   .currency = row.text_or_empty("currency"),
+                                   .debits = row.text("debits"),
+                                   .credits = row.text("credits"),
+                                   .difference = row.text("difference")});
+    });
+    pass.unbalanced_total = rows.total("unbalanced", {"total"});
+    rows.each("misshapen", [&](const NamedRow& row) {
+        pass.misshapen.push_back({.txn_id = row.text("txn_id"),
+                                  .lines = row.number("lines"),
+                                  .debit_lines = row.number("debit_lines"),
+                                  .credit_lines = row.number("credit_lines")});
+    });
+    pass.misshapen_total = rows.total("misshapen", {"total"});
+    const NamedRow summary = rows.one();
+    pass.booked_transactions = summary.number("booked_transactions");
+    pass.lines = summary.number("all_lines");
+    pass.suspect_lines = summary.number("suspect_lines");
     return pass;
 }
 
 LineDefects compute_line_defects(CheckContext& context)
 {
     LineDefects defects;
-    const auto cap = static_cast<std::int64_t>(context.variances().cap());
-    for (const auto& row : context.ledger().exec_params(line_defects_sql, cap)) {
-        const auto kind = row[0].as<std::string>();
-        if (kind == "summary") {
-            defects.orphans = row[13].as<std::int64_t>();
-            defects.unknown_accounts = row[14].as<std::int64_t>();
-            defects.incomplete = row[15].as<std::int64_t>();
-            defects.invalid_sides = row[16].as<std::int64_t>();
-            defects.non_positive_amounts = row[17].as<std::int64_t>();
-            continue;
-        }
-        LineDefects::Line line{.line_id = row[1].as<std::string>(),
-                               .txn_id = optional_text(row[2]),
-                               .account = optional_text(row[3]),
-                               .side = optional_text(row[4]),
-                               .amount = optional_text(row[5]),
-                               .orphan = row[6].as<bool>(),
-                               .unknown_account = row[7].as<bool>(),
-                               .no_amount = row[8].as<bool>(),
-                               .no_currency = row[9].as<bool>(),
-                               .no_account = row[10].as<bool>(),
-                               .invalid_side = row[11].as<bool>(),
-                               .non_positive_amount = row[12].as<bool>()};
-        (kind == "completeness" ? defects.completeness : defects.sign).push_back(std::move(line));
-    }
+    const auto rows = CappedRows::shared_listing(context, line_defects_sql);
+    const NamedRow summary = rows.one();
+    defects.orphans = summary.number("orphans");
+    defects.unknown_accounts = summary.number("unknown_accounts");
+    defects.incomplete = summary.number("incomplete");
+    defects.invalid_sides = summary.number("invalid_sides");
+    defects.non_positive_amounts = summary.number("non_positive_amounts");
+    const auto line_of = [](const NamedRow& row) {
+        return LineDefects::Line{.line_id = row.text("line_id"),
+                                 .txn_id = row.optional_text("txn_id"),
+                                 .account = row.optional_text("account_code"),
+                                 .side = row.optional_text("side"),
+                                 .amount = row.optional_text("amount"),
+                                 .orphan = row.flag("orphan"),
+                                 .unknown_account = row.flag("unknown_account"),
+                                 .no_amount = row.flag("no_amount"),
+                                 .no_currency = row.flag("no_currency"),
+                                 .no_account = row.flag("no_account"),
+                                 .invalid_side = row.flag("invalid_side"),
+                                 .non_positive_amount = row.flag("non_positive_amount")};
+    };
+    rows.each("completeness", [&](const NamedRow& row) { defects.completeness.push_back(line_of(row)); });
+    rows.each("sign", [&](const NamedRow& row) { defects.sign.push_back(line_of(row)); });
     return defects;
 }
 

@@ -10,7 +10,7 @@ namespace {
 class LrsViewtradeTieOut : public Check {
 public:
     std::string_view name() const override { return "lrs_viewtrade_tie_out"; }
-    char category() const override { return 'C'; }
+    Category category() const override { return Category::C; }
     std::string_view description() const override
     {
         return "Per India customer: USD remitted under LRS vs USD wired into ViewTrade, bucketed matched, "

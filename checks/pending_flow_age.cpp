@@ -17,20 +17,22 @@ aged AS (
     FROM open_flows WHERE age_hours > $2
     ORDER BY created_at, flow_id LIMIT $4
 )
-SELECT 'summary' AS row_kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       coalesce(round(max(age_hours), 2), 0)::text, count(*), 0, false
+SELECT 'summary' AS row_kind, NULL AS flow_id, NULL AS flow_type, NULL AS customer_id, NULL AS amount,
+       NULL AS currency, NULL AS status, NULL AS created_at, NULL AS age_hours, NULL::bigint AS total,
+       NULL::bigint AS failing, NULL::boolean AS failed, coalesce(round(max(age_hours), 2), 0)::text AS oldest_age_hours,
+       count(*) AS open_flows
 FROM open_flows
 UNION ALL
 SELECT 'aged', flow_id::text, flow_type::text, customer_id::text, amount::text, currency::text, status::text,
        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), round(age_hours, 2)::text,
-       total, failing, age_hours > $3
+       total, failing, age_hours > $3, NULL, NULL
 FROM aged
 )sql";
 
 class PendingFlowAge : public Check {
 public:
     std::string_view name() const override { return "pending_flow_age"; }
-    char category() const override { return 'D'; }
+    Category category() const override { return Category::D; }
     std::string_view description() const override
     {
         return "No pending or in-transit flow is older than its tolerance (warn and fail thresholds in hours).";
@@ -39,32 +41,24 @@ public:
     void run(CheckContext& context) const override
     {
         const auto& settings = context.settings();
-        std::int64_t total = 0;
-        std::int64_t failing = 0;
-        std::int64_t listed = 0;
-        for (const auto& row :
-             context.ledger().exec_params(aged_flows_sql, format_utc(context.as_of()), settings.pending_warn_hours,
-                                          settings.pending_fail_hours, listing_limit(context))) {
-            if (row[0].as<std::string>() == "summary") {
-                context.metrics()["open_flows"] = row[9].as<std::int64_t>();
-                context.metrics()["oldest_age_hours"] = row[8].as<std::string>();
-                continue;
-            }
-            total = row[9].as<std::int64_t>();
-            failing = row[10].as<std::int64_t>();
-            ++listed;
-            std::vector<std::pair<std::string, std::string>> keys{{"flow_id", row[1].as<std::string>()}};
-            if (!row[3].is_null()) keys.emplace_back("customer_id", row[3].as<std::string>());
-            keys.emplace_back("currency", text_or_empty(row[5]));
-            Variance variance{.kind = "aged_pending", .keys = std::move(keys), .actual = optional_text(row[4])};
-            variance.detail = {{"flow_type", text_or_empty(row[2])},
-                               {"status", text_or_empty(row[6])},
-                               {"created_at", row[7].as<std::string>()},
-                               {"age_hours", row[8].as<std::string>()},
-                               {"severity", row[11].as<bool>() ? "fail" : "warn"}};
-            context.variances().add(std::move(variance));
-        }
-        context.variances().add_unlisted(total - listed);
+        const auto rows = CappedRows::listing(context, aged_flows_sql, format_utc(context.as_of()),
+                                              settings.pending_warn_hours, settings.pending_fail_hours);
+        const NamedRow summary = rows.one();
+        context.metrics()["open_flows"] = summary.number("open_flows");
+        context.metrics()["oldest_age_hours"] = summary.text("oldest_age_hours");
+        const std::int64_t total = rows.list(context, "aged", {"total"}, [](const NamedRow& row) {
+            std::vector<std::pair<std::string, std::string>> keys{{"flow_id", row.text("flow_id")}};
+            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
+            keys.emplace_back("currency", row.text_or_empty("currency"));
+            Variance variance{.kind = "aged_pending", .keys = std::move(keys), .actual = row.optional_text("amount")};
+            variance.detail = {{"flow_type", row.text_or_empty("flow_type")},
+                               {"status", row.text_or_empty("status")},
+                               {"created_at", row.text("created_at")},
+                               {"age_hours", row.text("age_hours")},
+                               {"severity", row.flag("failed") ? "fail" : "warn"}};
+            return variance;
+        });
+        const std::int64_t failing = rows.total("aged", {"failing"});
         context.metrics()["aged_warn"] = total - failing;
         context.metrics()["aged_fail"] = failing;
         context.metrics()["warn_hours"] = settings.pending_warn_hours;

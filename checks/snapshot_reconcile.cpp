@@ -31,7 +31,7 @@ const std::string snapshot_reconcile_sql = fmt::format(R"sql(
 WITH ranked AS (
     SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
            currency::text AS currency, as_of, balance,
-           max(as_of) FILTER (WHERE as_of <= $3::timestamptz)
+           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
                OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
                                   currency::text COLLATE "C") AS latest,
            dense_rank() OVER (ORDER BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
@@ -39,7 +39,7 @@ WITH ranked AS (
     FROM contract.balance_snapshots
 ),
 chosen AS MATERIALIZED (
-    SELECT * FROM ranked WHERE as_of <= $3::timestamptz AND as_of >= latest - make_interval(days => $1::int)
+    SELECT * FROM ranked WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int)
 ),
 snapshot_keys AS MATERIALIZED (
     SELECT key_id, min(account_code) AS account_code, min(currency) AS currency,
@@ -82,29 +82,31 @@ breaks AS (
     FROM replayed WHERE stored <> replayed
     UNION ALL
     SELECT 'future_snapshot', snapshot_id, account_code, customer_id, currency, as_of, NULL, balance, NULL
-    FROM ranked WHERE as_of > $3::timestamptz
+    FROM ranked WHERE as_of > $2::timestamptz
 ),
 counted AS (
     SELECT *, count(*) OVER () AS total, sum((kind = 'future_snapshot')::int) OVER () AS future FROM breaks
 )
-SELECT 'summary' AS row_kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       (SELECT count(*) FROM contract.balance_snapshots), count(*),
-       coalesce(to_char(max(as_of) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''), NULL, 0
+SELECT 'summary' AS row_kind, NULL AS snapshot_id, NULL AS account_code, NULL AS customer_id, NULL AS currency,
+       NULL AS as_of, NULL AS replayed, NULL AS stored, NULL AS difference, NULL::bigint AS total,
+       (SELECT count(*) FROM contract.balance_snapshots) AS snapshots_total, count(*) AS snapshots_checked,
+       coalesce(to_char(max(as_of) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS latest_as_of,
+       NULL AS kind, 0::bigint AS future
 FROM replayed
 UNION ALL
 (SELECT 'break', snapshot_id, account_code, customer_id, currency,
         to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        replayed::text, stored::text, difference::text, total, 0, '', kind, future
+        replayed::text, stored::text, difference::text, total, NULL, NULL, NULL, kind, future
  FROM counted
  ORDER BY kind = 'snapshot_mismatch', abs(difference) DESC, account_code, customer_id, currency, as_of, snapshot_id
- LIMIT $2)
+ LIMIT $3)
 )sql",
                                                        booked_statuses_sql);
 
 class SnapshotReconcile : public Check {
 public:
     std::string_view name() const override { return "snapshot_reconcile"; }
-    char category() const override { return 'B'; }
+    Category category() const override { return Category::B; }
     std::string_view description() const override
     {
         return "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time.";
@@ -114,35 +116,28 @@ public:
     {
         const auto window_days = context.settings().snapshot_window_days;
         const std::string run_as_of = format_utc(context.as_of());
-        std::int64_t total = 0;
-        std::int64_t future = 0;
-        std::int64_t listed = 0;
-        for (const auto& row :
-             context.ledger().exec_params(snapshot_reconcile_sql, window_days, listing_limit(context), run_as_of)) {
-            if (row[0].as<std::string>() == "summary") {
-                context.metrics()["snapshots_total"] = row[9].as<std::int64_t>();
-                context.metrics()["snapshots_checked"] = row[10].as<std::int64_t>();
-                context.metrics()["latest_as_of"] = row[11].as<std::string>();
-                continue;
-            }
-            total = row[9].as<std::int64_t>();
-            future = row[13].as<std::int64_t>();
-            ++listed;
-            std::vector<std::pair<std::string, std::string>> keys{{"snapshot_id", row[1].as<std::string>()},
-                                                                  {"account", text_or_empty(row[2])}};
-            if (!row[3].is_null()) keys.emplace_back("customer_id", row[3].as<std::string>());
-            keys.emplace_back("currency", text_or_empty(row[4]));
-            Variance variance{.kind = row[12].as<std::string>(),
+        const auto rows = CappedRows::listing(context, snapshot_reconcile_sql, window_days, run_as_of);
+        const NamedRow summary = rows.one();
+        context.metrics()["snapshots_total"] = summary.number("snapshots_total");
+        context.metrics()["snapshots_checked"] = summary.number("snapshots_checked");
+        context.metrics()["latest_as_of"] = summary.text("latest_as_of");
+        const auto future_row = rows.first("break");
+        const std::int64_t future = future_row ? future_row->number("future") : 0;
+        const std::int64_t total = rows.list(context, "break", {"total"}, [&](const NamedRow& row) {
+            std::vector<std::pair<std::string, std::string>> keys{{"snapshot_id", row.text("snapshot_id")},
+                                                                  {"account", row.text_or_empty("account_code")}};
+            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
+            keys.emplace_back("currency", row.text_or_empty("currency"));
+            Variance variance{.kind = row.text("kind"),
                               .keys = std::move(keys),
-                              .expected = optional_text(row[6]),
-                              .actual = row[7].as<std::string>(),
-                              .difference = optional_text(row[8])};
-            variance.detail = {{"as_of", row[5].as<std::string>()}};
+                              .expected = row.optional_text("replayed"),
+                              .actual = row.text("stored"),
+                              .difference = row.optional_text("difference")};
+            variance.detail = {{"as_of", row.text("as_of")}};
             // A snapshot dated after the run is not replayed (its balance is not yet knowable).
             if (variance.kind == "future_snapshot") variance.detail["run_as_of"] = run_as_of;
-            context.variances().add(std::move(variance));
-        }
-        context.variances().add_unlisted(total - listed);
+            return variance;
+        });
         context.metrics()["mismatched"] = total - future;
         context.metrics()["future_snapshots"] = future;
         context.metrics()["window_days"] = window_days;

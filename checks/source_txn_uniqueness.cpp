@@ -20,20 +20,21 @@ listed AS (
     FROM dups
     ORDER BY n DESC, source, source_txn_id LIMIT $1
 )
-SELECT 'summary' AS row_kind, NULL, NULL, t.n, NULL, t.n - coalesce(d.extra, 0)
+SELECT 'summary' AS row_kind, NULL AS source, NULL AS source_txn_id, NULL::bigint AS count, NULL AS txn_ids,
+       NULL::bigint AS total, t.n AS transactions_checked, t.n - coalesce(d.extra, 0) AS distinct_keys
 FROM (SELECT count(*) AS n FROM contract.transactions) t, (SELECT sum(n - 1) AS extra FROM dups) d
 UNION ALL
 SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n,
        (SELECT json_agg(t.txn_id::text ORDER BY t.txn_id) FROM contract.transactions t
         WHERE t.source = d.source AND t.source_txn_id = d.source_txn_id)::text,
-       d.total
+       d.total, NULL, NULL
 FROM listed d
 )sql";
 
 class SourceTxnUniqueness : public Check {
 public:
     std::string_view name() const override { return "source_txn_uniqueness"; }
-    char category() const override { return 'A'; }
+    Category category() const override { return Category::A; }
     std::string_view description() const override
     {
         return "(source, source_txn_id), the ingest idempotency key, is unique across transactions.";
@@ -41,24 +42,19 @@ public:
 
     void run(CheckContext& context) const override
     {
-        std::int64_t total = 0;
-        std::int64_t listed = 0;
-        for (const auto& row : context.ledger().exec_params(duplicates_sql, listing_limit(context))) {
-            if (row[0].as<std::string>() == "summary") {
-                context.metrics()["transactions_checked"] = row[3].as<std::int64_t>();
-                context.metrics()["distinct_keys"] = row[5].as<std::int64_t>();
-                continue;
-            }
-            total = row[5].as<std::int64_t>();
-            ++listed;
+        const auto rows = CappedRows::listing(context, duplicates_sql);
+        const NamedRow summary = rows.one();
+        context.metrics()["transactions_checked"] = summary.number("transactions_checked");
+        context.metrics()["distinct_keys"] = summary.number("distinct_keys");
+        const std::int64_t total = rows.list(context, "duplicate", {"total"}, [](const NamedRow& row) {
             Variance variance{.kind = "duplicate_source_txn",
-                              .keys = {{"source", text_or_empty(row[1])}, {"source_txn_id", text_or_empty(row[2])}}};
-            variance.detail = {{"count", row[3].as<std::int64_t>()},
-                               {"txn_ids", row[4].is_null() ? nlohmann::json::array()
-                                                            : nlohmann::json::parse(row[4].as<std::string>())}};
-            context.variances().add(std::move(variance));
-        }
-        context.variances().add_unlisted(total - listed);
+                              .keys = {{"source", row.text_or_empty("source")},
+                                       {"source_txn_id", row.text_or_empty("source_txn_id")}}};
+            variance.detail = {{"count", row.number("count")},
+                               {"txn_ids", row.is_null("txn_ids") ? nlohmann::json::array()
+                                                                  : nlohmann::json::parse(row.text("txn_ids"))}};
+            return variance;
+        });
         context.metrics()["duplicate_keys"] = total;
         if (total > 0) context.raise(CheckStatus::fail);
     }

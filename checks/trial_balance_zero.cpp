@@ -10,7 +10,7 @@ namespace {
 class TrialBalanceZero : public Check {
 public:
     std::string_view name() const override { return "trial_balance_zero"; }
-    char category() const override { return 'A'; }
+    Category category() const override { return Category::A; }
     std::string_view description() const override
     {
         return "Debits equal credits per currency over all booked lines, and every booked transaction "

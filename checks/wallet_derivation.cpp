@@ -48,12 +48,14 @@ breaks AS (
     FROM compared
     WHERE kind = 'wallet_missing' OR (kind = 'wallet_without_lines' AND stored <> 0) OR derived <> stored
 )
-SELECT 'summary' AS row_kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       count(stored), count(derived), coalesce(sum(lines), 0), 0
+SELECT 'summary' AS row_kind, NULL AS kind, NULL AS customer_id, NULL AS account_code, NULL AS currency,
+       NULL AS derived, NULL AS stored, NULL AS difference, NULL::bigint AS lines, NULL::bigint AS mismatched,
+       NULL::bigint AS missing, NULL::bigint AS without_lines, count(stored) AS wallets_checked,
+       count(derived) AS journal_wallets, coalesce(sum(lines), 0) AS lines_checked
 FROM compared
 UNION ALL
 (SELECT 'break', kind, customer_id, account_code, currency, coalesce(derived, 0)::text, stored::text,
-        difference::text, lines, mismatched, missing, without_lines
+        difference::text, lines, mismatched, missing, without_lines, NULL, NULL, NULL
  FROM breaks
  ORDER BY abs(difference) DESC, account_code, customer_id, currency LIMIT $1)
 )sql",
@@ -62,7 +64,7 @@ UNION ALL
 class WalletDerivation : public Check {
 public:
     std::string_view name() const override { return "wallet_derivation"; }
-    char category() const override { return 'B'; }
+    Category category() const override { return Category::B; }
     std::string_view description() const override
     {
         return "Each customer wallet's stored balance equals the sum of its booked journal lines on the wallet "
@@ -71,39 +73,28 @@ public:
 
     void run(CheckContext& context) const override
     {
-        auto& variances = context.variances();
-        std::int64_t mismatched = 0;
-        std::int64_t missing = 0;
-        std::int64_t without_lines = 0;
-        std::int64_t listed = 0;
-        for (const auto& row : context.ledger().exec_params(wallet_derivation_sql, listing_limit(context))) {
-            if (row[0].as<std::string>() == "summary") {
-                context.metrics()["wallets_checked"] = row[8].as<std::int64_t>();
-                context.metrics()["journal_wallets"] = row[9].as<std::int64_t>();
-                context.metrics()["lines_checked"] = row[10].as<std::int64_t>();
-                continue;
-            }
-            mismatched = row[9].as<std::int64_t>();
-            missing = row[10].as<std::int64_t>();
-            without_lines = row[11].as<std::int64_t>();
-            ++listed;
+        const auto rows = CappedRows::listing(context, wallet_derivation_sql);
+        const NamedRow summary = rows.one();
+        context.metrics()["wallets_checked"] = summary.number("wallets_checked");
+        context.metrics()["journal_wallets"] = summary.number("journal_wallets");
+        context.metrics()["lines_checked"] = summary.number("lines_checked");
+        rows.list(context, "break", {"mismatched", "missing", "without_lines"}, [](const NamedRow& row) {
             std::vector<std::pair<std::string, std::string>> keys;
-            if (!row[2].is_null()) keys.emplace_back("customer_id", row[2].as<std::string>());
-            keys.emplace_back("account", text_or_empty(row[3]));
-            keys.emplace_back("currency", text_or_empty(row[4]));
-            Variance variance{.kind = row[1].as<std::string>(),
+            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
+            keys.emplace_back("account", row.text_or_empty("account_code"));
+            keys.emplace_back("currency", row.text_or_empty("currency"));
+            Variance variance{.kind = row.text("kind"),
                               .keys = std::move(keys),
-                              .expected = row[5].as<std::string>(),
-                              .actual = optional_text(row[6]),
-                              .difference = row[7].as<std::string>()};
-            variance.detail = {{"booked_lines", row[8].as<std::int64_t>()}};
-            variances.add(std::move(variance));
-        }
-        variances.add_unlisted(mismatched + missing + without_lines - listed);
-        context.metrics()["mismatched"] = mismatched;
-        context.metrics()["missing"] = missing;
-        context.metrics()["without_lines"] = without_lines;
-        if (variances.total() > 0) context.raise(CheckStatus::fail);
+                              .expected = row.text("derived"),
+                              .actual = row.optional_text("stored"),
+                              .difference = row.text("difference")};
+            variance.detail = {{"booked_lines", row.number("lines")}};
+            return variance;
+        });
+        context.metrics()["mismatched"] = rows.total("break", {"mismatched"});
+        context.metrics()["missing"] = rows.total("break", {"missing"});
+        context.metrics()["without_lines"] = rows.total("break", {"without_lines"});
+        if (context.variances().total() > 0) context.raise(CheckStatus::fail);
     }
 };
 

@@ -25,7 +25,7 @@ int checks_command(const ChecksOptions& options, const GlobalOptions& global)
         nlohmann::json list = nlohmann::json::array();
         for (const auto& check : registry.all()) {
             list.push_back({{"name", check->name()},
-                            {"category", std::string(1, check->category())},
+                            {"category", check->category()},
                             {"books", settings.books},
                             {"description", check->description()}});
         }

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,7 +23,12 @@ struct GlobalOptions {
 /// Where a command prints its result.
 enum class OutputFormat { text, json, csv, jsonl };
 
-/// Adds `--output text|json` to a subcommand.
+/// A CLI11 check: the value is one of `words` (any case); the error reads "must be a or b, not 'x'".
+CLI::Validator one_of(std::vector<std::string> words);
+/// A CLI11 check: a whole number within [min, max]; the error names the range and the value.
+CLI::Validator whole_number(std::int64_t min, std::int64_t max);
+
+/// Adds `--output text|json` (default text) to a subcommand.
 void add_output_option(CLI::App& command, OutputFormat& format);
 /// The export format of csv/jsonl output; std::nullopt for text and json.
 std::optional<RecordFormat> record_format(OutputFormat format);
@@ -63,7 +69,7 @@ struct RunsOptions {
     std::optional<std::string> category;
     std::optional<std::string> status;
     std::int64_t limit = 20;
-    std::int64_t run_id = 0;
+    std::string run_id;  ///< as typed; validated by `runs show` itself
     OutputFormat output = OutputFormat::text;
     CLI::App* list = nullptr;
     CLI::App* show = nullptr;

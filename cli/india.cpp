@@ -9,12 +9,11 @@ namespace reconcile {
 
 CLI::App* setup_india(CLI::App& app, IndiaOptions& options)
 {
-    auto* command =
-        app.add_subcommand("india", "On-demand India reports against live ViewTrade data (read-only; no run row)");
+    auto* command = app.add_subcommand("india", "On-demand India reports from live ViewTrade data (no run row)");
     command->require_subcommand(1);
     const std::pair<const char*, const char*> reports[] = {
-        {"ledger-recon", "Per customer: ledger cash and share counts vs the live ViewTrade account"},
-        {"holdings-recon", "Per (customer, instrument): ledger share count vs ViewTrade positions"},
+        {"ledger-recon", "Per customer: ledger cash and shares vs the ViewTrade account"},
+        {"holdings-recon", "Per (customer, instrument): ledger shares vs ViewTrade positions"},
         {"reconciliation", "Per customer: USD remitted under LRS vs USD wired into ViewTrade"},
     };
     int value = 0;

@@ -5,6 +5,7 @@
 
 #include "checks/registry.hpp"
 #include "cli/commands.hpp"
+#include "lib/books.hpp"
 #include "lib/history.hpp"
 #include "lib/interrupt.hpp"
 #include "lib/log.hpp"
@@ -24,17 +25,15 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
     command->add_option("-c,--category", options.category, "Category: A, B, C or D")->required();
     command->add_option("--check", options.checks, "Only this check (repeatable); must be in the category");
     add_output_option(*command, options.output);
-    command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail (default) or warn")
-        ->check(CLI::IsMember({"fail", "warn"}));
+    command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail or warn")
+        ->check(one_of({"fail", "warn"}))
+        ->type_name("fail|warn")
+        ->capture_default_str();
     command->add_option("--trigger", options.trigger, "Recorded on the run row: manual, schedule or api")
-        ->check(CLI::IsMember({"manual", "schedule", "api"}));
-    command->add_flag("--if-due", options.if_due,
-                      "Skip (exit 0) unless the book's schedule switch is on and its cadence has passed since the "
-                      "last completed run (the same decision as `reconcile tick`)");
-    command
-        ->add_option("--shard", options.shard,
-                     "Category C only: fetch and compare only the customers in shard K of N (by a stable hash "
-                     "of the customer id), under the shard's own lock; e.g. --shard 2/4")
+        ->check(one_of(trigger_names()))
+        ->type_name("manual|schedule|api");
+    command->add_flag("--if-due", options.if_due, "Skip (exit 0) unless due, as `reconcile tick` decides");
+    command->add_option("--shard", options.shard, "Category C only: the customers in shard K of N (e.g. 2/4), own lock")
         ->option_text("K/N");
     return command;
 }
@@ -43,7 +42,7 @@ namespace {
 
 /// `--if-due`: the scheduler's own decision (lib/schedule.hpp decide_slot) for this book and
 /// category against its run history; std::nullopt when due, else why not (one line).
-std::optional<std::string> not_due_reason(const Settings& settings, const std::string& book, char category,
+std::optional<std::string> not_due_reason(const Settings& settings, const std::string& book, Category category,
                                           const std::optional<Shard>& shard)
 {
     settings.require_book(book);
@@ -51,8 +50,7 @@ std::optional<std::string> not_due_reason(const Settings& settings, const std::s
     const auto cadence =
         std::find_if(config.books.begin(), config.books.end(), [&](const BookCadence& c) { return c.book == book; });
     if (!cadence->enabled) {
-        return fmt::format("scheduled runs of book {} are switched off ({})", book,
-                           book == "india" ? "INDIA_RECON_ENABLED" : "RECON_SCHEDULE_ENABLED");
+        return fmt::format("scheduled runs of book {} are switched off ({})", book, book_rules(book).schedule_switch);
     }
     Session control(settings.database_url(book), "control");
     verify_book(control, book);
@@ -90,7 +88,9 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     if (options.shard) request.shard = parse_shard(*options.shard);
     require_shardable(request.category, request.shard);
     const Settings settings = load_settings_from(global.config_path);
-    request.trigger = !options.trigger.empty() ? options.trigger : options.if_due ? "schedule" : "manual";
+    request.trigger = !options.trigger.empty() ? parse_trigger(options.trigger).value_or(Trigger::manual)
+                      : options.if_due         ? Trigger::schedule
+                                               : Trigger::manual;
 
     if (options.if_due) {
         if (const auto reason = not_due_reason(settings, request.book, request.category, request.shard)) {

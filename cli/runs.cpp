@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <iostream>
 
 #include "checks/registry.hpp"
@@ -8,6 +10,7 @@
 #include "lib/errors.hpp"
 #include "lib/export.hpp"
 #include "lib/history.hpp"
+#include "lib/migrate.hpp"
 #include "lib/output.hpp"
 
 namespace reconcile {
@@ -20,12 +23,15 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     options.list->add_option("-b,--book", options.book, "Only this book (default: every book)");
     options.list->add_option("-c,--category", options.category, "Only this category");
     options.list->add_option("--status", options.status, "Only this status")
-        ->check(CLI::IsMember({"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"}));
-    options.list->add_option("-n,--limit", options.limit, "How many runs per book")->check(CLI::Range(1, 10000));
+        ->check(one_of(run_status_names()))
+        ->type_name("running|ok|warn|fail|error|abandoned|interrupted");
+    options.list->add_option("-n,--limit", options.limit, "How many runs per book")
+        ->check(whole_number(1, 10000))
+        ->capture_default_str();
     add_table_output_option(*options.list, options.output);
 
     options.show = command->add_subcommand("show", "One run with its checks and variances");
-    options.show->add_option("run_id", options.run_id, "Run id")->required()->check(CLI::PositiveNumber);
+    options.show->add_option("run_id", options.run_id, "Run id (runs list shows them)")->required();
     options.show->add_option("-b,--book", options.book, "The run's book (needed when ids exist in several)");
     add_output_option(*options.show, options.output);
     return command;
@@ -50,14 +56,15 @@ namespace {
 int list_runs(const RunsOptions& options, const Settings& settings)
 {
     RunFilter filter;
-    if (options.category) filter.category = std::string(1, parse_category(*options.category));
-    filter.status = options.status;
+    if (options.category) filter.category = parse_category(*options.category);
+    if (options.status) filter.status = parse_run_status(*options.status);
     filter.limit = options.limit;
     nlohmann::json all = nlohmann::json::array();
     std::optional<RecordWriter> records;
     if (const auto format = record_format(options.output)) records.emplace(std::cout, *format, run_columns());
     for (const auto& book : books_to_read(settings, options.book)) {
         Session session(settings.database_url(book), "control");
+        verify_book(session, book);
         RunHistory history(session);
         for (const auto& report : history.list(book, filter)) {
             if (records) {
@@ -73,19 +80,46 @@ int list_runs(const RunsOptions& options, const Settings& settings)
     return 0;
 }
 
+/// A run id as typed: a whole number from 1 up; anything else is a usage error saying so.
+std::int64_t parse_run_id(const std::string& text)
+{
+    const bool digits = !text.empty() && text.size() <= 40 &&
+                        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) {
+        throw Error(ExitCode::usage,
+                    fmt::format("run id must be a whole number such as 42, not '{}' (runs list shows the ids)",
+                                printable(text.substr(0, 40))));
+    }
+    std::int64_t id = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec == std::errc::result_out_of_range) {
+        throw Error(ExitCode::usage, fmt::format("run id {} is too large: no run has such an id", text));
+    }
+    if (ec != std::errc{} || id == 0) {
+        throw Error(ExitCode::usage, fmt::format("run id {} does not exist: run ids start at 1", text));
+    }
+    return id;
+}
+
 int show_run(const RunsOptions& options, const Settings& settings)
 {
+    const std::int64_t run_id = parse_run_id(options.run_id);
     std::vector<RunReport> found;
     for (const auto& book : books_to_read(settings, options.book)) {
         Session session(settings.database_url(book), "control");
+        verify_book(session, book);
         RunHistory history(session);
-        if (auto report = history.find(options.run_id)) found.push_back(std::move(*report));
+        if (auto report = history.find(run_id)) {
+            // Two books may share a database with distinct run rows: only this book's runs count.
+            if (report->book == book) found.push_back(std::move(*report));
+        }
     }
     if (found.empty()) {
-        throw Error(ExitCode::usage, fmt::format("no run {} in the run history", options.run_id));
+        throw Error(ExitCode::usage, fmt::format("no run {} in the run history{}", run_id,
+                                                 options.book ? " of book " + *options.book : std::string{}));
     }
     if (found.size() > 1) {
-        throw Error(ExitCode::usage, fmt::format("run {} exists in several books; pass --book", options.run_id));
+        throw Error(ExitCode::usage, fmt::format("run {} exists in several books; pass --book", run_id));
     }
     if (options.output == OutputFormat::json) {
         std::cout << run_report_to_json(found.front()).dump(2) << '\n';

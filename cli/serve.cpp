@@ -33,9 +33,8 @@ CLI::App* setup_serve(CLI::App& app, ServeOptions& options)
     auto* command = app.add_subcommand("serve", "HTTP API, metrics and the embedded scheduler");
     command->add_option("--address", options.address, "Address to bind (RECON_SERVE_ADDRESS; default 127.0.0.1)");
     command->add_option("--port", options.port, "Port to bind, 0 for any free one (RECON_SERVE_PORT; default 8078)")
-        ->check(CLI::Range(0, 65535));
-    command->add_flag("--dev", options.dev,
-                      "Development mode: loopback only, token 'localdev' for reads and writes, no token settings");
+        ->check(whole_number(0, 65535));
+    command->add_flag("--dev", options.dev, "Loopback only, token 'localdev' for reads and writes (development)");
     return command;
 }
 

@@ -40,11 +40,12 @@ nlohmann::json optional_time(const std::optional<Timestamp>& t)
 
 CLI::App* setup_tick(CLI::App& app, TickOptions& options)
 {
-    auto* command = app.add_subcommand(
-        "tick", "One scheduler cycle (for cron or a systemd timer): run every due book and category");
+    auto* command = app.add_subcommand("tick", "One scheduler cycle (cron, timers): run every due book and category");
     add_output_option(*command, options.output);
-    command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail (default) or warn")
-        ->check(CLI::IsMember({"fail", "warn"}));
+    command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail or warn")
+        ->check(one_of({"fail", "warn"}))
+        ->type_name("fail|warn")
+        ->capture_default_str();
     command->add_flag("--dry-run", options.dry_run, "Say what is due without running anything");
     return command;
 }
@@ -69,7 +70,7 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
             const SlotOutcome* outcome = outcome_of(outcomes, decision);
             nlohmann::json slot = {
                 {"book", decision.book},
-                {"category", std::string(1, decision.category)},
+                {"category", decision.category},
                 {"enabled", decision.enabled},
                 {"due", decision.due},
                 {"last_started_at", optional_time(decision.last_started)},
@@ -85,7 +86,7 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
         }
         nlohmann::json errors = nlohmann::json::array();
         for (const auto& outcome : outcomes) {
-            if (outcome.category != '*') continue;
+            if (outcome.category) continue;
             errors.push_back({{"book", outcome.book}, {"exit_code", to_int(outcome.code)}, {"detail", outcome.detail}});
         }
         std::cout << nlohmann::json{{"exit_code", to_int(code)},
@@ -96,7 +97,7 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
                   << '\n';
     } else {
         for (const auto& outcome : outcomes) {
-            if (outcome.category == '*') std::cout << fmt::format("{:<8} *  {}\n", outcome.book, outcome.detail);
+            if (!outcome.category) std::cout << fmt::format("{:<8} *  {}\n", outcome.book, outcome.detail);
         }
         for (const auto& decision : cycle.last_decisions()) {
             std::cout << fmt::format("{:<8} {}  {}\n", decision.book, decision.category,

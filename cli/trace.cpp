@@ -9,8 +9,7 @@ namespace reconcile {
 
 CLI::App* setup_trace(CLI::App& app, TraceOptions& options)
 {
-    auto* command = app.add_subcommand(
-        "trace", "Follow a transaction (or a source key) to its lines, related transactions and variances");
+    auto* command = app.add_subcommand("trace", "A transaction or source key: its lines, relations and variances");
     command->add_option("-b,--book", options.book, "Book of the transaction (one of RECON_BOOKS)")->required();
     auto* txn = command->add_option("--txn", options.txn_id, "The transaction's txn_id");
     auto* source = command->add_option("--source", options.source, "The ingest source of the source key");

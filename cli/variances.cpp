@@ -17,13 +17,14 @@ namespace reconcile {
 CLI::App* setup_variances(CLI::App& app, VariancesOptions& options)
 {
     auto* command = app.add_subcommand(
-        "variances", "The history of every break: which are new, which persist and since when, which resolved");
+        "variances", "Every break's history: new, persisting (since when) or resolved");
     command->require_subcommand(0, 1);
     command->add_option("-b,--book", options.book, "Only this book (default: every book)");
     command->add_option("--check", options.check, "Only this check");
     auto* open = command->add_flag("--open", options.open, "Only breaks still open");
     command->add_flag("--resolved", options.resolved, "Only breaks that resolved")->excludes(open);
-    command->add_option("-n,--limit", options.limit, "At most this many breaks per book")->check(CLI::Range(1, 100000));
+    command->add_option("-n,--limit", options.limit, "At most this many breaks per book")->check(whole_number(1, 100000))
+        ->capture_default_str();
     add_table_output_option(*command, options.output);
 
     options.ack = command->add_subcommand(
@@ -32,7 +33,8 @@ CLI::App* setup_variances(CLI::App& app, VariancesOptions& options)
         ->required();
     options.ack->add_option("--class", options.variance_class, "What the break is: data, code or timing")
         ->required()
-        ->check(CLI::IsMember({"data", "code", "timing"}));
+        ->check(one_of({"data", "code", "timing"}))
+        ->type_name("data|code|timing");
     options.ack->add_option("--note", options.note, "Why (kept in the audit log)")->required();
     options.ack->add_option("--until", options.until, "The acknowledgement ends at this UTC time (ISO-8601)");
     options.ack->add_option("--by", options.by, "Who acknowledges (default: the OS user)");

@@ -6,11 +6,12 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
-#include <mutex>
 
+#include "lib/curl_handles.hpp"
 #include "lib/hash.hpp"
 #include "lib/log.hpp"
 #include "lib/output.hpp"
+#include "lib/text.hpp"
 
 namespace reconcile {
 namespace {
@@ -38,13 +39,6 @@ std::string one_line(std::string text)
         text += "...";
     }
     return text;
-}
-
-std::string upper(std::string_view text)
-{
-    std::string result(text);
-    for (char& c : result) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return result;
 }
 
 std::string variance_brief(const Variance& variance)
@@ -131,7 +125,7 @@ nlohmann::json payload_of(const Settings& settings, const RunReport& report, con
             {"dedup_key", alert.dedup_key},
             {"book", report.book},
             {"run_id", report.run_id},
-            {"category", std::string(1, report.category)},
+            {"category", report.category},
             {"shard", shard_to_json(report.shard)},
             {"trigger", report.trigger},
             {"check", check.check_name},
@@ -152,21 +146,25 @@ nlohmann::json payload_of(const Settings& settings, const RunReport& report, con
             {"resolved", std::move(resolved)}};
 }
 
-void ensure_curl_initialised()
-{
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 std::size_t discard_body(char*, std::size_t size, std::size_t count, void*)
 {
     return size * count;
 }
 
-/// One alert in flight.
+/// One alert in flight. While its easy handle is added to the multi handle, `multi` says so,
+/// and leaving (a throw included) removes it before the handle is freed.
 struct Transfer {
-    CURL* easy = nullptr;
-    curl_slist* headers = nullptr;
+    Transfer() = default;
+    Transfer(const Transfer&) = delete;
+    Transfer& operator=(const Transfer&) = delete;
+    ~Transfer()
+    {
+        if (multi != nullptr) curl_multi_remove_handle(multi, easy.get());
+    }
+
+    CurlEasy easy;
+    CurlSlist headers;
+    CURLM* multi = nullptr;
     std::string body;
     bool done = false;
     std::optional<Clock::time_point> retry_at;
@@ -182,11 +180,12 @@ std::int64_t remaining_ms(Clock::time_point deadline)
 void start_transfer(CURLM* multi, Transfer& transfer, Clock::time_point deadline)
 {
     const long left = static_cast<long>(remaining_ms(deadline));
-    curl_easy_setopt(transfer.easy, CURLOPT_TIMEOUT_MS, left);
-    curl_easy_setopt(transfer.easy, CURLOPT_CONNECTTIMEOUT_MS, left);
+    curl_easy_setopt(transfer.easy.get(), CURLOPT_TIMEOUT_MS, left);
+    curl_easy_setopt(transfer.easy.get(), CURLOPT_CONNECTTIMEOUT_MS, left);
     ++transfer.result.attempts;
     transfer.retry_at.reset();
-    curl_multi_add_handle(multi, transfer.easy);
+    curl_multi_add_handle(multi, transfer.easy.get());
+    transfer.multi = multi;
 }
 
 void finish_transfer(Transfer& transfer, CURLcode code, std::chrono::milliseconds budget)
@@ -194,7 +193,7 @@ void finish_transfer(Transfer& transfer, CURLcode code, std::chrono::millisecond
     transfer.done = true;
     if (code == CURLE_OK) {
         long status = 0;
-        curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &status);
         transfer.result.http_status = status;
         transfer.result.delivered = status >= 200 && status < 300;
         if (!transfer.result.delivered) transfer.result.failure = fmt::format("webhook answered HTTP {}", status);
@@ -265,11 +264,11 @@ std::vector<std::string> alert_headers(const Alert& alert, const std::string& bo
 std::vector<AlertDelivery> deliver_alerts(const std::string& url, const std::optional<std::string>& secret,
                                           const std::vector<Alert>& alerts, std::chrono::milliseconds budget)
 {
-    ensure_curl_initialised();
+    curl_global_init_once();
     const auto deadline = Clock::now() + budget;
     const std::string timestamp = std::to_string(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-    std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(), &curl_multi_cleanup);
+    const CurlMulti multi(curl_multi_init());
     if (!multi) throw std::runtime_error("cannot initialise libcurl");
     std::vector<Transfer> transfers(alerts.size());
     for (std::size_t i = 0; i < alerts.size(); ++i) {
@@ -277,23 +276,24 @@ std::vector<AlertDelivery> deliver_alerts(const std::string& url, const std::opt
         transfer.result.check_name = alerts[i].check_name;
         transfer.body = alerts[i].payload.dump();
         for (const auto& header : alert_headers(alerts[i], transfer.body, secret, timestamp)) {
-            transfer.headers = curl_slist_append(transfer.headers, header.c_str());
+            curl_slist_add(transfer.headers, header.c_str());
         }
-        transfer.easy = curl_easy_init();
-        if (transfer.easy == nullptr) {
+        transfer.easy.reset(curl_easy_init());
+        if (!transfer.easy) {
             transfer.done = true;
             transfer.result.failure = "cannot initialise libcurl";
             continue;
         }
-        curl_easy_setopt(transfer.easy, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(transfer.easy, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(transfer.easy, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(transfer.easy, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(transfer.easy, CURLOPT_HTTPHEADER, transfer.headers);
-        curl_easy_setopt(transfer.easy, CURLOPT_POSTFIELDS, transfer.body.c_str());
-        curl_easy_setopt(transfer.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.body.size()));
-        curl_easy_setopt(transfer.easy, CURLOPT_WRITEFUNCTION, &discard_body);
-        curl_easy_setopt(transfer.easy, CURLOPT_PRIVATE, &transfer);
+        CURL* easy = transfer.easy.get();
+        curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers.get());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.body.c_str());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.body.size()));
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &discard_body);
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
         start_transfer(multi.get(), transfer, deadline);
     }
 
@@ -311,6 +311,7 @@ std::vector<AlertDelivery> deliver_alerts(const std::string& url, const std::opt
             Transfer* transfer = nullptr;
             curl_easy_getinfo(easy, CURLINFO_PRIVATE, &transfer);
             curl_multi_remove_handle(multi.get(), easy);
+            transfer->multi = nullptr;
             if (code == CURLE_COULDNT_CONNECT && transfer->result.attempts < 2) {
                 transfer->retry_at = Clock::now() + connect_retry_pause;
                 continue;
@@ -334,11 +335,6 @@ std::vector<AlertDelivery> deliver_alerts(const std::string& url, const std::opt
                                           ? "could not connect; no time left for a retry"
                                           : fmt::format("no answer within the alert deadline of {} ms", budget.count());
         }
-        if (transfer.easy != nullptr) {
-            curl_multi_remove_handle(multi.get(), transfer.easy);
-            curl_easy_cleanup(transfer.easy);
-        }
-        curl_slist_free_all(transfer.headers);
         results.push_back(std::move(transfer.result));
     }
     return results;

@@ -14,13 +14,14 @@
 #include "lib/metrics.hpp"
 #include "lib/output.hpp"
 #include "lib/schedule.hpp"
+#include "lib/text.hpp"
 #include "lib/variances_api.hpp"
 
 namespace reconcile {
 namespace {
 
 /// Categories a run request without a category runs: the internal ones of every cycle.
-constexpr char internal_categories[] = {'A', 'B', 'D'};
+constexpr Category internal_categories[] = {Category::A, Category::B, Category::D};
 constexpr std::int64_t max_page = 500;
 constexpr std::size_t min_token_length = 16;
 
@@ -34,17 +35,9 @@ std::string run_href(const std::string& book, std::int64_t run_id)
     return fmt::format("/v1/reconciliation/runs/{}?book={}", run_id, book);
 }
 
-std::string category_text(char category)
+Category validated_category(const std::string& text)
 {
-    return std::string(1, category);
-}
-
-char validated_category(const std::string& text)
-{
-    if (text.size() == 1) {
-        const char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
-        if (upper >= 'A' && upper <= 'D') return upper;
-    }
+    if (const auto category = parse_category_text(text)) return *category;
     throw bad_request(fmt::format("category must be one of A, B, C, D, got '{}'", text));
 }
 
@@ -62,8 +55,8 @@ nlohmann::json running_stub(const LaunchedRun& run, const LaunchedRun::State& st
 {
     return {{"run_id", state.run_id},
             {"book", run.book},
-            {"category", category_text(run.category)},
-            {"status", "running"},
+            {"category", run.category},
+            {"status", RunStatus::running},
             {"href", run_href(run.book, state.run_id)}};
 }
 
@@ -80,24 +73,19 @@ bool is_loopback_address(std::string_view address)
 ServeSettings load_serve_settings(const Settings& settings, bool dev, const std::optional<std::string>& address,
                                   const std::optional<int>& port)
 {
-    const EnvMap& env = settings.raw;
+    const ServeConfig& config = settings.serve;
     ServeSettings serve;
     serve.dev = dev;
-    const auto integer = [&env](const std::string& name, std::int64_t fallback, std::int64_t min, std::int64_t max) {
-        const auto value = lookup_setting(env, name);
-        return value ? parse_int_setting(name, *value, min, max) : fallback;
-    };
-    serve.address = address.value_or(lookup_setting(env, "RECON_SERVE_ADDRESS").value_or("127.0.0.1"));
-    serve.port = port.value_or(static_cast<int>(integer("RECON_SERVE_PORT", 8078, 0, 65535)));
+    serve.address = address.value_or(config.address);
+    serve.port = port.value_or(static_cast<int>(config.port));
     if (serve.port < 0 || serve.port > 65535) throw Error(ExitCode::usage, "--port must be within 0..65535");
-    serve.limits.max_body_bytes =
-        static_cast<std::size_t>(integer("RECON_SERVE_MAX_BODY_BYTES", 65536, 1, 16 * 1024 * 1024));
-    serve.limits.request_timeout = std::chrono::seconds(integer("RECON_SERVE_READ_TIMEOUT_SECONDS", 10, 1, 3600));
-    serve.limits.write_timeout = std::chrono::seconds(integer("RECON_SERVE_WRITE_TIMEOUT_SECONDS", 10, 1, 3600));
-    serve.limits.keep_alive_timeout = std::chrono::seconds(integer("RECON_SERVE_KEEPALIVE_SECONDS", 5, 1, 3600));
-    serve.limits.workers = static_cast<std::size_t>(integer("RECON_SERVE_WORKERS", 8, 1, 256));
-    serve.limits.max_queued = static_cast<std::size_t>(integer("RECON_SERVE_QUEUE", 64, 0, 100000));
-    serve.run_wait = std::chrono::seconds(integer("RECON_SERVE_RUN_WAIT_SECONDS", 30, 0, 3600));
+    serve.limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+    serve.limits.request_timeout = std::chrono::seconds(config.read_timeout_seconds);
+    serve.limits.write_timeout = std::chrono::seconds(config.write_timeout_seconds);
+    serve.limits.keep_alive_timeout = std::chrono::seconds(config.keepalive_seconds);
+    serve.limits.workers = static_cast<std::size_t>(config.workers);
+    serve.limits.max_queued = static_cast<std::size_t>(config.queue);
+    serve.run_wait = std::chrono::seconds(config.run_wait_seconds);
 
     if (dev) {
         if (!is_loopback_address(serve.address)) {
@@ -108,14 +96,14 @@ ServeSettings load_serve_settings(const Settings& settings, bool dev, const std:
         serve.tokens.read = dev_token;
         return serve;
     }
-    const auto admin = lookup_setting(env, "LEDGER_ADMIN_TOKEN");
+    const auto& admin = config.admin_token;
     if (!admin) {
         throw Error(ExitCode::config,
                     "LEDGER_ADMIN_TOKEN (or LEDGER_ADMIN_TOKEN_FILE) is not set: serve refuses to start without "
                     "tokens (use --dev for a loopback-only server with the token localdev)");
     }
     serve.tokens.admin = *admin;
-    serve.tokens.read = lookup_setting(env, "LEDGER_TOKEN");
+    serve.tokens.read = config.read_token;
     if (serve.tokens.admin.size() < min_token_length) {
         throw Error(ExitCode::config,
                     fmt::format("LEDGER_ADMIN_TOKEN is shorter than {} characters", min_token_length));
@@ -176,16 +164,16 @@ std::vector<std::string> configured_books(const Settings& settings)
     return books;
 }
 
-std::vector<std::pair<std::string, char>> run_targets(const RunSpec& spec, const Settings& settings)
+std::vector<std::pair<std::string, Category>> run_targets(const RunSpec& spec, const Settings& settings)
 {
     const std::vector<std::string> books =
         spec.book ? std::vector<std::string>{*spec.book} : configured_books(settings);
     if (books.empty()) throw Error(ExitCode::config, "no book has a database configured (RECON_DATABASE_URL_<BOOK>)");
-    std::vector<char> categories(std::begin(internal_categories), std::end(internal_categories));
+    std::vector<Category> categories(std::begin(internal_categories), std::end(internal_categories));
     if (spec.category) categories = {*spec.category};
-    std::vector<std::pair<std::string, char>> targets;
+    std::vector<std::pair<std::string, Category>> targets;
     for (const auto& book : books) {
-        for (const char category : categories) targets.emplace_back(book, category);
+        for (const Category category : categories) targets.emplace_back(book, category);
     }
     return targets;
 }
@@ -223,14 +211,15 @@ RunListQuery parse_run_list_query(const std::multimap<std::string, std::string>&
         query.books = configured_books(settings);
     }
     if (const auto category = single_param(params, "category")) {
-        query.filter.category = category_text(validated_category(*category));
+        query.filter.category = validated_category(*category);
     }
     if (const auto status = single_param(params, "status")) {
-        static const std::set<std::string> known{"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"};
-        if (known.count(*status) == 0) {
+        query.filter.status = parse_run_status(*status);
+        if (!query.filter.status) {
+            auto known = run_status_names();
+            std::sort(known.begin(), known.end());
             throw bad_request(fmt::format("status must be one of {}, got '{}'", fmt::join(known, ", "), *status));
         }
-        query.filter.status = *status;
     }
     if (const auto since = single_param(params, "since")) {
         query.filter.since = parse_utc(*since);
@@ -308,9 +297,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     const bool has_body = std::any_of(request.body.begin(), request.body.end(),
                                       [](char c) { return c != ' ' && c != '\t' && c != '\r' && c != '\n'; });
     if (has_body) {
-        std::string type = request.get_header_value("Content-Type");
-        std::transform(type.begin(), type.end(), type.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const std::string type = lower(request.get_header_value("Content-Type"));
         if (type.rfind("application/json", 0) != 0) {
             throw HttpError(415, "the body must be JSON: send Content-Type: application/json");
         }
@@ -331,7 +318,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
 
     // The run in progress that holds a refused run's lock, named from its `running` row.
     const auto lock_held = [this](const LaunchedRun& run) {
-        nlohmann::json json = {{"book", run.book}, {"category", category_text(run.category)}};
+        nlohmann::json json = {{"book", run.book}, {"category", run.category}};
         std::string detail = fmt::format("a run of {}/{} is already in progress", run.book, run.category);
         try {
             Session session(m_settings.database_url(run.book), "control");
@@ -350,7 +337,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     };
     const auto failure = [](const LaunchedRun& run, const LaunchedRun::State& state) {
         nlohmann::json json = {{"book", run.book},
-                               {"category", category_text(run.category)},
+                               {"category", run.category},
                                {"exit_code", to_int(state.code)},
                                {"detail", state.message}};
         if (state.started) json["run_id"] = state.run_id;
@@ -386,14 +373,14 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
             skipped.push_back(lock_held(*runs[i]));
         } else if (state.report) {
             finished.push_back(run_report_to_json(*state.report));
-            const auto status = parse_check_status(state.report->status).value_or(CheckStatus::error);
+            const auto status = check_status_of(state.report->status).value_or(CheckStatus::error);
             worst_status = worst_status ? worst(*worst_status, status) : status;
         } else {
             errors.push_back(failure(*runs[i], state));
             error_codes.push_back(state.code);
         }
     }
-    nlohmann::json document = {{"status", any_running    ? nlohmann::json("running")
+    nlohmann::json document = {{"status", any_running    ? nlohmann::json(RunStatus::running)
                                           : worst_status ? nlohmann::json(to_string(*worst_status))
                                                          : nlohmann::json(nullptr)},
                                {"runs", std::move(finished)},

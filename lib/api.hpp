@@ -47,7 +47,7 @@ bool is_loopback_address(std::string_view address);
 /// The body of POST /v1/reconciliation/run, validated.
 struct RunSpec {
     std::optional<std::string> book;
-    std::optional<char> category;
+    std::optional<Category> category;
     std::vector<std::string> checks;
 };
 
@@ -59,7 +59,7 @@ RunSpec parse_run_body(std::string_view body, const Settings& settings, const Ch
 /// The (book, category) pairs a spec runs: the named book or every book with a database, the
 /// named category or the internal ones (A, B, D; C reaches live brokers and is asked for by
 /// name).
-std::vector<std::pair<std::string, char>> run_targets(const RunSpec& spec, const Settings& settings);
+std::vector<std::pair<std::string, Category>> run_targets(const RunSpec& spec, const Settings& settings);
 
 /// The books that have a database configured, in RECON_BOOKS order.
 std::vector<std::string> configured_books(const Settings& settings);

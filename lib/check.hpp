@@ -97,6 +97,9 @@ public:
     /// Raises the check's status to at least `status`.
     void raise(CheckStatus status) { m_status = worst(m_status, status); }
     CheckStatus status() const { return m_status; }
+    /// Category C: records how the brokers the check asked answered (CheckResult::broker_reach).
+    void set_broker_reach(BrokerReach reach) { m_broker_reach = reach; }
+    std::optional<BrokerReach> broker_reach() const { return m_broker_reach; }
 
 private:
     const Settings& m_settings;
@@ -108,6 +111,7 @@ private:
     VarianceCollector m_variances;
     nlohmann::json m_metrics = nlohmann::json::object();
     CheckStatus m_status = CheckStatus::ok;
+    std::optional<BrokerReach> m_broker_reach;
 };
 
 /// One reconciliation check. Stateless: all state lives in the CheckContext.
@@ -116,8 +120,7 @@ public:
     virtual ~Check() = default;
     /// Stable snake_case name (used on the command line, in run rows and fingerprints).
     virtual std::string_view name() const = 0;
-    /// A, B, C or D.
-    virtual char category() const = 0;
+    virtual Category category() const = 0;
     /// One sentence: what the check proves.
     virtual std::string_view description() const = 0;
     /// Proves what it proves, recording metrics, variances and status in the context.

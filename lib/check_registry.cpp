@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "lib/errors.hpp"
 
@@ -21,7 +20,7 @@ const Check* CheckRegistry::find(std::string_view name) const
     return nullptr;
 }
 
-std::vector<const Check*> CheckRegistry::select(char category, const std::vector<std::string>& names) const
+std::vector<const Check*> CheckRegistry::select(Category category, const std::vector<std::string>& names) const
 {
     std::vector<const Check*> selected;
     if (names.empty()) {
@@ -44,12 +43,9 @@ std::vector<const Check*> CheckRegistry::select(char category, const std::vector
     return selected;
 }
 
-char parse_category(std::string_view text)
+Category parse_category(std::string_view text)
 {
-    if (text.size() == 1) {
-        const char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(text.front())));
-        if (upper >= 'A' && upper <= 'D') return upper;
-    }
+    if (const auto category = parse_category_text(text)) return *category;
     throw Error(ExitCode::usage, fmt::format("unknown category '{}': expected A, B, C or D", text));
 }
 

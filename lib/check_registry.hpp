@@ -20,13 +20,13 @@ public:
     const Check* find(std::string_view name) const;
     /// The checks of one run: all of `category`, or exactly `names` (which must exist and belong
     /// to `category`; otherwise Error(usage)).
-    std::vector<const Check*> select(char category, const std::vector<std::string>& names) const;
+    std::vector<const Check*> select(Category category, const std::vector<std::string>& names) const;
 
 private:
     std::vector<std::unique_ptr<Check>> m_checks;
 };
 
 /// Parses "A".."D" (case-insensitive); Error(usage) otherwise.
-char parse_category(std::string_view text);
+Category parse_category(std::string_view text);
 
 }  // namespace reconcile

@@ -17,6 +17,16 @@ std::string one_line(std::string text)
     return text;
 }
 
+/// libpq's "ERROR:  permission denied for table runs" without the severity prefix.
+std::string first_sentence(std::string text)
+{
+    if (text.rfind("ERROR:", 0) == 0) text.erase(0, 6);
+    text.erase(0, text.find_first_not_of(' '));
+    const auto newline = text.find('\n');
+    if (newline != std::string::npos) text.resize(newline);
+    return text;
+}
+
 }  // namespace
 
 const std::vector<ExitCodeDoc>& exit_code_docs()
@@ -29,6 +39,8 @@ const std::vector<ExitCodeDoc>& exit_code_docs()
         {ExitCode::usage, "bad command line (also: `runs show` or `trace` naming nothing that exists)"},
         {ExitCode::unavailable, "database (or every broker) unreachable"},
         {ExitCode::internal, "internal error"},
+        {ExitCode::io_error,
+         "the report could not be written (standard output full or closed); a run's results are stored all the same"},
         {ExitCode::transient,
          "transient failure mid-run (connection lost, the lock lost, results could not be written, the read replica "
          "too far behind); nothing partial was written; safe to retry"},
@@ -55,6 +67,13 @@ std::pair<ExitCode, std::string> classify_current_exception(bool connected)
     } catch (const pqxx::transaction_rollback& e) {
         return {ExitCode::transient, one_line(fmt::format("transaction rolled back: {}", e.what()))};
     } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() == "42501" || dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr) {
+            // The role lacks a grant: an operator must act; retrying cannot help.
+            return {ExitCode::config,
+                    one_line(fmt::format("the database role lacks a privilege (SQLSTATE 42501): {}; grant it "
+                                         "(docs/deployment.md) and run again",
+                                         first_sentence(e.what())))};
+        }
         // Cancellations (statement timeout), admin shutdown, connection trouble and
         // serialization failures are worth a retry; the rest is ours.
         const std::string state = e.sqlstate();

@@ -15,6 +15,7 @@ enum class ExitCode : int {
     usage = 64,         ///< bad command line
     unavailable = 69,   ///< database (or every broker) unreachable
     internal = 70,      ///< internal error
+    io_error = 74,      ///< the report could not be written (EX_IOERR)
     transient = 75,     ///< transient failure mid-run; safe to retry
     config = 78,        ///< bad configuration or unreadable secret
     interrupted = 130,  ///< a run stopped by SIGINT (128 + 2); marked `interrupted`, nothing written

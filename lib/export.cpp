@@ -145,7 +145,7 @@ std::vector<Json> run_record(const RunReport& report)
     for (const auto& check : report.checks) variances += check.variances_total;
     return {report.run_id,
             report.book,
-            std::string(1, report.category),
+            report.category,
             report.shard ? Json(report.shard->to_string()) : Json(nullptr),
             report.trigger,
             report.status,

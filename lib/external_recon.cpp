@@ -1,4 +1,5 @@
 #include "lib/external_recon.hpp"
+#include "lib/text.hpp"
 
 #include <fmt/format.h>
 
@@ -139,20 +140,6 @@ Amounts summed(const std::vector<T>& items, Key key, Value value)
     return result;
 }
 
-std::string lower(std::string text)
-{
-    std::transform(text.begin(), text.end(), text.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return text;
-}
-
-std::string upper(std::string text)
-{
-    std::transform(text.begin(), text.end(), text.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    return text;
-}
-
 }  // namespace
 
 std::string_view to_string(LineOutcome outcome)
@@ -214,12 +201,12 @@ std::vector<ComparedLine> compare_lines(const Amounts& ledger, const Amounts& br
     return lines;
 }
 
-std::string_view broker_status(const ExternalFetch& fetch)
+BrokerReach broker_status(const ExternalFetch& fetch)
 {
-    if (fetch.customers == 0) return "not_contacted";
-    if (fetch.not_configured) return "not_configured";
-    if (fetch.unreachable) return "unreachable";
-    return "reachable";
+    if (fetch.customers == 0) return BrokerReach::not_contacted;
+    if (fetch.not_configured) return BrokerReach::not_configured;
+    if (fetch.unreachable) return BrokerReach::unreachable;
+    return BrokerReach::reachable;
 }
 
 ExternalVerdict external_verdict(const ExternalFetch& fetch, CheckStatus worst_customer, const BrokerSettings& settings)

@@ -71,8 +71,8 @@ struct ExternalFetch {
     std::optional<Timestamp> broker_as_of_latest;
 };
 
-/// "not_contacted" (nothing to ask), "reachable", "unreachable" or "not_configured".
-std::string_view broker_status(const ExternalFetch& fetch);
+/// How the fetch went as a whole: nothing to ask, reachable, unreachable or not configured.
+BrokerReach broker_status(const ExternalFetch& fetch);
 
 /// The check-level verdict of an external result: the worst customer status, raised to error
 /// when the broker was unreachable as a whole or more than RECON_BROKER_MAX_FAILED_SHARE of

@@ -17,34 +17,50 @@ const char* const live_run_status_sql =
 namespace {
 
 /// Timestamps leave Postgres as ISO-8601 UTC text so no session time zone can skew them.
-const std::string run_columns = std::string("run_id, book, category, trigger, ") + live_run_status_sql +
-                                " AS status,"
-
-                                " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                                " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                                " coalesce(duration_ms, 0), error, metadata::text, shard_index, shard_count";
+const std::string run_columns =
+    std::string("run_id, book, category, trigger, ") + live_run_status_sql +
+    " AS status,"
+    " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS started_at,"
+    " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS finished_at,"
+    " coalesce(duration_ms, 0) AS duration_ms, error, metadata::text AS metadata, shard_index, shard_count";
 
 const char* nullable(const std::optional<std::string>& value)
 {
     return value ? value->c_str() : static_cast<const char*>(nullptr);
 }
 
+/// An enum column's text (the edge where SQL text becomes a type); a value this version does
+/// not know is a damaged history, not a guess.
+template <typename E, typename Parse>
+E column_enum(const pqxx::row& row, const char* column, Parse parse)
+{
+    const auto text = row[column].as<std::string>();
+    if (const auto value = parse(text)) return *value;
+    throw std::runtime_error(fmt::format("run history has an unknown {} '{}'", column, text));
+}
+
+/// A category as a SQL parameter.
+std::string sql_text(Category category)
+{
+    return std::string(to_string(category));
+}
+
 RunReport report_from_row(const pqxx::row& row)
 {
     RunReport report;
-    report.run_id = row[0].as<std::int64_t>();
-    report.book = row[1].as<std::string>();
-    report.category = row[2].as<std::string>().at(0);
-    report.trigger = row[3].as<std::string>();
-    report.status = row[4].as<std::string>();
-    report.started_at = parse_utc(row[5].as<std::string>()).value_or(Timestamp{});
-    if (!row[6].is_null()) report.finished_at = parse_utc(row[6].as<std::string>());
-    report.duration_ms = row[7].as<std::int64_t>();
-    if (!row[8].is_null()) report.error = row[8].as<std::string>();
-    if (!row[10].is_null() && !row[11].is_null()) {
-        report.shard = Shard{.index = row[10].as<int>(), .count = row[11].as<int>()};
+    report.run_id = row["run_id"].as<std::int64_t>();
+    report.book = row["book"].as<std::string>();
+    report.category = column_enum<Category>(row, "category", parse_category_text);
+    report.trigger = column_enum<Trigger>(row, "trigger", parse_trigger);
+    report.status = column_enum<RunStatus>(row, "status", parse_run_status);
+    report.started_at = parse_utc(row["started_at"].as<std::string>()).value_or(Timestamp{});
+    if (!row["finished_at"].is_null()) report.finished_at = parse_utc(row["finished_at"].as<std::string>());
+    report.duration_ms = row["duration_ms"].as<std::int64_t>();
+    if (!row["error"].is_null()) report.error = row["error"].as<std::string>();
+    if (!row["shard_index"].is_null() && !row["shard_count"].is_null()) {
+        report.shard = Shard{.index = row["shard_index"].as<int>(), .count = row["shard_count"].as<int>()};
     }
-    const auto metadata = nlohmann::json::parse(row[9].as<std::string>());
+    const auto metadata = nlohmann::json::parse(row["metadata"].as<std::string>());
     if (const auto checks = metadata.find("checks"); checks != metadata.end()) {
         for (const auto& check : *checks) report.checks.push_back(check_result_from_json(check));
     }
@@ -101,7 +117,8 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                                   run_columns));
     m_session.prepare(
         "run_last_started",
-        "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS "
+        "started_at"
         " FROM recon.runs WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error')"
         " AND error IS NULL AND cardinality(checks_requested) = 0"
         " AND shard_index IS NOT DISTINCT FROM $2::integer AND shard_count IS NOT DISTINCT FROM $3::integer"
@@ -115,16 +132,16 @@ std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key, std
                                    const std::vector<std::string>& check_names, const std::string& host, int pid)
 {
     pqxx::work txn(m_session.connection());
-    const std::string category(1, report.category);
+    const std::string category = sql_text(report.category);
     const auto abandoned =
         txn.exec_prepared0("run_abandon_stale", lock_key, category_key, !report.shard, report.book, category)
             .affected_rows();
     const std::string names_json = nlohmann::json(check_names).dump();
     const auto shard_index = report.shard ? std::optional(std::to_string(report.shard->index)) : std::nullopt;
     const auto shard_count = report.shard ? std::optional(std::to_string(report.shard->count)) : std::nullopt;
-    report.run_id = txn.exec_prepared1("run_insert", report.book, category, report.trigger, lock_key, names_json,
-                                       format_utc(report.started_at), host, pid, std::string(RECON_VERSION),
-                                       nullable(shard_index), nullable(shard_count))[0]
+    report.run_id = txn.exec_prepared1("run_insert", report.book, category, std::string(to_string(report.trigger)),
+                                       lock_key, names_json, format_utc(report.started_at), host, pid,
+                                       std::string(RECON_VERSION), nullable(shard_index), nullable(shard_count))[0]
                         .as<std::int64_t>();
     txn.commit();
     return static_cast<std::int64_t>(abandoned);
@@ -137,7 +154,7 @@ RunChanges RunHistory::finish_run(const RunReport& report, const Settings& setti
     const nlohmann::json metadata = {{"checks", std::move(checks)}};
 
     pqxx::work txn(m_session.connection());
-    const auto updated = txn.exec_prepared0("run_finish", report.run_id, report.status,
+    const auto updated = txn.exec_prepared0("run_finish", report.run_id, std::string(to_string(report.status)),
                                             format_utc(report.finished_at.value_or(report.started_at)),
                                             report.duration_ms, metadata.dump())
                              .affected_rows();
@@ -186,8 +203,10 @@ std::vector<RunReport> RunHistory::list(const std::string& book, const RunFilter
         filter.before_run_id ? std::optional(std::to_string(*filter.before_run_id)) : std::nullopt;
     pqxx::read_transaction txn(m_session.connection());
     std::vector<RunReport> reports;
-    for (const auto& row : txn.exec_prepared("run_list", book, nullable(filter.category), nullable(filter.status),
-                                             nullable(since), nullable(before), filter.limit)) {
+    const auto category = filter.category ? std::optional(sql_text(*filter.category)) : std::nullopt;
+    const auto status = filter.status ? std::optional(std::string(to_string(*filter.status))) : std::nullopt;
+    for (const auto& row : txn.exec_prepared("run_list", book, nullable(category), nullable(status), nullable(since),
+                                             nullable(before), filter.limit)) {
         reports.push_back(report_from_row(row));
     }
     return reports;
@@ -201,33 +220,33 @@ std::optional<RunReport> RunHistory::find(std::int64_t run_id)
     return report_from_row(rows[0]);
 }
 
-std::optional<RunReport> RunHistory::last_completed(const std::string& book, char category)
+std::optional<RunReport> RunHistory::last_completed(const std::string& book, Category category)
 {
     pqxx::read_transaction txn(m_session.connection());
-    const auto rows = txn.exec_prepared("run_last_completed", book, std::string(1, category));
+    const auto rows = txn.exec_prepared("run_last_completed", book, sql_text(category));
     if (rows.empty()) return std::nullopt;
     return report_from_row(rows[0]);
 }
 
-std::map<char, Timestamp> RunHistory::last_started_by_category(const std::string& book,
-                                                               const std::optional<Shard>& shard)
+std::map<Category, Timestamp> RunHistory::last_started_by_category(const std::string& book,
+                                                                   const std::optional<Shard>& shard)
 {
     pqxx::read_transaction txn(m_session.connection());
-    std::map<char, Timestamp> result;
+    std::map<Category, Timestamp> result;
     const auto shard_index = shard ? std::optional(std::to_string(shard->index)) : std::nullopt;
     const auto shard_count = shard ? std::optional(std::to_string(shard->count)) : std::nullopt;
     for (const auto& row : txn.exec_prepared("run_last_started", book, nullable(shard_index), nullable(shard_count))) {
-        const auto category = row[0].as<std::string>();
-        const auto started = parse_utc(row[1].as<std::string>());
-        if (category.size() == 1 && started) result[category[0]] = *started;
+        const auto category = parse_category_text(row["category"].as<std::string>());
+        const auto started = parse_utc(row["started_at"].as<std::string>());
+        if (category && started) result[*category] = *started;
     }
     return result;
 }
 
-std::optional<RunReport> RunHistory::running(const std::string& book, char category)
+std::optional<RunReport> RunHistory::running(const std::string& book, Category category)
 {
     pqxx::read_transaction txn(m_session.connection());
-    const auto rows = txn.exec_prepared("run_running", book, std::string(1, category));
+    const auto rows = txn.exec_prepared("run_running", book, sql_text(category));
     if (rows.empty()) return std::nullopt;
     return report_from_row(rows[0]);
 }

@@ -20,8 +20,8 @@ extern const char* const live_run_status_sql;
 
 /// Filters for listing runs.
 struct RunFilter {
-    std::optional<std::string> category;
-    std::optional<std::string> status;
+    std::optional<Category> category;
+    std::optional<RunStatus> status;
     std::optional<Timestamp> since;
     std::optional<std::int64_t> before_run_id;  ///< cursor: only runs with a smaller id
     std::int64_t limit = 20;
@@ -58,17 +58,17 @@ public:
     std::optional<RunReport> find(std::int64_t run_id);
 
     /// The newest unsharded run of (book, category) that finished (not running/abandoned).
-    std::optional<RunReport> last_completed(const std::string& book, char category);
+    std::optional<RunReport> last_completed(const std::string& book, Category category);
 
     /// Per category, when the newest full (not --check narrowed) run that completed with results
     /// started: what the scheduler measures its cadences from (lib/schedule.hpp). Unsharded runs
     /// only, or with `shard` the runs of exactly that shard (`run --if-due --shard K/N`).
-    std::map<char, Timestamp> last_started_by_category(const std::string& book,
-                                                       const std::optional<Shard>& shard = std::nullopt);
+    std::map<Category, Timestamp> last_started_by_category(const std::string& book,
+                                                           const std::optional<Shard>& shard = std::nullopt);
 
     /// The newest `running` row of (book, category): the run that holds its lock, to name it
     /// when a second one is refused.
-    std::optional<RunReport> running(const std::string& book, char category);
+    std::optional<RunReport> running(const std::string& book, Category category);
 
 private:
     bool end_run(std::int64_t run_id, const std::string& reason, const char* status) noexcept;

@@ -12,30 +12,17 @@
 #include <random>
 #include <thread>
 
+#include "lib/curl_handles.hpp"
 #include "lib/log.hpp"
+#include "lib/text.hpp"
 
 namespace reconcile {
 namespace {
-
-void global_init()
-{
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
-    });
-}
 
 double random_unit()
 {
     thread_local std::mt19937_64 engine{std::random_device{}()};
     return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
-}
-
-std::string lower(std::string text)
-{
-    std::transform(text.begin(), text.end(), text.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return text;
 }
 
 std::string trim(std::string text)
@@ -96,13 +83,11 @@ std::string where(const std::string& url)
 }  // namespace
 
 struct HttpClient::Handle {
-    Handle() : curl(curl_easy_init())
+    Handle() : owned(curl_easy_init()), curl(owned.get())
     {
         if (curl == nullptr) throw std::runtime_error("curl_easy_init failed");
     }
-    ~Handle() { curl_easy_cleanup(curl); }
-    Handle(const Handle&) = delete;
-    Handle& operator=(const Handle&) = delete;
+    CurlEasy owned;
     CURL* curl;
 };
 
@@ -149,7 +134,7 @@ std::string url_encode(std::string_view text)
 
 HttpClient::HttpClient(HttpLimits limits) : m_limits(limits)
 {
-    global_init();
+    curl_global_init_once();
 }
 
 HttpClient::~HttpClient() = default;
@@ -180,12 +165,11 @@ HttpResponse HttpClient::attempt(Handle& handle, const HttpRequest& request)
     Transfer transfer;
     transfer.limit = static_cast<std::size_t>(m_limits.max_response_bytes);
 
-    curl_slist* headers = nullptr;
+    CurlSlist header_list;
     for (const auto& [name, value] : request.headers) {
-        headers = curl_slist_append(headers, fmt::format("{}: {}", name, value).c_str());
+        curl_slist_add(header_list, fmt::format("{}: {}", name, value).c_str());
     }
-    headers = curl_slist_append(headers, "Expect:");
-    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(headers, &curl_slist_free_all);
+    curl_slist_add(header_list, "Expect:");
 
     curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

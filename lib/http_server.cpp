@@ -440,9 +440,12 @@ public:
     void add(const std::string& method, const std::string& pattern, Access access, HttpHandler handler)
     {
         m_routes.push_back({method, pattern, std::regex(pattern), access});
-        auto wrapped = [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+        auto wrapped = [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
             HttpReply reply;
             try {
+                // A chunked body's byte budget includes its framing, so a decoded body slightly
+                // over the limit can arrive whole: the limit is on the decoded size.
+                if (req.body.size() > m_limits.max_body_bytes) throw HttpError(413, too_large());
                 reply = handler(req);
             } catch (const HttpError& e) {
                 reply = HttpReply::json({{"detail", e.what()}}, e.status());

@@ -8,6 +8,7 @@
 #include "lib/external_recon.hpp"
 #include "lib/migrate.hpp"
 #include "lib/snapshot.hpp"
+#include "lib/text.hpp"
 
 namespace reconcile {
 namespace {
@@ -169,13 +170,6 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
     json["summary"]["remittances_excluded"] = recon.remittances_excluded;
     json["customers"] = std::move(customers);
     return json;
-}
-
-std::string upper(std::string_view text)
-{
-    std::string result(text);
-    for (char& c : result) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return result;
 }
 
 std::string text_of(const Json& value)

@@ -194,7 +194,7 @@ nlohmann::json tracked_variance_rows(const RunReport& report)
         for (const auto& variance : check.variances) {
             auto row = variance_to_json(variance);
             row["check_name"] = check.check_name;
-            row["category"] = std::string(1, check.category);
+            row["category"] = check.category;
             row["check_status"] = to_string(check.status);
             rows.push_back(std::move(row));
         }

@@ -6,7 +6,7 @@
 
 namespace reconcile {
 
-std::string run_lock_scope(std::string_view book, char category, const std::optional<Shard>& shard)
+std::string run_lock_scope(std::string_view book, Category category, const std::optional<Shard>& shard)
 {
     if (shard) return fmt::format("reconcile/{}/{}/{}", book, category, shard->scope());
     return fmt::format("reconcile/{}/{}", book, category);
@@ -65,7 +65,7 @@ void AdvisoryLock::release() noexcept
     }
 }
 
-std::optional<RunLock> RunLock::try_acquire(Session& session, std::string_view book, char category,
+std::optional<RunLock> RunLock::try_acquire(Session& session, std::string_view book, Category category,
                                             const std::optional<Shard>& shard)
 {
     std::vector<AdvisoryLock> locks;

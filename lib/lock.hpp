@@ -7,12 +7,13 @@
 #include <vector>
 
 #include "lib/db.hpp"
+#include "lib/run_kinds.hpp"
 #include "lib/shard.hpp"
 
 namespace reconcile {
 
 /// The lock scope of one run: "reconcile/<book>/<category>" (plus "/shard-K-of-N" when sharded).
-std::string run_lock_scope(std::string_view book, char category, const std::optional<Shard>& shard = std::nullopt);
+std::string run_lock_scope(std::string_view book, Category category, const std::optional<Shard>& shard = std::nullopt);
 
 /// A 64-bit advisory-lock key from the first 8 bytes of SHA-256(scope), big-endian.
 /// Stable across builds, hosts and PostgreSQL versions (unlike hashtext or std::hash).
@@ -54,7 +55,7 @@ private:
 class RunLock {
 public:
     /// Tries once, never waits: std::nullopt (holding nothing) when any of the keys is taken.
-    static std::optional<RunLock> try_acquire(Session& session, std::string_view book, char category,
+    static std::optional<RunLock> try_acquire(Session& session, std::string_view book, Category category,
                                               const std::optional<Shard>& shard);
     /// The run's own key (the shard's when sharded), recorded on its run row.
     std::int64_t key() const { return m_locks.back().key(); }

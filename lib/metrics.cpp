@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,14 @@ namespace {
 
 constexpr const char* iso_utc = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'";
 constexpr const char* statuses[] = {"ok", "warn", "error", "fail"};
+
+/// A category column of recon.runs (always "A".."D": written only by this program).
+Category category_column(const pqxx::field& field)
+{
+    const auto category = parse_category_text(field.as<std::string>());
+    if (!category) throw std::runtime_error("run history has an unknown category " + field.as<std::string>());
+    return *category;
+}
 
 /// Prometheus label values escape backslash, double quote and newline.
 std::string label(std::string_view value)
@@ -92,7 +101,7 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                         iso_utc),
             book);
         for (const auto& row : runs) {
-            metrics.last_runs.push_back({.category = row[0].as<std::string>().at(0),
+            metrics.last_runs.push_back({.category = category_column(row[0]),
                                          .run_id = row[1].as<std::int64_t>(),
                                          .status = row[2].as<std::string>(),
                                          .started_at = parse_utc(row[3].as<std::string>()).value_or(Timestamp{}),
@@ -101,7 +110,7 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
         // Newest result of each registered check: the newest finished run that holds it.
         nlohmann::json checks = nlohmann::json::array();
         for (const auto& check : registry.all()) {
-            checks.push_back({{"check_name", check->name()}, {"category", std::string(1, check->category())}});
+            checks.push_back({{"check_name", check->name()}, {"category", check->category()}});
         }
         const auto results = txn.exec_params(
             fmt::format(
@@ -119,7 +128,7 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
         for (const auto& row : results) {
             metrics.last_checks.push_back(
                 {.check_name = row[0].as<std::string>(),
-                 .category = row[1].as<std::string>().at(0),
+                 .category = category_column(row[1]),
                  .run_id = row[2].as<std::int64_t>(),
                  .status = row[3].is_null() ? "" : row[3].as<std::string>(),
                  .ran_at = row[4].is_null() ? Timestamp{} : parse_utc(row[4].as<std::string>()).value_or(Timestamp{}),
@@ -132,13 +141,13 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                                                            " WHERE book = $1) r GROUP BY 1, 2",
                                                            live_run_status_sql),
                                                book)) {
-            const auto category = row[0].as<std::string>();
+            const auto category = parse_category_text(row[0].as<std::string>());
             const auto status = row[1].as<std::string>();
-            if (category.size() != 1) continue;
-            if (status == "running") {
-                metrics.running[category[0]] = row[2].as<std::int64_t>();
+            if (!category) continue;
+            if (parse_run_status(status) == RunStatus::running) {
+                metrics.running[*category] = row[2].as<std::int64_t>();
             } else {
-                metrics.runs_by_status[{category[0], status}] = row[2].as<std::int64_t>();
+                metrics.runs_by_status[{*category, status}] = row[2].as<std::int64_t>();
             }
         }
         metrics.up = true;
@@ -173,7 +182,7 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
             out.add("reconcile_run_last_duration_seconds", "gauge", "How long the newest finished run took", bc,
                     static_cast<double>(run.duration_ms) / 1000.0);
         }
-        for (const char category : scheduled_categories) {
+        for (const Category category : all_categories) {
             const auto found = book.running.find(category);
             out.add("reconcile_run_running", "gauge", "Runs in progress (running rows) per book and category",
                     fmt::format("{},category=\"{}\"", b, category),

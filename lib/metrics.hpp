@@ -13,13 +13,14 @@
 
 #include "lib/check_registry.hpp"
 #include "lib/config.hpp"
+#include "lib/run_kinds.hpp"
 #include "lib/timeutil.hpp"
 
 namespace reconcile {
 
 /// The newest finished run of one (book, category).
 struct LastRunMetric {
-    char category = 'A';
+    Category category = Category::A;
     std::int64_t run_id = 0;
     std::string status;
     Timestamp started_at{};
@@ -29,7 +30,7 @@ struct LastRunMetric {
 /// The newest result of one check on one book (from the newest finished run that ran it).
 struct LastCheckMetric {
     std::string check_name;
-    char category = 'A';
+    Category category = Category::A;
     std::int64_t run_id = 0;
     std::string status;
     Timestamp ran_at{};
@@ -44,8 +45,8 @@ struct BookMetrics {
     bool schedule_enabled = false;
     std::vector<LastRunMetric> last_runs;
     std::vector<LastCheckMetric> last_checks;
-    std::map<std::pair<char, std::string>, std::int64_t> runs_by_status;  ///< (category, status) -> rows
-    std::map<char, std::int64_t> running;                                 ///< category -> running rows
+    std::map<std::pair<Category, std::string>, std::int64_t> runs_by_status;  ///< (category, status) -> rows
+    std::map<Category, std::int64_t> running;                                 ///< category -> running rows
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the

@@ -1,4 +1,5 @@
 #include "lib/output.hpp"
+#include "lib/text.hpp"
 
 #include <fmt/format.h>
 
@@ -57,14 +58,6 @@ std::string variance_line(const Variance& variance)
     }
     line += fmt::format("  [{}]", variance.fingerprint.substr(0, 12));
     return line;
-}
-
-std::string upper(std::string_view text)
-{
-    std::string result(text);
-    std::transform(result.begin(), result.end(), result.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    return result;
 }
 
 }  // namespace
@@ -145,7 +138,7 @@ nlohmann::json check_result_to_json(const CheckResult& result)
 {
     nlohmann::json variances = nlohmann::json::array();
     for (const auto& variance : result.variances) variances.push_back(variance_to_json(variance));
-    return {{"check_name", result.check_name},     {"category", std::string(1, result.category)},
+    return {{"check_name", result.check_name},     {"category", result.category},
             {"status", to_string(result.status)},  {"metrics", result.metrics},
             {"ran_at", format_utc(result.ran_at)}, {"duration_ms", result.duration_ms},
             {"variances", std::move(variances)},   {"variances_total", result.variances_total}};
@@ -155,7 +148,9 @@ CheckResult check_result_from_json(const nlohmann::json& json)
 {
     CheckResult result;
     result.check_name = json.at("check_name").get<std::string>();
-    result.category = json.at("category").get<std::string>().at(0);
+    const auto category = parse_category_text(json.at("category").get<std::string>());
+    if (!category) throw std::invalid_argument("bad check category in run history");
+    result.category = *category;
     const auto status = parse_check_status(json.at("status").get<std::string>());
     if (!status) throw std::invalid_argument("bad check status in run history");
     result.status = *status;
@@ -180,7 +175,7 @@ nlohmann::json run_report_to_json(const RunReport& report)
     nlohmann::json json = {
         {"run_id", report.run_id},
         {"book", report.book},
-        {"category", std::string(1, report.category)},
+        {"category", report.category},
         {"shard", shard_to_json(report.shard)},
         {"trigger", report.trigger},
         {"status", report.status},
@@ -215,7 +210,7 @@ std::string render_run_text(const RunReport& report)
     std::string text =
         fmt::format("run {}  book {}  category {}{}  {}  started {}  {} ms\n", report.run_id, report.book,
                     report.category, report.shard ? "  shard " + report.shard->to_string() : std::string{},
-                    upper(report.status), format_utc(report.started_at), report.duration_ms);
+                    upper(to_string(report.status)), format_utc(report.started_at), report.duration_ms);
     if (report.error) text += fmt::format("  error: {}\n", *report.error);
     std::size_t width = 0;
     for (const auto& check : report.checks) width = std::max(width, check.check_name.size());

@@ -91,4 +91,38 @@ CheckStatus overall_status(const std::vector<CheckResult>& checks)
     return status;
 }
 
+RunStatus run_status_of(CheckStatus worst_check)
+{
+    switch (worst_check) {
+        case CheckStatus::ok:
+            return RunStatus::ok;
+        case CheckStatus::warn:
+            return RunStatus::warn;
+        case CheckStatus::error:
+            return RunStatus::error;
+        case CheckStatus::fail:
+            return RunStatus::fail;
+    }
+    return RunStatus::error;
+}
+
+std::optional<CheckStatus> check_status_of(RunStatus status)
+{
+    switch (status) {
+        case RunStatus::ok:
+            return CheckStatus::ok;
+        case RunStatus::warn:
+            return CheckStatus::warn;
+        case RunStatus::error:
+            return CheckStatus::error;
+        case RunStatus::fail:
+            return CheckStatus::fail;
+        case RunStatus::running:
+        case RunStatus::abandoned:
+        case RunStatus::interrupted:
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
+
 }  // namespace reconcile

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/run_kinds.hpp"
 #include "lib/shard.hpp"
 #include "lib/timeutil.hpp"
 
@@ -89,8 +90,11 @@ private:
 /// What one check produced in one run.
 struct CheckResult {
     std::string check_name;
-    char category = 'A';
+    Category category = Category::A;
     CheckStatus status = CheckStatus::ok;
+    /// Category C: how the brokers the check asked answered (decides exit 69); nullopt for
+    /// checks that ask no broker.
+    std::optional<BrokerReach> broker_reach;
     nlohmann::json metrics = nlohmann::json::object();
     Timestamp ran_at{};
     std::int64_t duration_ms = 0;
@@ -105,10 +109,10 @@ void finalize_variances(CheckResult& result);
 struct RunReport {
     std::int64_t run_id = 0;
     std::string book;
-    char category = 'A';
-    std::string trigger = "manual";
-    std::optional<Shard> shard;      ///< category C split across hosts: this run's customers only
-    std::string status = "running";  ///< running | ok | warn | fail | error | abandoned
+    Category category = Category::A;
+    Trigger trigger = Trigger::manual;
+    std::optional<Shard> shard;  ///< category C split across hosts: this run's customers only
+    RunStatus status = RunStatus::running;
     Timestamp started_at{};
     std::optional<Timestamp> finished_at;
     std::int64_t duration_ms = 0;
@@ -118,5 +122,11 @@ struct RunReport {
 
 /// The worst status over all checks ("ok" for none).
 CheckStatus overall_status(const std::vector<CheckResult>& checks);
+
+/// The status a finished run records for its checks' worst status.
+RunStatus run_status_of(CheckStatus worst_check);
+/// Inverse of run_status_of: the worst check status of a finished run; std::nullopt for
+/// running and abandoned.
+std::optional<CheckStatus> check_status_of(RunStatus status);
 
 }  // namespace reconcile

@@ -33,7 +33,7 @@ RunLauncher::RunLauncher(const Settings& settings, const CheckRegistry& registry
 std::shared_ptr<LaunchedRun> RunLauncher::launch(RunRequest request)
 {
     auto run = std::make_shared<LaunchedRun>(request.book, request.category);
-    request.trigger = "api";
+    request.trigger = Trigger::api;
     request.on_started = [run](std::int64_t run_id) {
         {
             std::lock_guard lock(run->m_mutex);

@@ -34,14 +34,14 @@ public:
         std::string message;              ///< done and threw: one line
     };
 
-    LaunchedRun(std::string run_book, char run_category) : book(std::move(run_book)), category(run_category) {}
+    LaunchedRun(std::string run_book, Category run_category) : book(std::move(run_book)), category(run_category) {}
 
     /// Waits until done, or until `deadline` has passed and the run has at least started
     /// (a run that has not even connected yet is waited for: the 202 needs its id).
     State wait(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stopping);
 
     const std::string book;
-    const char category;
+    const Category category;
 
 private:
     friend class RunLauncher;

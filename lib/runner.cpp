@@ -127,15 +127,15 @@ std::string host_name()
 
 }  // namespace
 
-void require_shardable(char category, const std::optional<Shard>& shard)
+void require_shardable(Category category, const std::optional<Shard>& shard)
 {
-    if (shard && category != 'C') {
+    if (shard && category != Category::C) {
         throw Error(ExitCode::usage, fmt::format("--shard {} applies to category C only (broker fan-out), not {}",
                                                  shard->to_string(), category));
     }
 }
 
-std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
+std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
                                     const std::optional<Shard>& shard, const RunInterruption* interruption)
 {
@@ -144,7 +144,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
     // Category C shares one broker hub across its checks: one HTTP client and one fetch per
     // account and kind of data per run.
     std::unique_ptr<BrokerHub> brokers;
-    if (category == 'C') brokers = std::make_unique<BrokerHub>(settings.brokers);
+    if (category == Category::C) brokers = std::make_unique<BrokerHub>(settings.brokers);
     for (const Check* check : checks) {
         if (interruption != nullptr && interruption->signal() != 0) break;
         CheckResult result;
@@ -179,7 +179,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
                     fmt::format("the {} session ended during check {}: {}", read.purpose(), check->name(), *failure));
             }
         }
-        if (category == 'C') snapshot.close();
+        if (category == Category::C) snapshot.close();
         result.duration_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
         result.metrics = std::move(context.metrics());
@@ -190,6 +190,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
             log_warn("check {} on book {} ended error: {}", result.check_name, book, *failure);
         } else {
             result.status = context.status();
+            result.broker_reach = context.broker_reach();
             result.variances = std::move(context.variances().listed());
             result.variances_total = context.variances().total();
         }
@@ -249,7 +250,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
         report.duration_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
         apply_acknowledgements(control, report);
-        report.status = std::string(to_string(overall_status(report.checks)));
+        report.status = run_status_of(overall_status(report.checks));
         changes = write_results(history, *lock, report, settings);
     } catch (...) {
         if (request.interruption != nullptr && request.interruption->signal() != 0) {
@@ -285,11 +286,9 @@ bool every_broker_unreachable(const RunReport& report)
 {
     bool any_contacted = false;
     for (const auto& check : report.checks) {
-        const auto status = check.metrics.find("broker_status");
-        if (status == check.metrics.end() || !status->is_string()) continue;
-        if (*status == "unreachable") {
+        if (check.broker_reach == BrokerReach::unreachable) {
             any_contacted = true;
-        } else if (*status == "reachable") {
+        } else if (check.broker_reach == BrokerReach::reachable) {
             return false;
         }
     }

@@ -19,9 +19,9 @@ namespace reconcile {
 /// What to run: one category of one book, optionally narrowed to some checks.
 struct RunRequest {
     std::string book;
-    char category = 'A';
+    Category category = Category::A;
     std::vector<std::string> check_names;  ///< empty: every check of the category
-    std::string trigger = "manual";        ///< manual | schedule | api
+    Trigger trigger = Trigger::manual;
     /// Category C only: fetch and compare only the customers of this shard (lib/shard.hpp),
     /// under the shard's own lock.
     std::optional<Shard> shard;
@@ -51,13 +51,13 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 /// snapshot; C checks each open a short one after their broker fetches (only the customers of
 /// `shard` when given). A check that throws ends `error` and the others still run; a lost
 /// connection aborts the whole run. Once `interruption` has a signal no further check starts.
-std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, char category,
+std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
                                     const std::optional<Shard>& shard = std::nullopt,
                                     const RunInterruption* interruption = nullptr);
 
 /// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
-void require_shardable(char category, const std::optional<Shard>& shard);
+void require_shardable(Category category, const std::optional<Shard>& shard);
 
 /// The process exit code of a finished run (README "Exit codes"): 1 on any fail, else 2 on any
 /// error, except 69 when every broker the run asked was unreachable as a whole.

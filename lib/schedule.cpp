@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "lib/books.hpp"
+
 namespace reconcile {
 namespace {
 
@@ -21,15 +23,16 @@ int precedence(ExitCode code)
         case ExitCode::config:
             return 7;
         case ExitCode::internal:
+        case ExitCode::io_error:  // not produced by a cycle (its slots write no report)
             return 6;
         case ExitCode::unavailable:
             return 5;
         case ExitCode::transient:
+        case ExitCode::interrupted:  // a signal stopped the slot: nothing written, worth a retry
+        case ExitCode::terminated:
             return 4;
         case ExitCode::usage:
-        case ExitCode::interrupted:
-        case ExitCode::terminated:
-            return 4;  // not produced by a cycle's runs; ranked with the retryable ones
+            return 4;  // not produced by a cycle; ranked with the retryable ones
         case ExitCode::check_error:
             return 3;
         case ExitCode::lock_held:
@@ -48,21 +51,21 @@ ScheduleConfig schedule_config(const Settings& settings)
     for (const auto& book : settings.books) {
         BookCadence cadence;
         cadence.book = book;
-        const bool india = book == "india";
-        cadence.enabled = india ? settings.india_enabled : settings.schedule_enabled;
-        cadence.internal_interval_seconds = india ? settings.india_interval_seconds : settings.interval_seconds;
+        const BookRules& rules = book_rules(book);
+        cadence.enabled = settings.*rules.schedule_enabled;
+        cadence.internal_interval_seconds = settings.*rules.interval_seconds;
         cadence.external_interval_seconds = settings.external_interval_seconds;
         config.books.push_back(std::move(cadence));
     }
     return config;
 }
 
-std::int64_t interval_seconds(const BookCadence& cadence, char category)
+std::int64_t interval_seconds(const BookCadence& cadence, Category category)
 {
-    return category == 'C' ? cadence.external_interval_seconds : cadence.internal_interval_seconds;
+    return category == Category::C ? cadence.external_interval_seconds : cadence.internal_interval_seconds;
 }
 
-SlotDecision decide_slot(const BookCadence& cadence, char category, const SlotHistory& history,
+SlotDecision decide_slot(const BookCadence& cadence, Category category, const SlotHistory& history,
                          std::int64_t retry_seconds, Timestamp now)
 {
     SlotDecision decision;
@@ -83,13 +86,13 @@ SlotDecision decide_slot(const BookCadence& cadence, char category, const SlotHi
     return decision;
 }
 
-std::vector<SlotDecision> plan_cycle(const ScheduleConfig& config,
-                                     const std::function<SlotHistory(const std::string& book, char category)>& history,
-                                     Timestamp now)
+std::vector<SlotDecision> plan_cycle(
+    const ScheduleConfig& config, const std::function<SlotHistory(const std::string& book, Category category)>& history,
+    Timestamp now)
 {
     std::vector<SlotDecision> decisions;
     for (const auto& cadence : config.books) {
-        for (const char category : scheduled_categories) {
+        for (const Category category : all_categories) {
             decisions.push_back(
                 decide_slot(cadence, category, history(cadence.book, category), config.retry_seconds, now));
         }
@@ -136,28 +139,28 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
     m_decisions.clear();
     for (const auto& cadence : m_config.books) {
         if (!cadence.enabled) {
-            for (const char category : scheduled_categories) {
+            for (const Category category : all_categories) {
                 m_decisions.push_back(decide_slot(cadence, category, {}, m_config.retry_seconds, m_clock()));
             }
             continue;
         }
-        std::map<char, Timestamp> last_started;
+        std::map<Category, Timestamp> last_started;
         try {
             last_started = m_history(cadence.book);
         } catch (...) {
             const auto [code, message] = classify_current_exception(false);
-            SlotOutcome failed{.book = cadence.book, .category = '*', .code = code};
+            SlotOutcome failed{.book = cadence.book, .code = code};
             failed.detail = fmt::format("cannot read the run history of book {}: {}", cadence.book, message);
             outcomes.push_back(std::move(failed));
             const Timestamp now = m_clock();
-            for (const char category : scheduled_categories) {
+            for (const Category category : all_categories) {
                 m_failed_attempts[{cadence.book, category}] = now;
                 m_decisions.push_back(
                     decide_slot(cadence, category, {.last_failed_attempt = now}, m_config.retry_seconds, now));
             }
             continue;
         }
-        for (const char category : scheduled_categories) {
+        for (const Category category : all_categories) {
             SlotHistory history;
             if (const auto found = last_started.find(category); found != last_started.end()) {
                 history.last_started = found->second;

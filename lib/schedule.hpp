@@ -15,16 +15,14 @@
 
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
+#include "lib/run_kinds.hpp"
 #include "lib/timeutil.hpp"
 
 namespace reconcile {
 
-/// The categories a scheduled cycle considers, in run order.
-inline constexpr char scheduled_categories[] = {'A', 'B', 'C', 'D'};
-
-/// One book's switch and cadences (DESIGN §5): RECON_SCHEDULE_ENABLED / RECON_INTERVAL_SECONDS
-/// for every book but india, INDIA_RECON_ENABLED / INDIA_RECON_INTERVAL_SECONDS for india, and
-/// RECON_EXTERNAL_INTERVAL_SECONDS for category C everywhere.
+/// One book's switch and cadences (DESIGN §5): the book's own switch and internal interval
+/// (lib/books.hpp), and RECON_EXTERNAL_INTERVAL_SECONDS for category C everywhere. A scheduled
+/// cycle considers every category (all_categories, in run order).
 struct BookCadence {
     std::string book;
     bool enabled = true;
@@ -43,7 +41,7 @@ struct ScheduleConfig {
 ScheduleConfig schedule_config(const Settings& settings);
 
 /// The interval of one category on one book, in seconds.
-std::int64_t interval_seconds(const BookCadence& cadence, char category);
+std::int64_t interval_seconds(const BookCadence& cadence, Category category);
 
 /// What is known about one (book, category) when deciding.
 struct SlotHistory {
@@ -58,7 +56,7 @@ struct SlotHistory {
 /// The verdict for one (book, category) at `now`.
 struct SlotDecision {
     std::string book;
-    char category = 'A';
+    Category category = Category::A;
     bool enabled = true;
     bool due = false;
     Timestamp next_due{};  ///< when it becomes due (<= now when due); meaningless when disabled
@@ -68,13 +66,13 @@ struct SlotDecision {
 /// Due when enabled and (never ran, or `interval` has passed since the last run started),
 /// and not inside the retry hold of a failed attempt. Measured from starts so the cadence does
 /// not drift by the runs' durations; a last start in the future (clock skew) waits for it.
-SlotDecision decide_slot(const BookCadence& cadence, char category, const SlotHistory& history,
+SlotDecision decide_slot(const BookCadence& cadence, Category category, const SlotHistory& history,
                          std::int64_t retry_seconds, Timestamp now);
 
 /// Decides every category of every book, in book order then A, B, C, D.
-std::vector<SlotDecision> plan_cycle(const ScheduleConfig& config,
-                                     const std::function<SlotHistory(const std::string& book, char category)>& history,
-                                     Timestamp now);
+std::vector<SlotDecision> plan_cycle(
+    const ScheduleConfig& config, const std::function<SlotHistory(const std::string& book, Category category)>& history,
+    Timestamp now);
 
 /// The earliest next_due among enabled slots, or std::nullopt when nothing is enabled.
 std::optional<Timestamp> earliest_due(const std::vector<SlotDecision>& decisions);
@@ -82,11 +80,11 @@ std::optional<Timestamp> earliest_due(const std::vector<SlotDecision>& decisions
 /// How one scheduled slot ended, for logs, `tick --output json` and the aggregated exit code.
 struct SlotOutcome {
     std::string book;
-    char category = 'A';
-    ExitCode code = ExitCode::ok;  ///< the run's exit code, lock_held when skipped
+    std::optional<Category> category;  ///< std::nullopt: the outcome is the whole book's
+    ExitCode code = ExitCode::ok;      ///< the run's exit code, lock_held when skipped
     std::optional<std::int64_t> run_id;
-    std::optional<std::string> status;  ///< the run's status when it ran
-    std::string detail;                 ///< one line: what happened
+    std::optional<RunStatus> status;  ///< the run's status when it ran
+    std::string detail;               ///< one line: what happened
 };
 
 /// One process-wide exit code for several slots (README "reconcile tick"): a proven break (1)
@@ -101,8 +99,8 @@ ExitCode aggregate_exit_codes(const std::vector<ExitCode>& codes);
 /// (it remembers failed attempts); `reconcile tick` runs one cycle.
 class ScheduleCycle {
 public:
-    using HistoryReader = std::function<std::map<char, Timestamp>(const std::string& book)>;
-    using Executor = std::function<SlotOutcome(const std::string& book, char category)>;
+    using HistoryReader = std::function<std::map<Category, Timestamp>(const std::string& book)>;
+    using Executor = std::function<SlotOutcome(const std::string& book, Category category)>;
     using Clock = std::function<Timestamp()>;
 
     ScheduleCycle(ScheduleConfig config, HistoryReader history, Executor execute, Clock clock);
@@ -124,7 +122,7 @@ private:
     HistoryReader m_history;
     Executor m_execute;
     Clock m_clock;
-    std::map<std::pair<std::string, char>, Timestamp> m_failed_attempts;
+    std::map<std::pair<std::string, Category>, Timestamp> m_failed_attempts;
     std::vector<SlotDecision> m_decisions;
 };
 

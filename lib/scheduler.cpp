@@ -27,14 +27,14 @@ Timestamp system_now()
 }
 
 SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,
-                                   char category, bool fail_on_warn)
+                                   Category category, bool fail_on_warn)
 {
     SlotOutcome outcome{.book = book, .category = category};
     try {
         RunRequest request;
         request.book = book;
         request.category = category;
-        request.trigger = "schedule";
+        request.trigger = Trigger::schedule;
         const RunOutcome run = execute_run(settings, registry, request);
         if (run.lock_held) {
             outcome.code = ExitCode::lock_held;
@@ -56,8 +56,7 @@ SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry
 
 void log_slot_outcome(const SlotOutcome& outcome)
 {
-    const std::string slot =
-        outcome.category == '*' ? outcome.book : fmt::format("{}/{}", outcome.book, outcome.category);
+    const std::string slot = outcome.category ? fmt::format("{}/{}", outcome.book, *outcome.category) : outcome.book;
     if (outcome.code == ExitCode::ok || outcome.code == ExitCode::check_failed ||
         outcome.code == ExitCode::check_error || outcome.code == ExitCode::lock_held) {
         log_info("scheduled {}: {} (exit {})", slot, outcome.detail, to_int(outcome.code));
@@ -76,7 +75,7 @@ ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry&
         return runs.last_started_by_category(book);
     };
     auto execute = [&settings, &registry, fail_on_warn, stopping = std::move(stopping)](const std::string& book,
-                                                                                        char category) {
+                                                                                        Category category) {
         if (stopping && stopping()) {
             return SlotOutcome{.book = book,
                                .category = category,

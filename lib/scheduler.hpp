@@ -27,7 +27,7 @@ ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry&
 
 /// Runs one slot and says how it ended; never throws (failures become their exit code).
 SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,
-                                   char category, bool fail_on_warn);
+                                   Category category, bool fail_on_warn);
 
 /// Logs one outcome as a single line (info when it ran, warn otherwise).
 void log_slot_outcome(const SlotOutcome& outcome);

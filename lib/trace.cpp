@@ -224,7 +224,7 @@ void read_variances(Session& control, TraceReport& report)
     for (const auto& row : txn.exec_params(sql, report.book, ids.dump(), keys.dump())) {
         TracedVariance traced;
         traced.run_id = row[0].as<std::int64_t>();
-        traced.category = row[1].as<std::string>().at(0);
+        traced.category = parse_category_text(row[1].as<std::string>()).value_or(Category::A);
         traced.run_started_at = row[2].as<std::string>();
         traced.check_name = row[3].as<std::string>();
         traced.check_status = row[4].as<std::string>();
@@ -253,9 +253,10 @@ std::map<std::string, std::pair<Decimal, Decimal>> totals_of(const TracedTransac
     return totals;
 }
 
+/// A ledger value for the terminal: escaped like run and variances print it, "-" when absent.
 std::string value_or_dash(const std::optional<std::string>& value)
 {
-    return value ? *value : "-";
+    return value ? printable(*value) : "-";
 }
 
 }  // namespace
@@ -325,7 +326,7 @@ nlohmann::json trace_report_to_json(const TraceReport& report)
     nlohmann::json variances = nlohmann::json::array();
     for (const auto& traced : report.variances) {
         variances.push_back({{"run_id", traced.run_id},
-                             {"category", std::string(1, traced.category)},
+                             {"category", traced.category},
                              {"run_started_at", traced.run_started_at},
                              {"check_name", traced.check_name},
                              {"check_status", traced.check_status},
@@ -343,17 +344,18 @@ std::string render_trace_text(const TraceReport& report)
 {
     std::size_t matched = 0;
     for (const auto& traced : report.transactions) matched += traced.matched ? 1 : 0;
-    std::string text = fmt::format("trace of {} in book {}: {} matching transaction(s), {} related\n",
-                                   describe(report.query), report.book, matched, report.transactions.size() - matched);
+    std::string text =
+        fmt::format("trace of {} in book {}: {} matching transaction(s), {} related\n",
+                    printable(describe(report.query)), report.book, matched, report.transactions.size() - matched);
     if (report.transactions_total > static_cast<std::int64_t>(report.transactions.size())) {
         text += fmt::format("(first {} of {} transactions listed)\n", report.transactions.size(),
                             report.transactions_total);
     }
     for (const auto& traced : report.transactions) {
-        text += fmt::format("\ntxn {}  {}  {}{}\n", traced.txn_id, traced.txn_type, traced.status,
-                            traced.matched ? "  (matched)" : "");
-        text += fmt::format("  source {} / {}  customer {}\n", traced.source, traced.source_txn_id,
-                            value_or_dash(traced.customer_id));
+        text += fmt::format("\ntxn {}  {}  {}{}\n", printable(traced.txn_id), printable(traced.txn_type),
+                            printable(traced.status), traced.matched ? "  (matched)" : "");
+        text += fmt::format("  source {} / {}  customer {}\n", printable(traced.source),
+                            printable(traced.source_txn_id), value_or_dash(traced.customer_id));
         text += fmt::format("  effective {}  posted {}\n", value_or_dash(traced.effective_at),
                             value_or_dash(traced.posted_at));
         if (traced.symbol || traced.quantity) {
@@ -361,19 +363,20 @@ std::string render_trace_text(const TraceReport& report)
                 fmt::format("  symbol {}  quantity {}\n", value_or_dash(traced.symbol), value_or_dash(traced.quantity));
         }
         for (const auto& relation : traced.relations) {
-            text += fmt::format("  {} {}\n", relation.kind, relation.txn_id);
+            text += fmt::format("  {} {}\n", relation.kind, printable(relation.txn_id));
         }
         text += fmt::format("  {} line(s):\n", traced.lines.size());
         for (const auto& line : traced.lines) {
-            text += fmt::format("    {:>8}  {:<2}  {:<22} {:<12} {:>16} {}\n", line.line_id, value_or_dash(line.side),
-                                value_or_dash(line.account_code), value_or_dash(line.customer_id),
-                                value_or_dash(line.amount), value_or_dash(line.currency));
+            text +=
+                fmt::format("    {:>8}  {:<2}  {:<22} {:<12} {:>16} {}\n", printable(line.line_id),
+                            value_or_dash(line.side), value_or_dash(line.account_code), value_or_dash(line.customer_id),
+                            value_or_dash(line.amount), value_or_dash(line.currency));
         }
         for (const auto& [currency, sums] : totals_of(traced)) {
             const Decimal difference = sums.first - sums.second;
-            text +=
-                fmt::format("  {}: debits {} credits {}{}\n", currency, sums.first.to_string(), sums.second.to_string(),
-                            difference.is_zero() ? "" : fmt::format("  UNBALANCED by {}", difference.to_string()));
+            text += fmt::format("  {}: debits {} credits {}{}\n", printable(currency), sums.first.to_string(),
+                                sums.second.to_string(),
+                                difference.is_zero() ? "" : fmt::format("  UNBALANCED by {}", difference.to_string()));
         }
     }
     if (report.lines_total > trace_line_cap) {
@@ -386,7 +389,7 @@ std::string render_trace_text(const TraceReport& report)
     text += "\nvariances naming these transactions (latest run of each check):\n";
     for (const auto& traced : report.variances) {
         text += fmt::format("  run {} ({} {}) {} {}: {}\n", traced.run_id, traced.category, traced.run_started_at,
-                            traced.check_name, traced.check_status, render_variance_line(traced.variance));
+                            printable(traced.check_name), traced.check_status, render_variance_line(traced.variance));
     }
     return text;
 }

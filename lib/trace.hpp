@@ -56,7 +56,7 @@ struct TracedTransaction {
 /// A variance of the latest run of some check that names a traced transaction.
 struct TracedVariance {
     std::int64_t run_id = 0;
-    char category = 'A';
+    Category category = Category::A;
     std::string run_started_at;
     std::string check_name;
     std::string check_status;

@@ -4,12 +4,14 @@
 #include <map>
 #include <thread>
 
+#include <fmt/format.h>
 #include <pqxx/pqxx>
 
 #include "checks/registry.hpp"
 #include "lib/db.hpp"
 #include "lib/migrate.hpp"
 #include "lib/runner.hpp"
+#include "lib/text.hpp"
 
 namespace reconcile::test {
 
@@ -71,6 +73,13 @@ void BookDb::exec(const std::string& sql) const
     exec_sql(m_db.url(), sql);
 }
 
+bool BookDb::interval_passed(int seconds) const
+{
+    return query_value(fmt::format("SELECT clock_timestamp() >= max(started_at) + interval '{} seconds'"
+                                   " FROM recon.runs",
+                                   seconds)) == "t";
+}
+
 std::string BookDb::query_value(const std::string& sql) const
 {
     pqxx::connection connection(m_db.url());
@@ -90,9 +99,7 @@ void BookDb::reset() const
 Settings BookDb::settings(const EnvMap& extra) const
 {
     EnvMap env{{"RECON_BOOKS", m_book}};
-    std::string key = "RECON_DATABASE_URL_" + m_book;
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::toupper(c); });
-    env[key] = m_db.url();
+    env["RECON_DATABASE_URL_" + upper(m_book)] = m_db.url();
     for (const auto& [name, value] : extra) env[name] = value;
     return load_settings(env);
 }

@@ -36,6 +36,9 @@ public:
     Settings settings(const EnvMap& extra = {}) const;
     /// Runs one check by name through the real runner path (snapshot, savepoint, timeout).
     CheckResult run_check(std::string_view check_name, const EnvMap& extra = {}) const;
+    /// True once `seconds` have passed since the newest run of the book started: a cadence of
+    /// that many seconds (measured from starts) has then passed for every category.
+    bool interval_passed(int seconds) const;
 
 private:
     std::string m_book;

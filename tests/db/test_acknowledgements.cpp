@@ -34,7 +34,7 @@ RunReport run_b(const BookDb& db)
 {
     RunRequest request;
     request.book = "uae";
-    request.category = 'B';
+    request.category = Category::B;
     request.check_names = {"wallet_derivation"};
     return execute_run(db.settings(), default_registry(), request).report;
 }
@@ -88,7 +88,7 @@ TEST_CASE(
     const auto acknowledged = run_b(db);
     const auto& quiet = wallet_check(acknowledged);
     CHECK(quiet.status == CheckStatus::ok);
-    CHECK(acknowledged.status == "ok");
+    CHECK(acknowledged.status == RunStatus::ok);
     CHECK(quiet.metrics["acknowledged"] == 1);
     REQUIRE(quiet.variances.size() == 1);
     REQUIRE(quiet.variances[0].acknowledgement.has_value());

@@ -10,6 +10,7 @@
 #include "lib/runner.hpp"
 #include "tests/db/broker_fixture.hpp"
 #include "tests/db/fixture.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
 
 using namespace reconcile;
@@ -319,7 +320,8 @@ TEST_CASE("no ledger snapshot is open while the broker is being asked")
     fixture["faults"] = {{{"broker", "gtn"}, {"resource", "cash"}, {"kind", "latency"}, {"ms", 1500}}};
     auto& db = book("uae", fixture);
     auto running = std::async(std::launch::async, [&] { return run(db, "gtn_ledger_recon"); });
-    std::this_thread::sleep_for(500ms);  // the check has read its accounts and waits on GTN
+    // The check has read its accounts and waits on GTN once the broker has a request in hand.
+    REQUIRE(wait_for([] { return !broker().stats()["requests"].empty(); }, 10s));
     const std::string open = db.query_value(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile' AND datname = current_database()"
         " AND xact_start IS NOT NULL AND pid <> pg_backend_pid()");
@@ -343,7 +345,7 @@ TEST_CASE("hostile ids and symbols from the broker are stored and read back verb
             std::string("'';"
                         " DROP TABLE journal_lines; --") +
             "', 'GTN', '" + "''; DROP TABLE journal_lines; --" + "')");
-    RunRequest request{.book = "uae", .category = 'C', .check_names = {"gtn_ledger_recon"}};
+    RunRequest request{.book = "uae", .category = Category::C, .check_names = {"gtn_ledger_recon"}};
     const auto outcome = execute_run(db.settings(broker().settings({{"RECON_ALERT_PERSIST_ENABLED", "true"}})),
                                      default_registry(), request);
     REQUIRE(outcome.report.checks.size() == 1);

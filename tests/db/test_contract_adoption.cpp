@@ -67,9 +67,9 @@ TEST_CASE("checks run on a ledger that only defines the contract views")
 
     RunRequest request;
     request.book = "uae";
-    request.category = 'A';
+    request.category = Category::A;
     auto outcome = execute_run(db.settings(), default_registry(), request);
-    CHECK(outcome.report.status == "ok");
+    CHECK(outcome.report.status == RunStatus::ok);
     for (const auto& check : outcome.report.checks) {
         CAPTURE(check.check_name);
         CHECK(check.status == CheckStatus::ok);
@@ -77,16 +77,16 @@ TEST_CASE("checks run on a ledger that only defines the contract views")
 
     db.exec("UPDATE acme.postings SET signed_amount = -70 WHERE entry_ref = 'E-2' AND acct = 'WAL'");
     outcome = execute_run(db.settings(), default_registry(), request);
-    CHECK(outcome.report.status == "fail");
+    CHECK(outcome.report.status == RunStatus::fail);
     const auto& balance = outcome.report.checks.front();
     REQUIRE(balance.check_name == "trial_balance_zero");
     CHECK(reconcile::test::variance_lines(balance) ==
           std::vector<std::string>{"unbalanced_currency currency=AED", "unbalanced_txn currency=AED txn_id=E-2"});
     CHECK(balance.variances.back().difference == "10.0000");
 
-    request.category = 'D';
+    request.category = Category::D;
     outcome = execute_run(db.settings(), default_registry(), request);
-    CHECK(outcome.report.status == "fail");
+    CHECK(outcome.report.status == RunStatus::fail);
     CHECK(reconcile::test::variance_lines(outcome.report.checks.front()) ==
           std::vector<std::string>{"aged_pending currency=AED customer_id=K1 flow_id=RQ-1"});
 }

@@ -24,7 +24,7 @@ BookDb& book()
     return db;
 }
 
-RunOutcome run(const BookDb& db, char category, std::vector<std::string> checks = {}, const EnvMap& extra = {})
+RunOutcome run(const BookDb& db, Category category, std::vector<std::string> checks = {}, const EnvMap& extra = {})
 {
     RunRequest request;
     request.book = db.book();
@@ -35,7 +35,7 @@ RunOutcome run(const BookDb& db, char category, std::vector<std::string> checks 
 
 RunOutcome run_wallets(const BookDb& db, const EnvMap& extra = {})
 {
-    return run(db, 'B', {"wallet_derivation"}, extra);
+    return run(db, Category::B, {"wallet_derivation"}, extra);
 }
 
 std::vector<VarianceHistory> history(const BookDb& db, VarianceHistoryFilter filter = {})
@@ -64,9 +64,9 @@ TEST_CASE("persistence on: every listed variance of a warn or fail check lands w
     db.exec(
         "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
         "UPDATE ledger.balance_snapshots SET balance = 90.00 WHERE customer_id = 'C001'");
-    const auto outcome = run(db, 'B', {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});
+    const auto outcome = run(db, Category::B, {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});
     const auto id = std::to_string(outcome.report.run_id);
-    CHECK(outcome.report.status == "fail");
+    CHECK(outcome.report.status == RunStatus::fail);
     CHECK(db.query_value("SELECT string_agg(check_name || ':' || kind || ':' || status || ':' || (keys->>'customer_id')"
                          " || ':' || expected || ':' || actual || ':' || difference, ',' ORDER BY check_name)"
                          " FROM recon.reconciliation_variances WHERE run_id = " +
@@ -87,12 +87,12 @@ TEST_CASE("persistence: warn checks persist too, ok checks and persistence off w
     db.exec(
         "INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
         " now() - interval '30 hours', NULL, NULL)");
-    const auto warned = run(db, 'D', {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});
-    CHECK(warned.report.status == "warn");
+    const auto warned = run(db, Category::D, {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});
+    CHECK(warned.report.status == RunStatus::warn);
     CHECK(db.query_value("SELECT string_agg(kind || ':' || status, ',') FROM recon.reconciliation_variances") ==
           "aged_pending:warn");
 
-    run(db, 'A', {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});  // all ok
+    run(db, Category::A, {}, {{"RECON_ALERT_PERSIST_ENABLED", "true"}});  // all ok
     db.exec("UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001'");
     run_wallets(db);  // persistence off (the default)
     CHECK(db.query_value("SELECT count(*) FROM recon.reconciliation_variances") == "1");
@@ -137,7 +137,7 @@ TEST_CASE("persistence is atomic with the results: a failed variance insert writ
 TEST_CASE("lifecycle over consecutive runs: new, persisting (same first-seen), resolved, reopened")
 {
     auto& db = book();
-    CHECK(run_wallets(db).report.status == "ok");
+    CHECK(run_wallets(db).report.status == RunStatus::ok);
     CHECK(history(db).empty());
 
     db.exec("UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001'");
@@ -174,7 +174,7 @@ TEST_CASE("lifecycle over consecutive runs: new, persisting (same first-seen), r
 
     db.exec("UPDATE ledger.wallets SET balance = 48.50 WHERE customer_id = 'C001'");
     const auto third = run_wallets(db);
-    CHECK(third.report.status == "ok");
+    CHECK(third.report.status == RunStatus::ok);
     CHECK(changes_of(third, "wallet_derivation").resolved_count == 1);
     REQUIRE(changes_of(third, "wallet_derivation").resolved.size() == 1);
     CHECK(changes_of(third, "wallet_derivation").resolved[0].fingerprint == rows[0].fingerprint);
@@ -204,7 +204,7 @@ TEST_CASE("lifecycle: a check that ends error resolves nothing; other checks' br
     db.exec(
         "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
         "UPDATE ledger.balance_snapshots SET balance = 90.00 WHERE customer_id = 'C001'");
-    const auto first = run(db, 'B');
+    const auto first = run(db, Category::B);
     CHECK(history(db, {.status = "open"}).size() == 2);
 
     // Repaired, but the check cannot read the wallets: it proves nothing, so nothing resolves.

@@ -23,7 +23,7 @@ BookDb& book()
     return reconcile::test::clean_book("uae");
 }
 
-RunRequest request_for(char category)
+RunRequest request_for(Category category)
 {
     RunRequest request;
     request.book = "uae";
@@ -37,7 +37,7 @@ TEST_CASE("a run commits one row with every check's result")
 {
     auto& db = book();
     std::int64_t started_id = 0;
-    auto request = request_for('A');
+    auto request = request_for(Category::A);
     request.on_started = [&](std::int64_t id) {
         started_id = id;
         // The running row is committed before the checks start: another session sees it.
@@ -46,8 +46,8 @@ TEST_CASE("a run commits one row with every check's result")
     const auto outcome = execute_run(db.settings(), default_registry(), request);
     REQUIRE_FALSE(outcome.lock_held);
     CHECK(outcome.report.run_id == started_id);
-    CHECK(outcome.report.status == "ok");
-    CHECK(outcome.report.checks.size() == 4);
+    CHECK(outcome.report.status == RunStatus::ok);
+    CHECK(outcome.report.checks.size() == default_registry().select(Category::A, {}).size());
     const auto id = std::to_string(outcome.report.run_id);
     CHECK(db.query_value("SELECT status FROM recon.runs WHERE run_id = " + id) == "ok");
     CHECK(db.query_value("SELECT jsonb_array_length(metadata->'checks') FROM recon.runs WHERE run_id = " + id) == "4");
@@ -59,28 +59,28 @@ TEST_CASE("a held lock skips the run and writes nothing")
     auto& db = book();
     pqxx::connection holder(db.url());
     pqxx::nontransaction txn(holder);
-    const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
+    const auto key = advisory_lock_key(run_lock_scope("uae", Category::A));
     txn.exec_params("SELECT pg_advisory_lock($1)", key);
-    const auto outcome = execute_run(db.settings(), default_registry(), request_for('A'));
+    const auto outcome = execute_run(db.settings(), default_registry(), request_for(Category::A));
     CHECK(outcome.lock_held);
     CHECK(db.query_value("SELECT count(*) FROM recon.runs") == "0");
     // Another category has its own lock.
-    CHECK_FALSE(execute_run(db.settings(), default_registry(), request_for('D')).lock_held);
+    CHECK_FALSE(execute_run(db.settings(), default_registry(), request_for(Category::D)).lock_held);
     txn.exec_params("SELECT pg_advisory_unlock($1)", key);
 }
 
 TEST_CASE("a running row whose lock is free is marked abandoned by the next run")
 {
     auto& db = book();
-    const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
+    const auto key = advisory_lock_key(run_lock_scope("uae", Category::A));
     db.exec(
         "INSERT INTO recon.runs (book, category, trigger, status, lock_key, started_at, host, pid, version)"
         " VALUES ('uae', 'A', 'manual', 'running', " +
         std::to_string(key) +
         ", now() - interval '1 hour', 'gone', 1, 'old'),"
         " ('uae', 'D', 'manual', 'running', " +
-        std::to_string(advisory_lock_key(run_lock_scope("uae", 'D'))) + ", now(), 'elsewhere', 2, 'old')");
-    const auto outcome = execute_run(db.settings(), default_registry(), request_for('A'));
+        std::to_string(advisory_lock_key(run_lock_scope("uae", Category::D))) + ", now(), 'elsewhere', 2, 'old')");
+    const auto outcome = execute_run(db.settings(), default_registry(), request_for(Category::A));
     CHECK(db.query_value("SELECT status FROM recon.runs WHERE host = 'gone'") == "abandoned");
     CHECK(db.query_value("SELECT status FROM recon.runs WHERE host = 'elsewhere'") == "running");
     CHECK(db.query_value("SELECT status FROM recon.runs WHERE run_id = " + std::to_string(outcome.report.run_id)) ==
@@ -92,7 +92,7 @@ TEST_CASE("a check past its statement timeout ends error and the others still ru
     auto& db = book();
     db.exec(slow_journal_view(1));
     const auto outcome =
-        execute_run(db.settings({{"RECON_STATEMENT_TIMEOUT_MS", "200"}}), default_registry(), request_for('A'));
+        execute_run(db.settings({{"RECON_STATEMENT_TIMEOUT_MS", "200"}}), default_registry(), request_for(Category::A));
     db.exec(normal_journal_view);
     std::map<std::string, CheckStatus> statuses;
     for (const auto& check : outcome.report.checks) statuses[check.check_name] = check.status;
@@ -102,14 +102,14 @@ TEST_CASE("a check past its statement timeout ends error and the others still ru
     CHECK(statuses["source_txn_uniqueness"] == CheckStatus::ok);
     CHECK(outcome.report.checks.front().metrics["error"].get<std::string>().find("statement timeout") !=
           std::string::npos);
-    CHECK(outcome.report.status == "error");
+    CHECK(outcome.report.status == RunStatus::error);
     CHECK(exit_code_for(outcome.report, false) == ExitCode::check_error);
 }
 
 TEST_CASE("--check narrows a run and refuses names outside the category")
 {
     auto& db = book();
-    auto request = request_for('A');
+    auto request = request_for(Category::A);
     request.check_names = {"source_txn_uniqueness"};
     const auto outcome = execute_run(db.settings(), default_registry(), request);
     REQUIRE(outcome.report.checks.size() == 1);
@@ -138,7 +138,7 @@ TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows a
     const Shard one{.index = 1, .count = 2};
     const Shard two{.index = 2, .count = 2};
     const auto key_of = [](const std::optional<Shard>& shard) {
-        return std::to_string(advisory_lock_key(run_lock_scope("uae", 'C', shard)));
+        return std::to_string(advisory_lock_key(run_lock_scope("uae", Category::C, shard)));
     };
     const auto stale = [&](const std::string& host, const std::optional<Shard>& shard) {
         db.exec(
@@ -159,11 +159,11 @@ TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows a
     auto holder = std::make_unique<pqxx::connection>(db.url());
     {
         pqxx::nontransaction txn(*holder);
-        txn.exec_params("SELECT pg_advisory_lock_shared($1)", advisory_lock_key(run_lock_scope("uae", 'C')));
-        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("uae", 'C', two)));
+        txn.exec_params("SELECT pg_advisory_lock_shared($1)", advisory_lock_key(run_lock_scope("uae", Category::C)));
+        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("uae", Category::C, two)));
     }
 
-    auto request = request_for('C');
+    auto request = request_for(Category::C);
     request.shard = one;
     const auto first = execute_run(db.settings(), default_registry(), request);
     REQUIRE_FALSE(first.lock_held);
@@ -179,12 +179,12 @@ TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows a
 
     request.shard = two;
     CHECK(execute_run(db.settings(), default_registry(), request).lock_held);
-    CHECK(execute_run(db.settings(), default_registry(), request_for('C')).lock_held);
+    CHECK(execute_run(db.settings(), default_registry(), request_for(Category::C)).lock_held);
 
     // Shard 2's process ends: an unsharded run holds the category exclusively, so every shard
     // row still `running` is dead.
     holder.reset();
-    const auto whole = execute_run(db.settings(), default_registry(), request_for('C'));
+    const auto whole = execute_run(db.settings(), default_registry(), request_for(Category::C));
     REQUIRE_FALSE(whole.lock_held);
     CHECK_FALSE(whole.report.shard);
     CHECK(status_of("live-shard-2") == "abandoned");
@@ -193,7 +193,7 @@ TEST_CASE("sharded runs: shard locks beside a shared category lock; stale rows a
                          std::to_string(whole.report.run_id)) == "t");
 
     // Only category C shards.
-    auto sharded_a = request_for('A');
+    auto sharded_a = request_for(Category::A);
     sharded_a.shard = one;
     try {
         execute_run(db.settings(), default_registry(), sharded_a);

@@ -61,7 +61,7 @@ TEST_CASE("a run narrowed to some checks, or one that was aborted, does not rese
     const Settings settings = db.settings();
     RunRequest narrowed;
     narrowed.book = "uae";
-    narrowed.category = 'A';
+    narrowed.category = Category::A;
     narrowed.check_names = {"source_txn_uniqueness"};
     execute_run(settings, default_registry(), narrowed);
     db.exec(
@@ -72,9 +72,9 @@ TEST_CASE("a run narrowed to some checks, or one that was aborted, does not rese
     CHECK(history.last_started_by_category("uae").empty());
     RunRequest full;
     full.book = "uae";
-    full.category = 'D';
+    full.category = Category::D;
     const auto outcome = execute_run(settings, default_registry(), full);
     const auto last = history.last_started_by_category("uae");
     REQUIRE(last.size() == 1);
-    CHECK(format_utc(last.at('D')) == format_utc(outcome.report.started_at));
+    CHECK(format_utc(last.at(Category::D)) == format_utc(outcome.report.started_at));
 }

@@ -275,7 +275,7 @@ TEST_CASE("--if-due: runs when due, skips with one log line while the cadence ha
     CHECK(std::count(second.err.begin(), second.err.end(), '\n') == 1);
     CHECK(second.err.find("skipped uae/C: not due: the last full run started") != std::string::npos);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
-    std::this_thread::sleep_for(2100ms);
+    REQUIRE(wait_for([&] { return w.uae.interval_passed(2); }, 10s));
     CHECK(reconcile_cli(args, env).exit_code == 0);
     CHECK(w.uae.query_value("SELECT count(*) FROM recon.runs") == "2");
 

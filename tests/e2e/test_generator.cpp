@@ -28,7 +28,7 @@ std::vector<std::string> lines_of(const std::string& text)
 }
 
 /// Every variance of a run as "kind key=value ..." (keys sorted), like variance_lines.
-std::vector<std::string> run_variances(const BookDb& db, char category)
+std::vector<std::string> run_variances(const BookDb& db, Category category)
 {
     ProcessOptions options;
     options.env = {{"RECON_BOOKS", db.book()},
@@ -36,7 +36,7 @@ std::vector<std::string> run_variances(const BookDb& db, char category)
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE",
                          "RECON_READ_DATABASE_URL_INDIA"};
     const auto result = reconcile_cli(
-        {"run", "--book", db.book(), "--category", std::string(1, category), "--output", "json"}, options);
+        {"run", "--book", db.book(), "--category", std::string(to_string(category)), "--output", "json"}, options);
     REQUIRE_MESSAGE((result.exit_code == 0 || result.exit_code == 1), result.err);
     std::vector<std::string> lines;
     const auto document = nlohmann::json::parse(result.out);
@@ -79,8 +79,8 @@ TEST_CASE("generate-ledger: a clean ledger passes; each injected break is found 
               (std::string(book) == "uae" ? "80" : "40"));
         CHECK(db.query_value("SELECT count(*) > 0 FROM ledger.lrs_remittances") ==
               (std::string(book) == "india" ? "t" : "f"));
-        CHECK(run_variances(db, 'A').empty());
-        CHECK(run_variances(db, 'D').empty());
+        CHECK(run_variances(db, Category::A).empty());
+        CHECK(run_variances(db, Category::D).empty());
 
         const auto broken = generate(db, {"--transactions", "2000", "--customers", "40", "--breaks", "3"});
         REQUIRE_MESSAGE(broken.exit_code == 0, broken.err);
@@ -90,8 +90,8 @@ TEST_CASE("generate-ledger: a clean ledger passes; each injected break is found 
             if (line.rfind("wrong_", 0) != 0 || line.rfind("wrong_side_balance", 0) == 0) expected.push_back(line);
         }
         CHECK(expected.size() == 16);  // 3 of each A and D kind, plus the USD total
-        auto found = run_variances(db, 'A');
-        const auto pending = run_variances(db, 'D');
+        auto found = run_variances(db, Category::A);
+        const auto pending = run_variances(db, Category::D);
         found.insert(found.end(), pending.begin(), pending.end());
         std::sort(found.begin(), found.end());
         CHECK(found == expected);

@@ -34,7 +34,7 @@ ProcessOptions Target::env(std::map<std::string, std::string> extra) const
     return options;
 }
 
-bool Target::lock_free(char category) const
+bool Target::lock_free(Category category) const
 {
     const auto key = advisory_lock_key(run_lock_scope("uae", category));
     pqxx::connection connection(url);
@@ -70,13 +70,14 @@ void Target::restore_view() const
     exec(normal_journal_view);
 }
 
-void expect_recovered(const Target& db, int expected_stale, char category,
+void expect_recovered(const Target& db, int expected_stale, Category category,
                       const std::map<std::string, std::string>& env)
 {
     CHECK(wait_for([&] { return db.lock_free(category); }, 10s));
     CHECK(db.partial_results() == 0);
     CHECK(db.stale_running_rows() == expected_stale);
-    const auto next = reconcile_cli({"run", "--book", "uae", "--category", std::string(1, category)}, db.env(env));
+    const auto next =
+        reconcile_cli({"run", "--book", "uae", "--category", std::string(to_string(category))}, db.env(env));
     CHECK_MESSAGE((next.exit_code == 0 || next.exit_code == 1), next.err);
     if (expected_stale > 0) CHECK(next.err.find("abandoned") != std::string::npos);
     CHECK(db.stale_running_rows() == 0);

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "lib/run_kinds.hpp"
 #include "tests/support/process.hpp"
 
 namespace reconcile::test {
@@ -24,7 +25,7 @@ struct Target {
     /// no config file, no replica), plus `extra`.
     ProcessOptions env(std::map<std::string, std::string> extra = {}) const;
     /// True when nobody holds the run lock of uae/`category` (asked from a fresh session).
-    bool lock_free(char category = 'A') const;
+    bool lock_free(Category category = Category::A) const;
     /// `running` rows whose lock no live session holds (left by a dead process).
     int stale_running_rows() const;
     /// Results or variance rows of runs that did not finish (running, abandoned, aborted).
@@ -38,7 +39,7 @@ struct Target {
 /// free, nothing partial, `expected_stale` rows a dead process left `running`; then the next
 /// run of that category (with `env`, e.g. broker settings, on top of db.env()) succeeds (exit 0
 /// or 1), marks those rows `abandoned`, and leaves everything clean.
-void expect_recovered(const Target& db, int expected_stale, char category = 'A',
+void expect_recovered(const Target& db, int expected_stale, Category category = Category::A,
                       const std::map<std::string, std::string>& env = {});
 
 /// The suite's uae book, reset to the clean ledger (created on first use).

@@ -146,7 +146,7 @@ void expect_committed(const Target& db, const TimedRun& timed)
 void expect_recovered_c(const Target& db)
 {
     broker_book(Json::array());
-    expect_recovered(db, 0, 'C', broker_env());
+    expect_recovered(db, 0, Category::C, broker_env());
     CHECK(db.value("SELECT status FROM recon.runs ORDER BY run_id DESC LIMIT 1") == "ok");
 }
 
@@ -332,5 +332,5 @@ TEST_CASE("a webhook that hangs: the results are committed, the exit code is unc
     CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "fail,fail");
     CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances v JOIN recon.runs r USING (run_id)"
                    " WHERE r.run_id = (SELECT max(run_id) FROM recon.runs)") == variances);
-    expect_recovered(db, 0, 'B');
+    expect_recovered(db, 0, Category::B);
 }

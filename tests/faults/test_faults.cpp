@@ -242,7 +242,7 @@ TEST_CASE("the server terminates the lock's connection: the run notices before c
     BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, db.env());
     REQUIRE(wait_for([&] { return running_row_committed(db); }, 15s));
     // The control backend is the reconcile session holding the run's advisory lock.
-    const auto key = std::to_string(advisory_lock_key(run_lock_scope("uae", 'A')));
+    const auto key = std::to_string(advisory_lock_key(run_lock_scope("uae", Category::A)));
     const auto control_pid = db.value(
         "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid WHERE a.application_name = 'reconcile'"
         " AND a.datname = current_database()"

@@ -1141,7 +1141,7 @@ std::vector<std::string> run_case(BookDb& db, pqxx::connection& writer, reconcil
                                        {"RECON_PENDING_FAIL_HOURS", std::to_string(ledger.fail_hours)}});
     const auto as_of = reconcile::Timestamp(std::chrono::seconds(ledger.as_of));
     std::vector<std::string> problems;
-    for (const char category : {'A', 'B', 'D'}) {
+    for (const auto category : {reconcile::Category::A, reconcile::Category::B, reconcile::Category::D}) {
         const auto checks = reconcile::default_registry().select(category, {});
         const auto results = reconcile::run_checks(settings, db.book(), category, checks, read, as_of);
         for (const auto& result : results) {

@@ -504,7 +504,7 @@ TEST_CASE("the units' and the cron example's commands run against real books")
         // Another run holds india/A's lock: the cron line stays silent.
         pqxx::connection holder(india.url());
         pqxx::nontransaction txn(holder);
-        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("india", 'A')));
+        txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("india", Category::A)));
         const auto skipped = run_process({"/bin/sh", "-c", cron_command("india", "A")}, cron_env);
         CHECK(skipped.exit_code == 0);
         CHECK_MESSAGE(skipped.out.empty(), skipped.out);

@@ -78,7 +78,13 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
         CHECK(runs_on(standby_url) == "1");  // the frozen standby has not even seen the others
 
         // A lagging standby: past RECON_READ_MAX_LAG_SECONDS the run refuses, writing nothing.
-        std::this_thread::sleep_for(1500ms);
+        REQUIRE(wait_for(
+            [&] {
+                return value(standby_url,
+                             "SELECT clock_timestamp() - pg_last_xact_replay_timestamp() > interval '1.2 seconds'") ==
+                       "t";
+            },
+            10s));
         auto strict = on_standby;
         strict.env["RECON_READ_MAX_LAG_SECONDS"] = "1";
         const auto refused = reconcile_cli({"run", "--book", "uae", "--category", "A"}, strict);
@@ -158,7 +164,7 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
         CHECK_MESSAGE(result.err.find("the read session ended during check trial_balance_zero") != std::string::npos,
                       result.err);
         CHECK(value(primary_url, "SELECT status || ' ' || metadata::text FROM recon.runs") == "error {}");
-        const auto key = advisory_lock_key(run_lock_scope("uae", 'A'));
+        const auto key = advisory_lock_key(run_lock_scope("uae", Category::A));
         CHECK(value(primary_url, "SELECT pg_try_advisory_lock(" + std::to_string(key) + ")") == "t");
     }
 }

@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <pqxx/pqxx>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -74,6 +76,42 @@ std::string test_cluster_url(std::string_view dbname)
     return "postgresql://" + url_encode(user) + "@" + host_part + ":" + port + "/" + url_encode(dbname);
 }
 
+namespace {
+
+/// Names of the databases not yet dropped. Never destroyed: static destructors may still ask.
+std::set<std::string>& live_databases()
+{
+    static auto* names = new std::set<std::string>;
+    return *names;
+}
+
+std::mutex& live_databases_mutex()
+{
+    static auto* mutex = new std::mutex;
+    return *mutex;
+}
+
+std::atomic<bool> tests_finished{false};
+
+}  // namespace
+
+void drop_all_test_databases() noexcept
+{
+    std::set<std::string> names;
+    {
+        const std::lock_guard lock(live_databases_mutex());
+        names.swap(live_databases());
+        tests_finished = true;
+    }
+    for (const auto& name : names) {
+        try {
+            admin_exec([&](pqxx::connection& admin) { return drop_sql(admin, name); });
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "warning: could not drop test database %s: %s\n", name.c_str(), e.what());
+        }
+    }
+}
+
 TestDatabase::TestDatabase(std::string_view label)
 {
     static std::atomic<unsigned> counter{0};
@@ -90,6 +128,8 @@ TestDatabase::TestDatabase(std::string_view label)
     admin_exec([&](pqxx::connection& admin) {
         return "CREATE DATABASE " + admin.quote_name(m_name) + " TEMPLATE template0 ENCODING 'UTF8'";
     });
+    const std::lock_guard lock(live_databases_mutex());
+    live_databases().insert(m_name);
 }
 
 TestDatabase::~TestDatabase()
@@ -115,6 +155,15 @@ TestDatabase& TestDatabase::operator=(TestDatabase&& other) noexcept
 void TestDatabase::drop() noexcept
 {
     if (m_name.empty()) return;
+    {
+        const std::lock_guard lock(live_databases_mutex());
+        live_databases().erase(m_name);
+        if (tests_finished) {  // dropped already by drop_all_test_databases()
+            m_name.clear();
+            m_url.clear();
+            return;
+        }
+    }
     try {
         admin_exec([&](pqxx::connection& admin) { return drop_sql(admin, m_name); });
     } catch (const std::exception& e) {

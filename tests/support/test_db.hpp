@@ -41,6 +41,11 @@ private:
     std::string m_url;
 };
 
+/// Drops every test database still alive and makes later TestDatabase destructors drop nothing.
+/// The test main calls it after the tests: a database dropped from a static destructor would
+/// use libpqxx after its own statics were destroyed.
+void drop_all_test_databases() noexcept;
+
 /// Runs fixture SQL (several statements allowed, one implicit transaction) on a URL; for test
 /// fixtures only. Throws the pqxx error on failure.
 void exec_sql(const std::string& url, const std::string& sql);

@@ -1,4 +1,5 @@
 #include "tests/support/webhook_receiver.hpp"
+#include "lib/text.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,12 +16,6 @@
 
 namespace reconcile::test {
 namespace {
-
-std::string lower(std::string text)
-{
-    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return text;
-}
 
 }  // namespace
 

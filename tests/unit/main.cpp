@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 #include <openssl/ssl.h>
 
+#include "tests/support/test_db.hpp"
+
 int main(int argc, char** argv)
 {
     // libpq initialises OpenSSL on first connect and OpenSSL registers its atexit cleanup then,
@@ -10,5 +12,7 @@ int main(int argc, char** argv)
     // cleanup last.
     OPENSSL_init_ssl(0, nullptr);
     doctest::Context context(argc, argv);
-    return context.run();
+    const int result = context.run();
+    reconcile::test::drop_all_test_databases();
+    return result;
 }

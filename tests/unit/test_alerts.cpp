@@ -42,7 +42,7 @@ CheckResult check(const std::string& name, CheckStatus status, std::vector<Varia
 {
     CheckResult result;
     result.check_name = name;
-    result.category = 'B';
+    result.category = Category::B;
     result.status = status;
     result.variances_total = static_cast<std::int64_t>(variances.size());
     result.variances = std::move(variances);
@@ -54,8 +54,8 @@ RunReport report_of(std::vector<CheckResult> checks)
     RunReport report;
     report.run_id = 42;
     report.book = "uae";
-    report.category = 'B';
-    report.status = "fail";
+    report.category = Category::B;
+    report.status = RunStatus::fail;
     report.checks = std::move(checks);
     return report;
 }

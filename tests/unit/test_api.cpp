@@ -53,7 +53,7 @@ TEST_CASE("run body: empty, a category, a book, checks")
     CHECK_FALSE(spec.category);
     CHECK(parse_run_body(" \n", settings, registry).checks.empty());
     spec = parse_run_body(R"({"category":"c"})", settings, registry);
-    CHECK(spec.category == 'C');
+    CHECK(spec.category == Category::C);
     spec = parse_run_body(R"({"category":"A","book":"india","checks":["trial_balance_zero"]})", settings, registry);
     CHECK(spec.book == "india");
     CHECK(spec.checks == std::vector<std::string>{"trial_balance_zero"});
@@ -89,17 +89,21 @@ TEST_CASE("run targets: a named book and category, else every configured book an
 {
     auto settings = two_books();
     RunSpec spec;
-    using Targets = std::vector<std::pair<std::string, char>>;
-    CHECK(run_targets(spec, settings) ==
-          Targets{{"uae", 'A'}, {"uae", 'B'}, {"uae", 'D'}, {"india", 'A'}, {"india", 'B'}, {"india", 'D'}});
-    spec.category = 'C';
-    CHECK(run_targets(spec, settings) == Targets{{"uae", 'C'}, {"india", 'C'}});
+    using Targets = std::vector<std::pair<std::string, Category>>;
+    CHECK(run_targets(spec, settings) == Targets{{"uae", Category::A},
+                                                 {"uae", Category::B},
+                                                 {"uae", Category::D},
+                                                 {"india", Category::A},
+                                                 {"india", Category::B},
+                                                 {"india", Category::D}});
+    spec.category = Category::C;
+    CHECK(run_targets(spec, settings) == Targets{{"uae", Category::C}, {"india", Category::C}});
     spec.book = "india";
-    CHECK(run_targets(spec, settings) == Targets{{"india", 'C'}});
+    CHECK(run_targets(spec, settings) == Targets{{"india", Category::C}});
     settings = load_settings({{"RECON_BOOKS", "uae,india"}, {"RECON_DATABASE_URL_INDIA", "dbname=x"}});
     spec = {};
-    spec.category = 'A';
-    CHECK(run_targets(spec, settings) == Targets{{"india", 'A'}});  // uae has no database
+    spec.category = Category::A;
+    CHECK(run_targets(spec, settings) == Targets{{"india", Category::A}});  // uae has no database
     settings = load_settings({{"RECON_BOOKS", "uae"}});
     CHECK(exit_code_of([&] { run_targets(spec, settings); }) == ExitCode::config);
 }
@@ -119,8 +123,8 @@ TEST_CASE("run list query: filters, limit, cursor, and strictness")
                                         {"limit", "500"}},
                                  settings);
     CHECK(query.books == std::vector<std::string>{"india"});
-    CHECK(query.filter.category == "D");
-    CHECK(query.filter.status == "fail");
+    CHECK(query.filter.category == Category::D);
+    CHECK(query.filter.status == RunStatus::fail);
     CHECK(format_utc(*query.filter.since) == "2026-11-28T00:00:00.000Z");
     CHECK(query.filter.limit == 500);
     query = parse_run_list_query(Params{{"cursor", encode_cursor({{"uae", 17}, {"india", 4}})}}, settings);
@@ -169,11 +173,15 @@ TEST_CASE("tokens: admin for writes; read or admin for reads; bearer accepted fo
 
 TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-only")
 {
-    Settings settings = two_books();
+    // The settings come from the setting table at load (lib/setting_table.cpp); serve adds its rules.
+    EnvMap env{{"RECON_BOOKS", "uae,india"}};
+    Settings settings = load_settings(env);
     CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
-    settings.raw["LEDGER_ADMIN_TOKEN"] = "short";
+    env["LEDGER_ADMIN_TOKEN"] = "short";
+    settings = load_settings(env);
     CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
-    settings.raw["LEDGER_ADMIN_TOKEN"] = "an-admin-token-of-some-length";
+    env["LEDGER_ADMIN_TOKEN"] = "an-admin-token-of-some-length";
+    settings = load_settings(env);
     auto serve = load_serve_settings(settings, false, std::nullopt, std::nullopt);
     CHECK(serve.address == "127.0.0.1");
     CHECK(serve.port == 8078);
@@ -188,17 +196,19 @@ TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-
     REQUIRE(fd >= 0);
     close(fd);
     std::ofstream(path) << "a-read-token-from-a-file\n";
-    settings.raw["LEDGER_TOKEN_FILE"] = path;
-    settings.raw["RECON_SERVE_PORT"] = "0";
-    settings.raw["RECON_SERVE_MAX_BODY_BYTES"] = "1024";
+    env["LEDGER_TOKEN_FILE"] = path;
+    env["RECON_SERVE_PORT"] = "0";
+    env["RECON_SERVE_MAX_BODY_BYTES"] = "1024";
+    settings = load_settings(env);
     serve = load_serve_settings(settings, false, std::string("::1"), std::nullopt);
     std::remove(path);
     CHECK(serve.tokens.read == "a-read-token-from-a-file");
     CHECK(serve.port == 0);
     CHECK(serve.address == "::1");
     CHECK(serve.limits.max_body_bytes == 1024);
-    settings.raw["RECON_SERVE_WORKERS"] = "0";
-    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
+    env.erase("LEDGER_TOKEN_FILE");
+    env["RECON_SERVE_WORKERS"] = "0";
+    CHECK(exit_code_of([&] { load_settings(env); }) == ExitCode::config);
 
     serve = load_serve_settings(two_books(), true, std::nullopt, 0);
     CHECK(serve.tokens.admin == "localdev");
@@ -216,20 +226,20 @@ TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-
 TEST_CASE("metrics: Prometheus text with one HELP/TYPE per metric and every status as a 0/1 series")
 {
     BookMetrics uae{.book = "uae", .up = true, .schedule_enabled = true};
-    uae.last_runs.push_back({.category = 'A',
+    uae.last_runs.push_back({.category = Category::A,
                              .run_id = 42,
                              .status = "fail",
                              .started_at = parse_utc("2026-11-28T02:00:00.500Z").value(),
                              .duration_ms = 1250});
     uae.last_checks.push_back({.check_name = "trial_balance_zero",
-                               .category = 'A',
+                               .category = Category::A,
                                .run_id = 42,
                                .status = "fail",
                                .ran_at = parse_utc("2026-11-28T02:00:00.600Z").value(),
                                .duration_ms = 30,
                                .variances_total = 3});
-    uae.runs_by_status[{'A', "fail"}] = 5;
-    uae.running['D'] = 1;
+    uae.runs_by_status[{Category::A, "fail"}] = 5;
+    uae.running[Category::D] = 1;
     const BookMetrics india{.book = "india", .up = false};
     const std::string text = render_prometheus({uae, india}, 7);
     const auto has = [&](const std::string& line) {

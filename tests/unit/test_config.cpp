@@ -3,8 +3,13 @@
 
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+
+#include <functional>
 
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
@@ -105,4 +110,121 @@ TEST_CASE("settings: bad values exit 78")
     CHECK(exit_code_of([] {
               load_settings({{"RECON_PENDING_WARN_HOURS", "80"}, {"RECON_PENDING_FAIL_HOURS", "72"}});
           }) == ExitCode::config);
+}
+
+namespace {
+
+std::string config_error_of(const std::function<void()>& action)
+{
+    try {
+        action();
+    } catch (const Error& e) {
+        CHECK(e.code() == ExitCode::config);
+        return e.what();
+    }
+    FAIL("expected Error(config)");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("env-file: a UTF-8 byte-order mark is skipped; a NUL byte is refused naming the line")
+{
+    const auto env = parse_env_file("\xEF\xBB\xBFRECON_BOOKS=uae\nRECON_VARIANCE_CAP=5\n", "bom.env");
+    CHECK(env.at("RECON_BOOKS") == "uae");
+    CHECK(env.size() == 2);
+    CHECK(config_error_of([] { parse_env_file(std::string("A=1\nB=x\0y\n", 10), "nul.env"); }) ==
+          "nul.env:2: contains a NUL byte; is it a text file?");
+    CHECK(config_error_of([] { parse_env_file("A\x1b[31m=1\n", "esc.env"); }) ==
+          "esc.env:1: invalid setting name 'A\\x1b[31m'");
+}
+
+TEST_CASE("--config and NAME_FILE read only regular files, of bounded size, without blocking")
+{
+    const std::string dir = "/tmp/reconcile-unit-files-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir);
+    REQUIRE(mkfifo((dir + "/fifo").c_str(), 0600) == 0);
+    CHECK(config_error_of([&] { read_env_file(dir); }) == "--config: " + dir + " is a directory, not a file");
+    // No writer: opening it must neither block nor read.
+    CHECK(config_error_of([&] { read_env_file(dir + "/fifo"); }) ==
+          "--config: " + dir + "/fifo is a FIFO (named pipe), not a file");
+    CHECK(config_error_of([] { read_env_file("/dev/zero"); }) ==
+          "--config: /dev/zero is a character device, not a file");
+    CHECK(config_error_of([&] {
+              lookup_setting({{"GTN_APP_KEY_FILE", dir}}, "GTN_APP_KEY");
+          }) == "GTN_APP_KEY_FILE: " + dir + " is a directory, not a file");
+    CHECK(config_error_of([] {
+              lookup_setting({{"GTN_APP_KEY_FILE", "/dev/zero"}}, "GTN_APP_KEY");
+          }) == "GTN_APP_KEY_FILE: /dev/zero is a character device, not a file");
+
+    std::ofstream(dir + "/big-secret") << std::string(64 * 1024 + 1, 'k');
+    CHECK(config_error_of([&] {
+              lookup_setting({{"GTN_APP_KEY_FILE", dir + "/big-secret"}}, "GTN_APP_KEY");
+          }) == "GTN_APP_KEY_FILE: " + dir + "/big-secret is larger than 65536 bytes; is it the right file?");
+    std::ofstream(dir + "/max-secret") << std::string(64 * 1024, 'k');
+    CHECK(lookup_setting({{"GTN_APP_KEY_FILE", dir + "/max-secret"}}, "GTN_APP_KEY")->size() == 65536);
+    std::ofstream(dir + "/big.env") << "# " << std::string(1024 * 1024, 'x') << "\n";
+    CHECK(config_error_of([&] { read_env_file(dir + "/big.env"); }) ==
+          "--config: " + dir + "/big.env is larger than 1048576 bytes; is it the right file?");
+    std::ofstream(dir + "/empty");
+    CHECK(config_error_of([&] {
+              lookup_setting({{"GTN_APP_KEY_FILE", dir + "/empty"}}, "GTN_APP_KEY");
+          }) == "GTN_APP_KEY_FILE: the file " + dir + "/empty is empty");
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a database URL libpq cannot parse is a configuration error naming the setting")
+{
+    CHECK(config_error_of([] {
+              load_settings({{"RECON_DATABASE_URL_UAE", "host=db dbname"}});
+          }) ==
+          "RECON_DATABASE_URL_UAE: not a libpq connection URL or key=value string: missing \"=\" after \"dbname\" "
+          "in connection info string");
+    CHECK(exit_code_of([] {
+              load_settings({{"RECON_READ_DATABASE_URL_INDIA", "postgresql://[::1/x"}});
+          }) == ExitCode::config);
+    CHECK(load_settings({{"RECON_DATABASE_URL_UAE", "postgresql://u@db:5432/ledger"}}).database_url("uae") ==
+          "postgresql://u@db:5432/ledger");
+}
+
+TEST_CASE("the setting table fills serve's settings; their ranges are checked at load")
+{
+    const auto s = load_settings({{"RECON_SERVE_PORT", "9000"}, {"LEDGER_TOKEN", "read-token-of-16+"}});
+    CHECK(s.serve.port == 9000);
+    CHECK(s.serve.address == "127.0.0.1");
+    CHECK(s.serve.workers == 8);
+    CHECK(s.serve.read_token == "read-token-of-16+");
+    CHECK(s.serve.admin_token == std::nullopt);
+    CHECK(config_error_of([] {
+              load_settings({{"RECON_SERVE_PORT", "70000"}});
+          }) == "RECON_SERVE_PORT: 70000 is out of range [0, 65535]");
+}
+
+TEST_CASE("closest_match: the nearest name within a few edits, nothing when none is near")
+{
+    const std::vector<std::string> names{"RECON_DATABASE_URL_UAE", "RECON_DATABASE_URL_INDIA", "RECON_BOOKS"};
+    CHECK(closest_match("RECON_DATABSE_URL_UAE", names) == "RECON_DATABASE_URL_UAE");
+    CHECK(closest_match("recon_books", names) == "RECON_BOOKS");
+    CHECK(closest_match("GTN_APP_KEY", names) == std::nullopt);
+    CHECK(closest_match("lsit", {"list", "show"}) == "list");
+    CHECK(closest_match("variance", {"run", "runs", "variances", "trace"}) == "variances");
+}
+
+TEST_CASE("an unknown key in the env-file exits 78 naming the nearest setting")
+{
+    const auto path = write_temp("RECON_BOOKS=uae\nRECON_DATABSE_URL_UAE=postgresql://x/y\n");
+    CHECK(config_error_of([&] { load_settings_from(path); }) ==
+          path + ": unknown setting RECON_DATABSE_URL_UAE; did you mean RECON_DATABASE_URL_UAE?");
+    // Known names, their _FILE forms and per-book names of the configured books are accepted.
+    const auto secret = write_temp("9\n");
+    std::ofstream(path) << "RECON_BOOKS=emea\nRECON_READ_MAX_LAG_SECONDS_FILE=" << secret
+                        << "\nRECON_READ_DATABASE_URL_EMEA=host=replica\n";
+    const Settings loaded = load_settings_from(path);
+    CHECK(loaded.read_max_lag_seconds == 9);
+    CHECK(loaded.read_database_urls.at("emea") == "host=replica");
+    std::ofstream(path) << "RECON_BOOKS=emea\nRECON_DATABASE_URL_UAE=host=db\n";
+    CHECK(config_error_of([&] { load_settings_from(path); }) ==
+          path + ": unknown setting RECON_DATABASE_URL_UAE; did you mean RECON_DATABASE_URL_EMEA?");
+    std::remove(secret.c_str());
+    std::remove(path.c_str());
 }

@@ -1,8 +1,12 @@
-// Fingerprints, the capped variance list, status folding and the JSON round trip of results.
+// Fingerprints, the capped variance list, status folding, the JSON round trip of results, the
+// run kinds' text edges, the book rules and the exit code a run's typed results imply.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
+#include "lib/books.hpp"
 #include "lib/output.hpp"
 #include "lib/results.hpp"
+#include "lib/runner.hpp"
 
 using namespace reconcile;
 
@@ -59,7 +63,7 @@ TEST_CASE("check results survive the JSON round trip used by the run history")
 {
     CheckResult result;
     result.check_name = "trial_balance_zero";
-    result.category = 'A';
+    result.category = Category::A;
     result.status = CheckStatus::fail;
     result.metrics = {{"lines_checked", 10}};
     result.ran_at = *parse_utc("2026-11-28T02:17:47.123Z");
@@ -95,4 +99,81 @@ TEST_CASE("text output neutralises control characters; JSON keeps them verbatim"
     CHECK(text.find("symbol=EVIL\\x1b[2J\\x0aX") != std::string::npos);
     CHECK(text.find('\x1b') == std::string::npos);
     CHECK(run_report_to_json(report)["checks"][0]["variances"][0]["keys"]["symbol"] == "EVIL\x1b[2J\nX");
+}
+
+TEST_CASE("exit 69 comes from the checks' typed broker reach, not from their metrics")
+{
+    const auto check = [](CheckStatus status, std::optional<BrokerReach> reach) {
+        CheckResult result;
+        result.category = Category::C;
+        result.status = status;
+        result.broker_reach = reach;
+        return result;
+    };
+    RunReport report;
+    report.category = Category::C;
+    report.checks = {check(CheckStatus::error, BrokerReach::unreachable),
+                     check(CheckStatus::error, BrokerReach::unreachable),
+                     check(CheckStatus::ok, BrokerReach::not_contacted)};
+    CHECK(to_int(exit_code_for(report, false)) == 69);
+
+    // One broker answered: the run proved something, so an incomplete check is exit 2.
+    report.checks[1] = check(CheckStatus::error, BrokerReach::reachable);
+    CHECK(to_int(exit_code_for(report, false)) == 2);
+
+    // Text in the metrics is for readers only: without a typed reach nothing is unreachable.
+    CheckResult described = check(CheckStatus::error, std::nullopt);
+    described.metrics["broker_status"] = "unreachable";
+    report.checks = {described};
+    CHECK(to_int(exit_code_for(report, false)) == 2);
+
+    // A proven break outranks every unreachable broker.
+    report.checks = {check(CheckStatus::error, BrokerReach::unreachable), check(CheckStatus::fail, std::nullopt)};
+    CHECK(to_int(exit_code_for(report, false)) == 1);
+
+    // Nobody to ask is not unreachable.
+    report.checks = {check(CheckStatus::error, BrokerReach::not_contacted)};
+    CHECK(to_int(exit_code_for(report, false)) == 2);
+}
+
+TEST_CASE("run kinds convert to and from their text at the edges")
+{
+    for (const Category category : all_categories) {
+        CHECK(parse_category_text(to_string(category)) == category);
+    }
+    CHECK(to_string(Category::C) == "C");
+    CHECK(parse_category_text("d") == Category::D);
+    CHECK_FALSE(parse_category_text("E").has_value());
+    CHECK_FALSE(parse_category_text("AB").has_value());
+    CHECK(run_status_names() ==
+          std::vector<std::string>{"running", "ok", "warn", "fail", "error", "abandoned", "interrupted"});
+    for (const auto& name : run_status_names()) CHECK(to_string(parse_run_status(name).value()) == name);
+    CHECK_FALSE(parse_run_status("OK").has_value());
+    CHECK(trigger_names() == std::vector<std::string>{"manual", "schedule", "api"});
+    CHECK(parse_trigger("api") == Trigger::api);
+    CHECK_FALSE(parse_trigger("cron").has_value());
+    CHECK(run_status_of(CheckStatus::warn) == RunStatus::warn);
+    CHECK(check_status_of(RunStatus::fail) == CheckStatus::fail);
+    CHECK_FALSE(check_status_of(RunStatus::abandoned).has_value());
+    CHECK(fmt::format("{}/{} {}", "uae", Category::B, RunStatus::error) == "uae/B error");
+    CHECK(nlohmann::json(Trigger::schedule) == "schedule");
+}
+
+TEST_CASE("book rules: india has its own switch and cadence, every other book the general ones")
+{
+    Settings settings;
+    settings.schedule_enabled = true;
+    settings.interval_seconds = 600;
+    settings.india_enabled = false;
+    settings.india_interval_seconds = 7200;
+    const BookRules& india = book_rules("india");
+    CHECK(india.schedule_switch == "INDIA_RECON_ENABLED");
+    CHECK(india.interval_setting == "INDIA_RECON_INTERVAL_SECONDS");
+    CHECK(settings.*india.schedule_enabled == false);
+    CHECK(settings.*india.interval_seconds == 7200);
+    const BookRules& uae = book_rules("uae");
+    CHECK(uae.schedule_switch == "RECON_SCHEDULE_ENABLED");
+    CHECK(settings.*uae.schedule_enabled == true);
+    CHECK(settings.*uae.interval_seconds == 600);
+    CHECK(&book_rules("any_other_book") == &uae);
 }

@@ -84,10 +84,10 @@ TEST_CASE("--shard K/N: 1 <= K <= N <= 1024, digits only; anything else is a usa
 
 TEST_CASE("each shard has its own lock scope beside the category's")
 {
-    CHECK(run_lock_scope("india", 'C', Shard{.index = 1, .count = 2}) == "reconcile/india/C/shard-1-of-2");
-    CHECK(run_lock_scope("india", 'C', std::nullopt) == "reconcile/india/C");
+    CHECK(run_lock_scope("india", Category::C, Shard{.index = 1, .count = 2}) == "reconcile/india/C/shard-1-of-2");
+    CHECK(run_lock_scope("india", Category::C, std::nullopt) == "reconcile/india/C");
     // Python: int.from_bytes(sha256(b"reconcile/india/C/shard-1-of-2").digest()[:8], 'big', signed=True)
     CHECK(advisory_lock_key("reconcile/india/C/shard-1-of-2") == 6616457679984709910LL);
-    CHECK(advisory_lock_key(run_lock_scope("india", 'C', Shard{.index = 1, .count = 2})) !=
-          advisory_lock_key(run_lock_scope("india", 'C', Shard{.index = 2, .count = 2})));
+    CHECK(advisory_lock_key(run_lock_scope("india", Category::C, Shard{.index = 1, .count = 2})) !=
+          advisory_lock_key(run_lock_scope("india", Category::C, Shard{.index = 2, .count = 2})));
 }

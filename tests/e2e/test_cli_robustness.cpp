@@ -1,0 +1,303 @@
+// The real binary given what a careless operator, a typo or a hostile ledger gives it (issue 14
+// items 2-8, issue 17 items 3, 4 and 7): one clear line, the documented exit code, nothing lost.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/db/fixture.hpp"
+#include "tests/support/cli.hpp"
+#include "tests/support/process.hpp"
+
+using namespace reconcile;
+using namespace reconcile::test;
+
+namespace {
+
+BookDb& uae_book()
+{
+    static BookDb instance("uae");
+    instance.reset();
+    instance.exec(clean_ledger_sql);
+    return instance;
+}
+
+ProcessOptions env_for(const BookDb& db, const std::map<std::string, std::string>& extra = {})
+{
+    ProcessOptions options;
+    options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", db.url()}};
+    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE"};
+    for (const auto& [key, value] : extra) options.env[key] = value;
+    return options;
+}
+
+/// Settings that need no database: for command lines refused before any connection.
+ProcessOptions no_database()
+{
+    ProcessOptions options;
+    options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", "postgresql://nobody@127.0.0.1:1/none"}};
+    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE"};
+    return options;
+}
+
+/// Runs the binary with its standard output sent to `target` (e.g. /dev/full).
+ProcessResult reconcile_to(const std::string& target, const std::vector<std::string>& args,
+                           const ProcessOptions& options)
+{
+    std::string command = "exec \"$0\"";
+    for (std::size_t i = 0; i < args.size(); ++i) command += " \"$" + std::to_string(i + 1) + "\"";
+    command += " > " + target;
+    std::vector<std::string> argv{"/bin/sh", "-c", command, reconcile_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv, options);
+}
+
+std::string temp_dir(const std::string& name)
+{
+    const std::string dir = "/tmp/reconcile-e2e-" + name + "-" + std::to_string(getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+}  // namespace
+
+TEST_CASE("exit 74: a report that cannot be written is one message, and the run is stored all the same")
+{
+    auto& db = uae_book();
+    const auto run =
+        reconcile_to("/dev/full", {"run", "--book", "uae", "--category", "A", "--output", "json"}, env_for(db));
+    CHECK(run.exit_code == 74);
+    // The run's own info line, then the one error line.
+    CHECK(run.err.rfind("reconcile: info: run ", 0) == 0);
+    CHECK(run.err.find("\nreconcile: error: could not write the output to standard output: ") != std::string::npos);
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 2);
+    CHECK(db.query_value("SELECT string_agg(status, ',') FROM recon.runs") == "ok");
+    const std::string run_id = db.query_value("SELECT max(run_id) FROM recon.runs");
+
+    for (const auto& args : std::vector<std::vector<std::string>>{{"runs", "list"},
+                                                                  {"runs", "list", "--output", "json"},
+                                                                  {"runs", "show", run_id},
+                                                                  {"trace", "--book", "uae", "--txn", "1001"},
+                                                                  {"variances"},
+                                                                  {"checks"}}) {
+        CAPTURE(args);
+        const auto result = reconcile_to("/dev/full", args, env_for(db));
+        CHECK(result.exit_code == 74);
+        CHECK(result.err.rfind("reconcile: error: could not write the output to standard output: ", 0) == 0);
+        CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    }
+    // The same commands with somewhere to write succeed: 74 is about the output alone.
+    CHECK(reconcile_to("/dev/null", {"runs", "list"}, env_for(db)).exit_code == 0);
+}
+
+TEST_CASE("exit 78: a database URL libpq cannot parse, before any connection")
+{
+    const auto result =
+        reconcile_cli({"runs", "list"}, env_for(uae_book(), {{"RECON_DATABASE_URL_UAE", "host=db dbname"}}));
+    CHECK(result.exit_code == 78);
+    CHECK(result.err ==
+          "reconcile: error: RECON_DATABASE_URL_UAE: not a libpq connection URL or key=value string: missing \"=\" "
+          "after \"dbname\" in connection info string\n");
+}
+
+TEST_CASE("exit 78: a role without INSERT on the engine's tables is told which privilege is missing")
+{
+    auto& db = uae_book();
+    const std::string role = "recon_readonly_" + std::to_string(getpid());
+    db.exec("CREATE ROLE " + role + " LOGIN");
+    db.exec(
+        "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname IN "
+        "('ledger', 'contract', 'recon') LOOP "
+        "EXECUTE format('GRANT USAGE ON SCHEMA %I TO " +
+        role +
+        "', s); "
+        "EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO " +
+        role + "', s); END LOOP; END $$");
+    std::string url = db.url();
+    const auto at = url.find("postgres@");
+    REQUIRE(at != std::string::npos);
+    url.replace(at, 8, role);
+    const auto result =
+        reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(db, {{"RECON_DATABASE_URL_UAE", url}}));
+    CHECK(result.exit_code == 78);
+    CHECK(result.err.rfind("reconcile: error: the database role lacks a privilege (SQLSTATE 42501): permission "
+                           "denied for table ",
+                           0) == 0);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    db.exec("DROP OWNED BY " + role);
+    db.exec("DROP ROLE " + role);
+}
+
+TEST_CASE("exit 64: typos are named with the closest command or option and the help to read")
+{
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{"frobnicate"}, "unknown command 'frobnicate' for reconcile (see reconcile --help)"},
+        {{"hlep"}, "unknown command 'hlep' for reconcile; did you mean reconcile --help? (see reconcile --help)"},
+        {{"variance"},
+         "unknown command 'variance' for reconcile; did you mean reconcile variances? (see reconcile --help)"},
+        {{"runs", "lsit"},
+         "unknown command 'lsit' for reconcile runs; did you mean reconcile runs list? (see reconcile runs --help)"},
+        {{"runs"}, "reconcile runs needs a command: list, show (see reconcile runs --help)"},
+        {{"--bogus"}, "unknown option --bogus for reconcile (see reconcile --help)"},
+        {{"run", "--book", "uae", "--category", "A", "--chekc", "x"},
+         "unknown option --chekc for reconcile run; did you mean --check? (see reconcile run --help)"},
+        {{"run", "list"},
+         "reconcile run takes no argument 'list'; did you mean reconcile runs list? (see reconcile run --help)"},
+        {{"run", "--book", "uae", "--category", "A", "-o", "yaml"},
+         "--output must be text or json, not 'yaml' (see reconcile run --help)"},
+        {{"runs", "list", "-n", "0"},
+         "--limit must be a whole number from 1 to 10000, not '0' (see reconcile runs list --help)"},
+        {{"runs", "show", "0"}, "run id 0 does not exist: run ids start at 1"},
+        {{"runs", "show", "abc"}, "run id must be a whole number such as 42, not 'abc' (runs list shows the ids)"},
+        {{"runs", "show", "99999999999999999999"}, "run id 99999999999999999999 is too large: no run has such an id"},
+        {{"runs", "show", "1.5"}, "run id must be a whole number such as 42, not '1.5' (runs list shows the ids)"},
+        {{"runs", "show", "1\x1b[2J"},
+         "run id must be a whole number such as 42, not '1\\x1b[2J' (runs list shows the ids)"},
+    };
+    for (const auto& [args, message] : cases) {
+        CAPTURE(args);
+        const auto result = reconcile_cli(args, no_database());
+        CHECK(result.exit_code == 64);
+        CHECK(result.out.empty());
+        CHECK(result.err == "reconcile: error: " + message + "\n");
+    }
+}
+
+TEST_CASE("--config and --quiet are accepted before or after the subcommand")
+{
+    const std::string dir = temp_dir("global-flags");
+    std::ofstream(dir + "/reconcile.env") << "RECON_BOOKS=uae\nRECON_VARIANCE_CAP=lots\n";
+    ProcessOptions options = no_database();
+    options.env.erase("RECON_BOOKS");
+    // The file is read wherever --config stands: its bad value is reported (78) either way.
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"--config", dir + "/reconcile.env", "checks"},
+                                               {"checks", "--config", dir + "/reconcile.env"},
+                                               {"runs", "list", "--config", dir + "/reconcile.env"}}) {
+        CAPTURE(args);
+        const auto result = reconcile_cli(args, options);
+        CHECK(result.exit_code == 78);
+        CHECK(result.err == "reconcile: error: RECON_VARIANCE_CAP: expected a whole number, got 'lots'\n");
+    }
+    // --quiet after the subcommand is taken as before it (it used to be "unexpected argument", 64).
+    CHECK(reconcile_cli({"checks", "-q"}, no_database()).exit_code == 0);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("--config and *_FILE: directories, FIFOs, devices and huge files are refused at once (78)")
+{
+    const std::string dir = temp_dir("files");
+    REQUIRE(mkfifo((dir + "/fifo").c_str(), 0600) == 0);
+    ProcessOptions options = no_database();
+    options.timeout = std::chrono::seconds(20);  // a hang would fail here, not block the suite
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{"--config", "/tmp", "checks"}, "--config: /tmp is a directory, not a file"},
+        {{"--config", dir + "/fifo", "checks"}, "--config: " + dir + "/fifo is a FIFO (named pipe), not a file"},
+        {{"--config", "/dev/zero", "checks"}, "--config: /dev/zero is a character device, not a file"},
+    };
+    for (const auto& [args, message] : cases) {
+        CAPTURE(args);
+        const auto result = reconcile_cli(args, options);
+        CHECK_FALSE(result.timed_out);
+        CHECK(result.exit_code == 78);
+        CHECK(result.err == "reconcile: error: " + message + "\n");
+    }
+    for (const std::string& target : {std::string("/tmp"), dir + "/fifo", std::string("/dev/zero")}) {
+        CAPTURE(target);
+        ProcessOptions secret = options;
+        secret.env["GTN_PRIVATE_KEY_FILE"] = target;
+        const auto result = reconcile_cli({"checks"}, secret);
+        CHECK_FALSE(result.timed_out);
+        CHECK(result.exit_code == 78);
+        CHECK(result.err.rfind("reconcile: error: GTN_PRIVATE_KEY_FILE: " + target + " is ", 0) == 0);
+        CHECK(result.err.find(", not a file\n") != std::string::npos);
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("env-file: a byte-order mark is accepted; an unknown key exits 78 naming the nearest setting")
+{
+    auto& db = uae_book();
+    const std::string dir = temp_dir("env-file");
+    ProcessOptions options;
+    options.unset_env = {"RECON_CONFIG", "RECON_BOOKS", "RECON_DATABASE_URL_UAE", "RECON_DATABASE_URL_INDIA"};
+
+    std::ofstream(dir + "/bom.env") << "\xEF\xBB\xBFRECON_BOOKS=uae\nRECON_DATABASE_URL_UAE=" << db.url() << "\n";
+    const auto bom = reconcile_cli({"--config", dir + "/bom.env", "runs", "list"}, options);
+    CHECK_MESSAGE(bom.exit_code == 0, bom.err);
+
+    std::ofstream(dir + "/typo.env") << "RECON_BOOKS=uae\nRECON_DATABSE_URL_UAE=" << db.url() << "\n";
+    const auto typo = reconcile_cli({"--config", dir + "/typo.env", "runs", "list"}, options);
+    CHECK(typo.exit_code == 78);
+    CHECK(typo.err == "reconcile: error: " + dir +
+                          "/typo.env: unknown setting RECON_DATABSE_URL_UAE; did you mean RECON_DATABASE_URL_UAE?\n");
+
+    // In the environment, which other programs share, an unknown RECON_* is a warning only.
+    ProcessOptions env = env_for(db, {{"RECON_VARIANCE_CAPP", "5"}});
+    const auto warned = reconcile_cli({"runs", "list"}, env);
+    CHECK(warned.exit_code == 0);
+    CHECK(warned.err ==
+          "reconcile: warn: the environment variable RECON_VARIANCE_CAPP is not a setting and is ignored; did you "
+          "mean RECON_VARIANCE_CAP?\n");
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("runs show --book honours the book: another book's database is refused (78)")
+{
+    auto& db = uae_book();
+    REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(db)).exit_code == 0);
+    const std::string run_id = db.query_value("SELECT max(run_id) FROM recon.runs");
+    ProcessOptions shared = env_for(db, {{"RECON_BOOKS", "uae,india"}, {"RECON_DATABASE_URL_INDIA", db.url()}});
+    const auto india = reconcile_cli({"runs", "show", run_id, "--book", "india"}, shared);
+    CHECK(india.exit_code == 78);
+    CHECK(india.out.empty());
+    CHECK(india.err.find("this database belongs to book 'uae'") != std::string::npos);
+    const auto listed = reconcile_cli({"runs", "list", "--book", "india"}, shared);
+    CHECK(listed.exit_code == 78);
+    const auto uae = reconcile_cli({"runs", "show", run_id, "--book", "uae", "--output", "json"}, shared);
+    REQUIRE(uae.exit_code == 0);
+    CHECK(nlohmann::json::parse(uae.out)["book"] == "uae");
+}
+
+TEST_CASE("trace escapes ledger ids like run and runs show do: no terminal escape or newline reaches the screen")
+{
+    auto& db = uae_book();
+    db.exec("UPDATE ledger.transactions SET source_txn_id = E'DEP-1\\x1b[2J\\nINJECTED\\x07' WHERE txn_id = 1001");
+    const auto result = reconcile_cli({"trace", "--book", "uae", "--txn", "1001"}, env_for(db));
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    CHECK(result.out.find('\x1b') == std::string::npos);
+    CHECK(result.out.find('\x07') == std::string::npos);
+    CHECK(result.out.find("\nINJECTED") == std::string::npos);
+    CHECK(result.out.find("  source bank / DEP-1\\x1b[2J\\x0aINJECTED\\x07  customer C001\n") != std::string::npos);
+}
+
+TEST_CASE("help: defaults shown, no line over 100 characters, no CLI11 internals")
+{
+    const std::vector<std::vector<std::string>> commands{{},        {"run"},          {"migrate"},      {"checks"},
+                                                         {"runs"},  {"runs", "list"}, {"runs", "show"}, {"india"},
+                                                         {"trace"}, {"variances"},    {"serve"},        {"tick"}};
+    for (auto args : commands) {
+        args.emplace_back("--help");
+        CAPTURE(args);
+        const auto result = reconcile_cli(args, no_database());
+        CHECK(result.exit_code == 0);
+        std::istringstream lines(result.out);
+        for (std::string line; std::getline(lines, line);) {
+            CAPTURE(line);
+            CHECK(line.size() <= 100);
+            CHECK(line.find("->") == std::string::npos);
+        }
+    }
+    const auto run = reconcile_cli({"run", "--help"}, no_database());
+    CHECK(run.out.find("--fail-on fail|warn=fail") != std::string::npos);
+    CHECK(run.out.find("--output text|json=text") != std::string::npos);
+    CHECK(reconcile_cli({"runs", "list", "--help"}, no_database()).out.find("--limit INT=20") != std::string::npos);
+}
