@@ -76,9 +76,9 @@ void add_table_output_option(CLI::App& command, OutputFormat& format)
             "-o,--output",
             [&format](const std::string& value) {
                 static const std::map<std::string, OutputFormat> formats{{"text", OutputFormat::text},
-                                                                        {"json", OutputFormat::json},
-                                                                        {"csv", OutputFormat::csv},
-                                                                        {"jsonl", OutputFormat::jsonl}};
+                                                                         {"json", OutputFormat::json},
+                                                                         {"csv", OutputFormat::csv},
+                                                                         {"jsonl", OutputFormat::jsonl}};
                 format = formats.at(value);
             },
             "Output format: text for people, json for pipelines, csv or jsonl to export")

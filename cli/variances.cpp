@@ -16,14 +16,14 @@ namespace reconcile {
 
 CLI::App* setup_variances(CLI::App& app, VariancesOptions& options)
 {
-    auto* command = app.add_subcommand(
-        "variances", "Every break's history: new, persisting (since when) or resolved");
+    auto* command = app.add_subcommand("variances", "Every break's history: new, persisting (since when) or resolved");
     command->require_subcommand(0, 1);
     command->add_option("-b,--book", options.book, "Only this book (default: every book)");
     command->add_option("--check", options.check, "Only this check");
     auto* open = command->add_flag("--open", options.open, "Only breaks still open");
     command->add_flag("--resolved", options.resolved, "Only breaks that resolved")->excludes(open);
-    command->add_option("-n,--limit", options.limit, "At most this many breaks per book")->check(whole_number(1, 100000))
+    command->add_option("-n,--limit", options.limit, "At most this many breaks per book")
+        ->check(whole_number(1, 100000))
         ->capture_default_str();
     add_table_output_option(*command, options.output);
 
