@@ -221,7 +221,13 @@
         title.textContent = `${point.date}: ${point.variances} variance(s), drift ${point.drift}`;
         bar.append(title);
         chart.append(bar);
-        if (maxDrift > 0) path.push(`${path.length ? 'L' : 'M'}${left + step / 2},${height - 1 - (Math.abs(Number(point.drift)) / maxDrift) * (height - 10)}`);
+        if (maxDrift > 0) {
+          const cx = left + step / 2;
+          const cy = height - 1 - (Math.abs(Number(point.drift)) / maxDrift) * (height - 10);
+          path.push(`${path.length ? 'L' : 'M'}${cx},${cy}`);
+          // A dot per day, so a single day's drift shows too.
+          chart.append(svg('circle', { class: 'drift-point', cx, cy, r: 2.5 }));
+        }
       }
       if (path.length) chart.append(svg('path', { class: 'drift', d: path.join(' ') }));
       const last = points[points.length - 1];

@@ -69,9 +69,13 @@ TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headl
         std::stoi(books.uae.query_value("SELECT count(*) FROM recon.variance_fingerprints WHERE status = 'open'")) +
         std::stoi(books.india.query_value("SELECT count(*) FROM recon.variance_fingerprints WHERE status = 'open'"));
     REQUIRE(open_breaks >= 5);
-    const std::string fingerprint = books.uae.query_value(
-        "SELECT fingerprint FROM recon.variance_fingerprints WHERE check_name = 'journal_line_completeness'"
-        " AND keys->>'txn_id' = '900001'");
+    // The unbalanced deposit the demo plants (breaks-uae.sql): the first check that names it.
+    const std::string check_name = books.uae.query_value(
+        "SELECT min(check_name) FROM recon.variance_fingerprints WHERE status = 'open' AND keys->>'txn_id' = '900001'");
+    REQUIRE(check_name == "trial_balance_zero");
+    const std::string fingerprint =
+        books.uae.query_value("SELECT fingerprint FROM recon.variance_fingerprints WHERE check_name = '" + check_name +
+                              "' AND keys->>'txn_id' = '900001'");
     REQUIRE(fingerprint.size() == 32);
 
     ServeProcess serve(env);
@@ -90,7 +94,7 @@ TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headl
     std::filesystem::remove_all(profile);
     Chromium browser(*chromium, profile);
     browser.navigate(base + "/#token=" + admin_token);
-    REQUIRE_MESSAGE(browser.wait_for("document.body.dataset.loaded"), browser.log());
+    REQUIRE_MESSAGE(browser.wait_for("document.body && document.body.dataset.loaded"), browser.log());
 
     // The token left the URL for sessionStorage.
     CHECK(browser.evaluate("location.href") == base + "/");
@@ -119,15 +123,22 @@ TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headl
     CHECK(browser.evaluate("document.querySelectorAll('tr.variance-row').length") == open_breaks);
     CHECK(browser.evaluate("document.getElementById('pwned') === null") == true);
     CHECK(browser.evaluate("[...document.querySelectorAll('td.keys')].some(td => td.textContent === "
-                           "'flow_id=<img id=pwned src=x>')") == true);
+                           "'currency=USD customer_id=AE-C012 flow_id=<img id=pwned src=x>')") == true);
     const std::string row = "document.querySelector('tr[data-fingerprint=\"" + fingerprint + "\"]')";
-    CHECK(browser.evaluate(row + ".querySelector('td.keys').textContent") == "txn_id=900001");
+    CHECK(browser.evaluate(row + ".querySelector('td.keys').textContent") == "currency=USD txn_id=900001");
     CHECK(browser.evaluate(row + ".querySelector('td.ack').textContent") == "unacknowledged");
 
-    // A 30-day chart per check that ran, with a bar for today's count.
-    CHECK(browser.evaluate("document.querySelectorAll('svg.chart').length").get<int>() >= 10);
-    CHECK(browser.evaluate("document.querySelector('figure[data-check=\"uae journal_line_completeness\"] rect.bar')"
-                           " !== null") == true);
+    // Once loaded, the token form is out of sight.
+    CHECK(browser.evaluate("getComputedStyle(document.getElementById('login')).display") == "none");
+
+    // A 30-day chart per check that ran (8 per book: four A, three B, one D), a bar for today's count
+    // and a dot for its drift (the unbalanced transaction and the USD total: 900.00 each).
+    CHECK(browser.evaluate("document.querySelectorAll('svg.chart').length") == 16);
+    const std::string chart = "document.querySelector('figure[data-check=\"uae " + check_name + "\"]')";
+    CHECK(browser.evaluate(chart + ".querySelector('rect.bar title').textContent") ==
+          browser.evaluate("new Date().toISOString().slice(0, 10)").get<std::string>() +
+              ": 2 variance(s), drift 1800.00");
+    CHECK(browser.evaluate(chart + ".querySelectorAll('circle.drift-point').length") == 1);
 
     // A click on the break traces its transaction.
     browser.evaluate(row + ".click()");
