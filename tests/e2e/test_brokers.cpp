@@ -669,7 +669,9 @@ TEST_CASE(
 {
     auto& w = scenario();
     reconcile::test::WebhookReceiver webhook;
-    const auto env = env_for(w, {{"ALERT_WEBHOOK_URL", webhook.url()}, {"RECON_ALERT_MODE", "every"}});
+    auto env = env_for(w, {{"ALERT_WEBHOOK_URL", webhook.url()}, {"RECON_ALERT_MODE", "every"}});
+    // books_env unsets the webhook so that no test alerts by accident; this one means to.
+    std::erase(env.unset_env, "ALERT_WEBHOOK_URL");
     const auto first = reconcile_cli({"run", "--book", "india", "--category", "C"}, env);
     REQUIRE_MESSAGE(first.exit_code == 1, first.err);
     const auto alerted_before = webhook.requests().size();
