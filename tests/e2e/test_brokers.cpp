@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -754,6 +755,27 @@ TEST_CASE(
         if (record["class"] == "timing") ++acknowledged_lines;
     }
     CHECK(acknowledged_lines == 3);
+
+    // The other two exports through the real binary: runs list and an India report.
+    const auto runs = reconcile_cli({"runs", "list", "--book", "india", "--output", "csv"}, env);
+    REQUIRE_MESSAGE(runs.exit_code == 0, runs.err);
+    const std::regex run_row(R"(\d+,india,C,,manual,fail,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,)"
+                             R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,\d+,5,6,\r)");
+    std::istringstream run_lines(runs.out);
+    std::vector<std::string> rows;
+    for (std::string line; std::getline(run_lines, line);) rows.push_back(line);
+    REQUIRE(rows.size() == 3);
+    CHECK(
+        rows[0] ==
+        "run_id,book,category,shard,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,error\r");
+    CHECK(std::regex_match(rows[1], run_row));
+    CHECK(std::regex_match(rows[2], run_row));
+    const auto report = reconcile_cli({"india", "ledger-recon", "--customer", "C001", "--output", "csv"}, env);
+    CHECK(report.exit_code == 1);
+    CHECK(report.out ==
+          "report,customer_id,broker_account_ref,status,error,line,key,ledger,broker,difference,outcome\r\n"
+          "ledger-recon,C001,V-001,fail,,cash,USD,48.50,48.50,0.00,match\r\n"
+          "ledger-recon,C001,V-001,fail,,securities,AAPL,0.5,0.25,0.25,mismatch\r\n");
 
     // Unacknowledged, it alerts again.
     std::vector<std::string> unack{"variances", "unack", fingerprints[2]};

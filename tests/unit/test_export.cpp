@@ -123,3 +123,41 @@ TEST_CASE("the console is served with its policy; other paths are not the consol
     CHECK(console_reply("/console.css")->content_type == "text/css; charset=utf-8");
     CHECK_FALSE(console_reply("/secret").has_value());
 }
+
+TEST_CASE("a run's record: typed fields as their text, UTC timestamps, the variance total over its checks")
+{
+    RunReport report;
+    report.run_id = 7;
+    report.book = "india";
+    report.category = Category::C;
+    report.trigger = Trigger::schedule;
+    report.shard = Shard{.index = 2, .count = 4};
+    report.status = RunStatus::fail;
+    report.started_at = *parse_utc("2026-12-02T03:00:00.125Z");
+    report.finished_at = *parse_utc("2026-12-02T03:00:04Z");
+    report.duration_ms = 3875;
+    CheckResult first;
+    first.variances_total = 12;
+    CheckResult second;
+    second.variances_total = 3;
+    report.checks = {first, second};
+    std::ostringstream csv;
+    RecordWriter(csv, RecordFormat::csv, run_columns()).write(run_record(report));
+    CHECK(
+        csv.str() ==
+        "run_id,book,category,shard,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,error\r\n"
+        "7,india,C,2/4,schedule,fail,2026-12-02T03:00:00.125Z,2026-12-02T03:00:04.000Z,3875,2,15,\r\n");
+
+    RunReport abandoned;
+    abandoned.run_id = 8;
+    abandoned.book = "uae";
+    abandoned.status = RunStatus::abandoned;
+    abandoned.started_at = *parse_utc("2026-12-02T04:00:00Z");
+    abandoned.error = "the process ended, \"killed\"";
+    std::ostringstream jsonl;
+    RecordWriter(jsonl, RecordFormat::jsonl, run_columns()).write(run_record(abandoned));
+    CHECK(jsonl.str() ==
+          "{\"run_id\":8,\"book\":\"uae\",\"category\":\"A\",\"shard\":null,\"trigger\":\"manual\",\"status\":"
+          "\"abandoned\",\"started_at\":\"2026-12-02T04:00:00.000Z\",\"finished_at\":null,\"duration_ms\":0,"
+          "\"checks\":0,\"variances_total\":0,\"error\":\"the process ended, \\\"killed\\\"\"}\n");
+}
