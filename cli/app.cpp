@@ -81,7 +81,7 @@ void add_table_output_option(CLI::App& command, OutputFormat& format)
                                                                          {"jsonl", OutputFormat::jsonl}};
                 format = formats.at(value);
             },
-            "Output format: text for people, json for pipelines, csv or jsonl to export")
+            "Output format: text, json, or csv|jsonl to export")
         ->check(one_of({"text", "json", "csv", "jsonl"}))
         ->type_name("text|json|csv|jsonl")
         ->default_str("text");

@@ -27,8 +27,7 @@ CLI::App* setup_variances(CLI::App& app, VariancesOptions& options)
         ->capture_default_str();
     add_table_output_option(*command, options.output);
 
-    options.ack = command->add_subcommand(
-        "ack", "Acknowledge breaks: classify them; they stay listed but raise no alert and do not fail their check");
+    options.ack = command->add_subcommand("ack", "Classify breaks: still listed, but no alert and no failed check");
     options.ack->add_option("fingerprint", options.fingerprints, "Fingerprints (or unique prefixes of 8+ digits)")
         ->required();
     options.ack->add_option("--class", options.variance_class, "What the break is: data, code or timing")

@@ -684,7 +684,7 @@ TEST_CASE(
     for (const char* check : {"lrs_viewtrade_tie_out", "viewtrade_holdings_recon", "viewtrade_ledger_recon"}) {
         fingerprints.push_back(w.india.query_value(
             std::string("SELECT fingerprint FROM recon.variance_fingerprints WHERE kind = 'fetch_error' AND "
-                        "check_name = '") +
+                        "status = 'open' AND keys->>'customer_id' = 'C004' AND check_name = '") +
             check + "'"));
         CHECK(open.out.find(std::string(check)) != std::string::npos);
     }
