@@ -87,14 +87,13 @@ public:
         context.metrics()["lines_checked"] = summary.number("lines_checked");
         rows.list(context, "break", {"mismatched", "missing", "without_lines"}, [](const NamedRow& row) {
             const std::string kind = row.text("kind");
-            std::vector<std::pair<std::string, std::string>> keys{{"account", row.text_or_empty("account_code")},
-                                                                  {"currency", row.text_or_empty("currency")}};
-            if (!row.is_null("column_name")) keys.emplace_back("column", row.text("column_name"));
-            Variance variance{.kind = kind,
-                              .keys = std::move(keys),
-                              .expected = row.optional_text("expected"),
-                              .actual = row.optional_text("actual"),
-                              .difference = row.optional_text("difference")};
+            Variance variance{
+                .kind = kind,
+                .keys =
+                    row.keys({{"account", "account_code"}, {"currency", "currency"}, {"column", "column_name", true}}),
+                .expected = row.optional_text("expected"),
+                .actual = row.optional_text("actual"),
+                .difference = row.optional_text("difference")};
             variance.detail = {{"booked_lines", row.number("lines")}};
             if (kind == "account_totals_missing") {
                 variance.detail["journal_debit_total"] = row.text("journal_debit");

@@ -83,14 +83,13 @@ public:
         const std::string& balances_sql = defects.orphans == 0 ? wrong_side_sql : wrong_side_joined_sql;
         const auto rows = CappedRows::listing(context, balances_sql);
         context.metrics()["wrong_side_balances"] = rows.list(context, "wrong_side", {"total"}, [](const NamedRow& row) {
-            std::vector<std::pair<std::string, std::string>> keys{{"account", row.text("account_code")}};
-            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
-            keys.emplace_back("currency", row.text_or_empty("currency"));
-            Variance variance{.kind = "wrong_side_balance",
-                              .keys = std::move(keys),
-                              .expected = "0",
-                              .actual = row.text("balance"),
-                              .difference = row.text("balance")};
+            Variance variance{
+                .kind = "wrong_side_balance",
+                .keys = row.keys(
+                    {{"account", "account_code"}, {"customer_id", "customer_id", true}, {"currency", "currency"}}),
+                .expected = "0",
+                .actual = row.text("balance"),
+                .difference = row.text("balance")};
             variance.detail = {{"normal_side", row.text("normal_side")}};
             return variance;
         });

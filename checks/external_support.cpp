@@ -16,6 +16,7 @@ bool fetch_metrics(CheckContext& context, const ExternalFetch& fetch)
 {
     auto& metrics = context.metrics();
     metrics["broker"] = broker_code(fetch.broker);
+    metrics["broker_contract"] = to_string(contract_of(fetch.broker));
     context.set_broker_reach(broker_status(fetch));
     metrics["broker_status"] = broker_status(fetch);
     metrics["customers"] = fetch.customers;
@@ -53,7 +54,7 @@ void record_accounts_recon(CheckContext& context, const AccountsRecon& recon, Qu
 {
     if (!fetch_metrics(context, recon.fetch)) return;
     std::map<std::string, std::int64_t> counts{
-        {"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0}, {"broker_only", 0}};
+        {"match", 0}, {"quantity_dust", 0}, {"mismatch", 0}, {"ledger_only", 0}, {"broker_only", 0}};
     std::int64_t cash_compared = 0;
     std::int64_t cash_breaks = 0;
     CheckStatus worst_customer = CheckStatus::ok;
@@ -105,7 +106,7 @@ void record_accounts_recon(CheckContext& context, const AccountsRecon& recon, Qu
     for (const auto& [outcome, count] : counts) instruments += count;
     metrics["instruments_compared"] = instruments;
     metrics["matched"] = counts["match"];
-    metrics["quantity_dust"] = counts["dust"];
+    metrics["quantity_dust"] = counts["quantity_dust"];
     metrics["mismatch"] = counts["mismatch"];
     metrics["ledger_only"] = counts["ledger_only"];
     metrics["broker_only"] = counts["broker_only"];

@@ -30,6 +30,7 @@ public:
     std::string_view name() const override { return m_name; }
     Category category() const override { return Category::C; }
     std::string_view description() const override { return m_description; }
+    std::optional<BrokerId> broker() const override { return m_broker; }
     /// Fetches first, then reads the ledger in a short snapshot (reconcile_accounts).
     void run(CheckContext& context) const override;
 

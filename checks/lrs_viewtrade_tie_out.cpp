@@ -17,6 +17,8 @@ public:
                "in_transit, aged_in_transit (fails) and unmatched_funding (informational).";
     }
 
+    std::optional<BrokerId> broker() const override { return BrokerId::viewtrade; }
+
     void run(CheckContext& context) const override
     {
         const auto recon = reconcile_lrs(context.snapshot(), context.brokers(), context.settings(),

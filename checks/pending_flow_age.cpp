@@ -24,7 +24,7 @@ SELECT 'summary' AS row_kind, NULL AS flow_id, NULL AS flow_type, NULL AS custom
 FROM open_flows
 UNION ALL
 SELECT 'aged', flow_id::text, flow_type::text, customer_id::text, amount::text, currency::text, status::text,
-       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), round(age_hours, 2)::text,
+       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), round(age_hours, 2)::text,
        total, failing, age_hours > $3, NULL, NULL
 FROM aged
 )sql";
@@ -47,10 +47,11 @@ public:
         context.metrics()["open_flows"] = summary.number("open_flows");
         context.metrics()["oldest_age_hours"] = summary.text("oldest_age_hours");
         const std::int64_t total = rows.list(context, "aged", {"total"}, [](const NamedRow& row) {
-            std::vector<std::pair<std::string, std::string>> keys{{"flow_id", row.text("flow_id")}};
-            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
-            keys.emplace_back("currency", row.text_or_empty("currency"));
-            Variance variance{.kind = "aged_pending", .keys = std::move(keys), .actual = row.optional_text("amount")};
+            Variance variance{
+                .kind = "aged_pending",
+                .keys =
+                    row.keys({{"flow_id", "flow_id"}, {"customer_id", "customer_id", true}, {"currency", "currency"}}),
+                .actual = row.optional_text("amount")};
             variance.detail = {{"flow_type", row.text_or_empty("flow_type")},
                                {"status", row.text_or_empty("status")},
                                {"created_at", row.text("created_at")},

@@ -90,12 +90,12 @@ counted AS (
 SELECT 'summary' AS row_kind, NULL AS snapshot_id, NULL AS account_code, NULL AS customer_id, NULL AS currency,
        NULL AS as_of, NULL AS replayed, NULL AS stored, NULL AS difference, NULL::bigint AS total,
        (SELECT count(*) FROM contract.balance_snapshots) AS snapshots_total, count(*) AS snapshots_checked,
-       coalesce(to_char(max(as_of) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS latest_as_of,
+       coalesce(to_char(max(as_of) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), '') AS latest_as_of,
        NULL AS kind, 0::bigint AS future
 FROM replayed
 UNION ALL
 (SELECT 'break', snapshot_id, account_code, customer_id, currency,
-        to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
         replayed::text, stored::text, difference::text, total, NULL, NULL, NULL, kind, future
  FROM counted
  ORDER BY kind = 'snapshot_mismatch', abs(difference) DESC, account_code, customer_id, currency, as_of, snapshot_id
@@ -124,12 +124,11 @@ public:
         const auto future_row = rows.first("break");
         const std::int64_t future = future_row ? future_row->number("future") : 0;
         const std::int64_t total = rows.list(context, "break", {"total"}, [&](const NamedRow& row) {
-            std::vector<std::pair<std::string, std::string>> keys{{"snapshot_id", row.text("snapshot_id")},
-                                                                  {"account", row.text_or_empty("account_code")}};
-            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
-            keys.emplace_back("currency", row.text_or_empty("currency"));
             Variance variance{.kind = row.text("kind"),
-                              .keys = std::move(keys),
+                              .keys = row.keys({{"snapshot_id", "snapshot_id"},
+                                                {"account", "account_code"},
+                                                {"customer_id", "customer_id", true},
+                                                {"currency", "currency"}}),
                               .expected = row.optional_text("replayed"),
                               .actual = row.text("stored"),
                               .difference = row.optional_text("difference")};

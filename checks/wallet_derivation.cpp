@@ -79,15 +79,13 @@ public:
         context.metrics()["journal_wallets"] = summary.number("journal_wallets");
         context.metrics()["lines_checked"] = summary.number("lines_checked");
         rows.list(context, "break", {"mismatched", "missing", "without_lines"}, [](const NamedRow& row) {
-            std::vector<std::pair<std::string, std::string>> keys;
-            if (!row.is_null("customer_id")) keys.emplace_back("customer_id", row.text("customer_id"));
-            keys.emplace_back("account", row.text_or_empty("account_code"));
-            keys.emplace_back("currency", row.text_or_empty("currency"));
-            Variance variance{.kind = row.text("kind"),
-                              .keys = std::move(keys),
-                              .expected = row.text("derived"),
-                              .actual = row.optional_text("stored"),
-                              .difference = row.text("difference")};
+            Variance variance{
+                .kind = row.text("kind"),
+                .keys = row.keys(
+                    {{"customer_id", "customer_id", true}, {"account", "account_code"}, {"currency", "currency"}}),
+                .expected = row.text("derived"),
+                .actual = row.optional_text("stored"),
+                .difference = row.text("difference")};
             variance.detail = {{"booked_lines", row.number("lines")}};
             return variance;
         });

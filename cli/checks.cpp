@@ -6,6 +6,7 @@
 
 #include "checks/registry.hpp"
 #include "cli/commands.hpp"
+#include "lib/brokers/broker.hpp"
 #include "lib/config.hpp"
 
 namespace reconcile {
@@ -24,10 +25,16 @@ int checks_command(const ChecksOptions& options, const GlobalOptions& global)
     if (options.output == OutputFormat::json) {
         nlohmann::json list = nlohmann::json::array();
         for (const auto& check : registry.all()) {
-            list.push_back({{"name", check->name()},
-                            {"category", check->category()},
-                            {"books", settings.books},
-                            {"description", check->description()}});
+            nlohmann::json entry = {{"check_name", check->name()},
+                                    {"category", check->category()},
+                                    {"books", settings.books},
+                                    {"description", check->description()}};
+            // Category C: whose API the check speaks, and whether it is published or provisional.
+            if (const auto broker = check->broker()) {
+                entry["broker"] = broker_code(*broker);
+                entry["contract"] = to_string(contract_of(*broker));
+            }
+            list.push_back(std::move(entry));
         }
         std::cout << list.dump(2) << '\n';
         return 0;

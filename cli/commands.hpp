@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,6 +14,7 @@
 namespace reconcile {
 
 struct Settings;
+class Session;
 
 /// Options every subcommand shares.
 struct GlobalOptions {
@@ -105,6 +107,11 @@ std::string render_man_page(const CLI::App& app);
 /// The books a reading command looks at: `book` (which must be one of RECON_BOOKS), else every
 /// book with a database configured (Error(config) when none is).
 std::vector<std::string> books_to_read(const Settings& settings, const std::optional<std::string>& book);
+
+/// Opens each of books_to_read on its primary, verifies it is migrated (78 "run reconcile
+/// migrate" when not) and hands it to `read`; any failure is rethrown naming the book.
+void for_each_book(const Settings& settings, const std::optional<std::string>& book,
+                   const std::function<void(const std::string& book, Session& session)>& read);
 
 struct VariancesOptions {
     std::optional<std::string> book;

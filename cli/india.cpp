@@ -1,6 +1,9 @@
+#include <fmt/format.h>
+
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "lib/errors.hpp"
 #include "lib/export.hpp"
 #include "lib/india_reports.hpp"
 #include "lib/log.hpp"
@@ -34,6 +37,13 @@ int india_command(const IndiaOptions& options, const GlobalOptions& global)
         if (command->parsed()) request.report = static_cast<IndiaReport>(value);
     }
     const nlohmann::json report = build_india_report(settings, request);
+    // Unconfigured, the report is empty, not clean: say what is missing and print none.
+    if (india_report_exit_code(report) == ExitCode::config) {
+        throw Error(ExitCode::config,
+                    fmt::format("india {}: {}", to_string(request.report),
+                                report["error"].is_string() ? report["error"].get<std::string>()
+                                                            : std::string("ViewTrade is not configured")));
+    }
     if (const auto format = record_format(options.output)) {
         const RecordTable table = india_report_records(report);
         RecordWriter(std::cout, *format, table.columns).write_all(table);

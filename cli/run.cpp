@@ -55,15 +55,23 @@ std::optional<std::string> not_due_reason(const Settings& settings, const std::s
     Session control(settings.database_url(book), "control");
     verify_book(control, book);
     SlotHistory history;
-    const auto last = RunHistory(control).last_started_by_category(book, shard);
-    if (const auto found = last.find(category); found != last.end()) history.last_started = found->second;
+    const auto last = read_last_full_runs(control, book, shard);
+    if (const auto found = last.find(category); found != last.end()) {
+        history.last_started = found->second.started_at;
+        history.last_reached_no_broker = found->second.reached_no_broker;
+    }
     const Timestamp now = system_now();
     const SlotDecision decision = decide_slot(*cadence, category, history, config.retry_seconds, now);
     if (decision.due) return std::nullopt;
-    return fmt::format("the last full run{} started {} s ago, within the cadence of {} s; next due at {}",
-                       shard ? " of shard " + shard->to_string() : std::string{},
-                       std::chrono::duration_cast<std::chrono::seconds>(now - *history.last_started).count(),
-                       interval_seconds(*cadence, category), format_utc(decision.next_due));
+    return fmt::format(
+        "the last full run{} started {} s ago, within {}; next due at {}",
+        shard ? " of shard " + shard->to_string() : std::string{},
+        std::chrono::duration_cast<std::chrono::seconds>(now - *history.last_started).count(),
+        history.last_reached_no_broker
+            ? fmt::format("the retry of {} s after reaching no broker",
+                          std::min(cadence->external_retry_seconds, interval_seconds(*cadence, category)))
+            : fmt::format("the cadence of {} s", interval_seconds(*cadence, category)),
+        format_utc(decision.next_due));
 }
 
 /// "book/category", plus " shard K/N" when sharded, for log lines.
@@ -101,7 +109,7 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
 
     const RunOutcome outcome = execute_run(settings, default_registry(), request);
     if (outcome.lock_held) {
-        log_warn("skipped: another run of {} holds the lock; nothing written", run_label(request));
+        log_warn("skipped: {}", lock_held_message(outcome, run_label(request)));
         return to_int(ExitCode::lock_held);
     }
     const RunReport& report = outcome.report;
@@ -112,8 +120,14 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     }
     std::cout.flush();
     const ExitCode code = exit_code_for(report, options.fail_on == "warn");
-    log_info("run {} of {} finished {} in {} ms (exit {})", report.run_id, run_label(request), report.status,
-             report.duration_ms, to_int(code));
+    // --quiet hides the all-clear, never the outcome: a run that exits non-zero says why.
+    if (code == ExitCode::ok) {
+        log_info("run {} of {} finished {} in {} ms (exit 0)", report.run_id, run_label(request), report.status,
+                 report.duration_ms);
+    } else {
+        log_warn("run {} of {} finished {} in {} ms (exit {}): {}", report.run_id, run_label(request), report.status,
+                 report.duration_ms, to_int(code), run_exit_reason(report, code));
+    }
     return to_int(code);
 }
 

@@ -25,7 +25,7 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     options.list->add_option("--status", options.status, "Only this status")
         ->check(one_of(run_status_names()))
         ->type_name("running|ok|warn|fail|error|abandoned|interrupted");
-    options.list->add_option("-n,--limit", options.limit, "How many runs per book")
+    options.list->add_option("-n,--limit", options.limit, "How many runs in all (newest first across books)")
         ->check(whole_number(1, 10000))
         ->capture_default_str();
     add_table_output_option(*options.list, options.output);
@@ -51,6 +51,25 @@ std::vector<std::string> books_to_read(const Settings& settings, const std::opti
     return books;
 }
 
+void for_each_book(const Settings& settings, const std::optional<std::string>& book,
+                   const std::function<void(const std::string& book, Session& session)>& read)
+{
+    for (const auto& name : books_to_read(settings, book)) {
+        try {
+            Session session(settings.database_url(name), "control");
+            verify_book(session, name);
+            read(name, session);
+        } catch (...) {
+            // With several books, the operator must learn which one is down or unmigrated.
+            auto [code, message] = classify_current_exception(false);
+            if (message.find(fmt::format("book '{}'", name)) == std::string::npos) {
+                message = fmt::format("book '{}': {}", name, message);
+            }
+            throw Error(code, message);
+        }
+    }
+}
+
 namespace {
 
 int list_runs(const RunsOptions& options, const Settings& settings)
@@ -59,24 +78,28 @@ int list_runs(const RunsOptions& options, const Settings& settings)
     if (options.category) filter.category = parse_category(*options.category);
     if (options.status) filter.status = parse_run_status(*options.status);
     filter.limit = options.limit;
-    nlohmann::json all = nlohmann::json::array();
-    std::optional<RecordWriter> records;
-    if (const auto format = record_format(options.output)) records.emplace(std::cout, *format, run_columns());
-    for (const auto& book : books_to_read(settings, options.book)) {
-        Session session(settings.database_url(book), "control");
-        verify_book(session, book);
-        RunHistory history(session);
-        for (const auto& report : history.list(book, filter)) {
-            if (records) {
-                records->write(run_record(report));
-            } else if (options.output == OutputFormat::json) {
-                all.push_back(run_report_to_json(report));
-            } else {
-                std::cout << render_run_line(report) << '\n';
-            }
-        }
+    std::vector<RunReport> reports;
+    for_each_book(settings, options.book, [&](const std::string& book, Session& session) {
+        for (auto& report : RunHistory(session).list(book, filter)) reports.push_back(std::move(report));
+    });
+    // Newest first across books (as the API lists them), then the limit over them all.
+    std::stable_sort(reports.begin(), reports.end(), [](const RunReport& a, const RunReport& b) {
+        return a.started_at != b.started_at ? a.started_at > b.started_at : a.run_id > b.run_id;
+    });
+    if (reports.size() > static_cast<std::size_t>(options.limit))
+        reports.resize(static_cast<std::size_t>(options.limit));
+    if (const auto format = record_format(options.output)) {
+        RecordWriter records(std::cout, *format, run_columns());
+        for (const auto& report : reports) records.write(run_record(report));
+    } else if (options.output == OutputFormat::json) {
+        nlohmann::json all = nlohmann::json::array();
+        for (const auto& report : reports) all.push_back(run_report_to_json(report));
+        std::cout << all.dump(2) << '\n';
+    } else if (reports.empty()) {
+        std::cout << "no runs recorded\n";
+    } else {
+        std::cout << render_runs_table(reports);
     }
-    if (options.output == OutputFormat::json) std::cout << all.dump(2) << '\n';
     return 0;
 }
 
@@ -105,15 +128,12 @@ int show_run(const RunsOptions& options, const Settings& settings)
 {
     const std::int64_t run_id = parse_run_id(options.run_id);
     std::vector<RunReport> found;
-    for (const auto& book : books_to_read(settings, options.book)) {
-        Session session(settings.database_url(book), "control");
-        verify_book(session, book);
-        RunHistory history(session);
-        if (auto report = history.find(run_id)) {
+    for_each_book(settings, options.book, [&](const std::string& book, Session& session) {
+        if (auto report = RunHistory(session).find(run_id)) {
             // Two books may share a database with distinct run rows: only this book's runs count.
             if (report->book == book) found.push_back(std::move(*report));
         }
-    }
+    });
     if (found.empty()) {
         throw Error(ExitCode::usage, fmt::format("no run {} in the run history{}", run_id,
                                                  options.book ? " of book " + *options.book : std::string{}));
@@ -124,7 +144,7 @@ int show_run(const RunsOptions& options, const Settings& settings)
     if (options.output == OutputFormat::json) {
         std::cout << run_report_to_json(found.front()).dump(2) << '\n';
     } else {
-        std::cout << render_run_text(found.front());
+        std::cout << render_run_text(found.front()) << render_broker_health(found.front().brokers);
     }
     return 0;
 }

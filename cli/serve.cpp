@@ -1,8 +1,12 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -24,6 +28,17 @@ std::string display_address(const std::string& address, int port)
 {
     return address.find(':') != std::string::npos && address.front() != '[' ? fmt::format("[{}]:{}", address, port)
                                                                             : fmt::format("{}:{}", address, port);
+}
+
+/// Every connection is a descriptor: take the hard limit (systemd's default soft limit is 1024,
+/// its hard limit far higher) so the connection caps, not the descriptor limit, decide.
+void raise_descriptor_limit()
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
 }
 
 }  // namespace
@@ -54,6 +69,7 @@ int serve_command(const ServeOptions& options, const GlobalOptions& global)
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    raise_descriptor_limit();
 
     HttpServer server(serve.limits, serve.tokens);
     ReconcileApi api(settings, serve, default_registry());
@@ -67,6 +83,15 @@ int serve_command(const ServeOptions& options, const GlobalOptions& global)
     BackgroundScheduler scheduler(settings, default_registry());
     scheduler.start();
 
+    // systemd (Type=notify): ready once bound, and a watchdog ping from the I/O thread itself, so
+    // a wedged event loop gets the service restarted. Both are no-ops outside systemd.
+    std::uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+        server.every(std::chrono::milliseconds(std::max<std::uint64_t>(watchdog_usec / 2000, 1)),
+                     [] { sd_notify(0, "WATCHDOG=1"); });
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=listening on %s", display_address(serve.address, port).c_str());
+
     std::atomic<int> received{0};
     std::atomic<bool> listen_returned{false};
     std::thread waiter([&] {
@@ -75,13 +100,10 @@ int serve_command(const ServeOptions& options, const GlobalOptions& global)
         received = sig;
         if (listen_returned) return;
         log_info("stopping (signal {})", sig);
+        sd_notify(0, "STOPPING=1");
         api.request_stop();
         scheduler.request_stop();
-        // stop() is a no-op until listen() has started: repeat until it returned.
-        while (!listen_returned) {
-            server.stop();
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
+        server.stop();  // listen() returns once in-flight requests are answered
     });
     const bool listened = server.listen();
     listen_returned = true;

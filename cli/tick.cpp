@@ -24,6 +24,8 @@ const SlotOutcome* outcome_of(const std::vector<SlotOutcome>& outcomes, const Sl
 std::string slot_text(const SlotDecision& decision, const SlotOutcome* outcome, bool dry_run)
 {
     if (!decision.enabled) return "off (its schedule switch is off)";
+    if (decision.down)
+        return fmt::format("down (its database cannot be read; retried from {})", format_utc(decision.next_due));
     if (outcome == nullptr) {
         return decision.due ? "due" : fmt::format("not due until {}", format_utc(decision.next_due));
     }
@@ -73,6 +75,7 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
                 {"category", decision.category},
                 {"enabled", decision.enabled},
                 {"due", decision.due},
+                {"down", decision.down},
                 {"last_started_at", optional_time(decision.last_started)},
                 {"next_due_at", decision.enabled ? optional_time(decision.next_due) : nlohmann::json(nullptr)},
                 {"outcome", nullptr}};
@@ -100,8 +103,11 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
             if (!outcome.category) std::cout << fmt::format("{:<8} *  {}\n", outcome.book, outcome.detail);
         }
         for (const auto& decision : cycle.last_decisions()) {
+            const SlotOutcome* outcome = outcome_of(outcomes, decision);
+            // --quiet (cron): only slots that ran or are down, so a quiet cycle mails nothing.
+            if (global.quiet && outcome == nullptr && !decision.down) continue;
             std::cout << fmt::format("{:<8} {}  {}\n", decision.book, decision.category,
-                                     slot_text(decision, outcome_of(outcomes, decision), options.dry_run));
+                                     slot_text(decision, outcome, options.dry_run));
         }
     }
     std::cout.flush();

@@ -92,40 +92,29 @@ int variances_command(const VariancesOptions& options, const GlobalOptions& glob
     if (options.resolved) filter.status = "resolved";
     filter.limit = options.limit;
 
-    nlohmann::json all = nlohmann::json::array();
-    std::map<std::string, std::size_t> states;
-    std::size_t count = 0;
-    std::optional<RecordWriter> records;
+    std::vector<VarianceHistory> histories;
+    for_each_book(settings, options.book, [&](const std::string& book, Session& session) {
+        for (auto& history : list_variance_history(session, book, filter)) histories.push_back(std::move(history));
+    });
     if (const auto format = record_format(options.output)) {
-        records.emplace(std::cout, *format, variance_history_columns());
+        RecordWriter records(std::cout, *format, variance_history_columns());
+        for (const auto& history : histories) records.write(variance_history_record(history));
+        return 0;
     }
-    const auto now = std::chrono::system_clock::now();
-    for (const auto& book : books_to_read(settings, options.book)) {
-        Session session(settings.database_url(book), "control");
-        verify_book(session, book);
-        for (const auto& history : list_variance_history(session, book, filter)) {
-            ++count;
-            ++states[history.acknowledgement ? "acknowledged" : history.state];
-            if (records) {
-                records->write(variance_history_record(history));
-            } else if (options.output == OutputFormat::json) {
-                all.push_back(variance_history_to_json(history));
-            } else if (options.open) {
-                std::cout << render_open_variance_line(history, now) << '\n';
-            } else {
-                std::cout << render_variance_history_line(history) << '\n';
-            }
-        }
-    }
-    if (records) return 0;
     if (options.output == OutputFormat::json) {
+        nlohmann::json all = nlohmann::json::array();
+        for (const auto& history : histories) all.push_back(variance_history_to_json(history));
         std::cout << all.dump(2) << '\n';
-    } else if (count == 0) {
+    } else if (histories.empty()) {
         std::cout << "no variances recorded\n";
     } else {
+        std::map<std::string, std::size_t> states;
+        for (const auto& history : histories) ++states[history.acknowledgement ? "acknowledged" : history.state];
+        std::cout << (options.open ? render_open_variances_table(histories, std::chrono::system_clock::now())
+                                   : render_variance_history_table(histories));
         std::string tally;
         for (const auto& [state, n] : states) tally += fmt::format("{}{} {}", tally.empty() ? "" : ", ", n, state);
-        std::cout << fmt::format("{} break(s): {}\n", count, tally);
+        std::cout << fmt::format("{} break(s): {}\n", histories.size(), tally);
     }
     return 0;
 }

@@ -51,7 +51,8 @@ std::string signature(const BrokerPage<T>& page)
 {
     std::string text = time_field(page.as_of);
     text += page.next_page ? std::to_string(*page.next_page) : "-";
-    text += page.total_pages ? "/" + std::to_string(*page.total_pages) : "/-";
+    text += page.more ? "+" : ".";
+    text += page.total_records ? "/" + std::to_string(*page.total_records) : "/-";
     for (const auto& item : page.items) text += "\n" + signature(item);
     return text;
 }

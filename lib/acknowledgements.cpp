@@ -65,7 +65,7 @@ SELECT f.book, f.check_name, f.fingerprint, $4, $5, $6, $7, $8::timestamptz,
        CASE WHEN $4 = 'ack' THEN f.difference END
 FROM recon.variance_fingerprints f
 WHERE f.book = $1 AND f.check_name = $2 AND f.fingerprint = $3
-RETURNING {}
+RETURNING {} AS acted_at
 )sql",
                                            utc_text("acted_at"));
 
@@ -190,7 +190,7 @@ std::vector<RecordedAction> record_variance_actions(const Settings& settings, co
                                               .check_name = target.check_name,
                                               .fingerprint = target.fingerprint,
                                               .action = request.action,
-                                              .at = parse_utc(row[0].as<std::string>()).value_or(Timestamp{})});
+                                              .at = parse_utc(row["acted_at"].as<std::string>()).value_or(Timestamp{})});
         }
         txn.commit();
     }
@@ -212,7 +212,7 @@ void apply_acknowledgements(Session& control, RunReport& report)
     if (incoming.empty()) return;
     const std::string sql =
         fmt::format(R"sql(
-SELECT i.check_name, i.fingerprint, a.class, a.note, a.acted_by, {}, {}
+SELECT i.check_name, i.fingerprint, a.class, a.note, a.acted_by, {} AS acted_at, {} AS ack_until
 FROM jsonb_to_recordset($2::jsonb) AS i(check_name text, fingerprint text, expected text, actual text, difference text)
 JOIN recon.variance_acknowledgements a ON a.book = $1 AND a.check_name = i.check_name AND a.fingerprint = i.fingerprint
 JOIN recon.variance_fingerprints f ON f.book = $1 AND f.check_name = i.check_name AND f.fingerprint = i.fingerprint
@@ -228,8 +228,8 @@ WHERE {}
                 parse_variance_class(row["class"].as<std::string>()).value_or(VarianceClass::data);
             acknowledgement.note = row["note"].as<std::string>();
             acknowledgement.by = row["acted_by"].as<std::string>();
-            acknowledgement.at = parse_utc(row[5].as<std::string>()).value_or(Timestamp{});
-            if (!row[6].is_null()) acknowledgement.until = parse_utc(row[6].as<std::string>());
+            acknowledgement.at = parse_utc(row["acted_at"].as<std::string>()).value_or(Timestamp{});
+            if (!row["ack_until"].is_null()) acknowledgement.until = parse_utc(row["ack_until"].as<std::string>());
             holding.emplace(std::pair(row["check_name"].as<std::string>(), row["fingerprint"].as<std::string>()),
                             std::move(acknowledgement));
         }

@@ -10,7 +10,6 @@
 
 #include "lib/db.hpp"
 #include "lib/hash.hpp"
-#include "lib/http_params.hpp"
 #include "lib/metrics.hpp"
 #include "lib/output.hpp"
 #include "lib/schedule.hpp"
@@ -62,6 +61,41 @@ nlohmann::json running_stub(const LaunchedRun& run, const LaunchedRun::State& st
 
 }  // namespace
 
+std::optional<std::string> single_param(const QueryParams& params, const std::string& name)
+{
+    const auto [first, last] = params.equal_range(name);
+    if (first == last) return std::nullopt;
+    if (std::next(first) != last) throw bad_request(fmt::format("query parameter '{}' is given more than once", name));
+    return first->second;
+}
+
+void require_known_params(const QueryParams& params, const std::set<std::string>& known)
+{
+    for (const auto& [name, value] : params) {
+        if (known.count(name) == 0) {
+            throw bad_request(fmt::format("unknown query parameter '{}' (known: {})", name, fmt::join(known, ", ")));
+        }
+    }
+}
+
+std::string validated_book(const std::string& book, const Settings& settings)
+{
+    if (std::find(settings.books.begin(), settings.books.end(), book) == settings.books.end()) {
+        throw bad_request(fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(settings.books, ",")));
+    }
+    return book;
+}
+
+std::int64_t parse_positive(const std::string& text, const std::string& what)
+{
+    std::int64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty() || value <= 0) {
+        throw bad_request(fmt::format("{} must be a positive whole number, got '{}'", what, text));
+    }
+    return value;
+}
+
 bool is_loopback_address(std::string_view address)
 {
     if (address == "localhost" || address == "::1" || address == "[::1]") return true;
@@ -85,7 +119,10 @@ ServeSettings load_serve_settings(const Settings& settings, bool dev, const std:
     serve.limits.keep_alive_timeout = std::chrono::seconds(config.keepalive_seconds);
     serve.limits.workers = static_cast<std::size_t>(config.workers);
     serve.limits.max_queued = static_cast<std::size_t>(config.queue);
+    serve.limits.max_connections = static_cast<std::size_t>(config.max_connections);
+    serve.limits.max_connections_per_client = static_cast<std::size_t>(config.max_connections_per_client);
     serve.run_wait = std::chrono::seconds(config.run_wait_seconds);
+    serve.probe_timeout = std::chrono::seconds(config.probe_timeout_seconds);
 
     if (dev) {
         if (!is_loopback_address(serve.address)) {
@@ -237,43 +274,50 @@ RunListQuery parse_run_list_query(const std::multimap<std::string, std::string>&
 }
 
 ReconcileApi::ReconcileApi(const Settings& settings, const ServeSettings& serve, const CheckRegistry& registry)
-    : m_settings(settings), m_serve(serve), m_registry(registry), m_launcher(settings, registry)
+    : m_settings(settings),
+      m_serve(serve),
+      m_registry(registry),
+      m_launcher(settings, registry),
+      m_book_calls(serve.probe_timeout)
 {
 }
 
 void ReconcileApi::register_routes(HttpServer& server)
 {
-    server.get("/healthz", Access::open, [](const httplib::Request&) {
+    server.get("/healthz", Access::open, [](const HttpServerRequest&) {
         return HttpReply::json({{"status", "ok"}, {"version", RECON_VERSION}});
     });
-    server.get("/metrics", Access::read, [this, &server](const httplib::Request&) { return metrics(server); });
-    server.post("/v1/reconciliation/run", Access::admin, [this](const httplib::Request& r) { return post_run(r); });
-    server.get("/v1/reconciliation/runs", Access::read, [this](const httplib::Request& r) { return list_runs(r); });
-    server.get(R"(/v1/reconciliation/runs/([^/]+))", Access::read,
-               [this](const httplib::Request& r) { return show_run(r); });
+    server.get("/readyz", Access::open, [this](const HttpServerRequest&) { return ready(); });
+    server.get("/metrics", Access::read, [this, &server](const HttpServerRequest&) { return metrics(server); });
+    server.post("/v1/reconciliation/run", Access::admin, [this](const HttpServerRequest& r) { return post_run(r); });
+    server.get("/v1/reconciliation/runs", Access::read, [this](const HttpServerRequest& r) { return list_runs(r); });
+    server.get("/v1/reconciliation/runs/{run_id}", Access::read,
+               [this](const HttpServerRequest& r) { return show_run(r); });
     // Acknowledgements, traces and the console (lib/variances_api.hpp).
-    server.get("/v1/reconciliation/variances", Access::read,
-               [this](const httplib::Request& r) { return list_variances_reply(m_settings, r.params); });
-    server.post(R"(/v1/reconciliation/variances/([0-9A-Fa-f]+)/ack)", Access::admin, [this](const httplib::Request& r) {
-        return variance_action_reply(m_settings, VarianceAction::ack, r.matches[1].str(), r.body);
+    server.get("/v1/reconciliation/variances", Access::read, [this](const HttpServerRequest& r) {
+        return list_variances_reply(m_settings, m_registry, r.params);
     });
-    server.post(R"(/v1/reconciliation/variances/([0-9A-Fa-f]+)/unack)", Access::admin,
-                [this](const httplib::Request& r) {
-                    return variance_action_reply(m_settings, VarianceAction::unack, r.matches[1].str(), r.body);
-                });
+    for (const auto action : {VarianceAction::ack, VarianceAction::unack}) {
+        server.post("/v1/reconciliation/variances/{fingerprint}/" + std::string(to_string(action)), Access::admin,
+                    [this, action](const HttpServerRequest& r) {
+                        return variance_action_reply(m_settings, action, r.path_params.at("fingerprint"), r.body);
+                    });
+    }
     server.get("/v1/reconciliation/trace", Access::read,
-               [this](const httplib::Request& r) { return trace_reply(m_settings, r.params); });
+               [this](const HttpServerRequest& r) { return trace_reply(m_settings, r.params); });
     server.get("/v1/reconciliation/daily", Access::read,
-               [this](const httplib::Request& r) { return daily_reply(m_settings, r.params); });
-    server.get(R"(/|/console\.js|/console\.css)", Access::open,
-               [](const httplib::Request& r) { return console_reply(r.path).value(); });
+               [this](const HttpServerRequest& r) { return daily_reply(m_settings, r.params); });
+    // Route patterns are regexes: the dots are escaped.
+    for (const char* pattern : {"/", R"(/console\.js)", R"(/console\.css)"}) {
+        server.get(pattern, Access::open, [](const HttpServerRequest& r) { return console_reply(r.path).value(); });
+    }
     for (const auto report : {IndiaReport::ledger_recon, IndiaReport::holdings_recon, IndiaReport::reconciliation}) {
         server.get("/v1/india/" + std::string(to_string(report)), Access::read,
-                   [this, report](const httplib::Request& r) { return india_report(r, report); });
+                   [this, report](const HttpServerRequest& r) { return india_report(r, report); });
     }
 }
 
-HttpReply ReconcileApi::india_report(const httplib::Request& request, IndiaReport report)
+HttpReply ReconcileApi::india_report(const HttpServerRequest& request, IndiaReport report)
 {
     require_known_params(request.params, {"customer"});
     const IndiaReportRequest spec{.report = report, .customer_id = single_param(request.params, "customer")};
@@ -291,17 +335,10 @@ HttpReply ReconcileApi::india_report(const httplib::Request& request, IndiaRepor
     return HttpReply::json(document);
 }
 
-HttpReply ReconcileApi::post_run(const httplib::Request& request)
+HttpReply ReconcileApi::post_run(const HttpServerRequest& request)
 {
     require_known_params(request.params, {});
-    const bool has_body = std::any_of(request.body.begin(), request.body.end(),
-                                      [](char c) { return c != ' ' && c != '\t' && c != '\r' && c != '\n'; });
-    if (has_body) {
-        const std::string type = lower(request.get_header_value("Content-Type"));
-        if (type.rfind("application/json", 0) != 0) {
-            throw HttpError(415, "the body must be JSON: send Content-Type: application/json");
-        }
-    }
+    // The server refused a body that is not application/json (415) before reading it.
     const RunSpec spec = parse_run_body(request.body, m_settings, m_registry);
     const auto targets = run_targets(spec, m_settings);
     std::vector<std::shared_ptr<LaunchedRun>> runs;
@@ -319,18 +356,29 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     // The run in progress that holds a refused run's lock, named from its `running` row.
     const auto lock_held = [this](const LaunchedRun& run) {
         nlohmann::json json = {{"book", run.book}, {"category", run.category}};
-        std::string detail = fmt::format("a run of {}/{} is already in progress", run.book, run.category);
+        RunOutcome held{.lock_held = true};
+        const std::string label = fmt::format("{}/{}", run.book, run.category);
+        std::string detail = lock_held_message(held, label);
         try {
             Session session(m_settings.database_url(run.book), "control");
             RunHistory history(session);
-            if (const auto running = history.running(run.book, run.category)) {
-                json["run_id"] = running->run_id;
-                json["href"] = run_href(run.book, running->run_id);
-                detail += fmt::format(": run {} ({}, started {})", running->run_id, running->trigger,
-                                      format_utc(running->started_at));
+            held.lock_holder = history.running(run.book, run.category);
+            if (held.lock_holder) {
+                json["run_id"] = held.lock_holder->run_id;
+                json["href"] = run_href(run.book, held.lock_holder->run_id);
+                detail = lock_held_message(held, label);
+            } else if (const auto last = history.last_completed(run.book, run.category)) {
+                // The holder finished between the refusal and this lookup.
+                json["last_run_id"] = last->run_id;
+                json["href"] = run_href(run.book, last->run_id);
+                detail = fmt::format("a run of {} was in progress and has just finished: run {} ({}); retry", label,
+                                     last->run_id, last->status);
+            } else {
+                detail = fmt::format("a run of {} was in progress and has just finished; retry", label);
             }
         } catch (...) {
-            // Best effort: the 409 stands without the id.
+            // The history cannot be read: say so rather than leave the holder unexplained.
+            detail += " (its run id could not be read: the book's database did not answer)";
         }
         json["detail"] = detail;
         return json;
@@ -397,7 +445,7 @@ HttpReply ReconcileApi::post_run(const httplib::Request& request)
     return HttpReply::json(document, status);
 }
 
-HttpReply ReconcileApi::list_runs(const httplib::Request& request)
+HttpReply ReconcileApi::list_runs(const HttpServerRequest& request)
 {
     const RunListQuery query = parse_run_list_query(request.params, m_settings);
     const auto limit = static_cast<std::size_t>(query.filter.limit);
@@ -435,10 +483,10 @@ HttpReply ReconcileApi::list_runs(const httplib::Request& request)
          {"next_cursor", more ? nlohmann::json(encode_cursor(positions)) : nlohmann::json(nullptr)}});
 }
 
-HttpReply ReconcileApi::show_run(const httplib::Request& request)
+HttpReply ReconcileApi::show_run(const HttpServerRequest& request)
 {
     require_known_params(request.params, {"book"});
-    const std::int64_t run_id = parse_positive(request.matches[1].str(), "the run id");
+    const std::int64_t run_id = parse_positive(request.path_params.at("run_id"), "the run id");
     std::vector<std::string> books = configured_books(m_settings);
     if (const auto book = single_param(request.params, "book")) books = {validated_book(*book, m_settings)};
     std::vector<RunReport> found;
@@ -459,13 +507,40 @@ HttpReply ReconcileApi::show_run(const httplib::Request& request)
 
 HttpReply ReconcileApi::metrics(const HttpServer& server)
 {
-    std::vector<BookMetrics> books;
-    for (const auto& book : configured_books(m_settings))
-        books.push_back(read_book_metrics(m_settings, m_registry, book));
+    auto books = m_book_calls.call("metrics", configured_books(m_settings), [this](const std::string& book) {
+        return read_book_metrics(m_settings, m_registry, book);
+    });
+    for (auto& book : books) {
+        if (!book.up && !book.down_reason.empty()) {
+            // A hanging book keeps its schedule flag (settings only) in the exposition.
+            for (const auto& cadence : schedule_config(m_settings).books) {
+                if (cadence.book == book.book) book.schedule_enabled = cadence.enabled;
+            }
+        }
+    }
     HttpReply reply;
     reply.body = render_prometheus(books, server.rejected_connections());
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return reply;
+}
+
+HttpReply ReconcileApi::ready()
+{
+    const auto books = m_book_calls.call("ready", configured_books(m_settings), [this](const std::string& book) {
+        return probe_book(m_settings, book, m_serve.probe_timeout);
+    });
+    nlohmann::json states = nlohmann::json::object();
+    std::vector<std::string> down;
+    for (const auto& book : books) {
+        states[book.book] =
+            book.up ? nlohmann::json{{"up", true}} : nlohmann::json{{"up", false}, {"detail", book.down_reason}};
+        if (!book.up) down.push_back(book.book);
+    }
+    if (down.empty()) return HttpReply::json({{"status", "ready"}, {"books", std::move(states)}});
+    const std::string detail = down.size() == 1 ? fmt::format("book {} is down: {}", down.front(),
+                                                              states[down.front()]["detail"].get<std::string>())
+                                                : fmt::format("books {} are down", fmt::join(down, ", "));
+    return HttpReply::json({{"status", "not ready"}, {"detail", detail}, {"books", std::move(states)}}, 503);
 }
 
 }  // namespace reconcile

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "lib/history.hpp"
 #include "lib/http_server.hpp"
 #include "lib/india_reports.hpp"
+#include "lib/metrics.hpp"
 #include "lib/run_launcher.hpp"
 
 namespace reconcile {
@@ -32,7 +34,8 @@ struct ServeSettings {
     AccessTokens tokens;
     bool dev = false;
     HttpLimits limits;
-    std::chrono::milliseconds run_wait{30000};  ///< POST /run answers 202 past this
+    std::chrono::milliseconds run_wait{30000};      ///< POST /run answers 202 past this
+    std::chrono::milliseconds probe_timeout{5000};  ///< /metrics and /readyz answer within this
 };
 
 /// Reads RECON_SERVE_* and the tokens. Without --dev, LEDGER_ADMIN_TOKEN is required (and both
@@ -60,6 +63,21 @@ RunSpec parse_run_body(std::string_view body, const Settings& settings, const Ch
 /// named category or the internal ones (A, B, D; C reaches live brokers and is asked for by
 /// name).
 std::vector<std::pair<std::string, Category>> run_targets(const RunSpec& spec, const Settings& settings);
+
+/// Query parameters as the handlers see them (HttpServerRequest::params).
+using QueryParams = std::multimap<std::string, std::string>;
+
+/// The one value of a query parameter; a repeated one throws HttpError(400).
+std::optional<std::string> single_param(const QueryParams& params, const std::string& name);
+
+/// Throws HttpError(400) for any query parameter outside `known`, naming the known ones.
+void require_known_params(const QueryParams& params, const std::set<std::string>& known);
+
+/// `book` when it is one of RECON_BOOKS; HttpError(400) otherwise.
+std::string validated_book(const std::string& book, const Settings& settings);
+
+/// A positive whole number; HttpError(400) naming `what` otherwise.
+std::int64_t parse_positive(const std::string& text, const std::string& what);
 
 /// The books that have a database configured, in RECON_BOOKS order.
 std::vector<std::string> configured_books(const Settings& settings);
@@ -95,19 +113,23 @@ public:
     bool stop(std::chrono::milliseconds grace) { return m_launcher.stop(grace); }
 
 private:
-    HttpReply post_run(const httplib::Request& request);
-    HttpReply list_runs(const httplib::Request& request);
-    HttpReply show_run(const httplib::Request& request);
+    HttpReply post_run(const HttpServerRequest& request);
+    HttpReply list_runs(const HttpServerRequest& request);
+    HttpReply show_run(const HttpServerRequest& request);
     HttpReply metrics(const HttpServer& server);
+    /// GET /readyz: 200 when every configured book's database answers within the probe
+    /// timeout, else 503 naming the books that are down.
+    HttpReply ready();
     /// GET /v1/india/<report>[?customer=ID]: lib/india_reports.hpp's report as JSON (200); 404 for
     /// a customer without a ViewTrade account, 502 when ViewTrade is unreachable, 503 when it is
     /// not configured.
-    HttpReply india_report(const httplib::Request& request, IndiaReport report);
+    HttpReply india_report(const HttpServerRequest& request, IndiaReport report);
 
     const Settings& m_settings;
     const ServeSettings& m_serve;
     const CheckRegistry& m_registry;
     RunLauncher m_launcher;
+    BoundedBookCalls m_book_calls;
 };
 
 }  // namespace reconcile

@@ -14,12 +14,22 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <pqxx/pqxx>
 
 #include "lib/check.hpp"
 
 namespace reconcile {
+
+/// One variance key taken from a column: `name` in the variance, `column` in the row. An
+/// `omit_null` key is left out when its column is null (an account-level row has no customer);
+/// any other null key is "" (variance keys are always strings).
+struct KeyColumn {
+    const char* name;
+    const char* column;
+    bool omit_null = false;
+};
 
 /// One row of a result, read by column name (a missing column throws, so a renamed column
 /// fails loudly instead of shifting every read).
@@ -46,6 +56,16 @@ public:
     /// A non-null whole number (a count; NUMERIC sums of counts too).
     std::int64_t number(const char* column) const { return m_row[column].as<std::int64_t>(); }
     bool flag(const char* column) const { return m_row[column].as<bool>(); }
+    /// A variance's keys, in the order given (the order is part of the variance's fingerprint).
+    std::vector<std::pair<std::string, std::string>> keys(std::initializer_list<KeyColumn> columns) const
+    {
+        std::vector<std::pair<std::string, std::string>> keys;
+        for (const KeyColumn& key : columns) {
+            if (key.omit_null && is_null(key.column)) continue;
+            keys.emplace_back(key.name, text_or_empty(key.column));
+        }
+        return keys;
+    }
 
 private:
     pqxx::row m_row;

@@ -18,7 +18,8 @@
 
 namespace reconcile {
 
-class BrokerHub;  // lib/brokers/broker.hpp
+class BrokerHub;      // lib/brokers/broker.hpp
+enum class BrokerId;  // lib/brokers/broker.hpp
 
 /// Opens the ledger snapshot for a check on first use, so category C checks can fetch from
 /// the brokers before any snapshot is held open.
@@ -123,6 +124,8 @@ public:
     virtual Category category() const = 0;
     /// One sentence: what the check proves.
     virtual std::string_view description() const = 0;
+    /// The broker a category C check asks (its contract is public or provisional); none for A/B/D.
+    virtual std::optional<BrokerId> broker() const { return std::nullopt; }
     /// Proves what it proves, recording metrics, variances and status in the context.
     /// Throwing makes the check end `error`; the run goes on with the other checks.
     virtual void run(CheckContext& context) const = 0;

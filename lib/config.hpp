@@ -57,11 +57,14 @@ struct BrokerSettings {
     std::optional<std::string> gtn_app_key;         ///< the JWT issuer
     std::optional<std::string> gtn_app_secret;      ///< Basic auth of the token call
     std::optional<std::string> gtn_institution_id;  ///< the instCode claim
-    std::optional<std::string> gtn_private_key;     ///< PEM, signs the JWT
+    std::optional<std::string> gtn_private_key;     ///< hex PKCS#8 DER or PEM, signs the JWT
     std::optional<std::string> gtn_throttle_key;    ///< unset: the app key
+    std::optional<std::string> gtn_user_id;         ///< the userId claim (the server user)
     std::optional<std::string> zag_base_url;
+    std::string zag_base_path;  ///< below zag_base_url: the provisional contract's account resources
     std::optional<std::string> zag_api_key;
     std::optional<std::string> viewtrade_base_url;
+    std::string viewtrade_base_path;  ///< below viewtrade_base_url, as zag_base_path
     std::optional<std::string> viewtrade_api_key;
 };
 
@@ -76,6 +79,9 @@ struct ServeConfig {
     std::int64_t keepalive_seconds = 0;
     std::int64_t workers = 0;
     std::int64_t queue = 0;
+    std::int64_t max_connections = 0;
+    std::int64_t max_connections_per_client = 0;
+    std::int64_t probe_timeout_seconds = 0;
     std::int64_t run_wait_seconds = 0;
     std::optional<std::string> admin_token;  ///< LEDGER_ADMIN_TOKEN
     std::optional<std::string> read_token;   ///< LEDGER_TOKEN
@@ -91,6 +97,7 @@ struct Settings {
     bool schedule_enabled = false;
     std::int64_t interval_seconds = 0;
     std::int64_t external_interval_seconds = 0;
+    std::int64_t external_retry_seconds = 0;  ///< a C run that reached no broker is retried after this
     std::int64_t initial_delay_seconds = 0;
     bool india_enabled = false;
     std::int64_t india_interval_seconds = 0;

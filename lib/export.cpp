@@ -98,9 +98,9 @@ const std::vector<std::string>& variance_history_columns()
                                                   "difference",
                                                   "class",
                                                   "note",
-                                                  "acknowledged_by",
+                                                  "by",
                                                   "acknowledged_at",
-                                                  "acknowledged_until"};
+                                                  "until"};
     return columns;
 }
 
@@ -133,9 +133,10 @@ std::vector<Json> variance_history_record(const VarianceHistory& history)
 
 const std::vector<std::string>& run_columns()
 {
-    static const std::vector<std::string> columns{"run_id",      "book",   "category",        "shard",
-                                                  "trigger",     "status", "started_at",      "finished_at",
-                                                  "duration_ms", "checks", "variances_total", "error"};
+    static const std::vector<std::string> columns{"run_id",     "book",        "category", "shard",
+                                                  "scope",      "trigger",     "status",   "started_at",
+                                                  "finished_at", "duration_ms", "checks",  "variances_total",
+                                                  "error"};
     return columns;
 }
 
@@ -147,6 +148,7 @@ std::vector<Json> run_record(const RunReport& report)
             report.book,
             report.category,
             report.shard ? Json(report.shard->to_string()) : Json(nullptr),
+            report.scope,
             report.trigger,
             report.status,
             format_utc(report.started_at),

@@ -148,7 +148,7 @@ std::string_view to_string(LineOutcome outcome)
         case LineOutcome::match:
             return "match";
         case LineOutcome::dust:
-            return "dust";
+            return "quantity_dust";  // one name for dust everywhere: outcome, variance kind, metric
         case LineOutcome::mismatch:
             return "mismatch";
         case LineOutcome::ledger_only:
@@ -183,6 +183,11 @@ std::vector<ComparedLine> compare_lines(const Amounts& ledger, const Amounts& br
         ComparedLine line{.key = key};
         if (const auto found = ledger.find(key); found != ledger.end()) line.ledger = found->second;
         if (const auto found = broker.find(key); found != broker.end()) line.broker = found->second;
+        // Both sides at the scale of the finer one, so an absent side reads "0.00" beside
+        // "750.00", never "0" (docs/output-names.md, "Money and time").
+        const int scale = std::max(line.ledger.scale(), line.broker.scale());
+        line.ledger = line.ledger.with_min_scale(scale);
+        line.broker = line.broker.with_min_scale(scale);
         line.difference = line.ledger - line.broker;
         const Decimal size = line.difference.abs();
         if (size <= match) {

@@ -32,7 +32,7 @@ enum class LineOutcome {
     broker_only,  ///< the broker holds it, the ledger does not (a missing buy ingest)
 };
 
-/// "match", "dust", "mismatch", "ledger_only", "broker_only".
+/// "match", "quantity_dust", "mismatch", "ledger_only", "broker_only".
 std::string_view to_string(LineOutcome outcome);
 
 /// One compared line: a currency's cash or an instrument's share count of one customer.

@@ -22,7 +22,8 @@ const std::string run_columns =
     " AS status,"
     " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS started_at,"
     " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS finished_at,"
-    " coalesce(duration_ms, 0) AS duration_ms, error, metadata::text AS metadata, shard_index, shard_count";
+    " coalesce(duration_ms, 0) AS duration_ms, error, metadata::text AS metadata, shard_index, shard_count, scope,"
+    " to_json(checks_requested)::text AS checks_requested";
 
 const char* nullable(const std::optional<std::string>& value)
 {
@@ -60,6 +61,9 @@ RunReport report_from_row(const pqxx::row& row)
     if (!row["shard_index"].is_null() && !row["shard_count"].is_null()) {
         report.shard = Shard{.index = row["shard_index"].as<int>(), .count = row["shard_count"].as<int>()};
     }
+    report.scope = column_enum<RunScope>(row, "scope", parse_run_scope);
+    report.checks_requested =
+        nlohmann::json::parse(row["checks_requested"].as<std::string>()).get<std::vector<std::string>>();
     const auto metadata = nlohmann::json::parse(row["metadata"].as<std::string>());
     if (const auto checks = metadata.find("checks"); checks != metadata.end()) {
         for (const auto& check : *checks) report.checks.push_back(check_result_from_json(check));
@@ -82,9 +86,9 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                       "   OR ($3 AND book = $4 AND category = $5 AND shard_count IS NOT NULL))");
     m_session.prepare("run_insert",
                       "INSERT INTO recon.runs (book, category, trigger, status, lock_key, checks_requested,"
-                      " started_at, host, pid, version, shard_index, shard_count)"
+                      " started_at, host, pid, version, shard_index, shard_count, scope)"
                       " VALUES ($1, $2, $3, 'running', $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
-                      " $6::timestamptz, $7, $8, $9, $10, $11)"
+                      " $6::timestamptz, $7, $8, $9, $10, $11, $12)"
                       " RETURNING run_id");
     m_session.prepare("run_finish",
                       "UPDATE recon.runs SET status = $2, finished_at = $3::timestamptz, duration_ms = $4,"
@@ -102,6 +106,16 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                       " FROM jsonb_to_recordset($3::jsonb) AS v(check_name text, category text, check_status text,"
                       " kind text, fingerprint text, keys jsonb, expected text, actual text, difference text,"
                       " detail jsonb)");
+    // Each broker's health of a category C run, in one statement: the rows travel as one JSON parameter.
+    m_session.prepare("broker_health_insert",
+                      "INSERT INTO recon.broker_health (run_id, broker, contract, requests, retries, errors_timeout,"
+                      " errors_connection, errors_http_status, errors_reject_code, errors_parse, pages,"
+                      " latency_p50_ms, latency_p95_ms, latency_max_ms)"
+                      " SELECT $1, h.broker, h.contract, h.requests, h.retries, h.timeout, h.connection,"
+                      " h.http_status, h.reject_code, h.parse, h.pages, h.p50, h.p95, h.max"
+                      " FROM jsonb_to_recordset($2::jsonb) AS h(broker text, contract text, requests bigint,"
+                      " retries bigint, timeout bigint, connection bigint, http_status bigint, reject_code bigint,"
+                      " parse bigint, pages bigint, p50 bigint, p95 bigint, max bigint)");
     m_session.prepare("run_find", fmt::format("SELECT {} FROM recon.runs WHERE run_id = $1", run_columns));
     m_session.prepare("run_list", fmt::format("SELECT {} FROM recon.runs WHERE book = $1"
                                               " AND ($2::text IS NULL OR category = $2)"
@@ -115,34 +129,36 @@ RunHistory::RunHistory(Session& session) : m_session(session)
                                   " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL"
                                   " AND shard_count IS NULL ORDER BY started_at DESC LIMIT 1",
                                   run_columns));
-    m_session.prepare(
-        "run_last_started",
-        "SELECT category, to_char(max(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS "
-        "started_at"
-        " FROM recon.runs WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error')"
-        " AND error IS NULL AND cardinality(checks_requested) = 0"
-        " AND shard_index IS NOT DISTINCT FROM $2::integer AND shard_count IS NOT DISTINCT FROM $3::integer"
-        " GROUP BY category");
+    m_session.prepare("run_last_full",
+                      fmt::format("SELECT DISTINCT ON (category) {} FROM recon.runs WHERE book = $1"
+                                  " AND status IN ('ok', 'warn', 'fail', 'error') AND error IS NULL AND scope = 'full'"
+                                  " AND shard_index IS NOT DISTINCT FROM $2::integer"
+                                  " AND shard_count IS NOT DISTINCT FROM $3::integer"
+                                  " ORDER BY category, started_at DESC",
+                                  run_columns));
     m_session.prepare("run_running", fmt::format("SELECT {} FROM recon.runs WHERE book = $1 AND category = $2"
-                                                 " AND status = 'running' ORDER BY run_id DESC LIMIT 1",
+                                                 " AND status = 'running'"
+                                                 " ORDER BY shard_index IS NOT DISTINCT FROM $3::integer DESC,"
+                                                 " run_id DESC LIMIT 1",
                                                  run_columns));
 }
 
 std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key, std::int64_t category_key,
-                                   const std::vector<std::string>& check_names, const std::string& host, int pid)
+                                   const std::string& host, int pid)
 {
     pqxx::work txn(m_session.connection());
     const std::string category = sql_text(report.category);
     const auto abandoned =
         txn.exec_prepared0("run_abandon_stale", lock_key, category_key, !report.shard, report.book, category)
             .affected_rows();
-    const std::string names_json = nlohmann::json(check_names).dump();
+    const std::string names_json = nlohmann::json(report.checks_requested).dump();
     const auto shard_index = report.shard ? std::optional(std::to_string(report.shard->index)) : std::nullopt;
     const auto shard_count = report.shard ? std::optional(std::to_string(report.shard->count)) : std::nullopt;
-    report.run_id = txn.exec_prepared1("run_insert", report.book, category, std::string(to_string(report.trigger)),
-                                       lock_key, names_json, format_utc(report.started_at), host, pid,
-                                       std::string(RECON_VERSION), nullable(shard_index), nullable(shard_count))[0]
-                        .as<std::int64_t>();
+    report.run_id =
+        txn.exec_prepared1("run_insert", report.book, category, std::string(to_string(report.trigger)), lock_key,
+                           names_json, format_utc(report.started_at), host, pid, std::string(RECON_VERSION),
+                           nullable(shard_index), nullable(shard_count), std::string(to_string(report.scope)))[0]
+            .as<std::int64_t>();
     txn.commit();
     return static_cast<std::int64_t>(abandoned);
 }
@@ -166,6 +182,25 @@ RunChanges RunHistory::finish_run(const RunReport& report, const Settings& setti
         // the true total stays in the run row's variances_total.
         const auto rows = tracked_variance_rows(report);
         if (!rows.empty()) txn.exec_prepared0("variance_insert", report.run_id, report.book, rows.dump());
+    }
+    if (!report.brokers.empty()) {
+        nlohmann::json rows = nlohmann::json::array();
+        for (const auto& health : report.brokers) {
+            rows.push_back({{"broker", health.broker},
+                            {"contract", to_string(health.contract)},
+                            {"requests", health.requests},
+                            {"retries", health.retries},
+                            {"timeout", health.errors_of(BrokerErrorKind::timeout)},
+                            {"connection", health.errors_of(BrokerErrorKind::connection)},
+                            {"http_status", health.errors_of(BrokerErrorKind::http_status)},
+                            {"reject_code", health.errors_of(BrokerErrorKind::reject_code)},
+                            {"parse", health.errors_of(BrokerErrorKind::parse)},
+                            {"pages", health.pages},
+                            {"p50", health.latency_p50_ms},
+                            {"p95", health.latency_p95_ms},
+                            {"max", health.latency_max_ms}});
+        }
+        txn.exec_prepared0("broker_health_insert", report.run_id, rows.dump());
     }
     RunChanges changes = record_variance_lifecycle(txn, report);
     fault_pause("BEFORE_RESULTS_COMMIT");
@@ -217,7 +252,9 @@ std::optional<RunReport> RunHistory::find(std::int64_t run_id)
     pqxx::read_transaction txn(m_session.connection());
     const auto rows = txn.exec_prepared("run_find", run_id);
     if (rows.empty()) return std::nullopt;
-    return report_from_row(rows[0]);
+    RunReport report = report_from_row(rows[0]);
+    report.brokers = broker_health_of(txn, report.run_id);
+    return report;
 }
 
 std::optional<RunReport> RunHistory::last_completed(const std::string& book, Category category)
@@ -225,30 +262,61 @@ std::optional<RunReport> RunHistory::last_completed(const std::string& book, Cat
     pqxx::read_transaction txn(m_session.connection());
     const auto rows = txn.exec_prepared("run_last_completed", book, sql_text(category));
     if (rows.empty()) return std::nullopt;
-    return report_from_row(rows[0]);
+    RunReport report = report_from_row(rows[0]);
+    report.brokers = broker_health_of(txn, report.run_id);
+    return report;
 }
 
-std::map<Category, Timestamp> RunHistory::last_started_by_category(const std::string& book,
-                                                                   const std::optional<Shard>& shard)
+std::map<Category, RunReport> RunHistory::last_full_runs(const std::string& book, const std::optional<Shard>& shard)
 {
     pqxx::read_transaction txn(m_session.connection());
-    std::map<Category, Timestamp> result;
+    std::map<Category, RunReport> result;
     const auto shard_index = shard ? std::optional(std::to_string(shard->index)) : std::nullopt;
     const auto shard_count = shard ? std::optional(std::to_string(shard->count)) : std::nullopt;
-    for (const auto& row : txn.exec_prepared("run_last_started", book, nullable(shard_index), nullable(shard_count))) {
-        const auto category = parse_category_text(row["category"].as<std::string>());
-        const auto started = parse_utc(row["started_at"].as<std::string>());
-        if (category && started) result[*category] = *started;
+    for (const auto& row : txn.exec_prepared("run_last_full", book, nullable(shard_index), nullable(shard_count))) {
+        auto report = report_from_row(row);
+        const Category category = report.category;
+        result.emplace(category, std::move(report));
     }
     return result;
 }
 
-std::optional<RunReport> RunHistory::running(const std::string& book, Category category)
+std::optional<RunReport> RunHistory::running(const std::string& book, Category category,
+                                             const std::optional<Shard>& shard)
 {
     pqxx::read_transaction txn(m_session.connection());
-    const auto rows = txn.exec_prepared("run_running", book, sql_text(category));
+    const auto shard_index = shard ? std::optional(std::to_string(shard->index)) : std::nullopt;
+    const auto rows = txn.exec_prepared("run_running", book, sql_text(category), nullable(shard_index));
     if (rows.empty()) return std::nullopt;
     return report_from_row(rows[0]);
+}
+
+std::vector<BrokerHealth> broker_health_of(pqxx::transaction_base& txn, std::int64_t run_id)
+{
+    std::vector<BrokerHealth> result;
+    for (const auto& row : txn.exec_params("SELECT broker, contract, requests, retries, errors_timeout,"
+                                           " errors_connection, errors_http_status, errors_reject_code, errors_parse,"
+                                           " pages, latency_p50_ms, latency_p95_ms, latency_max_ms"
+                                           " FROM recon.broker_health WHERE run_id = $1 ORDER BY broker",
+                                           run_id)) {
+        BrokerHealth health;
+        health.broker = row["broker"].as<std::string>();
+        health.contract =
+            row["contract"].as<std::string>() == "public" ? BrokerContract::public_api : BrokerContract::provisional;
+        health.requests = row["requests"].as<std::int64_t>();
+        health.retries = row["retries"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::timeout) = row["errors_timeout"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::connection) = row["errors_connection"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::http_status) = row["errors_http_status"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::reject_code) = row["errors_reject_code"].as<std::int64_t>();
+        health.errors_of(BrokerErrorKind::parse) = row["errors_parse"].as<std::int64_t>();
+        health.pages = row["pages"].as<std::int64_t>();
+        health.latency_p50_ms = row["latency_p50_ms"].as<std::int64_t>();
+        health.latency_p95_ms = row["latency_p95_ms"].as<std::int64_t>();
+        health.latency_max_ms = row["latency_max_ms"].as<std::int64_t>();
+        result.push_back(std::move(health));
+    }
+    return result;
 }
 
 }  // namespace reconcile

@@ -34,10 +34,11 @@ public:
 
     /// Under the run's locks: marks abandoned the stale `running` rows that those locks prove
     /// dead (README "Beyond one machine"), inserts and commits our `running` row (sets
-    /// report.run_id, records report.shard). `lock_key` is the run's own key, `category_key` the
-    /// category's (the same for an unsharded run). Returns how many rows were abandoned.
-    std::int64_t begin_run(RunReport& report, std::int64_t lock_key, std::int64_t category_key,
-                           const std::vector<std::string>& check_names, const std::string& host, int pid);
+    /// report.run_id, records report.shard, scope and checks_requested). `lock_key` is the run's
+    /// own key, `category_key` the category's (the same for an unsharded run). Returns how many
+    /// rows were abandoned.
+    std::int64_t begin_run(RunReport& report, std::int64_t lock_key, std::int64_t category_key, const std::string& host,
+                           int pid);
 
     /// Writes the finished run (status, timings, every check result) in one transaction,
     /// together with the persisted variances when persistence is enabled and the variance
@@ -60,19 +61,24 @@ public:
     /// The newest unsharded run of (book, category) that finished (not running/abandoned).
     std::optional<RunReport> last_completed(const std::string& book, Category category);
 
-    /// Per category, when the newest full (not --check narrowed) run that completed with results
-    /// started: what the scheduler measures its cadences from (lib/schedule.hpp). Unsharded runs
-    /// only, or with `shard` the runs of exactly that shard (`run --if-due --shard K/N`).
-    std::map<Category, Timestamp> last_started_by_category(const std::string& book,
-                                                           const std::optional<Shard>& shard = std::nullopt);
+    /// Per category, the newest full (not --check narrowed) run that completed with results: what
+    /// the scheduler measures its cadences from (lib/schedule.hpp), and whether it reached no
+    /// broker (retried sooner). Unsharded runs only, or with `shard` the runs of exactly that
+    /// shard (`run --if-due --shard K/N`).
+    std::map<Category, RunReport> last_full_runs(const std::string& book,
+                                                 const std::optional<Shard>& shard = std::nullopt);
 
-    /// The newest `running` row of (book, category): the run that holds its lock, to name it
-    /// when a second one is refused.
-    std::optional<RunReport> running(const std::string& book, Category category);
+    /// The newest `running` row of (book, category), that of `shard` first: the run that holds
+    /// its lock, to name it when a second one is refused.
+    std::optional<RunReport> running(const std::string& book, Category category,
+                                     const std::optional<Shard>& shard = std::nullopt);
 
 private:
     bool end_run(std::int64_t run_id, const std::string& reason, const char* status) noexcept;
     Session& m_session;
 };
+
+/// The broker health stored with a run (recon.broker_health; none for A/B/D runs), by broker.
+std::vector<BrokerHealth> broker_health_of(pqxx::transaction_base& txn, std::int64_t run_id);
 
 }  // namespace reconcile

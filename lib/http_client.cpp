@@ -242,8 +242,18 @@ HttpResponse HttpClient::send(const HttpRequest& request)
     for (int attempt_no = 1;; ++attempt_no) {
         std::optional<std::int64_t> retry_after;
         std::optional<HttpCallError> failure;
+        const auto attempt_started = std::chrono::steady_clock::now();
+        const auto report = [&](long status, std::optional<HttpFailure> kind) {
+            if (!request.on_attempt) return;
+            request.on_attempt(HttpAttempt{.status = status,
+                                           .failure = kind,
+                                           .elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - attempt_started)});
+        };
         try {
             HttpResponse response = attempt(*handle, request);
+            report(response.status,
+                   retryable_status(response.status) ? std::optional(HttpFailure::http_status) : std::nullopt);
             if (!retryable_status(response.status)) {
                 response.attempts = attempt_no;
                 give_back(std::move(handle));
@@ -255,6 +265,7 @@ HttpResponse HttpClient::send(const HttpRequest& request)
             failure.emplace(HttpFailure::http_status, response.status,
                             fmt::format("{}: HTTP {}", where(request.url), response.status));
         } catch (const HttpCallError& e) {
+            report(e.status(), e.kind());
             if (e.kind() == HttpFailure::too_large) {
                 give_back(std::move(handle));
                 throw;

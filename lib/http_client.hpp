@@ -25,12 +25,30 @@ struct HttpLimits {
     std::int64_t max_response_bytes = 16 << 20;  ///< the transfer is aborted past this
 };
 
-/// One request. Headers are sent as given; `body` is sent for POST.
+/// Why a call failed after its retries.
+enum class HttpFailure {
+    unreachable,  ///< no connection could be made (refused, no route, DNS, connect timeout)
+    timeout,      ///< connected, but the answer did not complete within the total timeout
+    transport,    ///< the connection broke mid-answer (reset, truncated body)
+    too_large,    ///< the answer exceeded the response size limit (never retried)
+    http_status,  ///< 429 or 5xx on every attempt, or a Retry-After beyond the limit
+};
+
+/// What one attempt of a request did (per-request statistics: broker health).
+struct HttpAttempt {
+    long status = 0;                     ///< 0 when no answer came
+    std::optional<HttpFailure> failure;  ///< set when the attempt failed or is retried for its status
+    std::chrono::milliseconds elapsed{0};
+};
+
+/// One request. Headers are sent as given; `body` is sent for POST. `on_attempt`, when set, is
+/// told about every attempt (the first and each retry) as it ends.
 struct HttpRequest {
     std::string method = "GET";
     std::string url;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    std::function<void(const HttpAttempt&)> on_attempt;
 };
 
 /// What came back from the last attempt.
@@ -39,15 +57,6 @@ struct HttpResponse {
     std::string body;
     std::map<std::string, std::string> headers;  ///< lower-cased names, last value wins
     int attempts = 0;                            ///< how many attempts the call took
-};
-
-/// Why a call failed after its retries.
-enum class HttpFailure {
-    unreachable,  ///< no connection could be made (refused, no route, DNS, connect timeout)
-    timeout,      ///< connected, but the answer did not complete within the total timeout
-    transport,    ///< the connection broke mid-answer (reset, truncated body)
-    too_large,    ///< the answer exceeded the response size limit (never retried)
-    http_status,  ///< 429 or 5xx on every attempt, or a Retry-After beyond the limit
 };
 
 /// A call that did not produce a usable answer; the message is one line for the operator.

@@ -1,236 +1,162 @@
 #include "lib/http_server.hpp"
 
 #include <fmt/format.h>
-#include <netdb.h>
-#include <poll.h>
+#include <fmt/ranges.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <mutex>
 #include <regex>
 #include <thread>
+#include <unordered_map>
+#include <variant>
 
 #include "lib/errors.hpp"
 #include "lib/hash.hpp"
 #include "lib/log.hpp"
+#include "lib/text.hpp"
 
 namespace reconcile {
 namespace {
 
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-/// Room for chunk-size lines and trailers on top of the body limit of a chunked request.
+/// Room for chunk-size lines and chunk extensions in the read buffer, on top of the headers.
 constexpr std::size_t chunked_framing_allowance = 16384;
-/// How often a connection idle between requests looks whether the server is stopping.
-constexpr milliseconds stop_poll_slice{200};
+/// How long a connection being closed may take to drain what the client still sends, so the
+/// answer is not lost to a reset.
+constexpr milliseconds drain_time{1000};
+/// ... and at most this many bytes of it.
+constexpr std::size_t drain_bytes = 65536;
+/// Retry after accepting fails for lack of descriptors.
+constexpr milliseconds accept_retry{100};
 
-int remaining_ms(Clock::time_point deadline)
+std::string_view trim(std::string_view text)
 {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    return static_cast<int>(std::clamp<long long>(left, 0, 24LL * 3600 * 1000));
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
 }
 
-/// poll() one descriptor for `events`, retrying on EINTR; true when ready.
-bool poll_one(int fd, short events, int timeout_ms)
+std::string detail_json(const std::string& detail)
 {
-    pollfd entry{fd, events, 0};
-    const auto deadline = Clock::now() + milliseconds(timeout_ms);
-    while (true) {
-        const int ready = ::poll(&entry, 1, timeout_ms);
-        if (ready > 0) return true;
-        if (ready == 0) return false;
-        if (errno != EINTR) return false;
-        timeout_ms = remaining_ms(deadline);
-    }
+    return nlohmann::json{{"detail", detail}}.dump();
 }
 
-void numeric_address(const sockaddr_storage& address, socklen_t length, std::string& ip, int& port)
-{
-    char host[NI_MAXHOST] = {};
-    char service[NI_MAXSERV] = {};
-    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host, sizeof host, service, sizeof service,
-                      NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-        ip = host;
-        port = std::atoi(service);
-    }
-}
-
-/// One accepted connection as httplib reads and writes it. Unlike httplib's own stream, every
-/// request has a deadline for its whole arrival (a client trickling one byte a second is cut
-/// off) and a byte budget (headers first, then the body, chunked framing included), so neither
-/// time nor memory depends on what a client chooses to send.
-class ConnectionStream final : public httplib::Stream {
-public:
-    ConnectionStream(int fd, const HttpLimits& limits) : m_fd(fd), m_limits(limits) {}
-
-    /// Starts the next request's deadline (from `arrived`) and header budget.
-    void begin_request(Clock::time_point arrived)
-    {
-        started = arrived;
-        m_deadline = started + m_limits.request_timeout;
-        m_budget = m_limits.max_header_bytes;
-        m_body_ended = false;
-        over_limit = false;
-        timed_out = false;
-    }
-
-    /// Headers are read: the body may take `bytes` more.
-    void set_body_budget(std::size_t bytes)
-    {
-        m_budget = bytes;
-        m_body_ended = false;
-    }
-
-    /// The request has no body: reads see end of stream until the next request.
-    void end_body() { m_body_ended = true; }
-
-    /// Waits up to the keep-alive timeout for the next request; false when the peer went away,
-    /// stayed idle, or the server is stopping.
-    bool wait_for_next_request(const std::function<bool()>& stopping)
-    {
-        if (m_begin < m_end) return true;
-        const auto deadline = Clock::now() + m_limits.keep_alive_timeout;
-        while (!stopping()) {
-            const int slice = std::min(remaining_ms(deadline), static_cast<int>(stop_poll_slice.count()));
-            if (poll_one(m_fd, POLLIN, slice)) return true;
-            if (Clock::now() >= deadline) return false;
-        }
-        return false;
-    }
-
-    bool is_readable() const override { return m_begin < m_end || poll_one(m_fd, POLLIN, remaining_ms(m_deadline)); }
-
-    bool is_writable() const override
-    {
-        return poll_one(m_fd, POLLOUT, static_cast<int>(m_limits.write_timeout.count()));
-    }
-
-    ssize_t read(char* ptr, std::size_t size) override
-    {
-        if (m_body_ended) return 0;
-        if (m_budget == 0) {
-            over_limit = true;
-            return -1;
-        }
-        size = std::min(size, m_budget);
-        if (m_begin == m_end) {
-            if (!poll_one(m_fd, POLLIN, remaining_ms(m_deadline))) {
-                timed_out = true;
-                return -1;
-            }
-            ssize_t got = 0;
-            do {
-                got = ::recv(m_fd, m_buffer, sizeof m_buffer, 0);
-            } while (got < 0 && errno == EINTR);
-            if (got <= 0) return got;
-            m_begin = 0;
-            m_end = static_cast<std::size_t>(got);
-        }
-        const std::size_t n = std::min(size, m_end - m_begin);
-        std::memcpy(ptr, m_buffer + m_begin, n);
-        m_begin += n;
-        m_budget -= n;
-        return static_cast<ssize_t>(n);
-    }
-
-    ssize_t write(const char* ptr, std::size_t size) override
-    {
-        if (!is_writable()) return -1;
-        ssize_t sent = 0;
-        do {
-            sent = ::send(m_fd, ptr, size, MSG_NOSIGNAL);
-        } while (sent < 0 && errno == EINTR);
-        return sent;
-    }
-
-    void get_remote_ip_and_port(std::string& ip, int& port) const override
-    {
-        sockaddr_storage address{};
-        socklen_t length = sizeof address;
-        if (::getpeername(m_fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-            numeric_address(address, length, ip, port);
-        }
-    }
-
-    void get_local_ip_and_port(std::string& ip, int& port) const override
-    {
-        sockaddr_storage address{};
-        socklen_t length = sizeof address;
-        if (::getsockname(m_fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-            numeric_address(address, length, ip, port);
-        }
-    }
-
-    socket_t socket() const override { return m_fd; }
-
-    Clock::time_point started{};
-    bool over_limit = false;   ///< the request ran past its byte budget
-    bool timed_out = false;    ///< the request did not arrive within its deadline
-    bool close_after = false;  ///< answered without reading the whole request: close afterwards
-
-private:
-    int m_fd;
-    const HttpLimits& m_limits;
-    char m_buffer[4096];
-    std::size_t m_begin = 0;
-    std::size_t m_end = 0;
-    Clock::time_point m_deadline{};
-    std::size_t m_budget = 0;
-    bool m_body_ended = false;
+/// A request refused by the server itself, before any handler.
+struct Refusal {
+    int status;
+    std::string detail;
+    std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
-/// The connection the current worker thread serves, for httplib's callbacks.
-thread_local ConnectionStream* t_connection = nullptr;
-/// Set while the listening thread hands a connection over that no worker can take.
-thread_local bool t_overloaded = false;
-/// When the connection a worker starts on was accepted: its first request's deadline runs from
-/// there, so time spent waiting in the queue counts and a queued slow client gains nothing.
-thread_local Clock::time_point t_accepted_at{};
+/// What the raw header block says about the body's framing, checked strictly (RFC 9112 6.1,
+/// 6.3): Transfer-Encoding only exactly `chunked`, never with Content-Length, one
+/// Content-Length, and no obsolete line folding.
+struct Framing {
+    bool chunked = false;
+    std::optional<std::size_t> length;
+    bool expect_continue = false;
+};
 
-/// A fixed pool of workers with a bounded queue of accepted connections. When the queue is
-/// full the connection is answered 503 at once on the accepting thread instead of waiting.
-class BoundedTaskQueue final : public httplib::TaskQueue {
+std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t max_body)
+{
+    Framing framing;
+    std::vector<std::string_view> lengths;
+    std::vector<std::string_view> encodings;
+    std::size_t at = head.find("\r\n");
+    if (at == std::string_view::npos) return Refusal{400, "malformed HTTP request"};
+    at += 2;
+    while (at < head.size()) {
+        const std::size_t end = head.find("\r\n", at);
+        if (end == std::string_view::npos || end == at) break;
+        const std::string_view line = head.substr(at, end - at);
+        at = end + 2;
+        if (line.front() == ' ' || line.front() == '\t') {
+            return Refusal{400, "obsolete line folding in the request headers"};
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) return Refusal{400, "malformed HTTP request"};
+        const std::string name = lower(line.substr(0, colon));
+        const std::string_view value = trim(line.substr(colon + 1));
+        if (name == "content-length") lengths.push_back(value);
+        if (name == "transfer-encoding") encodings.push_back(value);
+        if (name == "expect" && lower(value) == "100-continue") framing.expect_continue = true;
+    }
+    if (!encodings.empty() && !lengths.empty()) {
+        return Refusal{400, "both Content-Length and Transfer-Encoding: the body's length is ambiguous"};
+    }
+    if (lengths.size() > 1) return Refusal{400, "more than one Content-Length"};
+    if (encodings.size() > 1) return Refusal{400, "more than one Transfer-Encoding"};
+    if (!encodings.empty()) {
+        if (encodings.front() != "chunked") {
+            return Refusal{501, fmt::format("unsupported Transfer-Encoding (only chunked is accepted)")};
+        }
+        framing.chunked = true;
+    }
+    if (!lengths.empty()) {
+        const std::string_view value = lengths.front();
+        if (value.empty() || value.size() > 18 ||
+            !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            return Refusal{400, "invalid Content-Length"};
+        }
+        framing.length = static_cast<std::size_t>(std::stoull(std::string(value)));
+        if (*framing.length > max_body) {
+            return Refusal{413, fmt::format("request body exceeds the limit of {} bytes", max_body)};
+        }
+    }
+    return framing;
+}
+
+/// A fixed pool of threads for handlers with a bounded queue: past it the caller answers 503.
+class WorkerPool {
 public:
-    BoundedTaskQueue(std::size_t workers, std::size_t max_queued) : m_max_queued(max_queued)
+    WorkerPool(std::size_t workers, std::size_t max_queued) : m_max_queued(max_queued)
     {
         for (std::size_t i = 0; i < std::max<std::size_t>(workers, 1); ++i) {
             m_threads.emplace_back([this] { work(); });
         }
     }
+    ~WorkerPool() { shutdown(); }
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
 
-    void enqueue(std::function<void()> fn) override
-    {
-        {
-            std::unique_lock lock(m_mutex);
-            if (m_jobs.size() < m_max_queued) {
-                m_jobs.push_back([fn = std::move(fn), accepted = Clock::now()] {
-                    t_accepted_at = accepted;
-                    fn();
-                });
-                lock.unlock();
-                m_changed.notify_one();
-                return;
-            }
-        }
-        t_overloaded = true;
-        fn();  // answers 503 and closes (HardenedServer::process_and_close_socket)
-        t_overloaded = false;
-    }
-
-    void shutdown() override
+    /// Queues `job`; false when every worker is busy and the queue is full.
+    bool try_post(std::function<void()> job)
     {
         {
             std::lock_guard lock(m_mutex);
+            const std::size_t idle = m_threads.size() - m_busy;
+            if (m_stopping || (m_jobs.size() >= idle && m_jobs.size() - idle >= m_max_queued)) return false;
+            m_jobs.push_back(std::move(job));
+        }
+        m_changed.notify_one();
+        return true;
+    }
+
+    void shutdown()
+    {
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_stopping && m_threads.empty()) return;
             m_stopping = true;
         }
         m_changed.notify_all();
-        for (auto& thread : m_threads) thread.join();
+        for (auto& thread : m_threads) {
+            if (thread.joinable()) thread.join();
+        }
     }
 
 private:
@@ -244,8 +170,12 @@ private:
                 if (m_jobs.empty()) return;
                 job = std::move(m_jobs.front());
                 m_jobs.pop_front();
+                ++m_busy;
             }
             job();
+            job = nullptr;
+            std::lock_guard lock(m_mutex);
+            --m_busy;
         }
     }
 
@@ -254,89 +184,67 @@ private:
     std::deque<std::function<void()>> m_jobs;
     std::mutex m_mutex;
     std::condition_variable m_changed;
+    std::size_t m_busy = 0;
     bool m_stopping = false;
 };
 
-const char* const overloaded_response =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 58\r\n"
-    "Connection: close\r\nRetry-After: 1\r\n\r\n{\"detail\": \"server busy: every worker is taken; retry later\"}";
-
-/// httplib's server with our connection loop: the stream above, keep-alive between requests,
-/// and the quick 503 when overloaded. process_and_close_socket is httplib's per-connection
-/// hook (virtual, as for its SSL server).
-class HardenedServer final : public httplib::Server {
-public:
-    HardenedServer(const HttpLimits& limits, std::atomic<std::uint64_t>& rejected)
-        : m_limits(limits), m_rejected(rejected)
-    {
-    }
-
-private:
-    bool process_and_close_socket(socket_t sock) override
-    {
-        if (t_overloaded) {
-            ++m_rejected;
-            [[maybe_unused]] const auto sent =
-                ::send(sock, overloaded_response, std::strlen(overloaded_response), MSG_NOSIGNAL | MSG_DONTWAIT);
-            ::shutdown(sock, SHUT_RDWR);
-            ::close(sock);
-            return false;
-        }
-        ConnectionStream stream(sock, m_limits);
-        t_connection = &stream;
-        bool ok = true;
-        const auto stopping = [this] { return svr_sock_ == INVALID_SOCKET; };
-        for (std::size_t left = m_limits.keep_alive_max_requests; left > 0; --left) {
-            const bool first = left == m_limits.keep_alive_max_requests;
-            if (!first && !stream.wait_for_next_request(stopping)) break;
-            stream.begin_request(first ? t_accepted_at : Clock::now());
-            bool connection_closed = false;
-            ok = process_request(stream, left == 1 || stopping(), connection_closed, nullptr);
-            if (!ok || connection_closed || stream.close_after || stream.over_limit || stream.timed_out) break;
-        }
-        t_connection = nullptr;
-        ::shutdown(sock, SHUT_RDWR);
-        ::close(sock);
-        return ok;
-    }
-
-    const HttpLimits& m_limits;
-    std::atomic<std::uint64_t>& m_rejected;
-};
-
-std::string detail_json(const std::string& detail)
-{
-    return nlohmann::json{{"detail", detail}}.dump();
-}
-
-void set_reply(httplib::Response& res, int status, const std::string& detail)
-{
-    res.status = status;
-    res.set_content(detail_json(detail), "application/json");
-}
-
-bool expects_body(const std::string& method)
-{
-    return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
-}
-
-/// The token a header carries; std::nullopt when absent or empty.
-std::optional<std::string> header(const httplib::Request& req, const char* name)
-{
-    if (!req.has_header(name)) return std::nullopt;
-    auto value = req.get_header_value(name);
-    if (value.empty()) return std::nullopt;
-    return value;
-}
-
 struct Route {
     std::string method;  // GET (also serves HEAD) or POST
-    std::string pattern;
     std::regex regex;
+    std::vector<std::pair<std::string, std::size_t>> names;  // {name} -> capture index
     Access access;
+    HttpHandler handler;
 };
 
+/// Turns `{name}` segments into capture groups and records which group each name is.
+Route compile_route(const std::string& method, const std::string& pattern, Access access, HttpHandler handler)
+{
+    Route route{method, {}, {}, access, std::move(handler)};
+    std::string regex;
+    std::size_t groups = 0;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        const char c = pattern[i];
+        if (c == '\\' && i + 1 < pattern.size()) {
+            regex += pattern.substr(i, 2);
+            ++i;
+            continue;
+        }
+        if (c == '(' && (i + 1 >= pattern.size() || pattern[i + 1] != '?')) ++groups;
+        if (c == '{') {
+            const auto close = pattern.find('}', i);
+            const std::string name = close == std::string::npos ? "" : pattern.substr(i + 1, close - i - 1);
+            if (!name.empty() &&
+                std::all_of(name.begin(), name.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '_'; })) {
+                route.names.emplace_back(name, ++groups);
+                regex += "([^/]+)";
+                i = close;
+                continue;
+            }
+        }
+        regex += c;
+    }
+    route.regex = std::regex(regex);
+    return route;
+}
+
+std::string overloaded_response(const std::string& detail)
+{
+    const std::string body = detail_json(detail);
+    return fmt::format(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+        "Connection: close\r\nRetry-After: 1\r\nCache-Control: no-store\r\n\r\n{}",
+        body.size(), body);
+}
+
 }  // namespace
+
+std::optional<std::string> HttpServerRequest::header(std::string_view name) const
+{
+    for (const auto& [key, value] : headers) {
+        if (key.size() == name.size() && lower(key) == lower(name)) return value;
+    }
+    return std::nullopt;
+}
 
 HttpReply HttpReply::json(const nlohmann::json& document, int status)
 {
@@ -361,11 +269,80 @@ int http_status_for_exit_code(int exit_code)
     }
 }
 
-std::optional<std::string> authorization_failure(const httplib::Request& request, Access access,
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space)
+{
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '%') {
+            if (i + 2 >= text.size()) return std::nullopt;
+            const int high = hex(text[i + 1]);
+            const int low = hex(text[i + 2]);
+            if (high < 0 || low < 0) return std::nullopt;
+            out.push_back(static_cast<char>(high * 16 + low));
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+bool is_valid_utf8(std::string_view text)
+{
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        std::size_t extra = 0;
+        std::uint32_t code = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        if ((c & 0xE0) == 0xC0) {
+            extra = 1;
+            code = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2;
+            code = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3;
+            code = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + extra >= text.size()) return false;
+        for (std::size_t k = 1; k <= extra; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if ((next & 0xC0) != 0x80) return false;
+            code = (code << 6) | (next & 0x3F);
+        }
+        static constexpr std::uint32_t smallest[] = {0, 0x80, 0x800, 0x10000};
+        if (code < smallest[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+        i += extra + 1;
+    }
+    return true;
+}
+
+std::optional<std::string> authorization_failure(const HttpServerRequest& request, Access access,
                                                  const AccessTokens& tokens)
 {
     if (access == Access::open) return std::nullopt;
-    const auto admin = header(request, "X-Ledger-Admin-Token");
+    const auto present = [&](std::string_view name) -> std::optional<std::string> {
+        auto value = request.header(name);
+        if (!value || value->empty()) return std::nullopt;
+        return value;
+    };
+    const auto admin = present("X-Ledger-Admin-Token");
     // Both comparisons always run so the time taken does not say which token matched.
     const bool admin_ok = admin && constant_time_equal(*admin, tokens.admin);
     if (access == Access::admin) {
@@ -373,10 +350,10 @@ std::optional<std::string> authorization_failure(const httplib::Request& request
         if (!admin_ok) return "invalid token";
         return std::nullopt;
     }
-    auto read = header(request, "X-Ledger-Token");
+    auto read = present("X-Ledger-Token");
     if (!read) {
         // Prometheus sends its credentials as a bearer token.
-        const auto authorization = header(request, "Authorization");
+        const auto authorization = present("Authorization");
         if (authorization && authorization->rfind("Bearer ", 0) == 0) read = authorization->substr(7);
     }
     bool read_ok = false;
@@ -392,230 +369,642 @@ std::optional<std::string> authorization_failure(const httplib::Request& request
 
 class HttpServer::Impl {
 public:
-    Impl(HttpLimits limits, AccessTokens tokens)
-        : m_limits(std::move(limits)), m_tokens(std::move(tokens)), m_server(m_limits, m_rejected)
+    Impl(HttpLimits limits, AccessTokens tokens) : m_limits(std::move(limits)), m_tokens(std::move(tokens)) {}
+
+    ~Impl()
     {
-        m_server.new_task_queue = [this] { return new BoundedTaskQueue(m_limits.workers, m_limits.max_queued); };
-        const auto seconds = [](milliseconds ms) {
-            return std::max<time_t>(1, static_cast<time_t>(ms.count() / 1000));
-        };
-        m_server.set_read_timeout(seconds(m_limits.request_timeout));
-        m_server.set_write_timeout(seconds(m_limits.write_timeout));
-        m_server.set_keep_alive_timeout(seconds(m_limits.keep_alive_timeout));
-        m_server.set_keep_alive_max_count(m_limits.keep_alive_max_requests);
-        m_server.set_payload_max_length(m_limits.max_body_bytes);
-        // httplib's default adds SO_REUSEPORT, which would let a second server share the port
-        // silently; only SO_REUSEADDR (restart without TIME_WAIT trouble).
-        m_server.set_socket_options([](socket_t sock) {
-            int yes = 1;
-            ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-        });
-        m_server.set_default_headers({{"Cache-Control", "no-store"}, {"X-Content-Type-Options", "nosniff"}});
-        m_server.set_expect_100_continue_handler(
-            [this](const httplib::Request& req, httplib::Response& res) { return expect_continue(req, res); });
-        m_server.set_pre_routing_handler(
-            [this](const httplib::Request& req, httplib::Response& res) { return pre_route(req, res); });
-        m_server.set_error_handler(httplib::Server::HandlerWithResponse(
-            [this](const httplib::Request& req, httplib::Response& res) { return error_reply(req, res); }));
-        m_server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-            std::string message = "unknown exception";
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                message = e.what();
-            } catch (...) {
-            }
-            log_error("http handler failed: {}", first_line(message));
-            set_reply(res, 500, "internal error: " + first_line(message));
-        });
-        m_server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-            const auto elapsed =
-                t_connection == nullptr
-                    ? 0
-                    : std::chrono::duration_cast<milliseconds>(Clock::now() - t_connection->started).count();
-            log_info("http {} {} {} {} ms from {}", req.method, req.path, res.status, elapsed, req.remote_addr);
-        });
+        if (m_pool) m_pool->shutdown();
     }
 
     void add(const std::string& method, const std::string& pattern, Access access, HttpHandler handler)
     {
-        m_routes.push_back({method, pattern, std::regex(pattern), access});
-        auto wrapped = [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-            HttpReply reply;
-            try {
-                // A chunked body's byte budget includes its framing, so a decoded body slightly
-                // over the limit can arrive whole: the limit is on the decoded size.
-                if (req.body.size() > m_limits.max_body_bytes) throw HttpError(413, too_large());
-                reply = handler(req);
-            } catch (const HttpError& e) {
-                reply = HttpReply::json({{"detail", e.what()}}, e.status());
-            } catch (...) {
-                const auto [code, message] = classify_current_exception(true);
-                const int status = http_status_for_exit_code(to_int(code));
-                if (status >= 500) log_warn("http {} {}: {}", req.method, req.path, message);
-                reply = HttpReply::json({{"detail", message}}, status);
-            }
-            res.status = reply.status;
-            for (const auto& [name, value] : reply.headers) res.set_header(name, value);
-            res.set_content(reply.body, reply.content_type);
-        };
-        if (method == "GET") {
-            m_server.Get(pattern, std::move(wrapped));
-        } else {
-            m_server.Post(pattern, std::move(wrapped));
-        }
+        m_routes.push_back(compile_route(method, pattern, access, std::move(handler)));
     }
 
     int bind(const std::string& address, int port)
     {
-        const int bound =
-            port == 0 ? m_server.bind_to_any_port(address) : (m_server.bind_to_port(address, port) ? port : -1);
-        if (bound < 0) {
+        try {
+            const tcp::endpoint endpoint(asio::ip::make_address(address == "localhost" ? "127.0.0.1" : address),
+                                         static_cast<unsigned short>(port));
+            m_acceptor.open(endpoint.protocol());
+            // Only SO_REUSEADDR (restart without TIME_WAIT trouble): SO_REUSEPORT would let a
+            // second server share the port silently.
+            m_acceptor.set_option(tcp::acceptor::reuse_address(true));
+            m_acceptor.bind(endpoint);
+            m_acceptor.listen(SOMAXCONN);
+            return m_acceptor.local_endpoint().port();
+        } catch (const std::exception&) {
+            boost::system::error_code ignored;
+            m_acceptor.close(ignored);
             throw Error(
                 ExitCode::unavailable,
                 fmt::format("cannot listen on {}:{} (address in use, or not an address of this host)", address, port));
         }
-        return bound;
     }
 
-    bool listen() { return m_server.listen_after_bind(); }
-    void stop() { m_server.stop(); }
+    void every(milliseconds interval, std::function<void()> task)
+    {
+        m_periodic.push_back({interval, std::move(task), nullptr});
+    }
+
+    bool listen()
+    {
+        if (!m_acceptor.is_open()) return false;
+        m_pool = std::make_unique<WorkerPool>(m_limits.workers, m_limits.max_queued);
+        accept();
+        for (auto& periodic : m_periodic) {
+            periodic.timer = std::make_unique<asio::steady_timer>(m_io);
+            schedule(periodic);
+        }
+        try {
+            m_io.run();
+        } catch (const std::exception& e) {
+            log_error("http server stopped: {}", e.what());
+            m_pool->shutdown();
+            return false;
+        }
+        m_pool->shutdown();
+        return true;
+    }
+
+    void stop()
+    {
+        asio::post(m_io, [this] { shut_down(); });
+    }
+
     std::uint64_t rejected() const { return m_rejected.load(); }
 
 private:
-    /// Before a body is sent with Expect: 100-continue: refuse one that is too large up front.
-    int expect_continue(const httplib::Request& req, httplib::Response& res)
+    class Connection;
+    friend class Connection;
+
+    struct Periodic {
+        milliseconds interval;
+        std::function<void()> task;
+        std::unique_ptr<asio::steady_timer> timer;
+    };
+
+    void schedule(Periodic& periodic)
     {
-        if (const auto length = content_length(req); length && *length > m_limits.max_body_bytes) {
-            if (t_connection != nullptr) t_connection->close_after = true;
-            res.set_header("Connection", "close");
-            set_reply(res, 413, too_large());
-            return 413;
-        }
-        return 100;
+        periodic.timer->expires_after(periodic.interval);
+        periodic.timer->async_wait([this, &periodic](const boost::system::error_code& ec) {
+            if (ec || m_stopping) return;
+            periodic.task();
+            schedule(periodic);
+        });
     }
 
-    /// Runs after the headers, before any body is read: frames the body budget, routes (404,
-    /// 405) and authenticates (401), so an unknown or unauthorised client never gets its body
-    /// read.
-    httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res)
+    void accept()
     {
-        using Handled = httplib::Server::HandlerResponse;
-        ConnectionStream* connection = t_connection;
-        const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
-        const bool has_length = req.has_header("Content-Length");
-        const auto length = content_length(req);
-        const bool has_body = chunked || (length && *length > 0);
-        const auto refuse = [&](int status, const std::string& detail) {
-            if (has_body && connection != nullptr) {
-                connection->close_after = true;  // the body stays unread
-                res.set_header("Connection", "close");
+        m_acceptor.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+            if (m_stopping) return;
+            if (ec) {
+                if (ec == asio::error::operation_aborted) return;
+                // Out of descriptors (EMFILE) or a connection reset while queued: go on shortly.
+                log_warn("http: accept failed: {}", ec.message());
+                m_accept_retry.expires_after(accept_retry);
+                m_accept_retry.async_wait([this](const boost::system::error_code& e) {
+                    if (!e && !m_stopping) accept();
+                });
+                return;
             }
-            set_reply(res, status, detail);
-            return Handled::Handled;
-        };
-        if (chunked && has_length) return refuse(400, "both Content-Length and Transfer-Encoding: chunked");
-        if (req.has_header("Transfer-Encoding") && !chunked) return refuse(501, "unsupported Transfer-Encoding");
-        if (has_length && !length) return refuse(400, "invalid Content-Length");
-        if (length && *length > m_limits.max_body_bytes) return refuse(413, too_large());
-        if (connection != nullptr) {
-            if (chunked) {
-                connection->set_body_budget(m_limits.max_body_bytes + chunked_framing_allowance);
-            } else if (length) {
-                connection->set_body_budget(*length);
-            } else if (expects_body(req.method)) {
-                connection->end_body();  // no length, not chunked: the body is empty
-            } else {
-                connection->set_body_budget(0);
+            admit(std::move(socket));
+            accept();
+        });
+    }
+
+    void admit(tcp::socket socket);
+    void refuse_at_once(tcp::socket socket, const std::string& detail);
+    void shut_down();
+
+    HttpLimits m_limits;
+    AccessTokens m_tokens;
+    std::vector<Route> m_routes;
+    // Connections unregister themselves when destroyed, possibly while m_io is torn down: these
+    // outlive it (declared first).
+    bool m_stopping = false;  // I/O thread only, as are the fields below
+    std::unordered_map<Connection*, std::weak_ptr<Connection>> m_connections;
+    std::unordered_map<std::string, std::size_t> m_per_client;
+    std::size_t m_refusing = 0;
+    asio::io_context m_io{1};
+    tcp::acceptor m_acceptor{m_io};
+    asio::steady_timer m_accept_retry{m_io};
+    std::vector<Periodic> m_periodic;
+    std::unique_ptr<WorkerPool> m_pool;
+    std::atomic<std::uint64_t> m_rejected{0};
+};
+
+/// One connection, driven entirely on the I/O thread: idle wait, header, body, handler (on a
+/// worker), response, then again or close. One timer bounds whichever phase it is in.
+class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(Impl& server, tcp::socket socket, std::string peer)
+        : m_server(server),
+          m_socket(std::move(socket)),
+          m_timer(server.m_io),
+          m_peer(std::move(peer)),
+          m_buffer(server.m_limits.max_header_bytes + chunked_framing_allowance)
+    {
+    }
+
+    ~Connection()
+    {
+        m_server.m_connections.erase(this);
+        if (auto found = m_server.m_per_client.find(m_peer); found != m_server.m_per_client.end()) {
+            if (--found->second == 0) m_server.m_per_client.erase(found);
+        }
+    }
+
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    /// The first request's deadline runs from accept.
+    void start()
+    {
+        arm(m_server.m_limits.request_timeout, Phase::reading);
+        read_header();
+    }
+
+    /// The server is stopping: close now unless a handler or a write is under way.
+    void stop()
+    {
+        if (m_phase == Phase::idle || m_phase == Phase::reading) {
+            close_now();
+        } else {
+            m_close = true;
+        }
+    }
+
+private:
+    enum class Phase { idle, reading, handling, writing, draining, closed };
+
+    void arm(milliseconds timeout, Phase phase)
+    {
+        m_phase = phase;
+        const auto generation = ++m_generation;
+        m_timer.expires_after(timeout);
+        m_timer.async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
+            if (ec || generation != self->m_generation) return;
+            self->on_timeout();
+        });
+    }
+
+    void disarm()
+    {
+        ++m_generation;
+        m_timer.cancel();
+    }
+
+    void on_timeout()
+    {
+        switch (m_phase) {
+            case Phase::reading:
+                m_timed_out = true;
+                m_socket.cancel();
+                break;
+            case Phase::idle:
+            case Phase::writing:
+            case Phase::draining:
+                close_now();
+                break;
+            case Phase::handling:
+            case Phase::closed:
+                break;
+        }
+    }
+
+    void wait_idle()
+    {
+        m_head.clear();
+        if (m_buffer.size() > 0) {
+            // A pipelined request already arrived with the previous one.
+            m_head = beast::buffers_to_string(m_buffer.data());
+            m_buffer.consume(m_buffer.size());
+            arm(m_server.m_limits.request_timeout, Phase::reading);
+            return read_header();
+        }
+        arm(m_server.m_limits.keep_alive_timeout, Phase::idle);
+        m_socket.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+            if (ec || self->m_phase != Phase::idle) return self->close_now();
+            // A new request begins: its deadline runs from its first byte.
+            self->arm(self->m_server.m_limits.request_timeout, Phase::reading);
+            self->read_header();
+        });
+    }
+
+    void read_header()
+    {
+        m_started = Clock::now();
+        m_method.clear();
+        m_target.clear();
+        asio::async_read_until(
+            m_socket, asio::dynamic_buffer(m_head, m_server.m_limits.max_header_bytes), "\r\n\r\n",
+            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t header_end) {
+                self->on_header(ec, header_end);
+            });
+    }
+
+    void on_header(const boost::system::error_code& ec, std::size_t header_end)
+    {
+        if (m_timed_out) return refuse_timed_out();
+        if (ec == asio::error::not_found) {
+            return refuse(
+                {431, fmt::format("the request line and headers exceed {} bytes", m_server.m_limits.max_header_bytes)});
+        }
+        if (ec) return close_now();  // the client went away (or sent nothing at all)
+        const std::string_view head(m_head.data(), header_end);
+        const auto line_end = head.find("\r\n");
+        const auto request_line = head.substr(0, line_end);
+        if (const auto space = request_line.find(' '); space != std::string_view::npos) {
+            m_method = request_line.substr(0, space);
+            m_target = request_line.substr(space + 1, request_line.rfind(' ') - space - 1);
+        }
+        auto framing = parse_framing(head, m_server.m_limits.max_body_bytes);
+        if (auto* refusal = std::get_if<Refusal>(&framing)) return refuse(std::move(*refusal));
+        m_framing = std::get<Framing>(framing);
+
+        m_parser.emplace();
+        m_parser->header_limit(static_cast<std::uint32_t>(m_server.m_limits.max_header_bytes));
+        m_parser->body_limit(m_server.m_limits.max_body_bytes);
+        boost::system::error_code parse_error;
+        m_parser->put(asio::buffer(m_head.data(), header_end), parse_error);
+        if (parse_error || !m_parser->is_header_done()) return refuse({400, "malformed HTTP request"});
+        // What came after the header is the start of the body (or of a pipelined request).
+        m_buffer.consume(m_buffer.size());
+        const std::size_t rest = m_head.size() - header_end;
+        if (rest > 0) {
+            if (rest > m_buffer.max_size()) return refuse({400, "malformed HTTP request"});
+            auto space = m_buffer.prepare(rest);
+            asio::buffer_copy(space, asio::buffer(m_head.data() + header_end, rest));
+            m_buffer.commit(rest);
+        }
+        m_head.clear();
+        route();
+    }
+
+    /// Routes (404, 405), authenticates (401) and checks the media type (415) before any body is
+    /// read, so an unknown or unauthorised client never gets its body read.
+    void route()
+    {
+        const auto& header = m_parser->get();
+        m_client_keep_alive = header.keep_alive();  // HTTP/1.1 unless "Connection: close"; 1.0 only when asked
+        m_request = HttpServerRequest{};
+        m_request.method = std::string(header.method_string());
+        m_request.target = std::string(header.target());
+        m_request.peer = m_peer;
+        for (const auto& field : header) {
+            m_request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        }
+        const std::string_view target = m_request.target;
+        const auto question = target.find('?');
+        const auto path = percent_decode(target.substr(0, question), false);
+        if (!path || path->empty() || path->front() != '/') return refuse({400, "malformed request target"});
+        if (!is_valid_utf8(*path)) return refuse({400, "the request path is not valid UTF-8"});
+        m_request.path = *path;
+        if (question != std::string_view::npos) {
+            std::string_view query = target.substr(question + 1);
+            while (!query.empty()) {
+                const auto amp = query.find('&');
+                const auto pair = query.substr(0, amp);
+                query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+                if (pair.empty()) continue;
+                const auto equals = pair.find('=');
+                const auto name = percent_decode(pair.substr(0, equals), true);
+                const auto value = percent_decode(
+                    equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1), true);
+                if (!name || !value) return refuse({400, "malformed query string (a bad percent escape)"});
+                if (!is_valid_utf8(*name) || !is_valid_utf8(*value)) {
+                    return refuse({400, "the query string is not valid UTF-8"});
+                }
+                m_request.params.emplace(*name, *value);
             }
-            if (has_body && !expects_body(req.method)) connection->close_after = true;  // never read
         }
 
-        const std::string method = req.method == "HEAD" ? "GET" : req.method;
-        const Route* route = nullptr;
+        const std::string method = m_request.method == "HEAD" ? "GET" : m_request.method;
         std::vector<std::string> allowed;
-        for (const auto& candidate : m_routes) {
-            if (!std::regex_match(req.path, candidate.regex)) continue;
+        m_route = nullptr;
+        std::smatch match;
+        for (const auto& candidate : m_server.m_routes) {
+            if (!std::regex_match(m_request.path, match, candidate.regex)) continue;
             if (candidate.method == method) {
-                route = &candidate;
+                m_route = &candidate;
+                for (const auto& group : match) m_request.matches.push_back(group.str());
+                for (const auto& [name, index] : candidate.names) {
+                    if (index < match.size()) m_request.path_params[name] = match[index].str();
+                }
                 break;
             }
             allowed.push_back(candidate.method == "GET" ? "GET, HEAD" : candidate.method);
         }
-        if (route == nullptr && !allowed.empty()) {
-            res.set_header("Allow", fmt::format("{}", fmt::join(allowed, ", ")));
-            return refuse(405, fmt::format("method {} not allowed on {}", req.method, req.path));
+        if (m_route == nullptr && !allowed.empty()) {
+            return refuse({405,
+                           fmt::format("method {} not allowed on {}", m_request.method, m_request.path),
+                           {{"Allow", fmt::format("{}", fmt::join(allowed, ", "))}}});
         }
-        if (route == nullptr) return refuse(404, fmt::format("no such endpoint: {}", req.path));
-        if (auto failure = authorization_failure(req, route->access, m_tokens)) return refuse(401, *failure);
-        return Handled::Unhandled;
-    }
-
-    /// Gives every error httplib produces itself a {"detail": ...} body.
-    httplib::Server::HandlerResponse error_reply(const httplib::Request& req, httplib::Response& res)
-    {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a route's own reply
-        ConnectionStream* connection = t_connection;
-        std::string detail;
-        if (connection != nullptr && connection->over_limit) {
-            res.status = 413;
-            detail = too_large();
-        } else if (connection != nullptr && connection->timed_out) {
-            res.status = 408;
-            detail = fmt::format("the request did not arrive within {} ms", m_limits.request_timeout.count());
-        } else {
-            switch (res.status) {
-                case 400:
-                    detail = "malformed HTTP request";
-                    break;
-                case 404:
-                    detail = fmt::format("no such endpoint: {}", req.path);
-                    break;
-                case 413:
-                    detail = too_large();
-                    break;
-                case 414:
-                    detail = "request line too long";
-                    break;
-                case 416:
-                    detail = "range not satisfiable";
-                    break;
-                default:
-                    detail = fmt::format("HTTP {}", res.status);
-                    break;
+        if (m_route == nullptr) return refuse({404, fmt::format("no such endpoint: {}", m_request.path)});
+        if (auto failure = authorization_failure(m_request, m_route->access, m_server.m_tokens)) {
+            return refuse({401, *failure});
+        }
+        const bool has_body = m_framing.chunked || m_framing.length.value_or(0) > 0;
+        if (method == "POST" && has_body) {
+            const std::string type = lower(m_request.header_value("Content-Type"));
+            const auto media = trim(std::string_view(type).substr(0, type.find(';')));
+            if (media != "application/json") {
+                return refuse({415, "the body must be JSON: send Content-Type: application/json"});
             }
         }
-        if (connection != nullptr && res.status != 404) {
-            connection->close_after = true;  // the stream may be anywhere inside the request
-            res.set_header("Connection", "close");
+        if (!has_body) return dispatch();
+        if (m_framing.expect_continue) {
+            static const std::string continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+            asio::async_write(m_socket, asio::buffer(continue_line),
+                              [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                                  if (ec) return self->close_now();
+                                  self->read_body();
+                              });
+            return;
         }
-        res.set_content(detail_json(detail), "application/json");
-        return httplib::Server::HandlerResponse::Handled;
+        read_body();
     }
 
-    std::string too_large() const
+    void read_body()
     {
-        return fmt::format("request body exceeds the limit of {} bytes", m_limits.max_body_bytes);
+        http::async_read(
+            m_socket, m_buffer, *m_parser,
+            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) { self->on_body(ec); });
     }
 
-    /// The Content-Length header as a number; std::nullopt when absent or not a number.
-    static std::optional<std::size_t> content_length(const httplib::Request& req)
+    void on_body(const boost::system::error_code& ec)
     {
-        if (!req.has_header("Content-Length")) return std::nullopt;
-        const std::string value = req.get_header_value("Content-Length");
-        if (value.empty() || value.size() > 18 ||
-            !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-            return std::nullopt;
+        if (m_timed_out) return refuse_timed_out();
+        if (ec == http::error::body_limit) {
+            return refuse(
+                {413, fmt::format("request body exceeds the limit of {} bytes", m_server.m_limits.max_body_bytes)});
         }
-        return static_cast<std::size_t>(std::stoull(value));
+        if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) {
+            return close_now();
+        }
+        if (ec) return refuse({400, "malformed HTTP request body"});
+        m_request.body = std::move(m_parser->get().body());
+        if (!is_valid_utf8(m_request.body)) return refuse({400, "the request body is not valid UTF-8"});
+        dispatch();
     }
 
-    HttpLimits m_limits;
-    AccessTokens m_tokens;
-    std::atomic<std::uint64_t> m_rejected{0};
-    HardenedServer m_server;
-    std::vector<Route> m_routes;
+    /// Hands the request to a worker; the reply comes back to the I/O thread.
+    void dispatch()
+    {
+        disarm();
+        m_phase = Phase::handling;
+        m_parser.reset();
+        ++m_served;
+        auto work = asio::make_work_guard(m_server.m_io);
+        const bool queued = m_server.m_pool->try_post(
+            [self = shared_from_this(), work = std::move(work), handler = &m_route->handler]() mutable {
+                HttpReply reply = run_handler(*handler, self->m_request);
+                auto& io = self->m_server.m_io;
+                asio::post(io, [self = std::move(self), reply = std::move(reply), work = std::move(work)]() mutable {
+                    self->write(std::move(reply));
+                });
+            });
+        if (!queued) {
+            ++m_server.m_rejected;
+            m_close = true;
+            write(HttpReply::json({{"detail", "server busy: every worker is taken; retry later"}}, 503),
+                  {{"Retry-After", "1"}});
+        }
+    }
+
+    static HttpReply run_handler(const HttpHandler& handler, const HttpServerRequest& request)
+    {
+        try {
+            return handler(request);
+        } catch (const HttpError& e) {
+            return HttpReply::json({{"detail", e.what()}}, e.status());
+        } catch (...) {
+            const auto [code, message] = classify_current_exception(true);
+            const int status = http_status_for_exit_code(to_int(code));
+            if (status >= 500) log_warn("http {} {}: {}", request.method, request.path, message);
+            return HttpReply::json({{"detail", message}}, status);
+        }
+    }
+
+    void refuse_timed_out()
+    {
+        refuse(
+            {408, fmt::format("the request did not arrive within {} ms", m_server.m_limits.request_timeout.count())});
+    }
+
+    /// Answers a request the server refused itself; whatever of it was not read stays unread,
+    /// so the connection closes afterwards (nothing of it can pass for a next request).
+    void refuse(Refusal refusal)
+    {
+        m_close = true;
+        m_parser.reset();
+        write(HttpReply::json({{"detail", refusal.detail}}, refusal.status), refusal.headers);
+    }
+
+    void write(HttpReply reply, const std::vector<std::pair<std::string, std::string>>& extra = {})
+    {
+        if (m_phase == Phase::closed) return;
+        const bool keep = !m_close && m_client_keep_alive && !m_server.m_stopping &&
+                          m_served < m_server.m_limits.keep_alive_max_requests;
+        m_response = http::response<http::string_body>{};
+        m_response.version(11);
+        m_response.result(static_cast<unsigned>(reply.status));
+        m_response.set(http::field::content_type, reply.content_type);
+        m_response.set(http::field::cache_control, "no-store");
+        m_response.set("X-Content-Type-Options", "nosniff");
+        std::vector<std::string> seen;
+        for (const auto& headers : {std::cref(extra), std::cref(reply.headers)}) {
+            for (const auto& [name, value] : headers.get()) {
+                const std::string key = lower(name);
+                if (std::find(seen.begin(), seen.end(), key) == seen.end()) {
+                    m_response.set(name, value);
+                    seen.push_back(key);
+                } else {
+                    m_response.insert(name, value);
+                }
+            }
+        }
+        m_response.keep_alive(keep);
+        m_close = !keep;
+        m_status = reply.status;
+        if (m_request.method == "HEAD" && reply.status < 300) {
+            m_response.content_length(reply.body.size());
+        } else {
+            m_response.body() = std::move(reply.body);
+            m_response.prepare_payload();
+        }
+        arm(m_server.m_limits.write_timeout, Phase::writing);
+        http::async_write(
+            m_socket, m_response,
+            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) { self->on_written(ec); });
+    }
+
+    void on_written(const boost::system::error_code& ec)
+    {
+        const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - m_started).count();
+        log_info("http {} {} {} {} ms from {}", m_method.empty() ? "-" : m_method, m_target.empty() ? "-" : m_target,
+                 m_status, elapsed, m_peer);
+        if (ec) return close_now();
+        if (m_close || m_server.m_stopping) return drain_and_close();
+        wait_idle();
+    }
+
+    /// Half-closes, then reads (and drops) what the client still sends for a short while, so the
+    /// response reaches it instead of being lost to a reset.
+    void drain_and_close()
+    {
+        boost::system::error_code ignored;
+        m_socket.shutdown(tcp::socket::shutdown_send, ignored);
+        arm(drain_time, Phase::draining);
+        drain();
+    }
+
+    void drain()
+    {
+        m_socket.async_read_some(asio::buffer(m_scratch),
+                                 [self = shared_from_this()](const boost::system::error_code& ec, std::size_t got) {
+                                     self->m_drained += got;
+                                     if (ec || self->m_phase != Phase::draining || self->m_drained > drain_bytes) {
+                                         return self->close_now();
+                                     }
+                                     self->drain();
+                                 });
+    }
+
+    void close_now()
+    {
+        if (m_phase == Phase::closed) return;
+        m_phase = Phase::closed;
+        disarm();
+        boost::system::error_code ignored;
+        m_socket.shutdown(tcp::socket::shutdown_both, ignored);
+        m_socket.close(ignored);
+    }
+
+    Impl& m_server;
+    tcp::socket m_socket;
+    asio::steady_timer m_timer;
+    std::string m_peer;
+    Phase m_phase = Phase::reading;
+    std::uint64_t m_generation = 0;
+    bool m_timed_out = false;
+    bool m_close = false;
+    bool m_client_keep_alive = false;
+    std::size_t m_served = 0;
+    Clock::time_point m_started = Clock::now();
+    std::string m_method;
+    std::string m_target;
+    int m_status = 0;
+    std::string m_head;
+    beast::flat_buffer m_buffer;
+    Framing m_framing;
+    std::optional<http::request_parser<http::string_body>> m_parser;
+    HttpServerRequest m_request;
+    const Route* m_route = nullptr;
+    http::response<http::string_body> m_response;
+    std::array<char, 4096> m_scratch{};
+    std::size_t m_drained = 0;
 };
+
+void HttpServer::Impl::admit(tcp::socket socket)
+{
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) return;  // already gone
+    std::string peer = remote.address().to_string();
+    if (m_connections.size() >= m_limits.max_connections) {
+        return refuse_at_once(std::move(socket),
+                              fmt::format("server busy: {} connections are open; retry later", m_connections.size()));
+    }
+    auto& mine = m_per_client[peer];
+    if (mine >= m_limits.max_connections_per_client) {
+        if (mine == 0) m_per_client.erase(peer);
+        return refuse_at_once(std::move(socket),
+                              fmt::format("too many connections from {} ({} open); retry later", peer, mine));
+    }
+    ++mine;
+    socket.set_option(tcp::no_delay(true), ec);
+    auto connection = std::make_shared<Connection>(*this, std::move(socket), std::move(peer));
+    m_connections.emplace(connection.get(), connection);
+    connection->start();
+}
+
+/// Past capacity: a 503 with Retry-After at once, without reading the request. The socket is
+/// half-closed and drained briefly so the answer is not lost to a reset; when even those pile
+/// up, the connection is simply closed.
+void HttpServer::Impl::refuse_at_once(tcp::socket socket, const std::string& detail)
+{
+    ++m_rejected;
+    if (m_refusing >= m_limits.max_connections) {
+        // Even the refusals pile up: the 503 goes out in one non-blocking write (it fits any
+        // send buffer) and the socket closes now, without the drain.
+        boost::system::error_code ignored;
+        socket.non_blocking(true, ignored);
+        const std::string response = overloaded_response(detail);
+        socket.write_some(asio::buffer(response), ignored);
+        socket.shutdown(tcp::socket::shutdown_send, ignored);
+        return;  // the socket closes here
+    }
+    struct Refused {
+        tcp::socket socket;
+        asio::steady_timer timer;
+        std::string response;
+        std::array<char, 1024> scratch{};
+        std::size_t drained = 0;
+    };
+    ++m_refusing;
+    auto refused = std::shared_ptr<Refused>(
+        new Refused{std::move(socket), asio::steady_timer(m_io), overloaded_response(detail)}, [this](Refused* r) {
+            --m_refusing;
+            delete r;
+        });
+    refused->timer.expires_after(drain_time);
+    refused->timer.async_wait([refused](const boost::system::error_code&) {
+        boost::system::error_code ignored;
+        refused->socket.close(ignored);
+    });
+    asio::async_write(
+        refused->socket, asio::buffer(refused->response), [refused](const boost::system::error_code& ec, std::size_t) {
+            boost::system::error_code ignored;
+            if (ec) return (void)refused->timer.cancel();
+            refused->socket.shutdown(tcp::socket::shutdown_send, ignored);
+            // Drain until the client closes or the timer closes the socket.
+            auto drain = std::make_shared<std::function<void()>>();
+            *drain = [refused, drain] {
+                refused->socket.async_read_some(asio::buffer(refused->scratch),
+                                                [refused, drain](const boost::system::error_code& e, std::size_t got) {
+                                                    refused->drained += got;
+                                                    if (e || refused->drained > drain_bytes) {
+                                                        boost::system::error_code closed;
+                                                        refused->socket.close(closed);
+                                                        refused->timer.cancel();
+                                                        *drain = nullptr;
+                                                        return;
+                                                    }
+                                                    (*drain)();
+                                                });
+            };
+            (*drain)();
+        });
+}
+
+void HttpServer::Impl::shut_down()
+{
+    if (m_stopping) return;
+    m_stopping = true;
+    boost::system::error_code ignored;
+    m_acceptor.close(ignored);
+    m_accept_retry.cancel();
+    for (auto& periodic : m_periodic) {
+        if (periodic.timer) periodic.timer->cancel();
+    }
+    std::vector<std::shared_ptr<Connection>> open;
+    for (auto& [pointer, weak] : m_connections) {
+        if (auto connection = weak.lock()) open.push_back(std::move(connection));
+    }
+    for (auto& connection : open) connection->stop();
+}
 
 HttpServer::HttpServer(HttpLimits limits, AccessTokens tokens)
     : m_impl(std::make_unique<Impl>(std::move(limits), std::move(tokens)))
@@ -637,6 +1026,11 @@ void HttpServer::post(const std::string& pattern, Access access, HttpHandler han
 int HttpServer::bind(const std::string& address, int port)
 {
     return m_impl->bind(address, port);
+}
+
+void HttpServer::every(std::chrono::milliseconds interval, std::function<void()> task)
+{
+    m_impl->every(interval, std::move(task));
 }
 
 bool HttpServer::listen()

@@ -62,13 +62,19 @@ Json report_header(IndiaReport report, const ExternalFetch& fetch, const Externa
               {"fetch_errors", fetch.unreachable ? fetch.customers : fetch.fetch_errors}}}};
 }
 
+/// A USD amount at least at the currency's scale (cents): "0.00" beside "200.00", never "0".
+std::string usd(const Decimal& amount)
+{
+    return amount.with_min_scale(2).to_string();
+}
+
 Json accounts_report(IndiaReport report, const AccountsRecon& recon, const BrokerSettings& brokers,
                      const std::optional<std::string>& customer_id, Timestamp generated_at)
 {
     CheckStatus worst_customer = CheckStatus::ok;
     Json customers = Json::array();
     std::map<std::string, std::int64_t> outcomes{
-        {"match", 0}, {"dust", 0}, {"mismatch", 0}, {"ledger_only", 0}, {"broker_only", 0}};
+        {"match", 0}, {"quantity_dust", 0}, {"mismatch", 0}, {"ledger_only", 0}, {"broker_only", 0}};
     std::int64_t cash_breaks = 0;
     for (const auto& customer : recon.customers) {
         const CheckStatus status = customer.status();
@@ -123,7 +129,7 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
                 ++bucket.first;
                 bucket.second += result.remittance.usd_amount;
                 remittances.push_back({{"remittance_id", result.remittance.remittance_id},
-                                       {"usd_amount", result.remittance.usd_amount.to_string()},
+                                       {"usd_amount", usd(result.remittance.usd_amount)},
                                        {"remitted_at", format_utc(result.remittance.remitted_at)},
                                        {"status", result.remittance.status},
                                        {"utr", result.remittance.utr},
@@ -138,22 +144,22 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
                     buckets["unmatched_funding"].second += wire.amount;
                 }
                 wires.push_back({{"wire_id", wire.wire_id},
-                                 {"amount", wire.amount.to_string()},
+                                 {"amount", usd(wire.amount)},
                                  {"received_at", time_or_null(wire.received_at)},
                                  {"remittance_ids", wire.remittance_ids},
                                  {"fee", wire.remittance_ids.empty() ? Json(nullptr) : Json(wire.fee.to_string())}});
             }
             Json bucket_json = Json::object();
             for (const auto& [name, bucket] : buckets) {
-                bucket_json[name] = {{"count", bucket.first}, {"usd", bucket.second.to_string()}};
+                bucket_json[name] = {{"count", bucket.first}, {"usd", usd(bucket.second)}};
                 totals[name].first += bucket.first;
                 totals[name].second += bucket.second;
             }
             remitted_all += tie_out.remitted_usd;
             wired_all += tie_out.wired_usd;
-            entry["remitted_usd"] = tie_out.remitted_usd.to_string();
-            entry["wired_usd"] = tie_out.wired_usd.to_string();
-            entry["difference_usd"] = (tie_out.remitted_usd - tie_out.wired_usd).to_string();
+            entry["remitted_usd"] = usd(tie_out.remitted_usd);
+            entry["wired_usd"] = usd(tie_out.wired_usd);
+            entry["difference_usd"] = usd(tie_out.remitted_usd - tie_out.wired_usd);
             entry["buckets"] = std::move(bucket_json);
             entry["remittances"] = std::move(remittances);
             entry["wires"] = std::move(wires);
@@ -163,10 +169,10 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
     Json json = report_header(IndiaReport::reconciliation, recon.fetch,
                               external_verdict(recon.fetch, worst_customer, brokers), customer_id, generated_at);
     for (const auto& [name, total] : totals) {
-        json["summary"][name] = {{"count", total.first}, {"usd", total.second.to_string()}};
+        json["summary"][name] = {{"count", total.first}, {"usd", usd(total.second)}};
     }
-    json["summary"]["remitted_usd"] = remitted_all.to_string();
-    json["summary"]["wired_usd"] = wired_all.to_string();
+    json["summary"]["remitted_usd"] = usd(remitted_all);
+    json["summary"]["wired_usd"] = usd(wired_all);
     json["summary"]["remittances_excluded"] = recon.remittances_excluded;
     json["customers"] = std::move(customers);
     return json;

@@ -4,7 +4,10 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <cctype>
+#include <optional>
 #include <vector>
 
 #include "lib/errors.hpp"
@@ -30,13 +33,38 @@ const std::string& rs256_header()
     return header;
 }
 
+/// The bytes of a hex (base16) text, whitespace ignored; nullopt when it is not hex.
+std::optional<std::string> hex_bytes(std::string_view text)
+{
+    std::string digits;
+    for (const char c : text) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+        digits.push_back(c);
+    }
+    if (digits.empty() || digits.size() % 2 != 0) return std::nullopt;
+    std::string bytes(digits.size() / 2, '\0');
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        bytes[i] = static_cast<char>(std::stoi(digits.substr(2 * i, 2), nullptr, 16));
+    }
+    return bytes;
+}
+
 }  // namespace
 
-Rs256Signer::Rs256Signer(std::string_view private_key_pem, std::string_view setting)
+Rs256Signer::Rs256Signer(std::string_view private_key, std::string_view setting)
 {
-    m_key = read_pem(private_key_pem, [](BIO* bio) { return PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr); });
+    if (private_key.find("-----BEGIN") != std::string_view::npos) {
+        m_key = read_pem(private_key, [](BIO* bio) { return PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr); });
+    } else if (const auto der = hex_bytes(private_key)) {
+        // GTN hands the key out as hex DER (PKCS#8); d2i_AutoPrivateKey also takes PKCS#1.
+        const auto* bytes = reinterpret_cast<const unsigned char*>(der->data());
+        EVP_PKEY* key = d2i_AutoPrivateKey(nullptr, &bytes, static_cast<long>(der->size()));
+        if (key != nullptr) m_key = KeyPtr(key, &EVP_PKEY_free);
+    }
     if (!m_key || EVP_PKEY_get_base_id(m_key.get()) != EVP_PKEY_RSA) {
-        throw Error(ExitCode::config, fmt::format("{}: not a PEM RSA private key", setting));
+        throw Error(ExitCode::config,
+                    fmt::format("{}: not an RSA private key (expected hex PKCS#8 DER or PEM)", setting));
     }
 }
 

@@ -382,50 +382,55 @@ std::string render_age(std::chrono::seconds age)
     return fmt::format("{}s", seconds);
 }
 
-std::string render_open_variance_line(const VarianceHistory& history, Timestamp now)
+namespace {
+
+/// A break's keys as `name=value` words.
+std::string keys_text(const nlohmann::json& keys)
 {
-    std::string keys;
-    for (const auto& [name, value] : history.keys.items()) {
-        keys += fmt::format(" {}={}", printable(name),
-                            printable(value.is_string() ? value.get<std::string>() : value.dump()));
+    std::string text;
+    for (const auto& [name, value] : keys.items()) {
+        text += fmt::format("{}{}={}", text.empty() ? "" : " ", name,
+                            value.is_string() ? value.get<std::string>() : value.dump());
     }
-    std::string line = fmt::format(
-        "{:<6} {:<26} {}{}  difference {}  age {}  seen {}x", history.book, history.check_name, printable(history.kind),
-        keys, history.difference.value_or("-"),
-        render_age(std::chrono::duration_cast<std::chrono::seconds>(now - history.first_seen_at)), history.occurrences);
-    if (history.acknowledgement) {
-        line += fmt::format("  {} ({}): {}", to_string(history.acknowledgement->variance_class),
-                            printable(history.acknowledgement->by), printable(history.acknowledgement->note));
-    } else {
-        line += "  unacknowledged";
-    }
-    return line + fmt::format("  [{}]", history.fingerprint.substr(0, 12));
+    return text;
 }
 
-std::string render_variance_history_line(const VarianceHistory& history)
+}  // namespace
+
+std::string render_variance_history_table(const std::vector<VarianceHistory>& histories)
 {
-    std::string keys;
-    for (const auto& [name, value] : history.keys.items()) {
-        keys += fmt::format(" {}={}", printable(name),
-                            printable(value.is_string() ? value.get<std::string>() : value.dump()));
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& history : histories) {
+        const bool resolved = history.state == "resolved";
+        rows.push_back(
+            {history.state, history.book, history.check_name, history.kind, keys_text(history.keys),
+             std::to_string(history.open_since_run), format_utc(history.open_since_at),
+             std::to_string(history.occurrences), std::to_string(history.reopen_count),
+             resolved ? std::to_string(history.resolved_run.value_or(0)) : std::to_string(history.last_seen_run),
+             history.difference.value_or("-"),
+             history.acknowledgement ? std::string(to_string(history.acknowledgement->variance_class)) : "-",
+             history.fingerprint.substr(0, 12)});
     }
-    std::string when;
-    if (history.state == "resolved") {
-        when = fmt::format("open since run {} ({}), seen {}x, resolved by run {} ({})", history.open_since_run,
-                           format_utc(history.open_since_at), history.occurrences, history.resolved_run.value_or(0),
-                           history.resolved_at ? format_utc(*history.resolved_at) : std::string("?"));
-    } else {
-        when = fmt::format("open since run {} ({}), seen {}x, last in run {}", history.open_since_run,
-                           format_utc(history.open_since_at), history.occurrences, history.last_seen_run);
+    // Long keys are cut with an ellipsis so every row stays one line; --output json has them whole.
+    return render_table({"state", "book", "check_name", "kind", "keys", "open_since_run", "open_since_at",
+                         "occurrences", "reopen_count", "last_run", "difference", "class", "fingerprint"},
+                        rows, {0, 0, 0, 24, 40, 0, 0, 0, 0, 0, 24, 0, 0});
+}
+
+std::string render_open_variances_table(const std::vector<VarianceHistory>& histories, Timestamp now)
+{
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& history : histories) {
+        const auto& ack = history.acknowledgement;
+        rows.push_back({history.book, history.check_name, history.kind, keys_text(history.keys),
+                        history.difference.value_or("-"), format_utc(history.first_seen_at),
+                        render_age(std::chrono::duration_cast<std::chrono::seconds>(now - history.first_seen_at)),
+                        std::to_string(history.occurrences), ack ? std::string(to_string(ack->variance_class)) : "-",
+                        ack ? ack->note : "-", ack ? ack->by : "-", history.fingerprint.substr(0, 12)});
     }
-    if (history.reopen_count > 0) when += fmt::format(", reopened {}x", history.reopen_count);
-    if (history.difference) when += fmt::format(", last difference {}", *history.difference);
-    if (history.acknowledgement) {
-        when += fmt::format(", ACKNOWLEDGED {} by {}: {}", to_string(history.acknowledgement->variance_class),
-                            printable(history.acknowledgement->by), printable(history.acknowledgement->note));
-    }
-    return fmt::format("{:<10} {:<6} {:<22} {}{}  {}  [{}]", history.state, history.book, history.check_name,
-                       printable(history.kind), keys, when, history.fingerprint.substr(0, 12));
+    return render_table({"book", "check_name", "kind", "keys", "difference", "first_seen_at", "age", "occurrences",
+                         "class", "note", "by", "fingerprint"},
+                        rows, {0, 0, 24, 40, 24, 0, 0, 0, 0, 60, 16, 0});
 }
 
 }  // namespace reconcile

@@ -133,14 +133,17 @@ std::vector<VarianceHistory> list_variance_history(Session& session, const std::
 /// A break's history as JSON (`reconcile variances --output json`).
 nlohmann::json variance_history_to_json(const VarianceHistory& history);
 
-/// An open break as `reconcile variances --open` lists it: book, check, kind, keys, difference,
-/// age since first seen (at `now`), occurrences, and its class and note when acknowledged.
-std::string render_open_variance_line(const VarianceHistory& history, Timestamp now);
-
 /// "3d 4h", "2h 5m", "40s": a duration for people.
 std::string render_age(std::chrono::seconds age);
 
-/// A break's history as one text line.
-std::string render_variance_history_line(const VarianceHistory& history);
+/// Breaks' histories as a text table (`reconcile variances`): a header, one line per break,
+/// long cells cut with an ellipsis; last_run is the resolving run of a resolved break, else the
+/// run that last saw it; class is the acknowledgement's class, `-` when none holds.
+std::string render_variance_history_table(const std::vector<VarianceHistory>& histories);
+
+/// Open breaks as `reconcile variances --open` lists them: book, check, kind, keys, difference,
+/// first seen, age since then (at `now`), occurrences, and the class, note and author of the
+/// acknowledgement that holds (`-` when none).
+std::string render_open_variances_table(const std::vector<VarianceHistory>& histories, Timestamp now);
 
 }  // namespace reconcile

@@ -1,7 +1,10 @@
 #include "lib/log.hpp"
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 namespace reconcile {
@@ -26,6 +29,35 @@ std::string_view level_name(LogLevel level)
     return "info";
 }
 
+int syslog_priority(LogLevel level)
+{
+    switch (level) {
+        case LogLevel::debug:
+            return 7;
+        case LogLevel::info:
+            return 6;
+        case LogLevel::warn:
+            return 4;
+        case LogLevel::error:
+            return 3;
+    }
+    return 6;
+}
+
+/// True when stderr is the journal's stream (systemd sets JOURNAL_STREAM to its device:inode).
+bool stderr_is_journal()
+{
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    if (stream == nullptr) return false;
+    struct stat info {};
+    if (::fstat(2, &info) != 0) return false;
+    unsigned long long device = 0;
+    unsigned long long inode = 0;
+    if (std::sscanf(stream, "%llu:%llu", &device, &inode) != 2) return false;
+    return device == static_cast<unsigned long long>(info.st_dev) &&
+           inode == static_cast<unsigned long long>(info.st_ino);
+}
+
 void write_stderr(const std::string& bytes)
 {
     std::fwrite(bytes.data(), 1, bytes.size(), stderr);
@@ -42,12 +74,29 @@ void set_log_level(LogLevel level)
 void log_line(LogLevel level, std::string_view message)
 {
     if (static_cast<int>(level) < g_level.load()) return;
-    std::string line = fmt::format("reconcile: {}: ", level_name(level));
-    for (char c : message) line.push_back(c == '\n' || c == '\r' ? ' ' : c);
-    line.push_back('\n');
+    static const bool journal = stderr_is_journal();
+    std::string line = format_log_line(level, message, journal);
     const std::lock_guard<std::mutex> guard(g_mutex);
     if (!g_status.empty()) line = status_rewrite(g_status.size(), "") + line + g_status;
     write_stderr(line);
+}
+
+std::string format_log_line(LogLevel level, std::string_view message, bool journal_priority)
+{
+    std::string line = journal_priority ? fmt::format("<{}>", syslog_priority(level)) : std::string();
+    line += fmt::format("reconcile: {}: ", level_name(level));
+    for (const char c : message) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '\n' || c == '\r') {
+            line.push_back(' ');
+        } else if (byte < 0x20 || byte == 0x7f) {
+            line += fmt::format("\\x{:02x}", byte);
+        } else {
+            line.push_back(c);
+        }
+    }
+    line.push_back('\n');
+    return line;
 }
 
 void show_status_line(std::string_view text)

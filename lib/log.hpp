@@ -13,9 +13,16 @@ enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 /// Sets the lowest level written to stderr (--quiet raises it to warn).
 void set_log_level(LogLevel level);
 
-/// Writes one line "reconcile: <level>: <message>" to stderr, newlines folded, so each event is
-/// exactly one journald entry.
+/// Writes one line "reconcile: <level>: <message>" to stderr (format_log_line), so each event is
+/// exactly one journald entry; under journald (JOURNAL_STREAM names stderr) with its syslog
+/// priority prefix, so `journalctl -p err` works.
 void log_line(LogLevel level, std::string_view message);
+
+/// The bytes of one log line: "<N>" (the syslog priority: 3 error, 4 warn, 6 info, 7 debug)
+/// when `journal_priority`, then "reconcile: <level>: <message>\n", with CR and LF in the message
+/// folded to spaces and every other control character (ESC included) written as \xNN, so no
+/// client-supplied text can forge a line or drive a terminal.
+std::string format_log_line(LogLevel level, std::string_view message, bool journal_priority);
 
 /// Shows `text` as stderr's status line (terminal progress), rewriting the previous one in
 /// place. Log lines written while it shows go above it, so the two never mix on one line.

@@ -3,13 +3,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "lib/db.hpp"
 #include "lib/history.hpp"
 #include "lib/log.hpp"
+#include "lib/results.hpp"
 #include "lib/schedule.hpp"
 
 namespace reconcile {
@@ -78,6 +82,36 @@ private:
     std::vector<std::string> m_order;
 };
 
+/// The broker health series of one book (its newest finished C run), per broker with its
+/// contract (public | provisional) as a label.
+void add_broker_series(Exposition& out, const std::string& book_labels, const std::vector<BrokerHealth>& brokers)
+{
+    for (const auto& health : brokers) {
+        const std::string bb = fmt::format("{},broker=\"{}\",contract=\"{}\"", book_labels, label(health.broker),
+                                           to_string(health.contract));
+        out.add("reconcile_broker_requests_total", "counter",
+                "HTTP requests (attempts) sent to the broker by the newest finished C run", bb,
+                static_cast<double>(health.requests));
+        out.add("reconcile_broker_retries_total", "counter", "Requests repeated by the newest finished C run", bb,
+                static_cast<double>(health.retries));
+        for (const auto kind : broker_error_kinds) {
+            out.add("reconcile_broker_errors_total", "counter",
+                    "Broker errors by kind (timeout, connection, http_status, reject_code, parse) in the newest "
+                    "finished C run",
+                    fmt::format("{},kind=\"{}\"", bb, to_string(kind)), static_cast<double>(health.errors_of(kind)));
+        }
+        out.add("reconcile_broker_pages_total", "counter", "Answer pages walked by the newest finished C run", bb,
+                static_cast<double>(health.pages));
+        for (const auto& [quantile, ms] : {std::pair<const char*, std::int64_t>{"0.5", health.latency_p50_ms},
+                                           {"0.95", health.latency_p95_ms},
+                                           {"1", health.latency_max_ms}}) {
+            out.add("reconcile_broker_latency_seconds", "gauge",
+                    "Latency of one broker request in the newest finished C run (quantile 1 is the maximum)",
+                    fmt::format("{},quantile=\"{}\"", bb, quantile), static_cast<double>(ms) / 1000.0);
+        }
+    }
+}
+
 }  // namespace
 
 BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book)
@@ -97,6 +131,7 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                         " FROM unnest(ARRAY['A', 'B', 'C', 'D']) AS c(category)"
                         " CROSS JOIN LATERAL (SELECT run_id, status, started_at, duration_ms FROM recon.runs"
                         "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
+                        "   AND scope = 'full' AND shard_count IS NULL"
                         "   ORDER BY started_at DESC LIMIT 1) r ORDER BY c.category",
                         iso_utc),
             book);
@@ -106,6 +141,9 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                                          .status = row[2].as<std::string>(),
                                          .started_at = parse_utc(row[3].as<std::string>()).value_or(Timestamp{}),
                                          .duration_ms = row[4].as<std::int64_t>()});
+        }
+        for (const auto& run : metrics.last_runs) {
+            if (run.category == Category::C) metrics.brokers = broker_health_of(txn, run.run_id);
         }
         // Newest result of each registered check: the newest finished run that holds it.
         nlohmann::json checks = nlohmann::json::array();
@@ -135,28 +173,130 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
                  .duration_ms = row[5].as<std::int64_t>(),
                  .variances_total = row[6].as<std::int64_t>()});
         }
-        // A `running` row whose lock is free counts as abandoned, not running.
-        for (const auto& row : txn.exec_params(fmt::format("SELECT category, live_status, count(*) FROM ("
+        // The category's status is each check's latest result: a partial (--check) run updates
+        // the checks it ran and never stands in for the others (issue 17).
+        for (auto& run : metrics.last_runs) {
+            std::optional<CheckStatus> status;
+            for (const auto& check : metrics.last_checks) {
+                const auto parsed = parse_check_status(check.status);
+                if (check.category != run.category || !parsed) continue;
+                status = status ? worst(*status, *parsed) : *parsed;
+            }
+            if (status) run.status = std::string(to_string(*status));
+        }
+        for (const auto& row :
+             txn.exec_params("SELECT DISTINCT ON (category) category, scope = 'partial' AS partial FROM recon.runs"
+                             " WHERE book = $1 AND status IN ('ok', 'warn', 'fail', 'error') AND shard_count IS NULL"
+                             " ORDER BY category, started_at DESC",
+                             book)) {
+            if (row["partial"].as<bool>()) metrics.newest_partial.insert(category_column(row["category"]));
+        }
+        // Runs in progress from the history (a `running` row whose lock is free counts as
+        // abandoned, not running); finished runs from the monotonic counters
+        // (schema/engine/0008_run_counts.sql), which pruning the history never lowers.
+        for (const auto& row : txn.exec_params(fmt::format("SELECT category, count(*) FROM ("
                                                            "SELECT category, {} AS live_status FROM recon.runs"
-                                                           " WHERE book = $1) r GROUP BY 1, 2",
+                                                           " WHERE book = $1) r WHERE live_status = 'running'"
+                                                           " GROUP BY 1",
                                                            live_run_status_sql),
                                                book)) {
-            const auto category = parse_category_text(row[0].as<std::string>());
-            const auto status = row[1].as<std::string>();
-            if (!category) continue;
-            if (parse_run_status(status) == RunStatus::running) {
-                metrics.running[*category] = row[2].as<std::int64_t>();
-            } else {
-                metrics.runs_by_status[{*category, status}] = row[2].as<std::int64_t>();
-            }
+            metrics.running[category_column(row["category"])] = row["count"].as<std::int64_t>();
+        }
+        for (const auto& row :
+             txn.exec_params("SELECT category, status, runs FROM recon.run_counts WHERE book = $1", book)) {
+            metrics.runs_by_status[{category_column(row["category"]), row["status"].as<std::string>()}] =
+                row["runs"].as<std::int64_t>();
         }
         metrics.up = true;
     } catch (...) {
         const auto [code, message] = classify_current_exception(false);
         log_warn("metrics: cannot read the run history of book {}: {}", book, message);
-        metrics = BookMetrics{.book = book, .up = false, .schedule_enabled = metrics.schedule_enabled};
+        metrics = BookMetrics{
+            .book = book, .up = false, .down_reason = message, .schedule_enabled = metrics.schedule_enabled};
     }
     return metrics;
+}
+
+BookMetrics probe_book(const Settings& settings, const std::string& book, std::chrono::milliseconds timeout)
+{
+    BookMetrics result{.book = book};
+    try {
+        Session session(settings.database_url(book), "control");
+        pqxx::read_transaction txn(session.connection());
+        set_local_statement_timeout(txn, timeout.count());
+        txn.exec("SELECT 1 FROM recon.runs LIMIT 1");
+        result.up = true;
+    } catch (...) {
+        result.down_reason = classify_current_exception(false).second;
+    }
+    return result;
+}
+
+struct BoundedBookCalls::State {
+    struct Call {
+        std::mutex mutex;
+        std::condition_variable done_cv;
+        std::optional<BookMetrics> result;
+    };
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<Call>> in_flight;  // kind/book -> the call not yet returned
+};
+
+BoundedBookCalls::BoundedBookCalls(std::chrono::milliseconds timeout)
+    : m_timeout(timeout), m_state(std::make_shared<State>())
+{
+}
+
+std::vector<BookMetrics> BoundedBookCalls::call(const std::string& kind, const std::vector<std::string>& books,
+                                                const std::function<BookMetrics(const std::string&)>& fn)
+{
+    const auto deadline = std::chrono::steady_clock::now() + m_timeout;
+    std::vector<std::shared_ptr<State::Call>> calls;
+    std::vector<BookMetrics> results;
+    for (const auto& book : books) {
+        const std::string key = kind + "/" + book;
+        std::shared_ptr<State::Call> call;
+        {
+            std::lock_guard lock(m_state->mutex);
+            if (m_state->in_flight.count(key) == 0) {
+                call = std::make_shared<State::Call>();
+                m_state->in_flight[key] = call;
+            }
+        }
+        calls.push_back(call);
+        if (!call) continue;
+        // Detached: a hanging database keeps only this thread, which ends when libpq gives up.
+        std::thread([state = m_state, call, key, book, fn] {
+            BookMetrics result = fn(book);
+            {
+                std::lock_guard lock(call->mutex);
+                call->result = std::move(result);
+            }
+            call->done_cv.notify_all();
+            std::lock_guard lock(state->mutex);
+            if (auto found = state->in_flight.find(key); found != state->in_flight.end() && found->second == call) {
+                state->in_flight.erase(found);
+            }
+        }).detach();
+    }
+    for (std::size_t i = 0; i < books.size(); ++i) {
+        const auto& call = calls[i];
+        if (!call) {
+            results.push_back(
+                {.book = books[i], .up = false, .down_reason = "its database has not answered an earlier probe yet"});
+            continue;
+        }
+        std::unique_lock lock(call->mutex);
+        if (call->done_cv.wait_until(lock, deadline, [&] { return call->result.has_value(); })) {
+            results.push_back(*call->result);
+        } else {
+            results.push_back(
+                {.book = books[i],
+                 .up = false,
+                 .down_reason = fmt::format("its database did not answer within {} ms", m_timeout.count())});
+        }
+    }
+    return results;
 }
 
 std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64_t rejected_connections)
@@ -172,14 +312,14 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
             const std::string bc = fmt::format("{},category=\"{}\"", b, run.category);
             for (const char* status : statuses) {
                 out.add("reconcile_run_last_status", "gauge",
-                        "Status of the newest finished run per book and category (1 on its status)",
+                        "Status of each book and category: the worst of its checks' latest results (1 on its status)",
                         fmt::format("{},status=\"{}\"", bc, status), run.status == status ? 1 : 0);
             }
-            out.add("reconcile_run_last_id", "gauge", "run_id of the newest finished run", bc,
+            out.add("reconcile_run_last_id", "gauge", "run_id of the newest finished full run", bc,
                     static_cast<double>(run.run_id));
-            out.add("reconcile_run_last_timestamp_seconds", "gauge", "When the newest finished run started (Unix time)",
-                    bc, epoch_seconds(run.started_at));
-            out.add("reconcile_run_last_duration_seconds", "gauge", "How long the newest finished run took", bc,
+            out.add("reconcile_run_last_timestamp_seconds", "gauge",
+                    "When the newest finished full run started (Unix time)", bc, epoch_seconds(run.started_at));
+            out.add("reconcile_run_last_duration_seconds", "gauge", "How long the newest finished full run took", bc,
                     static_cast<double>(run.duration_ms) / 1000.0);
         }
         for (const Category category : all_categories) {
@@ -187,6 +327,9 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
             out.add("reconcile_run_running", "gauge", "Runs in progress (running rows) per book and category",
                     fmt::format("{},category=\"{}\"", b, category),
                     found == book.running.end() ? 0.0 : static_cast<double>(found->second));
+            out.add("reconcile_run_newest_partial", "gauge",
+                    "1 when the newest finished run covered only some of the category's checks (--check)",
+                    fmt::format("{},category=\"{}\"", b, category), book.newest_partial.count(category) != 0 ? 1 : 0);
         }
         for (const auto& [key, count] : book.runs_by_status) {
             out.add("reconcile_runs_total", "counter", "Finished runs in the run history per book, category and status",
@@ -195,7 +338,7 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
         }
         for (const auto& check : book.last_checks) {
             const std::string bcc =
-                fmt::format("{},category=\"{}\",check=\"{}\"", b, check.category, label(check.check_name));
+                fmt::format("{},category=\"{}\",check_name=\"{}\"", b, check.category, label(check.check_name));
             for (const char* status : statuses) {
                 out.add("reconcile_check_last_status", "gauge",
                         "Status of each check's newest result (1 on its status)",
@@ -212,9 +355,12 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
                     bcc, static_cast<double>(check.run_id));
         }
     }
+    for (const auto& book : books) add_broker_series(out, fmt::format("book=\"{}\"", label(book.book)), book.brokers);
     out.add("reconcile_http_rejected_connections_total", "counter",
-            "Connections answered 503 because every worker was busy and the queue full", "",
+            "Connections and requests answered 503 because the server was at capacity", "",
             static_cast<double>(rejected_connections));
+    out.add("reconcile_build_info", "gauge", "The running build (always 1)",
+            fmt::format("version=\"{}\"", label(RECON_VERSION)), 1);
     return out.text();
 }
 

@@ -4,13 +4,18 @@
 // at scrape time (a few indexed queries per book), so any process's runs — cron, another serve,
 // a person at a terminal — show up, and a restart loses nothing.
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "lib/broker_health.hpp"
 #include "lib/check_registry.hpp"
 #include "lib/config.hpp"
 #include "lib/run_kinds.hpp"
@@ -18,7 +23,8 @@
 
 namespace reconcile {
 
-/// The newest finished run of one (book, category).
+/// The newest finished full run of one (book, category); its status is the category's: the
+/// worst of each check's latest result.
 struct LastRunMetric {
     Category category = Category::A;
     std::int64_t run_id = 0;
@@ -41,20 +47,49 @@ struct LastCheckMetric {
 /// Everything /metrics says about one book.
 struct BookMetrics {
     std::string book;
-    bool up = false;  ///< the history could be read
+    bool up = false;          ///< the history could be read
+    std::string down_reason;  ///< why not, when !up
     bool schedule_enabled = false;
     std::vector<LastRunMetric> last_runs;
     std::vector<LastCheckMetric> last_checks;
-    std::map<std::pair<Category, std::string>, std::int64_t> runs_by_status;  ///< (category, status) -> rows
-    std::map<Category, std::int64_t> running;                                 ///< category -> running rows
+    std::map<std::pair<Category, std::string>, std::int64_t>
+        runs_by_status;                        ///< (category, status) -> finished runs ever
+    std::map<Category, std::int64_t> running;  ///< category -> running rows
+    std::vector<BrokerHealth> brokers;         ///< what the newest finished C run saw of each broker
+    std::set<Category> newest_partial;         ///< categories whose newest finished run was partial (--check)
 };
 
 /// Reads one book's figures from its run history; never throws (up=false, logged, when the
 /// database cannot be read).
 BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book);
 
+/// Whether one book's database answers: connects and reads recon.runs (up, or down with the
+/// reason); never throws. `timeout` bounds the statement.
+BookMetrics probe_book(const Settings& settings, const std::string& book, std::chrono::milliseconds timeout);
+
+/// Calls a per-book function for several books at once, each on its own thread, and waits at
+/// most a deadline for all of them: a request that reads every book (/metrics, /readyz) answers
+/// in bounded time even when one book's database hangs. A call past the deadline is reported as
+/// down and left to finish on its own; while it hangs, later calls of the same kind for that
+/// book report down at once instead of starting another thread, so hung threads never pile up.
+class BoundedBookCalls {
+public:
+    explicit BoundedBookCalls(std::chrono::milliseconds timeout);
+
+    /// fn(book) for every book, in the order given; a call that did not return in time (or whose
+    /// earlier call still hangs) is BookMetrics{book, up=false, down_reason}. `kind` separates
+    /// unrelated callers ("metrics", "ready").
+    std::vector<BookMetrics> call(const std::string& kind, const std::vector<std::string>& books,
+                                  const std::function<BookMetrics(const std::string&)>& fn);
+
+private:
+    struct State;
+    std::chrono::milliseconds m_timeout;
+    std::shared_ptr<State> m_state;
+};
+
 /// The Prometheus text exposition (format 0.0.4) of every book, plus the HTTP server's count
-/// of connections refused while overloaded.
+/// of connections refused while at capacity and the build (`reconcile_build_info`).
 std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64_t rejected_connections);
 
 }  // namespace reconcile

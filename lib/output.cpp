@@ -1,9 +1,11 @@
 #include "lib/output.hpp"
+#include "lib/broker_health.hpp"
 #include "lib/text.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 namespace reconcile {
 namespace {
@@ -27,24 +29,37 @@ Timestamp timestamp_field(const nlohmann::json& json, const char* key)
     return *parsed;
 }
 
-/// Scalar metrics as "k=v" for the text line; nested ones are left to the JSON output.
-std::string scalar_metrics(const nlohmann::json& metrics)
+/// Text lines are wrapped at this many characters (a terminal, a mail, a ticket).
+constexpr std::size_t text_width = 100;
+
+/// Scalar metrics as "k=v" lines under a check, wrapped at text_width after `indent`; nested
+/// ones are left to the JSON output.
+std::string scalar_metrics(const nlohmann::json& metrics, std::size_t indent)
 {
     std::string text;
+    std::string line;
     for (const auto& [key, value] : metrics.items()) {
         if (key == "error" || value.is_structured()) continue;
-        if (!text.empty()) text += ' ';
-        text += key;
-        text += '=';
-        text += value.is_string() ? value.get<std::string>() : value.dump();
+        const std::string item =
+            printable(fmt::format("{}={}", key, value.is_string() ? value.get<std::string>() : value.dump()));
+        if (!line.empty() && indent + line.size() + 1 + item.size() > text_width) {
+            text += std::string(indent, ' ') + line + '\n';
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + item;
     }
+    if (!line.empty()) text += std::string(indent, ' ') + line + '\n';
     return text;
 }
 
 std::string variance_line(const Variance& variance)
 {
+    // Keys sorted by name, as the fingerprint sees them and as a stored run reads them back,
+    // so `run` and `runs show` print the same variance alike.
+    auto keys = variance.keys;
+    std::sort(keys.begin(), keys.end());
     std::string line = printable(variance.kind);
-    for (const auto& [name, value] : variance.keys) line += fmt::format(" {}={}", printable(name), printable(value));
+    for (const auto& [name, value] : keys) line += fmt::format(" {}={}", printable(name), printable(value));
     if (variance.expected) line += fmt::format(" expected={}", *variance.expected);
     if (variance.actual) line += fmt::format(" actual={}", *variance.actual);
     if (variance.difference) line += fmt::format(" difference={}", *variance.difference);
@@ -81,7 +96,7 @@ nlohmann::json acknowledgement_to_json(const Acknowledgement& acknowledgement)
     return {{"class", to_string(acknowledgement.variance_class)},
             {"note", acknowledgement.note},
             {"by", acknowledgement.by},
-            {"at", format_utc(acknowledgement.at)},
+            {"acknowledged_at", format_utc(acknowledgement.at)},
             {"until", acknowledgement.until ? nlohmann::json(format_utc(*acknowledgement.until)) : nullptr}};
 }
 
@@ -93,7 +108,7 @@ Acknowledgement acknowledgement_from_json(const nlohmann::json& json)
     acknowledgement.variance_class = *variance_class;
     acknowledgement.note = json.at("note").get<std::string>();
     acknowledgement.by = json.at("by").get<std::string>();
-    acknowledgement.at = timestamp_field(json, "at");
+    acknowledgement.at = timestamp_field(json, "acknowledged_at");
     if (const auto until = json.find("until"); until != json.end() && !until->is_null()) {
         acknowledgement.until = timestamp_field(json, "until");
     }
@@ -159,6 +174,11 @@ CheckResult check_result_from_json(const nlohmann::json& json)
     result.duration_ms = json.value("duration_ms", std::int64_t{0});
     for (const auto& variance : json.at("variances")) result.variances.push_back(variance_from_json(variance));
     result.variances_total = json.value("variances_total", std::int64_t{0});
+    // A C check's reach is persisted as its broker_status metric: read back, a stored run
+    // answers exit_code_for (and the scheduler's retry of exit 69) as it did when it ran.
+    if (const auto reach = result.metrics.find("broker_status"); reach != result.metrics.end() && reach->is_string()) {
+        result.broker_reach = parse_broker_reach(reach->get<std::string>());
+    }
     return result;
 }
 
@@ -177,6 +197,8 @@ nlohmann::json run_report_to_json(const RunReport& report)
         {"book", report.book},
         {"category", report.category},
         {"shard", shard_to_json(report.shard)},
+        {"scope", report.scope},
+        {"checks_requested", report.checks_requested},
         {"trigger", report.trigger},
         {"status", report.status},
         {"started_at", format_utc(report.started_at)},
@@ -185,6 +207,7 @@ nlohmann::json run_report_to_json(const RunReport& report)
         {"checks", std::move(checks)},
     };
     if (report.error) json["error"] = *report.error;
+    if (!report.brokers.empty()) json["brokers"] = broker_health_to_json(report.brokers);
     return json;
 }
 
@@ -193,16 +216,74 @@ std::string render_variance_line(const Variance& variance)
     return variance_line(variance);
 }
 
-std::string render_run_line(const RunReport& report)
+namespace {
+
+/// Characters, not bytes: UTF-8 continuation bytes take no column.
+std::size_t display_width(std::string_view text)
 {
-    std::size_t failing = 0;
-    for (const auto& check : report.checks) {
-        if (check.status == CheckStatus::fail || check.status == CheckStatus::error) ++failing;
+    return static_cast<std::size_t>(
+        std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+/// The first `width` characters of `text`, the last replaced by "…" when it is longer.
+std::string fit(const std::string& text, std::size_t width)
+{
+    if (width == 0 || display_width(text) <= width) return text;
+    std::string result;
+    std::size_t shown = 0;
+    for (const char c : text) {
+        const bool starts_char = (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        if (starts_char && ++shown == width) break;
+        result.push_back(c);
     }
-    return fmt::format("{:>6}  {:<6} {}  {:<9} {}  {:>7} ms  {} check(s), {} not ok  [{}]{}", report.run_id,
-                       report.book, report.category, report.status, format_utc(report.started_at), report.duration_ms,
-                       report.checks.size(), failing, report.trigger,
-                       report.shard ? " shard " + report.shard->to_string() : std::string{});
+    return result + "…";
+}
+
+}  // namespace
+
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<std::size_t>& max_widths)
+{
+    std::vector<std::vector<std::string>> lines{header};
+    for (const auto& row : rows) lines.push_back(row);
+    std::vector<std::size_t> widths(header.size(), 0);
+    for (auto& line : lines) {
+        line.resize(header.size());
+        for (std::size_t i = 0; i < line.size(); ++i) {
+            line[i] = fit(printable(line[i]), i < max_widths.size() ? max_widths[i] : 0);
+            widths[i] = std::max(widths[i], display_width(line[i]));
+        }
+    }
+    std::string text;
+    for (const auto& line : lines) {
+        std::string out;
+        for (std::size_t i = 0; i < line.size(); ++i) {
+            out += line[i];
+            if (i + 1 < line.size()) out += std::string(widths[i] - display_width(line[i]) + 2, ' ');
+        }
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        text += out + '\n';
+    }
+    return text;
+}
+
+std::string render_runs_table(const std::vector<RunReport>& reports)
+{
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& report : reports) {
+        std::map<CheckStatus, std::size_t> counts;
+        for (const auto& check : report.checks) ++counts[check.status];
+        rows.push_back({std::to_string(report.run_id), report.book, std::string(to_string(report.category)),
+                        report.shard ? report.shard->to_string() : "-", std::string(to_string(report.scope)),
+                        std::string(to_string(report.status)), format_utc(report.started_at),
+                        std::to_string(report.duration_ms), std::to_string(report.checks.size()),
+                        std::to_string(counts[CheckStatus::ok]), std::to_string(counts[CheckStatus::warn]),
+                        std::to_string(counts[CheckStatus::fail]), std::to_string(counts[CheckStatus::error]),
+                        std::string(to_string(report.trigger))});
+    }
+    return render_table({"run_id", "book", "category", "shard", "scope", "status", "started_at", "duration_ms",
+                         "checks", "ok", "warn", "fail", "error", "trigger"},
+                        rows);
 }
 
 std::string render_run_text(const RunReport& report)
@@ -211,16 +292,26 @@ std::string render_run_text(const RunReport& report)
         fmt::format("run {}  book {}  category {}{}  {}  started {}  {} ms\n", report.run_id, report.book,
                     report.category, report.shard ? "  shard " + report.shard->to_string() : std::string{},
                     upper(to_string(report.status)), format_utc(report.started_at), report.duration_ms);
+    if (report.scope == RunScope::partial) {
+        std::string names;
+        for (const auto& name : report.checks_requested) names += (names.empty() ? "" : ", ") + name;
+        text += fmt::format("  partial run: only {} ran; the other checks of category {} keep their latest results\n",
+                            names, report.category);
+    }
     if (report.error) text += fmt::format("  error: {}\n", *report.error);
     std::size_t width = 0;
     for (const auto& check : report.checks) width = std::max(width, check.check_name.size());
     for (const auto& check : report.checks) {
-        std::string detail = scalar_metrics(check.metrics);
-        if (const auto error = check.metrics.find("error"); error != check.metrics.end()) {
-            detail = fmt::format("error: {}", error->is_string() ? error->get<std::string>() : error->dump());
+        // A check that ended error found nothing either way: it says why, not "0 variance(s)".
+        if (const auto error = check.metrics.find("error");
+            check.status == CheckStatus::error && error != check.metrics.end()) {
+            text += fmt::format("  {:<5}  {:<{}}  error: {}\n", upper(to_string(check.status)), check.check_name, width,
+                                printable(error->is_string() ? error->get<std::string>() : error->dump()));
+        } else {
+            text += fmt::format("  {:<5}  {:<{}}  {} variance(s)\n", upper(to_string(check.status)), check.check_name,
+                                width, check.variances_total);
         }
-        text += fmt::format("  {:<5}  {:<{}}  {:>5} variance(s)  {}\n", upper(to_string(check.status)),
-                            check.check_name, width, check.variances_total, detail);
+        text += scalar_metrics(check.metrics, 9);
     }
     for (const auto& check : report.checks) {
         if (check.variances_total == 0) continue;

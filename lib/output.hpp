@@ -13,7 +13,7 @@ namespace reconcile {
 /// say) are shown as \xNN instead of being interpreted. JSON output stays verbatim.
 std::string printable(std::string_view text);
 
-/// An acknowledgement as JSON: {"class", "note", "by", "at", "until"} (timestamps UTC ISO-8601).
+/// An acknowledgement as JSON: {"class", "note", "by", "acknowledged_at", "until"} (timestamps UTC ISO-8601).
 nlohmann::json acknowledgement_to_json(const Acknowledgement& acknowledgement);
 /// Inverse of acknowledgement_to_json; throws on malformed input.
 Acknowledgement acknowledgement_from_json(const nlohmann::json& json);
@@ -41,7 +41,14 @@ std::string render_run_text(const RunReport& report);
 /// One variance as the text output lists it: kind, keys, amounts, detail, short fingerprint.
 std::string render_variance_line(const Variance& variance);
 
-/// A one-line summary of a run for lists ("42  uae  A  fail  2026-...  35 ms  1 fail").
-std::string render_run_line(const RunReport& report);
+/// A text table: a header line, then one line per row, every column as wide as its widest cell
+/// but at most its `max_widths` entry (0: no limit); longer cells end in "…". Widths count
+/// characters, not bytes. Trailing spaces are trimmed.
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<std::size_t>& max_widths = {});
+
+/// `runs list` as text: a header, then one row per run in the given order, with the checks it
+/// covered counted by status (ok/warn/fail/error) and its scope (full or partial).
+std::string render_runs_table(const std::vector<RunReport>& reports);
 
 }  // namespace reconcile

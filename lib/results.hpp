@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/broker_health.hpp"
 #include "lib/run_kinds.hpp"
 #include "lib/shard.hpp"
 #include "lib/timeutil.hpp"
@@ -112,12 +113,17 @@ struct RunReport {
     Category category = Category::A;
     Trigger trigger = Trigger::manual;
     std::optional<Shard> shard;  ///< category C split across hosts: this run's customers only
+    /// partial: only some of the category's checks ran (`--check`); their names, as asked, in
+    /// checks_requested (empty for a full run).
+    RunScope scope = RunScope::full;
+    std::vector<std::string> checks_requested;
     RunStatus status = RunStatus::running;
     Timestamp started_at{};
     std::optional<Timestamp> finished_at;
     std::int64_t duration_ms = 0;
     std::vector<CheckResult> checks;
-    std::optional<std::string> error;  ///< why a run ended without results (abandoned, ...)
+    std::optional<std::string> error;   ///< why a run ended without results (abandoned, ...)
+    std::vector<BrokerHealth> brokers;  ///< category C: each broker asked (recon.broker_health)
 };
 
 /// The worst status over all checks ("ok" for none).

@@ -28,6 +28,7 @@ constexpr Name<BrokerReach> reach_names[] = {{BrokerReach::not_contacted, "not_c
                                              {BrokerReach::reachable, "reachable"},
                                              {BrokerReach::unreachable, "unreachable"},
                                              {BrokerReach::not_configured, "not_configured"}};
+constexpr Name<RunScope> scope_names[] = {{RunScope::full, "full"}, {RunScope::partial, "partial"}};
 
 template <typename E>
 std::string_view name_of(Names<E> names, E value)
@@ -102,6 +103,21 @@ std::vector<std::string> trigger_names()
 std::string_view to_string(BrokerReach reach)
 {
     return name_of<BrokerReach>(reach_names, reach);
+}
+
+std::optional<BrokerReach> parse_broker_reach(std::string_view text)
+{
+    return value_of<BrokerReach>(reach_names, text);
+}
+
+std::string_view to_string(RunScope scope)
+{
+    return name_of<RunScope>(scope_names, scope);
+}
+
+std::optional<RunScope> parse_run_scope(std::string_view text)
+{
+    return value_of<RunScope>(scope_names, text);
 }
 
 }  // namespace reconcile

@@ -59,6 +59,17 @@ enum class BrokerReach {
 
 /// "not_contacted", "reachable", "unreachable", "not_configured".
 std::string_view to_string(BrokerReach reach);
+/// Inverse of to_string (a check's persisted "broker_status" metric); std::nullopt otherwise.
+std::optional<BrokerReach> parse_broker_reach(std::string_view text);
+
+/// How much of its category a run covered: every check (`full`), or only the checks named with
+/// `--check` (`partial`). A partial run never stands in for its category's status (issue 17).
+enum class RunScope { full, partial };
+
+/// "full", "partial".
+std::string_view to_string(RunScope scope);
+/// Inverse of to_string; std::nullopt for anything else.
+std::optional<RunScope> parse_run_scope(std::string_view text);
 
 inline void to_json(nlohmann::json& json, Category value)
 {
@@ -73,6 +84,10 @@ inline void to_json(nlohmann::json& json, Trigger value)
     json = std::string(to_string(value));
 }
 inline void to_json(nlohmann::json& json, BrokerReach value)
+{
+    json = std::string(to_string(value));
+}
+inline void to_json(nlohmann::json& json, RunScope value)
 {
     json = std::string(to_string(value));
 }
@@ -100,4 +115,7 @@ struct fmt::formatter<reconcile::Trigger> : reconcile::KindFormatter<reconcile::
 };
 template <>
 struct fmt::formatter<reconcile::BrokerReach> : reconcile::KindFormatter<reconcile::BrokerReach> {
+};
+template <>
+struct fmt::formatter<reconcile::RunScope> : reconcile::KindFormatter<reconcile::RunScope> {
 };

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -137,7 +138,8 @@ void require_shardable(Category category, const std::optional<Shard>& shard)
 
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
-                                    const std::optional<Shard>& shard, const RunInterruption* interruption)
+                                    const std::optional<Shard>& shard, const RunInterruption* interruption,
+                                    std::vector<BrokerHealth>* broker_health)
 {
     std::vector<CheckResult> results;
     LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
@@ -201,6 +203,7 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         results.push_back(std::move(result));
     }
     snapshot.close();
+    if (brokers && broker_health) *broker_health = brokers->health();
     return results;
 }
 
@@ -216,6 +219,11 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     RunOutcome outcome;
     if (!lock) {
         outcome.lock_held = true;
+        try {
+            outcome.lock_holder = RunHistory(control).running(request.book, request.category, request.shard);
+        } catch (...) {
+            // Best effort: the skip stands without naming the holder.
+        }
         return outcome;
     }
 
@@ -224,6 +232,9 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     report.category = request.category;
     report.trigger = request.trigger;
     report.shard = request.shard;
+    // Naming every check of the category is a full run; naming fewer covers only part of it.
+    if (checks.size() < registry.select(request.category, {}).size()) report.scope = RunScope::partial;
+    report.checks_requested = request.check_names;
     report.started_at = std::chrono::system_clock::now();
     const auto started = std::chrono::steady_clock::now();
 
@@ -233,8 +244,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
                                               settings.read_database_url(request.book), read->backend_pid());
     }
     RunHistory history(control);
-    const auto abandoned =
-        history.begin_run(report, lock->key(), lock->category_key(), request.check_names, host_name(), getpid());
+    const auto abandoned = history.begin_run(report, lock->key(), lock->category_key(), host_name(), getpid());
     if (abandoned > 0) {
         log_warn("marked {} stale running run(s) of {}/{} abandoned", abandoned, request.book, request.category);
     }
@@ -244,7 +254,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     RunChanges& changes = outcome.changes;
     try {
         report.checks = run_checks(settings, request.book, request.category, checks, *read, report.started_at,
-                                   request.shard, request.interruption);
+                                   request.shard, request.interruption, &report.brokers);
         throw_if_interrupted(request.interruption);
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms =
@@ -296,6 +306,34 @@ bool every_broker_unreachable(const RunReport& report)
 }
 
 }  // namespace
+
+std::string lock_held_message(const RunOutcome& outcome, const std::string& label)
+{
+    std::string holder;
+    if (outcome.lock_holder) {
+        holder = fmt::format(": run {} ({}, started {})", outcome.lock_holder->run_id, outcome.lock_holder->trigger,
+                             format_utc(outcome.lock_holder->started_at));
+    }
+    return fmt::format("another run of {} holds the lock{}; nothing written", label, holder);
+}
+
+std::string run_exit_reason(const RunReport& report, ExitCode code)
+{
+    std::map<CheckStatus, std::size_t> counts;
+    for (const auto& check : report.checks) ++counts[check.status];
+    switch (code) {
+        case ExitCode::ok:
+            return "every check ok or warn";
+        case ExitCode::check_failed:
+            return counts[CheckStatus::fail] > 0
+                       ? fmt::format("{} check(s) failed", counts[CheckStatus::fail])
+                       : fmt::format("{} check(s) warned (--fail-on warn)", counts[CheckStatus::warn]);
+        case ExitCode::unavailable:
+            return "every broker it asked was unreachable; retry later";
+        default:
+            return fmt::format("{} check(s) could not complete (status error)", counts[CheckStatus::error]);
+    }
+}
 
 ExitCode exit_code_for(const RunReport& report, bool fail_on_warn)
 {

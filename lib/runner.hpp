@@ -35,6 +35,8 @@ struct RunRequest {
 /// How a run ended: skipped because the lock was held (nothing written), or a report.
 struct RunOutcome {
     bool lock_held = false;
+    /// When lock_held: the `running` row of the run holding the lock, when it could be read.
+    std::optional<RunReport> lock_holder;
     RunReport report;
     RunChanges changes;  ///< what the run changed in the variance lifecycle (lib/lifecycle.hpp)
 };
@@ -51,13 +53,23 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
 /// snapshot; C checks each open a short one after their broker fetches (only the customers of
 /// `shard` when given). A check that throws ends `error` and the others still run; a lost
 /// connection aborts the whole run. Once `interruption` has a signal no further check starts.
+/// With `broker_health`, category C also says what it saw of each broker it asked.
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
                                     const std::optional<Shard>& shard = std::nullopt,
-                                    const RunInterruption* interruption = nullptr);
+                                    const RunInterruption* interruption = nullptr,
+                                    std::vector<BrokerHealth>* broker_health = nullptr);
 
 /// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
 void require_shardable(Category category, const std::optional<Shard>& shard);
+
+/// Why a run was skipped for a held lock, naming the run that holds it when known:
+/// "another run of uae/A holds the lock: run 41 (manual, started 2026-...Z); nothing written".
+std::string lock_held_message(const RunOutcome& outcome, const std::string& label);
+
+/// One line for stderr on how a finished run ended and why its exit code is not 0 ("2 check(s)
+/// failed", "every broker it asked was unreachable"); --quiet never hides it.
+std::string run_exit_reason(const RunReport& report, ExitCode code);
 
 /// The process exit code of a finished run (README "Exit codes"): 1 on any fail, else 2 on any
 /// error, except 69 when every broker the run asked was unreachable as a whole.

@@ -55,6 +55,7 @@ ScheduleConfig schedule_config(const Settings& settings)
         cadence.enabled = settings.*rules.schedule_enabled;
         cadence.internal_interval_seconds = settings.*rules.interval_seconds;
         cadence.external_interval_seconds = settings.external_interval_seconds;
+        cadence.external_retry_seconds = settings.external_retry_seconds;
         config.books.push_back(std::move(cadence));
     }
     return config;
@@ -75,7 +76,10 @@ SlotDecision decide_slot(const BookCadence& cadence, Category category, const Sl
     decision.last_started = history.last_started;
     Timestamp next = now;
     if (history.last_started) {
-        next = *history.last_started + std::chrono::seconds(interval_seconds(cadence, category));
+        auto wait = interval_seconds(cadence, category);
+        // A run that reached no broker proved nothing: try again soon, not a whole cadence later.
+        if (history.last_reached_no_broker) wait = std::min(wait, cadence.external_retry_seconds);
+        next = *history.last_started + std::chrono::seconds(wait);
     }
     if (history.last_failed_attempt) {
         const auto hold = std::min(retry_seconds, interval_seconds(cadence, category));
@@ -144,7 +148,7 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
             }
             continue;
         }
-        std::map<Category, Timestamp> last_started;
+        std::map<Category, LastFullRun> last_started;
         try {
             last_started = m_history(cadence.book);
         } catch (...) {
@@ -155,15 +159,18 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
             const Timestamp now = m_clock();
             for (const Category category : all_categories) {
                 m_failed_attempts[{cadence.book, category}] = now;
-                m_decisions.push_back(
-                    decide_slot(cadence, category, {.last_failed_attempt = now}, m_config.retry_seconds, now));
+                auto decision =
+                    decide_slot(cadence, category, {.last_failed_attempt = now}, m_config.retry_seconds, now);
+                decision.down = true;
+                m_decisions.push_back(std::move(decision));
             }
             continue;
         }
         for (const Category category : all_categories) {
             SlotHistory history;
             if (const auto found = last_started.find(category); found != last_started.end()) {
-                history.last_started = found->second;
+                history.last_started = found->second.started_at;
+                history.last_reached_no_broker = found->second.reached_no_broker;
             }
             const auto failed = m_failed_attempts.find({cadence.book, category});
             if (failed != m_failed_attempts.end()) history.last_failed_attempt = failed->second;
@@ -173,7 +180,14 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
                 outcomes.push_back({.book = cadence.book, .category = category, .detail = "due"});
             } else if (decision.due) {
                 SlotOutcome outcome = m_execute(cadence.book, category);
-                if (completed(outcome.code)) {
+                if (outcome.code == ExitCode::unavailable && outcome.run_id) {
+                    // It ran and reached no broker: the next look at the history holds it back
+                    // by the external retry (its row), this process by the same.
+                    m_failed_attempts.erase({cadence.book, category});
+                    decision.last_started = now;
+                    decision.next_due = now + std::chrono::seconds(std::min(cadence.external_retry_seconds,
+                                                                            interval_seconds(cadence, category)));
+                } else if (completed(outcome.code)) {
                     m_failed_attempts.erase({cadence.book, category});
                     decision.last_started = now;
                     decision.next_due = now + std::chrono::seconds(interval_seconds(cadence, category));

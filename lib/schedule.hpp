@@ -28,6 +28,8 @@ struct BookCadence {
     bool enabled = true;
     std::int64_t internal_interval_seconds = 3600;   ///< A, B, D
     std::int64_t external_interval_seconds = 86400;  ///< C
+    /// C after a run that reached no broker (exit 69): RECON_EXTERNAL_RETRY_SECONDS, not a day.
+    std::int64_t external_retry_seconds = 900;
 };
 
 /// The cadence table of every book in RECON_BOOKS, plus how soon a failed or skipped attempt
@@ -43,10 +45,18 @@ ScheduleConfig schedule_config(const Settings& settings);
 /// The interval of one category on one book, in seconds.
 std::int64_t interval_seconds(const BookCadence& cadence, Category category);
 
+/// The newest full, completed run of one (book, category), as the cadence sees it.
+struct LastFullRun {
+    Timestamp started_at{};
+    bool reached_no_broker = false;  ///< it ended exit 69: every broker it asked was unreachable
+};
+
 /// What is known about one (book, category) when deciding.
 struct SlotHistory {
     /// started_at of the newest full, completed run (any trigger); std::nullopt: never ran.
     std::optional<Timestamp> last_started;
+    /// That run reached no broker (exit 69): due again after the cadence's external retry.
+    bool last_reached_no_broker = false;
     /// When this process last tried and did not complete a run (lock held, database down);
     /// holds the slot back for retry_seconds (or the slot's interval when shorter) so a dead
     /// database is not hammered.
@@ -61,10 +71,12 @@ struct SlotDecision {
     bool due = false;
     Timestamp next_due{};  ///< when it becomes due (<= now when due); meaningless when disabled
     std::optional<Timestamp> last_started;
+    bool down = false;  ///< the book's run history could not be read: not "not due", down
 };
 
-/// Due when enabled and (never ran, or `interval` has passed since the last run started),
-/// and not inside the retry hold of a failed attempt. Measured from starts so the cadence does
+/// Due when enabled and (never ran, or `interval` has passed since the last run started, or
+/// the external retry when that run reached no broker, whichever is shorter), and not inside
+/// the retry hold of a failed attempt. Measured from starts so the cadence does
 /// not drift by the runs' durations; a last start in the future (clock skew) waits for it.
 SlotDecision decide_slot(const BookCadence& cadence, Category category, const SlotHistory& history,
                          std::int64_t retry_seconds, Timestamp now);
@@ -99,7 +111,7 @@ ExitCode aggregate_exit_codes(const std::vector<ExitCode>& codes);
 /// (it remembers failed attempts); `reconcile tick` runs one cycle.
 class ScheduleCycle {
 public:
-    using HistoryReader = std::function<std::map<Category, Timestamp>(const std::string& book)>;
+    using HistoryReader = std::function<std::map<Category, LastFullRun>(const std::string& book)>;
     using Executor = std::function<SlotOutcome(const std::string& book, Category category)>;
     using Clock = std::function<Timestamp()>;
 

@@ -26,6 +26,17 @@ Timestamp system_now()
     return std::chrono::system_clock::now();
 }
 
+std::map<Category, LastFullRun> read_last_full_runs(Session& session, const std::string& book,
+                                                    const std::optional<Shard>& shard)
+{
+    std::map<Category, LastFullRun> result;
+    for (const auto& [category, report] : RunHistory(session).last_full_runs(book, shard)) {
+        result[category] = {.started_at = report.started_at,
+                            .reached_no_broker = exit_code_for(report, false) == ExitCode::unavailable};
+    }
+    return result;
+}
+
 SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,
                                    Category category, bool fail_on_warn)
 {
@@ -38,7 +49,7 @@ SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry
         const RunOutcome run = execute_run(settings, registry, request);
         if (run.lock_held) {
             outcome.code = ExitCode::lock_held;
-            outcome.detail = "skipped: another run holds the lock";
+            outcome.detail = "skipped: " + lock_held_message(run, fmt::format("{}/{}", book, category));
             return outcome;
         }
         outcome.code = exit_code_for(run.report, fail_on_warn);
@@ -71,8 +82,7 @@ ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry&
     auto history = [&settings](const std::string& book) {
         Session session(settings.database_url(book), "control");
         verify_book(session, book);
-        RunHistory runs(session);
-        return runs.last_started_by_category(book);
+        return read_last_full_runs(session, book);
     };
     auto execute = [&settings, &registry, fail_on_warn, stopping = std::move(stopping)](const std::string& book,
                                                                                         Category category) {

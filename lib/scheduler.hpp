@@ -12,7 +12,9 @@
 
 #include "lib/check_registry.hpp"
 #include "lib/config.hpp"
+#include "lib/db.hpp"
 #include "lib/schedule.hpp"
+#include "lib/shard.hpp"
 
 namespace reconcile {
 
@@ -24,6 +26,11 @@ Timestamp system_now();
 /// `stopping` returns true, the remaining slots of a cycle are not started.
 ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry& registry, bool fail_on_warn,
                                   ScheduleCycle::Clock clock = system_now, std::function<bool()> stopping = {});
+
+/// The newest full, completed run per category of `book` (of exactly `shard` when given) as the
+/// cadence sees it: when it started, and whether it reached no broker (exit 69).
+std::map<Category, LastFullRun> read_last_full_runs(Session& session, const std::string& book,
+                                                    const std::optional<Shard>& shard = std::nullopt);
 
 /// Runs one slot and says how it ended; never throws (failures become their exit code).
 SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,

@@ -104,6 +104,25 @@ SettingSpec http_url(const char* name, bool strip_slash, const char* doc, G grou
         }};
 }
 
+/// A path below a base URL: empty or /segment[/segment...], trailing slashes dropped, only
+/// characters that need no escaping in a URL.
+template <typename... Path>
+SettingSpec url_path(const char* name, const char* fallback, const char* doc, G group, Path... path)
+{
+    return {name, fallback, doc, group, [=](Settings& s, const SettingInput& in) {
+                std::string value = in.value;
+                while (!value.empty() && value.back() == '/') value.pop_back();
+                const bool plain = std::all_of(value.begin(), value.end(), [](unsigned char c) {
+                    return std::isalnum(c) != 0 || c == '/' || c == '-' || c == '_' || c == '.' || c == '~';
+                });
+                if ((!value.empty() && value.front() != '/') || !plain) {
+                    throw config_error(
+                        fmt::format("{}: expected a path such as /v1/accounts, got '{}'", in.name, in.value));
+                }
+                field(s, path...) = value;
+            }};
+}
+
 /// A book's libpq connection string, checked for syntax now: a typo is a configuration error
 /// (78), not an unreachable database (69) at the first connect.
 SettingSpec database_url(const char* name, std::map<std::string, std::string> Settings::*urls, const char* doc)
@@ -182,6 +201,8 @@ const std::vector<SettingSpec>& setting_table()
         whole("RECON_INTERVAL_SECONDS", "3600", 1, 366 * day, "A/B/D cadence", G::schedule, &S::interval_seconds),
         whole("RECON_EXTERNAL_INTERVAL_SECONDS", "86400", 1, 366 * day, "C cadence",
             G::schedule, &S::external_interval_seconds),
+        whole("RECON_EXTERNAL_RETRY_SECONDS", "900", 1, 366 * day,
+            "C retry after a run that reached no broker (exit 69)", G::schedule, &S::external_retry_seconds),
         whole("RECON_SCHEDULE_INITIAL_DELAY_SECONDS", "60", 0, 366 * day,
             "delay before `serve`'s first scheduled cycle", G::schedule, &S::initial_delay_seconds),
         boolean("INDIA_RECON_ENABLED", "false", "India's scheduled-run master switch", G::schedule, &S::india_enabled),
@@ -262,20 +283,29 @@ const std::vector<SettingSpec>& setting_table()
             G::brokers, &S::brokers, &B::gtn_app_key),
         text("GTN_INSTITUTION_ID", "", "the institution code (`instCode` claim)",
             G::brokers, &S::brokers, &B::gtn_institution_id),
-        text("GTN_PRIVATE_KEY", "", "PEM RSA private key signing the JWT (use `GTN_PRIVATE_KEY_FILE`)",
+        text("GTN_USER_ID", "", "the institution's server user id (`userId` claim)",
+            G::brokers, &S::brokers, &B::gtn_user_id),
+        text("GTN_PRIVATE_KEY", "",
+            "RSA private key signing the JWT: hex (base16) PKCS#8 DER as GTN hands it out, or PEM "
+            "(use `GTN_PRIVATE_KEY_FILE`)",
             G::brokers, &S::brokers, &B::gtn_private_key)
-            .as_secret("/etc/reconcile/gtn-private.pem"),
-        text("GTN_APP_SECRET", "", "when set, the token call also carries `Authorization: Basic app_key:secret`",
+            .as_secret("/etc/reconcile/gtn-private.key"),
+        text("GTN_APP_SECRET", "", "the app secret: the token call carries `Authorization: Basic app_key:secret`",
             G::brokers, &S::brokers, &B::gtn_app_secret)
             .as_secret("/etc/reconcile/gtn-app-secret"),
         text("GTN_THROTTLE_KEY", "", "sent as `Throttle-Key` on every GTN call (unset: the app key)",
             G::brokers, &S::brokers, &B::gtn_throttle_key),
         http_url("ZAG_BASE_URL", true, "ZAG contract root (needed when a book has ZAG customers)",
             G::brokers, &S::brokers, &B::zag_base_url),
+        url_path("ZAG_BASE_PATH", "/v1/accounts", "path below `ZAG_BASE_URL` of the (provisional) account resources",
+            G::brokers, &S::brokers, &B::zag_base_path),
         text("ZAG_API_KEY", "", "ZAG key, sent as `X-Api-Key`", G::brokers, &S::brokers, &B::zag_api_key)
             .as_secret("/etc/reconcile/zag-api-key"),
         http_url("VIEWTRADE_BASE_URL", true, "ViewTrade contract root (needed when a book has ViewTrade customers)",
             G::brokers, &S::brokers, &B::viewtrade_base_url),
+        url_path("VIEWTRADE_BASE_PATH", "/v1/accounts",
+            "path below `VIEWTRADE_BASE_URL` of the (provisional) account resources",
+            G::brokers, &S::brokers, &B::viewtrade_base_path),
         text("VIEWTRADE_API_KEY", "", "ViewTrade key, sent as `X-Api-Key`",
             G::brokers, &S::brokers, &B::viewtrade_api_key)
             .as_secret("/etc/reconcile/viewtrade-api-key"),
@@ -302,10 +332,20 @@ const std::vector<SettingSpec>& setting_table()
             G::serve, &S::serve, &V::write_timeout_seconds),
         whole("RECON_SERVE_KEEPALIVE_SECONDS", "5", 1, 3600,
             "`serve`: idle time allowed between two requests on a connection", G::serve, &S::serve, &V::keepalive_seconds),
-        whole("RECON_SERVE_WORKERS", "8", 1, 256, "`serve`: connections served at once (the worker pool)",
+        whole("RECON_SERVE_WORKERS", "8", 1, 256,
+            "`serve`: requests handled at once (the worker pool; idle connections take none)",
             G::serve, &S::serve, &V::workers),
         whole("RECON_SERVE_QUEUE", "64", 0, 100000,
-            "`serve`: accepted connections waiting for a worker; beyond it, 503 at once", G::serve, &S::serve, &V::queue),
+            "`serve`: requests waiting for a worker; beyond it, 503 with Retry-After", G::serve, &S::serve, &V::queue),
+        whole("RECON_SERVE_MAX_CONNECTIONS", "512", 1, 100000,
+            "`serve`: open connections; beyond it, 503 with Retry-After at once",
+            G::serve, &S::serve, &V::max_connections),
+        whole("RECON_SERVE_MAX_CONNECTIONS_PER_CLIENT", "64", 1, 100000,
+            "`serve`: open connections from one client address; beyond it, 503 with Retry-After at once",
+            G::serve, &S::serve, &V::max_connections_per_client),
+        whole("RECON_SERVE_PROBE_TIMEOUT_SECONDS", "5", 1, 300,
+            "`serve`: `/metrics` and `/readyz` answer within this; a book whose database has not answered is down",
+            G::serve, &S::serve, &V::probe_timeout_seconds),
         whole("RECON_SERVE_RUN_WAIT_SECONDS", "30", 0, 3600,
             "`serve`: how long `POST /v1/reconciliation/run` waits for its runs before answering 202",
             G::serve, &S::serve, &V::run_wait_seconds),

@@ -52,11 +52,15 @@ std::string_view content_type_of(std::string_view name)
 
 }  // namespace
 
-HttpReply list_variances_reply(const Settings& settings, const QueryParams& params)
+HttpReply list_variances_reply(const Settings& settings, const CheckRegistry& registry, const QueryParams& params)
 {
     require_known_params(params, {"book", "check", "state", "class", "cursor", "limit"});
     VarianceHistoryFilter filter;
     filter.check_name = single_param(params, "check");
+    if (filter.check_name && registry.find(*filter.check_name) == nullptr) {
+        throw HttpError(400, fmt::format("unknown check '{}' (see `reconcile checks`)",
+                                         *filter.check_name));
+    }
     if (const auto state = single_param(params, "state")) {
         if (*state == "open" || *state == "resolved") {
             filter.status = *state;
@@ -149,7 +153,7 @@ HttpReply variance_action_reply(const Settings& settings, VarianceAction action,
                            {"fingerprint", done.fingerprint},
                            {"action", to_string(done.action)},
                            {"by", request.by},
-                           {"at", format_utc(done.at)}});
+                           {"acted_at", format_utc(done.at)}});
     }
     return HttpReply::json({{"actions", std::move(actions)}});
 }

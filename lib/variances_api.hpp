@@ -10,15 +10,16 @@
 
 #include "lib/acknowledgements.hpp"
 #include "lib/config.hpp"
-#include "lib/http_params.hpp"
+#include "lib/api.hpp"
+#include "lib/check_registry.hpp"
 #include "lib/http_server.hpp"
 
 namespace reconcile {
 
-/// GET /v1/reconciliation/variances: breaks of every book (or `book`), filtered by `check`,
-/// `state` (open | resolved | acknowledged | unacknowledged), `class` (data | code | timing: only
+/// GET /v1/reconciliation/variances: breaks of every book (or `book`), filtered by `check` (a
+/// check of `registry`), `state` (open | resolved | acknowledged | unacknowledged), `class` (data | code | timing: only
 /// breaks acknowledged as it), a page of `limit` (1..500, default 100) after `cursor`.
-HttpReply list_variances_reply(const Settings& settings, const QueryParams& params);
+HttpReply list_variances_reply(const Settings& settings, const CheckRegistry& registry, const QueryParams& params);
 
 /// POST /v1/reconciliation/variances/{fingerprint}/ack and /unack (by = "api"). The ack body is
 /// {"class": "data|code|timing", "note": "...", "until": "ISO-8601 UTC" (optional), "book": ...

@@ -17,7 +17,7 @@ WITH cash AS (
 ),
 cash_lists AS (
     SELECT customer_id,
-           json_agg(json_build_object('currency', currency, 'cashBalance', amount) ORDER BY currency) AS gtn,
+           json_agg(json_build_object('currency', currency, 'balance', amount) ORDER BY currency) AS gtn,
            json_agg(json_build_object('currency', currency, 'amount', amount) ORDER BY currency) AS viewtrade
     FROM cash GROUP BY customer_id
 ),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "lib/brokers/contracts.hpp"
 #include "lib/exact_json.hpp"
 #include "lib/progress.hpp"
 
@@ -57,6 +58,19 @@ std::string_view broker_code(BrokerId broker)
     return "UNKNOWN";
 }
 
+BrokerContract contract_of(BrokerId broker)
+{
+    switch (broker) {
+        case BrokerId::gtn:
+            return gtn_api::contract;
+        case BrokerId::zag:
+            return zag_api::contract;
+        case BrokerId::viewtrade:
+            return viewtrade_api::contract;
+    }
+    return BrokerContract::provisional;
+}
+
 Stamped<BrokerCash> Broker::cash(const std::string& /*account_ref*/)
 {
     throw std::logic_error(unsupported(id(), "cash balances"));
@@ -97,6 +111,7 @@ struct BrokerHub::Cached {
 struct BrokerHub::BrokerState {
     BrokerId id = BrokerId::gtn;
     std::unique_ptr<Broker> adapter;
+    BrokerHealthRecorder health;
     std::atomic<std::size_t> successes{0};
     std::mutex mutex;  // guards everything below
     bool tripped = false;
@@ -121,13 +136,13 @@ BrokerHub::BrokerState& BrokerHub::state(BrokerId broker)
     try {
         switch (broker) {
             case BrokerId::gtn:
-                slot->adapter = make_gtn_broker(m_settings, m_http);
+                slot->adapter = make_gtn_broker(m_settings, {m_http, slot->health});
                 break;
             case BrokerId::zag:
-                slot->adapter = make_zag_broker(m_settings, m_http);
+                slot->adapter = make_zag_broker(m_settings, {m_http, slot->health});
                 break;
             case BrokerId::viewtrade:
-                slot->adapter = make_viewtrade_broker(m_settings, m_http);
+                slot->adapter = make_viewtrade_broker(m_settings, {m_http, slot->health});
                 break;
         }
     } catch (const BrokerError& e) {
@@ -195,6 +210,14 @@ void BrokerHub::fetch_one(BrokerState& state, AccountFetch& result, const std::v
     }
 }
 
+std::vector<BrokerHealth> BrokerHub::health() const
+{
+    const std::lock_guard<std::mutex> guard(m_mutex);
+    std::vector<BrokerHealth> result;
+    for (const auto& [id, state] : m_states) result.push_back(state->health.summary(broker_code(id), contract_of(id)));
+    return result;
+}
+
 BrokerFetch BrokerHub::fetch(BrokerId broker, const std::vector<BrokerAccount>& accounts,
                              const std::vector<BrokerData>& kinds)
 {
@@ -241,63 +264,83 @@ std::string required_broker_setting(const std::optional<std::string>& value, std
     return *value;
 }
 
-Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const std::string& base_url,
-                               const std::string& api_key, const std::string& account_ref, std::string_view resource,
-                               std::int64_t max_pages, const std::function<PageInfo(std::string_view body)>& on_page)
+Timestamp fetch_contract_pages(BrokerLink link, const ContractEndpoint& endpoint, const std::string& account_ref,
+                               std::string_view resource, const std::function<PageInfo(std::string_view body)>& on_page)
 {
     std::optional<Timestamp> as_of;
     std::int64_t page = 1;
     for (std::int64_t fetched = 0;; ++fetched) {
-        if (fetched >= max_pages) {
-            throw BrokerError(BrokerFailure::account,
-                              fmt::format("{} paging did not end within {} pages", broker, max_pages));
+        if (fetched >= endpoint.max_pages) {
+            throw BrokerError(BrokerFailure::account, fmt::format("{} paging did not end within {} pages",
+                                                                  endpoint.broker, endpoint.max_pages));
         }
-        const HttpRequest request{
-            .method = "GET",
-            .url = fmt::format("{}/v1/accounts/{}/{}?page={}", base_url, url_encode(account_ref), resource, page),
-            .headers = {{"Accept", "application/json"}, {"X-Api-Key", api_key}}};
-        const PageInfo info = on_page(broker_body(broker, broker_send(http, request)));
+        const HttpResponse response = broker_send(
+            link, HttpRequest{.method = "GET",
+                              .url = fmt::format("{}{}/{}/{}?{}={}", endpoint.base_url, endpoint.base_path,
+                                                 url_encode(account_ref), resource, shared_contract::page_param, page),
+                              .headers = {{"Accept", "application/json"},
+                                          {std::string(shared_contract::api_key_header), endpoint.api_key}}});
+        const PageInfo info = on_page(broker_body(endpoint.broker, response, link.health));
+        link.health.page();
         if (!as_of) as_of = info.as_of;
         if (!info.next_page) break;
         if (*info.next_page <= page) {
-            throw BrokerError(BrokerFailure::account, fmt::format("{} paging went backwards (page {} after {})", broker,
-                                                                  *info.next_page, page));
+            throw BrokerError(BrokerFailure::account, fmt::format("{} paging went backwards (page {} after {})",
+                                                                  endpoint.broker, *info.next_page, page));
         }
         page = *info.next_page;
     }
     return as_of.value_or(std::chrono::system_clock::now());
 }
 
-ContractBroker::ContractBroker(std::string_view broker, HttpClient& http, const std::optional<std::string>& base_url,
-                               std::string_view base_url_setting, const std::optional<std::string>& api_key,
-                               std::string_view api_key_setting, std::int64_t max_pages)
-    : m_broker(broker),
-      m_http(http),
-      m_base_url(required_broker_setting(base_url, broker, base_url_setting)),
-      m_api_key(required_broker_setting(api_key, broker, api_key_setting)),
-      m_max_pages(max_pages)
+ContractBroker::ContractBroker(std::string_view broker, BrokerLink link, const std::optional<std::string>& base_url,
+                               std::string_view base_url_setting, std::string base_path,
+                               const std::optional<std::string>& api_key, std::string_view api_key_setting,
+                               std::int64_t max_pages)
+    : m_link(link),
+      m_endpoint{.broker = broker,
+                 .base_url = required_broker_setting(base_url, broker, base_url_setting),
+                 .base_path = std::move(base_path),
+                 .api_key = required_broker_setting(api_key, broker, api_key_setting),
+                 .max_pages = max_pages}
 {
 }
 
-Timestamp ContractBroker::pages(const std::string& account_ref, std::string_view resource,
-                                const std::function<PageInfo(std::string_view body)>& on_page)
+HttpResponse broker_send(BrokerLink link, HttpRequest request)
 {
-    return fetch_contract_pages(m_http, m_broker, m_base_url, m_api_key, account_ref, resource, m_max_pages, on_page);
-}
-
-HttpResponse broker_send(HttpClient& http, const HttpRequest& request)
-{
+    int attempts = 0;
+    request.on_attempt = [&health = link.health, &attempts](const HttpAttempt& attempt) {
+        health.attempt(attempt.elapsed);
+        if (++attempts > 1) health.retry();
+        if (!attempt.failure) return;
+        switch (*attempt.failure) {
+            case HttpFailure::timeout:
+                health.error(BrokerErrorKind::timeout);
+                break;
+            case HttpFailure::unreachable:
+            case HttpFailure::transport:
+                health.error(BrokerErrorKind::connection);
+                break;
+            case HttpFailure::too_large:
+                health.error(BrokerErrorKind::parse);
+                break;
+            case HttpFailure::http_status:
+                health.error(BrokerErrorKind::http_status);
+                break;
+        }
+    };
     try {
-        return http.send(request);
+        return link.http.send(request);
     } catch (const HttpCallError& e) {
         throw BrokerError(e.kind() == HttpFailure::unreachable ? BrokerFailure::broker : BrokerFailure::account,
                           e.what());
     }
 }
 
-const std::string& broker_body(std::string_view broker, const HttpResponse& response)
+const std::string& broker_body(std::string_view broker, const HttpResponse& response, BrokerHealthRecorder& health)
 {
     if (response.status != 200) {
+        health.error(BrokerErrorKind::http_status);
         throw BrokerError(BrokerFailure::account, fmt::format("{} answered HTTP {}: {}", broker, response.status,
                                                               printable_snippet(response.body)));
     }

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/broker_health.hpp"
 #include "lib/brokers/responses.hpp"
 #include "lib/config.hpp"
 #include "lib/decimal.hpp"
@@ -47,11 +48,20 @@ public:
     virtual Stamped<BrokerFunding> funding(const std::string& account_ref);
 };
 
+/// Whether the broker's contract is its published API (GTN) or provisional (ZAG, ViewTrade).
+BrokerContract contract_of(BrokerId broker);
+
+/// What an adapter talks through: the run's HTTP client and its broker's health record.
+struct BrokerLink {
+    HttpClient& http;
+    BrokerHealthRecorder& health;
+};
+
 /// Adapter factories (one file each). They throw BrokerError(configuration) when the broker's
 /// settings are missing, so a book that has no customers at a broker needs no settings for it.
-std::unique_ptr<Broker> make_gtn_broker(const BrokerSettings& settings, HttpClient& http);
-std::unique_ptr<Broker> make_zag_broker(const BrokerSettings& settings, HttpClient& http);
-std::unique_ptr<Broker> make_viewtrade_broker(const BrokerSettings& settings, HttpClient& http);
+std::unique_ptr<Broker> make_gtn_broker(const BrokerSettings& settings, BrokerLink link);
+std::unique_ptr<Broker> make_zag_broker(const BrokerSettings& settings, BrokerLink link);
+std::unique_ptr<Broker> make_viewtrade_broker(const BrokerSettings& settings, BrokerLink link);
 
 /// A customer's account at a broker (a row of contract.broker_accounts).
 struct BrokerAccount {
@@ -107,6 +117,9 @@ public:
     /// check that asks: "gtn_ledger_recon: 1200/5000 customers". Empty: no progress line.
     void set_progress_label(std::string label) { m_progress_label = std::move(label); }
 
+    /// The health of every broker asked so far (in BrokerId order): what the run stores.
+    std::vector<BrokerHealth> health() const;
+
 private:
     struct Cached;
     struct BrokerState;
@@ -116,33 +129,58 @@ private:
     const BrokerSettings& m_settings;
     HttpClient m_http;
     std::string m_progress_label;
-    std::mutex m_mutex;
+    mutable std::mutex m_mutex;
     std::map<BrokerId, std::unique_ptr<BrokerState>> m_states;
 };
 
 // ---- support shared by the adapters -------------------------------------------------------
 
-/// Sends a request; transport failures become BrokerError (whole broker for "no connection").
-HttpResponse broker_send(HttpClient& http, const HttpRequest& request);
+/// Sends a request, recording each attempt in the broker's health; transport failures become
+/// BrokerError (whole broker for "no connection").
+HttpResponse broker_send(BrokerLink link, HttpRequest request);
 
-/// The body of a 200 answer; any other status is a BrokerError about the account naming it.
-const std::string& broker_body(std::string_view broker, const HttpResponse& response);
+/// The body of a 200 answer; any other status is a BrokerError about the account naming it
+/// (and an http_status error in the broker's health).
+const std::string& broker_body(std::string_view broker, const HttpResponse& response, BrokerHealthRecorder& health);
 
-/// The documented contract ZAG and ViewTrade share (README "Broker contract"):
-/// GET {base_url}/v1/accounts/{account_ref}/{resource}?page=N (N from 1) with `X-Api-Key`,
+/// Runs `parse` on an answer, counting a refusal as a parse error (or, for GTN's FAILED
+/// answers, a reject_code error) in the broker's health.
+template <typename Parse>
+auto parse_recorded(BrokerHealthRecorder& health, Parse parse) -> decltype(parse())
+{
+    try {
+        return parse();
+    } catch (const GtnRejected&) {
+        health.error(BrokerErrorKind::reject_code);
+        throw;
+    } catch (const BrokerError&) {
+        health.error(BrokerErrorKind::parse);
+        throw;
+    }
+}
+
+/// The contract ZAG and ViewTrade share (contracts.hpp, docs/brokers.md):
+/// GET {base_url}{base_path}/{account_ref}/{resource}?page=N (N from 1) with `X-Api-Key`,
 /// answered {"as_of": ISO-8601, "<list>": [...], "next_page": N | null}. Hands every page's body
 /// to `on_page` (which parses it, keeps its rows and returns its paging) and returns the first
 /// page's as_of (or the time of the answer).
-Timestamp fetch_contract_pages(HttpClient& http, std::string_view broker, const std::string& base_url,
-                               const std::string& api_key, const std::string& account_ref, std::string_view resource,
-                               std::int64_t max_pages, const std::function<PageInfo(std::string_view body)>& on_page);
+struct ContractEndpoint {
+    std::string_view broker;
+    std::string base_url;
+    std::string base_path;
+    std::string api_key;
+    std::int64_t max_pages = 100;
+};
+Timestamp fetch_contract_pages(BrokerLink link, const ContractEndpoint& endpoint, const std::string& account_ref,
+                               std::string_view resource,
+                               const std::function<PageInfo(std::string_view body)>& on_page);
 
-/// Base of the adapters that implement that contract (ZAG, ViewTrade): the base URL, the key
-/// and the paging limit, checked once when the adapter is made.
+/// Base of the adapters that implement that contract (ZAG, ViewTrade): the base URL and path,
+/// the key and the paging limit, checked once when the adapter is made.
 class ContractBroker : public Broker {
 protected:
-    ContractBroker(std::string_view broker, HttpClient& http, const std::optional<std::string>& base_url,
-                   std::string_view base_url_setting, const std::optional<std::string>& api_key,
+    ContractBroker(std::string_view broker, BrokerLink link, const std::optional<std::string>& base_url,
+                   std::string_view base_url_setting, std::string base_path, const std::optional<std::string>& api_key,
                    std::string_view api_key_setting, std::int64_t max_pages);
     /// Every row of `resource` for one account, each page read by `parse` (responses.hpp).
     template <typename T>
@@ -150,23 +188,17 @@ protected:
                        BrokerPage<T> (*parse)(std::string_view body))
     {
         Stamped<T> result;
-        result.as_of = pages(account_ref, resource, [&](std::string_view body) -> PageInfo {
-            auto page = parse(body);
+        result.as_of = fetch_contract_pages(m_link, m_endpoint, account_ref, resource, [&](std::string_view body) {
+            auto page = parse_recorded(m_link.health, [&] { return parse(body); });
             for (auto& item : page.items) result.items.push_back(std::move(item));
             return PageInfo(page);
         });
         return result;
     }
-    /// fetch_contract_pages for this broker and account.
-    Timestamp pages(const std::string& account_ref, std::string_view resource,
-                    const std::function<PageInfo(std::string_view body)>& on_page);
-    std::string_view m_broker;
 
 private:
-    HttpClient& m_http;
-    std::string m_base_url;
-    std::string m_api_key;
-    std::int64_t m_max_pages;
+    BrokerLink m_link;
+    ContractEndpoint m_endpoint;
 };
 
 /// A required broker setting, or BrokerError(configuration) naming it.

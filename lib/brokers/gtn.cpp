@@ -1,45 +1,65 @@
-// GTN (UAE: USD cash and US equities), following its public API shape:
-//   POST /trade/auth/token                      {"assertion": <RS256 institution JWT>} -> access token
-//   GET  /trade/fo/v1.2.1/customer/account/cash/summary?customerNumber=..&pageIndex=..&pageSize=..
-//   GET  /trade/fo/v1.2.1/customer/account/security/summary?customerNumber=..&pageIndex=..&pageSize=..
-// Every call carries `Throttle-Key`; data calls `Authorization: Bearer <access token>`. Answers
-// are enveloped {"status": "SUCCESS"|"FAILED", "reason": .., "data": {..}, "paging": {..}} and
-// amounts are JSON numbers, read exactly (never through a double).
+// GTN (UAE: USD cash and US equities), speaking GTN's published Trade API 1.2.1 (the names are in
+// lib/brokers/contracts.hpp, the protocol in docs/brokers.md):
+//   POST /trade/auth/token          Basic app_key:secret, Throttle-Key, {"assertion": RS256 JWT}
+//   POST /trade/auth/token/refresh  Throttle-Key, {"refreshToken": ..}
+//   GET  /trade/fo/v1.2.1/customer/account/{cash,security}/summary?customerNumber=..&pageNo=N&pageWidth=W
+// Answers carry status/rejectCode/reason, the paging fields and `list` at the top level. Errors
+// mostly come as HTTP 200 + FAILED: 1007 (expired token) renews the token once and asks again,
+// 1123 (busy) is retried with backoff, 1014 (assertion lacks details) is our configuration, any
+// other code is a fetch_error naming it. Amounts are JSON numbers, read exactly.
 #include <fmt/format.h>
 
 #include <chrono>
 #include <mutex>
+#include <random>
+#include <thread>
 
 #include "lib/brokers/broker.hpp"
+#include "lib/brokers/contracts.hpp"
 #include "lib/errors.hpp"
 #include "lib/hash.hpp"
 #include "lib/jwt.hpp"
+#include "lib/log.hpp"
 
 namespace reconcile {
 namespace {
 
 constexpr std::string_view gtn = "GTN";
-constexpr const char* cash_path = "/trade/fo/v1.2.1/customer/account/cash/summary";
-constexpr const char* security_path = "/trade/fo/v1.2.1/customer/account/security/summary";
-constexpr int page_size = 100;
-/// The institution assertion lives this long; the access token as long as GTN says.
-constexpr std::int64_t assertion_lifetime_seconds = 300;
+constexpr int page_width = 100;
+/// The institution assertion lives an hour, as GTN's SDK makes it.
+constexpr std::int64_t assertion_lifetime_seconds = 3600;
 /// A token this close to its expiry is renewed before use.
 constexpr std::chrono::seconds renew_margin{30};
 
+/// Standard base64 (with padding) for the Basic header.
+std::string base64_encode(const std::string& text)
+{
+    std::string encoded = base64url_encode(text);
+    for (char& c : encoded) {
+        if (c == '-') c = '+';
+        if (c == '_') c = '/';
+    }
+    while (encoded.size() % 4 != 0) encoded.push_back('=');
+    return encoded;
+}
+
 class GtnBroker : public Broker {
 public:
-    GtnBroker(const BrokerSettings& settings, HttpClient& http)
-        : m_http(http),
+    GtnBroker(const BrokerSettings& settings, BrokerLink link)
+        : m_link(link),
           m_base_url(required_broker_setting(settings.gtn_base_url, gtn, "GTN_BASE_URL")),
           m_app_key(required_broker_setting(settings.gtn_app_key, gtn, "GTN_APP_KEY")),
+          m_basic_auth(
+              "Basic " +
+              base64_encode(m_app_key + ":" + required_broker_setting(settings.gtn_app_secret, gtn, "GTN_APP_SECRET"))),
           m_institution(required_broker_setting(settings.gtn_institution_id, gtn, "GTN_INSTITUTION_ID")),
+          m_user_id(required_broker_setting(settings.gtn_user_id, gtn, "GTN_USER_ID")),
           m_throttle_key(settings.gtn_throttle_key.value_or(m_app_key)),
-          m_max_pages(settings.max_pages)
+          m_max_pages(settings.max_pages),
+          m_busy_retries(settings.max_retries),
+          m_backoff_ms(settings.backoff_ms),
+          m_backoff_max_ms(settings.backoff_max_ms)
     {
-        if (settings.gtn_app_secret) {
-            m_basic_auth = "Basic " + base64_encode(m_app_key + ":" + *settings.gtn_app_secret);
-        }
         try {
             m_signer.emplace(required_broker_setting(settings.gtn_private_key, gtn, "GTN_PRIVATE_KEY"),
                              "GTN_PRIVATE_KEY");
@@ -52,123 +72,211 @@ public:
 
     Stamped<BrokerCash> cash(const std::string& account_ref) override
     {
-        return collect(cash_path, account_ref, parse_gtn_cash);
+        return collect(gtn_api::cash_path, account_ref, parse_gtn_cash);
     }
 
     Stamped<BrokerPosition> positions(const std::string& account_ref) override
     {
-        return collect(security_path, account_ref, parse_gtn_securities);
+        return collect(gtn_api::security_path, account_ref, parse_gtn_securities);
     }
 
 private:
-    /// Standard base64 (with padding) for the Basic header.
-    static std::string base64_encode(const std::string& text)
+    /// POST one token call and read its answer; a FAILED answer or any failure is a BrokerError.
+    GtnToken token_call(std::string_view path, const nlohmann::json& payload, bool basic)
     {
-        std::string encoded = base64url_encode(text);
-        for (char& c : encoded) {
-            if (c == '-') c = '+';
-            if (c == '_') c = '/';
-        }
-        while (encoded.size() % 4 != 0) encoded.push_back('=');
-        return encoded;
-    }
-
-    /// The current access token, exchanging a fresh institution JWT when there is none or it
-    /// is about to expire. One exchange at a time; the other threads wait for its result.
-    std::string access_token(const std::string& stale = {})
-    {
-        const std::lock_guard<std::mutex> guard(m_token_mutex);
-        if (m_exchange_error) throw BrokerError(BrokerFailure::broker, *m_exchange_error);
-        const auto now = std::chrono::system_clock::now();
-        if (!m_token.empty() && m_token != stale && now + renew_margin < m_token_expires) return m_token;
-        const auto epoch = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-        const nlohmann::json claims = {{"iss", m_app_key},
-                                       {"instCode", m_institution},
-                                       {"iat", epoch},
-                                       {"exp", epoch + assertion_lifetime_seconds}};
         HttpRequest request{.method = "POST",
-                            .url = m_base_url + "/trade/auth/token",
+                            .url = m_base_url + std::string(path),
                             .headers = {{"Content-Type", "application/json"},
                                         {"Accept", "application/json"},
                                         {"Throttle-Key", m_throttle_key}},
-                            .body = nlohmann::json{{"assertion", m_signer->sign(claims)}}.dump()};
-        if (!m_basic_auth.empty()) request.headers.emplace_back("Authorization", m_basic_auth);
-        GtnToken answer;
+                            .body = payload.dump()};
+        if (basic) request.headers.emplace_back("Authorization", m_basic_auth);
+        const HttpResponse response = broker_send(m_link, std::move(request));
         try {
-            answer = parse_gtn_token(broker_body(gtn, broker_send(m_http, request)));
-        } catch (const BrokerError& e) {
-            // Without a token no account can be asked: this is about the broker, not a customer,
-            // and it is not asked again in this run.
-            m_exchange_error = fmt::format("token exchange failed: {}", e.what());
-            throw BrokerError(BrokerFailure::broker, *m_exchange_error);
+            throw_if_gtn_rejected(response.body);
+        } catch (const GtnRejected&) {
+            m_link.health.error(BrokerErrorKind::reject_code);
+            throw;
         }
-        m_token = answer.access_token;
-        m_token_expires = answer.expires_at.value_or(now + std::chrono::seconds(assertion_lifetime_seconds));
-        return m_token;
+        const std::string& body = broker_body(gtn, response, m_link.health);
+        return parse_recorded(m_link.health, [&] { return parse_gtn_token(body); });
     }
 
-    /// GET one page's body; a 401 (expired or revoked token) renews the token once and asks again.
-    std::string get_page(const std::string& path, const std::string& account_ref, int page)
+    /// A fresh server token from a new assertion (claims as GTN's SDK makes them).
+    GtnToken assert_again(Timestamp now)
     {
-        const std::string url = fmt::format("{}{}?customerNumber={}&pageIndex={}&pageSize={}", m_base_url, path,
-                                            url_encode(account_ref), page, page_size);
+        const auto epoch = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+        const nlohmann::json claims = {{"iss", m_app_key},
+                                       {"instCode", m_institution},
+                                       {"userId", m_user_id},
+                                       {"iat", epoch},
+                                       {"exp", epoch + assertion_lifetime_seconds}};
+        return token_call(gtn_api::token_path, {{"assertion", m_signer->sign(claims)}}, true);
+    }
+
+    /// The current access token. Renewed when there is none, it is about to expire, or it is
+    /// `stale` (GTN refused it): by refresh while the refresh token lasts, else by a new
+    /// assertion. One renewal at a time; the other threads wait for its result.
+    std::string access_token(const std::string& stale = {})
+    {
+        const std::lock_guard<std::mutex> guard(m_token_mutex);
+        if (m_exchange_error) throw BrokerError(m_exchange_scope, *m_exchange_error);
+        const auto now = std::chrono::system_clock::now();
+        const auto fresh = [&](const std::optional<Timestamp>& expires) {
+            return !expires || now + renew_margin < *expires;
+        };
+        if (!m_token.access_token.empty() && m_token.access_token != stale && fresh(m_token.expires_at)) {
+            return m_token.access_token;
+        }
+        if (m_token.refresh_token && fresh(m_token.refresh_expires_at)) {
+            try {
+                m_token = token_call(gtn_api::refresh_path, {{"refreshToken", *m_token.refresh_token}}, false);
+                return m_token.access_token;
+            } catch (const BrokerError& e) {
+                log_line(LogLevel::debug, fmt::format("GTN token refresh refused, asserting again: {}", e.what()));
+            }
+        }
+        try {
+            m_token = assert_again(now);
+        } catch (const GtnRejected& e) {
+            // Without a token no account can be asked: this is about the broker (or, for 1014,
+            // our assertion's details), not a customer, and it is not asked again in this run.
+            m_exchange_scope =
+                e.code() == gtn_api::reject_assertion_details ? BrokerFailure::configuration : BrokerFailure::broker;
+            m_exchange_error = fmt::format("token exchange failed: {}", e.what());
+            throw BrokerError(m_exchange_scope, *m_exchange_error);
+        } catch (const BrokerError& e) {
+            m_exchange_scope = BrokerFailure::broker;
+            m_exchange_error = fmt::format("token exchange failed: {}", e.what());
+            throw BrokerError(m_exchange_scope, *m_exchange_error);
+        }
+        return m_token.access_token;
+    }
+
+    /// GET one page's body. A refused token (401, or 200+FAILED 1007) is renewed once and the
+    /// page asked again; 1123 (busy) is retried with backoff; other rejectCodes end here.
+    std::string get_page(std::string_view path, const std::string& account_ref, int page)
+    {
+        const std::string url =
+            fmt::format("{}{}?{}={}&{}={}&{}={}", m_base_url, path, gtn_api::customer_param, url_encode(account_ref),
+                        gtn_api::page_param, page, gtn_api::width_param, page_width);
         std::string token = access_token();
-        for (int attempt = 0;; ++attempt) {
-            HttpRequest request{.method = "GET",
-                                .url = url,
-                                .headers = {{"Accept", "application/json"},
-                                            {"Authorization", "Bearer " + token},
-                                            {"Throttle-Key", m_throttle_key}}};
-            HttpResponse response = broker_send(m_http, request);
-            if (response.status == 401 && attempt == 0) {
+        bool renewed = false;
+        std::int64_t busy = 0;
+        for (;;) {
+            HttpResponse response = broker_send(m_link, HttpRequest{.method = "GET",
+                                                                    .url = url,
+                                                                    .headers = {{"Accept", "application/json"},
+                                                                                {"Authorization", "Bearer " + token},
+                                                                                {"Throttle-Key", m_throttle_key}}});
+            const auto renew = [&] {
+                renewed = true;
+                m_link.health.retry();
                 token = access_token(token);
+            };
+            if (response.status == 401 && !renewed) {
+                m_link.health.error(BrokerErrorKind::http_status);
+                renew();
                 continue;
             }
-            broker_body(gtn, response);
+            try {
+                // A 200 SUCCESS page is read once, by the caller's parser; only a body that may be
+                // FAILED (or a non-200 one) is read here for its rejectCode first.
+                if (response.status != 200 || response.body.find("FAILED") != std::string::npos) {
+                    throw_if_gtn_rejected(response.body);
+                }
+            } catch (const GtnRejected& e) {
+                m_link.health.error(BrokerErrorKind::reject_code);
+                if (e.code() == gtn_api::reject_token_expired && !renewed) {
+                    renew();
+                    continue;
+                }
+                if (e.code() == gtn_api::reject_server_busy && busy < m_busy_retries) {
+                    ++busy;
+                    m_link.health.retry();
+                    std::this_thread::sleep_for(
+                        backoff_delay(static_cast<int>(busy), m_backoff_ms, m_backoff_max_ms, jitter(), std::nullopt));
+                    continue;
+                }
+                const std::string tries = busy > 0 ? fmt::format(" (after {} attempts)", busy + 1) : "";
+                if (e.code() == gtn_api::reject_assertion_details) {
+                    throw BrokerError(BrokerFailure::configuration, std::string(e.what()) + tries);
+                }
+                throw BrokerError(BrokerFailure::account, std::string(e.what()) + tries);
+            }
+            broker_body(gtn, response, m_link.health);
             return std::move(response.body);
         }
     }
 
-    /// Every row of one summary for one account, walking pages from 0 to paging.totalPages.
+    static double jitter()
+    {
+        static thread_local std::mt19937_64 engine{std::random_device{}()};
+        return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+    }
+
+    /// Every row of one summary for one account: pages from 1 while `isNextPageAvailable`,
+    /// then the rows seen must be `totalNoOfRecords` (a page is never silently dropped).
     template <typename T>
-    Stamped<T> collect(const std::string& path, const std::string& account_ref,
+    Stamped<T> collect(std::string_view path, const std::string& account_ref,
                        BrokerPage<T> (*parse)(std::string_view body))
     {
         Stamped<T> result;
-        std::optional<Timestamp> stamped;
-        for (int page = 0;; ++page) {
-            if (page >= m_max_pages) {
+        result.as_of = std::chrono::system_clock::now();  // GTN's summaries carry no as-of
+        std::optional<std::int64_t> total;
+        int page = 1;
+        for (;; ++page) {
+            if (page > m_max_pages) {
                 throw BrokerError(BrokerFailure::account,
                                   fmt::format("GTN paging did not end within {} pages", m_max_pages));
             }
-            auto answer = parse(get_page(path, account_ref, page));
-            if (!stamped) stamped = answer.as_of;
+            const std::string body = get_page(path, account_ref, page);
+            auto answer = parse_recorded(m_link.health, [&] { return parse(body); });
+            m_link.health.page();
+            if (answer.total_records) {
+                if (total && *total != *answer.total_records) {
+                    m_link.health.error(BrokerErrorKind::parse);
+                    throw BrokerError(BrokerFailure::account,
+                                      fmt::format("GTN changed totalNoOfRecords from {} to {} on page {}", *total,
+                                                  *answer.total_records, page));
+                }
+                total = answer.total_records;
+            }
             for (auto& item : answer.items) result.items.push_back(std::move(item));
-            if (!answer.total_pages || page + 1 >= *answer.total_pages) break;
+            if (!answer.more) break;
         }
-        result.as_of = stamped.value_or(std::chrono::system_clock::now());
+        if (total && static_cast<std::size_t>(*total) != result.items.size()) {
+            m_link.health.error(BrokerErrorKind::parse);
+            throw BrokerError(BrokerFailure::account,
+                              fmt::format("GTN said totalNoOfRecords {} but sent {} rows over {} page(s)", *total,
+                                          result.items.size(), page));
+        }
         return result;
     }
 
-    HttpClient& m_http;
+    BrokerLink m_link;
     std::string m_base_url;
     std::string m_app_key;
-    std::string m_institution;
-    std::string m_throttle_key;
     std::string m_basic_auth;
+    std::string m_institution;
+    std::string m_user_id;
+    std::string m_throttle_key;
     std::int64_t m_max_pages;
+    std::int64_t m_busy_retries;
+    std::int64_t m_backoff_ms;
+    std::int64_t m_backoff_max_ms;
     std::optional<Rs256Signer> m_signer;
     std::mutex m_token_mutex;
-    std::string m_token;
-    Timestamp m_token_expires{};
+    GtnToken m_token;
     std::optional<std::string> m_exchange_error;
+    BrokerFailure m_exchange_scope = BrokerFailure::broker;
 };
 
 }  // namespace
 
-std::unique_ptr<Broker> make_gtn_broker(const BrokerSettings& settings, HttpClient& http)
+std::unique_ptr<Broker> make_gtn_broker(const BrokerSettings& settings, BrokerLink link)
 {
-    return std::make_unique<GtnBroker>(settings, http);
+    return std::make_unique<GtnBroker>(settings, link);
 }
 
 }  // namespace reconcile

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/brokers/contracts.hpp"
 #include "lib/exact_json.hpp"
 
 namespace reconcile {
@@ -111,41 +112,53 @@ const Json& array(const Json& object, std::string_view key, std::string_view bro
     return *found;
 }
 
-BrokerCash cash_row(const Json& row, std::string_view broker, std::string_view amount_key)
+/// GTN's FAILED envelope as GtnRejected: the rejectCode (0 when absent) and the reason.
+[[noreturn]] void gtn_rejected(const Json& answer, std::string_view what, const std::string& status)
 {
-    return {text(row, "currency", broker), decimal(row, amount_key, broker)};
+    const std::int64_t code = optional_int(answer, gtn_api::reject_code, gtn).value_or(0);
+    const std::string reason = optional_text(answer, gtn_api::reason, gtn).value_or("");
+    throw GtnRejected(code, reason,
+                      fmt::format("GTN {} {} (rejectCode {}): {}", what, printable_snippet(status, 40), code,
+                                  printable_snippet(reason.empty() ? "no reason" : reason)));
 }
 
-BrokerPosition position_row(const Json& row, std::string_view broker)
-{
-    return {text(row, "symbol", broker), decimal(row, "quantity", broker)};
-}
-
-/// GTN's envelope: status SUCCESS, or FAILED (any other status) with a reason.
+/// GTN's envelope: status SUCCESS, or FAILED (any other status) with a rejectCode and reason.
 Json gtn_envelope(std::string_view body, std::string_view what)
 {
     Json answer = parse_body(gtn, body);
-    const std::string status = text(answer, "status", gtn);
-    if (status != "SUCCESS") {
-        const std::string reason = optional_text(answer, "reason", gtn).value_or("");
-        throw BrokerError(BrokerFailure::account,
-                          fmt::format("GTN {} {}: {}", what, printable_snippet(status, 40),
-                                      printable_snippet(reason.empty() ? "no reason" : reason)));
-    }
+    const std::string status = text(answer, gtn_api::status, gtn);
+    if (status != "SUCCESS") gtn_rejected(answer, what, status);
     return answer;
 }
 
-/// A GTN summary page: the rows of data.<list_key>, data.asOf and paging.totalPages.
+/// A GTN summary page: the rows of `list` and the paging fields, straight in the envelope.
 template <typename T, typename Row>
-BrokerPage<T> gtn_page(std::string_view body, std::string_view list_key, Row row)
+BrokerPage<T> gtn_page(std::string_view body, Row row)
 {
     const Json answer = gtn_envelope(body, "answered");
-    const Json& data = field(answer, "data", gtn);
     BrokerPage<T> page;
-    page.as_of = time(data, "asOf", gtn);
-    for (const auto& item : array(data, list_key, gtn)) page.items.push_back(row(item));
-    if (answer.contains("paging")) page.total_pages = optional_int(answer["paging"], "totalPages", gtn);
+    for (const auto& item : array(answer, gtn_api::list, gtn)) page.items.push_back(row(item));
+    const auto found = answer.find(std::string(gtn_api::next_page));
+    if (found != answer.end() && !found->is_null()) {
+        if (!found->is_boolean()) malformed(gtn, fmt::format("'{}' is not true or false", gtn_api::next_page));
+        page.more = found->get<bool>();
+    }
+    page.total_records = optional_int(answer, gtn_api::total_records, gtn);
+    if (page.total_records && *page.total_records < 0) {
+        malformed(gtn, fmt::format("'{}' is negative", gtn_api::total_records));
+    }
     return page;
+}
+
+/// An optional epoch-milliseconds time (GTN's token expiries).
+std::optional<Timestamp> epoch_ms(const Json& answer, std::string_view key)
+{
+    const auto ms = optional_int(answer, key, gtn);
+    if (!ms) return std::nullopt;
+    // Past this (April 2262) a system_clock time_point (nanoseconds) would overflow.
+    constexpr auto max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Timestamp::duration::max()).count();
+    if (*ms < 0 || *ms > max_ms) malformed(gtn, fmt::format("'{}' is out of range", key));
+    return Timestamp(std::chrono::milliseconds(*ms));
 }
 
 /// A page of the contract ZAG and ViewTrade share: the rows of <list_key>, as_of, next_page.
@@ -155,9 +168,9 @@ BrokerPage<T> contract_page(std::string_view broker, std::string_view body, std:
     const Json answer = parse_body(broker, body);
     if (!answer.is_object()) malformed(broker, "expected an object");
     BrokerPage<T> page;
-    page.as_of = time(answer, "as_of", broker);
+    page.as_of = time(answer, shared_contract::as_of, broker);
     for (const auto& item : array(answer, list_key, broker)) page.items.push_back(row(item));
-    page.next_page = optional_int(answer, "next_page", broker);
+    page.next_page = optional_int(answer, shared_contract::next_page, broker);
     return page;
 }
 
@@ -166,57 +179,77 @@ BrokerPage<T> contract_page(std::string_view broker, std::string_view body, std:
 GtnToken parse_gtn_token(std::string_view body)
 {
     const Json answer = gtn_envelope(body, "token exchange");
-    GtnToken token{.access_token = text(answer, "accessToken", gtn)};
-    if (const auto expires_ms = optional_int(answer, "accessTokenExpiresAt", gtn)) {
-        // Past this (April 2262) a system_clock time_point (nanoseconds) would overflow.
-        constexpr auto max_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Timestamp::duration::max()).count();
-        if (*expires_ms < 0 || *expires_ms > max_ms) malformed(gtn, "'accessTokenExpiresAt' is out of range");
-        token.expires_at = Timestamp(std::chrono::milliseconds(*expires_ms));
-    }
+    GtnToken token{.access_token = text(answer, gtn_api::access_token, gtn)};
+    token.refresh_token = optional_text(answer, gtn_api::refresh_token, gtn);
+    token.expires_at = epoch_ms(answer, gtn_api::access_expires);
+    token.refresh_expires_at = epoch_ms(answer, gtn_api::refresh_expires);
     return token;
 }
 
 BrokerPage<BrokerCash> parse_gtn_cash(std::string_view body)
 {
-    return gtn_page<BrokerCash>(body, "cashSummary", [](const Json& row) { return cash_row(row, gtn, "cashBalance"); });
+    return gtn_page<BrokerCash>(body, [](const Json& row) {
+        return BrokerCash{text(row, gtn_api::cash_currency, gtn), decimal(row, gtn_api::cash_balance, gtn)};
+    });
 }
 
 BrokerPage<BrokerPosition> parse_gtn_securities(std::string_view body)
 {
-    return gtn_page<BrokerPosition>(body, "securities", [](const Json& row) { return position_row(row, gtn); });
+    return gtn_page<BrokerPosition>(body, [](const Json& row) {
+        return BrokerPosition{text(row, gtn_api::security_symbol, gtn), decimal(row, gtn_api::security_quantity, gtn)};
+    });
+}
+
+void throw_if_gtn_rejected(std::string_view body)
+{
+    Json answer;
+    try {
+        answer = parse_json_exact(body);
+    } catch (const JsonTextError&) {
+        return;
+    }
+    if (!answer.is_object() || !answer.contains(std::string(gtn_api::reject_code))) return;
+    const auto status = optional_text(answer, gtn_api::status, gtn);
+    if (status && *status != "SUCCESS") gtn_rejected(answer, "answered", *status);
 }
 
 BrokerPage<BrokerPosition> parse_zag_holdings(std::string_view body)
 {
-    return contract_page<BrokerPosition>(zag, body, "holdings", [](const Json& row) { return position_row(row, zag); });
+    return contract_page<BrokerPosition>(zag, body, zag_api::holdings_list, [](const Json& row) {
+        return BrokerPosition{text(row, zag_api::symbol, zag), decimal(row, zag_api::quantity, zag)};
+    });
 }
 
 BrokerPage<BrokerCash> parse_viewtrade_cash(std::string_view body)
 {
-    return contract_page<BrokerCash>(viewtrade, body, "cash",
-                                     [](const Json& row) { return cash_row(row, viewtrade, "amount"); });
+    return contract_page<BrokerCash>(viewtrade, body, viewtrade_api::balances_list, [](const Json& row) {
+        return BrokerCash{text(row, viewtrade_api::currency, viewtrade),
+                          decimal(row, viewtrade_api::amount, viewtrade)};
+    });
 }
 
 BrokerPage<BrokerPosition> parse_viewtrade_positions(std::string_view body)
 {
-    return contract_page<BrokerPosition>(viewtrade, body, "positions",
-                                         [](const Json& row) { return position_row(row, viewtrade); });
+    return contract_page<BrokerPosition>(viewtrade, body, viewtrade_api::positions_list, [](const Json& row) {
+        return BrokerPosition{text(row, viewtrade_api::symbol, viewtrade),
+                              decimal(row, viewtrade_api::quantity, viewtrade)};
+    });
 }
 
 BrokerPage<BrokerFunding> parse_viewtrade_deposits(std::string_view body)
 {
-    return contract_page<BrokerFunding>(viewtrade, body, "deposits", [](const Json& row) {
+    namespace vt = viewtrade_api;
+    return contract_page<BrokerFunding>(viewtrade, body, vt::deposits_list, [](const Json& row) {
         BrokerFunding deposit;
-        deposit.funding_id = text(row, "deposit_id", viewtrade);
-        deposit.amount = decimal(row, "amount", viewtrade);
-        deposit.currency = text(row, "currency", viewtrade);
-        deposit.status = text(row, "status", viewtrade);
-        deposit.initiated_at = time(row, "initiated_at", viewtrade);
-        deposit.completed_at = time(row, "completed_at", viewtrade);
+        deposit.funding_id = text(row, vt::deposit_id, viewtrade);
+        deposit.amount = decimal(row, vt::amount, viewtrade);
+        deposit.currency = text(row, vt::currency, viewtrade);
+        deposit.status = text(row, vt::deposit_status, viewtrade);
+        deposit.initiated_at = time(row, vt::initiated_at, viewtrade);
+        deposit.completed_at = time(row, vt::completed_at, viewtrade);
         // The reference is free text and optional: anything but text leaves it empty.
-        if (row.contains("reference") && row["reference"].is_string()) {
-            deposit.reference = optional_text(row, "reference", viewtrade).value_or("");
+        if (const auto found = row.find(std::string(vt::reference)); found != row.end() && found->is_string()) {
+            deposit.reference = optional_text(row, vt::reference, viewtrade).value_or("");
         }
         return deposit;
     });

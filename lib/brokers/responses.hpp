@@ -67,11 +67,28 @@ private:
     BrokerFailure m_scope;
 };
 
+/// GTN's 200+FAILED (or 4xx+FAILED) answer: its rejectCode and reason. What the adapter does
+/// depends on the code (gtn_api::reject_*); as a plain BrokerError it is about the account.
+class GtnRejected : public BrokerError {
+public:
+    GtnRejected(std::int64_t code, std::string reason, const std::string& message)
+        : BrokerError(BrokerFailure::account, message), m_code(code), m_reason(std::move(reason))
+    {
+    }
+    std::int64_t code() const { return m_code; }
+    const std::string& reason() const { return m_reason; }
+
+private:
+    std::int64_t m_code;
+    std::string m_reason;
+};
+
 /// Where one page says the paging goes next, and the broker's own as-of if it sent one.
 struct PageInfo {
     std::optional<Timestamp> as_of;
-    std::optional<std::int64_t> next_page;    ///< ZAG / ViewTrade: `next_page` (null: last page)
-    std::optional<std::int64_t> total_pages;  ///< GTN: `paging.totalPages` (absent: one page)
+    std::optional<std::int64_t> next_page;      ///< ZAG / ViewTrade: `next_page` (null: last page)
+    bool more = false;                          ///< GTN: `isNextPageAvailable`
+    std::optional<std::int64_t> total_records;  ///< GTN: `totalNoOfRecords`, over every page
 };
 
 /// One page of an answer: its rows and its paging.
@@ -80,18 +97,26 @@ struct BrokerPage : PageInfo {
     std::vector<T> items;
 };
 
-/// GTN's answer to the token exchange.
+/// GTN's answer to the token exchange and to a refresh.
 struct GtnToken {
     std::string access_token;
-    std::optional<Timestamp> expires_at;  ///< accessTokenExpiresAt (epoch milliseconds, before 2262)
+    std::optional<std::string> refresh_token;
+    std::optional<Timestamp> expires_at;          ///< accessTokenExpiresAt (epoch milliseconds, before 2262)
+    std::optional<Timestamp> refresh_expires_at;  ///< refreshTokenExpiresAt
 };
 
-/// GTN POST /trade/auth/token: {"status": "SUCCESS", "accessToken": .., "accessTokenExpiresAt": ms}.
+/// GTN POST /trade/auth/token and /trade/auth/token/refresh: {"status": "SUCCESS", "rejectCode": 0,
+/// "accessToken", "refreshToken", "accessTokenExpiresAt": ms, "refreshTokenExpiresAt": ms, ..}.
 GtnToken parse_gtn_token(std::string_view body);
-/// GTN cash summary: {"status", "data": {"asOf", "cashSummary": [{"currency", "cashBalance"}]}, "paging"}.
+/// GTN cash summary (Trade API 1.2.1, no `data` wrapper): {"status", "rejectCode",
+/// "isNextPageAvailable", "pageNo", "pageWidth", "totalNoOfRecords", "list": [{"currency",
+/// "balance", ..}]}. A FAILED answer throws GtnRejected.
 BrokerPage<BrokerCash> parse_gtn_cash(std::string_view body);
-/// GTN security summary: as the cash summary with "securities": [{"symbol", "quantity"}].
+/// GTN security summary: the same envelope; rows {"symbol", "quantity"} (provisional names).
 BrokerPage<BrokerPosition> parse_gtn_securities(std::string_view body);
+/// A GTN answer with any HTTP status: throws GtnRejected when it is a FAILED envelope with a
+/// rejectCode, and returns normally otherwise (not JSON, or no FAILED status).
+void throw_if_gtn_rejected(std::string_view body);
 /// ZAG holdings: {"as_of", "holdings": [{"symbol", "quantity"}], "next_page"}.
 BrokerPage<BrokerPosition> parse_zag_holdings(std::string_view body);
 /// ViewTrade balances: {"as_of", "cash": [{"currency", "amount"}], "next_page"}.

@@ -1,21 +1,19 @@
-// ViewTrade (India: USD cash and US equities). ViewTrade publishes no API; this adapter
-// implements the contract documented in the README ("Brokers"), so the real endpoint shapes
-// can be dropped in here later. Header X-Api-Key: {VIEWTRADE_API_KEY}.
-//   GET /v1/accounts/{account}/balances?page=N  -> {"as_of", "cash": [{"currency", "amount"}], "next_page"}
-//   GET /v1/accounts/{account}/positions?page=N -> {"as_of", "positions": [{"symbol", "quantity"}], "next_page"}
-//   GET /v1/accounts/{account}/deposits?page=N  -> {"as_of", "deposits": [{"deposit_id", "amount", "currency",
-//                                                   "status", "initiated_at", "completed_at", "reference"}],
-//                                                   "next_page"}
+// ViewTrade (India: USD cash and US equities). ViewTrade publishes no API: this adapter
+// implements the PROVISIONAL contract written down in lib/brokers/contracts.hpp (viewtrade_api)
+// and docs/brokers.md, so the real shapes can be dropped in there later. The path below the
+// base URL is VIEWTRADE_BASE_PATH.
 #include "lib/brokers/broker.hpp"
+#include "lib/brokers/contracts.hpp"
 
 namespace reconcile {
 namespace {
 
 class ViewTradeBroker : public ContractBroker {
 public:
-    ViewTradeBroker(const BrokerSettings& settings, HttpClient& http)
-        : ContractBroker("VIEWTRADE", http, settings.viewtrade_base_url, "VIEWTRADE_BASE_URL",
-                         settings.viewtrade_api_key, "VIEWTRADE_API_KEY", settings.max_pages)
+    ViewTradeBroker(const BrokerSettings& settings, BrokerLink link)
+        : ContractBroker("VIEWTRADE", link, settings.viewtrade_base_url, "VIEWTRADE_BASE_URL",
+                         settings.viewtrade_base_path, settings.viewtrade_api_key, "VIEWTRADE_API_KEY",
+                         settings.max_pages)
     {
     }
 
@@ -23,25 +21,25 @@ public:
 
     Stamped<BrokerCash> cash(const std::string& account_ref) override
     {
-        return collect(account_ref, "balances", parse_viewtrade_cash);
+        return collect(account_ref, viewtrade_api::balances_resource, parse_viewtrade_cash);
     }
 
     Stamped<BrokerPosition> positions(const std::string& account_ref) override
     {
-        return collect(account_ref, "positions", parse_viewtrade_positions);
+        return collect(account_ref, viewtrade_api::positions_resource, parse_viewtrade_positions);
     }
 
     Stamped<BrokerFunding> funding(const std::string& account_ref) override
     {
-        return collect(account_ref, "deposits", parse_viewtrade_deposits);
+        return collect(account_ref, viewtrade_api::deposits_resource, parse_viewtrade_deposits);
     }
 };
 
 }  // namespace
 
-std::unique_ptr<Broker> make_viewtrade_broker(const BrokerSettings& settings, HttpClient& http)
+std::unique_ptr<Broker> make_viewtrade_broker(const BrokerSettings& settings, BrokerLink link)
 {
-    return std::make_unique<ViewTradeBroker>(settings, http);
+    return std::make_unique<ViewTradeBroker>(settings, link);
 }
 
 }  // namespace reconcile

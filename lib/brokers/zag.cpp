@@ -1,17 +1,17 @@
-// ZAG (UAE: holdings). ZAG publishes no API; this adapter implements the contract documented in
-// the README ("Brokers"), so the real endpoint shape can be dropped in here later:
-//   GET {ZAG_BASE_URL}/v1/accounts/{account}/holdings?page=N   X-Api-Key: {ZAG_API_KEY}
-//   -> {"account_id": .., "as_of": .., "holdings": [{"symbol": "AAPL", "quantity": "1.5"}], "next_page": null}
+// ZAG (UAE: holdings). ZAG publishes no API: this adapter implements the PROVISIONAL contract
+// written down in lib/brokers/contracts.hpp (zag_api) and docs/brokers.md, so the real shape
+// can be dropped in there later. The path below the base URL is ZAG_BASE_PATH.
 #include "lib/brokers/broker.hpp"
+#include "lib/brokers/contracts.hpp"
 
 namespace reconcile {
 namespace {
 
 class ZagBroker : public ContractBroker {
 public:
-    ZagBroker(const BrokerSettings& settings, HttpClient& http)
-        : ContractBroker("ZAG", http, settings.zag_base_url, "ZAG_BASE_URL", settings.zag_api_key, "ZAG_API_KEY",
-                         settings.max_pages)
+    ZagBroker(const BrokerSettings& settings, BrokerLink link)
+        : ContractBroker("ZAG", link, settings.zag_base_url, "ZAG_BASE_URL", settings.zag_base_path,
+                         settings.zag_api_key, "ZAG_API_KEY", settings.max_pages)
     {
     }
 
@@ -19,15 +19,15 @@ public:
 
     Stamped<BrokerPosition> positions(const std::string& account_ref) override
     {
-        return collect(account_ref, "holdings", parse_zag_holdings);
+        return collect(account_ref, zag_api::holdings_resource, parse_zag_holdings);
     }
 };
 
 }  // namespace
 
-std::unique_ptr<Broker> make_zag_broker(const BrokerSettings& settings, HttpClient& http)
+std::unique_ptr<Broker> make_zag_broker(const BrokerSettings& settings, BrokerLink link)
 {
-    return std::make_unique<ZagBroker>(settings, http);
+    return std::make_unique<ZagBroker>(settings, link);
 }
 
 }  // namespace reconcile

@@ -3,7 +3,8 @@
 # $public_key (path of the PEM the GTN JWT is verified with), $ae_c007_cash and $in_c021_cash
 # (the cash GTN and ViewTrade hold for those two after events the ledger booked wrongly).
 {
-  gtn: ($uae.gtn + {public_key_file: $public_key, app_key: "demo-app", institution: "DEMO",
+  gtn: ($uae.gtn + {public_key_file: $public_key, app_key: "demo-app", app_secret: "demo-secret",
+                    institution: "DEMO", user_id: "demo-server-user",
                     throttle_key: "demo-throttle"}),
   zag: ($uae.zag + {api_key: "demo-zag-key"}),
   viewtrade: ($india.viewtrade + {api_key: "demo-viewtrade-key"}),
@@ -13,7 +14,7 @@
   faults: [{broker: "viewtrade", account: "VIEWTRADE-00070025", kind: "latency", ms: 3000}]
 }
 # AE-C007's whole deposit reached GTN; IN-C021's dividend was paid by ViewTrade.
-| .gtn.accounts["GTN-00070007"].cash[0].cashBalance = $ae_c007_cash
+| .gtn.accounts["GTN-00070007"].cash[0].balance = $ae_c007_cash
 | .viewtrade.accounts["VIEWTRADE-00070021"].cash[0].amount = $in_c021_cash
 # GTN holds 0.75 AAPL for AE-C013 where the ledger booked 1.75: a short position.
 | .gtn.accounts["GTN-00070013"].securities |= map(if .symbol == "AAPL" then .quantity = "0.75" else . end)

@@ -20,15 +20,15 @@ Json gtn_fixture()
              {{"page_size", 2},
               {"accounts",
                {{"G-1",
-                 {{"cash", {{{"currency", "USD"}, {"cashBalance", "1234567890.123456789"}}}},
+                 {{"cash", {{{"currency", "USD"}, {"balance", "1234567890.123456789"}}}},
                   {"securities",
                    {{{"symbol", "AAPL"}, {"quantity", "0.1"}},
                     {{"symbol", "MSFT"}, {"quantity", "3"}},
                     {{"symbol", "NVDA"}, {"quantity", "1e-7"}},
                     {{"symbol", "TSLA"}, {"quantity", "2.50"}},
                     {{"symbol", "AMZN"}, {"quantity", "-1.000001"}}}}}},
-                {"G-2", {{"cash", {{{"currency", "USD"}, {"cashBalance", "0.30"}}}}}},
-                {"G-FAILED", {{"failed_reason", "customer suspended"}}}}}}}};
+                {"G-2", {{"cash", {{{"currency", "USD"}, {"balance", "0.30"}}}}}},
+                {"G-FAILED", {{"failed_reason", "customer suspended"}, {"failed_code", 1126}}}}}}}};
 }
 
 Settings settings_for(const FakeBroker& broker, const EnvMap& extra = {})
@@ -36,9 +36,27 @@ Settings settings_for(const FakeBroker& broker, const EnvMap& extra = {})
     return load_settings(broker.settings(extra));
 }
 
+/// "CUR=amount" per cash row, in order.
+std::vector<std::string> cash_lines(const std::vector<BrokerCash>& cash)
+{
+    std::vector<std::string> lines;
+    for (const auto& c : cash) lines.push_back(c.currency + "=" + c.amount.to_string());
+    return lines;
+}
+
+/// The health the hub recorded for one broker.
+BrokerHealth health_of(const BrokerHub& hub, std::string_view broker)
+{
+    for (const auto& health : hub.health()) {
+        if (health.broker == broker) return health;
+    }
+    FAIL("no health recorded for " << std::string(broker));
+    return {};
+}
+
 }  // namespace
 
-TEST_CASE("GTN: one JWT exchange serves every account; amounts are exact; pages are walked")
+TEST_CASE("GTN: one assertion serves every account; amounts are exact; pages are walked from 1")
 {
     FakeBroker broker(gtn_fixture());
     const Settings settings = settings_for(broker);
@@ -55,31 +73,156 @@ TEST_CASE("GTN: one JWT exchange serves every account; amounts are exact; pages 
     CHECK(stats["token_exchanges"] == 1);
     CHECK(stats["requests"]["GET gtn positions G-1"] == 3);  // five securities, two per page
     CHECK(stats["unauthorised"] == 0);
+    // One token call, cash G-1, three pages of G-1's securities, cash G-2, G-2's empty securities.
+    const auto health = health_of(hub, "GTN");
+    CHECK(health.contract == BrokerContract::public_api);
+    CHECK(health.requests == 7);
+    CHECK(health.pages == 6);
+    CHECK(health.retries == 0);
+    for (const auto kind : broker_error_kinds) CHECK(health.errors_of(kind) == 0);
+    CHECK(health.latency_max_ms >= health.latency_p95_ms);
+    CHECK(health.latency_p95_ms >= health.latency_p50_ms);
 }
 
-TEST_CASE("GTN: a revoked token is renewed once on 401; a short-lived one before it expires")
+TEST_CASE("GTN: published answers replayed: the cash summary read exactly, 1007 then success after a refresh")
+{
+    auto fixture = gtn_fixture();
+    fixture["faults"] = {canned_gtn_answer("G-9", "cash", gtn_published("cash_summary.json")),
+                         canned_gtn_answer("G-2", "cash", gtn_published("failed_1007.json"))};
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C9", "G-9"}, {"C2", "G-2"}}, {BrokerData::cash});
+    REQUIRE(fetched.failed == 0);
+    // The ledger's cash is compared with `balance` (docs/brokers.md), not buyingPower or
+    // cashForWithdrawal; amounts keep their exact text.
+    CHECK(cash_lines(fetched.accounts[0].cash->items) == std::vector<std::string>{"USD=10250.75", "AED=0.00001"});
+    CHECK(cash_lines(fetched.accounts[1].cash->items) == std::vector<std::string>{"USD=0.30"});
+    const auto stats = broker.stats();
+    CHECK(stats["token_exchanges"] == 1);  // the 1007 was answered by a refresh, not a new assertion
+    CHECK(stats["token_refreshes"] == 1);
+    CHECK(stats["requests"]["GET gtn cash G-2"] == 2);
+    const auto health = health_of(hub, "GTN");
+    CHECK(health.errors_of(BrokerErrorKind::reject_code) == 1);
+    CHECK(health.retries == 1);
+}
+
+TEST_CASE("GTN: 1123 (busy) is retried with backoff within the retry budget, then a fetch_error naming it")
+{
+    auto fixture = gtn_fixture();
+    fixture["faults"] = {canned_gtn_answer("G-1", "cash", gtn_published("failed_1123.json"), 2),
+                         canned_gtn_answer("G-2", "cash", gtn_published("failed_1123.json"), 10)};
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker, {{"RECON_BROKER_RETRIES", "2"}});
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash});
+    CHECK_FALSE(fetched.accounts[0].error.has_value());
+    CHECK(cash_lines(fetched.accounts[0].cash->items) == std::vector<std::string>{"USD=1234567890.123456789"});
+    REQUIRE(fetched.accounts[1].error.has_value());
+    CHECK(*fetched.accounts[1].error ==
+          "cash: GTN answered FAILED (rejectCode 1123): Server busy, please try again (after 3 attempts)");
+    CHECK(broker.requests("GET gtn cash G-1") == 3);
+    CHECK(broker.requests("GET gtn cash G-2") == 3);
+    const auto health = health_of(hub, "GTN");
+    CHECK(health.errors_of(BrokerErrorKind::reject_code) == 5);
+    CHECK(health.retries == 4);
+}
+
+TEST_CASE("GTN: 1001 (HTTP 400) and an unknown rejectCode are fetch_errors naming code and reason; 1014 is ours")
+{
+    auto fixture = gtn_fixture();
+    fixture["faults"] = {canned_gtn_answer("G-1", "cash", gtn_published("failed_1001.json"), 1, 400)};
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C9", "G-FAILED"}}, {BrokerData::cash});
+    CHECK_FALSE(fetched.unreachable);
+    CHECK(*fetched.accounts[0].error == "cash: GTN answered FAILED (rejectCode 1001): Missing parameters");
+    CHECK(*fetched.accounts[1].error == "cash: GTN answered FAILED (rejectCode 1126): customer suspended");
+
+    // 1014: the assertion lacks details (here: the fake wants another server user): configuration.
+    auto wrong_user = gtn_fixture();
+    wrong_user["gtn"]["user_id"] = "someone-else";
+    broker.set_fixture(wrong_user);
+    BrokerHub other(settings.brokers);
+    const auto refused = other.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash});
+    CHECK(refused.unreachable);
+    CHECK(refused.not_configured);
+    CHECK(refused.unreachable_reason.find(
+              "token exchange failed: GTN answered FAILED (rejectCode 1014): insufficient details in "
+              "assertion") != std::string::npos);
+    CHECK(broker.stats()["token_rejections"] == 1);  // asked once, never again in this run
+}
+
+TEST_CASE("GTN: a token expiring mid-run is refreshed; an expired refresh token means a new assertion")
 {
     FakeBroker broker(gtn_fixture());
     const Settings settings = settings_for(broker);
     BrokerHub hub(settings.brokers);
     REQUIRE(hub.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash}).failed == 0);
     broker.revoke_gtn_tokens();
-    const auto after = hub.fetch(BrokerId::gtn, {{"C2", "G-2"}}, {BrokerData::cash});
-    CHECK(after.failed == 0);
+    CHECK(hub.fetch(BrokerId::gtn, {{"C2", "G-2"}}, {BrokerData::cash}).failed == 0);
     auto stats = broker.stats();
-    CHECK(stats["token_exchanges"] == 2);
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["token_refreshes"] == 1);
     CHECK(stats["unauthorised"] == 1);
 
-    // A token that lives 10 s is inside the renewal margin: renewed before each use, never a 401.
+    broker.revoke_gtn_tokens(true);
+    CHECK(hub.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::positions}).failed == 0);
+    stats = broker.stats();
+    CHECK(stats["token_exchanges"] == 2);  // the refresh was refused (1007): asserted again
+    CHECK(stats["token_refreshes"] == 1);
+    CHECK(stats["unauthorised"] == 2);
+
+    // The fake's own expiry mid-run (fault expire_tokens on G-2's cash): the same refresh path.
     auto fixture = gtn_fixture();
-    fixture["gtn"]["token_ttl_seconds"] = 10;
+    fixture["faults"] = {
+        {{"broker", "gtn"}, {"account", "G-2"}, {"resource", "cash"}, {"kind", "expire_tokens"}, {"count", 1}}};
     broker.set_fixture(fixture);
     BrokerHub fresh(settings.brokers);
-    CHECK(fresh.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash}).failed == 0);
-    CHECK(fresh.fetch(BrokerId::gtn, {{"C2", "G-2"}}, {BrokerData::cash}).failed == 0);
+    const auto fetched = fresh.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash});
+    CHECK(fetched.failed == 0);
     stats = broker.stats();
-    CHECK(stats["token_exchanges"] == 2);
-    CHECK(stats["unauthorised"] == 0);
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["token_refreshes"] == 1);
+    CHECK(stats["requests"]["GET gtn cash G-2"] == 2);
+}
+
+TEST_CASE("GTN paging: a 3-page cash answer is walked whole; a totalNoOfRecords lie is a fetch_error")
+{
+    auto fixture = gtn_fixture();
+    fixture["gtn"]["accounts"]["G-3"] = {{"cash",
+                                          {{{"currency", "AED"}, {"balance", "1.5"}},
+                                           {{"currency", "EUR"}, {"balance", "2.25"}},
+                                           {{"currency", "GBP"}, {"balance", "0.00001"}},
+                                           {{"currency", "USD"}, {"balance", "-3"}},
+                                           {{"currency", "INR"}, {"balance", "100"}}}}};
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C3", "G-3"}}, {BrokerData::cash});
+    REQUIRE(fetched.failed == 0);
+    CHECK(cash_lines(fetched.accounts[0].cash->items) ==
+          std::vector<std::string>{"AED=1.5", "EUR=2.25", "GBP=0.00001", "USD=-3", "INR=100"});
+    CHECK(broker.requests("GET gtn cash G-3") == 3);
+
+    // GTN says one more record than it sends: the rows seen disagree, nothing is silently dropped.
+    fixture["faults"] = {{{"broker", "gtn"}, {"account", "G-3"}, {"kind", "records_lie"}, {"delta", 1}}};
+    broker.set_fixture(fixture);
+    BrokerHub lied_to(settings.brokers);
+    const auto lied = lied_to.fetch(BrokerId::gtn, {{"C3", "G-3"}, {"C2", "G-2"}}, {BrokerData::cash});
+    REQUIRE(lied.accounts[0].error.has_value());
+    CHECK(*lied.accounts[0].error == "cash: GTN said totalNoOfRecords 6 but sent 5 rows over 3 page(s)");
+    CHECK_FALSE(lied.accounts[1].error.has_value());
+    CHECK(health_of(lied_to, "GTN").errors_of(BrokerErrorKind::parse) == 1);
+
+    // The page cap still holds: three pages needed, two allowed.
+    fixture.erase("faults");
+    broker.set_fixture(fixture);
+    const Settings capped = settings_for(broker, {{"RECON_BROKER_MAX_PAGES", "2"}});
+    BrokerHub small(capped.brokers);
+    CHECK(*small.fetch(BrokerId::gtn, {{"C3", "G-3"}}, {BrokerData::cash}).accounts[0].error ==
+          "cash: GTN paging did not end within 2 pages");
 }
 
 TEST_CASE("GTN: an assertion signed with the wrong key is refused; the broker is unreachable as a whole")
@@ -99,19 +242,7 @@ TEST_CASE("GTN: an assertion signed with the wrong key is refused; the broker is
     CHECK(broker.stats()["token_rejections"] == 1);  // asked once, never again in this run
 }
 
-TEST_CASE("GTN: a FAILED envelope is about its account only")
-{
-    FakeBroker broker(gtn_fixture());
-    const Settings settings = settings_for(broker);
-    BrokerHub hub(settings.brokers);
-    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C9", "G-FAILED"}}, {BrokerData::cash});
-    CHECK_FALSE(fetched.unreachable);
-    CHECK(fetched.failed == 1);
-    CHECK_FALSE(fetched.accounts[0].error.has_value());
-    CHECK(*fetched.accounts[1].error == "cash: GTN answered FAILED: customer suspended");
-}
-
-TEST_CASE("GTN settings: a missing base URL or key is a configuration failure, asked of nobody")
+TEST_CASE("GTN settings: a missing base URL, secret, user id or key is a configuration failure, asked of nobody")
 {
     const Settings settings = load_settings({{"RECON_BOOKS", "uae"}});
     BrokerHub hub(settings.brokers);
@@ -121,6 +252,17 @@ TEST_CASE("GTN settings: a missing base URL or key is a configuration failure, a
     CHECK(fetched.unreachable_reason == "GTN is not configured: set GTN_BASE_URL");
 
     FakeBroker broker(gtn_fixture());
+    for (const auto& [missing, reason] :
+         {std::pair<std::string, std::string>{"GTN_APP_SECRET", "GTN is not configured: set GTN_APP_SECRET"},
+          {"GTN_USER_ID", "GTN is not configured: set GTN_USER_ID"}}) {
+        auto env = broker.settings();
+        env.erase(missing);
+        const Settings without = load_settings(env);
+        BrokerHub other(without.brokers);
+        const auto refused = other.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash});
+        CHECK(refused.not_configured);
+        CHECK(refused.unreachable_reason == reason);
+    }
     auto env = broker.settings();
     env.erase("GTN_PRIVATE_KEY_FILE");
     env["GTN_PRIVATE_KEY"] = "not a key";
@@ -128,7 +270,8 @@ TEST_CASE("GTN settings: a missing base URL or key is a configuration failure, a
     BrokerHub other(bad_key.brokers);
     const auto refused = other.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash});
     CHECK(refused.not_configured);
-    CHECK(refused.unreachable_reason == "GTN_PRIVATE_KEY: not a PEM RSA private key");
+    CHECK(refused.unreachable_reason == "GTN_PRIVATE_KEY: not an RSA private key (expected hex PKCS#8 DER or PEM)");
+    CHECK(broker.stats()["token_exchanges"] == 0);
 }
 
 TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostile account id travels encoded")
@@ -181,6 +324,21 @@ TEST_CASE("ZAG and ViewTrade: the documented contract, pages, deposits; a hostil
     // The hub asks once per account and kind in a run: a second check gets the cached answer.
     CHECK(hub.fetch(BrokerId::viewtrade, {{"C1", "V-1"}}, {BrokerData::positions}).failed == 0);
     CHECK(broker.requests("GET viewtrade positions V-1") == 1);
+
+    // The provisional contracts' path below the base URL is a setting: ZAG_BASE_PATH.
+    const Settings moved =
+        settings_for(broker, {{"ZAG_BASE_URL", broker.url()}, {"ZAG_BASE_PATH", "/zag/v1/accounts/"}});
+    BrokerHub moved_hub(moved.brokers);
+    const auto found = moved_hub.fetch(BrokerId::zag, {{"C1", "Z-1"}}, {BrokerData::positions});
+    REQUIRE(found.failed == 0);
+    CHECK(position_lines(found.accounts[0].positions->items) == std::vector<std::string>{"AAPL=10", "MSFT=2.5"});
+    const Settings elsewhere = settings_for(broker, {{"ZAG_BASE_PATH", "/v2/holders"}});
+    BrokerHub elsewhere_hub(elsewhere.brokers);
+    const auto missing = elsewhere_hub.fetch(BrokerId::zag, {{"C1", "Z-1"}}, {BrokerData::positions});
+    REQUIRE(missing.accounts[0].error.has_value());
+    CHECK(missing.accounts[0].error->find("positions: ZAG answered HTTP 404") == 0);
+    CHECK(health_of(elsewhere_hub, "ZAG").contract == BrokerContract::provisional);
+    CHECK(health_of(elsewhere_hub, "ZAG").errors_of(BrokerErrorKind::http_status) == 1);
 }
 
 TEST_CASE("each fault stays with its account; the others are fetched")

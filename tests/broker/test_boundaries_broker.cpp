@@ -1,5 +1,5 @@
 // RECON_BROKER_MAX_PAGES at exactly the pages an account needs, one fewer and one more, for
-// GTN's totalPages paging and the ZAG/ViewTrade next-page contract, against the fake broker.
+// GTN's isNextPageAvailable paging and the ZAG/ViewTrade next-page contract, against the fake broker.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -73,4 +73,21 @@ TEST_CASE("ZAG paging: exactly RECON_BROKER_MAX_PAGES pages are walked; one more
     CHECK(fetch_with(broker, BrokerId::zag, "Z-1", 4) == "AAPL=1,MSFT=2,NVDA=3");
     CHECK(fetch_with(broker, BrokerId::zag, "Z-1", 3) == "AAPL=1,MSFT=2,NVDA=3");
     CHECK(fetch_with(broker, BrokerId::zag, "Z-1", 2) == "error: positions: ZAG paging did not end within 2 pages");
+}
+
+TEST_CASE("GTN totalNoOfRecords: exactly the rows sent is read; one more or one fewer is an account failure")
+{
+    for (const int delta : {0, 1, -1}) {
+        CAPTURE(delta);
+        Json fixture = gtn_fixture();
+        if (delta != 0) fixture["faults"] = {{{"broker", "gtn"}, {"kind", "records_lie"}, {"delta", delta}}};
+        FakeBroker broker(fixture);
+        const std::string fetched = fetch_with(broker, BrokerId::gtn, "G-1", 3);
+        if (delta == 0) {
+            CHECK(fetched == "AAPL=1,MSFT=2,NVDA=3,TSLA=4,AMZN=5");
+        } else {
+            CHECK(fetched == "error: positions: GTN said totalNoOfRecords " + std::to_string(5 + delta) +
+                                 " but sent 5 rows over 3 page(s)");
+        }
+    }
 }

@@ -7,9 +7,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sstream>
+
 #include "tests/browser/cdp.hpp"
+#include "tests/db/broker_fixture.hpp"
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
+#include "tests/support/fake_broker.hpp"
+#include "tests/support/webhook_receiver.hpp"
 
 namespace reconcile::test {
 namespace {
@@ -48,14 +53,33 @@ std::string js_string(const std::string& text)
     return nlohmann::json(text).dump();
 }
 
-}  // namespace
-
-TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headless Chromium")
+/// The page's headless browser (fails the test, never skips, when Chromium is absent).
+std::unique_ptr<Chromium> start_browser(const std::string& name)
 {
     const auto chromium = find_chromium();
     REQUIRE_MESSAGE(chromium.has_value(),
                     "Chromium is not installed: the browser test needs it (scripts/setup installs Debian's chromium, "
                     "or set RECON_CHROMIUM)");
+    const auto profile = std::filesystem::path(RECON_BUILD_DIR) / "browser-artifacts" / name;
+    std::filesystem::remove_all(profile);
+    return std::make_unique<Chromium>(*chromium, profile);
+}
+
+/// The lines of a CLI's output.
+std::vector<std::string> lines_of(const std::string& text)
+{
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headless Chromium")
+{
+    auto browser_handle = start_browser("profile");
+    Chromium& browser = *browser_handle;
 
     Books& books = demo_books();
     const auto env = book_env(books);
@@ -90,9 +114,6 @@ TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headl
     CHECK(page.body.find("<script src=\"/console.js\" defer></script>") != std::string::npos);
     CHECK(page.body.find("<script>") == std::string::npos);
 
-    const auto profile = std::filesystem::path(RECON_BUILD_DIR) / "browser-artifacts" / "profile";
-    std::filesystem::remove_all(profile);
-    Chromium browser(*chromium, profile);
     browser.navigate(base + "/#token=" + admin_token);
     REQUIRE_MESSAGE(browser.wait_for("document.body && document.body.dataset.loaded"), browser.log());
 
@@ -168,6 +189,110 @@ TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headl
     CHECK(signature == "\x89PNG\r\n\x1a\n");
     CHECK(std::filesystem::file_size(artifacts / "console.png") > 20000);
     MESSAGE("screenshot: " << (artifacts / "console.png").string());
+}
+
+TEST_CASE("done when (issue 15): serve --dev, the slow customer's fetch_error acked as timing on the page, the "
+          "next C run quiet about it, the csv export with class and note")
+{
+    auto browser_handle = start_browser("profile-done-when");
+    Chromium& browser = *browser_handle;
+
+    // India as the category C tests have it: C001 is short at ViewTrade, C004's account answers
+    // too slowly.
+    Books& books = clean_books();
+    books.uae.exec(uae_broker_accounts_sql);
+    books.india.exec(india_broker_accounts_sql);
+    books.india.exec(
+        "INSERT INTO ledger.broker_accounts (customer_id, broker, broker_account_ref) VALUES ('C004', 'VIEWTRADE', "
+        "'V-004')");
+    nlohmann::json fixture = clean_broker_fixture();
+    fixture["viewtrade"]["accounts"]["V-001"]["positions"][0]["quantity"] = "0.25";  // a short position alerts on
+    fixture["viewtrade"]["accounts"]["V-004"] = {{"cash", {{{"currency", "USD"}, {"amount", "10.00"}}}}};
+    fixture["faults"] = {{{"broker", "viewtrade"}, {"account", "V-004"}, {"kind", "latency"}, {"ms", 3000}}};
+    FakeBroker broker(fixture);
+    WebhookReceiver webhook;
+    auto env = book_env(books, broker.settings({{"RECON_BROKER_TIMEOUT_MS", "1000"},
+                                                {"RECON_BROKER_RETRIES", "0"},
+                                                {"INDIA_RECON_ENABLED", "true"},
+                                                {"RECON_ALERT_MODE", "every"},
+                                                {"ALERT_WEBHOOK_URL", webhook.url()}}));
+    std::erase(env.unset_env, "ALERT_WEBHOOK_URL");
+
+    const auto first = reconcile_cli({"run", "--book", "india", "--category", "C"}, env);
+    REQUIRE_MESSAGE(first.exit_code == 1, first.err);
+    const std::string fetch_errors_sql =
+        "FROM recon.variance_fingerprints WHERE kind = 'fetch_error' AND status = 'open' AND keys->>'customer_id' = "
+        "'C004'";
+    REQUIRE(books.india.query_value("SELECT count(*) " + fetch_errors_sql) == "3");
+    const auto alerted_before = webhook.requests().size();
+    REQUIRE(alerted_before == 3);
+    std::size_t mentioned_before = 0;
+    for (const auto& request : webhook.requests()) {
+        if (request.body.find("fetch_error") != std::string::npos) ++mentioned_before;
+    }
+    REQUIRE(mentioned_before == 3);
+
+    // `reconcile serve --dev` and the URL scripts/demo prints.
+    ServeProcess serve(env, {"--dev"});
+    const std::string base = "http://127.0.0.1:" + std::to_string(serve.port());
+    browser.navigate(base + "/#token=localdev");
+    REQUIRE_MESSAGE(browser.wait_for("document.body && document.body.dataset.loaded"), browser.log());
+    // Both books' breaks on one page.
+    CHECK(browser.evaluate("[...document.querySelectorAll('section.book h2')].map(h => h.textContent).join()") ==
+          "Book india,Book uae");
+
+    // Each of the three checks' fetch_error of C004, acknowledged as timing with a note.
+    const std::string note = "C004's ViewTrade account is slow; heals next cycle";
+    const auto fingerprints =
+        lines_of(books.india.query_value("SELECT string_agg(fingerprint, E'\\n' ORDER BY check_name) " +
+                                         fetch_errors_sql));
+    REQUIRE(fingerprints.size() == 3);
+    for (const auto& fingerprint : fingerprints) {
+        CAPTURE(fingerprint);
+        const std::string row = "document.querySelector('tr[data-fingerprint=\"" + fingerprint + "\"]')";
+        REQUIRE(browser.evaluate(row + " !== null") == true);
+        CHECK(browser.evaluate(row + ".querySelector('td.keys').textContent") == "customer_id=C004");
+        browser.evaluate(row + ".querySelector('select').value = 'timing'");
+        browser.evaluate(row + ".querySelector('input').value = " + js_string(note));
+        browser.evaluate(row + ".querySelector('form button').click()");
+        REQUIRE_MESSAGE(browser.wait_for(row + " && " + row + ".classList.contains('acknowledged')"),
+                        browser.evaluate("document.getElementById('ack-message').textContent").dump());
+        CHECK(browser.evaluate(row + ".querySelector('td.ack').textContent") == "timing " + note + " (api)");
+    }
+
+    // The next C run lists them, flagged, counted as acknowledged, and alerts without them.
+    const auto second = reconcile_cli({"run", "--book", "india", "--category", "C", "--output", "json"}, env);
+    REQUIRE_MESSAGE(second.exit_code == 1, second.err);
+    const auto run = nlohmann::json::parse(second.out);
+    std::size_t flagged = 0;
+    for (const auto& check : run["checks"]) {
+        for (const auto& variance : check["variances"]) {
+            if (variance["kind"] != "fetch_error") continue;
+            ++flagged;
+            CHECK(check["metrics"]["acknowledged"] == 1);
+            CHECK(variance["acknowledgement"]["class"] == "timing");
+            CHECK(variance["acknowledgement"]["note"] == note);
+            CHECK(variance["acknowledgement"]["by"] == "api");
+        }
+    }
+    CHECK(flagged == 3);
+    const auto requests = webhook.requests();
+    CHECK(requests.size() > alerted_before);
+    for (std::size_t i = alerted_before; i < requests.size(); ++i) {
+        CHECK(requests[i].body.find("fetch_error") == std::string::npos);
+    }
+
+    // The export: every one of them with its class and note (the note's apostrophe as is).
+    const auto csv = reconcile_cli({"variances", "--book", "india", "--output", "csv"}, env);
+    REQUIRE_MESSAGE(csv.exit_code == 0, csv.err);
+    std::size_t exported = 0;
+    for (const auto& line : lines_of(csv.out)) {
+        if (line.find(",fetch_error,") == std::string::npos) continue;
+        ++exported;
+        CHECK(line.find(",timing," + note + ",api,") != std::string::npos);
+    }
+    CHECK(exported == 3);
+    browser.screenshot(std::filesystem::path(RECON_BUILD_DIR) / "browser-artifacts" / "console-done-when.png");
 }
 
 }  // namespace reconcile::test

@@ -93,7 +93,7 @@ void BookDb::reset() const
     exec(
         "TRUNCATE ledger.accounts, ledger.transactions, ledger.journal_lines, ledger.wallets,"
         " ledger.account_totals, ledger.balance_snapshots, ledger.pending_flows, ledger.broker_accounts,"
-        " ledger.lrs_remittances, recon.runs CASCADE");
+        " ledger.lrs_remittances, recon.runs, recon.run_counts CASCADE");
 }
 
 Settings BookDb::settings(const EnvMap& extra) const

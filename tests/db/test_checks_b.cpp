@@ -237,7 +237,7 @@ TEST_CASE("snapshot_reconcile: a stored snapshot that differs from the replayed 
     CHECK(variance.expected == "98.50");
     CHECK(variance.actual == "90.00");
     CHECK(variance.difference == "-8.50");
-    CHECK(variance.detail["as_of"] == "2026-11-02T12:00:00Z");
+    CHECK(variance.detail["as_of"] == "2026-11-02T12:00:00.000Z");
 }
 
 TEST_CASE("snapshot_reconcile: a posting back-dated into a snapshotted period is a break")
@@ -314,7 +314,7 @@ TEST_CASE("snapshot_reconcile: a snapshot dated after the run is a variance and 
     const auto broken = snapshot_id(db, "CUSTOMER_WALLET", "as_of = '2026-11-02T12:00Z'");
     const auto future = snapshot_id(db, "CUSTOMER_WALLET", "as_of > now()");
     const auto future_as_of = db.query_value(
-        "SELECT to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ledger.balance_snapshots"
+        "SELECT to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM ledger.balance_snapshots"
         " WHERE snapshot_id = " +
         future);
     const auto result = db.run_check("snapshot_reconcile");

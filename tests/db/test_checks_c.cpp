@@ -79,6 +79,7 @@ TEST_CASE("every C check passes when ledger and brokers agree, on both books")
     auto& uae = book("uae");
     const auto gtn = run(uae, "gtn_ledger_recon");
     CHECK(gtn.metrics["broker"] == "GTN");
+    CHECK(gtn.metrics["broker_contract"] == "public");  // GTN's published Trade API
     CHECK(gtn.metrics["broker_status"] == "reachable");
     CHECK(gtn.metrics["customers"] == 2);
     CHECK(gtn.metrics["customers_checked"] == 2);
@@ -106,7 +107,9 @@ TEST_CASE("a check with nothing to check on its book is ok and asks no broker at
         CHECK(result.status == CheckStatus::ok);
         CHECK(result.metrics["customers_checked"] == 0);
         CHECK(result.metrics["broker_status"] == "not_contacted");
-        CHECK(result.metrics.size() == 4);  // broker, broker_status, customers, customers_checked
+        CHECK(result.metrics["broker_contract"] ==
+              (std::string(check) == "gtn_ledger_recon" ? "public" : "provisional"));
+        CHECK(result.metrics.size() == 5);  // broker, broker_contract, broker_status, customers, customers_checked
     }
     auto& uae = book("uae");
     for (const char* check : {"viewtrade_ledger_recon", "viewtrade_holdings_recon", "lrs_viewtrade_tie_out"}) {
@@ -122,9 +125,9 @@ TEST_CASE("gtn_ledger_recon: cash and quantity breaks, each named with both side
 {
     auto fixture = clean_broker_fixture();
     auto& g1 = fixture["gtn"]["accounts"]["G-001"];
-    g1["cash"][0]["cashBalance"] = "48.49";  // within 0.01: a match
+    g1["cash"][0]["balance"] = "48.49";  // within 0.01: a match
     g1["securities"] = {{{"symbol", "AAPL"}, {"quantity", "0.25"}}, {{"symbol", "MSFT"}, {"quantity", "2"}}};
-    fixture["gtn"]["accounts"]["G-002"]["cash"][0]["cashBalance"] = "249.00";
+    fixture["gtn"]["accounts"]["G-002"]["cash"][0]["balance"] = "249.00";
     auto& db = book("uae", fixture);
     // The ledger also books a sell the broker never saw.
     db.exec(
@@ -144,7 +147,7 @@ TEST_CASE("gtn_ledger_recon: cash and quantity breaks, each named with both side
     CHECK(cash.detail["ledger_as_of"].is_string());
     CHECK(cash.detail["broker_as_of"].is_string());
     const auto& short_position = variance(result, "quantity_break", "AAPL");
-    CHECK(short_position.expected == "0.5");
+    CHECK(short_position.expected == "0.50");  // at the finer side's scale
     CHECK(short_position.actual == "0.25");
     CHECK(short_position.difference == "0.25");
     CHECK(short_position.detail["outcome"] == "mismatch");
@@ -185,7 +188,7 @@ TEST_CASE("zag_holdings_recon: mismatch, ledger_only (a missed sell), broker_onl
           Lines{"broker_only customer_id=C002 symbol=TSLA", "ledger_only customer_id=C002 symbol=NVDA",
                 "mismatch customer_id=C001 symbol=AAPL", "quantity_dust customer_id=C001 symbol=MSFT"});
     CHECK(variance(result, "ledger_only", "NVDA").expected == "2");
-    CHECK(variance(result, "ledger_only", "NVDA").actual == "0");
+    CHECK(variance(result, "ledger_only", "NVDA").actual == "0");  // the finer side has no decimals either
     CHECK(variance(result, "broker_only", "TSLA").difference == "-3");
     CHECK(result.metrics["instruments_compared"] == 4);
     CHECK(result.metrics["matched"] == 0);
@@ -338,7 +341,7 @@ TEST_CASE("hostile ids and symbols from the broker are stored and read back verb
 {
     const std::string hostile = "'; DROP TABLE journal_lines; --";
     auto fixture = clean_broker_fixture();
-    fixture["gtn"]["accounts"][hostile] = {{"cash", {{{"currency", "USD"}, {"cashBalance", "0"}}}},
+    fixture["gtn"]["accounts"][hostile] = {{"cash", {{{"currency", "USD"}, {"balance", "0"}}}},
                                            {"securities", {{{"symbol", hostile}, {"quantity", "7"}}}}};
     auto& db = book("uae", fixture);
     db.exec("INSERT INTO ledger.broker_accounts (customer_id, broker, broker_account_ref) VALUES ('" +

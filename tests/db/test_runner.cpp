@@ -1,13 +1,18 @@
 // The run path against a real PostgreSQL: lock, run rows, snapshot, per-check failure isolation.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <memory>
 
 #include <pqxx/pqxx>
 
 #include "checks/registry.hpp"
+#include "lib/alerts.hpp"
 #include "lib/errors.hpp"
+#include "lib/history.hpp"
 #include "lib/lock.hpp"
+#include "lib/metrics.hpp"
+#include "lib/output.hpp"
 #include "lib/runner.hpp"
 #include "tests/db/fixture.hpp"
 
@@ -117,6 +122,78 @@ TEST_CASE("--check narrows a run and refuses names outside the category")
 
     request.check_names = {"pending_flow_age"};
     CHECK_THROWS_AS(execute_run(db.settings(), default_registry(), request), Error);
+}
+
+TEST_CASE("a partial run (--check) never turns a failing category green: run row, JSON, runs list, metrics, alerts")
+{
+    auto& db = book();
+    // Two A checks break; trial_balance_zero still passes (neither break touches the journal).
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (3001, 'bank', 'DEP-1', 'C001', 'deposit', 'reversed', now()),"
+        " (2001, 'bank', 'EMPTY-1', 'C001', 'deposit', 'posted', now())");
+    const Settings settings = db.settings();
+    const auto full = execute_run(settings, default_registry(), request_for(Category::A));
+    REQUIRE(full.report.status == RunStatus::fail);
+    CHECK(full.report.scope == RunScope::full);
+    {
+        // The alerts that run would have delivered, as send_run_alerts records them.
+        Session control(db.url(), "control");
+        std::vector<DeliveredAlert> delivered;
+        for (const auto& alert : plan_alerts(settings, full.report, full.changes)) {
+            delivered.push_back({alert.check_name, alert.status, alert.dedup_key});
+        }
+        REQUIRE(delivered.size() == 2);
+        record_delivered_alerts(control, "uae", full.report.run_id, "", delivered);
+    }
+
+    auto narrowed_request = request_for(Category::A);
+    narrowed_request.check_names = {"trial_balance_zero"};
+    const auto narrowed = execute_run(settings, default_registry(), narrowed_request);
+    REQUIRE(narrowed.report.status == RunStatus::ok);
+    const auto id = std::to_string(narrowed.report.run_id);
+
+    // The run row and its JSON say partial, and which checks it covered.
+    CHECK(db.query_value("SELECT scope FROM recon.runs WHERE run_id = " + id) == "partial");
+    CHECK(db.query_value("SELECT scope FROM recon.runs WHERE run_id = " + std::to_string(full.report.run_id)) ==
+          "full");
+    Session session(db.url(), "control");
+    RunHistory history(session);
+    const auto stored = history.find(narrowed.report.run_id).value();
+    const auto json = run_report_to_json(stored);
+    CHECK(json["scope"] == "partial");
+    CHECK(json["checks_requested"] == nlohmann::json::array({"trial_balance_zero"}));
+    CHECK(run_report_to_json(history.find(full.report.run_id).value())["scope"] == "full");
+
+    // runs list: the partial run reads partial, the full run keeps its 2 failing checks.
+    const auto table = render_runs_table(history.list("uae", RunFilter{.category = Category::A, .limit = 2}));
+    CHECK(table.find("run_id  book  category  shard  scope    status  started_at") == 0);
+    CHECK(table.find(fmt::format("\n{:<6}  uae   A         -      partial  ok      ", id)) != std::string::npos);
+    CHECK(table.find(fmt::format("\n{:<6}  uae   A         -      full     fail    ", full.report.run_id)) !=
+          std::string::npos);
+    CHECK(table.find("  1       1   0     0     0      manual\n") != std::string::npos);
+    CHECK(table.find("  4       2   0     2     0      manual\n") != std::string::npos);
+    CHECK(render_run_text(stored).find("  partial run: only trial_balance_zero ran; the other checks of category A "
+                                       "keep their latest results\n") != std::string::npos);
+
+    // /metrics: category A is still fail (each check's latest result), the partial run is flagged.
+    const auto metrics = read_book_metrics(settings, default_registry(), "uae");
+    const auto text = render_prometheus({metrics}, 0);
+    CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"A\",status=\"fail\"} 1\n") != std::string::npos);
+    CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"A\",status=\"ok\"} 0\n") != std::string::npos);
+    CHECK(text.find(fmt::format("reconcile_run_last_id{{book=\"uae\",category=\"A\"}} {}\n", full.report.run_id)) !=
+          std::string::npos);
+    CHECK(text.find("reconcile_run_newest_partial{book=\"uae\",category=\"A\"} 1\n") != std::string::npos);
+    CHECK(text.find("reconcile_check_last_status{book=\"uae\",category=\"A\",check_name=\"source_txn_uniqueness\","
+                    "status=\"fail\"} 1\n") != std::string::npos);
+
+    // Alerts: nothing recovers; the failing checks keep their state and their delivered alert.
+    CHECK(plan_alerts(settings, narrowed.report, narrowed.changes).empty());
+    CHECK(db.query_value("SELECT string_agg(check_name || '=' || last_status || '/' || coalesce(alerted_status, '-'),"
+                         " ',' ORDER BY check_name) FROM recon.check_states WHERE book = 'uae' AND scope = ''"
+                         " AND check_name IN ('journal_line_completeness', 'source_txn_uniqueness',"
+                         " 'trial_balance_zero')") ==
+          "journal_line_completeness=fail/fail,source_txn_uniqueness=fail/fail,trial_balance_zero=ok/-");
 }
 
 TEST_CASE("exit codes fold check statuses: fail outranks error, warn only with --fail-on warn")

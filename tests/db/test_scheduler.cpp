@@ -69,12 +69,12 @@ TEST_CASE("a run narrowed to some checks, or one that was aborted, does not rese
         " VALUES ('uae', 'D', 'manual', 'error', 1, now(), 'h', 1, 'v', 'database connection lost')");
     Session session(db.url(), "control");
     RunHistory history(session);
-    CHECK(history.last_started_by_category("uae").empty());
+    CHECK(history.last_full_runs("uae").empty());
     RunRequest full;
     full.book = "uae";
     full.category = Category::D;
     const auto outcome = execute_run(settings, default_registry(), full);
-    const auto last = history.last_started_by_category("uae");
+    const auto last = history.last_full_runs("uae");
     REQUIRE(last.size() == 1);
-    CHECK(format_utc(last.at(Category::D)) == format_utc(outcome.report.started_at));
+    CHECK(format_utc(last.at(Category::D).started_at) == format_utc(outcome.report.started_at));
 }

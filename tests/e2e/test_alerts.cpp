@@ -74,7 +74,7 @@ TEST_CASE("a failing check posts one signed alert whose payload matches the run"
     CHECK(payload["book"] == "uae");
     CHECK(payload["run_id"] == run["run_id"]);
     CHECK(payload["category"] == "B");
-    CHECK(payload["check"] == "wallet_derivation");
+    CHECK(payload["check_name"] == "wallet_derivation");
     CHECK(payload["status"] == "fail");
     CHECK(payload["previous_status"] == nullptr);
     CHECK(payload["counts"]["variances_total"] == 1);
@@ -132,7 +132,7 @@ TEST_CASE("mode change: nothing on an unchanged run, an alert on a new break and
     const auto recovered = nlohmann::json::parse(receiver.requests()[2].body);
     CHECK(recovered["event"] == "recovered");
     CHECK(recovered["status"] == "ok");
-    CHECK(recovered["check"] == "wallet_derivation");
+    CHECK(recovered["check_name"] == "wallet_derivation");
     CHECK(recovered["counts"]["resolved"] == 2);
     CHECK(recovered["resolved"].size() == 2);
     CHECK(recovered["variances"].empty());
@@ -247,7 +247,9 @@ TEST_CASE("reconcile variances tells a break's story: new, persisting since its 
 
     const auto text = reconcile_with(db, {"variances"}, receiver.url());
     CHECK(text.exit_code == 0);
-    CHECK(text.out.find("resolved   uae    wallet_derivation      wallet_mismatch") == 0);
+    // A table: a header of docs/output-names.md names, then one row per break.
+    CHECK(text.out.find("state     book  check_name         kind             keys") == 0);
+    CHECK(text.out.find("\nresolved  uae   wallet_derivation  wallet_mismatch  ") != std::string::npos);
     CHECK(text.out.find("1 break(s): 1 resolved") != std::string::npos);
 
     CHECK(reconcile_with(db, {"variances", "--open", "--resolved"}, receiver.url()).exit_code == 64);

@@ -17,6 +17,7 @@
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
+#include "tests/support/markdown.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
@@ -149,7 +150,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     CHECK(ledger["metrics"]["fetch_errors"] == 1);
     for (const auto& variance : ledger["variances"]) {
         if (variance["kind"] != "quantity_break") continue;
-        CHECK(variance["expected"] == "0.5");
+        CHECK(variance["expected"] == "0.50");
         CHECK(variance["actual"] == "0.25");
         CHECK(variance["difference"] == "0.25");
     }
@@ -165,10 +166,11 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto ledger_report = reconcile_cli({"india", "ledger-recon", "--output", "json"}, env_for(w));
     CHECK(ledger_report.exit_code == 1);
     const auto report = Json::parse(ledger_report.out);
+    CHECK(unlisted_output_names(report).empty());  // docs/output-names.md
     CHECK(report["status"] == "fail");
     CHECK(customer_named(report, "C001")["status"] == "fail");
     CHECK(customer_named(report, "C001")["securities"][0] == Json{{"symbol", "AAPL"},
-                                                                  {"ledger", "0.5"},
+                                                                  {"ledger", "0.50"},
                                                                   {"broker", "0.25"},
                                                                   {"difference", "0.25"},
                                                                   {"outcome", "mismatch"}});
@@ -182,14 +184,16 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto holdings = Json::parse(reconcile_cli({"india", "holdings-recon", "--output", "json"}, env_for(w)).out);
     CHECK(customer_named(holdings, "C001")["holdings"][0]["outcome"] == "mismatch");
     CHECK(holdings["summary"]["mismatch"] == 1);
+    CHECK(unlisted_output_names(holdings).empty());
 
     const auto lrs_result = reconcile_cli({"india", "reconciliation", "--output", "json"}, env_for(w));
     CHECK(lrs_result.exit_code == 1);
     const auto lrs = Json::parse(lrs_result.out);
+    CHECK(unlisted_output_names(lrs).empty());
     const auto& c003 = customer_named(lrs, "C003");
     CHECK(c003["status"] == "fail");
     CHECK(c003["remitted_usd"] == "200.00");
-    CHECK(c003["wired_usd"] == "0");
+    CHECK(c003["wired_usd"] == "0.00");  // money keeps its currency scale
     CHECK(c003["buckets"]["aged_in_transit"] == Json{{"count", 1}, {"usd", "200.00"}});
     CHECK(c003["remittances"][0]["remittance_id"] == "R-4");
     CHECK(c003["remittances"][0]["bucket"] == "aged_in_transit");
@@ -198,7 +202,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
 
     const auto text = reconcile_cli({"india", "ledger-recon"}, env_for(w));
     CHECK(text.out.find("  C001  FAIL         V-001  cash USD 48.50 = 48.50; 0 instrument(s) match\n"
-                        "      AAPL ledger 0.5 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
+                        "      AAPL ledger 0.50 broker 0.25 difference 0.25 (mismatch)\n") != std::string::npos);
     CHECK(text.out.find("  C004  FETCH_ERROR  V-004  cash: ") != std::string::npos);
     CHECK(w.india.query_value("SELECT count(*) FROM recon.runs") == "1");  // the reports wrote nothing
 
@@ -236,6 +240,96 @@ TEST_CASE("a broker entirely down: its checks end error, exit 2, the other check
                                       env_for(w, {{"VIEWTRADE_BASE_URL", "http://127.0.0.1:1"}}));
     CHECK(report.exit_code == 69);
     CHECK(Json::parse(report.out)["broker_status"] == "unreachable");
+}
+
+TEST_CASE("broker health: a C run stores each broker's requests, retries, errors, pages; runs show and /metrics")
+{
+    auto& w = scenario();
+    auto fixture = scenario_fixture();
+    // G-002's cash: GTN is busy once (200 + FAILED 1123), then answers.
+    fixture["faults"].push_back({{"broker", "gtn"},
+                                 {"account", "G-002"},
+                                 {"resource", "cash"},
+                                 {"kind", "reject"},
+                                 {"code", 1123},
+                                 {"reason", "Server busy"},
+                                 {"count", 1}});
+    w.broker.set_fixture(fixture);
+    const auto options = env_for(w, {{"RECON_BROKER_RETRIES", "1"}});
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"}, options);
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    const auto run = Json::parse(result.out);
+    CHECK(check_named(run, "gtn_ledger_recon")["metrics"]["broker_contract"] == "public");
+    CHECK(check_named(run, "zag_holdings_recon")["metrics"]["broker_contract"] == "provisional");
+    // The run's own JSON carries the broker health too, as stored (below).
+    REQUIRE(run["brokers"].size() == 2);
+    CHECK(run["brokers"][0]["broker"] == "GTN");
+    CHECK(run["brokers"][0]["requests"] == 6);
+    CHECK(run["brokers"][1]["pages"] == 2);
+
+    // GTN: one assertion, cash and positions of G-001 and G-002 (one page each), G-002's cash
+    // twice. ZAG: one page each for Z-001 and Z-002. (Earlier cases' runs have rows too.)
+    const std::string id = std::to_string(run["run_id"].get<std::int64_t>());
+    CHECK(w.uae.query_value("SELECT string_agg(concat_ws('|', broker, contract, requests, retries, errors_timeout,"
+                            " errors_connection, errors_http_status, errors_reject_code, errors_parse, pages), ','"
+                            " ORDER BY broker) FROM recon.broker_health WHERE run_id = " +
+                            id) == "GTN|public|6|1|0|0|0|1|0|4,ZAG|provisional|2|0|0|0|0|0|0|2");
+    CHECK(w.uae.query_value("SELECT bool_and(latency_max_ms >= latency_p95_ms AND latency_p95_ms >= latency_p50_ms)"
+                            " FROM recon.broker_health WHERE run_id = " +
+                            id) == "t");
+
+    const auto shown = reconcile_cli({"runs", "show", id, "--book", "uae"}, options);
+    REQUIRE(shown.exit_code == 0);
+    CHECK(shown.out.find("Brokers:\n"
+                         "  GTN        public       requests 6, retries 1, pages 4; errors: timeout 0, connection 0, "
+                         "http_status 0, reject_code 1, parse 0; latency p50 ") != std::string::npos);
+    CHECK(shown.out.find("  ZAG        provisional  requests 2, retries 0, pages 2; errors: timeout 0, connection 0, "
+                         "http_status 0, reject_code 0, parse 0; latency p50 ") != std::string::npos);
+    const auto shown_text = reconcile_cli({"runs", "show", id, "--book", "uae", "--output", "json"}, options).out;
+    CHECK(schema_valid(shown_text));
+    const auto shown_json = Json::parse(shown_text);
+    REQUIRE(shown_json["brokers"].size() == 2);
+    CHECK(shown_json["brokers"][0]["broker"] == "GTN");
+    CHECK(shown_json["brokers"][0]["errors"]["reject_code"] == 1);
+    CHECK(shown_json["brokers"][1]["contract"] == "provisional");
+
+    // `checks --output json` says which contracts are published and which provisional.
+    const auto checks = Json::parse(reconcile_cli({"checks", "--output", "json"}, options).out);
+    std::map<std::string, std::string> contracts;
+    for (const auto& check : checks) {
+        if (check.contains("contract"))
+            contracts[check["check_name"]] =
+                check["broker"].get<std::string>() + " " + check["contract"].get<std::string>();
+    }
+    CHECK(contracts == std::map<std::string, std::string>{{"gtn_ledger_recon", "GTN public"},
+                                                          {"lrs_viewtrade_tie_out", "VIEWTRADE provisional"},
+                                                          {"viewtrade_holdings_recon", "VIEWTRADE provisional"},
+                                                          {"viewtrade_ledger_recon", "VIEWTRADE provisional"},
+                                                          {"zag_holdings_recon", "ZAG provisional"}});
+
+    // serve's /metrics: the newest C run's figures per book and broker.
+    auto serve_options = options;
+    serve_options.env["LEDGER_ADMIN_TOKEN"] = admin_token;
+    serve_options.env["LEDGER_TOKEN"] = read_token;
+    serve_options.env["RECON_SCHEDULE_ENABLED"] = "false";
+    serve_options.env["INDIA_RECON_ENABLED"] = "false";
+    ServeProcess server(serve_options);
+    const auto metrics = http_get(server.port(), "/metrics", read_headers());
+    REQUIRE(metrics.status == 200);
+    for (const char* line :
+         {"reconcile_broker_requests_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 6\n",
+          "reconcile_broker_retries_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 1\n",
+          "reconcile_broker_errors_total{book=\"uae\",broker=\"GTN\",contract=\"public\",kind=\"reject_code\"} 1\n",
+          "reconcile_broker_errors_total{book=\"uae\",broker=\"GTN\",contract=\"public\",kind=\"timeout\"} 0\n",
+          "reconcile_broker_pages_total{book=\"uae\",broker=\"GTN\",contract=\"public\"} 4\n",
+          "reconcile_broker_requests_total{book=\"uae\",broker=\"ZAG\",contract=\"provisional\"} 2\n",
+          "# TYPE reconcile_broker_latency_seconds gauge\n"}) {
+        CAPTURE(line);
+        CHECK(metrics.body.find(line) != std::string::npos);
+    }
+    CHECK(metrics.body.find("reconcile_broker_latency_seconds{book=\"uae\",broker=\"GTN\",contract=\"public\","
+                            "quantile=\"0.95\"} ") != std::string::npos);
+    CHECK(metrics.body.find("book=\"india\",broker=") == std::string::npos);  // india has no C run
 }
 
 TEST_CASE("a hostile customer id and symbol from the broker are stored and shown verbatim")
@@ -309,7 +403,13 @@ TEST_CASE("india report command lines: bad flags are 64, a missing ViewTrade set
     no_viewtrade.env.erase("VIEWTRADE_BASE_URL");
     const auto missing = reconcile_cli({"india", "holdings-recon"}, no_viewtrade);
     CHECK(missing.exit_code == 78);
-    CHECK(missing.out.find("VIEWTRADE is not configured: set VIEWTRADE_BASE_URL") != std::string::npos);
+    CHECK(missing.out.empty());  // no fake empty report before the error
+    CHECK(missing.err.rfind("reconcile: error: india holdings-recon: VIEWTRADE is not configured: set "
+                            "VIEWTRADE_BASE_URL",
+                            0) == 0);
+    const auto lrs = reconcile_cli({"india", "reconciliation"}, no_viewtrade);
+    CHECK(lrs.exit_code == 78);
+    CHECK(lrs.out.empty());
 }
 
 TEST_CASE("serve's India endpoints answer the CLI's reports over HTTP")
@@ -477,9 +577,10 @@ TEST_CASE("--shard: shards 1/2 and 2/2 check disjoint customers whose union is t
                               " FROM recon.runs") == "-,1/2,2/2");
     const auto listed = reconcile_cli({"runs", "list", "--book", "india"}, env_for(w));
     CHECK(listed.exit_code == 0);
-    CHECK(std::count(listed.out.begin(), listed.out.end(), '\n') == 3);
-    CHECK(listed.out.find("[manual] shard 1/2\n") != std::string::npos);
-    CHECK(listed.out.find("[manual] shard 2/2\n") != std::string::npos);
+    CHECK(std::count(listed.out.begin(), listed.out.end(), '\n') == 4);  // the header and 3 runs
+    CHECK(listed.out.find("  C         1/2    full ") != std::string::npos);
+    CHECK(listed.out.find("  C         2/2    full ") != std::string::npos);
+    CHECK(listed.out.find("  C         -      full ") != std::string::npos);
     const auto id = w.india.query_value("SELECT run_id FROM recon.runs WHERE shard_index = 2");
     const auto shown = reconcile_cli({"runs", "show", id, "--book", "india", "--output", "json"}, env_for(w));
     CHECK(schema_valid(shown.out));
@@ -506,7 +607,12 @@ TEST_CASE("--shard: different shards run at once, the same shard twice or an uns
     CHECK(wait_for([&] { return running_rows(w) == "2"; }, 10s));
     const auto same = reconcile_cli({"run", "--book", "india", "--category", "C", "--shard", "1/2"}, env);
     CHECK(same.exit_code == 11);
-    CHECK(same.err == "reconcile: warn: skipped: another run of india/C shard 1/2 holds the lock; nothing written\n");
+    // Exit 11 names the run holding the lock, as the API's 409 does.
+    const auto holder = w.india.query_value(
+        "SELECT run_id || ' (manual, started ' || to_char(started_at AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') || ')' FROM recon.runs WHERE status = 'running' AND shard_index = 1");
+    CHECK(same.err == "reconcile: warn: skipped: another run of india/C shard 1/2 holds the lock: run " + holder +
+                          "; nothing written\n");
     const auto whole = reconcile_cli({"run", "--book", "india", "--category", "C"}, env);
     CHECK(whole.exit_code == 11);
     CHECK(whole.out.empty());
@@ -688,9 +794,12 @@ TEST_CASE(
             check + "'"));
         CHECK(open.out.find(std::string(check)) != std::string::npos);
     }
-    // `--open` shows age, occurrences and that nobody classified it yet.
-    CHECK(open.out.find("fetch_error customer_id=C004  difference -  age ") != std::string::npos);
-    CHECK(open.out.find("seen 1x  unacknowledged  [" + fingerprints[2].substr(0, 12) + "]") != std::string::npos);
+    // `--open` shows first seen, age, occurrences and that nobody classified it yet.
+    const std::regex unclassified("india +viewtrade_ledger_recon +fetch_error +customer_id=C004 +- +"
+                                  "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z +\\d+[smhd]( \\d+[smh])? +1 +- +- +- +" +
+                                  fingerprints[2].substr(0, 12) + "\n");
+    CHECK(std::regex_search(open.out, unclassified));
+    CHECK(open.out.rfind("book ", 0) == 0);
 
     std::vector<std::string> ack{"variances", "ack"};
     ack.insert(ack.end(), fingerprints.begin(), fingerprints.end());
@@ -700,6 +809,11 @@ TEST_CASE(
     REQUIRE_MESSAGE(acked.exit_code == 0, acked.err);
     CHECK(acked.out.find("acknowledged india viewtrade_ledger_recon " + fingerprints[2] + " by alice at ") !=
           std::string::npos);
+    // `--open` now shows its class, note and author, and tallies it as acknowledged.
+    const auto classified = reconcile_cli({"variances", "--book", "india", "--open"}, env);
+    CHECK(classified.out.find("  timing  C004's ViewTrade account is slow; heals next cycle  alice  " +
+                              fingerprints[2].substr(0, 12) + "\n") != std::string::npos);
+    CHECK(classified.out.find("break(s): 3 acknowledged, ") != std::string::npos);
 
     // The next C run lists it, flagged, and says how many it acknowledged.
     const auto second = reconcile_cli({"run", "--book", "india", "--category", "C", "--output", "json"}, env);
@@ -759,7 +873,7 @@ TEST_CASE(
     // The other two exports through the real binary: runs list and an India report.
     const auto runs = reconcile_cli({"runs", "list", "--book", "india", "--output", "csv"}, env);
     REQUIRE_MESSAGE(runs.exit_code == 0, runs.err);
-    const std::regex run_row(R"(\d+,india,C,,manual,fail,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,)"
+    const std::regex run_row(R"(\d+,india,C,,full,manual,fail,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,)"
                              R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,\d+,5,6,\r)");
     std::istringstream run_lines(runs.out);
     std::vector<std::string> rows;
@@ -767,7 +881,8 @@ TEST_CASE(
     REQUIRE(rows.size() == 3);
     CHECK(
         rows[0] ==
-        "run_id,book,category,shard,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,error\r");
+        "run_id,book,category,shard,scope,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,"
+        "error\r");
     CHECK(std::regex_match(rows[1], run_row));
     CHECK(std::regex_match(rows[2], run_row));
     const auto report = reconcile_cli({"india", "ledger-recon", "--customer", "C001", "--output", "csv"}, env);
@@ -785,7 +900,7 @@ TEST_CASE(
     for (const auto& request : webhook.requests()) {
         const auto payload = Json::parse(request.body);
         if (payload["run_id"] != run["run_id"].get<std::int64_t>() + 1) continue;
-        if (payload["check"] == "viewtrade_ledger_recon")
+        if (payload["check_name"] == "viewtrade_ledger_recon")
             mentioned = request.body.find("fetch_error") != std::string::npos;
     }
     CHECK(mentioned);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -93,7 +95,7 @@ TEST_CASE("exit 1: an unbalanced transaction is named in the JSON")
     const auto text = reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b));
     CHECK(text.exit_code == 1);
     CHECK(text.out.find("FAIL   trial_balance_zero") != std::string::npos);
-    CHECK(text.out.find("unbalanced_txn txn_id=1001 currency=USD expected=100.00 actual=90.00 difference=10.00") !=
+    CHECK(text.out.find("unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 difference=10.00") !=
           std::string::npos);
 }
 
@@ -246,13 +248,27 @@ TEST_CASE("checks, runs list and runs show read the registry and the history")
     REQUIRE(checks.exit_code == 0);
     const auto registry = nlohmann::json::parse(checks.out);
     REQUIRE(registry.size() == default_registry().all().size());
+    // Category C names whose API it speaks: GTN's is published, ZAG's and ViewTrade's are not.
+    const std::map<std::string, std::pair<std::string, std::string>, std::less<>> contracts{
+        {"gtn_ledger_recon", {"GTN", "public"}},
+        {"zag_holdings_recon", {"ZAG", "provisional"}},
+        {"viewtrade_ledger_recon", {"VIEWTRADE", "provisional"}},
+        {"viewtrade_holdings_recon", {"VIEWTRADE", "provisional"}},
+        {"lrs_viewtrade_tie_out", {"VIEWTRADE", "provisional"}}};
     for (std::size_t i = 0; i < registry.size(); ++i) {
         const Check& check = *default_registry().all()[i];
-        CHECK(registry[i] == nlohmann::json{{"name", check.name()},
-                                            {"category", to_string(check.category())},
-                                            {"books", {"uae", "india"}},
-                                            {"description", check.description()}});
+        nlohmann::json expected{{"check_name", check.name()},
+                                {"category", to_string(check.category())},
+                                {"books", {"uae", "india"}},
+                                {"description", check.description()}};
+        if (const auto contract = contracts.find(check.name()); contract != contracts.end()) {
+            expected["broker"] = contract->second.first;
+            expected["contract"] = contract->second.second;
+        }
+        CHECK(registry[i] == expected);
     }
+    CHECK(std::count_if(registry.begin(), registry.end(),
+                        [](const auto& entry) { return entry.contains("contract"); }) == 5);
 
     b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
     REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b)).exit_code == 1);
@@ -262,15 +278,15 @@ TEST_CASE("checks, runs list and runs show read the registry and the history")
     REQUIRE(list.exit_code == 0);
     const auto runs = nlohmann::json::parse(list.out);
     REQUIRE(runs.size() == 2);
-    CHECK(runs[0]["book"] == "uae");
-    CHECK(runs[0]["status"] == "fail");
-    CHECK(runs[1]["book"] == "india");
+    CHECK(runs[0]["book"] == "india");  // newest first across books
+    CHECK(runs[1]["book"] == "uae");
+    CHECK(runs[1]["status"] == "fail");
 
     const auto only_a = nlohmann::json::parse(
         reconcile_cli({"runs", "list", "--book", "uae", "--category", "a", "--output", "json"}, env_for(b)).out);
     CHECK(only_a.size() == 1);
 
-    const auto id = runs[0]["run_id"].get<std::int64_t>();
+    const auto id = runs[1]["run_id"].get<std::int64_t>();
     const auto show =
         reconcile_cli({"runs", "show", std::to_string(id), "--book", "uae", "--output", "json"}, env_for(b));
     REQUIRE(show.exit_code == 0);
@@ -281,4 +297,55 @@ TEST_CASE("checks, runs list and runs show read the registry and the history")
     const auto text = reconcile_cli({"runs", "list"}, env_for(b));
     CHECK(text.out.find("fail") != std::string::npos);
     CHECK(reconcile_cli({"runs", "show", "999999"}, env_for(b)).exit_code == 64);
+}
+
+TEST_CASE("runs list: newest first across books, -n counts rows in all, a header, warn and error counted")
+{
+    auto& b = clean_books();
+    b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    for (const auto& [book, category] :
+         std::vector<std::pair<std::string, std::string>>{{"uae", "A"}, {"india", "D"}, {"uae", "D"}, {"india", "A"}}) {
+        REQUIRE(reconcile_cli({"run", "--book", book, "--category", category}, env_for(b)).exit_code <= 1);
+    }
+    const auto list = reconcile_cli({"runs", "list", "-n", "3"}, env_for(b));
+    REQUIRE(list.exit_code == 0);
+    std::vector<std::string> lines;
+    std::istringstream in(list.out);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    REQUIRE(lines.size() == 4);  // the header and 3 rows, not 3 per book
+    CHECK(lines[0] ==
+          "run_id  book   category  shard  scope  status  started_at                duration_ms  checks  ok  "
+          "warn  fail  error  trigger");
+    const auto book_of = [](const std::string& line) { return line.substr(8, 5); };
+    CHECK(book_of(lines[1]) == "india");
+    CHECK(book_of(lines[2]) == "uae  ");
+    CHECK(book_of(lines[3]) == "india");
+    CHECK(lines[1].find("  A         -      full   ok      ") != std::string::npos);
+    CHECK(lines[3].find("  D         -      full   ok      ") != std::string::npos);
+    // The failing uae A run is fourth, beyond -n 3.
+    CHECK(list.out.find("fail    ") == std::string::npos);
+    const auto all = reconcile_cli({"runs", "list"}, env_for(b));
+    CHECK(all.out.find("  A         -      full   fail    ") != std::string::npos);
+    CHECK(all.out.find("  4       3   0     1     0      manual\n") != std::string::npos);
+}
+
+TEST_CASE("runs list and runs show name the book whose database is down or unmigrated")
+{
+    auto& b = clean_books();
+    const auto down = reconcile_cli({"runs", "list"},
+                                    env_for(b, {{"RECON_DATABASE_URL_INDIA", "postgresql://postgres@127.0.0.1:1/x"}}));
+    CHECK(down.exit_code == 69);
+    CHECK(down.out.empty());
+    CHECK(down.err.rfind("reconcile: error: book 'india': cannot connect to the control database: ", 0) == 0);
+
+    TestDatabase bare("bare");  // a database nobody migrated
+    const auto unmigrated = env_for(b, {{"RECON_DATABASE_URL_INDIA", bare.url()}});
+    for (const auto& args : std::vector<std::vector<std::string>>{{"runs", "list"}, {"runs", "show", "1"}}) {
+        CAPTURE(args);
+        const auto result = reconcile_cli(args, unmigrated);
+        CHECK(result.exit_code == 78);
+        CHECK(result.err ==
+              "reconcile: error: the database of book 'india' is not migrated: run `reconcile migrate "
+              "--book india`\n");
+    }
 }

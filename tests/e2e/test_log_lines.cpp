@@ -56,7 +56,7 @@ TEST_CASE("every stderr line of a failing run, and of each failure class, is one
     const auto failing = reconcile_cli({"run", "--book", "uae", "--category", "A"}, db);
     CHECK(failing.exit_code == 1);
     CHECK(check_log_lines(failing.err) >= 1);
-    CHECK(failing.err.find("reconcile: info: run ") != std::string::npos);
+    CHECK(failing.err.find("reconcile: warn: run ") != std::string::npos);  // exit 1 says why, even --quiet
 
     // A run that errors (a check times out), bad settings, a dead database, a bad command line,
     // a trace of nothing: each line has the same shape.
@@ -87,12 +87,21 @@ TEST_CASE("every stderr line of a failing run, and of each failure class, is one
     }
 }
 
-TEST_CASE("--quiet: a failing run prints its report and no info lines")
+TEST_CASE("--quiet: a failing run prints its report, no info lines, and one line saying why it exits 1")
 {
     auto& db = log_book();
     db.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
     const auto quiet = reconcile_cli({"--quiet", "run", "--book", "uae", "--category", "A"}, db);
     CHECK(quiet.exit_code == 1);
-    CHECK(quiet.err.empty());
     CHECK(quiet.out.find("FAIL   trial_balance_zero") != std::string::npos);
+    // --quiet hides the all-clear, never the outcome.
+    CHECK(check_log_lines(quiet.err) == 1);
+    CHECK(quiet.err.rfind("reconcile: warn: run ", 0) == 0);
+    CHECK(quiet.err.find(" of uae/A finished fail in ") != std::string::npos);
+    CHECK(quiet.err.find(" ms (exit 1): 1 check(s) failed\n") != std::string::npos);
+
+    db.exec("UPDATE ledger.journal_lines SET amount = 100.00 WHERE line_id = 2");
+    const auto passing = reconcile_cli({"--quiet", "run", "--book", "uae", "--category", "A"}, db);
+    CHECK(passing.exit_code == 0);
+    CHECK(passing.err.empty());
 }

@@ -4,13 +4,16 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -18,6 +21,7 @@
 #include "checks/registry.hpp"
 #include "lib/lock.hpp"
 #include "tests/e2e/serve_fixture.hpp"
+#include "tests/support/markdown.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -291,7 +295,7 @@ TEST_CASE("POST run: past the wait bound 202 with the run id; a second run of it
     const auto conflict = reply.json();
     CHECK(conflict["run_id"] == run_id);
     CHECK(conflict["detail"].get<std::string>().rfind(
-              "a run of uae/A is already in progress: run " + std::to_string(run_id) + " (api, started ", 0) == 0);
+              "another run of uae/A holds the lock: run " + std::to_string(run_id) + " (api, started ", 0) == 0);
 
     // Several targets: the held one is listed as skipped, the others run.
     reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A"})");
@@ -342,6 +346,7 @@ TEST_CASE("GET runs: filters, cursor pagination across both books, and 400 for b
     REQUIRE(page["next_cursor"].is_string());
     CHECK(page["runs"][0]["checks"][0].count("variances") == 0);  // lists carry no variance lists
     CHECK(page["runs"][0]["checks"][0].count("variances_total") == 1);
+    CHECK(unlisted_output_names(page).empty());  // docs/output-names.md
     std::set<std::string> seen;
     std::vector<std::string> order;
     std::string cursor;
@@ -609,10 +614,10 @@ TEST_CASE("metrics: last status, time, duration and variances per book, category
     has("reconcile_run_last_id{book=\"uae\",category=\"A\"} " + run["run_id"].dump());
     has("reconcile_run_last_duration_seconds{book=\"uae\",category=\"A\"} " +
         fmt::format("{}", run["duration_ms"].get<double>() / 1000.0));
-    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check=\"trial_balance_zero\",status=\"fail\"} 1");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 2");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"source_txn_uniqueness\"} 0");
-    has("reconcile_check_last_status{book=\"india\",category=\"D\",check=\"pending_flow_age\",status=\"ok\"} 1");
+    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\",status=\"fail\"} 1");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\"} 2");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"source_txn_uniqueness\"} 0");
+    has("reconcile_check_last_status{book=\"india\",category=\"D\",check_name=\"pending_flow_age\",status=\"ok\"} 1");
     has("reconcile_runs_total{book=\"uae\",category=\"A\",status=\"fail\"} 1");
     has("reconcile_run_running{book=\"uae\",category=\"A\"} 0");
     CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"B\"") == std::string::npos);  // never ran
@@ -831,4 +836,270 @@ TEST_CASE("variances API: read lists with filters, ack and unack need the admin 
     const auto page = http_get(serve.port(), "/");
     CHECK(page.status == 200);
     CHECK(page.headers.find("Content-Security-Policy") != page.headers.end());
+    const auto header = [](const HttpResult& result, const char* name) {
+        const auto found = result.headers.find(name);
+        return found == result.headers.end() ? std::string("(absent)") : found->second;
+    };
+    for (const auto& [path, type] : {std::pair{"/", "text/html; charset=utf-8"},
+                                     std::pair{"/console.js", "text/javascript; charset=utf-8"},
+                                     std::pair{"/console.css", "text/css; charset=utf-8"}}) {
+        CAPTURE(path);
+        const auto asset = http_get(serve.port(), path);
+        CHECK(asset.status == 200);
+        CHECK(header(asset, "Content-Type") == type);
+        CHECK(header(asset, "X-Content-Type-Options") == "nosniff");
+        CHECK(header(asset, "Content-Security-Policy") ==
+              "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+              "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    }
+    // The page holds no inline script: every script is a file of the same origin.
+    CHECK(page.body.find("<script src=\"/console.js\"") != std::string::npos);
+    CHECK(page.body.find("<script>") == std::string::npos);
+    CHECK(http_get(serve.port(), "/console.map").status == 404);
+}
+
+TEST_CASE("framing is strict: other transfer codings 501, CL+TE, two CLs and obs-fold 400; each closes")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const std::string head = "POST /v1/reconciliation/run HTTP/1.1\r\nHost: x\r\nX-Ledger-Admin-Token: " + admin_token +
+                             "\r\nContent-Type: application/json\r\n";
+    const std::string body = R"({"book":"uae","category":"D"})";
+    const auto exchange = [&](const std::string& bytes) {
+        RawConnection raw(port);
+        raw.send_all(bytes);
+        const bool closed = raw.closed_within(5s);
+        return std::pair{closed, raw.received()};
+    };
+    const auto detail = [](const std::string& response) {
+        return nlohmann::json::parse(body_of(response))["detail"].get<std::string>();
+    };
+    auto [closed, response] = exchange(head + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+    CHECK(closed);
+    CHECK(raw_status(response) == 501);
+    CHECK(detail(response) == "unsupported Transfer-Encoding (only chunked is accepted)");
+    std::tie(closed, response) = exchange(head + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n");
+    CHECK((closed && raw_status(response) == 501));
+    std::tie(closed, response) = exchange(head + "Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n");
+    CHECK((closed && raw_status(response) == 501));
+    std::tie(closed, response) = exchange(head + "Content-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                          fmt::format("1e\r\n{}\r\n0\r\n\r\n", body));
+    CHECK((closed && raw_status(response) == 400));
+    CHECK(detail(response) == "both Content-Length and Transfer-Encoding: the body's length is ambiguous");
+    std::tie(closed, response) = exchange(head + "Content-Length: 30\r\nContent-Length: 31\r\n\r\n" + body + " ");
+    CHECK((closed && raw_status(response) == 400));
+    CHECK(detail(response) == "more than one Content-Length");
+    std::tie(closed, response) = exchange(head + "X-Folded: a\r\n b\r\nContent-Length: 30\r\n\r\n" + body);
+    CHECK((closed && raw_status(response) == 400));
+    CHECK(detail(response) == "obsolete line folding in the request headers");
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
+
+    // A well-framed chunked request still works, and a keep-alive connection serves a second one.
+    RawConnection raw(port);
+    raw.send_all(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto both = raw.read_until_closed(5s);
+    CHECK(raw_status(both) == 200);
+    CHECK(both.find("HTTP/1.1 200 OK", 10) != std::string::npos);  // the pipelined second one
+    server.stop();
+}
+
+TEST_CASE("invalid UTF-8 in the path, the query or the body is a 400, logged below error")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    auto reply = http_get(port, "/v1/india/ledger_recon?customer=%FF", read_headers());
+    CHECK(reply.status == 400);
+    CHECK(reply.json() == nlohmann::json{{"detail", "the query string is not valid UTF-8"}});
+    reply = http_get(port, "/v1/reconciliation/runs/%C0%AF", read_headers());
+    CHECK(reply.status == 400);
+    CHECK(reply.json() == nlohmann::json{{"detail", "the request path is not valid UTF-8"}});
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), "{\"book\":\"\xff\"}");
+    CHECK(reply.status == 400);
+    CHECK(reply.json() == nlohmann::json{{"detail", "the request body is not valid UTF-8"}});
+    reply = http_get(port, "/v1/reconciliation/runs?status=%ZZ", read_headers());
+    CHECK(reply.status == 400);
+    // curl's default form type is not JSON.
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"category":"A"})",
+                      "application/x-www-form-urlencoded");
+    CHECK(reply.status == 415);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
+    const auto result = server.stop();
+    CHECK(result.err.find("reconcile: error:") == std::string::npos);
+    CHECK(result.err.find("internal error") == std::string::npos);
+}
+
+TEST_CASE("tokens compare as exact bytes; control characters in a request are escaped in the log")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    for (const std::string& token :
+         {read_token + std::string(1, '\0') + "tail", read_token + "x", read_token.substr(0, read_token.size() - 1)}) {
+        RawConnection raw(port);
+        raw.send_all("GET /v1/reconciliation/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Ledger-Token: " +
+                     token + "\r\n\r\n");
+        const int status = raw_status(raw.read_until_closed(5s));
+        CHECK((status == 401 || status == 400));
+    }
+    RawConnection raw(port);
+    raw.send_all("GET /\x1b[31mred HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(raw_status(raw.read_until_closed(5s)) == 400);
+    CHECK(http_get(port, "/v1/%1b]0;title%07", read_headers()).status == 404);
+    const auto result = server.stop();
+    CHECK(result.err.find('\x1b') == std::string::npos);
+    CHECK(result.err.find('\x07') == std::string::npos);
+    CHECK(result.err.find("GET /\\x1b[31mred 400") != std::string::npos);
+}
+
+TEST_CASE("a hanging book: /metrics and /readyz answer within the probe deadline and name it down")
+{
+    auto& b = clean_books();
+    // A database that accepts the connection and never says a word.
+    const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(silent, 16) == 0);
+    socklen_t length = sizeof address;
+    ::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length);
+    const std::string hanging = fmt::format("postgresql://postgres@127.0.0.1:{}/nowhere", ntohs(address.sin_port));
+
+    ServeProcess healthy(book_env(b));
+    auto reply = http_get(healthy.port(), "/readyz");
+    CHECK(reply.status == 200);
+    CHECK(reply.json() ==
+          nlohmann::json{{"status", "ready"}, {"books", {{"uae", {{"up", true}}}, {"india", {{"up", true}}}}}});
+    reply = http_get(healthy.port(), "/metrics", read_headers());
+    CHECK(reply.body.find("reconcile_build_info{version=\"" RECON_VERSION "\"} 1\n") != std::string::npos);
+    healthy.stop();
+
+    ServeProcess server(
+        book_env(b, {{"RECON_DATABASE_URL_INDIA", hanging}, {"RECON_SERVE_PROBE_TIMEOUT_SECONDS", "2"}}));
+    const int port = server.port();
+    for (int round = 0; round < 2; ++round) {  // the second while the first probe still hangs
+        CAPTURE(round);
+        auto before = std::chrono::steady_clock::now();
+        reply = http_get(port, "/metrics", read_headers());
+        auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+        CHECK(reply.status == 200);
+        CHECK(took < 3.0);
+        CHECK(reply.body.find("reconcile_book_up{book=\"india\"} 0\n") != std::string::npos);
+        CHECK(reply.body.find("reconcile_book_up{book=\"uae\"} 1\n") != std::string::npos);
+
+        before = std::chrono::steady_clock::now();
+        reply = http_get(port, "/readyz");
+        took = std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+        CHECK(reply.status == 503);
+        CHECK(took < 3.0);
+        const auto document = reply.json();
+        CHECK(document["status"] == "not ready");
+        CHECK(document["books"]["uae"] == nlohmann::json{{"up", true}});
+        CHECK(document["books"]["india"]["up"] == false);
+        CHECK(document["detail"].get<std::string>().rfind("book india is down: ", 0) == 0);
+    }
+    CHECK(http_get(port, "/healthz").status == 200);
+    server.stop();
+    ::close(silent);
+}
+
+TEST_CASE("runs_total never goes down: pruning the history keeps the counters")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    for (int i = 0; i < 2; ++i) {
+        REQUIRE(http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"D"})").status ==
+                200);
+    }
+    const std::string line = "reconcile_runs_total{book=\"uae\",category=\"D\",status=\"ok\"} 2\n";
+    CHECK(http_get(port, "/metrics", read_headers()).body.find(line) != std::string::npos);
+    b.uae.exec("TRUNCATE recon.runs CASCADE");  // an operator prunes old history
+    CHECK(http_get(port, "/metrics", read_headers()).body.find(line) != std::string::npos);
+    REQUIRE(http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"D"})").status ==
+            200);
+    CHECK(http_get(port, "/metrics", read_headers())
+              .body.find("reconcile_runs_total{book=\"uae\",category=\"D\",status=\"ok\"} 3\n") != std::string::npos);
+    server.stop();
+}
+
+TEST_CASE("connection caps: past the per-client cap a 503 with Retry-After at once; other clients unaffected")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_MAX_CONNECTIONS_PER_CLIENT", "2"}}));
+    const int port = server.port();
+    RawConnection first(port);
+    RawConnection second(port);
+    first.send_all("GET /hea");  // both held open, mid-request
+    second.send_all("GET /hea");
+    const auto before = std::chrono::steady_clock::now();
+    RawConnection third(port);
+    const auto response = third.read_until_closed(3s);
+    CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count() < 1.5);
+    CHECK(raw_status(response) == 503);
+    CHECK(response.find("Retry-After: 1\r\n") != std::string::npos);
+    CHECK(nlohmann::json::parse(body_of(response))["detail"] ==
+          "too many connections from 127.0.0.1 (2 open); retry later");
+    const auto metrics_line = [&] {
+        // From another loopback address: its own allowance.
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        local.sin_addr.s_addr = htonl(0x7f000002);
+        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+        sockaddr_in remote{};
+        remote.sin_family = AF_INET;
+        remote.sin_port = htons(static_cast<std::uint16_t>(port));
+        remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0);
+        const std::string request =
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Ledger-Token: " + read_token + "\r\n\r\n";
+        REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) > 0);
+        std::string got;
+        char buffer[65536];
+        for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;)
+            got.append(buffer, static_cast<std::size_t>(n));
+        ::close(fd);
+        return got;
+    };
+    const auto metrics = metrics_line();
+    CHECK(raw_status(metrics) == 200);
+    CHECK(metrics.find("reconcile_http_rejected_connections_total 1\n") != std::string::npos);
+    server.stop();
+}
+
+TEST_CASE("systemd: READY=1 once listening and WATCHDOG=1 pings when the watchdog is on")
+{
+    auto& b = clean_books();
+    const std::string path = "/tmp/reconcile-notify-" + std::to_string(getpid());
+    ::unlink(path.c_str());
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    ServeProcess server(book_env(b, {{"NOTIFY_SOCKET", path}, {"WATCHDOG_USEC", "400000"}}));
+    std::string messages;
+    const bool pinged = wait_for(
+        [&] {
+            char buffer[4096];
+            ssize_t n;
+            while ((n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT)) > 0) {
+                messages.append(buffer, static_cast<std::size_t>(n));
+                messages.push_back('|');
+            }
+            return messages.find("WATCHDOG=1|WATCHDOG=1|") != std::string::npos;
+        },
+        5s);
+    CHECK(pinged);
+    CHECK(messages.rfind("READY=1\nSTATUS=listening on 127.0.0.1:" + std::to_string(server.port()) + "|", 0) == 0);
+    server.stop();
+    char buffer[4096];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    ::close(fd);
+    ::unlink(path.c_str());
+    (void)n;
 }

@@ -9,6 +9,7 @@
 #include "lib/lock.hpp"
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
+#include "tests/support/markdown.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -46,6 +47,7 @@ TEST_CASE("tick runs every due slot once, then nothing until the interval has pa
     const auto document = nlohmann::json::parse(first.out);
     CHECK(first.exit_code == 0);  // every slot passed: the clean ledger, no broker customers
     CHECK(document["exit_code"] == first.exit_code);
+    CHECK(unlisted_output_names(document).empty());  // docs/output-names.md
     for (const char* category : {"A", "B", "C", "D"}) {
         const auto& s = slot(document, "uae", category);
         CHECK(s["due"] == true);
@@ -93,7 +95,7 @@ TEST_CASE("tick skips slots whose lock another process holds: exit 11 when nothi
     auto result = tick(scheduled(b), {"--output", "json"});
     CHECK(result.exit_code == 11);
     CHECK(slot(nlohmann::json::parse(result.out), "uae", "A")["outcome"]["detail"] ==
-          "skipped: another run holds the lock");
+          "skipped: another run of uae/A holds the lock; nothing written");
     CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
 
     // With one lock free, that one runs and the skips no longer decide the exit code.
@@ -119,5 +121,29 @@ TEST_CASE("tick: an unreachable database exits 69, a switched-on book without a 
     REQUIRE(document["errors"].size() == 1);
     CHECK(document["errors"][0]["book"] == "india");
     CHECK(slot(document, "uae", "A")["due"] == true);
+    CHECK(slot(document, "uae", "A")["down"] == false);
+    CHECK(slot(document, "india", "A")["down"] == true);
+    CHECK(slot(document, "india", "A")["due"] == false);
     CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");  // dry run
+
+    // In words: a down book is "down", never "not due".
+    result =
+        tick(scheduled(b, {{"RECON_DATABASE_URL_UAE", "postgresql://postgres@127.0.0.1:1/nowhere"}}), {"--dry-run"});
+    CHECK(result.exit_code == 69);
+    CHECK(result.out.find("uae      A  down (its database cannot be read; retried from ") != std::string::npos);
+    CHECK(result.out.find("not due") == std::string::npos);
+}
+
+TEST_CASE("--quiet tick prints nothing when nothing is due, and the slots that ran when some did")
+{
+    auto& b = clean_books();
+    const auto first = tick(scheduled(b), {"--quiet"});
+    CHECK(first.exit_code == 0);
+    CHECK(first.out.find("uae      A  run ") == 0);
+    CHECK(first.out.find("india") == std::string::npos);  // switched off: nothing to read
+    CHECK(first.err.empty());
+    const auto second = tick(scheduled(b), {"--quiet"});
+    CHECK(second.exit_code == 0);
+    CHECK(second.out.empty());
+    CHECK(second.err.empty());
 }

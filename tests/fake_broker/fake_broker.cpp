@@ -1,14 +1,18 @@
 // fake_broker: a test tool (built by CMake, never installed) that serves GTN, ZAG and ViewTrade
-// over real HTTP from a JSON fixture, verifies GTN's RS256 institution JWT, and misbehaves on
-// request: latency, 5xx, 429 with Retry-After, malformed JSON, a body that is not UTF-8, a
-// truncated body, an oversized body, a hang; per account or globally. The fixture format is in
-// tests/fake_broker/README.md.
+// over real HTTP from a JSON fixture. GTN is served in the shapes of its published Trade API
+// 1.2.1 (token, refresh, cash and security summaries; 200+FAILED with rejectCodes), verifying
+// the RS256 assertion and the Basic credentials; ZAG and ViewTrade in their provisional
+// contracts. It misbehaves on request: latency, 5xx, 429 with Retry-After, malformed JSON, a
+// body that is not UTF-8, a truncated body, an oversized body, a hang, a GTN rejectCode, every
+// GTN token expiring, a totalNoOfRecords that lies, a canned answer; per account or globally.
+// The fixture format is in tests/fake_broker/README.md.
 //
 //   fake_broker --fixture FILE [--host 127.0.0.1] [--port 0] [--threads 64]
 //
 // Prints "fake_broker listening on http://HOST:PORT" on stdout once it accepts connections.
 // Control endpoints for tests: PUT /_fake/fixture (replace the fixture, reset counters),
-// GET /_fake/stats (request counts), POST /_fake/gtn/revoke (invalidate every access token).
+// GET /_fake/stats (request counts), POST /_fake/gtn/revoke (invalidate every access token;
+// ?refresh=1 every refresh token too).
 #include <httplib.h>
 
 #include <fmt/format.h>
@@ -21,6 +25,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -112,8 +117,10 @@ public:
         if (gtn.contains("public_key")) m_public_key = gtn["public_key"].get<std::string>();
         if (gtn.contains("public_key_file")) m_public_key = read_file(gtn["public_key_file"].get<std::string>());
         m_tokens.clear();
-        m_stats = {{"requests", Json::object()}, {"token_exchanges", 0},     {"token_rejections", 0},
-                   {"unauthorised", 0},          {"faults", Json::object()}, {"max_in_flight", 0}};
+        m_refresh_tokens.clear();
+        m_stats = {{"requests", Json::object()}, {"token_exchanges", 0}, {"token_refreshes", 0},
+                   {"token_rejections", 0},      {"unauthorised", 0},    {"faults", Json::object()},
+                   {"max_in_flight", 0}};
     }
 
     void install(httplib::Server& server)
@@ -126,24 +133,27 @@ public:
             const std::lock_guard<std::mutex> guard(m_mutex);
             res.set_content(m_stats.dump(), "application/json");
         });
-        server.Post("/_fake/gtn/revoke", [this](const httplib::Request&, httplib::Response& res) {
+        server.Post("/_fake/gtn/revoke", [this](const httplib::Request& req, httplib::Response& res) {
             const std::lock_guard<std::mutex> guard(m_mutex);
             m_tokens.clear();
+            if (req.has_param("refresh")) m_refresh_tokens.clear();
             res.set_content(R"({"ok":true})", "application/json");
         });
         server.Post("/trade/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
             serve(req, res, "gtn", "", "token", [&] { gtn_token(req, res); });
         });
-        server.Get("/trade/fo/v1.2.1/customer/account/cash/summary", [this](const httplib::Request& req,
-                                                                            httplib::Response& res) {
-            const auto account = req.get_param_value("customerNumber");
-            serve(req, res, "gtn", account, "cash", [&] { gtn_list(req, res, account, "cash", "cashSummary"); });
+        server.Post("/trade/auth/token/refresh", [this](const httplib::Request& req, httplib::Response& res) {
+            serve(req, res, "gtn", "", "refresh", [&] { gtn_refresh(req, res); });
         });
+        server.Get("/trade/fo/v1.2.1/customer/account/cash/summary",
+                   [this](const httplib::Request& req, httplib::Response& res) {
+                       const auto account = req.get_param_value("customerNumber");
+                       serve(req, res, "gtn", account, "cash", [&] { gtn_list(req, res, account, "cash"); });
+                   });
         server.Get("/trade/fo/v1.2.1/customer/account/security/summary",
                    [this](const httplib::Request& req, httplib::Response& res) {
                        const auto account = req.get_param_value("customerNumber");
-                       serve(req, res, "gtn", account, "positions",
-                             [&] { gtn_list(req, res, account, "securities", "securities"); });
+                       serve(req, res, "gtn", account, "positions", [&] { gtn_list(req, res, account, "securities"); });
                    });
         server.Get(R"(/zag/v1/accounts/(.+)/holdings)", [this](const httplib::Request& req, httplib::Response& res) {
             const std::string account = req.matches[1];
@@ -214,6 +224,29 @@ private:
         const auto fault = fault_for(broker, account, kind);
         if (!fault) return normal();
         const std::string type = fault->value("kind", "");
+        if (type == "reject") {
+            // GTN's FAILED envelope, as HTTP 200 unless told (1001 comes with 400).
+            return json_answer(res, fault->value("status", 200),
+                               gtn_failed(fault->value("code", 1123), fault->value("reason", "injected")));
+        }
+        if (type == "expire_tokens") {
+            // Every access token expires now: this request (and the next ones) meet 1007.
+            {
+                const std::lock_guard<std::mutex> guard(m_mutex);
+                m_tokens.clear();
+            }
+            return normal();
+        }
+        if (type == "records_lie") {
+            m_records_lie = fault->value("delta", 1);
+            normal();
+            m_records_lie = 0;
+            return;
+        }
+        if (type == "answer") {
+            // A canned answer (e.g. one of GTN's published examples), verbatim.
+            return json_answer(res, fault->value("status", 200), fault->value("body", ""));
+        }
         if (type == "latency") {
             std::this_thread::sleep_for(std::chrono::milliseconds(fault->value("ms", 1000)));
             return normal();
@@ -226,14 +259,15 @@ private:
             return json_answer(res, 429, R"({"status":"FAILED","reason":"throttled"})");
         }
         if (type == "malformed") {
-            return json_answer(res, 200, R"({"status": "SUCCESS", "data": {"cashSummary": [{"currency": "USD", )");
+            return json_answer(res, 200, R"({"status": "SUCCESS", "rejectCode": 0, "list": [{"currency": "USD", )");
         }
         if (type == "not_utf8") {
             // Latin-1 where UTF-8 belongs, then bytes no encoding allows.
             return json_answer(res, 200, "{\"status\": \"SUCCESS\", \"reason\": \"r\xe9sum\xe9\" \x80\xfe\xff}");
         }
         if (type == "truncated") {
-            const std::string body = R"({"status":"SUCCESS","data":{"padding":")" + std::string(4096, 'x') + "\"}}";
+            const std::string body =
+                R"({"status":"SUCCESS","rejectCode":0,"padding":")" + std::string(4096, 'x') + "\"}";
             res.set_content_provider(body.size(), "application/json",
                                      [body](std::size_t offset, std::size_t, httplib::DataSink& sink) {
                                          if (offset == 0) sink.write(body.data(), body.size() / 2);
@@ -283,14 +317,53 @@ private:
         return config.value("as_of", reconcile::format_utc(std::chrono::system_clock::now()));
     }
 
+    /// GTN's FAILED envelope with a rejectCode.
+    static std::string gtn_failed(std::int64_t code, const std::string& reason)
+    {
+        return Json{{"status", "FAILED"}, {"reason", reason}, {"rejectCode", code}}.dump();
+    }
+
+    /// A new access and refresh token pair, answered as GTN does.
+    void gtn_issue_tokens(httplib::Response& res, const Json& config)
+    {
+        static thread_local std::mt19937_64 engine{std::random_device{}()};
+        const std::string token = fmt::format("{:016x}{:016x}", engine(), engine());
+        const std::string refresh = fmt::format("{:016x}{:016x}", engine(), engine());
+        const auto ttl = config.value("token_ttl_seconds", 3600);
+        const auto refresh_ttl = config.value("refresh_ttl_seconds", 2 * ttl);
+        const auto now = epoch_seconds();
+        {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            m_tokens[token] = now + ttl;
+            m_refresh_tokens[refresh] = now + refresh_ttl;
+        }
+        json_answer(res, 200,
+                    Json{{"status", "SUCCESS"},
+                         {"reason", ""},
+                         {"rejectCode", 0},
+                         {"accessToken", token},
+                         {"refreshToken", refresh},
+                         {"accessTokenExpiresAt", (now + ttl) * 1000},
+                         {"refreshTokenExpiresAt", (now + refresh_ttl) * 1000},
+                         {"tokenType", "bearer"}}
+                        .dump());
+    }
+
+    void count_stat(const char* name)
+    {
+        const std::lock_guard<std::mutex> guard(m_mutex);
+        m_stats[name] = m_stats[name].get<int>() + 1;
+    }
+
     void gtn_token(const httplib::Request& req, httplib::Response& res)
     {
         const auto held = fixture();
         const Json& config = member(*held, "gtn");
-        const auto reject = [&](int status, const std::string& reason) {
-            const std::lock_guard<std::mutex> guard(m_mutex);
-            m_stats["token_rejections"] = m_stats["token_rejections"].get<int>() + 1;
-            json_answer(res, status, Json{{"status", "FAILED"}, {"reason", reason}}.dump());
+        const auto reject = [&](int status, const std::string& reason, std::optional<int> code = std::nullopt) {
+            count_stat("token_rejections");
+            Json body{{"status", "FAILED"}, {"reason", reason}};
+            if (code) body["rejectCode"] = *code;
+            json_answer(res, status, body.dump());
         };
         if (config.contains("throttle_key") && req.get_header_value("Throttle-Key") != config["throttle_key"]) {
             return reject(403, "missing or wrong Throttle-Key");
@@ -304,8 +377,9 @@ private:
         try {
             body = Json::parse(req.body);
         } catch (const std::exception&) {
-            return reject(400, "body is not JSON");
+            return reject(400, "missing parameters", 1001);
         }
+        if (!body.is_object() || !body.contains("assertion")) return reject(400, "missing parameters", 1001);
         std::string reason;
         std::string public_key;
         {
@@ -318,27 +392,47 @@ private:
         if (config.contains("app_key") && claims->value("iss", "") != config["app_key"]) {
             return reject(401, "assertion issuer is not the app key");
         }
+        // GTN answers 200 + FAILED 1014 when the assertion lacks the institution or the user.
+        for (const char* claim : {"instCode", "userId", "iat"}) {
+            if (!claims->contains(claim)) return reject(200, "insufficient details in assertion", 1014);
+        }
         if (config.contains("institution") && claims->value("instCode", "") != config["institution"]) {
-            return reject(401, "assertion names another institution");
+            return reject(200, "insufficient details in assertion", 1014);
         }
-        static thread_local std::mt19937_64 engine{std::random_device{}()};
-        const std::string token = fmt::format("{:016x}{:016x}", engine(), engine());
-        const auto ttl = config.value("token_ttl_seconds", 3600);
-        const auto now_ms = epoch_seconds() * 1000;
-        {
-            const std::lock_guard<std::mutex> guard(m_mutex);
-            m_tokens[token] = epoch_seconds() + ttl;
-            m_stats["token_exchanges"] = m_stats["token_exchanges"].get<int>() + 1;
+        if (config.contains("user_id") && claims->value("userId", "") != config["user_id"]) {
+            return reject(200, "insufficient details in assertion", 1014);
         }
-        json_answer(res, 200,
-                    Json{{"status", "SUCCESS"},
-                         {"accessToken", token},
-                         {"refreshToken", token + "-refresh"},
-                         {"accessTokenExpiresAt", now_ms + ttl * 1000},
-                         {"refreshTokenExpiresAt", now_ms + ttl * 2000}}
-                        .dump());
+        count_stat("token_exchanges");
+        gtn_issue_tokens(res, config);
     }
 
+    void gtn_refresh(const httplib::Request& req, httplib::Response& res)
+    {
+        const auto held = fixture();
+        const Json& config = member(*held, "gtn");
+        if (config.contains("throttle_key") && req.get_header_value("Throttle-Key") != config["throttle_key"]) {
+            return json_answer(res, 403, R"({"status":"FAILED","reason":"missing or wrong Throttle-Key"})");
+        }
+        std::string refresh;
+        try {
+            refresh = Json::parse(req.body).value("refreshToken", "");
+        } catch (const std::exception&) {
+        }
+        if (refresh.empty()) return json_answer(res, 400, gtn_failed(1001, "missing parameters"));
+        {
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            const auto found = m_refresh_tokens.find(refresh);
+            if (found == m_refresh_tokens.end() || found->second <= epoch_seconds()) {
+                m_stats["token_rejections"] = m_stats["token_rejections"].get<int>() + 1;
+                return json_answer(res, 200, gtn_failed(1007, "refresh token expired"));
+            }
+            m_refresh_tokens.erase(found);  // each refresh token is good once
+            m_stats["token_refreshes"] = m_stats["token_refreshes"].get<int>() + 1;
+        }
+        gtn_issue_tokens(res, config);
+    }
+
+    /// The bearer token is known and unexpired (else 200 + FAILED 1007, as GTN answers).
     bool gtn_authorised(const httplib::Request& req, httplib::Response& res, const Json& config)
     {
         const std::string header = req.get_header_value("Authorization");
@@ -347,7 +441,7 @@ private:
         const auto found = m_tokens.find(token);
         if (found == m_tokens.end() || found->second <= epoch_seconds()) {
             m_stats["unauthorised"] = m_stats["unauthorised"].get<int>() + 1;
-            json_answer(res, 401, R"({"status":"FAILED","reason":"invalid or expired access token"})");
+            json_answer(res, 200, gtn_failed(1007, "token expired"));
             return false;
         }
         if (config.contains("throttle_key") && req.get_header_value("Throttle-Key") != config["throttle_key"]) {
@@ -357,38 +451,80 @@ private:
         return true;
     }
 
-    /// GTN's paged summaries: the list under `list_key`, amounts as raw JSON numbers.
+    /// A cash summary row in GTN's published shape: the fixture gives `currency` and `balance`
+    /// (and may give any other field); the rest are filled as for an account with no holds.
+    static Json gtn_cash_row(const Json& given, const std::string& customer, std::size_t index)
+    {
+        Json row = given;
+        const Json balance = row.value("balance", Json("0"));
+        const auto fill = [&](const char* key, const Json& value) {
+            if (!row.contains(key)) row[key] = value;
+        };
+        fill("cashAccountNumber", fmt::format("{}-C{}", customer, index + 1));
+        fill("accountNumber", fmt::format("{}-A1", customer));
+        fill("currency", "USD");
+        fill("balance", balance);
+        fill("blockedAmount", "0");
+        fill("odLimit", "0");
+        fill("buyingPower", balance);
+        fill("cashForWithdrawal", balance);
+        fill("unsettledSales", "0");
+        fill("unrealizedGains", "0");
+        fill("customerNumber", customer);
+        for (const char* amount : {"balance", "blockedAmount", "odLimit", "buyingPower", "cashForWithdrawal",
+                                   "unsettledSales", "unrealizedGains"}) {
+            row[amount] = raw_number(row[amount]);
+        }
+        return row;
+    }
+
+    /// GTN's paged summaries (Trade API 1.2.1): no `data` wrapper; pageNo from 1.
     void gtn_list(const httplib::Request& req, httplib::Response& res, const std::string& account,
-                  const std::string& fixture_key, const std::string& list_key)
+                  const std::string& fixture_key)
     {
         const auto held = fixture();
         const Json& config = member(*held, "gtn");
         if (!gtn_authorised(req, res, config)) return;
+        if (account.empty()) return json_answer(res, 400, gtn_failed(1001, "missing parameters"));
         const Json& accounts = member(config, "accounts");
         if (!accounts.contains(account)) {
-            return json_answer(res, 200, R"({"status":"FAILED","reason":"customer not found"})");
+            return json_answer(res, 200, gtn_failed(config.value("unknown_customer_code", 1001), "customer not found"));
         }
         const Json& data = accounts.at(account);
         if (data.contains("failed_reason")) {
-            return json_answer(res, 200, Json{{"status", "FAILED"}, {"reason", data.at("failed_reason")}}.dump());
+            return json_answer(
+                res, 200, gtn_failed(data.value("failed_code", 1001), data.at("failed_reason").get<std::string>()));
         }
         const Json& items = list_of(data, fixture_key);
-        const std::size_t requested = req.has_param("pageSize") ? std::stoul(req.get_param_value("pageSize")) : 100;
-        const std::size_t page_size = std::max<std::size_t>(1, config.value("page_size", requested));
-        const std::size_t page = req.has_param("pageIndex") ? std::stoul(req.get_param_value("pageIndex")) : 0;
-        const std::size_t total_pages = std::max<std::size_t>(1, (items.size() + page_size - 1) / page_size);
-        Json rows = Json::array();
-        for (std::size_t i = page * page_size; i < items.size() && i < (page + 1) * page_size; ++i) {
-            Json row = items[i];
-            for (const char* amount : {"cashBalance", "quantity", "availableBalance"}) {
-                if (row.contains(amount)) row[amount] = raw_number(row[amount]);
-            }
-            rows.push_back(std::move(row));
+        std::size_t width = 25;
+        std::size_t page = 1;
+        try {
+            if (req.has_param("pageWidth")) width = std::stoul(req.get_param_value("pageWidth"));
+            if (req.has_param("pageNo")) page = std::stoul(req.get_param_value("pageNo"));
+        } catch (const std::exception&) {
+            return json_answer(res, 400, gtn_failed(1001, "missing parameters"));
         }
+        if (page < 1 || width < 1) return json_answer(res, 400, gtn_failed(1001, "missing parameters"));
+        width = std::max<std::size_t>(1, config.value("page_size", width));
+        Json rows = Json::array();
+        for (std::size_t i = (page - 1) * width; i < items.size() && i < page * width; ++i) {
+            if (fixture_key == "cash") {
+                rows.push_back(gtn_cash_row(items[i], account, i));
+            } else {
+                Json row = items[i];
+                if (row.contains("quantity")) row["quantity"] = raw_number(row["quantity"]);
+                rows.push_back(std::move(row));
+            }
+        }
+        const std::int64_t lie = m_records_lie;
         const Json body = {{"status", "SUCCESS"},
                            {"reason", ""},
-                           {"data", {{"customerNumber", account}, {"asOf", as_of(config)}, {list_key, rows}}},
-                           {"paging", {{"pageIndex", page}, {"pageSize", page_size}, {"totalPages", total_pages}}}};
+                           {"rejectCode", 0},
+                           {"isNextPageAvailable", page * width < items.size()},
+                           {"pageNo", page},
+                           {"pageWidth", width},
+                           {"totalNoOfRecords", static_cast<std::int64_t>(items.size()) + lie},
+                           {"list", rows}};
         json_answer(res, 200, dump_with_raw_numbers(body));
     }
 
@@ -425,7 +561,11 @@ private:
     std::vector<Fault> m_faults;
     std::string m_public_key;
     std::map<std::string, long long> m_tokens;
+    std::map<std::string, long long> m_refresh_tokens;
     Json m_stats;
+    /// Added to totalNoOfRecords while a records_lie fault is being served (one thread at a
+    /// time in the tests that use it).
+    static inline thread_local std::int64_t m_records_lie = 0;
     int m_in_flight = 0;
 };
 

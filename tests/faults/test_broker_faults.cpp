@@ -213,7 +213,7 @@ TEST_CASE("a broker sending garbage: malformed JSON, not UTF-8, a truncated body
     // not UTF-8 is quoted as valid UTF-8: the error lands in JSON and jsonb).
     const std::vector<std::pair<std::string, std::string>> kinds{
         {"malformed",
-         "positions: ZAG sent malformed JSON near byte 68: parse error at line 1, column 68: syntax error"
+         "positions: ZAG sent malformed JSON near byte 69: parse error at line 1, column 69: syntax error"
          " while parsing object key - unexpected end of input; expected string literal"},
         {"not_utf8",
          "positions: ZAG sent malformed JSON near byte 36: parse error at line 1, column 36: syntax error"

@@ -438,6 +438,10 @@ TEST_CASE("the timers: A, B and D hourly, C daily, randomized, persistent; exit 
     const auto serve = read_file(dir / "reconcile-serve.service");
     CHECK(unit_setting(serve, "ExecStart") == std::string(RECON_INSTALLED_BINARY) + " serve");
     CHECK(unit_setting(serve, "EnvironmentFile") == RECON_ENV_FILE);
+    CHECK(unit_setting(serve, "Type") == "notify");
+    CHECK(unit_setting(serve, "NotifyAccess") == "main");
+    CHECK(unit_setting(serve, "WatchdogSec") == "30s");
+    CHECK(unit_setting(serve, "Restart") == "on-failure");
 }
 
 TEST_CASE("the units' and the cron example's commands run against real books")
@@ -498,7 +502,7 @@ TEST_CASE("the units' and the cron example's commands run against real books")
     india.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
     const auto failing = run_process({"/bin/sh", "-c", cron_command("india", "A")}, cron_env);
     CHECK(failing.out.find("FAIL   trial_balance_zero") != std::string::npos);
-    CHECK(failing.out.find("reconcile: info: run ") != std::string::npos);
+    CHECK(failing.out.find("reconcile: warn: run ") != std::string::npos);  // a failing run says so, --quiet too
 
     {
         // Another run holds india/A's lock: the cron line stays silent.

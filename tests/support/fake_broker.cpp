@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <stdexcept>
 
@@ -42,6 +43,23 @@ httplib::Client client_for(int port)
 }
 
 }  // namespace
+
+std::string gtn_published(const std::string& name)
+{
+    const std::string path = std::string(RECON_SOURCE_DIR) + "/tests/fixtures/gtn/" + name;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+}
+
+nlohmann::json canned_gtn_answer(const std::string& account, const std::string& resource, const std::string& body,
+                                 int count, int status)
+{
+    return {{"broker", "gtn"}, {"account", account}, {"resource", resource}, {"kind", "answer"},
+            {"body", body},    {"count", count},     {"status", status}};
+}
 
 std::string fake_broker_binary()
 {
@@ -87,6 +105,8 @@ nlohmann::json FakeBroker::complete(nlohmann::json fixture) const
     if (!gtn.contains("app_key")) gtn["app_key"] = "test-app";
     if (!gtn.contains("institution")) gtn["institution"] = "TESTINST";
     if (!gtn.contains("throttle_key")) gtn["throttle_key"] = "test-throttle";
+    if (!gtn.contains("app_secret")) gtn["app_secret"] = "test-secret";
+    if (!gtn.contains("user_id")) gtn["user_id"] = "test-server-user";
     for (const char* broker : {"zag", "viewtrade"}) {
         auto& section = fixture[broker];
         if (!section.is_object()) section = nlohmann::json::object();
@@ -124,6 +144,8 @@ EnvMap FakeBroker::settings(const EnvMap& extra) const
                {"GTN_APP_KEY", "test-app"},
                {"GTN_INSTITUTION_ID", "TESTINST"},
                {"GTN_THROTTLE_KEY", "test-throttle"},
+               {"GTN_APP_SECRET", "test-secret"},
+               {"GTN_USER_ID", "test-server-user"},
                {"GTN_PRIVATE_KEY_FILE", test_keys().private_path},
                {"ZAG_BASE_URL", m_url + "/zag"},
                {"ZAG_API_KEY", "zag-test-key"},
@@ -154,10 +176,11 @@ nlohmann::json FakeBroker::stats() const
     return nlohmann::json::parse(result->body);
 }
 
-void FakeBroker::revoke_gtn_tokens()
+void FakeBroker::revoke_gtn_tokens(bool refresh_tokens_too)
 {
     auto client = client_for(m_port);
-    const auto result = client.Post("/_fake/gtn/revoke", "", "application/json");
+    const auto result =
+        client.Post(refresh_tokens_too ? "/_fake/gtn/revoke?refresh=1" : "/_fake/gtn/revoke", "", "application/json");
     if (!result || result->status != 200) throw std::runtime_error("the fake broker did not revoke");
 }
 

@@ -43,8 +43,9 @@ public:
     void set_fixture(nlohmann::json fixture);
     /// Request counts: {"requests": {"GET viewtrade cash VT-1": 2, ...}, "token_exchanges": N, ...}.
     nlohmann::json stats() const;
-    /// Invalidates every GTN access token (the next data call gets 401).
-    void revoke_gtn_tokens();
+    /// Invalidates every GTN access token (the next data call gets 200 + FAILED 1007), and with
+    /// `refresh_tokens_too` every refresh token (renewing then needs a new assertion).
+    void revoke_gtn_tokens(bool refresh_tokens_too = false);
     /// How many requests matched "METHOD broker kind account" (0 when none).
     int requests(const std::string& key) const;
 
@@ -56,6 +57,15 @@ private:
     std::string m_url;
     int m_port = 0;
 };
+
+/// One of GTN's published example answers kept in tests/fixtures/gtn (e.g. "cash_summary.json"),
+/// as its exact text.
+std::string gtn_published(const std::string& name);
+
+/// A fault that makes the fake broker answer `body` verbatim (status 200 unless given) to the
+/// first `count` GTN requests for `resource` of `account`.
+nlohmann::json canned_gtn_answer(const std::string& account, const std::string& resource, const std::string& body,
+                                 int count = 1, int status = 200);
 
 /// Path of the fake_broker binary (compile definition FAKE_BROKER_PATH).
 std::string fake_broker_binary();

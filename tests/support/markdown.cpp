@@ -196,4 +196,45 @@ std::vector<std::vector<std::string>> table_after(const std::string& markdown, c
     return rows;
 }
 
+std::set<std::string> output_names()
+{
+    std::set<std::string> names;
+    const auto text = read_text_file(std::filesystem::path(RECON_SOURCE_DIR) / "docs/output-names.md");
+    for (const auto& row : table_after(text, "## Field names")) {
+        if (row.empty()) continue;
+        std::string name = row[0];
+        name.erase(std::remove(name.begin(), name.end(), '`'), name.end());
+        names.insert(name);
+    }
+    return names;
+}
+
+namespace {
+
+void collect_names(const nlohmann::json& value, std::set<std::string>& out)
+{
+    if (value.is_object()) {
+        for (const auto& [key, item] : value.items()) {
+            out.insert(key);
+            if (key != "metrics" && key != "detail") collect_names(item, out);
+        }
+    } else if (value.is_array()) {
+        for (const auto& item : value) collect_names(item, out);
+    }
+}
+
+}  // namespace
+
+std::set<std::string> unlisted_output_names(const nlohmann::json& document, const std::vector<std::string>& extra_names)
+{
+    std::set<std::string> used(extra_names.begin(), extra_names.end());
+    collect_names(document, used);
+    const auto listed = output_names();
+    std::set<std::string> unlisted;
+    for (const auto& name : used) {
+        if (listed.count(name) == 0) unlisted.insert(name);
+    }
+    return unlisted;
+}
+
 }  // namespace reconcile::test

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace reconcile::test {
 
 /// The whole content of a file (REQUIREs that it can be read).
@@ -42,5 +44,14 @@ std::set<std::string> heading_anchors(const std::string& markdown);
 /// The rows of the first Markdown table after the line `heading` (exactly), header row dropped,
 /// cells trimmed. Empty when there is no such heading or table.
 std::vector<std::vector<std::string>> table_after(const std::string& markdown, const std::string& heading);
+
+/// The field names of docs/output-names.md (the first column of its "## Field names" table).
+std::set<std::string> output_names();
+
+/// The names an output uses that docs/output-names.md does not list: every object key of
+/// `document`, recursively, except inside `metrics` and `detail` (each check's own, in
+/// docs/checks.md); plus each of `extra_names` (text headers, metric labels).
+std::set<std::string> unlisted_output_names(const nlohmann::json& document,
+                                            const std::vector<std::string>& extra_names = {});
 
 }  // namespace reconcile::test

@@ -157,7 +157,7 @@ TEST_CASE("the payload: identity, counts, lifecycle of the first variances, reso
     CHECK(payload["book"] == "uae");
     CHECK(payload["run_id"] == 42);
     CHECK(payload["category"] == "B");
-    CHECK(payload["check"] == "wallet_derivation");
+    CHECK(payload["check_name"] == "wallet_derivation");
     CHECK(payload["status"] == "fail");
     CHECK(payload["previous_status"] == "ok");
     CHECK(payload["mode"] == "change");

@@ -3,13 +3,17 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "checks/registry.hpp"
 #include "lib/api.hpp"
 #include "lib/hash.hpp"
+#include "lib/log.hpp"
 #include "lib/metrics.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/exit_code_of.hpp"
 
 using namespace reconcile;
@@ -35,10 +39,10 @@ std::pair<int, std::string> http_error_of(const std::function<void()>& action)
     return {0, ""};
 }
 
-httplib::Request request_with(std::initializer_list<std::pair<const char*, const char*>> headers)
+HttpServerRequest request_with(std::initializer_list<std::pair<const char*, const char*>> headers)
 {
-    httplib::Request request;
-    for (const auto& [name, value] : headers) request.headers.emplace(name, value);
+    HttpServerRequest request;
+    for (const auto& [name, value] : headers) request.headers.emplace_back(name, value);
     return request;
 }
 
@@ -258,9 +262,9 @@ TEST_CASE("metrics: Prometheus text with one HELP/TYPE per metric and every stat
     has("reconcile_run_running{book=\"uae\",category=\"D\"} 1");
     has("reconcile_run_running{book=\"uae\",category=\"A\"} 0");
     has("reconcile_runs_total{book=\"uae\",category=\"A\",status=\"fail\"} 5");
-    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check=\"trial_balance_zero\",status=\"fail\"} 1");
-    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 3");
-    has("reconcile_check_last_duration_seconds{book=\"uae\",category=\"A\",check=\"trial_balance_zero\"} 0.03");
+    has("reconcile_check_last_status{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\",status=\"fail\"} 1");
+    has("reconcile_check_last_variances{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\"} 3");
+    has("reconcile_check_last_duration_seconds{book=\"uae\",category=\"A\",check_name=\"trial_balance_zero\"} 0.03");
     has("reconcile_http_rejected_connections_total 7");
     std::size_t headers = 0;
     for (std::size_t at = text.find("# TYPE reconcile_run_last_status "); at != std::string::npos;
@@ -268,4 +272,87 @@ TEST_CASE("metrics: Prometheus text with one HELP/TYPE per metric and every stat
         ++headers;
     }
     CHECK(headers == 1);
+}
+
+TEST_CASE("percent-decoding and UTF-8 validation of what clients send")
+{
+    CHECK(percent_decode("a%20b+c", true) == "a b c");
+    CHECK(percent_decode("a%20b+c", false) == "a b+c");
+    CHECK(percent_decode("%e2%82%AC", false) == "\xe2\x82\xac");
+    CHECK_FALSE(percent_decode("%", false));
+    CHECK_FALSE(percent_decode("%4", false));
+    CHECK_FALSE(percent_decode("%zz", false));
+    CHECK(is_valid_utf8("plain ascii"));
+    CHECK(is_valid_utf8("\xe2\x82\xac \xf0\x9f\x98\x80 \xc3\xa9"));
+    CHECK_FALSE(is_valid_utf8("\xff"));
+    CHECK_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+    CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));      // a surrogate
+    CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+    CHECK_FALSE(is_valid_utf8("\xe2\x82"));          // truncated
+    CHECK_FALSE(is_valid_utf8("\x80"));
+}
+
+TEST_CASE("tokens: a token with a NUL and more bytes, or one byte short, is refused")
+{
+    const AccessTokens tokens{.admin = "admin-token-0123456789", .read = "read-token-0123456789"};
+    HttpServerRequest request;
+    request.headers.emplace_back("X-Ledger-Token", std::string("read-token-0123456789\0tail", 26));
+    CHECK(authorization_failure(request, Access::read, tokens) == "invalid token");
+    request.headers = {{"x-ledger-token", "read-token-012345678"}};
+    CHECK(authorization_failure(request, Access::read, tokens) == "invalid token");
+    request.headers = {{"x-ledger-token", "read-token-0123456789"}};  // header names are case-insensitive
+    CHECK_FALSE(authorization_failure(request, Access::read, tokens));
+}
+
+TEST_CASE("log lines: control characters escaped, CR/LF folded, journald priority prefix on request")
+{
+    CHECK(format_log_line(LogLevel::info, "http GET /\x1b[31mred\x07 404", false) ==
+          "reconcile: info: http GET /\\x1b[31mred\\x07 404\n");
+    CHECK(format_log_line(LogLevel::warn, "two\nlines\r", false) == "reconcile: warn: two lines \n");
+    CHECK(format_log_line(LogLevel::error, "boom", true) == "<3>reconcile: error: boom\n");
+    CHECK(format_log_line(LogLevel::warn, "w", true) == "<4>reconcile: warn: w\n");
+    CHECK(format_log_line(LogLevel::info, "i", true) == "<6>reconcile: info: i\n");
+    CHECK(format_log_line(LogLevel::debug, "d\x7f", true) == "<7>reconcile: debug: d\\x7f\n");
+}
+
+TEST_CASE("metrics: build info, and a book that did not answer is down with only its schedule flag")
+{
+    const BookMetrics hanging{
+        .book = "india", .up = false, .down_reason = "its database did not answer within 5000 ms"};
+    const std::string text = render_prometheus({hanging}, 0);
+    CHECK(text.find("reconcile_build_info{version=\"" RECON_VERSION "\"} 1\n") != std::string::npos);
+    CHECK(text.find("reconcile_book_up{book=\"india\"} 0\n") != std::string::npos);
+    CHECK(text.find("reconcile_run_last_status") == std::string::npos);
+}
+
+TEST_CASE("bounded book calls: a call past the deadline is down, and while it hangs it is not started again")
+{
+    BoundedBookCalls calls(std::chrono::milliseconds(200));
+    std::atomic<int> started{0};
+    std::atomic<bool> release{false};
+    const auto fn = [&](const std::string& book) {
+        ++started;
+        if (book == "india") {
+            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return BookMetrics{.book = book, .up = true};
+    };
+    const auto before = std::chrono::steady_clock::now();
+    auto results = calls.call("metrics", {"uae", "india"}, fn);
+    const auto took = std::chrono::steady_clock::now() - before;
+    CHECK(took < std::chrono::milliseconds(1000));
+    REQUIRE(results.size() == 2);
+    CHECK(results[0].up);
+    CHECK_FALSE(results[1].up);
+    CHECK(results[1].down_reason == "its database did not answer within 200 ms");
+    results = calls.call("metrics", {"uae", "india"}, fn);
+    CHECK(results[1].down_reason == "its database has not answered an earlier probe yet");
+    CHECK(started == 3);  // uae twice, india once
+    release = true;
+    CHECK(reconcile::test::wait_for(
+        [&] {
+            const auto again = calls.call("metrics", {"india"}, fn);
+            return again.front().up;
+        },
+        std::chrono::seconds(5)));
 }

@@ -85,8 +85,8 @@ TEST_CASE("quantity tolerances: exactly the match tolerance matches, exactly the
     std::map<std::string, Decimal> broker;
     for (const auto& [key, value] : ledger) broker[key] = d("1");
     CHECK(outcomes(compare_lines(ledger, broker, d("0.000001"), d("0.0001"))) ==
-          Lines{"A_BELOW match", "B_AT match", "C_ABOVE dust", "D_DUST_AT dust", "E_DUST_ABOVE mismatch",
-                "F_NEG_AT match", "G_NEG_DUST dust"});
+          Lines{"A_BELOW match", "B_AT match", "C_ABOVE quantity_dust", "D_DUST_AT quantity_dust",
+                "E_DUST_ABOVE mismatch", "F_NEG_AT match", "G_NEG_DUST quantity_dust"});
 }
 
 TEST_CASE("a zero tolerance still matches an exact equality and nothing else")

@@ -5,22 +5,32 @@
 #include <string>
 #include <vector>
 
+#include "lib/broker_health.hpp"
 #include "lib/brokers/responses.hpp"
 #include "tests/support/broker_answers.hpp"
+#include "tests/support/fake_broker.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
 
-TEST_CASE("GTN token: the access token and its expiry; FAILED and nonsense are errors")
+TEST_CASE("GTN token: GTN's published answer read whole; FAILED with its rejectCode; nonsense is an error")
 {
-    const auto token = parse_gtn_token(
-        R"({"status":"SUCCESS","accessToken":"abc","refreshToken":"r","accessTokenExpiresAt":1795824000000})");
-    CHECK(token.access_token == "abc");
+    const auto token = parse_gtn_token(gtn_published("token.json"));
+    CHECK(token.access_token == "eyJhbGciOiJSUzI1NiJ9.c2VydmVy.c2lnbmF0dXJl");
+    CHECK(token.refresh_token == "b1c0e5d2-6f0a-4a51-9a43-2f1d7c9e8a10");
     REQUIRE(token.expires_at);
-    CHECK(format_utc(*token.expires_at) == "2026-11-28T00:00:00.000Z");
+    CHECK(format_utc(*token.expires_at) == "2026-11-28T01:00:00.000Z");
+    REQUIRE(token.refresh_expires_at);
+    CHECK(format_utc(*token.refresh_expires_at) == "2026-11-28T02:00:00.000Z");
     CHECK_FALSE(parse_gtn_token(R"({"status":"SUCCESS","accessToken":"abc"})").expires_at);
-    CHECK(refusal_of(parse_gtn_token, R"({"status":"FAILED","reason":"bad assertion"})") ==
-          "GTN token exchange FAILED: bad assertion");
+    CHECK(refusal_of(parse_gtn_token, gtn_published("failed_1014.json")) ==
+          "GTN token exchange FAILED (rejectCode 1014): Insufficient details in assertion");
+    try {
+        parse_gtn_token(gtn_published("failed_1014.json"));
+    } catch (const GtnRejected& e) {
+        CHECK(e.code() == 1014);
+        CHECK(e.reason() == "Insufficient details in assertion");
+    }
     CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'accessToken'");
     CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":1.5})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is not a whole number");
@@ -29,41 +39,72 @@ TEST_CASE("GTN token: the access token and its expiry; FAILED and nonsense are e
     CHECK(refusal_of(parse_gtn_token,
                      R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":999999999999999999})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is out of range");
-    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":-1})") ==
-          "GTN sent a malformed answer: 'accessTokenExpiresAt' is out of range");
+    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","refreshTokenExpiresAt":-1})") ==
+          "GTN sent a malformed answer: 'refreshTokenExpiresAt' is out of range");
 }
 
-TEST_CASE("GTN summaries: the envelope, raw-number amounts kept exact, asOf and paging")
+TEST_CASE("GTN summaries: GTN's published cash answer, no data wrapper, `balance` kept exact, the paging fields")
 {
-    const auto cash = parse_gtn_cash(
-        R"({"status":"SUCCESS","reason":"","data":{"asOf":"2026-11-28T00:00:00Z","cashSummary":)"
-        R"([{"currency":"USD","cashBalance":1234567890.123456789}]},"paging":{"pageIndex":0,"totalPages":3}})");
-    REQUIRE(cash.items.size() == 1);
+    const auto cash = parse_gtn_cash(gtn_published("cash_summary.json"));
+    REQUIRE(cash.items.size() == 2);
     CHECK(cash.items[0].currency == "USD");
-    CHECK(cash.items[0].amount.to_string() == "1234567890.123456789");
-    CHECK(format_utc(*cash.as_of) == "2026-11-28T00:00:00.000Z");
-    CHECK(cash.total_pages == 3);
-    CHECK_FALSE(cash.next_page);
+    CHECK(cash.items[0].amount.to_string() == "10250.75");  // balance, not buyingPower or cashForWithdrawal
+    CHECK(cash.items[1].currency == "AED");
+    CHECK(cash.items[1].amount.to_string() == "0.00001");
+    CHECK_FALSE(cash.more);
+    CHECK(cash.total_records == 2);
+    CHECK_FALSE(cash.as_of);
+
+    const auto next =
+        parse_gtn_cash(R"({"status":"SUCCESS","rejectCode":0,"isNextPageAvailable":true,"pageNo":1,"pageWidth":1,)"
+                       R"("totalNoOfRecords":3,"list":[{"currency":"USD","balance":1234567890.123456789}]})");
+    CHECK(next.more);
+    CHECK(next.total_records == 3);
+    CHECK(next.items.at(0).amount.to_string() == "1234567890.123456789");
 
     const auto securities = parse_gtn_securities(
-        R"({"status":"SUCCESS","data":{"securities":[{"symbol":"AAPL","quantity":0.1},{"symbol":"NVDA","quantity":1e-7}]}})");
+        R"({"status":"SUCCESS","rejectCode":0,"list":[{"symbol":"AAPL","quantity":0.1},{"symbol":"NVDA","quantity":1e-7}]})");
     CHECK(position_lines(securities.items) == std::vector<std::string>{"AAPL=0.1", "NVDA=0.0000001"});
-    CHECK_FALSE(securities.as_of);
-    CHECK_FALSE(securities.total_pages);  // no paging: one page
+    CHECK_FALSE(securities.more);  // absent: one page
+    CHECK_FALSE(securities.total_records);
 
+    for (const char* name : {"failed_1007.json", "failed_1123.json", "failed_1001.json"}) {
+        CAPTURE(name);
+        CHECK_THROWS_AS(parse_gtn_cash(gtn_published(name)), GtnRejected);
+    }
+    CHECK(refusal_of(parse_gtn_cash, gtn_published("failed_1123.json")) ==
+          "GTN answered FAILED (rejectCode 1123): Server busy, please try again");
     CHECK(refusal_of(parse_gtn_cash, R"({"status":"FAILED","reason":"customer\nsuspended"})") ==
-          "GTN answered FAILED: customer suspended");
-    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'data'");
-    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","data":{"cashSummary":{}}})") ==
-          "GTN sent a malformed answer: 'cashSummary' is not a list");
-    CHECK(refusal_of(parse_gtn_cash,
-                     R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":"x"}]}})") ==
-          "GTN sent a malformed answer: 'cashBalance' is not an exact decimal: 'x'");
-    CHECK(refusal_of(parse_gtn_securities,
-                     R"({"status":"SUCCESS","data":{"securities":[]},"paging":{"totalPages":2.5}})") ==
-          "GTN sent a malformed answer: 'totalPages' is not a whole number");
-    CHECK(refusal_of(parse_gtn_securities, R"({"status": "SUCCESS", "data": {"securities": [)")
+          "GTN answered FAILED (rejectCode 0): customer suspended");
+    // The old invented dialect (a `data` wrapper) is not GTN's: its rows are not where GTN puts them.
+    CHECK(parse_gtn_cash(R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":1}]}})")
+              .items.empty());
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","list":{}})") ==
+          "GTN sent a malformed answer: 'list' is not a list");
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","list":[{"currency":"USD","balance":"x"}]})") ==
+          "GTN sent a malformed answer: 'balance' is not an exact decimal: 'x'");
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","list":[{"currency":"USD","cashBalance":1}]})") ==
+          "GTN sent a malformed answer: no 'balance'");
+    CHECK(refusal_of(parse_gtn_securities, R"({"status":"SUCCESS","list":[],"totalNoOfRecords":2.5})") ==
+          "GTN sent a malformed answer: 'totalNoOfRecords' is not a whole number");
+    CHECK(refusal_of(parse_gtn_securities, R"({"status":"SUCCESS","list":[],"isNextPageAvailable":"yes"})") ==
+          "GTN sent a malformed answer: 'isNextPageAvailable' is not true or false");
+    CHECK(refusal_of(parse_gtn_securities, R"({"status": "SUCCESS", "list": [)")
               .find("GTN sent malformed JSON near byte") == 0);
+}
+
+TEST_CASE("GTN rejections at any HTTP status: a FAILED envelope with a rejectCode is named, anything else is not")
+{
+    try {
+        throw_if_gtn_rejected(gtn_published("failed_1001.json"));
+        FAIL("accepted a FAILED answer");
+    } catch (const GtnRejected& e) {
+        CHECK(e.code() == 1001);
+        CHECK(std::string(e.what()) == "GTN answered FAILED (rejectCode 1001): Missing parameters");
+    }
+    CHECK_NOTHROW(throw_if_gtn_rejected("<html>502 Bad Gateway</html>"));
+    CHECK_NOTHROW(throw_if_gtn_rejected(R"({"status":"FAILED","reason":"no code"})"));
+    CHECK_NOTHROW(throw_if_gtn_rejected(gtn_published("cash_summary.json")));
 }
 
 TEST_CASE("ZAG and ViewTrade pages: rows, as_of, next_page; deposits with their times")
@@ -112,4 +153,32 @@ TEST_CASE("text with a NUL character is refused: PostgreSQL could not store it")
               parse_viewtrade_deposits,
               R"({"deposits":[{"deposit_id":"W","amount":"1","currency":"USD","status":"x","reference":"\u0000"}]})") ==
           "VIEWTRADE sent a malformed answer: 'reference' contains a NUL character");
+}
+
+TEST_CASE("broker health: nearest-rank latency percentiles, counts by kind, and the runs show line")
+{
+    BrokerHealthRecorder recorder;
+    for (const int ms : {5, 1, 3, 2, 4, 100, 7, 8, 9, 10}) recorder.attempt(std::chrono::milliseconds(ms));
+    recorder.retry();
+    recorder.error(BrokerErrorKind::reject_code);
+    recorder.error(BrokerErrorKind::timeout);
+    recorder.error(BrokerErrorKind::timeout);
+    recorder.page();
+    const auto health = recorder.summary("GTN", BrokerContract::public_api);
+    CHECK(health.requests == 10);
+    CHECK(health.retries == 1);
+    CHECK(health.pages == 1);
+    // Sorted: 1 2 3 4 5 7 8 9 10 100. p50: the 5th value; p95: the 10th (ceil(9.5)).
+    CHECK(health.latency_p50_ms == 5);
+    CHECK(health.latency_p95_ms == 100);
+    CHECK(health.latency_max_ms == 100);
+    CHECK(render_broker_health({health}) ==
+          "Brokers:\n"
+          "  GTN        public       requests 10, retries 1, pages 1; errors: timeout 2, connection 0, http_status 0, "
+          "reject_code 1, parse 0; latency p50 5 ms, p95 100 ms, max 100 ms\n");
+    CHECK(broker_health_to_json({health})[0]["errors"] ==
+          nlohmann::json{{"timeout", 2}, {"connection", 0}, {"http_status", 0}, {"reject_code", 1}, {"parse", 0}});
+    CHECK(render_broker_health({}).empty());
+    CHECK(nearest_rank_percentile({}, 95) == 0);
+    CHECK(nearest_rank_percentile({42}, 50) == 42);
 }

@@ -43,5 +43,15 @@ TEST_CASE("broker settings are validated at start-up; keys can come from files")
     const auto settings = load_settings({{"GTN_PRIVATE_KEY_FILE", path}, {"ZAG_BASE_URL", "https://zag.example/api/"}});
     CHECK(settings.brokers.gtn_private_key == "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----");
     CHECK(settings.brokers.zag_base_url == "https://zag.example/api");
+    CHECK(settings.brokers.zag_base_path == "/v1/accounts");  // the provisional contract's default
+    CHECK(settings.brokers.viewtrade_base_path == "/v1/accounts");
+
+    // The path below a provisional contract's base URL: trailing slashes dropped, a path only.
+    CHECK(load_settings({{"ZAG_BASE_PATH", "/api/v2/accounts/"}}).brokers.zag_base_path == "/api/v2/accounts");
+    CHECK(load_settings({{"VIEWTRADE_BASE_PATH", "/"}}).brokers.viewtrade_base_path == "");  // right at the root
+    for (const char* bad : {"v1/accounts", "/v1/accounts?x=1", "https://elsewhere/v1"}) {
+        CAPTURE(bad);
+        CHECK(exit_code_of([&] { load_settings({{"ZAG_BASE_PATH", bad}}); }) == ExitCode::config);
+    }
     std::remove(path.c_str());
 }

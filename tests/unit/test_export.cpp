@@ -61,8 +61,8 @@ TEST_CASE("a break's record: exact decimals, UTC timestamps, its acknowledgement
     writer.write(variance_history_record(history));
     CHECK(out.str() ==
           "book,check_name,category,fingerprint,kind,keys,status,state,first_seen_at,open_since_at,last_seen_at,"
-          "occurrences,reopen_count,resolved_at,expected,actual,difference,class,note,acknowledged_by,"
-          "acknowledged_at,acknowledged_until\r\n"
+          "occurrences,reopen_count,resolved_at,expected,actual,difference,class,note,by,"
+          "acknowledged_at,until\r\n"
           "india,viewtrade_ledger_recon,C,0123456789abcdef0123456789abcdef,fetch_error,"
           "\"{\"\"customer_id\"\":\"\"IN-C025\"\"}\",open,persisting,2026-12-01T10:00:00.000Z,"
           "2026-12-01T10:00:00.000Z,2026-12-02T10:00:00.250Z,3,0,,,,0.10,timing,\"slow, \"\"retry\"\"\",alice,"
@@ -132,6 +132,7 @@ TEST_CASE("a run's record: typed fields as their text, UTC timestamps, the varia
     report.category = Category::C;
     report.trigger = Trigger::schedule;
     report.shard = Shard{.index = 2, .count = 4};
+    report.scope = RunScope::partial;
     report.status = RunStatus::fail;
     report.started_at = *parse_utc("2026-12-02T03:00:00.125Z");
     report.finished_at = *parse_utc("2026-12-02T03:00:04Z");
@@ -145,8 +146,9 @@ TEST_CASE("a run's record: typed fields as their text, UTC timestamps, the varia
     RecordWriter(csv, RecordFormat::csv, run_columns()).write(run_record(report));
     CHECK(
         csv.str() ==
-        "run_id,book,category,shard,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,error\r\n"
-        "7,india,C,2/4,schedule,fail,2026-12-02T03:00:00.125Z,2026-12-02T03:00:04.000Z,3875,2,15,\r\n");
+        "run_id,book,category,shard,scope,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,"
+        "error\r\n"
+        "7,india,C,2/4,partial,schedule,fail,2026-12-02T03:00:00.125Z,2026-12-02T03:00:04.000Z,3875,2,15,\r\n");
 
     RunReport abandoned;
     abandoned.run_id = 8;
@@ -157,7 +159,7 @@ TEST_CASE("a run's record: typed fields as their text, UTC timestamps, the varia
     std::ostringstream jsonl;
     RecordWriter(jsonl, RecordFormat::jsonl, run_columns()).write(run_record(abandoned));
     CHECK(jsonl.str() ==
-          "{\"run_id\":8,\"book\":\"uae\",\"category\":\"A\",\"shard\":null,\"trigger\":\"manual\",\"status\":"
+          "{\"run_id\":8,\"book\":\"uae\",\"category\":\"A\",\"shard\":null,\"scope\":\"full\",\"trigger\":\"manual\",\"status\":"
           "\"abandoned\",\"started_at\":\"2026-12-02T04:00:00.000Z\",\"finished_at\":null,\"duration_ms\":0,"
           "\"checks\":0,\"variances_total\":0,\"error\":\"the process ended, \\\"killed\\\"\"}\n");
 }

@@ -61,7 +61,8 @@ TEST_CASE("quantities: match within 1e-6, dust up to 1e-4, then a break named by
         {"AAPL", d("9")}, {"MSFT", d("2")}, {"NVDA", d("1")}, {"GOOG", d("4")}, {"AMZN", d("0")}};
     CHECK(lines_of(compare_lines(ledger, broker, d("0.000001"), d("0.0001"))) ==
           std::vector<std::string>{"AAPL mismatch 1", "AMZN ledger_only 5", "GOOG broker_only -4",
-                                   "MSFT match 0.0000005", "NVDA dust 0.00005", "TSLA ledger_only 3", "ZERO match 0"});
+                                   "MSFT match 0.0000005", "NVDA quantity_dust 0.00005", "TSLA ledger_only 3",
+                                   "ZERO match 0"});
 }
 
 TEST_CASE("cash: within the cash tolerance matches, there is no dust")

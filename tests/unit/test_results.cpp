@@ -2,6 +2,7 @@
 // run kinds' text edges, the book rules and the exit code a run's typed results imply.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <algorithm>
 
 #include "lib/books.hpp"
 #include "lib/output.hpp"
@@ -176,4 +177,38 @@ TEST_CASE("book rules: india has its own switch and cadence, every other book th
     CHECK(settings.*uae.schedule_enabled == true);
     CHECK(settings.*uae.interval_seconds == 600);
     CHECK(&book_rules("any_other_book") == &uae);
+}
+
+TEST_CASE("run text: an ERROR check says its error, metrics wrap at 100 columns, keys print alike after a round trip")
+{
+    RunReport report;
+    report.book = "uae";
+    CheckResult broken;
+    broken.check_name = "gtn_ledger_recon";
+    broken.status = CheckStatus::error;
+    broken.metrics["error"] = "every broker unreachable";
+    CheckResult busy;
+    busy.check_name = "wallet_derivation";
+    busy.status = CheckStatus::fail;
+    for (int i = 0; i < 30; ++i) busy.metrics[fmt::format("figure_{:02}", i)] = 1000 + i;
+    busy.variances.push_back(Variance{.kind = "wallet_mismatch", .keys = {{"customer_id", "C1"}, {"account", "W"}}});
+    busy.variances_total = 1;
+    finalize_variances(busy);
+    report.checks = {broken, busy};
+    const auto text = render_run_text(report);
+    CHECK(text.find("  ERROR  gtn_ledger_recon   error: every broker unreachable\n") != std::string::npos);
+    CHECK(text.find("0 variance(s)") == std::string::npos);
+    CHECK(text.find("  FAIL   wallet_derivation  1 variance(s)\n         figure_00=1000 figure_01=1001") !=
+          std::string::npos);
+    std::size_t longest = 0;
+    for (std::size_t start = 0, end; start < text.size(); start = end + 1) {
+        end = text.find('\n', start);
+        longest = std::max(longest, end - start);
+    }
+    CHECK(longest <= 100);
+    // `runs show` reads the stored JSON back (keys in name order): the same line as `run`.
+    RunReport stored = report;
+    stored.checks[1] = check_result_from_json(check_result_to_json(busy));
+    CHECK(render_run_text(stored) == text);
+    CHECK(text.find("wallet_mismatch account=W customer_id=C1") != std::string::npos);
 }

@@ -27,9 +27,9 @@ BookCadence uae_cadence()
 /// A run history and a clock the test moves by hand, and a record of what the cycle ran.
 struct FakeWorld {
     Timestamp now = at("2026-11-28T00:00:00Z");
-    std::map<std::string, std::map<Category, Timestamp>> history;  // book -> category -> last start
-    std::vector<std::string> executed;                             // "uae/A@<iso>"
-    std::map<std::string, ExitCode> fail_with;                     // "uae/A" -> code instead of running
+    std::map<std::string, std::map<Category, LastFullRun>> history;  // book -> category -> last full run
+    std::vector<std::string> executed;                               // "uae/A@<iso>"
+    std::map<std::string, ExitCode> fail_with;                       // "uae/A" -> code instead of running
     std::set<std::string> unreadable_books;
 
     ScheduleCycle cycle(const ScheduleConfig& config)
@@ -44,9 +44,14 @@ struct FakeWorld {
                 const std::string slot = book + "/" + std::string(to_string(category));
                 executed.push_back(slot + "@" + format_utc(now));
                 if (const auto failure = fail_with.find(slot); failure != fail_with.end()) {
+                    if (failure->second == ExitCode::unavailable) {
+                        // A C run that reached no broker still writes its row (status error).
+                        history[book][category] = {.started_at = now, .reached_no_broker = true};
+                        return SlotOutcome{.book = book, .category = category, .code = failure->second, .run_id = 7};
+                    }
                     return SlotOutcome{.book = book, .category = category, .code = failure->second};
                 }
-                history[book][category] = now;  // the run row execute_run would write
+                history[book][category] = {.started_at = now};  // the run row execute_run would write
                 return SlotOutcome{.book = book, .category = category, .code = ExitCode::ok};
             },
             [this] { return now; });
@@ -81,6 +86,59 @@ TEST_CASE("A/B/D are due an internal interval after the last start, C an externa
     CHECK_FALSE(decide_slot(uae_cadence(), Category::C, ran_an_hour_ago, 60, now).due);
     CHECK(decide_slot(uae_cadence(), Category::C, ran_an_hour_ago, 60, now).next_due == now - 1h + 24h);
     CHECK(decide_slot(uae_cadence(), Category::C, {.last_started = now - 24h}, 60, now).due);
+}
+
+TEST_CASE("a C run that reached no broker is due again after the external retry, not a day later")
+{
+    const auto now = at("2026-11-28T12:00:00Z");
+    auto cadence = uae_cadence();
+    cadence.external_retry_seconds = 900;
+    const SlotHistory unreachable_10min{.last_started = now - 10min, .last_reached_no_broker = true};
+    CHECK_FALSE(decide_slot(cadence, Category::C, unreachable_10min, 60, now).due);
+    CHECK(decide_slot(cadence, Category::C, unreachable_10min, 60, now).next_due == now + 5min);
+    CHECK(
+        decide_slot(cadence, Category::C, {.last_started = now - 15min, .last_reached_no_broker = true}, 60, now).due);
+    // The same run that reached its brokers waits the whole cadence.
+    CHECK(decide_slot(cadence, Category::C, {.last_started = now - 15min}, 60, now).next_due == now - 15min + 24h);
+    // A retry longer than the cadence never delays it.
+    cadence.external_retry_seconds = 2 * 86400;
+    CHECK(decide_slot(cadence, Category::C, {.last_started = now - 24h, .last_reached_no_broker = true}, 60, now).due);
+}
+
+TEST_CASE("tick retries a C run that reached no broker on the next cycle after the external retry")
+{
+    FakeWorld world;
+    world.fail_with["uae/C"] = ExitCode::unavailable;
+    auto cadence = uae_cadence();
+    cadence.external_retry_seconds = 900;
+    const ScheduleConfig config{.books = {cadence}};
+    // Each tick is a fresh process: only the run history carries over.
+    world.cycle(config).run_once();
+    CHECK(world.take().size() == 4);
+    world.now += 10min;
+    world.cycle(config).run_once();
+    CHECK(world.take().empty());
+    world.now += 5min;
+    world.fail_with.clear();
+    world.cycle(config).run_once();
+    CHECK(world.take() == std::vector<std::string>{"uae/C@2026-11-28T00:15:00.000Z"});
+    // Reached its brokers this time: C waits its cadence again.
+    world.now += 1h;
+    world.cycle(config).run_once();
+    CHECK(world.take() == std::vector<std::string>{"uae/A@2026-11-28T01:15:00.000Z", "uae/B@2026-11-28T01:15:00.000Z",
+                                                   "uae/D@2026-11-28T01:15:00.000Z"});
+}
+
+TEST_CASE("serve's scheduler holds a C run that reached no broker for the external retry")
+{
+    FakeWorld world;
+    world.fail_with["uae/C"] = ExitCode::unavailable;
+    auto cadence = uae_cadence();
+    cadence.external_retry_seconds = 900;
+    auto cycle = world.cycle({.books = {cadence}, .retry_seconds = 60});
+    cycle.run_once();
+    world.take();
+    CHECK(cycle.next_due() == world.now + 15min);
 }
 
 TEST_CASE("a switched-off book is never due")
@@ -203,7 +261,7 @@ TEST_CASE("a simulated day with an injected clock: A/B/D hourly, C daily, india 
                                                    "uae/D@2026-11-28T01:00:00.000Z"});
 
     // Another process (cron, another serve) ran A at 01:30: the 02:00 cycle leaves A alone.
-    world.history["uae"][Category::A] = at("2026-11-28T01:30:00Z");
+    world.history["uae"][Category::A] = {.started_at = at("2026-11-28T01:30:00Z")};
     world.now = at("2026-11-28T02:00:00Z");
     cycle.run_once();
     CHECK(world.take() == std::vector<std::string>{"uae/B@2026-11-28T02:00:00.000Z", "uae/D@2026-11-28T02:00:00.000Z"});
