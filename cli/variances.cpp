@@ -32,7 +32,7 @@ CLI::App* setup_variances(CLI::App& app, VariancesOptions& options)
         ->required();
     options.ack->add_option("--class", options.variance_class, "What the break is: data, code or timing")
         ->required()
-        ->check(one_of({"data", "code", "timing"}))
+        ->check(one_of(variance_class_names()))
         ->type_name("data|code|timing");
     options.ack->add_option("--note", options.note, "Why (kept in the audit log)")->required();
     options.ack->add_option("--until", options.until, "The acknowledgement ends at this UTC time (ISO-8601)");

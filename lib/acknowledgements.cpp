@@ -186,11 +186,12 @@ std::vector<RecordedAction> record_variance_actions(const Settings& settings, co
             const auto row = txn.exec_params1(insert_sql, book, target.check_name, target.fingerprint,
                                               std::string(to_string(request.action)), nullable(variance_class),
                                               nullable(note), request.by, nullable(until));
-            recorded.push_back(RecordedAction{.book = book,
-                                              .check_name = target.check_name,
-                                              .fingerprint = target.fingerprint,
-                                              .action = request.action,
-                                              .at = parse_utc(row["acted_at"].as<std::string>()).value_or(Timestamp{})});
+            recorded.push_back(
+                RecordedAction{.book = book,
+                               .check_name = target.check_name,
+                               .fingerprint = target.fingerprint,
+                               .action = request.action,
+                               .at = parse_utc(row["acted_at"].as<std::string>()).value_or(Timestamp{})});
         }
         txn.commit();
     }

@@ -294,9 +294,8 @@ void ReconcileApi::register_routes(HttpServer& server)
     server.get("/v1/reconciliation/runs/{run_id}", Access::read,
                [this](const HttpServerRequest& r) { return show_run(r); });
     // Acknowledgements, traces and the console (lib/variances_api.hpp).
-    server.get("/v1/reconciliation/variances", Access::read, [this](const HttpServerRequest& r) {
-        return list_variances_reply(m_settings, m_registry, r.params);
-    });
+    server.get("/v1/reconciliation/variances", Access::read,
+               [this](const HttpServerRequest& r) { return list_variances_reply(m_settings, m_registry, r.params); });
     for (const auto action : {VarianceAction::ack, VarianceAction::unack}) {
         server.post("/v1/reconciliation/variances/{fingerprint}/" + std::string(to_string(action)), Access::admin,
                     [this, action](const HttpServerRequest& r) {

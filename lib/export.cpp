@@ -79,28 +79,11 @@ void RecordWriter::write_all(const RecordTable& table)
 
 const std::vector<std::string>& variance_history_columns()
 {
-    static const std::vector<std::string> columns{"book",
-                                                  "check_name",
-                                                  "category",
-                                                  "fingerprint",
-                                                  "kind",
-                                                  "keys",
-                                                  "status",
-                                                  "state",
-                                                  "first_seen_at",
-                                                  "open_since_at",
-                                                  "last_seen_at",
-                                                  "occurrences",
-                                                  "reopen_count",
-                                                  "resolved_at",
-                                                  "expected",
-                                                  "actual",
-                                                  "difference",
-                                                  "class",
-                                                  "note",
-                                                  "by",
-                                                  "acknowledged_at",
-                                                  "until"};
+    static const std::vector<std::string> columns{
+        "book",         "check_name",  "category",        "fingerprint",   "kind",         "keys",
+        "status",       "state",       "first_seen_at",   "open_since_at", "last_seen_at", "occurrences",
+        "reopen_count", "resolved_at", "expected",        "actual",        "difference",   "class",
+        "note",         "by",          "acknowledged_at", "until"};
     return columns;
 }
 
@@ -133,10 +116,9 @@ std::vector<Json> variance_history_record(const VarianceHistory& history)
 
 const std::vector<std::string>& run_columns()
 {
-    static const std::vector<std::string> columns{"run_id",     "book",        "category", "shard",
-                                                  "scope",      "trigger",     "status",   "started_at",
-                                                  "finished_at", "duration_ms", "checks",  "variances_total",
-                                                  "error"};
+    static const std::vector<std::string> columns{
+        "run_id",     "book",        "category",    "shard",  "scope",           "trigger", "status",
+        "started_at", "finished_at", "duration_ms", "checks", "variances_total", "error"};
     return columns;
 }
 

@@ -29,27 +29,6 @@ std::optional<CheckStatus> parse_check_status(std::string_view text)
     return std::nullopt;
 }
 
-std::string_view to_string(VarianceClass variance_class)
-{
-    switch (variance_class) {
-        case VarianceClass::data:
-            return "data";
-        case VarianceClass::code:
-            return "code";
-        case VarianceClass::timing:
-            return "timing";
-    }
-    return "data";
-}
-
-std::optional<VarianceClass> parse_variance_class(std::string_view text)
-{
-    for (auto value : {VarianceClass::data, VarianceClass::code, VarianceClass::timing}) {
-        if (to_string(value) == text) return value;
-    }
-    return std::nullopt;
-}
-
 CheckStatus worst(CheckStatus a, CheckStatus b)
 {
     return a < b ? b : a;

@@ -27,15 +27,6 @@ std::optional<CheckStatus> parse_check_status(std::string_view text);
 /// The more severe of two statuses.
 CheckStatus worst(CheckStatus a, CheckStatus b);
 
-/// What a person decided a break is (runbook step 3): a data issue (reverse the transaction, fix
-/// the ingest), a code issue (fix the rule) or timing (often heals by itself next cycle).
-enum class VarianceClass { data, code, timing };
-
-/// "data" / "code" / "timing".
-std::string_view to_string(VarianceClass variance_class);
-/// Inverse of to_string; std::nullopt for anything else.
-std::optional<VarianceClass> parse_variance_class(std::string_view text);
-
 /// An acknowledgement that holds for a variance (lib/acknowledgements.hpp): while it holds the
 /// variance is still listed but raises no alert and does not count toward its check's status.
 struct Acknowledgement {

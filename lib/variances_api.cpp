@@ -58,8 +58,7 @@ HttpReply list_variances_reply(const Settings& settings, const CheckRegistry& re
     VarianceHistoryFilter filter;
     filter.check_name = single_param(params, "check");
     if (filter.check_name && registry.find(*filter.check_name) == nullptr) {
-        throw HttpError(400, fmt::format("unknown check '{}' (see `reconcile checks`)",
-                                         *filter.check_name));
+        throw HttpError(400, fmt::format("unknown check '{}' (see `reconcile checks`)", *filter.check_name));
     }
     if (const auto state = single_param(params, "state")) {
         if (*state == "open" || *state == "resolved") {

@@ -9,9 +9,9 @@
 #include <string_view>
 
 #include "lib/acknowledgements.hpp"
-#include "lib/config.hpp"
 #include "lib/api.hpp"
 #include "lib/check_registry.hpp"
+#include "lib/config.hpp"
 #include "lib/http_server.hpp"
 
 namespace reconcile {

@@ -85,6 +85,14 @@ ProcessOptions env_for(const World& w, const std::map<std::string, std::string>&
     return options;
 }
 
+/// What a C run of scenario() lists: the short position, the missing wire, the slow customer.
+const Lines scenario_variances{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
+                               "lrs_viewtrade_tie_out: fetch_error customer_id=C004",
+                               "viewtrade_holdings_recon: fetch_error customer_id=C004",
+                               "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
+                               "viewtrade_ledger_recon: fetch_error customer_id=C004",
+                               "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"};
+
 /// "check: kind key=value ..." for every listed variance of a run document.
 Lines run_variances(const Json& run)
 {
@@ -137,12 +145,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto run = Json::parse(result.out);
     CHECK(schema_valid(result.out));
     CHECK(run["status"] == "fail");
-    CHECK(run_variances(run) == Lines{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
-                                      "lrs_viewtrade_tie_out: fetch_error customer_id=C004",
-                                      "viewtrade_holdings_recon: fetch_error customer_id=C004",
-                                      "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
-                                      "viewtrade_ledger_recon: fetch_error customer_id=C004",
-                                      "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"});
+    CHECK(run_variances(run) == scenario_variances);
     const auto& ledger = check_named(run, "viewtrade_ledger_recon");
     CHECK(ledger["status"] == "fail");
     CHECK(ledger["metrics"]["customers"] == 4);
@@ -795,9 +798,10 @@ TEST_CASE(
         CHECK(open.out.find(std::string(check)) != std::string::npos);
     }
     // `--open` shows first seen, age, occurrences and that nobody classified it yet.
-    const std::regex unclassified("india +viewtrade_ledger_recon +fetch_error +customer_id=C004 +- +"
-                                  "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z +\\d+[smhd]( \\d+[smh])? +1 +- +- +- +" +
-                                  fingerprints[2].substr(0, 12) + "\n");
+    const std::regex unclassified(
+        "india +viewtrade_ledger_recon +fetch_error +customer_id=C004 +- +"
+        "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z +\\d+[smhd]( \\d+[smh])? +1 +- +- +- +" +
+        fingerprints[2].substr(0, 12) + "\n");
     CHECK(std::regex_search(open.out, unclassified));
     CHECK(open.out.rfind("book ", 0) == 0);
 
@@ -820,12 +824,7 @@ TEST_CASE(
     REQUIRE_MESSAGE(second.exit_code == 1, second.err);
     CHECK(schema_valid(second.out));
     const auto run = Json::parse(second.out);
-    CHECK(run_variances(run) == Lines{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
-                                      "lrs_viewtrade_tie_out: fetch_error customer_id=C004",
-                                      "viewtrade_holdings_recon: fetch_error customer_id=C004",
-                                      "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
-                                      "viewtrade_ledger_recon: fetch_error customer_id=C004",
-                                      "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"});
+    CHECK(run_variances(run) == scenario_variances);
     for (const char* name : {"lrs_viewtrade_tie_out", "viewtrade_holdings_recon", "viewtrade_ledger_recon"}) {
         CAPTURE(name);
         const auto& check = check_named(run, name);
@@ -879,18 +878,18 @@ TEST_CASE(
     std::vector<std::string> rows;
     for (std::string line; std::getline(run_lines, line);) rows.push_back(line);
     REQUIRE(rows.size() == 3);
-    CHECK(
-        rows[0] ==
-        "run_id,book,category,shard,scope,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,"
-        "error\r");
+    CHECK(rows[0] ==
+          "run_id,book,category,shard,scope,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,"
+          "error\r");
     CHECK(std::regex_match(rows[1], run_row));
     CHECK(std::regex_match(rows[2], run_row));
     const auto report = reconcile_cli({"india", "ledger-recon", "--customer", "C001", "--output", "csv"}, env);
     CHECK(report.exit_code == 1);
-    CHECK(report.out ==
-          "report,customer_id,broker_account_ref,status,error,line,key,ledger,broker,difference,outcome\r\n"
-          "ledger-recon,C001,V-001,fail,,cash,USD,48.50,48.50,0.00,match\r\n"
-          "ledger-recon,C001,V-001,fail,,securities,AAPL,0.5,0.25,0.25,mismatch\r\n");
+    CHECK(
+        report.out ==
+        "report,customer_id,broker_account_ref,status,error,line,key,ledger,broker,difference,outcome\r\n"
+        "ledger-recon,C001,V-001,fail,,cash,USD,48.50,48.50,0.00,match\r\n"
+        "ledger-recon,C001,V-001,fail,,securities,AAPL,0.50,0.25,0.25,mismatch\r\n");  // both sides at the finer scale
 
     // Unacknowledged, it alerts again.
     std::vector<std::string> unack{"variances", "unack", fingerprints[2]};

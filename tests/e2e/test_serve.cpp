@@ -813,7 +813,30 @@ TEST_CASE("variances API: read lists with filters, ack and unack need the admin 
               .json()["variances"]
               .empty());
     CHECK(http_post(serve.port(), path + "/unack", admin_headers(), "").status == 400);
-    CHECK(http_get(serve.port(), "/v1/reconciliation/variances?state=closed", read_headers()).status == 400);
+    // A bad filter value: 400 with one line saying what is wrong.
+    const std::pair<const char*, const char*> refused[] = {
+        {"state=closed", "state must be open, resolved, acknowledged or unacknowledged, got 'closed'"},
+        {"check=nope", "unknown check 'nope' (see `reconcile checks`)"},
+        {"class=typo", "class must be data, code or timing, got 'typo'"},
+        {"book=mars", "unknown book 'mars' (RECON_BOOKS is uae,india)"},
+        {"limit=0", "limit must be a positive whole number, got '0'"},
+        {"check=a&check=b", "query parameter 'check' is given more than once"},
+        {"sort=age", "unknown query parameter 'sort' (known: book, check, class, cursor, limit, state)"},
+    };
+    for (const auto& [query, detail] : refused) {
+        CAPTURE(query);
+        const auto reply = http_get(serve.port(), std::string("/v1/reconciliation/variances?") + query, read_headers());
+        CHECK(reply.status == 400);
+        CHECK(reply.json()["detail"] == detail);
+    }
+    // The fingerprint segment is checked too, and an ack body must be JSON (the core's 415).
+    const auto not_hex =
+        http_post(serve.port(), "/v1/reconciliation/variances/not-a-print/ack", admin_headers(), body.dump());
+    CHECK(not_hex.status == 400);
+    CHECK(not_hex.json()["detail"] ==
+          "'not-a-print' is not a fingerprint: give its 32 hex digits or at least the first 8 (see `reconcile "
+          "variances --open`)");
+    CHECK(http_post(serve.port(), path + "/ack", admin_headers(), "class=data", "text/plain").status == 415);
 
     const auto trace = http_get(serve.port(), "/v1/reconciliation/trace?book=uae&txn=1001", read_headers());
     REQUIRE(trace.status == 200);
@@ -840,11 +863,11 @@ TEST_CASE("variances API: read lists with filters, ack and unack need the admin 
         const auto found = result.headers.find(name);
         return found == result.headers.end() ? std::string("(absent)") : found->second;
     };
-    for (const auto& [path, type] : {std::pair{"/", "text/html; charset=utf-8"},
-                                     std::pair{"/console.js", "text/javascript; charset=utf-8"},
-                                     std::pair{"/console.css", "text/css; charset=utf-8"}}) {
-        CAPTURE(path);
-        const auto asset = http_get(serve.port(), path);
+    for (const auto& [asset_path, type] :
+         {std::pair{"/", "text/html; charset=utf-8"}, std::pair{"/console.js", "text/javascript; charset=utf-8"},
+          std::pair{"/console.css", "text/css; charset=utf-8"}}) {
+        CAPTURE(asset_path);
+        const auto asset = http_get(serve.port(), asset_path);
         CHECK(asset.status == 200);
         CHECK(header(asset, "Content-Type") == type);
         CHECK(header(asset, "X-Content-Type-Options") == "nosniff");

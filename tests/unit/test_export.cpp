@@ -144,11 +144,10 @@ TEST_CASE("a run's record: typed fields as their text, UTC timestamps, the varia
     report.checks = {first, second};
     std::ostringstream csv;
     RecordWriter(csv, RecordFormat::csv, run_columns()).write(run_record(report));
-    CHECK(
-        csv.str() ==
-        "run_id,book,category,shard,scope,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,"
-        "error\r\n"
-        "7,india,C,2/4,partial,schedule,fail,2026-12-02T03:00:00.125Z,2026-12-02T03:00:04.000Z,3875,2,15,\r\n");
+    CHECK(csv.str() ==
+          "run_id,book,category,shard,scope,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,"
+          "error\r\n"
+          "7,india,C,2/4,partial,schedule,fail,2026-12-02T03:00:00.125Z,2026-12-02T03:00:04.000Z,3875,2,15,\r\n");
 
     RunReport abandoned;
     abandoned.run_id = 8;
@@ -159,7 +158,8 @@ TEST_CASE("a run's record: typed fields as their text, UTC timestamps, the varia
     std::ostringstream jsonl;
     RecordWriter(jsonl, RecordFormat::jsonl, run_columns()).write(run_record(abandoned));
     CHECK(jsonl.str() ==
-          "{\"run_id\":8,\"book\":\"uae\",\"category\":\"A\",\"shard\":null,\"scope\":\"full\",\"trigger\":\"manual\",\"status\":"
+          "{\"run_id\":8,\"book\":\"uae\",\"category\":\"A\",\"shard\":null,\"scope\":\"full\",\"trigger\":\"manual\","
+          "\"status\":"
           "\"abandoned\",\"started_at\":\"2026-12-02T04:00:00.000Z\",\"finished_at\":null,\"duration_ms\":0,"
           "\"checks\":0,\"variances_total\":0,\"error\":\"the process ended, \\\"killed\\\"\"}\n");
 }
