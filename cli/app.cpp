@@ -62,6 +62,31 @@ void add_output_option(CLI::App& command, OutputFormat& format)
         ->default_str("text");
 }
 
+std::optional<RecordFormat> record_format(OutputFormat format)
+{
+    if (format == OutputFormat::csv) return RecordFormat::csv;
+    if (format == OutputFormat::jsonl) return RecordFormat::jsonl;
+    return std::nullopt;
+}
+
+void add_table_output_option(CLI::App& command, OutputFormat& format)
+{
+    command
+        .add_option_function<std::string>(
+            "-o,--output",
+            [&format](const std::string& value) {
+                static const std::map<std::string, OutputFormat> formats{{"text", OutputFormat::text},
+                                                                         {"json", OutputFormat::json},
+                                                                         {"csv", OutputFormat::csv},
+                                                                         {"jsonl", OutputFormat::jsonl}};
+                format = formats.at(value);
+            },
+            "Output format: text, json, or csv|jsonl to export")
+        ->check(one_of({"text", "json", "csv", "jsonl"}))
+        ->type_name("text|json|csv|jsonl")
+        ->default_str("text");
+}
+
 namespace {
 
 /// The words a user typed that no command or option took, first one first.

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "lib/export.hpp"
+
 namespace reconcile {
 
 struct Settings;
@@ -21,7 +23,7 @@ struct GlobalOptions {
 };
 
 /// Where a command prints its result.
-enum class OutputFormat { text, json };
+enum class OutputFormat { text, json, csv, jsonl };
 
 /// A CLI11 check: the value is one of `words` (any case); the error reads "must be a or b, not 'x'".
 CLI::Validator one_of(std::vector<std::string> words);
@@ -30,6 +32,10 @@ CLI::Validator whole_number(std::int64_t min, std::int64_t max);
 
 /// Adds `--output text|json` (default text) to a subcommand.
 void add_output_option(CLI::App& command, OutputFormat& format);
+/// The export format of csv/jsonl output; std::nullopt for text and json.
+std::optional<RecordFormat> record_format(OutputFormat format);
+/// Adds `--output text|json|csv|jsonl` to a subcommand that lists records (lib/export.hpp).
+void add_table_output_option(CLI::App& command, OutputFormat& format);
 
 struct RunOptions {
     std::string book;
@@ -114,6 +120,14 @@ struct VariancesOptions {
     bool resolved = false;
     std::int64_t limit = 200;
     OutputFormat output = OutputFormat::text;
+    // `variances ack|unack FINGERPRINT...`
+    CLI::App* ack = nullptr;
+    CLI::App* unack = nullptr;
+    std::vector<std::string> fingerprints;
+    std::string variance_class;
+    std::string note;
+    std::optional<std::string> until;
+    std::optional<std::string> by;
 };
 /// `reconcile variances`: which breaks are new, which persist and since when, which resolved.
 CLI::App* setup_variances(CLI::App& app, VariancesOptions& options);

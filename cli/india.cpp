@@ -4,6 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "lib/errors.hpp"
+#include "lib/export.hpp"
 #include "lib/india_reports.hpp"
 #include "lib/log.hpp"
 
@@ -22,7 +23,7 @@ CLI::App* setup_india(CLI::App& app, IndiaOptions& options)
     for (const auto& [name, description] : reports) {
         auto* report = command->add_subcommand(name, description);
         report->add_option("--customer", options.customer, "Only this customer id");
-        add_output_option(*report, options.output);
+        add_table_output_option(*report, options.output);
         options.reports.emplace_back(report, value++);
     }
     return command;
@@ -43,7 +44,10 @@ int india_command(const IndiaOptions& options, const GlobalOptions& global)
                                 report["error"].is_string() ? report["error"].get<std::string>()
                                                             : std::string("ViewTrade is not configured")));
     }
-    if (options.output == OutputFormat::json) {
+    if (const auto format = record_format(options.output)) {
+        const RecordTable table = india_report_records(report);
+        RecordWriter(std::cout, *format, table.columns).write_all(table);
+    } else if (options.output == OutputFormat::json) {
         std::cout << report.dump(2) << '\n';
     } else {
         std::cout << render_india_report_text(report);

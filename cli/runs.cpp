@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
+#include "lib/export.hpp"
 #include "lib/history.hpp"
 #include "lib/migrate.hpp"
 #include "lib/output.hpp"
@@ -27,7 +28,7 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     options.list->add_option("-n,--limit", options.limit, "How many runs in all (newest first across books)")
         ->check(whole_number(1, 10000))
         ->capture_default_str();
-    add_output_option(*options.list, options.output);
+    add_table_output_option(*options.list, options.output);
 
     options.show = command->add_subcommand("show", "One run with its checks and variances");
     options.show->add_option("run_id", options.run_id, "Run id (runs list shows them)")->required();
@@ -87,7 +88,10 @@ int list_runs(const RunsOptions& options, const Settings& settings)
     });
     if (reports.size() > static_cast<std::size_t>(options.limit))
         reports.resize(static_cast<std::size_t>(options.limit));
-    if (options.output == OutputFormat::json) {
+    if (const auto format = record_format(options.output)) {
+        RecordWriter records(std::cout, *format, run_columns());
+        for (const auto& report : reports) records.write(run_record(report));
+    } else if (options.output == OutputFormat::json) {
         nlohmann::json all = nlohmann::json::array();
         for (const auto& report : reports) all.push_back(run_report_to_json(report));
         std::cout << all.dump(2) << '\n';

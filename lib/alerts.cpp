@@ -78,7 +78,9 @@ std::string summary_of(const RunReport& report, const CheckResult& check, const 
         text += fmt::format(" ({} new, {} persisting, {} reopened, {} resolved)", changes->new_count,
                             changes->persisting_count, changes->reopened_count, resolved);
     }
-    if (!check.variances.empty()) text += "; first: " + variance_brief(check.variances.front());
+    const auto first = std::find_if(check.variances.begin(), check.variances.end(),
+                                    [](const Variance& v) { return !v.acknowledgement; });
+    if (first != check.variances.end()) text += "; first: " + variance_brief(*first);
     return one_line(std::move(text));
 }
 
@@ -86,8 +88,13 @@ nlohmann::json payload_of(const Settings& settings, const RunReport& report, con
                           const CheckChanges* changes, const Alert& alert)
 {
     nlohmann::json variances = nlohmann::json::array();
-    for (std::size_t i = 0; i < check.variances.size() && i < alert_variance_limit; ++i) {
-        const auto& variance = check.variances[i];
+    std::int64_t acknowledged = 0;
+    for (const auto& variance : check.variances) {
+        if (variance.acknowledgement) {
+            ++acknowledged;
+            continue;
+        }
+        if (variances.size() >= alert_variance_limit) continue;
         auto json = variance_to_json(variance);
         if (changes) {
             if (const auto found = changes->states.find(variance.fingerprint); found != changes->states.end()) {
@@ -131,6 +138,7 @@ nlohmann::json payload_of(const Settings& settings, const RunReport& report, con
             {"counts",
              {{"variances_total", check.variances_total},
               {"listed", check.variances.size()},
+              {"acknowledged", acknowledged},
               {"new", changes ? changes->new_count : 0},
               {"persisting", changes ? changes->persisting_count : 0},
               {"reopened", changes ? changes->reopened_count : 0},
@@ -217,8 +225,11 @@ std::vector<Alert> plan_alerts(const Settings& settings, const RunReport& report
         const CheckChanges* history = changes.find(check.check_name);
         Alert alert{.check_name = check.check_name, .status = std::string(to_string(check.status))};
         if (is_problem(check.status)) {
+            // Acknowledged variances raise no alert: neither the key nor the payload knows them.
             std::vector<std::string> fingerprints;
-            for (const auto& variance : check.variances) fingerprints.push_back(variance.fingerprint);
+            for (const auto& variance : check.variances) {
+                if (!variance.acknowledgement) fingerprints.push_back(variance.fingerprint);
+            }
             alert.event = "problem";
             alert.dedup_key =
                 alert_dedup_key(dedup_subject(report), check.check_name, alert.status, std::move(fingerprints));

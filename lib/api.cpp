@@ -14,6 +14,7 @@
 #include "lib/output.hpp"
 #include "lib/schedule.hpp"
 #include "lib/text.hpp"
+#include "lib/variances_api.hpp"
 
 namespace reconcile {
 namespace {
@@ -33,47 +34,10 @@ std::string run_href(const std::string& book, std::int64_t run_id)
     return fmt::format("/v1/reconciliation/runs/{}?book={}", run_id, book);
 }
 
-/// The one value of a query parameter; repeated parameters are refused.
-std::optional<std::string> single_param(const std::multimap<std::string, std::string>& params, const std::string& name)
-{
-    const auto [first, last] = params.equal_range(name);
-    if (first == last) return std::nullopt;
-    if (std::next(first) != last) throw bad_request(fmt::format("query parameter '{}' is given more than once", name));
-    return first->second;
-}
-
-/// Refuses any query parameter outside `known`.
-void require_known_params(const std::multimap<std::string, std::string>& params, std::set<std::string> known)
-{
-    for (const auto& [name, value] : params) {
-        if (known.count(name) == 0) {
-            throw bad_request(fmt::format("unknown query parameter '{}' (known: {})", name, fmt::join(known, ", ")));
-        }
-    }
-}
-
-std::string validated_book(const std::string& book, const Settings& settings)
-{
-    if (std::find(settings.books.begin(), settings.books.end(), book) == settings.books.end()) {
-        throw bad_request(fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(settings.books, ",")));
-    }
-    return book;
-}
-
 Category validated_category(const std::string& text)
 {
     if (const auto category = parse_category_text(text)) return *category;
     throw bad_request(fmt::format("category must be one of A, B, C, D, got '{}'", text));
-}
-
-std::int64_t parse_positive(const std::string& text, const std::string& what)
-{
-    std::int64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty() || value <= 0) {
-        throw bad_request(fmt::format("{} must be a positive whole number, got '{}'", what, text));
-    }
-    return value;
 }
 
 /// A run document for lists: each check without its variance list (variances_total stays).
@@ -96,6 +60,41 @@ nlohmann::json running_stub(const LaunchedRun& run, const LaunchedRun::State& st
 }
 
 }  // namespace
+
+std::optional<std::string> single_param(const QueryParams& params, const std::string& name)
+{
+    const auto [first, last] = params.equal_range(name);
+    if (first == last) return std::nullopt;
+    if (std::next(first) != last) throw bad_request(fmt::format("query parameter '{}' is given more than once", name));
+    return first->second;
+}
+
+void require_known_params(const QueryParams& params, const std::set<std::string>& known)
+{
+    for (const auto& [name, value] : params) {
+        if (known.count(name) == 0) {
+            throw bad_request(fmt::format("unknown query parameter '{}' (known: {})", name, fmt::join(known, ", ")));
+        }
+    }
+}
+
+std::string validated_book(const std::string& book, const Settings& settings)
+{
+    if (std::find(settings.books.begin(), settings.books.end(), book) == settings.books.end()) {
+        throw bad_request(fmt::format("unknown book '{}' (RECON_BOOKS is {})", book, fmt::join(settings.books, ",")));
+    }
+    return book;
+}
+
+std::int64_t parse_positive(const std::string& text, const std::string& what)
+{
+    std::int64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty() || value <= 0) {
+        throw bad_request(fmt::format("{} must be a positive whole number, got '{}'", what, text));
+    }
+    return value;
+}
 
 bool is_loopback_address(std::string_view address)
 {
@@ -294,6 +293,23 @@ void ReconcileApi::register_routes(HttpServer& server)
     server.get("/v1/reconciliation/runs", Access::read, [this](const HttpServerRequest& r) { return list_runs(r); });
     server.get("/v1/reconciliation/runs/{run_id}", Access::read,
                [this](const HttpServerRequest& r) { return show_run(r); });
+    // Acknowledgements, traces and the console (lib/variances_api.hpp).
+    server.get("/v1/reconciliation/variances", Access::read,
+               [this](const HttpServerRequest& r) { return list_variances_reply(m_settings, m_registry, r.params); });
+    for (const auto action : {VarianceAction::ack, VarianceAction::unack}) {
+        server.post("/v1/reconciliation/variances/{fingerprint}/" + std::string(to_string(action)), Access::admin,
+                    [this, action](const HttpServerRequest& r) {
+                        return variance_action_reply(m_settings, action, r.path_params.at("fingerprint"), r.body);
+                    });
+    }
+    server.get("/v1/reconciliation/trace", Access::read,
+               [this](const HttpServerRequest& r) { return trace_reply(m_settings, r.params); });
+    server.get("/v1/reconciliation/daily", Access::read,
+               [this](const HttpServerRequest& r) { return daily_reply(m_settings, r.params); });
+    // Route patterns are regexes: the dots are escaped.
+    for (const char* pattern : {"/", R"(/console\.js)", R"(/console\.css)"}) {
+        server.get(pattern, Access::open, [](const HttpServerRequest& r) { return console_reply(r.path).value(); });
+    }
     for (const auto report : {IndiaReport::ledger_recon, IndiaReport::holdings_recon, IndiaReport::reconciliation}) {
         server.get("/v1/india/" + std::string(to_string(report)), Access::read,
                    [this, report](const HttpServerRequest& r) { return india_report(r, report); });

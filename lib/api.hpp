@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,21 @@ RunSpec parse_run_body(std::string_view body, const Settings& settings, const Ch
 /// named category or the internal ones (A, B, D; C reaches live brokers and is asked for by
 /// name).
 std::vector<std::pair<std::string, Category>> run_targets(const RunSpec& spec, const Settings& settings);
+
+/// Query parameters as the handlers see them (HttpServerRequest::params).
+using QueryParams = std::multimap<std::string, std::string>;
+
+/// The one value of a query parameter; a repeated one throws HttpError(400).
+std::optional<std::string> single_param(const QueryParams& params, const std::string& name);
+
+/// Throws HttpError(400) for any query parameter outside `known`, naming the known ones.
+void require_known_params(const QueryParams& params, const std::set<std::string>& known);
+
+/// `book` when it is one of RECON_BOOKS; HttpError(400) otherwise.
+std::string validated_book(const std::string& book, const Settings& settings);
+
+/// A positive whole number; HttpError(400) naming `what` otherwise.
+std::int64_t parse_positive(const std::string& text, const std::string& what);
 
 /// The books that have a database configured, in RECON_BOOKS order.
 std::vector<std::string> configured_books(const Settings& settings);

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "lib/acknowledgements.hpp"
 #include "lib/output.hpp"
 
 namespace reconcile {
@@ -123,18 +126,27 @@ FROM jsonb_to_recordset($3::jsonb) AS a(check_name text, status text, dedup_key 
 WHERE s.book = $1 AND s.check_name = a.check_name AND s.scope = $4
 )sql";
 
-const std::string history_sql = fmt::format(R"sql(
-SELECT book, check_name, category, fingerprint, kind, keys::text, status, first_seen_run, {}, open_since_run, {},
-       last_seen_run, {}, occurrences, reopen_count, resolved_run, {}, last_check_status, expected, actual,
-       difference, coalesce(detail, '{{}}')::text
-FROM recon.variance_fingerprints
-WHERE book = $1 AND ($2::text IS NULL OR check_name = $2) AND ($3::text IS NULL OR status = $3)
-ORDER BY status = 'resolved', CASE WHEN status = 'open' THEN open_since_at ELSE resolved_at END DESC,
+const std::string history_sql =
+    fmt::format(R"sql(
+SELECT * FROM (
+    SELECT f.book, f.check_name, f.category, f.fingerprint, f.kind, f.keys::text, f.status, f.first_seen_run,
+           {} AS first_seen_at, f.open_since_run, {} AS open_since_at, f.last_seen_run, {} AS last_seen_at,
+           f.occurrences, f.reopen_count, f.resolved_run, {} AS resolved_at, f.last_check_status, f.expected,
+           f.actual, f.difference, coalesce(f.detail, '{{}}')::text AS detail,
+           {} AS ack_holds, a.class AS ack_class, a.note AS ack_note, a.acted_by AS ack_by, {} AS ack_at,
+           {} AS ack_until, f.open_since_at AS open_since_order, f.resolved_at AS resolved_order
+    FROM recon.variance_fingerprints f
+    LEFT JOIN recon.variance_acknowledgements a USING (book, check_name, fingerprint)
+    WHERE f.book = $1 AND ($2::text IS NULL OR f.check_name = $2) AND ($3::text IS NULL OR f.status = $3)
+) v
+WHERE ($5::boolean IS NULL OR ack_holds = $5) AND ($6::text IS NULL OR (ack_holds AND ack_class = $6))
+ORDER BY status = 'resolved', CASE WHEN status = 'open' THEN open_since_order ELSE resolved_order END DESC,
          check_name, fingerprint
-LIMIT $4
+LIMIT $4 OFFSET $7
 )sql",
-                                            utc_column("first_seen_at"), utc_column("open_since_at"),
-                                            utc_column("last_seen_at"), utc_column("resolved_at"));
+                utc_column("f.first_seen_at"), utc_column("f.open_since_at"), utc_column("f.last_seen_at"),
+                utc_column("f.resolved_at"), acknowledgement_holds_sql("now()", "f"), utc_column("a.acted_at"),
+                utc_column("a.ack_until"));
 
 bool tracked(CheckStatus status)
 {
@@ -175,7 +187,10 @@ nlohmann::json tracked_variance_rows(const RunReport& report)
 {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& check : report.checks) {
-        if (!tracked(check.status)) continue;
+        // A check that is ok only because its variances are acknowledged still reports them.
+        const bool acknowledged = std::any_of(check.variances.begin(), check.variances.end(),
+                                              [](const Variance& v) { return v.acknowledgement.has_value(); });
+        if (!tracked(check.status) && !acknowledged) continue;
         for (const auto& variance : check.variances) {
             auto row = variance_to_json(variance);
             row["check_name"] = check.check_name;
@@ -276,8 +291,13 @@ std::vector<VarianceHistory> list_variance_history(Session& session, const std::
 {
     pqxx::read_transaction txn(session.connection());
     std::vector<VarianceHistory> rows;
+    const std::optional<std::string> variance_class =
+        filter.variance_class ? std::optional(std::string(to_string(*filter.variance_class))) : std::nullopt;
+    const std::optional<std::string> acknowledged =
+        filter.acknowledged ? std::optional(std::string(*filter.acknowledged ? "true" : "false")) : std::nullopt;
     for (const auto& row :
-         txn.exec_params(history_sql, book, nullable(filter.check_name), nullable(filter.status), filter.limit)) {
+         txn.exec_params(history_sql, book, nullable(filter.check_name), nullable(filter.status), filter.limit,
+                         nullable(acknowledged), nullable(variance_class), filter.offset)) {
         VarianceHistory history;
         history.book = row[0].as<std::string>();
         history.check_name = row[1].as<std::string>();
@@ -301,6 +321,16 @@ std::vector<VarianceHistory> list_variance_history(Session& session, const std::
         if (!row[19].is_null()) history.actual = row[19].as<std::string>();
         if (!row[20].is_null()) history.difference = row[20].as<std::string>();
         history.detail = nlohmann::json::parse(row[21].as<std::string>());
+        if (row["ack_holds"].as<bool>(false)) {
+            Acknowledgement acknowledgement;
+            acknowledgement.variance_class =
+                parse_variance_class(row["ack_class"].as<std::string>()).value_or(VarianceClass::data);
+            acknowledgement.note = row["ack_note"].as<std::string>();
+            acknowledgement.by = row["ack_by"].as<std::string>();
+            acknowledgement.at = timestamp_of(row["ack_at"]);
+            if (!row["ack_until"].is_null()) acknowledgement.until = timestamp_of(row["ack_until"]);
+            history.acknowledgement = std::move(acknowledgement);
+        }
         if (history.status == "resolved") {
             history.state = "resolved";
         } else if (history.open_since_run == history.last_seen_run) {
@@ -338,30 +368,69 @@ nlohmann::json variance_history_to_json(const VarianceHistory& history)
              {{"expected", optional_json(history.expected)},
               {"actual", optional_json(history.actual)},
               {"difference", optional_json(history.difference)},
-              {"detail", history.detail}}}};
+              {"detail", history.detail}}},
+            {"acknowledgement",
+             history.acknowledgement ? acknowledgement_to_json(*history.acknowledgement) : nlohmann::json(nullptr)}};
 }
+
+std::string render_age(std::chrono::seconds age)
+{
+    const auto seconds = std::max<std::int64_t>(age.count(), 0);
+    if (seconds >= 86400) return fmt::format("{}d {}h", seconds / 86400, seconds % 86400 / 3600);
+    if (seconds >= 3600) return fmt::format("{}h {}m", seconds / 3600, seconds % 3600 / 60);
+    if (seconds >= 60) return fmt::format("{}m {}s", seconds / 60, seconds % 60);
+    return fmt::format("{}s", seconds);
+}
+
+namespace {
+
+/// A break's keys as `name=value` words.
+std::string keys_text(const nlohmann::json& keys)
+{
+    std::string text;
+    for (const auto& [name, value] : keys.items()) {
+        text += fmt::format("{}{}={}", text.empty() ? "" : " ", name,
+                            value.is_string() ? value.get<std::string>() : value.dump());
+    }
+    return text;
+}
+
+}  // namespace
 
 std::string render_variance_history_table(const std::vector<VarianceHistory>& histories)
 {
     std::vector<std::vector<std::string>> rows;
     for (const auto& history : histories) {
-        std::string keys;
-        for (const auto& [name, value] : history.keys.items()) {
-            keys += fmt::format("{}{}={}", keys.empty() ? "" : " ", name,
-                                value.is_string() ? value.get<std::string>() : value.dump());
-        }
         const bool resolved = history.state == "resolved";
         rows.push_back(
-            {history.state, history.book, history.check_name, history.kind, keys,
+            {history.state, history.book, history.check_name, history.kind, keys_text(history.keys),
              std::to_string(history.open_since_run), format_utc(history.open_since_at),
              std::to_string(history.occurrences), std::to_string(history.reopen_count),
              resolved ? std::to_string(history.resolved_run.value_or(0)) : std::to_string(history.last_seen_run),
-             history.difference.value_or("-"), history.fingerprint.substr(0, 12)});
+             history.difference.value_or("-"),
+             history.acknowledgement ? std::string(to_string(history.acknowledgement->variance_class)) : "-",
+             history.fingerprint.substr(0, 12)});
     }
     // Long keys are cut with an ellipsis so every row stays one line; --output json has them whole.
     return render_table({"state", "book", "check_name", "kind", "keys", "open_since_run", "open_since_at",
-                         "occurrences", "reopen_count", "last_run", "difference", "fingerprint"},
-                        rows, {0, 0, 0, 24, 40, 0, 0, 0, 0, 0, 24, 0});
+                         "occurrences", "reopen_count", "last_run", "difference", "class", "fingerprint"},
+                        rows, {0, 0, 0, 24, 40, 0, 0, 0, 0, 0, 24, 0, 0});
+}
+
+std::string render_open_variances_table(const std::vector<VarianceHistory>& histories, Timestamp now)
+{
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& history : histories) {
+        const auto& ack = history.acknowledgement;
+        rows.push_back({history.book, history.check_name, history.kind, keys_text(history.keys),
+                        history.difference.value_or("-"), format_utc(history.first_seen_at),
+                        render_age(std::chrono::duration_cast<std::chrono::seconds>(now - history.first_seen_at)),
+                        std::to_string(history.occurrences), ack ? std::string(to_string(ack->variance_class)) : "-",
+                        ack ? ack->note : "-", ack ? ack->by : "-", history.fingerprint.substr(0, 12)});
+    }
+    return render_table({"book", "check_name", "kind", "keys", "difference", "first_seen_at", "age", "occurrences",
+                         "class", "note", "by", "fingerprint"},
+                        rows, {0, 0, 24, 40, 24, 0, 0, 0, 0, 60, 16, 0});
 }
 
 }  // namespace reconcile

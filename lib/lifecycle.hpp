@@ -90,8 +90,11 @@ void record_delivered_alerts(Session& session, const std::string& book, std::int
 /// Filters of `reconcile variances`.
 struct VarianceHistoryFilter {
     std::optional<std::string> check_name;
-    std::optional<std::string> status;  ///< open | resolved
+    std::optional<std::string> status;            ///< open | resolved
+    std::optional<bool> acknowledged;             ///< only breaks whose acknowledgement holds (true) or not
+    std::optional<VarianceClass> variance_class;  ///< only breaks acknowledged as this class
     std::int64_t limit = 200;
+    std::int64_t offset = 0;  ///< skip this many (pages of the API)
 };
 
 /// One break's history as `reconcile variances` shows it.
@@ -119,6 +122,7 @@ struct VarianceHistory {
     std::optional<std::string> actual;
     std::optional<std::string> difference;
     nlohmann::json detail;
+    std::optional<Acknowledgement> acknowledgement;  ///< the acknowledgement that holds now, if any
 };
 
 /// The breaks of one book, open ones first (newest episode first), then resolved ones (most
@@ -129,9 +133,17 @@ std::vector<VarianceHistory> list_variance_history(Session& session, const std::
 /// A break's history as JSON (`reconcile variances --output json`).
 nlohmann::json variance_history_to_json(const VarianceHistory& history);
 
+/// "3d 4h", "2h 5m", "40s": a duration for people.
+std::string render_age(std::chrono::seconds age);
+
 /// Breaks' histories as a text table (`reconcile variances`): a header, one line per break,
 /// long cells cut with an ellipsis; last_run is the resolving run of a resolved break, else the
-/// run that last saw it.
+/// run that last saw it; class is the acknowledgement's class, `-` when none holds.
 std::string render_variance_history_table(const std::vector<VarianceHistory>& histories);
+
+/// Open breaks as `reconcile variances --open` lists them: book, check, kind, keys, difference,
+/// first seen, age since then (at `now`), occurrences, and the class, note and author of the
+/// acknowledgement that holds (`-` when none).
+std::string render_open_variances_table(const std::vector<VarianceHistory>& histories, Timestamp now);
 
 }  // namespace reconcile

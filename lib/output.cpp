@@ -67,6 +67,10 @@ std::string variance_line(const Variance& variance)
         line += fmt::format(" {}={}", printable(name),
                             printable(value.is_string() ? value.get<std::string>() : value.dump()));
     }
+    if (variance.acknowledgement) {
+        line += fmt::format("  ACKNOWLEDGED {} by {}: {}", to_string(variance.acknowledgement->variance_class),
+                            printable(variance.acknowledgement->by), printable(variance.acknowledgement->note));
+    }
     line += fmt::format("  [{}]", variance.fingerprint.substr(0, 12));
     return line;
 }
@@ -87,17 +91,44 @@ std::string printable(std::string_view text)
     return result;
 }
 
+nlohmann::json acknowledgement_to_json(const Acknowledgement& acknowledgement)
+{
+    return {{"class", to_string(acknowledgement.variance_class)},
+            {"note", acknowledgement.note},
+            {"by", acknowledgement.by},
+            {"acknowledged_at", format_utc(acknowledgement.at)},
+            {"until", acknowledgement.until ? nlohmann::json(format_utc(*acknowledgement.until)) : nullptr}};
+}
+
+Acknowledgement acknowledgement_from_json(const nlohmann::json& json)
+{
+    Acknowledgement acknowledgement;
+    const auto variance_class = parse_variance_class(json.at("class").get<std::string>());
+    if (!variance_class) throw std::invalid_argument("bad acknowledgement class");
+    acknowledgement.variance_class = *variance_class;
+    acknowledgement.note = json.at("note").get<std::string>();
+    acknowledgement.by = json.at("by").get<std::string>();
+    acknowledgement.at = timestamp_field(json, "acknowledged_at");
+    if (const auto until = json.find("until"); until != json.end() && !until->is_null()) {
+        acknowledgement.until = timestamp_field(json, "until");
+    }
+    return acknowledgement;
+}
+
 nlohmann::json variance_to_json(const Variance& variance)
 {
     nlohmann::json keys = nlohmann::json::object();
     for (const auto& [name, value] : variance.keys) keys[name] = value;
-    return {{"kind", variance.kind},
-            {"keys", std::move(keys)},
-            {"expected", optional_text(variance.expected)},
-            {"actual", optional_text(variance.actual)},
-            {"difference", optional_text(variance.difference)},
-            {"detail", variance.detail},
-            {"fingerprint", variance.fingerprint}};
+    nlohmann::json json = {{"kind", variance.kind},
+                           {"keys", std::move(keys)},
+                           {"expected", optional_text(variance.expected)},
+                           {"actual", optional_text(variance.actual)},
+                           {"difference", optional_text(variance.difference)},
+                           {"detail", variance.detail},
+                           {"fingerprint", variance.fingerprint}};
+    // Only an acknowledged variance carries the key, so unacknowledged output is unchanged.
+    if (variance.acknowledgement) json["acknowledgement"] = acknowledgement_to_json(*variance.acknowledgement);
+    return json;
 }
 
 Variance variance_from_json(const nlohmann::json& json)
@@ -112,6 +143,9 @@ Variance variance_from_json(const nlohmann::json& json)
     variance.difference = text_or_null(json, "difference");
     variance.detail = json.value("detail", nlohmann::json::object());
     variance.fingerprint = json.value("fingerprint", "");
+    if (const auto found = json.find("acknowledgement"); found != json.end() && !found->is_null()) {
+        variance.acknowledgement = acknowledgement_from_json(*found);
+    }
     return variance;
 }
 

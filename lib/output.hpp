@@ -13,6 +13,11 @@ namespace reconcile {
 /// say) are shown as \xNN instead of being interpreted. JSON output stays verbatim.
 std::string printable(std::string_view text);
 
+/// An acknowledgement as JSON: {"class", "note", "by", "acknowledged_at", "until"} (timestamps UTC ISO-8601).
+nlohmann::json acknowledgement_to_json(const Acknowledgement& acknowledgement);
+/// Inverse of acknowledgement_to_json; throws on malformed input.
+Acknowledgement acknowledgement_from_json(const nlohmann::json& json);
+
 /// A variance as it appears in the JSON output and in run rows.
 nlohmann::json variance_to_json(const Variance& variance);
 /// Inverse of variance_to_json (reading run history back).

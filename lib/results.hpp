@@ -27,6 +27,16 @@ std::optional<CheckStatus> parse_check_status(std::string_view text);
 /// The more severe of two statuses.
 CheckStatus worst(CheckStatus a, CheckStatus b);
 
+/// An acknowledgement that holds for a variance (lib/acknowledgements.hpp): while it holds the
+/// variance is still listed but raises no alert and does not count toward its check's status.
+struct Acknowledgement {
+    VarianceClass variance_class = VarianceClass::data;
+    std::string note;
+    std::string by;
+    Timestamp at{};
+    std::optional<Timestamp> until;
+};
+
 /// One specific row that broke a check. `keys` identify it (and feed the fingerprint);
 /// `detail` carries everything else an operator may want (never part of the identity).
 struct Variance {
@@ -36,7 +46,8 @@ struct Variance {
     std::optional<std::string> actual;
     std::optional<std::string> difference;
     nlohmann::json detail = nlohmann::json::object();
-    std::string fingerprint;  ///< filled by finalize_variances()
+    std::string fingerprint;                         ///< filled by finalize_variances()
+    std::optional<Acknowledgement> acknowledgement;  ///< filled by apply_acknowledgements()
 };
 
 /// Stable identity of a variance across runs: hex SHA-256 (first 128 bits) over the check,

@@ -29,6 +29,8 @@ constexpr Name<BrokerReach> reach_names[] = {{BrokerReach::not_contacted, "not_c
                                              {BrokerReach::unreachable, "unreachable"},
                                              {BrokerReach::not_configured, "not_configured"}};
 constexpr Name<RunScope> scope_names[] = {{RunScope::full, "full"}, {RunScope::partial, "partial"}};
+constexpr Name<VarianceClass> class_names[] = {
+    {VarianceClass::data, "data"}, {VarianceClass::code, "code"}, {VarianceClass::timing, "timing"}};
 
 template <typename E>
 std::string_view name_of(Names<E> names, E value)
@@ -118,6 +120,21 @@ std::string_view to_string(RunScope scope)
 std::optional<RunScope> parse_run_scope(std::string_view text)
 {
     return value_of<RunScope>(scope_names, text);
+}
+
+std::string_view to_string(VarianceClass variance_class)
+{
+    return name_of<VarianceClass>(class_names, variance_class);
+}
+
+std::optional<VarianceClass> parse_variance_class(std::string_view text)
+{
+    return value_of<VarianceClass>(class_names, text);
+}
+
+std::vector<std::string> variance_class_names()
+{
+    return all_names<VarianceClass>(class_names);
 }
 
 }  // namespace reconcile

@@ -71,6 +71,17 @@ std::string_view to_string(RunScope scope);
 /// Inverse of to_string; std::nullopt for anything else.
 std::optional<RunScope> parse_run_scope(std::string_view text);
 
+/// What a person decided a break is (runbook step 3): a data issue (reverse the transaction, fix
+/// the ingest), a code issue (fix the rule) or timing (often heals by itself next cycle).
+enum class VarianceClass { data, code, timing };
+
+/// "data", "code", "timing".
+std::string_view to_string(VarianceClass variance_class);
+/// Inverse of to_string; std::nullopt for anything else.
+std::optional<VarianceClass> parse_variance_class(std::string_view text);
+/// Every class as text (for CLI validation).
+std::vector<std::string> variance_class_names();
+
 inline void to_json(nlohmann::json& json, Category value)
 {
     json = std::string(to_string(value));

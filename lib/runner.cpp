@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 
+#include "lib/acknowledgements.hpp"
 #include "lib/alerts.hpp"
 #include "lib/brokers/broker.hpp"
 #include "lib/history.hpp"
@@ -258,6 +259,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+        apply_acknowledgements(control, report);
         report.status = run_status_of(overall_status(report.checks));
         changes = write_results(history, *lock, report, settings);
     } catch (...) {

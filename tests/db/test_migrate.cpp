@@ -76,3 +76,33 @@ TEST_CASE("an empty database is reported as not migrated")
     Session session(db.url(), "control");
     CHECK(exit_code_of([&] { verify_book(session, "uae"); }) == ExitCode::config);
 }
+
+TEST_CASE("a book at engine 0009 (main before issue 15) upgrades with 0010_variance_actions as its one next step")
+{
+    TestDatabase db("migrate_upgrade_0010");
+    Session session(db.url(), "control");
+    apply_migrations(session, "uae", false);
+    // The engine migrations run in name order: 0010 comes after every one main had.
+    std::vector<std::string> engine;
+    for (const auto& migration : embedded_migrations()) {
+        if (migration.set == "engine") engine.emplace_back(migration.name);
+    }
+    REQUIRE(engine.size() >= 2);
+    CHECK(engine[engine.size() - 2] == "0009_run_scope");
+    CHECK(engine.back() == "0010_variance_actions");
+    // Back to the schema of a book migrated before 0010 existed.
+    {
+        pqxx::connection connection(db.url());
+        pqxx::work txn(connection);
+        txn.exec(
+            "DROP VIEW recon.variance_acknowledgements; DROP TABLE recon.variance_actions;"
+            "DROP FUNCTION recon.variance_actions_append_only();"
+            "DELETE FROM recon.schema_migrations WHERE name = '0010_variance_actions'");
+        txn.commit();
+    }
+    CHECK(exit_code_of([&] { verify_book(session, "uae"); }) == ExitCode::config);
+    const auto upgrade = apply_migrations(session, "uae", false);
+    CHECK(upgrade.applied == std::vector<std::string>{"engine/0010_variance_actions"});
+    CHECK_NOTHROW(verify_book(session, "uae"));
+    CHECK(value(db.url(), "SELECT count(*) FROM recon.variance_acknowledgements") == "0");
+}

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include "tests/support/fake_broker.hpp"
 #include "tests/support/markdown.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/webhook_receiver.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -83,6 +86,14 @@ ProcessOptions env_for(const World& w, const std::map<std::string, std::string>&
     return options;
 }
 
+/// What a C run of scenario() lists: the short position, the missing wire, the slow customer.
+const Lines scenario_variances{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
+                               "lrs_viewtrade_tie_out: fetch_error customer_id=C004",
+                               "viewtrade_holdings_recon: fetch_error customer_id=C004",
+                               "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
+                               "viewtrade_ledger_recon: fetch_error customer_id=C004",
+                               "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"};
+
 /// "check: kind key=value ..." for every listed variance of a run document.
 Lines run_variances(const Json& run)
 {
@@ -135,12 +146,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto run = Json::parse(result.out);
     CHECK(schema_valid(result.out));
     CHECK(run["status"] == "fail");
-    CHECK(run_variances(run) == Lines{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
-                                      "lrs_viewtrade_tie_out: fetch_error customer_id=C004",
-                                      "viewtrade_holdings_recon: fetch_error customer_id=C004",
-                                      "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
-                                      "viewtrade_ledger_recon: fetch_error customer_id=C004",
-                                      "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"});
+    CHECK(run_variances(run) == scenario_variances);
     const auto& ledger = check_named(run, "viewtrade_ledger_recon");
     CHECK(ledger["status"] == "fail");
     CHECK(ledger["metrics"]["customers"] == 4);
@@ -805,4 +811,136 @@ TEST_CASE("--shard: RECON_BROKER_MAX_FAILED_SHARE counts the shard's customers")
     const auto second = check_named(run_json(second_args, env_for(w), 0), "viewtrade_holdings_recon");
     CHECK(second["status"] == "ok");
     CHECK(second["metrics"]["customers_checked"] == 3);
+}
+
+TEST_CASE(
+    "done when (issue 15): the slow customer's fetch_error acknowledged as timing is listed, flagged, quiet "
+    "and exported")
+{
+    auto& w = scenario();
+    reconcile::test::WebhookReceiver webhook;
+    auto env = env_for(w, {{"ALERT_WEBHOOK_URL", webhook.url()}, {"RECON_ALERT_MODE", "every"}});
+    // books_env unsets the webhook so that no test alerts by accident; this one means to.
+    std::erase(env.unset_env, "ALERT_WEBHOOK_URL");
+    const auto first = reconcile_cli({"run", "--book", "india", "--category", "C"}, env);
+    REQUIRE_MESSAGE(first.exit_code == 1, first.err);
+    const auto alerted_before = webhook.requests().size();
+    REQUIRE(alerted_before == 3);
+
+    const auto open = reconcile_cli({"variances", "--book", "india", "--open"}, env);
+    REQUIRE(open.exit_code == 0);
+    std::vector<std::string> fingerprints;
+    for (const char* check : {"lrs_viewtrade_tie_out", "viewtrade_holdings_recon", "viewtrade_ledger_recon"}) {
+        fingerprints.push_back(w.india.query_value(
+            std::string("SELECT fingerprint FROM recon.variance_fingerprints WHERE kind = 'fetch_error' AND "
+                        "status = 'open' AND keys->>'customer_id' = 'C004' AND check_name = '") +
+            check + "'"));
+        CHECK(open.out.find(std::string(check)) != std::string::npos);
+    }
+    // `--open` shows first seen, age, occurrences and that nobody classified it yet.
+    const std::regex unclassified(
+        "india +viewtrade_ledger_recon +fetch_error +customer_id=C004 +- +"
+        "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z +\\d+[smhd]( \\d+[smh])? +1 +- +- +- +" +
+        fingerprints[2].substr(0, 12) + "\n");
+    CHECK(std::regex_search(open.out, unclassified));
+    CHECK(open.out.rfind("book ", 0) == 0);
+
+    std::vector<std::string> ack{"variances", "ack"};
+    ack.insert(ack.end(), fingerprints.begin(), fingerprints.end());
+    ack.insert(ack.end(),
+               {"--class", "timing", "--note", "C004's ViewTrade account is slow; heals next cycle", "--by", "alice"});
+    const auto acked = reconcile_cli(ack, env);
+    REQUIRE_MESSAGE(acked.exit_code == 0, acked.err);
+    CHECK(acked.out.find("acknowledged india viewtrade_ledger_recon " + fingerprints[2] + " by alice at ") !=
+          std::string::npos);
+    // `--open` now shows its class, note and author, and tallies it as acknowledged.
+    const auto classified = reconcile_cli({"variances", "--book", "india", "--open"}, env);
+    CHECK(classified.out.find("  timing  C004's ViewTrade account is slow; heals next cycle  alice  " +
+                              fingerprints[2].substr(0, 12) + "\n") != std::string::npos);
+    CHECK(classified.out.find("break(s): 3 acknowledged, ") != std::string::npos);
+
+    // The next C run lists it, flagged, and says how many it acknowledged.
+    const auto second = reconcile_cli({"run", "--book", "india", "--category", "C", "--output", "json"}, env);
+    REQUIRE_MESSAGE(second.exit_code == 1, second.err);
+    CHECK(schema_valid(second.out));
+    const auto run = Json::parse(second.out);
+    CHECK(run_variances(run) == scenario_variances);
+    for (const char* name : {"lrs_viewtrade_tie_out", "viewtrade_holdings_recon", "viewtrade_ledger_recon"}) {
+        CAPTURE(name);
+        const auto& check = check_named(run, name);
+        CHECK(check["metrics"]["acknowledged"] == 1);
+        for (const auto& variance : check["variances"]) {
+            if (variance["kind"] == "fetch_error") {
+                CHECK(variance["acknowledgement"]["class"] == "timing");
+                CHECK(variance["acknowledgement"]["note"] == "C004's ViewTrade account is slow; heals next cycle");
+                CHECK(variance["acknowledgement"]["by"] == "alice");
+                CHECK(variance["acknowledgement"]["until"].is_null());
+            } else {
+                CHECK_FALSE(variance.contains("acknowledgement"));
+            }
+        }
+    }
+    // Its alerts no longer mention it: the other breaks still alert.
+    const auto requests = webhook.requests();
+    REQUIRE(requests.size() == alerted_before + 3);
+    for (std::size_t i = alerted_before; i < requests.size(); ++i) {
+        const auto payload = Json::parse(requests[i].body);
+        CAPTURE(payload.dump());
+        CHECK(payload["event"] == "problem");
+        CHECK(payload["counts"]["acknowledged"] == 1);
+        for (const auto& variance : payload["variances"]) CHECK(variance["kind"] != "fetch_error");
+        CHECK(requests[i].body.find("fetch_error") == std::string::npos);
+    }
+
+    // The export lists it with its class and note (RFC 4180: the note's comma... none here; its
+    // apostrophe stays as is).
+    const auto csv = reconcile_cli({"variances", "--book", "india", "--open", "--output", "csv"}, env);
+    REQUIRE(csv.exit_code == 0);
+    CHECK(csv.out.rfind("book,check_name,category,fingerprint,kind,keys,status,state,", 0) == 0);
+    CHECK(csv.out.find("india,viewtrade_ledger_recon,C," + fingerprints[2] +
+                       ",fetch_error,\"{\"\"customer_id\"\":\"\"C004\"\"}\",open,persisting,") != std::string::npos);
+    CHECK(csv.out.find(",timing,C004's ViewTrade account is slow; heals next cycle,alice,") != std::string::npos);
+    const auto jsonl = reconcile_cli({"variances", "--book", "india", "--open", "--output", "jsonl"}, env);
+    std::size_t acknowledged_lines = 0;
+    std::istringstream lines(jsonl.out);
+    for (std::string line; std::getline(lines, line);) {
+        const auto record = Json::parse(line);
+        if (record["class"] == "timing") ++acknowledged_lines;
+    }
+    CHECK(acknowledged_lines == 3);
+
+    // The other two exports through the real binary: runs list and an India report.
+    const auto runs = reconcile_cli({"runs", "list", "--book", "india", "--output", "csv"}, env);
+    REQUIRE_MESSAGE(runs.exit_code == 0, runs.err);
+    const std::regex run_row(R"(\d+,india,C,,full,manual,fail,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,)"
+                             R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,\d+,5,6,\r)");
+    std::istringstream run_lines(runs.out);
+    std::vector<std::string> rows;
+    for (std::string line; std::getline(run_lines, line);) rows.push_back(line);
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0] ==
+          "run_id,book,category,shard,scope,trigger,status,started_at,finished_at,duration_ms,checks,variances_total,"
+          "error\r");
+    CHECK(std::regex_match(rows[1], run_row));
+    CHECK(std::regex_match(rows[2], run_row));
+    const auto report = reconcile_cli({"india", "ledger-recon", "--customer", "C001", "--output", "csv"}, env);
+    CHECK(report.exit_code == 1);
+    CHECK(
+        report.out ==
+        "report,customer_id,broker_account_ref,status,error,line,key,ledger,broker,difference,outcome\r\n"
+        "ledger-recon,C001,V-001,fail,,cash,USD,48.50,48.50,0.00,match\r\n"
+        "ledger-recon,C001,V-001,fail,,securities,AAPL,0.50,0.25,0.25,mismatch\r\n");  // both sides at the finer scale
+
+    // Unacknowledged, it alerts again.
+    std::vector<std::string> unack{"variances", "unack", fingerprints[2]};
+    REQUIRE(reconcile_cli(unack, env).exit_code == 0);
+    REQUIRE(reconcile_cli({"run", "--book", "india", "--category", "C"}, env).exit_code == 1);
+    bool mentioned = false;
+    for (const auto& request : webhook.requests()) {
+        const auto payload = Json::parse(request.body);
+        if (payload["run_id"] != run["run_id"].get<std::int64_t>() + 1) continue;
+        if (payload["check_name"] == "viewtrade_ledger_recon")
+            mentioned = request.body.find("fetch_error") != std::string::npos;
+    }
+    CHECK(mentioned);
 }

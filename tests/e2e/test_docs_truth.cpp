@@ -202,6 +202,15 @@ bool help_names_option(const std::string& help, const std::string& option)
     return std::regex_search(help, std::regex("(^|[\\s,])" + option + "([\\s,=]|$)"));
 }
 
+/// Whether the help shows `option` with a value (`--book TEXT`, `-o,--output text|json`), not as a
+/// flag (`--open Excludes: ...`, or only spaces before its description).
+bool help_says_option_takes_value(const std::string& help, const std::string& option)
+{
+    std::smatch match;
+    if (!std::regex_search(help, match, std::regex("(^|[\\s,])" + option + "(,--?[\\w-]+)* ([^ \\n]+)"))) return false;
+    return match[3] != "Excludes:" && match[3] != "Needs:";
+}
+
 /// What checking an example found: the command path it names, and what is wrong with it.
 struct Parsed {
     std::vector<std::string> path;
@@ -232,7 +241,12 @@ Parsed parse_example(const Example& example)
                     parsed.problems.push_back("unknown option " + option);
                 }
             }
-            if (word == "--config" && parsed.path.empty()) ++i;  // its value is not a command
+            if (word == "--config" && parsed.path.empty()) {
+                ++i;  // its value is not a command
+            } else if (word.find_first_of("=|") == std::string::npos &&
+                       help_says_option_takes_value(help_of(parsed.path), word)) {
+                ++i;  // nor is any other option's value, where the command also has subcommands
+            }
             continue;
         }
         if (path_done) continue;

@@ -758,6 +758,134 @@ TEST_CASE("the reference command, verbatim, against serve --dev on port 8078")
     CHECK(server.wait(30s).exit_code == 0);
 }
 
+TEST_CASE("variances API: read lists with filters, ack and unack need the admin token, trace and daily answer")
+{
+    auto& b = clean_books();
+    b.uae.exec(three_b_breaks_sql);
+    const auto env = book_env(b);
+    REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "B"}, env).exit_code == 1);
+    const std::string fingerprint = b.uae.query_value(
+        "SELECT fingerprint FROM recon.variance_fingerprints WHERE check_name = 'wallet_derivation' AND status = "
+        "'open' AND keys->>'customer_id' = 'C001'");
+    REQUIRE(fingerprint.size() == 32);
+    ServeProcess serve(env);
+    const std::string path = "/v1/reconciliation/variances/" + fingerprint;
+    const nlohmann::json body = {{"class", "code"}, {"note", "rule rounds <wrong>"}, {"book", "uae"}};
+
+    CHECK(http_post(serve.port(), path + "/ack", read_headers(), body.dump()).status == 401);
+    CHECK(http_post(serve.port(), "/v1/reconciliation/variances/00000000deadbeef/ack", admin_headers(), body.dump())
+              .status == 404);
+    const auto bad = http_post(serve.port(), path + "/ack", admin_headers(), R"({"class":"typo","note":"x"})");
+    CHECK(bad.status == 400);
+    CHECK(bad.json()["detail"] == "class must be data, code or timing, got 'typo'");
+
+    const auto acked = http_post(serve.port(), path + "/ack", admin_headers(), body.dump());
+    REQUIRE_MESSAGE(acked.status == 200, acked.body);
+    CHECK(acked.json()["actions"][0]["by"] == "api");
+    CHECK(acked.json()["actions"][0]["action"] == "ack");
+    CHECK(acked.json()["actions"][0]["check_name"] == "wallet_derivation");
+
+    const auto coded =
+        http_get(serve.port(), "/v1/reconciliation/variances?book=uae&state=acknowledged&class=code", read_headers());
+    REQUIRE(coded.status == 200);
+    REQUIRE(coded.json()["variances"].size() == 1);
+    CHECK(coded.json()["variances"][0]["fingerprint"] == fingerprint);
+    CHECK(coded.json()["variances"][0]["acknowledgement"]["note"] == "rule rounds <wrong>");
+    CHECK(coded.json()["variances"][0]["acknowledgement"]["by"] == "api");
+    const auto open = b.uae.query_value("SELECT count(*) FROM recon.variance_fingerprints WHERE status = 'open'");
+    const auto unacknowledged =
+        http_get(serve.port(), "/v1/reconciliation/variances?state=unacknowledged", read_headers());
+    CHECK(unacknowledged.json()["variances"].size() == static_cast<std::size_t>(std::stoi(open) - 1));
+
+    // One per page: the cursor walks every open break exactly once.
+    std::set<std::string> seen;
+    std::string cursor;
+    for (int page = 0; page < 10; ++page) {
+        const auto reply = http_get(
+            serve.port(),
+            "/v1/reconciliation/variances?state=open&limit=1" + (cursor.empty() ? std::string() : "&cursor=" + cursor),
+            read_headers());
+        REQUIRE(reply.status == 200);
+        const auto document = reply.json();
+        for (const auto& variance : document["variances"]) seen.insert(variance["fingerprint"].get<std::string>());
+        if (document["next_cursor"].is_null()) break;
+        cursor = document["next_cursor"].get<std::string>();
+    }
+    CHECK(seen.size() == static_cast<std::size_t>(std::stoi(open)));
+
+    CHECK(http_post(serve.port(), path + "/unack", admin_headers(), "").status == 200);
+    CHECK(http_get(serve.port(), "/v1/reconciliation/variances?state=acknowledged", read_headers())
+              .json()["variances"]
+              .empty());
+    CHECK(http_post(serve.port(), path + "/unack", admin_headers(), "").status == 400);
+    // A bad filter value: 400 with one line saying what is wrong.
+    const std::pair<const char*, const char*> refused[] = {
+        {"state=closed", "state must be open, resolved, acknowledged or unacknowledged, got 'closed'"},
+        {"check=nope", "unknown check 'nope' (see `reconcile checks`)"},
+        {"class=typo", "class must be data, code or timing, got 'typo'"},
+        {"book=mars", "unknown book 'mars' (RECON_BOOKS is uae,india)"},
+        {"limit=0", "limit must be a positive whole number, got '0'"},
+        {"check=a&check=b", "query parameter 'check' is given more than once"},
+        {"sort=age", "unknown query parameter 'sort' (known: book, check, class, cursor, limit, state)"},
+    };
+    for (const auto& [query, detail] : refused) {
+        CAPTURE(query);
+        const auto reply = http_get(serve.port(), std::string("/v1/reconciliation/variances?") + query, read_headers());
+        CHECK(reply.status == 400);
+        CHECK(reply.json()["detail"] == detail);
+    }
+    // The fingerprint segment is checked too, and an ack body must be JSON (the core's 415).
+    const auto not_hex =
+        http_post(serve.port(), "/v1/reconciliation/variances/not-a-print/ack", admin_headers(), body.dump());
+    CHECK(not_hex.status == 400);
+    CHECK(not_hex.json()["detail"] ==
+          "'not-a-print' is not a fingerprint: give its 32 hex digits or at least the first 8 (see `reconcile "
+          "variances --open`)");
+    CHECK(http_post(serve.port(), path + "/ack", admin_headers(), "class=data", "text/plain").status == 415);
+
+    const auto trace = http_get(serve.port(), "/v1/reconciliation/trace?book=uae&txn=1001", read_headers());
+    REQUIRE(trace.status == 200);
+    CHECK(trace.json()["transactions"][0]["txn_id"] == "1001");
+    CHECK(http_get(serve.port(), "/v1/reconciliation/trace?book=uae", read_headers()).status == 400);
+
+    const auto daily = http_get(serve.port(), "/v1/reconciliation/daily?book=uae&days=30", read_headers());
+    REQUIRE(daily.status == 200);
+    const auto series = daily.json()["series"];
+    CHECK(series.size() == 3);
+    bool wallets = false;
+    for (const auto& point : series) {
+        if (point["check_name"] != "wallet_derivation") continue;
+        wallets = true;
+        CHECK(point["variances"] == 1);
+        CHECK(point["drift"] == "8.50");
+    }
+    CHECK(wallets);
+    CHECK(http_get(serve.port(), "/v1/reconciliation/daily").status == 401);
+    const auto page = http_get(serve.port(), "/");
+    CHECK(page.status == 200);
+    CHECK(page.headers.find("Content-Security-Policy") != page.headers.end());
+    const auto header = [](const HttpResult& result, const char* name) {
+        const auto found = result.headers.find(name);
+        return found == result.headers.end() ? std::string("(absent)") : found->second;
+    };
+    for (const auto& [asset_path, type] :
+         {std::pair{"/", "text/html; charset=utf-8"}, std::pair{"/console.js", "text/javascript; charset=utf-8"},
+          std::pair{"/console.css", "text/css; charset=utf-8"}}) {
+        CAPTURE(asset_path);
+        const auto asset = http_get(serve.port(), asset_path);
+        CHECK(asset.status == 200);
+        CHECK(header(asset, "Content-Type") == type);
+        CHECK(header(asset, "X-Content-Type-Options") == "nosniff");
+        CHECK(header(asset, "Content-Security-Policy") ==
+              "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+              "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    }
+    // The page holds no inline script: every script is a file of the same origin.
+    CHECK(page.body.find("<script src=\"/console.js\"") != std::string::npos);
+    CHECK(page.body.find("<script>") == std::string::npos);
+    CHECK(http_get(serve.port(), "/console.map").status == 404);
+}
+
 TEST_CASE("framing is strict: other transfer codings 501, CL+TE, two CLs and obs-fold 400; each closes")
 {
     auto& b = clean_books();

@@ -161,10 +161,13 @@ TEST_CASE("the payload: identity, counts, lifecycle of the first variances, reso
     CHECK(payload["status"] == "fail");
     CHECK(payload["previous_status"] == "ok");
     CHECK(payload["mode"] == "change");
-    CHECK(
-        payload["counts"] ==
-        nlohmann::json{
-            {"variances_total", 30}, {"listed", 12}, {"new", 11}, {"persisting", 1}, {"reopened", 0}, {"resolved", 3}});
+    CHECK(payload["counts"] == nlohmann::json{{"variances_total", 30},
+                                              {"listed", 12},
+                                              {"acknowledged", 0},
+                                              {"new", 11},
+                                              {"persisting", 1},
+                                              {"reopened", 0},
+                                              {"resolved", 3}});
     REQUIRE(payload["variances"].size() == alert_variance_limit);
     CHECK(payload["variances"][0]["state"] == "persisting");
     CHECK(payload["variances"][0]["open_since_run"] == 40);
@@ -280,4 +283,22 @@ TEST_CASE("a sharded run's alerts name the shard, and its dedup key is its own")
     CHECK(sharded[0].dedup_key != whole[0].dedup_key);
     CHECK(sharded[0].dedup_key ==
           alert_dedup_key("uae/shard-2-of-4", "wallet_derivation", "fail", {variance("C1", "-8.50").fingerprint}));
+}
+
+TEST_CASE("acknowledged variances raise no alert: the key and the payload list only the others")
+{
+    const auto settings = settings_with();
+    auto quiet = variance("C001", "-8.50");
+    quiet.acknowledgement = Acknowledgement{.variance_class = VarianceClass::timing, .note = "slow", .by = "alice"};
+    const auto loud = variance("C002", "-1.00");
+    const auto report = report_of({check("wallet_derivation", CheckStatus::fail, {quiet, loud})});
+    const auto alerts = plan_alerts(settings, report, RunChanges{});
+    REQUIRE(alerts.size() == 1);
+    CHECK(alerts[0].dedup_key == alert_dedup_key("uae", "wallet_derivation", "fail", {loud.fingerprint}));
+    const auto& payload = alerts[0].payload;
+    REQUIRE(payload["variances"].size() == 1);
+    CHECK(payload["variances"][0]["keys"]["customer_id"] == "C002");
+    CHECK(payload["counts"]["acknowledged"] == 1);
+    CHECK(payload["counts"]["variances_total"] == 2);
+    CHECK(payload["summary"].get<std::string>().find("first: wallet_mismatch customer_id=C002") != std::string::npos);
 }

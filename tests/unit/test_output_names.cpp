@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lib/alerts.hpp"
+#include "lib/export.hpp"
 #include "lib/lifecycle.hpp"
 #include "lib/metrics.hpp"
 #include "lib/output.hpp"
@@ -45,8 +46,15 @@ RunReport full_featured_run()
                                        .expected = "2",
                                        .actual = "1",
                                        .difference = "1"});
-    check.variances_total = 1;
+    check.variances.push_back(Variance{.kind = "fetch_error", .keys = {{"customer_id", "C004"}}});
+    check.variances_total = 2;
     finalize_variances(check);
+    // The second one acknowledged (issue 15): the run document flags it.
+    check.variances[1].acknowledgement = Acknowledgement{.variance_class = VarianceClass::timing,
+                                                         .note = "slow account",
+                                                         .by = "alice",
+                                                         .at = report.started_at,
+                                                         .until = report.started_at};
     report.checks.push_back(check);
     return report;
 }
@@ -88,10 +96,18 @@ TEST_CASE("run JSON, runs list and the text tables use only names of docs/output
     history.resolved_run = 44;
     history.resolved_at = report.started_at;
     history.detail = nlohmann::json::object();
+    history.acknowledgement = report.checks[0].variances[1].acknowledgement;
     CHECK(unlisted_output_names(variance_history_to_json(history)).empty());
     const auto variances_header = header_words(render_variance_history_table({history}));
-    CHECK(variances_header.size() == 12);
+    CHECK(variances_header.size() == 13);
     CHECK(unlisted_output_names(nlohmann::json::object(), variances_header).empty());
+    const auto open_header = header_words(render_open_variances_table({history}, report.started_at));
+    CHECK(open_header == std::vector<std::string>{"book", "check_name", "kind", "keys", "difference", "first_seen_at",
+                                                  "age", "occurrences", "class", "note", "by", "fingerprint"});
+    CHECK(unlisted_output_names(nlohmann::json::object(), open_header).empty());
+    // The csv/jsonl exports' columns.
+    CHECK(unlisted_output_names(nlohmann::json::object(), variance_history_columns()).empty());
+    CHECK(unlisted_output_names(nlohmann::json::object(), run_columns()).empty());
 }
 
 TEST_CASE("the alert payload and the metric labels use only names of docs/output-names.md")
