@@ -77,19 +77,20 @@ TEST_CASE("an empty database is reported as not migrated")
     CHECK(exit_code_of([&] { verify_book(session, "uae"); }) == ExitCode::config);
 }
 
-TEST_CASE("a book at engine 0009 (main before issue 15) upgrades with 0010_variance_actions as its one next step")
+TEST_CASE("a book at engine 0009 upgrades with the later migrations, in name order, and nothing else")
 {
     TestDatabase db("migrate_upgrade_0010");
     Session session(db.url(), "control");
     apply_migrations(session, "uae", false);
-    // The engine migrations run in name order: 0010 comes after every one main had.
+    // The engine migrations run in name order: those added since 0009 come after every older one.
     std::vector<std::string> engine;
     for (const auto& migration : embedded_migrations()) {
         if (migration.set == "engine") engine.emplace_back(migration.name);
     }
-    REQUIRE(engine.size() >= 2);
-    CHECK(engine[engine.size() - 2] == "0009_run_scope");
-    CHECK(engine.back() == "0010_variance_actions");
+    REQUIRE(engine.size() >= 3);
+    CHECK(engine[engine.size() - 3] == "0009_run_scope");
+    CHECK(engine[engine.size() - 2] == "0010_variance_actions");
+    CHECK(engine.back() == "0011_broker_counts");
     // Back to the schema of a book migrated before 0010 existed.
     {
         pqxx::connection connection(db.url());
@@ -97,12 +98,14 @@ TEST_CASE("a book at engine 0009 (main before issue 15) upgrades with 0010_varia
         txn.exec(
             "DROP VIEW recon.variance_acknowledgements; DROP TABLE recon.variance_actions;"
             "DROP FUNCTION recon.variance_actions_append_only();"
-            "DELETE FROM recon.schema_migrations WHERE name = '0010_variance_actions'");
+            "DROP TRIGGER broker_health_count ON recon.broker_health; DROP FUNCTION recon.count_broker_health();"
+            "DROP TABLE recon.broker_counts;"
+            "DELETE FROM recon.schema_migrations WHERE name IN ('0010_variance_actions', '0011_broker_counts')");
         txn.commit();
     }
     CHECK(exit_code_of([&] { verify_book(session, "uae"); }) == ExitCode::config);
     const auto upgrade = apply_migrations(session, "uae", false);
-    CHECK(upgrade.applied == std::vector<std::string>{"engine/0010_variance_actions"});
+    CHECK(upgrade.applied == std::vector<std::string>{"engine/0010_variance_actions", "engine/0011_broker_counts"});
     CHECK_NOTHROW(verify_book(session, "uae"));
     CHECK(value(db.url(), "SELECT count(*) FROM recon.variance_acknowledgements") == "0");
 }
