@@ -22,7 +22,8 @@ BookDb& book()
     return db;
 }
 
-const CheckResult& wallet_check(const RunReport& report)
+/// A copy: callers pass the run's report as a temporary.
+CheckResult wallet_check(const RunReport& report)
 {
     for (const auto& check : report.checks) {
         if (check.check_name == "wallet_derivation") return check;
