@@ -25,8 +25,8 @@ WITH per_txn_lines AS (
            count(*) FILTER (WHERE l.side = 'CR') AS credit_lines,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits,
-           min(l.currency COLLATE "C") AS currency,
-           max(l.currency COLLATE "C") AS last_currency,
+           min(l.currency::text COLLATE "C") AS currency,
+           max(l.currency::text COLLATE "C") AS last_currency,
            count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
                                OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
                                OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective
@@ -81,7 +81,7 @@ split_currency AS MATERIALIZED (
     SELECT p.txn_id, s.currency, s.lines, s.debits, s.credits
     FROM per_txn p
     CROSS JOIN LATERAL (
-        SELECT l.currency, count(*) AS lines,
+        SELECT l.currency::text AS currency, count(*) AS lines,
                coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
                coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits
         FROM contract.journal_lines l WHERE l.txn_id = p.txn_id

@@ -90,3 +90,161 @@ TEST_CASE("checks run on a ledger that only defines the contract views")
     CHECK(reconcile::test::variance_lines(outcome.report.checks.front()) ==
           std::vector<std::string>{"aged_pending currency=AED customer_id=K1 flow_id=RQ-1"});
 }
+
+namespace {
+
+// "fx" is typed the way many ledgers are: enums for currency, direction and state, integer
+// accounts and customers, bigint transaction ids, uuid source references, a `date` for
+// snapshots and `timestamp without time zone` for times. The views rename but never cast, so
+// the checks meet these types as they are.
+const char* const typed_ledger_sql = R"sql(
+CREATE SCHEMA fx;
+CREATE TYPE fx.ccy AS ENUM ('AED', 'USD', 'INR');
+CREATE TYPE fx.dir AS ENUM ('D', 'C');
+CREATE TYPE fx.state AS ENUM ('draft', 'live', 'undone');
+CREATE TABLE fx.coa (id int PRIMARY KEY, title text, credit_normal boolean, wallet boolean);
+CREATE TABLE fx.txn (id bigint PRIMARY KEY, src text, src_id uuid, cust int, st fx.state, eff timestamp, posted date);
+CREATE TABLE fx.line (id bigserial PRIMARY KEY, txn bigint, acct int, cust int, dir fx.dir, amt numeric, ccy fx.ccy);
+CREATE TABLE fx.wallet (cust int, acct int, ccy fx.ccy, bal numeric(18, 2), at timestamp);
+CREATE TABLE fx.totals (acct int, ccy fx.ccy, dr numeric, cr numeric, net numeric, at timestamp);
+CREATE TABLE fx.snap (id int, acct int, cust int, ccy fx.ccy, at date, bal numeric);
+CREATE TABLE fx.flow (id uuid, kind text, cust int, amt numeric, ccy fx.ccy, st text, created timestamp);
+
+CREATE SCHEMA contract;
+CREATE VIEW contract.book_identity AS SELECT 'FX-AE'::text AS entity_id, 'uae'::text AS book;
+CREATE VIEW contract.accounts AS
+    SELECT id AS account_code, title AS name, 'x'::text AS account_type,
+           CASE WHEN credit_normal THEN 'CR' ELSE 'DR' END AS normal_side, NOT wallet AS allow_wrong_side,
+           wallet AS is_customer_wallet
+    FROM fx.coa;
+CREATE VIEW contract.transactions AS
+    SELECT id AS txn_id, src AS source, src_id AS source_txn_id, cust AS customer_id, 'x'::text AS txn_type,
+           CASE st WHEN 'live' THEN 'posted' WHEN 'undone' THEN 'reversed' ELSE 'pending' END AS status,
+           eff AS effective_at, posted AS posted_at, NULL::text AS symbol, NULL::numeric AS quantity,
+           NULL::bigint AS reverses_txn_id
+    FROM fx.txn;
+CREATE VIEW contract.journal_lines AS
+    SELECT id AS line_id, txn AS txn_id, acct AS account_code, cust AS customer_id,
+           CASE dir WHEN 'D' THEN 'DR' ELSE 'CR' END AS side, amt AS amount, ccy AS currency
+    FROM fx.line;
+CREATE VIEW contract.wallets AS
+    SELECT cust AS customer_id, acct AS account_code, ccy AS currency, bal AS balance, at AS updated_at FROM fx.wallet;
+CREATE VIEW contract.account_totals AS
+    SELECT acct AS account_code, ccy AS currency, dr AS debit_total, cr AS credit_total, net, at AS updated_at
+    FROM fx.totals;
+CREATE VIEW contract.balance_snapshots AS
+    SELECT id AS snapshot_id, acct AS account_code, cust AS customer_id, ccy AS currency, at AS as_of, bal AS balance
+    FROM fx.snap;
+CREATE VIEW contract.pending_flows AS
+    SELECT id AS flow_id, kind AS flow_type, cust AS customer_id, amt AS amount, ccy AS currency, st AS status,
+           created AS created_at, NULL::text AS reference
+    FROM fx.flow;
+
+INSERT INTO fx.coa VALUES (1000, 'Bank', false, false), (2000, 'Wallets', true, true);
+INSERT INTO fx.txn VALUES
+    (1, 'wire', '6f1c2a52-0000-4000-8000-000000000001', 7, 'live', '2026-11-01 10:00', '2026-11-01'),
+    (2, 'wire', '6f1c2a52-0000-4000-8000-000000000002', 8, 'live', '2026-11-02 10:00', '2026-11-02');
+INSERT INTO fx.line (txn, acct, cust, dir, amt, ccy) VALUES
+    (1, 1000, 7, 'D', 100.50, 'AED'), (1, 2000, 7, 'C', 100.50, 'AED'),
+    (2, 1000, 8, 'D', 80, 'AED'), (2, 2000, 8, 'C', 80, 'AED');
+INSERT INTO fx.wallet VALUES (7, 2000, 'AED', 100.50, '2026-11-02'), (8, 2000, 'AED', 80.00, '2026-11-02');
+INSERT INTO fx.totals VALUES (1000, 'AED', 180.50, 0, 180.50, '2026-11-02'), (2000, 'AED', 0, 180.50, 180.50, '2026-11-02');
+INSERT INTO fx.snap VALUES (1, 2000, 7, 'AED', '2026-11-01', 0), (2, 2000, 7, 'AED', '2026-11-02', 100.50);
+INSERT INTO fx.flow VALUES ('6f1c2a52-0000-4000-8000-0000000000ff', 'withdrawal', 7, 5, 'AED', 'pending',
+                            (now() AT TIME ZONE 'UTC') - interval '1 hour');
+)sql";
+
+// One break of each kind the A, B and D checks find, on the typed ledger. Transaction 4 mixes
+// currencies and transaction 5 carries a negative amount and an unknown account, so the journal
+// pass takes its detail path (split per currency) and the per-line detail runs.
+const char* const typed_breaks_sql = R"sql(
+INSERT INTO fx.txn VALUES
+    (3, 'wire', '6f1c2a52-0000-4000-8000-000000000001', 9, 'live', '2026-11-03 10:00', '2026-11-03'),
+    (4, 'fx', '6f1c2a52-0000-4000-8000-000000000004', 9, 'live', '2026-11-03 11:00', '2026-11-03'),
+    (5, 'fee', '6f1c2a52-0000-4000-8000-000000000005', 9, 'undone', '2026-11-03 12:00', '2026-11-03'),
+    (6, 'wire', '6f1c2a52-0000-4000-8000-000000000006', 10, 'live', '2026-11-03 13:00', '2026-11-03');
+INSERT INTO fx.line (txn, acct, cust, dir, amt, ccy) VALUES
+    (3, 1000, 9, 'D', 10, 'AED'), (3, 2000, 9, 'C', 9.99, 'AED'),
+    (4, 1000, 9, 'D', 10, 'AED'), (4, 2000, 9, 'C', 10, 'USD'),
+    (5, 1000, 9, 'D', -1, 'AED'), (5, 3000, 9, 'C', 1, 'INR'),
+    (6, 2000, 10, 'D', 50, 'AED'), (6, 1000, 10, 'C', 50, 'AED'),
+    (99, 2000, 9, 'C', 1, 'AED');
+UPDATE fx.wallet SET bal = 81.00 WHERE cust = 8;
+INSERT INTO fx.snap VALUES (3, 2000, 9, 'AED', '2099-01-01', 5), (4, 2000, 8, 'AED', '2026-11-03', 79);
+UPDATE fx.flow SET created = created - interval '5 days';
+)sql";
+
+std::vector<std::string> variance_lines_of(const RunOutcome& outcome)
+{
+    std::vector<std::string> lines;
+    for (const auto& check : outcome.report.checks) {
+        for (auto& line : reconcile::test::variance_lines(check)) lines.push_back(check.check_name + ": " + line);
+    }
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("every A, B and D check runs on contract views typed with enums, integers, uuids and dates")
+{
+    BookDb db("uae", /*engine_only=*/true);
+    db.exec(typed_ledger_sql);
+
+    RunRequest request;
+    request.book = "uae";
+    for (const Category category : {Category::A, Category::B, Category::D}) {
+        request.category = category;
+        const auto outcome = execute_run(db.settings(), default_registry(), request);
+        CAPTURE(std::string(to_string(category)));
+        CHECK(outcome.report.status == RunStatus::ok);
+        CHECK(variance_lines_of(outcome).empty());
+    }
+
+    db.exec(typed_breaks_sql);
+    request.category = Category::A;
+    auto outcome = execute_run(db.settings(), default_registry(), request);
+    CHECK(outcome.report.status == RunStatus::fail);
+    CHECK(variance_lines_of(outcome) ==
+          std::vector<std::string>{"trial_balance_zero: unbalanced_currency currency=AED",
+                                   "trial_balance_zero: unbalanced_currency currency=INR",
+                                   "trial_balance_zero: unbalanced_currency currency=USD",
+                                   "trial_balance_zero: unbalanced_txn currency=AED txn_id=3",
+                                   "trial_balance_zero: unbalanced_txn currency=AED txn_id=4",
+                                   "trial_balance_zero: unbalanced_txn currency=AED txn_id=5",
+                                   "trial_balance_zero: unbalanced_txn currency=INR txn_id=5",
+                                   "trial_balance_zero: unbalanced_txn currency=USD txn_id=4",
+                                   "journal_line_completeness: orphan_line line_id=13 txn_id=99",
+                                   "journal_line_completeness: unknown_account account=3000 line_id=10 txn_id=5",
+                                   "source_txn_uniqueness: duplicate_source_txn source=wire "
+                                   "source_txn_id=6f1c2a52-0000-4000-8000-000000000001",
+                                   "dr_cr_sign_convention: non_positive_amount line_id=9 txn_id=5",
+                                   "dr_cr_sign_convention: wrong_side_balance account=2000 currency=AED "
+                                   "customer_id=10"});
+
+    request.category = Category::B;
+    outcome = execute_run(db.settings(), default_registry(), request);
+    CHECK(outcome.report.status == RunStatus::fail);
+    CHECK(variance_lines_of(outcome) ==
+          std::vector<std::string>{
+              "wallet_derivation: wallet_mismatch account=2000 currency=AED customer_id=8",
+              "wallet_derivation: wallet_missing account=2000 currency=AED customer_id=10",
+              "wallet_derivation: wallet_missing account=2000 currency=AED customer_id=9",
+              "wallet_derivation: wallet_missing account=2000 currency=USD customer_id=9",
+              "account_totals: account_totals_mismatch account=1000 column=credit_total currency=AED",
+              "account_totals: account_totals_mismatch account=1000 column=debit_total currency=AED",
+              "account_totals: account_totals_mismatch account=1000 column=net currency=AED",
+              "account_totals: account_totals_mismatch account=2000 column=credit_total currency=AED",
+              "account_totals: account_totals_mismatch account=2000 column=debit_total currency=AED",
+              "account_totals: account_totals_mismatch account=2000 column=net currency=AED",
+              "account_totals: account_totals_missing account=2000 currency=USD",
+              "snapshot_reconcile: future_snapshot account=2000 currency=AED customer_id=9 snapshot_id=3",
+              "snapshot_reconcile: snapshot_mismatch account=2000 currency=AED customer_id=8 snapshot_id=4"});
+
+    request.category = Category::D;
+    outcome = execute_run(db.settings(), default_registry(), request);
+    CHECK(outcome.report.status == RunStatus::fail);
+    CHECK(
+        variance_lines_of(outcome) ==
+        std::vector<std::string>{
+            "pending_flow_age: aged_pending currency=AED customer_id=7 flow_id=6f1c2a52-0000-4000-8000-0000000000ff"});
+}
