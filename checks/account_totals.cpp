@@ -73,6 +73,11 @@ class AccountTotals : public Check {
 public:
     std::string_view name() const override { return "account_totals"; }
     Category category() const override { return Category::B; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines,
+                ContractView::account_totals};
+    }
     std::string_view description() const override
     {
         return "Each account's stored debit, credit and net totals equal the aggregate of its booked lines.";

@@ -52,6 +52,10 @@ class DrCrSignConvention : public Check {
 public:
     std::string_view name() const override { return "dr_cr_sign_convention"; }
     Category category() const override { return Category::A; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
+    }
     std::string_view description() const override
     {
         return "Every line has side DR or CR and a strictly positive amount; no account that forbids it "

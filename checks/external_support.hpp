@@ -29,6 +29,11 @@ public:
     }
     std::string_view name() const override { return m_name; }
     Category category() const override { return Category::C; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines,
+                ContractView::broker_accounts};
+    }
     std::string_view description() const override { return m_description; }
     std::optional<BrokerId> broker() const override { return m_broker; }
     /// Fetches first, then reads the ledger in a short snapshot (reconcile_accounts).

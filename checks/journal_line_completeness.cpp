@@ -13,6 +13,10 @@ class JournalLineCompleteness : public Check {
 public:
     std::string_view name() const override { return "journal_line_completeness"; }
     Category category() const override { return Category::A; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
+    }
     std::string_view description() const override
     {
         return "Every booked transaction has at least two lines with a debit and a credit; no line points "

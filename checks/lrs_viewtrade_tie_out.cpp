@@ -11,6 +11,10 @@ class LrsViewtradeTieOut : public Check {
 public:
     std::string_view name() const override { return "lrs_viewtrade_tie_out"; }
     Category category() const override { return Category::C; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::broker_accounts, ContractView::lrs_remittances};
+    }
     std::string_view description() const override
     {
         return "Per India customer: USD remitted under LRS vs USD wired into ViewTrade, bucketed matched, "

@@ -33,6 +33,7 @@ class PendingFlowAge : public Check {
 public:
     std::string_view name() const override { return "pending_flow_age"; }
     Category category() const override { return Category::D; }
+    std::set<ContractView> reads() const override { return {ContractView::pending_flows}; }
     std::string_view description() const override
     {
         return "No pending or in-transit flow is older than its tolerance (warn and fail thresholds in hours).";

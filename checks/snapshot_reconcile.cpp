@@ -107,6 +107,11 @@ class SnapshotReconcile : public Check {
 public:
     std::string_view name() const override { return "snapshot_reconcile"; }
     Category category() const override { return Category::B; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines,
+                ContractView::balance_snapshots};
+    }
     std::string_view description() const override
     {
         return "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time.";

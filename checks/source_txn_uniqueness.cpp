@@ -35,6 +35,7 @@ class SourceTxnUniqueness : public Check {
 public:
     std::string_view name() const override { return "source_txn_uniqueness"; }
     Category category() const override { return Category::A; }
+    std::set<ContractView> reads() const override { return {ContractView::transactions}; }
     std::string_view description() const override
     {
         return "(source, source_txn_id), the ingest idempotency key, is unique across transactions.";

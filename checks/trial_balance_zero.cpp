@@ -11,6 +11,10 @@ class TrialBalanceZero : public Check {
 public:
     std::string_view name() const override { return "trial_balance_zero"; }
     Category category() const override { return Category::A; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
+    }
     std::string_view description() const override
     {
         return "Debits equal credits per currency over all booked lines, and every booked transaction "

@@ -65,6 +65,10 @@ class WalletDerivation : public Check {
 public:
     std::string_view name() const override { return "wallet_derivation"; }
     Category category() const override { return Category::B; }
+    std::set<ContractView> reads() const override
+    {
+        return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines, ContractView::wallets};
+    }
     std::string_view description() const override
     {
         return "Each customer wallet's stored balance equals the sum of its booked journal lines on the wallet "

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include <pqxx/pqxx>
 
 #include "lib/config.hpp"
+#include "lib/contract.hpp"
 #include "lib/results.hpp"
 #include "lib/shard.hpp"
 #include "lib/timeutil.hpp"
@@ -126,6 +128,9 @@ public:
     virtual std::string_view description() const = 0;
     /// The broker a category C check asks (its contract is public or provisional); none for A/B/D.
     virtual std::optional<BrokerId> broker() const { return std::nullopt; }
+    /// The ledger contract views the check reads: a run verifies they exist with every
+    /// documented column before it starts (lib/contract).
+    virtual std::set<ContractView> reads() const = 0;
     /// Proves what it proves, recording metrics, variances and status in the context.
     /// Throwing makes the check end `error`; the run goes on with the other checks.
     virtual void run(CheckContext& context) const = 0;

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "lib/acknowledgements.hpp"
 #include "lib/alerts.hpp"
 #include "lib/brokers/broker.hpp"
+#include "lib/contract.hpp"
 #include "lib/history.hpp"
 #include "lib/lock.hpp"
 #include "lib/log.hpp"
@@ -239,6 +241,9 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     const auto started = std::chrono::steady_clock::now();
 
     const auto read = open_read_session(settings, request.book, control);
+    std::set<ContractView> views{ContractView::book_identity};
+    for (const Check* check : checks) views.merge(check->reads());
+    verify_contract(*read, request.book, views);
     if (request.interruption != nullptr) {
         request.interruption->attach_sessions(settings.database_url(request.book), control.backend_pid(),
                                               settings.read_database_url(request.book), read->backend_pid());

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "checks/registry.hpp"
+#include "lib/errors.hpp"
 #include "lib/runner.hpp"
 #include "tests/db/fixture.hpp"
 
@@ -247,4 +248,41 @@ TEST_CASE("every A, B and D check runs on contract views typed with enums, integ
         variance_lines_of(outcome) ==
         std::vector<std::string>{
             "pending_flow_age: aged_pending currency=AED customer_id=7 flow_id=6f1c2a52-0000-4000-8000-0000000000ff"});
+}
+
+TEST_CASE("a run refuses a contract that lacks a view or a column its checks read, naming them, writing nothing")
+{
+    BookDb db("uae", /*engine_only=*/true);
+    db.exec(acme_ledger_sql);
+    // The acme ledger defines what A and D read; B also reads wallets, totals and snapshots.
+    RunRequest request;
+    request.book = "uae";
+    request.category = Category::B;
+    const auto refusal = [&]() -> std::pair<int, std::string> {
+        try {
+            execute_run(db.settings(), default_registry(), request);
+        } catch (const Error& error) {
+            return {static_cast<int>(error.code()), error.what()};
+        }
+        return {0, "no refusal"};
+    };
+    CHECK(refusal() == std::pair<int, std::string>{78,
+                                                   "the ledger contract of book 'uae' is incomplete: there is no view "
+                                                   "contract.wallets; there is no view contract.account_totals; there "
+                                                   "is no view contract.balance_snapshots (see "
+                                                   "docs/ledger-contract.md); nothing written"});
+
+    db.exec(
+        "DROP VIEW contract.pending_flows;"
+        "CREATE VIEW contract.pending_flows AS SELECT id AS flow_id, 'request'::text AS flow_type,"
+        " cust AS customer_id, amt AS amount, ccy AS currency, state AS status FROM acme.requests");
+    request.category = Category::D;
+    CHECK(refusal() == std::pair<int, std::string>{78,
+                                                   "the ledger contract of book 'uae' is incomplete: "
+                                                   "contract.pending_flows has no columns created_at, reference (see "
+                                                   "docs/ledger-contract.md); nothing written"});
+    // Each run verifies only the views its own checks read: A reads none that acme lacks.
+    request.category = Category::A;
+    CHECK(execute_run(db.settings(), default_registry(), request).report.status == RunStatus::ok);
+    CHECK(db.query_value("SELECT count(*) FROM recon.runs") == "1");
 }

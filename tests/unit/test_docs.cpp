@@ -14,6 +14,7 @@
 #include "checks/registry.hpp"
 #include "lib/api.hpp"
 #include "lib/config.hpp"
+#include "lib/contract.hpp"
 #include "lib/errors.hpp"
 
 using namespace reconcile;
@@ -276,4 +277,21 @@ TEST_CASE("packaging/reconcile.env lists every setting with its default, and onl
     CHECK(loaded.variance_cap == fresh.variance_cap);
     CHECK(loaded.cash_tolerance == fresh.cash_tolerance);
     CHECK(loaded.statement_timeout_ms == fresh.statement_timeout_ms);
+}
+
+TEST_CASE("docs/ledger-contract.md's table is contract_views(), the contract a run verifies")
+{
+    const auto rows = markdown_table("docs/ledger-contract.md", "## Views and columns");
+    std::vector<std::string> documented;
+    for (const auto& row : rows) {
+        REQUIRE(row.size() >= 2);
+        // "normal_side (`DR`/`CR`)": the notes in parentheses are not part of the column name.
+        const std::string columns = std::regex_replace(row[1], std::regex(R"( \([^)]*\))"), "");
+        documented.push_back(row[0] + ": " + columns);
+    }
+    std::vector<std::string> verified;
+    for (const auto& spec : contract_views()) {
+        verified.push_back(fmt::format("contract.{}: {}", spec.name, fmt::join(spec.columns, ", ")));
+    }
+    CHECK(documented == verified);
 }

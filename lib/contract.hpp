@@ -1,0 +1,51 @@
+#pragma once
+
+// The ledger contract: the views in the `contract` schema the checks read, and the columns each
+// must have (docs/ledger-contract.md). A team adopting reconcile defines these views over its own
+// tables; a view or column it forgot is a configuration error found before a run starts, not a
+// check that ends `error` halfway through.
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace reconcile {
+
+class Session;  // lib/db.hpp
+
+enum class ContractView {
+    book_identity,
+    accounts,
+    transactions,
+    journal_lines,
+    wallets,
+    account_totals,
+    balance_snapshots,
+    pending_flows,
+    broker_accounts,
+    lrs_remittances,
+};
+
+/// One view of the contract: its name in the `contract` schema and the columns it must have.
+struct ContractViewSpec {
+    ContractView view;
+    std::string_view name;
+    std::vector<std::string_view> columns;
+};
+
+/// The whole contract, in the order docs/ledger-contract.md lists it (the one table).
+const std::vector<ContractViewSpec>& contract_views();
+
+/// The view's name in the `contract` schema ("journal_lines").
+std::string_view to_string(ContractView view);
+
+/// What `views` lack in the database of `session`: one line per missing view, or per view with
+/// the columns it lacks ("contract.pending_flows has no column created_at"); empty when complete.
+std::vector<std::string> contract_gaps(Session& session, const std::set<ContractView>& views);
+
+/// Refuses (Error(config), nothing written) a book whose contract lacks any of `views` or any of
+/// their columns, naming the first gaps and where the contract is documented.
+void verify_contract(Session& session, const std::string& book, const std::set<ContractView>& views);
+
+}  // namespace reconcile
