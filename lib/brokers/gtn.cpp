@@ -6,7 +6,8 @@
 // Answers carry status/rejectCode/reason, the paging fields and `list` at the top level. Errors
 // mostly come as HTTP 200 + FAILED: 1007 (expired token) renews the token once and asks again,
 // 1123 (busy) is retried with backoff on every call (token and refresh too: send()), 1014
-// (assertion lacks details) is our configuration, any other code is a fetch_error naming it. Amounts are JSON numbers, read exactly.
+// (assertion lacks details) is our configuration, any other code is a fetch_error naming it.
+// Amounts are JSON numbers, read exactly.
 #include <fmt/format.h>
 
 #include <chrono>
