@@ -5,11 +5,13 @@
 //   GET  /trade/fo/v1.2.1/customer/account/{cash,security}/summary?customerNumber=..&pageNo=N&pageWidth=W
 // Answers carry status/rejectCode/reason, the paging fields and `list` at the top level. Errors
 // mostly come as HTTP 200 + FAILED: 1007 (expired token) renews the token once and asks again,
-// 1123 (busy) is retried with backoff, 1014 (assertion lacks details) is our configuration, any
-// other code is a fetch_error naming it. Amounts are JSON numbers, read exactly.
+// 1123 (busy) is retried with backoff on every call (token and refresh too: send()), 1014
+// (assertion lacks details) is our configuration, any other code is a fetch_error naming it.
+// Amounts are JSON numbers, read exactly.
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -81,24 +83,59 @@ public:
     }
 
 private:
+    /// GTN's answer to one call: the HTTP response, and GTN's FAILED envelope when it is one.
+    struct Reply {
+        HttpResponse response;
+        std::optional<GtnRejected> rejected;
+    };
+
+    /// Sends one GTN call (any of them: token, refresh, cash, positions), built anew by `make`
+    /// for each attempt. 1123 (server busy) is retried with backoff while RECON_BROKER_RETRIES
+    /// lasts; any other FAILED answer, or 1123 past the budget (its message then says how many
+    /// attempts), is returned for the caller to act on. Transport retries are the HTTP client's.
+    Reply send(const std::function<HttpRequest()>& make)
+    {
+        std::int64_t busy = 0;
+        for (;;) {
+            Reply reply{.response = broker_send(m_link, make())};
+            try {
+                // A 200 SUCCESS page is read once, by the caller's parser; only a body that may be
+                // FAILED (or a non-200 one) is read here for its rejectCode first.
+                if (reply.response.status != 200 || reply.response.body.find("FAILED") != std::string::npos) {
+                    throw_if_gtn_rejected(reply.response.body);
+                }
+                return reply;
+            } catch (const GtnRejected& e) {
+                m_link.health.error(BrokerErrorKind::reject_code);
+                if (e.code() == gtn_api::reject_server_busy && busy < m_busy_retries) {
+                    ++busy;
+                    m_link.health.retry();
+                    std::this_thread::sleep_for(
+                        backoff_delay(static_cast<int>(busy), m_backoff_ms, m_backoff_max_ms, jitter(), std::nullopt));
+                    continue;
+                }
+                const std::string tries = busy > 0 ? fmt::format(" (after {} attempts)", busy + 1) : "";
+                reply.rejected.emplace(e.code(), e.reason(), e.what() + tries);
+                return reply;
+            }
+        }
+    }
+
     /// POST one token call and read its answer; a FAILED answer or any failure is a BrokerError.
     GtnToken token_call(std::string_view path, const nlohmann::json& payload, bool basic)
     {
-        HttpRequest request{.method = "POST",
-                            .url = m_base_url + std::string(path),
-                            .headers = {{"Content-Type", "application/json"},
-                                        {"Accept", "application/json"},
-                                        {"Throttle-Key", m_throttle_key}},
-                            .body = payload.dump()};
-        if (basic) request.headers.emplace_back("Authorization", m_basic_auth);
-        const HttpResponse response = broker_send(m_link, std::move(request));
-        try {
-            throw_if_gtn_rejected(response.body);
-        } catch (const GtnRejected&) {
-            m_link.health.error(BrokerErrorKind::reject_code);
-            throw;
-        }
-        const std::string& body = broker_body(gtn, response, m_link.health);
+        const Reply reply = send([&] {
+            HttpRequest request{.method = "POST",
+                                .url = m_base_url + std::string(path),
+                                .headers = {{"Content-Type", "application/json"},
+                                            {"Accept", "application/json"},
+                                            {"Throttle-Key", m_throttle_key}},
+                                .body = payload.dump()};
+            if (basic) request.headers.emplace_back("Authorization", m_basic_auth);
+            return request;
+        });
+        if (reply.rejected) throw *reply.rejected;
+        const std::string& body = broker_body(gtn, reply.response, m_link.health);
         return parse_recorded(m_link.health, [&] { return parse_gtn_token(body); });
     }
 
@@ -154,7 +191,7 @@ private:
     }
 
     /// GET one page's body. A refused token (401, or 200+FAILED 1007) is renewed once and the
-    /// page asked again; 1123 (busy) is retried with backoff; other rejectCodes end here.
+    /// page asked again; 1123 (busy) is retried by send(); other rejectCodes end here.
     std::string get_page(std::string_view path, const std::string& account_ref, int page)
     {
         const std::string url =
@@ -162,50 +199,30 @@ private:
                         gtn_api::page_param, page, gtn_api::width_param, page_width);
         std::string token = access_token();
         bool renewed = false;
-        std::int64_t busy = 0;
         for (;;) {
-            HttpResponse response = broker_send(m_link, HttpRequest{.method = "GET",
-                                                                    .url = url,
-                                                                    .headers = {{"Accept", "application/json"},
-                                                                                {"Authorization", "Bearer " + token},
-                                                                                {"Throttle-Key", m_throttle_key}}});
-            const auto renew = [&] {
+            Reply reply = send([&] {
+                return HttpRequest{.method = "GET",
+                                   .url = url,
+                                   .headers = {{"Accept", "application/json"},
+                                               {"Authorization", "Bearer " + token},
+                                               {"Throttle-Key", m_throttle_key}}};
+            });
+            const bool expired = reply.rejected && reply.rejected->code() == gtn_api::reject_token_expired;
+            if ((reply.response.status == 401 || expired) && !renewed) {
+                if (!reply.rejected) m_link.health.error(BrokerErrorKind::http_status);
                 renewed = true;
                 m_link.health.retry();
                 token = access_token(token);
-            };
-            if (response.status == 401 && !renewed) {
-                m_link.health.error(BrokerErrorKind::http_status);
-                renew();
                 continue;
             }
-            try {
-                // A 200 SUCCESS page is read once, by the caller's parser; only a body that may be
-                // FAILED (or a non-200 one) is read here for its rejectCode first.
-                if (response.status != 200 || response.body.find("FAILED") != std::string::npos) {
-                    throw_if_gtn_rejected(response.body);
-                }
-            } catch (const GtnRejected& e) {
-                m_link.health.error(BrokerErrorKind::reject_code);
-                if (e.code() == gtn_api::reject_token_expired && !renewed) {
-                    renew();
-                    continue;
-                }
-                if (e.code() == gtn_api::reject_server_busy && busy < m_busy_retries) {
-                    ++busy;
-                    m_link.health.retry();
-                    std::this_thread::sleep_for(
-                        backoff_delay(static_cast<int>(busy), m_backoff_ms, m_backoff_max_ms, jitter(), std::nullopt));
-                    continue;
-                }
-                const std::string tries = busy > 0 ? fmt::format(" (after {} attempts)", busy + 1) : "";
-                if (e.code() == gtn_api::reject_assertion_details) {
-                    throw BrokerError(BrokerFailure::configuration, std::string(e.what()) + tries);
-                }
-                throw BrokerError(BrokerFailure::account, std::string(e.what()) + tries);
+            if (reply.rejected) {
+                const auto scope = reply.rejected->code() == gtn_api::reject_assertion_details
+                                       ? BrokerFailure::configuration
+                                       : BrokerFailure::account;
+                throw BrokerError(scope, reply.rejected->what());
             }
-            broker_body(gtn, response, m_link.health);
-            return std::move(response.body);
+            broker_body(gtn, reply.response, m_link.health);
+            return std::move(reply.response.body);
         }
     }
 

@@ -131,21 +131,27 @@ Json gtn_envelope(std::string_view body, std::string_view what)
     return answer;
 }
 
-/// A GTN summary page: the rows of `list` and the paging fields, straight in the envelope.
+/// A GTN summary page: the rows of `list` and the paging fields, straight in the envelope. A
+/// SUCCESS page carries `list` unless it says `totalNoOfRecords` 0: rows elsewhere (the old
+/// invented `data` wrapper, say) would otherwise read as an account that holds nothing.
 template <typename T, typename Row>
 BrokerPage<T> gtn_page(std::string_view body, Row row)
 {
     const Json answer = gtn_envelope(body, "answered");
     BrokerPage<T> page;
+    page.total_records = optional_int(answer, gtn_api::total_records, gtn);
+    if (page.total_records && *page.total_records < 0) {
+        malformed(gtn, fmt::format("'{}' is negative", gtn_api::total_records));
+    }
+    const auto list = answer.find(std::string(gtn_api::list));
+    if ((list == answer.end() || list->is_null()) && page.total_records != 0) {
+        malformed(gtn, fmt::format("no '{}'", gtn_api::list));
+    }
     for (const auto& item : array(answer, gtn_api::list, gtn)) page.items.push_back(row(item));
     const auto found = answer.find(std::string(gtn_api::next_page));
     if (found != answer.end() && !found->is_null()) {
         if (!found->is_boolean()) malformed(gtn, fmt::format("'{}' is not true or false", gtn_api::next_page));
         page.more = found->get<bool>();
-    }
-    page.total_records = optional_int(answer, gtn_api::total_records, gtn);
-    if (page.total_records && *page.total_records < 0) {
-        malformed(gtn, fmt::format("'{}' is negative", gtn_api::total_records));
     }
     return page;
 }

@@ -3,8 +3,13 @@
 // broker-wide circuit.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "lib/brokers/broker.hpp"
 #include "lib/config.hpp"
+#include "lib/http_client.hpp"
+#include "lib/jwt.hpp"
 #include "tests/support/broker_answers.hpp"
 #include "tests/support/fake_broker.hpp"
 
@@ -42,6 +47,26 @@ std::vector<std::string> cash_lines(const std::vector<BrokerCash>& cash)
     std::vector<std::string> lines;
     for (const auto& c : cash) lines.push_back(c.currency + "=" + c.amount.to_string());
     return lines;
+}
+
+/// The JSON type of every field of an answer, recursively; an array as the distinct shapes of
+/// its rows (so a list of any length compares by what one row looks like).
+Json shape_of(const Json& value)
+{
+    if (value.is_object()) {
+        Json shape = Json::object();
+        for (const auto& [key, field] : value.items()) shape[key] = shape_of(field);
+        return shape;
+    }
+    if (value.is_array()) {
+        Json rows = Json::array();
+        for (const auto& row : value) {
+            Json shape = shape_of(row);
+            if (std::find(rows.begin(), rows.end(), shape) == rows.end()) rows.push_back(std::move(shape));
+        }
+        return rows;
+    }
+    return value.type_name();  // "string", "number" (any number), "boolean", "null"
 }
 
 /// The health the hub recorded for one broker.
@@ -126,6 +151,147 @@ TEST_CASE("GTN: 1123 (busy) is retried with backoff within the retry budget, the
     const auto health = health_of(hub, "GTN");
     CHECK(health.errors_of(BrokerErrorKind::reject_code) == 5);
     CHECK(health.retries == 4);
+}
+
+TEST_CASE("GTN: 1123 (busy) on the token and refresh calls is retried like any call; past the budget GTN is down")
+{
+    auto fixture = gtn_fixture();
+    fixture["faults"] = Json::array({{{"resource", "token"}, {"kind", "reject"}, {"code", 1123}, {"count", 1}}});
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker);  // RECON_BROKER_RETRIES=1
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash});
+    CHECK_FALSE(fetched.unreachable);
+    REQUIRE(fetched.failed == 0);
+    CHECK(cash_lines(fetched.accounts[1].cash->items) == std::vector<std::string>{"USD=0.30"});
+    auto stats = broker.stats();
+    CHECK(stats["requests"]["POST gtn token"] == 2);  // busy once, then the token
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["faults"]["reject"] == 1);
+    auto health = health_of(hub, "GTN");
+    CHECK(health.requests == 4);  // two token calls, two cash pages
+    CHECK(health.retries == 1);
+    CHECK(health.errors_of(BrokerErrorKind::reject_code) == 1);
+
+    // The refresh is busy once: retried, still a refresh (no new assertion), then the page.
+    fixture["faults"] = Json::array({{{"resource", "refresh"}, {"kind", "reject"}, {"code", 1123}, {"count", 1}}});
+    broker.set_fixture(fixture);
+    BrokerHub refreshing(settings.brokers);
+    REQUIRE(refreshing.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash}).failed == 0);
+    broker.revoke_gtn_tokens();
+    REQUIRE(refreshing.fetch(BrokerId::gtn, {{"C2", "G-2"}}, {BrokerData::cash}).failed == 0);
+    stats = broker.stats();
+    CHECK(stats["requests"]["POST gtn refresh"] == 2);
+    CHECK(stats["token_refreshes"] == 1);
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["unauthorised"] == 1);  // the revoked token, once
+    health = health_of(refreshing, "GTN");
+    CHECK(health.retries == 2);                                  // the renewal after 1007, the busy refresh
+    CHECK(health.errors_of(BrokerErrorKind::reject_code) == 2);  // 1007, 1123
+    CHECK(health.requests == 6);                                 // token, cash, cash (1007), refresh x2, cash
+
+    // GTN stays busy on the token call: two attempts, then GTN is unreachable for the run.
+    fixture["faults"] =
+        Json::array({{{"resource", "token"}, {"kind", "reject"}, {"code", 1123}, {"reason", "Server busy"}}});
+    broker.set_fixture(fixture);
+    BrokerHub busy(settings.brokers);
+    const auto refused = busy.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash});
+    CHECK(refused.unreachable);
+    CHECK_FALSE(refused.not_configured);
+    CHECK(refused.unreachable_reason ==
+          "GTN unreachable: cash: token exchange failed: GTN answered FAILED (rejectCode 1123): Server busy (after 2 "
+          "attempts)");
+    CHECK(broker.requests("POST gtn token") == 2);
+}
+
+TEST_CASE("GTN: a token about to expire is refreshed before it is used, never refused")
+{
+    auto fixture = gtn_fixture();
+    // Every access token lives 20 s: inside the renew margin from the moment it is issued, so
+    // each use finds it about to expire. The refresh tokens live an hour.
+    fixture["gtn"]["token_ttl_seconds"] = 20;
+    fixture["gtn"]["refresh_ttl_seconds"] = 3600;
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker, {{"RECON_BROKER_CONCURRENCY", "1"}});
+    BrokerHub hub(settings.brokers);
+    const auto fetched =
+        hub.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash, BrokerData::positions});
+    REQUIRE(fetched.failed == 0);
+    CHECK(position_lines(fetched.accounts[0].positions->items) ==
+          std::vector<std::string>{"AAPL=0.1", "MSFT=3", "NVDA=0.0000001", "TSLA=2.50", "AMZN=-1.000001"});
+    const auto stats = broker.stats();
+    // Six pages (G-1: cash 1, securities 3; G-2: cash 1, securities 1): the first with the
+    // asserted token, each of the other five with a token refreshed just before.
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["token_refreshes"] == 5);
+    CHECK(stats["requests"]["POST gtn refresh"] == 5);
+    CHECK(stats["unauthorised"] == 0);  // no page was refused as unauthorised
+    CHECK(health_of(hub, "GTN").retries == 0);
+}
+
+TEST_CASE("GTN assertion: iss, instCode, userId as configured; exp is iat + 3600 (an hour, as GTN's SDK)")
+{
+    FakeBroker broker(gtn_fixture());
+    const Settings settings = settings_for(broker);
+    BrokerHub hub(settings.brokers);
+    const auto before =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    REQUIRE(hub.fetch(BrokerId::gtn, {{"C2", "G-2"}}, {BrokerData::cash}).failed == 0);
+    const auto after =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    // The claims as the fake broker received and verified them.
+    const Json claims = broker.stats()["last_assertion"];
+    CHECK(claims["iss"] == "test-app");
+    CHECK(claims["instCode"] == "TESTINST");
+    CHECK(claims["userId"] == "test-server-user");
+    const auto iat = claims["iat"].get<std::int64_t>();
+    CHECK(iat >= before);
+    CHECK(iat <= after);
+    CHECK(claims["exp"].get<std::int64_t>() - iat == 3600);
+}
+
+TEST_CASE("the fake broker answers in the published fixtures' shapes: the same field names and JSON types")
+{
+    FakeBroker broker(gtn_fixture());
+    HttpClient http(HttpLimits{.max_retries = 0});
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const Rs256Signer signer(test_keys().private_pem, "test key");
+    const std::string assertion = signer.sign({{"iss", "test-app"},
+                                               {"instCode", "TESTINST"},
+                                               {"userId", "test-server-user"},
+                                               {"iat", now},
+                                               {"exp", now + 3600}});
+    const auto post = [&](const std::string& path, const Json& body, bool basic) {
+        HttpRequest request{.method = "POST",
+                            .url = broker.url() + path,
+                            .headers = {{"Content-Type", "application/json"}, {"Throttle-Key", "test-throttle"}},
+                            .body = body.dump()};
+        // base64("test-app:test-secret")
+        if (basic) request.headers.emplace_back("Authorization", "Basic dGVzdC1hcHA6dGVzdC1zZWNyZXQ=");
+        return http.send(request);
+    };
+    const auto get = [&](const std::string& query, const std::string& token) {
+        return http.send(
+            HttpRequest{.url = broker.url() + "/trade/fo/v1.2.1/customer/account/cash/summary" + query,
+                        .headers = {{"Authorization", "Bearer " + token}, {"Throttle-Key", "test-throttle"}}});
+    };
+    const auto shape_matches = [](const HttpResponse& answer, long status, const std::string& fixture) {
+        CAPTURE(fixture);
+        CAPTURE(answer.body);
+        CHECK(answer.status == status);
+        CHECK(shape_of(Json::parse(answer.body)).dump() == shape_of(Json::parse(gtn_published(fixture))).dump());
+    };
+
+    const auto token = post("/trade/auth/token", {{"assertion", assertion}}, true);
+    shape_matches(token, 200, "token.json");
+    const Json issued = Json::parse(token.body);
+    shape_matches(post("/trade/auth/token/refresh", {{"refreshToken", issued["refreshToken"]}}, false), 200,
+                  "token.json");
+    const std::string access = issued["accessToken"];
+    shape_matches(get("?customerNumber=G-1&pageNo=1&pageWidth=100", access), 200, "cash_summary.json");
+    shape_matches(get("?customerNumber=G-1&pageNo=1&pageWidth=100", "not-a-token"), 200, "failed_1007.json");
+    shape_matches(get("?pageNo=1&pageWidth=100", access), 400, "failed_1001.json");
 }
 
 TEST_CASE("GTN: 1001 (HTTP 400) and an unknown rejectCode are fetch_errors naming code and reason; 1014 is ours")
@@ -215,6 +381,17 @@ TEST_CASE("GTN paging: a 3-page cash answer is walked whole; a totalNoOfRecords 
     CHECK(*lied.accounts[0].error == "cash: GTN said totalNoOfRecords 6 but sent 5 rows over 3 page(s)");
     CHECK_FALSE(lied.accounts[1].error.has_value());
     CHECK(health_of(lied_to, "GTN").errors_of(BrokerErrorKind::parse) == 1);
+
+    // Only the first page lies (count 1): page 1 says 6 records, page 2 says 5. The total moved
+    // under us, so no page count can be trusted: a fetch_error, before page 3 is asked.
+    fixture["faults"] = {{{"broker", "gtn"}, {"account", "G-3"}, {"kind", "records_lie"}, {"delta", 1}, {"count", 1}}};
+    broker.set_fixture(fixture);
+    BrokerHub moved(settings.brokers);
+    const auto changed = moved.fetch(BrokerId::gtn, {{"C3", "G-3"}}, {BrokerData::cash});
+    REQUIRE(changed.accounts[0].error.has_value());
+    CHECK(*changed.accounts[0].error == "cash: GTN changed totalNoOfRecords from 6 to 5 on page 2");
+    CHECK(broker.requests("GET gtn cash G-3") == 2);
+    CHECK(health_of(moved, "GTN").errors_of(BrokerErrorKind::parse) == 1);
 
     // The page cap still holds: three pages needed, two allowed.
     fixture.erase("faults");

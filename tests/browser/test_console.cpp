@@ -22,26 +22,17 @@ namespace {
 
 const std::filesystem::path demo_data = std::filesystem::path(RECON_SOURCE_DIR) / "scripts" / "demo-data";
 
-void psql_file(const BookDb& db, const std::filesystem::path& file, const std::vector<std::string>& variables = {})
-{
-    std::vector<std::string> argv{"psql", "-q", "-X", db.url(), "-v", "ON_ERROR_STOP=1"};
-    for (const auto& variable : variables) argv.insert(argv.end(), {"-v", variable});
-    argv.insert(argv.end(), {"-f", file.string()});
-    const auto result = run_process(argv, ProcessOptions{.env = {{"PGOPTIONS", "-c client_min_messages=warning"}}});
-    REQUIRE_MESSAGE(result.exit_code == 0, file.string() << ": " << result.err);
-}
-
 /// Both books as scripts/demo loads them (ledger-side breaks only: category C needs brokers),
 /// plus one pending flow whose id is markup, which the page must show as text.
 Books& demo_books()
 {
     Books& books = clean_books();
     for (BookDb* db : {&books.uae, &books.india}) db->reset();
-    psql_file(books.uae, demo_data / "ledger.sql", {"prefix=AE", "broker=GTN"});
-    psql_file(books.india, demo_data / "ledger.sql", {"prefix=IN", "broker=VIEWTRADE"});
-    psql_file(books.india, demo_data / "lrs-india.sql");
-    psql_file(books.uae, demo_data / "breaks-uae.sql");
-    psql_file(books.india, demo_data / "breaks-india.sql");
+    books.uae.psql_file(demo_data / "ledger.sql", {"prefix=AE", "broker=GTN"});
+    books.india.psql_file(demo_data / "ledger.sql", {"prefix=IN", "broker=VIEWTRADE"});
+    books.india.psql_file(demo_data / "lrs-india.sql");
+    books.uae.psql_file(demo_data / "breaks-uae.sql");
+    books.india.psql_file(demo_data / "breaks-india.sql");
     books.uae.exec(
         "INSERT INTO ledger.pending_flows (flow_id, flow_type, customer_id, amount, currency, status, created_at)"
         " VALUES ('<img id=pwned src=x>', 'cash_request', 'AE-C012', 10.00, 'USD', 'pending', now() - interval '9 "

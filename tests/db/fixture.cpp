@@ -73,6 +73,16 @@ void BookDb::exec(const std::string& sql) const
     exec_sql(m_db.url(), sql);
 }
 
+std::string BookDb::psql_file(const std::filesystem::path& file, const std::vector<std::string>& variables) const
+{
+    std::vector<std::string> argv{"psql", "-q", "-X", "-At", url(), "-v", "ON_ERROR_STOP=1"};
+    for (const auto& variable : variables) argv.insert(argv.end(), {"-v", variable});
+    argv.insert(argv.end(), {"-f", file.string()});
+    const auto result = run_process(argv, ProcessOptions{.env = {{"PGOPTIONS", "-c client_min_messages=warning"}}});
+    REQUIRE_MESSAGE(result.exit_code == 0, file.string() << ": " << result.err);
+    return result.out;
+}
+
 bool BookDb::interval_passed(int seconds) const
 {
     return query_value(fmt::format("SELECT clock_timestamp() >= max(started_at) + interval '{} seconds'"

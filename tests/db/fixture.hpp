@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +29,9 @@ public:
 
     /// Runs fixture SQL (several statements allowed).
     void exec(const std::string& sql) const;
+    /// Runs a SQL file through psql, as the scripts do (`variables` as "name=value", stopping at
+    /// the first error, which fails the test); returns what it prints, unaligned and tuples only.
+    std::string psql_file(const std::filesystem::path& file, const std::vector<std::string>& variables = {}) const;
     /// One value of a query, as text ("" for null).
     std::string query_value(const std::string& sql) const;
     /// Empties every ledger table (keeps the book identity) and the run history.

@@ -11,8 +11,8 @@
 //
 // Prints "fake_broker listening on http://HOST:PORT" on stdout once it accepts connections.
 // Control endpoints for tests: PUT /_fake/fixture (replace the fixture, reset counters),
-// GET /_fake/stats (request counts), POST /_fake/gtn/revoke (invalidate every access token;
-// ?refresh=1 every refresh token too).
+// GET /_fake/stats (request counts, the last verified assertion's claims), POST /_fake/gtn/revoke (invalidate every
+// access token; ?refresh=1 every refresh token too).
 #include <httplib.h>
 
 #include <fmt/format.h>
@@ -389,6 +389,11 @@ private:
         const auto claims =
             reconcile::verify_rs256_jwt(body.value("assertion", ""), public_key, epoch_seconds(), reason);
         if (!claims) return reject(401, "invalid assertion: " + reason);
+        {
+            // The claims as received, for tests of what reconcile asserts (GET /_fake/stats).
+            const std::lock_guard<std::mutex> guard(m_mutex);
+            m_stats["last_assertion"] = *claims;
+        }
         if (config.contains("app_key") && claims->value("iss", "") != config["app_key"]) {
             return reject(401, "assertion issuer is not the app key");
         }

@@ -76,9 +76,20 @@ TEST_CASE("GTN summaries: GTN's published cash answer, no data wrapper, `balance
           "GTN answered FAILED (rejectCode 1123): Server busy, please try again");
     CHECK(refusal_of(parse_gtn_cash, R"({"status":"FAILED","reason":"customer\nsuspended"})") ==
           "GTN answered FAILED (rejectCode 0): customer suspended");
-    // The old invented dialect (a `data` wrapper) is not GTN's: its rows are not where GTN puts them.
-    CHECK(parse_gtn_cash(R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":1}]}})")
-              .items.empty());
+    // A SUCCESS answer carries its rows in `list`; without it (the old invented `data` wrapper,
+    // say) the rows are somewhere we do not read, so it is refused, not read as no rows. Only a
+    // page that says it has no records may leave `list` out.
+    CHECK(refusal_of(parse_gtn_cash,
+                     R"({"status":"SUCCESS","data":{"cashSummary":[{"currency":"USD","cashBalance":1}]}})") ==
+          "GTN sent a malformed answer: no 'list'");
+    CHECK(refusal_of(parse_gtn_securities, R"({"status":"SUCCESS","rejectCode":0,"totalNoOfRecords":3})") ==
+          "GTN sent a malformed answer: no 'list'");
+    CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","list":null,"totalNoOfRecords":1})") ==
+          "GTN sent a malformed answer: no 'list'");
+    const auto none = parse_gtn_cash(R"({"status":"SUCCESS","rejectCode":0,"totalNoOfRecords":0})");
+    CHECK(none.items.empty());
+    CHECK(none.total_records == 0);
+    CHECK(parse_gtn_securities(R"({"status":"SUCCESS","list":null,"totalNoOfRecords":0})").items.empty());
     CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","list":{}})") ==
           "GTN sent a malformed answer: 'list' is not a list");
     CHECK(refusal_of(parse_gtn_cash, R"({"status":"SUCCESS","list":[{"currency":"USD","balance":"x"}]})") ==
