@@ -99,24 +99,26 @@ ProcessOptions env_for(World& w)
 /// The break ledger, each category run once (on first use).
 World& world()
 {
-    static World* instance = [] {
-        auto* w = new World;
-        for (BookDb* db : {&w->uae, &w->india}) {
+    static World instance;
+    static const bool ran = [] {
+        for (BookDb* db : {&instance.uae, &instance.india}) {
             db->reset();
             db->exec(clean_ledger_sql);
         }
-        w->uae.exec(uae_broker_accounts_sql);
-        w->uae.exec(every_break_sql);
+        instance.uae.exec(uae_broker_accounts_sql);
+        instance.uae.exec(every_break_sql);
         for (const char category : {'A', 'B', 'C', 'D'}) {
-            const auto result = reconcile_cli(
-                {"run", "--book", "uae", "--category", std::string(1, category), "--output", "json"}, env_for(*w));
+            const auto result =
+                reconcile_cli({"run", "--book", "uae", "--category", std::string(1, category), "--output", "json"},
+                              env_for(instance));
             INFO(result.err);
             REQUIRE(result.exit_code == 1);
-            w->runs[category] = Json::parse(result.out);
+            instance.runs[category] = Json::parse(result.out);
         }
-        return w;
+        return true;
     }();
-    return *instance;
+    CHECK(ran);
+    return instance;
 }
 
 /// An empty string when `document` validates against schema/<schema>, else the validator's words.
@@ -319,8 +321,10 @@ TEST_CASE("real run documents of every category: breaks of every kind, listed na
     CHECK(figures(variance_of(a, "dr_cr_sign_convention", "wrong_side_balance", {{"customer_id", "C002"}})) ==
           "0.00 -50.00 -50.00");
     CHECK(figures(variance_of(a, "dr_cr_sign_convention", "invalid_side", {{"line_id", "106"}})) == "null null null");
-    CHECK(variance_of(a, "dr_cr_sign_convention", "invalid_side", {{"line_id", "106"}})["detail"] == Json{{"side", "XX"}});
-    CHECK(figures(variance_of(a, "dr_cr_sign_convention", "non_positive_amount", {{"line_id", "107"}})) == "null 0 null");
+    CHECK(variance_of(a, "dr_cr_sign_convention", "invalid_side", {{"line_id", "106"}})["detail"] ==
+          Json{{"side", "XX"}});
+    CHECK(figures(variance_of(a, "dr_cr_sign_convention", "non_positive_amount", {{"line_id", "107"}})) ==
+          "null 0 null");
     CHECK(figures(variance_of(b, "wallet_derivation", "wallet_without_lines", {{"customer_id", "C009"}})) ==
           "0.00 10.00 10.00");
     CHECK(figures(variance_of(b, "wallet_derivation", "wallet_mismatch", {{"customer_id", "C002"}})) ==
@@ -331,11 +335,11 @@ TEST_CASE("real run documents of every category: breaks of every kind, listed na
           "0.00 5.00 5.00");
     CHECK(variance_of(b, "account_totals", "account_totals_without_lines", {{"currency", "EUR"}})["detail"] ==
           Json{{"booked_lines", 0}, {"stored_debit_total", "0.00"}, {"stored_credit_total", "5.00"}});
-    CHECK(variance_of(b, "account_totals", "account_totals_missing", {{"account", "CUSTOMER_WALLET"}, {"currency", "AED"}})["detail"] ==
+    CHECK(variance_of(b, "account_totals", "account_totals_missing",
+                      {{"account", "CUSTOMER_WALLET"}, {"currency", "AED"}})["detail"] ==
           Json{{"booked_lines", 1}, {"journal_debit_total", "0.00"}, {"journal_credit_total", "36.73"}});
     CHECK(figures(variance_of(b, "account_totals", "account_totals_mismatch",
-                              {{"account", "BROKER_CASH"}, {"column", "debit_total"}})) ==
-          "357.25 350.00 -7.25");
+                              {{"account", "BROKER_CASH"}, {"column", "debit_total"}})) == "357.25 350.00 -7.25");
     CHECK(figures(variance_of(b, "snapshot_reconcile", "snapshot_mismatch", {{"customer_id", "C002"}})) ==
           "0.00 5.00 5.00");
     CHECK(figures(variance_of(w.runs['C'], "gtn_ledger_recon", "amount_break", {{"customer_id", "C002"}})) ==
@@ -368,8 +372,8 @@ TEST_CASE("real alert payloads of those runs, and of a recovery, use only listed
         CAPTURE(payload.dump());
         events.insert(payload["event"].get<std::string>() + " " + payload["check_name"].get<std::string>());
         CHECK(unlisted(payload) == "");
-        CHECK(mixed_scales(Json{{"checks", {{{"check_name", payload["check_name"]},
-                                             {"variances", payload["variances"]}}}}})
+        CHECK(mixed_scales(
+                  Json{{"checks", {{{"check_name", payload["check_name"]}, {"variances", payload["variances"]}}}}})
                   .empty());
     }
     CHECK(events.count("problem gtn_ledger_recon") == 1);
