@@ -100,14 +100,21 @@ public:
                 .actual = row.optional_text("actual"),
                 .difference = row.optional_text("difference")};
             variance.detail = {{"booked_lines", row.number("lines")}};
+            // The two totals side by side share their scale too ("0.00" beside "1.50").
+            const auto pair_in_detail = [&](const char* debit_name, const char* debit_column, const char* credit_name,
+                                            const char* credit_column) {
+                std::string debit = row.text(debit_column);
+                std::string credit = row.text(credit_column);
+                align_decimal_texts({debit, credit});
+                variance.detail[debit_name] = debit;
+                variance.detail[credit_name] = credit;
+            };
             if (kind == "account_totals_missing") {
-                variance.detail["journal_debit_total"] = row.text("journal_debit");
-                variance.detail["journal_credit_total"] = row.text("journal_credit");
+                pair_in_detail("journal_debit_total", "journal_debit", "journal_credit_total", "journal_credit");
             } else if (kind == "account_totals_without_lines") {
-                variance.detail["stored_debit_total"] = row.text("stored_debit");
-                variance.detail["stored_credit_total"] = row.text("stored_credit");
+                pair_in_detail("stored_debit_total", "stored_debit", "stored_credit_total", "stored_credit");
             }
-            return variance;
+            return at_one_scale(std::move(variance));
         });
         context.metrics()["mismatched_columns"] = rows.total("break", {"mismatched"});
         context.metrics()["missing"] = rows.total("break", {"missing"});

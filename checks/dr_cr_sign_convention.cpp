@@ -72,7 +72,11 @@ public:
             std::vector<std::pair<std::string, std::string>> keys{{"line_id", line.line_id},
                                                                   {"txn_id", line.txn_id.value_or("")}};
             if (line.invalid_side) {
-                variances.add(Variance{.kind = "invalid_side", .keys = keys, .expected = "DR|CR", .actual = line.side});
+                // The side is text, not a figure: it goes in the detail (expected and actual are
+                // decimals or null in every variance).
+                Variance variance{.kind = "invalid_side", .keys = keys};
+                variance.detail = {{"side", line.side ? nlohmann::json(*line.side) : nlohmann::json(nullptr)}};
+                variances.add(std::move(variance));
                 ++line_listed;
             }
             if (line.non_positive_amount) {
@@ -95,7 +99,7 @@ public:
                 .actual = row.text("balance"),
                 .difference = row.text("balance")};
             variance.detail = {{"normal_side", row.text("normal_side")}};
-            return variance;
+            return at_one_scale(std::move(variance));
         });
         if (variances.total() > 0) context.raise(CheckStatus::fail);
     }

@@ -152,7 +152,7 @@ void record_lrs_recon(CheckContext& context, const LrsRecon& recon)
             Variance variance{.kind = "aged_in_transit",
                               .keys = {{"customer_id", customer.account.customer_id},
                                        {"remittance_id", result.remittance.remittance_id}},
-                              .expected = result.remittance.usd_amount.to_string()};
+                              .expected = usd_text(result.remittance.usd_amount)};
             variance.detail = {{"broker_account_ref", customer.account.account_ref},
                                {"remitted_at", format_utc(result.remittance.remitted_at)},
                                {"age_days", result.age_days},
@@ -165,12 +165,12 @@ void record_lrs_recon(CheckContext& context, const LrsRecon& recon)
     auto& metrics = context.metrics();
     for (const auto& [bucket, count] : buckets) {
         metrics[bucket] = count;
-        metrics[bucket + "_usd"] = bucket_usd[bucket].to_string();
+        metrics[bucket + "_usd"] = usd_text(bucket_usd[bucket]);
     }
     metrics["unmatched_funding"] = unmatched_funding;
-    metrics["unmatched_funding_usd"] = unmatched_usd.to_string();
-    metrics["remitted_usd"] = remitted.to_string();
-    metrics["wired_usd"] = wired.to_string();
+    metrics["unmatched_funding_usd"] = usd_text(unmatched_usd);
+    metrics["remitted_usd"] = usd_text(remitted);
+    metrics["wired_usd"] = usd_text(wired);
     metrics["remittances_excluded"] = recon.remittances_excluded;
     metrics["aged_days"] = context.settings().lrs_aged_days;
     conclude(context, recon.fetch, worst_customer);

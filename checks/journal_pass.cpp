@@ -164,14 +164,18 @@ UNION ALL
 )sql";
 
 /// One currency's totals, from a row of either statement (same column names).
+/// Debits, credits and their difference are shown side by side (trial_balance_zero's metrics and
+/// variances): one scale, so a one-sided transaction's credits read "0.00", never "0".
 JournalPass::CurrencyTotal currency_total(const NamedRow& row)
 {
-    return {.currency = row.text_or_empty("currency"),
-            .debits = row.text("debits"),
-            .credits = row.text("credits"),
-            .difference = row.text("difference"),
-            .lines = row.number("lines"),
-            .groups = row.number("txn_groups")};
+    JournalPass::CurrencyTotal total{.currency = row.text_or_empty("currency"),
+                                     .debits = row.text("debits"),
+                                     .credits = row.text("credits"),
+                                     .difference = row.text("difference"),
+                                     .lines = row.number("lines"),
+                                     .groups = row.number("txn_groups")};
+    align_decimal_texts({total.debits, total.credits, total.difference});
+    return total;
 }
 
 JournalPass compute_journal_pass(CheckContext& context)
@@ -192,11 +196,12 @@ JournalPass compute_journal_pass(CheckContext& context)
     const auto rows = CappedRows::shared_listing(context, journal_pass_sql);
     rows.each("currency", [&](const NamedRow& row) { pass.currencies.push_back(currency_total(row)); });
     rows.each("unbalanced", [&](const NamedRow& row) {
-        pass.unbalanced.push_back({.txn_id = row.text("txn_id"),
-                                   .currency = row.text_or_empty("currency"),
-                                   .debits = row.text("debits"),
-                                   .credits = row.text("credits"),
-                                   .difference = row.text("difference")});
+        auto& txn = pass.unbalanced.emplace_back(JournalPass::Unbalanced{.txn_id = row.text("txn_id"),
+                                                                         .currency = row.text_or_empty("currency"),
+                                                                         .debits = row.text("debits"),
+                                                                         .credits = row.text("credits"),
+                                                                         .difference = row.text("difference")});
+        align_decimal_texts({txn.debits, txn.credits, txn.difference});
     });
     pass.unbalanced_total = rows.total("unbalanced", {"total"});
     rows.each("misshapen", [&](const NamedRow& row) {

@@ -295,4 +295,59 @@ Decimal Decimal::with_min_scale(int scale) const
     return Decimal(m_units, std::max(m_scale, wanted));
 }
 
+void align_scales(std::initializer_list<std::reference_wrapper<Decimal>> figures)
+{
+    int scale = 0;
+    for (const Decimal& figure : figures) scale = std::max(scale, figure.scale());
+    for (Decimal& figure : figures) figure = figure.with_min_scale(scale);
+}
+
+std::optional<int> decimal_text_scale(std::string_view text)
+{
+    std::size_t at = text.starts_with('-') ? 1 : 0;
+    const auto digits = [&] {
+        const std::size_t start = at;
+        while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+        return at - start;
+    };
+    if (digits() == 0) return std::nullopt;
+    if (at == text.size()) return 0;
+    if (text[at] != '.') return std::nullopt;
+    ++at;
+    const std::size_t fraction = digits();
+    if (fraction == 0 || at != text.size()) return std::nullopt;
+    return static_cast<int>(fraction);
+}
+
+namespace {
+
+/// A plain decimal text with fewer than `scale` fractional digits, padded with zeros to `scale`.
+void pad_to_scale(std::string& text, int scale)
+{
+    const auto written = decimal_text_scale(text);
+    if (!written || *written >= scale) return;
+    if (*written == 0) text += '.';
+    text.append(static_cast<std::size_t>(scale - *written), '0');
+}
+
+}  // namespace
+
+void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::optional<std::string>>> texts)
+{
+    int finest = 0;
+    for (const std::optional<std::string>& text : texts) {
+        if (text) finest = std::max(finest, decimal_text_scale(*text).value_or(0));
+    }
+    for (std::optional<std::string>& text : texts) {
+        if (text) pad_to_scale(*text, finest);
+    }
+}
+
+void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::string>> texts)
+{
+    int finest = 0;
+    for (const std::string& text : texts) finest = std::max(finest, decimal_text_scale(text).value_or(0));
+    for (std::string& text : texts) pad_to_scale(text, finest);
+}
+
 }  // namespace reconcile

@@ -2,6 +2,8 @@
 
 #include <compare>
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -81,5 +83,23 @@ private:
     Units m_units = 0;  // value * 10^18
     int m_scale = 0;    // fractional digits to display
 };
+
+// Figures shown side by side keep one scale, the finest among them: a zero or absent side reads
+// "0.00" beside "10.00", never "0" (docs/output-names.md, "Money and time"). These are the one
+// rule every output applies: a variance's expected, actual and difference; debits beside
+// credits; a compared line's two sides.
+
+/// Re-expresses each figure at the finest scale among them (never drops a digit).
+void align_scales(std::initializer_list<std::reference_wrapper<Decimal>> figures);
+
+/// The digits after the point of a plain decimal text (`^-?[0-9]+(\.[0-9]+)?$`, as PostgreSQL
+/// prints NUMERIC); std::nullopt for any other text.
+std::optional<int> decimal_text_scale(std::string_view text);
+
+/// align_scales for decimal texts (SQL results of any size: the texts are padded with zeros,
+/// never parsed into a Decimal). Null texts and texts that are not plain decimals ("DR|CR") are
+/// left as they are and do not count.
+void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::optional<std::string>>> texts);
+void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::string>> texts);
 
 }  // namespace reconcile

@@ -172,6 +172,11 @@ std::string_view to_string(LrsBucket bucket)
     return "in_transit";
 }
 
+std::string usd_text(const Decimal& amount)
+{
+    return amount.with_min_scale(2).to_string();
+}
+
 std::vector<ComparedLine> compare_lines(const Amounts& ledger, const Amounts& broker, const Decimal& match,
                                         const std::optional<Decimal>& dust)
 {
@@ -184,10 +189,8 @@ std::vector<ComparedLine> compare_lines(const Amounts& ledger, const Amounts& br
         if (const auto found = ledger.find(key); found != ledger.end()) line.ledger = found->second;
         if (const auto found = broker.find(key); found != broker.end()) line.broker = found->second;
         // Both sides at the scale of the finer one, so an absent side reads "0.00" beside
-        // "750.00", never "0" (docs/output-names.md, "Money and time").
-        const int scale = std::max(line.ledger.scale(), line.broker.scale());
-        line.ledger = line.ledger.with_min_scale(scale);
-        line.broker = line.broker.with_min_scale(scale);
+        // "750.00", never "0"; the difference of the two has that scale too.
+        align_scales({line.ledger, line.broker});
         line.difference = line.ledger - line.broker;
         const Decimal size = line.difference.abs();
         if (size <= match) {

@@ -121,6 +121,10 @@ enum class LrsBucket {
 /// "matched", "in_transit", "aged_in_transit".
 std::string_view to_string(LrsBucket bucket);
 
+/// A USD amount as every output shows it: at least the currency's 2 decimals (cents), so an
+/// empty bucket's "0.00" sits beside "750.00", never "0" (the LRS report and check metrics).
+std::string usd_text(const Decimal& amount);
+
 /// One LRS remittance of the ledger (status sent or settled).
 struct LrsRemittance {
     std::string remittance_id;

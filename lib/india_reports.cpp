@@ -62,12 +62,6 @@ Json report_header(IndiaReport report, const ExternalFetch& fetch, const Externa
               {"fetch_errors", fetch.unreachable ? fetch.customers : fetch.fetch_errors}}}};
 }
 
-/// A USD amount at least at the currency's scale (cents): "0.00" beside "200.00", never "0".
-std::string usd(const Decimal& amount)
-{
-    return amount.with_min_scale(2).to_string();
-}
-
 Json accounts_report(IndiaReport report, const AccountsRecon& recon, const BrokerSettings& brokers,
                      const std::optional<std::string>& customer_id, Timestamp generated_at)
 {
@@ -129,7 +123,7 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
                 ++bucket.first;
                 bucket.second += result.remittance.usd_amount;
                 remittances.push_back({{"remittance_id", result.remittance.remittance_id},
-                                       {"usd_amount", usd(result.remittance.usd_amount)},
+                                       {"usd_amount", usd_text(result.remittance.usd_amount)},
                                        {"remitted_at", format_utc(result.remittance.remitted_at)},
                                        {"status", result.remittance.status},
                                        {"utr", result.remittance.utr},
@@ -144,22 +138,22 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
                     buckets["unmatched_funding"].second += wire.amount;
                 }
                 wires.push_back({{"wire_id", wire.wire_id},
-                                 {"amount", usd(wire.amount)},
+                                 {"amount", usd_text(wire.amount)},
                                  {"received_at", time_or_null(wire.received_at)},
                                  {"remittance_ids", wire.remittance_ids},
-                                 {"fee", wire.remittance_ids.empty() ? Json(nullptr) : Json(wire.fee.to_string())}});
+                                 {"fee", wire.remittance_ids.empty() ? Json(nullptr) : Json(usd_text(wire.fee))}});
             }
             Json bucket_json = Json::object();
             for (const auto& [name, bucket] : buckets) {
-                bucket_json[name] = {{"count", bucket.first}, {"usd", usd(bucket.second)}};
+                bucket_json[name] = {{"count", bucket.first}, {"usd", usd_text(bucket.second)}};
                 totals[name].first += bucket.first;
                 totals[name].second += bucket.second;
             }
             remitted_all += tie_out.remitted_usd;
             wired_all += tie_out.wired_usd;
-            entry["remitted_usd"] = usd(tie_out.remitted_usd);
-            entry["wired_usd"] = usd(tie_out.wired_usd);
-            entry["difference_usd"] = usd(tie_out.remitted_usd - tie_out.wired_usd);
+            entry["remitted_usd"] = usd_text(tie_out.remitted_usd);
+            entry["wired_usd"] = usd_text(tie_out.wired_usd);
+            entry["difference_usd"] = usd_text(tie_out.remitted_usd - tie_out.wired_usd);
             entry["buckets"] = std::move(bucket_json);
             entry["remittances"] = std::move(remittances);
             entry["wires"] = std::move(wires);
@@ -169,10 +163,10 @@ Json lrs_report(const LrsRecon& recon, const BrokerSettings& brokers, const std:
     Json json = report_header(IndiaReport::reconciliation, recon.fetch,
                               external_verdict(recon.fetch, worst_customer, brokers), customer_id, generated_at);
     for (const auto& [name, total] : totals) {
-        json["summary"][name] = {{"count", total.first}, {"usd", usd(total.second)}};
+        json["summary"][name] = {{"count", total.first}, {"usd", usd_text(total.second)}};
     }
-    json["summary"]["remitted_usd"] = usd(remitted_all);
-    json["summary"]["wired_usd"] = usd(wired_all);
+    json["summary"]["remitted_usd"] = usd_text(remitted_all);
+    json["summary"]["wired_usd"] = usd_text(wired_all);
     json["summary"]["remittances_excluded"] = recon.remittances_excluded;
     json["customers"] = std::move(customers);
     return json;

@@ -199,7 +199,7 @@ void read_transactions(Session& read, const Settings& settings, const TraceQuery
         if (found == index.end()) continue;
         report.transactions[found->second].lines.push_back(
             TracedLine{.line_id = row[1].is_null() ? std::string{} : row[1].as<std::string>(),
-                       .account_code = optional_field(row[2]),
+                       .account = optional_field(row[2]),
                        .customer_id = optional_field(row[3]),
                        .side = optional_field(row[4]),
                        .amount = optional_field(row[5]),
@@ -250,6 +250,8 @@ std::map<std::string, std::pair<Decimal, Decimal>> totals_of(const TracedTransac
         if (*line.side == "DR") debits += *amount;
         if (*line.side == "CR") credits += *amount;
     }
+    // Debits beside credits at one scale: a one-sided transaction's credits read "0.00".
+    for (auto& [currency, sums] : totals) align_scales({sums.first, sums.second});
     return totals;
 }
 
@@ -295,7 +297,7 @@ nlohmann::json trace_report_to_json(const TraceReport& report)
         nlohmann::json lines = nlohmann::json::array();
         for (const auto& line : traced.lines) {
             lines.push_back({{"line_id", line.line_id},
-                             {"account_code", optional_json(line.account_code)},
+                             {"account", optional_json(line.account)},
                              {"customer_id", optional_json(line.customer_id)},
                              {"side", optional_json(line.side)},
                              {"amount", optional_json(line.amount)},
@@ -367,10 +369,9 @@ std::string render_trace_text(const TraceReport& report)
         }
         text += fmt::format("  {} line(s):\n", traced.lines.size());
         for (const auto& line : traced.lines) {
-            text +=
-                fmt::format("    {:>8}  {:<2}  {:<22} {:<12} {:>16} {}\n", printable(line.line_id),
-                            value_or_dash(line.side), value_or_dash(line.account_code), value_or_dash(line.customer_id),
-                            value_or_dash(line.amount), value_or_dash(line.currency));
+            text += fmt::format("    {:>8}  {:<2}  {:<22} {:<12} {:>16} {}\n", printable(line.line_id),
+                                value_or_dash(line.side), value_or_dash(line.account), value_or_dash(line.customer_id),
+                                value_or_dash(line.amount), value_or_dash(line.currency));
         }
         for (const auto& [currency, sums] : totals_of(traced)) {
             const Decimal difference = sums.first - sums.second;

@@ -22,7 +22,7 @@ struct TraceQuery {
 /// One journal line as the contract view has it (every column as text, null kept as nullopt).
 struct TracedLine {
     std::string line_id;
-    std::optional<std::string> account_code;
+    std::optional<std::string> account;  ///< the account_code column; `account` in every output
     std::optional<std::string> customer_id;
     std::optional<std::string> side;
     std::optional<std::string> amount;

@@ -52,6 +52,32 @@ TEST_CASE("trial_balance_zero names the unbalanced transaction and its imbalance
     CHECK(result.metrics["unbalanced_txns"] == 1);
 }
 
+TEST_CASE("trial_balance_zero: a one-sided transaction's missing side reads 0.00 beside its debits")
+{
+    auto& db = clean_book();
+    // Transaction 1001 loses its credit line: debits 100.00, credits none.
+    db.exec("DELETE FROM ledger.journal_lines WHERE line_id = 2");
+    const auto result = db.run_check("trial_balance_zero");
+    CHECK(variance_lines(result) ==
+          Lines{"unbalanced_currency currency=USD", "unbalanced_txn currency=USD txn_id=1001"});
+    const auto& txn = result.variances.back();
+    REQUIRE(txn.kind == "unbalanced_txn");
+    CHECK(txn.expected == "100.00");
+    CHECK(txn.actual == "0.00");
+    CHECK(txn.difference == "100.00");
+    CHECK(result.metrics["currencies"]["USD"] ==
+          nlohmann::json{{"debits", "451.50"}, {"credits", "351.50"}, {"difference", "100.00"}});
+
+    // A currency whose only transaction has no credit at all: its totals too.
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (1007, 'fx', 'FX-2', 'C001', 'fx', 'posted', now());"
+        "INSERT INTO ledger.journal_lines VALUES (14, 1007, 'BROKER_CASH', 'C001', 'DR', 36.7300, 'AED')");
+    const auto aed = db.run_check("trial_balance_zero");
+    CHECK(aed.metrics["currencies"]["AED"] ==
+          nlohmann::json{{"debits", "36.7300"}, {"credits", "0.0000"}, {"difference", "36.7300"}});
+}
+
 TEST_CASE("trial_balance_zero: imbalances that cancel across transactions still name both")
 {
     auto& db = clean_book();
@@ -171,7 +197,10 @@ TEST_CASE("dr_cr_sign_convention: a line with an invalid side")
     const auto result = db.run_check("dr_cr_sign_convention");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) == Lines{"invalid_side line_id=4 txn_id=1002"});
-    CHECK(result.variances[0].actual == "XX");
+    // The side is text, not a figure: it is in the detail; expected and actual hold figures only.
+    CHECK(result.variances[0].detail == nlohmann::json{{"side", "XX"}});
+    CHECK_FALSE(result.variances[0].expected.has_value());
+    CHECK_FALSE(result.variances[0].actual.has_value());
 }
 
 TEST_CASE("dr_cr_sign_convention: zero and negative amounts")
@@ -199,7 +228,9 @@ TEST_CASE("dr_cr_sign_convention: an overdrawn customer wallet")
     const auto result = db.run_check("dr_cr_sign_convention");
     CHECK(result.status == CheckStatus::fail);
     CHECK(variance_lines(result) == Lines{"wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001"});
+    CHECK(result.variances[0].expected == "0.00");  // the bound, at the balance's scale
     CHECK(result.variances[0].actual == "-11.50");
+    CHECK(result.variances[0].difference == "-11.50");
     CHECK(result.variances[0].detail["normal_side"] == "CR");
 }
 

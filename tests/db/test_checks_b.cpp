@@ -125,7 +125,7 @@ TEST_CASE("wallet_derivation: a stored wallet with a balance and no booked lines
     const auto result = db.run_check("wallet_derivation");
     CHECK(variance_lines(result) ==
           Lines{"wallet_without_lines account=CUSTOMER_WALLET currency=USD customer_id=C003"});
-    CHECK(result.variances.at(0).expected == "0");
+    CHECK(result.variances.at(0).expected == "0.00");  // no lines: zero, at the stored side's scale
     CHECK(result.variances.at(0).actual == "10.00");
     CHECK(result.variances.at(0).difference == "10.00");
     CHECK(result.metrics["wallets_checked"] == 4);
@@ -208,6 +208,9 @@ TEST_CASE("account_totals: journal lines on an account without stored totals")
     const auto& variance = result.variances.at(0);
     CHECK(variance.expected == "1.50");
     CHECK_FALSE(variance.actual.has_value());
+    CHECK(variance.difference == "-1.50");
+    // FEE_INCOME has no debit line: its journal debit total reads 0.00 beside 1.50.
+    CHECK(variance.detail["journal_debit_total"] == "0.00");
     CHECK(variance.detail["journal_credit_total"] == "1.50");
     CHECK(result.metrics["missing"] == 1);
 }
@@ -220,8 +223,25 @@ TEST_CASE("account_totals: stored totals without booked lines")
         " ('FEE_INCOME', 'AED', 0, 5.00, 5.00), ('BROKER_CASH', 'AED', 0, 0, 0)");
     const auto result = db.run_check("account_totals");
     CHECK(variance_lines(result) == Lines{"account_totals_without_lines account=FEE_INCOME currency=AED"});
+    CHECK(result.variances.at(0).expected == "0.00");  // no lines: zero, at the stored side's scale
     CHECK(result.variances.at(0).actual == "5.00");
+    CHECK(result.variances.at(0).difference == "5.00");
+    CHECK(result.variances.at(0).detail["stored_debit_total"] == "0.00");  // stored as 0, shown beside 5.00
     CHECK(result.variances.at(0).detail["stored_credit_total"] == "5.00");
+}
+
+TEST_CASE("account_totals: a stored column the journal has no line for reads 0.00 beside the stored figure")
+{
+    auto& db = clean_book();
+    // FEE_INCOME has credits only: its journal debit total is zero, the stored one 7.25.
+    db.exec("UPDATE ledger.account_totals SET debit_total = 7.25 WHERE account_code = 'FEE_INCOME'");
+    const auto result = db.run_check("account_totals");
+    CHECK(variance_lines(result) ==
+          Lines{"account_totals_mismatch account=FEE_INCOME column=debit_total currency=USD"});
+    const auto& variance = result.variances.at(0);
+    CHECK(variance.expected == "0.00");
+    CHECK(variance.actual == "7.25");
+    CHECK(variance.difference == "7.25");
 }
 
 TEST_CASE("snapshot_reconcile: a stored snapshot that differs from the replayed journal")
@@ -295,8 +315,9 @@ TEST_CASE("snapshot_reconcile replays the latest snapshot per key plus RECON_SNA
     CHECK(wide.metrics["snapshots_checked"] == 4);
     CHECK(variance_lines(wide) ==
           Lines{"snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 snapshot_id=" + id});
-    CHECK(wide.variances.at(0).expected == "0");
+    CHECK(wide.variances.at(0).expected == "0.00");  // nothing to replay: zero, at the stored scale
     CHECK(wide.variances.at(0).actual == "5.00");
+    CHECK(wide.variances.at(0).difference == "5.00");
 
     const auto latest_only = db.run_check("snapshot_reconcile", {{"RECON_SNAPSHOT_WINDOW_DAYS", "0"}});
     CHECK(latest_only.metrics["snapshots_checked"] == 2);

@@ -93,8 +93,12 @@ TEST_CASE("every C check passes when ledger and brokers agree, on both books")
     CHECK(lrs.metrics["matched"] == 3);
     CHECK(lrs.metrics["remitted_usd"] == "370.00");
     CHECK(lrs.metrics["wired_usd"] == "350.00");
+    CHECK(lrs.metrics["matched_usd"] == "370.00");
     CHECK(lrs.metrics["in_transit"] == 0);
+    CHECK(lrs.metrics["in_transit_usd"] == "0.00");  // an empty bucket keeps the currency's scale
+    CHECK(lrs.metrics["aged_in_transit_usd"] == "0.00");
     CHECK(lrs.metrics["unmatched_funding"] == 0);
+    CHECK(lrs.metrics["unmatched_funding_usd"] == "0.00");
 }
 
 TEST_CASE("a check with nothing to check on its book is ok and asks no broker at all")

@@ -188,7 +188,7 @@ TEST_CASE("ledger text that is not UTF-8: every A, B and D run completes and rep
                                    "trial_balance_zero unbalanced_currency currency=US\\xe9",
                                    "trial_balance_zero unbalanced_txn currency=US\\xe9 txn_id=2",
                                });
-    CHECK(variance_of(a, "invalid_side")["actual"] == "D\\xe9");
+    CHECK(variance_of(a, "invalid_side")["detail"]["side"] == "D\\xe9");
     CHECK(variance_of(a, "unbalanced_currency")["expected"] == "212.00");
     CHECK(variance_of(a, "unbalanced_currency")["actual"] == "202.00");
     CHECK(variance_of(a, "wrong_side_balance")["actual"] == "-5.00");

@@ -98,7 +98,7 @@ TEST_CASE("trace of a clean transaction: its lines and balanced totals, nothing 
     CHECK(txn["reverses_txn_id"].is_null());
     REQUIRE(txn["lines"].size() == 4);
     CHECK(txn["lines"][0] == nlohmann::json{{"line_id", "5"},
-                                            {"account_code", "CUSTOMER_WALLET"},
+                                            {"account", "CUSTOMER_WALLET"},
                                             {"customer_id", "C001"},
                                             {"side", "DR"},
                                             {"amount", "50.00"},
@@ -215,6 +215,17 @@ TEST_CASE("trace of a transaction a failing run names, until a run no longer doe
     db.exec("UPDATE ledger.journal_lines SET amount = 100.00 WHERE line_id = 2");
     REQUIRE(reconcile_cli({"run", "--book", "uae", "--category", "A"}, db).exit_code == 0);
     CHECK(trace_json({"--txn", "1001"}, db)["variances"].empty());
+}
+
+TEST_CASE("trace of a one-sided transaction: its missing side reads 0.00 beside the other, in JSON and text")
+{
+    auto& db = trace_book();
+    db.exec("DELETE FROM ledger.journal_lines WHERE line_id = 2");
+    const auto trace = trace_json({"--txn", "1001"}, db);
+    CHECK(trace["transactions"][0]["totals"]["USD"] ==
+          nlohmann::json{{"debits", "100.00"}, {"credits", "0.00"}, {"difference", "100.00"}});
+    const auto text = reconcile_cli({"trace", "--book", "uae", "--txn", "1001"}, db);
+    CHECK(text.out.find("USD: debits 100.00 credits 0.00  UNBALANCED by 100.00") != std::string::npos);
 }
 
 TEST_CASE("trace: unknown or hostile input names nothing (exit 64), bad command lines exit 64")

@@ -5,7 +5,8 @@
 // implementation written plainly below (no SQL, no code of the checks) computes the variances
 // the checks must report; the real checks run on a real PostgreSQL, and the two must agree
 // exactly: each check's status, every variance's kind, keys, expected, actual and difference
-// (as the text PostgreSQL prints, scale included) and the true totals.
+// (as the text PostgreSQL prints, scale included, with the documented display rule applied:
+// a variance's figures share the finest scale among them) and the true totals.
 //
 // ORACLE_SEED=N runs one case (the seed a failure prints); ORACLE_CASES=N changes how many.
 #include <doctest/doctest.h>
@@ -676,11 +677,22 @@ public:
     std::map<std::string, CheckStatus> statuses() const { return m_status; }
 
 private:
+    // docs/output-names.md, "Money and time": a variance's expected, actual and difference are
+    // shown at one scale, the finest among those present ("0.00" beside "10.00", never "0").
     void report(const std::string& check, const std::string& kind,
-                std::vector<std::pair<std::string, std::string>> keys, const Opt<std::string>& expected = std::nullopt,
-                const Opt<std::string>& actual = std::nullopt, const Opt<std::string>& difference = std::nullopt)
+                std::vector<std::pair<std::string, std::string>> keys, Opt<Num> expected = std::nullopt,
+                Opt<Num> actual = std::nullopt, Opt<Num> difference = std::nullopt)
     {
-        m_out[check].push_back(describe(check, kind, std::move(keys), expected, actual, difference));
+        int finest = 0;
+        for (const Opt<Num>* figure : {&expected, &actual, &difference}) {
+            if (*figure) finest = std::max(finest, (*figure)->scale);
+        }
+        const auto shown = [&](const Opt<Num>& figure) -> Opt<std::string> {
+            if (!figure) return std::nullopt;
+            return text(rescale(*figure, finest));
+        };
+        m_out[check].push_back(
+            describe(check, kind, std::move(keys), shown(expected), shown(actual), shown(difference)));
     }
 
     const Txn* txn_of(const Line& line) const
@@ -745,15 +757,15 @@ private:
                 total.credits = add(total.credits, sums.credits);
                 if (compare(sums.debits, sums.credits) != 0) {
                     report("trial_balance_zero", "unbalanced_txn",
-                           {{"txn_id", id_text(txn.id)}, {"currency", currency.value_or("")}}, text(sums.debits),
-                           text(sums.credits), text(sub(sums.debits, sums.credits)));
+                           {{"txn_id", id_text(txn.id)}, {"currency", currency.value_or("")}}, sums.debits,
+                           sums.credits, sub(sums.debits, sums.credits));
                 }
             }
         }
         for (const auto& [currency, sums] : currencies) {
             if (compare(sums.debits, sums.credits) != 0) {
-                report("trial_balance_zero", "unbalanced_currency", {{"currency", currency.value_or("")}},
-                       text(sums.debits), text(sums.credits), text(sub(sums.debits, sums.credits)));
+                report("trial_balance_zero", "unbalanced_currency", {{"currency", currency.value_or("")}}, sums.debits,
+                       sums.credits, sub(sums.debits, sums.credits));
             }
         }
     }
@@ -775,9 +787,10 @@ private:
 
             const std::vector<std::pair<std::string, std::string>> sign_keys{
                 {"line_id", id_text(line.id)}, {"txn_id", line.txn_id ? id_text(*line.txn_id) : ""}};
-            if (!sided(line)) report("dr_cr_sign_convention", "invalid_side", sign_keys, "DR|CR", line.side);
+            // The side is not a figure: it is in the variance's detail, which is not compared.
+            if (!sided(line)) report("dr_cr_sign_convention", "invalid_side", sign_keys);
             if (line.amount && line.amount->units <= 0) {
-                report("dr_cr_sign_convention", "non_positive_amount", sign_keys, std::nullopt, text(*line.amount));
+                report("dr_cr_sign_convention", "non_positive_amount", sign_keys, std::nullopt, *line.amount);
             }
         }
     }
@@ -818,7 +831,7 @@ private:
             std::vector<std::pair<std::string, std::string>> keys{{"account", std::get<0>(key)}};
             if (std::get<1>(key)) keys.emplace_back("customer_id", *std::get<1>(key));
             keys.emplace_back("currency", std::get<2>(key).value_or(""));
-            report("dr_cr_sign_convention", "wrong_side_balance", keys, "0", text(balance), text(balance));
+            report("dr_cr_sign_convention", "wrong_side_balance", keys, Num{}, balance, balance);
         }
     }
 
@@ -854,20 +867,20 @@ private:
             if (found == derived.end()) {
                 if (wallet.balance.units != 0) {
                     report("wallet_derivation", "wallet_without_lines",
-                           keys_of(wallet.customer, wallet.account, wallet.currency), "0", text(wallet.balance),
-                           text(sub(wallet.balance, Num{})));
+                           keys_of(wallet.customer, wallet.account, wallet.currency), Num{}, wallet.balance,
+                           sub(wallet.balance, Num{}));
                 }
             } else if (compare(found->second, wallet.balance) != 0) {
                 report("wallet_derivation", "wallet_mismatch",
-                       keys_of(wallet.customer, wallet.account, wallet.currency), text(found->second),
-                       text(wallet.balance), text(sub(wallet.balance, found->second)));
+                       keys_of(wallet.customer, wallet.account, wallet.currency), found->second, wallet.balance,
+                       sub(wallet.balance, found->second));
             }
         }
         for (const auto& [key, balance] : derived) {
             // A null customer or currency never equals a stored one.
             if (std::get<0>(key) && std::get<2>(key) && stored_keys.count(key)) continue;
             report("wallet_derivation", "wallet_missing", keys_of(std::get<0>(key), std::get<1>(key), std::get<2>(key)),
-                   text(balance), std::nullopt, text(sub(Num{}, balance)));
+                   balance, std::nullopt, sub(Num{}, balance));
         }
     }
 
@@ -894,8 +907,8 @@ private:
             if (found == derived.end()) {
                 if (total.debit.units != 0 || total.credit.units != 0 || total.net.units != 0) {
                     report("account_totals", "account_totals_without_lines",
-                           {{"account", total.account}, {"currency", total.currency}}, "0", text(total.net),
-                           text(sub(total.net, Num{})));
+                           {{"account", total.account}, {"currency", total.currency}}, Num{}, total.net,
+                           sub(total.net, Num{}));
                 }
                 continue;
             }
@@ -906,15 +919,15 @@ private:
             for (const auto& [column, expected, actual] : columns) {
                 if (compare(expected, actual) == 0) continue;
                 report("account_totals", "account_totals_mismatch",
-                       {{"account", total.account}, {"currency", total.currency}, {"column", column}}, text(expected),
-                       text(actual), text(sub(actual, expected)));
+                       {{"account", total.account}, {"currency", total.currency}, {"column", column}}, expected, actual,
+                       sub(actual, expected));
             }
         }
         for (const auto& [key, sums] : derived) {
             if (key.second && stored_keys.count(key)) continue;
             report("account_totals", "account_totals_missing",
-                   {{"account", key.first}, {"currency", key.second.value_or("")}}, text(sums.net), std::nullopt,
-                   text(sub(Num{}, sums.net)));
+                   {{"account", key.first}, {"currency", key.second.value_or("")}}, sums.net, std::nullopt,
+                   sub(Num{}, sums.net));
         }
     }
 
@@ -934,7 +947,7 @@ private:
             if (snapshot.customer) keys.emplace_back("customer_id", *snapshot.customer);
             keys.emplace_back("currency", snapshot.currency);
             if (snapshot.as_of > m_ledger.as_of) {
-                report("snapshot_reconcile", "future_snapshot", keys, std::nullopt, text(snapshot.balance));
+                report("snapshot_reconcile", "future_snapshot", keys, std::nullopt, snapshot.balance);
                 continue;
             }
             const auto newest = latest.at({snapshot.account, snapshot.customer, snapshot.currency});
@@ -948,8 +961,8 @@ private:
                 replayed = add(replayed, signed_amount(line));
             }
             if (compare(replayed, snapshot.balance) != 0) {
-                report("snapshot_reconcile", "snapshot_mismatch", keys, text(replayed), text(snapshot.balance),
-                       text(sub(snapshot.balance, replayed)));
+                report("snapshot_reconcile", "snapshot_mismatch", keys, replayed, snapshot.balance,
+                       sub(snapshot.balance, replayed));
             }
         }
     }
@@ -965,7 +978,7 @@ private:
             std::vector<std::pair<std::string, std::string>> keys{{"flow_id", flow.id}};
             if (flow.customer) keys.emplace_back("customer_id", *flow.customer);
             keys.emplace_back("currency", flow.currency);
-            report("pending_flow_age", "aged_pending", keys, std::nullopt, text(flow.amount));
+            report("pending_flow_age", "aged_pending", keys, std::nullopt, flow.amount);
         }
         m_status["pending_flow_age"] = failing                               ? CheckStatus::fail
                                        : m_out.count("pending_flow_age") > 0 ? CheckStatus::warn

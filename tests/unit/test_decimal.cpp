@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
 
 using reconcile::Decimal;
@@ -240,4 +241,65 @@ TEST_CASE("decimal: with_min_scale pads but never drops digits")
     CHECK(x.with_min_scale(40).scale() == Decimal::max_scale);
     CHECK(x.with_min_scale(6) == x);
     CHECK(Decimal::from_int(-3).with_min_scale(2).to_string() == "-3.00");
+}
+
+TEST_CASE("decimal: figures shown side by side share the finest scale among them")
+{
+    Decimal zero;
+    Decimal ten = Decimal::parse("10.00");
+    Decimal fine = Decimal::parse("0.125");
+    reconcile::align_scales({zero, ten, fine});
+    CHECK(zero.to_string() == "0.000");
+    CHECK(ten.to_string() == "10.000");
+    CHECK(fine.to_string() == "0.125");
+
+    Decimal a = Decimal::parse("2");
+    Decimal b = Decimal::parse("3");
+    reconcile::align_scales({a, b});  // all whole: nothing to pad
+    CHECK(a.to_string() == "2");
+    CHECK(b.to_string() == "3");
+}
+
+TEST_CASE("decimal: the scale of a decimal text, and only of a plain decimal")
+{
+    using reconcile::decimal_text_scale;
+    CHECK(decimal_text_scale("0") == 0);
+    CHECK(decimal_text_scale("-12") == 0);
+    CHECK(decimal_text_scale("10.00") == 2);
+    CHECK(decimal_text_scale("-0.000001") == 6);
+    for (const char* text : {"", "-", ".5", "5.", "1e3", "+1", "1.2.3", "DR|CR", " 1", "1 ", "NaN", "0x10"}) {
+        CAPTURE(text);
+        CHECK_FALSE(decimal_text_scale(text).has_value());
+    }
+}
+
+TEST_CASE("decimal: texts shown side by side are padded to the finest scale, whatever their size")
+{
+    using reconcile::align_decimal_texts;
+    std::optional<std::string> expected = "0";
+    std::optional<std::string> actual = "10.00";
+    std::optional<std::string> difference = "10.00";
+    align_decimal_texts({expected, actual, difference});
+    CHECK(expected == "0.00");
+    CHECK(actual == "10.00");
+    CHECK(difference == "10.00");
+
+    // Null sides stay null; a text that is not a decimal is left alone and sets no scale.
+    std::optional<std::string> stored;
+    std::optional<std::string> derived = "-7";
+    std::optional<std::string> label = "DR|CR";
+    align_decimal_texts({derived, stored, label});
+    CHECK(derived == "-7");
+    CHECK_FALSE(stored.has_value());
+    CHECK(label == "DR|CR");
+
+    // A coarser non-zero side is padded as well ("12.5" beside "0.125"), and a value far beyond
+    // Decimal's range is padded as text, never parsed.
+    std::string debits = "12.5";
+    std::string credits = "0.125";
+    std::string huge = "123456789012345678901234567890";
+    align_decimal_texts({debits, credits, huge});
+    CHECK(debits == "12.500");
+    CHECK(credits == "0.125");
+    CHECK(huge == "123456789012345678901234567890.000");
 }
