@@ -114,7 +114,7 @@ public:
             } else if (kind == "account_totals_without_lines") {
                 pair_in_detail("stored_debit_total", "stored_debit", "stored_credit_total", "stored_credit");
             }
-            return at_one_scale(std::move(variance));
+            return variance;
         });
         context.metrics()["mismatched_columns"] = rows.total("break", {"mismatched"});
         context.metrics()["missing"] = rows.total("break", {"missing"});

@@ -99,7 +99,7 @@ public:
                 .actual = row.text("balance"),
                 .difference = row.text("balance")};
             variance.detail = {{"normal_side", row.text("normal_side")}};
-            return at_one_scale(std::move(variance));
+            return variance;
         });
         if (variances.total() > 0) context.raise(CheckStatus::fail);
     }

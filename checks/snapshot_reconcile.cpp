@@ -140,7 +140,7 @@ public:
             variance.detail = {{"as_of", row.text("as_of")}};
             // A snapshot dated after the run is not replayed (its balance is not yet knowable).
             if (variance.kind == "future_snapshot") variance.detail["run_as_of"] = run_as_of;
-            return at_one_scale(std::move(variance));
+            return variance;
         });
         context.metrics()["mismatched"] = total - future;
         context.metrics()["future_snapshots"] = future;

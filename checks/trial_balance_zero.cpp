@@ -33,19 +33,19 @@ public:
             lines += total.lines;
             groups += total.groups;
             if (!Decimal::parse(total.difference).is_zero()) {
-                context.variances().add(at_one_scale(Variance{.kind = "unbalanced_currency",
-                                                              .keys = {{"currency", total.currency}},
-                                                              .expected = total.debits,
-                                                              .actual = total.credits,
-                                                              .difference = total.difference}));
+                context.variances().add(Variance{.kind = "unbalanced_currency",
+                                                 .keys = {{"currency", total.currency}},
+                                                 .expected = total.debits,
+                                                 .actual = total.credits,
+                                                 .difference = total.difference});
             }
         }
         for (const auto& txn : pass.unbalanced) {
-            context.variances().add(at_one_scale(Variance{.kind = "unbalanced_txn",
-                                                          .keys = {{"txn_id", txn.txn_id}, {"currency", txn.currency}},
-                                                          .expected = txn.debits,
-                                                          .actual = txn.credits,
-                                                          .difference = txn.difference}));
+            context.variances().add(Variance{.kind = "unbalanced_txn",
+                                             .keys = {{"txn_id", txn.txn_id}, {"currency", txn.currency}},
+                                             .expected = txn.debits,
+                                             .actual = txn.credits,
+                                             .difference = txn.difference});
         }
         context.variances().add_unlisted(pass.unbalanced_total - static_cast<std::int64_t>(pass.unbalanced.size()));
         context.metrics()["lines_checked"] = lines;

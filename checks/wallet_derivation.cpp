@@ -91,7 +91,7 @@ public:
                 .actual = row.optional_text("stored"),
                 .difference = row.text("difference")};
             variance.detail = {{"booked_lines", row.number("lines")}};
-            return at_one_scale(std::move(variance));
+            return variance;
         });
         context.metrics()["mismatched"] = rows.total("break", {"mismatched"});
         context.metrics()["missing"] = rows.total("break", {"missing"});

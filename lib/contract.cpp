@@ -38,8 +38,8 @@ const std::vector<ContractViewSpec>& contract_views()
         {ContractView::broker_accounts, "broker_accounts", {"customer_id", "broker", "broker_account_ref"}},
         {ContractView::lrs_remittances,
          "lrs_remittances",
-         {"remittance_id", "customer_id", "pan", "inr_amount", "usd_amount", "fx_rate", "purpose_code", "utr",
-          "status", "initiated_at", "settled_at", "value_date"}},
+         {"remittance_id", "customer_id", "pan", "inr_amount", "usd_amount", "fx_rate", "purpose_code", "utr", "status",
+          "initiated_at", "settled_at", "value_date"}},
     };
     return views;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "lib/decimal.hpp"
 #include "lib/hash.hpp"
 
 namespace reconcile {
@@ -52,6 +53,9 @@ std::string variance_fingerprint(std::string_view check_name, const Variance& va
 
 void VarianceCollector::add(Variance variance)
 {
+    // Every variance of every check, listed the one way: its figures at one scale, so a zero or
+    // absent side reads "0.00" beside "10.00" (docs/decisions/one-scale-side-by-side.md).
+    align_decimal_texts({variance.expected, variance.actual, variance.difference});
     ++m_total;
     if (m_listed.size() < m_cap) m_listed.push_back(std::move(variance));
 }
