@@ -81,13 +81,25 @@ std::string_view to_string(VarianceAction action)
     return action == VarianceAction::ack ? "ack" : "unack";
 }
 
+/// SQL: the stored figure `left` is the same amount as `right`: equal as numbers when both are
+/// plain decimals ("0" and "0.00": an upgrade that only changed how a figure is written must not
+/// end an acknowledgement), else equal as text (both null included). CASE fixes the order, so a
+/// text that is not a number is never cast.
+std::string same_amount_sql(const std::string& left, const std::string& right)
+{
+    return fmt::format(
+        "(CASE WHEN {0} ~ '^-?[0-9]+(\\.[0-9]+)?$' AND {1} ~ '^-?[0-9]+(\\.[0-9]+)?$'"
+        " THEN {0}::numeric = {1}::numeric ELSE {0} IS NOT DISTINCT FROM {1} END)",
+        left, right);
+}
+
 std::string acknowledgement_holds_sql(const std::string& now_sql, const std::string& amounts)
 {
     return fmt::format(
         "(a.action = 'ack' AND (a.ack_until IS NULL OR a.ack_until > {0}) AND f.status = 'open'"
-        " AND f.open_since_at <= a.acted_at AND a.expected IS NOT DISTINCT FROM {1}.expected"
-        " AND a.actual IS NOT DISTINCT FROM {1}.actual AND a.difference IS NOT DISTINCT FROM {1}.difference)",
-        now_sql, amounts);
+        " AND f.open_since_at <= a.acted_at AND {1} AND {2} AND {3})",
+        now_sql, same_amount_sql("a.expected", amounts + ".expected"), same_amount_sql("a.actual", amounts + ".actual"),
+        same_amount_sql("a.difference", amounts + ".difference"));
 }
 
 std::string os_user_name()
