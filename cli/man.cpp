@@ -174,7 +174,8 @@ std::string render_man_page(const CLI::App& app)
         "\\fB\\-\\-quiet\\fR, never when standard error is not a terminal.\n";
 
     out +=
-        ".SH GLOBAL OPTIONS\nThese come before the command. Every command also accepts "
+        ".SH GLOBAL OPTIONS\nThese may stand before or after the command: \\fBreconcile \\-q run\\fR ... and "
+        "\\fBreconcile run\\fR ... \\fB\\-q\\fR are the same. Every command also accepts "
         "\\fB\\-h\\fR, \\fB\\-\\-help\\fR.\n";
     for (const auto* option : app.get_options()) out += option_entry(*option);
 

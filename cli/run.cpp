@@ -120,14 +120,7 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     }
     std::cout.flush();
     const ExitCode code = exit_code_for(report, options.fail_on == "warn");
-    // --quiet hides the all-clear, never the outcome: a run that exits non-zero says why.
-    if (code == ExitCode::ok) {
-        log_info("run {} of {} finished {} in {} ms (exit 0)", report.run_id, run_label(request), report.status,
-                 report.duration_ms);
-    } else {
-        log_warn("run {} of {} finished {} in {} ms (exit {}): {}", report.run_id, run_label(request), report.status,
-                 report.duration_ms, to_int(code), run_exit_reason(report, code));
-    }
+    log_run_finished(report, code);
     return to_int(code);
 }
 

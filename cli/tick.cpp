@@ -104,8 +104,11 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
         }
         for (const auto& decision : cycle.last_decisions()) {
             const SlotOutcome* outcome = outcome_of(outcomes, decision);
-            // --quiet (cron): only slots that ran or are down, so a quiet cycle mails nothing.
-            if (global.quiet && outcome == nullptr && !decision.down) continue;
+            // --quiet (cron): only slots that did not end ok (a break, an error, a held lock, a
+            // down book), so a clean cycle prints nothing and cron mails nothing; a dry run still
+            // says what is due.
+            const bool ended_ok = outcome != nullptr && !options.dry_run && outcome->code == ExitCode::ok;
+            if (global.quiet && (ended_ok || (outcome == nullptr && !decision.down))) continue;
             std::cout << fmt::format("{:<8} {}  {}\n", decision.book, decision.category,
                                      slot_text(decision, outcome, options.dry_run));
         }

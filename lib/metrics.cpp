@@ -117,6 +117,105 @@ void add_broker_series(Exposition& out, const std::string& book_labels, const Bo
     }
 }
 
+/// The statuses of a finished run (recon.runs.status), as SQL.
+constexpr const char* finished_statuses = "'ok', 'warn', 'fail', 'error'";
+
+/// One check's result as a run row stores it, in the columns read_last_checks reads.
+LastCheckMetric check_metric_of(const pqxx::row& row, const std::string& check_name, Category category)
+{
+    return {.check_name = check_name,
+            .category = category,
+            .run_id = row["run_id"].as<std::int64_t>(),
+            .status = row["status"].is_null() ? "" : row["status"].as<std::string>(),
+            .ran_at = row["ran_at"].is_null() ? Timestamp{}
+                                              : parse_utc(row["ran_at"].as<std::string>()).value_or(Timestamp{}),
+            .duration_ms = row["duration_ms"].as<std::int64_t>(),
+            .variances_total = row["variances_total"].as<std::int64_t>()};
+}
+
+/// The newest result of each registered check (LastCheckMetric): the newest finished run that
+/// holds it. When that run was shard K of N, a shard covers only its customers, so the check's
+/// result folds the newest run of every shard of N since the check's last unsharded run, and
+/// that unsharded run too while some shard has not run since (its customers' newest result).
+std::vector<LastCheckMetric> read_last_checks(pqxx::read_transaction& txn, const CheckRegistry& registry,
+                                              const std::string& book)
+{
+    constexpr const char* result_columns =
+        "r.run_id, e.result->>'status' AS status, e.result->>'ran_at' AS ran_at,"
+        " coalesce((e.result->>'duration_ms')::bigint, 0) AS duration_ms,"
+        " coalesce((e.result->>'variances_total')::bigint, 0) AS variances_total";
+    // r's result of the check named by `name_parameter`.
+    const auto result_of = [](const char* name_parameter) {
+        return fmt::format(
+            " CROSS JOIN LATERAL (SELECT x AS result FROM jsonb_array_elements(r.metadata->'checks') x"
+            "   WHERE x->>'check_name' = {} LIMIT 1) e",
+            name_parameter);
+    };
+    // The newest finished unsharded run of book $1, category $2 holding the check ($3, as JSON).
+    const std::string last_unsharded = fmt::format(
+        "SELECT run_id, started_at, metadata FROM recon.runs WHERE book = $1 AND category = $2 AND status IN ({})"
+        " AND shard_count IS NULL AND metadata->'checks' @> $3::jsonb ORDER BY started_at DESC LIMIT 1",
+        finished_statuses);
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& check : registry.all()) {
+        checks.push_back({{"check_name", check->name()}, {"category", check->category()}});
+    }
+    std::vector<LastCheckMetric> result;
+    const auto newest = txn.exec_params(
+        fmt::format("SELECT c.check_name, c.category, r.shard_count, {}"
+                    " FROM jsonb_to_recordset($2::jsonb) AS c(check_name text, category text)"
+                    " CROSS JOIN LATERAL (SELECT run_id, shard_count, metadata FROM recon.runs"
+                    "   WHERE book = $1 AND category = c.category AND status IN ({})"
+                    "   AND metadata->'checks' @> jsonb_build_array(jsonb_build_object('check_name', c.check_name))"
+                    "   ORDER BY started_at DESC LIMIT 1) r{}"
+                    " ORDER BY c.category, c.check_name",
+                    result_columns, finished_statuses, result_of("c.check_name")),
+        book, checks.dump());
+    for (const auto& row : newest) {
+        const auto check_name = row["check_name"].as<std::string>();
+        const Category category = category_column(row["category"]);
+        LastCheckMetric metric = check_metric_of(row, check_name, category);
+        if (row["shard_count"].is_null()) {
+            result.push_back(std::move(metric));
+            continue;
+        }
+        const int shard_count = row["shard_count"].as<int>();
+        const std::string category_text(to_string(category));
+        const auto holds = nlohmann::json::array({{{"check_name", check_name}}}).dump();
+        const auto shards =
+            txn.exec_params(fmt::format("SELECT {} FROM generate_series(1, $4::integer) AS k(shard_index)"
+                                        " CROSS JOIN LATERAL (SELECT run_id, metadata FROM recon.runs"
+                                        "   WHERE book = $1 AND category = $2 AND status IN ({}) AND shard_count = $4"
+                                        "   AND shard_index = k.shard_index AND metadata->'checks' @> $3::jsonb"
+                                        "   AND started_at > coalesce((SELECT started_at FROM ({}) u), '-infinity')"
+                                        "   ORDER BY started_at DESC LIMIT 1) r{}",
+                                        result_columns, finished_statuses, last_unsharded, result_of("$5")),
+                            book, category_text, holds, shard_count, check_name);
+        std::vector<LastCheckMetric> parts;
+        for (const auto& shard : shards) parts.push_back(check_metric_of(shard, check_name, category));
+        if (static_cast<int>(parts.size()) < shard_count) {
+            for (const auto& whole : txn.exec_params(
+                     fmt::format("SELECT {} FROM ({}) r{}", result_columns, last_unsharded, result_of("$4")), book,
+                     category_text, holds, check_name)) {
+                parts.push_back(check_metric_of(whole, check_name, category));
+            }
+        }
+        // Worst status, the slowest duration, and the variances added up (with an unsharded run
+        // folded in, an upper bound: its count also covers the shards that ran since).
+        std::optional<CheckStatus> status;
+        metric.variances_total = 0;
+        for (const auto& part : parts) {
+            if (const auto parsed = parse_check_status(part.status))
+                status = status ? worst(*status, *parsed) : *parsed;
+            metric.duration_ms = std::max(metric.duration_ms, part.duration_ms);
+            metric.variances_total += part.variances_total;
+        }
+        if (status) metric.status = std::string(to_string(*status));
+        result.push_back(std::move(metric));
+    }
+    return result;
+}
+
 }  // namespace
 
 BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book)
@@ -129,66 +228,46 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
     try {
         Session session(settings.database_url(book), "control");
         pqxx::read_transaction txn(session.connection());
-        // Newest finished run per category: one index probe each.
-        const auto runs = txn.exec_params(
-            fmt::format("SELECT c.category, r.run_id, r.status, to_char(r.started_at AT TIME ZONE 'UTC', {}),"
-                        " coalesce(r.duration_ms, 0)"
-                        " FROM unnest(ARRAY['A', 'B', 'C', 'D']) AS c(category)"
-                        " CROSS JOIN LATERAL (SELECT run_id, status, started_at, duration_ms FROM recon.runs"
-                        "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
-                        "   AND scope = 'full' AND shard_count IS NULL"
-                        "   ORDER BY started_at DESC LIMIT 1) r ORDER BY c.category",
-                        iso_utc),
-            book);
-        for (const auto& row : runs) {
-            metrics.last_runs.push_back({.category = category_column(row[0]),
-                                         .run_id = row[1].as<std::int64_t>(),
-                                         .status = row[2].as<std::string>(),
-                                         .started_at = parse_utc(row[3].as<std::string>()).value_or(Timestamp{}),
-                                         .duration_ms = row[4].as<std::int64_t>()});
+        // Newest finished full run per category: one index probe each.
+        std::map<Category, LastRunMetric> full_runs;
+        for (const auto& row : txn.exec_params(
+                 fmt::format("SELECT c.category, r.run_id, r.status, to_char(r.started_at AT TIME ZONE 'UTC', {})"
+                             " AS started_at, coalesce(r.duration_ms, 0) AS duration_ms"
+                             " FROM unnest(ARRAY['A', 'B', 'C', 'D']) AS c(category)"
+                             " CROSS JOIN LATERAL (SELECT run_id, status, started_at, duration_ms FROM recon.runs"
+                             "   WHERE book = $1 AND category = c.category AND status IN ({})"
+                             "   AND scope = 'full' AND shard_count IS NULL"
+                             "   ORDER BY started_at DESC LIMIT 1) r ORDER BY c.category",
+                             iso_utc, finished_statuses),
+                 book)) {
+            const Category category = category_column(row["category"]);
+            full_runs[category] = {.category = category,
+                                   .run_id = row["run_id"].as<std::int64_t>(),
+                                   .status = row["status"].as<std::string>(),
+                                   .started_at = parse_utc(row["started_at"].as<std::string>()).value_or(Timestamp{}),
+                                   .duration_ms = row["duration_ms"].as<std::int64_t>()};
         }
-        for (const auto& run : metrics.last_runs) {
-            if (run.category == Category::C) metrics.brokers = broker_health_of(txn, run.run_id);
+        if (const auto c = full_runs.find(Category::C); c != full_runs.end()) {
+            metrics.brokers = broker_health_of(txn, c->second.run_id);
         }
         metrics.broker_totals = broker_totals(txn);
-        // Newest result of each registered check: the newest finished run that holds it.
-        nlohmann::json checks = nlohmann::json::array();
-        for (const auto& check : registry.all()) {
-            checks.push_back({{"check_name", check->name()}, {"category", check->category()}});
-        }
-        const auto results = txn.exec_params(
-            fmt::format(
-                "SELECT c.check_name, c.category, r.run_id, e.result->>'status', e.result->>'ran_at',"
-                " coalesce((e.result->>'duration_ms')::bigint, 0), coalesce((e.result->>'variances_total')::bigint, 0)"
-                " FROM jsonb_to_recordset($2::jsonb) AS c(check_name text, category text)"
-                " CROSS JOIN LATERAL (SELECT run_id, metadata FROM recon.runs"
-                "   WHERE book = $1 AND category = c.category AND status IN ('ok', 'warn', 'fail', 'error')"
-                "   AND metadata->'checks' @> jsonb_build_array(jsonb_build_object('check_name', c.check_name))"
-                "   ORDER BY started_at DESC LIMIT 1) r"
-                " CROSS JOIN LATERAL (SELECT x AS result FROM jsonb_array_elements(r.metadata->'checks') x"
-                "   WHERE x->>'check_name' = c.check_name LIMIT 1) e"
-                " ORDER BY c.category, c.check_name"),
-            book, checks.dump());
-        for (const auto& row : results) {
-            metrics.last_checks.push_back(
-                {.check_name = row[0].as<std::string>(),
-                 .category = category_column(row[1]),
-                 .run_id = row[2].as<std::int64_t>(),
-                 .status = row[3].is_null() ? "" : row[3].as<std::string>(),
-                 .ran_at = row[4].is_null() ? Timestamp{} : parse_utc(row[4].as<std::string>()).value_or(Timestamp{}),
-                 .duration_ms = row[5].as<std::int64_t>(),
-                 .variances_total = row[6].as<std::int64_t>()});
-        }
+        metrics.last_checks = read_last_checks(txn, registry, book);
         // The category's status is each check's latest result: a partial (--check) run updates
-        // the checks it ran and never stands in for the others (issue 17).
-        for (auto& run : metrics.last_runs) {
+        // the checks it ran and never stands in for the others, and a category run only in
+        // shards or only with --check still reports (issue 17).
+        for (const Category category : all_categories) {
             std::optional<CheckStatus> status;
             for (const auto& check : metrics.last_checks) {
                 const auto parsed = parse_check_status(check.status);
-                if (check.category != run.category || !parsed) continue;
+                if (check.category != category || !parsed) continue;
                 status = status ? worst(*status, *parsed) : *parsed;
             }
+            const auto full = full_runs.find(category);
+            if (full == full_runs.end() && !status) continue;
+            LastRunMetric run =
+                full != full_runs.end() ? full->second : LastRunMetric{.category = category, .full_run = false};
             if (status) run.status = std::string(to_string(*status));
+            metrics.last_runs.push_back(std::move(run));
         }
         for (const auto& row :
              txn.exec_params("SELECT DISTINCT ON (category) category, scope = 'partial' AS partial FROM recon.runs"
@@ -321,6 +400,7 @@ std::string render_prometheus(const std::vector<BookMetrics>& books, std::uint64
                         "Status of each book and category: the worst of its checks' latest results (1 on its status)",
                         fmt::format("{},status=\"{}\"", bc, status), run.status == status ? 1 : 0);
             }
+            if (!run.full_run) continue;  // a status from shards or --check runs only: no full run to time
             out.add("reconcile_run_last_id", "gauge", "run_id of the newest finished full run", bc,
                     static_cast<double>(run.run_id));
             out.add("reconcile_run_last_timestamp_seconds", "gauge",

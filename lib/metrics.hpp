@@ -23,17 +23,21 @@
 
 namespace reconcile {
 
-/// The newest finished full run of one (book, category); its status is the category's: the
-/// worst of each check's latest result.
+/// One (book, category): its status is the worst of each check's latest result; run_id,
+/// started_at and duration_ms are its newest finished full (unsharded, every check) run's, when
+/// it has one (`full_run`): a category run only in shards or with --check still has a status.
 struct LastRunMetric {
     Category category = Category::A;
     std::int64_t run_id = 0;
     std::string status;
     Timestamp started_at{};
     std::int64_t duration_ms = 0;
+    bool full_run = true;
 };
 
-/// The newest result of one check on one book (from the newest finished run that ran it).
+/// The newest result of one check on one book: from the newest finished run that ran it; when
+/// that run was one shard of N, from the newest run of each of the N shards since the check's
+/// last unsharded run (worst status, summed variances, the slowest duration, the newest run).
 struct LastCheckMetric {
     std::string check_name;
     Category category = Category::A;

@@ -1,5 +1,7 @@
 #include "lib/output.hpp"
 #include "lib/broker_health.hpp"
+#include "lib/log.hpp"
+#include "lib/runner.hpp"
 #include "lib/text.hpp"
 
 #include <fmt/format.h>
@@ -265,6 +267,21 @@ std::string render_table(const std::vector<std::string>& header, const std::vect
         text += out + '\n';
     }
     return text;
+}
+
+std::string run_finished_message(const RunReport& report, ExitCode code)
+{
+    std::string message =
+        fmt::format("run {} of {}/{}{} ({}) finished {} in {} ms (exit {})", report.run_id, report.book,
+                    report.category, report.shard ? " shard " + report.shard->to_string() : std::string{},
+                    report.trigger, report.status, report.duration_ms, to_int(code));
+    if (code != ExitCode::ok) message += ": " + run_exit_reason(report, code);
+    return message;
+}
+
+void log_run_finished(const RunReport& report, ExitCode code)
+{
+    log_line(code == ExitCode::ok ? LogLevel::info : LogLevel::warn, run_finished_message(report, code));
 }
 
 std::string render_runs_table(const std::vector<RunReport>& reports)

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/errors.hpp"
 #include "lib/results.hpp"
 
 namespace reconcile {
@@ -46,6 +47,15 @@ std::string render_variance_line(const Variance& variance);
 /// characters, not bytes. Trailing spaces are trimmed.
 std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
                          const std::vector<std::size_t>& max_widths = {});
+
+/// The one log line of a finished run, whatever started it (`run`, the API, the scheduler):
+/// "run <id> of <book>/<category>[ shard K/N] (<trigger>) finished <status> in <ms> ms (exit <code>)",
+/// then ": <why>" (run_exit_reason) when the exit code is not 0.
+std::string run_finished_message(const RunReport& report, ExitCode code);
+
+/// Logs run_finished_message: info on exit 0, else warn (--quiet hides the all-clear, never
+/// the outcome).
+void log_run_finished(const RunReport& report, ExitCode code);
 
 /// `runs list` as text: a header, then one row per run in the given order, with the checks it
 /// covered counted by status (ok/warn/fail/error) and its scope (full or partial).

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "lib/log.hpp"
+#include "lib/output.hpp"
 
 namespace reconcile {
 namespace {
@@ -53,8 +54,7 @@ std::shared_ptr<LaunchedRun> RunLauncher::launch(RunRequest request)
             result.lock_held = outcome.lock_held;
             if (!outcome.lock_held) {
                 result.run_id = outcome.report.run_id;
-                log_info("api run {} of {}/{} finished {} in {} ms", outcome.report.run_id, request.book,
-                         request.category, outcome.report.status, outcome.report.duration_ms);
+                log_run_finished(outcome.report, exit_code_for(outcome.report, false));
                 result.report = std::move(outcome.report);
             }
         } catch (...) {

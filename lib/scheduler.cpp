@@ -7,6 +7,7 @@
 #include "lib/history.hpp"
 #include "lib/log.hpp"
 #include "lib/migrate.hpp"
+#include "lib/output.hpp"
 #include "lib/runner.hpp"
 
 namespace reconcile {
@@ -53,6 +54,7 @@ SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry
             return outcome;
         }
         outcome.code = exit_code_for(run.report, fail_on_warn);
+        log_run_finished(run.report, outcome.code);
         outcome.run_id = run.report.run_id;
         outcome.status = run.report.status;
         outcome.detail =
@@ -67,9 +69,9 @@ SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry
 
 void log_slot_outcome(const SlotOutcome& outcome)
 {
+    if (outcome.run_id) return;  // it ran: execute_scheduled_slot logged how it finished
     const std::string slot = outcome.category ? fmt::format("{}/{}", outcome.book, *outcome.category) : outcome.book;
-    if (outcome.code == ExitCode::ok || outcome.code == ExitCode::check_failed ||
-        outcome.code == ExitCode::check_error || outcome.code == ExitCode::lock_held) {
+    if (outcome.code == ExitCode::lock_held) {
         log_info("scheduled {}: {} (exit {})", slot, outcome.detail, to_int(outcome.code));
     } else {
         log_warn("scheduled {}: {} (exit {})", slot, outcome.detail, to_int(outcome.code));

@@ -70,26 +70,79 @@
 
   function setStatus(text) { $('status').textContent = text; }
 
+  const rank = { ok: 0, warn: 1, error: 2, fail: 3 };
+  const worse = (a, b) => (a === null || rank[b] > rank[a] ? b : a);
+
+  // A category's status as /metrics has it (lib/metrics.cpp): the worst of each check's latest
+  // result, so a partial (--check) run or one shard's ok never turns a failing category green.
+  // A check's latest result is the newest finished run holding it; when that run was shard K of
+  // N, the newest run of every shard of N since the check's last unsharded run, and that
+  // unsharded run while some shard has not run since. `runs`: one category's, newest first.
+  function categoryStatus(runs) {
+    const checks = new Map();
+    for (const run of runs) {
+      if (!(run.status in rank)) continue;  // running, abandoned, interrupted: no results
+      for (const check of run.checks || []) {
+        const seen = checks.get(check.check_name);
+        if (!seen) {
+          checks.set(check.check_name, {
+            status: check.status, count: run.shard ? run.shard.count : 0,
+            shards: new Set(run.shard ? [run.shard.index] : []), done: !run.shard,
+          });
+        } else if (seen.done) {
+          continue;
+        } else if (!run.shard) {
+          if (seen.shards.size < seen.count) seen.status = worse(seen.status, check.status);
+          seen.done = true;
+        } else if (run.shard.count === seen.count && !seen.shards.has(run.shard.index)) {
+          seen.shards.add(run.shard.index);
+          seen.status = worse(seen.status, check.status);
+        }
+      }
+    }
+    let status = null;
+    for (const seen of checks.values()) status = worse(status, seen.status);
+    return status;
+  }
+
+  // Why the newest run is not what the tile shows: it covered only some checks or customers.
+  function newerRunNote(newest, full) {
+    if (!newest || newest === full || !(newest.status in rank)) return null;
+    if (newest.scope === 'partial') {
+      return `a partial run is newer: run ${newest.run_id} (${newest.status}) ran only ${newest.checks_requested.join(', ')}`;
+    }
+    if (newest.shard) {
+      return `a shard run is newer: run ${newest.run_id} (${newest.status}), shard ${newest.shard.index}/${newest.shard.count}`;
+    }
+    return null;
+  }
+
   function renderTiles(runs) {
-    const latest = new Map();
+    const byCategory = new Map();
     const books = [];
     for (const run of runs) {
       if (!books.includes(run.book)) books.push(run.book);
       const key = `${run.book}/${run.category}`;
-      if (run.shard === null && !latest.has(key)) latest.set(key, run);
+      if (!byCategory.has(key)) byCategory.set(key, []);
+      byCategory.get(key).push(run);
     }
     const container = $('books');
     container.replaceChildren();
     for (const book of books) {
       const tiles = el('div', { class: 'tiles' });
       for (const category of categories) {
-        const run = latest.get(`${book}/${category}`);
-        const status = run ? run.status : 'none';
-        tiles.append(el('div', { class: `tile status-${status}`, 'data-book': book, 'data-category': category },
+        const history = byCategory.get(`${book}/${category}`) || [];
+        const status = categoryStatus(history);
+        const finished = history.filter((run) => run.status in rank);
+        const full = finished.find((run) => run.scope === 'full' && run.shard === null);
+        const shown = full || finished[0];
+        const note = newerRunNote(finished[0], full);
+        tiles.append(el('div', { class: `tile status-${status || 'none'}`, 'data-book': book, 'data-category': category },
           el('div', { class: 'category' }, `Category ${category}`),
-          el('div', { class: 'tile-status' }, run ? run.status : 'no run'),
-          el('div', { class: 'tile-meta' }, run ? `${age(run.started_at)} ago, ${run.duration_ms} ms` : ''),
-          run ? el('div', { class: 'tile-meta' }, `run ${run.run_id}`) : null));
+          el('div', { class: 'tile-status' }, status || 'no run'),
+          el('div', { class: 'tile-meta' }, shown ? `${age(shown.started_at)} ago, ${shown.duration_ms} ms` : ''),
+          shown ? el('div', { class: 'tile-meta' }, `run ${shown.run_id}`) : null,
+          note ? el('div', { class: 'tile-note' }, note) : null));
       }
       container.append(el('section', { class: 'book', 'data-book': book }, el('h2', {}, `Book ${book}`), tiles));
     }

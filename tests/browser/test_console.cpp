@@ -302,4 +302,59 @@ TEST_CASE(
     browser.screenshot(std::filesystem::path(RECON_BUILD_DIR) / "browser-artifacts" / "console-done-when.png");
 }
 
+TEST_CASE("console: a partial run's or one shard's ok never turns a failing tile green; the tile says it is newer")
+{
+    auto browser_handle = start_browser("profile-partial");
+    Chromium& browser = *browser_handle;
+
+    Books& books = clean_books();
+    // Two A checks break; trial_balance_zero still passes (neither break touches the journal).
+    books.uae.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (3001, 'bank', 'DEP-1', 'C001', 'deposit', 'reversed', now()),"
+        " (2001, 'bank', 'EMPTY-1', 'C001', 'deposit', 'posted', now())");
+    // C001 is short at GTN: gtn_ledger_recon fails in C001's shard only.
+    books.uae.exec(uae_broker_accounts_sql);
+    nlohmann::json fixture = clean_broker_fixture();
+    fixture["gtn"]["accounts"]["G-001"]["cash"][0]["balance"] = "40.00";
+    FakeBroker broker(fixture);
+    const auto env = book_env(books, broker.settings());
+    const auto run_id = [&](const std::vector<std::string>& args, int exit_code) {
+        auto argv = args;
+        argv.insert(argv.end(), {"--output", "json"});
+        const auto run = reconcile_cli(argv, env);
+        REQUIRE_MESSAGE(run.exit_code == exit_code, run.err);
+        return nlohmann::json::parse(run.out)["run_id"].get<std::int64_t>();
+    };
+
+    const auto full = run_id({"run", "--book", "uae", "--category", "A"}, 1);
+    const auto partial = run_id({"run", "--book", "uae", "--category", "A", "--check", "trial_balance_zero"}, 0);
+    const auto first = reconcile_cli({"run", "--book", "uae", "--category", "C", "--shard", "1/2"}, env);
+    const auto second = reconcile_cli({"run", "--book", "uae", "--category", "C", "--shard", "2/2"}, env);
+    REQUIRE(((first.exit_code == 1) != (second.exit_code == 1)));
+    const std::string clean_shard = first.exit_code == 1 ? "2/2" : "1/2";
+    const auto shard_ok = run_id({"run", "--book", "uae", "--category", "C", "--shard", clean_shard}, 0);
+
+    ServeProcess serve(env);
+    browser.navigate("http://127.0.0.1:" + std::to_string(serve.port()) + "/#token=" + read_token);
+    REQUIRE_MESSAGE(browser.wait_for("document.body && document.body.dataset.loaded"), browser.log());
+    const auto tile = [&](const std::string& category, const std::string& part) {
+        return browser.evaluate("document.querySelector('.tile[data-book=uae][data-category=" + category + "] ." +
+                                part + "')?.textContent ?? null");
+    };
+    CHECK(tile("A", "tile-status") == "fail");
+    CHECK(browser.evaluate("document.querySelector('.tile[data-book=uae][data-category=A]').className") ==
+          "tile status-fail");
+    CHECK(browser.evaluate("[...document.querySelectorAll('.tile[data-book=uae][data-category=A] .tile-meta')]"
+                           ".map(m => m.textContent)[1]") == "run " + std::to_string(full));
+    CHECK(tile("A", "tile-note") ==
+          "a partial run is newer: run " + std::to_string(partial) + " (ok) ran only trial_balance_zero");
+    CHECK(tile("C", "tile-status") == "fail");
+    CHECK(tile("C", "tile-note") ==
+          "a shard run is newer: run " + std::to_string(shard_ok) + " (ok), shard " + clean_shard);
+    CHECK(tile("B", "tile-status") == "no run");
+    CHECK(tile("B", "tile-note") == nullptr);
+    browser.screenshot(std::filesystem::path(RECON_BUILD_DIR) / "browser-artifacts" / "console-partial.png");
+}
+
 }  // namespace reconcile::test

@@ -1,5 +1,7 @@
 #include "tests/db/broker_fixture.hpp"
 
+#include "tests/support/fake_broker.hpp"
+
 namespace reconcile::test {
 
 const char* const uae_broker_accounts_sql = R"sql(
@@ -46,6 +48,24 @@ nlohmann::json clean_broker_fixture()
             {"V-002",
              {{"cash", {{{"currency", "USD"}, {"amount", "250.00"}}}},
               {"deposits", {deposit("W-2", "250.00", "2026-11-04T12:00:00Z")}}}}}}}}};
+}
+
+EnvMap unreachable_brokers_env()
+{
+    const std::string closed = "http://127.0.0.1:1";
+    return {{"GTN_BASE_URL", closed},
+            {"GTN_APP_KEY", "test-app"},
+            {"GTN_INSTITUTION_ID", "TESTINST"},
+            {"GTN_THROTTLE_KEY", "test-throttle"},
+            {"GTN_APP_SECRET", "test-secret"},
+            {"GTN_USER_ID", "test-server-user"},
+            {"GTN_PRIVATE_KEY_FILE", test_keys().private_path},
+            {"ZAG_BASE_URL", closed + "/zag"},
+            {"ZAG_API_KEY", "zag-test-key"},
+            {"VIEWTRADE_BASE_URL", closed + "/viewtrade"},
+            {"VIEWTRADE_API_KEY", "viewtrade-test-key"},
+            {"RECON_BROKER_CONNECT_TIMEOUT_MS", "1000"},
+            {"RECON_BROKER_RETRIES", "0"}};
 }
 
 }  // namespace reconcile::test

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/config.hpp"
+
 namespace reconcile::test {
 
 /// UAE: C001 and C002 at GTN (G-001, G-002) and ZAG (Z-001, Z-002).
@@ -18,5 +20,9 @@ extern const char* const india_broker_accounts_sql;
 /// What GTN, ZAG and ViewTrade hold when everything agrees with the clean ledger: C001 48.50
 /// USD and 0.5 AAPL, C002 250.00 USD; the two wires above.
 nlohmann::json clean_broker_fixture();
+
+/// Every broker configured (GTN with the test key) but unreachable (a closed port on loopback),
+/// asked once: a C run of a book with broker accounts reaches no broker and exits 69.
+EnvMap unreachable_brokers_env();
 
 }  // namespace reconcile::test

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "checks/registry.hpp"
+#include "lib/metrics.hpp"
 #include "lib/runner.hpp"
 #include "tests/db/broker_fixture.hpp"
 #include "tests/db/fixture.hpp"
@@ -362,4 +363,78 @@ TEST_CASE("hostile ids and symbols from the broker are stored and read back verb
     CHECK(db.query_value("SELECT keys->>'symbol' FROM recon.reconciliation_variances") == hostile);
     CHECK(db.query_value("SELECT keys->>'customer_id' FROM recon.reconciliation_variances") == hostile);
     CHECK(db.query_value("SELECT count(*) FROM ledger.journal_lines") == "10");
+}
+
+TEST_CASE("metrics: a category run only in shards or only with --check reports each check's latest result")
+{
+    // C001 is short at GTN: gtn_ledger_recon fails in C001's shard, and only there.
+    auto short_c001 = clean_broker_fixture();
+    short_c001["gtn"]["accounts"]["G-001"]["cash"][0]["balance"] = "40.00";
+    auto& db = book("uae", short_c001);
+    const Settings settings = db.settings(broker().settings());
+    const auto run_c = [&](std::optional<Shard> shard) {
+        RunRequest request{.book = "uae", .category = Category::C};
+        request.shard = shard;
+        const auto outcome = execute_run(settings, default_registry(), request);
+        REQUIRE_FALSE(outcome.lock_held);
+        return outcome.report;
+    };
+    const auto run_shard = [&](int index) { return run_c(Shard{.index = index, .count = 2}); };
+    const auto metrics = [&] { return render_prometheus({read_book_metrics(settings, default_registry(), "uae")}, 0); };
+    const auto gtn = [](const std::string& series, const std::string& value) {
+        return series + "{book=\"uae\",category=\"C\",check_name=\"gtn_ledger_recon\"} " + value + "\n";
+    };
+    constexpr const char* c_fail = "reconcile_run_last_status{book=\"uae\",category=\"C\",status=\"fail\"} 1\n";
+    constexpr const char* c_ok = "reconcile_run_last_status{book=\"uae\",category=\"C\",status=\"ok\"} 1\n";
+
+    const auto first = run_shard(1);
+    const auto second = run_shard(2);
+    REQUIRE(((first.status == RunStatus::fail) != (second.status == RunStatus::fail)));
+    const int clean_shard = first.status == RunStatus::fail ? 2 : 1;
+    const int short_shard = 3 - clean_shard;
+    // The newest C run is the clean shard's ok: C stays fail, with no full run to time.
+    const auto newest = run_shard(clean_shard);
+    REQUIRE(newest.status == RunStatus::ok);
+    auto text = metrics();
+    CHECK(text.find(c_fail) != std::string::npos);
+    CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"C\",status=\"ok\"} 0\n") != std::string::npos);
+    CHECK(text.find("reconcile_run_last_id{book=\"uae\",category=\"C\"}") == std::string::npos);
+    CHECK(text.find("reconcile_check_last_status{book=\"uae\",category=\"C\",check_name=\"gtn_ledger_recon\","
+                    "status=\"fail\"} 1\n") != std::string::npos);
+    CHECK(text.find("reconcile_check_last_status{book=\"uae\",category=\"C\",check_name=\"zag_holdings_recon\","
+                    "status=\"ok\"} 1\n") != std::string::npos);
+    CHECK(text.find(gtn("reconcile_check_last_run_id", std::to_string(newest.run_id))) != std::string::npos);
+    CHECK(text.find(gtn("reconcile_check_last_variances", "1")) != std::string::npos);  // C001's amount_break
+
+    // The short shard heals: every shard's newest result is ok.
+    broker().set_fixture(clean_broker_fixture());
+    REQUIRE(run_shard(short_shard).status == RunStatus::ok);
+    text = metrics();
+    CHECK(text.find(c_ok) != std::string::npos);
+    CHECK(text.find(gtn("reconcile_check_last_variances", "0")) != std::string::npos);
+
+    // An unsharded run fails; one shard ok since then leaves the other shard's customers at the
+    // unsharded run's result, until that shard runs too.
+    broker().set_fixture(short_c001);
+    const auto whole = run_c(std::nullopt);
+    REQUIRE(whole.status == RunStatus::fail);
+    broker().set_fixture(clean_broker_fixture());
+    REQUIRE(run_shard(clean_shard).status == RunStatus::ok);
+    text = metrics();
+    CHECK(text.find(c_fail) != std::string::npos);
+    CHECK(text.find("reconcile_run_last_id{book=\"uae\",category=\"C\"} " + std::to_string(whole.run_id) + "\n") !=
+          std::string::npos);
+    REQUIRE(run_shard(short_shard).status == RunStatus::ok);
+    CHECK(metrics().find(c_ok) != std::string::npos);
+
+    // Category A only ever run with --check: it reports from the checks that ran.
+    db.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    RunRequest narrowed{.book = "uae", .category = Category::A, .check_names = {"trial_balance_zero"}};
+    REQUIRE(execute_run(settings, default_registry(), narrowed).report.status == RunStatus::fail);
+    text = metrics();
+    CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"A\",status=\"fail\"} 1\n") != std::string::npos);
+    CHECK(text.find("reconcile_run_last_id{book=\"uae\",category=\"A\"}") == std::string::npos);
+    CHECK(text.find("reconcile_run_newest_partial{book=\"uae\",category=\"A\"} 1\n") != std::string::npos);
+    CHECK(text.find("check_name=\"journal_line_completeness\"") == std::string::npos);               // never ran
+    CHECK(text.find("reconcile_run_last_status{book=\"uae\",category=\"B\"") == std::string::npos);  // never ran
 }

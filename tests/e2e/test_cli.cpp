@@ -302,7 +302,17 @@ TEST_CASE("checks, runs list and runs show read the registry and the history")
 TEST_CASE("runs list: newest first across books, -n counts rows in all, a header, warn and error counted")
 {
     auto& b = clean_books();
+    // Oldest: a uae A run whose journal checks time out (error).
+    b.uae.exec(slow_journal_view(1));
+    REQUIRE(
+        reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(b, {{"RECON_STATEMENT_TIMEOUT_MS", "100"}}))
+            .exit_code == 2);
+    b.uae.exec(normal_journal_view);
     b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    // A pending flow past its warn age (24 h), short of its fail age: india D warns.
+    b.india.exec(
+        "INSERT INTO ledger.pending_flows VALUES ('F-9', 'cash_request', 'C001', 1, 'USD', 'pending',"
+        " now() - interval '30 hours', NULL, NULL)");
     for (const auto& [book, category] :
          std::vector<std::pair<std::string, std::string>>{{"uae", "A"}, {"india", "D"}, {"uae", "D"}, {"india", "A"}}) {
         REQUIRE(reconcile_cli({"run", "--book", book, "--category", category}, env_for(b)).exit_code <= 1);
@@ -313,20 +323,44 @@ TEST_CASE("runs list: newest first across books, -n counts rows in all, a header
     std::istringstream in(list.out);
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     REQUIRE(lines.size() == 4);  // the header and 3 rows, not 3 per book
-    CHECK(lines[0] ==
-          "run_id  book   category  shard  scope  status  started_at                duration_ms  checks  ok  "
-          "warn  fail  error  trigger");
-    const auto book_of = [](const std::string& line) { return line.substr(8, 5); };
-    CHECK(book_of(lines[1]) == "india");
-    CHECK(book_of(lines[2]) == "uae  ");
-    CHECK(book_of(lines[3]) == "india");
-    CHECK(lines[1].find("  A         -      full   ok      ") != std::string::npos);
-    CHECK(lines[3].find("  D         -      full   ok      ") != std::string::npos);
+    const std::string header =
+        "run_id  book   category  shard  scope  status  started_at                duration_ms  checks  ok  "
+        "warn  fail  error  trigger";
+    CHECK(lines[0] == header);
+    // A row's cells by the header's column starts: book, status, then checks ok warn fail error.
+    const auto cells = [](const std::string& head, const std::string& row) {
+        std::vector<std::size_t> starts;
+        for (std::size_t at = 0; at < head.size(); at = head.find_first_not_of(' ', head.find(' ', at))) {
+            starts.push_back(at);
+            if (head.find(' ', at) == std::string::npos) break;
+        }
+        std::vector<std::string> result;
+        for (std::size_t i = 0; i < starts.size(); ++i) {
+            std::string cell =
+                row.substr(starts[i], i + 1 < starts.size() ? starts[i + 1] - starts[i] : std::string::npos);
+            cell.erase(cell.find_last_not_of(' ') + 1);
+            result.push_back(cell);
+        }
+        return result;
+    };
+    const auto counted = [&](const std::string& head, const std::string& row) {
+        const auto c = cells(head, row);
+        REQUIRE(c.size() == 14);
+        return c[1] + " " + c[2] + " " + c[4] + " " + c[5] + "  checks " + c[8] + " ok " + c[9] + " warn " + c[10] +
+               " fail " + c[11] + " error " + c[12] + " " + c[13];
+    };
+    CHECK(counted(header, lines[1]) == "india A full ok  checks 4 ok 4 warn 0 fail 0 error 0 manual");
+    CHECK(counted(header, lines[2]) == "uae D full ok  checks 1 ok 1 warn 0 fail 0 error 0 manual");
+    CHECK(counted(header, lines[3]) == "india D full warn  checks 1 ok 0 warn 1 fail 0 error 0 manual");
     // The failing uae A run is fourth, beyond -n 3.
     CHECK(list.out.find("fail    ") == std::string::npos);
     const auto all = reconcile_cli({"runs", "list"}, env_for(b));
-    CHECK(all.out.find("  A         -      full   fail    ") != std::string::npos);
-    CHECK(all.out.find("  4       3   0     1     0      manual\n") != std::string::npos);
+    std::vector<std::string> all_lines;
+    std::istringstream all_in(all.out);
+    for (std::string line; std::getline(all_in, line);) all_lines.push_back(line);
+    REQUIRE(all_lines.size() == 6);
+    CHECK(counted(all_lines[0], all_lines[4]) == "uae A full fail  checks 4 ok 3 warn 0 fail 1 error 0 manual");
+    CHECK(counted(all_lines[0], all_lines[5]) == "uae A full error  checks 4 ok 1 warn 0 fail 0 error 3 manual");
 }
 
 TEST_CASE("runs list and runs show name the book whose database is down or unmigrated")
@@ -348,4 +382,16 @@ TEST_CASE("runs list and runs show name the book whose database is down or unmig
               "reconcile: error: the database of book 'india' is not migrated: run `reconcile migrate "
               "--book india`\n");
     }
+}
+
+TEST_CASE("the man page says global options stand before or after the command, as they do")
+{
+    const auto man = reconcile_cli({"help-man"}, ProcessOptions{});
+    REQUIRE(man.exit_code == 0);
+    const auto section = man.out.substr(man.out.find(".SH GLOBAL OPTIONS\n"));
+    CHECK(
+        section.rfind(".SH GLOBAL OPTIONS\nThese may stand before or after the command: \\fBreconcile \\-q run\\fR ... "
+                      "and \\fBreconcile run\\fR ... \\fB\\-q\\fR are the same.",
+                      0) == 0);
+    CHECK(man.out.find("come before the command") == std::string::npos);
 }

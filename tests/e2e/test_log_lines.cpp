@@ -5,6 +5,9 @@
 #include <regex>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "tests/db/broker_fixture.hpp"
 #include "tests/db/fixture.hpp"
 #include "tests/support/process.hpp"
 
@@ -46,6 +49,18 @@ std::size_t check_log_lines(const std::string& err)
     return count;
 }
 
+/// The line a finished run logs (lib/output.hpp run_finished_message), for the book's newest run,
+/// whose id and duration come from its row: "<level>: run <id> of <slot> (<trigger>) finished
+/// <status> in <ms> ms (exit <code>)<why>".
+std::string finished_line(const BookDb& db, const std::string& level, const std::string& trigger,
+                          const std::string& slot, const std::string& status, int exit_code, const std::string& why)
+{
+    const std::string newest = " FROM recon.runs ORDER BY run_id DESC LIMIT 1";
+    return "reconcile: " + level + ": run " + db.query_value("SELECT run_id" + newest) + " of " + slot + " (" +
+           trigger + ") finished " + status + " in " + db.query_value("SELECT duration_ms" + newest) + " ms (exit " +
+           std::to_string(exit_code) + ")" + why + "\n";
+}
+
 }  // namespace
 
 TEST_CASE("every stderr line of a failing run, and of each failure class, is one line with a level")
@@ -56,7 +71,9 @@ TEST_CASE("every stderr line of a failing run, and of each failure class, is one
     const auto failing = reconcile_cli({"run", "--book", "uae", "--category", "A"}, db);
     CHECK(failing.exit_code == 1);
     CHECK(check_log_lines(failing.err) >= 1);
-    CHECK(failing.err.find("reconcile: warn: run ") != std::string::npos);  // exit 1 says why, even --quiet
+    // exit 1 says why, even --quiet
+    CHECK(failing.err.find(finished_line(db, "warn", "manual", "uae/A", "fail", 1, ": 1 check(s) failed")) !=
+          std::string::npos);
 
     // A run that errors (a check times out), bad settings, a dead database, a bad command line,
     // a trace of nothing: each line has the same shape.
@@ -96,12 +113,23 @@ TEST_CASE("--quiet: a failing run prints its report, no info lines, and one line
     CHECK(quiet.out.find("FAIL   trial_balance_zero") != std::string::npos);
     // --quiet hides the all-clear, never the outcome.
     CHECK(check_log_lines(quiet.err) == 1);
-    CHECK(quiet.err.rfind("reconcile: warn: run ", 0) == 0);
-    CHECK(quiet.err.find(" of uae/A finished fail in ") != std::string::npos);
-    CHECK(quiet.err.find(" ms (exit 1): 1 check(s) failed\n") != std::string::npos);
+    CHECK(quiet.err == finished_line(db, "warn", "manual", "uae/A", "fail", 1, ": 1 check(s) failed"));
 
     db.exec("UPDATE ledger.journal_lines SET amount = 100.00 WHERE line_id = 2");
     const auto passing = reconcile_cli({"--quiet", "run", "--book", "uae", "--category", "A"}, db);
     CHECK(passing.exit_code == 0);
     CHECK(passing.err.empty());
+}
+
+TEST_CASE("--quiet: a run that reached no broker prints its JSON and one warn line saying why it exits 69")
+{
+    auto& db = log_book();
+    db.exec(uae_broker_accounts_sql);
+    const auto down =
+        reconcile_cli({"-q", "run", "--book", "uae", "--category", "C", "-o", "json"}, db, unreachable_brokers_env());
+    CHECK(down.exit_code == 69);
+    CHECK(nlohmann::json::parse(down.out)["status"] == "error");
+    CHECK(check_log_lines(down.err) == 1);
+    CHECK(down.err == finished_line(db, "warn", "manual", "uae/C", "error", 69,
+                                    ": every broker it asked was unreachable; retry later"));
 }

@@ -1131,3 +1131,19 @@ TEST_CASE("systemd: READY=1 once listening and WATCHDOG=1 pings when the watchdo
     ::unlink(path.c_str());
     (void)n;
 }
+
+TEST_CASE("an API run logs the one line every finished run logs, with its trigger")
+{
+    auto& b = clean_books();
+    b.uae.exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    ServeProcess server(book_env(b));
+    const auto reply =
+        http_post(server.port(), "/v1/reconciliation/run", admin_headers(), R"({"book":"uae","category":"A"})");
+    REQUIRE(reply.status == 200);
+    const std::string id = std::to_string(reply.json()["run_id"].get<std::int64_t>());
+    const std::string ms = b.uae.query_value("SELECT duration_ms FROM recon.runs WHERE run_id = " + id);
+    const auto stopped = server.stop();
+    // lib/output.hpp run_finished_message: as `run` (trigger manual) and the scheduler write it.
+    CHECK(stopped.err.find("\nreconcile: warn: run " + id + " of uae/A (api) finished fail in " + ms +
+                           " ms (exit 1): 1 check(s) failed\n") != std::string::npos);
+}

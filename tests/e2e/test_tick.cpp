@@ -2,11 +2,13 @@
 // exit code, coexistence with other runs through the lock.
 #include <doctest/doctest.h>
 
+#include <regex>
 #include <thread>
 
 #include <pqxx/pqxx>
 
 #include "lib/lock.hpp"
+#include "tests/db/broker_fixture.hpp"
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/markdown.hpp"
@@ -134,16 +136,83 @@ TEST_CASE("tick: an unreachable database exits 69, a switched-on book without a 
     CHECK(result.out.find("not due") == std::string::npos);
 }
 
-TEST_CASE("--quiet tick prints nothing when nothing is due, and the slots that ran when some did")
+TEST_CASE("--quiet tick prints only the slots that did not end ok: nothing for a clean cycle")
 {
     auto& b = clean_books();
-    const auto first = tick(scheduled(b), {"--quiet"});
+    const auto interval = std::map<std::string, std::string>{{"RECON_INTERVAL_SECONDS", "1"}};
+    const auto first = tick(scheduled(b, interval), {"--quiet"});
     CHECK(first.exit_code == 0);
-    CHECK(first.out.find("uae      A  run ") == 0);
-    CHECK(first.out.find("india") == std::string::npos);  // switched off: nothing to read
+    CHECK(b.uae.query_value("SELECT string_agg(category || ':' || status, ',' ORDER BY category) FROM recon.runs") ==
+          "A:ok,B:ok,C:ok,D:ok");
+    CHECK(first.out.empty());  // every slot ran and passed: cron has nothing to mail
     CHECK(first.err.empty());
-    const auto second = tick(scheduled(b), {"--quiet"});
-    CHECK(second.exit_code == 0);
-    CHECK(second.out.empty());
-    CHECK(second.err.empty());
+
+    // Next cycle: A fails (two A checks break), B's lock is held by another process, D passes.
+    b.uae.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (3001, 'bank', 'DEP-1', 'C001', 'deposit', 'reversed', now()),"
+        " (2001, 'bank', 'EMPTY-1', 'C001', 'deposit', 'posted', now())");
+    pqxx::connection holder(b.uae.url());
+    pqxx::nontransaction txn(holder);
+    txn.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key(run_lock_scope("uae", Category::B)));
+    REQUIRE(wait_for([&] { return b.uae.interval_passed(1); }, 10s));
+    const auto second = tick(scheduled(b, interval), {"--quiet"});
+    CHECK(second.exit_code == 1);
+    const std::string newest_a = " FROM recon.runs WHERE category = 'A' ORDER BY run_id DESC LIMIT 1";
+    const std::string id = b.uae.query_value("SELECT run_id" + newest_a);
+    const std::string ms = b.uae.query_value("SELECT duration_ms" + newest_a);
+    CHECK(b.uae.query_value("SELECT status" + newest_a) == "fail");
+    CHECK(b.uae.query_value("SELECT status FROM recon.runs WHERE category = 'D' ORDER BY run_id DESC LIMIT 1") == "ok");
+    CHECK(second.out == "uae      A  run " + id + " finished fail in " + ms +
+                            " ms (exit 1)\n"
+                            "uae      B  skipped: another run of uae/B holds the lock; nothing written (exit 11)\n");
+    // The run's one log line, as `run` and the API write it (lib/output.hpp run_finished_message).
+    CHECK(second.err == "reconcile: warn: run " + id + " of uae/A (schedule) finished fail in " + ms +
+                            " ms (exit 1): 2 check(s) failed\n");
+}
+
+TEST_CASE("a C run that reached no broker (69) is due again after RECON_EXTERNAL_RETRY_SECONDS, and not before")
+{
+    auto& b = clean_books();
+    b.uae.exec(uae_broker_accounts_sql);
+    std::map<std::string, std::string> extra{{"RECON_EXTERNAL_RETRY_SECONDS", "4"}};
+    for (const auto& [key, value] : unreachable_brokers_env()) extra[key] = value;
+    const auto options = scheduled(b, extra);
+    const auto run_c = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {reconcile_binary(), "run", "--book", "uae", "--category", "C"});
+        return run_process(args, options);
+    };
+    const auto c_slot = [](const std::string& out) {
+        const auto at = out.find("uae      C  ");
+        return at == std::string::npos ? std::string{} : out.substr(at, out.find('\n', at) - at);
+    };
+    const auto next_due = [&](const std::string& after) {
+        return b.uae.query_value(
+            "SELECT to_char((started_at + interval '" + after +
+            "') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM recon.runs WHERE category = 'C'"
+            " ORDER BY run_id DESC LIMIT 1");
+    };
+
+    REQUIRE(run_c({}).exit_code == 69);
+    REQUIRE(b.uae.query_value("SELECT status FROM recon.runs") == "error");
+    // Read back from the run row, it reached no broker: held back by the retry, not a day.
+    const auto retry_at = next_due("4 seconds");
+    CHECK(c_slot(tick(options, {"--dry-run"}).out) == "uae      C  not due until " + retry_at);
+    const auto early = run_c({"--if-due"});
+    CHECK(early.exit_code == 0);
+    CHECK(std::regex_match(early.err,
+                           std::regex("reconcile: info: skipped uae/C: not due: the last full run started [0-3] s ago,"
+                                      " within the retry of 4 s after reaching no broker; next due at " +
+                                      retry_at + "\n")));
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
+
+    REQUIRE(wait_for([&] { return b.uae.interval_passed(4); }, 15s));
+    CHECK(c_slot(tick(options, {"--dry-run"}).out) == "uae      C  due");
+    CHECK(run_c({"--if-due"}).exit_code == 69);  // due: it ran, and the brokers are still down
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs WHERE category = 'C'") == "2");
+
+    // A C run that reached its brokers waits the whole cadence (a day), whatever it found.
+    b.uae.exec("DELETE FROM ledger.broker_accounts");
+    REQUIRE(run_c({}).exit_code == 0);
+    CHECK(c_slot(tick(options, {"--dry-run"}).out) == "uae      C  not due until " + next_due("86400 seconds"));
 }
