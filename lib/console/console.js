@@ -212,7 +212,7 @@
       el('th', {}, 'currency'))));
     const body = el('tbody');
     for (const line of lines || []) {
-      body.append(el('tr', {}, el('td', {}, line.line_id), el('td', {}, line.account_code ?? ''),
+      body.append(el('tr', {}, el('td', {}, line.line_id), el('td', {}, line.account ?? ''),
         el('td', {}, line.customer_id ?? ''), el('td', {}, line.side ?? ''),
         el('td', { class: 'num' }, line.amount ?? ''), el('td', {}, line.currency ?? '')));
     }

@@ -161,6 +161,10 @@ TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headl
     REQUIRE(
         browser.wait_for("[...document.querySelectorAll('#trace-body h3')].some(h => "
                          "h.textContent.startsWith('txn 900001 deposit posted'))"));
+    // Its lines, each with the trace's field names (line 900002: the wallet's credit).
+    CHECK(browser.evaluate("[...document.querySelectorAll('#trace-body table.lines tbody tr')].map(r => "
+                           "[...r.cells].map(c => c.textContent).join(' ')).join('|')") ==
+          "900001 BROKER_CASH AE-C007 DR 1000.00 USD|900002 CUSTOMER_WALLET AE-C007 CR 100.00 USD");
 
     // Acknowledge it through the page.
     browser.evaluate(row + ".querySelector('select').value = 'data'");
