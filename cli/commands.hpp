@@ -109,7 +109,8 @@ std::string render_man_page(const CLI::App& app);
 std::vector<std::string> books_to_read(const Settings& settings, const std::optional<std::string>& book);
 
 /// Opens each of books_to_read on its primary, verifies it is migrated (78 "run reconcile
-/// migrate" when not) and hands it to `read`; any failure is rethrown naming the book.
+/// migrate" when not) and hands it to `read`; any failure is rethrown naming the book
+/// (lib/db.hpp BookDatabases, as every multi-book command and route does).
 void for_each_book(const Settings& settings, const std::optional<std::string>& book,
                    const std::function<void(const std::string& book, Session& session)>& read);
 

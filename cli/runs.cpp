@@ -54,19 +54,9 @@ std::vector<std::string> books_to_read(const Settings& settings, const std::opti
 void for_each_book(const Settings& settings, const std::optional<std::string>& book,
                    const std::function<void(const std::string& book, Session& session)>& read)
 {
+    const BookDatabases databases(settings);
     for (const auto& name : books_to_read(settings, book)) {
-        try {
-            Session session(settings.database_url(name), "control");
-            verify_book(session, name);
-            read(name, session);
-        } catch (...) {
-            // With several books, the operator must learn which one is down or unmigrated.
-            auto [code, message] = classify_current_exception(false);
-            if (message.find(fmt::format("book '{}'", name)) == std::string::npos) {
-                message = fmt::format("book '{}': {}", name, message);
-            }
-            throw Error(code, message);
-        }
+        databases.with_session<void>(name, [&](Session& session) { read(name, session); });
     }
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <memory>
 
@@ -111,7 +112,8 @@ std::string os_user_name()
     return "unknown";
 }
 
-std::vector<RecordedAction> record_variance_actions(const Settings& settings, const VarianceActionRequest& request)
+std::vector<RecordedAction> record_variance_actions(const BookDatabases& databases,
+                                                    const VarianceActionRequest& request)
 {
     if (request.fingerprints.empty()) throw Error(ExitCode::usage, "name at least one fingerprint");
     std::vector<std::string> fingerprints;
@@ -134,6 +136,7 @@ std::vector<RecordedAction> record_variance_actions(const Settings& settings, co
     }
     if (request.by.empty()) throw Error(ExitCode::usage, "who acts (--by) cannot be empty");
 
+    const Settings& settings = databases.settings();
     std::vector<std::string> books;
     if (request.book) {
         settings.require_book(*request.book);
@@ -145,37 +148,44 @@ std::vector<RecordedAction> record_variance_actions(const Settings& settings, co
     }
     if (books.empty()) throw Error(ExitCode::config, "no book has a database configured (RECON_DATABASE_URL_<BOOK>)");
 
-    // Every fingerprint is resolved before anything is written.
-    std::map<std::string, std::unique_ptr<Session>> sessions;
-    std::vector<Match> targets;
-    for (const auto& fingerprint : fingerprints) {
-        std::vector<Match> matches;
-        for (const auto& book : books) {
-            auto& session = sessions[book];
-            if (!session) {
-                session = std::make_unique<Session>(settings.database_url(book), "control");
-                verify_book(*session, book);
-            }
-            pqxx::read_transaction txn(session->connection());
-            for (const auto& row : txn.exec_params(find_sql, book, fingerprint)) {
-                Match match{.book = book,
-                            .check_name = row["check_name"].as<std::string>(),
-                            .fingerprint = row["fingerprint"].as<std::string>(),
-                            .status = row["status"].as<std::string>()};
-                if (!row["action"].is_null()) match.last_action = row["action"].as<std::string>();
-                matches.push_back(std::move(match));
-            }
+    // Every fingerprint is resolved in every book before anything is written.
+    std::vector<std::vector<Match>> matches(fingerprints.size());
+    for (const auto& book : books) {
+        const auto found =
+            databases.with_session<std::vector<std::vector<Match>>>(book, [book, fingerprints](Session& session) {
+                std::vector<std::vector<Match>> per_fingerprint;
+                pqxx::read_transaction txn(session.connection());
+                for (const auto& fingerprint : fingerprints) {
+                    auto& of_fingerprint = per_fingerprint.emplace_back();
+                    for (const auto& row : txn.exec_params(find_sql, book, fingerprint)) {
+                        Match match{.book = book,
+                                    .check_name = row["check_name"].as<std::string>(),
+                                    .fingerprint = row["fingerprint"].as<std::string>(),
+                                    .status = row["status"].as<std::string>()};
+                        if (!row["action"].is_null()) match.last_action = row["action"].as<std::string>();
+                        of_fingerprint.push_back(std::move(match));
+                    }
+                }
+                return per_fingerprint;
+            });
+        for (std::size_t i = 0; i < fingerprints.size(); ++i) {
+            matches[i].insert(matches[i].end(), found[i].begin(), found[i].end());
         }
-        if (matches.empty()) {
+    }
+    std::vector<Match> targets;
+    for (std::size_t i = 0; i < fingerprints.size(); ++i) {
+        const auto& fingerprint = fingerprints[i];
+        if (matches[i].empty()) {
             throw UnknownVariance(
                 fmt::format("no variance with fingerprint {} in book(s) {}", fingerprint, fmt::join(books, ", ")));
         }
-        if (matches.size() > 1) {
-            throw Error(ExitCode::usage, fmt::format("fingerprint {} is ambiguous: {} breaks match ({}/{} and {}/{})",
-                                                     fingerprint, matches.size(), matches[0].book,
-                                                     matches[0].fingerprint, matches[1].book, matches[1].fingerprint));
+        if (matches[i].size() > 1) {
+            throw Error(ExitCode::usage,
+                        fmt::format("fingerprint {} is ambiguous: {} breaks match ({}/{} and {}/{})", fingerprint,
+                                    matches[i].size(), matches[i][0].book, matches[i][0].fingerprint,
+                                    matches[i][1].book, matches[i][1].fingerprint));
         }
-        const Match& match = matches.front();
+        const Match& match = matches[i].front();
         if (request.action == VarianceAction::ack && match.status != "open") {
             throw Error(ExitCode::usage, fmt::format("variance {} ({} on {}) has resolved: nothing to acknowledge",
                                                      match.fingerprint, match.check_name, match.book));
@@ -190,22 +200,35 @@ std::vector<RecordedAction> record_variance_actions(const Settings& settings, co
     const std::optional<std::string> variance_class =
         request.variance_class ? std::optional(std::string(to_string(*request.variance_class))) : std::nullopt;
     const std::optional<std::string> until = request.until ? std::optional(format_utc(*request.until)) : std::nullopt;
+    const std::string action(to_string(request.action));
     std::vector<RecordedAction> recorded;
     for (const auto& book : books) {
-        pqxx::work txn(sessions.at(book)->connection());
-        for (const auto& target : targets) {
-            if (target.book != book) continue;
-            const auto row = txn.exec_params1(insert_sql, book, target.check_name, target.fingerprint,
-                                              std::string(to_string(request.action)), nullable(variance_class),
-                                              nullable(note), request.by, nullable(until));
-            recorded.push_back(
-                RecordedAction{.book = book,
-                               .check_name = target.check_name,
-                               .fingerprint = target.fingerprint,
-                               .action = request.action,
-                               .at = parse_utc(row["acted_at"].as<std::string>()).value_or(Timestamp{})});
+        std::vector<Match> of_book;
+        std::copy_if(targets.begin(), targets.end(), std::back_inserter(of_book),
+                     [&](const Match& target) { return target.book == book; });
+        if (of_book.empty()) continue;
+        // Verified above; one transaction per book.
+        const auto acted_at = databases.with_session<std::vector<std::string>>(
+            book,
+            [book, of_book, action, variance_class, note, by = request.by, until](Session& session) {
+                std::vector<std::string> times;
+                pqxx::work txn(session.connection());
+                for (const auto& target : of_book) {
+                    const auto row = txn.exec_params1(insert_sql, book, target.check_name, target.fingerprint, action,
+                                                      nullable(variance_class), nullable(note), by, nullable(until));
+                    times.push_back(row["acted_at"].as<std::string>());
+                }
+                txn.commit();
+                return times;
+            },
+            BookCheck::none);
+        for (std::size_t i = 0; i < of_book.size(); ++i) {
+            recorded.push_back(RecordedAction{.book = book,
+                                              .check_name = of_book[i].check_name,
+                                              .fingerprint = of_book[i].fingerprint,
+                                              .action = request.action,
+                                              .at = parse_utc(acted_at[i]).value_or(Timestamp{})});
         }
-        txn.commit();
     }
     return recorded;
 }

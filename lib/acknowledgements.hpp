@@ -54,8 +54,10 @@ public:
 /// Validates the request (Error(usage) naming the problem: a bad fingerprint, class, note or
 /// until; an ambiguous prefix; a resolved break to ack; a break without an ack to unack;
 /// UnknownVariance for a fingerprint found nowhere), then appends one action per break. Nothing
-/// is written unless every fingerprint is valid.
-std::vector<RecordedAction> record_variance_actions(const Settings& settings, const VarianceActionRequest& request);
+/// is written unless every fingerprint is valid. A book that is down or unmigrated fails it with
+/// an Error naming the book (BookDatabases: bounded in serve).
+std::vector<RecordedAction> record_variance_actions(const BookDatabases& databases,
+                                                    const VarianceActionRequest& request);
 
 /// The user running the CLI (login name from the OS), "unknown" when it cannot be told.
 std::string os_user_name();

@@ -294,18 +294,20 @@ void ReconcileApi::register_routes(HttpServer& server)
     server.get("/v1/reconciliation/runs/{run_id}", Access::read,
                [this](const HttpServerRequest& r) { return show_run(r); });
     // Acknowledgements, traces and the console (lib/variances_api.hpp).
-    server.get("/v1/reconciliation/variances", Access::read,
-               [this](const HttpServerRequest& r) { return list_variances_reply(m_settings, m_registry, r.params); });
+    server.get("/v1/reconciliation/variances", Access::read, [this](const HttpServerRequest& r) {
+        return list_variances_reply(request_databases(), m_registry, r.params);
+    });
     for (const auto action : {VarianceAction::ack, VarianceAction::unack}) {
         server.post("/v1/reconciliation/variances/{fingerprint}/" + std::string(to_string(action)), Access::admin,
                     [this, action](const HttpServerRequest& r) {
-                        return variance_action_reply(m_settings, action, r.path_params.at("fingerprint"), r.body);
+                        return variance_action_reply(request_databases(), action, r.path_params.at("fingerprint"),
+                                                     r.body);
                     });
     }
     server.get("/v1/reconciliation/trace", Access::read,
-               [this](const HttpServerRequest& r) { return trace_reply(m_settings, r.params); });
+               [this](const HttpServerRequest& r) { return trace_reply(request_databases(), r.params); });
     server.get("/v1/reconciliation/daily", Access::read,
-               [this](const HttpServerRequest& r) { return daily_reply(m_settings, r.params); });
+               [this](const HttpServerRequest& r) { return daily_reply(request_databases(), r.params); });
     // Route patterns are regexes: the dots are escaped.
     for (const char* pattern : {"/", R"(/console\.js)", R"(/console\.css)"}) {
         server.get(pattern, Access::open, [](const HttpServerRequest& r) { return console_reply(r.path).value(); });
@@ -319,7 +321,12 @@ void ReconcileApi::register_routes(HttpServer& server)
 HttpReply ReconcileApi::india_report(const HttpServerRequest& request, IndiaReport report)
 {
     require_known_params(request.params, {"customer"});
-    const IndiaReportRequest spec{.report = report, .customer_id = single_param(request.params, "customer")};
+    // The report waits for ViewTrade as long as its client allows; its database connection is
+    // bounded like every request's, its statements by RECON_STATEMENT_TIMEOUT_MS.
+    const IndiaReportRequest spec{
+        .report = report,
+        .customer_id = single_param(request.params, "customer"),
+        .session_limits = {.connect_timeout = m_serve.probe_timeout, .dead_peer_timeout = m_serve.probe_timeout}};
     nlohmann::json document;
     try {
         document = build_india_report(m_settings, spec);
@@ -346,27 +353,41 @@ HttpReply ReconcileApi::post_run(const HttpServerRequest& request)
         run.book = book;
         run.category = category;
         run.check_names = spec.checks;
+        run.session_limits.connect_timeout = m_serve.probe_timeout;
         runs.push_back(m_launcher.launch(std::move(run)));
     }
-    const auto deadline = std::chrono::steady_clock::now() + m_serve.run_wait;
+    // A run starts (connected, verified, locked, its row written) within the request's database
+    // deadline or is answered 503; once started, it is waited for up to RECON_SERVE_RUN_WAIT_SECONDS.
+    const auto now = std::chrono::steady_clock::now();
+    const auto deadline = now + m_serve.run_wait;
+    const auto start_deadline = now + m_serve.probe_timeout;
     std::vector<LaunchedRun::State> states;
-    for (const auto& run : runs) states.push_back(run->wait(deadline, m_launcher.stopping()));
+    for (const auto& run : runs) states.push_back(run->wait(deadline, m_launcher.stopping(), start_deadline));
+    const BookDatabases databases = request_databases();
 
     // The run in progress that holds a refused run's lock, named from its `running` row.
-    const auto lock_held = [this](const LaunchedRun& run) {
+    const auto lock_held = [&databases](const LaunchedRun& run) {
         nlohmann::json json = {{"book", run.book}, {"category", run.category}};
         RunOutcome held{.lock_held = true};
         const std::string label = fmt::format("{}/{}", run.book, run.category);
         std::string detail = lock_held_message(held, label);
         try {
-            Session session(m_settings.database_url(run.book), "control");
-            RunHistory history(session);
-            held.lock_holder = history.running(run.book, run.category);
+            using Rows = std::pair<std::optional<RunReport>, std::optional<RunReport>>;
+            const auto [holder, last] = databases.with_session<Rows>(
+                run.book,
+                [book = run.book, category = run.category](Session& session) {
+                    RunHistory history(session);
+                    auto running = history.running(book, category);
+                    if (running) return Rows{std::move(running), std::nullopt};
+                    return Rows{std::nullopt, history.last_completed(book, category)};
+                },
+                BookCheck::none);
+            held.lock_holder = holder;
             if (held.lock_holder) {
                 json["run_id"] = held.lock_holder->run_id;
                 json["href"] = run_href(run.book, held.lock_holder->run_id);
                 detail = lock_held_message(held, label);
-            } else if (const auto last = history.last_completed(run.book, run.category)) {
+            } else if (last) {
                 // The holder finished between the refusal and this lookup.
                 json["last_run_id"] = last->run_id;
                 json["href"] = run_href(run.book, last->run_id);
@@ -390,10 +411,21 @@ HttpReply ReconcileApi::post_run(const HttpServerRequest& request)
         if (state.started) json["run_id"] = state.run_id;
         return json;
     };
+    // Not started within the deadline: its database did not answer (the run gives up connecting
+    // soon after; a run that does start later is in the history like any other).
+    const auto not_started = [this](const LaunchedRun& run) {
+        return nlohmann::json{
+            {"book", run.book},
+            {"category", run.category},
+            {"exit_code", to_int(ExitCode::unavailable)},
+            {"detail", fmt::format("book '{}': its database did not answer within {} ms; the run did not start",
+                                   run.book, m_serve.probe_timeout.count())}};
+    };
 
     if (spec.book && spec.category) {
         const auto& run = *runs.front();
         const auto& state = states.front();
+        if (!state.done && !state.started) return HttpReply::json(not_started(run), 503);
         if (!state.done) {
             auto reply = HttpReply::json(running_stub(run, state), 202);
             reply.headers.emplace_back("Location", run_href(run.book, state.run_id));
@@ -413,7 +445,10 @@ HttpReply ReconcileApi::post_run(const HttpServerRequest& request)
     std::vector<ExitCode> error_codes;
     for (std::size_t i = 0; i < runs.size(); ++i) {
         const auto& state = states[i];
-        if (!state.done) {
+        if (!state.done && !state.started) {
+            errors.push_back(not_started(*runs[i]));
+            error_codes.push_back(ExitCode::unavailable);
+        } else if (!state.done) {
             any_running = true;
             finished.push_back(running_stub(*runs[i], state));
         } else if (state.lock_held) {
@@ -450,6 +485,8 @@ HttpReply ReconcileApi::list_runs(const HttpServerRequest& request)
     const auto limit = static_cast<std::size_t>(query.filter.limit);
     // One page per book (one more than asked, to know whether more follow), merged newest
     // first; each book's position in the cursor is the last run id taken from it.
+    // A book that is down fails the whole list with 503 naming it (docs/decisions/request-database-deadline.md).
+    const BookDatabases databases = request_databases();
     std::vector<std::vector<RunReport>> pages;
     for (const auto& book : query.books) {
         RunFilter filter = query.filter;
@@ -457,9 +494,8 @@ HttpReply ReconcileApi::list_runs(const HttpServerRequest& request)
         if (const auto position = query.cursor.find(book); position != query.cursor.end()) {
             filter.before_run_id = position->second;
         }
-        Session session(m_settings.database_url(book), "control");
-        RunHistory history(session);
-        pages.push_back(history.list(book, filter));
+        pages.push_back(databases.with_session<std::vector<RunReport>>(
+            book, [book, filter](Session& session) { return RunHistory(session).list(book, filter); }));
     }
     std::vector<std::size_t> heads(pages.size(), 0);
     auto positions = query.cursor;
@@ -488,11 +524,12 @@ HttpReply ReconcileApi::show_run(const HttpServerRequest& request)
     const std::int64_t run_id = parse_positive(request.path_params.at("run_id"), "the run id");
     std::vector<std::string> books = configured_books(m_settings);
     if (const auto book = single_param(request.params, "book")) books = {validated_book(*book, m_settings)};
+    const BookDatabases databases = request_databases();
     std::vector<RunReport> found;
     for (const auto& book : books) {
-        Session session(m_settings.database_url(book), "control");
-        RunHistory history(session);
-        if (auto report = history.find(run_id)) found.push_back(std::move(*report));
+        auto report = databases.with_session<std::optional<RunReport>>(
+            book, [run_id](Session& session) { return RunHistory(session).find(run_id); });
+        if (report) found.push_back(std::move(*report));
     }
     if (found.empty()) throw HttpError(404, fmt::format("no run {} in the run history", run_id));
     if (found.size() > 1) {
@@ -504,10 +541,15 @@ HttpReply ReconcileApi::show_run(const HttpServerRequest& request)
     return HttpReply::json(run_report_to_json(found.front()));
 }
 
+BookDatabases ReconcileApi::request_databases()
+{
+    return BookDatabases(m_settings, m_calls, m_serve.probe_timeout);
+}
+
 HttpReply ReconcileApi::metrics(const HttpServer& server)
 {
     auto books = m_book_calls.call("metrics", configured_books(m_settings), [this](const std::string& book) {
-        return read_book_metrics(m_settings, m_registry, book);
+        return read_book_metrics(m_settings, m_registry, book, limits_after_wait(m_serve.probe_timeout));
     });
     for (auto& book : books) {
         if (!book.up && !book.down_reason.empty()) {

@@ -16,6 +16,7 @@
 
 #include "lib/check_registry.hpp"
 #include "lib/config.hpp"
+#include "lib/db.hpp"
 #include "lib/history.hpp"
 #include "lib/http_server.hpp"
 #include "lib/india_reports.hpp"
@@ -34,8 +35,9 @@ struct ServeSettings {
     AccessTokens tokens;
     bool dev = false;
     HttpLimits limits;
-    std::chrono::milliseconds run_wait{30000};      ///< POST /run answers 202 past this
-    std::chrono::milliseconds probe_timeout{5000};  ///< /metrics and /readyz answer within this
+    std::chrono::milliseconds run_wait{30000};  ///< POST /run answers 202 past this
+    /// Every request's database work (and /metrics, /readyz) ends within this.
+    std::chrono::milliseconds probe_timeout{5000};
 };
 
 /// Reads RECON_SERVE_* and the tokens. Without --dev, LEDGER_ADMIN_TOKEN is required (and both
@@ -124,12 +126,15 @@ private:
     /// a customer without a ViewTrade account, 502 when ViewTrade is unreachable, 503 when it is
     /// not configured.
     HttpReply india_report(const HttpServerRequest& request, IndiaReport report);
+    /// The books' databases for one request: its work within probe_timeout from now.
+    BookDatabases request_databases();
 
     const Settings& m_settings;
     const ServeSettings& m_serve;
     const CheckRegistry& m_registry;
     RunLauncher m_launcher;
     BoundedBookCalls m_book_calls;
+    BoundedCalls m_calls;  ///< every handler's database work, keyed by book
 };
 
 }  // namespace reconcile

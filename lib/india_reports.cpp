@@ -206,7 +206,7 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
 {
     const std::string book = "india";
     settings.require_book(book);
-    Session session(settings.read_database_url(book), "read");
+    Session session(settings.read_database_url(book), "read", request.session_limits);
     verify_book(session, book);
     LedgerSnapshot snapshot(session, settings.statement_timeout_ms);
     BrokerHub hub(settings.brokers);

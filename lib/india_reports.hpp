@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/config.hpp"
+#include "lib/db.hpp"
 #include "lib/errors.hpp"
 
 namespace reconcile {
@@ -20,6 +21,7 @@ enum class IndiaReport { ledger_recon, holdings_recon, reconciliation };
 struct IndiaReportRequest {
     IndiaReport report;
     std::optional<std::string> customer_id;
+    SessionLimits session_limits;  ///< serve: the ledger session's bounds
 };
 
 /// "ledger-recon", "holdings-recon", "reconciliation" (the CLI subcommand and URL path).

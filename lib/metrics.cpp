@@ -3,10 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -218,7 +215,8 @@ std::vector<LastCheckMetric> read_last_checks(pqxx::read_transaction& txn, const
 
 }  // namespace
 
-BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book)
+BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book,
+                              const SessionLimits& limits)
 {
     BookMetrics metrics;
     metrics.book = book;
@@ -226,7 +224,7 @@ BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& reg
         if (cadence.book == book) metrics.schedule_enabled = cadence.enabled;
     }
     try {
-        Session session(settings.database_url(book), "control");
+        Session session(settings.database_url(book), "control", limits);
         pqxx::read_transaction txn(session.connection());
         // Newest finished full run per category: one index probe each.
         std::map<Category, LastRunMetric> full_runs;
@@ -306,7 +304,7 @@ BookMetrics probe_book(const Settings& settings, const std::string& book, std::c
 {
     BookMetrics result{.book = book};
     try {
-        Session session(settings.database_url(book), "control");
+        Session session(settings.database_url(book), "control", limits_after_wait(timeout));
         pqxx::read_transaction txn(session.connection());
         set_local_statement_timeout(txn, timeout.count());
         txn.exec("SELECT 1 FROM recon.runs LIMIT 1");
@@ -317,18 +315,7 @@ BookMetrics probe_book(const Settings& settings, const std::string& book, std::c
     return result;
 }
 
-struct BoundedBookCalls::State {
-    struct Call {
-        std::mutex mutex;
-        std::condition_variable done_cv;
-        std::optional<BookMetrics> result;
-    };
-    std::mutex mutex;
-    std::map<std::string, std::shared_ptr<Call>> in_flight;  // kind/book -> the call not yet returned
-};
-
-BoundedBookCalls::BoundedBookCalls(std::chrono::milliseconds timeout)
-    : m_timeout(timeout), m_state(std::make_shared<State>())
+BoundedBookCalls::BoundedBookCalls(std::chrono::milliseconds timeout) : m_timeout(timeout)
 {
 }
 
@@ -336,44 +323,20 @@ std::vector<BookMetrics> BoundedBookCalls::call(const std::string& kind, const s
                                                 const std::function<BookMetrics(const std::string&)>& fn)
 {
     const auto deadline = std::chrono::steady_clock::now() + m_timeout;
-    std::vector<std::shared_ptr<State::Call>> calls;
-    std::vector<BookMetrics> results;
+    std::vector<std::shared_ptr<BoundedCalls::Call>> calls;
+    std::vector<std::shared_ptr<std::optional<BookMetrics>>> answers;
     for (const auto& book : books) {
-        const std::string key = kind + "/" + book;
-        std::shared_ptr<State::Call> call;
-        {
-            std::lock_guard lock(m_state->mutex);
-            if (m_state->in_flight.count(key) == 0) {
-                call = std::make_shared<State::Call>();
-                m_state->in_flight[key] = call;
-            }
-        }
-        calls.push_back(call);
-        if (!call) continue;
-        // Detached: a hanging database keeps only this thread, which ends when libpq gives up.
-        std::thread([state = m_state, call, key, book, fn] {
-            BookMetrics result = fn(book);
-            {
-                std::lock_guard lock(call->mutex);
-                call->result = std::move(result);
-            }
-            call->done_cv.notify_all();
-            std::lock_guard lock(state->mutex);
-            if (auto found = state->in_flight.find(key); found != state->in_flight.end() && found->second == call) {
-                state->in_flight.erase(found);
-            }
-        }).detach();
+        auto answer = std::make_shared<std::optional<BookMetrics>>();
+        answers.push_back(answer);
+        calls.push_back(m_calls.start(kind + "/" + book, [answer, book, fn] { answer->emplace(fn(book)); }));
     }
+    std::vector<BookMetrics> results;
     for (std::size_t i = 0; i < books.size(); ++i) {
-        const auto& call = calls[i];
-        if (!call) {
+        if (!calls[i]) {
             results.push_back(
                 {.book = books[i], .up = false, .down_reason = "its database has not answered an earlier probe yet"});
-            continue;
-        }
-        std::unique_lock lock(call->mutex);
-        if (call->done_cv.wait_until(lock, deadline, [&] { return call->result.has_value(); })) {
-            results.push_back(*call->result);
+        } else if (m_calls.wait(calls[i], deadline) && answers[i]->has_value()) {
+            results.push_back(**answers[i]);
         } else {
             results.push_back(
                 {.book = books[i],

@@ -18,6 +18,7 @@
 #include "lib/broker_health.hpp"
 #include "lib/check_registry.hpp"
 #include "lib/config.hpp"
+#include "lib/db.hpp"
 #include "lib/run_kinds.hpp"
 #include "lib/timeutil.hpp"
 
@@ -64,19 +65,21 @@ struct BookMetrics {
     std::set<Category> newest_partial;         ///< categories whose newest finished run was partial (--check)
 };
 
-/// Reads one book's figures from its run history; never throws (up=false, logged, when the
-/// database cannot be read).
-BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book);
+/// Reads one book's figures from its run history on a session within `limits`; never throws
+/// (up=false, logged, when the database cannot be read).
+BookMetrics read_book_metrics(const Settings& settings, const CheckRegistry& registry, const std::string& book,
+                              const SessionLimits& limits = {});
 
 /// Whether one book's database answers: connects and reads recon.runs (up, or down with the
-/// reason); never throws. `timeout` bounds the statement.
+/// reason); never throws. `timeout` bounds the statement; the session ends a second after it
+/// (limits_after_wait).
 BookMetrics probe_book(const Settings& settings, const std::string& book, std::chrono::milliseconds timeout);
 
 /// Calls a per-book function for several books at once, each on its own thread, and waits at
 /// most a deadline for all of them: a request that reads every book (/metrics, /readyz) answers
 /// in bounded time even when one book's database hangs. A call past the deadline is reported as
 /// down and left to finish on its own; while it hangs, later calls of the same kind for that
-/// book report down at once instead of starting another thread, so hung threads never pile up.
+/// book report down at once instead of starting another thread (lib/db.hpp's BoundedCalls).
 class BoundedBookCalls {
 public:
     explicit BoundedBookCalls(std::chrono::milliseconds timeout);
@@ -88,9 +91,8 @@ public:
                                   const std::function<BookMetrics(const std::string&)>& fn);
 
 private:
-    struct State;
     std::chrono::milliseconds m_timeout;
-    std::shared_ptr<State> m_state;
+    BoundedCalls m_calls;
 };
 
 /// The Prometheus text exposition (format 0.0.4) of every book, plus the HTTP server's count

@@ -13,14 +13,16 @@ constexpr auto stop_poll_slice = std::chrono::milliseconds(200);
 
 }  // namespace
 
-LaunchedRun::State LaunchedRun::wait(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stopping)
+LaunchedRun::State LaunchedRun::wait(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stopping,
+                                     std::chrono::steady_clock::time_point start_deadline)
 {
     std::unique_lock lock(m_mutex);
     while (!m_state.done) {
         const auto now = std::chrono::steady_clock::now();
         if (stopping.load() && m_state.started) break;
         if (now >= deadline && m_state.started) break;
-        const auto until = m_state.started ? std::min(deadline, now + stop_poll_slice) : now + stop_poll_slice;
+        if (now >= start_deadline && !m_state.started) break;
+        const auto until = std::min(m_state.started ? deadline : start_deadline, now + stop_poll_slice);
         m_changed.wait_until(lock, until);
     }
     return m_state;

@@ -36,9 +36,11 @@ public:
 
     LaunchedRun(std::string run_book, Category run_category) : book(std::move(run_book)), category(run_category) {}
 
-    /// Waits until done, or until `deadline` has passed and the run has at least started
-    /// (a run that has not even connected yet is waited for: the 202 needs its id).
-    State wait(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stopping);
+    /// Waits until done, or until `deadline` has passed and the run has at least started (the
+    /// 202 needs its id), or until `start_deadline` has passed and it has not (its database did
+    /// not answer: the handler is never held by it).
+    State wait(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stopping,
+               std::chrono::steady_clock::time_point start_deadline);
 
     const std::string book;
     const Category category;

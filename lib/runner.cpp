@@ -87,9 +87,10 @@ std::optional<std::string> standby_lag_seconds(Session& control, Session& read)
 /// The session the checks read from. A configured replica must serve the same book; when it is
 /// a standby its replay lag is logged and held to RECON_READ_MAX_LAG_SECONDS. Runs under the
 /// lock but before the run row, so a refused replica writes nothing.
-std::unique_ptr<Session> open_read_session(const Settings& settings, const std::string& book, Session& control)
+std::unique_ptr<Session> open_read_session(const Settings& settings, const std::string& book, Session& control,
+                                           const SessionLimits& limits)
 {
-    auto read = std::make_unique<Session>(settings.read_database_url(book), "read");
+    auto read = std::make_unique<Session>(settings.read_database_url(book), "read", limits);
     if (settings.read_database_urls.count(book) == 0) return read;
     verify_book_identity(*read, book);
     const auto lag = standby_lag_seconds(control, *read);
@@ -214,7 +215,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     settings.require_book(request.book);
     require_shardable(request.category, request.shard);
     const auto checks = registry.select(request.category, request.check_names);
-    Session control(settings.database_url(request.book), "control");
+    Session control(settings.database_url(request.book), "control", request.session_limits);
     verify_book(control, request.book);
 
     auto lock = RunLock::try_acquire(control, request.book, request.category, request.shard);
@@ -240,7 +241,7 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     report.started_at = std::chrono::system_clock::now();
     const auto started = std::chrono::steady_clock::now();
 
-    const auto read = open_read_session(settings, request.book, control);
+    const auto read = open_read_session(settings, request.book, control, request.session_limits);
     std::set<ContractView> views{ContractView::book_identity};
     for (const Check* check : checks) views.merge(check->reads());
     verify_contract(*read, request.book, views);

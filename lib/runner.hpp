@@ -30,6 +30,10 @@ struct RunRequest {
     /// SIGTERM/SIGINT handling (`reconcile run`): a signal ends the run `interrupted`, with no
     /// results, its lock released, throwing Error(130 or 143). Null: signals are not taken here.
     RunInterruption* interruption = nullptr;
+    /// Bounds of the run's sessions (serve: a connect timeout, so a database that does not
+    /// answer fails the run instead of holding its thread). Only that: checks have their own
+    /// statement timeout (RECON_STATEMENT_TIMEOUT_MS), and a long run rides out a network blip.
+    SessionLimits session_limits;
 };
 
 /// How a run ended: skipped because the lock was held (nothing written), or a report.

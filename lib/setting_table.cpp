@@ -344,7 +344,8 @@ const std::vector<SettingSpec>& setting_table()
             "`serve`: open connections from one client address; beyond it, 503 with Retry-After at once",
             G::serve, &S::serve, &V::max_connections_per_client),
         whole("RECON_SERVE_PROBE_TIMEOUT_SECONDS", "5", 1, 300,
-            "`serve`: `/metrics` and `/readyz` answer within this; a book whose database has not answered is down",
+            "`serve`: every request's database work ends within this (`/metrics` and `/readyz` included); a book "
+            "whose database has not answered is down (503 naming it)",
             G::serve, &S::serve, &V::probe_timeout_seconds),
         whole("RECON_SERVE_RUN_WAIT_SECONDS", "30", 0, 3600,
             "`serve`: how long `POST /v1/reconciliation/run` waits for its runs before answering 202",

@@ -137,7 +137,8 @@ std::string describe(const TraceQuery& query)
 }
 
 /// Reads the traced transactions and their lines in one snapshot.
-void read_transactions(Session& read, const Settings& settings, const TraceQuery& query, TraceReport& report)
+void read_transactions(Session& read, const Settings& settings, const TraceQuery& query, TraceReport& report,
+                       const SessionLimits& limits)
 {
     const bool by_txn = query.txn_id.has_value();
     const std::string sql = fmt::format("WITH matched AS ({}),\n{}", by_txn ? matched_by_txn_sql : matched_by_key_sql,
@@ -145,7 +146,10 @@ void read_transactions(Session& read, const Settings& settings, const TraceQuery
                                                     fmt::arg("effective_at", utc_text("r.effective_at")),
                                                     fmt::arg("posted_at", utc_text("r.posted_at"))));
     ReadSnapshot txn(read.connection());
-    set_local_statement_timeout(txn, settings.statement_timeout_ms);
+    // The shorter of the setting and the session's own bound (a serve request's deadline).
+    const long long bound = limits.statement_timeout.count();
+    set_local_statement_timeout(
+        txn, bound > 0 ? std::min<long long>(bound, settings.statement_timeout_ms) : settings.statement_timeout_ms);
     pqxx::result rows;
     try {
         rows = by_txn ? txn.exec_params(sql, *query.txn_id, trace_transaction_cap)
@@ -263,19 +267,20 @@ std::string value_or_dash(const std::optional<std::string>& value)
 
 }  // namespace
 
-TraceReport trace_transaction(const Settings& settings, const std::string& book, const TraceQuery& query)
+TraceReport trace_transaction(const Settings& settings, const std::string& book, const TraceQuery& query,
+                              const SessionLimits& limits)
 {
     settings.require_book(book);
     TraceReport report;
     report.book = book;
     report.query = query;
-    Session control(settings.database_url(book), "control");
+    Session control(settings.database_url(book), "control", limits);
     verify_book(control, book);
     if (settings.read_database_url(book) == settings.database_url(book)) {
-        read_transactions(control, settings, query, report);
+        read_transactions(control, settings, query, report, limits);
     } else {
-        Session read(settings.read_database_url(book), "read");
-        read_transactions(read, settings, query, report);
+        Session read(settings.read_database_url(book), "read", limits);
+        read_transactions(read, settings, query, report, limits);
     }
     read_variances(control, report);
     return report;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/config.hpp"
+#include "lib/db.hpp"
 #include "lib/results.hpp"
 
 namespace reconcile {
@@ -82,8 +83,9 @@ inline constexpr std::int64_t trace_line_cap = 2000;
 /// reversals in both directions and the transactions sharing its source key, then through
 /// recon.runs on the primary to the variances that name any of them in the latest run of each
 /// check. Values reach SQL only as parameters. A query that names nothing is Error(usage);
-/// a database of another book is Error(config).
-TraceReport trace_transaction(const Settings& settings, const std::string& book, const TraceQuery& query);
+/// a database of another book is Error(config). Its sessions keep within `limits` (serve).
+TraceReport trace_transaction(const Settings& settings, const std::string& book, const TraceQuery& query,
+                              const SessionLimits& limits = {});
 
 /// The trace as one JSON document (schema/trace-output.schema.json).
 nlohmann::json trace_report_to_json(const TraceReport& report);

@@ -52,8 +52,9 @@ std::string_view content_type_of(std::string_view name)
 
 }  // namespace
 
-HttpReply list_variances_reply(const Settings& settings, const CheckRegistry& registry, const QueryParams& params)
+HttpReply list_variances_reply(const BookDatabases& databases, const CheckRegistry& registry, const QueryParams& params)
 {
+    const Settings& settings = databases.settings();
     require_known_params(params, {"book", "check", "state", "class", "cursor", "limit"});
     VarianceHistoryFilter filter;
     filter.check_name = single_param(params, "check");
@@ -89,11 +90,10 @@ HttpReply list_variances_reply(const Settings& settings, const CheckRegistry& re
     bool more = false;
     for (const auto& book : books_of(settings, params)) {
         const std::int64_t room = limit - static_cast<std::int64_t>(variances.size());
-        Session session(settings.database_url(book), "control");
-        verify_book(session, book);
         filter.offset = offsets[book];
         filter.limit = std::max<std::int64_t>(room, 0) + 1;
-        const auto rows = list_variance_history(session, book, filter);
+        const auto rows = databases.with_session<std::vector<VarianceHistory>>(
+            book, [book, filter](Session& session) { return list_variance_history(session, book, filter); });
         const auto taken = std::min<std::int64_t>(room, static_cast<std::int64_t>(rows.size()));
         for (std::int64_t i = 0; i < taken; ++i) variances.push_back(variance_history_to_json(rows[i]));
         offsets[book] += taken;
@@ -106,9 +106,10 @@ HttpReply list_variances_reply(const Settings& settings, const CheckRegistry& re
                             {"next_cursor", more ? nlohmann::json(encode_cursor(offsets)) : nlohmann::json(nullptr)}});
 }
 
-HttpReply variance_action_reply(const Settings& settings, VarianceAction action, const std::string& fingerprint,
+HttpReply variance_action_reply(const BookDatabases& databases, VarianceAction action, const std::string& fingerprint,
                                 std::string_view body)
 {
+    const Settings& settings = databases.settings();
     nlohmann::json document = nlohmann::json::object();
     if (body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
         document = nlohmann::json::parse(body, nullptr, false);
@@ -141,7 +142,7 @@ HttpReply variance_action_reply(const Settings& settings, VarianceAction action,
     }
     std::vector<RecordedAction> recorded;
     try {
-        recorded = record_variance_actions(settings, request);
+        recorded = record_variance_actions(databases, request);
     } catch (const UnknownVariance& e) {
         throw HttpError(404, e.what());
     }
@@ -157,8 +158,9 @@ HttpReply variance_action_reply(const Settings& settings, VarianceAction action,
     return HttpReply::json({{"actions", std::move(actions)}});
 }
 
-HttpReply trace_reply(const Settings& settings, const QueryParams& params)
+HttpReply trace_reply(const BookDatabases& databases, const QueryParams& params)
 {
+    const Settings& settings = databases.settings();
     require_known_params(params, {"book", "txn", "source", "source_txn_id"});
     const auto book = single_param(params, "book");
     if (!book) throw HttpError(400, "trace needs book=");
@@ -168,11 +170,17 @@ HttpReply trace_reply(const Settings& settings, const QueryParams& params)
     if (!query.txn_id && !(query.source && query.source_txn_id)) {
         throw HttpError(400, "trace needs txn=ID or source=S&source_txn_id=X");
     }
-    return HttpReply::json(trace_report_to_json(trace_transaction(settings, validated_book(*book, settings), query)));
+    const std::string name = validated_book(*book, settings);
+    // Its own copy of the settings: the work may outlive this request (lib/db.hpp BookDatabases).
+    const auto report = databases.call<TraceReport>(name, [settings, name, query](const SessionLimits& limits) {
+        return trace_transaction(settings, name, query, limits);
+    });
+    return HttpReply::json(trace_report_to_json(report));
 }
 
-HttpReply daily_reply(const Settings& settings, const QueryParams& params)
+HttpReply daily_reply(const BookDatabases& databases, const QueryParams& params)
 {
+    const Settings& settings = databases.settings();
     require_known_params(params, {"book", "days"});
     std::int64_t days = 30;
     if (const auto text = single_param(params, "days")) {
@@ -181,15 +189,19 @@ HttpReply daily_reply(const Settings& settings, const QueryParams& params)
     }
     nlohmann::json series = nlohmann::json::array();
     for (const auto& book : books_of(settings, params)) {
-        Session session(settings.database_url(book), "control");
-        pqxx::read_transaction txn(session.connection());
-        for (const auto& row : txn.exec_params(daily_sql, book, days)) {
-            series.push_back({{"book", book},
-                              {"check_name", row["check_name"].as<std::string>()},
-                              {"date", row["day"].as<std::string>()},
-                              {"variances", row["variances"].as<std::int64_t>()},
-                              {"drift", row["drift"].as<std::string>()}});
-        }
+        const auto days_of_book = databases.with_session<nlohmann::json>(book, [book, days](Session& session) {
+            nlohmann::json rows = nlohmann::json::array();
+            pqxx::read_transaction txn(session.connection());
+            for (const auto& row : txn.exec_params(daily_sql, book, days)) {
+                rows.push_back({{"book", book},
+                                {"check_name", row["check_name"].as<std::string>()},
+                                {"date", row["day"].as<std::string>()},
+                                {"variances", row["variances"].as<std::int64_t>()},
+                                {"drift", row["drift"].as<std::string>()}});
+            }
+            return rows;
+        });
+        for (const auto& row : days_of_book) series.push_back(row);
     }
     return HttpReply::json({{"days", days}, {"series", std::move(series)}});
 }

@@ -1147,3 +1147,200 @@ TEST_CASE("an API run logs the one line every finished run logs, with its trigge
     CHECK(stopped.err.find("\nreconcile: warn: run " + id + " of uae/A (api) finished fail in " + ms +
                            " ms (exit 1): 1 check(s) failed\n") != std::string::npos);
 }
+
+namespace {
+
+/// A book database that accepts TCP connections and never says a word (as in the /metrics case
+/// above): every request's database work must still end within the deadline.
+class SilentDatabase {
+public:
+    SilentDatabase() : m_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))
+    {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(::listen(m_fd, 64) == 0);
+        socklen_t length = sizeof address;
+        ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&address), &length);
+        m_url = fmt::format("postgresql://postgres@127.0.0.1:{}/nowhere", ntohs(address.sin_port));
+    }
+    ~SilentDatabase() { ::close(m_fd); }
+    SilentDatabase(const SilentDatabase&) = delete;
+    SilentDatabase& operator=(const SilentDatabase&) = delete;
+    const std::string& url() const { return m_url; }
+
+private:
+    int m_fd;
+    std::string m_url;
+};
+
+/// One timed exchange.
+struct TimedReply {
+    HttpResult reply;
+    double seconds = 0;
+};
+
+TimedReply timed(const std::function<HttpResult()>& exchange)
+{
+    const auto before = std::chrono::steady_clock::now();
+    TimedReply result{.reply = exchange()};
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+    return result;
+}
+
+}  // namespace
+
+TEST_CASE("a hanging book: every request's database work answers 503 naming it within the deadline")
+{
+    auto& b = clean_books();
+    SilentDatabase silent;
+    // Two workers and a 2 s deadline: more hanging requests than workers below.
+    ServeProcess server(book_env(b, {{"RECON_DATABASE_URL_INDIA", silent.url()},
+                                     {"RECON_SERVE_PROBE_TIMEOUT_SECONDS", "2"},
+                                     {"RECON_SERVE_WORKERS", "2"}}));
+    const int port = server.port();
+    // The deadline passed, or an earlier request to the book still hangs past it.
+    const std::set<std::string> book_down{"book 'india': its database did not answer within 2000 ms",
+                                          "book 'india': its database has not answered an earlier request yet"};
+    const std::string fingerprint = "0123456789abcdef0123456789abcdef";
+    const std::vector<std::pair<std::string, std::function<HttpResult()>>> requests{
+        {"runs, every book", [&] { return http_get(port, "/v1/reconciliation/runs", read_headers()); }},
+        {"runs of india", [&] { return http_get(port, "/v1/reconciliation/runs?book=india", read_headers()); }},
+        {"one run", [&] { return http_get(port, "/v1/reconciliation/runs/1", read_headers()); }},
+        {"variances", [&] { return http_get(port, "/v1/reconciliation/variances", read_headers()); }},
+        {"daily", [&] { return http_get(port, "/v1/reconciliation/daily", read_headers()); }},
+        {"trace", [&] { return http_get(port, "/v1/reconciliation/trace?book=india&txn=1", read_headers()); }},
+        {"ack",
+         [&] {
+             return http_post(port, "/v1/reconciliation/variances/" + fingerprint + "/ack", admin_headers(),
+                              R"({"class":"data","note":"rebuild"})");
+         }},
+        {"unack",
+         [&] {
+             return http_post(port, "/v1/reconciliation/variances/" + fingerprint + "/unack", admin_headers(), "");
+         }},
+    };
+    for (const auto& [name, exchange] : requests) {
+        CAPTURE(name);
+        const auto [reply, seconds] = timed(exchange);
+        CHECK(reply.status == 503);
+        CHECK(seconds < 3.5);
+        CHECK(book_down.count(reply.json()["detail"].get<std::string>()) == 1);
+    }
+
+    // A run whose database does not answer is not waited for past the deadline either.
+    const auto run = timed([&] {
+        return http_post(port, "/v1/reconciliation/run", admin_headers(), R"({"book":"india","category":"A"})");
+    });
+    CHECK(run.reply.status == 503);
+    CHECK(run.seconds < 3.5);
+    CHECK(
+        run.reply.json() ==
+        nlohmann::json{{"book", "india"},
+                       {"category", "A"},
+                       {"exit_code", 69},
+                       {"detail", "book 'india': its database did not answer within 2000 ms; the run did not start"}});
+
+    // Three times as many hanging requests as workers, all at once: each answers within the
+    // deadline, the other book answers, and /healthz stays 200.
+    std::vector<TimedReply> hanging(6);
+    std::vector<std::thread> clients;
+    for (auto& slot : hanging) {
+        clients.emplace_back([&slot, port] {
+            slot = timed([&] { return http_get(port, "/v1/reconciliation/runs?book=india", read_headers()); });
+        });
+    }
+    const auto health = timed([&] { return http_get(port, "/healthz"); });
+    for (auto& client : clients) client.join();
+    CHECK(health.reply.status == 200);
+    CHECK(health.seconds < 3.5);
+    for (const auto& [reply, seconds] : hanging) {
+        CHECK(reply.status == 503);
+        CHECK(seconds < 3.5);
+        CHECK(book_down.count(reply.json()["detail"].get<std::string>()) == 1);
+    }
+    const auto uae = timed([&] { return http_get(port, "/v1/reconciliation/runs?book=uae", read_headers()); });
+    CHECK(uae.reply.status == 200);
+    CHECK(uae.seconds < 3.5);
+    CHECK(http_get(port, "/healthz").status == 200);
+    // An abandoned call ends a second or two past its deadline (its session's connect timeout
+    // follows the deadline, not the 10 s PGCONNECT_TIMEOUT default), so the next request to the
+    // book soon makes a fresh call again, which the deadline ends.
+    const auto fresh_call = [&] {
+        return http_get(port, "/v1/reconciliation/runs?book=india", read_headers()).json()["detail"] ==
+               "book 'india': its database did not answer within 2000 ms";
+    };
+    REQUIRE(wait_for(fresh_call, 15s));  // a call abandoned just now
+    CHECK(wait_for(fresh_call, 3500ms));
+    server.stop();
+}
+
+TEST_CASE("one of two books down: every route that reads or acts on every book answers 503 naming it")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_DATABASE_URL_INDIA", "postgresql://postgres@127.0.0.1:1/nowhere"}}));
+    const int port = server.port();
+    const nlohmann::json down = {
+        {"detail",
+         "book 'india': cannot connect to the control database: connection to server at \"127.0.0.1\", port 1 "
+         "failed: Connection refused"}};
+    const std::string fingerprint = "0123456789abcdef0123456789abcdef";
+    for (const auto& [name, reply] : std::vector<std::pair<std::string, HttpResult>>{
+             {"runs", http_get(port, "/v1/reconciliation/runs", read_headers())},
+             {"one run", http_get(port, "/v1/reconciliation/runs/1", read_headers())},
+             {"variances", http_get(port, "/v1/reconciliation/variances", read_headers())},
+             {"daily", http_get(port, "/v1/reconciliation/daily", read_headers())},
+             {"ack", http_post(port, "/v1/reconciliation/variances/" + fingerprint + "/ack", admin_headers(),
+                               R"({"class":"data","note":"rebuild"})")},
+             {"unack",
+              http_post(port, "/v1/reconciliation/variances/" + fingerprint + "/unack", admin_headers(), "")}}) {
+        CAPTURE(name);
+        CHECK(reply.status == 503);
+        CHECK(reply.json() == down);
+    }
+    // The book that answers is read as ever.
+    const auto uae = http_get(port, "/v1/reconciliation/runs?book=uae", read_headers());
+    CHECK(uae.status == 200);
+    CHECK(uae.json() == nlohmann::json{{"runs", nlohmann::json::array()}, {"next_cursor", nullptr}});
+    server.stop();
+}
+
+TEST_CASE("a hung backend: a request waiting on a lock answers 503 within the deadline, and its statement ends")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_PROBE_TIMEOUT_SECONDS", "2"}}));
+    const int port = server.port();
+    // Another session holds the run history: the request's statement waits on the lock.
+    pqxx::connection locker(b.uae.url());
+    pqxx::work lock(locker);
+    lock.exec("LOCK TABLE recon.runs IN ACCESS EXCLUSIVE MODE");
+    const auto waiting = [&] {
+        pqxx::connection observer(b.uae.url());
+        pqxx::read_transaction txn(observer);
+        return txn
+            .exec(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+                " AND wait_event_type = 'Lock'")[0][0]
+            .as<int>();
+    };
+
+    const auto reply = timed([&] { return http_get(port, "/v1/reconciliation/runs?book=uae", read_headers()); });
+    CHECK(reply.reply.status == 503);
+    CHECK(reply.seconds >= 1.9);
+    CHECK(reply.seconds < 3.5);
+    CHECK(reply.reply.json() == nlohmann::json{{"detail", "book 'uae': its database did not answer within 2000 ms"}});
+    // The server cancels the abandoned statement (statement_timeout) while the lock is still held.
+    CHECK(waiting() == 1);
+    CHECK(wait_for([&] { return waiting() == 0; }, 5s));
+    lock.abort();
+    HttpResult after;
+    CHECK(wait_for(
+        [&] {
+            after = http_get(port, "/v1/reconciliation/runs?book=uae", read_headers());
+            return after.status == 200;
+        },
+        5s));
+    CHECK(after.json() == nlohmann::json{{"runs", nlohmann::json::array()}, {"next_cursor", nullptr}});
+    server.stop();
+}

@@ -356,3 +356,26 @@ TEST_CASE("bounded book calls: a call past the deadline is down, and while it ha
         },
         std::chrono::seconds(5)));
 }
+
+TEST_CASE("bounded sessions: the URL keeps its parameters, the bounds are added (ours win), nothing without bounds")
+{
+    using std::chrono::milliseconds;
+    const std::string url = "postgresql://app:s3cr%27t@db.example:5433/ledger?sslmode=require&connect_timeout=60";
+    CHECK(bounded_conninfo(url, {}) == url);
+    CHECK(bounded_conninfo(url, {.statement_timeout = milliseconds(500)}) == url);
+    CHECK(bounded_conninfo(url, {.connect_timeout = milliseconds(2500), .dead_peer_timeout = milliseconds(2500)}) ==
+          "user='app' password='s3cr\\'t' dbname='ledger' host='db.example' port='5433' sslmode='require' "
+          "connect_timeout='4' keepalives='1' keepalives_idle='1' keepalives_interval='1' keepalives_count='3' "
+          "tcp_user_timeout='2500'");
+    // A run's sessions: the connect timeout only.
+    CHECK(bounded_conninfo("host=/run/postgresql dbname=x", {.connect_timeout = milliseconds(1000)}) ==
+          "dbname='x' host='/run/postgresql' connect_timeout='2'");
+    CHECK(bounded_conninfo("host=h", {.dead_peer_timeout = milliseconds(1000)}) ==
+          "host='h' keepalives='1' keepalives_idle='1' keepalives_interval='1' keepalives_count='1' "
+          "tcp_user_timeout='1000'");
+    // A URL libpq cannot read is left for the connection to refuse with its own words.
+    CHECK(bounded_conninfo("postgresql://[", {.connect_timeout = milliseconds(1000)}) == "postgresql://[");
+    CHECK(limits_after_wait(milliseconds(2000)).connect_timeout == milliseconds(3000));
+    CHECK(limits_after_wait(milliseconds(2000)).dead_peer_timeout == milliseconds(3000));
+    CHECK(limits_after_wait(milliseconds(2000)).statement_timeout == milliseconds(3000));
+}
