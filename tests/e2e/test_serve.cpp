@@ -1004,15 +1004,12 @@ TEST_CASE("headers (RFC 9112 3.2, 5): Host once in HTTP/1.1, no space before a c
         CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", variant.detail}});
     }
     // Served: HTTP/1.0 needs no Host; an empty Host, an IP literal and a port are valid values.
-    for (const std::string request : {"GET /healthz HTTP/1.0\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost:\r\n\r\n",
-                                      "GET /healthz HTTP/1.1\r\nHost: [::1]:8078\r\n\r\n",
-                                      "GET /healthz HTTP/1.1\r\nHost: reconcile.example:8078\r\n\r\n"}) {
-        CAPTURE(request);
+    for (const std::string host : {"", "Host:\r\n", "Host: [::1]:8078\r\n", "Host: reconcile.example:8078\r\n"}) {
+        CAPTURE(host);
         RawConnection raw(port);
-        raw.send_all(request);
-        const bool closed = raw.closed_within(300ms);
-        CHECK(raw_status(raw.received()) == 200);
-        CHECK(closed == (request.find("HTTP/1.0") != std::string::npos));  // 1.1 keeps the connection
+        raw.send_all(std::string("GET /healthz HTTP/") + (host.empty() ? "1.0" : "1.1") + "\r\n" + host +
+                     "Connection: close\r\n\r\n");
+        CHECK(raw_status(raw.read_until_closed(5s)) == 200);
     }
     server.stop();
 }
