@@ -62,9 +62,64 @@ struct Refusal {
     std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
-/// What the raw header block says about the body's framing, checked strictly (RFC 9112 6.1,
-/// 6.3): Transfer-Encoding only exactly `chunked`, never with Content-Length, one
-/// Content-Length, and no obsolete line folding.
+/// RFC 9110 5.6.2: a field name is a token.
+bool is_tchar(char c)
+{
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) != 0 && byte < 0x80) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+/// RFC 3986 host [":" port], the value of Host and the authority of an absolute-form target
+/// (RFC 9112 3.2); an empty host only when `empty_host` allows it. No userinfo.
+bool valid_authority(std::string_view text, bool empty_host)
+{
+    const auto digits = [](std::string_view port) {
+        return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    const auto host_char = [](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return (byte < 0x80 && std::isalnum(byte) != 0) ||
+               std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+    };
+    const auto valid_host = [&](std::string_view host, bool colons) {
+        for (std::size_t i = 0; i < host.size(); ++i) {
+            if (host[i] == '%') {  // pct-encoded: % HEX HEX
+                if (i + 2 >= host.size() || std::isxdigit(static_cast<unsigned char>(host[i + 1])) == 0 ||
+                    std::isxdigit(static_cast<unsigned char>(host[i + 2])) == 0) {
+                    return false;
+                }
+                i += 2;
+            } else if (!host_char(host[i]) && !(colons && host[i] == ':')) {
+                return false;
+            }
+        }
+        return true;
+    };
+    std::string_view host = text;
+    if (!text.empty() && text.front() == '[') {
+        // An IP literal: IPv6 or IPvFuture between brackets.
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close == 1) return false;
+        if (!valid_host(text.substr(1, close - 1), true)) return false;
+        const auto rest = text.substr(close + 1);
+        return rest.empty() || (rest.front() == ':' && digits(rest.substr(1)));
+    }
+    if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
+        if (!digits(text.substr(colon + 1))) return false;
+        host = text.substr(0, colon);
+    }
+    if (host.empty()) return empty_host;
+    return valid_host(host, false);
+}
+
+/// What the raw header block says about the body's framing, checked strictly before Beast
+/// parses it (RFC 9112 3.2, 5, 6.1, 6.3), so every request that could be read two ways is
+/// refused: one Host (required in HTTP/1.1); header names that are tokens, with no space
+/// before the colon; no bare CR or LF and no other control character but HTAB in a header; no
+/// obsolete line folding; Transfer-Encoding only as `chunked` alone (case-insensitive), never
+/// with Content-Length, never in HTTP/1.0, `chunked` never before another coding; one valid
+/// Content-Length.
 struct Framing {
     bool chunked = false;
     std::optional<std::size_t> length;
@@ -76,8 +131,25 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
     Framing framing;
     std::vector<std::string_view> lengths;
     std::vector<std::string_view> encodings;
+    std::vector<std::string_view> hosts;
     std::size_t at = head.find("\r\n");
     if (at == std::string_view::npos) return Refusal{400, "malformed HTTP request"};
+    const std::string_view request_line = head.substr(0, at);
+    if (request_line.find_first_of("\r\n") != std::string_view::npos) {
+        return Refusal{400, "a bare CR or LF in the request line"};
+    }
+    // method SP target SP HTTP/<digit>.<digit> (RFC 9112 3); the version decides whether Host is
+    // required and Transfer-Encoding trusted (both from HTTP/1.1 on).
+    const auto first_space = request_line.find(' ');
+    const auto last_space = request_line.rfind(' ');
+    const std::string_view version = request_line.substr(last_space + 1);
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (first_space == std::string_view::npos || first_space == 0 || last_space <= first_space + 1 ||
+        version.size() != 8 || version.substr(0, 5) != "HTTP/" || !digit(version[5]) || version[6] != '.' ||
+        !digit(version[7])) {
+        return Refusal{400, "malformed HTTP request"};
+    }
+    const bool before_http11 = version[5] == '0' || (version[5] == '1' && version[7] == '0');
     at += 2;
     while (at < head.size()) {
         const std::size_t end = head.find("\r\n", at);
@@ -87,13 +159,36 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
         if (line.front() == ' ' || line.front() == '\t') {
             return Refusal{400, "obsolete line folding in the request headers"};
         }
+        if (line.find_first_of("\r\n") != std::string_view::npos) {
+            return Refusal{400, "a bare CR or LF in the request headers"};
+        }
         const auto colon = line.find(':');
         if (colon == std::string_view::npos) return Refusal{400, "malformed HTTP request"};
-        const std::string name = lower(line.substr(0, colon));
+        const std::string_view raw_name = line.substr(0, colon);
+        if (!raw_name.empty() && (raw_name.back() == ' ' || raw_name.back() == '\t')) {
+            return Refusal{400, "whitespace between a header name and its colon"};
+        }
+        if (raw_name.empty() || !std::all_of(raw_name.begin(), raw_name.end(), is_tchar)) {
+            return Refusal{400, "malformed HTTP request"};
+        }
         const std::string_view value = trim(line.substr(colon + 1));
+        if (std::any_of(value.begin(), value.end(), [](char c) {
+                const auto byte = static_cast<unsigned char>(c);
+                return (byte < 0x20 && c != '\t') || byte == 0x7f;
+            })) {
+            return Refusal{400, "a control character in a request header"};
+        }
+        const std::string name = lower(raw_name);
+        if (name == "host") hosts.push_back(value);
         if (name == "content-length") lengths.push_back(value);
         if (name == "transfer-encoding") encodings.push_back(value);
         if (name == "expect" && lower(value) == "100-continue") framing.expect_continue = true;
+    }
+    if (hosts.size() > 1) return Refusal{400, "more than one Host header"};
+    if (hosts.empty() && !before_http11) return Refusal{400, "missing Host header (HTTP/1.1 requires it)"};
+    if (!hosts.empty() && !valid_authority(hosts.front(), true)) return Refusal{400, "invalid Host header"};
+    if (!encodings.empty() && before_http11) {
+        return Refusal{400, "Transfer-Encoding in an HTTP/1.0 request: its framing cannot be trusted"};
     }
     if (!encodings.empty() && !lengths.empty()) {
         return Refusal{400, "both Content-Length and Transfer-Encoding: the body's length is ambiguous"};
@@ -101,8 +196,25 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
     if (lengths.size() > 1) return Refusal{400, "more than one Content-Length"};
     if (encodings.size() > 1) return Refusal{400, "more than one Transfer-Encoding"};
     if (!encodings.empty()) {
-        if (encodings.front() != "chunked") {
-            return Refusal{501, fmt::format("unsupported Transfer-Encoding (only chunked is accepted)")};
+        // A list of codings, names case-insensitive (RFC 9112 7); empty list elements are
+        // allowed (RFC 9110 5.6.1) and ignored.
+        std::vector<std::string> codings;
+        std::string_view list = encodings.front();
+        while (true) {
+            const auto comma = list.find(',');
+            const auto coding = trim(list.substr(0, comma));
+            if (!coding.empty()) codings.push_back(lower(coding));
+            if (comma == std::string_view::npos) break;
+            list.remove_prefix(comma + 1);
+        }
+        const auto chunked = std::count(codings.begin(), codings.end(), "chunked");
+        if (codings.empty()) return Refusal{400, "an empty Transfer-Encoding"};
+        if (chunked > 1) return Refusal{400, "Transfer-Encoding applies chunked more than once"};
+        if (chunked == 1 && codings.back() != "chunked") {
+            return Refusal{400, "chunked is not the final Transfer-Encoding: the body's length is ambiguous"};
+        }
+        if (codings.size() > 1 || chunked == 0) {
+            return Refusal{501, "unsupported Transfer-Encoding (only chunked is accepted)"};
         }
         framing.chunked = true;
     }
@@ -118,6 +230,26 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
         }
     }
     return framing;
+}
+
+/// The origin form (path and query) of a request target: itself when it is one, the path and
+/// query of an absolute-form http(s) target (RFC 9112 3.2.2: a server MUST accept it; its
+/// authority wins over Host, which routing ignores anyway); std::nullopt for anything else
+/// (authority-form and asterisk-form are for CONNECT and OPTIONS, which no route serves).
+std::optional<std::string> origin_form(std::string_view target)
+{
+    if (!target.empty() && target.front() == '/') return std::string(target);
+    const auto scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos) return std::nullopt;
+    const std::string scheme = lower(target.substr(0, scheme_end));
+    if (scheme != "http" && scheme != "https") return std::nullopt;
+    std::string_view rest = target.substr(scheme_end + 3);
+    const auto authority_end = std::min(rest.find('/'), rest.find('?'));
+    const auto authority = rest.substr(0, authority_end);
+    if (!valid_authority(authority, false)) return std::nullopt;
+    rest = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+    // An empty path is "/" (RFC 9112 3.2.1).
+    return rest.empty() || rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
 }
 
 /// A fixed pool of threads for handlers with a bounded queue: past it the caller answers 503.
@@ -562,8 +694,12 @@ private:
                 m_timed_out = true;
                 m_socket.cancel();
                 break;
-            case Phase::idle:
             case Phase::writing:
+                // A client that does not read: reset, so the kernel does not keep retrying the
+                // unsent rest of the response into its closed window for minutes.
+                close_now(true);
+                break;
+            case Phase::idle:
             case Phase::draining:
                 close_now();
                 break;
@@ -650,11 +786,13 @@ private:
         m_client_keep_alive = header.keep_alive();  // HTTP/1.1 unless "Connection: close"; 1.0 only when asked
         m_request = HttpServerRequest{};
         m_request.method = std::string(header.method_string());
-        m_request.target = std::string(header.target());
         m_request.peer = m_peer;
         for (const auto& field : header) {
             m_request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
         }
+        auto origin = origin_form(header.target());
+        if (!origin) return refuse({400, "malformed request target"});
+        m_request.target = std::move(*origin);
         const std::string_view target = m_request.target;
         const auto question = target.find('?');
         const auto path = percent_decode(target.substr(0, question), false);
@@ -872,13 +1010,18 @@ private:
                                  });
     }
 
-    void close_now()
+    /// Closes the socket; `reset` discards whatever is unsent and answers the client with RST.
+    void close_now(bool reset = false)
     {
         if (m_phase == Phase::closed) return;
         m_phase = Phase::closed;
         disarm();
         boost::system::error_code ignored;
-        m_socket.shutdown(tcp::socket::shutdown_both, ignored);
+        if (reset) {
+            m_socket.set_option(asio::socket_base::linger(true, 0), ignored);
+        } else {
+            m_socket.shutdown(tcp::socket::shutdown_both, ignored);
+        }
         m_socket.close(ignored);
     }
 

@@ -61,7 +61,7 @@ private:
 /// One request as a handler sees it, independent of the transport.
 struct HttpServerRequest {
     std::string method;                                        ///< GET, HEAD, POST, ...
-    std::string target;                                        ///< as sent: path and query
+    std::string target;                                        ///< path and query as sent (origin form)
     std::string path;                                          ///< percent-decoded, valid UTF-8
     std::multimap<std::string, std::string> params;            ///< query parameters, decoded
     std::vector<std::pair<std::string, std::string>> headers;  ///< as sent, in order

@@ -20,8 +20,9 @@ void log_line(LogLevel level, std::string_view message);
 
 /// The bytes of one log line: "<N>" (the syslog priority: 3 error, 4 warn, 6 info, 7 debug)
 /// when `journal_priority`, then "reconcile: <level>: <message>\n", with CR and LF in the message
-/// folded to spaces and every other control character (ESC included) written as \xNN, so no
-/// client-supplied text can forge a line or drive a terminal.
+/// folded to spaces, every other C0 control (ESC included) and DEL written as \xNN, a C1 control
+/// (U+0080-U+009F) as the \xc2\xNN of its UTF-8 form and any byte that is not UTF-8 as \xNN,
+/// so no client-supplied text can forge a line or drive a terminal.
 std::string format_log_line(LogLevel level, std::string_view message, bool journal_priority);
 
 /// Shows `text` as stderr's status line (terminal progress), rewriting the previous one in

@@ -154,7 +154,8 @@ private:
                         client.next = now + 4s;
                         break;
                     case Kind::slowloris:
-                        bytes = client.sent == 0 ? std::string("GET /healthz HTTP/1.1\r\nX-Slow: ") : std::string("a");
+                        bytes = client.sent == 0 ? std::string("GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+                                                 : std::string("a");
                         client.next = now + 1s;
                         ++client.sent;
                         break;
@@ -261,26 +262,35 @@ TEST_CASE("smuggling: a POST run hidden behind refused or ambiguous framing is n
         std::string headers;
         std::string body;
         int status;
+        std::string version = "HTTP/1.1";
     };
+    // Each is read one way by some server or proxy and another way by others (`Chunked` is not
+    // here: it is chunked to every RFC 9112 reader, so what follows it is no smuggling).
     const std::vector<Variant> variants{
-        {"TE Chunked (capital)", "Transfer-Encoding: Chunked\r\n", chunk + smuggled, 501},
         {"TE gzip", "Transfer-Encoding: gzip\r\n", smuggled, 501},
         {"TE gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n", chunk + smuggled, 501},
+        {"TE chunked, gzip", "Transfer-Encoding: chunked, gzip\r\n", chunk + smuggled, 400},
+        {"TE chunked, chunked", "Transfer-Encoding: chunked, chunked\r\n", chunk + smuggled, 400},
         {"TE xchunked", "Transfer-Encoding: xchunked\r\n", chunk + smuggled, 501},
         {"TE twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunk + smuggled, 400},
+        {"TE in HTTP/1.0", "Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n", chunk + smuggled, 400,
+         "HTTP/1.0"},
         {"CL and TE", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", chunk + smuggled, 400},
         {"two differing CL", "Content-Length: 0\r\nContent-Length: 5\r\n", smuggled, 400},
         {"two equal CL", "Content-Length: 0\r\nContent-Length: 0\r\n", smuggled, 400},
+        {"CL list", "Content-Length: 0, 0\r\n", smuggled, 400},
         {"obs-fold TE", "X-Other: a\r\n chunked\r\n", chunk + smuggled, 400},
         {"obs-fold of TE value", "Transfer-Encoding:\r\n chunked\r\n", chunk + smuggled, 400},
+        {"space before the colon", "Transfer-Encoding : chunked\r\n", chunk + smuggled, 400},
+        {"bare CR in TE", "Transfer-Encoding: chunked\rX: y\r\n", chunk + smuggled, 400},
         {"bad CL", "Content-Length: 5x\r\n", smuggled, 400},
     };
     for (const auto& variant : variants) {
         CAPTURE(variant.name);
         RawConnection raw(port);
         // A GET refused for its framing: its "body" is a whole admin POST run.
-        raw.send_all("GET /v1/reconciliation/runs HTTP/1.1\r\nHost: x\r\nX-Ledger-Token: " + read_token + "\r\n" +
-                     variant.headers + "\r\n" + variant.body);
+        raw.send_all("GET /v1/reconciliation/runs " + variant.version + "\r\nHost: x\r\nX-Ledger-Token: " + read_token +
+                     "\r\n" + variant.headers + "\r\n" + variant.body);
         const auto start = Clock::now();
         const bool closed = raw.closed_within(5s);
         const auto response = raw.received();
@@ -373,6 +383,122 @@ TEST_CASE("a 1000-connection burst gets prompt answers: 200 or 503 with Retry-Af
     CHECK(ok >= 64);
     CHECK(busy == busy_with_retry_after);
     CHECK(percentile(times, 1.0) < 1000.0);  // a SYN retry alone would take 1 s
+    CHECK(http_get(port, "/healthz").status == 200);
+    server.stop();
+}
+
+TEST_CASE("a slow body: a declared Content-Length trickled a byte at a time gets 408 at the request deadline")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_READ_TIMEOUT_SECONDS", "2"}}));
+    const int port = server.port();
+    const std::string body = R"({"book":"uae","category":"D"})";
+    RawConnection raw(port);
+    const auto start = Clock::now();
+    raw.send_all("POST /v1/reconciliation/run HTTP/1.1\r\nHost: x\r\nX-Ledger-Admin-Token: " + admin_token +
+                 "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+    std::size_t sent = 0;
+    bool closed = false;
+    std::vector<double> healthz;
+    while (!closed && sent < body.size() && Clock::now() < start + 10s) {
+        if (!raw.send_all(body.substr(sent, 1))) break;
+        ++sent;
+        // Meanwhile another client is served at once.
+        healthz.push_back(
+            timed_request(port, "GET /healthz HTTP/1.1\r\nHost: good\r\nConnection: close\r\n\r\n").second);
+        closed = raw.closed_within(250ms);
+    }
+    if (!closed) closed = raw.closed_within(5s);
+    const double after = std::chrono::duration<double>(Clock::now() - start).count();
+    const auto response = raw.received();
+    MESSAGE(
+        fmt::format("slow body: {} of {} bytes sent a byte every 250 ms; 408 and closed after {:.2f} s (deadline "
+                    "2 s); /healthz meanwhile n={} max {:.2f} ms",
+                    sent, body.size(), after, healthz.size(), percentile(healthz, 1.0)));
+    CHECK(closed);
+    CHECK(sent < body.size());
+    CHECK(raw_status(response) == 408);
+    CHECK(response.find("Connection: close\r\n") != std::string::npos);
+    CHECK(response.substr(response.find("\r\n\r\n") + 4) ==
+          R"({"detail":"the request did not arrive within 2000 ms"})");
+    CHECK(after >= 1.9);
+    CHECK(after < 3.0);
+    CHECK(percentile(healthz, 1.0) < 100.0);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
+    server.stop();
+}
+
+TEST_CASE("a slow reader: answers never read are reset at the write timeout; /healthz for others stays fast")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_WRITE_TIMEOUT_SECONDS", "1"}}));
+    const int port = server.port();
+    // A small receive window, then up to 100 requests (the keep-alive cap) whose answers are
+    // never read. Each names a 60,000-byte status, which its 400 answer quotes (and keeps the
+    // connection): 6 MB of answers, more than the server's send buffer can ever hold (4 MiB at
+    // most, tcp_wmem), so its writes stall.
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    const int window = 4096;
+    REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window) == 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    const std::string one = "GET /v1/reconciliation/runs?status=" + std::string(60000, 'a') +
+                            " HTTP/1.1\r\nHost: slow\r\nX-Ledger-Token: " + read_token + "\r\n\r\n";
+    std::string requests;
+    for (int i = 0; i < 100; ++i) requests += one;
+    std::size_t sent = 0;
+    const auto start = Clock::now();
+    std::vector<double> healthz;
+    int healthz_not_200 = 0;
+    bool reset = false;
+    while (!reset && Clock::now() < start + 10s) {
+        if (sent < requests.size()) {  // as much as the server takes, never blocking
+            const ssize_t n = ::send(fd, requests.data() + sent, requests.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) sent += static_cast<std::size_t>(n);
+        }
+        const auto [status, ms] =
+            timed_request(port, "GET /healthz HTTP/1.1\r\nHost: good\r\nConnection: close\r\n\r\n");
+        healthz.push_back(ms);
+        if (status != 200) ++healthz_not_200;
+        // Asking for no event: poll reports only an error or a hang-up, and reads nothing.
+        pollfd entry{fd, 0, 0};
+        reset = ::poll(&entry, 1, 20) == 1 && (entry.revents & (POLLERR | POLLHUP)) != 0;
+    }
+    const double after = std::chrono::duration<double>(Clock::now() - start).count();
+    // What reached the client before the reset is readable, then the reset itself.
+    std::string answers;
+    char buffer[65536];
+    ssize_t got = 0;
+    while ((got = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
+        answers.append(buffer, static_cast<std::size_t>(got));
+    const int error = errno;
+    ::close(fd);
+    int whole = 0;  // answers that arrived with their whole Content-Length
+    for (std::size_t at = 0;; ++whole) {
+        const auto end = answers.find("\r\n\r\n", at);
+        const auto length = answers.find("Content-Length: ", at);
+        if (end == std::string::npos || length == std::string::npos || length > end) break;
+        at = end + 4 + std::stoul(answers.substr(length + 16, answers.find("\r\n", length) - length - 16));
+        if (at > answers.size()) break;
+        CHECK(raw_status(answers.substr(answers.rfind("HTTP/1.1 ", end))) == 400);
+    }
+    MESSAGE(
+        fmt::format("slow reader: 100 requests of 60 KB, answers never read: reset after {:.2f} s (write timeout "
+                    "1 s), {} of the 100 answers reached it whole; /healthz meanwhile n={} p50 {:.2f} ms max "
+                    "{:.2f} ms",
+                    after, whole, healthz.size(), percentile(healthz, 0.5), percentile(healthz, 1.0)));
+    CHECK(reset);
+    CHECK(got < 0);
+    CHECK(error == ECONNRESET);
+    CHECK(whole < 100);
+    CHECK(after >= 0.9);
+    CHECK(after < 4.0);
+    CHECK(healthz_not_200 == 0);
+    CHECK(percentile(healthz, 1.0) < 100.0);
     CHECK(http_get(port, "/healthz").status == 200);
     server.stop();
 }

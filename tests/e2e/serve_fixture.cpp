@@ -1,5 +1,6 @@
 #include "tests/e2e/serve_fixture.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -114,10 +115,16 @@ httplib::Headers admin_headers()
     return {{"X-Ledger-Admin-Token", admin_token}};
 }
 
-RawConnection::RawConnection(int port)
+RawConnection::RawConnection(int port, const std::string& source)
 {
     m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(m_fd >= 0);
+    if (source != "127.0.0.1") {
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        REQUIRE(::inet_pton(AF_INET, source.c_str(), &local.sin_addr) == 1);
+        REQUIRE(::bind(m_fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<std::uint16_t>(port));

@@ -73,7 +73,9 @@ httplib::Headers admin_headers();
 /// A raw TCP connection to 127.0.0.1:port, for bodies, framing and timing httplib would not send.
 class RawConnection {
 public:
-    explicit RawConnection(int port);
+    /// Connects from the loopback address `source` (127.0.0.x: other clients, as the server
+    /// counts them per address).
+    explicit RawConnection(int port, const std::string& source = "127.0.0.1");
     ~RawConnection();
     RawConnection(const RawConnection&) = delete;
     RawConnection& operator=(const RawConnection&) = delete;

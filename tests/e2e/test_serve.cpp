@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -886,7 +887,8 @@ TEST_CASE("variances API: read lists with filters, ack and unack need the admin 
     CHECK(http_get(serve.port(), "/console.map").status == 404);
 }
 
-TEST_CASE("framing is strict: other transfer codings 501, CL+TE, two CLs and obs-fold 400; each closes")
+TEST_CASE(
+    "framing is strict (RFC 9112 6): unknown codings 501; chunked not last, CL+TE, CL lists, obs-fold 400; each closes")
 {
     auto& b = clean_books();
     ServeProcess server(book_env(b));
@@ -894,6 +896,7 @@ TEST_CASE("framing is strict: other transfer codings 501, CL+TE, two CLs and obs
     const std::string head = "POST /v1/reconciliation/run HTTP/1.1\r\nHost: x\r\nX-Ledger-Admin-Token: " + admin_token +
                              "\r\nContent-Type: application/json\r\n";
     const std::string body = R"({"book":"uae","category":"D"})";
+    const std::string chunked = fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body);
     const auto exchange = [&](const std::string& bytes) {
         RawConnection raw(port);
         raw.send_all(bytes);
@@ -903,33 +906,149 @@ TEST_CASE("framing is strict: other transfer codings 501, CL+TE, two CLs and obs
     const auto detail = [](const std::string& response) {
         return nlohmann::json::parse(body_of(response))["detail"].get<std::string>();
     };
-    auto [closed, response] = exchange(head + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+    struct Refused {
+        std::string headers;
+        std::string body;
+        int status;
+        std::string detail;
+    };
+    const std::string unsupported = "unsupported Transfer-Encoding (only chunked is accepted)";
+    const std::vector<Refused> refused{
+        {"Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n", 501, unsupported},
+        {"Transfer-Encoding: gzip\r\n", body, 501, unsupported},
+        {"Transfer-Encoding: xchunked\r\n", "0\r\n\r\n", 501, unsupported},
+        {"Transfer-Encoding: chunked, gzip\r\n", "0\r\n\r\n", 400,
+         "chunked is not the final Transfer-Encoding: the body's length is ambiguous"},
+        {"Transfer-Encoding: chunked, chunked\r\n", "0\r\n\r\n", 400,
+         "Transfer-Encoding applies chunked more than once"},
+        {"Transfer-Encoding: ,\r\n", body, 400, "an empty Transfer-Encoding"},
+        {"Content-Length: 29\r\nTransfer-Encoding: chunked\r\n", chunked, 400,
+         "both Content-Length and Transfer-Encoding: the body's length is ambiguous"},
+        {"Content-Length: 29\r\nContent-Length: 30\r\n", body + " ", 400, "more than one Content-Length"},
+        {"Content-Length: 29, 29\r\n", body, 400, "invalid Content-Length"},
+        {"X-Folded: a\r\n b\r\nContent-Length: 29\r\n", body, 400, "obsolete line folding in the request headers"},
+    };
+    for (const auto& variant : refused) {
+        CAPTURE(variant.headers);
+        const auto [closed, response] = exchange(head + variant.headers + "\r\n" + variant.body);
+        CHECK(closed);
+        CHECK(raw_status(response) == variant.status);
+        CHECK(response.find("Connection: close\r\n") != std::string::npos);
+        CHECK(detail(response) == variant.detail);
+    }
+    // HTTP/1.0 with Transfer-Encoding: the framing is faulty (RFC 9112 6.1), whatever the coding
+    // and even when the client asks to keep the connection.
+    auto [closed, response] =
+        exchange("POST /v1/reconciliation/run HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nX-Ledger-Admin-Token: " +
+                 admin_token + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked);
     CHECK(closed);
-    CHECK(raw_status(response) == 501);
-    CHECK(detail(response) == "unsupported Transfer-Encoding (only chunked is accepted)");
-    std::tie(closed, response) = exchange(head + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n");
-    CHECK((closed && raw_status(response) == 501));
-    std::tie(closed, response) = exchange(head + "Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n");
-    CHECK((closed && raw_status(response) == 501));
-    std::tie(closed, response) = exchange(head + "Content-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                          fmt::format("1e\r\n{}\r\n0\r\n\r\n", body));
-    CHECK((closed && raw_status(response) == 400));
-    CHECK(detail(response) == "both Content-Length and Transfer-Encoding: the body's length is ambiguous");
-    std::tie(closed, response) = exchange(head + "Content-Length: 30\r\nContent-Length: 31\r\n\r\n" + body + " ");
-    CHECK((closed && raw_status(response) == 400));
-    CHECK(detail(response) == "more than one Content-Length");
-    std::tie(closed, response) = exchange(head + "X-Folded: a\r\n b\r\nContent-Length: 30\r\n\r\n" + body);
-    CHECK((closed && raw_status(response) == 400));
-    CHECK(detail(response) == "obsolete line folding in the request headers");
+    CHECK(raw_status(response) == 400);
+    CHECK(response.find("Connection: close\r\n") != std::string::npos);
+    CHECK(detail(response) == "Transfer-Encoding in an HTTP/1.0 request: its framing cannot be trusted");
     CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "0");
 
-    // A well-framed chunked request still works, and a keep-alive connection serves a second one.
+    // Coding names are case-insensitive (RFC 9112 7): `Chunked` alone is chunked, its body is
+    // read, and the request pipelined behind it is an ordinary second request.
+    std::tie(closed, response) = exchange(head + "Transfer-Encoding: Chunked\r\n\r\n" + chunked +
+                                          "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(closed);
+    CHECK(raw_status(response) == 200);
+    CHECK(response.find("\"category\":\"D\"") != std::string::npos);
+    CHECK(response.find("HTTP/1.1 200 OK", 10) != std::string::npos);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
+
+    // A keep-alive connection serves a pipelined second request.
     RawConnection raw(port);
     raw.send_all(
         "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     const auto both = raw.read_until_closed(5s);
     CHECK(raw_status(both) == 200);
     CHECK(both.find("HTTP/1.1 200 OK", 10) != std::string::npos);  // the pipelined second one
+    server.stop();
+}
+
+TEST_CASE("headers (RFC 9112 3.2, 5): Host once in HTTP/1.1, no space before a colon, no bare CR; each 400 closes")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    struct Refused {
+        std::string request;
+        std::string detail;
+    };
+    const std::vector<Refused> refused{
+        {"GET /healthz HTTP/1.1\r\n\r\n", "missing Host header (HTTP/1.1 requires it)"},
+        {"GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", "missing Host header (HTTP/1.1 requires it)"},
+        {"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", "more than one Host header"},
+        {"GET /healthz HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", "more than one Host header"},
+        {"GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host header"},
+        {"GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", "invalid Host header"},
+        {"GET /healthz HTTP/1.1\r\nHost: user@a\r\n\r\n", "invalid Host header"},
+        {"GET /healthz HTTP/1.1\r\nHost: a:80x\r\n\r\n", "invalid Host header"},
+        {"GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n", "whitespace between a header name and its colon"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Ledger-Token\t: y\r\n\r\n",
+         "whitespace between a header name and its colon"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", "a bare CR or LF in the request headers"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\nX-B: b\r\n\r\n", "a bare CR or LF in the request headers"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01\r\n\r\n", "a control character in a request header"},
+        {"GET /healthz\r HTTP/1.1\r\nHost: x\r\n\r\n", "a bare CR or LF in the request line"},
+    };
+    for (const auto& variant : refused) {
+        CAPTURE(variant.request);
+        RawConnection raw(port);
+        raw.send_all(variant.request);
+        CHECK(raw.closed_within(5s));
+        const auto& response = raw.received();
+        CHECK(raw_status(response) == 400);
+        CHECK(response.find("Connection: close\r\n") != std::string::npos);
+        CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", variant.detail}});
+    }
+    // Served: HTTP/1.0 needs no Host; an empty Host, an IP literal and a port are valid values.
+    for (const std::string host : {"", "Host:\r\n", "Host: [::1]:8078\r\n", "Host: reconcile.example:8078\r\n"}) {
+        CAPTURE(host);
+        RawConnection raw(port);
+        raw.send_all(std::string("GET /healthz HTTP/") + (host.empty() ? "1.0" : "1.1") + "\r\n" + host +
+                     "Connection: close\r\n\r\n");
+        CHECK(raw_status(raw.read_until_closed(5s)) == 200);
+    }
+    server.stop();
+}
+
+TEST_CASE("absolute-form targets are routed on their path and query; authority and asterisk forms are 400")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const auto exchange = [&](const std::string& target, const std::string& headers = "") {
+        RawConnection raw(port);
+        raw.send_all("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n");
+        return raw.read_until_closed(5s);
+    };
+    const std::string authority = fmt::format("127.0.0.1:{}", port);
+    auto response = exchange("http://" + authority + "/healthz");
+    CHECK(raw_status(response) == 200);
+    CHECK(nlohmann::json::parse(body_of(response))["status"] == "ok");
+    // The query is the target's: a bad value there is the route's own 400.
+    const std::string token = "X-Ledger-Token: " + read_token + "\r\n";
+    response = exchange("http://" + authority + "/v1/reconciliation/runs?limit=501", token);
+    CHECK(raw_status(response) == 400);
+    CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", "limit must be at most 500"}});
+    response = exchange("HTTPS://reconcile.example/v1/reconciliation/runs?limit=1&book=uae", token);
+    CHECK(raw_status(response) == 200);
+    CHECK(nlohmann::json::parse(body_of(response))["runs"] == nlohmann::json::array());
+    CHECK(raw_status(exchange("http://" + authority)) == 200);  // an empty path is "/", the console
+    CHECK(raw_status(exchange("http://" + authority + "/nowhere")) == 404);
+    for (const std::string& target : std::vector<std::string>{authority, "*", "http:///healthz",
+                                                              "http://user@x/healthz", "ftp://x/healthz", "healthz"}) {
+        CAPTURE(target);
+        response = exchange(target);
+        CHECK(raw_status(response) == 400);
+        CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", "malformed request target"}});
+    }
+    RawConnection raw(port);
+    raw.send_all("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(raw.closed_within(5s));
+    CHECK(raw_status(raw.received()) == 400);
     server.stop();
 }
 
@@ -976,10 +1095,17 @@ TEST_CASE("tokens compare as exact bytes; control characters in a request are es
     raw.send_all("GET /\x1b[31mred HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK(raw_status(raw.read_until_closed(5s)) == 400);
     CHECK(http_get(port, "/v1/%1b]0;title%07", read_headers()).status == 404);
+    RawConnection c1(port);  // U+009B, the C1 CSI, in UTF-8
+    c1.send_all(
+        "GET /\xc2\x9b"
+        "31mred HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(raw_status(c1.read_until_closed(5s)) == 404);
     const auto result = server.stop();
     CHECK(result.err.find('\x1b') == std::string::npos);
     CHECK(result.err.find('\x07') == std::string::npos);
+    CHECK(result.err.find("\xc2\x9b") == std::string::npos);
     CHECK(result.err.find("GET /\\x1b[31mred 400") != std::string::npos);
+    CHECK(result.err.find("GET /\\xc2\\x9b31mred 404") != std::string::npos);
 }
 
 TEST_CASE("a hanging book: /metrics and /readyz answer within the probe deadline and name it down")
@@ -1072,31 +1198,208 @@ TEST_CASE("connection caps: past the per-client cap a 503 with Retry-After at on
     CHECK(nlohmann::json::parse(body_of(response))["detail"] ==
           "too many connections from 127.0.0.1 (2 open); retry later");
     const auto metrics_line = [&] {
-        // From another loopback address: its own allowance.
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in local{};
-        local.sin_family = AF_INET;
-        local.sin_addr.s_addr = htonl(0x7f000002);
-        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
-        sockaddr_in remote{};
-        remote.sin_family = AF_INET;
-        remote.sin_port = htons(static_cast<std::uint16_t>(port));
-        remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0);
-        const std::string request =
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Ledger-Token: " + read_token + "\r\n\r\n";
-        REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) > 0);
-        std::string got;
-        char buffer[65536];
-        for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;)
-            got.append(buffer, static_cast<std::size_t>(n));
-        ::close(fd);
-        return got;
+        RawConnection other(port, "127.0.0.2");  // another loopback address: its own allowance
+        other.send_all("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Ledger-Token: " + read_token +
+                       "\r\n\r\n");
+        return other.read_until_closed(5s);
     };
     const auto metrics = metrics_line();
     CHECK(raw_status(metrics) == 200);
     CHECK(metrics.find("reconcile_http_rejected_connections_total 1\n") != std::string::npos);
     server.stop();
+}
+
+namespace {
+
+/// Awaits one whole response on a connection that stays open (Content-Length framed); fails the
+/// test when the connection closes or nothing whole arrives within 5 s. Returns it, and leaves
+/// nothing of it in `received()` for the next call to find.
+std::string await_response(RawConnection& raw, std::size_t& consumed)
+{
+    std::string response;
+    const bool whole = wait_for(
+        [&] {
+            const std::string_view rest = std::string_view(raw.received()).substr(consumed);
+            const auto end = rest.find("\r\n\r\n");
+            if (end != std::string_view::npos) {
+                const auto at = rest.find("Content-Length: ");
+                const auto length = std::stoul(std::string(rest.substr(at + 16, rest.find("\r\n", at) - at - 16)));
+                if (rest.size() >= end + 4 + length) {
+                    response = rest.substr(0, end + 4 + length);
+                    consumed += response.size();
+                    return true;
+                }
+            }
+            CHECK_FALSE(raw.closed_within(20ms));
+            return false;
+        },
+        5s);
+    CHECK(whole);
+    return response;
+}
+
+}  // namespace
+
+TEST_CASE("connection caps: past RECON_SERVE_MAX_CONNECTIONS a 503 with Retry-After at once, whatever the address")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_MAX_CONNECTIONS", "3"}}));
+    const int port = server.port();
+    // Three clients, each from its own address (far under the per-client cap), each served once
+    // and kept alive: the server counts all three open.
+    std::vector<std::unique_ptr<RawConnection>> held;
+    std::vector<std::size_t> consumed(3, 0);
+    for (const char* source : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+        held.push_back(std::make_unique<RawConnection>(port, source));
+        held.back()->send_all("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(raw_status(await_response(*held.back(), consumed[held.size() - 1])) == 200);
+    }
+    const auto before = std::chrono::steady_clock::now();
+    RawConnection fourth(port, "127.0.0.5");
+    const auto refused = fourth.read_until_closed(3s);  // without sending a byte
+    CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count() < 1.0);
+    CHECK(raw_status(refused) == 503);
+    CHECK(refused.find("Retry-After: 1\r\n") != std::string::npos);
+    CHECK(refused.find("Connection: close\r\n") != std::string::npos);
+    CHECK(nlohmann::json::parse(body_of(refused)) ==
+          nlohmann::json{{"detail", "server busy: 3 connections are open; retry later"}});
+    // The held ones are still served; once one leaves, a newcomer is admitted.
+    held[1]->send_all("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(raw_status(await_response(*held[1], consumed[1])) == 200);
+    held[0].reset();
+    std::string admitted;
+    CHECK(wait_for(
+        [&] {
+            RawConnection next(port, "127.0.0.5");
+            next.send_all("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            admitted = next.read_until_closed(3s);
+            return raw_status(admitted) != 503;
+        },
+        5s));
+    CHECK(raw_status(admitted) == 200);
+    server.stop();
+}
+
+TEST_CASE("keep-alive: an idle connection is closed after RECON_SERVE_KEEPALIVE_SECONDS; the 100th request closes")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_SERVE_KEEPALIVE_SECONDS", "1"}}));
+    const int port = server.port();
+    {
+        RawConnection raw(port);
+        std::size_t consumed = 0;
+        for (int i = 0; i < 2; ++i) {  // the idle limit restarts after each answer
+            raw.send_all("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            const auto response = await_response(raw, consumed);
+            CHECK(raw_status(response) == 200);
+            CHECK(response.find("Connection: close") == std::string::npos);
+            if (i == 0) CHECK_FALSE(raw.closed_within(700ms));
+        }
+        const auto idle_from = std::chrono::steady_clock::now();
+        CHECK(raw.closed_within(5s));
+        const double idle = std::chrono::duration<double>(std::chrono::steady_clock::now() - idle_from).count();
+        CHECK(idle >= 0.9);
+        CHECK(idle < 2.5);
+        CHECK(raw.received().size() == consumed);  // closed without a word
+    }
+    {
+        // 101 requests pipelined on one connection: 100 answers, the last says Connection: close.
+        RawConnection raw(port);
+        std::string requests;
+        for (int i = 0; i < 101; ++i) requests += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        raw.send_all(requests);
+        CHECK(raw.closed_within(10s));
+        const std::string& all = raw.received();
+        std::vector<std::size_t> starts;
+        for (auto at = all.find("HTTP/1.1 "); at != std::string::npos; at = all.find("HTTP/1.1 ", at + 1)) {
+            starts.push_back(at);
+        }
+        REQUIRE(starts.size() == 100);
+        for (std::size_t i = 0; i < starts.size(); ++i) {
+            CAPTURE(i);
+            const auto answer =
+                all.substr(starts[i], i + 1 < starts.size() ? starts[i + 1] - starts[i] : std::string::npos);
+            CHECK(raw_status(answer) == 200);
+            CHECK((answer.find("Connection: close\r\n") != std::string::npos) == (i == 99));
+        }
+    }
+    server.stop();
+}
+
+TEST_CASE("409 when the lock's holder has just finished: the detail says so and names the last run")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const std::string run = R"({"book":"uae","category":"D"})";
+    // The lock held with no run in progress: what a finished run looks like between writing its
+    // result and releasing the lock (it still sends its alerts), or after its row was written.
+    pqxx::connection holder(b.uae.url());
+    pqxx::nontransaction txn(holder);
+    const auto key = advisory_lock_key(run_lock_scope("uae", Category::D));
+    txn.exec_params("SELECT pg_advisory_lock($1)", key);
+    auto reply = http_post(port, "/v1/reconciliation/run", admin_headers(), run);
+    CHECK(reply.status == 409);
+    CHECK(reply.json() == nlohmann::json{{"book", "uae"},
+                                         {"category", "D"},
+                                         {"detail", "a run of uae/D was in progress and has just finished; retry"}});
+
+    txn.exec_params("SELECT pg_advisory_unlock($1)", key);
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), run);
+    REQUIRE(reply.status == 200);
+    CHECK(reply.json()["status"] == "ok");
+    const auto last = reply.json()["run_id"].get<std::int64_t>();
+    txn.exec_params("SELECT pg_advisory_lock($1)", key);
+    reply = http_post(port, "/v1/reconciliation/run", admin_headers(), run);
+    CHECK(reply.status == 409);
+    CHECK(
+        reply.json() ==
+        nlohmann::json{
+            {"book", "uae"},
+            {"category", "D"},
+            {"last_run_id", last},
+            {"href", fmt::format("/v1/reconciliation/runs/{}?book=uae", last)},
+            {"detail", fmt::format("a run of uae/D was in progress and has just finished: run {} (ok); retry", last)}});
+    txn.exec_params("SELECT pg_advisory_unlock($1)", key);
+    CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs") == "1");
+    server.stop();
+}
+
+TEST_CASE("journald: log lines carry the <N> priority when JOURNAL_STREAM names stderr, and only then")
+{
+    auto& b = clean_books();
+    // stderr is a file whose device:inode the test knows; the binary fails to start (port out of
+    // range: a usage error, logged at error level) and writes one line there.
+    const std::string path = fmt::format("/tmp/reconcile-journal-{}", getpid());
+    const auto stderr_of = [&](const std::optional<std::string>& journal_stream) {
+        {
+            std::ofstream truncate(path);
+        }
+        struct stat info {};
+        REQUIRE(::stat(path.c_str(), &info) == 0);
+        auto options = book_env(b);
+        if (!journal_stream) options.unset_env.push_back("JOURNAL_STREAM");
+        if (journal_stream) {
+            options.env["JOURNAL_STREAM"] =
+                *journal_stream == "self" ? fmt::format("{}:{}", info.st_dev, info.st_ino) : *journal_stream;
+        }
+        const auto result = run_process(
+            {"/bin/sh", "-c", "exec \"$0\" serve --port 70000 2>>\"$1\"", reconcile_binary(), path}, options);
+        CHECK(result.exit_code == 64);
+        std::ifstream in(path);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const auto line = stderr_of("self");
+    CHECK(line.rfind("<3>reconcile: error: ", 0) == 0);
+    CHECK(std::count(line.begin(), line.end(), '\n') == 1);
+    struct stat info {};
+    REQUIRE(::stat(path.c_str(), &info) == 0);
+    const std::string plain = line.substr(3);
+    // Another stream (the same device, another inode), garbage, or none: no prefix.
+    CHECK(stderr_of(fmt::format("{}:{}", info.st_dev, info.st_ino + 1)) == plain);
+    CHECK(stderr_of(std::string("journal")) == plain);
+    CHECK(stderr_of(std::nullopt) == plain);
+    ::unlink(path.c_str());
 }
 
 TEST_CASE("systemd: READY=1 once listening and WATCHDOG=1 pings when the watchdog is on")

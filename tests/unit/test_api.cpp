@@ -315,6 +315,25 @@ TEST_CASE("log lines: control characters escaped, CR/LF folded, journald priorit
     CHECK(format_log_line(LogLevel::debug, "d\x7f", true) == "<7>reconcile: debug: d\\x7f\n");
 }
 
+TEST_CASE("log lines: C1 controls (U+0080-U+009F) and bytes that are not UTF-8 are escaped; other text is kept")
+{
+    // U+009B (CSI) as UTF-8 starts a terminal escape sequence like ESC [ does.
+    CHECK(format_log_line(LogLevel::info,
+                          "http GET /\xc2\x9b"
+                          "31mred 404",
+                          false) == "reconcile: info: http GET /\\xc2\\x9b31mred 404\n");
+    CHECK(format_log_line(LogLevel::info, "\xc2\x80|\xc2\x9f|\xc2\x85", false) ==
+          "reconcile: info: \\xc2\\x80|\\xc2\\x9f|\\xc2\\x85\n");
+    // The 8-bit CSI byte alone, a truncated sequence and an overlong form are not UTF-8.
+    CHECK(format_log_line(LogLevel::info,
+                          "a\x9b"
+                          "b\xc2|\xc0\xaf",
+                          false) == "reconcile: info: a\\x9bb\\xc2|\\xc0\\xaf\n");
+    // Printable text past U+009F stays as it is: U+00A0, e-acute, the euro sign, an emoji.
+    CHECK(format_log_line(LogLevel::info, "\xc2\xa0 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", false) ==
+          "reconcile: info: \xc2\xa0 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n");
+}
+
 TEST_CASE("metrics: build info, and a book that did not answer is down with only its schedule flag")
 {
     const BookMetrics hanging{
