@@ -210,7 +210,8 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
         const auto chunked = std::count(codings.begin(), codings.end(), "chunked");
         if (codings.empty()) return Refusal{400, "an empty Transfer-Encoding"};
         if (chunked > 1) return Refusal{400, "Transfer-Encoding applies chunked more than once"};
-        if (chunked == 1 && codings.back() != "chunked") {
+        // Without chunked last nothing delimits the body (RFC 9112 6.3: 400, even for `gzip` alone).
+        if (codings.back() != "chunked") {
             return Refusal{400, "chunked is not the final Transfer-Encoding: the body's length is ambiguous"};
         }
         if (codings.size() > 1 || chunked == 0) {
