@@ -151,19 +151,37 @@ ServeSettings load_serve_settings(const Settings& settings, bool dev, const std:
     return serve;
 }
 
+nlohmann::json json_object_body(std::string_view body, std::string_view example)
+{
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return nlohmann::json::object();
+    // The member names of every object being read, innermost last.
+    std::vector<std::set<std::string>> names;
+    const nlohmann::json::parser_callback_t refuse_duplicates = [&names](int, nlohmann::json::parse_event_t event,
+                                                                         nlohmann::json& parsed) {
+        using Event = nlohmann::json::parse_event_t;
+        if (event == Event::object_start) names.emplace_back();
+        if (event == Event::object_end) names.pop_back();
+        if (event == Event::key && !names.back().insert(parsed.get<std::string>()).second) {
+            throw bad_request(fmt::format("the body names '{}' twice in one object", parsed.get<std::string>()));
+        }
+        return true;
+    };
+    nlohmann::json json;
+    try {
+        json = nlohmann::json::parse(body, refuse_duplicates);
+    } catch (const nlohmann::json::parse_error& e) {
+        // Where it stops, in the client's terms; the parser's own wording names its internals.
+        throw bad_request(fmt::format("the body is not valid JSON (it stops making sense at byte {} of {})",
+                                      std::min(e.byte, body.size()), body.size()));
+    }
+    if (!json.is_object()) throw bad_request(fmt::format("the body must be a JSON object such as {}", example));
+    return json;
+}
+
 RunSpec parse_run_body(std::string_view body, const Settings& settings, const CheckRegistry& registry)
 {
     RunSpec spec;
-    const bool blank =
-        std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
-    if (blank) return spec;
-    nlohmann::json json;
-    try {
-        json = nlohmann::json::parse(body);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw bad_request(fmt::format("the body is not valid JSON: {}", e.what()));
-    }
-    if (!json.is_object()) throw bad_request("the body must be a JSON object such as {\"category\": \"A\"}");
+    const nlohmann::json json = json_object_body(body, R"({"category": "A"})");
     for (const auto& [key, value] : json.items()) {
         if (key == "category") {
             if (!value.is_string()) throw bad_request("category must be a string: \"A\", \"B\", \"C\" or \"D\"");

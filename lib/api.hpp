@@ -59,6 +59,12 @@ struct RunSpec {
 /// Parses and validates a run body: empty, or a JSON object with only `category` ("A".."D"),
 /// `book` (one of RECON_BOOKS) and `checks` (names of that category; needs `category`).
 /// Anything else throws HttpError(400) naming the problem.
+/// A request body that must be one JSON object: blank is an empty object; anything else is read
+/// strictly, and not being JSON (where it stops), a member name given twice in any object (which
+/// parsers resolve differently, so the request would mean different things to different readers)
+/// or a value that is not an object (`example` shows the expected shape) is HttpError 400.
+nlohmann::json json_object_body(std::string_view body, std::string_view example);
+
 RunSpec parse_run_body(std::string_view body, const Settings& settings, const CheckRegistry& registry);
 
 /// The (book, category) pairs a spec runs: the named book or every book with a database, the

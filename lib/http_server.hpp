@@ -22,6 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/utf8.hpp"
+
 namespace reconcile {
 
 /// Limits that keep one client from hurting the others.
@@ -50,7 +52,9 @@ enum class Access { open, read, admin };
 /// A handler's failure with its HTTP status; the client sees {"detail": message}.
 class HttpError : public std::runtime_error {
 public:
-    HttpError(int status, const std::string& detail) : std::runtime_error(detail), m_status(status) {}
+    /// `detail` may quote what the client sent: its control characters are escaped
+    /// (escape_controls), so a NUL cannot cut it short and no escape sequence reaches a terminal.
+    HttpError(int status, const std::string& detail) : std::runtime_error(escape_controls(detail)), m_status(status) {}
     /// The HTTP status to answer.
     int status() const { return m_status; }
 

@@ -87,25 +87,12 @@ std::string format_log_line(LogLevel level, std::string_view message, bool journ
 {
     std::string line = journal_priority ? fmt::format("<{}>", syslog_priority(level)) : std::string();
     line += fmt::format("reconcile: {}: ", level_name(level));
-    // Bytes that are not UTF-8 first become \xNN (a lone 0x9b is the 8-bit CSI of a terminal,
-    // and journald stores a line that is not UTF-8 as a blob); what is left is valid UTF-8.
-    const std::string text = escape_invalid_utf8(message);
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        const auto byte = static_cast<unsigned char>(c);
-        const bool c1 = byte == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9f;
-        if (c == '\n' || c == '\r') {
-            line.push_back(' ');
-        } else if (byte < 0x20 || byte == 0x7f) {
-            line += fmt::format("\\x{:02x}", byte);
-        } else if (c1) {
-            // U+0080-U+009F, the C1 controls (U+009B is CSI): both bytes of their UTF-8 form.
-            line += fmt::format("\\xc2\\x{:02x}", static_cast<unsigned char>(text[i + 1]));
-            ++i;
-        } else {
-            line.push_back(c);
-        }
-    }
+    // A line break would start a second log line: it is folded to a space; every other control
+    // character, and bytes that are not UTF-8, are written as \xNN (escape_controls).
+    std::string text(message);
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    std::replace(text.begin(), text.end(), '\r', ' ');
+    line += escape_controls(text);
     line.push_back('\n');
     return line;
 }

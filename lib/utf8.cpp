@@ -75,6 +75,26 @@ std::string escape_invalid_utf8(std::string_view text)
     return result;
 }
 
+std::string escape_controls(std::string_view text)
+{
+    const std::string valid = escape_invalid_utf8(text);
+    std::string result;
+    result.reserve(valid.size());
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+        const auto byte = static_cast<unsigned char>(valid[i]);
+        const bool c1 = byte == 0xc2 && i + 1 < valid.size() && static_cast<unsigned char>(valid[i + 1]) <= 0x9f;
+        if (byte < 0x20 || byte == 0x7f) {
+            result += fmt::format("\\x{:02x}", byte);
+        } else if (c1) {
+            result += fmt::format("\\xc2\\x{:02x}", static_cast<unsigned char>(valid[i + 1]));
+            ++i;
+        } else {
+            result.push_back(valid[i]);
+        }
+    }
+    return result;
+}
+
 void escape_invalid_utf8(nlohmann::json& value)
 {
     if (value.is_string()) {

@@ -14,6 +14,11 @@ namespace reconcile {
 /// valid UTF-8, including control characters, is left alone (docs/decisions/invalid-utf8-text.md).
 std::string escape_invalid_utf8(std::string_view text);
 
+/// Text someone else wrote, made safe to show on a terminal or in a log: invalid UTF-8 as above,
+/// then every C0 control and DEL as \xNN and every C1 control (U+0080-U+009F, U+009B is CSI) as
+/// \xc2\xNN, so no escape sequence and no NUL survives (a NUL would also cut a C string short).
+std::string escape_controls(std::string_view text);
+
 /// The same for every string and object key inside a JSON value, in place.
 void escape_invalid_utf8(nlohmann::json& value);
 

@@ -110,11 +110,8 @@ HttpReply variance_action_reply(const BookDatabases& databases, VarianceAction a
                                 std::string_view body)
 {
     const Settings& settings = databases.settings();
-    nlohmann::json document = nlohmann::json::object();
-    if (body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
-        document = nlohmann::json::parse(body, nullptr, false);
-        if (!document.is_object()) throw HttpError(400, "the body must be a JSON object");
-    }
+    const nlohmann::json document =
+        json_object_body(body, action == VarianceAction::ack ? R"({"class": "timing", "note": "why"})" : "{}");
     const std::set<std::string> known = action == VarianceAction::ack
                                             ? std::set<std::string>{"class", "note", "until", "book"}
                                             : std::set<std::string>{"book"};
