@@ -132,6 +132,26 @@ std::string schema_errors(const std::string& document, const std::string& schema
     return validated.exit_code == 0 ? std::string{} : validated.out + validated.err + " ";
 }
 
+/// Reads a /metrics body with Prometheus' own client library (Debian python3-prometheus-client,
+/// the text exposition format 0.0.4): "ok N families" when every line parses and every family
+/// has its HELP and TYPE, else what is wrong, one line each.
+std::string exposition_problems(const std::string& body)
+{
+    const std::string path = "/tmp/reconcile-e2e-metrics-" + std::to_string(getpid()) + ".txt";
+    std::ofstream(path) << body;
+    const char* const read_it = R"py(
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = list(text_string_to_metric_families(open(sys.argv[1]).read()))
+problems = [f.name + ": no TYPE" for f in families if f.type == "unknown"]
+problems += [f.name + ": no HELP" for f in families if not f.documentation]
+print("\n".join(problems) if problems else "ok %d families" % len(families))
+)py";
+    const auto parsed = run_process({"/usr/bin/python3", "-c", read_it, path});
+    std::remove(path.c_str());
+    return parsed.exit_code == 0 ? parsed.out : "unreadable: " + parsed.err;
+}
+
 /// `document` with the objects keyed by data (a book, a currency) under `data_keyed` turned into
 /// arrays of their values: their keys are not field names, the names inside them are.
 Json without_data_keys(const Json& document, const Names& data_keyed)
@@ -486,7 +506,15 @@ TEST_CASE("real serve replies: /healthz, /readyz, the API and the metric labels 
 
     // The metric labels of a real /metrics with runs, checks and broker health: exactly the
     // documented line, and each a row of the table.
-    const auto labels = label_names(get("/metrics").body);
+    const std::string metrics = get("/metrics").body;
+    // Every family the body declares is read back whole.
+    std::size_t declared = 0;
+    for (std::size_t at = metrics.find("# TYPE "); at != std::string::npos; at = metrics.find("# TYPE ", at + 1)) {
+        ++declared;
+    }
+    CHECK(declared > 20);
+    CHECK(exposition_problems(metrics) == "ok " + std::to_string(declared) + " families\n");
+    const auto labels = label_names(metrics);
     CHECK(joined(labels) == "book broker category check_name contract kind stat status version");
     CHECK(joined(labels) == joined(documented_labels()));
     CHECK(unlisted(Json::object(), {labels.begin(), labels.end()}) == "");
