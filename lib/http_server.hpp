@@ -108,9 +108,6 @@ std::optional<std::string> authorization_failure(const HttpServerRequest& reques
 /// Percent-decodes `text` ('+' as a space when `plus_is_space`); std::nullopt on a bad escape.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
-/// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
-bool is_valid_utf8(std::string_view text);
-
 /// The server. Register routes, bind, then listen() blocks until stop().
 class HttpServer {
 public:

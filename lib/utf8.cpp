@@ -36,16 +36,6 @@ std::size_t sequence_length(std::string_view text, std::size_t at)
     return length;
 }
 
-bool is_valid_utf8(std::string_view text)
-{
-    for (std::size_t at = 0; at < text.size();) {
-        const auto length = sequence_length(text, at);
-        if (length == 0) return false;
-        at += length;
-    }
-    return true;
-}
-
 void escape_in_place(std::string& text)
 {
     if (!is_valid_utf8(text)) text = escape_invalid_utf8(text);
@@ -57,6 +47,16 @@ void escape_in_place(std::optional<std::string>& text)
 }
 
 }  // namespace
+
+bool is_valid_utf8(std::string_view text)
+{
+    for (std::size_t at = 0; at < text.size();) {
+        const auto length = sequence_length(text, at);
+        if (length == 0) return false;
+        at += length;
+    }
+    return true;
+}
 
 std::string escape_invalid_utf8(std::string_view text)
 {

@@ -9,6 +9,10 @@
 
 namespace reconcile {
 
+/// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+/// above U+10FFFF).
+bool is_valid_utf8(std::string_view text);
+
 /// Ledger text is bytes: a SQL_ASCII database stores whatever it was given. Every byte that is
 /// not part of a well-formed UTF-8 sequence becomes the four characters \xNN (lower-case hex);
 /// valid UTF-8, including control characters, is left alone (docs/decisions/invalid-utf8-text.md).
