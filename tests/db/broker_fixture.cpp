@@ -52,20 +52,9 @@ nlohmann::json clean_broker_fixture()
 
 EnvMap unreachable_brokers_env()
 {
-    const std::string closed = "http://127.0.0.1:1";
-    return {{"GTN_BASE_URL", closed},
-            {"GTN_APP_KEY", "test-app"},
-            {"GTN_INSTITUTION_ID", "TESTINST"},
-            {"GTN_THROTTLE_KEY", "test-throttle"},
-            {"GTN_APP_SECRET", "test-secret"},
-            {"GTN_USER_ID", "test-server-user"},
-            {"GTN_PRIVATE_KEY_FILE", test_keys().private_path},
-            {"ZAG_BASE_URL", closed + "/zag"},
-            {"ZAG_API_KEY", "zag-test-key"},
-            {"VIEWTRADE_BASE_URL", closed + "/viewtrade"},
-            {"VIEWTRADE_API_KEY", "viewtrade-test-key"},
-            {"RECON_BROKER_CONNECT_TIMEOUT_MS", "1000"},
-            {"RECON_BROKER_RETRIES", "0"}};
+    EnvMap env = broker_credentials("http://127.0.0.1:1");
+    env.insert({{"RECON_BROKER_CONNECT_TIMEOUT_MS", "1000"}, {"RECON_BROKER_RETRIES", "0"}});
+    return env;
 }
 
 }  // namespace reconcile::test

@@ -20,6 +20,7 @@
 #include "tests/support/fake_broker.hpp"
 #include "tests/support/markdown.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/run_document.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
 using namespace reconcile;
@@ -94,30 +95,6 @@ const Lines scenario_variances{"lrs_viewtrade_tie_out: aged_in_transit customer_
                                "viewtrade_ledger_recon: fetch_error customer_id=C004",
                                "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"};
 
-/// "check: kind key=value ..." for every listed variance of a run document.
-Lines run_variances(const Json& run)
-{
-    Lines lines;
-    for (const auto& check : run["checks"]) {
-        for (const auto& variance : check["variances"]) {
-            std::string line = check["check_name"].get<std::string>() + ": " + variance["kind"].get<std::string>();
-            for (const auto& [key, value] : variance["keys"].items())
-                line += " " + key + "=" + value.get<std::string>();
-            lines.push_back(std::move(line));
-        }
-    }
-    std::sort(lines.begin(), lines.end());
-    return lines;
-}
-
-const Json& check_named(const Json& run, const std::string& name)
-{
-    for (const auto& check : run["checks"]) {
-        if (check["check_name"] == name) return check;
-    }
-    throw std::runtime_error("no check " + name);
-}
-
 const Json& customer_named(const Json& report, const std::string& id)
 {
     for (const auto& customer : report["customers"]) {
@@ -146,7 +123,7 @@ TEST_CASE("done when: a short position, a missing wire and a slow customer, name
     const auto run = Json::parse(result.out);
     CHECK(schema_valid(result.out));
     CHECK(run["status"] == "fail");
-    CHECK(run_variances(run) == scenario_variances);
+    CHECK(run_variance_lines(run) == scenario_variances);
     const auto& ledger = check_named(run, "viewtrade_ledger_recon");
     CHECK(ledger["status"] == "fail");
     CHECK(ledger["metrics"]["customers"] == 4);
@@ -571,7 +548,7 @@ TEST_CASE("--shard: shards 1/2 and 2/2 check disjoint customers whose union is t
                     "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
                     "viewtrade_ledger_recon: amount_break currency=USD customer_id=C002",
                     "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"};
-    CHECK(run_variances(whole) == all);
+    CHECK(run_variance_lines(whole) == all);
     CHECK(check_named(whole, "viewtrade_ledger_recon")["metrics"]["customers"] == 4);
 
     w.broker.set_fixture(shard_fixture());  // resets the request counters
@@ -579,7 +556,7 @@ TEST_CASE("--shard: shards 1/2 and 2/2 check disjoint customers whose union is t
     first_args.insert(first_args.end(), {"--shard", "1/2"});
     const auto first = run_json(first_args, env_for(w), 1);
     CHECK(first["shard"] == Json{{"index", 1}, {"count", 2}});
-    CHECK(run_variances(first) == Lines{"viewtrade_ledger_recon: amount_break currency=USD customer_id=C002"});
+    CHECK(run_variance_lines(first) == Lines{"viewtrade_ledger_recon: amount_break currency=USD customer_id=C002"});
     CHECK(check_named(first, "viewtrade_ledger_recon")["metrics"]["customers"] == 1);
     CHECK(check_named(first, "lrs_viewtrade_tie_out")["metrics"]["customers"] == 1);
     CHECK(check_named(first, "lrs_viewtrade_tie_out")["status"] == "ok");
@@ -595,16 +572,17 @@ TEST_CASE("--shard: shards 1/2 and 2/2 check disjoint customers whose union is t
     second_args.insert(second_args.end(), {"--shard", "2/2"});
     const auto second = run_json(second_args, env_for(w), 1);
     CHECK(second["shard"] == Json{{"index", 2}, {"count", 2}});
-    CHECK(run_variances(second) == Lines{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
-                                         "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
-                                         "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"});
+    CHECK(run_variance_lines(second) ==
+          Lines{"lrs_viewtrade_tie_out: aged_in_transit customer_id=C003 remittance_id=R-4",
+                "viewtrade_holdings_recon: mismatch customer_id=C001 symbol=AAPL",
+                "viewtrade_ledger_recon: quantity_break customer_id=C001 symbol=AAPL"});
     CHECK(check_named(second, "viewtrade_ledger_recon")["metrics"]["customers"] == 3);
     CHECK(check_named(second, "viewtrade_ledger_recon")["metrics"]["matched"] == 0);
     CHECK(check_named(second, "viewtrade_ledger_recon")["metrics"]["cash_compared"] == 3);
 
     // Disjoint, and together exactly the unsharded run.
-    Lines together = run_variances(first);
-    const auto rest = run_variances(second);
+    Lines together = run_variance_lines(first);
+    const auto rest = run_variance_lines(second);
     together.insert(together.end(), rest.begin(), rest.end());
     std::sort(together.begin(), together.end());
     CHECK(together == all);
@@ -804,7 +782,8 @@ TEST_CASE("--shard: RECON_BROKER_MAX_FAILED_SHARE counts the shard's customers")
     CHECK(first["metrics"]["error"] ==
           "1 of 1 customers could not be fetched from VIEWTRADE (more than "
           "RECON_BROKER_MAX_FAILED_SHARE=0.5)");
-    CHECK(run_variances(Json{{"checks", {first}}}) == Lines{"viewtrade_holdings_recon: fetch_error customer_id=C002"});
+    CHECK(run_variance_lines(Json{{"checks", {first}}}) ==
+          Lines{"viewtrade_holdings_recon: fetch_error customer_id=C002"});
 
     // Shard 2 (C001, C003, C004) fetched everyone: ok.
     auto second_args = run;
@@ -865,7 +844,7 @@ TEST_CASE(
     REQUIRE_MESSAGE(second.exit_code == 1, second.err);
     CHECK(schema_valid(second.out));
     const auto run = Json::parse(second.out);
-    CHECK(run_variances(run) == scenario_variances);
+    CHECK(run_variance_lines(run) == scenario_variances);
     for (const char* name : {"lrs_viewtrade_tie_out", "viewtrade_holdings_recon", "viewtrade_ledger_recon"}) {
         CAPTURE(name);
         const auto& check = check_named(run, name);

@@ -8,7 +8,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,6 +21,7 @@
 #include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/run_document.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -75,35 +75,6 @@ std::map<std::string, std::string> demo_broker_settings(const std::string& broke
     return settings;
 }
 
-/// A run's listed variances as "check: kind key=value ... expected=E actual=A difference=D"
-/// (the amounts when the variance has them), sorted.
-Lines variance_lines(const Json& run)
-{
-    Lines lines;
-    for (const auto& check : run["checks"]) {
-        for (const auto& variance : check["variances"]) {
-            std::string line = check["check_name"].get<std::string>() + ": " + variance["kind"].get<std::string>();
-            for (const auto& [key, value] : variance["keys"].items())
-                line += " " + key + "=" + value.get<std::string>();
-            for (const char* amount : {"expected", "actual", "difference"}) {
-                if (variance.contains(amount) && variance[amount].is_string())
-                    line += std::string(" ") + amount + "=" + variance[amount].get<std::string>();
-            }
-            lines.push_back(std::move(line));
-        }
-    }
-    std::sort(lines.begin(), lines.end());
-    return lines;
-}
-
-const Json& check_named(const Json& run, const std::string& name)
-{
-    for (const auto& check : run["checks"]) {
-        if (check["check_name"] == name) return check;
-    }
-    throw std::runtime_error("no check " + name);
-}
-
 }  // namespace
 
 TEST_CASE("the demo's category C names every break docs/demo.md promises, GTN in its published shapes")
@@ -154,12 +125,16 @@ TEST_CASE("the demo's category C names every break docs/demo.md promises, GTN in
     CHECK(settings.at("GTN_PRIVATE_KEY_FILE") == hex_key.string());
     const auto env = books_env(uae, india, settings);
 
-    const auto uae_result = reconcile_cli({"run", "--book", "uae", "--category", "C", "--output", "json"}, env);
-    REQUIRE_MESSAGE(uae_result.exit_code == 1, uae_result.err);
-    const Json uae_run = Json::parse(uae_result.out);
+    // Each book's C run finds breaks (exit 1) and prints its run document.
+    const auto run_c = [&](const std::string& book) {
+        const auto result = reconcile_cli({"run", "--book", book, "--category", "C", "--output", "json"}, env);
+        REQUIRE_MESSAGE(result.exit_code == 1, result.err);
+        return Json::parse(result.out);
+    };
+    const Json uae_run = run_c("uae");
     // AE-C007's deposit: GTN got 1,000.00, the ledger credited 100.00. AE-C013: GTN holds 0.75
     // AAPL, the ledger 1.75. AE-C021: ZAG has no NVDA.
-    CHECK(variance_lines(uae_run) ==
+    CHECK(run_variance_lines(uae_run, WithAmounts::yes) ==
           Lines{"gtn_ledger_recon: amount_break currency=USD customer_id=AE-C007 expected=16360.78 actual=17260.78 "
                 "difference=-900.00",
                 "gtn_ledger_recon: quantity_break customer_id=AE-C013 symbol=AAPL expected=1.750000 actual=0.750000 "
@@ -186,13 +161,11 @@ TEST_CASE("the demo's category C names every break docs/demo.md promises, GTN in
     CHECK(errors["parse"] == 0);
     CHECK(broker.stats()["token_exchanges"] == 1);
 
-    const auto india_result = reconcile_cli({"run", "--book", "india", "--category", "C", "--output", "json"}, env);
-    REQUIRE_MESSAGE(india_result.exit_code == 1, india_result.err);
-    const Json india_run = Json::parse(india_result.out);
+    const Json india_run = run_c("india");
     // DEP-IN-C004-2 ingested twice (750.00 the broker never got); IN-C009's overdrawn wallet;
     // IN-C020's 3 TSLA the ledger never booked; IN-C012's 750.00 USD remittance never wired;
     // IN-C025's account too slow for the demo's 1 s attempt, in each ViewTrade check.
-    CHECK(variance_lines(india_run) ==
+    CHECK(run_variance_lines(india_run, WithAmounts::yes) ==
           Lines{"lrs_viewtrade_tie_out: aged_in_transit customer_id=IN-C012 remittance_id=LRS-IN-C012-LOST "
                 "expected=750.00",
                 "lrs_viewtrade_tie_out: fetch_error customer_id=IN-C025",

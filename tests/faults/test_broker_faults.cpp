@@ -17,6 +17,7 @@
 #include "tests/faults/fault_support.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/fake_broker.hpp"
+#include "tests/support/run_document.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
 using namespace reconcile;
@@ -88,14 +89,6 @@ TimedRun run_c(const Target& db, const EnvMap& extra = {})
     REQUIRE_FALSE(timed.result.out.empty());
     timed.run = Json::parse(timed.result.out);
     return timed;
-}
-
-const Json& check_named(const Json& run, const std::string& name)
-{
-    for (const auto& check : run["checks"]) {
-        if (check["check_name"] == name) return check;
-    }
-    throw std::runtime_error("no check " + name);
 }
 
 /// "kind key=value ..." for every variance of one check, sorted.

@@ -138,25 +138,30 @@ FakeBroker::~FakeBroker()
     std::remove(m_fixture_path.c_str());
 }
 
+EnvMap broker_credentials(const std::string& url)
+{
+    return {{"GTN_BASE_URL", url},
+            {"GTN_APP_KEY", "test-app"},
+            {"GTN_INSTITUTION_ID", "TESTINST"},
+            {"GTN_THROTTLE_KEY", "test-throttle"},
+            {"GTN_APP_SECRET", "test-secret"},
+            {"GTN_USER_ID", "test-server-user"},
+            {"GTN_PRIVATE_KEY_FILE", test_keys().private_path},
+            {"ZAG_BASE_URL", url + "/zag"},
+            {"ZAG_API_KEY", "zag-test-key"},
+            {"VIEWTRADE_BASE_URL", url + "/viewtrade"},
+            {"VIEWTRADE_API_KEY", "viewtrade-test-key"}};
+}
+
 EnvMap FakeBroker::settings(const EnvMap& extra) const
 {
-    EnvMap env{{"GTN_BASE_URL", m_url},
-               {"GTN_APP_KEY", "test-app"},
-               {"GTN_INSTITUTION_ID", "TESTINST"},
-               {"GTN_THROTTLE_KEY", "test-throttle"},
-               {"GTN_APP_SECRET", "test-secret"},
-               {"GTN_USER_ID", "test-server-user"},
-               {"GTN_PRIVATE_KEY_FILE", test_keys().private_path},
-               {"ZAG_BASE_URL", m_url + "/zag"},
-               {"ZAG_API_KEY", "zag-test-key"},
-               {"VIEWTRADE_BASE_URL", m_url + "/viewtrade"},
-               {"VIEWTRADE_API_KEY", "viewtrade-test-key"},
-               {"RECON_BROKER_CONNECT_TIMEOUT_MS", "1000"},
-               {"RECON_BROKER_TIMEOUT_MS", "2000"},
-               {"RECON_BROKER_RETRIES", "1"},
-               {"RECON_BROKER_BACKOFF_MS", "10"},
-               {"RECON_BROKER_BACKOFF_MAX_MS", "50"},
-               {"RECON_BROKER_RETRY_AFTER_MAX_SECONDS", "5"}};
+    EnvMap env = broker_credentials(m_url);
+    env.insert({{"RECON_BROKER_CONNECT_TIMEOUT_MS", "1000"},
+                {"RECON_BROKER_TIMEOUT_MS", "2000"},
+                {"RECON_BROKER_RETRIES", "1"},
+                {"RECON_BROKER_BACKOFF_MS", "10"},
+                {"RECON_BROKER_BACKOFF_MAX_MS", "50"},
+                {"RECON_BROKER_RETRY_AFTER_MAX_SECONDS", "5"}});
     for (const auto& [key, value] : extra) env[key] = value;
     return env;
 }

@@ -25,6 +25,10 @@ const TestKeys& test_keys();
 /// The public half of a fresh, unrelated RSA key (to make a signature check fail).
 std::string unrelated_public_key();
 
+/// The test credentials of every adapter (GTN with the test key), each pointed under `url`;
+/// no timeout or retry settings.
+EnvMap broker_credentials(const std::string& url);
+
 /// A running fake broker. The fixture's "gtn" section gets the test public key and the
 /// credentials settings() names unless it sets its own.
 class FakeBroker {
