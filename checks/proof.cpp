@@ -87,14 +87,20 @@ std::string fresh_sql(const std::string& xmin)
 // account's, within the window) and at the tail (the run's as-of minus tail_interval); lines
 // effective after the tail get a span of one instant. A snapshot is then replayed by summing
 // the spans that end at or before its as-of. $1 window days, $2 run as-of, $3 tail.
-const std::string full_groups_sql = fmt::format(R"sql(
+std::string full_groups_sql(bool has_snapshots)
+{
+    // A book whose contract has no snapshots (category A alone needs none) has no cut-offs.
+    const char* snapshots = has_snapshots ? "contract.balance_snapshots"
+                                          : "(SELECT NULL::text AS account_code, NULL::text AS customer_id, "
+                                            "NULL::text AS currency, NULL::timestamptz AS as_of LIMIT 0) s";
+    return fmt::format(R"sql(
 INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
 WITH ranked AS (
     SELECT account_code::text AS account_code, customer_id::text AS customer_id, currency::text AS currency, as_of,
            max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
                OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
                                   currency::text COLLATE "C") AS latest
-    FROM contract.balance_snapshots
+    FROM {1}
 ),
 cutoffs AS MATERIALIZED (
     SELECT DISTINCT account_code, customer_id, currency, as_of FROM ranked
@@ -136,7 +142,8 @@ SELECT account, customer, currency,
 FROM placed
 GROUP BY 1, 2, 3, 4, 5
 )sql",
-                                                booked_statuses_sql);
+                       booked_statuses_sql, snapshots);
+}
 
 // Every transaction once: its lines grouped by txn_id and full-joined with the transactions
 // (orphaned lines and line-less transactions fall out of the join), split per currency where
@@ -542,11 +549,13 @@ SELECT pg_current_snapshot()::text AS watermark,
        (SELECT count(*) FROM pg_attribute
         WHERE attrelid IN ('contract.journal_lines'::regclass, 'contract.transactions'::regclass)
           AND attname = 'row_xmin' AND NOT attisdropped) = 2 AS has_row_xmin,
-       ($1::timestamptz - $2::interval)::text AS tail_from
+       ($1::timestamptz - $2::interval)::text AS tail_from,
+       to_regclass('contract.balance_snapshots') IS NOT NULL AS has_snapshots
 )sql",
                                               m_proved.as_of, std::string(tail_interval)));
         m_proved.summary.watermark = now.text("watermark");
         m_proved.accounts_digest = now.text("accounts_digest");
+        m_has_snapshots = now.flag("has_snapshots");
         const auto stored = read_stored(m_txn, m_proved.as_of);
         std::string reason = full_reason(request, stored, now.flag("has_row_xmin"));
         if (reason.empty()) reason = try_incremental(*stored);
@@ -568,15 +577,17 @@ private:
                                stored->version, *request.stored_version);
         }
         if (stored->seconds_since_full >= request.full_interval_seconds) {
-            return fmt::format("scheduled: the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS "
-                               "is {}",
-                               stored->full_run_id, stored->seconds_since_full, request.full_interval_seconds);
+            return fmt::format(
+                "scheduled: the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS "
+                "is {}",
+                stored->full_run_id, stored->seconds_since_full, request.full_interval_seconds);
         }
         if (stored->accounts_digest != m_proved.accounts_digest) return "the chart of accounts changed";
         if (!stored->watermark_in_past || stored->watermark_age < 0 || stored->watermark_age > max_watermark_age) {
-            return fmt::format("the stored proof's snapshot is {} transaction ids old: too close to wraparound to "
-                               "compare row versions",
-                               stored->watermark_age);
+            return fmt::format(
+                "the stored proof's snapshot is {} transaction ids old: too close to wraparound to "
+                "compare row versions",
+                stored->watermark_age);
         }
         return {};
     }
@@ -588,28 +599,33 @@ private:
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
         const NamedRow lines(m_txn.exec_params1(new_lines_sql, fence.xmin, fence.span, fence.xip));
         if (lines.number("old_lines") != stored.lines || lines.text("old_hash") != stored.lines_hash) {
-            return fmt::format("journal lines committed before the stored proof changed: {} of its {} remain as they "
-                               "were (an old line was updated or deleted)",
-                               lines.number("old_lines"), stored.lines);
+            return fmt::format(
+                "journal lines committed before the stored proof changed: {} of its {} remain as they "
+                "were (an old line was updated or deleted)",
+                lines.number("old_lines"), stored.lines);
         }
         const NamedRow txns(m_txn.exec_params1(changed_transactions_sql, fence.xmin, fence.span, fence.xip));
         const std::int64_t vanished = stored.transactions - txns.number("old_rows");
-        const auto same = m_txn.exec_params1("SELECT ($1::numeric - $2::numeric) = $3::numeric AS same",
-                                             stored.transactions_hash, txns.text("old_hash"),
-                                             txns.text("replaced_hash"))["same"]
-                              .as<bool>();
+        const auto same =
+            m_txn
+                .exec_params1("SELECT ($1::numeric - $2::numeric) = $3::numeric AS same", stored.transactions_hash,
+                              txns.text("old_hash"), txns.text("replaced_hash"))["same"]
+                .as<bool>();
         if (vanished != txns.number("replaced_rows") || !same) {
-            return fmt::format("{} transaction row(s) committed before the stored proof were updated or deleted, {} "
-                               "of them open ones (only open transactions are followed)",
-                               vanished, txns.number("replaced_rows"));
+            return fmt::format(
+                "{} transaction row(s) committed before the stored proof were updated or deleted, {} "
+                "of them open ones (only open transactions are followed)",
+                vanished, txns.number("replaced_rows"));
         }
         const auto touched = static_cast<std::int64_t>(m_txn.exec_params0(touched_transactions_sql).affected_rows());
         if (touched > max_touched_transactions) {
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched, max_touched_transactions);
         }
-        const auto straddled = m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days,
-                                                 m_proved.as_of);
+        const auto straddled =
+            m_has_snapshots
+                ? m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days, m_proved.as_of)
+                : pqxx::result{};
         if (!straddled.empty()) {
             const NamedRow row(straddled[0]);
             return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),
@@ -659,13 +675,14 @@ SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numer
                        const std::optional<StoredProof>& stored)
     {
         // Whatever an abandoned incremental attempt wrote is dropped first.
-        for (const char* table : {"proof_mode", "proof_groups_new", "proof_currencies_new", "proof_touched",
-                                  "proof_changed", "proof_txns", "proof_breaks", "proof_defects", "proof_source_keys",
-                                  "proof_duplicates"}) {
+        for (const char* table :
+             {"proof_mode", "proof_groups_new", "proof_currencies_new", "proof_touched", "proof_changed", "proof_txns",
+              "proof_breaks", "proof_defects", "proof_source_keys", "proof_duplicates"}) {
             m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
         }
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
-        m_txn.exec_params0(full_groups_sql, m_context.settings().snapshot_window_days, m_proved.as_of, tail_from);
+        m_txn.exec_params0(full_groups_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
+                           tail_from);
         const NamedRow totals(m_txn.exec_params1(full_transactions_sql));
         const NamedRow suspect(m_txn.exec_params1(R"sql(
 SELECT EXISTS (
@@ -697,7 +714,8 @@ SELECT EXISTS (
         proof.booked_transactions = m_proved.booked_transactions;
         proof.lines = m_proved.lines;
         proof.transactions = m_proved.transactions;
-        proof.suspect_lines = m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
+        proof.suspect_lines =
+            m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
         // The temporary tables now hold the proof: a later failure of the check that asked
         // must not roll them back under the checks that read them next.
         m_context.snapshot().checkpoint();
@@ -716,6 +734,7 @@ SELECT EXISTS (
     CheckContext& m_context;
     pqxx::transaction_base& m_txn;
     Proved m_proved;
+    bool m_has_snapshots = false;
 };
 
 bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
@@ -731,13 +750,14 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
 
     const bool full = proved.summary.kind == ProofKind::full;
     if (full) {
-        for (const char* table : {"proof_groups", "proof_currencies", "proof_breaks", "proof_defects",
-                                  "proof_duplicates", "proof_open"}) {
+        for (const char* table :
+             {"proof_groups", "proof_currencies", "proof_breaks", "proof_defects", "proof_duplicates", "proof_open"}) {
             results.exec0(fmt::format("DELETE FROM recon.{}", table));
         }
     } else {
-        results.exec0("CREATE TEMP TABLE IF NOT EXISTS proof_store_txns (txn_id text) ON COMMIT DROP;"
-                      "CREATE TEMP TABLE IF NOT EXISTS proof_store_keys (source text, source_txn_id text) ON COMMIT DROP");
+        results.exec0(
+            "CREATE TEMP TABLE IF NOT EXISTS proof_store_txns (txn_id text) ON COMMIT DROP;"
+            "CREATE TEMP TABLE IF NOT EXISTS proof_store_keys (source text, source_txn_id text) ON COMMIT DROP");
         copy_rows(snapshot, "SELECT txn_id::text AS txn_id FROM pg_temp.proof_txns", results,
                   "pg_temp.proof_store_txns");
         results.exec0("DELETE FROM recon.proof_breaks b USING pg_temp.proof_store_txns x WHERE b.txn_id = x.txn_id");
@@ -762,15 +782,16 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
               "FROM pg_temp.proof_breaks" +
                   fresh,
               results, "recon.proof_breaks");
-    copy_rows(snapshot,
-              "SELECT line_id::text AS line_id, txn_id, account_code, side, amount, orphan, unknown_account, no_amount, "
-              "no_currency, no_account, invalid_side, non_positive_amount FROM pg_temp.proof_defects" +
-                  fresh,
-              results, "recon.proof_defects");
-    copy_rows(snapshot,
-              "SELECT source::text AS source, source_txn_id::text AS source_txn_id, n FROM pg_temp.proof_duplicates" +
-                  fresh,
-              results, "recon.proof_duplicates");
+    copy_rows(
+        snapshot,
+        "SELECT line_id::text AS line_id, txn_id, account_code, side, amount, orphan, unknown_account, no_amount, "
+        "no_currency, no_account, invalid_side, non_positive_amount FROM pg_temp.proof_defects" +
+            fresh,
+        results, "recon.proof_defects");
+    copy_rows(
+        snapshot,
+        "SELECT source::text AS source, source_txn_id::text AS source_txn_id, n FROM pg_temp.proof_duplicates" + fresh,
+        results, "recon.proof_duplicates");
     copy_rows(snapshot,
               full ? fmt::format("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
                                  "source_txn_id FROM contract.transactions WHERE NOT coalesce(status IN {}, false)",
@@ -791,8 +812,7 @@ ON CONFLICT (id) DO UPDATE SET
 )sql",
                          run_id, proved.summary.watermark, proved.full_run_id == 0 ? run_id : proved.full_run_id,
                          proved.full_proof_at, proved.tail_from, proved.accounts_digest, proved.lines,
-                         proved.lines_hash, proved.transactions, proved.transactions_hash,
-                         proved.booked_transactions);
+                         proved.lines_hash, proved.transactions, proved.transactions_hash, proved.booked_transactions);
     return true;
 }
 
