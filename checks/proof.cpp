@@ -31,6 +31,8 @@ constexpr std::int64_t max_watermark_age = 1000000000;
 /// Lines effective within this long before the run stay apart per instant, so a snapshot
 /// taken later at any time in that span can still be replayed from the stored proof.
 constexpr const char* tail_interval = "48 hours";
+/// How the reason of a full proof run on its cadence begins.
+constexpr const char* scheduled_reason = "scheduled: ";
 /// Rows moved per statement when the proof is stored.
 constexpr int copy_batch_rows = 5000;
 
@@ -64,6 +66,7 @@ CREATE TEMP TABLE IF NOT EXISTS proof_defects ON COMMIT DELETE ROWS AS
     FROM contract.journal_lines WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_drift (side text, part text, key text, value text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
 )sql";
@@ -425,6 +428,39 @@ WHERE c.customer_id IS NULL AND g.after < c.as_of AND c.as_of < g.upto
 LIMIT 1
 )sql";
 
+// --- Drift ---------------------------------------------------------------------------------------
+
+// What a proof holds, as (part, key, value) texts: the sums per key, the groups per currency and
+// every listed verdict. A scheduled full proof records it for the incremental answer and for
+// its own; any difference is an `incremental_drift` variance.
+const std::string drift_record_sql = R"sql(
+INSERT INTO pg_temp.proof_drift (side, part, key, value)
+SELECT $1, 'groups', concat_ws('|', account, customer, currency),
+       concat_ws('|', sum(dr), sum(cr), sum(lines), sum(all_lines))
+FROM pg_temp.proof_groups GROUP BY account, customer, currency
+HAVING sum(all_lines) <> 0 OR sum(dr) <> 0 OR sum(cr) <> 0
+UNION ALL
+SELECT $1, 'currencies', coalesce(currency, ''), sum(txn_groups)::text
+FROM pg_temp.proof_currencies GROUP BY currency HAVING sum(txn_groups) <> 0
+UNION ALL
+SELECT $1, 'breaks', concat_ws('|', txn_id, kind, currency), concat_ws('|', debits, credits, lines, debit_lines, credit_lines)
+FROM pg_temp.proof_breaks
+UNION ALL
+SELECT $1, 'defects', line_id::text, concat_ws('|', txn_id, account_code, side, amount, orphan, unknown_account, no_amount,
+                                              no_currency, no_account, invalid_side, non_positive_amount)
+FROM pg_temp.proof_defects
+UNION ALL
+SELECT $1, 'duplicates', concat_ws('|', source, source_txn_id), n::text FROM pg_temp.proof_duplicates
+)sql";
+
+const std::string drift_sql = R"sql(
+SELECT coalesce(i.part, f.part) AS part, coalesce(i.key, f.key) AS key, i.value AS incremental, f.value AS full
+FROM (SELECT * FROM pg_temp.proof_drift WHERE side = 'incremental') i
+FULL JOIN (SELECT * FROM pg_temp.proof_drift WHERE side = 'full') f ON f.part = i.part AND f.key = i.key
+WHERE i.value IS DISTINCT FROM f.value
+ORDER BY 1, 2
+)sql";
+
 // --- Storing the proof --------------------------------------------------------------------------
 
 /// Moves the rows of `select_sql` (read in the snapshot) into `table` in the results
@@ -619,8 +655,18 @@ SELECT pg_current_snapshot()::text AS watermark,
         m_ids = id_images();
         const auto stored = read_stored(m_txn, m_proved.as_of);
         std::string reason = full_reason(request, stored, now.flag("has_row_xmin"));
-        if (reason.empty()) reason = try_incremental(*stored);
+        // A scheduled full proof first extends the stored proof as any run would, to compare.
+        const bool scheduled = reason.rfind(scheduled_reason, 0) == 0 && stored &&
+                               stored->accounts_digest == m_proved.accounts_digest && now.flag("has_row_xmin");
+        bool compare = false;
+        if (reason.empty() || scheduled) {
+            const std::string why_not = try_incremental(*stored);
+            if (reason.empty()) reason = why_not;
+            compare = scheduled && why_not.empty();
+            if (compare) m_txn.exec_params0(drift_record_sql, "incremental");
+        }
         if (!reason.empty()) prove_in_full(reason, now.text("tail_from"), stored);
+        if (compare) record_drift(proof);
         finish(proof);
         return proof;
     }
@@ -681,10 +727,9 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                                stored->version, *request.stored_version);
         }
         if (stored->seconds_since_full >= request.full_interval_seconds) {
-            return fmt::format(
-                "scheduled: the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS "
-                "is {}",
-                stored->full_run_id, stored->seconds_since_full, request.full_interval_seconds);
+            return fmt::format("{}the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS is {}",
+                               scheduled_reason, stored->full_run_id, stored->seconds_since_full,
+                               request.full_interval_seconds);
         }
         if (stored->accounts_digest != m_proved.accounts_digest) return "the chart of accounts changed";
         if (!stored->watermark_in_past || stored->watermark_age < 0 || stored->watermark_age > max_watermark_age) {
@@ -825,6 +870,8 @@ SELECT EXISTS (
         m_txn.exec0(full_duplicates_sql);
         m_proved.summary.kind = ProofKind::full;
         m_proved.summary.reason = reason;
+        m_proved.summary.since_run_id.reset();
+        m_proved.summary.transactions_touched = 0;
         m_proved.summary.lines_read = totals.number("lines");
         m_proved.base = stored;
         m_proved.tail_from = tail_from;
@@ -836,6 +883,26 @@ SELECT EXISTS (
         m_proved.transactions_hash = totals.text("transactions_hash");
         m_proved.booked_transactions = totals.number("booked_transactions");
         record_max_ids();
+    }
+
+    /// Compares the full proof just made with the incremental one recorded before it.
+    void record_drift(Proof& proof)
+    {
+        m_txn.exec_params0(drift_record_sql, "full");
+        for (const auto& result_row : m_txn.exec_params(drift_sql)) {
+            const NamedRow row(result_row);
+            const auto text_or_null = [&](const char* column) {
+                return row.is_null(column) ? nlohmann::json(nullptr) : nlohmann::json(row.text(column));
+            };
+            Variance variance{.kind = "incremental_drift",
+                              .keys = {{"part", row.text("part")}, {"key", row.text("key")}}};
+            variance.detail = {{"incremental", text_or_null("incremental")}, {"full", text_or_null("full")}};
+            proof.drift.push_back(std::move(variance));
+        }
+        if (!proof.drift.empty()) {
+            log_warn("the scheduled full proof of book {} differs from the incremental one in {} place(s)",
+                     m_context.book(), proof.drift.size());
+        }
     }
 
     void finish(Proof& proof)
@@ -959,6 +1026,13 @@ std::string_view proof_setup_sql()
 const Proof& proof(CheckContext& context)
 {
     return context.shared<Proof>("proof", [&] { return ProofBuilder(context).build(); });
+}
+
+void report_drift(CheckContext& context)
+{
+    const Proof& proved = proof(context);
+    for (const auto& variance : proved.drift) context.variances().add(variance);
+    if (!proved.drift.empty()) context.raise(CheckStatus::fail);
 }
 
 }  // namespace reconcile
