@@ -72,15 +72,16 @@ CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
 )sql";
 
 /// Whether the row whose xmin is `{xmin}` was committed after the fence: the stored snapshot
-/// as $1 (its xmin, 32 bits), $2 (xmax - xmin), $3 (its in-progress xids) and $4 (the frozen
-/// and bootstrap ids, visible to every snapshot), the last two as offsets from $1. Ids are
-/// compared modulo 2^32 from the fence's xmin (the watermark is never 2^31 ids old), so an old
-/// row costs one conversion; parallel safe, unlike age().
+/// as $1 (its xmin, 32 bits), $2 (its xmax - xmin), $3 (its in-progress xids), $4 (the frozen and
+/// bootstrap ids, visible to every snapshot) and $5 (this snapshot's xmax - the fence's xmin),
+/// ids as offsets from $1 modulo 2^32. A row is new when its offset lies between the fence and
+/// now: a frozen row keeps its 32-bit xmin, and one more than 2^31 ids old must not look new.
+/// An old row costs one conversion; parallel safe, unlike age().
 std::string fresh_sql(const std::string& xmin)
 {
     const std::string offset = fmt::format("(({}::text::bigint - $1::bigint + 4294967296) % 4294967296)", xmin);
     return fmt::format(
-        "({0} < 2147483648 AND NOT {0} = ANY ($4::bigint[]) AND ({0} >= $2::bigint OR {0} = ANY "
+        "({0} < $5::bigint AND NOT {0} = ANY ($4::bigint[]) AND ({0} >= $2::bigint OR {0} = ANY "
         "($3::bigint[])))",
         offset);
 }
@@ -268,21 +269,21 @@ GROUP BY fresh
                        table == "contract.journal_lines" ? alias + ".txn_id IS NULL" : std::string("false"));
 }
 
-// The newer journal lines with an id above $5 (all of them with $6), per transaction.
+// The newer journal lines with an id above $6 (all of them with $7), per transaction.
 const std::string fresh_lines_sql = fmt::format(R"sql(
 SELECT l.txn_id::text AS txn_id, count(*) AS lines
 FROM contract.journal_lines l
-WHERE ($6::boolean OR l.line_id > $5) AND {0}
+WHERE ($7::boolean OR l.line_id > $6) AND {0}
 GROUP BY l.txn_id
 )sql",
                                                 fresh_sql("l.row_xmin"));
 
-// The newer transaction rows among those with an id above $5 or held open by the stored proof
-// (all of them with $6): only open transactions may change in place without a full proof.
+// The newer transaction rows among those with an id above $6 or held open by the stored proof
+// (all of them with $7): only open transactions may change in place without a full proof.
 const std::string fresh_transactions_sql = fmt::format(R"sql(
 SELECT t.txn_id::text AS txn_id
 FROM contract.transactions t
-WHERE ($6::boolean OR t.txn_id > $5
+WHERE ($7::boolean OR t.txn_id > $6
        OR t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
                                                              json_build_object('txn_id', o.txn_id))).txn_id
                                 FROM recon.proof_open o)))
@@ -290,14 +291,14 @@ WHERE ($6::boolean OR t.txn_id > $5
 )sql",
                                                        fresh_sql("t.row_xmin"));
 
-// The newer row versions of the transactions named in $5 (JSON), with whether the stored proof
+// The newer row versions of the transactions named in $6 (JSON), with whether the stored proof
 // held each as open.
 const std::string changed_transactions_sql = fmt::format(R"sql(
 INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_open)
 SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
        EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
 FROM contract.transactions t
-WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proof_changed, $5::json)) AND {0}
+WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proof_changed, $6::json)) AND {0}
 )sql",
                                                          fresh_sql("t.row_xmin"), booked_statuses_sql);
 
@@ -562,6 +563,7 @@ struct Fence {
     std::string span;
     std::string xip;     ///< offsets from xmin
     std::string frozen;  ///< offsets of the ids 0, 1 and 2 from xmin
+    std::string now;     ///< offset of this snapshot's xmax
 };
 
 Fence fence_of(pqxx::transaction_base& txn, const std::string& watermark)
@@ -571,12 +573,16 @@ SELECT b::text AS xmin, (pg_snapshot_xmax(s)::text::numeric - pg_snapshot_xmin(s
        ('{' || coalesce((SELECT string_agg(((x::text::numeric % 4294967296 - b + 4294967296) % 4294967296)::text, ',')
                          FROM pg_snapshot_xip(s) x), '') || '}') AS xip,
        ('{' || ((4294967296 - b) % 4294967296)::text || ',' || ((4294967297 - b) % 4294967296)::text || ','
-            || ((4294967298 - b) % 4294967296)::text || '}') AS frozen
+            || ((4294967298 - b) % 4294967296)::text || '}') AS frozen,
+       (pg_snapshot_xmax(pg_current_snapshot())::text::numeric - pg_snapshot_xmin(s)::text::numeric)::text AS now
 FROM (SELECT $1::pg_snapshot AS s, pg_snapshot_xmin($1::pg_snapshot)::text::numeric % 4294967296 AS b) w
 )sql",
                                         watermark));
-    return Fence{
-        .xmin = row.text("xmin"), .span = row.text("span"), .xip = row.text("xip"), .frozen = row.text("frozen")};
+    return Fence{.xmin = row.text("xmin"),
+                 .span = row.text("span"),
+                 .xip = row.text("xip"),
+                 .frozen = row.text("frozen"),
+                 .now = row.text("now")};
 }
 
 /// What a guard query found: rows visible to the fence and newer ones, with their id images.
@@ -746,7 +752,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
     {
         const Fence fence = fence_of(m_txn, stored.watermark);
         const auto fenced = [&](const std::string& sql, auto&&... more) {
-            return m_txn.exec_params(sql, fence.xmin, fence.span, fence.xip, fence.frozen,
+            return m_txn.exec_params(sql, fence.xmin, fence.span, fence.xip, fence.frozen, fence.now,
                                      std::forward<decltype(more)>(more)...);
         };
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
@@ -938,8 +944,10 @@ SELECT EXISTS (
 bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
                                std::int64_t run_id)
 {
-    // One writer at a time, and only over the proof this one started from.
-    const auto current = results.exec_params("SELECT version FROM recon.proof_state WHERE id = 1 FOR UPDATE");
+    // One writer at a time (a row lock would lock nothing before the first proof is stored), and
+    // only over the proof this one started from.
+    results.exec0("LOCK TABLE recon.proof_state IN SHARE ROW EXCLUSIVE MODE");
+    const auto current = results.exec_params("SELECT version FROM recon.proof_state WHERE id = 1");
     const std::optional<std::int64_t> current_version =
         current.empty() ? std::nullopt : std::optional<std::int64_t>(current[0]["version"].as<std::int64_t>());
     const std::optional<std::int64_t> base_version =
