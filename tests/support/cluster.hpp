@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tests/support/process.hpp"
 
@@ -27,11 +28,17 @@ public:
     std::string url(const std::string& dbname) const;
     /// pg_ctl restart -m fast, as the cluster's owner.
     ProcessResult restart() const;
+    /// Stops the cluster, sets the epoch of its next transaction id (pg_resetwal -e) and starts it
+    /// again: full transaction ids (xid8) then count from epoch * 2^32, so a test can name ids
+    /// billions behind the current one without spending them.
+    ProcessResult set_xid_epoch(unsigned epoch) const;
     /// The cluster's directory (DIR of scripts/pg-cluster).
     const std::filesystem::path& dir() const { return m_dir; }
 
 private:
     void read_env();
+    /// Runs a PostgreSQL tool (a name in the cluster's bin directory) as the cluster's owner.
+    ProcessResult as_owner(const std::string& tool, const std::vector<std::string>& args) const;
 
     std::filesystem::path m_dir;
     std::map<std::string, std::string> m_env;
