@@ -77,12 +77,14 @@ ProcessResult PrivateCluster::restart() const
                                m_env.at("RECON_TEST_PGLOG")});
 }
 
-ProcessResult PrivateCluster::set_xid_epoch(unsigned epoch) const
+ProcessResult PrivateCluster::reset_wal(const std::vector<std::string>& args) const
 {
     const std::string& data = m_env.at("RECON_TEST_PGDATA");
     auto result = as_owner("pg_ctl", {"stop", "-D", data, "-m", "fast", "-w"});
     if (result.exit_code != 0) return result;
-    result = as_owner("pg_resetwal", {"-e", std::to_string(epoch), "-D", data});
+    std::vector<std::string> reset_args = args;
+    reset_args.insert(reset_args.end(), {"-D", data});
+    result = as_owner("pg_resetwal", reset_args);
     if (result.exit_code != 0) return result;
     return as_owner("pg_ctl", {"start", "-D", data, "-w", "-l", m_env.at("RECON_TEST_PGLOG")});
 }

@@ -28,10 +28,10 @@ public:
     std::string url(const std::string& dbname) const;
     /// pg_ctl restart -m fast, as the cluster's owner.
     ProcessResult restart() const;
-    /// Stops the cluster, sets the epoch of its next transaction id (pg_resetwal -e) and starts it
-    /// again: full transaction ids (xid8) then count from epoch * 2^32, so a test can name ids
-    /// billions behind the current one without spending them.
-    ProcessResult set_xid_epoch(unsigned epoch) const;
+    /// Stops the cluster, runs pg_resetwal with `args` and starts it again: `-e E` moves the next
+    /// transaction id to epoch E, `-x N` to id N (a multiple of 1048576, where a new pg_xact
+    /// segment starts), so a test reaches ids billions away without spending them.
+    ProcessResult reset_wal(const std::vector<std::string>& args) const;
     /// The cluster's directory (DIR of scripts/pg-cluster).
     const std::filesystem::path& dir() const { return m_dir; }
 
