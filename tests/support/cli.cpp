@@ -13,8 +13,8 @@ ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions&
 std::string slow_journal_view(int seconds)
 {
     return "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id, l.account_code,"
-           " l.customer_id, l.side, l.amount, l.currency, l.xmin AS row_xmin FROM ledger.journal_lines l CROSS JOIN"
-           " (SELECT pg_sleep(" +
+           " l.customer_id, l.side, l.amount, l.currency, l.xmin AS row_xmin FROM ledger.journal_lines l"
+           " CROSS JOIN (SELECT pg_sleep(" +
            std::to_string(seconds) + ")) AS slow";
 }
 
