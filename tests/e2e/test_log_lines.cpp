@@ -78,13 +78,13 @@ TEST_CASE("every stderr line of a failing run, and of each failure class, is one
     // A run that errors (a check times out), bad settings, a dead database, a bad command line,
     // a trace of nothing: each line has the same shape.
     db.exec(
-        "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.* FROM ledger.journal_lines l"
+        "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.*, l.xmin AS row_xmin FROM ledger.journal_lines l"
         " CROSS JOIN (SELECT pg_sleep(1)) AS slow");
     const auto timed_out =
         reconcile_cli({"run", "--book", "uae", "--category", "A"}, db, {{"RECON_STATEMENT_TIMEOUT_MS", "100"}});
     db.exec(
         "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id,"
-        " side, amount, currency FROM ledger.journal_lines");
+        " side, amount, currency, xmin AS row_xmin FROM ledger.journal_lines");
     CHECK(timed_out.exit_code == 2);
     CHECK(check_log_lines(timed_out.err) >= 1);
 

@@ -13,13 +13,14 @@ ProcessResult reconcile_cli(std::vector<std::string> args, const ProcessOptions&
 std::string slow_journal_view(int seconds)
 {
     return "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id, l.account_code,"
-           " l.customer_id, l.side, l.amount, l.currency FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(" +
+           " l.customer_id, l.side, l.amount, l.currency, l.xmin AS row_xmin FROM ledger.journal_lines l"
+           " CROSS JOIN (SELECT pg_sleep(" +
            std::to_string(seconds) + ")) AS slow";
 }
 
 const char* const normal_journal_view =
     "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
-    " amount, currency FROM ledger.journal_lines";
+    " amount, currency, xmin AS row_xmin FROM ledger.journal_lines";
 
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
 {
