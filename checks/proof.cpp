@@ -919,9 +919,6 @@ SELECT EXISTS (
         proof.transactions = m_proved.transactions;
         proof.suspect_lines =
             m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
-        // The temporary tables now hold the proof: a later failure of the check that asked
-        // must not roll them back under the checks that read them next.
-        m_context.snapshot().checkpoint();
         ProofStore store;
         if (m_context.snapshot().proof_request().store) {
             store = [proved = m_proved, &snapshot = m_txn](pqxx::transaction_base& results, std::int64_t run_id) {
@@ -1033,7 +1030,25 @@ std::string_view proof_setup_sql()
 
 const Proof& proof(CheckContext& context)
 {
-    return context.shared<Proof>("proof", [&] { return ProofBuilder(context).build(); });
+    return context.shared<Proof>("proof", [&] {
+        // In a savepoint of its own: a proof that fails (a statement timeout) leaves the asking
+        // check able to read what it can without it.
+        auto& txn = context.ledger();
+        txn.exec0("SAVEPOINT reconcile_proof");
+        try {
+            Proof proved = ProofBuilder(context).build();
+            txn.exec0("RELEASE SAVEPOINT reconcile_proof");
+            // The temporary tables now hold the proof: a later failure of the check that asked
+            // must not roll them back under the checks that read them next.
+            context.snapshot().checkpoint();
+            return proved;
+        } catch (const pqxx::broken_connection&) {
+            throw;
+        } catch (...) {
+            txn.exec0("ROLLBACK TO SAVEPOINT reconcile_proof");
+            throw;
+        }
+    });
 }
 
 void report_drift(CheckContext& context)
