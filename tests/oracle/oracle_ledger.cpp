@@ -91,9 +91,7 @@ Ledger Generator::make()
         return !wallet_keys.insert({w.customer, w.account, w.currency}).second;
     });
     std::set<std::pair<std::string, std::string>> total_keys;
-    std::erase_if(ledger.totals, [&](const Total& t) {
-        return !total_keys.insert({t.account, t.currency}).second;
-    });
+    std::erase_if(ledger.totals, [&](const Total& t) { return !total_keys.insert({t.account, t.currency}).second; });
     return ledger;
 }
 
@@ -120,8 +118,7 @@ void Generator::make_chart(Ledger& ledger)
 {
     const std::vector<std::string> all_currencies{"USD", "AED", "INR", "€UR", "ДРМ", "BTC₿", "jpy"};
     const auto count = pick(1, 4);
-    for (std::size_t i = 0; i < all_currencies.size() && m_currencies.size() < static_cast<std::size_t>(count);
-         ++i) {
+    for (std::size_t i = 0; i < all_currencies.size() && m_currencies.size() < static_cast<std::size_t>(count); ++i) {
         if (chance(60) || all_currencies.size() - i <= static_cast<std::size_t>(count) - m_currencies.size()) {
             m_currencies.push_back(all_currencies[i]);
         }
@@ -137,8 +134,8 @@ void Generator::make_chart(Ledger& ledger)
     for (std::int64_t i = 0; i < customers; ++i) m_customers.push_back(names[static_cast<std::size_t>(i)]);
 }
 
-Txn& Generator::add_txn(Ledger& ledger, const std::string& type, const Opt<std::string>& customer, const std::string& status,
-             std::int64_t at)
+Txn& Generator::add_txn(Ledger& ledger, const std::string& type, const Opt<std::string>& customer,
+                        const std::string& status, std::int64_t at)
 {
     Txn txn;
     txn.id = m_next_txn++;
@@ -152,8 +149,9 @@ Txn& Generator::add_txn(Ledger& ledger, const std::string& type, const Opt<std::
     return ledger.txns.back();
 }
 
-void Generator::add_line(Ledger& ledger, std::int64_t txn_id, const std::string& account, const Opt<std::string>& customer,
-              const std::string& side, Num value, const std::string& currency)
+void Generator::add_line(Ledger& ledger, std::int64_t txn_id, const std::string& account,
+                         const Opt<std::string>& customer, const std::string& side, Num value,
+                         const std::string& currency)
 {
     ledger.lines.push_back({m_next_line++, txn_id, account, customer, side, value, currency});
 }
@@ -202,15 +200,14 @@ void Generator::append_transaction(Ledger& ledger, std::int64_t at)
             if (value.units == 0) value = balance;
         }
         const bool buy = chance(50);
-        auto& txn =
-            add_txn(ledger, buy ? "buy" : "fee", buy ? Opt<std::string>(customer) : std::nullopt, status, at);
+        auto& txn = add_txn(ledger, buy ? "buy" : "fee", buy ? Opt<std::string>(customer) : std::nullopt, status, at);
         const auto id = txn.id;
         add_line(ledger, id, wallet, customer, "DR", value, currency);
         if (buy) {
             add_line(ledger, id, "BROKER_CASH", customer, "CR", value, currency);
             add_line(ledger, id, "SECURITIES", customer, "DR", value, currency);
-            add_line(ledger, id, "SUSPENSE", chance(50) ? Opt<std::string>(customer) : std::nullopt, "CR",
-                     value, currency);
+            add_line(ledger, id, "SUSPENSE", chance(50) ? Opt<std::string>(customer) : std::nullopt, "CR", value,
+                     currency);
         } else {
             add_line(ledger, id, "FEE_INCOME", std::nullopt, "CR", value, currency);
         }
@@ -363,8 +360,8 @@ void Generator::derive_stored(Ledger& ledger)
     // Snapshots: a few keys, several dates each (some at a posting's exact instant).
     const auto keys = pick(0, 12);
     for (std::int64_t k = 0; k < keys; ++k) {
-        const std::string account = one_of(std::vector<std::string>{"BROKER_CASH", "CUSTOMER_WALLET", "FEE_INCOME",
-                                                                    "WALLET_ÜBER_客户", "SECURITIES"});
+        const std::string account = one_of(
+            std::vector<std::string>{"BROKER_CASH", "CUSTOMER_WALLET", "FEE_INCOME", "WALLET_ÜBER_客户", "SECURITIES"});
         const Opt<std::string> customer = chance(50) ? Opt<std::string>(one_of(m_customers)) : std::nullopt;
         const std::string currency = one_of(m_currencies);
         const auto dates = pick(1, 4);
@@ -466,8 +463,7 @@ void Generator::make_flows(Ledger& ledger)
         flow.customer = chance(80) ? Opt<std::string>(one_of(m_customers)) : std::nullopt;
         flow.amount = amount();
         flow.currency = one_of(m_currencies);
-        flow.status =
-            one_of(std::vector<std::string>{"pending", "in_transit", "completed", "cancelled", "Pending"});
+        flow.status = one_of(std::vector<std::string>{"pending", "in_transit", "completed", "cancelled", "Pending"});
         // Ages around both thresholds, exactly on them at times, and some in the future.
         const auto kind = pick(0, 5);
         const std::int64_t hours = kind == 0 ? ledger.warn_hours : kind == 1 ? ledger.fail_hours : pick(-5, 200);
@@ -890,68 +886,87 @@ std::string timestamp(std::int64_t seconds)
     return buffer;
 }
 
-template <typename Rows, typename Row>
-void insert(std::string& sql, const std::string& head, const Rows& rows, Row row)
+RowSql row_sql(const Account& a)
+{
+    return {"ledger.accounts", "account_code, name, account_type, normal_side, allow_wrong_side, is_customer_wallet",
+            quoted(a.code) + ", 'n', 't', " + quoted(a.normal_side) + ", " + (a.allow_wrong_side ? "true" : "false") +
+                ", " + (a.is_wallet ? "true" : "false"),
+            "account_code", quoted(a.code)};
+}
+RowSql row_sql(const Txn& t)
+{
+    return {"ledger.transactions",
+            "txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at, posted_at, reverses_txn_id",
+            id_text(t.id) + ", " + quoted(t.source) + ", " + quoted(t.source_txn_id) + ", " + quoted(t.customer) +
+                ", " + quoted(t.type) + ", " + quoted(t.status) + ", " + timestamp(t.effective_at) + ", " +
+                timestamp(t.effective_at) + ", " + (t.reverses ? id_text(*t.reverses) : "NULL"),
+            "txn_id", id_text(t.id)};
+}
+RowSql row_sql(const Line& l)
+{
+    return {"ledger.journal_lines", "line_id, txn_id, account_code, customer_id, side, amount, currency",
+            id_text(l.id) + ", " + (l.txn_id ? id_text(*l.txn_id) : "NULL") + ", " + quoted(l.account) + ", " +
+                quoted(l.customer) + ", " + quoted(l.side) + ", " + number(l.amount) + ", " + quoted(l.currency),
+            "line_id", id_text(l.id)};
+}
+RowSql row_sql(const Wallet& w)
+{
+    return {"ledger.wallets", "customer_id, account_code, currency, balance",
+            quoted(w.customer) + ", " + quoted(w.account) + ", " + quoted(w.currency) + ", " + number(w.balance),
+            "customer_id, account_code, currency",
+            quoted(w.customer) + ", " + quoted(w.account) + ", " + quoted(w.currency)};
+}
+RowSql row_sql(const Total& t)
+{
+    return {"ledger.account_totals", "account_code, currency, debit_total, credit_total, net",
+            quoted(t.account) + ", " + quoted(t.currency) + ", " + number(t.debit) + ", " + number(t.credit) + ", " +
+                number(t.net),
+            "account_code, currency", quoted(t.account) + ", " + quoted(t.currency)};
+}
+RowSql row_sql(const Snapshot& s)
+{
+    return {"ledger.balance_snapshots", "snapshot_id, account_code, customer_id, currency, as_of, balance",
+            id_text(s.id) + ", " + quoted(s.account) + ", " + quoted(s.customer) + ", " + quoted(s.currency) + ", " +
+                timestamp(s.as_of) + ", " + number(s.balance),
+            "snapshot_id", id_text(s.id)};
+}
+RowSql row_sql(const Flow& f)
+{
+    return {"ledger.pending_flows", "flow_id, flow_type, customer_id, amount, currency, status, created_at",
+            quoted(f.id) + ", " + quoted(f.type) + ", " + quoted(f.customer) + ", " + number(f.amount) + ", " +
+                quoted(f.currency) + ", " + quoted(f.status) + ", " + timestamp(f.created_at),
+            "flow_id", quoted(f.id)};
+}
+
+namespace {
+
+template <typename Rows>
+void insert(std::string& sql, const Rows& rows)
 {
     if (rows.empty()) return;
-    sql += head + " VALUES ";
+    const RowSql head = row_sql(rows.front());
+    sql += "INSERT INTO " + head.table + " (" + head.columns + ") VALUES ";
     bool first = true;
     for (const auto& item : rows) {
         if (!first) sql += ",";
         first = false;
-        sql += "(" + row(item) + ")";
+        sql += "(" + row_sql(item).values + ")";
     }
     sql += ";\n";
 }
 
+}  // namespace
+
 std::string ledger_sql(const Ledger& ledger)
 {
     std::string sql;
-    insert(sql,
-           "INSERT INTO ledger.accounts (account_code, name, account_type, normal_side, allow_wrong_side, "
-           "is_customer_wallet)",
-           ledger.accounts, [](const Account& a) {
-               return quoted(a.code) + ", 'n', 't', " + quoted(a.normal_side) + ", " +
-                      (a.allow_wrong_side ? "true" : "false") + ", " + (a.is_wallet ? "true" : "false");
-           });
-    insert(
-        sql,
-        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at,"
-        " posted_at, reverses_txn_id)",
-        ledger.txns, [](const Txn& t) {
-            return id_text(t.id) + ", " + quoted(t.source) + ", " + quoted(t.source_txn_id) + ", " +
-                   quoted(t.customer) + ", " + quoted(t.type) + ", " + quoted(t.status) + ", " +
-                   timestamp(t.effective_at) + ", " + timestamp(t.effective_at) + ", " +
-                   (t.reverses ? id_text(*t.reverses) : "NULL");
-        });
-    insert(sql, "INSERT INTO ledger.journal_lines (line_id, txn_id, account_code, customer_id, side, amount, currency)",
-           ledger.lines, [](const Line& l) {
-               return id_text(l.id) + ", " + (l.txn_id ? id_text(*l.txn_id) : "NULL") + ", " + quoted(l.account) +
-                      ", " + quoted(l.customer) + ", " + quoted(l.side) + ", " + number(l.amount) + ", " +
-                      quoted(l.currency);
-           });
-    insert(sql, "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance)", ledger.wallets,
-           [](const Wallet& w) {
-               return quoted(w.customer) + ", " + quoted(w.account) + ", " + quoted(w.currency) + ", " +
-                      number(w.balance);
-           });
-    insert(sql, "INSERT INTO ledger.account_totals (account_code, currency, debit_total, credit_total, net)",
-           ledger.totals, [](const Total& t) {
-               return quoted(t.account) + ", " + quoted(t.currency) + ", " + number(t.debit) + ", " + number(t.credit) +
-                      ", " + number(t.net);
-           });
-    insert(sql,
-           "INSERT INTO ledger.balance_snapshots (snapshot_id, account_code, customer_id, currency, as_of, balance)",
-           ledger.snapshots, [](const Snapshot& s) {
-               return id_text(s.id) + ", " + quoted(s.account) + ", " + quoted(s.customer) + ", " + quoted(s.currency) +
-                      ", " + timestamp(s.as_of) + ", " + number(s.balance);
-           });
-    insert(sql,
-           "INSERT INTO ledger.pending_flows (flow_id, flow_type, customer_id, amount, currency, status, created_at)",
-           ledger.flows, [](const Flow& f) {
-               return quoted(f.id) + ", " + quoted(f.type) + ", " + quoted(f.customer) + ", " + number(f.amount) +
-                      ", " + quoted(f.currency) + ", " + quoted(f.status) + ", " + timestamp(f.created_at);
-           });
+    insert(sql, ledger.accounts);
+    insert(sql, ledger.txns);
+    insert(sql, ledger.lines);
+    insert(sql, ledger.wallets);
+    insert(sql, ledger.totals);
+    insert(sql, ledger.snapshots);
+    insert(sql, ledger.flows);
     return sql;
 }
 

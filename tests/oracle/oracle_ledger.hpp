@@ -226,6 +226,25 @@ std::string quoted(const Opt<std::string>& value);
 std::string number(const Num& value);
 std::string number(const Opt<Num>& value);
 std::string timestamp(std::int64_t seconds);
+
+/// One row as SQL: its table, columns and values ("v1, v2, ..." in column order), and its primary
+/// key's columns and values likewise.
+struct RowSql {
+    std::string table;
+    std::string columns;
+    std::string values;
+    std::string key_columns;
+    std::string key_values;
+};
+RowSql row_sql(const Account& row);
+RowSql row_sql(const Txn& row);
+RowSql row_sql(const Line& row);
+RowSql row_sql(const Wallet& row);
+RowSql row_sql(const Total& row);
+RowSql row_sql(const Snapshot& row);
+RowSql row_sql(const Flow& row);
+
+/// The whole ledger as INSERT statements.
 std::string ledger_sql(const Ledger& ledger);
 
 // ---------------------------------------------------------------------------------------------
