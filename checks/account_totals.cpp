@@ -2,6 +2,7 @@
 // of its normal side) equal the aggregate of its booked lines, per currency.
 #include <fmt/format.h>
 
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -11,7 +12,8 @@ namespace {
 // present on both sides yields one break per column that differs (account_totals_mismatch,
 // keyed by the column); a journal group without a stored row is account_totals_missing; a
 // stored row with non-zero totals and no booked lines is account_totals_without_lines.
-const std::string account_totals_sql = fmt::format(R"sql(
+// The journal's totals from the journal itself (a standby, which holds no proof)...
+const std::string derived_from_journal = fmt::format(R"sql(
 WITH derived AS MATERIALIZED (
     SELECT l.account_code::text AS account_code, l.currency::text AS currency,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debit_total,
@@ -24,6 +26,22 @@ WITH derived AS MATERIALIZED (
     WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     GROUP BY 1, 2
 ),
+)sql",
+                                                     booked_statuses_sql);
+
+// ... or from the proof's groups (checks/proof.hpp): the same sums, summed per account.
+const std::string derived_from_proof = fmt::format(R"sql(
+WITH derived AS MATERIALIZED (
+    SELECT g.account AS account_code, g.currency AS currency, sum(g.dr) AS debit_total, sum(g.cr) AS credit_total,
+           sum({}) AS net, sum(g.lines) AS lines
+    FROM pg_temp.proof_groups g
+    JOIN contract.accounts a ON a.account_code::text = g.account
+    GROUP BY 1, 2 HAVING sum(g.lines) > 0
+),
+)sql",
+                                                   proof_signed_sql);
+
+const std::string totals_comparison_sql = R"sql(
 compared AS MATERIALIZED (
     SELECT coalesce(s.account_code, d.account_code) AS account_code, coalesce(s.currency, d.currency) AS currency,
            d.debit_total AS d_debit, d.credit_total AS d_credit, d.net AS d_net, coalesce(d.lines, 0) AS lines,
@@ -66,8 +84,7 @@ UNION ALL
         NULL, NULL, NULL
  FROM counted
  ORDER BY abs(difference) DESC, account_code, currency, column_name LIMIT $1)
-)sql",
-                                                   booked_statuses_sql);
+)sql";
 
 class AccountTotals : public Check {
 public:
@@ -78,6 +95,7 @@ public:
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines,
                 ContractView::account_totals};
     }
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Each account's stored debit, credit and net totals equal the aggregate of its booked lines.";
@@ -85,7 +103,8 @@ public:
 
     void run(CheckContext& context) const override
     {
-        const auto rows = CappedRows::listing(context, account_totals_sql);
+        const auto rows = CappedRows::listing(
+            context, (proof(context).available ? derived_from_proof : derived_from_journal) + totals_comparison_sql);
         const NamedRow summary = rows.one();
         context.metrics()["totals_checked"] = summary.number("totals_checked");
         context.metrics()["journal_groups"] = summary.number("journal_groups");

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "checks/journal_pass.hpp"
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -32,6 +33,24 @@ FROM balances WHERE balance < 0
 ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
 )sql";
 
+// The same balances from the proof's groups (checks/proof.hpp), summed per key.
+const std::string wrong_side_proof_sql = fmt::format(R"sql(
+WITH balances AS (
+    SELECT g.account COLLATE "C" AS account_code, g.customer COLLATE "C" AS customer_id,
+           g.currency COLLATE "C" AS currency, min(a.normal_side::text) AS normal_side, sum({}) AS balance
+    FROM pg_temp.proof_groups g
+    JOIN contract.accounts a ON a.account_code::text = g.account
+    WHERE NOT a.allow_wrong_side
+    GROUP BY 1, 2, 3 HAVING sum(g.lines) > 0
+)
+SELECT 'wrong_side' AS row_kind, account_code::text AS account_code, customer_id::text AS customer_id,
+       currency::text AS currency, normal_side::text AS normal_side, balance::text AS balance,
+       count(*) OVER () AS total
+FROM balances WHERE balance < 0
+ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
+)sql",
+                                                     proof_signed_sql);
+
 // Exact: each line joined to its transaction (every line probes all transactions).
 const std::string wrong_side_joined_sql = fmt::format(
     fmt::runtime(wrong_side_sql_template),
@@ -56,6 +75,7 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
     }
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Every line has side DR or CR and a strictly positive amount; no account that forbids it "
@@ -88,7 +108,9 @@ public:
         variances.add_unlisted(line_total - line_listed);
         context.metrics()["invalid_lines"] = line_total;
 
-        const std::string& balances_sql = defects.orphans == 0 ? wrong_side_sql : wrong_side_joined_sql;
+        const std::string& balances_sql = proof(context).available ? wrong_side_proof_sql
+                                          : defects.orphans == 0   ? wrong_side_sql
+                                                                   : wrong_side_joined_sql;
         const auto rows = CappedRows::listing(context, balances_sql);
         context.metrics()["wrong_side_balances"] = rows.list(context, "wrong_side", {"total"}, [](const NamedRow& row) {
             Variance variance{

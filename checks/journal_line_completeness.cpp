@@ -2,6 +2,7 @@
 // one debit and one credit; no line points at a missing transaction or account; no line lacks
 // an amount, a currency or an account.
 #include "checks/journal_pass.hpp"
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -17,6 +18,7 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
     }
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Every booked transaction has at least two lines with a debit and a credit; no line points "

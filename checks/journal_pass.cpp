@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -125,8 +128,12 @@ FROM per_txn
                                     "per_txn AS MATERIALIZED (" + per_txn_select + "),");
 
 // Every line that breaks a per-line rule, with each rule it breaks; two listings (one per
-// check) and exact per-rule totals.
-const std::string line_defects_sql = R"sql(
+// check) and exact per-rule totals. Read from the proof (checks/proof.hpp) when the snapshot
+// holds one, else from the journal.
+const std::string line_defects_proof_cte = R"sql(
+WITH flagged AS (SELECT * FROM pg_temp.proof_defects)
+)sql";
+const std::string line_defects_journal_cte = R"sql(
 WITH flagged AS MATERIALIZED (
     SELECT l.line_id, l.txn_id, l.account_code, l.side, l.amount,
            (l.txn_id IS NULL OR t.txn_id IS NULL) AS orphan,
@@ -140,6 +147,8 @@ WITH flagged AS MATERIALIZED (
     WHERE t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
        OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
 )
+)sql";
+const std::string line_defects_listing = R"sql(
 SELECT 'summary' AS row_kind, NULL AS line_id, NULL AS txn_id, NULL AS account_code, NULL AS side, NULL AS amount,
        NULL::boolean AS orphan, NULL::boolean AS unknown_account, NULL::boolean AS no_amount,
        NULL::boolean AS no_currency, NULL::boolean AS no_account, NULL::boolean AS invalid_side,
@@ -163,6 +172,27 @@ UNION ALL
  ORDER BY flagged.line_id LIMIT $1)
 )sql";
 
+// The same figures from the proof: currency totals from the grouped journal, the listed
+// transactions from its verdicts.
+const std::string journal_proof_sql = R"sql(
+SELECT 'currency' AS row_kind, g.currency, g.debits::text AS debits, g.credits::text AS credits,
+       (g.debits - g.credits)::text AS difference, g.lines, coalesce(c.txn_groups, 0)::bigint AS txn_groups,
+       NULL AS txn_id, NULL::bigint AS total, NULL::bigint AS debit_lines, NULL::bigint AS credit_lines
+FROM (SELECT currency, sum(dr) AS debits, sum(cr) AS credits, sum(all_lines)::bigint AS lines
+      FROM pg_temp.proof_groups GROUP BY currency HAVING sum(all_lines) > 0) g
+LEFT JOIN (SELECT currency, sum(txn_groups) AS txn_groups FROM pg_temp.proof_currencies GROUP BY currency) c
+       ON c.currency IS NOT DISTINCT FROM g.currency
+UNION ALL
+(SELECT 'unbalanced', currency, debits::text, credits::text, (debits - credits)::text, NULL, NULL, txn_id::text,
+        count(*) OVER (), NULL, NULL
+ FROM pg_temp.proof_breaks WHERE kind = 'unbalanced'
+ ORDER BY abs(debits - credits) DESC, txn_id LIMIT $1)
+UNION ALL
+(SELECT 'misshapen', NULL, NULL, NULL, NULL, lines, NULL, txn_id::text, count(*) OVER (), debit_lines, credit_lines
+ FROM pg_temp.proof_breaks WHERE kind = 'misshapen'
+ ORDER BY txn_id LIMIT $1)
+)sql";
+
 /// One currency's totals, from a row of either statement (same column names).
 /// Debits, credits and their difference are shown side by side (trial_balance_zero's metrics and
 /// variances): one scale, so a one-sided transaction's credits read "0.00", never "0".
@@ -178,22 +208,9 @@ JournalPass::CurrencyTotal currency_total(const NamedRow& row)
     return total;
 }
 
-JournalPass compute_journal_pass(CheckContext& context)
+/// The listings of either statement (same row kinds and column names).
+void read_listings(const CappedRows& rows, JournalPass& pass)
 {
-    JournalPass pass;
-    std::int64_t needs_detail = 0;
-    for (const auto& result_row : context.ledger().exec_params(journal_summary_sql)) {
-        const NamedRow row(result_row);
-        if (!row.is_null("currency")) pass.currencies.push_back(currency_total(row));
-        pass.booked_transactions += row.number("booked_transactions");
-        pass.lines += row.number("all_lines");
-        pass.suspect_lines += row.number("suspect_lines");
-        needs_detail += row.number("needs_detail");
-    }
-    if (needs_detail == 0) return pass;
-
-    pass = JournalPass{};
-    const auto rows = CappedRows::shared_listing(context, journal_pass_sql);
     rows.each("currency", [&](const NamedRow& row) { pass.currencies.push_back(currency_total(row)); });
     rows.each("unbalanced", [&](const NamedRow& row) {
         auto& txn = pass.unbalanced.emplace_back(JournalPass::Unbalanced{.txn_id = row.text("txn_id"),
@@ -211,6 +228,35 @@ JournalPass compute_journal_pass(CheckContext& context)
                                   .credit_lines = row.number("credit_lines")});
     });
     pass.misshapen_total = rows.total("misshapen", {"total"});
+}
+
+JournalPass compute_journal_pass(CheckContext& context)
+{
+    JournalPass pass;
+    if (const Proof& proved = proof(context); proved.available) {
+        read_listings(CappedRows::shared_listing(context, journal_proof_sql), pass);
+        // The proof groups currencies by hash: list them in one order whatever the run's kind.
+        std::sort(pass.currencies.begin(), pass.currencies.end(),
+                  [](const auto& a, const auto& b) { return a.currency < b.currency; });
+        pass.booked_transactions = proved.booked_transactions;
+        pass.lines = proved.lines;
+        pass.suspect_lines = proved.suspect_lines;
+        return pass;
+    }
+    std::int64_t needs_detail = 0;
+    for (const auto& result_row : context.ledger().exec_params(journal_summary_sql)) {
+        const NamedRow row(result_row);
+        if (!row.is_null("currency")) pass.currencies.push_back(currency_total(row));
+        pass.booked_transactions += row.number("booked_transactions");
+        pass.lines += row.number("all_lines");
+        pass.suspect_lines += row.number("suspect_lines");
+        needs_detail += row.number("needs_detail");
+    }
+    if (needs_detail == 0) return pass;
+
+    pass = JournalPass{};
+    const auto rows = CappedRows::shared_listing(context, journal_pass_sql);
+    read_listings(rows, pass);
     const NamedRow summary = rows.one();
     pass.booked_transactions = summary.number("booked_transactions");
     pass.lines = summary.number("all_lines");
@@ -221,7 +267,8 @@ JournalPass compute_journal_pass(CheckContext& context)
 LineDefects compute_line_defects(CheckContext& context)
 {
     LineDefects defects;
-    const auto rows = CappedRows::shared_listing(context, line_defects_sql);
+    const auto rows = CappedRows::shared_listing(
+        context, (proof(context).available ? line_defects_proof_cte : line_defects_journal_cte) + line_defects_listing);
     const NamedRow summary = rows.one();
     defects.orphans = summary.number("orphans");
     defects.unknown_accounts = summary.number("unknown_accounts");

@@ -8,6 +8,7 @@
 // (future_snapshot) and never replayed.
 #include <fmt/format.h>
 
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -27,7 +28,7 @@ namespace {
 // at the same instant (as_of is inclusive), gives each snapshot its replayed balance. The
 // snapshots are sorted once (latest per key and the key ids share one sort, in the C collation:
 // identity, not linguistic order, matters here).
-const std::string snapshot_reconcile_sql = fmt::format(R"sql(
+const std::string snapshots_chosen_sql = R"sql(
 WITH ranked AS (
     SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
            currency::text AS currency, as_of, balance,
@@ -41,6 +42,9 @@ WITH ranked AS (
 chosen AS MATERIALIZED (
     SELECT * FROM ranked WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int)
 ),
+)sql";
+
+const std::string replayed_from_journal = fmt::format(R"sql(
 snapshot_keys AS MATERIALIZED (
     SELECT key_id, min(account_code) AS account_code, min(currency) AS currency,
            coalesce('c' || min(customer_id), 'a') AS match_key, min(as_of) AS first_as_of, max(as_of) AS until
@@ -76,6 +80,52 @@ replayed AS MATERIALIZED (
           FROM events) e
     WHERE ord = 1
 ),
+)sql",
+                                                      booked_statuses_sql);
+
+// The same from the proof's groups (checks/proof.hpp): a snapshot's balance is the sum of its
+// key's spans that end at or before its as-of (the proof never lets a span straddle it). A
+// customer's snapshot sums that customer's groups, an account's snapshot every group of the
+// account, summed per instant first.
+const std::string replayed_from_proof = fmt::format(R"sql(
+numbered AS MATERIALIZED (
+    SELECT row_number() OVER () AS n, * FROM chosen
+),
+customer_sums AS (
+    SELECT c.n, sum({0}) AS replayed
+    FROM numbered c
+    JOIN contract.accounts a ON a.account_code::text = c.account_code
+    JOIN pg_temp.proof_groups g ON g.account = c.account_code AND g.customer = c.customer_id AND g.currency = c.currency
+                               AND g.upto <= c.as_of
+    WHERE c.customer_id IS NOT NULL
+    GROUP BY c.n
+),
+account_spans AS (
+    SELECT g.account, g.currency, g.upto, sum({0}) AS delta
+    FROM pg_temp.proof_groups g
+    JOIN contract.accounts a ON a.account_code::text = g.account
+    WHERE g.upto IS NOT NULL AND (g.account, g.currency) IN (SELECT account_code, currency FROM chosen
+                                                             WHERE customer_id IS NULL)
+    GROUP BY 1, 2, 3
+),
+account_sums AS (
+    SELECT c.n, sum(s.delta) AS replayed
+    FROM numbered c
+    JOIN account_spans s ON s.account = c.account_code AND s.currency = c.currency AND s.upto <= c.as_of
+    WHERE c.customer_id IS NULL
+    GROUP BY c.n
+),
+replayed AS MATERIALIZED (
+    SELECT c.snapshot_id, c.account_code, c.customer_id, c.currency, c.as_of, c.balance AS stored,
+           coalesce(cs.replayed, ac.replayed, 0) AS replayed
+    FROM numbered c
+    LEFT JOIN customer_sums cs ON cs.n = c.n
+    LEFT JOIN account_sums ac ON ac.n = c.n
+),
+)sql",
+                                                    proof_signed_sql);
+
+const std::string snapshot_breaks_sql = R"sql(
 breaks AS (
     SELECT 'snapshot_mismatch' AS kind, snapshot_id, account_code, customer_id, currency, as_of, replayed, stored,
            stored - replayed AS difference
@@ -100,8 +150,7 @@ UNION ALL
  FROM counted
  ORDER BY kind = 'snapshot_mismatch', abs(difference) DESC, account_code, customer_id, currency, as_of, snapshot_id
  LIMIT $3)
-)sql",
-                                                       booked_statuses_sql);
+)sql";
 
 class SnapshotReconcile : public Check {
 public:
@@ -112,6 +161,7 @@ public:
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines,
                 ContractView::balance_snapshots};
     }
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time.";
@@ -121,7 +171,11 @@ public:
     {
         const auto window_days = context.settings().snapshot_window_days;
         const std::string run_as_of = format_utc(context.as_of());
-        const auto rows = CappedRows::listing(context, snapshot_reconcile_sql, window_days, run_as_of);
+        const auto rows = CappedRows::listing(
+            context,
+            snapshots_chosen_sql + (proof(context).available ? replayed_from_proof : replayed_from_journal) +
+                snapshot_breaks_sql,
+            window_days, run_as_of);
         const NamedRow summary = rows.one();
         context.metrics()["snapshots_total"] = summary.number("snapshots_total");
         context.metrics()["snapshots_checked"] = summary.number("snapshots_checked");

@@ -1,5 +1,6 @@
 // source_txn_uniqueness (A): (source, source_txn_id), the ingest idempotency key, is unique
 // across all transactions whatever their status.
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -31,11 +32,32 @@ SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n,
 FROM listed d
 )sql";
 
+// The same from the proof's duplicated keys (checks/proof.hpp): $1 the transactions counted
+// by the proof, $2 the listing's limit.
+const std::string duplicates_proof_sql = R"sql(
+WITH dups AS (SELECT source, source_txn_id, n FROM pg_temp.proof_duplicates),
+listed AS (
+    SELECT source, source_txn_id, n, count(*) OVER () AS total
+    FROM dups
+    ORDER BY n DESC, source, source_txn_id LIMIT $2
+)
+SELECT 'summary' AS row_kind, NULL AS source, NULL AS source_txn_id, NULL::bigint AS count, NULL AS txn_ids,
+       NULL::bigint AS total, $1::bigint AS transactions_checked, $1::bigint - coalesce(d.extra, 0) AS distinct_keys
+FROM (SELECT sum(n - 1) AS extra FROM dups) d
+UNION ALL
+SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n,
+       (SELECT json_agg(t.txn_id::text ORDER BY t.txn_id) FROM contract.transactions t
+        WHERE t.source = d.source AND t.source_txn_id = d.source_txn_id)::text,
+       d.total, NULL, NULL
+FROM listed d
+)sql";
+
 class SourceTxnUniqueness : public Check {
 public:
     std::string_view name() const override { return "source_txn_uniqueness"; }
     Category category() const override { return Category::A; }
     std::set<ContractView> reads() const override { return {ContractView::transactions}; }
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "(source, source_txn_id), the ingest idempotency key, is unique across transactions.";
@@ -43,7 +65,9 @@ public:
 
     void run(CheckContext& context) const override
     {
-        const auto rows = CappedRows::listing(context, duplicates_sql);
+        const Proof& proved = proof(context);
+        const auto rows = proved.available ? CappedRows::listing(context, duplicates_proof_sql, proved.transactions)
+                                           : CappedRows::listing(context, duplicates_sql);
         const NamedRow summary = rows.one();
         context.metrics()["transactions_checked"] = summary.number("transactions_checked");
         context.metrics()["distinct_keys"] = summary.number("distinct_keys");

@@ -1,6 +1,7 @@
 // trial_balance_zero (A): debits equal credits per currency over all booked lines, and every
 // booked transaction balances on its own in each currency.
 #include "checks/journal_pass.hpp"
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -15,6 +16,7 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
     }
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Debits equal credits per currency over all booked lines, and every booked transaction "

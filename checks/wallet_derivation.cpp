@@ -2,6 +2,7 @@
 // booked journal lines on the wallet account, read in the account's normal-side direction.
 #include <fmt/format.h>
 
+#include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
@@ -11,11 +12,15 @@ namespace {
 // joined with the stored wallets; the summary row and the capped break rows come from the same
 // comparison, with per-kind totals from window sums so they survive the LIMIT. Amounts are
 // compared exactly in NUMERIC.
-const std::string wallet_derivation_sql = fmt::format(R"sql(
+const std::string wallet_accounts_cte = R"sql(
 WITH wallet_accounts AS (
     SELECT account_code::text AS account_code, normal_side FROM contract.accounts
     WHERE is_customer_wallet OR account_code::text IN (SELECT account_code::text FROM contract.wallets)
 ),
+)sql";
+
+// The wallet accounts' balances from the journal itself (a standby, which holds no proof)...
+const std::string derived_from_journal = fmt::format(R"sql(
 derived AS MATERIALIZED (
     SELECT l.customer_id::text AS customer_id, l.account_code::text AS account_code, l.currency::text AS currency,
            sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS balance,
@@ -26,6 +31,22 @@ derived AS MATERIALIZED (
     WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     GROUP BY 1, 2, 3
 ),
+)sql",
+                                                     booked_statuses_sql);
+
+// ... or from the proof's groups (checks/proof.hpp): the same sums, summed per key.
+const std::string derived_from_proof = fmt::format(R"sql(
+derived AS MATERIALIZED (
+    SELECT g.customer AS customer_id, g.account AS account_code, g.currency AS currency, sum({}) AS balance,
+           sum(g.lines) AS lines
+    FROM pg_temp.proof_groups g
+    JOIN wallet_accounts a ON a.account_code = g.account
+    GROUP BY 1, 2, 3 HAVING sum(g.lines) > 0
+),
+)sql",
+                                                   proof_signed_sql);
+
+const std::string wallet_comparison_sql = R"sql(
 compared AS MATERIALIZED (
     SELECT coalesce(w.customer_id, d.customer_id) AS customer_id,
            coalesce(w.account_code, d.account_code) AS account_code,
@@ -58,8 +79,7 @@ UNION ALL
         difference::text, lines, mismatched, missing, without_lines, NULL, NULL, NULL
  FROM breaks
  ORDER BY abs(difference) DESC, account_code, customer_id, currency LIMIT $1)
-)sql",
-                                                      booked_statuses_sql);
+)sql";
 
 class WalletDerivation : public Check {
 public:
@@ -69,6 +89,7 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines, ContractView::wallets};
     }
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Each customer wallet's stored balance equals the sum of its booked journal lines on the wallet "
@@ -77,7 +98,9 @@ public:
 
     void run(CheckContext& context) const override
     {
-        const auto rows = CappedRows::listing(context, wallet_derivation_sql);
+        const auto rows = CappedRows::listing(
+            context, wallet_accounts_cte + (proof(context).available ? derived_from_proof : derived_from_journal) +
+                         wallet_comparison_sql);
         const NamedRow summary = rows.one();
         context.metrics()["wallets_checked"] = summary.number("wallets_checked");
         context.metrics()["journal_wallets"] = summary.number("journal_wallets");

@@ -46,6 +46,7 @@ struct RunOptions {
     std::string trigger;  ///< empty: "schedule" with --if-due, else "manual"
     bool if_due = false;
     std::optional<std::string> shard;  ///< --shard K/N (category C only)
+    bool full = false;                 ///< --full: categories A and B prove from scratch
 };
 /// `reconcile run`: one category of checks on one book.
 CLI::App* setup_run(CLI::App& app, RunOptions& options);

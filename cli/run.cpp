@@ -35,6 +35,8 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
     command->add_flag("--if-due", options.if_due, "Skip (exit 0) unless due, as `reconcile tick` decides");
     command->add_option("--shard", options.shard, "Category C only: the customers in shard K of N (e.g. 2/4), own lock")
         ->option_text("K/N");
+    command->add_flag("--full", options.full,
+                      "Categories A and B: prove the whole ledger instead of extending the stored proof");
     return command;
 }
 
@@ -93,6 +95,12 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     request.book = options.book;
     request.category = parse_category(options.category);
     request.check_names = options.checks;
+    request.force_full_proof = options.full;
+    if (options.full && request.category != Category::A && request.category != Category::B) {
+        throw Error(ExitCode::usage, fmt::format("--full applies to categories A and B (which keep a stored proof), "
+                                                 "not {}",
+                                                 request.category));
+    }
     if (options.shard) request.shard = parse_shard(*options.shard);
     require_shardable(request.category, request.shard);
     const Settings settings = load_settings_from(global.config_path);

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <any>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +25,21 @@ namespace reconcile {
 class BrokerHub;      // lib/brokers/broker.hpp
 enum class BrokerId;  // lib/brokers/broker.hpp
 
+/// What a run asks of the proof of categories A and B (docs/decisions/incremental-proof.md).
+/// The default (what tests running checks directly get) proves in full and stores nothing.
+struct ProofRequest {
+    bool store = false;       ///< a real run: the proof may extend the stored one, and is stored
+    bool force_full = false;  ///< `run --full`
+    /// The version of the stored proof the primary holds, read under the run's lock: a snapshot
+    /// that sees an older one (a lagging replica) proves in full.
+    std::optional<std::int64_t> stored_version;
+    std::int64_t full_interval_seconds = 86400;  ///< RECON_FULL_PROOF_INTERVAL_SECONDS
+};
+
+/// Writes a proof into the run's results transaction; false when another run stored a newer
+/// proof meanwhile (this one is then dropped, the results still written).
+using ProofStore = std::function<bool(pqxx::transaction_base& results, std::int64_t run_id)>;
+
 /// Opens the ledger snapshot for a check on first use, so category C checks can fetch from
 /// the brokers before any snapshot is held open.
 class SnapshotProvider {
@@ -36,6 +53,10 @@ public:
     /// checks never call it: they share one snapshot).
     virtual void release() = 0;
 
+    /// Makes what the current check wrote to the session's temporary tables survive a later
+    /// failure of that check (a shared result outlives the check that computed it).
+    virtual void checkpoint() {}
+
     /// A result computed once per snapshot and shared by every check that asks for `key`, so a
     /// grouping of the journal that several checks need is done once (see checks/journal_pass).
     /// `compute` runs on the first request; if it throws, nothing is kept and the next asks again.
@@ -47,12 +68,31 @@ public:
         return std::any_cast<const T&>(found->second);
     }
 
+    const ProofRequest& proof_request() const { return m_proof_request; }
+    void set_proof_request(ProofRequest request) { m_proof_request = request; }
+    /// The proof of this snapshot, once a check computed it, and how to store it.
+    const std::optional<ProofSummary>& proof_summary() const { return m_proof_summary; }
+    const ProofStore& proof_store() const { return m_proof_store; }
+    void set_proof(ProofSummary summary, ProofStore store)
+    {
+        m_proof_summary = std::move(summary);
+        m_proof_store = std::move(store);
+    }
+
 protected:
     /// Drops the shared results when the snapshot they were computed in ends.
-    void forget_shared() { m_shared.clear(); }
+    void forget_shared()
+    {
+        m_shared.clear();
+        m_proof_summary.reset();
+        m_proof_store = nullptr;
+    }
 
 private:
     std::map<std::string, std::any> m_shared;
+    ProofRequest m_proof_request;
+    std::optional<ProofSummary> m_proof_summary;
+    ProofStore m_proof_store;
 };
 
 /// Everything one check sees during one run, and where it puts its findings.
@@ -131,6 +171,9 @@ public:
     /// The ledger contract views the check reads: a run verifies they exist with every
     /// documented column before it starts (lib/contract).
     virtual std::set<ContractView> reads() const = 0;
+    /// SQL the ledger snapshot runs when it opens, before it turns read only (the temporary
+    /// tables of the shared proof); empty for none. Skipped on a standby.
+    virtual std::string_view snapshot_setup_sql() const { return {}; }
     /// Proves what it proves, recording metrics, variances and status in the context.
     /// Throwing makes the check end `error`; the run goes on with the other checks.
     virtual void run(CheckContext& context) const = 0;

@@ -116,7 +116,8 @@ struct Settings {
     std::int64_t lrs_aged_days = 0;
     std::int64_t variance_cap = 0;
     std::int64_t statement_timeout_ms = 0;
-    std::int64_t snapshot_window_days = 0;  ///< snapshot_reconcile: latest snapshot + this many days
+    std::int64_t full_proof_interval_seconds = 0;  ///< A/B: the longest run of incremental proofs
+    std::int64_t snapshot_window_days = 0;         ///< snapshot_reconcile: latest snapshot + this many days
     /// With a read replica: refuse to run (75, nothing written) when it lags the primary by more.
     std::optional<std::int64_t> read_max_lag_seconds;
 

@@ -68,6 +68,7 @@ RunReport report_from_row(const pqxx::row& row)
     if (const auto checks = metadata.find("checks"); checks != metadata.end()) {
         for (const auto& check : *checks) report.checks.push_back(check_result_from_json(check));
     }
+    if (const auto proof = metadata.find("proof"); proof != metadata.end()) report.proof = proof_from_json(*proof);
     return report;
 }
 
@@ -163,13 +164,18 @@ std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key, std
     return static_cast<std::int64_t>(abandoned);
 }
 
-RunChanges RunHistory::finish_run(const RunReport& report, const Settings& settings)
+RunChanges RunHistory::finish_run(const RunReport& report, const Settings& settings,
+                                  const std::function<void(pqxx::transaction_base&)>& write_first)
 {
+    pqxx::work txn(m_session.connection());
+    // The proof of categories A and B is stored in the same transaction as the results it
+    // proved (and may say in the report whether it was kept), so it is written first.
+    if (write_first) write_first(txn);
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& check : report.checks) checks.push_back(check_result_to_json(check));
-    const nlohmann::json metadata = {{"checks", std::move(checks)}};
+    nlohmann::json metadata = {{"checks", std::move(checks)}};
+    if (report.proof) metadata["proof"] = proof_to_json(*report.proof);
 
-    pqxx::work txn(m_session.connection());
     const auto updated = txn.exec_prepared0("run_finish", report.run_id, std::string(to_string(report.status)),
                                             format_utc(report.finished_at.value_or(report.started_at)),
                                             report.duration_ms, metadata.dump())

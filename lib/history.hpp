@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,7 +44,8 @@ public:
     /// Writes the finished run (status, timings, every check result) in one transaction,
     /// together with the persisted variances when persistence is enabled and the variance
     /// lifecycle (always); returns what the run changed in that lifecycle, for alerts.
-    RunChanges finish_run(const RunReport& report, const Settings& settings);
+    RunChanges finish_run(const RunReport& report, const Settings& settings,
+                          const std::function<void(pqxx::transaction_base&)>& write_first = {});
 
     /// Best effort, never throws: ends a run that could not complete as `error` with a reason.
     /// Returns false when that failed (the database is gone: the row stays `running` and the

@@ -190,6 +190,45 @@ nlohmann::json shard_to_json(const std::optional<Shard>& shard)
     return {{"index", shard->index}, {"count", shard->count}};
 }
 
+nlohmann::json proof_to_json(const ProofSummary& proof)
+{
+    return {{"kind", proof.kind},
+            {"reason", proof.reason},
+            {"watermark", proof.watermark},
+            {"since_run_id", proof.since_run_id ? nlohmann::json(*proof.since_run_id) : nullptr},
+            {"lines_read", proof.lines_read},
+            {"transactions_touched", proof.transactions_touched},
+            {"stored", proof.stored}};
+}
+
+std::optional<ProofSummary> proof_from_json(const nlohmann::json& json)
+{
+    if (!json.is_object()) return std::nullopt;
+    const auto kind = parse_proof_kind(json.value("kind", std::string{}));
+    if (!kind) return std::nullopt;
+    ProofSummary proof{.kind = *kind,
+                       .reason = json.value("reason", std::string{}),
+                       .watermark = json.value("watermark", std::string{}),
+                       .lines_read = json.value("lines_read", std::int64_t{0}),
+                       .transactions_touched = json.value("transactions_touched", std::int64_t{0}),
+                       .stored = json.value("stored", false)};
+    if (const auto since = json.find("since_run_id"); since != json.end() && since->is_number_integer()) {
+        proof.since_run_id = since->get<std::int64_t>();
+    }
+    return proof;
+}
+
+std::string proof_line(const ProofSummary& proof)
+{
+    if (proof.kind == ProofKind::incremental) {
+        return fmt::format(
+            "proof: incremental since run {} (watermark {}), {} line(s) read, {} transaction(s) "
+            "re-proved",
+            proof.since_run_id.value_or(0), proof.watermark, proof.lines_read, proof.transactions_touched);
+    }
+    return fmt::format("proof: full ({}), watermark {}", proof.reason, proof.watermark);
+}
+
 nlohmann::json run_report_to_json(const RunReport& report)
 {
     nlohmann::json checks = nlohmann::json::array();
@@ -210,6 +249,7 @@ nlohmann::json run_report_to_json(const RunReport& report)
     };
     if (report.error) json["error"] = *report.error;
     if (!report.brokers.empty()) json["brokers"] = broker_health_to_json(report.brokers);
+    if (report.proof) json["proof"] = proof_to_json(*report.proof);
     return json;
 }
 
@@ -316,6 +356,7 @@ std::string render_run_text(const RunReport& report)
                             names, report.category);
     }
     if (report.error) text += fmt::format("  error: {}\n", *report.error);
+    if (report.proof) text += "  " + proof_line(*report.proof) + "\n";
     std::size_t width = 0;
     for (const auto& check : report.checks) width = std::max(width, check.check_name.size());
     for (const auto& check : report.checks) {

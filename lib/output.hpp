@@ -35,6 +35,12 @@ nlohmann::json shard_to_json(const std::optional<Shard>& shard);
 /// The one JSON document of a run (schema/run-output.schema.json).
 nlohmann::json run_report_to_json(const RunReport& report);
 
+/// How a run proved the ledger, as the run JSON's `proof` object (and back, from a run row).
+nlohmann::json proof_to_json(const ProofSummary& proof);
+std::optional<ProofSummary> proof_from_json(const nlohmann::json& json);
+/// "proof: incremental since run 41 (watermark 740:744:), ..." or "proof: full (reason), ...".
+std::string proof_line(const ProofSummary& proof);
+
 /// The text a person reads: a line per check (status, key metrics, variance count), then the
 /// listed variances of every check that has them.
 std::string render_run_text(const RunReport& report);

@@ -98,6 +98,17 @@ struct CheckResult {
 void finalize_variances(CheckResult& result);
 
 /// One run of one (book, category): the JSON document `reconcile run --output json` prints.
+/// How a category A or B run proved the ledger (issue 16; docs/decisions/incremental-proof.md).
+struct ProofSummary {
+    ProofKind kind = ProofKind::full;
+    std::string reason;                        ///< why the proof was full; empty for an incremental one
+    std::string watermark;                     ///< pg_snapshot of the run's ledger snapshot: the next run's fence
+    std::optional<std::int64_t> since_run_id;  ///< incremental: the run whose proof it extended
+    std::int64_t lines_read = 0;               ///< journal lines read line by line
+    std::int64_t transactions_touched = 0;     ///< transactions re-proved (incremental)
+    bool stored = false;                       ///< the state was written with the results
+};
+
 struct RunReport {
     std::int64_t run_id = 0;
     std::string book;
@@ -115,6 +126,7 @@ struct RunReport {
     std::vector<CheckResult> checks;
     std::optional<std::string> error;   ///< why a run ended without results (abandoned, ...)
     std::vector<BrokerHealth> brokers;  ///< category C: each broker asked (recon.broker_health)
+    std::optional<ProofSummary> proof;  ///< categories A and B: how the ledger was proved
 };
 
 /// The worst status over all checks ("ok" for none).

@@ -29,6 +29,7 @@ constexpr Name<BrokerReach> reach_names[] = {{BrokerReach::not_contacted, "not_c
                                              {BrokerReach::unreachable, "unreachable"},
                                              {BrokerReach::not_configured, "not_configured"}};
 constexpr Name<RunScope> scope_names[] = {{RunScope::full, "full"}, {RunScope::partial, "partial"}};
+constexpr Name<ProofKind> proof_names[] = {{ProofKind::full, "full"}, {ProofKind::incremental, "incremental"}};
 constexpr Name<VarianceClass> class_names[] = {
     {VarianceClass::data, "data"}, {VarianceClass::code, "code"}, {VarianceClass::timing, "timing"}};
 
@@ -120,6 +121,16 @@ std::string_view to_string(RunScope scope)
 std::optional<RunScope> parse_run_scope(std::string_view text)
 {
     return value_of<RunScope>(scope_names, text);
+}
+
+std::string_view to_string(ProofKind kind)
+{
+    return name_of<ProofKind>(proof_names, kind);
+}
+
+std::optional<ProofKind> parse_proof_kind(std::string_view text)
+{
+    return value_of<ProofKind>(proof_names, text);
 }
 
 std::string_view to_string(VarianceClass variance_class)

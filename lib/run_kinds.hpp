@@ -71,6 +71,15 @@ std::string_view to_string(RunScope scope);
 /// Inverse of to_string; std::nullopt for anything else.
 std::optional<RunScope> parse_run_scope(std::string_view text);
 
+/// How a category A or B run proved the ledger: from scratch (`full`) or from the stored proof of
+/// the previous run plus what was committed since (`incremental`; issue 16).
+enum class ProofKind { full, incremental };
+
+/// "full", "incremental".
+std::string_view to_string(ProofKind kind);
+/// Inverse of to_string; std::nullopt for anything else.
+std::optional<ProofKind> parse_proof_kind(std::string_view text);
+
 /// What a person decided a break is (runbook step 3): a data issue (reverse the transaction, fix
 /// the ingest), a code issue (fix the rule) or timing (often heals by itself next cycle).
 enum class VarianceClass { data, code, timing };
@@ -102,6 +111,10 @@ inline void to_json(nlohmann::json& json, RunScope value)
 {
     json = std::string(to_string(value));
 }
+inline void to_json(nlohmann::json& json, ProofKind value)
+{
+    json = std::string(to_string(value));
+}
 
 /// Formats a run kind as its text, so log lines and messages read "uae/A", "status fail".
 template <typename E>
@@ -129,4 +142,7 @@ struct fmt::formatter<reconcile::BrokerReach> : reconcile::KindFormatter<reconci
 };
 template <>
 struct fmt::formatter<reconcile::RunScope> : reconcile::KindFormatter<reconcile::RunScope> {
+};
+template <>
+struct fmt::formatter<reconcile::ProofKind> : reconcile::KindFormatter<reconcile::ProofKind> {
 };

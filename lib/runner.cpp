@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -29,14 +30,22 @@ constexpr const char* query_canceled_state = "57014";
 /// Writes the results, but only while the run still holds its lock: a control connection that
 /// the server ended (and with it the lock) must not commit. Any failure to write is transient:
 /// nothing was written, and the run is safe to retry.
-RunChanges write_results(RunHistory& history, RunLock& lock, const RunReport& report, const Settings& settings)
+RunChanges write_results(RunHistory& history, RunLock& lock, RunReport& report, const Settings& settings,
+                         const ProofStore& store_proof)
 {
     if (!lock.still_held()) {
         throw Error(ExitCode::transient,
                     fmt::format("run {} lost its lock before writing results; nothing written", report.run_id));
     }
     try {
-        return history.finish_run(report, settings);
+        if (!store_proof || !report.proof) return history.finish_run(report, settings);
+        return history.finish_run(report, settings, [&](pqxx::transaction_base& txn) {
+            report.proof->stored = store_proof(txn, report.run_id);
+            if (!report.proof->stored) {
+                log_warn("run {} did not store its proof: another run of book {} stored a newer one meanwhile",
+                         report.run_id, report.book);
+            }
+        });
     } catch (...) {
         const auto [code, message] = classify_current_exception(true);
         throw Error(ExitCode::transient,
@@ -60,6 +69,16 @@ void finish_as_error(const Settings& settings, const std::string& book, RunHisto
             // Still unreachable: try again, then leave it to the next run.
         }
     }
+}
+
+/// The version of the stored proof of categories A and B on the primary (the run that wrote
+/// it), read under the run's lock; std::nullopt when there is none.
+std::optional<std::int64_t> stored_proof_version(Session& control)
+{
+    pqxx::nontransaction txn(control.connection());
+    const auto rows = txn.exec_params("SELECT version FROM recon.proof_state WHERE id = 1");
+    if (rows.empty()) return std::nullopt;
+    return rows[0]["version"].as<std::int64_t>();
 }
 
 /// How far the read session's server is behind the primary, when it is a standby (else nullopt):
@@ -139,13 +158,33 @@ void require_shardable(Category category, const std::optional<Shard>& shard)
     }
 }
 
+std::vector<std::string> snapshot_setup_of(const std::vector<const Check*>& checks)
+{
+    std::vector<std::string> setup;
+    for (const Check* check : checks) {
+        const std::string sql(check->snapshot_setup_sql());
+        if (!sql.empty() && std::find(setup.begin(), setup.end(), sql) == setup.end()) setup.push_back(sql);
+    }
+    return setup;
+}
+
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, Session& read, Timestamp as_of,
                                     const std::optional<Shard>& shard, const RunInterruption* interruption,
                                     std::vector<BrokerHealth>* broker_health)
 {
+    LedgerSnapshot snapshot(read, settings.statement_timeout_ms, snapshot_setup_of(checks));
+    auto results = run_checks(settings, book, category, checks, snapshot, as_of, shard, interruption, broker_health);
+    snapshot.close();
+    return results;
+}
+
+std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
+                                    const std::vector<const Check*>& checks, LedgerSnapshot& snapshot, Timestamp as_of,
+                                    const std::optional<Shard>& shard, const RunInterruption* interruption,
+                                    std::vector<BrokerHealth>* broker_health)
+{
     std::vector<CheckResult> results;
-    LedgerSnapshot snapshot(read, settings.statement_timeout_ms);
     // Category C shares one broker hub across its checks: one HTTP client and one fetch per
     // account and kind of data per run.
     std::unique_ptr<BrokerHub> brokers;
@@ -166,8 +205,9 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         } catch (const pqxx::broken_connection& e) {
             // The snapshot is gone (a restarted server, a standby's recovery conflict, which is
             // FATAL inside a savepoint): no later check can run either.
-            throw pqxx::broken_connection(fmt::format("the {} session ended during check {}: {}", read.purpose(),
-                                                      check->name(), first_line(e.what())));
+            throw pqxx::broken_connection(fmt::format("the {} session ended during check {}: {}",
+                                                      snapshot.session().purpose(), check->name(),
+                                                      first_line(e.what())));
         } catch (const pqxx::sql_error& e) {
             failure = e.sqlstate() == query_canceled_state
                           ? fmt::format("cancelled by the statement timeout of {} ms", settings.statement_timeout_ms)
@@ -180,8 +220,8 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
                 snapshot.end_check(false);
             } catch (const pqxx::broken_connection&) {
                 // The server ended the session right after the statement failed: say why.
-                throw pqxx::broken_connection(
-                    fmt::format("the {} session ended during check {}: {}", read.purpose(), check->name(), *failure));
+                throw pqxx::broken_connection(fmt::format("the {} session ended during check {}: {}",
+                                                          snapshot.session().purpose(), check->name(), *failure));
             }
         }
         if (category == Category::C) snapshot.close();
@@ -205,7 +245,6 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
         escape_invalid_utf8(result);
         results.push_back(std::move(result));
     }
-    snapshot.close();
     if (brokers && broker_health) *broker_health = brokers->health();
     return results;
 }
@@ -258,16 +297,25 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
     if (request.on_started) request.on_started(report.run_id);
 
     RunChanges& changes = outcome.changes;
+    LedgerSnapshot snapshot(*read, settings.statement_timeout_ms, snapshot_setup_of(checks));
+    if (request.category == Category::A || request.category == Category::B) {
+        snapshot.set_proof_request(ProofRequest{.store = true,
+                                                .force_full = request.force_full_proof,
+                                                .stored_version = stored_proof_version(control),
+                                                .full_interval_seconds = settings.full_proof_interval_seconds});
+    }
     try {
-        report.checks = run_checks(settings, request.book, request.category, checks, *read, report.started_at,
+        report.checks = run_checks(settings, request.book, request.category, checks, snapshot, report.started_at,
                                    request.shard, request.interruption, &report.brokers);
+        report.proof = snapshot.proof_summary();
         throw_if_interrupted(request.interruption);
         report.finished_at = std::chrono::system_clock::now();
         report.duration_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
         apply_acknowledgements(control, report);
         report.status = run_status_of(overall_status(report.checks));
-        changes = write_results(history, *lock, report, settings);
+        changes = write_results(history, *lock, report, settings, snapshot.proof_store());
+        snapshot.close();
     } catch (...) {
         if (request.interruption != nullptr && request.interruption->signal() != 0) {
             // Whatever the checks were doing, the signal is why the run ends: a cancelled

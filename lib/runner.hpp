@@ -13,6 +13,7 @@
 #include "lib/interrupt.hpp"
 #include "lib/lifecycle.hpp"
 #include "lib/results.hpp"
+#include "lib/snapshot.hpp"
 
 namespace reconcile {
 
@@ -34,6 +35,9 @@ struct RunRequest {
     /// answer fails the run instead of holding its thread). Only that: checks have their own
     /// statement timeout (RECON_STATEMENT_TIMEOUT_MS), and a long run rides out a network blip.
     SessionLimits session_limits;
+    /// Categories A and B: prove from scratch (`run --full`) instead of extending the stored
+    /// proof (docs/decisions/incremental-proof.md).
+    bool force_full_proof = false;
 };
 
 /// How a run ended: skipped because the lock was held (nothing written), or a report.
@@ -63,6 +67,16 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
                                     const std::optional<Shard>& shard = std::nullopt,
                                     const RunInterruption* interruption = nullptr,
                                     std::vector<BrokerHealth>* broker_health = nullptr);
+
+/// The same in a snapshot the caller owns (and closes): execute_run keeps it open until the
+/// proof of categories A and B it holds is stored with the results.
+std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
+                                    const std::vector<const Check*>& checks, LedgerSnapshot& snapshot, Timestamp as_of,
+                                    const std::optional<Shard>& shard, const RunInterruption* interruption,
+                                    std::vector<BrokerHealth>* broker_health);
+
+/// The setup SQL of `checks` (Check::snapshot_setup_sql), each text once, in check order.
+std::vector<std::string> snapshot_setup_of(const std::vector<const Check*>& checks);
 
 /// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
 void require_shardable(Category category, const std::optional<Shard>& shard);

@@ -226,6 +226,10 @@ const std::vector<SettingSpec>& setting_table()
             G::alerts, &S::alert_persist_enabled),
 
         // --- Tolerances and limits
+        whole("RECON_FULL_PROOF_INTERVAL_SECONDS", "86400", 0, 366 * 86400,
+            "categories A and B prove the ledger in full at least this often; runs between extend the stored "
+            "proof with what was committed since (0: every run is full)",
+            G::tolerances, &S::full_proof_interval_seconds),
         whole("RECON_SNAPSHOT_WINDOW_DAYS", "7", 0, 36600,
             "snapshot_reconcile replays the latest snapshot per key and those this many days before it",
             G::tolerances, &S::snapshot_window_days),

@@ -1,21 +1,28 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "lib/check.hpp"
 #include "lib/db.hpp"
 
 namespace reconcile {
 
-/// The ledger snapshot of a run (and of an India report): a REPEATABLE READ READ ONLY
-/// transaction opened lazily, with one savepoint per check so a check that fails (statement
-/// timeout included) rolls back alone and the snapshot stays usable.
+/// The ledger snapshot of a run (and of an India report): a REPEATABLE READ transaction opened
+/// lazily, read only for everything the checks run, with one savepoint per check so a check
+/// that fails (statement timeout included) rolls back alone and the snapshot stays usable.
 class LedgerSnapshot : public SnapshotProvider {
 public:
-    LedgerSnapshot(Session& read, long long statement_timeout_ms)
-        : m_read(read), m_statement_timeout_ms(statement_timeout_ms)
+    /// `setup` runs when the snapshot opens, before it turns read only (the checks'
+    /// snapshot_setup_sql: temporary tables); it is skipped on a standby, which cannot hold them.
+    LedgerSnapshot(Session& read, long long statement_timeout_ms, std::vector<std::string> setup = {})
+        : m_read(read), m_statement_timeout_ms(statement_timeout_ms), m_setup(std::move(setup))
     {
     }
+
+    /// The session the snapshot reads in.
+    Session& session() { return m_read; }
 
     /// Opens the snapshot if needed and a savepoint carrying the statement timeout.
     pqxx::transaction_base& ledger() override;
@@ -24,6 +31,9 @@ public:
     /// also undoes its statement timeout).
     void end_check(bool success);
 
+    /// Releases the current check's savepoint and opens the next one in its place.
+    void checkpoint() override;
+
     /// Category C: ends the snapshot before a broker call; ledger() opens a fresh one.
     void release() override { close(); }
 
@@ -31,9 +41,13 @@ public:
     void close();
 
 private:
+    void open();
+    void begin_check();
+
     Session& m_read;
     long long m_statement_timeout_ms;
-    std::unique_ptr<ReadSnapshot> m_snapshot;
+    std::vector<std::string> m_setup;
+    std::unique_ptr<pqxx::transaction_base> m_snapshot;
     bool m_in_check = false;
 };
 

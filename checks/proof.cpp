@@ -1,0 +1,811 @@
+// The proof of categories A and B, full or incremental (docs/decisions/incremental-proof.md).
+//
+// A full proof groups the whole journal once into the temporary tables of checks/proof.hpp. An
+// incremental one starts from the stored proof (recon.proof_*) of the previous run and reads
+// only the rows committed since that run's snapshot: a row is new when its xmin was not visible
+// to that snapshot (the fence is the stored pg_snapshot, never "the highest id seen", so a line
+// with a lower id committing later is still found). Every transaction such a row touches is
+// re-proved from all its lines; what it contributed before (its lines visible then, if it was
+// booked then) is taken out of the sums and what it contributes now is put in, as signed rows.
+// What an incremental run cannot know (an old row updated or deleted, a changed chart of
+// accounts, a snapshot inside a compacted span) makes it prove in full instead, and says why.
+#include "checks/proof.hpp"
+
+#include <fmt/format.h>
+
+#include <optional>
+#include <string>
+
+#include "checks/sql_support.hpp"
+#include "lib/log.hpp"
+
+namespace reconcile {
+namespace {
+
+/// More touched transactions than this and the run proves in full (a bulk load, a migration).
+constexpr std::int64_t max_touched_transactions = 100000;
+/// A previous snapshot older than this many transaction ids is too far for 32-bit xmin
+/// comparisons to be safe: prove in full (PostgreSQL freezes well before 2^31).
+constexpr std::int64_t max_watermark_age = 1000000000;
+/// Lines effective within this long before the run stay apart per instant, so a snapshot
+/// taken later at any time in that span can still be replayed from the stored proof.
+constexpr const char* tail_interval = "48 hours";
+/// Rows moved per statement when the proof is stored.
+constexpr int copy_batch_rows = 5000;
+
+const std::string setup_sql = R"sql(
+CREATE TEMP TABLE IF NOT EXISTS proof_mode (incremental boolean NOT NULL) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS proof_groups_new (LIKE recon.proof_groups) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS proof_currencies_new (LIKE recon.proof_currencies) ON COMMIT DELETE ROWS;
+CREATE OR REPLACE TEMP VIEW proof_groups AS
+    SELECT account, customer, currency, after, upto, dr, cr, lines, all_lines FROM recon.proof_groups
+    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
+    UNION ALL
+    SELECT account, customer, currency, after, upto, dr, cr, lines, all_lines FROM pg_temp.proof_groups_new;
+CREATE OR REPLACE TEMP VIEW proof_currencies AS
+    SELECT currency, txn_groups FROM recon.proof_currencies WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
+    UNION ALL
+    SELECT currency, txn_groups FROM pg_temp.proof_currencies_new;
+CREATE TEMP TABLE IF NOT EXISTS proof_touched ON COMMIT DELETE ROWS AS
+    SELECT txn_id FROM contract.journal_lines WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_changed ON COMMIT DELETE ROWS AS
+    SELECT txn_id, source, source_txn_id, true AS booked, true AS was_open FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_txns ON COMMIT DELETE ROWS AS
+    SELECT txn_id, true AS booked_now, true AS booked_then, effective_at FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_breaks ON COMMIT DELETE ROWS AS
+    SELECT txn_id, ''::text AS kind, ''::text AS currency, 0::numeric AS debits, 0::numeric AS credits,
+           0::bigint AS lines, 0::bigint AS debit_lines, 0::bigint AS credit_lines, true AS fresh
+    FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_defects ON COMMIT DELETE ROWS AS
+    SELECT line_id, ''::text AS txn_id, ''::text AS account_code, ''::text AS side, ''::text AS amount,
+           true AS orphan, true AS unknown_account, true AS no_amount, true AS no_currency, true AS no_account,
+           true AS invalid_side, true AS non_positive_amount, true AS fresh
+    FROM contract.journal_lines WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
+    SELECT source, source_txn_id FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
+    SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
+)sql";
+
+/// Whether the row whose xmin is `{xmin}` was committed after the fence: the stored snapshot
+/// as $1 (its xmin, 32 bits), $2 (xmax - xmin) and $3 (its in-progress xids, 32 bits). Ids are
+/// compared modulo 2^32 from the fence's xmin (the watermark is never 2^31 ids old); ids below 3
+/// are the frozen and bootstrap ones, visible to every snapshot. Parallel safe, unlike age().
+std::string fresh_sql(const std::string& xmin)
+{
+    return fmt::format(
+        "(CASE WHEN {0} IS NULL THEN NULL ELSE NOT ({0}::text::bigint < 3 OR ({0}::text::bigint - $1::bigint + "
+        "4294967296) % 4294967296 >= 2147483648 OR (({0}::text::bigint - $1::bigint + 4294967296) % 4294967296 < "
+        "$2::bigint AND NOT {0}::text::bigint = ANY ($3::bigint[]))) END)",
+        xmin);
+}
+
+// --- The full proof ---------------------------------------------------------------------------
+
+// Booked lines grouped by (account, customer, currency) and span of effective time. A key's
+// spans end at the cut-offs of the snapshots snapshot_reconcile replays (its own and its
+// account's, within the window) and at the tail (the run's as-of minus tail_interval); lines
+// effective after the tail get a span of one instant. A snapshot is then replayed by summing
+// the spans that end at or before its as-of. $1 window days, $2 run as-of, $3 tail.
+const std::string full_groups_sql = fmt::format(R"sql(
+INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
+WITH ranked AS (
+    SELECT account_code::text AS account_code, customer_id::text AS customer_id, currency::text AS currency, as_of,
+           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
+               OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
+                                  currency::text COLLATE "C") AS latest
+    FROM contract.balance_snapshots
+),
+cutoffs AS MATERIALIZED (
+    SELECT DISTINCT account_code, customer_id, currency, as_of FROM ranked
+    WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int) AND as_of < $3::timestamptz
+),
+account_bounds AS MATERIALIZED (
+    SELECT account_code, currency, array_agg(DISTINCT as_of ORDER BY as_of) || $3::timestamptz AS bounds
+    FROM cutoffs WHERE customer_id IS NULL GROUP BY 1, 2
+),
+customer_bounds AS MATERIALIZED (
+    SELECT k.account_code, k.customer_id, k.currency,
+           ARRAY(SELECT DISTINCT b FROM unnest(k.own || coalesce(a.bounds, ARRAY[$3::timestamptz])) b ORDER BY b)
+               AS bounds
+    FROM (SELECT account_code, customer_id, currency, array_agg(as_of) AS own
+          FROM cutoffs WHERE customer_id IS NOT NULL GROUP BY 1, 2, 3) k
+    LEFT JOIN account_bounds a ON a.account_code = k.account_code AND a.currency = k.currency
+),
+booked AS (
+    SELECT l.account_code::text AS account, l.customer_id::text AS customer, l.currency::text AS currency,
+           t.effective_at AS e, l.side, l.amount
+    FROM contract.journal_lines l
+    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    WHERE t.status IN {0}
+    OFFSET 0
+),
+placed AS (
+    SELECT b.*, coalesce(cb.bounds, ab.bounds, ARRAY[$3::timestamptz]) AS bounds,
+           width_bucket(b.e - interval '1 microsecond', coalesce(cb.bounds, ab.bounds, ARRAY[$3::timestamptz])) AS i
+    FROM booked b
+    LEFT JOIN customer_bounds cb ON cb.account_code = b.account AND cb.customer_id = b.customer AND cb.currency = b.currency
+    LEFT JOIN account_bounds ab ON ab.account_code = b.account AND ab.currency = b.currency
+)
+SELECT account, customer, currency,
+       CASE WHEN e IS NULL THEN NULL WHEN e > $3::timestamptz THEN e - interval '1 microsecond'
+            ELSE coalesce(bounds[i], '-infinity') END AS after,
+       CASE WHEN e IS NULL THEN NULL WHEN e > $3::timestamptz THEN e ELSE bounds[i + 1] END AS upto,
+       coalesce(sum(amount) FILTER (WHERE side = 'DR'), 0), coalesce(sum(amount) FILTER (WHERE side = 'CR'), 0),
+       count(*) FILTER (WHERE side IN ('DR', 'CR') AND amount IS NOT NULL), count(*)
+FROM placed
+GROUP BY 1, 2, 3, 4, 5
+)sql",
+                                                booked_statuses_sql);
+
+// Every transaction once: its lines grouped by txn_id and full-joined with the transactions
+// (orphaned lines and line-less transactions fall out of the join), split per currency where
+// its lines mix currencies or break a per-line rule. Writes every unbalanced (transaction,
+// currency), every misshapen booked transaction and the (transaction, currency) groups per
+// currency; returns the totals and the hashes the next incremental run's guards compare.
+const std::string full_transactions_sql = fmt::format(R"sql(
+WITH per_txn_lines AS (
+    SELECT l.txn_id,
+           count(*) AS lines,
+           count(*) FILTER (WHERE l.side = 'DR') AS debit_lines,
+           count(*) FILTER (WHERE l.side = 'CR') AS credit_lines,
+           coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
+           coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits,
+           min(l.currency::text COLLATE "C") AS currency,
+           max(l.currency::text COLLATE "C") AS last_currency,
+           count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
+                               OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
+                               OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective,
+           sum(hashtextextended(l.line_id::text, 0)) AS line_hash
+    FROM contract.journal_lines l
+    GROUP BY l.txn_id
+),
+per_txn AS MATERIALIZED (
+    SELECT t.txn_id, coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
+           coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
+           coalesce(g.credit_lines, 0) AS credit_lines, coalesce(g.debits, 0) AS debits,
+           coalesce(g.credits, 0) AS credits, g.currency,
+           coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
+           coalesce(g.defective, 0) AS defective, g.line_hash,
+           CASE WHEN t.txn_id IS NOT NULL THEN hashtextextended(t.txn_id::text, 0) END AS txn_hash
+    FROM per_txn_lines g
+    FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
+),
+split_currency AS MATERIALIZED (
+    SELECT p.txn_id, s.currency, s.lines, s.debits, s.credits
+    FROM per_txn p
+    CROSS JOIN LATERAL (
+        SELECT l.currency::text AS currency, count(*) AS lines,
+               coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
+               coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits
+        FROM contract.journal_lines l WHERE l.txn_id = p.txn_id
+        GROUP BY l.currency OFFSET 0) s
+    WHERE p.booked AND p.split
+),
+per_txn_currency AS MATERIALIZED (
+    SELECT txn_id, currency, debits, credits FROM per_txn WHERE booked AND NOT split AND lines > 0
+    UNION ALL
+    SELECT txn_id, currency, debits, credits FROM split_currency
+),
+unbalanced AS (
+    INSERT INTO pg_temp.proof_breaks (txn_id, kind, currency, debits, credits, fresh)
+    SELECT txn_id, 'unbalanced', currency, debits, credits, true FROM per_txn_currency WHERE debits <> credits
+    RETURNING 1
+),
+misshapen AS (
+    INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, debit_lines, credit_lines, fresh)
+    SELECT txn_id, 'misshapen', lines, debit_lines, credit_lines, true
+    FROM per_txn WHERE booked AND (lines < 2 OR debit_lines = 0 OR credit_lines = 0)
+    RETURNING 1
+),
+currencies AS (
+    INSERT INTO pg_temp.proof_currencies_new (currency, txn_groups)
+    SELECT currency, count(*) FROM per_txn_currency GROUP BY currency
+    RETURNING 1
+)
+SELECT count(*) FILTER (WHERE booked) AS booked_transactions, coalesce(sum(lines), 0)::bigint AS lines,
+       coalesce(sum(line_hash), 0)::text AS lines_hash, count(*) FILTER (WHERE NOT orphaned) AS transactions,
+       coalesce(sum(txn_hash), 0)::text AS transactions_hash,
+       (SELECT count(*) FROM unbalanced) + (SELECT count(*) FROM misshapen) + (SELECT count(*) FROM currencies)
+           AS written
+FROM per_txn
+)sql",
+                                                      booked_statuses_sql);
+
+/// Every line of `from_where` that breaks a per-line rule or whose transaction is missing,
+/// with each rule it breaks, into proof_defects.
+std::string defects_sql(const std::string& from_where)
+{
+    return fmt::format(R"sql(
+INSERT INTO pg_temp.proof_defects (line_id, txn_id, account_code, side, amount, orphan, unknown_account, no_amount,
+                                   no_currency, no_account, invalid_side, non_positive_amount, fresh)
+SELECT l.line_id, l.txn_id::text, l.account_code::text, l.side::text, l.amount::text,
+       (l.txn_id IS NULL OR t.txn_id IS NULL), (l.account_code IS NOT NULL AND a.account_code IS NULL),
+       l.amount IS NULL, l.currency IS NULL, l.account_code IS NULL, (l.side IS NULL OR l.side NOT IN ('DR', 'CR')),
+       coalesce(l.amount <= 0, false), true
+FROM contract.journal_lines l
+LEFT JOIN contract.transactions t ON t.txn_id = l.txn_id
+LEFT JOIN contract.accounts a ON a.account_code = l.account_code
+WHERE ({})
+  AND (t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
+       OR l.side IS NULL OR l.side NOT IN ('DR', 'CR'))
+)sql",
+                       from_where);
+}
+
+const std::string full_duplicates_sql = R"sql(
+INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
+SELECT source, source_txn_id, count(*), true FROM contract.transactions GROUP BY source, source_txn_id HAVING count(*) > 1
+)sql";
+
+// --- The incremental proof --------------------------------------------------------------------
+
+// The journal lines: the count and hash of those visible to the fence (the guard), and every
+// transaction a newer line belongs to (into proof_touched).
+const std::string new_lines_sql = fmt::format(R"sql(
+WITH grouped AS MATERIALIZED (
+    SELECT CASE WHEN s.fresh THEN s.txn_id END AS txn_id, s.fresh, count(*) AS lines, sum(s.h) AS hash
+    FROM (SELECT l.txn_id, hashtextextended(l.line_id::text, 0) AS h, {0} AS fresh
+          FROM contract.journal_lines l) s
+    GROUP BY 1, 2
+),
+touched AS (
+    INSERT INTO pg_temp.proof_touched (txn_id) SELECT txn_id FROM grouped WHERE fresh AND txn_id IS NOT NULL
+    RETURNING 1
+)
+SELECT coalesce(sum(lines) FILTER (WHERE NOT fresh), 0)::bigint AS old_lines,
+       coalesce(sum(hash) FILTER (WHERE NOT fresh), 0)::text AS old_hash,
+       coalesce(sum(lines) FILTER (WHERE fresh), 0)::bigint AS new_lines,
+       coalesce(sum(hash) FILTER (WHERE fresh), 0)::text AS new_hash,
+       coalesce(sum(lines) FILTER (WHERE fresh AND txn_id IS NULL), 0)::bigint AS new_orphan_lines,
+       (SELECT count(*) FROM touched) AS touched
+FROM grouped
+)sql",
+                                              fresh_sql("l.row_xmin"));
+
+// The transaction rows: the count and hash of those visible to the fence, and every newer row
+// version (into proof_changed, with whether the stored proof held it as open).
+const std::string changed_transactions_sql = fmt::format(R"sql(
+WITH grouped AS MATERIALIZED (
+    SELECT CASE WHEN fresh THEN txn_id END AS txn_id, CASE WHEN fresh THEN source END AS source,
+           CASE WHEN fresh THEN source_txn_id END AS source_txn_id, CASE WHEN fresh THEN booked END AS booked,
+           fresh, count(*) AS n, sum(h) AS hash
+    FROM (SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false) AS booked,
+                 hashtextextended(t.txn_id::text, 0) AS h, {0} AS fresh
+          FROM contract.transactions t) s
+    GROUP BY 1, 2, 3, 4, 5
+),
+changed AS (
+    INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_open)
+    SELECT g.txn_id, g.source, g.source_txn_id, g.booked,
+           EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = g.txn_id::text)
+    FROM grouped g WHERE g.fresh
+    RETURNING txn_id, was_open
+)
+SELECT (SELECT coalesce(sum(n), 0) FROM grouped WHERE NOT fresh)::bigint AS old_rows,
+       (SELECT coalesce(sum(hash), 0) FROM grouped WHERE NOT fresh)::text AS old_hash,
+       (SELECT coalesce(sum(n), 0) FROM grouped WHERE fresh)::bigint AS new_rows,
+       (SELECT coalesce(sum(hash), 0) FROM grouped WHERE fresh)::text AS new_hash,
+       (SELECT count(*) FROM changed WHERE was_open) AS replaced_rows,
+       (SELECT coalesce(sum(hashtextextended(txn_id::text, 0)), 0) FROM changed WHERE was_open)::text AS replaced_hash,
+       (SELECT count(*) FROM changed) AS changed
+)sql",
+                                                         fresh_sql("t.row_xmin"), booked_statuses_sql);
+
+// Every touched transaction with its booked status now and when the stored proof was made: a
+// row that changed since was open or new then (the guard made sure), one that did not has the
+// status it had.
+const std::string touched_transactions_sql = fmt::format(R"sql(
+INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at)
+SELECT x.txn_id, coalesce(t.status IN {0}, false),
+       coalesce(t.status IN {0}, false) AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_changed c WHERE c.txn_id = t.txn_id),
+       t.effective_at
+FROM (SELECT txn_id FROM pg_temp.proof_touched UNION SELECT txn_id FROM pg_temp.proof_changed) x
+LEFT JOIN contract.transactions t ON t.txn_id = x.txn_id
+)sql",
+                                                         booked_statuses_sql);
+
+/// Every line of a touched transaction, with its transaction's statuses and whether the line is
+/// newer than the fence; `sign` is what the line adds to the sums now against before.
+const std::string touched_lines_cte = fmt::format(R"sql(
+touched_lines AS (
+    SELECT l.txn_id, l.account_code, l.customer_id, l.currency, l.side, l.amount, x.booked_now, x.booked_then,
+           x.effective_at, {0} AS fresh,
+           x.booked_now::int - (x.booked_then AND NOT {0})::int AS sign
+    FROM pg_temp.proof_txns x
+    JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+)
+)sql",
+                                                  fresh_sql("l.row_xmin"));
+
+const std::string delta_groups_sql = "WITH " + touched_lines_cte + R"sql(
+INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
+SELECT account_code::text, customer_id::text, currency::text, effective_at - interval '1 microsecond', effective_at,
+       coalesce(sum(sign * amount) FILTER (WHERE side = 'DR'), 0), coalesce(sum(sign * amount) FILTER (WHERE side = 'CR'), 0),
+       coalesce(sum(sign) FILTER (WHERE side IN ('DR', 'CR') AND amount IS NOT NULL), 0), sum(sign)
+FROM touched_lines WHERE sign <> 0
+GROUP BY 1, 2, 3, 4, 5
+)sql";
+
+const std::string delta_currencies_sql = "WITH " + touched_lines_cte + R"sql(
+INSERT INTO pg_temp.proof_currencies_new (currency, txn_groups)
+SELECT currency, sum(d) FROM (
+    SELECT currency::text AS currency, bool_or(booked_now)::int - bool_or(booked_then AND NOT fresh)::int AS d
+    FROM touched_lines GROUP BY currency::text, txn_id) g
+GROUP BY currency HAVING sum(d) <> 0
+)sql";
+
+const std::string touched_breaks_sql = R"sql(
+INSERT INTO pg_temp.proof_breaks (txn_id, kind, currency, debits, credits, fresh)
+SELECT l.txn_id, 'unbalanced', l.currency::text, coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0),
+       coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0), true
+FROM pg_temp.proof_txns x JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+WHERE x.booked_now
+GROUP BY l.txn_id, l.currency::text
+HAVING coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) <> coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0);
+INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, debit_lines, credit_lines, fresh)
+SELECT x.txn_id, 'misshapen', count(l.txn_id), count(*) FILTER (WHERE l.side = 'DR'),
+       count(*) FILTER (WHERE l.side = 'CR'), true
+FROM pg_temp.proof_txns x LEFT JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+WHERE x.booked_now
+GROUP BY x.txn_id
+HAVING count(l.txn_id) < 2 OR count(*) FILTER (WHERE l.side = 'DR') = 0 OR count(*) FILTER (WHERE l.side = 'CR') = 0;
+INSERT INTO pg_temp.proof_breaks
+SELECT (jsonb_populate_record(NULL::pg_temp.proof_breaks, to_jsonb(s) || '{"fresh": false}')).*
+FROM recon.proof_breaks s
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_txns x WHERE x.txn_id::text = s.txn_id);
+)sql";
+
+const std::string carried_defects_sql = R"sql(
+INSERT INTO pg_temp.proof_defects
+SELECT (jsonb_populate_record(NULL::pg_temp.proof_defects, to_jsonb(s) || '{"fresh": false}')).*
+FROM recon.proof_defects s
+WHERE s.txn_id IS NULL OR NOT EXISTS (SELECT 1 FROM pg_temp.proof_txns x WHERE x.txn_id::text = s.txn_id)
+)sql";
+
+// The source keys of changed transactions, now and (for the open ones) as stored, recounted
+// over every transaction; the other stored duplicates are carried.
+const std::string touched_duplicates_sql = R"sql(
+INSERT INTO pg_temp.proof_source_keys (source, source_txn_id)
+SELECT source, source_txn_id FROM pg_temp.proof_changed
+UNION
+SELECT k.source, k.source_txn_id
+FROM recon.proof_open o
+JOIN pg_temp.proof_changed c ON o.txn_id = c.txn_id::text
+CROSS JOIN LATERAL jsonb_populate_record(NULL::pg_temp.proof_source_keys,
+                                         jsonb_build_object('source', o.source, 'source_txn_id', o.source_txn_id)) k;
+INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
+SELECT t.source, t.source_txn_id, count(*), true
+FROM contract.transactions t
+WHERE (t.source, t.source_txn_id) IN (SELECT source, source_txn_id FROM pg_temp.proof_source_keys
+                                      WHERE source IS NOT NULL AND source_txn_id IS NOT NULL)
+   OR ((t.source IS NULL OR t.source_txn_id IS NULL)
+       AND EXISTS (SELECT 1 FROM pg_temp.proof_source_keys WHERE source IS NULL OR source_txn_id IS NULL))
+GROUP BY 1, 2 HAVING count(*) > 1;
+INSERT INTO pg_temp.proof_duplicates
+SELECT (jsonb_populate_record(NULL::pg_temp.proof_duplicates, to_jsonb(s) || '{"fresh": false}')).*
+FROM recon.proof_duplicates s
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_source_keys k
+                  WHERE k.source::text IS NOT DISTINCT FROM s.source
+                    AND k.source_txn_id::text IS NOT DISTINCT FROM s.source_txn_id)
+  AND NOT ((s.source IS NULL OR s.source_txn_id IS NULL)
+           AND EXISTS (SELECT 1 FROM pg_temp.proof_source_keys WHERE source IS NULL OR source_txn_id IS NULL));
+)sql";
+
+// A snapshot to replay whose as-of falls strictly inside a stored span of its key cannot be
+// replayed from sums (the span's lines straddle it): the first one, if any.
+const std::string straddled_snapshot_sql = R"sql(
+WITH ranked AS (
+    SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
+           currency::text AS currency, as_of,
+           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
+               OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
+                                  currency::text COLLATE "C") AS latest
+    FROM contract.balance_snapshots
+),
+chosen AS MATERIALIZED (
+    SELECT * FROM ranked WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int)
+)
+SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS as_of
+FROM chosen c
+WHERE EXISTS (SELECT 1 FROM recon.proof_groups g
+              WHERE g.account = c.account_code AND g.currency = c.currency
+                AND (c.customer_id IS NULL OR g.customer = c.customer_id)
+                AND g.after < c.as_of AND c.as_of < g.upto)
+LIMIT 1
+)sql";
+
+// --- Storing the proof --------------------------------------------------------------------------
+
+/// Moves the rows of `select_sql` (read in the snapshot) into `table` in the results
+/// transaction, a batch at a time, as JSON (ids keep their text, numbers their scale).
+void copy_rows(pqxx::transaction_base& snapshot, const std::string& select_sql, pqxx::transaction_base& results,
+               const std::string& table)
+{
+    snapshot.exec0("DECLARE proof_copy NO SCROLL CURSOR FOR SELECT row_to_json(r)::text AS row FROM (" + select_sql +
+                   ") r");
+    const std::string insert =
+        fmt::format("INSERT INTO {0} SELECT * FROM json_populate_recordset(NULL::{0}, $1::json)", table);
+    for (;;) {
+        const auto rows = snapshot.exec_params(fmt::format("FETCH {} FROM proof_copy", copy_batch_rows));
+        if (rows.empty()) break;
+        std::string batch = "[";
+        for (const auto& row : rows) {
+            if (batch.size() > 1) batch += ',';
+            batch += row["row"].c_str();
+        }
+        batch += ']';
+        results.exec_params0(insert, batch);
+        if (static_cast<int>(rows.size()) < copy_batch_rows) break;
+    }
+    snapshot.exec0("CLOSE proof_copy");
+}
+
+/// The stored proof as the snapshot sees it.
+struct StoredProof {
+    std::int64_t version = 0;
+    std::string watermark;
+    std::int64_t full_run_id = 0;
+    std::string full_proof_at;
+    std::string tail_from;
+    std::string accounts_digest;
+    std::int64_t lines = 0;
+    std::string lines_hash;
+    std::int64_t transactions = 0;
+    std::string transactions_hash;
+    std::int64_t booked_transactions = 0;
+    std::int64_t seconds_since_full = 0;
+    std::int64_t watermark_age = 0;
+    bool watermark_in_past = true;
+};
+
+/// What this snapshot proved, and what the store writes.
+struct Proved {
+    ProofSummary summary;
+    std::optional<StoredProof> base;  ///< the stored proof an incremental run extended (or replaced)
+    std::string as_of;
+    std::string tail_from;
+    std::string full_proof_at;
+    std::int64_t full_run_id = 0;  ///< 0: this run
+    std::string accounts_digest;
+    std::int64_t lines = 0;
+    std::string lines_hash;
+    std::int64_t transactions = 0;
+    std::string transactions_hash;
+    std::int64_t booked_transactions = 0;
+};
+
+std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::string& as_of)
+{
+    const auto rows = txn.exec_params(R"sql(
+SELECT version, watermark, full_run_id, full_proof_at::text AS full_proof_at, tail_from::text AS tail_from,
+       accounts_digest, lines, lines_hash::text AS lines_hash, transactions, transactions_hash::text AS transactions_hash,
+       booked_transactions, floor(extract(epoch FROM ($1::timestamptz - full_proof_at)))::bigint AS seconds_since_full,
+       age((pg_snapshot_xmin(watermark::pg_snapshot)::text::numeric % 4294967296)::text::xid)::bigint AS watermark_age,
+       pg_snapshot_xmax(watermark::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot()) AS watermark_in_past
+FROM recon.proof_state WHERE id = 1
+)sql",
+                                      as_of);
+    if (rows.empty()) return std::nullopt;
+    const NamedRow row(rows[0]);
+    return StoredProof{.version = row.number("version"),
+                       .watermark = row.text("watermark"),
+                       .full_run_id = row.number("full_run_id"),
+                       .full_proof_at = row.text("full_proof_at"),
+                       .tail_from = row.text("tail_from"),
+                       .accounts_digest = row.text("accounts_digest"),
+                       .lines = row.number("lines"),
+                       .lines_hash = row.text("lines_hash"),
+                       .transactions = row.number("transactions"),
+                       .transactions_hash = row.text("transactions_hash"),
+                       .booked_transactions = row.number("booked_transactions"),
+                       .seconds_since_full = row.number("seconds_since_full"),
+                       .watermark_age = row.number("watermark_age"),
+                       .watermark_in_past = row.flag("watermark_in_past")};
+}
+
+/// The fence parameters of a stored watermark: its xmin and span (32 bits) and in-progress ids.
+struct Fence {
+    std::string xmin;
+    std::string span;
+    std::string xip;
+};
+
+Fence fence_of(pqxx::transaction_base& txn, const std::string& watermark)
+{
+    const NamedRow row(txn.exec_params1(R"sql(
+SELECT (pg_snapshot_xmin(s)::text::numeric % 4294967296)::text AS xmin,
+       (pg_snapshot_xmax(s)::text::numeric - pg_snapshot_xmin(s)::text::numeric)::text AS span,
+       ('{' || coalesce((SELECT string_agg((x::text::numeric % 4294967296)::text, ',') FROM pg_snapshot_xip(s) x), '')
+            || '}') AS xip
+FROM (SELECT $1::pg_snapshot AS s) w
+)sql",
+                                        watermark));
+    return Fence{.xmin = row.text("xmin"), .span = row.text("span"), .xip = row.text("xip")};
+}
+
+class ProofBuilder {
+public:
+    explicit ProofBuilder(CheckContext& context) : m_context(context), m_txn(context.ledger()) {}
+
+    Proof build()
+    {
+        Proof proof;
+        if (!m_txn.exec_params1("SELECT to_regclass('pg_temp.proof_mode') IS NOT NULL AS ready")["ready"].as<bool>()) {
+            return proof;  // a standby: no temporary tables
+        }
+        const ProofRequest& request = m_context.snapshot().proof_request();
+        m_proved.as_of = format_utc(m_context.as_of());
+        const NamedRow now(m_txn.exec_params1(R"sql(
+SELECT pg_current_snapshot()::text AS watermark,
+       (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FROM contract.accounts a) AS accounts_digest,
+       (SELECT count(*) FROM pg_attribute
+        WHERE attrelid IN ('contract.journal_lines'::regclass, 'contract.transactions'::regclass)
+          AND attname = 'row_xmin' AND NOT attisdropped) = 2 AS has_row_xmin,
+       ($1::timestamptz - $2::interval)::text AS tail_from
+)sql",
+                                              m_proved.as_of, std::string(tail_interval)));
+        m_proved.summary.watermark = now.text("watermark");
+        m_proved.accounts_digest = now.text("accounts_digest");
+        const auto stored = read_stored(m_txn, m_proved.as_of);
+        std::string reason = full_reason(request, stored, now.flag("has_row_xmin"));
+        if (reason.empty()) reason = try_incremental(*stored);
+        if (!reason.empty()) prove_in_full(reason, now.text("tail_from"), stored);
+        finish(proof);
+        return proof;
+    }
+
+private:
+    std::string full_reason(const ProofRequest& request, const std::optional<StoredProof>& stored,
+                            bool has_row_xmin) const
+    {
+        if (!request.store) return "checks run without a stored proof";
+        if (request.force_full) return "requested (--full)";
+        if (!stored) return "no stored proof yet";
+        if (!has_row_xmin) return "contract.journal_lines or contract.transactions has no row_xmin column";
+        if (request.stored_version && stored->version < *request.stored_version) {
+            return fmt::format("the stored proof this snapshot sees (run {}) is older than the primary's (run {})",
+                               stored->version, *request.stored_version);
+        }
+        if (stored->seconds_since_full >= request.full_interval_seconds) {
+            return fmt::format("scheduled: the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS "
+                               "is {}",
+                               stored->full_run_id, stored->seconds_since_full, request.full_interval_seconds);
+        }
+        if (stored->accounts_digest != m_proved.accounts_digest) return "the chart of accounts changed";
+        if (!stored->watermark_in_past || stored->watermark_age < 0 || stored->watermark_age > max_watermark_age) {
+            return fmt::format("the stored proof's snapshot is {} transaction ids old: too close to wraparound to "
+                               "compare row versions",
+                               stored->watermark_age);
+        }
+        return {};
+    }
+
+    /// Extends the stored proof; returns why it cannot (the run then proves in full).
+    std::string try_incremental(const StoredProof& stored)
+    {
+        const Fence fence = fence_of(m_txn, stored.watermark);
+        m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
+        const NamedRow lines(m_txn.exec_params1(new_lines_sql, fence.xmin, fence.span, fence.xip));
+        if (lines.number("old_lines") != stored.lines || lines.text("old_hash") != stored.lines_hash) {
+            return fmt::format("journal lines committed before the stored proof changed: {} of its {} remain as they "
+                               "were (an old line was updated or deleted)",
+                               lines.number("old_lines"), stored.lines);
+        }
+        const NamedRow txns(m_txn.exec_params1(changed_transactions_sql, fence.xmin, fence.span, fence.xip));
+        const std::int64_t vanished = stored.transactions - txns.number("old_rows");
+        const auto same = m_txn.exec_params1("SELECT ($1::numeric - $2::numeric) = $3::numeric AS same",
+                                             stored.transactions_hash, txns.text("old_hash"),
+                                             txns.text("replaced_hash"))["same"]
+                              .as<bool>();
+        if (vanished != txns.number("replaced_rows") || !same) {
+            return fmt::format("{} transaction row(s) committed before the stored proof were updated or deleted, {} "
+                               "of them open ones (only open transactions are followed)",
+                               vanished, txns.number("replaced_rows"));
+        }
+        const auto touched = static_cast<std::int64_t>(m_txn.exec_params0(touched_transactions_sql).affected_rows());
+        if (touched > max_touched_transactions) {
+            return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
+                               touched, max_touched_transactions);
+        }
+        const auto straddled = m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days,
+                                                 m_proved.as_of);
+        if (!straddled.empty()) {
+            const NamedRow row(straddled[0]);
+            return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),
+                               row.text("as_of"));
+        }
+        m_txn.exec_params0(delta_groups_sql, fence.xmin, fence.span, fence.xip);
+        m_txn.exec_params0(delta_currencies_sql, fence.xmin, fence.span, fence.xip);
+        m_txn.exec0(touched_breaks_sql);
+        m_txn.exec0(carried_defects_sql);
+        m_txn.exec0(defects_sql("l.txn_id IN (SELECT txn_id FROM pg_temp.proof_txns)"));
+        if (lines.number("new_orphan_lines") > 0) {
+            m_txn.exec_params0(defects_sql("l.txn_id IS NULL AND " + fresh_sql("l.row_xmin")), fence.xmin, fence.span,
+                               fence.xip);
+        }
+        if (txns.number("changed") > 0) {
+            m_txn.exec0(touched_duplicates_sql);
+        } else {
+            m_txn.exec0(R"sql(
+INSERT INTO pg_temp.proof_duplicates
+SELECT (jsonb_populate_record(NULL::pg_temp.proof_duplicates, to_jsonb(s) || '{"fresh": false}')).*
+FROM recon.proof_duplicates s
+)sql");
+        }
+        const NamedRow totals(m_txn.exec_params1(R"sql(
+SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numeric)::text AS transactions_hash,
+       (SELECT coalesce(sum(booked_now::int - booked_then::int), 0) FROM pg_temp.proof_txns)::bigint AS booked_change
+)sql",
+                                                 stored.lines_hash, lines.text("new_hash"), txns.text("old_hash"),
+                                                 txns.text("new_hash")));
+        m_proved.summary.kind = ProofKind::incremental;
+        m_proved.summary.since_run_id = stored.version;
+        m_proved.summary.lines_read = lines.number("new_lines");
+        m_proved.summary.transactions_touched = touched;
+        m_proved.base = stored;
+        m_proved.tail_from = stored.tail_from;
+        m_proved.full_proof_at = stored.full_proof_at;
+        m_proved.full_run_id = stored.full_run_id;
+        m_proved.lines = stored.lines + lines.number("new_lines");
+        m_proved.lines_hash = totals.text("lines_hash");
+        m_proved.transactions = txns.number("old_rows") + txns.number("new_rows");
+        m_proved.transactions_hash = totals.text("transactions_hash");
+        m_proved.booked_transactions = stored.booked_transactions + totals.number("booked_change");
+        return {};
+    }
+
+    void prove_in_full(const std::string& reason, const std::string& tail_from,
+                       const std::optional<StoredProof>& stored)
+    {
+        // Whatever an abandoned incremental attempt wrote is dropped first.
+        for (const char* table : {"proof_mode", "proof_groups_new", "proof_currencies_new", "proof_touched",
+                                  "proof_changed", "proof_txns", "proof_breaks", "proof_defects", "proof_source_keys",
+                                  "proof_duplicates"}) {
+            m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
+        }
+        m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
+        m_txn.exec_params0(full_groups_sql, m_context.settings().snapshot_window_days, m_proved.as_of, tail_from);
+        const NamedRow totals(m_txn.exec_params1(full_transactions_sql));
+        const NamedRow suspect(m_txn.exec_params1(R"sql(
+SELECT EXISTS (
+    SELECT 1 FROM contract.journal_lines l
+    LEFT JOIN contract.transactions t ON t.txn_id = l.txn_id
+    LEFT JOIN contract.accounts a ON a.account_code = l.account_code
+    WHERE t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
+       OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')) AS any
+)sql"));
+        if (suspect.flag("any")) m_txn.exec0(defects_sql("true"));
+        m_txn.exec0(full_duplicates_sql);
+        m_proved.summary.kind = ProofKind::full;
+        m_proved.summary.reason = reason;
+        m_proved.summary.lines_read = totals.number("lines");
+        m_proved.base = stored;
+        m_proved.tail_from = tail_from;
+        m_proved.full_proof_at = m_proved.as_of;
+        m_proved.full_run_id = 0;
+        m_proved.lines = totals.number("lines");
+        m_proved.lines_hash = totals.text("lines_hash");
+        m_proved.transactions = totals.number("transactions");
+        m_proved.transactions_hash = totals.text("transactions_hash");
+        m_proved.booked_transactions = totals.number("booked_transactions");
+    }
+
+    void finish(Proof& proof)
+    {
+        proof.available = true;
+        proof.booked_transactions = m_proved.booked_transactions;
+        proof.lines = m_proved.lines;
+        proof.transactions = m_proved.transactions;
+        proof.suspect_lines = m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
+        // The temporary tables now hold the proof: a later failure of the check that asked
+        // must not roll them back under the checks that read them next.
+        m_context.snapshot().checkpoint();
+        ProofStore store;
+        if (m_context.snapshot().proof_request().store) {
+            store = [proved = m_proved, &snapshot = m_txn](pqxx::transaction_base& results, std::int64_t run_id) {
+                return store_proof(proved, snapshot, results, run_id);
+            };
+        }
+        m_context.snapshot().set_proof(m_proved.summary, std::move(store));
+    }
+
+    static bool store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
+                            std::int64_t run_id);
+
+    CheckContext& m_context;
+    pqxx::transaction_base& m_txn;
+    Proved m_proved;
+};
+
+bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
+                               std::int64_t run_id)
+{
+    // One writer at a time, and only over the proof this one started from.
+    const auto current = results.exec_params("SELECT version FROM recon.proof_state WHERE id = 1 FOR UPDATE");
+    const std::optional<std::int64_t> current_version =
+        current.empty() ? std::nullopt : std::optional<std::int64_t>(current[0]["version"].as<std::int64_t>());
+    const std::optional<std::int64_t> base_version =
+        proved.base ? std::optional<std::int64_t>(proved.base->version) : std::nullopt;
+    if (current_version != base_version) return false;
+
+    const bool full = proved.summary.kind == ProofKind::full;
+    if (full) {
+        for (const char* table : {"proof_groups", "proof_currencies", "proof_breaks", "proof_defects",
+                                  "proof_duplicates", "proof_open"}) {
+            results.exec0(fmt::format("DELETE FROM recon.{}", table));
+        }
+    } else {
+        results.exec0("CREATE TEMP TABLE IF NOT EXISTS proof_store_txns (txn_id text) ON COMMIT DROP;"
+                      "CREATE TEMP TABLE IF NOT EXISTS proof_store_keys (source text, source_txn_id text) ON COMMIT DROP");
+        copy_rows(snapshot, "SELECT txn_id::text AS txn_id FROM pg_temp.proof_txns", results,
+                  "pg_temp.proof_store_txns");
+        results.exec0("DELETE FROM recon.proof_breaks b USING pg_temp.proof_store_txns x WHERE b.txn_id = x.txn_id");
+        results.exec0("DELETE FROM recon.proof_defects d USING pg_temp.proof_store_txns x WHERE d.txn_id = x.txn_id");
+        results.exec0("DELETE FROM recon.proof_open o USING pg_temp.proof_store_txns x WHERE o.txn_id = x.txn_id");
+        copy_rows(snapshot,
+                  "SELECT source::text AS source, source_txn_id::text AS source_txn_id FROM pg_temp.proof_source_keys",
+                  results, "pg_temp.proof_store_keys");
+        results.exec0(R"sql(
+DELETE FROM recon.proof_duplicates d
+WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
+              WHERE k.source IS NOT DISTINCT FROM d.source AND k.source_txn_id IS NOT DISTINCT FROM d.source_txn_id)
+   OR ((d.source IS NULL OR d.source_txn_id IS NULL)
+       AND EXISTS (SELECT 1 FROM pg_temp.proof_store_keys WHERE source IS NULL OR source_txn_id IS NULL))
+)sql");
+    }
+    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
+    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_currencies_new", results, "recon.proof_currencies");
+    const std::string fresh = full ? "" : " WHERE fresh";
+    copy_rows(snapshot,
+              "SELECT txn_id::text AS txn_id, kind, currency, debits, credits, lines, debit_lines, credit_lines "
+              "FROM pg_temp.proof_breaks" +
+                  fresh,
+              results, "recon.proof_breaks");
+    copy_rows(snapshot,
+              "SELECT line_id::text AS line_id, txn_id, account_code, side, amount, orphan, unknown_account, no_amount, "
+              "no_currency, no_account, invalid_side, non_positive_amount FROM pg_temp.proof_defects" +
+                  fresh,
+              results, "recon.proof_defects");
+    copy_rows(snapshot,
+              "SELECT source::text AS source, source_txn_id::text AS source_txn_id, n FROM pg_temp.proof_duplicates" +
+                  fresh,
+              results, "recon.proof_duplicates");
+    copy_rows(snapshot,
+              full ? fmt::format("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
+                                 "source_txn_id FROM contract.transactions WHERE NOT coalesce(status IN {}, false)",
+                                 booked_statuses_sql)
+                   : std::string("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
+                                 "source_txn_id FROM pg_temp.proof_changed WHERE NOT booked"),
+              results, "recon.proof_open");
+    results.exec_params0(R"sql(
+INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
+                               lines_hash, transactions, transactions_hash, booked_transactions, updated_at)
+VALUES (1, $1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8::numeric, $9, $10::numeric, $11, now())
+ON CONFLICT (id) DO UPDATE SET
+    version = EXCLUDED.version, watermark = EXCLUDED.watermark, full_run_id = EXCLUDED.full_run_id,
+    full_proof_at = EXCLUDED.full_proof_at, tail_from = EXCLUDED.tail_from, accounts_digest = EXCLUDED.accounts_digest,
+    lines = EXCLUDED.lines, lines_hash = EXCLUDED.lines_hash, transactions = EXCLUDED.transactions,
+    transactions_hash = EXCLUDED.transactions_hash, booked_transactions = EXCLUDED.booked_transactions,
+    updated_at = now()
+)sql",
+                         run_id, proved.summary.watermark, proved.full_run_id == 0 ? run_id : proved.full_run_id,
+                         proved.full_proof_at, proved.tail_from, proved.accounts_digest, proved.lines,
+                         proved.lines_hash, proved.transactions, proved.transactions_hash,
+                         proved.booked_transactions);
+    return true;
+}
+
+}  // namespace
+
+std::string_view proof_setup_sql()
+{
+    return setup_sql;
+}
+
+const Proof& proof(CheckContext& context)
+{
+    return context.shared<Proof>("proof", [&] { return ProofBuilder(context).build(); });
+}
+
+}  // namespace reconcile

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string_view>
+
+#include "lib/check.hpp"
+
+namespace reconcile {
+
+/// The proof of categories A and B (docs/decisions/incremental-proof.md): the booked journal
+/// grouped once per (account, customer, currency, span of effective time), each transaction's
+/// verdict, every defective line and duplicated source key, in temporary tables of the run's
+/// snapshot that every A and B check reads:
+///   pg_temp.proof_groups      account, customer, currency, after, upto, dr, cr, lines, all_lines
+///   pg_temp.proof_currencies  currency, txn_groups
+///   pg_temp.proof_breaks      txn_id, kind ('unbalanced' | 'misshapen'), currency, debits, credits,
+///                             lines, debit_lines, credit_lines
+///   pg_temp.proof_defects     line_id, txn_id, account_code, side, amount and one flag per rule
+///   pg_temp.proof_duplicates  source, source_txn_id, n
+/// A run either proves them from scratch (full) or extends the stored proof of the previous run
+/// with what was committed since (incremental); either way the tables hold the same rows' sums.
+struct Proof {
+    bool available = false;  ///< false on a standby: the checks read the journal themselves
+    std::int64_t booked_transactions = 0;
+    std::int64_t lines = 0;          ///< every journal line
+    std::int64_t transactions = 0;   ///< every transaction row
+    std::int64_t suspect_lines = 0;  ///< lines in proof_defects
+};
+
+/// The session setup the proof needs (its temporary tables), for Check::snapshot_setup_sql.
+std::string_view proof_setup_sql();
+
+/// The proof of this snapshot, computed by the first check that asks. Throws when it failed.
+const Proof& proof(CheckContext& context);
+
+/// The signed balance of a proof_groups row `g` in the direction of account `a`'s normal side
+/// (a side other than DR or CR counts every line against it, as the checks always have).
+inline constexpr const char* proof_signed_sql =
+    "CASE a.normal_side WHEN 'DR' THEN g.dr - g.cr WHEN 'CR' THEN g.cr - g.dr ELSE -(g.dr + g.cr) END";
+
+}  // namespace reconcile
