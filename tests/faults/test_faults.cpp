@@ -174,14 +174,17 @@ TEST_CASE("kill -9 during the results write: nothing of it lands")
     BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"},
                           db.env({{"RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS", "60000"}}));
     REQUIRE(run.wait_for_output("fault hook: pausing at BEFORE_RESULTS_COMMIT", 30s));
-    // The results UPDATE and the variance INSERTs are executed, not yet committed.
+    // The results UPDATE, the variance INSERTs and the proof are executed, not yet committed: two
+    // transactions wait, the results and the ledger snapshot the proof is copied from.
     CHECK(db.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-                   " AND datname = current_database() AND state = 'idle in transaction'") == "1");
+                   " AND datname = current_database() AND state = 'idle in transaction'") == "2");
     run.send_signal(SIGKILL);
     CHECK(run.wait(10s).term_signal == SIGKILL);
     CHECK(wait_for([&] { return db.lock_free(); }, 10s));
     CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
     CHECK(db.value("SELECT metadata::text FROM recon.runs") == "{}");
+    CHECK(db.value("SELECT count(*) FROM recon.proof_state") == "0");
+    CHECK(db.value("SELECT count(*) FROM recon.proof_groups") == "0");
     expect_recovered(db, 1);
     // The next run wrote its own results and variances, whole.
     CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "abandoned,fail");
