@@ -803,10 +803,11 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched_count, max_touched_transactions);
         }
+        // Only a run that replays snapshots needs them on span boundaries (the spans stay valid).
+        const bool replays = m_has_snapshots && m_context.snapshot().proof_request().replays_snapshots;
         const auto straddled =
-            m_has_snapshots
-                ? m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days, m_proved.as_of)
-                : pqxx::result{};
+            replays ? m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days, m_proved.as_of)
+                    : pqxx::result{};
         if (!straddled.empty()) {
             const NamedRow row(straddled[0]);
             return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),
