@@ -805,9 +805,9 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         }
         // Only a run that replays snapshots needs them on span boundaries (the spans stay valid).
         const bool replays = m_has_snapshots && m_context.snapshot().proof_request().replays_snapshots;
-        const auto straddled =
-            replays ? m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days, m_proved.as_of)
-                    : pqxx::result{};
+        const auto straddled = replays ? m_txn.exec_params(straddled_snapshot_sql,
+                                                           m_context.settings().snapshot_window_days, m_proved.as_of)
+                                       : pqxx::result{};
         if (!straddled.empty()) {
             const NamedRow row(straddled[0]);
             return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),

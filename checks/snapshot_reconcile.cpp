@@ -95,8 +95,8 @@ customer_sums AS (
     SELECT c.n, sum({0}) AS replayed
     FROM numbered c
     JOIN contract.accounts a ON a.account_code::text = c.account_code
-    JOIN pg_temp.proof_groups g ON g.account = c.account_code AND g.customer = c.customer_id AND g.currency = c.currency
-                               AND g.upto <= c.as_of
+    JOIN pg_temp.proof_groups g ON g.account = c.account_code COLLATE "C" AND g.customer = c.customer_id COLLATE "C"
+                               AND g.currency = c.currency COLLATE "C" AND g.upto <= c.as_of
     WHERE c.customer_id IS NOT NULL
     GROUP BY c.n
 ),

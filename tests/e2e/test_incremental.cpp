@@ -854,3 +854,26 @@ TEST_CASE("incremental trap: an A and a B run store their proofs at the same tim
     CHECK(variances(next) == sorted(expected_next));
     agrees_with_full(db->url(), "B", next);
 }
+
+TEST_CASE("incremental trap: a line added to a booked transaction counts once, with its transaction's other lines")
+{
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+
+    // 1001 (the 100.00 deposit, booked and already in the stored proof) gets a third line.
+    Writer writer(db->url());
+    writer.exec(
+        "INSERT INTO ledger.journal_lines (line_id, txn_id, account_code, customer_id, side, amount, currency)"
+        " VALUES (20, 1001, 'BROKER_CASH', 'C001', 'DR', 5.00, 'USD')");
+    writer.commit();
+    const Json added = run(db->url(), "A");
+    CHECK(proof(added, "kind") == "incremental");
+    CHECK(proof(added, "lines_read") == "1");
+    CHECK(proof(added, "transactions_touched") == "1");
+    const Lines found = variances(added);
+    CHECK(std::count(found.begin(), found.end(),
+                     "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=105.00 actual=100.00 "
+                     "difference=5.00") == 1);
+    // Its two old lines are in the stored sums once: the currency's totals are the full proof's.
+    agrees_with_full(db->url(), "A", added);
+}
