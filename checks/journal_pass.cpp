@@ -19,8 +19,11 @@ namespace {
 // (transactions without a group). A transaction whose lines mix currencies, or contain a line
 // that breaks a per-line rule, is split per currency afterwards by an index lookup (rare).
 // Each line is flagged when it breaks any per-line rule; LineDefects details them. This CTE is
-// the grouping both statements below start from.
-const std::string per_txn_lines_cte = R"sql(
+// the grouping every statement below (and the full proof's) starts from; `line_columns` adds
+// aggregates of its own.
+std::string per_txn_lines_cte(const std::string& line_columns)
+{
+    return R"sql(
 WITH per_txn_lines AS (
     SELECT l.txn_id,
            count(*) AS lines,
@@ -33,30 +36,36 @@ WITH per_txn_lines AS (
            count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
                                OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
                                OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective
+           )sql" +
+           line_columns + R"sql(
     FROM contract.journal_lines l
     GROUP BY l.txn_id
 )
 )sql";
+}
 
 // Each transaction with its lines' figures: the groups full-joined with the transactions. Both
 // statements read it once per consumer, so only the detail statement materializes it.
-const std::string per_txn_select = fmt::format(R"sql(
+std::string per_txn_select(const std::string& txn_columns)
+{
+    return fmt::format(R"sql(
     SELECT t.txn_id, coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
            coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
            coalesce(g.credit_lines, 0) AS credit_lines, coalesce(g.debits, 0) AS debits,
            coalesce(g.credits, 0) AS credits, g.currency,
            coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
-           coalesce(g.defective, 0) AS defective
+           coalesce(g.defective, 0) AS defective {1}
     FROM per_txn_lines g
     FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
 )sql",
-                                               booked_statuses_sql);
+                       booked_statuses_sql, txn_columns);
+}
 
 // The healthy path: one streaming pass, nothing materialized. Every booked, single-currency
 // transaction without a defective line adds to its currency's totals; the rest is only
 // counted. When anything needs listing (an unbalanced or misshapen transaction) or splitting
 // (several currencies, a defective line), the detail statement below reruns the pass.
-const std::string journal_summary_sql = per_txn_lines_cte + fmt::format(R"sql(,
+const std::string journal_summary_sql = per_txn_lines_cte("") + fmt::format(R"sql(,
 {0}
 classified AS (
     SELECT *, booked AND NOT split AND lines > 0 AS counted FROM per_txn
@@ -74,12 +83,13 @@ SELECT CASE WHEN counted THEN currency END::text AS currency,
 FROM classified
 GROUP BY 1
 )sql",
-                                                                        "per_txn AS (" + per_txn_select + "),");
+                                                                            "per_txn AS (" + per_txn_select("") + "),");
 
-// The detail path: the same pass materialized, split per currency where needed, with listings.
-const std::string journal_pass_sql =
-    per_txn_lines_cte + fmt::format(R"sql(,
-{0}
+}  // namespace
+
+std::string per_transaction_ctes(const std::string& line_columns, const std::string& txn_columns)
+{
+    return per_txn_lines_cte(line_columns) + ",\nper_txn AS MATERIALIZED (" + per_txn_select(txn_columns) + R"sql(),
 split_currency AS MATERIALIZED (
     SELECT p.txn_id, s.currency, s.lines, s.debits, s.credits
     FROM per_txn p
@@ -95,7 +105,14 @@ per_txn_currency AS (
     SELECT txn_id, currency, lines, debits, credits FROM per_txn WHERE booked AND NOT split AND lines > 0
     UNION ALL
     SELECT txn_id, currency, lines, debits, credits FROM split_currency
-),
+)
+)sql";
+}
+
+namespace {
+
+// The detail path: the same pass materialized, split per currency where needed, with listings.
+const std::string journal_pass_sql = per_transaction_ctes("", "") + R"sql(,
 unbalanced AS (
     SELECT txn_id, currency, debits, credits, count(*) OVER () AS total
     FROM per_txn_currency WHERE debits <> credits
@@ -124,8 +141,7 @@ SELECT 'summary', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, co
        coalesce(sum(lines), 0)::bigint,
        (coalesce(sum(lines) FILTER (WHERE orphaned), 0) + coalesce(sum(defective) FILTER (WHERE NOT orphaned), 0))::bigint
 FROM per_txn
-)sql",
-                                    "per_txn AS MATERIALIZED (" + per_txn_select + "),");
+)sql";
 
 // Every line that breaks a per-line rule, with each rule it breaks; two listings (one per
 // check) and exact per-rule totals. Read from the proof (checks/proof.hpp) when the snapshot

@@ -17,6 +17,7 @@
 #include <string>
 #include <utility>
 
+#include "checks/journal_pass.hpp"
 #include "checks/sql_support.hpp"
 #include "lib/log.hpp"
 
@@ -158,50 +159,10 @@ GROUP BY 1, 2, 3, 4, 5
 // currency; returns the totals and the hashes the next incremental run's guards compare.
 std::string full_transactions_sql(const std::string& line_image, const std::string& txn_image)
 {
-    return fmt::format(R"sql(
-WITH per_txn_lines AS (
-    SELECT l.txn_id,
-           count(*) AS lines,
-           count(*) FILTER (WHERE l.side = 'DR') AS debit_lines,
-           count(*) FILTER (WHERE l.side = 'CR') AS credit_lines,
-           coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
-           coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits,
-           min(l.currency::text COLLATE "C") AS currency,
-           max(l.currency::text COLLATE "C") AS last_currency,
-           count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
-                               OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
-                               OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective,
-           sum({1}) AS line_hash
-    FROM contract.journal_lines l
-    GROUP BY l.txn_id
-),
-per_txn AS MATERIALIZED (
-    SELECT t.txn_id, coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
-           coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
-           coalesce(g.credit_lines, 0) AS credit_lines, coalesce(g.debits, 0) AS debits,
-           coalesce(g.credits, 0) AS credits, g.currency,
-           coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
-           coalesce(g.defective, 0) AS defective, g.line_hash,
-           CASE WHEN t.txn_id IS NOT NULL THEN {2} END AS txn_hash
-    FROM per_txn_lines g
-    FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
-),
-split_currency AS MATERIALIZED (
-    SELECT p.txn_id, s.currency, s.lines, s.debits, s.credits
-    FROM per_txn p
-    CROSS JOIN LATERAL (
-        SELECT l.currency::text AS currency, count(*) AS lines,
-               coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
-               coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits
-        FROM contract.journal_lines l WHERE l.txn_id = p.txn_id
-        GROUP BY l.currency OFFSET 0) s
-    WHERE p.booked AND p.split
-),
-per_txn_currency AS MATERIALIZED (
-    SELECT txn_id, currency, debits, credits FROM per_txn WHERE booked AND NOT split AND lines > 0
-    UNION ALL
-    SELECT txn_id, currency, debits, credits FROM split_currency
-),
+    return per_transaction_ctes(
+               fmt::format(", sum({}) AS line_hash", line_image),
+               fmt::format(", g.line_hash, CASE WHEN t.txn_id IS NOT NULL THEN {} END AS txn_hash", txn_image)) +
+           std::string(R"sql(,
 unbalanced AS (
     INSERT INTO pg_temp.proof_breaks (txn_id, kind, currency, debits, credits, fresh)
     SELECT txn_id, 'unbalanced', currency, debits, credits, true FROM per_txn_currency WHERE debits <> credits
@@ -224,8 +185,7 @@ SELECT count(*) FILTER (WHERE booked) AS booked_transactions, coalesce(sum(lines
        (SELECT count(*) FROM unbalanced) + (SELECT count(*) FROM misshapen) + (SELECT count(*) FROM currencies)
            AS written
 FROM per_txn
-)sql",
-                       booked_statuses_sql, line_image, txn_image);
+)sql");
 }
 
 /// Every line of `from_where` that breaks a per-line rule or whose transaction is missing,
@@ -278,15 +238,17 @@ GROUP BY l.txn_id
 )sql",
                                                 fresh_sql("l.row_xmin"));
 
-// The newer transaction rows among those with an id above $6 or held open by the stored proof
-// (all of them with $7): only open transactions may change in place without a full proof.
+// The newer transaction rows among those with an id above $6 and those held open by the stored
+// proof (two index searches; all of them with $7): only open transactions may change in place
+// without a full proof.
 const std::string fresh_transactions_sql = fmt::format(R"sql(
-SELECT t.txn_id::text AS txn_id
-FROM contract.transactions t
-WHERE ($7::boolean OR t.txn_id > $6
-       OR t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
-                                                             json_build_object('txn_id', o.txn_id))).txn_id
-                                FROM recon.proof_open o)))
+SELECT t.txn_id::text AS txn_id FROM contract.transactions t WHERE ($7::boolean OR t.txn_id > $6) AND {0}
+UNION
+SELECT t.txn_id::text FROM contract.transactions t
+WHERE NOT $7::boolean
+  AND t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
+                                                         json_build_object('txn_id', o.txn_id))).txn_id
+                            FROM recon.proof_open o))
   AND {0}
 )sql",
                                                        fresh_sql("t.row_xmin"));
@@ -712,10 +674,10 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         const NamedRow row(m_txn.exec_params1(fmt::format(
             "SELECT {} AS max_line_id, {} AS max_txn_id",
             m_ids.lines_ordered
-                ? "coalesce((SELECT line_id::text FROM contract.journal_lines ORDER BY line_id DESC LIMIT 1), '')"
+                ? "coalesce((SELECT l.line_id::text FROM contract.journal_lines l ORDER BY l.line_id DESC LIMIT 1), '')"
                 : "''",
             m_ids.txns_ordered
-                ? "coalesce((SELECT txn_id::text FROM contract.transactions ORDER BY txn_id DESC LIMIT 1), '')"
+                ? "coalesce((SELECT t.txn_id::text FROM contract.transactions t ORDER BY t.txn_id DESC LIMIT 1), '')"
                 : "''")));
         m_proved.max_line_id = row.text("max_line_id");
         m_proved.max_txn_id = row.text("max_txn_id");
@@ -803,11 +765,10 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched_count, max_touched_transactions);
         }
-        // Only a run that replays snapshots needs them on span boundaries (the spans stay valid).
-        const bool replays = m_has_snapshots && m_context.snapshot().proof_request().replays_snapshots;
-        const auto straddled = replays ? m_txn.exec_params(straddled_snapshot_sql,
-                                                           m_context.settings().snapshot_window_days, m_proved.as_of)
-                                       : pqxx::result{};
+        const auto straddled =
+            m_has_snapshots
+                ? m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days, m_proved.as_of)
+                : pqxx::result{};
         if (!straddled.empty()) {
             const NamedRow row(straddled[0]);
             return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),

@@ -1,5 +1,7 @@
 // source_txn_uniqueness (A): (source, source_txn_id), the ingest idempotency key, is unique
 // across all transactions whatever their status.
+#include <fmt/format.h>
+
 #include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 #include "lib/log.hpp"
@@ -10,48 +12,40 @@ namespace {
 // One streaming grouping (index order on the bundled schema) keeps only the duplicated keys;
 // the summary counts the transactions instead of re-reading every key. Only the listed
 // duplicates go back for their txn_ids.
-const std::string duplicates_sql = R"sql(
-WITH dups AS MATERIALIZED (
-    SELECT source, source_txn_id, count(*) AS n
-    FROM contract.transactions
-    GROUP BY source, source_txn_id
-    HAVING count(*) > 1
-),
+// {dups}: the duplicated keys with their counts; {transactions}: how many transactions there are;
+// {limit}: the listing's limit parameter.
+std::string duplicates_sql(const char* dups, const char* transactions, const char* limit)
+{
+    return fmt::format(R"sql(
+WITH dups AS MATERIALIZED ({0}),
 listed AS (
     SELECT source, source_txn_id, n, count(*) OVER () AS total
     FROM dups
-    ORDER BY n DESC, source, source_txn_id LIMIT $1
+    ORDER BY n DESC, source, source_txn_id LIMIT {2}
 )
 SELECT 'summary' AS row_kind, NULL AS source, NULL AS source_txn_id, NULL::bigint AS count, NULL AS txn_ids,
        NULL::bigint AS total, t.n AS transactions_checked, t.n - coalesce(d.extra, 0) AS distinct_keys
-FROM (SELECT count(*) AS n FROM contract.transactions) t, (SELECT sum(n - 1) AS extra FROM dups) d
+FROM (SELECT {1} AS n) t, (SELECT sum(n - 1) AS extra FROM dups) d
 UNION ALL
 SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n,
        (SELECT json_agg(t.txn_id::text ORDER BY t.txn_id) FROM contract.transactions t
         WHERE t.source = d.source AND t.source_txn_id = d.source_txn_id)::text,
        d.total, NULL, NULL
 FROM listed d
-)sql";
+)sql",
+                       dups, transactions, limit);
+}
 
-// The same from the proof's duplicated keys (checks/proof.hpp): $1 the transactions counted
-// by the proof, $2 the listing's limit.
-const std::string duplicates_proof_sql = R"sql(
-WITH dups AS (SELECT source, source_txn_id, n FROM pg_temp.proof_duplicates),
-listed AS (
-    SELECT source, source_txn_id, n, count(*) OVER () AS total
-    FROM dups
-    ORDER BY n DESC, source, source_txn_id LIMIT $2
-)
-SELECT 'summary' AS row_kind, NULL AS source, NULL AS source_txn_id, NULL::bigint AS count, NULL AS txn_ids,
-       NULL::bigint AS total, $1::bigint AS transactions_checked, $1::bigint - coalesce(d.extra, 0) AS distinct_keys
-FROM (SELECT sum(n - 1) AS extra FROM dups) d
-UNION ALL
-SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n,
-       (SELECT json_agg(t.txn_id::text ORDER BY t.txn_id) FROM contract.transactions t
-        WHERE t.source = d.source AND t.source_txn_id = d.source_txn_id)::text,
-       d.total, NULL, NULL
-FROM listed d
-)sql";
+// From the transactions themselves: one streaming grouping (index order on the bundled schema)
+// keeps only the duplicated keys ...
+const std::string duplicates_journal_sql = duplicates_sql(
+    "SELECT source, source_txn_id, count(*) AS n FROM contract.transactions GROUP BY source, source_txn_id "
+    "HAVING count(*) > 1",
+    "(SELECT count(*) FROM contract.transactions)", "$1");
+
+// ... or from the proof's duplicated keys (checks/proof.hpp): $1 the transactions it counted.
+const std::string duplicates_proof_sql =
+    duplicates_sql("SELECT source, source_txn_id, n FROM pg_temp.proof_duplicates", "$1::bigint", "$2");
 
 class SourceTxnUniqueness : public Check {
 public:
@@ -78,7 +72,7 @@ public:
         }
         const auto rows = proved != nullptr && proved->available
                               ? CappedRows::listing(context, duplicates_proof_sql, proved->transactions)
-                              : CappedRows::listing(context, duplicates_sql);
+                              : CappedRows::listing(context, duplicates_journal_sql);
         const NamedRow summary = rows.one();
         context.metrics()["transactions_checked"] = summary.number("transactions_checked");
         context.metrics()["distinct_keys"] = summary.number("distinct_keys");

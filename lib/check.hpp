@@ -34,9 +34,6 @@ struct ProofRequest {
     /// that sees an older one (a lagging replica) proves in full.
     std::optional<std::int64_t> stored_version;
     std::int64_t full_interval_seconds = 86400;  ///< RECON_FULL_PROOF_INTERVAL_SECONDS
-    /// Whether a check of the run replays balance snapshots from the proof: only then must every
-    /// snapshot it replays fall on a boundary of the stored spans.
-    bool replays_snapshots = true;
 };
 
 /// Writes a proof into the run's results transaction; false when another run stored a newer
