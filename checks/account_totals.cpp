@@ -138,6 +138,7 @@ public:
         context.metrics()["mismatched_columns"] = rows.total("break", {"mismatched"});
         context.metrics()["missing"] = rows.total("break", {"missing"});
         context.metrics()["without_lines"] = rows.total("break", {"without_lines"});
+        report_drift(context);
         if (context.variances().total() > 0) context.raise(CheckStatus::fail);
     }
 };

@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "checks/sql_support.hpp"
 #include "lib/log.hpp"
@@ -30,6 +31,8 @@ constexpr std::int64_t max_watermark_age = 1000000000;
 /// Lines effective within this long before the run stay apart per instant, so a snapshot
 /// taken later at any time in that span can still be replayed from the stored proof.
 constexpr const char* tail_interval = "48 hours";
+/// How the reason of a full proof run on its cadence begins.
+constexpr const char* scheduled_reason = "scheduled: ";
 /// Rows moved per statement when the proof is stored.
 constexpr int copy_batch_rows = 5000;
 
@@ -63,21 +66,24 @@ CREATE TEMP TABLE IF NOT EXISTS proof_defects ON COMMIT DELETE ROWS AS
     FROM contract.journal_lines WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_drift (side text, part text, key text, value text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
 )sql";
 
 /// Whether the row whose xmin is `{xmin}` was committed after the fence: the stored snapshot
-/// as $1 (its xmin, 32 bits), $2 (xmax - xmin) and $3 (its in-progress xids, 32 bits). Ids are
-/// compared modulo 2^32 from the fence's xmin (the watermark is never 2^31 ids old); ids below 3
-/// are the frozen and bootstrap ones, visible to every snapshot. Parallel safe, unlike age().
+/// as $1 (its xmin, 32 bits), $2 (its xmax - xmin), $3 (its in-progress xids), $4 (the frozen and
+/// bootstrap ids, visible to every snapshot) and $5 (this snapshot's xmax - the fence's xmin),
+/// ids as offsets from $1 modulo 2^32. A row is new when its offset lies between the fence and
+/// now: a frozen row keeps its 32-bit xmin, and one more than 2^31 ids old must not look new.
+/// An old row costs one conversion; parallel safe, unlike age().
 std::string fresh_sql(const std::string& xmin)
 {
+    const std::string offset = fmt::format("(({}::text::bigint - $1::bigint + 4294967296) % 4294967296)", xmin);
     return fmt::format(
-        "(CASE WHEN {0} IS NULL THEN NULL ELSE NOT ({0}::text::bigint < 3 OR ({0}::text::bigint - $1::bigint + "
-        "4294967296) % 4294967296 >= 2147483648 OR (({0}::text::bigint - $1::bigint + 4294967296) % 4294967296 < "
-        "$2::bigint AND NOT {0}::text::bigint = ANY ($3::bigint[]))) END)",
-        xmin);
+        "({0} < $5::bigint AND NOT {0} = ANY ($4::bigint[]) AND ({0} >= $2::bigint OR {0} = ANY "
+        "($3::bigint[])))",
+        offset);
 }
 
 // --- The full proof ---------------------------------------------------------------------------
@@ -150,7 +156,9 @@ GROUP BY 1, 2, 3, 4, 5
 // its lines mix currencies or break a per-line rule. Writes every unbalanced (transaction,
 // currency), every misshapen booked transaction and the (transaction, currency) groups per
 // currency; returns the totals and the hashes the next incremental run's guards compare.
-const std::string full_transactions_sql = fmt::format(R"sql(
+std::string full_transactions_sql(const std::string& line_image, const std::string& txn_image)
+{
+    return fmt::format(R"sql(
 WITH per_txn_lines AS (
     SELECT l.txn_id,
            count(*) AS lines,
@@ -163,7 +171,7 @@ WITH per_txn_lines AS (
            count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
                                OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
                                OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective,
-           sum(hashtextextended(l.line_id::text, 0)) AS line_hash
+           sum({1}) AS line_hash
     FROM contract.journal_lines l
     GROUP BY l.txn_id
 ),
@@ -174,7 +182,7 @@ per_txn AS MATERIALIZED (
            coalesce(g.credits, 0) AS credits, g.currency,
            coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
            coalesce(g.defective, 0) AS defective, g.line_hash,
-           CASE WHEN t.txn_id IS NOT NULL THEN hashtextextended(t.txn_id::text, 0) END AS txn_hash
+           CASE WHEN t.txn_id IS NOT NULL THEN {2} END AS txn_hash
     FROM per_txn_lines g
     FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
 ),
@@ -217,7 +225,8 @@ SELECT count(*) FILTER (WHERE booked) AS booked_transactions, coalesce(sum(lines
            AS written
 FROM per_txn
 )sql",
-                                                      booked_statuses_sql);
+                       booked_statuses_sql, line_image, txn_image);
+}
 
 /// Every line of `from_where` that breaks a per-line rule or whose transaction is missing,
 /// with each rule it breaks, into proof_defects.
@@ -247,55 +256,49 @@ SELECT source, source_txn_id, count(*), true FROM contract.transactions GROUP BY
 
 // --- The incremental proof --------------------------------------------------------------------
 
-// The journal lines: the count and hash of those visible to the fence (the guard), and every
-// transaction a newer line belongs to (into proof_touched).
-const std::string new_lines_sql = fmt::format(R"sql(
-WITH grouped AS MATERIALIZED (
-    SELECT CASE WHEN s.fresh THEN s.txn_id END AS txn_id, s.fresh, count(*) AS lines, sum(s.h) AS hash
-    FROM (SELECT l.txn_id, hashtextextended(l.line_id::text, 0) AS h, {0} AS fresh
-          FROM contract.journal_lines l) s
-    GROUP BY 1, 2
-),
-touched AS (
-    INSERT INTO pg_temp.proof_touched (txn_id) SELECT txn_id FROM grouped WHERE fresh AND txn_id IS NOT NULL
-    RETURNING 1
-)
-SELECT coalesce(sum(lines) FILTER (WHERE NOT fresh), 0)::bigint AS old_lines,
-       coalesce(sum(hash) FILTER (WHERE NOT fresh), 0)::text AS old_hash,
-       coalesce(sum(lines) FILTER (WHERE fresh), 0)::bigint AS new_lines,
-       coalesce(sum(hash) FILTER (WHERE fresh), 0)::text AS new_hash,
-       coalesce(sum(lines) FILTER (WHERE fresh AND txn_id IS NULL), 0)::bigint AS new_orphan_lines,
-       (SELECT count(*) FROM touched) AS touched
-FROM grouped
+// The guard of a table: how many rows (and the sum of their ids' images) are visible to the
+// fence and how many are newer, one group each (the newness of a row is computed once).
+std::string guard_sql(const std::string& table, const std::string& alias, const std::string& id_image)
+{
+    return fmt::format(R"sql(
+SELECT fresh, count(*) AS n, coalesce(sum(h), 0)::text AS hash, count(*) FILTER (WHERE orphan) AS orphans
+FROM (SELECT {3} AS h, {4} AS fresh, {5} AS orphan FROM {0} {1}) s
+GROUP BY fresh
 )sql",
-                                              fresh_sql("l.row_xmin"));
+                       table, alias, "", id_image, fresh_sql(alias + ".row_xmin"),
+                       table == "contract.journal_lines" ? alias + ".txn_id IS NULL" : std::string("false"));
+}
 
-// The transaction rows: the count and hash of those visible to the fence, and every newer row
-// version (into proof_changed, with whether the stored proof held it as open).
+// The newer journal lines with an id above $6 (all of them with $7), per transaction.
+const std::string fresh_lines_sql = fmt::format(R"sql(
+SELECT l.txn_id::text AS txn_id, count(*) AS lines
+FROM contract.journal_lines l
+WHERE ($7::boolean OR l.line_id > $6) AND {0}
+GROUP BY l.txn_id
+)sql",
+                                                fresh_sql("l.row_xmin"));
+
+// The newer transaction rows among those with an id above $6 or held open by the stored proof
+// (all of them with $7): only open transactions may change in place without a full proof.
+const std::string fresh_transactions_sql = fmt::format(R"sql(
+SELECT t.txn_id::text AS txn_id
+FROM contract.transactions t
+WHERE ($7::boolean OR t.txn_id > $6
+       OR t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
+                                                             json_build_object('txn_id', o.txn_id))).txn_id
+                                FROM recon.proof_open o)))
+  AND {0}
+)sql",
+                                                       fresh_sql("t.row_xmin"));
+
+// The newer row versions of the transactions named in $6 (JSON), with whether the stored proof
+// held each as open.
 const std::string changed_transactions_sql = fmt::format(R"sql(
-WITH grouped AS MATERIALIZED (
-    SELECT CASE WHEN fresh THEN txn_id END AS txn_id, CASE WHEN fresh THEN source END AS source,
-           CASE WHEN fresh THEN source_txn_id END AS source_txn_id, CASE WHEN fresh THEN booked END AS booked,
-           fresh, count(*) AS n, sum(h) AS hash
-    FROM (SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false) AS booked,
-                 hashtextextended(t.txn_id::text, 0) AS h, {0} AS fresh
-          FROM contract.transactions t) s
-    GROUP BY 1, 2, 3, 4, 5
-),
-changed AS (
-    INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_open)
-    SELECT g.txn_id, g.source, g.source_txn_id, g.booked,
-           EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = g.txn_id::text)
-    FROM grouped g WHERE g.fresh
-    RETURNING txn_id, was_open
-)
-SELECT (SELECT coalesce(sum(n), 0) FROM grouped WHERE NOT fresh)::bigint AS old_rows,
-       (SELECT coalesce(sum(hash), 0) FROM grouped WHERE NOT fresh)::text AS old_hash,
-       (SELECT coalesce(sum(n), 0) FROM grouped WHERE fresh)::bigint AS new_rows,
-       (SELECT coalesce(sum(hash), 0) FROM grouped WHERE fresh)::text AS new_hash,
-       (SELECT count(*) FROM changed WHERE was_open) AS replaced_rows,
-       (SELECT coalesce(sum(hashtextextended(txn_id::text, 0)), 0) FROM changed WHERE was_open)::text AS replaced_hash,
-       (SELECT count(*) FROM changed) AS changed
+INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_open)
+SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
+       EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
+FROM contract.transactions t
+WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proof_changed, $6::json)) AND {0}
 )sql",
                                                          fresh_sql("t.row_xmin"), booked_statuses_sql);
 
@@ -415,11 +418,48 @@ chosen AS MATERIALIZED (
 )
 SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS as_of
 FROM chosen c
-WHERE EXISTS (SELECT 1 FROM recon.proof_groups g
-              WHERE g.account = c.account_code AND g.currency = c.currency
-                AND (c.customer_id IS NULL OR g.customer = c.customer_id)
-                AND g.after < c.as_of AND c.as_of < g.upto)
+JOIN recon.proof_groups g ON g.account = c.account_code AND g.customer = c.customer_id AND g.currency = c.currency
+WHERE g.after < c.as_of AND c.as_of < g.upto
+UNION ALL
+SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+FROM chosen c
+JOIN (SELECT DISTINCT account, currency, after, upto FROM recon.proof_groups
+      WHERE after <> upto - interval '1 microsecond') g ON g.account = c.account_code AND g.currency = c.currency
+WHERE c.customer_id IS NULL AND g.after < c.as_of AND c.as_of < g.upto
 LIMIT 1
+)sql";
+
+// --- Drift ---------------------------------------------------------------------------------------
+
+// What a proof holds, as (part, key, value) texts: the sums per key, the groups per currency and
+// every listed verdict. A scheduled full proof records it for the incremental answer and for
+// its own; any difference is an `incremental_drift` variance.
+const std::string drift_record_sql = R"sql(
+INSERT INTO pg_temp.proof_drift (side, part, key, value)
+SELECT $1, 'groups', concat_ws('|', account, customer, currency),
+       concat_ws('|', sum(dr), sum(cr), sum(lines), sum(all_lines))
+FROM pg_temp.proof_groups GROUP BY account, customer, currency
+HAVING sum(all_lines) <> 0 OR sum(dr) <> 0 OR sum(cr) <> 0
+UNION ALL
+SELECT $1, 'currencies', coalesce(currency, ''), sum(txn_groups)::text
+FROM pg_temp.proof_currencies GROUP BY currency HAVING sum(txn_groups) <> 0
+UNION ALL
+SELECT $1, 'breaks', concat_ws('|', txn_id, kind, currency), concat_ws('|', debits, credits, lines, debit_lines, credit_lines)
+FROM pg_temp.proof_breaks
+UNION ALL
+SELECT $1, 'defects', line_id::text, concat_ws('|', txn_id, account_code, side, amount, orphan, unknown_account, no_amount,
+                                              no_currency, no_account, invalid_side, non_positive_amount)
+FROM pg_temp.proof_defects
+UNION ALL
+SELECT $1, 'duplicates', concat_ws('|', source, source_txn_id), n::text FROM pg_temp.proof_duplicates
+)sql";
+
+const std::string drift_sql = R"sql(
+SELECT coalesce(i.part, f.part) AS part, coalesce(i.key, f.key) AS key, i.value AS incremental, f.value AS full
+FROM (SELECT * FROM pg_temp.proof_drift WHERE side = 'incremental') i
+FULL JOIN (SELECT * FROM pg_temp.proof_drift WHERE side = 'full') f ON f.part = i.part AND f.key = i.key
+WHERE i.value IS DISTINCT FROM f.value
+ORDER BY 1, 2
 )sql";
 
 // --- Storing the proof --------------------------------------------------------------------------
@@ -461,6 +501,8 @@ struct StoredProof {
     std::int64_t transactions = 0;
     std::string transactions_hash;
     std::int64_t booked_transactions = 0;
+    std::string max_line_id;  ///< the highest id seen ("" when ids have no usable order)
+    std::string max_txn_id;
     std::int64_t seconds_since_full = 0;
     std::int64_t watermark_age = 0;
     bool watermark_in_past = true;
@@ -480,6 +522,8 @@ struct Proved {
     std::int64_t transactions = 0;
     std::string transactions_hash;
     std::int64_t booked_transactions = 0;
+    std::string max_line_id;
+    std::string max_txn_id;
 };
 
 std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::string& as_of)
@@ -487,7 +531,7 @@ std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::s
     const auto rows = txn.exec_params(R"sql(
 SELECT version, watermark, full_run_id, full_proof_at::text AS full_proof_at, tail_from::text AS tail_from,
        accounts_digest, lines, lines_hash::text AS lines_hash, transactions, transactions_hash::text AS transactions_hash,
-       booked_transactions, floor(extract(epoch FROM ($1::timestamptz - full_proof_at)))::bigint AS seconds_since_full,
+       booked_transactions, max_line_id, max_txn_id, floor(extract(epoch FROM ($1::timestamptz - full_proof_at)))::bigint AS seconds_since_full,
        age((pg_snapshot_xmin(watermark::pg_snapshot)::text::numeric % 4294967296)::text::xid)::bigint AS watermark_age,
        pg_snapshot_xmax(watermark::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot()) AS watermark_in_past
 FROM recon.proof_state WHERE id = 1
@@ -506,6 +550,8 @@ FROM recon.proof_state WHERE id = 1
                        .transactions = row.number("transactions"),
                        .transactions_hash = row.text("transactions_hash"),
                        .booked_transactions = row.number("booked_transactions"),
+                       .max_line_id = row.text("max_line_id"),
+                       .max_txn_id = row.text("max_txn_id"),
                        .seconds_since_full = row.number("seconds_since_full"),
                        .watermark_age = row.number("watermark_age"),
                        .watermark_in_past = row.flag("watermark_in_past")};
@@ -515,21 +561,77 @@ FROM recon.proof_state WHERE id = 1
 struct Fence {
     std::string xmin;
     std::string span;
-    std::string xip;
+    std::string xip;     ///< offsets from xmin
+    std::string frozen;  ///< offsets of the ids 0, 1 and 2 from xmin
+    std::string now;     ///< offset of this snapshot's xmax
 };
 
 Fence fence_of(pqxx::transaction_base& txn, const std::string& watermark)
 {
     const NamedRow row(txn.exec_params1(R"sql(
-SELECT (pg_snapshot_xmin(s)::text::numeric % 4294967296)::text AS xmin,
-       (pg_snapshot_xmax(s)::text::numeric - pg_snapshot_xmin(s)::text::numeric)::text AS span,
-       ('{' || coalesce((SELECT string_agg((x::text::numeric % 4294967296)::text, ',') FROM pg_snapshot_xip(s) x), '')
-            || '}') AS xip
-FROM (SELECT $1::pg_snapshot AS s) w
+SELECT b::text AS xmin, (pg_snapshot_xmax(s)::text::numeric - pg_snapshot_xmin(s)::text::numeric)::text AS span,
+       ('{' || coalesce((SELECT string_agg(((x::text::numeric % 4294967296 - b + 4294967296) % 4294967296)::text, ',')
+                         FROM pg_snapshot_xip(s) x), '') || '}') AS xip,
+       ('{' || ((4294967296 - b) % 4294967296)::text || ',' || ((4294967297 - b) % 4294967296)::text || ','
+            || ((4294967298 - b) % 4294967296)::text || '}') AS frozen,
+       (pg_snapshot_xmax(pg_current_snapshot())::text::numeric - pg_snapshot_xmin(s)::text::numeric)::text AS now
+FROM (SELECT $1::pg_snapshot AS s, pg_snapshot_xmin($1::pg_snapshot)::text::numeric % 4294967296 AS b) w
 )sql",
                                         watermark));
-    return Fence{.xmin = row.text("xmin"), .span = row.text("span"), .xip = row.text("xip")};
+    return Fence{.xmin = row.text("xmin"),
+                 .span = row.text("span"),
+                 .xip = row.text("xip"),
+                 .frozen = row.text("frozen"),
+                 .now = row.text("now")};
 }
+
+/// What a guard query found: rows visible to the fence and newer ones, with their id images.
+struct Guard {
+    std::int64_t old_rows = 0;
+    std::string old_hash = "0";
+    std::int64_t new_rows = 0;
+    std::string new_hash = "0";
+    std::int64_t new_orphans = 0;  ///< newer journal lines without a transaction id
+    std::int64_t unknown = 0;      ///< rows whose newness could not be told (no row_xmin)
+};
+
+Guard guard_of(const pqxx::result& rows)
+{
+    Guard guard;
+    for (const auto& result_row : rows) {
+        const NamedRow row(result_row);
+        if (row.is_null("fresh")) {
+            guard.unknown += row.number("n");
+        } else if (row.flag("fresh")) {
+            guard.new_rows = row.number("n");
+            guard.new_hash = row.text("hash");
+            guard.new_orphans = row.number("orphans");
+        } else {
+            guard.old_rows = row.number("n");
+            guard.old_hash = row.text("hash");
+        }
+    }
+    return guard;
+}
+
+/// `[{"txn_id": ...}, ...]` of the txn_id column of `rows`, for json_populate_recordset.
+std::string ids_json(const pqxx::result& rows)
+{
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& row : rows) {
+        if (!row["txn_id"].is_null()) ids.push_back({{"txn_id", row["txn_id"].as<std::string>()}});
+    }
+    return ids.dump();
+}
+
+/// How the proof sums a table's ids for its guards: the id itself when it is a whole number
+/// (cheap), else a 64-bit hash of its text; whether ids have an order an index range can use.
+struct IdImages {
+    std::string line_image;
+    std::string txn_image;
+    bool lines_ordered = false;
+    bool txns_ordered = false;
+};
 
 class ProofBuilder {
 public:
@@ -556,15 +658,69 @@ SELECT pg_current_snapshot()::text AS watermark,
         m_proved.summary.watermark = now.text("watermark");
         m_proved.accounts_digest = now.text("accounts_digest");
         m_has_snapshots = now.flag("has_snapshots");
+        m_ids = id_images();
         const auto stored = read_stored(m_txn, m_proved.as_of);
         std::string reason = full_reason(request, stored, now.flag("has_row_xmin"));
-        if (reason.empty()) reason = try_incremental(*stored);
+        // A scheduled full proof first extends the stored proof as any run would, to compare.
+        const bool scheduled = reason.rfind(scheduled_reason, 0) == 0 && stored &&
+                               stored->accounts_digest == m_proved.accounts_digest && now.flag("has_row_xmin");
+        bool compare = false;
+        if (reason.empty() || scheduled) {
+            const std::string why_not = try_incremental(*stored);
+            if (reason.empty()) reason = why_not;
+            compare = scheduled && why_not.empty();
+            if (compare) m_txn.exec_params0(drift_record_sql, "incremental");
+        }
         if (!reason.empty()) prove_in_full(reason, now.text("tail_from"), stored);
+        if (compare) record_drift(proof);
         finish(proof);
         return proof;
     }
 
 private:
+    /// The id images and orders of this contract's journal lines and transactions.
+    IdImages id_images()
+    {
+        IdImages ids{.line_image = "hashtextextended(l.line_id::text, 0)",
+                     .txn_image = "hashtextextended(t.txn_id::text, 0)"};
+        const auto rows = m_txn.exec_params(R"sql(
+SELECT c.relname AS view, format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = 'line_id')
+                                  OR (c.relname = 'transactions' AND a.attname = 'txn_id'))
+)sql");
+        for (const auto& result_row : rows) {
+            const NamedRow row(result_row);
+            const std::string type = row.text("type");
+            const bool whole =
+                type == "bigint" || type == "integer" || type == "smallint" || type.rfind("numeric", 0) == 0;
+            const bool ordered = whole || type == "text" || type.rfind("character varying", 0) == 0 || type == "uuid";
+            if (row.text("view") == "journal_lines") {
+                if (whole) ids.line_image = "l.line_id";
+                ids.lines_ordered = ordered;
+            } else {
+                if (whole) ids.txn_image = "t.txn_id";
+                ids.txns_ordered = ordered;
+            }
+        }
+        return ids;
+    }
+
+    /// The highest line and transaction ids of the snapshot, where ids have an order.
+    void record_max_ids()
+    {
+        const NamedRow row(m_txn.exec_params1(fmt::format(
+            "SELECT {} AS max_line_id, {} AS max_txn_id",
+            m_ids.lines_ordered
+                ? "coalesce((SELECT line_id::text FROM contract.journal_lines ORDER BY line_id DESC LIMIT 1), '')"
+                : "''",
+            m_ids.txns_ordered
+                ? "coalesce((SELECT txn_id::text FROM contract.transactions ORDER BY txn_id DESC LIMIT 1), '')"
+                : "''")));
+        m_proved.max_line_id = row.text("max_line_id");
+        m_proved.max_txn_id = row.text("max_txn_id");
+    }
+
     std::string full_reason(const ProofRequest& request, const std::optional<StoredProof>& stored,
                             bool has_row_xmin) const
     {
@@ -577,10 +733,9 @@ private:
                                stored->version, *request.stored_version);
         }
         if (stored->seconds_since_full >= request.full_interval_seconds) {
-            return fmt::format(
-                "scheduled: the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS "
-                "is {}",
-                stored->full_run_id, stored->seconds_since_full, request.full_interval_seconds);
+            return fmt::format("{}the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS is {}",
+                               scheduled_reason, stored->full_run_id, stored->seconds_since_full,
+                               request.full_interval_seconds);
         }
         if (stored->accounts_digest != m_proved.accounts_digest) return "the chart of accounts changed";
         if (!stored->watermark_in_past || stored->watermark_age < 0 || stored->watermark_age > max_watermark_age) {
@@ -596,31 +751,57 @@ private:
     std::string try_incremental(const StoredProof& stored)
     {
         const Fence fence = fence_of(m_txn, stored.watermark);
+        const auto fenced = [&](const std::string& sql, auto&&... more) {
+            return m_txn.exec_params(sql, fence.xmin, fence.span, fence.xip, fence.frozen, fence.now,
+                                     std::forward<decltype(more)>(more)...);
+        };
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
-        const NamedRow lines(m_txn.exec_params1(new_lines_sql, fence.xmin, fence.span, fence.xip));
-        if (lines.number("old_lines") != stored.lines || lines.text("old_hash") != stored.lines_hash) {
+        const Guard lines = guard_of(fenced(guard_sql("contract.journal_lines", "l", m_ids.line_image)));
+        if (lines.old_rows != stored.lines || lines.old_hash != stored.lines_hash) {
             return fmt::format(
                 "journal lines committed before the stored proof changed: {} of its {} remain as they "
                 "were (an old line was updated or deleted)",
-                lines.number("old_lines"), stored.lines);
+                lines.old_rows, stored.lines);
         }
-        const NamedRow txns(m_txn.exec_params1(changed_transactions_sql, fence.xmin, fence.span, fence.xip));
-        const std::int64_t vanished = stored.transactions - txns.number("old_rows");
-        const auto same =
-            m_txn
-                .exec_params1("SELECT ($1::numeric - $2::numeric) = $3::numeric AS same", stored.transactions_hash,
-                              txns.text("old_hash"), txns.text("replaced_hash"))["same"]
-                .as<bool>();
-        if (vanished != txns.number("replaced_rows") || !same) {
+        const Guard txns = guard_of(fenced(guard_sql("contract.transactions", "t", m_ids.txn_image)));
+        // Newer rows are looked for above the highest id the stored proof saw first (an index
+        // range); when that finds fewer than the guard counted, in the whole table.
+        const auto id_or_null = [](const std::string& id) { return id.empty() ? nullptr : id.c_str(); };
+        if (lines.new_rows > 0) {
+            std::int64_t fresh_lines = 0;
+            auto touched = fenced(fresh_lines_sql, id_or_null(stored.max_line_id), stored.max_line_id.empty());
+            for (const auto& row : touched) fresh_lines += row["lines"].as<std::int64_t>();
+            if (fresh_lines != lines.new_rows) touched = fenced(fresh_lines_sql, id_or_null(stored.max_line_id), true);
+            m_txn.exec_params0(
+                "INSERT INTO pg_temp.proof_touched SELECT txn_id FROM "
+                "json_populate_recordset(NULL::pg_temp.proof_touched, $1::json) WHERE txn_id IS NOT NULL",
+                ids_json(touched));
+        }
+        if (txns.new_rows > 0) {
+            auto changed = fenced(fresh_transactions_sql, id_or_null(stored.max_txn_id), stored.max_txn_id.empty());
+            if (static_cast<std::int64_t>(changed.size()) != txns.new_rows) {
+                changed = fenced(fresh_transactions_sql, id_or_null(stored.max_txn_id), true);
+            }
+            fenced(changed_transactions_sql, ids_json(changed));
+        }
+        const NamedRow replaced(
+            m_txn.exec_params1(fmt::format("SELECT count(*) FILTER (WHERE was_open) AS n, coalesce(sum({}) FILTER "
+                                           "(WHERE was_open), 0)::text AS hash, "
+                                           "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
+                                           m_ids.txn_image),
+                               stored.transactions_hash, txns.old_hash));
+        const std::int64_t vanished = stored.transactions - txns.old_rows;
+        if (vanished != replaced.number("n") || replaced.text("hash") != replaced.text("vanished_hash")) {
             return fmt::format(
                 "{} transaction row(s) committed before the stored proof were updated or deleted, {} "
                 "of them open ones (only open transactions are followed)",
-                vanished, txns.number("replaced_rows"));
+                vanished, replaced.number("n"));
         }
-        const auto touched = static_cast<std::int64_t>(m_txn.exec_params0(touched_transactions_sql).affected_rows());
-        if (touched > max_touched_transactions) {
+        const auto touched_count =
+            static_cast<std::int64_t>(m_txn.exec_params0(touched_transactions_sql).affected_rows());
+        if (touched_count > max_touched_transactions) {
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
-                               touched, max_touched_transactions);
+                               touched_count, max_touched_transactions);
         }
         const auto straddled =
             m_has_snapshots
@@ -631,16 +812,13 @@ private:
             return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),
                                row.text("as_of"));
         }
-        m_txn.exec_params0(delta_groups_sql, fence.xmin, fence.span, fence.xip);
-        m_txn.exec_params0(delta_currencies_sql, fence.xmin, fence.span, fence.xip);
+        fenced(delta_groups_sql);
+        fenced(delta_currencies_sql);
         m_txn.exec0(touched_breaks_sql);
         m_txn.exec0(carried_defects_sql);
         m_txn.exec0(defects_sql("l.txn_id IN (SELECT txn_id FROM pg_temp.proof_txns)"));
-        if (lines.number("new_orphan_lines") > 0) {
-            m_txn.exec_params0(defects_sql("l.txn_id IS NULL AND " + fresh_sql("l.row_xmin")), fence.xmin, fence.span,
-                               fence.xip);
-        }
-        if (txns.number("changed") > 0) {
+        if (lines.new_orphans > 0) fenced(defects_sql("l.txn_id IS NULL AND " + fresh_sql("l.row_xmin")));
+        if (txns.new_rows > 0) {
             m_txn.exec0(touched_duplicates_sql);
         } else {
             m_txn.exec0(R"sql(
@@ -653,21 +831,23 @@ FROM recon.proof_duplicates s
 SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numeric)::text AS transactions_hash,
        (SELECT coalesce(sum(booked_now::int - booked_then::int), 0) FROM pg_temp.proof_txns)::bigint AS booked_change
 )sql",
-                                                 stored.lines_hash, lines.text("new_hash"), txns.text("old_hash"),
-                                                 txns.text("new_hash")));
+                                                 stored.lines_hash, lines.new_hash, txns.old_hash, txns.new_hash));
         m_proved.summary.kind = ProofKind::incremental;
         m_proved.summary.since_run_id = stored.version;
-        m_proved.summary.lines_read = lines.number("new_lines");
-        m_proved.summary.transactions_touched = touched;
+        m_proved.summary.lines_read = lines.new_rows;
+        m_proved.summary.transactions_touched = touched_count;
         m_proved.base = stored;
         m_proved.tail_from = stored.tail_from;
         m_proved.full_proof_at = stored.full_proof_at;
         m_proved.full_run_id = stored.full_run_id;
-        m_proved.lines = stored.lines + lines.number("new_lines");
+        m_proved.lines = stored.lines + lines.new_rows;
         m_proved.lines_hash = totals.text("lines_hash");
-        m_proved.transactions = txns.number("old_rows") + txns.number("new_rows");
+        m_proved.transactions = txns.old_rows + txns.new_rows;
         m_proved.transactions_hash = totals.text("transactions_hash");
         m_proved.booked_transactions = stored.booked_transactions + totals.number("booked_change");
+        m_proved.max_line_id = stored.max_line_id;
+        m_proved.max_txn_id = stored.max_txn_id;
+        if (lines.new_rows > 0 || txns.new_rows > 0) record_max_ids();
         return {};
     }
 
@@ -683,7 +863,7 @@ SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numer
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
         m_txn.exec_params0(full_groups_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
                            tail_from);
-        const NamedRow totals(m_txn.exec_params1(full_transactions_sql));
+        const NamedRow totals(m_txn.exec_params1(full_transactions_sql(m_ids.line_image, m_ids.txn_image)));
         const NamedRow suspect(m_txn.exec_params1(R"sql(
 SELECT EXISTS (
     SELECT 1 FROM contract.journal_lines l
@@ -696,6 +876,8 @@ SELECT EXISTS (
         m_txn.exec0(full_duplicates_sql);
         m_proved.summary.kind = ProofKind::full;
         m_proved.summary.reason = reason;
+        m_proved.summary.since_run_id.reset();
+        m_proved.summary.transactions_touched = 0;
         m_proved.summary.lines_read = totals.number("lines");
         m_proved.base = stored;
         m_proved.tail_from = tail_from;
@@ -706,6 +888,27 @@ SELECT EXISTS (
         m_proved.transactions = totals.number("transactions");
         m_proved.transactions_hash = totals.text("transactions_hash");
         m_proved.booked_transactions = totals.number("booked_transactions");
+        record_max_ids();
+    }
+
+    /// Compares the full proof just made with the incremental one recorded before it.
+    void record_drift(Proof& proof)
+    {
+        m_txn.exec_params0(drift_record_sql, "full");
+        for (const auto& result_row : m_txn.exec_params(drift_sql)) {
+            const NamedRow row(result_row);
+            const auto text_or_null = [&](const char* column) {
+                return row.is_null(column) ? nlohmann::json(nullptr) : nlohmann::json(row.text(column));
+            };
+            Variance variance{.kind = "incremental_drift",
+                              .keys = {{"part", row.text("part")}, {"key", row.text("key")}}};
+            variance.detail = {{"incremental", text_or_null("incremental")}, {"full", text_or_null("full")}};
+            proof.drift.push_back(std::move(variance));
+        }
+        if (!proof.drift.empty()) {
+            log_warn("the scheduled full proof of book {} differs from the incremental one in {} place(s)",
+                     m_context.book(), proof.drift.size());
+        }
     }
 
     void finish(Proof& proof)
@@ -735,13 +938,16 @@ SELECT EXISTS (
     pqxx::transaction_base& m_txn;
     Proved m_proved;
     bool m_has_snapshots = false;
+    IdImages m_ids;
 };
 
 bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
                                std::int64_t run_id)
 {
-    // One writer at a time, and only over the proof this one started from.
-    const auto current = results.exec_params("SELECT version FROM recon.proof_state WHERE id = 1 FOR UPDATE");
+    // One writer at a time (a row lock would lock nothing before the first proof is stored), and
+    // only over the proof this one started from.
+    results.exec0("LOCK TABLE recon.proof_state IN SHARE ROW EXCLUSIVE MODE");
+    const auto current = results.exec_params("SELECT version FROM recon.proof_state WHERE id = 1");
     const std::optional<std::int64_t> current_version =
         current.empty() ? std::nullopt : std::optional<std::int64_t>(current[0]["version"].as<std::int64_t>());
     const std::optional<std::int64_t> base_version =
@@ -801,18 +1007,20 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
               results, "recon.proof_open");
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
-                               lines_hash, transactions, transactions_hash, booked_transactions, updated_at)
-VALUES (1, $1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8::numeric, $9, $10::numeric, $11, now())
+                               lines_hash, transactions, transactions_hash, booked_transactions, max_line_id,
+                               max_txn_id, updated_at)
+VALUES (1, $1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8::numeric, $9, $10::numeric, $11, $12, $13, now())
 ON CONFLICT (id) DO UPDATE SET
     version = EXCLUDED.version, watermark = EXCLUDED.watermark, full_run_id = EXCLUDED.full_run_id,
     full_proof_at = EXCLUDED.full_proof_at, tail_from = EXCLUDED.tail_from, accounts_digest = EXCLUDED.accounts_digest,
     lines = EXCLUDED.lines, lines_hash = EXCLUDED.lines_hash, transactions = EXCLUDED.transactions,
     transactions_hash = EXCLUDED.transactions_hash, booked_transactions = EXCLUDED.booked_transactions,
-    updated_at = now()
+    max_line_id = EXCLUDED.max_line_id, max_txn_id = EXCLUDED.max_txn_id, updated_at = now()
 )sql",
                          run_id, proved.summary.watermark, proved.full_run_id == 0 ? run_id : proved.full_run_id,
                          proved.full_proof_at, proved.tail_from, proved.accounts_digest, proved.lines,
-                         proved.lines_hash, proved.transactions, proved.transactions_hash, proved.booked_transactions);
+                         proved.lines_hash, proved.transactions, proved.transactions_hash, proved.booked_transactions,
+                         proved.max_line_id, proved.max_txn_id);
     return true;
 }
 
@@ -826,6 +1034,13 @@ std::string_view proof_setup_sql()
 const Proof& proof(CheckContext& context)
 {
     return context.shared<Proof>("proof", [&] { return ProofBuilder(context).build(); });
+}
+
+void report_drift(CheckContext& context)
+{
+    const Proof& proved = proof(context);
+    for (const auto& variance : proved.drift) context.variances().add(variance);
+    if (!proved.drift.empty()) context.raise(CheckStatus::fail);
 }
 
 }  // namespace reconcile

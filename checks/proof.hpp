@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "lib/check.hpp"
 
@@ -24,7 +25,14 @@ struct Proof {
     std::int64_t lines = 0;          ///< every journal line
     std::int64_t transactions = 0;   ///< every transaction row
     std::int64_t suspect_lines = 0;  ///< lines in proof_defects
+    /// A scheduled full proof that differs from the incremental answer at the same snapshot: one
+    /// `incremental_drift` variance per difference (reported by trial_balance_zero in A runs and
+    /// account_totals in B runs).
+    std::vector<Variance> drift;
 };
+
+/// Adds the proof's drift to the check's variances and metrics (failing it when there is any).
+void report_drift(CheckContext& context);
 
 /// The session setup the proof needs (its temporary tables), for Check::snapshot_setup_sql.
 std::string_view proof_setup_sql();

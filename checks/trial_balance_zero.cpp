@@ -54,6 +54,7 @@ public:
         context.metrics()["txn_currency_groups"] = groups;
         context.metrics()["unbalanced_txns"] = pass.unbalanced_total;
         context.metrics()["currencies"] = std::move(currencies);
+        report_drift(context);
         if (context.variances().total() > 0) context.raise(CheckStatus::fail);
     }
 };

@@ -35,8 +35,7 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
     command->add_flag("--if-due", options.if_due, "Skip (exit 0) unless due, as `reconcile tick` decides");
     command->add_option("--shard", options.shard, "Category C only: the customers in shard K of N (e.g. 2/4), own lock")
         ->option_text("K/N");
-    command->add_flag("--full", options.full,
-                      "Categories A and B: prove the whole ledger instead of extending the stored proof");
+    command->add_flag("--full", options.full, "A and B: prove the whole ledger, not what changed since");
     return command;
 }
 

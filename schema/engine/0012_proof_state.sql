@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS recon.proof_state (
     transactions bigint NOT NULL,         -- transaction rows, and the sum of their txn_id hashes
     transactions_hash numeric NOT NULL,
     booked_transactions bigint NOT NULL,
+    max_line_id text NOT NULL,            -- the highest ids seen, where ids have an order ('' if not):
+    max_txn_id text NOT NULL,             -- newer rows are looked for above them first
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 

@@ -60,18 +60,33 @@ std::string PrivateCluster::url(const std::string& dbname) const
     return "postgresql://postgres@127.0.0.1:" + m_env.at("RECON_TEST_PGPORT") + "/" + dbname;
 }
 
-ProcessResult PrivateCluster::restart() const
+ProcessResult PrivateCluster::as_owner(const std::string& tool, const std::vector<std::string>& args) const
 {
     std::vector<std::string> argv;
     if (!m_env.at("RECON_TEST_PGRUNAS").empty()) {
         argv = {"/usr/sbin/runuser", "-u", m_env.at("RECON_TEST_PGRUNAS"), "--"};
     }
-    for (const auto& arg : {m_env.at("RECON_TEST_PGBIN") + "/pg_ctl", std::string("restart"), std::string("-D"),
-                            m_env.at("RECON_TEST_PGDATA"), std::string("-m"), std::string("fast"), std::string("-w"),
-                            std::string("-l"), m_env.at("RECON_TEST_PGLOG")}) {
-        argv.push_back(arg);
-    }
+    argv.push_back(m_env.at("RECON_TEST_PGBIN") + "/" + tool);
+    argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, slow_tool());
+}
+
+ProcessResult PrivateCluster::restart() const
+{
+    return as_owner("pg_ctl", {"restart", "-D", m_env.at("RECON_TEST_PGDATA"), "-m", "fast", "-w", "-l",
+                               m_env.at("RECON_TEST_PGLOG")});
+}
+
+ProcessResult PrivateCluster::reset_wal(const std::vector<std::string>& args) const
+{
+    const std::string& data = m_env.at("RECON_TEST_PGDATA");
+    auto result = as_owner("pg_ctl", {"stop", "-D", data, "-m", "fast", "-w"});
+    if (result.exit_code != 0) return result;
+    std::vector<std::string> reset_args = args;
+    reset_args.insert(reset_args.end(), {"-D", data});
+    result = as_owner("pg_resetwal", reset_args);
+    if (result.exit_code != 0) return result;
+    return as_owner("pg_ctl", {"start", "-D", data, "-w", "-l", m_env.at("RECON_TEST_PGLOG")});
 }
 
 }  // namespace reconcile::test

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tests/support/process.hpp"
 
@@ -27,11 +28,17 @@ public:
     std::string url(const std::string& dbname) const;
     /// pg_ctl restart -m fast, as the cluster's owner.
     ProcessResult restart() const;
+    /// Stops the cluster, runs pg_resetwal with `args` and starts it again: `-e E` moves the next
+    /// transaction id to epoch E, `-x N` to id N (a multiple of 1048576, where a new pg_xact
+    /// segment starts), so a test reaches ids billions away without spending them.
+    ProcessResult reset_wal(const std::vector<std::string>& args) const;
     /// The cluster's directory (DIR of scripts/pg-cluster).
     const std::filesystem::path& dir() const { return m_dir; }
 
 private:
     void read_env();
+    /// Runs a PostgreSQL tool (a name in the cluster's bin directory) as the cluster's owner.
+    ProcessResult as_owner(const std::string& tool, const std::vector<std::string>& args) const;
 
     std::filesystem::path m_dir;
     std::map<std::string, std::string> m_env;

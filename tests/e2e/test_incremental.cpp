@@ -1,0 +1,856 @@
+// Issue 16's correctness traps for incremental A and B runs, end to end: the real binary against a
+// real PostgreSQL while other sessions write the ledger (a transaction held open across a run,
+// commits that invert the order of line ids, lines committed before their transaction, old lines
+// updated and deleted, a backfilled low line id, statuses and source keys edited, wallet and
+// snapshot rows deleted, new and back-dated snapshots, a watermark past the wraparound distance,
+// rows older than 2^31 transaction ids, an A and a B run storing the shared proof at once). Each
+// trap asserts which proof the run chose and the exact variances it reports, then runs --full at
+// the same ledger state and requires every check's verdict to be identical.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "tests/db/fixture.hpp"
+#include "tests/support/cli.hpp"
+#include "tests/support/cluster.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/run_document.hpp"
+
+using namespace reconcile::test;
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using Lines = std::vector<std::string>;
+
+namespace {
+
+ProcessOptions env_for(const std::string& url)
+{
+    ProcessOptions options;
+    options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", url}};
+    // The proof cadence stays at its default (a day): no run below is due a cadence full proof.
+    options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_FULL_PROOF_INTERVAL_SECONDS"};
+    return options;
+}
+
+enum class Force { no, full };
+
+/// `reconcile run --book uae --category <category> --output json [--full]`, parsed; the run must
+/// complete (exit 0 or 1).
+Json run(const std::string& url, const std::string& category, Force force = Force::no)
+{
+    std::vector<std::string> args{"run", "--book", "uae", "--category", category, "--output", "json"};
+    if (force == Force::full) args.emplace_back("--full");
+    const auto result = reconcile_cli(args, env_for(url));
+    INFO("run --category " << category << std::string(force == Force::full ? " --full" : "") << ": " << result.err);
+    REQUIRE((result.exit_code == 0 || result.exit_code == 1));
+    return Json::parse(result.out);
+}
+
+/// A field of the run's "proof" object as text ("(no proof)" when the run has none, "null").
+std::string proof(const Json& run_document, const char* field)
+{
+    if (!run_document.contains("proof") || !run_document["proof"].contains(field)) return "(no proof)";
+    const auto& value = run_document["proof"][field];
+    return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+/// What a run concluded, without what identifies the run or times it: every check's status,
+/// variances, totals and metrics. An incremental run and a --full run at the same ledger state
+/// must agree on all of it.
+Json verdicts(Json run_document)
+{
+    for (const char* field : {"run_id", "started_at", "finished_at", "duration_ms", "proof"}) run_document.erase(field);
+    for (auto& check : run_document["checks"]) {
+        check.erase("duration_ms");
+        check.erase("ran_at");
+    }
+    return run_document;
+}
+
+/// Runs `category` again with --full (the ledger unchanged since `incremental` ran) and checks
+/// that every check's verdict is identical to the incremental run's, check by check.
+void agrees_with_full(const std::string& url, const std::string& category, const Json& incremental)
+{
+    const Json full = run(url, category, Force::full);
+    CHECK(proof(full, "kind") == "full");
+    const Json expected = verdicts(full);
+    const Json actual = verdicts(incremental);
+    REQUIRE(actual["checks"].size() == expected["checks"].size());
+    for (std::size_t i = 0; i < expected["checks"].size(); ++i) {
+        CAPTURE(expected["checks"][i]["check_name"].get<std::string>());
+        CHECK(actual["checks"][i].dump(1) == expected["checks"][i].dump(1));
+    }
+    Json actual_rest = actual;
+    Json expected_rest = expected;
+    actual_rest.erase("checks");
+    expected_rest.erase("checks");
+    CHECK(actual_rest.dump(1) == expected_rest.dump(1));
+}
+
+Lines sorted(Lines lines)
+{
+    std::sort(lines.begin(), lines.end());
+    return lines;
+}
+
+/// The run's variances as "check: kind key=value ... expected=E actual=A difference=D", sorted.
+Lines variances(const Json& run_document)
+{
+    return run_variance_lines(run_document, WithAmounts::yes);
+}
+
+/// A two-line transaction (lines first_line_id and first_line_id + 1, both on `customer`): DR
+/// `debit_account` `debit`, CR `credit_account` `credit`. Unequal amounts make it unbalanced.
+struct Posting {
+    int txn_id;
+    const char* customer;
+    const char* effective_at;
+    int first_line_id;
+    const char* debit_account;
+    const char* debit;
+    const char* credit_account;
+    const char* credit;
+    const char* status = "posted";
+};
+
+/// The posting's transaction row alone.
+std::string transaction_sql(const Posting& p)
+{
+    const auto id = std::to_string(p.txn_id);
+    return "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+           " effective_at, posted_at) VALUES (" +
+           id + ", 'test', 'T-" + id + "', '" + p.customer + "', 'transfer', '" + p.status + "', '" + p.effective_at +
+           "', now())";
+}
+
+/// The posting's two journal lines alone.
+std::string lines_sql(const Posting& p)
+{
+    const auto id = std::to_string(p.txn_id);
+    const std::string customer = std::string("'") + p.customer + "'";
+    return "INSERT INTO ledger.journal_lines (line_id, txn_id, account_code, customer_id, side, amount, currency)"
+           " VALUES (" +
+           std::to_string(p.first_line_id) + ", " + id + ", '" + p.debit_account + "', " + customer + ", 'DR', " +
+           p.debit + ", 'USD'), (" + std::to_string(p.first_line_id + 1) + ", " + id + ", '" + p.credit_account +
+           "', " + customer + ", 'CR', " + p.credit + ", 'USD')";
+}
+
+std::string insert_sql(const Posting& p)
+{
+    return transaction_sql(p) + ";" + lines_sql(p);
+}
+
+/// A concurrent writer: its own connection and a transaction that stays open until commit().
+class Writer {
+public:
+    explicit Writer(const std::string& url) : m_connection(url), m_work(m_connection) {}
+    void exec(const std::string& sql) { m_work.exec(sql); }
+    /// This transaction's id (assigned now if it has none yet).
+    std::string xid() { return m_work.exec("SELECT pg_current_xact_id()::text AS xid")[0]["xid"].as<std::string>(); }
+    void commit() { m_work.commit(); }
+
+private:
+    pqxx::connection m_connection;
+    pqxx::work m_work;
+};
+
+/// A fresh book holding the clean ledger (every check passes; snapshot ids 1 and 2), plus `extra`.
+std::unique_ptr<BookDb> clean_book_with(const std::string& extra = {})
+{
+    auto db = std::make_unique<BookDb>("uae");
+    db->exec(clean_ledger_sql);
+    if (!extra.empty()) db->exec(extra);
+    return db;
+}
+
+/// The first run of a book: a full proof, because there is no stored state yet.
+Json first_run(const BookDb& db, const std::string& category)
+{
+    Json first = run(db.url(), category);
+    CHECK(proof(first, "kind") == "full");
+    CHECK(proof(first, "reason") == "no stored proof yet");
+    CHECK(proof(first, "since_run_id") == "null");
+    return first;
+}
+
+}  // namespace
+
+TEST_CASE("incremental trap: a lower line_id committing after a higher one is still read")
+{
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+
+    // W1 takes line ids 11 and 12 and stays open; W2 takes 13 and 14 and commits first.
+    Writer w1(db->url());
+    w1.exec(insert_sql({.txn_id = 2001,
+                        .customer = "C001",
+                        .effective_at = "2026-11-30T10:00Z",
+                        .first_line_id = 11,
+                        .debit_account = "CUSTOMER_WALLET",
+                        .debit = "2.00",
+                        .credit_account = "FEE_INCOME",
+                        .credit = "1.50"}));
+    Writer w2(db->url());
+    w2.exec(insert_sql({.txn_id = 2002,
+                        .customer = "C002",
+                        .effective_at = "2026-11-30T11:00Z",
+                        .first_line_id = 13,
+                        .debit_account = "BROKER_CASH",
+                        .debit = "10.00",
+                        .credit_account = "CUSTOMER_WALLET",
+                        .credit = "10.00"}));
+    w2.commit();
+
+    const Json second = run(db->url(), "A");
+    CHECK(proof(second, "kind") == "incremental");
+    CHECK(proof(second, "reason") == "");
+    CHECK(proof(second, "since_run_id") == "1");
+    CHECK(proof(second, "lines_read") == "2");
+    CHECK(proof(second, "transactions_touched") == "1");
+    CHECK(second["status"] == "ok");
+    CHECK(check_named(second, "trial_balance_zero")["metrics"]["lines_checked"] == 12);
+    CHECK(check_named(second, "trial_balance_zero")["metrics"]["currencies"]["USD"]["debits"] == "461.50");
+
+    // Its lines have lower ids than W2's, which the previous run already read: only a fence on
+    // the previous snapshot (not "the highest line_id seen") reads them now.
+    w1.commit();
+    const Json third = run(db->url(), "A");
+    CHECK(proof(third, "kind") == "incremental");
+    CHECK(proof(third, "since_run_id") == "2");
+    CHECK(proof(third, "lines_read") == "2");
+    CHECK(proof(third, "transactions_touched") == "1");
+    CHECK(variances(third) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=463.50 actual=463.00 difference=0.50",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2001 expected=2.00 actual=1.50 "
+                  "difference=0.50"}));
+
+    // B shares the state A just advanced: nothing is new to it, yet it reports both postings.
+    const Json fourth = run(db->url(), "B");
+    CHECK(proof(fourth, "kind") == "incremental");
+    CHECK(proof(fourth, "since_run_id") == "3");
+    CHECK(variances(fourth) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "expected=46.50 actual=48.50 difference=2.00",
+                  "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=260.00 actual=250.00 difference=-10.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=360.00 actual=350.00 difference=-10.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=310.00 actual=300.00 difference=-10.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=360.00 actual=350.00 difference=-10.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=debit_total currency=USD "
+                  "expected=53.50 actual=51.50 difference=-2.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=306.50 actual=298.50 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=FEE_INCOME column=credit_total currency=USD "
+                  "expected=3.00 actual=1.50 difference=-1.50",
+                  "account_totals: account_totals_mismatch account=FEE_INCOME column=net currency=USD "
+                  "expected=3.00 actual=1.50 difference=-1.50"}));
+
+    agrees_with_full(db->url(), "A", third);
+    agrees_with_full(db->url(), "B", fourth);
+}
+
+TEST_CASE("incremental trap: lines committed before their transaction row are proved when it arrives")
+{
+    const auto db = clean_book_with();
+    first_run(*db, "A");
+
+    // Two ingest writers: the lines of deposit 2701 commit first, its transaction row later.
+    const Posting deposit{.txn_id = 2701,
+                          .customer = "C002",
+                          .effective_at = "2026-11-30T10:00Z",
+                          .first_line_id = 11,
+                          .debit_account = "BROKER_CASH",
+                          .debit = "40.00",
+                          .credit_account = "CUSTOMER_WALLET",
+                          .credit = "40.00"};
+    Writer lines_writer(db->url());
+    lines_writer.exec(lines_sql(deposit));
+    lines_writer.commit();
+    const Json orphaned = run(db->url(), "A");
+    CHECK(proof(orphaned, "kind") == "incremental");
+    CHECK(proof(orphaned, "lines_read") == "2");
+    CHECK(variances(orphaned) == sorted({"journal_line_completeness: orphan_line line_id=11 txn_id=2701",
+                                         "journal_line_completeness: orphan_line line_id=12 txn_id=2701"}));
+    agrees_with_full(db->url(), "A", orphaned);
+
+    Writer transaction_writer(db->url());
+    transaction_writer.exec(transaction_sql(deposit));
+    transaction_writer.commit();
+    const Json arrived = run(db->url(), "A");
+    CHECK(proof(arrived, "kind") == "incremental");
+    CHECK(proof(arrived, "transactions_touched") == "1");
+    CHECK(arrived["status"] == "ok");
+    CHECK(variances(arrived) == Lines{});
+    CHECK(check_named(arrived, "trial_balance_zero")["metrics"]["lines_checked"] == 12);
+    const Json booked = run(db->url(), "B");
+    CHECK(proof(booked, "kind") == "incremental");
+    CHECK(variances(booked) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=290.00 actual=250.00 difference=-40.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=390.00 actual=350.00 difference=-40.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=340.00 actual=300.00 difference=-40.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=390.00 actual=350.00 difference=-40.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=338.50 actual=298.50 difference=-40.00"}));
+    agrees_with_full(db->url(), "A", arrived);
+    agrees_with_full(db->url(), "B", booked);
+}
+
+TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is read by the next run")
+{
+    const auto db = clean_book_with();
+    first_run(*db, "A");
+
+    SUBCASE("open across the whole run")
+    {
+        Writer writer(db->url());
+        writer.exec(insert_sql({.txn_id = 2101,
+                                .customer = "C001",
+                                .effective_at = "2026-11-30T10:00Z",
+                                .first_line_id = 11,
+                                .debit_account = "CUSTOMER_WALLET",
+                                .debit = "3.00",
+                                .credit_account = "FEE_INCOME",
+                                .credit = "2.00"}));
+        const Json unseen = run(db->url(), "A");
+        CHECK(proof(unseen, "kind") == "incremental");
+        CHECK(proof(unseen, "lines_read") == "0");
+        CHECK(proof(unseen, "transactions_touched") == "0");
+        CHECK(unseen["status"] == "ok");
+        CHECK(check_named(unseen, "trial_balance_zero")["metrics"]["lines_checked"] == 10);
+        agrees_with_full(db->url(), "A", unseen);
+
+        writer.commit();
+        const Json seen = run(db->url(), "A");
+        CHECK(proof(seen, "kind") == "incremental");
+        CHECK(proof(seen, "lines_read") == "2");
+        CHECK(proof(seen, "transactions_touched") == "1");
+        CHECK(variances(seen) ==
+              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=454.50 actual=453.50 "
+                      "difference=1.00",
+                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=2101 expected=3.00 actual=2.00 "
+                      "difference=1.00"}));
+        agrees_with_full(db->url(), "A", seen);
+    }
+
+    SUBCASE("committed while the run reads, after its snapshot was taken")
+    {
+        Writer writer(db->url());
+        writer.exec(insert_sql({.txn_id = 2102,
+                                .customer = "C002",
+                                .effective_at = "2026-11-30T11:00Z",
+                                .first_line_id = 13,
+                                .debit_account = "BROKER_CASH",
+                                .debit = "7.00",
+                                .credit_account = "CUSTOMER_WALLET",
+                                .credit = "6.00"}));
+        const std::string writer_xid = writer.xid();
+
+        // Every read of the journal sleeps a second: the run is inside its snapshot while it sleeps.
+        db->exec(slow_journal_view(1));
+        BackgroundProcess during({reconcile_binary(), "run", "--book", "uae", "--category", "A", "--output", "json"},
+                                 env_for(db->url()));
+        const bool reading = wait_for(
+            [&] {
+                return db->query_value(
+                           "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND wait_event = 'PgSleep'") != "0";
+            },
+            30s);
+        writer.commit();
+        const auto finished = during.wait(60s);
+        db->exec(normal_journal_view);
+        REQUIRE(reading);
+        INFO(finished.err);
+        REQUIRE(finished.exit_code == 0);
+        const Json unseen = Json::parse(finished.out);
+        CHECK(proof(unseen, "kind") == "incremental");
+        // The writer was in progress in the run's snapshot (its watermark), so the run did not see it.
+        CHECK(db->query_value("SELECT pg_visible_in_snapshot('" + writer_xid + "'::xid8, '" +
+                              proof(unseen, "watermark") + "'::pg_snapshot)") == "f");
+        CHECK(unseen["status"] == "ok");
+        CHECK(check_named(unseen, "trial_balance_zero")["metrics"]["lines_checked"] == 10);
+
+        const Json seen = run(db->url(), "A");
+        CHECK(proof(seen, "kind") == "incremental");
+        CHECK(proof(seen, "lines_read") == "2");
+        CHECK(proof(seen, "transactions_touched") == "1");
+        CHECK(variances(seen) ==
+              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=458.50 actual=457.50 "
+                      "difference=1.00",
+                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=2102 expected=7.00 actual=6.00 "
+                      "difference=1.00"}));
+        agrees_with_full(db->url(), "A", seen);
+    }
+}
+
+TEST_CASE("incremental trap: an old line updated or deleted forces a full proof; a backfilled low line_id does not")
+{
+    const auto db = clean_book_with();
+    first_run(*db, "B");
+
+    // An old line's amount changed in place: the totals of its key move with no new line.
+    db->exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    const Json updated = run(db->url(), "A");
+    CHECK(proof(updated, "kind") == "full");
+    CHECK(proof(updated, "reason") ==
+          "journal lines committed before the stored proof changed: 9 of its 10 remain as they were (an old line was "
+          "updated or deleted)");
+    CHECK(variances(updated) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=451.50 actual=441.50 difference=10.00",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
+                  "difference=10.00"}));
+    agrees_with_full(db->url(), "A", updated);
+
+    // Both securities lines of txn 1003 deleted: the transaction still balances, so only a guard
+    // over the old lines notices.
+    db->exec("DELETE FROM ledger.journal_lines WHERE line_id IN (7, 8)");
+    const Json deleted = run(db->url(), "B");
+    CHECK(proof(deleted, "kind") == "full");
+    CHECK(proof(deleted, "reason") ==
+          "journal lines committed before the stored proof changed: 8 of its 10 remain as they were (an old line was "
+          "updated or deleted)");
+    const Lines after_delete{
+        "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 expected=38.50 "
+        "actual=48.50 difference=10.00",
+        "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+        "expected=340.00 actual=350.00 difference=10.00",
+        "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD expected=288.50 "
+        "actual=298.50 difference=10.00",
+        "account_totals: account_totals_without_lines account=CUSTOMER_SECURITIES currency=USD expected=0.00 "
+        "actual=50.00 difference=50.00",
+        "account_totals: account_totals_without_lines account=SECURITIES_CUSTODY currency=USD expected=0.00 "
+        "actual=50.00 difference=50.00",
+        "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 snapshot_id=1 "
+        "expected=88.50 actual=98.50 difference=10.00"};
+    CHECK(variances(deleted) == sorted(after_delete));
+    agrees_with_full(db->url(), "B", deleted);
+
+    // A new transaction committed with line ids below the highest (the deleted 7 and 8), dated
+    // before the BROKER_CASH snapshot: new lines, so incremental, and the snapshot replays them.
+    db->exec(insert_sql({.txn_id = 2301,
+                         .customer = "C002",
+                         .effective_at = "2026-11-01T12:00Z",
+                         .first_line_id = 7,
+                         .debit_account = "BROKER_CASH",
+                         .debit = "5.00",
+                         .credit_account = "CUSTOMER_WALLET",
+                         .credit = "5.00"}));
+    const Json backfilled = run(db->url(), "B");
+    CHECK(proof(backfilled, "kind") == "incremental");
+    CHECK(proof(backfilled, "lines_read") == "2");
+    CHECK(proof(backfilled, "transactions_touched") == "1");
+    CHECK(variances(backfilled) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "expected=38.50 actual=48.50 difference=10.00",
+                  "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=255.00 actual=250.00 difference=-5.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=355.00 actual=350.00 difference=-5.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=305.00 actual=300.00 difference=-5.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=345.00 actual=350.00 difference=5.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=293.50 actual=298.50 difference=5.00",
+                  "account_totals: account_totals_without_lines account=CUSTOMER_SECURITIES currency=USD expected=0.00 "
+                  "actual=50.00 difference=50.00",
+                  "account_totals: account_totals_without_lines account=SECURITIES_CUSTODY currency=USD expected=0.00 "
+                  "actual=50.00 difference=50.00",
+                  "snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=2 "
+                  "expected=305.00 actual=300.00 difference=-5.00",
+                  "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "snapshot_id=1 expected=88.50 actual=98.50 difference=10.00"}));
+    agrees_with_full(db->url(), "B", backfilled);
+}
+
+TEST_CASE("incremental trap: a transaction's status flips and its source key is edited")
+{
+    // The pending deposit 1005 has its lines from the start; pending, they count nowhere.
+    const auto db = clean_book_with(
+        "INSERT INTO ledger.journal_lines VALUES (11, 1005, 'BROKER_CASH', 'C002', 'DR', 75.00, 'USD'),"
+        " (12, 1005, 'CUSTOMER_WALLET', 'C002', 'CR', 75.00, 'USD')");
+    CHECK(first_run(*db, "B")["status"] == "ok");
+
+    // pending -> posted: an open transaction booked; the stored wallet and totals never absorbed it.
+    Writer posting(db->url());
+    posting.exec("UPDATE ledger.transactions SET status = 'posted', posted_at = now() WHERE txn_id = 1005");
+    posting.commit();
+    const Json posted = run(db->url(), "B");
+    CHECK(proof(posted, "kind") == "incremental");
+    CHECK(proof(posted, "transactions_touched") == "1");
+    CHECK(variances(posted) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=325.00 actual=250.00 difference=-75.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=425.00 actual=350.00 difference=-75.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=375.00 actual=300.00 difference=-75.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=425.00 actual=350.00 difference=-75.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=373.50 actual=298.50 difference=-75.00"}));
+    agrees_with_full(db->url(), "B", posted);
+
+    // posted -> pending: a booked transaction unbooked, its lines leave every sum.
+    Writer unposting(db->url());
+    unposting.exec("UPDATE ledger.transactions SET status = 'pending', posted_at = NULL WHERE txn_id = 1004");
+    unposting.commit();
+    const Json unbooked = run(db->url(), "B");
+    CHECK(proof(unbooked, "kind") == "full");
+    CHECK(proof(unbooked, "reason") ==
+          "1 transaction row(s) committed before the stored proof were updated or deleted, 0 of them open ones (only "
+          "open transactions are followed)");
+    CHECK(variances(unbooked) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=75.00 actual=250.00 difference=175.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=175.00 actual=350.00 difference=175.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=125.00 actual=300.00 difference=175.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=175.00 actual=350.00 difference=175.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=123.50 actual=298.50 difference=175.00",
+                  "snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=2 "
+                  "expected=50.00 actual=300.00 difference=250.00"}));
+    agrees_with_full(db->url(), "B", unbooked);
+
+    // The now pending 1004 takes 1001's source key (bank, DEP-1): an open transaction edited.
+    Writer rekey_open(db->url());
+    rekey_open.exec("UPDATE ledger.transactions SET source = 'bank', source_txn_id = 'DEP-1' WHERE txn_id = 1004");
+    rekey_open.commit();
+    const Json duplicate_open = run(db->url(), "A");
+    CHECK(proof(duplicate_open, "kind") == "incremental");
+    CHECK(proof(duplicate_open, "transactions_touched") == "1");
+    CHECK(variances(duplicate_open) == Lines{"source_txn_uniqueness: duplicate_source_txn source=bank "
+                                             "source_txn_id=DEP-1"});
+    CHECK(check_named(duplicate_open, "source_txn_uniqueness")["variances"][0]["detail"]["txn_ids"] ==
+          Json::array({"1001", "1004"}));
+    agrees_with_full(db->url(), "A", duplicate_open);
+
+    // 1004, still pending, gives the key back: the duplicate of the untouched 1001 is gone.
+    Writer unkey_open(db->url());
+    unkey_open.exec("UPDATE ledger.transactions SET source = 'bank', source_txn_id = 'DEP-2' WHERE txn_id = 1004");
+    unkey_open.commit();
+    const Json unique_again = run(db->url(), "A");
+    CHECK(proof(unique_again, "kind") == "incremental");
+    CHECK(proof(unique_again, "transactions_touched") == "1");
+    CHECK(variances(unique_again) == Lines{});
+    CHECK(check_named(unique_again, "source_txn_uniqueness")["metrics"]["distinct_keys"] == 5);
+    agrees_with_full(db->url(), "A", unique_again);
+
+    // The posted fee 1002 takes the buy's key (gtn, ORD-1): a booked transaction edited.
+    Writer rekey_booked(db->url());
+    rekey_booked.exec("UPDATE ledger.transactions SET source = 'gtn', source_txn_id = 'ORD-1' WHERE txn_id = 1002");
+    rekey_booked.commit();
+    const Json duplicate_booked = run(db->url(), "A");
+    CHECK(proof(duplicate_booked, "kind") == "full");
+    CHECK(proof(duplicate_booked, "reason") ==
+          "1 transaction row(s) committed before the stored proof were updated or deleted, 0 of them open ones (only "
+          "open transactions are followed)");
+    CHECK(variances(duplicate_booked) == Lines{"source_txn_uniqueness: duplicate_source_txn source=gtn "
+                                               "source_txn_id=ORD-1"});
+    CHECK(check_named(duplicate_booked, "source_txn_uniqueness")["variances"][0]["detail"]["txn_ids"] ==
+          Json::array({"1002", "1003"}));
+    agrees_with_full(db->url(), "A", duplicate_booked);
+}
+
+TEST_CASE("incremental trap: wallet and snapshot rows deleted, snapshots taken now and back-dated")
+{
+    // Two known B breaks: C001's stored wallet and the BROKER_CASH snapshot (id 2), 1.00 over.
+    const auto db = clean_book_with(
+        "UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001';"
+        "UPDATE ledger.balance_snapshots SET balance = 301.00 WHERE snapshot_id = 2");
+    const Json first = first_run(*db, "B");
+    CHECK(variances(first) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "expected=48.50 actual=40.00 difference=-8.50",
+                  "snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=2 "
+                  "expected=300.00 actual=301.00 difference=1.00"}));
+
+    // Both broken rows deleted: the wallet is now missing, the snapshot is simply gone.
+    Writer deleting(db->url());
+    deleting.exec(
+        "DELETE FROM ledger.wallets WHERE customer_id = 'C001';"
+        "DELETE FROM ledger.balance_snapshots WHERE snapshot_id = 2");
+    deleting.commit();
+    const Json deleted = run(db->url(), "B");
+    CHECK(proof(deleted, "kind") == "incremental");
+    CHECK(variances(deleted) == Lines{"wallet_derivation: wallet_missing account=CUSTOMER_WALLET currency=USD "
+                                      "customer_id=C001 expected=48.50 difference=-48.50"});
+    CHECK(check_named(deleted, "snapshot_reconcile")["status"] == "ok");
+    CHECK(check_named(deleted, "snapshot_reconcile")["metrics"]["snapshots_total"] == 1);
+    CHECK(check_named(deleted, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 1);
+    agrees_with_full(db->url(), "B", deleted);
+
+    // The hour's business in one writer transaction: two deposits of C002's (20.00 an hour ago,
+    // 5.00 ten minutes ago) with the stored wallet and totals kept in step, and two snapshots (ids
+    // 3 and 4) as of half an hour ago, between them: C002's wallet matches, BROKER_CASH is 1.00 over.
+    const std::string hour_ago = db->query_value("SELECT (now() - interval '1 hour')::text");
+    const std::string minutes_ago = db->query_value("SELECT (now() - interval '10 minutes')::text");
+    Writer snapshotting(db->url());
+    snapshotting.exec(insert_sql({.txn_id = 2501,
+                                  .customer = "C002",
+                                  .effective_at = hour_ago.c_str(),
+                                  .first_line_id = 11,
+                                  .debit_account = "BROKER_CASH",
+                                  .debit = "20.00",
+                                  .credit_account = "CUSTOMER_WALLET",
+                                  .credit = "20.00"}));
+    snapshotting.exec(insert_sql({.txn_id = 2502,
+                                  .customer = "C002",
+                                  .effective_at = minutes_ago.c_str(),
+                                  .first_line_id = 13,
+                                  .debit_account = "BROKER_CASH",
+                                  .debit = "5.00",
+                                  .credit_account = "CUSTOMER_WALLET",
+                                  .credit = "5.00"}));
+    snapshotting.exec(
+        "UPDATE ledger.wallets SET balance = 275.00 WHERE customer_id = 'C002';"
+        "UPDATE ledger.account_totals SET debit_total = 375.00, net = 325.00 WHERE account_code = 'BROKER_CASH';"
+        "UPDATE ledger.account_totals SET credit_total = 375.00, net = 323.50 WHERE account_code = 'CUSTOMER_WALLET';"
+        "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
+        " VALUES ('CUSTOMER_WALLET', 'C002', 'USD', now() - interval '30 minutes', 270.00),"
+        " ('BROKER_CASH', NULL, 'USD', now() - interval '30 minutes', 321.00)");
+    snapshotting.commit();
+    const Json taken_now = run(db->url(), "B");
+    CHECK(proof(taken_now, "kind") == "incremental");
+    CHECK(proof(taken_now, "lines_read") == "4");
+    CHECK(proof(taken_now, "transactions_touched") == "2");
+    CHECK(variances(taken_now) ==
+          sorted({"wallet_derivation: wallet_missing account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "expected=48.50 difference=-48.50",
+                  "snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=4 "
+                  "expected=320.00 actual=321.00 difference=1.00"}));
+    CHECK(check_named(taken_now, "snapshot_reconcile")["metrics"]["snapshots_total"] == 3);
+    CHECK(check_named(taken_now, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 3);
+    agrees_with_full(db->url(), "B", taken_now);
+
+    // A snapshot back-dated inside history (id 5, between C001's deposit and fee): 1.00 short.
+    Writer backdating(db->url());
+    backdating.exec(
+        "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
+        " VALUES ('CUSTOMER_WALLET', 'C001', 'USD', '2026-11-01T12:00Z', 99.00)");
+    backdating.commit();
+    const Json backdated = run(db->url(), "B");
+    CHECK(proof(backdated, "kind") == "full");
+    CHECK(proof(backdated, "reason") ==
+          "snapshot 5 as of 2026-11-01T12:00:00.000000Z falls inside a span of the stored proof");
+    CHECK(variances(backdated) ==
+          sorted({"wallet_derivation: wallet_missing account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "expected=48.50 difference=-48.50",
+                  "snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=4 "
+                  "expected=320.00 actual=321.00 difference=1.00",
+                  "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "snapshot_id=5 expected=100.00 actual=99.00 difference=-1.00"}));
+    CHECK(check_named(backdated, "snapshot_reconcile")["metrics"]["snapshots_total"] == 4);
+    CHECK(check_named(backdated, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 4);
+    agrees_with_full(db->url(), "B", backdated);
+}
+
+TEST_CASE("incremental trap: a watermark past the wraparound distance forces a full proof")
+{
+    // Full transaction ids 1.5e9 behind the current one exist only past the first epoch: a private
+    // cluster whose next transaction id is moved to epoch 1 (pg_resetwal -e).
+    PrivateCluster cluster("incremental");
+    const auto epoch = cluster.reset_wal({"-e", "1"});
+    REQUIRE_MESSAGE(epoch.exit_code == 0, (epoch.out + epoch.err));
+    exec_sql(cluster.url("postgres"), "CREATE DATABASE incremental_wrap");
+    const std::string url = cluster.url("incremental_wrap");
+    const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(url));
+    REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
+    exec_sql(url, clean_ledger_sql);
+
+    const Json first = run(url, "A");
+    CHECK(proof(first, "kind") == "full");
+
+    // A new unbalanced posting, and the stored watermark moved 1.5e9 transactions into the past.
+    exec_sql(url, insert_sql({.txn_id = 2601,
+                              .customer = "C001",
+                              .effective_at = "2026-11-30T10:00Z",
+                              .first_line_id = 11,
+                              .debit_account = "CUSTOMER_WALLET",
+                              .debit = "4.00",
+                              .credit_account = "FEE_INCOME",
+                              .credit = "3.00"}));
+    {
+        pqxx::connection connection(url);
+        pqxx::work txn(connection);
+        const auto old_xid =
+            txn.exec("SELECT (pg_current_xact_id()::text::numeric - 1500000000)::text AS xid")[0]["xid"]
+                .as<std::string>();
+        txn.exec_params("UPDATE recon.proof_state SET watermark = $1", old_xid + ":" + old_xid + ":");
+        txn.commit();
+    }
+    const Json wrapped = run(url, "A");
+    CHECK(proof(wrapped, "kind") == "full");
+    // "the stored proof's snapshot is N transaction ids old": N is 1.5e9 plus the ids spent since.
+    CHECK(proof(wrapped, "reason").find("transaction ids old: too close to wraparound") != std::string::npos);
+    CHECK(variances(wrapped) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=455.50 actual=454.50 difference=1.00",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2601 expected=4.00 actual=3.00 "
+                  "difference=1.00"}));
+    agrees_with_full(url, "A", wrapped);
+
+    // The full proof stored a fresh watermark: the next run is incremental again, and reads what
+    // was committed since in epoch 1.
+    const Json next = run(url, "A");
+    CHECK(proof(next, "kind") == "incremental");
+    CHECK(variances(next) == variances(wrapped));
+    exec_sql(url, insert_sql({.txn_id = 2602,
+                              .customer = "C002",
+                              .effective_at = "2026-11-30T11:00Z",
+                              .first_line_id = 13,
+                              .debit_account = "BROKER_CASH",
+                              .debit = "6.00",
+                              .credit_account = "CUSTOMER_WALLET",
+                              .credit = "6.00"}));
+    const Json extended = run(url, "A");
+    CHECK(proof(extended, "kind") == "incremental");
+    CHECK(proof(extended, "lines_read") == "2");
+    CHECK(proof(extended, "transactions_touched") == "1");
+    CHECK(variances(extended) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=461.50 actual=460.50 difference=1.00",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2601 expected=4.00 actual=3.00 "
+                  "difference=1.00"}));
+    agrees_with_full(url, "A", extended);
+}
+
+TEST_CASE("incremental trap: rows more than 2^31 transaction ids old are old rows, not new ones")
+{
+    // A row keeps its 32-bit xmin when it is frozen; 2^31 ids later that xmin reads as "after"
+    // any recent snapshot's. The ledger is written at id ~800, every database frozen at id
+    // 20971520, then the next id moved to 2157969408: the ledger's rows are 2^31 + 10485760 ids
+    // old, while every database's frozen horizon stays within the 2^31 limit.
+    PrivateCluster cluster("incremental_old");
+    exec_sql(cluster.url("postgres"), "CREATE DATABASE incremental_old");
+    const std::string url = cluster.url("incremental_old");
+    const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(url));
+    REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
+    exec_sql(url, clean_ledger_sql);
+    const auto first_jump = cluster.reset_wal({"-x", "20971520"});
+    REQUIRE_MESSAGE(first_jump.exit_code == 0, (first_jump.out + first_jump.err));
+    exec_sql(cluster.url("postgres"), "ALTER DATABASE template0 WITH ALLOW_CONNECTIONS true");
+    for (const char* database : {"template0", "template1", "postgres", "incremental_old"})
+        exec_sql(cluster.url(database), "VACUUM (FREEZE)");
+    exec_sql(cluster.url("postgres"), "ALTER DATABASE template0 WITH ALLOW_CONNECTIONS false");
+    const auto second_jump = cluster.reset_wal({"-x", "2157969408"});
+    REQUIRE_MESSAGE(second_jump.exit_code == 0, (second_jump.out + second_jump.err));
+    {
+        pqxx::connection connection(url);
+        pqxx::nontransaction txn(connection);
+        REQUIRE(txn.exec("SELECT count(*) AS n FROM ledger.journal_lines WHERE age(xmin) < 0")[0]["n"].as<int>() == 10);
+    }
+
+    const Json first = run(url, "B");
+    CHECK(proof(first, "kind") == "full");
+    CHECK(first["status"] == "ok");
+
+    // One new deposit: the run reads it alone, the ten old lines stay old.
+    exec_sql(url, insert_sql({.txn_id = 2801,
+                              .customer = "C002",
+                              .effective_at = "2026-11-30T10:00Z",
+                              .first_line_id = 11,
+                              .debit_account = "BROKER_CASH",
+                              .debit = "8.00",
+                              .credit_account = "CUSTOMER_WALLET",
+                              .credit = "8.00"}));
+    const Json next = run(url, "B");
+    CHECK(proof(next, "kind") == "incremental");
+    CHECK(proof(next, "reason") == "");
+    CHECK(proof(next, "lines_read") == "2");
+    CHECK(proof(next, "transactions_touched") == "1");
+    CHECK(variances(next) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=258.00 actual=250.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=358.00 actual=350.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=308.00 actual=300.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=358.00 actual=350.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=306.50 actual=298.50 difference=-8.00"}));
+    agrees_with_full(url, "B", next);
+}
+
+TEST_CASE("incremental trap: an A and a B run store their proofs at the same time")
+{
+    // A and B hold different locks but share one stored proof. A pauses inside its results
+    // transaction, its proof written but not committed, while B runs from the proof committed
+    // before; only one of the two proofs may be kept, and it must count every line once.
+    const auto db = clean_book_with();
+    ProcessOptions paused = env_for(db->url());
+    paused.env["RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS"] = "3000";
+    const std::vector<std::string> run_a{reconcile_binary(), "run", "--book",   "uae",
+                                         "--category",       "A",   "--output", "json"};
+    Lines expected_next;
+
+    SUBCASE("the book's first runs: no proof stored yet")
+    {
+        BackgroundProcess first_a(run_a, paused);
+        REQUIRE(first_a.wait_for_output("fault hook: pausing", 30s));
+        const Json first_b = run(db->url(), "B");
+        const auto a_finished = first_a.wait(60s);
+        INFO(a_finished.err);
+        REQUIRE(a_finished.exit_code == 0);
+        CHECK(proof(Json::parse(a_finished.out), "kind") == "full");
+        CHECK(proof(first_b, "kind") == "full");
+        CHECK(first_b["status"] == "ok");
+    }
+
+    SUBCASE("later runs: both extend the same stored proof")
+    {
+        first_run(*db, "B");
+        db->exec(insert_sql({.txn_id = 2901,
+                             .customer = "C002",
+                             .effective_at = "2026-11-30T10:00Z",
+                             .first_line_id = 11,
+                             .debit_account = "BROKER_CASH",
+                             .debit = "3.00",
+                             .credit_account = "CUSTOMER_WALLET",
+                             .credit = "3.00"}));
+        BackgroundProcess second_a(run_a, paused);
+        REQUIRE(second_a.wait_for_output("fault hook: pausing", 30s));
+        const Json second_b = run(db->url(), "B");
+        const auto a_finished = second_a.wait(60s);
+        INFO(a_finished.err);
+        REQUIRE(a_finished.exit_code == 0);
+        const Json second_a_run = Json::parse(a_finished.out);
+        CHECK(proof(second_a_run, "kind") == "incremental");
+        CHECK(proof(second_a_run, "stored") == "true");
+        CHECK(proof(second_b, "kind") == "incremental");
+        CHECK(proof(second_b, "stored") == "false");
+        expected_next = {
+            "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+            "expected=253.00 actual=250.00 difference=-3.00",
+            "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+            "expected=353.00 actual=350.00 difference=-3.00",
+            "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+            "expected=303.00 actual=300.00 difference=-3.00",
+            "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total "
+            "currency=USD expected=353.00 actual=350.00 difference=-3.00",
+            "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+            "expected=301.50 actual=298.50 difference=-3.00"};
+        CHECK(variances(second_b) == sorted(expected_next));
+    }
+
+    // Whichever proof was kept, the next run extends it and counts every line once.
+    const Json next = run(db->url(), "B");
+    CHECK(proof(next, "kind") == "incremental");
+    CHECK(variances(next) == sorted(expected_next));
+    agrees_with_full(db->url(), "B", next);
+}
