@@ -103,7 +103,9 @@ void BookDb::reset() const
     exec(
         "TRUNCATE ledger.accounts, ledger.transactions, ledger.journal_lines, ledger.wallets,"
         " ledger.account_totals, ledger.balance_snapshots, ledger.pending_flows, ledger.broker_accounts,"
-        " ledger.lrs_remittances, recon.runs, recon.run_counts CASCADE");
+        " ledger.lrs_remittances, recon.runs, recon.run_counts, recon.proof_state, recon.proof_groups,"
+        " recon.proof_currencies, recon.proof_breaks, recon.proof_defects, recon.proof_duplicates, recon.proof_open"
+        " CASCADE");
 }
 
 Settings BookDb::settings(const EnvMap& extra) const
