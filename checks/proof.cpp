@@ -920,12 +920,16 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
     } else {
         results.exec0(
             "CREATE TEMP TABLE IF NOT EXISTS proof_store_txns (txn_id text) ON COMMIT DROP;"
+            "CREATE TEMP TABLE IF NOT EXISTS proof_store_changed (txn_id text) ON COMMIT DROP;"
             "CREATE TEMP TABLE IF NOT EXISTS proof_store_keys (source text, source_txn_id text) ON COMMIT DROP");
         copy_rows(snapshot, "SELECT txn_id::text AS txn_id FROM pg_temp.proof_txns", results,
                   "pg_temp.proof_store_txns");
         results.exec0("DELETE FROM recon.proof_breaks b USING pg_temp.proof_store_txns x WHERE b.txn_id = x.txn_id");
         results.exec0("DELETE FROM recon.proof_defects d USING pg_temp.proof_store_txns x WHERE d.txn_id = x.txn_id");
-        results.exec0("DELETE FROM recon.proof_open o USING pg_temp.proof_store_txns x WHERE o.txn_id = x.txn_id");
+        // Only a changed row can change whether its transaction is open: a touched one keeps its entry.
+        copy_rows(snapshot, "SELECT txn_id::text AS txn_id FROM pg_temp.proof_changed", results,
+                  "pg_temp.proof_store_changed");
+        results.exec0("DELETE FROM recon.proof_open o USING pg_temp.proof_store_changed x WHERE o.txn_id = x.txn_id");
         copy_rows(snapshot,
                   "SELECT source::text AS source, source_txn_id::text AS source_txn_id FROM pg_temp.proof_source_keys",
                   results, "pg_temp.proof_store_keys");

@@ -877,3 +877,32 @@ TEST_CASE("incremental trap: a line added to a booked transaction counts once, w
     // Its two old lines are in the stored sums once: the currency's totals are the full proof's.
     agrees_with_full(db->url(), "A", added);
 }
+
+TEST_CASE("incremental trap: an open transaction that gets a line stays open in the stored proof")
+{
+    // The pending deposit 1005 has one line at first; its second line arrives while it is still
+    // pending (its row unchanged), then it is posted: both runs extend the stored proof.
+    const auto db = clean_book_with(
+        "INSERT INTO ledger.journal_lines VALUES (11, 1005, 'BROKER_CASH', 'C002', 'DR', 75.00, 'USD')");
+    CHECK(first_run(*db, "B")["status"] == "ok");
+
+    Writer adding(db->url());
+    adding.exec("INSERT INTO ledger.journal_lines VALUES (12, 1005, 'CUSTOMER_WALLET', 'C002', 'CR', 75.00, 'USD')");
+    adding.commit();
+    const Json added = run(db->url(), "B");
+    CHECK(proof(added, "kind") == "incremental");
+    CHECK(proof(added, "transactions_touched") == "1");
+    CHECK(variances(added) == Lines{});
+
+    Writer posting(db->url());
+    posting.exec("UPDATE ledger.transactions SET status = 'posted', posted_at = now() WHERE txn_id = 1005");
+    posting.commit();
+    const Json posted = run(db->url(), "B");
+    CHECK(proof(posted, "kind") == "incremental");
+    CHECK(proof(posted, "reason") == "");
+    const Lines found = variances(posted);
+    CHECK(std::count(found.begin(), found.end(),
+                     "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                     "expected=325.00 actual=250.00 difference=-75.00") == 1);
+    agrees_with_full(db->url(), "B", posted);
+}
