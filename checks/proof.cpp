@@ -224,10 +224,10 @@ std::string guard_sql(const std::string& table, const std::string& alias, const 
 {
     return fmt::format(R"sql(
 SELECT fresh, count(*) AS n, coalesce(sum(h), 0)::text AS hash, count(*) FILTER (WHERE orphan) AS orphans
-FROM (SELECT {3} AS h, {4} AS fresh, {5} AS orphan FROM {0} {1}) s
+FROM (SELECT {2} AS h, {3} AS fresh, {4} AS orphan FROM {0} {1}) s
 GROUP BY fresh
 )sql",
-                       table, alias, "", id_image, fresh_sql(alias + ".row_xmin"),
+                       table, alias, id_image, fresh_sql(alias + ".row_xmin"),
                        table == "contract.journal_lines" ? alias + ".txn_id IS NULL" : std::string("false"));
 }
 
@@ -452,11 +452,10 @@ void copy_rows(pqxx::transaction_base& snapshot, const std::string& select_sql, 
     snapshot.exec0("CLOSE proof_copy");
 }
 
-/// The stored proof as the snapshot sees it.
-struct StoredProof {
-    std::int64_t version = 0;
-    std::string watermark;
-    std::int64_t full_run_id = 0;
+/// What recon.proof_state records of a proof besides its version and watermark: read back as
+/// stored, carried forward by an incremental run, written by the store.
+struct ProofTotals {
+    std::int64_t full_run_id = 0;  ///< 0: the run being proved
     std::string full_proof_at;
     std::string tail_from;
     std::string accounts_digest;
@@ -467,6 +466,13 @@ struct StoredProof {
     std::int64_t booked_transactions = 0;
     std::string max_line_id;  ///< the highest id seen ("" when ids have no usable order)
     std::string max_txn_id;
+};
+
+/// The stored proof as the snapshot sees it.
+struct StoredProof {
+    std::int64_t version = 0;
+    std::string watermark;
+    ProofTotals totals;
     std::int64_t seconds_since_full = 0;
     std::int64_t watermark_age = 0;
     bool watermark_in_past = true;
@@ -477,17 +483,7 @@ struct Proved {
     ProofSummary summary;
     std::optional<StoredProof> base;  ///< the stored proof an incremental run extended (or replaced)
     std::string as_of;
-    std::string tail_from;
-    std::string full_proof_at;
-    std::int64_t full_run_id = 0;  ///< 0: this run
-    std::string accounts_digest;
-    std::int64_t lines = 0;
-    std::string lines_hash;
-    std::int64_t transactions = 0;
-    std::string transactions_hash;
-    std::int64_t booked_transactions = 0;
-    std::string max_line_id;
-    std::string max_txn_id;
+    ProofTotals totals;
 };
 
 std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::string& as_of)
@@ -505,17 +501,17 @@ FROM recon.proof_state WHERE id = 1
     const NamedRow row(rows[0]);
     return StoredProof{.version = row.number("version"),
                        .watermark = row.text("watermark"),
-                       .full_run_id = row.number("full_run_id"),
-                       .full_proof_at = row.text("full_proof_at"),
-                       .tail_from = row.text("tail_from"),
-                       .accounts_digest = row.text("accounts_digest"),
-                       .lines = row.number("lines"),
-                       .lines_hash = row.text("lines_hash"),
-                       .transactions = row.number("transactions"),
-                       .transactions_hash = row.text("transactions_hash"),
-                       .booked_transactions = row.number("booked_transactions"),
-                       .max_line_id = row.text("max_line_id"),
-                       .max_txn_id = row.text("max_txn_id"),
+                       .totals = {.full_run_id = row.number("full_run_id"),
+                                  .full_proof_at = row.text("full_proof_at"),
+                                  .tail_from = row.text("tail_from"),
+                                  .accounts_digest = row.text("accounts_digest"),
+                                  .lines = row.number("lines"),
+                                  .lines_hash = row.text("lines_hash"),
+                                  .transactions = row.number("transactions"),
+                                  .transactions_hash = row.text("transactions_hash"),
+                                  .booked_transactions = row.number("booked_transactions"),
+                                  .max_line_id = row.text("max_line_id"),
+                                  .max_txn_id = row.text("max_txn_id")},
                        .seconds_since_full = row.number("seconds_since_full"),
                        .watermark_age = row.number("watermark_age"),
                        .watermark_in_past = row.flag("watermark_in_past")};
@@ -556,7 +552,6 @@ struct Guard {
     std::int64_t new_rows = 0;
     std::string new_hash = "0";
     std::int64_t new_orphans = 0;  ///< newer journal lines without a transaction id
-    std::int64_t unknown = 0;      ///< rows whose newness could not be told (no row_xmin)
 };
 
 Guard guard_of(const pqxx::result& rows)
@@ -564,9 +559,9 @@ Guard guard_of(const pqxx::result& rows)
     Guard guard;
     for (const auto& result_row : rows) {
         const NamedRow row(result_row);
-        if (row.is_null("fresh")) {
-            guard.unknown += row.number("n");
-        } else if (row.flag("fresh")) {
+        // Rows whose newness cannot be told (a null row_xmin) count as neither: the guard fails.
+        if (row.is_null("fresh")) continue;
+        if (row.flag("fresh")) {
             guard.new_rows = row.number("n");
             guard.new_hash = row.text("hash");
             guard.new_orphans = row.number("orphans");
@@ -620,14 +615,15 @@ SELECT pg_current_snapshot()::text AS watermark,
 )sql",
                                               m_proved.as_of, std::string(tail_interval)));
         m_proved.summary.watermark = now.text("watermark");
-        m_proved.accounts_digest = now.text("accounts_digest");
+        m_proved.totals.accounts_digest = now.text("accounts_digest");
         m_has_snapshots = now.flag("has_snapshots");
         m_ids = id_images();
         const auto stored = read_stored(m_txn, m_proved.as_of);
         std::string reason = full_reason(request, stored, now.flag("has_row_xmin"));
         // A scheduled full proof first extends the stored proof as any run would, to compare.
         const bool scheduled = reason.rfind(scheduled_reason, 0) == 0 && stored &&
-                               stored->accounts_digest == m_proved.accounts_digest && now.flag("has_row_xmin");
+                               stored->totals.accounts_digest == m_proved.totals.accounts_digest &&
+                               now.flag("has_row_xmin");
         bool compare = false;
         if (reason.empty() || scheduled) {
             const std::string why_not = try_incremental(*stored);
@@ -681,8 +677,8 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             m_ids.txns_ordered
                 ? "coalesce((SELECT t.txn_id::text FROM contract.transactions t ORDER BY t.txn_id DESC LIMIT 1), '')"
                 : "''")));
-        m_proved.max_line_id = row.text("max_line_id");
-        m_proved.max_txn_id = row.text("max_txn_id");
+        m_proved.totals.max_line_id = row.text("max_line_id");
+        m_proved.totals.max_txn_id = row.text("max_txn_id");
     }
 
     std::string full_reason(const ProofRequest& request, const std::optional<StoredProof>& stored,
@@ -698,10 +694,10 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         }
         if (stored->seconds_since_full >= request.full_interval_seconds) {
             return fmt::format("{}the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS is {}",
-                               scheduled_reason, stored->full_run_id, stored->seconds_since_full,
+                               scheduled_reason, stored->totals.full_run_id, stored->seconds_since_full,
                                request.full_interval_seconds);
         }
-        if (stored->accounts_digest != m_proved.accounts_digest) return "the chart of accounts changed";
+        if (stored->totals.accounts_digest != m_proved.totals.accounts_digest) return "the chart of accounts changed";
         if (!stored->watermark_in_past || stored->watermark_age < 0 || stored->watermark_age > max_watermark_age) {
             return fmt::format(
                 "the stored proof's snapshot is {} transaction ids old: too close to wraparound to "
@@ -721,11 +717,11 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         };
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
         const Guard lines = guard_of(fenced(guard_sql("contract.journal_lines", "l", m_ids.line_image)));
-        if (lines.old_rows != stored.lines || lines.old_hash != stored.lines_hash) {
+        if (lines.old_rows != stored.totals.lines || lines.old_hash != stored.totals.lines_hash) {
             return fmt::format(
                 "journal lines committed before the stored proof changed: {} of its {} remain as they "
                 "were (an old line was updated or deleted)",
-                lines.old_rows, stored.lines);
+                lines.old_rows, stored.totals.lines);
         }
         const Guard txns = guard_of(fenced(guard_sql("contract.transactions", "t", m_ids.txn_image)));
         // Newer rows are looked for above the highest id the stored proof saw first (an index
@@ -733,18 +729,21 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         const auto id_or_null = [](const std::string& id) { return id.empty() ? nullptr : id.c_str(); };
         if (lines.new_rows > 0) {
             std::int64_t fresh_lines = 0;
-            auto touched = fenced(fresh_lines_sql, id_or_null(stored.max_line_id), stored.max_line_id.empty());
+            auto touched =
+                fenced(fresh_lines_sql, id_or_null(stored.totals.max_line_id), stored.totals.max_line_id.empty());
             for (const auto& row : touched) fresh_lines += row["lines"].as<std::int64_t>();
-            if (fresh_lines != lines.new_rows) touched = fenced(fresh_lines_sql, id_or_null(stored.max_line_id), true);
+            if (fresh_lines != lines.new_rows)
+                touched = fenced(fresh_lines_sql, id_or_null(stored.totals.max_line_id), true);
             m_txn.exec_params0(
                 "INSERT INTO pg_temp.proof_touched SELECT txn_id FROM "
                 "json_populate_recordset(NULL::pg_temp.proof_touched, $1::json) WHERE txn_id IS NOT NULL",
                 ids_json(touched));
         }
         if (txns.new_rows > 0) {
-            auto changed = fenced(fresh_transactions_sql, id_or_null(stored.max_txn_id), stored.max_txn_id.empty());
+            auto changed =
+                fenced(fresh_transactions_sql, id_or_null(stored.totals.max_txn_id), stored.totals.max_txn_id.empty());
             if (static_cast<std::int64_t>(changed.size()) != txns.new_rows) {
-                changed = fenced(fresh_transactions_sql, id_or_null(stored.max_txn_id), true);
+                changed = fenced(fresh_transactions_sql, id_or_null(stored.totals.max_txn_id), true);
             }
             fenced(changed_transactions_sql, ids_json(changed));
         }
@@ -753,8 +752,8 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                                            "(WHERE was_open), 0)::text AS hash, "
                                            "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
                                            m_ids.txn_image),
-                               stored.transactions_hash, txns.old_hash));
-        const std::int64_t vanished = stored.transactions - txns.old_rows;
+                               stored.totals.transactions_hash, txns.old_hash));
+        const std::int64_t vanished = stored.totals.transactions - txns.old_rows;
         if (vanished != replaced.number("n") || replaced.text("hash") != replaced.text("vanished_hash")) {
             return fmt::format(
                 "{} transaction row(s) committed before the stored proof were updated or deleted, {} "
@@ -795,22 +794,21 @@ FROM recon.proof_duplicates s
 SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numeric)::text AS transactions_hash,
        (SELECT coalesce(sum(booked_now::int - booked_then::int), 0) FROM pg_temp.proof_txns)::bigint AS booked_change
 )sql",
-                                                 stored.lines_hash, lines.new_hash, txns.old_hash, txns.new_hash));
+                                                 stored.totals.lines_hash, lines.new_hash, txns.old_hash,
+                                                 txns.new_hash));
         m_proved.summary.kind = ProofKind::incremental;
         m_proved.summary.since_run_id = stored.version;
         m_proved.summary.lines_read = lines.new_rows;
         m_proved.summary.transactions_touched = touched_count;
         m_proved.base = stored;
-        m_proved.tail_from = stored.tail_from;
-        m_proved.full_proof_at = stored.full_proof_at;
-        m_proved.full_run_id = stored.full_run_id;
-        m_proved.lines = stored.lines + lines.new_rows;
-        m_proved.lines_hash = totals.text("lines_hash");
-        m_proved.transactions = txns.old_rows + txns.new_rows;
-        m_proved.transactions_hash = totals.text("transactions_hash");
-        m_proved.booked_transactions = stored.booked_transactions + totals.number("booked_change");
-        m_proved.max_line_id = stored.max_line_id;
-        m_proved.max_txn_id = stored.max_txn_id;
+        // What the stored proof recorded carries forward (the last full proof, the tail, the
+        // highest ids); the counts and hashes add what was committed since.
+        m_proved.totals = stored.totals;
+        m_proved.totals.lines += lines.new_rows;
+        m_proved.totals.lines_hash = totals.text("lines_hash");
+        m_proved.totals.transactions = txns.old_rows + txns.new_rows;
+        m_proved.totals.transactions_hash = totals.text("transactions_hash");
+        m_proved.totals.booked_transactions += totals.number("booked_change");
         if (lines.new_rows > 0 || txns.new_rows > 0) record_max_ids();
         return {};
     }
@@ -840,14 +838,14 @@ SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numer
         m_proved.summary.transactions_touched = 0;
         m_proved.summary.lines_read = totals.number("lines");
         m_proved.base = stored;
-        m_proved.tail_from = tail_from;
-        m_proved.full_proof_at = m_proved.as_of;
-        m_proved.full_run_id = 0;
-        m_proved.lines = totals.number("lines");
-        m_proved.lines_hash = totals.text("lines_hash");
-        m_proved.transactions = totals.number("transactions");
-        m_proved.transactions_hash = totals.text("transactions_hash");
-        m_proved.booked_transactions = totals.number("booked_transactions");
+        m_proved.totals.tail_from = tail_from;
+        m_proved.totals.full_proof_at = m_proved.as_of;
+        m_proved.totals.full_run_id = 0;
+        m_proved.totals.lines = totals.number("lines");
+        m_proved.totals.lines_hash = totals.text("lines_hash");
+        m_proved.totals.transactions = totals.number("transactions");
+        m_proved.totals.transactions_hash = totals.text("transactions_hash");
+        m_proved.totals.booked_transactions = totals.number("booked_transactions");
         record_max_ids();
     }
 
@@ -874,9 +872,9 @@ SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numer
     void finish(Proof& proof)
     {
         proof.available = true;
-        proof.booked_transactions = m_proved.booked_transactions;
-        proof.lines = m_proved.lines;
-        proof.transactions = m_proved.transactions;
+        proof.booked_transactions = m_proved.totals.booked_transactions;
+        proof.lines = m_proved.totals.lines;
+        proof.transactions = m_proved.totals.transactions;
         proof.suspect_lines =
             m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
         ProofStore store;
@@ -966,6 +964,7 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
                    : std::string("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
                                  "source_txn_id FROM pg_temp.proof_changed WHERE NOT booked"),
               results, "recon.proof_open");
+    const ProofTotals& written = proved.totals;
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
                                lines_hash, transactions, transactions_hash, booked_transactions, max_line_id,
@@ -978,10 +977,10 @@ ON CONFLICT (id) DO UPDATE SET
     transactions_hash = EXCLUDED.transactions_hash, booked_transactions = EXCLUDED.booked_transactions,
     max_line_id = EXCLUDED.max_line_id, max_txn_id = EXCLUDED.max_txn_id, updated_at = now()
 )sql",
-                         run_id, proved.summary.watermark, proved.full_run_id == 0 ? run_id : proved.full_run_id,
-                         proved.full_proof_at, proved.tail_from, proved.accounts_digest, proved.lines,
-                         proved.lines_hash, proved.transactions, proved.transactions_hash, proved.booked_transactions,
-                         proved.max_line_id, proved.max_txn_id);
+                         run_id, proved.summary.watermark, written.full_run_id == 0 ? run_id : written.full_run_id,
+                         written.full_proof_at, written.tail_from, written.accounts_digest, written.lines,
+                         written.lines_hash, written.transactions, written.transactions_hash,
+                         written.booked_transactions, written.max_line_id, written.max_txn_id);
     return true;
 }
 
