@@ -906,3 +906,45 @@ TEST_CASE("incremental trap: an open transaction that gets a line stays open in 
                      "expected=325.00 actual=250.00 difference=-75.00") == 1);
     agrees_with_full(db->url(), "B", posted);
 }
+
+TEST_CASE("a scheduled full proof reports where the stored proof disagrees with it (incremental_drift)")
+{
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "B")["status"] == "ok");
+
+    // Unchanged but due: the scheduled full proof agrees with the stored one.
+    db->exec("UPDATE recon.proof_state SET full_proof_at = full_proof_at - interval '2 days'");
+    const Json agreeing = run(db->url(), "B");
+    CHECK(proof(agreeing, "kind") == "full");
+    CHECK(proof(agreeing, "reason").rfind("scheduled: the last full proof", 0) == 0);
+    CHECK(variances(agreeing) == Lines{});
+
+    // A stored sum no run wrote (a drifted proof): the next scheduled full proof names its key.
+    db->exec(
+        "UPDATE recon.proof_state SET full_proof_at = full_proof_at - interval '2 days';"
+        "INSERT INTO recon.proof_groups VALUES ('CUSTOMER_WALLET', 'C001', 'USD', now() - interval '1 hour',"
+        " now(), 1.00, 0, 1, 1)");
+    const Json drifted = run(db->url(), "B");
+    CHECK(proof(drifted, "kind") == "full");
+    CHECK(variances(drifted) == Lines{"account_totals: incremental_drift key=CUSTOMER_WALLET|C001|USD part=groups"});
+    const auto& drift = check_named(drifted, "account_totals")["variances"][0]["detail"];
+    CHECK(drift["full"] != drift["incremental"]);
+    CHECK(check_named(drifted, "account_totals")["status"] == "fail");
+
+    // The full proof replaced the stored one: the next run extends it and finds nothing.
+    const Json after = run(db->url(), "B");
+    CHECK(proof(after, "kind") == "incremental");
+    CHECK(variances(after) == Lines{});
+}
+
+TEST_CASE("run --full is refused for the categories that keep no stored proof")
+{
+    const auto db = clean_book_with();
+    for (const char* category : {"C", "D"}) {
+        const auto refused =
+            reconcile_cli({"run", "--book", "uae", "--category", category, "--full"}, env_for(db->url()));
+        CHECK(refused.exit_code == 64);
+        CHECK(refused.err.find(std::string("--full applies to categories A and B (which keep a stored proof), not ") +
+                               category) != std::string::npos);
+    }
+}
