@@ -72,20 +72,35 @@ CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
 )sql";
 
-/// Whether the row whose xmin is `{xmin}` was committed after the fence: the stored snapshot
-/// as $1 (its xmin, 32 bits), $2 (its xmax - xmin), $3 (its in-progress xids), $4 (the frozen and
-/// bootstrap ids, visible to every snapshot) and $5 (this snapshot's xmax - the fence's xmin),
-/// ids as offsets from $1 modulo 2^32. A row is new when its offset lies between the fence and
-/// now: a frozen row keeps its 32-bit xmin, and one more than 2^31 ids old must not look new.
-/// An old row costs one conversion; parallel safe, unlike age().
-std::string fresh_sql(const std::string& xmin)
-{
-    const std::string offset = fmt::format("(({}::text::bigint - $1::bigint + 4294967296) % 4294967296)", xmin);
-    return fmt::format(
-        "({0} < $5::bigint AND NOT {0} = ANY ($4::bigint[]) AND ({0} >= $2::bigint OR {0} = ANY "
-        "($3::bigint[])))",
-        offset);
-}
+/// At most this many transaction ids that may have committed since the stored proof and a row's
+/// newness is one hashed lookup of its xmin in their list (PostgreSQL 14 and later hash a
+/// constant list); more, and each row's xmin is turned into a number and placed against the
+/// fence, which costs about twice the scan itself (issue 16 measured both at 10M lines).
+constexpr std::int64_t max_listed_xids = 100000;
+
+/// How a statement tells a row committed after the stored proof's snapshot (the fence) from one
+/// that snapshot saw, by the row's xmin. The fence is the statement's parameter $1, either
+/// (`listed`) every transaction id that may have committed since: the fence's in-progress ids
+/// and those from its xmax to this snapshot's; or as numbers {fence xmin, fence xmax, this
+/// snapshot's xmax, the ids 0, 1 and 2, the fence's in-progress ids}, each but the first an
+/// offset from the fence's xmin modulo 2^32. A row is new when its offset lies between the
+/// fence and now: a frozen row keeps its 32-bit xmin, and one more than 2^31 ids old must not
+/// look new. Both are constants of the plan; parallel safe, unlike age().
+struct Fence {
+    bool listed = false;
+    std::string parameter;
+
+    std::string test(const std::string& xmin) const
+    {
+        if (listed) return fmt::format("({} = ANY ($1::xid[]))", xmin);
+        const std::string offset =
+            fmt::format("(({}::text::bigint - ($1::bigint[])[1] + 4294967296) % 4294967296)", xmin);
+        return fmt::format(
+            "({0} < ($1::bigint[])[3] AND NOT {0} = ANY (($1::bigint[])[4:6]) AND ({0} >= ($1::bigint[])[2] OR {0} "
+            "= ANY (($1::bigint[])[7:])))",
+            offset);
+    }
+};
 
 // --- The full proof ---------------------------------------------------------------------------
 
@@ -98,20 +113,14 @@ std::string full_groups_sql(bool has_snapshots)
 {
     // A book whose contract has no snapshots (category A alone needs none) has no cut-offs.
     const char* snapshots = has_snapshots ? "contract.balance_snapshots"
-                                          : "(SELECT NULL::text AS account_code, NULL::text AS customer_id, "
-                                            "NULL::text AS currency, NULL::timestamptz AS as_of LIMIT 0) s";
+                                          : "(SELECT NULL::text AS snapshot_id, NULL::text AS account_code, "
+                                            "NULL::text AS customer_id, NULL::text AS currency, "
+                                            "NULL::timestamptz AS as_of, NULL::numeric AS balance LIMIT 0) s";
     return fmt::format(R"sql(
 INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
-WITH ranked AS (
-    SELECT account_code::text AS account_code, customer_id::text AS customer_id, currency::text AS currency, as_of,
-           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
-               OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
-                                  currency::text COLLATE "C") AS latest
-    FROM {1}
-),
+WITH {1},
 cutoffs AS MATERIALIZED (
-    SELECT DISTINCT account_code, customer_id, currency, as_of FROM ranked
-    WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int) AND as_of < $3::timestamptz
+    SELECT DISTINCT account_code, customer_id, currency, as_of FROM chosen WHERE as_of < $3::timestamptz
 ),
 account_bounds AS MATERIALIZED (
     SELECT account_code, currency, array_agg(DISTINCT as_of ORDER BY as_of) || $3::timestamptz AS bounds
@@ -149,7 +158,7 @@ SELECT account, customer, currency,
 FROM placed
 GROUP BY 1, 2, 3, 4, 5
 )sql",
-                       booked_statuses_sql, snapshots);
+                       booked_statuses_sql, chosen_snapshots_ctes(snapshots));
 }
 
 // Every transaction once: its lines grouped by txn_id and full-joined with the transactions
@@ -218,53 +227,68 @@ SELECT source, source_txn_id, count(*), true FROM contract.transactions GROUP BY
 
 // --- The incremental proof --------------------------------------------------------------------
 
-// The guard of a table: how many rows (and the sum of their ids' images) are visible to the
-// fence and how many are newer, one group each (the newness of a row is computed once).
-std::string guard_sql(const std::string& table, const std::string& alias, const std::string& id_image)
+// The guard of a table: its rows with their id sum, how many of them are newer than the fence
+// (a row's newness is computed once), how many of those have no transaction id, and how many
+// rows name their xmin (a row whose newness cannot be told fails the guard).
+std::string guard_sql(const Fence& fence, const std::string& table, const std::string& alias,
+                      const std::string& id_image)
 {
     return fmt::format(R"sql(
-SELECT fresh, count(*) AS n, coalesce(sum(h), 0)::text AS hash, count(*) FILTER (WHERE orphan) AS orphans
-FROM (SELECT {2} AS h, {3} AS fresh, {4} AS orphan FROM {0} {1}) s
-GROUP BY fresh
+SELECT count(*) AS n, count({1}.row_xmin) AS known, coalesce(sum({2}), 0)::text AS hash,
+       count(*) FILTER (WHERE {3}) AS fresh, count(*) FILTER (WHERE {4} AND {3}) AS fresh_orphans
+FROM {0} {1}
 )sql",
-                       table, alias, id_image, fresh_sql(alias + ".row_xmin"),
+                       table, alias, id_image, fence.test(alias + ".row_xmin"),
                        table == "contract.journal_lines" ? alias + ".txn_id IS NULL" : std::string("false"));
 }
 
-// The newer journal lines with an id above $6 (all of them with $7), per transaction.
-const std::string fresh_lines_sql = fmt::format(R"sql(
-SELECT l.txn_id::text AS txn_id, count(*) AS lines
+// The newer journal lines with an id above $2 (all of them with $3), per transaction, with how
+// many were found and the sum of their id images.
+std::string fresh_lines_sql(const Fence& fence, const std::string& line_image)
+{
+    return fmt::format(R"sql(
+SELECT l.txn_id::text AS txn_id, count(*) AS lines, (sum(count(*)) OVER ())::bigint AS found,
+       (sum(sum({1})) OVER ())::text AS hash
 FROM contract.journal_lines l
-WHERE ($7::boolean OR l.line_id > $6) AND {0}
+WHERE ($3::boolean OR l.line_id > $2) AND {0}
 GROUP BY l.txn_id
 )sql",
-                                                fresh_sql("l.row_xmin"));
+                       fence.test("l.row_xmin"), line_image);
+}
 
-// The newer transaction rows among those with an id above $6 and those held open by the stored
-// proof (two index searches; all of them with $7): only open transactions may change in place
-// without a full proof.
-const std::string fresh_transactions_sql = fmt::format(R"sql(
-SELECT t.txn_id::text AS txn_id FROM contract.transactions t WHERE ($7::boolean OR t.txn_id > $6) AND {0}
-UNION
-SELECT t.txn_id::text FROM contract.transactions t
-WHERE NOT $7::boolean
-  AND t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
-                                                         json_build_object('txn_id', o.txn_id))).txn_id
-                            FROM recon.proof_open o))
-  AND {0}
+// The newer transaction rows among those with an id above $2 and those held open by the stored
+// proof (two index searches; all of them with $3), with how many were found and the sum of
+// their id images: only open transactions may change in place without a full proof.
+std::string fresh_transactions_sql(const Fence& fence, const std::string& txn_image)
+{
+    return fmt::format(R"sql(
+SELECT txn_id, count(*) OVER () AS found, (sum(h) OVER ())::text AS hash FROM (
+    SELECT t.txn_id::text AS txn_id, {1} AS h FROM contract.transactions t WHERE ($3::boolean OR t.txn_id > $2) AND {0}
+    UNION ALL
+    SELECT t.txn_id::text, {1} FROM contract.transactions t
+    WHERE NOT $3::boolean AND NOT t.txn_id > $2
+      AND t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
+                                                             json_build_object('txn_id', o.txn_id))).txn_id
+                                FROM recon.proof_open o))
+      AND {0}
+) s
 )sql",
-                                                       fresh_sql("t.row_xmin"));
+                       fence.test("t.row_xmin"), txn_image);
+}
 
-// The newer row versions of the transactions named in $6 (JSON), with whether the stored proof
+// The newer row versions of the transactions named in $2 (JSON), with whether the stored proof
 // held each as open.
-const std::string changed_transactions_sql = fmt::format(R"sql(
+std::string changed_transactions_sql(const Fence& fence)
+{
+    return fmt::format(R"sql(
 INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_open)
 SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
        EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
 FROM contract.transactions t
-WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proof_changed, $6::json)) AND {0}
+WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proof_changed, $2::json)) AND {0}
 )sql",
-                                                         fresh_sql("t.row_xmin"), booked_statuses_sql);
+                       fence.test("t.row_xmin"), booked_statuses_sql);
+}
 
 // Every touched transaction with its booked status now and when the stored proof was made: a
 // row that changed since was open or new then (the guard made sure), one that did not has the
@@ -279,10 +303,13 @@ LEFT JOIN contract.transactions t ON t.txn_id = x.txn_id
 )sql",
                                                          booked_statuses_sql);
 
-/// Every line of a touched transaction, with its transaction's statuses and whether the line is
-/// newer than the fence; `sign` is what the line adds to the sums now against before.
-const std::string touched_lines_cte = fmt::format(R"sql(
-touched_lines AS (
+/// `WITH touched_lines AS (...)`: every line of a touched transaction, with its transaction's
+/// statuses and whether the line is newer than the fence; `sign` is what the line adds to the
+/// sums now against before.
+std::string touched_lines_cte(const Fence& fence)
+{
+    return fmt::format(R"sql(
+WITH touched_lines AS (
     SELECT l.txn_id, l.account_code, l.customer_id, l.currency, l.side, l.amount, x.booked_now, x.booked_then,
            x.effective_at, {0} AS fresh,
            x.booked_now::int - (x.booked_then AND NOT {0})::int AS sign
@@ -290,9 +317,10 @@ touched_lines AS (
     JOIN contract.journal_lines l ON l.txn_id = x.txn_id
 )
 )sql",
-                                                  fresh_sql("l.row_xmin"));
+                       fence.test("l.row_xmin"));
+}
 
-const std::string delta_groups_sql = "WITH " + touched_lines_cte + R"sql(
+const std::string delta_groups_sql = R"sql(
 INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
 SELECT account_code::text, customer_id::text, currency::text, effective_at - interval '1 microsecond', effective_at,
        coalesce(sum(sign * amount) FILTER (WHERE side = 'DR'), 0), coalesce(sum(sign * amount) FILTER (WHERE side = 'CR'), 0),
@@ -301,7 +329,7 @@ FROM touched_lines WHERE sign <> 0
 GROUP BY 1, 2, 3, 4, 5
 )sql";
 
-const std::string delta_currencies_sql = "WITH " + touched_lines_cte + R"sql(
+const std::string delta_currencies_sql = R"sql(
 INSERT INTO pg_temp.proof_currencies_new (currency, txn_groups)
 SELECT currency, sum(d) FROM (
     SELECT currency::text AS currency, bool_or(booked_now)::int - bool_or(booked_then AND NOT fresh)::int AS d
@@ -338,7 +366,7 @@ WHERE s.txn_id IS NULL OR NOT EXISTS (SELECT 1 FROM pg_temp.proof_txns x WHERE x
 )sql";
 
 // The source keys of changed transactions, now and (for the open ones) as stored, recounted
-// over every transaction; the other stored duplicates are carried.
+// over every transaction (one index search per key); the other stored duplicates are carried.
 const std::string touched_duplicates_sql = R"sql(
 INSERT INTO pg_temp.proof_source_keys (source, source_txn_id)
 SELECT source, source_txn_id FROM pg_temp.proof_changed
@@ -349,12 +377,17 @@ JOIN pg_temp.proof_changed c ON o.txn_id = c.txn_id::text
 CROSS JOIN LATERAL jsonb_populate_record(NULL::pg_temp.proof_source_keys,
                                          jsonb_build_object('source', o.source, 'source_txn_id', o.source_txn_id)) k;
 INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
+SELECT k.source, k.source_txn_id, c.n, true
+FROM (SELECT DISTINCT source, source_txn_id FROM pg_temp.proof_source_keys
+      WHERE source IS NOT NULL AND source_txn_id IS NOT NULL) k
+CROSS JOIN LATERAL (SELECT count(*) AS n FROM contract.transactions t
+                    WHERE t.source = k.source AND t.source_txn_id = k.source_txn_id) c
+WHERE c.n > 1;
+INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
 SELECT t.source, t.source_txn_id, count(*), true
 FROM contract.transactions t
-WHERE (t.source, t.source_txn_id) IN (SELECT source, source_txn_id FROM pg_temp.proof_source_keys
-                                      WHERE source IS NOT NULL AND source_txn_id IS NOT NULL)
-   OR ((t.source IS NULL OR t.source_txn_id IS NULL)
-       AND EXISTS (SELECT 1 FROM pg_temp.proof_source_keys WHERE source IS NULL OR source_txn_id IS NULL))
+WHERE (t.source IS NULL OR t.source_txn_id IS NULL)
+  AND EXISTS (SELECT 1 FROM pg_temp.proof_source_keys WHERE source IS NULL OR source_txn_id IS NULL)
 GROUP BY 1, 2 HAVING count(*) > 1;
 INSERT INTO pg_temp.proof_duplicates
 SELECT (jsonb_populate_record(NULL::pg_temp.proof_duplicates, to_jsonb(s) || '{"fresh": false}')).*
@@ -368,18 +401,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_source_keys k
 
 // A snapshot to replay whose as-of falls strictly inside a stored span of its key cannot be
 // replayed from sums (the span's lines straddle it): the first one, if any.
-const std::string straddled_snapshot_sql = R"sql(
-WITH ranked AS (
-    SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
-           currency::text AS currency, as_of,
-           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
-               OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
-                                  currency::text COLLATE "C") AS latest
-    FROM contract.balance_snapshots
-),
-chosen AS MATERIALIZED (
-    SELECT * FROM ranked WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int)
-)
+const std::string straddled_snapshot_sql = "WITH " + chosen_snapshots_ctes("contract.balance_snapshots") + R"sql(
 SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS as_of
 FROM chosen c
 JOIN recon.proof_groups g ON g.account = c.account_code AND g.customer = c.customer_id AND g.currency = c.currency
@@ -517,60 +539,66 @@ FROM recon.proof_state WHERE id = 1
                        .watermark_in_past = row.flag("watermark_in_past")};
 }
 
-/// The fence parameters of a stored watermark: its xmin and span (32 bits) and in-progress ids.
-struct Fence {
-    std::string xmin;
-    std::string span;
-    std::string xip;     ///< offsets from xmin
-    std::string frozen;  ///< offsets of the ids 0, 1 and 2 from xmin
-    std::string now;     ///< offset of this snapshot's xmax
-};
-
+/// The fence of a stored watermark (see Fence), listed when few enough ids may have committed
+/// since and the server hashes constant lists.
 Fence fence_of(pqxx::transaction_base& txn, const std::string& watermark)
 {
     const NamedRow row(txn.exec_params1(R"sql(
-SELECT b::text AS xmin, (pg_snapshot_xmax(s)::text::numeric - pg_snapshot_xmin(s)::text::numeric)::text AS span,
-       ('{' || coalesce((SELECT string_agg(((x::text::numeric % 4294967296 - b + 4294967296) % 4294967296)::text, ',')
-                         FROM pg_snapshot_xip(s) x), '') || '}') AS xip,
-       ('{' || ((4294967296 - b) % 4294967296)::text || ',' || ((4294967297 - b) % 4294967296)::text || ','
-            || ((4294967298 - b) % 4294967296)::text || '}') AS frozen,
-       (pg_snapshot_xmax(pg_current_snapshot())::text::numeric - pg_snapshot_xmin(s)::text::numeric)::text AS now
-FROM (SELECT $1::pg_snapshot AS s, pg_snapshot_xmin($1::pg_snapshot)::text::numeric % 4294967296 AS b) w
+WITH f AS (
+    SELECT s, b, pg_snapshot_xmax(s)::text::bigint AS xmax,
+           pg_snapshot_xmax(s)::text::bigint - pg_snapshot_xmin(s)::text::bigint AS span,
+           pg_snapshot_xmax(pg_current_snapshot())::text::bigint - pg_snapshot_xmin(s)::text::bigint AS now
+    FROM (SELECT $1::pg_snapshot AS s, pg_snapshot_xmin($1::pg_snapshot)::text::bigint % 4294967296 AS b) w
+)
+SELECT '{' || concat_ws(',', b, span, now, (4294967296 - b) % 4294967296, (4294967297 - b) % 4294967296,
+                        (4294967298 - b) % 4294967296,
+                        (SELECT string_agg(((x::text::bigint % 4294967296 - b + 4294967296) % 4294967296)::text, ',')
+                         FROM pg_snapshot_xip(s) x)) || '}' AS numbers,
+       CASE WHEN current_setting('server_version_num')::int >= 140000 AND now - span <= $2::bigint THEN
+           '{' || coalesce((SELECT string_agg(id::text, ',')
+                            FROM (SELECT x::text::bigint % 4294967296 AS id FROM pg_snapshot_xip(s) x
+                                  UNION ALL
+                                  SELECT (xmax + o) % 4294967296 FROM generate_series(0, now - span - 1) o) ids
+                            WHERE id > 2), '') || '}'
+       END AS listed
+FROM f
 )sql",
-                                        watermark));
-    return Fence{.xmin = row.text("xmin"),
-                 .span = row.text("span"),
-                 .xip = row.text("xip"),
-                 .frozen = row.text("frozen"),
-                 .now = row.text("now")};
+                                        watermark, max_listed_xids));
+    if (row.is_null("listed")) return Fence{.listed = false, .parameter = row.text("numbers")};
+    return Fence{.listed = true, .parameter = row.text("listed")};
 }
 
-/// What a guard query found: rows visible to the fence and newer ones, with their id images.
+/// What a guard query found of a table.
 struct Guard {
-    std::int64_t old_rows = 0;
-    std::string old_hash = "0";
-    std::int64_t new_rows = 0;
-    std::string new_hash = "0";
-    std::int64_t new_orphans = 0;  ///< newer journal lines without a transaction id
+    std::int64_t rows = 0;
+    std::int64_t known = 0;          ///< rows that name their xmin
+    std::string hash = "0";          ///< the sum of every row's id image
+    std::int64_t fresh = 0;          ///< rows newer than the fence
+    std::int64_t fresh_orphans = 0;  ///< newer journal lines without a transaction id
 };
 
-Guard guard_of(const pqxx::result& rows)
+Guard guard_of(const pqxx::row& result_row)
 {
-    Guard guard;
-    for (const auto& result_row : rows) {
-        const NamedRow row(result_row);
-        // Rows whose newness cannot be told (a null row_xmin) count as neither: the guard fails.
-        if (row.is_null("fresh")) continue;
-        if (row.flag("fresh")) {
-            guard.new_rows = row.number("n");
-            guard.new_hash = row.text("hash");
-            guard.new_orphans = row.number("orphans");
-        } else {
-            guard.old_rows = row.number("n");
-            guard.old_hash = row.text("hash");
-        }
-    }
-    return guard;
+    const NamedRow row(result_row);
+    return Guard{.rows = row.number("n"),
+                 .known = row.number("known"),
+                 .hash = row.text("hash"),
+                 .fresh = row.number("fresh"),
+                 .fresh_orphans = row.number("fresh_orphans")};
+}
+
+/// The newer rows a search found: how many and the sum of their id images (the same on every
+/// row of its result; none found when it has none).
+struct Found {
+    std::int64_t rows = 0;
+    std::string hash = "0";
+};
+
+Found found_of(const pqxx::result& rows)
+{
+    if (rows.empty()) return {};
+    const NamedRow row(rows[0]);
+    return Found{.rows = row.number("found"), .hash = row.text("hash")};
 }
 
 /// `[{"txn_id": ...}, ...]` of the txn_id column of `rows`, for json_populate_recordset.
@@ -603,6 +631,11 @@ public:
             return proof;  // a standby: no temporary tables
         }
         const ProofRequest& request = m_context.snapshot().proof_request();
+        // The proof and the checks after it group and sort the whole proof (millions of lines in
+        // full, every stored key incrementally): memory enough to keep that off disk, and no JIT,
+        // whose compile time these plans never win back (issue 16 measured both). For the rest of
+        // the snapshot: the checks read the proof under the same settings.
+        m_txn.exec0("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off");
         m_proved.as_of = format_utc(m_context.as_of());
         const NamedRow now(m_txn.exec_params1(R"sql(
 SELECT pg_current_snapshot()::text AS watermark,
@@ -712,48 +745,57 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
     {
         const Fence fence = fence_of(m_txn, stored.watermark);
         const auto fenced = [&](const std::string& sql, auto&&... more) {
-            return m_txn.exec_params(sql, fence.xmin, fence.span, fence.xip, fence.frozen, fence.now,
-                                     std::forward<decltype(more)>(more)...);
+            return m_txn.exec_params(sql, fence.parameter, std::forward<decltype(more)>(more)...);
         };
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
-        const Guard lines = guard_of(fenced(guard_sql("contract.journal_lines", "l", m_ids.line_image)));
-        if (lines.old_rows != stored.totals.lines || lines.old_hash != stored.totals.lines_hash) {
+        const Guard lines = guard_of(fenced(guard_sql(fence, "contract.journal_lines", "l", m_ids.line_image)).at(0));
+        const Guard txns = guard_of(fenced(guard_sql(fence, "contract.transactions", "t", m_ids.txn_image)).at(0));
+        if (lines.known != lines.rows || txns.known != txns.rows) {
+            return "some journal lines or transactions have no row_xmin, so which are newer cannot be told";
+        }
+        // Newer rows are looked for above the highest id the stored proof saw first (an index
+        // range); when that finds fewer than the guard counted, in the whole table.
+        const auto search = [&](const std::string& sql, const std::string& max_id, std::int64_t fresh) {
+            if (fresh == 0) return pqxx::result{};
+            const char* above = max_id.empty() ? nullptr : max_id.c_str();
+            auto rows = fenced(sql, above, max_id.empty());
+            if (found_of(rows).rows != fresh) rows = fenced(sql, above, true);
+            return rows;
+        };
+        const auto touched = search(fresh_lines_sql(fence, m_ids.line_image), stored.totals.max_line_id, lines.fresh);
+        const auto changed =
+            search(fresh_transactions_sql(fence, m_ids.txn_image), stored.totals.max_txn_id, txns.fresh);
+        const Found new_lines = found_of(touched);
+        const Found new_txns = found_of(changed);
+        if (new_lines.rows != lines.fresh || new_txns.rows != txns.fresh) {
+            return fmt::format("{} newer journal lines and {} newer transactions counted, {} and {} found", lines.fresh,
+                               txns.fresh, new_lines.rows, new_txns.rows);
+        }
+        // What the stored proof saw: every row now but the newer ones.
+        const NamedRow old(m_txn.exec_params1(
+            "SELECT ($1::numeric - $2::numeric)::text AS lines_hash, ($3::numeric - $4::numeric)::text AS txns_hash",
+            lines.hash, new_lines.hash, txns.hash, new_txns.hash));
+        const std::int64_t old_lines = lines.rows - lines.fresh;
+        if (old_lines != stored.totals.lines || old.text("lines_hash") != stored.totals.lines_hash) {
             return fmt::format(
                 "journal lines committed before the stored proof changed: {} of its {} remain as they "
                 "were (an old line was updated or deleted)",
-                lines.old_rows, stored.totals.lines);
+                old_lines, stored.totals.lines);
         }
-        const Guard txns = guard_of(fenced(guard_sql("contract.transactions", "t", m_ids.txn_image)));
-        // Newer rows are looked for above the highest id the stored proof saw first (an index
-        // range); when that finds fewer than the guard counted, in the whole table.
-        const auto id_or_null = [](const std::string& id) { return id.empty() ? nullptr : id.c_str(); };
-        if (lines.new_rows > 0) {
-            std::int64_t fresh_lines = 0;
-            auto touched =
-                fenced(fresh_lines_sql, id_or_null(stored.totals.max_line_id), stored.totals.max_line_id.empty());
-            for (const auto& row : touched) fresh_lines += row["lines"].as<std::int64_t>();
-            if (fresh_lines != lines.new_rows)
-                touched = fenced(fresh_lines_sql, id_or_null(stored.totals.max_line_id), true);
+        if (!touched.empty()) {
             m_txn.exec_params0(
                 "INSERT INTO pg_temp.proof_touched SELECT txn_id FROM "
                 "json_populate_recordset(NULL::pg_temp.proof_touched, $1::json) WHERE txn_id IS NOT NULL",
                 ids_json(touched));
         }
-        if (txns.new_rows > 0) {
-            auto changed =
-                fenced(fresh_transactions_sql, id_or_null(stored.totals.max_txn_id), stored.totals.max_txn_id.empty());
-            if (static_cast<std::int64_t>(changed.size()) != txns.new_rows) {
-                changed = fenced(fresh_transactions_sql, id_or_null(stored.totals.max_txn_id), true);
-            }
-            fenced(changed_transactions_sql, ids_json(changed));
-        }
+        if (!changed.empty()) fenced(changed_transactions_sql(fence), ids_json(changed));
         const NamedRow replaced(
             m_txn.exec_params1(fmt::format("SELECT count(*) FILTER (WHERE was_open) AS n, coalesce(sum({}) FILTER "
                                            "(WHERE was_open), 0)::text AS hash, "
                                            "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
                                            m_ids.txn_image),
-                               stored.totals.transactions_hash, txns.old_hash));
-        const std::int64_t vanished = stored.totals.transactions - txns.old_rows;
+                               stored.totals.transactions_hash, old.text("txns_hash")));
+        const std::int64_t vanished = stored.totals.transactions - (txns.rows - txns.fresh);
         if (vanished != replaced.number("n") || replaced.text("hash") != replaced.text("vanished_hash")) {
             return fmt::format(
                 "{} transaction row(s) committed before the stored proof were updated or deleted, {} "
@@ -766,8 +808,10 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched_count, max_touched_transactions);
         }
+        // Only a run that replays snapshots needs them outside the stored spans: one that does not
+        // extends the proof all the same, and the next that does looks.
         const auto straddled =
-            m_has_snapshots
+            m_has_snapshots && m_context.snapshot().proof_request().replays_snapshots
                 ? m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days, m_proved.as_of)
                 : pqxx::result{};
         if (!straddled.empty()) {
@@ -775,13 +819,13 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),
                                row.text("as_of"));
         }
-        fenced(delta_groups_sql);
-        fenced(delta_currencies_sql);
+        fenced(touched_lines_cte(fence) + delta_groups_sql);
+        fenced(touched_lines_cte(fence) + delta_currencies_sql);
         m_txn.exec0(touched_breaks_sql);
         m_txn.exec0(carried_defects_sql);
         m_txn.exec0(defects_sql("l.txn_id IN (SELECT txn_id FROM pg_temp.proof_txns)"));
-        if (lines.new_orphans > 0) fenced(defects_sql("l.txn_id IS NULL AND " + fresh_sql("l.row_xmin")));
-        if (txns.new_rows > 0) {
+        if (lines.fresh_orphans > 0) fenced(defects_sql("l.txn_id IS NULL AND " + fence.test("l.row_xmin")));
+        if (txns.fresh > 0) {
             m_txn.exec0(touched_duplicates_sql);
         } else {
             m_txn.exec0(R"sql(
@@ -790,26 +834,26 @@ SELECT (jsonb_populate_record(NULL::pg_temp.proof_duplicates, to_jsonb(s) || '{"
 FROM recon.proof_duplicates s
 )sql");
         }
-        const NamedRow totals(m_txn.exec_params1(R"sql(
-SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numeric)::text AS transactions_hash,
-       (SELECT coalesce(sum(booked_now::int - booked_then::int), 0) FROM pg_temp.proof_txns)::bigint AS booked_change
-)sql",
-                                                 stored.totals.lines_hash, lines.new_hash, txns.old_hash,
-                                                 txns.new_hash));
+        const auto booked_change =
+            m_txn
+                .exec_params1(
+                    "SELECT coalesce(sum(booked_now::int - booked_then::int), 0)::bigint AS n FROM pg_temp.proof_txns")
+                .at("n")
+                .as<std::int64_t>();
         m_proved.summary.kind = ProofKind::incremental;
         m_proved.summary.since_run_id = stored.version;
-        m_proved.summary.lines_read = lines.new_rows;
+        m_proved.summary.lines_read = lines.fresh;
         m_proved.summary.transactions_touched = touched_count;
         m_proved.base = stored;
         // What the stored proof recorded carries forward (the last full proof, the tail, the
-        // highest ids); the counts and hashes add what was committed since.
+        // highest ids); the counts and hashes are this snapshot's.
         m_proved.totals = stored.totals;
-        m_proved.totals.lines += lines.new_rows;
-        m_proved.totals.lines_hash = totals.text("lines_hash");
-        m_proved.totals.transactions = txns.old_rows + txns.new_rows;
-        m_proved.totals.transactions_hash = totals.text("transactions_hash");
-        m_proved.totals.booked_transactions += totals.number("booked_change");
-        if (lines.new_rows > 0 || txns.new_rows > 0) record_max_ids();
+        m_proved.totals.lines = lines.rows;
+        m_proved.totals.lines_hash = lines.hash;
+        m_proved.totals.transactions = txns.rows;
+        m_proved.totals.transactions_hash = txns.hash;
+        m_proved.totals.booked_transactions += booked_change;
+        if (lines.fresh > 0 || txns.fresh > 0) record_max_ids();
         return {};
     }
 
@@ -823,9 +867,6 @@ SELECT ($1::numeric + $2::numeric)::text AS lines_hash, ($3::numeric + $4::numer
             m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
         }
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
-        // The groupings of a full proof hash millions of rows: memory enough to keep them in it,
-        // and no JIT, whose compile time these plans never win back (issue 16 measured both).
-        m_txn.exec0("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off");
         m_txn.exec_params0(full_groups_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
                            tail_from);
         const NamedRow totals(m_txn.exec_params1(full_transactions_sql(m_ids.line_image, m_ids.txn_image)));
@@ -985,6 +1026,27 @@ ON CONFLICT (id) DO UPDATE SET
 }
 
 }  // namespace
+
+std::string chosen_snapshots_ctes(std::string_view source)
+{
+    // The latest per key and the key ids share one sort, in the C collation: identity, not
+    // linguistic order, matters here.
+    return fmt::format(R"sql(
+ranked AS (
+    SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
+           currency::text AS currency, as_of, balance,
+           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
+               OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
+                                  currency::text COLLATE "C") AS latest,
+           dense_rank() OVER (ORDER BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
+                                       currency::text COLLATE "C") AS key_id
+    FROM {}
+),
+chosen AS MATERIALIZED (
+    SELECT * FROM ranked WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int)
+))sql",
+                       source);
+}
 
 std::string_view proof_setup_sql()
 {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -39,6 +40,14 @@ std::string_view proof_setup_sql();
 
 /// The proof of this snapshot, computed by the first check that asks. Throws when it failed.
 const Proof& proof(CheckContext& context);
+
+/// The rule of which balance snapshots are replayed, for snapshot_reconcile, the proof's cut-offs
+/// and its test for a snapshot inside a stored span: the CTEs `ranked` (every snapshot of
+/// `source`, a relation with the columns of contract.balance_snapshots, as text keys with its
+/// key's latest as-of up to the run's, `latest`, and a dense key id, `key_id`) and `chosen` (the
+/// latest snapshot per (account, customer, currency) up to the run's as-of, $2, and those within
+/// $1 days before it), without WITH or a trailing comma.
+std::string chosen_snapshots_ctes(std::string_view source);
 
 /// The signed balance of a proof_groups row `g` in the direction of account `a`'s normal side
 /// (a side other than DR or CR counts every line against it, as the checks always have).

@@ -25,24 +25,9 @@ namespace {
 // the planner to probe the transactions index once per line (97 s instead of 38 s at 10M lines). Lines up to the key's
 // earliest chosen snapshot are summed into one opening row per key by a hash aggregate, so only the window's own lines,
 // the opening rows and the snapshots are sorted; a running sum per key, lines before a snapshot
-// at the same instant (as_of is inclusive), gives each snapshot its replayed balance. The
-// snapshots are sorted once (latest per key and the key ids share one sort, in the C collation:
-// identity, not linguistic order, matters here).
-const std::string snapshots_chosen_sql = R"sql(
-WITH ranked AS (
-    SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
-           currency::text AS currency, as_of, balance,
-           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
-               OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
-                                  currency::text COLLATE "C") AS latest,
-           dense_rank() OVER (ORDER BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
-                                       currency::text COLLATE "C") AS key_id
-    FROM contract.balance_snapshots
-),
-chosen AS MATERIALIZED (
-    SELECT * FROM ranked WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int)
-),
-)sql";
+// at the same instant (as_of is inclusive), gives each snapshot its replayed balance. Which
+// snapshots are replayed is chosen_snapshots_ctes (checks/proof.hpp).
+const std::string snapshots_chosen_sql = "WITH " + chosen_snapshots_ctes("contract.balance_snapshots") + ",\n";
 
 const std::string replayed_from_journal = fmt::format(R"sql(
 snapshot_keys AS MATERIALIZED (

@@ -34,6 +34,9 @@ struct ProofRequest {
     /// that sees an older one (a lagging replica) proves in full.
     std::optional<std::int64_t> stored_version;
     std::int64_t full_interval_seconds = 86400;  ///< RECON_FULL_PROOF_INTERVAL_SECONDS
+    /// A check of the run replays balance snapshots from the proof's spans (snapshot_reconcile):
+    /// only then must no snapshot fall inside a stored span.
+    bool replays_snapshots = false;
 };
 
 /// Writes a proof into the run's results transaction; false when another run stored a newer

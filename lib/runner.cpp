@@ -302,7 +302,8 @@ RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, 
         snapshot.set_proof_request(ProofRequest{.store = true,
                                                 .force_full = request.force_full_proof,
                                                 .stored_version = stored_proof_version(control),
-                                                .full_interval_seconds = settings.full_proof_interval_seconds});
+                                                .full_interval_seconds = settings.full_proof_interval_seconds,
+                                                .replays_snapshots = views.contains(ContractView::balance_snapshots)});
     }
     try {
         report.checks = run_checks(settings, request.book, request.category, checks, snapshot, report.started_at,

@@ -10,7 +10,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -785,6 +789,76 @@ TEST_CASE("incremental trap: rows more than 2^31 transaction ids old are old row
                   "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
                   "expected=306.50 actual=298.50 difference=-8.00"}));
     agrees_with_full(url, "B", next);
+}
+
+TEST_CASE(
+    "incremental trap: over 100,000 transaction ids since the stored proof, each row's xmin is placed "
+    "against the fence")
+{
+    // Few ids since the stored proof and a run lists them all (one hashed lookup per row); more
+    // than 100,000 and it compares each row's xmin with the fence's numbers instead. Both must
+    // find the same new rows and notice the same changed old ones. pg_resetwal moves the next id
+    // a million ahead between the runs (to 2^20 and 2^21, where transaction status pages exist).
+    PrivateCluster cluster("incremental_far");
+    exec_sql(cluster.url("postgres"), "CREATE DATABASE incremental_far");
+    const std::string url = cluster.url("incremental_far");
+    const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(url));
+    REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
+    exec_sql(url, clean_ledger_sql);
+    exec_sql(cluster.url("postgres"), "ALTER DATABASE incremental_far SET log_min_duration_statement = 0");
+    const auto log_path = cluster.dir() / "postgres.log";
+    const auto fences_logged = [&] {
+        std::ifstream log(log_path);
+        const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+        return std::pair{text.find("row_xmin = ANY ($1::xid[])") != std::string::npos,
+                         text.find("row_xmin::text::bigint - ($1::bigint[])[1]") != std::string::npos};
+    };
+    const Json first = run(url, "B");
+    REQUIRE(proof(first, "kind") == "full");
+
+    const auto jump = cluster.reset_wal({"-x", "1048576"});
+    REQUIRE_MESSAGE(jump.exit_code == 0, (jump.out + jump.err));
+    std::filesystem::resize_file(log_path, 0);
+    exec_sql(url, insert_sql({.txn_id = 2801,
+                              .customer = "C002",
+                              .effective_at = "2026-11-30T10:00Z",
+                              .first_line_id = 11,
+                              .debit_account = "BROKER_CASH",
+                              .debit = "8.00",
+                              .credit_account = "CUSTOMER_WALLET",
+                              .credit = "8.00"}));
+    const Json far = run(url, "B");
+    CHECK(proof(far, "kind") == "incremental");
+    CHECK(proof(far, "lines_read") == "2");
+    CHECK(proof(far, "transactions_touched") == "1");
+    CHECK(fences_logged() == std::pair{false, true});
+    CHECK(variances(far) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=258.00 actual=250.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=358.00 actual=350.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=308.00 actual=300.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=358.00 actual=350.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=306.50 actual=298.50 difference=-8.00"}));
+    agrees_with_full(url, "B", far);
+
+    // A run right after lists the few ids since.
+    std::filesystem::resize_file(log_path, 0);
+    CHECK(proof(run(url, "B"), "kind") == "incremental");
+    CHECK(fences_logged() == std::pair{true, false});
+
+    // Far again, and an old line changed: the comparison with the fence notices it.
+    const auto second_jump = cluster.reset_wal({"-x", "2097152"});
+    REQUIRE_MESSAGE(second_jump.exit_code == 0, (second_jump.out + second_jump.err));
+    std::filesystem::resize_file(log_path, 0);
+    exec_sql(url, "UPDATE ledger.journal_lines SET amount = amount WHERE line_id = 1");
+    const Json changed = run(url, "B");
+    CHECK(proof(changed, "kind") == "full");
+    CHECK(proof(changed, "reason").find("an old line was updated or deleted") != std::string::npos);
+    CHECK(fences_logged() == std::pair{false, true});
 }
 
 TEST_CASE("incremental trap: an A and a B run store their proofs at the same time")
