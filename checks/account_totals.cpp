@@ -29,12 +29,13 @@ WITH derived AS MATERIALIZED (
 )sql",
                                                      booked_statuses_sql);
 
-// ... or from the proof's groups (checks/proof.hpp): the same sums, summed per account.
+// ... or from the proof's groups summed over customers (checks/proof.hpp): the same sums, summed
+// per account.
 const std::string derived_from_proof = fmt::format(R"sql(
 WITH derived AS MATERIALIZED (
     SELECT g.account AS account_code, g.currency AS currency, sum(g.dr) AS debit_total, sum(g.cr) AS credit_total,
            sum({}) AS net, sum(g.lines) AS lines
-    FROM pg_temp.proof_groups g
+    FROM pg_temp.proof_account_groups g
     JOIN contract.accounts a ON a.account_code::text = g.account
     GROUP BY 1, 2 HAVING sum(g.lines) > 0
 ),

@@ -188,14 +188,14 @@ UNION ALL
  ORDER BY flagged.line_id LIMIT $1)
 )sql";
 
-// The same figures from the proof: currency totals from the grouped journal, the listed
-// transactions from its verdicts.
+// The same figures from the proof: currency totals from its groups summed over customers, the
+// listed transactions from its verdicts.
 const std::string journal_proof_sql = R"sql(
 SELECT 'currency' AS row_kind, g.currency, g.debits::text AS debits, g.credits::text AS credits,
        (g.debits - g.credits)::text AS difference, g.lines, coalesce(c.txn_groups, 0)::bigint AS txn_groups,
        NULL AS txn_id, NULL::bigint AS total, NULL::bigint AS debit_lines, NULL::bigint AS credit_lines
 FROM (SELECT currency, sum(dr) AS debits, sum(cr) AS credits, sum(all_lines)::bigint AS lines
-      FROM pg_temp.proof_groups GROUP BY currency HAVING sum(all_lines) > 0) g
+      FROM pg_temp.proof_account_groups GROUP BY currency HAVING sum(all_lines) > 0) g
 LEFT JOIN (SELECT currency, sum(txn_groups) AS txn_groups FROM pg_temp.proof_currencies GROUP BY currency) c
        ON c.currency IS NOT DISTINCT FROM g.currency
 UNION ALL

@@ -46,6 +46,12 @@ CREATE OR REPLACE TEMP VIEW proof_groups AS
     WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
     UNION ALL
     SELECT account, customer, currency, after, upto, dr, cr, lines, all_lines FROM pg_temp.proof_groups_new;
+CREATE TEMP TABLE IF NOT EXISTS proof_account_groups_new (LIKE recon.proof_account_groups) ON COMMIT DELETE ROWS;
+CREATE OR REPLACE TEMP VIEW proof_account_groups AS
+    SELECT account, currency, after, upto, dr, cr, lines, all_lines FROM recon.proof_account_groups
+    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
+    UNION ALL
+    SELECT account, currency, after, upto, dr, cr, lines, all_lines FROM pg_temp.proof_account_groups_new;
 CREATE OR REPLACE TEMP VIEW proof_currencies AS
     SELECT currency, txn_groups FROM recon.proof_currencies WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
     UNION ALL
@@ -329,6 +335,14 @@ FROM touched_lines WHERE sign <> 0
 GROUP BY 1, 2, 3, 4, 5
 )sql";
 
+// The new groups summed over customers (all of them in a full proof, the signed rows of an
+// incremental one).
+const std::string account_groups_sql = R"sql(
+INSERT INTO pg_temp.proof_account_groups_new (account, currency, after, upto, dr, cr, lines, all_lines)
+SELECT account, currency, after, upto, sum(dr), sum(cr), sum(lines), sum(all_lines)
+FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3, 4
+)sql";
+
 const std::string delta_currencies_sql = R"sql(
 INSERT INTO pg_temp.proof_currencies_new (currency, txn_groups)
 SELECT currency, sum(d) FROM (
@@ -399,6 +413,17 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_source_keys k
            AND EXISTS (SELECT 1 FROM pg_temp.proof_source_keys WHERE source IS NULL OR source_txn_id IS NULL));
 )sql";
 
+// What decides which snapshots are replayed, as one text: the window ($1 days) and every
+// snapshot's key and as-of (a count and a sum of hashes). While it stays the same, and runs move
+// forward in time, no snapshot can come to fall inside a stored span: spans are compacted only
+// before the tail, and a later run chooses only snapshots at least as recent (issue 16).
+const std::string snapshots_digest_sql = R"sql(
+SELECT concat_ws(':', $1::int, count(*),
+                 coalesce(sum(hashtextextended(concat_ws('|', account_code, coalesce('c' || customer_id::text, 'a'),
+                                                         currency, extract(epoch FROM as_of)), 0)), 0)) AS digest
+FROM contract.balance_snapshots
+)sql";
+
 // A snapshot to replay whose as-of falls strictly inside a stored span of its key cannot be
 // replayed from sums (the span's lines straddle it): the first one, if any.
 const std::string straddled_snapshot_sql = "WITH " + chosen_snapshots_ctes("contract.balance_snapshots") + R"sql(
@@ -409,7 +434,7 @@ WHERE g.after < c.as_of AND c.as_of < g.upto
 UNION ALL
 SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 FROM chosen c
-JOIN (SELECT DISTINCT account, currency, after, upto FROM recon.proof_groups
+JOIN (SELECT DISTINCT account, currency, after, upto FROM recon.proof_account_groups
       WHERE after <> upto - interval '1 microsecond') g ON g.account = c.account_code AND g.currency = c.currency
 WHERE c.customer_id IS NULL AND g.after < c.as_of AND c.as_of < g.upto
 LIMIT 1
@@ -425,6 +450,11 @@ INSERT INTO pg_temp.proof_drift (side, part, key, value)
 SELECT $1, 'groups', concat_ws('|', account, customer, currency),
        concat_ws('|', sum(dr), sum(cr), sum(lines), sum(all_lines))
 FROM pg_temp.proof_groups GROUP BY account, customer, currency
+HAVING sum(all_lines) <> 0 OR sum(dr) <> 0 OR sum(cr) <> 0
+UNION ALL
+SELECT $1, 'account groups', concat_ws('|', account, currency),
+       concat_ws('|', sum(dr), sum(cr), sum(lines), sum(all_lines))
+FROM pg_temp.proof_account_groups GROUP BY account, currency
 HAVING sum(all_lines) <> 0 OR sum(dr) <> 0 OR sum(cr) <> 0
 UNION ALL
 SELECT $1, 'currencies', coalesce(currency, ''), sum(txn_groups)::text
@@ -488,6 +518,10 @@ struct ProofTotals {
     std::int64_t booked_transactions = 0;
     std::string max_line_id;  ///< the highest id seen ("" when ids have no usable order)
     std::string max_txn_id;
+    /// The snapshots (snapshots_digest_sql) when a run last made sure none to replay falls inside
+    /// a stored span, and that run's as-of ("" when none did).
+    std::string snapshots_digest;
+    std::string snapshots_as_of;
 };
 
 /// The stored proof as the snapshot sees it.
@@ -498,6 +532,7 @@ struct StoredProof {
     std::int64_t seconds_since_full = 0;
     std::int64_t watermark_age = 0;
     bool watermark_in_past = true;
+    bool snapshots_as_of_passed = false;  ///< this run's as-of is at or after totals.snapshots_as_of
 };
 
 /// What this snapshot proved, and what the store writes.
@@ -513,7 +548,9 @@ std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::s
     const auto rows = txn.exec_params(R"sql(
 SELECT version, watermark, full_run_id, full_proof_at::text AS full_proof_at, tail_from::text AS tail_from,
        accounts_digest, lines, lines_hash::text AS lines_hash, transactions, transactions_hash::text AS transactions_hash,
-       booked_transactions, max_line_id, max_txn_id, floor(extract(epoch FROM ($1::timestamptz - full_proof_at)))::bigint AS seconds_since_full,
+       booked_transactions, max_line_id, max_txn_id, snapshots_digest, coalesce(snapshots_as_of::text, '') AS snapshots_as_of,
+       coalesce(snapshots_as_of <= $1::timestamptz, false) AS snapshots_as_of_passed,
+       floor(extract(epoch FROM ($1::timestamptz - full_proof_at)))::bigint AS seconds_since_full,
        age((pg_snapshot_xmin(watermark::pg_snapshot)::text::numeric % 4294967296)::text::xid)::bigint AS watermark_age,
        pg_snapshot_xmax(watermark::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot()) AS watermark_in_past
 FROM recon.proof_state WHERE id = 1
@@ -533,10 +570,13 @@ FROM recon.proof_state WHERE id = 1
                                   .transactions_hash = row.text("transactions_hash"),
                                   .booked_transactions = row.number("booked_transactions"),
                                   .max_line_id = row.text("max_line_id"),
-                                  .max_txn_id = row.text("max_txn_id")},
+                                  .max_txn_id = row.text("max_txn_id"),
+                                  .snapshots_digest = row.text("snapshots_digest"),
+                                  .snapshots_as_of = row.text("snapshots_as_of")},
                        .seconds_since_full = row.number("seconds_since_full"),
                        .watermark_age = row.number("watermark_age"),
-                       .watermark_in_past = row.flag("watermark_in_past")};
+                       .watermark_in_past = row.flag("watermark_in_past"),
+                       .snapshots_as_of_passed = row.flag("snapshots_as_of_passed")};
 }
 
 /// The fence of a stored watermark (see Fence), listed when few enough ids may have committed
@@ -666,6 +706,11 @@ SELECT pg_current_snapshot()::text AS watermark,
         }
         if (!reason.empty()) prove_in_full(reason, now.text("tail_from"), stored);
         if (compare) record_drift(proof);
+        // The checks join the proof with CTEs whose sizes the planner can only guess (the chosen
+        // snapshots: 677 estimated, 102,045 read at 10M lines); on such a guess it sorts the
+        // proof's text keys for a merge join (1.3 s of snapshot_reconcile's 3.2 s, issue 16),
+        // where a hash join reads the proof once.
+        m_txn.exec0("SET LOCAL enable_mergejoin = off");
         finish(proof);
         return proof;
     }
@@ -697,6 +742,13 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             }
         }
         return ids;
+    }
+
+    std::string current_snapshots_digest()
+    {
+        return m_txn.exec_params1(snapshots_digest_sql, m_context.settings().snapshot_window_days)
+            .at("digest")
+            .as<std::string>();
     }
 
     /// The highest line and transaction ids of the snapshot, where ids have an order.
@@ -809,17 +861,23 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                                touched_count, max_touched_transactions);
         }
         // Only a run that replays snapshots needs them outside the stored spans: one that does not
-        // extends the proof all the same, and the next that does looks.
-        const auto straddled =
-            m_has_snapshots && m_context.snapshot().proof_request().replays_snapshots
-                ? m_txn.exec_params(straddled_snapshot_sql, m_context.settings().snapshot_window_days, m_proved.as_of)
-                : pqxx::result{};
-        if (!straddled.empty()) {
-            const NamedRow row(straddled[0]);
-            return fmt::format("snapshot {} as of {} falls inside a span of the stored proof", row.text("snapshot_id"),
-                               row.text("as_of"));
+        // extends the proof all the same, and the next that does looks, unless nothing that
+        // decides which snapshots are replayed changed since a run last looked.
+        std::optional<std::string> snapshots_digest;
+        if (m_has_snapshots && m_context.snapshot().proof_request().replays_snapshots) {
+            snapshots_digest = current_snapshots_digest();
+            if (*snapshots_digest != stored.totals.snapshots_digest || !stored.snapshots_as_of_passed) {
+                const auto straddled = m_txn.exec_params(straddled_snapshot_sql,
+                                                         m_context.settings().snapshot_window_days, m_proved.as_of);
+                if (!straddled.empty()) {
+                    const NamedRow row(straddled[0]);
+                    return fmt::format("snapshot {} as of {} falls inside a span of the stored proof",
+                                       row.text("snapshot_id"), row.text("as_of"));
+                }
+            }
         }
         fenced(touched_lines_cte(fence) + delta_groups_sql);
+        m_txn.exec0(account_groups_sql);
         fenced(touched_lines_cte(fence) + delta_currencies_sql);
         m_txn.exec0(touched_breaks_sql);
         m_txn.exec0(carried_defects_sql);
@@ -853,6 +911,10 @@ FROM recon.proof_duplicates s
         m_proved.totals.transactions = txns.rows;
         m_proved.totals.transactions_hash = txns.hash;
         m_proved.totals.booked_transactions += booked_change;
+        if (snapshots_digest) {
+            m_proved.totals.snapshots_digest = *snapshots_digest;
+            m_proved.totals.snapshots_as_of = m_proved.as_of;
+        }
         if (lines.fresh > 0 || txns.fresh > 0) record_max_ids();
         return {};
     }
@@ -861,14 +923,15 @@ FROM recon.proof_duplicates s
                        const std::optional<StoredProof>& stored)
     {
         // Whatever an abandoned incremental attempt wrote is dropped first.
-        for (const char* table :
-             {"proof_mode", "proof_groups_new", "proof_currencies_new", "proof_touched", "proof_changed", "proof_txns",
-              "proof_breaks", "proof_defects", "proof_source_keys", "proof_duplicates"}) {
+        for (const char* table : {"proof_mode", "proof_groups_new", "proof_account_groups_new", "proof_currencies_new",
+                                  "proof_touched", "proof_changed", "proof_txns", "proof_breaks", "proof_defects",
+                                  "proof_source_keys", "proof_duplicates"}) {
             m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
         }
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
         m_txn.exec_params0(full_groups_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
                            tail_from);
+        m_txn.exec0(account_groups_sql);
         const NamedRow totals(m_txn.exec_params1(full_transactions_sql(m_ids.line_image, m_ids.txn_image)));
         // Lines are listed only when the grouping counted some that break a rule (rare).
         if (totals.number("suspect_lines") > 0) m_txn.exec0(defects_sql("true"));
@@ -887,6 +950,9 @@ FROM recon.proof_duplicates s
         m_proved.totals.transactions = totals.number("transactions");
         m_proved.totals.transactions_hash = totals.text("transactions_hash");
         m_proved.totals.booked_transactions = totals.number("booked_transactions");
+        // Its spans are laid around the snapshots chosen now.
+        m_proved.totals.snapshots_digest = m_has_snapshots ? current_snapshots_digest() : std::string();
+        m_proved.totals.snapshots_as_of = m_has_snapshots ? m_proved.as_of : std::string();
         record_max_ids();
     }
 
@@ -952,8 +1018,8 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
 
     const bool full = proved.summary.kind == ProofKind::full;
     if (full) {
-        for (const char* table :
-             {"proof_groups", "proof_currencies", "proof_breaks", "proof_defects", "proof_duplicates", "proof_open"}) {
+        for (const char* table : {"proof_groups", "proof_account_groups", "proof_currencies", "proof_breaks",
+                                  "proof_defects", "proof_duplicates", "proof_open"}) {
             results.exec0(fmt::format("DELETE FROM recon.{}", table));
         }
     } else {
@@ -981,6 +1047,7 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
 )sql");
     }
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
+    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_account_groups_new", results, "recon.proof_account_groups");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_currencies_new", results, "recon.proof_currencies");
     const std::string fresh = full ? "" : " WHERE fresh";
     copy_rows(snapshot,
@@ -1009,19 +1076,22 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
                                lines_hash, transactions, transactions_hash, booked_transactions, max_line_id,
-                               max_txn_id, updated_at)
-VALUES (1, $1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8::numeric, $9, $10::numeric, $11, $12, $13, now())
+                               max_txn_id, snapshots_digest, snapshots_as_of, updated_at)
+VALUES (1, $1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8::numeric, $9, $10::numeric, $11, $12, $13, $14,
+        $15::timestamptz, now())
 ON CONFLICT (id) DO UPDATE SET
     version = EXCLUDED.version, watermark = EXCLUDED.watermark, full_run_id = EXCLUDED.full_run_id,
     full_proof_at = EXCLUDED.full_proof_at, tail_from = EXCLUDED.tail_from, accounts_digest = EXCLUDED.accounts_digest,
     lines = EXCLUDED.lines, lines_hash = EXCLUDED.lines_hash, transactions = EXCLUDED.transactions,
     transactions_hash = EXCLUDED.transactions_hash, booked_transactions = EXCLUDED.booked_transactions,
-    max_line_id = EXCLUDED.max_line_id, max_txn_id = EXCLUDED.max_txn_id, updated_at = now()
+    max_line_id = EXCLUDED.max_line_id, max_txn_id = EXCLUDED.max_txn_id, snapshots_digest = EXCLUDED.snapshots_digest,
+    snapshots_as_of = EXCLUDED.snapshots_as_of, updated_at = now()
 )sql",
                          run_id, proved.summary.watermark, written.full_run_id == 0 ? run_id : written.full_run_id,
                          written.full_proof_at, written.tail_from, written.accounts_digest, written.lines,
                          written.lines_hash, written.transactions, written.transactions_hash,
-                         written.booked_transactions, written.max_line_id, written.max_txn_id);
+                         written.booked_transactions, written.max_line_id, written.max_txn_id, written.snapshots_digest,
+                         written.snapshots_as_of.empty() ? nullptr : written.snapshots_as_of.c_str());
     return true;
 }
 

@@ -13,6 +13,7 @@ namespace reconcile {
 /// verdict, every defective line and duplicated source key, in temporary tables of the run's
 /// snapshot that every A and B check reads:
 ///   pg_temp.proof_groups      account, customer, currency, after, upto, dr, cr, lines, all_lines
+///   pg_temp.proof_account_groups  the same summed over customers: account, currency, after, upto, ...
 ///   pg_temp.proof_currencies  currency, txn_groups
 ///   pg_temp.proof_breaks      txn_id, kind ('unbalanced' | 'misshapen'), currency, debits, credits,
 ///                             lines, debit_lines, credit_lines

@@ -70,8 +70,8 @@ replayed AS MATERIALIZED (
 
 // The same from the proof's groups (checks/proof.hpp): a snapshot's balance is the sum of its
 // key's spans that end at or before its as-of (the proof never lets a span straddle it). A
-// customer's snapshot sums that customer's groups, an account's snapshot every group of the
-// account, summed per instant first.
+// customer's snapshot sums that customer's groups, an account's snapshot the account's groups
+// summed over customers (proof_account_groups), summed per instant first.
 const std::string replayed_from_proof = fmt::format(R"sql(
 numbered AS MATERIALIZED (
     SELECT row_number() OVER () AS n, * FROM chosen
@@ -87,7 +87,7 @@ customer_sums AS (
 ),
 account_spans AS (
     SELECT g.account, g.currency, g.upto, sum({0}) AS delta
-    FROM pg_temp.proof_groups g
+    FROM pg_temp.proof_account_groups g
     JOIN contract.accounts a ON a.account_code::text = g.account
     WHERE g.upto IS NOT NULL AND (g.account, g.currency) IN (SELECT account_code, currency FROM chosen
                                                              WHERE customer_id IS NULL)

@@ -807,12 +807,16 @@ TEST_CASE(
     exec_sql(url, clean_ledger_sql);
     exec_sql(cluster.url("postgres"), "ALTER DATABASE incremental_far SET log_min_duration_statement = 0");
     const auto log_path = cluster.dir() / "postgres.log";
-    const auto fences_logged = [&] {
+    const auto logged = [&](const std::string& statement_text) {
         std::ifstream log(log_path);
         const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-        return std::pair{text.find("row_xmin = ANY ($1::xid[])") != std::string::npos,
-                         text.find("row_xmin::text::bigint - ($1::bigint[])[1]") != std::string::npos};
+        return text.find(statement_text) != std::string::npos;
     };
+    const auto fences_logged = [&] {
+        return std::pair{logged("row_xmin = ANY ($1::xid[])"), logged("row_xmin::text::bigint - ($1::bigint[])[1]")};
+    };
+    // The search for a snapshot inside a stored span, run only when the snapshots changed.
+    const std::string straddle_search = "WHERE g.after < c.as_of AND c.as_of < g.upto";
     const Json first = run(url, "B");
     REQUIRE(proof(first, "kind") == "full");
 
@@ -832,6 +836,7 @@ TEST_CASE(
     CHECK(proof(far, "lines_read") == "2");
     CHECK(proof(far, "transactions_touched") == "1");
     CHECK(fences_logged() == std::pair{false, true});
+    CHECK_FALSE(logged(straddle_search));
     CHECK(variances(far) ==
           sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
                   "expected=258.00 actual=250.00 difference=-8.00",
@@ -845,10 +850,21 @@ TEST_CASE(
                   "expected=306.50 actual=298.50 difference=-8.00"}));
     agrees_with_full(url, "B", far);
 
-    // A run right after lists the few ids since.
+    // A run right after lists the few ids since; a snapshot taken now makes it look for
+    // snapshots inside stored spans (there are none).
     std::filesystem::resize_file(log_path, 0);
-    CHECK(proof(run(url, "B"), "kind") == "incremental");
+    exec_sql(url,
+             "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
+             " VALUES ('CUSTOMER_WALLET', 'C002', 'USD', now() - interval '1 minute', 250.00)");
+    const Json listed = run(url, "B");
+    CHECK(proof(listed, "kind") == "incremental");
     CHECK(fences_logged() == std::pair{true, false});
+    CHECK(logged(straddle_search));
+    Lines expected = variances(far);
+    expected.push_back(
+        "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 snapshot_id=3 "
+        "expected=258.00 actual=250.00 difference=-8.00");
+    CHECK(variances(listed) == sorted(expected));
 
     // Far again, and an old line changed: the comparison with the fence notices it.
     const auto second_jump = cluster.reset_wal({"-x", "2097152"});
@@ -859,6 +875,44 @@ TEST_CASE(
     CHECK(proof(changed, "kind") == "full");
     CHECK(proof(changed, "reason").find("an old line was updated or deleted") != std::string::npos);
     CHECK(fences_logged() == std::pair{false, true});
+}
+
+TEST_CASE("a proof stored before the account groups existed is extended by the next run, not lost")
+{
+    // Migration 0013 adds the stored proof's groups summed over customers and fills them from the
+    // groups already stored: the next run extends that proof and agrees with a full one.
+    const auto db = clean_book_with();
+    first_run(*db, "B");
+    const std::string before = db->query_value("SELECT count(*) FROM recon.proof_account_groups");
+    CHECK(before != "0");
+    db->exec(
+        "DELETE FROM recon.proof_account_groups;"
+        "DELETE FROM recon.schema_migrations WHERE name = '0013_proof_account_groups'");
+    const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(db->url()));
+    REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
+    CHECK(db->query_value("SELECT count(*) FROM recon.proof_account_groups") == before);
+    db->exec(insert_sql({.txn_id = 2901,
+                         .customer = "C002",
+                         .effective_at = "2026-11-30T10:00Z",
+                         .first_line_id = 11,
+                         .debit_account = "BROKER_CASH",
+                         .debit = "8.00",
+                         .credit_account = "CUSTOMER_WALLET",
+                         .credit = "8.00"}));
+    const Json next = run(db->url(), "B");
+    CHECK(proof(next, "kind") == "incremental");
+    CHECK(variances(next) ==
+          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                  "expected=258.00 actual=250.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                  "expected=358.00 actual=350.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                  "expected=308.00 actual=300.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                  "expected=358.00 actual=350.00 difference=-8.00",
+                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                  "expected=306.50 actual=298.50 difference=-8.00"}));
+    agrees_with_full(db->url(), "B", next);
 }
 
 TEST_CASE("incremental trap: an A and a B run store their proofs at the same time")
