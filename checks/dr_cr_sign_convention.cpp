@@ -33,23 +33,15 @@ FROM balances WHERE balance < 0
 ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
 )sql";
 
-// The same balances from the proof's groups (checks/proof.hpp), summed per key.
-const std::string wrong_side_proof_sql = fmt::format(R"sql(
-WITH balances AS (
-    SELECT g.account COLLATE "C" AS account_code, g.customer COLLATE "C" AS customer_id,
-           g.currency COLLATE "C" AS currency, min(a.normal_side::text) AS normal_side, sum({}) AS balance
-    FROM pg_temp.proof_groups g
-    JOIN contract.accounts a ON a.account_code::text = g.account
-    WHERE NOT a.allow_wrong_side
-    GROUP BY 1, 2, 3 HAVING sum(g.lines) > 0
-)
-SELECT 'wrong_side' AS row_kind, account_code::text AS account_code, customer_id::text AS customer_id,
-       currency::text AS currency, normal_side::text AS normal_side, balance::text AS balance,
-       count(*) OVER () AS total
-FROM balances WHERE balance < 0
-ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
-)sql",
-                                                     proof_signed_sql);
+// The same from the proof (checks/proof.hpp), which keeps every key on the wrong side and
+// re-proves only the keys whose lines changed.
+const std::string wrong_side_proof_sql = R"sql(
+SELECT 'wrong_side' AS row_kind, w.account AS account_code, w.customer AS customer_id, w.currency,
+       a.normal_side::text AS normal_side, w.balance::text AS balance, count(*) OVER () AS total
+FROM pg_temp.proof_wrong_sides w
+JOIN contract.accounts a ON a.account_code::text = w.account
+ORDER BY w.balance, w.account COLLATE "C", w.customer COLLATE "C" LIMIT $1
+)sql";
 
 // Exact: each line joined to its transaction (every line probes all transactions).
 const std::string wrong_side_joined_sql = fmt::format(

@@ -74,6 +74,9 @@ CREATE TEMP TABLE IF NOT EXISTS proof_defects ON COMMIT DELETE ROWS AS
 CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_drift (side text, part text, key text, value text) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS proof_dirty_keys (account text, customer text, currency text) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides ON COMMIT DELETE ROWS AS
+    SELECT account, customer, currency, balance, true AS fresh FROM recon.proof_wrong_sides WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
 )sql";
@@ -343,6 +346,53 @@ SELECT account, currency, after, upto, sum(dr), sum(cr), sum(lines), sum(all_lin
 FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3, 4
 )sql";
 
+// Every key on the wrong side of an account that forbids it, from all the new groups (a full proof).
+const std::string full_wrong_sides_sql = fmt::format(R"sql(
+INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
+SELECT g.account, g.customer, g.currency, sum({0}), true
+FROM pg_temp.proof_groups_new g
+JOIN contract.accounts a ON a.account_code::text = g.account
+WHERE NOT a.allow_wrong_side
+GROUP BY g.account, g.customer, g.currency
+HAVING sum(g.lines) > 0 AND sum({0}) < 0
+)sql",
+                                                     proof_signed_sql);
+
+// The keys an incremental run's new groups touch, re-proved from their stored groups (an index
+// search per key; one whose customer is null searches by that, one without a currency reads
+// them all) and the new ones; the stored verdicts of the other keys carried.
+const std::string delta_wrong_sides_sql = fmt::format(R"sql(
+INSERT INTO pg_temp.proof_dirty_keys SELECT DISTINCT account, customer, currency FROM pg_temp.proof_groups_new;
+INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
+SELECT k.account, k.customer, k.currency, s.balance, true
+FROM pg_temp.proof_dirty_keys k
+JOIN contract.accounts a ON a.account_code::text = k.account
+CROSS JOIN LATERAL (
+    SELECT sum({0}) AS balance, sum(g.lines) AS lines
+    FROM (SELECT g.dr, g.cr, g.lines FROM recon.proof_groups g
+          WHERE g.account = k.account AND g.currency = k.currency AND g.customer = k.customer
+          UNION ALL
+          SELECT g.dr, g.cr, g.lines FROM recon.proof_groups g
+          WHERE k.customer IS NULL AND g.account = k.account AND g.currency = k.currency AND g.customer IS NULL
+          UNION ALL
+          SELECT g.dr, g.cr, g.lines FROM recon.proof_groups g
+          WHERE k.currency IS NULL AND g.account = k.account AND g.currency IS NULL
+            AND g.customer IS NOT DISTINCT FROM k.customer
+          UNION ALL
+          SELECT g.dr, g.cr, g.lines FROM pg_temp.proof_groups_new g
+          WHERE g.account = k.account AND g.currency IS NOT DISTINCT FROM k.currency
+            AND g.customer IS NOT DISTINCT FROM k.customer) g
+) s
+WHERE NOT a.allow_wrong_side AND s.lines > 0 AND s.balance < 0;
+INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
+SELECT s.account, s.customer, s.currency, s.balance, false
+FROM recon.proof_wrong_sides s
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_dirty_keys k
+                  WHERE k.account IS NOT DISTINCT FROM s.account AND k.customer IS NOT DISTINCT FROM s.customer
+                    AND k.currency IS NOT DISTINCT FROM s.currency);
+)sql",
+                                                      proof_signed_sql);
+
 const std::string delta_currencies_sql = R"sql(
 INSERT INTO pg_temp.proof_currencies_new (currency, txn_groups)
 SELECT currency, sum(d) FROM (
@@ -456,6 +506,8 @@ SELECT $1, 'account groups', concat_ws('|', account, currency),
        concat_ws('|', sum(dr), sum(cr), sum(lines), sum(all_lines))
 FROM pg_temp.proof_account_groups GROUP BY account, currency
 HAVING sum(all_lines) <> 0 OR sum(dr) <> 0 OR sum(cr) <> 0
+UNION ALL
+SELECT $1, 'wrong sides', concat_ws('|', account, customer, currency), balance::text FROM pg_temp.proof_wrong_sides
 UNION ALL
 SELECT $1, 'currencies', coalesce(currency, ''), sum(txn_groups)::text
 FROM pg_temp.proof_currencies GROUP BY currency HAVING sum(txn_groups) <> 0
@@ -878,6 +930,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         }
         fenced(touched_lines_cte(fence) + delta_groups_sql);
         m_txn.exec0(account_groups_sql);
+        m_txn.exec0(delta_wrong_sides_sql);
         fenced(touched_lines_cte(fence) + delta_currencies_sql);
         m_txn.exec0(touched_breaks_sql);
         m_txn.exec0(carried_defects_sql);
@@ -923,15 +976,17 @@ FROM recon.proof_duplicates s
                        const std::optional<StoredProof>& stored)
     {
         // Whatever an abandoned incremental attempt wrote is dropped first.
-        for (const char* table : {"proof_mode", "proof_groups_new", "proof_account_groups_new", "proof_currencies_new",
-                                  "proof_touched", "proof_changed", "proof_txns", "proof_breaks", "proof_defects",
-                                  "proof_source_keys", "proof_duplicates"}) {
+        for (const char* table :
+             {"proof_mode", "proof_groups_new", "proof_account_groups_new", "proof_currencies_new", "proof_touched",
+              "proof_changed", "proof_txns", "proof_dirty_keys", "proof_wrong_sides", "proof_breaks", "proof_defects",
+              "proof_source_keys", "proof_duplicates"}) {
             m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
         }
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
         m_txn.exec_params0(full_groups_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
                            tail_from);
         m_txn.exec0(account_groups_sql);
+        m_txn.exec0(full_wrong_sides_sql);
         const NamedRow totals(m_txn.exec_params1(full_transactions_sql(m_ids.line_image, m_ids.txn_image)));
         // Lines are listed only when the grouping counted some that break a rule (rare).
         if (totals.number("suspect_lines") > 0) m_txn.exec0(defects_sql("true"));
@@ -1018,8 +1073,8 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
 
     const bool full = proved.summary.kind == ProofKind::full;
     if (full) {
-        for (const char* table : {"proof_groups", "proof_account_groups", "proof_currencies", "proof_breaks",
-                                  "proof_defects", "proof_duplicates", "proof_open"}) {
+        for (const char* table : {"proof_groups", "proof_account_groups", "proof_wrong_sides", "proof_currencies",
+                                  "proof_breaks", "proof_defects", "proof_duplicates", "proof_open"}) {
             results.exec0(fmt::format("DELETE FROM recon.{}", table));
         }
     } else {
@@ -1031,6 +1086,15 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
                   "pg_temp.proof_store_txns");
         results.exec0("DELETE FROM recon.proof_breaks b USING pg_temp.proof_store_txns x WHERE b.txn_id = x.txn_id");
         results.exec0("DELETE FROM recon.proof_defects d USING pg_temp.proof_store_txns x WHERE d.txn_id = x.txn_id");
+        results.exec0(
+            "CREATE TEMP TABLE IF NOT EXISTS proof_store_dirty (account text, customer text, currency text) ON COMMIT "
+            "DROP");
+        copy_rows(snapshot, "SELECT * FROM pg_temp.proof_dirty_keys", results, "pg_temp.proof_store_dirty");
+        results.exec0(R"sql(
+DELETE FROM recon.proof_wrong_sides s USING pg_temp.proof_store_dirty k
+WHERE k.account IS NOT DISTINCT FROM s.account AND k.customer IS NOT DISTINCT FROM s.customer
+  AND k.currency IS NOT DISTINCT FROM s.currency
+)sql");
         // Only a changed row can change whether its transaction is open: a touched one keeps its entry.
         copy_rows(snapshot, "SELECT txn_id::text AS txn_id FROM pg_temp.proof_changed", results,
                   "pg_temp.proof_store_changed");
@@ -1048,6 +1112,10 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
     }
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_account_groups_new", results, "recon.proof_account_groups");
+    copy_rows(snapshot,
+              std::string("SELECT account, customer, currency, balance FROM pg_temp.proof_wrong_sides") +
+                  (full ? "" : " WHERE fresh"),
+              results, "recon.proof_wrong_sides");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_currencies_new", results, "recon.proof_currencies");
     const std::string fresh = full ? "" : " WHERE fresh";
     copy_rows(snapshot,

@@ -877,20 +877,27 @@ TEST_CASE(
     CHECK(fences_logged() == std::pair{false, true});
 }
 
-TEST_CASE("a proof stored before the account groups existed is extended by the next run, not lost")
+TEST_CASE("a proof stored before migration 0013 is dropped by it: the next run proves in full, the one after extends")
 {
-    // Migration 0013 adds the stored proof's groups summed over customers and fills them from the
-    // groups already stored: the next run extends that proof and agrees with a full one.
+    // 0013 adds parts of the stored proof an older proof lacks (the groups summed over customers,
+    // the keys on the wrong side): extending such a proof would miss them.
     const auto db = clean_book_with();
     first_run(*db, "B");
-    const std::string before = db->query_value("SELECT count(*) FROM recon.proof_account_groups");
-    CHECK(before != "0");
-    db->exec(
-        "DELETE FROM recon.proof_account_groups;"
-        "DELETE FROM recon.schema_migrations WHERE name = '0013_proof_account_groups'");
+    db->exec("DELETE FROM recon.schema_migrations WHERE name = '0013_proof_account_groups'");
     const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(db->url()));
     REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
-    CHECK(db->query_value("SELECT count(*) FROM recon.proof_account_groups") == before);
+    CHECK(db->query_value("SELECT count(*) FROM recon.proof_state") == "0");
+    const Lines deposit_variances =
+        sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+                "expected=258.00 actual=250.00 difference=-8.00",
+                "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+                "expected=358.00 actual=350.00 difference=-8.00",
+                "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+                "expected=308.00 actual=300.00 difference=-8.00",
+                "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+                "expected=358.00 actual=350.00 difference=-8.00",
+                "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+                "expected=306.50 actual=298.50 difference=-8.00"});
     db->exec(insert_sql({.txn_id = 2901,
                          .customer = "C002",
                          .effective_at = "2026-11-30T10:00Z",
@@ -899,20 +906,65 @@ TEST_CASE("a proof stored before the account groups existed is extended by the n
                          .debit = "8.00",
                          .credit_account = "CUSTOMER_WALLET",
                          .credit = "8.00"}));
+    const Json upgraded = run(db->url(), "B");
+    CHECK(proof(upgraded, "kind") == "full");
+    CHECK(proof(upgraded, "reason") == "no stored proof yet");
+    CHECK(variances(upgraded) == deposit_variances);
     const Json next = run(db->url(), "B");
     CHECK(proof(next, "kind") == "incremental");
-    CHECK(variances(next) ==
-          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
-                  "expected=258.00 actual=250.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
-                  "expected=358.00 actual=350.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
-                  "expected=308.00 actual=300.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
-                  "expected=358.00 actual=350.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
-                  "expected=306.50 actual=298.50 difference=-8.00"}));
+    CHECK(variances(next) == deposit_variances);
     agrees_with_full(db->url(), "B", next);
+}
+
+TEST_CASE("incremental: a key's wrong-side balance is re-proved when its lines change and carried while they do not")
+{
+    const auto db = clean_book_with();
+    first_run(*db, "A");
+    const Lines overdrawn_c001{
+        "dr_cr_sign_convention: wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001 expected=0.00 "
+        "actual=-51.50 difference=-51.50"};
+    // C001 (48.50 in the wallet) withdraws 100.00.
+    db->exec(insert_sql({.txn_id = 2901,
+                         .customer = "C001",
+                         .effective_at = "2026-11-30T10:00Z",
+                         .first_line_id = 11,
+                         .debit_account = "CUSTOMER_WALLET",
+                         .debit = "100.00",
+                         .credit_account = "BROKER_CASH",
+                         .credit = "100.00"}));
+    const Json overdrawn = run(db->url(), "A");
+    CHECK(proof(overdrawn, "kind") == "incremental");
+    CHECK(variances(overdrawn) == overdrawn_c001);
+    agrees_with_full(db->url(), "A", overdrawn);
+
+    // Another customer's deposit: C001's key is not re-proved, its verdict is carried.
+    db->exec(insert_sql({.txn_id = 2902,
+                         .customer = "C002",
+                         .effective_at = "2026-11-30T11:00Z",
+                         .first_line_id = 13,
+                         .debit_account = "BROKER_CASH",
+                         .debit = "8.00",
+                         .credit_account = "CUSTOMER_WALLET",
+                         .credit = "8.00"}));
+    const Json carried = run(db->url(), "A");
+    CHECK(proof(carried, "kind") == "incremental");
+    CHECK(proof(carried, "transactions_touched") == "1");
+    CHECK(variances(carried) == overdrawn_c001);
+    agrees_with_full(db->url(), "A", carried);
+
+    // C001 deposits 60.00: back on the right side.
+    db->exec(insert_sql({.txn_id = 2903,
+                         .customer = "C001",
+                         .effective_at = "2026-11-30T12:00Z",
+                         .first_line_id = 15,
+                         .debit_account = "BROKER_CASH",
+                         .debit = "60.00",
+                         .credit_account = "CUSTOMER_WALLET",
+                         .credit = "60.00"}));
+    const Json repaid = run(db->url(), "A");
+    CHECK(proof(repaid, "kind") == "incremental");
+    CHECK(variances(repaid).empty());
+    agrees_with_full(db->url(), "A", repaid);
 }
 
 TEST_CASE("incremental trap: an A and a B run store their proofs at the same time")
