@@ -74,7 +74,8 @@ CREATE TEMP TABLE IF NOT EXISTS proof_defects ON COMMIT DELETE ROWS AS
 CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_drift (side text, part text, key text, value text) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS proof_dirty_keys (account text, customer text, currency text) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS proof_dirty_keys (account text, customer text, currency text, dr numeric, cr numeric,
+                                                 lines bigint) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides ON COMMIT DELETE ROWS AS
     SELECT account, customer, currency, balance, true AS fresh FROM recon.proof_wrong_sides WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
@@ -358,11 +359,12 @@ HAVING sum(g.lines) > 0 AND sum({0}) < 0
 )sql",
                                                      proof_signed_sql);
 
-// The keys an incremental run's new groups touch, re-proved from their stored groups (an index
-// search per key; one whose customer is null searches by that, one without a currency reads
-// them all) and the new ones; the stored verdicts of the other keys carried.
+// The keys an incremental run's new groups touch, with the sums they add, re-proved from their
+// stored groups (an index search per key; one whose customer is null searches by that, one
+// without a currency reads them all); the stored verdicts of the other keys carried.
 const std::string delta_wrong_sides_sql = fmt::format(R"sql(
-INSERT INTO pg_temp.proof_dirty_keys SELECT DISTINCT account, customer, currency FROM pg_temp.proof_groups_new;
+INSERT INTO pg_temp.proof_dirty_keys (account, customer, currency, dr, cr, lines)
+SELECT account, customer, currency, sum(dr), sum(cr), sum(lines) FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3;
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
 SELECT k.account, k.customer, k.currency, s.balance, true
 FROM pg_temp.proof_dirty_keys k
@@ -379,9 +381,7 @@ CROSS JOIN LATERAL (
           WHERE k.currency IS NULL AND g.account = k.account AND g.currency IS NULL
             AND g.customer IS NOT DISTINCT FROM k.customer
           UNION ALL
-          SELECT g.dr, g.cr, g.lines FROM pg_temp.proof_groups_new g
-          WHERE g.account = k.account AND g.currency IS NOT DISTINCT FROM k.currency
-            AND g.customer IS NOT DISTINCT FROM k.customer) g
+          SELECT k.dr, k.cr, k.lines) g
 ) s
 WHERE NOT a.allow_wrong_side AND s.lines > 0 AND s.balance < 0;
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
@@ -1089,7 +1089,8 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
         results.exec0(
             "CREATE TEMP TABLE IF NOT EXISTS proof_store_dirty (account text, customer text, currency text) ON COMMIT "
             "DROP");
-        copy_rows(snapshot, "SELECT * FROM pg_temp.proof_dirty_keys", results, "pg_temp.proof_store_dirty");
+        copy_rows(snapshot, "SELECT account, customer, currency FROM pg_temp.proof_dirty_keys", results,
+                  "pg_temp.proof_store_dirty");
         results.exec0(R"sql(
 DELETE FROM recon.proof_wrong_sides s USING pg_temp.proof_store_dirty k
 WHERE k.account IS NOT DISTINCT FROM s.account AND k.customer IS NOT DISTINCT FROM s.customer
