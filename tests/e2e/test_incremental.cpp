@@ -150,6 +150,37 @@ std::string insert_sql(const Posting& p)
     return transaction_sql(p) + ";" + lines_sql(p);
 }
 
+/// C002 deposits 8.00 (lines 11 and 12), dated before any run, without updating the stored
+/// wallet or totals.
+Posting c002_deposit(int txn_id)
+{
+    return {.txn_id = txn_id,
+            .customer = "C002",
+            .effective_at = "2026-11-30T10:00Z",
+            .first_line_id = 11,
+            .debit_account = "BROKER_CASH",
+            .debit = "8.00",
+            .credit_account = "CUSTOMER_WALLET",
+            .credit = "8.00"};
+}
+
+/// What a B run reports on the clean ledger after c002_deposit: C002's wallet and the two
+/// accounts' totals are 8.00 short.
+Lines c002_deposit_b_variances()
+{
+    return sorted(
+        {"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+         "expected=258.00 actual=250.00 difference=-8.00",
+         "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+         "expected=358.00 actual=350.00 difference=-8.00",
+         "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+         "expected=308.00 actual=300.00 difference=-8.00",
+         "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+         "expected=358.00 actual=350.00 difference=-8.00",
+         "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+         "expected=306.50 actual=298.50 difference=-8.00"});
+}
+
 /// A concurrent writer: its own connection and a transaction that stays open until commit().
 class Writer {
 public:
@@ -764,30 +795,13 @@ TEST_CASE("incremental trap: rows more than 2^31 transaction ids old are old row
     CHECK(first["status"] == "ok");
 
     // One new deposit: the run reads it alone, the ten old lines stay old.
-    exec_sql(url, insert_sql({.txn_id = 2801,
-                              .customer = "C002",
-                              .effective_at = "2026-11-30T10:00Z",
-                              .first_line_id = 11,
-                              .debit_account = "BROKER_CASH",
-                              .debit = "8.00",
-                              .credit_account = "CUSTOMER_WALLET",
-                              .credit = "8.00"}));
+    exec_sql(url, insert_sql(c002_deposit(2801)));
     const Json next = run(url, "B");
     CHECK(proof(next, "kind") == "incremental");
     CHECK(proof(next, "reason") == "");
     CHECK(proof(next, "lines_read") == "2");
     CHECK(proof(next, "transactions_touched") == "1");
-    CHECK(variances(next) ==
-          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
-                  "expected=258.00 actual=250.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
-                  "expected=358.00 actual=350.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
-                  "expected=308.00 actual=300.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
-                  "expected=358.00 actual=350.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
-                  "expected=306.50 actual=298.50 difference=-8.00"}));
+    CHECK(variances(next) == c002_deposit_b_variances());
     agrees_with_full(url, "B", next);
 }
 
@@ -823,31 +837,14 @@ TEST_CASE(
     const auto jump = cluster.reset_wal({"-x", "1048576"});
     REQUIRE_MESSAGE(jump.exit_code == 0, (jump.out + jump.err));
     std::filesystem::resize_file(log_path, 0);
-    exec_sql(url, insert_sql({.txn_id = 2801,
-                              .customer = "C002",
-                              .effective_at = "2026-11-30T10:00Z",
-                              .first_line_id = 11,
-                              .debit_account = "BROKER_CASH",
-                              .debit = "8.00",
-                              .credit_account = "CUSTOMER_WALLET",
-                              .credit = "8.00"}));
+    exec_sql(url, insert_sql(c002_deposit(2801)));
     const Json far = run(url, "B");
     CHECK(proof(far, "kind") == "incremental");
     CHECK(proof(far, "lines_read") == "2");
     CHECK(proof(far, "transactions_touched") == "1");
     CHECK(fences_logged() == std::pair{false, true});
     CHECK_FALSE(logged(straddle_search));
-    CHECK(variances(far) ==
-          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
-                  "expected=258.00 actual=250.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
-                  "expected=358.00 actual=350.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
-                  "expected=308.00 actual=300.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
-                  "expected=358.00 actual=350.00 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
-                  "expected=306.50 actual=298.50 difference=-8.00"}));
+    CHECK(variances(far) == c002_deposit_b_variances());
     agrees_with_full(url, "B", far);
 
     // A run right after lists the few ids since; a snapshot taken now makes it look for
@@ -887,32 +884,14 @@ TEST_CASE("a proof stored before migration 0013 is dropped by it: the next run p
     const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(db->url()));
     REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
     CHECK(db->query_value("SELECT count(*) FROM recon.proof_state") == "0");
-    const Lines deposit_variances =
-        sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
-                "expected=258.00 actual=250.00 difference=-8.00",
-                "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
-                "expected=358.00 actual=350.00 difference=-8.00",
-                "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
-                "expected=308.00 actual=300.00 difference=-8.00",
-                "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
-                "expected=358.00 actual=350.00 difference=-8.00",
-                "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
-                "expected=306.50 actual=298.50 difference=-8.00"});
-    db->exec(insert_sql({.txn_id = 2901,
-                         .customer = "C002",
-                         .effective_at = "2026-11-30T10:00Z",
-                         .first_line_id = 11,
-                         .debit_account = "BROKER_CASH",
-                         .debit = "8.00",
-                         .credit_account = "CUSTOMER_WALLET",
-                         .credit = "8.00"}));
+    db->exec(insert_sql(c002_deposit(2901)));
     const Json upgraded = run(db->url(), "B");
     CHECK(proof(upgraded, "kind") == "full");
     CHECK(proof(upgraded, "reason") == "no stored proof yet");
-    CHECK(variances(upgraded) == deposit_variances);
+    CHECK(variances(upgraded) == c002_deposit_b_variances());
     const Json next = run(db->url(), "B");
     CHECK(proof(next, "kind") == "incremental");
-    CHECK(variances(next) == deposit_variances);
+    CHECK(variances(next) == c002_deposit_b_variances());
     agrees_with_full(db->url(), "B", next);
 }
 
@@ -923,48 +902,37 @@ TEST_CASE("incremental: a key's wrong-side balance is re-proved when its lines c
     const Lines overdrawn_c001{
         "dr_cr_sign_convention: wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001 expected=0.00 "
         "actual=-51.50 difference=-51.50"};
+    // Each posting, then an A run that extends the proof and agrees with a full one.
+    const auto post_and_prove = [&](const Posting& posting) {
+        db->exec(insert_sql(posting));
+        const Json proved = run(db->url(), "A");
+        CHECK(proof(proved, "kind") == "incremental");
+        agrees_with_full(db->url(), "A", proved);
+        return variances(proved);
+    };
     // C001 (48.50 in the wallet) withdraws 100.00.
-    db->exec(insert_sql({.txn_id = 2901,
-                         .customer = "C001",
-                         .effective_at = "2026-11-30T10:00Z",
-                         .first_line_id = 11,
-                         .debit_account = "CUSTOMER_WALLET",
-                         .debit = "100.00",
-                         .credit_account = "BROKER_CASH",
-                         .credit = "100.00"}));
-    const Json overdrawn = run(db->url(), "A");
-    CHECK(proof(overdrawn, "kind") == "incremental");
-    CHECK(variances(overdrawn) == overdrawn_c001);
-    agrees_with_full(db->url(), "A", overdrawn);
-
+    CHECK(post_and_prove({.txn_id = 2901,
+                          .customer = "C001",
+                          .effective_at = "2026-11-30T10:00Z",
+                          .first_line_id = 11,
+                          .debit_account = "CUSTOMER_WALLET",
+                          .debit = "100.00",
+                          .credit_account = "BROKER_CASH",
+                          .credit = "100.00"}) == overdrawn_c001);
     // Another customer's deposit: C001's key is not re-proved, its verdict is carried.
-    db->exec(insert_sql({.txn_id = 2902,
-                         .customer = "C002",
-                         .effective_at = "2026-11-30T11:00Z",
-                         .first_line_id = 13,
-                         .debit_account = "BROKER_CASH",
-                         .debit = "8.00",
-                         .credit_account = "CUSTOMER_WALLET",
-                         .credit = "8.00"}));
-    const Json carried = run(db->url(), "A");
-    CHECK(proof(carried, "kind") == "incremental");
-    CHECK(proof(carried, "transactions_touched") == "1");
-    CHECK(variances(carried) == overdrawn_c001);
-    agrees_with_full(db->url(), "A", carried);
-
+    Posting deposit = c002_deposit(2902);
+    deposit.first_line_id = 13;
+    CHECK(post_and_prove(deposit) == overdrawn_c001);
     // C001 deposits 60.00: back on the right side.
-    db->exec(insert_sql({.txn_id = 2903,
-                         .customer = "C001",
-                         .effective_at = "2026-11-30T12:00Z",
-                         .first_line_id = 15,
-                         .debit_account = "BROKER_CASH",
-                         .debit = "60.00",
-                         .credit_account = "CUSTOMER_WALLET",
-                         .credit = "60.00"}));
-    const Json repaid = run(db->url(), "A");
-    CHECK(proof(repaid, "kind") == "incremental");
-    CHECK(variances(repaid).empty());
-    agrees_with_full(db->url(), "A", repaid);
+    CHECK(post_and_prove({.txn_id = 2903,
+                          .customer = "C001",
+                          .effective_at = "2026-11-30T12:00Z",
+                          .first_line_id = 15,
+                          .debit_account = "BROKER_CASH",
+                          .debit = "60.00",
+                          .credit_account = "CUSTOMER_WALLET",
+                          .credit = "60.00"})
+              .empty());
 }
 
 TEST_CASE("incremental trap: an A and a B run store their proofs at the same time")
