@@ -76,8 +76,7 @@ CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
 CREATE TEMP TABLE IF NOT EXISTS proof_drift (side text, part text, key text, value text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_dirty_keys (account text, customer text, currency text, dr numeric, cr numeric,
                                                  lines bigint) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides ON COMMIT DELETE ROWS AS
-    SELECT account, customer, currency, balance, true AS fresh FROM recon.proof_wrong_sides WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides (LIKE recon.proof_wrong_sides) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
 )sql";
@@ -349,8 +348,8 @@ FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3, 4
 
 // Every key on the wrong side of an account that forbids it, from all the new groups (a full proof).
 const std::string full_wrong_sides_sql = fmt::format(R"sql(
-INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
-SELECT g.account, g.customer, g.currency, sum({0}), true
+INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
+SELECT g.account, g.customer, g.currency, sum({0})
 FROM pg_temp.proof_groups_new g
 JOIN contract.accounts a ON a.account_code::text = g.account
 WHERE NOT a.allow_wrong_side
@@ -365,8 +364,8 @@ HAVING sum(g.lines) > 0 AND sum({0}) < 0
 const std::string delta_wrong_sides_sql = fmt::format(R"sql(
 INSERT INTO pg_temp.proof_dirty_keys (account, customer, currency, dr, cr, lines)
 SELECT account, customer, currency, sum(dr), sum(cr), sum(lines) FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3;
-INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
-SELECT k.account, k.customer, k.currency, s.balance, true
+INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
+SELECT k.account, k.customer, k.currency, s.balance
 FROM pg_temp.proof_dirty_keys k
 JOIN contract.accounts a ON a.account_code::text = k.account
 CROSS JOIN LATERAL (
@@ -384,8 +383,8 @@ CROSS JOIN LATERAL (
           SELECT k.dr, k.cr, k.lines) g
 ) s
 WHERE NOT a.allow_wrong_side AND s.lines > 0 AND s.balance < 0;
-INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance, fresh)
-SELECT s.account, s.customer, s.currency, s.balance, false
+INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
+SELECT s.account, s.customer, s.currency, s.balance
 FROM recon.proof_wrong_sides s
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_dirty_keys k
                   WHERE k.account IS NOT DISTINCT FROM s.account AND k.customer IS NOT DISTINCT FROM s.customer
@@ -1073,8 +1072,8 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
 
     const bool full = proved.summary.kind == ProofKind::full;
     if (full) {
-        for (const char* table : {"proof_groups", "proof_account_groups", "proof_wrong_sides", "proof_currencies",
-                                  "proof_breaks", "proof_defects", "proof_duplicates", "proof_open"}) {
+        for (const char* table : {"proof_groups", "proof_account_groups", "proof_currencies", "proof_breaks",
+                                  "proof_defects", "proof_duplicates", "proof_open"}) {
             results.exec0(fmt::format("DELETE FROM recon.{}", table));
         }
     } else {
@@ -1086,16 +1085,6 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
                   "pg_temp.proof_store_txns");
         results.exec0("DELETE FROM recon.proof_breaks b USING pg_temp.proof_store_txns x WHERE b.txn_id = x.txn_id");
         results.exec0("DELETE FROM recon.proof_defects d USING pg_temp.proof_store_txns x WHERE d.txn_id = x.txn_id");
-        results.exec0(
-            "CREATE TEMP TABLE IF NOT EXISTS proof_store_dirty (account text, customer text, currency text) ON COMMIT "
-            "DROP");
-        copy_rows(snapshot, "SELECT account, customer, currency FROM pg_temp.proof_dirty_keys", results,
-                  "pg_temp.proof_store_dirty");
-        results.exec0(R"sql(
-DELETE FROM recon.proof_wrong_sides s USING pg_temp.proof_store_dirty k
-WHERE k.account IS NOT DISTINCT FROM s.account AND k.customer IS NOT DISTINCT FROM s.customer
-  AND k.currency IS NOT DISTINCT FROM s.currency
-)sql");
         // Only a changed row can change whether its transaction is open: a touched one keeps its entry.
         copy_rows(snapshot, "SELECT txn_id::text AS txn_id FROM pg_temp.proof_changed", results,
                   "pg_temp.proof_store_changed");
@@ -1113,10 +1102,9 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
     }
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_account_groups_new", results, "recon.proof_account_groups");
-    copy_rows(snapshot,
-              std::string("SELECT account, customer, currency, balance FROM pg_temp.proof_wrong_sides") +
-                  (full ? "" : " WHERE fresh"),
-              results, "recon.proof_wrong_sides");
+    // Every run reads all the keys on the wrong side (the check counts them): rewritten whole.
+    results.exec0("DELETE FROM recon.proof_wrong_sides");
+    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_wrong_sides", results, "recon.proof_wrong_sides");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_currencies_new", results, "recon.proof_currencies");
     const std::string fresh = full ? "" : " WHERE fresh";
     copy_rows(snapshot,
