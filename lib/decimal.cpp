@@ -343,7 +343,7 @@ void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::optio
     }
 }
 
-void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::string>> texts)
+void align_decimal_texts(const std::vector<std::reference_wrapper<std::string>>& texts)
 {
     int finest = 0;
     for (const std::string& text : texts) finest = std::max(finest, decimal_text_scale(text).value_or(0));

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace reconcile {
 
@@ -100,6 +101,6 @@ std::optional<int> decimal_text_scale(std::string_view text);
 /// never parsed into a Decimal). Null texts and texts that are not plain decimals ("DR|CR") are
 /// left as they are and do not count.
 void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::optional<std::string>>> texts);
-void align_decimal_texts(std::initializer_list<std::reference_wrapper<std::string>> texts);
+void align_decimal_texts(const std::vector<std::reference_wrapper<std::string>>& texts);
 
 }  // namespace reconcile
