@@ -30,8 +30,11 @@ constexpr std::string_view gtn = "GTN";
 constexpr int page_width = 100;
 /// The institution assertion lives an hour, as GTN's SDK makes it.
 constexpr std::int64_t assertion_lifetime_seconds = 3600;
-/// A token this close to its expiry is renewed before use.
-constexpr std::chrono::seconds renew_margin{30};
+/// An access token this close to its expiry is renewed before use, and a refresh token this
+/// close to its own is not used (a new assertion instead): GTN's SDK renews with 100 s left and
+/// gives up a refresh token with 50 s left.
+constexpr std::chrono::seconds renew_margin{100};
+constexpr std::chrono::seconds refresh_margin{50};
 
 /// Standard base64 (with padding) for the Basic header.
 std::string base64_encode(const std::string& text)
@@ -159,13 +162,13 @@ private:
         const std::lock_guard<std::mutex> guard(m_token_mutex);
         if (m_exchange_error) throw BrokerError(m_exchange_scope, *m_exchange_error);
         const auto now = std::chrono::system_clock::now();
-        const auto fresh = [&](const std::optional<Timestamp>& expires) {
-            return !expires || now + renew_margin < *expires;
+        const auto fresh = [&](const std::optional<Timestamp>& expires, std::chrono::seconds margin) {
+            return !expires || now + margin < *expires;
         };
-        if (!m_token.access_token.empty() && m_token.access_token != stale && fresh(m_token.expires_at)) {
+        if (!m_token.access_token.empty() && m_token.access_token != stale && fresh(m_token.expires_at, renew_margin)) {
             return m_token.access_token;
         }
-        if (m_token.refresh_token && fresh(m_token.refresh_expires_at)) {
+        if (m_token.refresh_token && fresh(m_token.refresh_expires_at, refresh_margin)) {
             try {
                 m_token = token_call(gtn_api::refresh_path, {{"refreshToken", *m_token.refresh_token}}, false);
                 return m_token.access_token;

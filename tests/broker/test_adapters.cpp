@@ -207,9 +207,9 @@ TEST_CASE("GTN: 1123 (busy) on the token and refresh calls is retried like any c
 TEST_CASE("GTN: a token about to expire is refreshed before it is used, never refused")
 {
     auto fixture = gtn_fixture();
-    // Every access token lives 20 s: inside the renew margin from the moment it is issued, so
-    // each use finds it about to expire. The refresh tokens live an hour.
-    fixture["gtn"]["token_ttl_seconds"] = 20;
+    // Every access token lives 90 s: inside the renew margin of GTN's SDK (100 s) from the moment
+    // it is issued, so each use finds it about to expire. The refresh tokens live an hour.
+    fixture["gtn"]["token_ttl_seconds"] = 90;
     fixture["gtn"]["refresh_ttl_seconds"] = 3600;
     FakeBroker broker(fixture);
     const Settings settings = settings_for(broker, {{"RECON_BROKER_CONCURRENCY", "1"}});
@@ -227,6 +227,26 @@ TEST_CASE("GTN: a token about to expire is refreshed before it is used, never re
     CHECK(stats["requests"]["POST gtn refresh"] == 5);
     CHECK(stats["unauthorised"] == 0);  // no page was refused as unauthorised
     CHECK(health_of(hub, "GTN").retries == 0);
+}
+
+TEST_CASE("GTN: a refresh token about to expire is not used: the client asserts again")
+{
+    auto fixture = gtn_fixture();
+    // Access tokens live 90 s (renewed before every use) and refresh tokens 40 s: inside the 50 s
+    // in which GTN's SDK gives a refresh token up, so every renewal is a new assertion.
+    fixture["gtn"]["token_ttl_seconds"] = 90;
+    fixture["gtn"]["refresh_ttl_seconds"] = 40;
+    FakeBroker broker(fixture);
+    const Settings settings = settings_for(broker, {{"RECON_BROKER_CONCURRENCY", "1"}});
+    BrokerHub hub(settings.brokers);
+    const auto fetched = hub.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash, BrokerData::positions});
+    REQUIRE(fetched.failed == 0);
+    const auto stats = broker.stats();
+    // Four pages (cash 1, securities 3): each with a token from a new assertion.
+    CHECK(stats["token_exchanges"] == 4);
+    CHECK(stats["token_refreshes"] == 0);
+    CHECK_FALSE(stats["requests"].contains("POST gtn refresh"));
+    CHECK(stats["unauthorised"] == 0);
 }
 
 TEST_CASE("GTN assertion: iss, instCode, userId as configured; exp is iat + 3600 (an hour, as GTN's SDK)")
