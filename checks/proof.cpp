@@ -1156,21 +1156,31 @@ ON CONFLICT (id) DO UPDATE SET
 
 std::string chosen_snapshots_ctes(std::string_view source)
 {
-    // The latest per key and the key ids share one sort, in the C collation: identity, not
-    // linguistic order, matters here.
+    // Each key's latest as-of and its id come from one hashed grouping joined back, not from
+    // window functions over a sort of every snapshot by its three text keys (the first barely
+    // varies, so the sort compares whole strings: 700 ms of 1.7 s at 204,000 snapshots). A null
+    // key part is a value of its own, as PARTITION BY groups it: the match keys are prefixed.
     return fmt::format(R"sql(
-ranked AS (
+ranked AS MATERIALIZED (
     SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
            currency::text AS currency, as_of, balance,
-           max(as_of) FILTER (WHERE as_of <= $2::timestamptz)
-               OVER (PARTITION BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
-                                  currency::text COLLATE "C") AS latest,
-           dense_rank() OVER (ORDER BY account_code::text COLLATE "C", customer_id::text COLLATE "C",
-                                       currency::text COLLATE "C") AS key_id
+           coalesce('v' || account_code::text, 'n') AS account_match,
+           coalesce('v' || customer_id::text, 'n') AS customer_match,
+           coalesce('v' || currency::text, 'n') AS currency_match
     FROM {}
 ),
+snapshot_key_ids AS MATERIALIZED (
+    SELECT account_match, customer_match, currency_match, latest, row_number() OVER () AS key_id
+    FROM (SELECT account_match, customer_match, currency_match,
+                 max(as_of) FILTER (WHERE as_of <= $2::timestamptz) AS latest
+          FROM ranked GROUP BY 1, 2, 3) k
+),
 chosen AS MATERIALIZED (
-    SELECT * FROM ranked WHERE as_of <= $2::timestamptz AND as_of >= latest - make_interval(days => $1::int)
+    SELECT r.snapshot_id, r.account_code, r.customer_id, r.currency, r.as_of, r.balance, k.latest, k.key_id
+    FROM ranked r
+    JOIN snapshot_key_ids k ON k.account_match = r.account_match AND k.customer_match = r.customer_match
+                           AND k.currency_match = r.currency_match
+    WHERE r.as_of <= $2::timestamptz AND r.as_of >= k.latest - make_interval(days => $1::int)
 ))sql",
                        source);
 }

@@ -46,10 +46,10 @@ const Proof& proof(CheckContext& context);
 
 /// The rule of which balance snapshots are replayed, for snapshot_reconcile, the proof's cut-offs
 /// and its test for a snapshot inside a stored span: the CTEs `ranked` (every snapshot of
-/// `source`, a relation with the columns of contract.balance_snapshots, as text keys with its
-/// key's latest as-of up to the run's, `latest`, and a dense key id, `key_id`) and `chosen` (the
-/// latest snapshot per (account, customer, currency) up to the run's as-of, $2, and those within
-/// $1 days before it), without WITH or a trailing comma.
+/// `source`, a relation with the columns of contract.balance_snapshots, with text keys) and
+/// `chosen` (the latest snapshot per (account, customer, currency) up to the run's as-of, $2,
+/// and those within $1 days before it, each with its key's latest as-of, `latest`, and an id of
+/// its key, `key_id`), without WITH or a trailing comma.
 std::string chosen_snapshots_ctes(std::string_view source);
 
 /// The signed balance of a proof_groups row `g` in the direction of account `a`'s normal side
