@@ -74,8 +74,16 @@ CREATE TEMP TABLE IF NOT EXISTS proof_defects ON COMMIT DELETE ROWS AS
 CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_drift (side text, part text, key text, value text) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS proof_dirty_keys (account text, customer text, currency text, dr numeric, cr numeric,
-                                                 lines bigint) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS proof_keys_new (LIKE recon.proof_keys) ON COMMIT DELETE ROWS;
+CREATE OR REPLACE TEMP VIEW proof_keys AS
+    SELECT s.account, s.customer, s.currency, s.dr, s.cr, s.lines, s.all_lines FROM recon.proof_keys s
+    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_keys_new k
+                      WHERE coalesce('v' || k.account, 'n') = coalesce('v' || s.account, 'n')
+                        AND coalesce('v' || k.customer, 'n') = coalesce('v' || s.customer, 'n')
+                        AND coalesce('v' || k.currency, 'n') = coalesce('v' || s.currency, 'n'))
+    UNION ALL
+    SELECT account, customer, currency, dr, cr, lines, all_lines FROM pg_temp.proof_keys_new;
 CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides (LIKE recon.proof_wrong_sides) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
@@ -346,51 +354,41 @@ SELECT account, currency, after, upto, sum(dr), sum(cr), sum(lines), sum(all_lin
 FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3, 4
 )sql";
 
-// Every key on the wrong side of an account that forbids it, from all the new groups (a full proof).
-const std::string full_wrong_sides_sql = fmt::format(R"sql(
-INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
-SELECT g.account, g.customer, g.currency, sum({0})
-FROM pg_temp.proof_groups_new g
-JOIN contract.accounts a ON a.account_code::text = g.account
-WHERE NOT a.allow_wrong_side
-GROUP BY g.account, g.customer, g.currency
-HAVING sum(g.lines) > 0 AND sum({0}) < 0
-)sql",
-                                                     proof_signed_sql);
+// The figures of every key the new groups touch: what the stored proof holds of it (an
+// incremental run) plus what the new groups add; every key, in a full proof. A key is matched
+// with its null parts as values, by a hash join.
+const std::string keys_sql = R"sql(
+INSERT INTO pg_temp.proof_keys_new (account, customer, currency, dr, cr, lines, all_lines)
+SELECT d.account, d.customer, d.currency, coalesce(s.dr, 0) + d.dr, coalesce(s.cr, 0) + d.cr,
+       coalesce(s.lines, 0) + d.lines, coalesce(s.all_lines, 0) + d.all_lines
+FROM (SELECT account, customer, currency, sum(dr) AS dr, sum(cr) AS cr, sum(lines) AS lines,
+             sum(all_lines) AS all_lines
+      FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3) d
+LEFT JOIN (SELECT * FROM recon.proof_keys WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)) s
+       ON coalesce('v' || s.account, 'n') = coalesce('v' || d.account, 'n')
+      AND coalesce('v' || s.customer, 'n') = coalesce('v' || d.customer, 'n')
+      AND coalesce('v' || s.currency, 'n') = coalesce('v' || d.currency, 'n')
+)sql";
 
-// The keys an incremental run's new groups touch, with the sums they add, re-proved from their
-// stored groups (an index search per key; one whose customer is null searches by that, one
-// without a currency reads them all); the stored verdicts of the other keys carried.
-const std::string delta_wrong_sides_sql = fmt::format(R"sql(
-INSERT INTO pg_temp.proof_dirty_keys (account, customer, currency, dr, cr, lines)
-SELECT account, customer, currency, sum(dr), sum(cr), sum(lines) FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3;
+// Every key on the wrong side of an account that forbids it, of the keys just summed; an
+// incremental run carries the stored verdicts of the keys it did not touch.
+const std::string wrong_sides_sql = fmt::format(R"sql(
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
-SELECT k.account, k.customer, k.currency, s.balance
-FROM pg_temp.proof_dirty_keys k
-JOIN contract.accounts a ON a.account_code::text = k.account
-CROSS JOIN LATERAL (
-    SELECT sum({0}) AS balance, sum(g.lines) AS lines
-    FROM (SELECT g.dr, g.cr, g.lines FROM recon.proof_groups g
-          WHERE g.account = k.account AND g.currency = k.currency AND g.customer = k.customer
-          UNION ALL
-          SELECT g.dr, g.cr, g.lines FROM recon.proof_groups g
-          WHERE k.customer IS NULL AND g.account = k.account AND g.currency = k.currency AND g.customer IS NULL
-          UNION ALL
-          SELECT g.dr, g.cr, g.lines FROM recon.proof_groups g
-          WHERE k.currency IS NULL AND g.account = k.account AND g.currency IS NULL
-            AND g.customer IS NOT DISTINCT FROM k.customer
-          UNION ALL
-          SELECT k.dr, k.cr, k.lines) g
-) s
-WHERE NOT a.allow_wrong_side AND s.lines > 0 AND s.balance < 0;
+SELECT g.account, g.customer, g.currency, {0}
+FROM pg_temp.proof_keys_new g
+JOIN contract.accounts a ON a.account_code::text = g.account
+WHERE NOT a.allow_wrong_side AND g.lines > 0 AND {0} < 0
+)sql",
+                                                proof_signed_sql);
+
+const std::string carried_wrong_sides_sql = R"sql(
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
 SELECT s.account, s.customer, s.currency, s.balance
 FROM recon.proof_wrong_sides s
-WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_dirty_keys k
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.proof_keys_new k
                   WHERE k.account IS NOT DISTINCT FROM s.account AND k.customer IS NOT DISTINCT FROM s.customer
-                    AND k.currency IS NOT DISTINCT FROM s.currency);
-)sql",
-                                                      proof_signed_sql);
+                    AND k.currency IS NOT DISTINCT FROM s.currency)
+)sql";
 
 const std::string delta_currencies_sql = R"sql(
 INSERT INTO pg_temp.proof_currencies_new (currency, txn_groups)
@@ -505,6 +503,9 @@ SELECT $1, 'account groups', concat_ws('|', account, currency),
        concat_ws('|', sum(dr), sum(cr), sum(lines), sum(all_lines))
 FROM pg_temp.proof_account_groups GROUP BY account, currency
 HAVING sum(all_lines) <> 0 OR sum(dr) <> 0 OR sum(cr) <> 0
+UNION ALL
+SELECT $1, 'keys', concat_ws('|', account, customer, currency), concat_ws('|', dr, cr, lines, all_lines)
+FROM pg_temp.proof_keys WHERE all_lines <> 0 OR dr <> 0 OR cr <> 0
 UNION ALL
 SELECT $1, 'wrong sides', concat_ws('|', account, customer, currency), balance::text FROM pg_temp.proof_wrong_sides
 UNION ALL
@@ -929,7 +930,9 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         }
         fenced(touched_lines_cte(fence) + delta_groups_sql);
         m_txn.exec0(account_groups_sql);
-        m_txn.exec0(delta_wrong_sides_sql);
+        m_txn.exec0(keys_sql);
+        m_txn.exec0(wrong_sides_sql);
+        m_txn.exec0(carried_wrong_sides_sql);
         fenced(touched_lines_cte(fence) + delta_currencies_sql);
         m_txn.exec0(touched_breaks_sql);
         m_txn.exec0(carried_defects_sql);
@@ -975,17 +978,17 @@ FROM recon.proof_duplicates s
                        const std::optional<StoredProof>& stored)
     {
         // Whatever an abandoned incremental attempt wrote is dropped first.
-        for (const char* table :
-             {"proof_mode", "proof_groups_new", "proof_account_groups_new", "proof_currencies_new", "proof_touched",
-              "proof_changed", "proof_txns", "proof_dirty_keys", "proof_wrong_sides", "proof_breaks", "proof_defects",
-              "proof_source_keys", "proof_duplicates"}) {
+        for (const char* table : {"proof_mode", "proof_groups_new", "proof_account_groups_new", "proof_currencies_new",
+                                  "proof_touched", "proof_changed", "proof_txns", "proof_keys_new", "proof_wrong_sides",
+                                  "proof_breaks", "proof_defects", "proof_source_keys", "proof_duplicates"}) {
             m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
         }
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
         m_txn.exec_params0(full_groups_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
                            tail_from);
         m_txn.exec0(account_groups_sql);
-        m_txn.exec0(full_wrong_sides_sql);
+        m_txn.exec0(keys_sql);
+        m_txn.exec0(wrong_sides_sql);
         const NamedRow totals(m_txn.exec_params1(full_transactions_sql(m_ids.line_image, m_ids.txn_image)));
         // Lines are listed only when the grouping counted some that break a rule (rare).
         if (totals.number("suspect_lines") > 0) m_txn.exec0(defects_sql("true"));
@@ -1072,8 +1075,8 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
 
     const bool full = proved.summary.kind == ProofKind::full;
     if (full) {
-        for (const char* table : {"proof_groups", "proof_account_groups", "proof_currencies", "proof_breaks",
-                                  "proof_defects", "proof_duplicates", "proof_open"}) {
+        for (const char* table : {"proof_groups", "proof_account_groups", "proof_keys", "proof_currencies",
+                                  "proof_breaks", "proof_defects", "proof_duplicates", "proof_open"}) {
             results.exec0(fmt::format("DELETE FROM recon.{}", table));
         }
     } else {
@@ -1102,6 +1105,16 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
     }
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_account_groups_new", results, "recon.proof_account_groups");
+    // A summed key replaces its stored row (none, once its lines all left it).
+    results.exec0("CREATE TEMP TABLE IF NOT EXISTS proof_store_sums (LIKE recon.proof_keys) ON COMMIT DROP");
+    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_keys_new", results, "pg_temp.proof_store_sums");
+    results.exec0(R"sql(
+DELETE FROM recon.proof_keys s USING pg_temp.proof_store_sums k
+WHERE coalesce('v' || k.account, 'n') = coalesce('v' || s.account, 'n')
+  AND coalesce('v' || k.customer, 'n') = coalesce('v' || s.customer, 'n')
+  AND coalesce('v' || k.currency, 'n') = coalesce('v' || s.currency, 'n');
+INSERT INTO recon.proof_keys SELECT * FROM pg_temp.proof_store_sums WHERE all_lines <> 0 OR dr <> 0 OR cr <> 0;
+)sql");
     // Every run reads all the keys on the wrong side (the check counts them): rewritten whole.
     results.exec0("DELETE FROM recon.proof_wrong_sides");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_wrong_sides", results, "recon.proof_wrong_sides");

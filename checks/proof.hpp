@@ -14,6 +14,8 @@ namespace reconcile {
 /// snapshot that every A and B check reads:
 ///   pg_temp.proof_groups      account, customer, currency, after, upto, dr, cr, lines, all_lines
 ///   pg_temp.proof_account_groups  the same summed over customers: account, currency, after, upto, ...
+///   pg_temp.proof_keys        the same summed over spans, one row per key: account, customer,
+///                             currency, dr, cr, lines, all_lines
 ///   pg_temp.proof_currencies  currency, txn_groups
 ///   pg_temp.proof_wrong_sides every key whose balance is on the wrong side of an account that
 ///                             forbids it: account, customer, currency, balance (below zero)

@@ -34,14 +34,13 @@ derived AS MATERIALIZED (
 )sql",
                                                      booked_statuses_sql);
 
-// ... or from the proof's groups (checks/proof.hpp): the same sums, summed per key.
+// ... or from the proof's sums per key (checks/proof.hpp): the same figures, one row per key.
 const std::string derived_from_proof = fmt::format(R"sql(
 derived AS MATERIALIZED (
-    SELECT g.customer AS customer_id, g.account AS account_code, g.currency AS currency, sum({}) AS balance,
-           sum(g.lines) AS lines
-    FROM pg_temp.proof_groups g
+    SELECT g.customer AS customer_id, g.account AS account_code, g.currency AS currency, {} AS balance, g.lines
+    FROM pg_temp.proof_keys g
     JOIN wallet_accounts a ON a.account_code = g.account
-    GROUP BY 1, 2, 3 HAVING sum(g.lines) > 0
+    WHERE g.lines > 0
 ),
 )sql",
                                                    proof_signed_sql);

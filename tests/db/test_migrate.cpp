@@ -87,12 +87,13 @@ TEST_CASE("a book at engine 0009 upgrades with the later migrations, in name ord
     for (const auto& migration : embedded_migrations()) {
         if (migration.set == "engine") engine.emplace_back(migration.name);
     }
-    REQUIRE(engine.size() >= 5);
-    CHECK(engine[engine.size() - 5] == "0009_run_scope");
-    CHECK(engine[engine.size() - 4] == "0010_variance_actions");
-    CHECK(engine[engine.size() - 3] == "0011_broker_counts");
-    CHECK(engine[engine.size() - 2] == "0012_proof_state");
-    CHECK(engine.back() == "0013_proof_account_groups");
+    REQUIRE(engine.size() >= 6);
+    CHECK(engine[engine.size() - 6] == "0009_run_scope");
+    CHECK(engine[engine.size() - 5] == "0010_variance_actions");
+    CHECK(engine[engine.size() - 4] == "0011_broker_counts");
+    CHECK(engine[engine.size() - 3] == "0012_proof_state");
+    CHECK(engine[engine.size() - 2] == "0013_proof_account_groups");
+    CHECK(engine.back() == "0014_proof_keys");
     // Back to the schema of a book migrated before 0010 existed.
     {
         pqxx::connection connection(db.url());
@@ -103,16 +104,18 @@ TEST_CASE("a book at engine 0009 upgrades with the later migrations, in name ord
             "DROP TRIGGER broker_health_count ON recon.broker_health; DROP FUNCTION recon.count_broker_health();"
             "DROP TABLE recon.broker_counts;"
             "DROP TABLE recon.proof_state, recon.proof_groups, recon.proof_currencies, recon.proof_breaks,"
-            " recon.proof_defects, recon.proof_duplicates, recon.proof_open, recon.proof_account_groups;"
+            " recon.proof_defects, recon.proof_duplicates, recon.proof_open, recon.proof_account_groups,"
+            " recon.proof_keys;"
             "DELETE FROM recon.schema_migrations"
             " WHERE name IN ('0010_variance_actions', '0011_broker_counts', '0012_proof_state',"
-            " '0013_proof_account_groups')");
+            " '0013_proof_account_groups', '0014_proof_keys')");
         txn.commit();
     }
     CHECK(exit_code_of([&] { verify_book(session, "uae"); }) == ExitCode::config);
     const auto upgrade = apply_migrations(session, "uae", false);
     CHECK(upgrade.applied == std::vector<std::string>{"engine/0010_variance_actions", "engine/0011_broker_counts",
-                                                      "engine/0012_proof_state", "engine/0013_proof_account_groups"});
+                                                      "engine/0012_proof_state", "engine/0013_proof_account_groups",
+                                                      "engine/0014_proof_keys"});
     CHECK_NOTHROW(verify_book(session, "uae"));
     CHECK(value(db.url(), "SELECT count(*) FROM recon.variance_acknowledgements") == "0");
 }

@@ -19,7 +19,9 @@
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <sstream>
 
+#include "lib/decimal.hpp"
 #include "tests/db/fixture.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/cluster.hpp"
@@ -874,25 +876,30 @@ TEST_CASE(
     CHECK(fences_logged() == std::pair{false, true});
 }
 
-TEST_CASE("a proof stored before migration 0013 is dropped by it: the next run proves in full, the one after extends")
+TEST_CASE(
+    "a proof stored before migration 0013 or 0014 is dropped by it: the next run proves in full, the one "
+    "after extends")
 {
-    // 0013 adds parts of the stored proof an older proof lacks (the groups summed over customers,
-    // the keys on the wrong side): extending such a proof would miss them.
-    const auto db = clean_book_with();
-    first_run(*db, "B");
-    db->exec("DELETE FROM recon.schema_migrations WHERE name = '0013_proof_account_groups'");
-    const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(db->url()));
-    REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
-    CHECK(db->query_value("SELECT count(*) FROM recon.proof_state") == "0");
-    db->exec(insert_sql(c002_deposit(2901)));
-    const Json upgraded = run(db->url(), "B");
-    CHECK(proof(upgraded, "kind") == "full");
-    CHECK(proof(upgraded, "reason") == "no stored proof yet");
-    CHECK(variances(upgraded) == c002_deposit_b_variances());
-    const Json next = run(db->url(), "B");
-    CHECK(proof(next, "kind") == "incremental");
-    CHECK(variances(next) == c002_deposit_b_variances());
-    agrees_with_full(db->url(), "B", next);
+    // 0013 and 0014 add parts of the stored proof an older proof lacks (the groups summed over
+    // customers, the keys on the wrong side, the sums per key): extending such a proof would miss them.
+    for (const std::string migration : {"0013_proof_account_groups", "0014_proof_keys"}) {
+        CAPTURE(migration);
+        const auto db = clean_book_with();
+        first_run(*db, "B");
+        db->exec("DELETE FROM recon.schema_migrations WHERE name = '" + migration + "'");
+        const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env_for(db->url()));
+        REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
+        CHECK(db->query_value("SELECT count(*) FROM recon.proof_state") == "0");
+        db->exec(insert_sql(c002_deposit(2901)));
+        const Json upgraded = run(db->url(), "B");
+        CHECK(proof(upgraded, "kind") == "full");
+        CHECK(proof(upgraded, "reason") == "no stored proof yet");
+        CHECK(variances(upgraded) == c002_deposit_b_variances());
+        const Json next = run(db->url(), "B");
+        CHECK(proof(next, "kind") == "incremental");
+        CHECK(variances(next) == c002_deposit_b_variances());
+        agrees_with_full(db->url(), "B", next);
+    }
 }
 
 TEST_CASE("incremental: a key's wrong-side balance is re-proved when its lines change and carried while they do not")
@@ -1083,6 +1090,33 @@ TEST_CASE("a scheduled full proof reports where the stored proof disagrees with 
     const Json after = run(db->url(), "B");
     CHECK(proof(after, "kind") == "incremental");
     CHECK(variances(after) == Lines{});
+
+    // A stored sum of a key that no run wrote: named the same way, and the wallet is proved from
+    // the full proof, not from that sum.
+    db->exec(
+        "UPDATE recon.proof_state SET full_proof_at = full_proof_at - interval '2 days';"
+        "UPDATE recon.proof_keys SET cr = cr + 5.00 WHERE account = 'CUSTOMER_WALLET' AND customer = 'C001'"
+        " AND currency = 'USD'");
+    const Json drifted_key = run(db->url(), "B");
+    CHECK(proof(drifted_key, "kind") == "full");
+    CHECK(variances(drifted_key) == Lines{"account_totals: incremental_drift key=CUSTOMER_WALLET|C001|USD part=keys"});
+    // dr|cr|lines|all_lines: only the credits differ, by the 5.00 added.
+    const auto& key_drift = check_named(drifted_key, "account_totals")["variances"][0]["detail"];
+    const auto parts = [](const Json& value) {
+        std::vector<std::string> split;
+        std::stringstream text(value.get<std::string>());
+        for (std::string part; std::getline(text, part, '|');) split.push_back(part);
+        return split;
+    };
+    const auto incremental = parts(key_drift["incremental"]);
+    const auto full = parts(key_drift["full"]);
+    REQUIRE(incremental.size() == 4);
+    REQUIRE(full.size() == 4);
+    CHECK(incremental[0] == full[0]);
+    CHECK(reconcile::Decimal::parse(incremental[1]) ==
+          reconcile::Decimal::parse(full[1]) + reconcile::Decimal::parse("5.00"));
+    CHECK(incremental[2] == full[2]);
+    CHECK(incremental[3] == full[3]);
 }
 
 TEST_CASE("run --full is refused for the categories that keep no stored proof")
