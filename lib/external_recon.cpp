@@ -31,13 +31,15 @@ constexpr const char* customers_of_broker =
     " WHERE upper(b.broker::text) = $1 AND ($2::text IS NULL OR b.customer_id::text = $2)"
     " AND ($3::jsonb IS NULL OR b.customer_id::text IN (SELECT jsonb_array_elements_text($3::jsonb))))";
 
-const std::string ledger_as_of_sql = fmt::format("SELECT to_char(now() AT TIME ZONE 'UTC', {})", utc_format);
+const std::string ledger_as_of_sql =
+    fmt::format("SELECT to_char(now() AT TIME ZONE 'UTC', {}) AS ledger_as_of", utc_format);
 
 // Cash: the journal balance of the customer-wallet accounts per customer and currency, in the
-// direction of the account's normal side, over booked lines.
+// direction of the account's normal side, over booked lines. Columns as read_amounts reads them:
+// customer_id, key (the currency), amount.
 const std::string ledger_cash_sql = fmt::format(R"sql(
-SELECT l.customer_id::text, l.currency::text,
-       sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END)::text
+SELECT l.customer_id::text, l.currency::text AS key,
+       sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END)::text AS amount
 FROM contract.journal_lines l
 JOIN contract.transactions t ON t.txn_id = l.txn_id
 JOIN contract.accounts a ON a.account_code = l.account_code
@@ -48,9 +50,10 @@ GROUP BY l.customer_id, l.currency
                                                 customers_of_broker);
 
 // Securities: Σ signed quantity of booked transactions per customer and symbol (custody at
-// cost: share counts only).
+// cost: share counts only). Columns as read_amounts reads them: customer_id, key (the symbol),
+// amount.
 const std::string ledger_quantities_sql = fmt::format(R"sql(
-SELECT t.customer_id::text, t.symbol::text, sum(t.quantity)::text
+SELECT t.customer_id::text, t.symbol::text AS key, sum(t.quantity)::text AS amount
 FROM contract.transactions t
 WHERE t.status IN ('posted', 'reversed') AND t.symbol IS NOT NULL AND t.quantity IS NOT NULL
   AND t.customer_id IN {}
@@ -59,9 +62,9 @@ GROUP BY t.customer_id, t.symbol
                                                       customers_of_broker);
 
 const std::string remittances_sql = fmt::format(R"sql(
-SELECT r.customer_id::text, r.remittance_id::text, r.usd_amount::text, lower(r.status::text),
-       coalesce(r.utr::text, ''),
-       to_char(coalesce(r.settled_at, r.initiated_at) AT TIME ZONE 'UTC', {})
+SELECT r.customer_id::text, r.remittance_id::text, r.usd_amount::text, lower(r.status::text) AS status,
+       coalesce(r.utr::text, '') AS utr,
+       to_char(coalesce(r.settled_at, r.initiated_at) AT TIME ZONE 'UTC', {}) AS remitted_at
 FROM contract.lrs_remittances r
 WHERE r.customer_id IN {}
 ORDER BY 1, 6, 2
@@ -83,7 +86,7 @@ std::vector<BrokerAccount> read_accounts(SnapshotProvider& ledger, BrokerId brok
     std::vector<BrokerAccount> accounts;
     for (const auto& row :
          ledger.ledger().exec_params(accounts_sql, std::string(broker_code(broker)), nullable(scope.customer_id))) {
-        BrokerAccount account{row[0].as<std::string>(), row[1].as<std::string>()};
+        BrokerAccount account{row["customer_id"].as<std::string>(), row["broker_account_ref"].as<std::string>()};
         if (scope.shard && !scope.shard->contains(account.customer_id)) continue;
         accounts.push_back(std::move(account));
     }
@@ -106,14 +109,15 @@ PerCustomer read_amounts(pqxx::transaction_base& txn, const std::string& sql, Br
     PerCustomer result;
     for (const auto& row :
          txn.exec_params(sql, std::string(broker_code(broker)), nullable(scope.customer_id), nullable(in_scope))) {
-        result[row[0].as<std::string>()][row[1].as<std::string>()] += Decimal::parse(row[2].as<std::string>());
+        result[row["customer_id"].as<std::string>()][row["key"].as<std::string>()] +=
+            Decimal::parse(row["amount"].as<std::string>());
     }
     return result;
 }
 
 Timestamp read_ledger_as_of(pqxx::transaction_base& txn)
 {
-    return parse_utc(txn.exec_params1(ledger_as_of_sql)[0].as<std::string>())
+    return parse_utc(txn.exec_params1(ledger_as_of_sql)["ledger_as_of"].as<std::string>())
         .value_or(std::chrono::system_clock::now());
 }
 
@@ -425,17 +429,19 @@ LrsRecon reconcile_lrs(SnapshotProvider& ledger, BrokerHub& hub, const Settings&
     std::map<std::string, std::vector<LrsRemittance>> remittances;
     for (const auto& row : txn.exec_params(remittances_sql, std::string(broker_code(BrokerId::viewtrade)),
                                            nullable(scope.customer_id), nullable(in_scope))) {
-        const std::string status = row[3].is_null() ? std::string{} : row[3].as<std::string>();
-        const auto remitted_at = row[5].is_null() ? std::nullopt : parse_utc(row[5].as<std::string>());
-        if ((status != "sent" && status != "settled") || !remitted_at || row[2].is_null()) {
+        const std::string status = row["status"].is_null() ? std::string{} : row["status"].as<std::string>();
+        const auto remitted_at =
+            row["remitted_at"].is_null() ? std::nullopt : parse_utc(row["remitted_at"].as<std::string>());
+        if ((status != "sent" && status != "settled") || !remitted_at || row["usd_amount"].is_null()) {
             ++result.remittances_excluded;
             continue;
         }
-        remittances[row[0].as<std::string>()].push_back({.remittance_id = row[1].as<std::string>(),
-                                                         .usd_amount = Decimal::parse(row[2].as<std::string>()),
-                                                         .remitted_at = *remitted_at,
-                                                         .status = status,
-                                                         .utr = row[4].as<std::string>()});
+        remittances[row["customer_id"].as<std::string>()].push_back(
+            {.remittance_id = row["remittance_id"].as<std::string>(),
+             .usd_amount = Decimal::parse(row["usd_amount"].as<std::string>()),
+             .remitted_at = *remitted_at,
+             .status = status,
+             .utr = row["utr"].as<std::string>()});
     }
     ledger.release();
 

@@ -158,7 +158,7 @@ std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key, std
     report.run_id =
         txn.exec_prepared1("run_insert", report.book, category, std::string(to_string(report.trigger)), lock_key,
                            names_json, format_utc(report.started_at), host, pid, std::string(RECON_VERSION),
-                           nullable(shard_index), nullable(shard_count), std::string(to_string(report.scope)))[0]
+                           nullable(shard_index), nullable(shard_count), std::string(to_string(report.scope)))["run_id"]
             .as<std::int64_t>();
     txn.commit();
     return static_cast<std::int64_t>(abandoned);

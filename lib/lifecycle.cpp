@@ -84,7 +84,7 @@ upserted AS (
         actual = EXCLUDED.actual, difference = EXCLUDED.difference, detail = EXCLUDED.detail
     WHERE f.last_seen_run <> EXCLUDED.last_seen_run
 )
-SELECT i.check_name, i.fingerprint, p.status, p.open_since_run, {}, p.occurrences
+SELECT i.check_name, i.fingerprint, p.status, p.open_since_run, {} AS open_since_at, p.occurrences
 FROM incoming i LEFT JOIN prior p USING (check_name, fingerprint)
 )sql",
                                                       utc_column("p.open_since_at"));
@@ -105,7 +105,7 @@ numbered AS (
            row_number() OVER (PARTITION BY check_name ORDER BY open_since_run, fingerprint) AS n
     FROM resolved
 )
-SELECT check_name, total, fingerprint, kind, keys::text, open_since_run, {}, occurrences
+SELECT check_name, total, fingerprint, kind, keys::text, open_since_run, {} AS open_since_at, occurrences
 FROM numbered WHERE n <= $5
 )sql",
                                                          utc_column("open_since_at"));
@@ -113,7 +113,7 @@ FROM numbered WHERE n <= $5
 // The open fingerprints of the checks that may resolve which this run did not report, with their
 // customer: a sharded run picks those of its own shard's customers (lib/shard.hpp).
 const std::string unseen_fingerprints_sql = R"sql(
-SELECT f.fingerprint, f.keys->>'customer_id'
+SELECT f.fingerprint, f.keys->>'customer_id' AS customer_id
 FROM recon.variance_fingerprints f
 WHERE f.book = $1 AND f.status = 'open' AND f.last_seen_run <> $2
   AND f.check_name IN (SELECT jsonb_array_elements_text($3::jsonb))
@@ -162,8 +162,8 @@ std::optional<std::string> shard_resolvable(pqxx::transaction_base& txn, const R
     if (!report.shard) return std::nullopt;
     nlohmann::json fingerprints = nlohmann::json::array();
     for (const auto& row : txn.exec_params(unseen_fingerprints_sql, report.book, report.run_id, may_resolve.dump())) {
-        if (row[1].is_null() || !report.shard->contains(row[1].as<std::string>())) continue;
-        fingerprints.push_back(row[0].as<std::string>());
+        if (row["customer_id"].is_null() || !report.shard->contains(row["customer_id"].as<std::string>())) continue;
+        fingerprints.push_back(row["fingerprint"].as<std::string>());
     }
     return fingerprints.dump();
 }
@@ -229,23 +229,25 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
     const std::string run_at = format_utc(report.started_at);
     for (const auto& row :
          txn.exec_params(check_states_sql, report.book, states.dump(), report.run_id, check_state_scope(report))) {
-        auto& check = changes.checks[index.at(row[0].as<std::string>())];
-        if (!row[1].is_null()) check.previous_status = parse_check_status(row[1].as<std::string>());
-        if (!row[2].is_null()) check.alerted_status = row[2].as<std::string>();
-        if (!row[3].is_null()) check.alerted_dedup_key = row[3].as<std::string>();
+        auto& check = changes.checks[index.at(row["check_name"].as<std::string>())];
+        if (!row["last_status"].is_null()) {
+            check.previous_status = parse_check_status(row["last_status"].as<std::string>());
+        }
+        if (!row["alerted_status"].is_null()) check.alerted_status = row["alerted_status"].as<std::string>();
+        if (!row["alerted_dedup_key"].is_null()) check.alerted_dedup_key = row["alerted_dedup_key"].as<std::string>();
     }
     if (!seen.empty()) {
         for (const auto& row :
              txn.exec_params(seen_fingerprints_sql, report.book, seen.dump(), report.run_id, run_at)) {
-            auto& check = changes.checks[index.at(row[0].as<std::string>())];
+            auto& check = changes.checks[index.at(row["check_name"].as<std::string>())];
             FingerprintState state{
                 .state = "new", .open_since_run = report.run_id, .open_since_at = report.started_at, .occurrences = 1};
-            if (!row[2].is_null()) {
-                state.occurrences = row[5].as<std::int64_t>() + 1;
-                if (row[2].as<std::string>() == "open") {
+            if (!row["status"].is_null()) {
+                state.occurrences = row["occurrences"].as<std::int64_t>() + 1;
+                if (row["status"].as<std::string>() == "open") {
                     state.state = "persisting";
-                    state.open_since_run = row[3].as<std::int64_t>();
-                    state.open_since_at = timestamp_of(row[4]);
+                    state.open_since_run = row["open_since_run"].as<std::int64_t>();
+                    state.open_since_at = timestamp_of(row["open_since_at"]);
                 } else {
                     state.state = "reopened";
                 }
@@ -253,21 +255,21 @@ RunChanges record_variance_lifecycle(pqxx::transaction_base& txn, const RunRepor
             ++(state.state == "new"        ? check.new_count
                : state.state == "reopened" ? check.reopened_count
                                            : check.persisting_count);
-            check.states[row[1].as<std::string>()] = state;
+            check.states[row["fingerprint"].as<std::string>()] = state;
         }
     }
     if (!may_resolve.empty()) {
         const auto only = shard_resolvable(txn, report, may_resolve);
         for (const auto& row : txn.exec_params(resolve_fingerprints_sql, report.book, report.run_id, run_at,
                                                may_resolve.dump(), resolved_listing_limit, nullable(only))) {
-            auto& check = changes.checks[index.at(row[0].as<std::string>())];
-            check.resolved_count = row[1].as<std::int64_t>();
-            check.resolved.push_back(ResolvedVariance{.fingerprint = row[2].as<std::string>(),
-                                                      .kind = row[3].as<std::string>(),
-                                                      .keys = nlohmann::json::parse(row[4].as<std::string>()),
-                                                      .open_since_run = row[5].as<std::int64_t>(),
-                                                      .open_since_at = timestamp_of(row[6]),
-                                                      .occurrences = row[7].as<std::int64_t>()});
+            auto& check = changes.checks[index.at(row["check_name"].as<std::string>())];
+            check.resolved_count = row["total"].as<std::int64_t>();
+            check.resolved.push_back(ResolvedVariance{.fingerprint = row["fingerprint"].as<std::string>(),
+                                                      .kind = row["kind"].as<std::string>(),
+                                                      .keys = nlohmann::json::parse(row["keys"].as<std::string>()),
+                                                      .open_since_run = row["open_since_run"].as<std::int64_t>(),
+                                                      .open_since_at = timestamp_of(row["open_since_at"]),
+                                                      .occurrences = row["occurrences"].as<std::int64_t>()});
         }
     }
     return changes;
@@ -299,28 +301,28 @@ std::vector<VarianceHistory> list_variance_history(Session& session, const std::
          txn.exec_params(history_sql, book, nullable(filter.check_name), nullable(filter.status), filter.limit,
                          nullable(acknowledged), nullable(variance_class), filter.offset)) {
         VarianceHistory history;
-        history.book = row[0].as<std::string>();
-        history.check_name = row[1].as<std::string>();
-        history.category = row[2].as<std::string>();
-        history.fingerprint = row[3].as<std::string>();
-        history.kind = row[4].as<std::string>();
-        history.keys = nlohmann::json::parse(row[5].as<std::string>());
-        history.status = row[6].as<std::string>();
-        history.first_seen_run = row[7].as<std::int64_t>();
-        history.first_seen_at = timestamp_of(row[8]);
-        history.open_since_run = row[9].as<std::int64_t>();
-        history.open_since_at = timestamp_of(row[10]);
-        history.last_seen_run = row[11].as<std::int64_t>();
-        history.last_seen_at = timestamp_of(row[12]);
-        history.occurrences = row[13].as<std::int64_t>();
-        history.reopen_count = row[14].as<std::int64_t>();
-        if (!row[15].is_null()) history.resolved_run = row[15].as<std::int64_t>();
-        if (!row[16].is_null()) history.resolved_at = timestamp_of(row[16]);
-        history.last_check_status = row[17].as<std::string>();
-        if (!row[18].is_null()) history.expected = row[18].as<std::string>();
-        if (!row[19].is_null()) history.actual = row[19].as<std::string>();
-        if (!row[20].is_null()) history.difference = row[20].as<std::string>();
-        history.detail = nlohmann::json::parse(row[21].as<std::string>());
+        history.book = row["book"].as<std::string>();
+        history.check_name = row["check_name"].as<std::string>();
+        history.category = row["category"].as<std::string>();
+        history.fingerprint = row["fingerprint"].as<std::string>();
+        history.kind = row["kind"].as<std::string>();
+        history.keys = nlohmann::json::parse(row["keys"].as<std::string>());
+        history.status = row["status"].as<std::string>();
+        history.first_seen_run = row["first_seen_run"].as<std::int64_t>();
+        history.first_seen_at = timestamp_of(row["first_seen_at"]);
+        history.open_since_run = row["open_since_run"].as<std::int64_t>();
+        history.open_since_at = timestamp_of(row["open_since_at"]);
+        history.last_seen_run = row["last_seen_run"].as<std::int64_t>();
+        history.last_seen_at = timestamp_of(row["last_seen_at"]);
+        history.occurrences = row["occurrences"].as<std::int64_t>();
+        history.reopen_count = row["reopen_count"].as<std::int64_t>();
+        if (!row["resolved_run"].is_null()) history.resolved_run = row["resolved_run"].as<std::int64_t>();
+        if (!row["resolved_at"].is_null()) history.resolved_at = timestamp_of(row["resolved_at"]);
+        history.last_check_status = row["last_check_status"].as<std::string>();
+        if (!row["expected"].is_null()) history.expected = row["expected"].as<std::string>();
+        if (!row["actual"].is_null()) history.actual = row["actual"].as<std::string>();
+        if (!row["difference"].is_null()) history.difference = row["difference"].as<std::string>();
+        history.detail = nlohmann::json::parse(row["detail"].as<std::string>());
         if (row["ack_holds"].as<bool>(false)) {
             Acknowledgement acknowledgement;
             acknowledgement.variance_class =

@@ -19,11 +19,11 @@ std::int64_t advisory_lock_key(std::string_view scope)
 
 std::optional<AdvisoryLock> AdvisoryLock::try_acquire(Session& session, std::int64_t key, LockMode mode)
 {
-    session.prepare("lock_try", "SELECT pg_try_advisory_lock($1)");
-    session.prepare("lock_try_shared", "SELECT pg_try_advisory_lock_shared($1)");
+    session.prepare("lock_try", "SELECT pg_try_advisory_lock($1) AS acquired");
+    session.prepare("lock_try_shared", "SELECT pg_try_advisory_lock_shared($1) AS acquired");
     pqxx::nontransaction txn(session.connection());
     const bool acquired =
-        txn.exec_prepared1(mode == LockMode::shared ? "lock_try_shared" : "lock_try", key)[0].as<bool>();
+        txn.exec_prepared1(mode == LockMode::shared ? "lock_try_shared" : "lock_try", key)["acquired"].as<bool>();
     if (!acquired) return std::nullopt;
     return AdvisoryLock(session, key, mode);
 }
@@ -43,11 +43,11 @@ bool AdvisoryLock::still_held()
 {
     if (m_session == nullptr) return false;
     m_session->prepare("lock_held",
-                       "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                       "SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
                        ""
                        " AND objsubid = 1 AND granted AND ((classid::bigint << 32) | objid::bigint) = $1");
     pqxx::nontransaction txn(m_session->connection());
-    return txn.exec_prepared1("lock_held", m_key)[0].as<long long>() > 0;
+    return txn.exec_prepared1("lock_held", m_key)["held"].as<long long>() > 0;
 }
 
 void AdvisoryLock::release() noexcept

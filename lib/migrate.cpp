@@ -36,7 +36,7 @@ MigrateResult apply_migrations(Session& session, const std::string& book, bool e
         const auto recorded = txn.exec_params(
             "SELECT checksum FROM recon.schema_migrations WHERE migration_set = $1 AND name = $2", set, name);
         if (!recorded.empty()) {
-            if (recorded[0][0].as<std::string>() != checksum(migration.sql)) {
+            if (recorded[0]["checksum"].as<std::string>() != checksum(migration.sql)) {
                 throw Error(ExitCode::config,
                             fmt::format("migration {}/{} was changed after it was applied; refusing", set, name));
             }
@@ -53,10 +53,10 @@ MigrateResult apply_migrations(Session& session, const std::string& book, bool e
         if (identity.empty()) {
             txn.exec_params("INSERT INTO ledger.book_identity (entity_id, book) VALUES ($1, $2)",
                             fmt::format("{}-entity", book), book);
-        } else if (identity[0][0].as<std::string>() != book) {
+        } else if (identity[0]["book"].as<std::string>() != book) {
             throw Error(ExitCode::config,
                         fmt::format("this database belongs to book '{}'; refusing to migrate it as '{}'",
-                                    identity[0][0].as<std::string>(), book));
+                                    identity[0]["book"].as<std::string>(), book));
         }
     }
     txn.commit();
@@ -67,14 +67,15 @@ void verify_book(Session& session, const std::string& book)
 {
     pqxx::read_transaction txn(session.connection());
     const auto present = txn.exec_params1(
-        "SELECT to_regclass('recon.runs') IS NOT NULL, to_regclass('contract.book_identity') IS NOT NULL,"
-        " to_regclass('recon.schema_migrations') IS NOT NULL");
-    if (!present[0].as<bool>() || !present[2].as<bool>()) {
+        "SELECT to_regclass('recon.runs') IS NOT NULL AS runs,"
+        " to_regclass('contract.book_identity') IS NOT NULL AS book_identity,"
+        " to_regclass('recon.schema_migrations') IS NOT NULL AS schema_migrations");
+    if (!present["runs"].as<bool>() || !present["schema_migrations"].as<bool>()) {
         throw Error(
             ExitCode::config,
             fmt::format("the database of book '{}' is not migrated: run `reconcile migrate --book {}`", book, book));
     }
-    if (!present[1].as<bool>()) {
+    if (!present["book_identity"].as<bool>()) {
         throw Error(ExitCode::config,
                     fmt::format("the database of book '{}' has no ledger contract view contract.book_identity", book));
     }
@@ -83,9 +84,9 @@ void verify_book(Session& session, const std::string& book)
         if (migration.set != "engine") continue;
         ++engine_known;
     }
-    const auto engine_applied =
-        txn.exec_params1("SELECT count(*) FROM recon.schema_migrations WHERE migration_set = 'engine'")[0]
-            .as<std::size_t>();
+    const auto engine_migrations =
+        txn.exec_params1("SELECT count(*) AS applied FROM recon.schema_migrations WHERE migration_set = 'engine'");
+    const auto engine_applied = engine_migrations["applied"].as<std::size_t>();
     if (engine_applied < engine_known) {
         throw Error(ExitCode::config,
                     fmt::format("the engine schema of book '{}' is behind this binary: run `reconcile migrate "
@@ -98,7 +99,8 @@ void verify_book(Session& session, const std::string& book)
 void verify_book_identity(Session& session, const std::string& book)
 {
     pqxx::read_transaction txn(session.connection());
-    if (!txn.exec_params1("SELECT to_regclass('contract.book_identity') IS NOT NULL")[0].as<bool>()) {
+    const auto present = txn.exec_params1("SELECT to_regclass('contract.book_identity') IS NOT NULL AS book_identity");
+    if (!present["book_identity"].as<bool>()) {
         throw Error(ExitCode::config,
                     fmt::format("the {} database of book '{}' has no ledger contract view contract.book_identity",
                                 session.purpose(), book));
@@ -114,11 +116,11 @@ void check_book_identity(pqxx::transaction_base& txn, const std::string& book)
                     fmt::format("contract.book_identity of book '{}' must hold exactly one row, found {}", book,
                                 identity.size()));
     }
-    const auto actual = identity[0][0].as<std::string>();
+    const auto actual = identity[0]["book"].as<std::string>();
     if (actual != book) {
         throw Error(ExitCode::config,
                     fmt::format("refusing to run: --book {} but this database belongs to book '{}' (entity {})", book,
-                                actual, identity[0][1].as<std::string>()));
+                                actual, identity[0]["entity_id"].as<std::string>()));
     }
 }
 

@@ -89,18 +89,20 @@ std::optional<std::string> standby_lag_seconds(Session& control, Session& read)
     std::string primary_lsn;
     {
         pqxx::nontransaction txn(control.connection());
-        const auto row =
-            txn.exec_params1("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END");
-        if (!row[0].is_null()) primary_lsn = row[0].as<std::string>();
+        const auto row = txn.exec_params1(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END"
+            " AS primary_lsn");
+        if (!row["primary_lsn"].is_null()) primary_lsn = row["primary_lsn"].as<std::string>();
     }
     pqxx::nontransaction txn(read.connection());
     const auto row = txn.exec_params1(
-        "SELECT pg_is_in_recovery(),"
+        "SELECT pg_is_in_recovery() AS in_recovery,"
         " CASE WHEN $1::text IS NOT NULL AND pg_last_wal_replay_lsn() >= $1::pg_lsn THEN '0'"
-        " ELSE round(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::numeric, 3)::text END",
+        " ELSE round(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::numeric, 3)::text END"
+        " AS lag_seconds",
         primary_lsn.empty() ? static_cast<const char*>(nullptr) : primary_lsn.c_str());
-    if (!row[0].as<bool>()) return std::nullopt;
-    return row[1].is_null() ? std::string("unknown") : row[1].as<std::string>();
+    if (!row["in_recovery"].as<bool>()) return std::nullopt;
+    return row["lag_seconds"].is_null() ? std::string("unknown") : row["lag_seconds"].as<std::string>();
 }
 
 /// The session the checks read from. A configured replica must serve the same book; when it is

@@ -44,8 +44,8 @@ listed AS (
     SELECT txn_id, rank, count(*) OVER () AS total FROM involved ORDER BY rank, txn_id LIMIT {limit}
 )
 SELECT r.kind, r.other, r.txn_id::text, r.source::text, r.source_txn_id::text, r.customer_id::text,
-       r.txn_type::text, r.status::text, {effective_at}, {posted_at}, r.symbol::text, r.quantity::text,
-       r.reverses_txn_id::text, l.total
+       r.txn_type::text, r.status::text, {effective_at} AS effective_at, {posted_at} AS posted_at,
+       r.symbol::text, r.quantity::text, r.reverses_txn_id::text, l.total
 FROM related r JOIN listed l ON l.txn_id = r.txn_id
 ORDER BY l.rank, r.txn_id, r.kind, r.other
 )sql";
@@ -53,7 +53,7 @@ ORDER BY l.rank, r.txn_id, r.kind, r.other
 // `txn_id = ANY($1)` types the array like the column, so the journal index is used.
 constexpr const char* lines_sql = R"sql(
 SELECT l.txn_id::text, l.line_id::text, l.account_code::text, l.customer_id::text, l.side::text,
-       l.amount::text, l.currency::text, count(*) OVER ()
+       l.amount::text, l.currency::text, count(*) OVER () AS total
 FROM contract.journal_lines l
 WHERE l.txn_id = ANY($1)
 ORDER BY l.txn_id, l.line_id
@@ -79,7 +79,8 @@ latest AS (
 ),
 ids AS (SELECT jsonb_array_elements_text($2::jsonb) AS txn_id),
 source_keys AS (SELECT k->>0 AS source, k->>1 AS source_txn_id FROM jsonb_array_elements($3::jsonb) k)
-SELECT l.run_id, l.category, {started_at}, l.chk->>'check_name', l.chk->>'status', v::text
+SELECT l.run_id, l.category, {started_at} AS started_at, l.chk->>'check_name' AS check_name,
+       l.chk->>'status' AS check_status, v::text AS variance
 FROM latest l CROSS JOIN LATERAL jsonb_array_elements(l.chk->'variances') v
 WHERE v->'keys'->>'txn_id' IN (SELECT txn_id FROM ids)
    OR EXISTS (SELECT 1 FROM source_keys k
@@ -160,33 +161,34 @@ void read_transactions(Session& read, const Settings& settings, const TraceQuery
 
     std::map<std::string, std::size_t> index;
     for (const auto& row : rows) {
-        const std::string id = row[2].as<std::string>();
-        report.transactions_total = row[13].as<std::int64_t>();
+        const std::string id = row["txn_id"].as<std::string>();
+        report.transactions_total = row["total"].as<std::int64_t>();
         auto [found, inserted] = index.emplace(id, report.transactions.size());
         if (inserted) {
             TracedTransaction traced;
             traced.txn_id = id;
-            traced.source = row[3].is_null() ? std::string{} : row[3].as<std::string>();
-            traced.source_txn_id = row[4].is_null() ? std::string{} : row[4].as<std::string>();
-            traced.customer_id = optional_field(row[5]);
-            traced.txn_type = row[6].is_null() ? std::string{} : row[6].as<std::string>();
-            traced.status = row[7].is_null() ? std::string{} : row[7].as<std::string>();
-            traced.effective_at = optional_field(row[8]);
-            traced.posted_at = optional_field(row[9]);
-            traced.symbol = optional_field(row[10]);
-            traced.quantity = optional_field(row[11]);
-            traced.reverses_txn_id = optional_field(row[12]);
+            traced.source = row["source"].is_null() ? std::string{} : row["source"].as<std::string>();
+            traced.source_txn_id =
+                row["source_txn_id"].is_null() ? std::string{} : row["source_txn_id"].as<std::string>();
+            traced.customer_id = optional_field(row["customer_id"]);
+            traced.txn_type = row["txn_type"].is_null() ? std::string{} : row["txn_type"].as<std::string>();
+            traced.status = row["status"].is_null() ? std::string{} : row["status"].as<std::string>();
+            traced.effective_at = optional_field(row["effective_at"]);
+            traced.posted_at = optional_field(row["posted_at"]);
+            traced.symbol = optional_field(row["symbol"]);
+            traced.quantity = optional_field(row["quantity"]);
+            traced.reverses_txn_id = optional_field(row["reverses_txn_id"]);
             report.transactions.push_back(std::move(traced));
         }
-        const std::string kind = row[0].as<std::string>();
+        const std::string kind = row["kind"].as<std::string>();
         if (kind == "match") report.transactions[found->second].matched = true;
     }
     // Relations go on both ends, and only between transactions that are listed.
     for (const auto& row : rows) {
-        const std::string kind = row[0].as<std::string>();
+        const std::string kind = row["kind"].as<std::string>();
         if (kind == "match") continue;
-        const std::string id = row[2].as<std::string>();
-        const std::string other = row[1].as<std::string>();
+        const std::string id = row["txn_id"].as<std::string>();
+        const std::string other = row["other"].as<std::string>();
         add_relation(report.transactions[index.at(id)], kind, other);
         if (const auto found = index.find(other); found != index.end()) {
             add_relation(report.transactions[found->second], inverse_relation(kind), id);
@@ -199,16 +201,16 @@ void read_transactions(Session& read, const Settings& settings, const TraceQuery
     std::vector<std::string> ids;
     for (const auto& traced : report.transactions) ids.push_back(traced.txn_id);
     for (const auto& row : txn.exec_params(lines_sql, array_literal(ids), trace_line_cap)) {
-        const auto found = index.find(row[0].as<std::string>());
+        const auto found = index.find(row["txn_id"].as<std::string>());
         if (found == index.end()) continue;
         report.transactions[found->second].lines.push_back(
-            TracedLine{.line_id = row[1].is_null() ? std::string{} : row[1].as<std::string>(),
-                       .account = optional_field(row[2]),
-                       .customer_id = optional_field(row[3]),
-                       .side = optional_field(row[4]),
-                       .amount = optional_field(row[5]),
-                       .currency = optional_field(row[6])});
-        report.lines_total = row[7].as<std::int64_t>();
+            TracedLine{.line_id = row["line_id"].is_null() ? std::string{} : row["line_id"].as<std::string>(),
+                       .account = optional_field(row["account_code"]),
+                       .customer_id = optional_field(row["customer_id"]),
+                       .side = optional_field(row["side"]),
+                       .amount = optional_field(row["amount"]),
+                       .currency = optional_field(row["currency"])});
+        report.lines_total = row["total"].as<std::int64_t>();
     }
     txn.commit();
 }
@@ -227,12 +229,12 @@ void read_variances(Session& control, TraceReport& report)
     pqxx::read_transaction txn(control.connection());
     for (const auto& row : txn.exec_params(sql, report.book, ids.dump(), keys.dump())) {
         TracedVariance traced;
-        traced.run_id = row[0].as<std::int64_t>();
-        traced.category = parse_category_text(row[1].as<std::string>()).value_or(Category::A);
-        traced.run_started_at = row[2].as<std::string>();
-        traced.check_name = row[3].as<std::string>();
-        traced.check_status = row[4].as<std::string>();
-        traced.variance = variance_from_json(nlohmann::json::parse(row[5].as<std::string>()));
+        traced.run_id = row["run_id"].as<std::int64_t>();
+        traced.category = parse_category_text(row["category"].as<std::string>()).value_or(Category::A);
+        traced.run_started_at = row["started_at"].as<std::string>();
+        traced.check_name = row["check_name"].as<std::string>();
+        traced.check_status = row["check_status"].as<std::string>();
+        traced.variance = variance_from_json(nlohmann::json::parse(row["variance"].as<std::string>()));
         report.variances.push_back(std::move(traced));
     }
 }
