@@ -355,8 +355,8 @@ FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3, 4
 )sql";
 
 // The figures of every key the new groups touch: what the stored proof holds of it (an
-// incremental run) plus what the new groups add; every key, in a full proof. A key is matched
-// with its null parts as values, by a hash join.
+// incremental run; one index search per key, recon.proof_keys_key) plus what the new groups
+// add; every key, in a full proof.
 const std::string keys_sql = R"sql(
 INSERT INTO pg_temp.proof_keys_new (account, customer, currency, dr, cr, lines, all_lines)
 SELECT d.account, d.customer, d.currency, coalesce(s.dr, 0) + d.dr, coalesce(s.cr, 0) + d.cr,
@@ -364,10 +364,13 @@ SELECT d.account, d.customer, d.currency, coalesce(s.dr, 0) + d.dr, coalesce(s.c
 FROM (SELECT account, customer, currency, sum(dr) AS dr, sum(cr) AS cr, sum(lines) AS lines,
              sum(all_lines) AS all_lines
       FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3) d
-LEFT JOIN (SELECT * FROM recon.proof_keys WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)) s
-       ON coalesce('v' || s.account, 'n') = coalesce('v' || d.account, 'n')
+LEFT JOIN LATERAL (
+    SELECT s.dr, s.cr, s.lines, s.all_lines FROM recon.proof_keys s
+    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
+      AND coalesce('v' || s.account, 'n') = coalesce('v' || d.account, 'n')
       AND coalesce('v' || s.customer, 'n') = coalesce('v' || d.customer, 'n')
       AND coalesce('v' || s.currency, 'n') = coalesce('v' || d.currency, 'n')
+) s ON true
 )sql";
 
 // Every key on the wrong side of an account that forbids it, of the keys just summed; an
@@ -1105,15 +1108,14 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
     }
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_account_groups_new", results, "recon.proof_account_groups");
-    // A summed key replaces its stored row (none, once its lines all left it).
+    // A summed key replaces its stored row (kept at zero once its lines all left it, until the
+    // next full proof).
     results.exec0("CREATE TEMP TABLE IF NOT EXISTS proof_store_sums (LIKE recon.proof_keys) ON COMMIT DROP");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_keys_new", results, "pg_temp.proof_store_sums");
     results.exec0(R"sql(
-DELETE FROM recon.proof_keys s USING pg_temp.proof_store_sums k
-WHERE coalesce('v' || k.account, 'n') = coalesce('v' || s.account, 'n')
-  AND coalesce('v' || k.customer, 'n') = coalesce('v' || s.customer, 'n')
-  AND coalesce('v' || k.currency, 'n') = coalesce('v' || s.currency, 'n');
-INSERT INTO recon.proof_keys SELECT * FROM pg_temp.proof_store_sums WHERE all_lines <> 0 OR dr <> 0 OR cr <> 0;
+INSERT INTO recon.proof_keys SELECT * FROM pg_temp.proof_store_sums
+ON CONFLICT ((coalesce('v' || account, 'n')), (coalesce('v' || customer, 'n')), (coalesce('v' || currency, 'n')))
+DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_lines = EXCLUDED.all_lines
 )sql");
     // Every run reads all the keys on the wrong side (the check counts them): rewritten whole.
     results.exec0("DELETE FROM recon.proof_wrong_sides");

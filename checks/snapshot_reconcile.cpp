@@ -71,7 +71,8 @@ replayed AS MATERIALIZED (
 // The same from the proof's groups (checks/proof.hpp): a snapshot's balance is the sum of its
 // key's spans that end at or before its as-of (the proof never lets a span straddle it). A
 // customer's snapshot sums that customer's groups, an account's snapshot the account's groups
-// summed over customers (proof_account_groups), summed per instant first.
+// summed over customers (proof_account_groups), summed per instant first, once: the planner
+// cannot know how few whole-account snapshots there are and would re-sum them per snapshot.
 const std::string replayed_from_proof = fmt::format(R"sql(
 numbered AS MATERIALIZED (
     SELECT row_number() OVER () AS n, * FROM chosen
@@ -85,7 +86,7 @@ customer_sums AS (
     WHERE c.customer_id IS NOT NULL
     GROUP BY c.n
 ),
-account_spans AS (
+account_spans AS MATERIALIZED (
     SELECT g.account, g.currency, g.upto, sum({0}) AS delta
     FROM pg_temp.proof_account_groups g
     JOIN contract.accounts a ON a.account_code::text = g.account

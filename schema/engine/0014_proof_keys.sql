@@ -1,8 +1,7 @@
 -- The stored proof keeps every (account, customer, currency) summed over its spans (issue 16):
 -- what wallet_derivation and the wrong-side check read, one row per key, so a run re-sums only
--- the keys whose lines changed instead of grouping every span of every key. A key whose lines
--- all left it has no row. A proof stored before this existed is dropped: the next run proves in
--- full.
+-- the keys whose lines changed instead of grouping every span of every key. A proof stored
+-- before this existed is dropped: the next run proves in full.
 
 CREATE TABLE IF NOT EXISTS recon.proof_keys (
     account text, customer text, currency text,
@@ -10,5 +9,10 @@ CREATE TABLE IF NOT EXISTS recon.proof_keys (
     lines bigint NOT NULL,      -- lines with side DR or CR and an amount
     all_lines bigint NOT NULL   -- every line
 );
+-- One row per key, a null part being a value of its own: a run finds and replaces a key's row
+-- by this index.
+CREATE UNIQUE INDEX IF NOT EXISTS proof_keys_key
+    ON recon.proof_keys ((coalesce('v' || account, 'n')), (coalesce('v' || customer, 'n')),
+                         (coalesce('v' || currency, 'n')));
 
 DELETE FROM recon.proof_state;
