@@ -37,7 +37,16 @@ constexpr const char* scheduled_reason = "scheduled: ";
 /// Rows moved per statement when the proof is stored.
 constexpr int copy_batch_rows = 5000;
 
-const std::string setup_sql = R"sql(
+/// A key of the proof as one value, `ARRAY[account, customer, currency]` of relation `alias`:
+/// arrays compare null parts as equal, so one hashable, indexable equality (recon.proof_keys_key)
+/// matches keys with null parts, where IS NOT DISTINCT FROM cannot be hashed and three separate
+/// equalities would make the planner guess one row.
+std::string key_sql(const char* alias)
+{
+    return fmt::format("ARRAY[{0}.account, {0}.customer, {0}.currency]", alias);
+}
+
+const std::string setup_sql = fmt::format(R"sql(
 CREATE TEMP TABLE IF NOT EXISTS proof_mode (incremental boolean NOT NULL) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_groups_new (LIKE recon.proof_groups) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_currencies_new (LIKE recon.proof_currencies) ON COMMIT DELETE ROWS;
@@ -78,16 +87,14 @@ CREATE TEMP TABLE IF NOT EXISTS proof_keys_new (LIKE recon.proof_keys) ON COMMIT
 CREATE OR REPLACE TEMP VIEW proof_keys AS
     SELECT s.account, s.customer, s.currency, s.dr, s.cr, s.lines, s.all_lines FROM recon.proof_keys s
     WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
-      AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_keys_new k
-                      WHERE coalesce('v' || k.account, 'n') = coalesce('v' || s.account, 'n')
-                        AND coalesce('v' || k.customer, 'n') = coalesce('v' || s.customer, 'n')
-                        AND coalesce('v' || k.currency, 'n') = coalesce('v' || s.currency, 'n'))
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_keys_new k WHERE {0} = {1})
     UNION ALL
     SELECT account, customer, currency, dr, cr, lines, all_lines FROM pg_temp.proof_keys_new;
 CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides (LIKE recon.proof_wrong_sides) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
-)sql";
+)sql",
+                                          key_sql("k"), key_sql("s"));
 
 /// At most this many transaction ids that may have committed since the stored proof and a row's
 /// newness is one hashed lookup of its xmin in their list (PostgreSQL 14 and later hash a
@@ -357,7 +364,7 @@ FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3, 4
 // The figures of every key the new groups touch: what the stored proof holds of it (an
 // incremental run; one index search per key, recon.proof_keys_key) plus what the new groups
 // add; every key, in a full proof.
-const std::string keys_sql = R"sql(
+const std::string keys_sql = fmt::format(R"sql(
 INSERT INTO pg_temp.proof_keys_new (account, customer, currency, dr, cr, lines, all_lines)
 SELECT d.account, d.customer, d.currency, coalesce(s.dr, 0) + d.dr, coalesce(s.cr, 0) + d.cr,
        coalesce(s.lines, 0) + d.lines, coalesce(s.all_lines, 0) + d.all_lines
@@ -366,12 +373,10 @@ FROM (SELECT account, customer, currency, sum(dr) AS dr, sum(cr) AS cr, sum(line
       FROM pg_temp.proof_groups_new GROUP BY 1, 2, 3) d
 LEFT JOIN LATERAL (
     SELECT s.dr, s.cr, s.lines, s.all_lines FROM recon.proof_keys s
-    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
-      AND coalesce('v' || s.account, 'n') = coalesce('v' || d.account, 'n')
-      AND coalesce('v' || s.customer, 'n') = coalesce('v' || d.customer, 'n')
-      AND coalesce('v' || s.currency, 'n') = coalesce('v' || d.currency, 'n')
+    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode) AND {} = {}
 ) s ON true
-)sql";
+)sql",
+                                         key_sql("s"), key_sql("d"));
 
 // Every key on the wrong side of an account that forbids it, of the keys just summed; an
 // incremental run carries the stored verdicts of the keys it did not touch.
@@ -762,10 +767,11 @@ SELECT pg_current_snapshot()::text AS watermark,
         if (!reason.empty()) prove_in_full(reason, now.text("tail_from"), stored);
         if (compare) record_drift(proof);
         // The checks join the proof with CTEs whose sizes the planner can only guess (the chosen
-        // snapshots: 677 estimated, 102,045 read at 10M lines); on such a guess it sorts the
-        // proof's text keys for a merge join (1.3 s of snapshot_reconcile's 3.2 s, issue 16),
-        // where a hash join reads the proof once.
-        m_txn.exec0("SET LOCAL enable_mergejoin = off");
+        // snapshots: 1 or 677 estimated, 10,209 and 102,045 read at 1M and 10M lines). On such a
+        // guess it sorts the proof's text keys for a merge join (1.3 s of snapshot_reconcile's
+        // 3.2 s, issue 16) or nests loops over CTEs of thousands of rows (5 to 30 s instead of
+        // 0.3 s at 1M lines), where a hash join reads each side once.
+        m_txn.exec0("SET LOCAL enable_mergejoin = off; SET LOCAL enable_nestloop = off");
         finish(proof);
         return proof;
     }
@@ -1109,14 +1115,18 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_account_groups_new", results, "recon.proof_account_groups");
     // A summed key replaces its stored row (kept at zero once its lines all left it, until the
-    // next full proof).
-    results.exec0("CREATE TEMP TABLE IF NOT EXISTS proof_store_sums (LIKE recon.proof_keys) ON COMMIT DROP");
-    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_keys_new", results, "pg_temp.proof_store_sums");
-    results.exec0(R"sql(
+    // next full proof, which writes every key into an empty table).
+    if (full) {
+        copy_rows(snapshot, "SELECT * FROM pg_temp.proof_keys_new", results, "recon.proof_keys");
+    } else {
+        results.exec0("CREATE TEMP TABLE IF NOT EXISTS proof_store_sums (LIKE recon.proof_keys) ON COMMIT DROP");
+        copy_rows(snapshot, "SELECT * FROM pg_temp.proof_keys_new", results, "pg_temp.proof_store_sums");
+        results.exec0(R"sql(
 INSERT INTO recon.proof_keys SELECT * FROM pg_temp.proof_store_sums
-ON CONFLICT ((coalesce('v' || account, 'n')), (coalesce('v' || customer, 'n')), (coalesce('v' || currency, 'n')))
+ON CONFLICT ((ARRAY[account, customer, currency]))
 DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_lines = EXCLUDED.all_lines
 )sql");
+    }
     // Every run reads all the keys on the wrong side (the check counts them): rewritten whole.
     results.exec0("DELETE FROM recon.proof_wrong_sides");
     copy_rows(snapshot, "SELECT * FROM pg_temp.proof_wrong_sides", results, "recon.proof_wrong_sides");
@@ -1173,28 +1183,26 @@ std::string chosen_snapshots_ctes(std::string_view source)
 {
     // Each key's latest as-of and its id come from one hashed grouping joined back, not from
     // window functions over a sort of every snapshot by its three text keys (the first barely
-    // varies, so the sort compares whole strings: 700 ms of 1.7 s at 204,000 snapshots). A null
-    // key part is a value of its own, as PARTITION BY groups it: the match keys are prefixed.
+    // varies, so the sort compares whole strings: 700 ms of 1.7 s at 204,000 snapshots). The key
+    // is one array, as in the proof's keys: a null part matches itself, as PARTITION BY groups
+    // it, and the planner estimates the join from one equality (with three it guessed one row
+    // and nested the loops after it: 30 s instead of 1 s at 1M lines).
     return fmt::format(R"sql(
 ranked AS MATERIALIZED (
     SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
            currency::text AS currency, as_of, balance,
-           coalesce('v' || account_code::text, 'n') AS account_match,
-           coalesce('v' || customer_id::text, 'n') AS customer_match,
-           coalesce('v' || currency::text, 'n') AS currency_match
+           ARRAY[account_code::text, customer_id::text, currency::text] AS snapshot_key
     FROM {}
 ),
 snapshot_key_ids AS MATERIALIZED (
-    SELECT account_match, customer_match, currency_match, latest, row_number() OVER () AS key_id
-    FROM (SELECT account_match, customer_match, currency_match,
-                 max(as_of) FILTER (WHERE as_of <= $2::timestamptz) AS latest
-          FROM ranked GROUP BY 1, 2, 3) k
+    SELECT snapshot_key, latest, row_number() OVER () AS key_id
+    FROM (SELECT snapshot_key, max(as_of) FILTER (WHERE as_of <= $2::timestamptz) AS latest
+          FROM ranked GROUP BY snapshot_key) k
 ),
 chosen AS MATERIALIZED (
     SELECT r.snapshot_id, r.account_code, r.customer_id, r.currency, r.as_of, r.balance, k.latest, k.key_id
     FROM ranked r
-    JOIN snapshot_key_ids k ON k.account_match = r.account_match AND k.customer_match = r.customer_match
-                           AND k.currency_match = r.currency_match
+    JOIN snapshot_key_ids k ON k.snapshot_key = r.snapshot_key
     WHERE r.as_of <= $2::timestamptz AND r.as_of >= k.latest - make_interval(days => $1::int)
 ))sql",
                        source);

@@ -9,10 +9,8 @@ CREATE TABLE IF NOT EXISTS recon.proof_keys (
     lines bigint NOT NULL,      -- lines with side DR or CR and an amount
     all_lines bigint NOT NULL   -- every line
 );
--- One row per key, a null part being a value of its own: a run finds and replaces a key's row
--- by this index.
-CREATE UNIQUE INDEX IF NOT EXISTS proof_keys_key
-    ON recon.proof_keys ((coalesce('v' || account, 'n')), (coalesce('v' || customer, 'n')),
-                         (coalesce('v' || currency, 'n')));
+-- One row per key, a null part being a value of its own (arrays compare nulls as equal): a run
+-- finds and replaces a key's row by this index.
+CREATE UNIQUE INDEX IF NOT EXISTS proof_keys_key ON recon.proof_keys ((ARRAY[account, customer, currency]));
 
 DELETE FROM recon.proof_state;
