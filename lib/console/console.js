@@ -64,6 +64,11 @@
     return `${seconds}s`;
   }
 
+  // 2026-12-02T06:25:38.729Z as 2026-12-02 06:25Z (the whole instant is the cell's title).
+  function shortTime(iso) {
+    return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z` : '';
+  }
+
   function keysText(keys) {
     return Object.entries(keys || {}).map(([name, value]) => `${name}=${value}`).join(' ');
   }
@@ -195,7 +200,8 @@
       el('td', {}, variance.book), el('td', {}, variance.check_name), el('td', {}, variance.kind),
       el('td', { class: 'keys' }, keysText(variance.keys)),
       el('td', { class: 'num' }, variance.last.difference === null ? '' : variance.last.difference),
-      el('td', {}, `${variance.first_seen_at} (${age(variance.first_seen_at)} ago)`),
+      el('td', { class: 'seen', title: variance.first_seen_at }, shortTime(variance.first_seen_at),
+        el('br'), el('span', { class: 'age' }, `${age(variance.first_seen_at)} ago`)),
       el('td', { class: 'num' }, `${variance.occurrences}x`), ...ackCell(variance));
       row.addEventListener('click', () => {
         for (const other of body.querySelectorAll('tr.selected')) other.classList.remove('selected');

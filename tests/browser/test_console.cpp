@@ -180,6 +180,16 @@ TEST_CASE("console: tiles, open breaks, charts, a trace and an ack made in headl
     CHECK(listed.out.find("," + fingerprint + ",") != std::string::npos);
     CHECK(listed.out.find(",data,reverse 900001 <b>then</b> re-ingest,api,") != std::string::npos);
 
+    // At 1280 CSS pixels, a laptop's width, every column and the acknowledgement form stay on
+    // the page: nothing scrolls sideways.
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {{"width", 1280}, {"height", 1000}, {"deviceScaleFactor", 1}, {"mobile", false}});
+    CHECK(browser.evaluate("document.documentElement.scrollWidth <= 1280") == true);
+    CHECK(browser.evaluate("Math.max(...[...document.querySelectorAll('#variances th, #variances td')].map(c => "
+                           "c.getBoundingClientRect().right)) <= 1280") == true);
+    CHECK(browser.evaluate("[...document.querySelectorAll('form.ack-form button')].every(b => "
+                           "b.getBoundingClientRect().right <= 1280)") == true);
+
     const auto artifacts = std::filesystem::path(RECON_BUILD_DIR) / "browser-artifacts";
     browser.screenshot(artifacts / "console.png");
     std::ifstream png(artifacts / "console.png", std::ios::binary);
