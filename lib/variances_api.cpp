@@ -192,24 +192,19 @@ HttpReply daily_reply(const BookDatabases& databases, const QueryParams& params)
         const auto days_of_book = databases.with_session<nlohmann::json>(book, [book, days](Session& session) {
             nlohmann::json rows = nlohmann::json::array();
             pqxx::read_transaction txn(session.connection());
-            // One check's days keep one scale: a quiet day reads "0.00" beside "1800.00".
-            std::map<std::string, std::vector<std::string>> drifts;
-            const auto result = txn.exec_params(daily_sql, book, days);
-            for (const auto& row : result) {
-                drifts[row["check_name"].as<std::string>()].push_back(row["drift"].as<std::string>());
-            }
-            for (auto& [check_name, texts] : drifts) {
-                align_decimal_texts(std::vector<std::reference_wrapper<std::string>>(texts.begin(), texts.end()));
-            }
-            std::map<std::string, std::size_t> next_of_check;
-            for (const auto& row : result) {
-                const auto check_name = row["check_name"].as<std::string>();
+            for (const auto& row : txn.exec_params(daily_sql, book, days)) {
                 rows.push_back({{"book", book},
-                                {"check_name", check_name},
+                                {"check_name", row["check_name"].as<std::string>()},
                                 {"date", row["day"].as<std::string>()},
                                 {"variances", row["variances"].as<std::int64_t>()},
-                                {"drift", drifts[check_name][next_of_check[check_name]++]}});
+                                {"drift", row["drift"].as<std::string>()}});
             }
+            // One check's days keep one scale: a quiet day reads "0.00" beside "1800.00".
+            std::map<std::string, std::vector<std::reference_wrapper<std::string>>> drifts_of_check;
+            for (auto& day : rows) {
+                drifts_of_check[day["check_name"].get<std::string>()].push_back(day["drift"].get_ref<std::string&>());
+            }
+            for (const auto& [check_name, drifts] : drifts_of_check) align_decimal_texts(drifts);
             return rows;
         });
         for (const auto& row : days_of_book) series.push_back(row);
