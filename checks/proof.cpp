@@ -93,6 +93,10 @@ CREATE OR REPLACE TEMP VIEW proof_keys AS
 CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides (LIKE recon.proof_wrong_sides) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS snapshot_checked (everything boolean, as_of timestamptz, window_days integer,
+                                                  n bigint, digest numeric) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS snapshot_keys_new (LIKE recon.proof_snapshot_keys) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS snapshot_breaks_new (LIKE recon.proof_snapshot_breaks) ON COMMIT DELETE ROWS;
 )sql",
                                           key_sql("k"), key_sql("s"));
 
@@ -1048,6 +1052,7 @@ FROM recon.proof_duplicates s
         proof.booked_transactions = m_proved.totals.booked_transactions;
         proof.lines = m_proved.totals.lines;
         proof.transactions = m_proved.totals.transactions;
+        proof.full_run_id = m_proved.totals.full_run_id;
         proof.suspect_lines =
             m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
         ProofStore store;
@@ -1068,6 +1073,57 @@ FROM recon.proof_duplicates s
     bool m_has_snapshots = false;
     IdImages m_ids;
 };
+
+/// Stores what snapshot_reconcile checked in this snapshot (pg_temp.snapshot_*), when it did:
+/// the keys it replayed replace their stored verdicts (all of them when it replayed every key),
+/// and no key is dirty any more. When it did not, the keys whose sums this proof changed are
+/// marked dirty for the next check from the earliest span changed (a span without an end counts
+/// in no snapshot); a full proof leaves none (the next check replays every key).
+void store_snapshot_checks(bool full_proof, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
+                           std::int64_t run_id)
+{
+    const auto checked = snapshot.exec_params(
+        "SELECT everything, as_of::text AS as_of, window_days, n, "
+        "digest::text AS digest FROM pg_temp.snapshot_checked");
+    if (checked.empty()) {
+        if (full_proof) {
+            results.exec0("DELETE FROM recon.proof_dirty_keys");
+        } else {
+            results.exec0("CREATE TEMP TABLE IF NOT EXISTS dirty_store (key text[], upto timestamptz) ON COMMIT DROP");
+            copy_rows(
+                snapshot,
+                "SELECT ARRAY[account, customer, currency] AS key, min(upto) AS upto FROM pg_temp.proof_groups_new "
+                "WHERE upto IS NOT NULL GROUP BY account, customer, currency",
+                results, "pg_temp.dirty_store");
+            results.exec_params0(
+                "INSERT INTO recon.proof_dirty_keys (version, key, upto) SELECT $1, key, upto FROM pg_temp.dirty_store",
+                run_id);
+        }
+        return;
+    }
+    const NamedRow row(checked[0]);
+    if (row.flag("everything")) {
+        results.exec0("DELETE FROM recon.proof_snapshot_keys; DELETE FROM recon.proof_snapshot_breaks");
+    } else {
+        results.exec0("CREATE TEMP TABLE IF NOT EXISTS snapshot_store_keys (key_hash bigint) ON COMMIT DROP");
+        copy_rows(snapshot, "SELECT key_hash FROM pg_temp.snapshot_keys_new", results, "pg_temp.snapshot_store_keys");
+        results.exec0(
+            "DELETE FROM recon.proof_snapshot_keys k USING pg_temp.snapshot_store_keys x WHERE k.key_hash = x.key_hash;"
+            "DELETE FROM recon.proof_snapshot_breaks b USING pg_temp.snapshot_store_keys x "
+            "WHERE b.key_hash = x.key_hash");
+    }
+    // A key whose snapshots are all gone was written with none, to be removed.
+    copy_rows(snapshot, "SELECT * FROM pg_temp.snapshot_keys_new WHERE n > 0", results, "recon.proof_snapshot_keys");
+    copy_rows(snapshot, "SELECT * FROM pg_temp.snapshot_breaks_new", results, "recon.proof_snapshot_breaks");
+    results.exec_params0(R"sql(
+INSERT INTO recon.proof_snapshot_state (id, version, as_of, window_days, n, digest)
+VALUES (1, $1, $2::timestamptz, $3, $4, $5::numeric)
+ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, as_of = EXCLUDED.as_of, window_days = EXCLUDED.window_days,
+                               n = EXCLUDED.n, digest = EXCLUDED.digest
+)sql",
+                         run_id, row.text("as_of"), row.number("window_days"), row.number("n"), row.text("digest"));
+    results.exec0("DELETE FROM recon.proof_dirty_keys");
+}
 
 bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
                                std::int64_t run_id)
@@ -1154,6 +1210,7 @@ DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_li
                    : std::string("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
                                  "source_txn_id FROM pg_temp.proof_changed WHERE NOT booked"),
               results, "recon.proof_open");
+    store_snapshot_checks(full, snapshot, results, run_id);
     const ProofTotals& written = proved.totals;
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
@@ -1203,9 +1260,9 @@ chosen AS MATERIALIZED (
     SELECT r.snapshot_id, r.account_code, r.customer_id, r.currency, r.as_of, r.balance, k.latest, k.key_id
     FROM ranked r
     JOIN snapshot_key_ids k ON k.snapshot_key = r.snapshot_key
-    WHERE r.as_of <= $2::timestamptz AND r.as_of >= k.latest - make_interval(days => $1::int)
+    WHERE {}
 ))sql",
-                       source);
+                       source, chosen_window_sql);
 }
 
 std::string_view proof_setup_sql()

@@ -31,6 +31,8 @@ struct Proof {
     std::int64_t lines = 0;          ///< every journal line
     std::int64_t transactions = 0;   ///< every transaction row
     std::int64_t suspect_lines = 0;  ///< lines in proof_defects
+    /// The run of the last full proof the proof rests on; 0 when this run proved in full.
+    std::int64_t full_run_id = 0;
     /// A scheduled full proof that differs from the incremental answer at the same snapshot: one
     /// `incremental_drift` variance per difference (reported by trial_balance_zero in A runs and
     /// account_totals in B runs).
@@ -53,6 +55,11 @@ const Proof& proof(CheckContext& context);
 /// and those within $1 days before it, each with its key's latest as-of, `latest`, and an id of
 /// its key, `key_id`), without WITH or a trailing comma.
 std::string chosen_snapshots_ctes(std::string_view source);
+
+/// Whether snapshot `r` (a row of `ranked`) is replayed, given its key's latest as-of up to the
+/// run's, `k.latest`: the window rule of chosen_snapshots_ctes, for a check choosing among fewer keys.
+inline constexpr const char* chosen_window_sql =
+    "r.as_of <= $2::timestamptz AND r.as_of >= k.latest - make_interval(days => $1::int)";
 
 /// The signed balance of a proof_groups row `g` in the direction of account `a`'s normal side
 /// (a side other than DR or CR counts every line against it, as the checks always have).

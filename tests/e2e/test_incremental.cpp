@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -940,6 +941,96 @@ TEST_CASE("incremental: a key's wrong-side balance is re-proved when its lines c
                           .credit_account = "CUSTOMER_WALLET",
                           .credit = "60.00"})
               .empty());
+}
+
+TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a posting reaches a key's latest snapshot")
+{
+    // Snapshot 1: C001's wallet as of 2026-11-02T12:00Z (98.50); snapshot 2: BROKER_CASH as a
+    // whole as of 2026-11-05T00:00Z (300.00). Both match on the clean ledger.
+    const auto db = clean_book_with();
+    first_run(*db, "A");
+    CHECK(run(db->url(), "B")["status"] == "ok");
+    const auto snapshot_lines = [](const Json& run_document) {
+        Lines lines;
+        for (const auto& line : variances(run_document)) {
+            if (line.rfind("snapshot_reconcile:", 0) == 0) lines.push_back(line);
+        }
+        return lines;
+    };
+    // Each posting goes through an A run (which marks the keys it changed) before the B run.
+    const auto post_then_b = [&](const Posting& posting) {
+        db->exec(insert_sql(posting));
+        CHECK(proof(run(db->url(), "A"), "kind") == "incremental");
+        const Json checked = run(db->url(), "B");
+        CHECK(proof(checked, "kind") == "incremental");
+        CHECK(check_named(checked, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 2);
+        return checked;
+    };
+    // A deposit dated after both snapshots changes neither replay.
+    const Json later = post_then_b({.txn_id = 3101,
+                                    .customer = "C001",
+                                    .effective_at = "2026-11-30T10:00Z",
+                                    .first_line_id = 11,
+                                    .debit_account = "BROKER_CASH",
+                                    .debit = "10.00",
+                                    .credit_account = "CUSTOMER_WALLET",
+                                    .credit = "10.00"});
+    CHECK(snapshot_lines(later).empty());
+    agrees_with_full(db->url(), "B", later);
+
+    // A deposit dated at snapshot 1's instant (as-of is inclusive) reaches both snapshots: the
+    // proof's spans for both keys end exactly at their latest snapshot.
+    const Lines both_short{
+        "snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=2 expected=305.00 "
+        "actual=300.00 difference=-5.00",
+        "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 snapshot_id=1 "
+        "expected=103.50 actual=98.50 difference=-5.00"};
+    const Json reached = post_then_b({.txn_id = 3102,
+                                      .customer = "C001",
+                                      .effective_at = "2026-11-02T12:00Z",
+                                      .first_line_id = 13,
+                                      .debit_account = "BROKER_CASH",
+                                      .debit = "5.00",
+                                      .credit_account = "CUSTOMER_WALLET",
+                                      .credit = "5.00"});
+    CHECK(snapshot_lines(reached) == both_short);
+    agrees_with_full(db->url(), "B", reached);
+
+    // Another customer's later deposit: both breaks are carried as they were.
+    const Json carried = post_then_b({.txn_id = 3103,
+                                      .customer = "C002",
+                                      .effective_at = "2026-11-30T11:00Z",
+                                      .first_line_id = 15,
+                                      .debit_account = "BROKER_CASH",
+                                      .debit = "1.00",
+                                      .credit_account = "CUSTOMER_WALLET",
+                                      .credit = "1.00"});
+    CHECK(snapshot_lines(carried) == both_short);
+
+    // Snapshot 1 restated in place (as many rows as before): its key is replayed, the other carried.
+    db->exec("UPDATE ledger.balance_snapshots SET balance = 103.50 WHERE snapshot_id = 1");
+    const Json restated = run(db->url(), "B");
+    CHECK(proof(restated, "kind") == "incremental");
+    CHECK(snapshot_lines(restated) == Lines{both_short[0]});
+    agrees_with_full(db->url(), "B", restated);
+
+    // A snapshot dated two seconds ahead is a future one, then comes due with nothing else changed.
+    db->exec(
+        "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
+        " VALUES ('CUSTOMER_WALLET', 'C002', 'USD', now() + interval '2 seconds', 1.00)");
+    const Json ahead = run(db->url(), "B");
+    CHECK(check_named(ahead, "snapshot_reconcile")["metrics"]["future_snapshots"] == 1);
+    CHECK(check_named(ahead, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    const Json due = run(db->url(), "B");
+    CHECK(proof(due, "kind") == "incremental");
+    CHECK(check_named(due, "snapshot_reconcile")["metrics"]["future_snapshots"] == 0);
+    CHECK(check_named(due, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 3);
+    CHECK(snapshot_lines(due) ==
+          sorted({both_short[0],
+                  "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD "
+                  "customer_id=C002 snapshot_id=3 expected=251.00 actual=1.00 difference=-250.00"}));
+    agrees_with_full(db->url(), "B", due);
 }
 
 TEST_CASE("incremental trap: an A and a B run store their proofs at the same time")
