@@ -1014,14 +1014,15 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
     CHECK(snapshot_lines(restated) == Lines{both_short[0]});
     agrees_with_full(db->url(), "B", restated);
 
-    // A snapshot dated two seconds ahead is a future one, then comes due with nothing else changed.
+    // A snapshot dated five seconds ahead (room for a slow run to start) is a future one, then
+    // comes due with nothing else changed.
     db->exec(
         "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
-        " VALUES ('CUSTOMER_WALLET', 'C002', 'USD', now() + interval '2 seconds', 1.00)");
+        " VALUES ('CUSTOMER_WALLET', 'C002', 'USD', now() + interval '5 seconds', 1.00)");
     const Json ahead = run(db->url(), "B");
     CHECK(check_named(ahead, "snapshot_reconcile")["metrics"]["future_snapshots"] == 1);
     CHECK(check_named(ahead, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 2);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5500));
     const Json due = run(db->url(), "B");
     CHECK(proof(due, "kind") == "incremental");
     CHECK(check_named(due, "snapshot_reconcile")["metrics"]["future_snapshots"] == 0);
