@@ -1077,8 +1077,8 @@ FROM recon.proof_duplicates s
 /// Stores what snapshot_reconcile checked in this snapshot (pg_temp.snapshot_*), when it did:
 /// the keys it replayed replace their stored verdicts (all of them when it replayed every key),
 /// and no key is dirty any more. When it did not, the keys whose sums this proof changed are
-/// marked dirty for the next check from the earliest span changed (a span without an end counts
-/// in no snapshot); a full proof leaves none (the next check replays every key).
+/// marked dirty for the next check (changed_keys_sql); a full proof leaves none (the next check
+/// replays every key).
 void store_snapshot_checks(bool full_proof, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
                            std::int64_t run_id)
 {
@@ -1090,11 +1090,7 @@ void store_snapshot_checks(bool full_proof, pqxx::transaction_base& snapshot, pq
             results.exec0("DELETE FROM recon.proof_dirty_keys");
         } else {
             results.exec0("CREATE TEMP TABLE IF NOT EXISTS dirty_store (key text[], upto timestamptz) ON COMMIT DROP");
-            copy_rows(
-                snapshot,
-                "SELECT ARRAY[account, customer, currency] AS key, min(upto) AS upto FROM pg_temp.proof_groups_new "
-                "WHERE upto IS NOT NULL GROUP BY account, customer, currency",
-                results, "pg_temp.dirty_store");
+            copy_rows(snapshot, changed_keys_sql, results, "pg_temp.dirty_store");
             results.exec_params0(
                 "INSERT INTO recon.proof_dirty_keys (version, key, upto) SELECT $1, key, upto FROM pg_temp.dirty_store",
                 run_id);

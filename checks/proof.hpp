@@ -61,6 +61,13 @@ std::string chosen_snapshots_ctes(std::string_view source);
 inline constexpr const char* chosen_window_sql =
     "r.as_of <= $2::timestamptz AND r.as_of >= k.latest - make_interval(days => $1::int)";
 
+/// The keys whose sums this run's proof changed, each with the end of the earliest span changed
+/// (`key` ARRAY[account, customer, currency], `upto`): a span without an end counts in no
+/// snapshot. What the proof's store marks dirty, and what snapshot_reconcile adds to the marks.
+inline constexpr const char* changed_keys_sql =
+    "SELECT ARRAY[account, customer, currency] AS key, min(upto) AS upto FROM pg_temp.proof_groups_new "
+    "WHERE upto IS NOT NULL GROUP BY account, customer, currency";
+
 /// The signed balance of a proof_groups row `g` in the direction of account `a`'s normal side
 /// (a side other than DR or CR counts every line against it, as the checks always have).
 inline constexpr const char* proof_signed_sql =

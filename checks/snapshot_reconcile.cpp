@@ -32,10 +32,15 @@ const std::string snapshots_chosen_sql = "WITH " + chosen_snapshots_ctes("contra
 /// The 64-bit hash of a snapshot's key, from its text columns.
 constexpr const char* key_hash_sql =
     "hash_record_extended(ROW(account_code::text, customer_id::text, currency::text), 0)";
-/// ... and of a whole snapshot row (numeric hashes ignore the scale: it is hashed too).
+/// ... and of a whole snapshot row (numeric hashes ignore the scale: it is hashed too); over the
+/// view's columns or their text casts alike.
 constexpr const char* row_hash_sql =
     "hash_record_extended(ROW(account_code::text, customer_id::text, currency::text, "
     "snapshot_id::text, as_of, balance, scale(balance)), 0)";
+
+/// Whether a snapshot came due since the last check (dated after its as-of, not after this run's).
+constexpr const char* come_due_sql =
+    "coalesce(bool_or(as_of > (SELECT as_of FROM checked_before) AND as_of <= $2::timestamptz), false)";
 
 // With the proof, only the keys that may have changed are replayed; the others keep the verdict
 // stored by the check that last replayed them (recon.proof_snapshot_*, written with the proof).
@@ -52,7 +57,8 @@ constexpr const char* row_hash_sql =
 // are as they were (a count and digest of every row) and none came due, only dirty keys are
 // looked at, without grouping every snapshot by key.
 // $1 window days, $2 run as-of, $3 the run of the proof's last full proof (0: this run).
-const std::string snapshots_to_replay_sql = fmt::format(R"sql(WITH
+const std::string snapshots_to_replay_sql =
+    fmt::format(R"sql(WITH
 all_snapshots AS NOT MATERIALIZED (
     SELECT snapshot_id::text AS snapshot_id, account_code::text AS account_code, customer_id::text AS customer_id,
            currency::text AS currency, as_of, balance, {1} AS key_hash
@@ -63,18 +69,15 @@ checked_before AS MATERIALIZED (
     WHERE id = 1 AND window_days = $1::int AND as_of <= $2::timestamptz AND $3::bigint <> 0 AND version >= $3::bigint
 ),
 every_snapshot AS MATERIALIZED (
-    SELECT count(*) AS n, coalesce(sum({2}), 0) AS digest,
-           coalesce(bool_or(as_of > (SELECT as_of FROM checked_before) AND as_of <= $2::timestamptz), false) AS come_due
-    FROM contract.balance_snapshots
+    SELECT count(*) AS n, coalesce(sum({2}), 0) AS digest, {3} AS come_due FROM all_snapshots
 ),
 unchanged AS MATERIALIZED (
     SELECT EXISTS (SELECT 1 FROM checked_before b, every_snapshot e
                    WHERE b.n = e.n AND b.digest = e.digest AND NOT e.come_due) AS rows
 ),
 key_state AS MATERIALIZED (
-    SELECT {1} AS key_hash, count(*) AS n, sum({2}) AS digest,
-           coalesce(bool_or(as_of > (SELECT as_of FROM checked_before) AND as_of <= $2::timestamptz), false) AS come_due
-    FROM contract.balance_snapshots WHERE NOT (SELECT rows FROM unchanged) GROUP BY 1
+    SELECT key_hash, count(*) AS n, sum({2}) AS digest, {3} AS come_due
+    FROM all_snapshots WHERE NOT (SELECT rows FROM unchanged) GROUP BY 1
 ),
 stored_keys AS MATERIALIZED (
     SELECT s.key_hash, s.digest, s.n, s.checked, s.latest FROM recon.proof_snapshot_keys s
@@ -83,7 +86,7 @@ stored_keys AS MATERIALIZED (
 dirty AS MATERIALIZED (
     SELECT key, upto FROM recon.proof_dirty_keys WHERE version > (SELECT version FROM checked_before)
     UNION ALL
-    SELECT ARRAY[account, customer, currency], upto FROM pg_temp.proof_groups_new WHERE upto IS NOT NULL
+    SELECT key, upto FROM ({4}) changed
 ),
 dirty_keys AS MATERIALIZED (
     SELECT key_hash, min(upto) AS upto
@@ -128,7 +131,7 @@ carried AS MATERIALIZED (
       AND s.key_hash NOT IN (SELECT key_hash FROM rechecked)
 ),
 )sql",
-                                                        chosen_window_sql, key_hash_sql, row_hash_sql);
+                chosen_window_sql, key_hash_sql, row_hash_sql, come_due_sql, changed_keys_sql);
 
 // What the check leaves for the proof's store (pg_temp.snapshot_*): the replayed keys' state
 // and breaks, the keys whose snapshots are all gone (none left), and that it checked.
@@ -246,12 +249,18 @@ replayed AS MATERIALIZED (
 )sql",
                                                     proof_signed_sql);
 
-/// The breaks and the summary of the replayed snapshots (`replayed`), with `carried` (verdicts
-/// kept from an earlier check, a UNION ALL branch of `breaks`, or ""), how many were checked and
-/// the latest as-of checked (expressions over `replayed`), the parameter of the LIMIT, and the
-/// relation holding every snapshot (for those dated after the run).
-std::string snapshot_breaks_sql(const std::string& carried, const std::string& checked, const std::string& latest_as_of,
-                                const std::string& limit, const std::string& snapshots)
+/// What the breaks and the summary read besides `replayed`, the snapshots replayed now.
+struct BreakSources {
+    std::string carried;       ///< verdicts kept from an earlier check: a UNION ALL branch of `breaks`, or ""
+    std::string checked;       ///< how many snapshots were checked (an aggregate over `replayed`)
+    std::string latest_as_of;  ///< the latest as-of checked (likewise)
+    std::string limit;         ///< the parameter of the LIMIT
+    std::string snapshots;     ///< the relation holding every snapshot (for those dated after the run)
+    std::string total;         ///< how many snapshots there are, from what the statement read already
+};
+
+/// The breaks and the summary of a snapshot_reconcile statement.
+std::string snapshot_breaks_sql(const BreakSources& from)
 {
     return fmt::format(R"sql(
 breaks AS (
@@ -267,7 +276,7 @@ counted AS (
 )
 SELECT 'summary' AS row_kind, NULL AS snapshot_id, NULL AS account_code, NULL AS customer_id, NULL AS currency,
        NULL AS as_of, NULL AS replayed, NULL AS stored, NULL AS difference, NULL::bigint AS total,
-       (SELECT count(*) FROM contract.balance_snapshots) AS snapshots_total, {1} AS snapshots_checked,
+       {5} AS snapshots_total, {1} AS snapshots_checked,
        coalesce(to_char({2} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), '') AS latest_as_of,
        NULL AS kind, 0::bigint AS future
 FROM replayed
@@ -279,7 +288,7 @@ UNION ALL
  ORDER BY kind = 'snapshot_mismatch', abs(difference) DESC, account_code, customer_id, currency, as_of, snapshot_id
  LIMIT {3})
 )sql",
-                       carried, checked, latest_as_of, limit, snapshots);
+                       from.carried, from.checked, from.latest_as_of, from.limit, from.snapshots, from.total);
 }
 
 class SnapshotReconcile : public Check {
@@ -302,19 +311,27 @@ public:
         const auto window_days = context.settings().snapshot_window_days;
         const std::string run_as_of = format_utc(context.as_of());
         const Proof& proved = proof(context);
-        const auto rows =
-            proved.available
-                ? CappedRows::listing(
-                      context,
-                      snapshots_to_replay_sql + replayed_from_proof + snapshot_state_sql +
-                          snapshot_breaks_sql(
-                              carried_breaks_sql, "count(*) + (SELECT coalesce(sum(checked), 0) FROM carried)",
-                              "greatest(max(as_of), (SELECT max(latest) FROM carried))", "$4", "all_snapshots"),
-                      window_days, run_as_of, proved.full_run_id)
-                : CappedRows::listing(context,
-                                      snapshots_chosen_sql + replayed_from_journal +
-                                          snapshot_breaks_sql("", "count(*)", "max(as_of)", "$3", "ranked"),
-                                      window_days, run_as_of);
+        const auto rows = proved.available
+                              ? CappedRows::listing(
+                                    context,
+                                    snapshots_to_replay_sql + replayed_from_proof + snapshot_state_sql +
+                                        snapshot_breaks_sql(
+                                            {.carried = carried_breaks_sql,
+                                             .checked = "count(*) + (SELECT coalesce(sum(checked), 0) FROM carried)",
+                                             .latest_as_of = "greatest(max(as_of), (SELECT max(latest) FROM carried))",
+                                             .limit = "$4",
+                                             .snapshots = "all_snapshots",
+                                             .total = "(SELECT n FROM every_snapshot)"}),
+                                    window_days, run_as_of, proved.full_run_id)
+                              : CappedRows::listing(context,
+                                                    snapshots_chosen_sql + replayed_from_journal +
+                                                        snapshot_breaks_sql({.carried = "",
+                                                                             .checked = "count(*)",
+                                                                             .latest_as_of = "max(as_of)",
+                                                                             .limit = "$3",
+                                                                             .snapshots = "ranked",
+                                                                             .total = "(SELECT count(*) FROM ranked)"}),
+                                                    window_days, run_as_of);
         const NamedRow summary = rows.one();
         context.metrics()["snapshots_total"] = summary.number("snapshots_total");
         context.metrics()["snapshots_checked"] = summary.number("snapshots_checked");

@@ -957,9 +957,18 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
         }
         return lines;
     };
-    // Each posting goes through an A run (which marks the keys it changed) before the B run.
-    const auto post_then_b = [&](const Posting& posting) {
-        db->exec(insert_sql(posting));
+    // Each deposit (cash at the broker, credit to the customer's wallet) goes through an A run
+    // (which marks the keys it changed) before the B run.
+    const auto deposit_then_b = [&](int txn_id, const char* customer, const char* effective_at, int first_line_id,
+                                    const char* amount) {
+        db->exec(insert_sql({.txn_id = txn_id,
+                             .customer = customer,
+                             .effective_at = effective_at,
+                             .first_line_id = first_line_id,
+                             .debit_account = "BROKER_CASH",
+                             .debit = amount,
+                             .credit_account = "CUSTOMER_WALLET",
+                             .credit = amount}));
         CHECK(proof(run(db->url(), "A"), "kind") == "incremental");
         const Json checked = run(db->url(), "B");
         CHECK(proof(checked, "kind") == "incremental");
@@ -967,14 +976,7 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
         return checked;
     };
     // A deposit dated after both snapshots changes neither replay.
-    const Json later = post_then_b({.txn_id = 3101,
-                                    .customer = "C001",
-                                    .effective_at = "2026-11-30T10:00Z",
-                                    .first_line_id = 11,
-                                    .debit_account = "BROKER_CASH",
-                                    .debit = "10.00",
-                                    .credit_account = "CUSTOMER_WALLET",
-                                    .credit = "10.00"});
+    const Json later = deposit_then_b(3101, "C001", "2026-11-30T10:00Z", 11, "10.00");
     CHECK(snapshot_lines(later).empty());
     agrees_with_full(db->url(), "B", later);
 
@@ -985,26 +987,12 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
         "actual=300.00 difference=-5.00",
         "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 snapshot_id=1 "
         "expected=103.50 actual=98.50 difference=-5.00"};
-    const Json reached = post_then_b({.txn_id = 3102,
-                                      .customer = "C001",
-                                      .effective_at = "2026-11-02T12:00Z",
-                                      .first_line_id = 13,
-                                      .debit_account = "BROKER_CASH",
-                                      .debit = "5.00",
-                                      .credit_account = "CUSTOMER_WALLET",
-                                      .credit = "5.00"});
+    const Json reached = deposit_then_b(3102, "C001", "2026-11-02T12:00Z", 13, "5.00");
     CHECK(snapshot_lines(reached) == both_short);
     agrees_with_full(db->url(), "B", reached);
 
     // Another customer's later deposit: both breaks are carried as they were.
-    const Json carried = post_then_b({.txn_id = 3103,
-                                      .customer = "C002",
-                                      .effective_at = "2026-11-30T11:00Z",
-                                      .first_line_id = 15,
-                                      .debit_account = "BROKER_CASH",
-                                      .debit = "1.00",
-                                      .credit_account = "CUSTOMER_WALLET",
-                                      .credit = "1.00"});
+    const Json carried = deposit_then_b(3103, "C002", "2026-11-30T11:00Z", 15, "1.00");
     CHECK(snapshot_lines(carried) == both_short);
 
     // Snapshot 1 restated in place (as many rows as before): its key is replayed, the other carried.
