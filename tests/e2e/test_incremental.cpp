@@ -153,6 +153,20 @@ std::string insert_sql(const Posting& p)
     return transaction_sql(p) + ";" + lines_sql(p);
 }
 
+/// A deposit: cash at the broker (DR BROKER_CASH) credited to the customer's wallet.
+std::string deposit_sql(int txn_id, const char* customer, const char* effective_at, int first_line_id,
+                        const char* amount)
+{
+    return insert_sql({.txn_id = txn_id,
+                       .customer = customer,
+                       .effective_at = effective_at,
+                       .first_line_id = first_line_id,
+                       .debit_account = "BROKER_CASH",
+                       .debit = amount,
+                       .credit_account = "CUSTOMER_WALLET",
+                       .credit = amount});
+}
+
 /// C002 deposits 8.00 (lines 11 and 12), dated before any run, without updating the stored
 /// wallet or totals.
 Posting c002_deposit(int txn_id)
@@ -961,14 +975,7 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
     // (which marks the keys it changed) before the B run.
     const auto deposit_then_b = [&](int txn_id, const char* customer, const char* effective_at, int first_line_id,
                                     const char* amount) {
-        db->exec(insert_sql({.txn_id = txn_id,
-                             .customer = customer,
-                             .effective_at = effective_at,
-                             .first_line_id = first_line_id,
-                             .debit_account = "BROKER_CASH",
-                             .debit = amount,
-                             .credit_account = "CUSTOMER_WALLET",
-                             .credit = amount}));
+        db->exec(deposit_sql(txn_id, customer, effective_at, first_line_id, amount));
         CHECK(proof(run(db->url(), "A"), "kind") == "incremental");
         const Json checked = run(db->url(), "B");
         CHECK(proof(checked, "kind") == "incremental");
@@ -1209,4 +1216,51 @@ TEST_CASE("run --full is refused for the categories that keep no stored proof")
         CHECK(refused.err.find(std::string("--full applies to categories A and B (which keep a stored proof), not ") +
                                category) != std::string::npos);
     }
+}
+
+TEST_CASE("full proof: lines fall in the same spans whether the snapshots share a few instants or each has its own")
+{
+    // Up to 100 distinct cut-off instants the full proof sums lines between the instants of all
+    // keys first; past that it places each line in its own key's spans. Both must store the same
+    // groups. Postings: one at snapshot 1's exact instant (as-of is inclusive), one before every
+    // snapshot, one after the tail (48 hours before the run).
+    const auto db = clean_book_with(
+        deposit_sql(2001, "C001", "2026-11-02T12:00Z", 21, "5.00") + ";" +
+        deposit_sql(2002, "C002", "2025-06-01T00:00Z", 23, "2.00") + ";" +
+        deposit_sql(2003, "C001", "2026-01-01T00:00Z", 25, "0.25") +
+        "; UPDATE ledger.transactions SET effective_at = now() - interval '1 hour' WHERE txn_id = 2003");
+    const std::string groups_sql =
+        "SELECT string_agg(concat_ws(' ', account, customer, currency, after = '-infinity', upto = "
+        "'2026-11-02T12:00Z', after = upto - interval '1 microsecond', dr, cr, lines, all_lines), E'\\n' "
+        "ORDER BY account, customer, currency, after, upto) FROM recon.proof_groups";
+    const Json shared = run(db->url(), "B", Force::full);
+    const std::string shared_groups = db->query_value(groups_sql);
+    // C001's wallet up to snapshot 1 holds the deposit, the fee and the posting at the instant;
+    // its posting after the tail has a span of one instant; C002, without snapshots of its own or
+    // its account's, has one span up to the tail.
+    CHECK(db->query_value("SELECT dr || '/' || cr || '/' || lines FROM recon.proof_groups WHERE account = "
+                          "'CUSTOMER_WALLET' AND customer = 'C001' AND upto = '2026-11-02T12:00Z'") == "1.50/105.00/3");
+    CHECK(db->query_value("SELECT count(*) FROM recon.proof_groups WHERE account = 'CUSTOMER_WALLET' AND customer = "
+                          "'C001' AND after = upto - interval '1 microsecond' AND cr = 0.25") == "1");
+    CHECK(db->query_value("SELECT dr || '/' || cr FROM recon.proof_groups WHERE account = 'CUSTOMER_WALLET' AND "
+                          "customer = 'C002' AND after = '-infinity'") == "0/252.00");
+
+    // 101 more instants, all of one customer's snapshots (no lines, balance 0: each matches).
+    db->exec(
+        "INSERT INTO ledger.balance_snapshots (account_code, customer_id, currency, as_of, balance)"
+        " SELECT 'CUSTOMER_WALLET', 'Z999', 'USD', now() - interval '3 days' - k * interval '1 minute', 0"
+        " FROM generate_series(1, 101) k");
+    const Json own = run(db->url(), "B", Force::full);
+    CHECK(db->query_value(groups_sql) == shared_groups);
+    CHECK(check_named(own, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 103);
+    CHECK(variances(own) == variances(shared));
+    Lines snapshot_lines;
+    for (const auto& line : variances(own)) {
+        if (line.rfind("snapshot_reconcile:", 0) == 0) snapshot_lines.push_back(line);
+    }
+    CHECK(snapshot_lines ==
+          Lines{"snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=2 expected=307.00 "
+                "actual=300.00 difference=-7.00",
+                "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                "snapshot_id=1 expected=103.50 actual=98.50 difference=-5.00"});
 }
