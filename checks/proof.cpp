@@ -46,6 +46,25 @@ std::string key_sql(const char* alias)
     return fmt::format("ARRAY[{0}.account, {0}.customer, {0}.currency]", alias);
 }
 
+}  // namespace
+
+std::string proof_keys_sql(const std::string& accounts)
+{
+    const auto only = [&](const char* alias) {
+        return accounts.empty() ? std::string() : fmt::format(" AND {}.account = ANY ({})", alias, accounts);
+    };
+    return fmt::format(R"sql(
+    SELECT s.account, s.customer, s.currency, s.dr, s.cr, s.lines, s.all_lines FROM recon.proof_keys s
+    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode){0}
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_keys_new k WHERE {2} = {3})
+    UNION ALL
+    SELECT k.account, k.customer, k.currency, k.dr, k.cr, k.lines, k.all_lines FROM pg_temp.proof_keys_new k
+    WHERE true{1})sql",
+                       only("s"), only("k"), key_sql("k"), key_sql("s"));
+}
+
+namespace {
+
 const std::string setup_sql = fmt::format(R"sql(
 CREATE TEMP TABLE IF NOT EXISTS proof_mode (incremental boolean NOT NULL) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_groups_new (LIKE recon.proof_groups) ON COMMIT DELETE ROWS;
@@ -86,12 +105,7 @@ CREATE TEMP TABLE IF NOT EXISTS proof_source_keys ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_drift (side text, part text, key text, value text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_keys_new (LIKE recon.proof_keys) ON COMMIT DELETE ROWS;
-CREATE OR REPLACE TEMP VIEW proof_keys AS
-    SELECT s.account, s.customer, s.currency, s.dr, s.cr, s.lines, s.all_lines FROM recon.proof_keys s
-    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
-      AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_keys_new k WHERE {0} = {1})
-    UNION ALL
-    SELECT account, customer, currency, dr, cr, lines, all_lines FROM pg_temp.proof_keys_new;
+CREATE OR REPLACE TEMP VIEW proof_keys AS {0};
 CREATE TEMP TABLE IF NOT EXISTS proof_wrong_sides (LIKE recon.proof_wrong_sides) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_duplicates ON COMMIT DELETE ROWS AS
     SELECT source, source_txn_id, 0::bigint AS n, true AS fresh FROM contract.transactions WITH NO DATA;
@@ -100,7 +114,7 @@ CREATE TEMP TABLE IF NOT EXISTS snapshot_checked (everything boolean, as_of time
 CREATE TEMP TABLE IF NOT EXISTS snapshot_keys_new (LIKE recon.proof_snapshot_keys) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS snapshot_breaks_new (LIKE recon.proof_snapshot_breaks) ON COMMIT DELETE ROWS;
 )sql",
-                                          key_sql("k"), key_sql("s"));
+                                          proof_keys_sql());
 
 /// At most this many transaction ids that may have committed since the stored proof and a row's
 /// newness is one hashed lookup of its xmin in their list (PostgreSQL 14 and later hash a

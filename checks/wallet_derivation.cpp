@@ -34,16 +34,18 @@ derived AS MATERIALIZED (
 )sql",
                                                      booked_statuses_sql);
 
-// ... or from the proof's sums per key (checks/proof.hpp): the same figures, one row per key.
-const std::string derived_from_proof = fmt::format(R"sql(
+// ... or from the proof's sums per key (checks/proof.hpp) of the wallet accounts: the same
+// figures, one row per key.
+const std::string derived_from_proof =
+    fmt::format(R"sql(
 derived AS MATERIALIZED (
     SELECT g.customer AS customer_id, g.account AS account_code, g.currency AS currency, {} AS balance, g.lines
-    FROM pg_temp.proof_keys g
+    FROM ({}) g
     JOIN wallet_accounts a ON a.account_code = g.account
     WHERE g.lines > 0
 ),
 )sql",
-                                                   proof_signed_sql);
+                proof_signed_sql, proof_keys_sql("ARRAY(SELECT account_code FROM wallet_accounts)"));
 
 const std::string wallet_comparison_sql = R"sql(
 compared AS MATERIALIZED (
