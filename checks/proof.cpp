@@ -189,7 +189,12 @@ constexpr std::int64_t max_shared_bounds = 100;
 // sum falls inside exactly one span of its key, found by its end.
 std::string full_groups_sql(bool shared_bounds)
 {
-    const std::string lines = shared_bounds ? fmt::format(R"sql(
+    const std::string booked = fmt::format(R"sql(
+    FROM contract.journal_lines l
+    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    WHERE t.status IN {})sql",
+                                           booked_statuses_sql);
+    const std::string lines = shared_bounds ? R"sql(
 lines AS (
     SELECT l.account_code::text AS account, l.customer_id::text AS customer, l.currency::text AS currency,
            CASE WHEN t.effective_at > $1::timestamptz THEN t.effective_at
@@ -197,25 +202,19 @@ lines AS (
            END AS e,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS dr,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS cr,
-           count(*) FILTER (WHERE l.side IN ('DR', 'CR') AND l.amount IS NOT NULL) AS lines, count(*) AS all_lines
-    FROM contract.journal_lines l
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
-    WHERE t.status IN {0}
+           count(*) FILTER (WHERE l.side IN ('DR', 'CR') AND l.amount IS NOT NULL) AS lines, count(*) AS all_lines)sql" +
+                                                  booked + R"sql(
     GROUP BY 1, 2, 3, 4
-))sql",
-                                                          booked_statuses_sql)
-                                            : fmt::format(R"sql(
+))sql"
+                                            : R"sql(
 lines AS (
     SELECT l.account_code::text AS account, l.customer_id::text AS customer, l.currency::text AS currency,
            t.effective_at AS e, CASE WHEN l.side = 'DR' THEN l.amount ELSE 0 END AS dr,
            CASE WHEN l.side = 'CR' THEN l.amount ELSE 0 END AS cr,
-           (l.side IN ('DR', 'CR') AND l.amount IS NOT NULL)::int AS lines, 1 AS all_lines
-    FROM contract.journal_lines l
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
-    WHERE t.status IN {0}
+           (l.side IN ('DR', 'CR') AND l.amount IS NOT NULL)::int AS lines, 1 AS all_lines)sql" +
+                                                  booked + R"sql(
     OFFSET 0
-))sql",
-                                                          booked_statuses_sql);
+))sql";
     return R"sql(
 INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
 WITH account_bounds AS MATERIALIZED (
