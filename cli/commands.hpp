@@ -39,7 +39,7 @@ void add_table_output_option(CLI::App& command, OutputFormat& format);
 
 struct RunOptions {
     std::string book;
-    std::string category;
+    std::vector<std::string> categories;  ///< `--category A,B`: A, B and D share one snapshot
     std::vector<std::string> checks;
     OutputFormat output = OutputFormat::text;
     std::string fail_on = "fail";
@@ -48,7 +48,7 @@ struct RunOptions {
     std::optional<std::string> shard;  ///< --shard K/N (category C only)
     bool full = false;                 ///< --full: categories A and B prove from scratch
 };
-/// `reconcile run`: one category of checks on one book.
+/// `reconcile run`: one category of checks on one book (or A, B and D in one snapshot).
 CLI::App* setup_run(CLI::App& app, RunOptions& options);
 int run_command(const RunOptions& options, const GlobalOptions& global);
 

@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <iostream>
@@ -22,7 +23,10 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
 {
     auto* command = app.add_subcommand("run", "Run one category of checks on one book");
     command->add_option("-b,--book", options.book, "Book to reconcile (one of RECON_BOOKS)")->required();
-    command->add_option("-c,--category", options.category, "Category: A, B, C or D")->required();
+    command
+        ->add_option("-c,--category", options.categories, "Category: A, B, C or D; A,B (or A,B,D) shares one snapshot")
+        ->delimiter(',')
+        ->required();
     command->add_option("--check", options.checks, "Only this check (repeatable); must be in the category");
     add_output_option(*command, options.output);
     command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail or warn")
@@ -92,43 +96,61 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     RunRequest request;
     request.interruption = &interruption;
     request.book = options.book;
-    request.category = parse_category(options.category);
+    std::vector<Category> categories;
+    for (const auto& name : options.categories) categories.push_back(parse_category(name));
+    request.category = categories.front();
     request.check_names = options.checks;
     request.force_full_proof = options.full;
-    if (options.full && request.category != Category::A && request.category != Category::B) {
+    const bool proves = std::any_of(categories.begin(), categories.end(), [](Category category) {
+        return category == Category::A || category == Category::B;
+    });
+    if (options.full && !proves) {
         throw Error(ExitCode::usage, fmt::format("--full applies to categories A and B (which keep a stored proof), "
                                                  "not {}",
-                                                 request.category));
+                                                 fmt::join(options.categories, ",")));
     }
     if (options.shard) request.shard = parse_shard(*options.shard);
-    require_shardable(request.category, request.shard);
+    require_one_snapshot(categories, request);
     const Settings settings = load_settings_from(global.config_path);
     request.trigger = !options.trigger.empty() ? parse_trigger(options.trigger).value_or(Trigger::manual)
                       : options.if_due         ? Trigger::schedule
                                                : Trigger::manual;
 
     if (options.if_due) {
-        if (const auto reason = not_due_reason(settings, request.book, request.category, request.shard)) {
-            log_info("skipped {}: not due: {}", run_label(request), *reason);
-            return to_int(ExitCode::ok);
+        std::vector<Category> due;
+        for (const Category category : categories) {
+            request.category = category;
+            if (const auto reason = not_due_reason(settings, request.book, category, request.shard)) {
+                log_info("skipped {}: not due: {}", run_label(request), *reason);
+            } else {
+                due.push_back(category);
+            }
         }
+        if (due.empty()) return to_int(ExitCode::ok);
+        categories = due;
     }
 
-    const RunOutcome outcome = execute_run(settings, default_registry(), request);
-    if (outcome.lock_held) {
-        log_warn("skipped: {}", lock_held_message(outcome, run_label(request)));
-        return to_int(ExitCode::lock_held);
+    std::vector<ExitCode> codes;
+    for (const RunOutcome& outcome : execute_runs(settings, default_registry(), request, categories)) {
+        const RunReport& report = outcome.report;
+        request.category = report.category;
+        if (outcome.lock_held) {
+            log_warn("skipped: {}", lock_held_message(outcome, run_label(request)));
+            codes.push_back(ExitCode::lock_held);
+            continue;
+        }
+        // Several runs print one document each, in the order asked (a stream jq reads as is).
+        if (options.output == OutputFormat::json) {
+            std::cout << run_report_to_json(report).dump(2) << '\n';
+        } else {
+            std::cout << render_run_text(report);
+        }
+        std::cout.flush();
+        const ExitCode code = exit_code_for(report, options.fail_on == "warn");
+        log_run_finished(report, code);
+        codes.push_back(code);
     }
-    const RunReport& report = outcome.report;
-    if (options.output == OutputFormat::json) {
-        std::cout << run_report_to_json(report).dump(2) << '\n';
-    } else {
-        std::cout << render_run_text(report);
-    }
-    std::cout.flush();
-    const ExitCode code = exit_code_for(report, options.fail_on == "warn");
-    log_run_finished(report, code);
-    return to_int(code);
+    return to_int(aggregate_exit_codes(codes));
 }
 
 }  // namespace reconcile

@@ -164,13 +164,11 @@ std::int64_t RunHistory::begin_run(RunReport& report, std::int64_t lock_key, std
     return static_cast<std::int64_t>(abandoned);
 }
 
-RunChanges RunHistory::finish_run(const RunReport& report, const Settings& settings,
-                                  const std::function<void(pqxx::transaction_base&)>& write_first)
+namespace {
+
+/// One finished run's row, variances, broker health and lifecycle, in `txn`.
+RunChanges write_finished_run(pqxx::transaction_base& txn, const RunReport& report, const Settings& settings)
 {
-    pqxx::work txn(m_session.connection());
-    // The proof of categories A and B is stored in the same transaction as the results it
-    // proved (and may say in the report whether it was kept), so it is written first.
-    if (write_first) write_first(txn);
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& check : report.checks) checks.push_back(check_result_to_json(check));
     nlohmann::json metadata = {{"checks", std::move(checks)}};
@@ -208,7 +206,20 @@ RunChanges RunHistory::finish_run(const RunReport& report, const Settings& setti
         }
         txn.exec_prepared0("broker_health_insert", report.run_id, rows.dump());
     }
-    RunChanges changes = record_variance_lifecycle(txn, report);
+    return record_variance_lifecycle(txn, report);
+}
+
+}  // namespace
+
+std::vector<RunChanges> RunHistory::finish_runs(const std::vector<RunReport*>& reports, const Settings& settings,
+                                                const std::function<void(pqxx::transaction_base&)>& write_first)
+{
+    pqxx::work txn(m_session.connection());
+    // The proof of categories A and B is stored in the same transaction as the results it
+    // proved (and may say in the reports whether it was kept), so it is written first.
+    if (write_first) write_first(txn);
+    std::vector<RunChanges> changes;
+    for (const RunReport* report : reports) changes.push_back(write_finished_run(txn, *report, settings));
     fault_pause("BEFORE_RESULTS_COMMIT");
     txn.commit();
     return changes;

@@ -41,11 +41,14 @@ public:
     std::int64_t begin_run(RunReport& report, std::int64_t lock_key, std::int64_t category_key, const std::string& host,
                            int pid);
 
-    /// Writes the finished run (status, timings, every check result) in one transaction,
-    /// together with the persisted variances when persistence is enabled and the variance
-    /// lifecycle (always); returns what the run changed in that lifecycle, for alerts.
-    RunChanges finish_run(const RunReport& report, const Settings& settings,
-                          const std::function<void(pqxx::transaction_base&)>& write_first = {});
+    /// Writes the finished runs (status, timings, every check result) in one transaction,
+    /// together with their persisted variances when persistence is enabled and the variance
+    /// lifecycle (always); returns what each run changed in that lifecycle, for alerts, in the
+    /// order of `reports`. Several reports are the categories of one snapshot
+    /// (`run --category A,B`): their results land together or not at all. `write_first` runs
+    /// first in the same transaction (the stored proof, which may update the reports).
+    std::vector<RunChanges> finish_runs(const std::vector<RunReport*>& reports, const Settings& settings,
+                                        const std::function<void(pqxx::transaction_base&)>& write_first = {});
 
     /// Best effort, never throws: ends a run that could not complete as `error` with a reason.
     /// Returns false when that failed (the database is gone: the row stays `running` and the

@@ -1,6 +1,7 @@
 #include "lib/interrupt.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pthread.h>
 
 #include <cstdlib>
@@ -54,7 +55,7 @@ void RunInterruption::attach_sessions(const std::string& control_url, int contro
 void RunInterruption::attach_run(std::int64_t run_id)
 {
     std::lock_guard lock(m_mutex);
-    m_run_id = run_id;
+    m_run_ids.push_back(run_id);
 }
 
 void RunInterruption::finished()
@@ -99,7 +100,7 @@ void RunInterruption::wait_for_signal()
     if (m_finished) return;
     const std::string reason =
         fmt::format("interrupted by {}; did not stop within {} s; no results written", name, interrupt_grace.count());
-    log_error("run {} {}", m_run_id, reason);
+    log_error("run {} {}", fmt::join(m_run_ids, ", "), reason);
     if (m_control_pid != 0) {
         try {
             Session fresh(m_control_url, "control");
@@ -110,7 +111,7 @@ void RunInterruption::wait_for_signal()
                 txn.exec_params("SELECT pg_terminate_backend($1, 2000)", m_control_pid);
                 txn.exec_params("SET lock_timeout = 2000");
             }
-            if (m_run_id != 0) RunHistory(fresh).interrupt_run(m_run_id, reason);
+            for (const std::int64_t run_id : m_run_ids) RunHistory(fresh).interrupt_run(run_id, reason);
         } catch (...) {
             // Unreachable: the row stays `running` with a free lock, which reads as abandoned.
         }

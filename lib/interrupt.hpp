@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lib/errors.hpp"
 
@@ -44,7 +45,8 @@ public:
     /// The run's two sessions: the control one (run row and lock, on the primary) and the read
     /// one, whose statements a signal cancels.
     void attach_sessions(const std::string& control_url, int control_pid, const std::string& read_url, int read_pid);
-    /// The run's row, which the waiter marks `interrupted` itself if the run does not stop in time.
+    /// A row of the run (one per category of a shared snapshot), which the waiter marks
+    /// `interrupted` itself if the run does not stop in time.
     void attach_run(std::int64_t run_id);
     /// The run ended (marked, or finished with results): the waiter acts no further.
     void finished();
@@ -62,7 +64,7 @@ private:
     int m_control_pid = 0;
     std::string m_read_url;
     int m_read_pid = 0;
-    std::int64_t m_run_id = 0;
+    std::vector<std::int64_t> m_run_ids;
     std::thread m_waiter;
 };
 

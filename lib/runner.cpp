@@ -1,6 +1,7 @@
 #include "lib/runner.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,29 +28,48 @@ namespace {
 /// SQLSTATE of a statement cancelled by statement_timeout (libpqxx 6 has no class for it).
 constexpr const char* query_canceled_state = "57014";
 
-/// Writes the results, but only while the run still holds its lock: a control connection that
-/// the server ended (and with it the lock) must not commit. Any failure to write is transient:
-/// nothing was written, and the run is safe to retry.
-RunChanges write_results(RunHistory& history, RunLock& lock, RunReport& report, const Settings& settings,
-                         const ProofStore& store_proof)
+/// "run 41" or "runs 41, 42", for messages about the runs of one snapshot.
+std::string runs_label(const std::vector<RunReport*>& reports)
 {
-    if (!lock.still_held()) {
-        throw Error(ExitCode::transient,
-                    fmt::format("run {} lost its lock before writing results; nothing written", report.run_id));
+    std::vector<std::int64_t> run_ids;
+    for (const RunReport* report : reports) run_ids.push_back(report->run_id);
+    return fmt::format("{} {}", run_ids.size() == 1 ? "run" : "runs", fmt::join(run_ids, ", "));
+}
+
+/// Writes the results of the runs of one snapshot in one transaction, but only while every
+/// run still holds its lock: a control connection that the server ended (and with it the locks)
+/// must not commit. The proof, when there is one to store, goes in the same transaction and
+/// every report says whether it was kept. Any failure to write is transient: nothing was
+/// written, and the runs are safe to retry.
+std::vector<RunChanges> write_results(RunHistory& history, const std::vector<RunLock*>& locks,
+                                      const std::vector<RunReport*>& reports, const Settings& settings,
+                                      const ProofStore& store_proof)
+{
+    const auto ids = [&] { return runs_label(reports); };
+    for (RunLock* lock : locks) {
+        if (!lock->still_held()) {
+            throw Error(ExitCode::transient,
+                        fmt::format("{} lost its lock before writing results; nothing written", ids()));
+        }
     }
+    const auto with_proof =
+        std::find_if(reports.begin(), reports.end(), [](const RunReport* report) { return report->proof.has_value(); });
     try {
-        if (!store_proof || !report.proof) return history.finish_run(report, settings);
-        return history.finish_run(report, settings, [&](pqxx::transaction_base& txn) {
-            report.proof->stored = store_proof(txn, report.run_id);
-            if (!report.proof->stored) {
-                log_warn("run {} did not store its proof: another run of book {} stored a newer one meanwhile",
-                         report.run_id, report.book);
+        if (!store_proof || with_proof == reports.end()) return history.finish_runs(reports, settings);
+        return history.finish_runs(reports, settings, [&](pqxx::transaction_base& txn) {
+            const bool stored = store_proof(txn, (*with_proof)->run_id);
+            for (RunReport* report : reports) {
+                if (report->proof) report->proof->stored = stored;
+            }
+            if (!stored) {
+                log_warn("{} did not store its proof: another run of book {} stored a newer one meanwhile", ids(),
+                         (*with_proof)->book);
             }
         });
     } catch (...) {
         const auto [code, message] = classify_current_exception(true);
         throw Error(ExitCode::transient,
-                    fmt::format("could not write the results of run {}; nothing written: {}", report.run_id, message));
+                    fmt::format("could not write the results of {}; nothing written: {}", ids(), message));
     }
 }
 
@@ -251,97 +271,172 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
     return results;
 }
 
+void require_one_snapshot(const std::vector<Category>& categories, const RunRequest& request)
+{
+    if (categories.empty()) throw Error(ExitCode::usage, "no category to run");
+    for (auto category = categories.begin(); category != categories.end(); ++category) {
+        require_shardable(*category, request.shard);
+        if (std::find(categories.begin(), category, *category) != category) {
+            throw Error(ExitCode::usage, fmt::format("category {} is named twice", *category));
+        }
+    }
+    if (categories.size() == 1) return;
+    if (std::find(categories.begin(), categories.end(), Category::C) != categories.end()) {
+        throw Error(ExitCode::usage,
+                    "category C runs alone: its checks each read the ledger after their own broker "
+                    "fetches, not in one snapshot with A, B or D");
+    }
+    if (!request.check_names.empty()) {
+        throw Error(ExitCode::usage, "--check names checks of one category: run that category alone");
+    }
+}
+
 RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, const RunRequest& request)
 {
+    return std::move(execute_runs(settings, registry, request, {request.category}).front());
+}
+
+std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegistry& registry, const RunRequest& request,
+                                     const std::vector<Category>& categories)
+{
     settings.require_book(request.book);
-    require_shardable(request.category, request.shard);
-    const auto checks = registry.select(request.category, request.check_names);
+    require_one_snapshot(categories, request);
+    std::vector<std::vector<const Check*>> selected;
+    for (const Category category : categories) selected.push_back(registry.select(category, request.check_names));
     Session control(settings.database_url(request.book), "control", request.session_limits);
     verify_book(control, request.book);
 
-    auto lock = RunLock::try_acquire(control, request.book, request.category, request.shard);
-    RunOutcome outcome;
-    if (!lock) {
-        outcome.lock_held = true;
-        try {
-            outcome.lock_holder = RunHistory(control).running(request.book, request.category, request.shard);
-        } catch (...) {
-            // Best effort: the skip stands without naming the holder.
+    // Each category is a run of its own (its lock, its row, its report), skipped alone when
+    // another process holds its lock; those that start share one snapshot.
+    struct Planned {
+        std::vector<const Check*> checks;
+        std::optional<RunLock> lock;
+        RunOutcome outcome;
+    };
+    std::vector<Planned> planned;
+    for (std::size_t i = 0; i < categories.size(); ++i) {
+        Planned run{.checks = std::move(selected[i]),
+                    .lock = RunLock::try_acquire(control, request.book, categories[i], request.shard)};
+        run.outcome.report.category = categories[i];
+        if (!run.lock) {
+            run.outcome.lock_held = true;
+            try {
+                run.outcome.lock_holder = RunHistory(control).running(request.book, categories[i], request.shard);
+            } catch (...) {
+                // Best effort: the skip stands without naming the holder.
+            }
         }
-        return outcome;
+        planned.push_back(std::move(run));
+    }
+    std::vector<Planned*> running;
+    for (auto& run : planned) {
+        if (run.lock) running.push_back(&run);
+    }
+    const auto outcomes = [&] {
+        std::vector<RunOutcome> result;
+        for (auto& run : planned) result.push_back(std::move(run.outcome));
+        return result;
+    };
+    if (running.empty()) return outcomes();
+
+    // One instant for every run of the snapshot: the checks of each read "as of" it.
+    const Timestamp started_at = std::chrono::system_clock::now();
+    const auto started = std::chrono::steady_clock::now();
+    std::set<ContractView> views{ContractView::book_identity};
+    std::vector<const Check*> all_checks;
+    std::vector<RunReport*> reports;
+    std::vector<RunLock*> locks;
+    bool proves = false;
+    for (Planned* run : running) {
+        RunReport& report = run->outcome.report;
+        report.book = request.book;
+        report.trigger = request.trigger;
+        report.shard = request.shard;
+        // Naming every check of the category is a full run; naming fewer covers only part of it.
+        if (run->checks.size() < registry.select(report.category, {}).size()) report.scope = RunScope::partial;
+        report.checks_requested = request.check_names;
+        report.started_at = started_at;
+        for (const Check* check : run->checks) views.merge(check->reads());
+        all_checks.insert(all_checks.end(), run->checks.begin(), run->checks.end());
+        reports.push_back(&report);
+        locks.push_back(&*run->lock);
+        proves = proves || report.category == Category::A || report.category == Category::B;
     }
 
-    RunReport& report = outcome.report;
-    report.book = request.book;
-    report.category = request.category;
-    report.trigger = request.trigger;
-    report.shard = request.shard;
-    // Naming every check of the category is a full run; naming fewer covers only part of it.
-    if (checks.size() < registry.select(request.category, {}).size()) report.scope = RunScope::partial;
-    report.checks_requested = request.check_names;
-    report.started_at = std::chrono::system_clock::now();
-    const auto started = std::chrono::steady_clock::now();
-
     const auto read = open_read_session(settings, request.book, control, request.session_limits);
-    std::set<ContractView> views{ContractView::book_identity};
-    for (const Check* check : checks) views.merge(check->reads());
     verify_contract(*read, request.book, views);
     if (request.interruption != nullptr) {
         request.interruption->attach_sessions(settings.database_url(request.book), control.backend_pid(),
                                               settings.read_database_url(request.book), read->backend_pid());
     }
     RunHistory history(control);
-    const auto abandoned = history.begin_run(report, lock->key(), lock->category_key(), host_name(), getpid());
-    if (abandoned > 0) {
-        log_warn("marked {} stale running run(s) of {}/{} abandoned", abandoned, request.book, request.category);
+    for (Planned* run : running) {
+        RunReport& report = run->outcome.report;
+        const auto abandoned =
+            history.begin_run(report, run->lock->key(), run->lock->category_key(), host_name(), getpid());
+        if (abandoned > 0) {
+            log_warn("marked {} stale running run(s) of {}/{} abandoned", abandoned, request.book, report.category);
+        }
+        if (request.interruption != nullptr) request.interruption->attach_run(report.run_id);
+        if (request.on_started) request.on_started(report.run_id);
     }
-    if (request.interruption != nullptr) request.interruption->attach_run(report.run_id);
-    if (request.on_started) request.on_started(report.run_id);
 
-    RunChanges& changes = outcome.changes;
-    LedgerSnapshot snapshot(*read, settings.statement_timeout_ms, snapshot_setup_of(checks));
-    if (request.category == Category::A || request.category == Category::B) {
+    LedgerSnapshot snapshot(*read, settings.statement_timeout_ms, snapshot_setup_of(all_checks));
+    if (proves) {
         snapshot.set_proof_request(ProofRequest{.store = true,
                                                 .force_full = request.force_full_proof,
                                                 .stored_version = stored_proof_version(control),
                                                 .full_interval_seconds = settings.full_proof_interval_seconds,
                                                 .replays_snapshots = views.contains(ContractView::balance_snapshots)});
     }
+    std::vector<RunChanges> changes;
     try {
-        report.checks = run_checks(settings, request.book, request.category, checks, snapshot, report.started_at,
-                                   request.shard, request.interruption, &report.brokers);
-        report.proof = snapshot.proof_summary();
-        throw_if_interrupted(request.interruption);
-        report.finished_at = std::chrono::system_clock::now();
-        report.duration_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-        apply_acknowledgements(control, report);
-        report.status = run_status_of(overall_status(report.checks));
-        changes = write_results(history, *lock, report, settings, snapshot.proof_store());
+        for (Planned* run : running) {
+            RunReport& report = run->outcome.report;
+            report.checks = run_checks(settings, request.book, report.category, run->checks, snapshot, started_at,
+                                       request.shard, request.interruption, &report.brokers);
+            // The proof is the snapshot's: the runs of A and B in it share it.
+            if (report.category == Category::A || report.category == Category::B) {
+                report.proof = snapshot.proof_summary();
+            }
+            throw_if_interrupted(request.interruption);
+            report.finished_at = std::chrono::system_clock::now();
+            report.duration_ms =
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                    .count();
+            apply_acknowledgements(control, report);
+            report.status = run_status_of(overall_status(report.checks));
+        }
+        changes = write_results(history, locks, reports, settings, snapshot.proof_store());
         snapshot.close();
     } catch (...) {
         if (request.interruption != nullptr && request.interruption->signal() != 0) {
-            // Whatever the checks were doing, the signal is why the run ends: a cancelled
+            // Whatever the checks were doing, the signal is why the runs end: a cancelled
             // statement or a half-finished check proves nothing.
             const int signal = request.interruption->signal();
             const std::string message =
-                fmt::format("run {} interrupted by {}; no results written", report.run_id, signal_name(signal));
-            history.interrupt_run(report.run_id, message);
-            lock->release();
+                fmt::format("{} interrupted by {}; no results written", runs_label(reports), signal_name(signal));
+            for (const RunReport* report : reports) history.interrupt_run(report->run_id, message);
+            for (RunLock* lock : locks) lock->release();
             request.interruption->finished();
             throw Error(exit_code_for_signal(signal), message);
         }
         // Past this point every failure is mid-run: a lost connection is transient (75).
         const auto [code, message] = classify_current_exception(true);
-        finish_as_error(settings, request.book, history, report.run_id, message);
+        for (const RunReport* report : reports) {
+            finish_as_error(settings, request.book, history, report->run_id, message);
+        }
         throw Error(code, message);
     }
-    // After the results committed and still under the lock, so the alert state of these checks
+    // After the results committed and still under the locks, so the alert state of these checks
     // is only ever written by one run at a time; bounded by RECON_ALERT_TIMEOUT_MS, never throws.
     if (request.interruption != nullptr) request.interruption->finished();
-    send_run_alerts(settings, report, changes, control);
-    lock->release();
-    return outcome;
+    for (std::size_t i = 0; i < running.size(); ++i) {
+        running[i]->outcome.changes = std::move(changes[i]);
+        send_run_alerts(settings, running[i]->outcome.report, running[i]->outcome.changes, control);
+    }
+    for (RunLock* lock : locks) lock->release();
+    return outcomes();
 }
 
 namespace {

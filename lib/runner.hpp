@@ -57,6 +57,20 @@ struct RunOutcome {
 /// for the next run to mark abandoned.
 RunOutcome execute_run(const Settings& settings, const CheckRegistry& registry, const RunRequest& request);
 
+/// The same for several categories of one book in one REPEATABLE READ snapshot (`run
+/// --category A,B`; request.category is not read): each is a run of its own, with its lock
+/// (skipped alone when held: lock_held in its outcome), its row, report and alerts, and their
+/// results are written in one transaction. A and B share one proof (one guard and one
+/// extension of the stored proof instead of two; docs/decisions/one-snapshot-runs.md). C runs
+/// alone, and `--check` names the checks of one category: Error(usage) otherwise. Outcomes in
+/// the order of `categories`.
+std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegistry& registry, const RunRequest& request,
+                                     const std::vector<Category>& categories);
+
+/// Refuses (Error(usage), one line) what execute_runs cannot run in one snapshot: no category,
+/// one named twice, C with others, --check with several, a shard on any category but C.
+void require_one_snapshot(const std::vector<Category>& categories, const RunRequest& request);
+
 /// Runs checks against the ledger on `read`: A/B/D share one REPEATABLE READ READ ONLY
 /// snapshot; C checks each open a short one after their broker fetches (only the customers of
 /// `shard` when given). A check that throws ends `error` and the others still run; a lost

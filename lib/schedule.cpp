@@ -166,6 +166,7 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
             }
             continue;
         }
+        std::vector<SlotDecision> decided;
         for (const Category category : all_categories) {
             SlotHistory history;
             if (const auto found = last_started.find(category); found != last_started.end()) {
@@ -174,12 +175,31 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
             }
             const auto failed = m_failed_attempts.find({cadence.book, category});
             if (failed != m_failed_attempts.end()) history.last_failed_attempt = failed->second;
+            decided.push_back(decide_slot(cadence, category, history, m_config.retry_seconds, m_clock()));
+        }
+        // The due A, B and D run together where the first of them falls (one snapshot, one
+        // proof: docs/decisions/one-snapshot-runs.md); C, which reads brokers, alone.
+        std::vector<std::vector<Category>> groups;
+        std::optional<std::size_t> shared;
+        for (const SlotDecision& decision : decided) {
+            if (!decision.due) continue;
+            if (dry_run) {
+                outcomes.push_back({.book = cadence.book, .category = decision.category, .detail = "due"});
+            } else if (decision.category == Category::C) {
+                groups.push_back({decision.category});
+            } else if (shared) {
+                groups[*shared].push_back(decision.category);
+            } else {
+                shared = groups.size();
+                groups.push_back({decision.category});
+            }
+        }
+        for (const auto& group : groups) {
             const Timestamp now = m_clock();
-            SlotDecision decision = decide_slot(cadence, category, history, m_config.retry_seconds, now);
-            if (decision.due && dry_run) {
-                outcomes.push_back({.book = cadence.book, .category = category, .detail = "due"});
-            } else if (decision.due) {
-                SlotOutcome outcome = m_execute(cadence.book, category);
+            for (SlotOutcome& outcome : m_execute(cadence.book, group)) {
+                const Category category = outcome.category.value_or(group.front());
+                SlotDecision& decision = *std::find_if(decided.begin(), decided.end(),
+                                                       [&](const SlotDecision& d) { return d.category == category; });
                 if (outcome.code == ExitCode::unavailable && outcome.run_id) {
                     // It ran and reached no broker: the next look at the history holds it back
                     // by the external retry (its row), this process by the same.
@@ -199,8 +219,8 @@ std::vector<SlotOutcome> ScheduleCycle::run_once(bool dry_run)
                 }
                 outcomes.push_back(std::move(outcome));
             }
-            m_decisions.push_back(std::move(decision));
         }
+        m_decisions.insert(m_decisions.end(), decided.begin(), decided.end());
     }
     return outcomes;
 }

@@ -106,13 +106,15 @@ struct SlotOutcome {
 ExitCode aggregate_exit_codes(const std::vector<ExitCode>& codes);
 
 /// One scheduler cycle with its dependencies injected: `history` reads the last runs of a book
-/// (throws when the book cannot be read), `execute` runs one slot and reports how it ended
-/// (never throws), `clock` says what time it is. The serve scheduler keeps one instance alive
+/// (throws when the book cannot be read), `execute` runs slots of one book together and reports
+/// how each ended, in order (never throws): the due A, B and D of a book in one call (they share
+/// one snapshot and proof), C alone; `clock` says what time it is. The serve scheduler keeps one instance alive
 /// (it remembers failed attempts); `reconcile tick` runs one cycle.
 class ScheduleCycle {
 public:
     using HistoryReader = std::function<std::map<Category, LastFullRun>(const std::string& book)>;
-    using Executor = std::function<SlotOutcome(const std::string& book, Category category)>;
+    using Executor =
+        std::function<std::vector<SlotOutcome>(const std::string& book, const std::vector<Category>& categories)>;
     using Clock = std::function<Timestamp()>;
 
     ScheduleCycle(ScheduleConfig config, HistoryReader history, Executor execute, Clock clock);

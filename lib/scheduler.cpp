@@ -38,33 +38,40 @@ std::map<Category, LastFullRun> read_last_full_runs(Session& session, const std:
     return result;
 }
 
-SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,
-                                   Category category, bool fail_on_warn)
+std::vector<SlotOutcome> execute_scheduled_slots(const Settings& settings, const CheckRegistry& registry,
+                                                 const std::string& book, const std::vector<Category>& categories,
+                                                 bool fail_on_warn)
 {
-    SlotOutcome outcome{.book = book, .category = category};
+    std::vector<SlotOutcome> outcomes;
     try {
         RunRequest request;
         request.book = book;
-        request.category = category;
         request.trigger = Trigger::schedule;
-        const RunOutcome run = execute_run(settings, registry, request);
-        if (run.lock_held) {
-            outcome.code = ExitCode::lock_held;
-            outcome.detail = "skipped: " + lock_held_message(run, fmt::format("{}/{}", book, category));
-            return outcome;
+        for (const RunOutcome& run : execute_runs(settings, registry, request, categories)) {
+            const Category category = run.report.category;
+            SlotOutcome outcome{.book = book, .category = category};
+            if (run.lock_held) {
+                outcome.code = ExitCode::lock_held;
+                outcome.detail = "skipped: " + lock_held_message(run, fmt::format("{}/{}", book, category));
+            } else {
+                outcome.code = exit_code_for(run.report, fail_on_warn);
+                log_run_finished(run.report, outcome.code);
+                outcome.run_id = run.report.run_id;
+                outcome.status = run.report.status;
+                outcome.detail = fmt::format("run {} finished {} in {} ms", run.report.run_id, run.report.status,
+                                             run.report.duration_ms);
+            }
+            outcomes.push_back(std::move(outcome));
         }
-        outcome.code = exit_code_for(run.report, fail_on_warn);
-        log_run_finished(run.report, outcome.code);
-        outcome.run_id = run.report.run_id;
-        outcome.status = run.report.status;
-        outcome.detail =
-            fmt::format("run {} finished {} in {} ms", run.report.run_id, run.report.status, run.report.duration_ms);
     } catch (...) {
+        // Nothing of these slots was written (their results land together or not at all).
         const auto [code, message] = classify_current_exception(false);
-        outcome.code = code;
-        outcome.detail = message;
+        outcomes.clear();
+        for (const Category category : categories) {
+            outcomes.push_back(SlotOutcome{.book = book, .category = category, .code = code, .detail = message});
+        }
     }
-    return outcome;
+    return outcomes;
 }
 
 void log_slot_outcome(const SlotOutcome& outcome)
@@ -86,15 +93,19 @@ ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry&
         verify_book(session, book);
         return read_last_full_runs(session, book);
     };
-    auto execute = [&settings, &registry, fail_on_warn, stopping = std::move(stopping)](const std::string& book,
-                                                                                        Category category) {
+    auto execute = [&settings, &registry, fail_on_warn, stopping = std::move(stopping)](
+                       const std::string& book, const std::vector<Category>& categories) {
         if (stopping && stopping()) {
-            return SlotOutcome{.book = book,
-                               .category = category,
-                               .code = ExitCode::transient,
-                               .detail = "not started: the scheduler is stopping"};
+            std::vector<SlotOutcome> outcomes;
+            for (const Category category : categories) {
+                outcomes.push_back(SlotOutcome{.book = book,
+                                               .category = category,
+                                               .code = ExitCode::transient,
+                                               .detail = "not started: the scheduler is stopping"});
+            }
+            return outcomes;
         }
-        return execute_scheduled_slot(settings, registry, book, category, fail_on_warn);
+        return execute_scheduled_slots(settings, registry, book, categories, fail_on_warn);
     };
     return ScheduleCycle(schedule_config(settings), std::move(history), std::move(execute), std::move(clock));
 }

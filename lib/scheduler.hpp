@@ -32,13 +32,15 @@ ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry&
 std::map<Category, LastFullRun> read_last_full_runs(Session& session, const std::string& book,
                                                     const std::optional<Shard>& shard = std::nullopt);
 
-/// Runs one slot and says how it ended; never throws (failures become their exit code). A run
-/// that finished is logged here (log_run_finished, the line `run` and the API write too).
-SlotOutcome execute_scheduled_slot(const Settings& settings, const CheckRegistry& registry, const std::string& book,
-                                   Category category, bool fail_on_warn);
+/// Runs the due slots of one book that share a snapshot (A, B and D: execute_runs; C alone) and
+/// says how each ended, in order; never throws (failures become their exit code). A run that
+/// finished is logged here (log_run_finished, the line `run` and the API write too).
+std::vector<SlotOutcome> execute_scheduled_slots(const Settings& settings, const CheckRegistry& registry,
+                                                 const std::string& book, const std::vector<Category>& categories,
+                                                 bool fail_on_warn);
 
 /// Logs one outcome as a single line (info when skipped for a held lock, warn otherwise); an
-/// outcome with a run is not logged again (execute_scheduled_slot did).
+/// outcome with a run is not logged again (execute_scheduled_slots did).
 void log_slot_outcome(const SlotOutcome& outcome);
 
 /// serve's scheduler: after RECON_SCHEDULE_INITIAL_DELAY_SECONDS, runs a cycle, sleeps until

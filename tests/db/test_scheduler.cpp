@@ -1,5 +1,5 @@
 // The scheduler's cycle on a real book database with an injected clock: the cadence is read
-// back from the run rows that execute_run wrote, so the clock alone decides what is due.
+// back from the run rows that execute_runs wrote, so the clock alone decides what is due.
 #include <doctest/doctest.h>
 
 #include "checks/registry.hpp"
@@ -39,7 +39,12 @@ TEST_CASE("a cycle on the database: everything first, then only what the injecte
     REQUIRE(outcomes.size() == 4);
     CHECK(outcomes[0].code == ExitCode::ok);
     CHECK(outcomes[0].run_id.has_value());
-    CHECK(categories_run(db) == "ABCD");
+    // A, B and D ran in one snapshot (one instant, one proof for A and B), then C.
+    CHECK(categories_run(db) == "ABDC");
+    CHECK(db.query_value("SELECT count(DISTINCT started_at)::text FROM recon.runs WHERE category <> 'C'") == "1");
+    CHECK(db.query_value("SELECT string_agg(DISTINCT metadata->'proof'->>'watermark', ',') IS NOT NULL AND "
+                         "count(DISTINCT metadata->'proof'->>'watermark') = 1 FROM recon.runs "
+                         "WHERE category IN ('A', 'B')") == "t");
 
     now += 30min;
     CHECK(cycle.run_once().empty());
@@ -49,10 +54,10 @@ TEST_CASE("a cycle on the database: everything first, then only what the injecte
 
     now += 31min;
     CHECK(cycle.run_once().size() == 3);
-    CHECK(categories_run(db) == "ABCDABD");
+    CHECK(categories_run(db) == "ABDCABD");
     now += 24h;
     CHECK(other.run_once().size() == 4);
-    CHECK(categories_run(db) == "ABCDABDABCD");
+    CHECK(categories_run(db) == "ABDCABDABDC");
 }
 
 TEST_CASE("a run narrowed to some checks, or one that was aborted, does not reset the cadence")

@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "lib/decimal.hpp"
+#include "lib/lock.hpp"
 #include "tests/db/fixture.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/cluster.hpp"
@@ -198,6 +199,65 @@ Lines c002_deposit_b_variances()
          "expected=306.50 actual=298.50 difference=-8.00"});
 }
 
+/// C001 pays 2.00 from the wallet of which only 1.50 reaches fee income (txn 2001, lines 11
+/// and 12): unbalanced.
+Posting unbalanced_payment()
+{
+    return {.txn_id = 2001,
+            .customer = "C001",
+            .effective_at = "2026-11-30T10:00Z",
+            .first_line_id = 11,
+            .debit_account = "CUSTOMER_WALLET",
+            .debit = "2.00",
+            .credit_account = "FEE_INCOME",
+            .credit = "1.50"};
+}
+
+/// C002 deposits 10.00 (txn 2002, lines 13 and 14), the stored wallet and totals not updated.
+Posting c002_ten_deposit()
+{
+    return {.txn_id = 2002,
+            .customer = "C002",
+            .effective_at = "2026-11-30T11:00Z",
+            .first_line_id = 13,
+            .debit_account = "BROKER_CASH",
+            .debit = "10.00",
+            .credit_account = "CUSTOMER_WALLET",
+            .credit = "10.00"};
+}
+
+/// What A reports on the clean ledger once unbalanced_payment is read.
+Lines both_postings_a_variances()
+{
+    return sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=463.50 actual=463.00 difference=0.50",
+                   "trial_balance_zero: unbalanced_txn currency=USD txn_id=2001 expected=2.00 actual=1.50 "
+                   "difference=0.50"});
+}
+
+/// What B reports on the clean ledger once unbalanced_payment and c002_ten_deposit are read.
+Lines both_postings_b_variances()
+{
+    return sorted(
+        {"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+         "expected=46.50 actual=48.50 difference=2.00",
+         "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
+         "expected=260.00 actual=250.00 difference=-10.00",
+         "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
+         "expected=360.00 actual=350.00 difference=-10.00",
+         "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
+         "expected=310.00 actual=300.00 difference=-10.00",
+         "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
+         "expected=360.00 actual=350.00 difference=-10.00",
+         "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=debit_total currency=USD "
+         "expected=53.50 actual=51.50 difference=-2.00",
+         "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
+         "expected=306.50 actual=298.50 difference=-8.00",
+         "account_totals: account_totals_mismatch account=FEE_INCOME column=credit_total currency=USD "
+         "expected=3.00 actual=1.50 difference=-1.50",
+         "account_totals: account_totals_mismatch account=FEE_INCOME column=net currency=USD "
+         "expected=3.00 actual=1.50 difference=-1.50"});
+}
+
 /// A concurrent writer: its own connection and a transaction that stays open until commit().
 class Writer {
 public:
@@ -240,23 +300,9 @@ TEST_CASE("incremental trap: a lower line_id committing after a higher one is st
 
     // W1 takes line ids 11 and 12 and stays open; W2 takes 13 and 14 and commits first.
     Writer w1(db->url());
-    w1.exec(insert_sql({.txn_id = 2001,
-                        .customer = "C001",
-                        .effective_at = "2026-11-30T10:00Z",
-                        .first_line_id = 11,
-                        .debit_account = "CUSTOMER_WALLET",
-                        .debit = "2.00",
-                        .credit_account = "FEE_INCOME",
-                        .credit = "1.50"}));
+    w1.exec(insert_sql(unbalanced_payment()));
     Writer w2(db->url());
-    w2.exec(insert_sql({.txn_id = 2002,
-                        .customer = "C002",
-                        .effective_at = "2026-11-30T11:00Z",
-                        .first_line_id = 13,
-                        .debit_account = "BROKER_CASH",
-                        .debit = "10.00",
-                        .credit_account = "CUSTOMER_WALLET",
-                        .credit = "10.00"}));
+    w2.exec(insert_sql(c002_ten_deposit()));
     w2.commit();
 
     const Json second = run(db->url(), "A");
@@ -277,34 +323,13 @@ TEST_CASE("incremental trap: a lower line_id committing after a higher one is st
     CHECK(proof(third, "since_run_id") == "2");
     CHECK(proof(third, "lines_read") == "2");
     CHECK(proof(third, "transactions_touched") == "1");
-    CHECK(variances(third) ==
-          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=463.50 actual=463.00 difference=0.50",
-                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2001 expected=2.00 actual=1.50 "
-                  "difference=0.50"}));
+    CHECK(variances(third) == both_postings_a_variances());
 
     // B shares the state A just advanced: nothing is new to it, yet it reports both postings.
     const Json fourth = run(db->url(), "B");
     CHECK(proof(fourth, "kind") == "incremental");
     CHECK(proof(fourth, "since_run_id") == "3");
-    CHECK(variances(fourth) ==
-          sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
-                  "expected=46.50 actual=48.50 difference=2.00",
-                  "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
-                  "expected=260.00 actual=250.00 difference=-10.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=debit_total currency=USD "
-                  "expected=360.00 actual=350.00 difference=-10.00",
-                  "account_totals: account_totals_mismatch account=BROKER_CASH column=net currency=USD "
-                  "expected=310.00 actual=300.00 difference=-10.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=credit_total currency=USD "
-                  "expected=360.00 actual=350.00 difference=-10.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=debit_total currency=USD "
-                  "expected=53.50 actual=51.50 difference=-2.00",
-                  "account_totals: account_totals_mismatch account=CUSTOMER_WALLET column=net currency=USD "
-                  "expected=306.50 actual=298.50 difference=-8.00",
-                  "account_totals: account_totals_mismatch account=FEE_INCOME column=credit_total currency=USD "
-                  "expected=3.00 actual=1.50 difference=-1.50",
-                  "account_totals: account_totals_mismatch account=FEE_INCOME column=net currency=USD "
-                  "expected=3.00 actual=1.50 difference=-1.50"}));
+    CHECK(variances(fourth) == both_postings_b_variances());
 
     agrees_with_full(db->url(), "A", third);
     agrees_with_full(db->url(), "B", fourth);
@@ -1204,6 +1229,101 @@ TEST_CASE("a scheduled full proof reports where the stored proof disagrees with 
           reconcile::Decimal::parse(full[1]) + reconcile::Decimal::parse("5.00"));
     CHECK(incremental[2] == full[2]);
     CHECK(incremental[3] == full[3]);
+}
+
+/// The run documents `reconcile run --output json` printed, one per run, in order.
+std::vector<Json> documents(const std::string& out)
+{
+    std::vector<Json> parsed;
+    std::istringstream in(out);
+    while (in >> std::ws && in.peek() != std::char_traits<char>::eof()) {
+        Json document;
+        in >> document;
+        parsed.push_back(std::move(document));
+    }
+    return parsed;
+}
+
+TEST_CASE("run --category A,B: a run each in one snapshot, one proof, the verdicts of separate runs")
+{
+    const auto db = clean_book_with();
+    const std::vector<std::string> both{"run", "--book", "uae", "--category", "A,B", "--output", "json"};
+    auto first = reconcile_cli(both, env_for(db->url()));
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    const auto first_runs = documents(first.out);
+    REQUIRE(first_runs.size() == 2);
+    CHECK(proof(first_runs[0], "kind") == "full");
+    CHECK(proof(first_runs[0], "reason") == "no stored proof yet");
+    CHECK(proof(first_runs[0], "stored") == "true");
+
+    // W1's posting is unbalanced (A fails) and both move wallets and totals (B fails).
+    db->exec(insert_sql(unbalanced_payment()) + ";" + insert_sql(c002_ten_deposit()));
+    const auto second = reconcile_cli(both, env_for(db->url()));
+    INFO(second.err);
+    CHECK(second.exit_code == 1);
+    const auto runs = documents(second.out);
+    REQUIRE(runs.size() == 2);
+    const Json& a = runs[0];
+    const Json& b = runs[1];
+    CHECK(a["category"] == "A");
+    CHECK(b["category"] == "B");
+    CHECK(b["run_id"].get<std::int64_t>() == a["run_id"].get<std::int64_t>() + 1);
+    CHECK(a["started_at"] == b["started_at"]);
+    // One snapshot, one incremental proof, stored once with the results of both.
+    for (const Json* run_document : {&a, &b}) {
+        CHECK(proof(*run_document, "kind") == "incremental");
+        CHECK(proof(*run_document, "since_run_id") == first_runs[0]["run_id"].dump());
+        CHECK(proof(*run_document, "lines_read") == "4");
+        CHECK(proof(*run_document, "transactions_touched") == "2");
+        CHECK(proof(*run_document, "stored") == "true");
+    }
+    CHECK(proof(a, "watermark") == proof(b, "watermark"));
+    CHECK(db->query_value("SELECT version::text FROM recon.proof_state") == a["run_id"].dump());
+    CHECK(db->query_value("SELECT string_agg(category || ':' || status, ',' ORDER BY run_id) FROM recon.runs "
+                          "WHERE run_id >= " +
+                          a["run_id"].dump()) == "A:fail,B:fail");
+    CHECK(variances(a) == both_postings_a_variances());
+    CHECK(variances(b) == both_postings_b_variances());
+    agrees_with_full(db->url(), "A", a);
+    agrees_with_full(db->url(), "B", b);
+
+    SUBCASE("a held lock skips its category alone")
+    {
+        pqxx::connection holder(db->url());
+        pqxx::nontransaction txn(holder);
+        txn.exec_params("SELECT pg_advisory_lock($1)",
+                        reconcile::advisory_lock_key(reconcile::run_lock_scope("uae", reconcile::Category::B)));
+        const auto held = reconcile_cli(both, env_for(db->url()));
+        CHECK(held.exit_code == 1);  // A ran and failed; B was skipped, which alone would be 11
+        const auto ran = documents(held.out);
+        REQUIRE(ran.size() == 1);
+        CHECK(ran[0]["category"] == "A");
+        CHECK(variances(ran[0]) == variances(a));
+        CHECK(held.err.find("skipped: another run of uae/B holds the lock") != std::string::npos);
+        const auto skipped = reconcile_cli({"run", "--book", "uae", "--category", "B,D"}, env_for(db->url()));
+        CHECK(skipped.exit_code == 0);  // D ran and passed
+    }
+
+    SUBCASE("what cannot share one snapshot is refused before anything runs")
+    {
+        const auto runs_before = db->query_value("SELECT count(*)::text FROM recon.runs");
+        const std::vector<std::pair<std::vector<std::string>, std::string>> refusals{
+            {{"--category", "A,C"}, "category C runs alone"},
+            {{"--category", "B,B"}, "category B is named twice"},
+            {{"--category", "A,B", "--check", "wallet_derivation"}, "--check names checks of one category"},
+            {{"--category", "A,E"}, "unknown category 'E'"}};
+        for (const auto& [extra, message] : refusals) {
+            std::vector<std::string> args{"run", "--book", "uae"};
+            args.insert(args.end(), extra.begin(), extra.end());
+            const auto refused = reconcile_cli(args, env_for(db->url()));
+            CAPTURE(refused.err);
+            CHECK(refused.exit_code == 64);
+            CHECK(refused.err.find(message) != std::string::npos);
+            CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+        }
+        CHECK(db->query_value("SELECT count(*)::text FROM recon.runs") == runs_before);
+    }
 }
 
 TEST_CASE("run --full is refused for the categories that keep no stored proof")

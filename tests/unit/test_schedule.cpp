@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "lib/schedule.hpp"
 
 using namespace reconcile;
@@ -31,6 +34,23 @@ struct FakeWorld {
     std::vector<std::string> executed;                               // "uae/A@<iso>"
     std::map<std::string, ExitCode> fail_with;                       // "uae/A" -> code instead of running
     std::set<std::string> unreadable_books;
+    std::vector<std::string> groups;  // "uae/A,B,D": the slots each call of the executor ran together
+
+    SlotOutcome run_slot(const std::string& book, Category category)
+    {
+        const std::string slot = book + "/" + std::string(to_string(category));
+        executed.push_back(slot + "@" + format_utc(now));
+        if (const auto failure = fail_with.find(slot); failure != fail_with.end()) {
+            if (failure->second == ExitCode::unavailable) {
+                // A C run that reached no broker still writes its row (status error).
+                history[book][category] = {.started_at = now, .reached_no_broker = true};
+                return SlotOutcome{.book = book, .category = category, .code = failure->second, .run_id = 7};
+            }
+            return SlotOutcome{.book = book, .category = category, .code = failure->second};
+        }
+        history[book][category] = {.started_at = now};  // the run row execute_runs would write
+        return SlotOutcome{.book = book, .category = category, .code = ExitCode::ok};
+    }
 
     ScheduleCycle cycle(const ScheduleConfig& config)
     {
@@ -40,19 +60,15 @@ struct FakeWorld {
                 if (unreadable_books.count(book) != 0) throw Error(ExitCode::unavailable, "database unreachable");
                 return history[book];
             },
-            [this](const std::string& book, Category category) {
-                const std::string slot = book + "/" + std::string(to_string(category));
-                executed.push_back(slot + "@" + format_utc(now));
-                if (const auto failure = fail_with.find(slot); failure != fail_with.end()) {
-                    if (failure->second == ExitCode::unavailable) {
-                        // A C run that reached no broker still writes its row (status error).
-                        history[book][category] = {.started_at = now, .reached_no_broker = true};
-                        return SlotOutcome{.book = book, .category = category, .code = failure->second, .run_id = 7};
-                    }
-                    return SlotOutcome{.book = book, .category = category, .code = failure->second};
+            [this](const std::string& book, const std::vector<Category>& categories) {
+                std::vector<std::string> together;
+                std::vector<SlotOutcome> outcomes;
+                for (const Category category : categories) {
+                    together.emplace_back(to_string(category));
+                    outcomes.push_back(run_slot(book, category));
                 }
-                history[book][category] = {.started_at = now};  // the run row execute_run would write
-                return SlotOutcome{.book = book, .category = category, .code = ExitCode::ok};
+                groups.push_back(book + "/" + fmt::format("{}", fmt::join(together, ",")));
+                return outcomes;
             },
             [this] { return now; });
     }
@@ -246,8 +262,10 @@ TEST_CASE("a simulated day with an injected clock: A/B/D hourly, C daily, india 
     auto cycle = world.cycle(config);
 
     cycle.run_once();
+    // A, B and D in one snapshot (one call), then C on its own.
     CHECK(world.take() == std::vector<std::string>{"uae/A@2026-11-28T00:00:00.000Z", "uae/B@2026-11-28T00:00:00.000Z",
-                                                   "uae/C@2026-11-28T00:00:00.000Z", "uae/D@2026-11-28T00:00:00.000Z"});
+                                                   "uae/D@2026-11-28T00:00:00.000Z", "uae/C@2026-11-28T00:00:00.000Z"});
+    CHECK(world.groups == std::vector<std::string>{"uae/A,B,D", "uae/C"});
     CHECK(cycle.next_due() == at("2026-11-28T01:00:00Z"));
 
     world.now += 30min;
@@ -265,6 +283,7 @@ TEST_CASE("a simulated day with an injected clock: A/B/D hourly, C daily, india 
     world.now = at("2026-11-28T02:00:00Z");
     cycle.run_once();
     CHECK(world.take() == std::vector<std::string>{"uae/B@2026-11-28T02:00:00.000Z", "uae/D@2026-11-28T02:00:00.000Z"});
+    CHECK(world.groups.back() == "uae/B,D");
     CHECK(cycle.next_due() == at("2026-11-28T02:30:00Z"));
 
     int c_runs = 0;
