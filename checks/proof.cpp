@@ -342,9 +342,9 @@ GROUP BY l.txn_id
                        fence.test("l.row_xmin"), line_image);
 }
 
-// The newer transaction rows among those with an id above $2 and those held open by the stored
-// proof (two index searches; all of them with $3), with how many were found and the sum of
-// their id images: only open transactions may change in place without a full proof.
+// The newer transaction rows among those with an id above $2 and, with $4, those held open by
+// the stored proof (one or two index searches; all of them with $3), with how many were found and
+// the sum of their id images: only open transactions may change in place without a full proof.
 std::string fresh_transactions_sql(const Fence& fence, const std::string& txn_image)
 {
     return fmt::format(R"sql(
@@ -352,7 +352,7 @@ SELECT txn_id, count(*) OVER () AS found, (sum(h) OVER ())::text AS hash FROM (
     SELECT t.txn_id::text AS txn_id, {1} AS h FROM contract.transactions t WHERE ($3::boolean OR t.txn_id > $2) AND {0}
     UNION ALL
     SELECT t.txn_id::text, {1} FROM contract.transactions t
-    WHERE NOT $3::boolean AND NOT t.txn_id > $2
+    WHERE NOT $3::boolean AND $4::boolean AND NOT t.txn_id > $2
       AND t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
                                                              json_build_object('txn_id', o.txn_id))).txn_id
                                 FROM recon.proof_open o))
@@ -930,16 +930,25 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         }
         // Newer rows are looked for above the highest id the stored proof saw first (an index
         // range); when that finds fewer than the guard counted, in the whole table.
-        const auto search = [&](const std::string& sql, const std::string& max_id, std::int64_t fresh) {
+        const auto search = [&](const std::string& sql, const std::string& max_id, std::int64_t fresh, auto&&... more) {
             if (fresh == 0) return pqxx::result{};
             const char* above = max_id.empty() ? nullptr : max_id.c_str();
-            auto rows = fenced(sql, above, max_id.empty());
-            if (found_of(rows).rows != fresh) rows = fenced(sql, above, true);
+            auto rows = fenced(sql, above, max_id.empty(), more...);
+            if (found_of(rows).rows != fresh) rows = fenced(sql, above, true, more...);
             return rows;
         };
         const auto touched = search(fresh_lines_sql(fence, m_ids.line_image), stored.totals.max_line_id, lines.fresh);
-        const auto changed =
-            search(fresh_transactions_sql(fence, m_ids.txn_image), stored.totals.max_txn_id, txns.fresh);
+        // Transactions are looked for above the highest id alone first: the open ones the stored
+        // proof follows (an index search each, 0.05-0.16 s for 2,969 at 10M lines) are searched
+        // too only when some newer rows are not there, i.e. rows changed in place.
+        const std::string fresh_transactions = fresh_transactions_sql(fence, m_ids.txn_image);
+        pqxx::result changed;
+        if (txns.fresh > 0 && !stored.totals.max_txn_id.empty()) {
+            changed = fenced(fresh_transactions, stored.totals.max_txn_id, false, false);
+        }
+        if (found_of(changed).rows != txns.fresh) {
+            changed = search(fresh_transactions, stored.totals.max_txn_id, txns.fresh, true);
+        }
         const Found new_lines = found_of(touched);
         const Found new_txns = found_of(changed);
         if (new_lines.rows != lines.fresh || new_txns.rows != txns.fresh) {

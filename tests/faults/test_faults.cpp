@@ -140,6 +140,27 @@ TEST_CASE("SIGTERM while the results are being written: the run still ends inter
     expect_recovered(db, 0);
 }
 
+TEST_CASE("SIGTERM while the results of run --category A,B,D are written: none of the three runs lands")
+{
+    auto& db = suite_book();
+    db.exec(break_sql);
+    // The three runs of one snapshot write their results, and the proof, in one transaction: the
+    // signal's thread rolls it back and marks every one of them.
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A,B,D"},
+                          db.env({{"RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS", "60000"}}));
+    REQUIRE(run.wait_for_output("fault hook: pausing at BEFORE_RESULTS_COMMIT", 30s));
+    run.send_signal(SIGTERM);
+    const auto result = run.wait(30s);
+    CHECK(result.exit_code == 143);
+    CHECK(result.err.find("did not stop within 5 s") != std::string::npos);
+    CHECK(db.value("SELECT string_agg(category || ':' || status || ':' || metadata::text, ',' ORDER BY run_id) "
+                   "FROM recon.runs") == "A:interrupted:{},B:interrupted:{},D:interrupted:{}");
+    CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
+    CHECK(db.value("SELECT count(*) FROM recon.proof_state") == "0");
+    for (const Category category : {Category::A, Category::B, Category::D}) CHECK(db.lock_free(category));
+    expect_recovered(db, 0);
+}
+
 TEST_CASE("a running row whose lock is free reads as abandoned in runs list and runs show")
 {
     auto& db = suite_book();
