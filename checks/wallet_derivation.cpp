@@ -35,10 +35,11 @@ derived AS MATERIALIZED (
                                                      booked_statuses_sql);
 
 // ... or from the proof's sums per key (checks/proof.hpp) of the wallet accounts: the same
-// figures, one row per key.
+// figures, one row per key, read once by the comparison below, which reads them in place (a
+// materialized copy of the 102,000 keys of 10M lines cost 40 ms of 320).
 const std::string derived_from_proof =
     fmt::format(R"sql(
-derived AS MATERIALIZED (
+derived AS NOT MATERIALIZED (
     SELECT g.customer AS customer_id, g.account AS account_code, g.currency AS currency, {} AS balance, g.lines
     FROM ({}) g
     JOIN wallet_accounts a ON a.account_code = g.account
