@@ -100,7 +100,7 @@ void RunInterruption::wait_for_signal()
     if (m_finished) return;
     const std::string reason =
         fmt::format("interrupted by {}; did not stop within {} s; no results written", name, interrupt_grace.count());
-    log_error("run {} {}", fmt::join(m_run_ids, ", "), reason);
+    log_error("{} {} {}", m_run_ids.size() == 1 ? "run" : "runs", fmt::join(m_run_ids, ", "), reason);
     if (m_control_pid != 0) {
         try {
             Session fresh(m_control_url, "control");
