@@ -101,10 +101,7 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
     request.category = categories.front();
     request.check_names = options.checks;
     request.force_full_proof = options.full;
-    const bool proves = std::any_of(categories.begin(), categories.end(), [](Category category) {
-        return category == Category::A || category == Category::B;
-    });
-    if (options.full && !proves) {
+    if (options.full && std::none_of(categories.begin(), categories.end(), keeps_stored_proof)) {
         throw Error(ExitCode::usage, fmt::format("--full applies to categories A and B (which keep a stored proof), "
                                                  "not {}",
                                                  fmt::join(options.categories, ",")));

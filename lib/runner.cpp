@@ -73,18 +73,22 @@ std::vector<RunChanges> write_results(RunHistory& history, const std::vector<Run
     }
 }
 
-/// Ends a failed run's row as `error`. When the control connection died with the failure (a
-/// restarted or unreachable server), a fresh connection tries a few times for a second or so;
-/// if that fails too the row stays `running` with a free lock, and the next run abandons it.
-void finish_as_error(const Settings& settings, const std::string& book, RunHistory& history, std::int64_t run_id,
-                     const std::string& reason)
+/// Ends the rows of failed runs as `error`. When the control connection died with the failure
+/// (a restarted or unreachable server), a fresh connection tries a few times for a second or so;
+/// if that fails too the rows stay `running` with a free lock, and the next run abandons them.
+void finish_as_error(const Settings& settings, const std::string& book, RunHistory& history,
+                     const std::vector<RunReport*>& reports, const std::string& reason)
 {
-    if (history.abort_run(run_id, reason)) return;
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    std::vector<std::int64_t> left;
+    for (const RunReport* report : reports) {
+        if (!history.abort_run(report->run_id, reason)) left.push_back(report->run_id);
+    }
+    for (int attempt = 0; attempt < 3 && !left.empty(); ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
         try {
             Session fresh(settings.database_url(book), "control");
-            if (RunHistory(fresh).abort_run(run_id, reason)) return;
+            RunHistory fresh_history(fresh);
+            std::erase_if(left, [&](std::int64_t run_id) { return fresh_history.abort_run(run_id, reason); });
         } catch (...) {
             // Still unreachable: try again, then leave it to the next run.
         }
@@ -171,6 +175,11 @@ std::string host_name()
 }
 
 }  // namespace
+
+bool keeps_stored_proof(Category category)
+{
+    return category == Category::A || category == Category::B;
+}
 
 void require_shardable(Category category, const std::optional<Shard>& shard)
 {
@@ -360,7 +369,7 @@ std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegist
         all_checks.insert(all_checks.end(), run->checks.begin(), run->checks.end());
         reports.push_back(&report);
         locks.push_back(&*run->lock);
-        proves = proves || report.category == Category::A || report.category == Category::B;
+        proves = proves || keeps_stored_proof(report.category);
     }
 
     const auto read = open_read_session(settings, request.book, control, request.session_limits);
@@ -396,9 +405,7 @@ std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegist
             report.checks = run_checks(settings, request.book, report.category, run->checks, snapshot, started_at,
                                        request.shard, request.interruption, &report.brokers);
             // The proof is the snapshot's: the runs of A and B in it share it.
-            if (report.category == Category::A || report.category == Category::B) {
-                report.proof = snapshot.proof_summary();
-            }
+            if (keeps_stored_proof(report.category)) report.proof = snapshot.proof_summary();
             throw_if_interrupted(request.interruption);
             report.finished_at = std::chrono::system_clock::now();
             report.duration_ms =
@@ -423,9 +430,7 @@ std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegist
         }
         // Past this point every failure is mid-run: a lost connection is transient (75).
         const auto [code, message] = classify_current_exception(true);
-        for (const RunReport* report : reports) {
-            finish_as_error(settings, request.book, history, report->run_id, message);
-        }
+        finish_as_error(settings, request.book, history, reports, message);
         throw Error(code, message);
     }
     // After the results committed and still under the locks, so the alert state of these checks

@@ -92,6 +92,10 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
 /// The setup SQL of `checks` (Check::snapshot_setup_sql), each text once, in check order.
 std::vector<std::string> snapshot_setup_of(const std::vector<const Check*>& checks);
 
+/// Whether runs of `category` prove the ledger through the stored proof (A and B: `--full`, the
+/// proof summary of their reports).
+bool keeps_stored_proof(Category category);
+
 /// Refuses (Error(usage), one line) a shard on any category but C: only broker fan-out is split.
 void require_shardable(Category category, const std::optional<Shard>& shard);
 

@@ -20,6 +20,17 @@ constexpr auto max_sleep = std::chrono::minutes(5);
 /// only absorbs the few milliseconds between our clock and the run row's started_at.
 constexpr auto min_sleep = std::chrono::milliseconds(50);
 
+/// The outcome of each slot of `categories` when none of them ran to results: one code and why.
+std::vector<SlotOutcome> unfinished_slots(const std::string& book, const std::vector<Category>& categories,
+                                          ExitCode code, const std::string& detail)
+{
+    std::vector<SlotOutcome> outcomes;
+    for (const Category category : categories) {
+        outcomes.push_back(SlotOutcome{.book = book, .category = category, .code = code, .detail = detail});
+    }
+    return outcomes;
+}
+
 }  // namespace
 
 Timestamp system_now()
@@ -66,10 +77,7 @@ std::vector<SlotOutcome> execute_scheduled_slots(const Settings& settings, const
     } catch (...) {
         // Nothing of these slots was written (their results land together or not at all).
         const auto [code, message] = classify_current_exception(false);
-        outcomes.clear();
-        for (const Category category : categories) {
-            outcomes.push_back(SlotOutcome{.book = book, .category = category, .code = code, .detail = message});
-        }
+        return unfinished_slots(book, categories, code, message);
     }
     return outcomes;
 }
@@ -96,14 +104,7 @@ ScheduleCycle make_schedule_cycle(const Settings& settings, const CheckRegistry&
     auto execute = [&settings, &registry, fail_on_warn, stopping = std::move(stopping)](
                        const std::string& book, const std::vector<Category>& categories) {
         if (stopping && stopping()) {
-            std::vector<SlotOutcome> outcomes;
-            for (const Category category : categories) {
-                outcomes.push_back(SlotOutcome{.book = book,
-                                               .category = category,
-                                               .code = ExitCode::transient,
-                                               .detail = "not started: the scheduler is stopping"});
-            }
-            return outcomes;
+            return unfinished_slots(book, categories, ExitCode::transient, "not started: the scheduler is stopping");
         }
         return execute_scheduled_slots(settings, registry, book, categories, fail_on_warn);
     };

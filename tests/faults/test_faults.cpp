@@ -104,6 +104,23 @@ void expect_interrupted_by(int signal, int exit_code, const char* name)
     CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "interrupted,fail");
 }
 
+/// `run --category <categories>` on the broken ledger, sent SIGTERM while it sleeps inside its
+/// results transaction: the main thread cannot notice the signal, so the signal's own thread ends
+/// the control session (rolling the write back), marks the rows and exits. Returns how the process
+/// ended and how long after the signal.
+std::pair<ProcessResult, std::chrono::steady_clock::duration> sigterm_while_writing_results(Target& db,
+                                                                                            const char* categories)
+{
+    db.exec(break_sql);
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", categories},
+                          db.env({{"RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS", "60000"}}));
+    REQUIRE(run.wait_for_output("fault hook: pausing at BEFORE_RESULTS_COMMIT", 30s));
+    const auto sent = std::chrono::steady_clock::now();
+    run.send_signal(SIGTERM);
+    auto result = run.wait(30s);
+    return {std::move(result), std::chrono::steady_clock::now() - sent};
+}
+
 }  // namespace
 
 TEST_CASE("SIGTERM during the checks: the run ends interrupted, exit 143, lock free, nothing partial")
@@ -119,16 +136,7 @@ TEST_CASE("SIGINT during the checks: the run ends interrupted, exit 130, lock fr
 TEST_CASE("SIGTERM while the results are being written: the run still ends interrupted within the grace period")
 {
     auto& db = suite_book();
-    db.exec(break_sql);
-    // The main thread sleeps inside the results transaction and cannot notice the signal: the
-    // signal's own thread ends the control session (rolling the write back), marks the row and exits.
-    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"},
-                          db.env({{"RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS", "60000"}}));
-    REQUIRE(run.wait_for_output("fault hook: pausing at BEFORE_RESULTS_COMMIT", 30s));
-    const auto sent = std::chrono::steady_clock::now();
-    run.send_signal(SIGTERM);
-    const auto result = run.wait(30s);
-    const auto took = std::chrono::steady_clock::now() - sent;
+    const auto [result, took] = sigterm_while_writing_results(db, "A");
     CHECK(result.exit_code == 143);
     CHECK(took >= 5s);  // the grace period (lib/interrupt.hpp interrupt_grace)
     CHECK(took < 15s);
@@ -143,14 +151,9 @@ TEST_CASE("SIGTERM while the results are being written: the run still ends inter
 TEST_CASE("SIGTERM while the results of run --category A,B,D are written: none of the three runs lands")
 {
     auto& db = suite_book();
-    db.exec(break_sql);
     // The three runs of one snapshot write their results, and the proof, in one transaction: the
     // signal's thread rolls it back and marks every one of them.
-    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A,B,D"},
-                          db.env({{"RECON_FAULT_PAUSE_BEFORE_RESULTS_COMMIT_MS", "60000"}}));
-    REQUIRE(run.wait_for_output("fault hook: pausing at BEFORE_RESULTS_COMMIT", 30s));
-    run.send_signal(SIGTERM);
-    const auto result = run.wait(30s);
+    const auto result = sigterm_while_writing_results(db, "A,B,D").first;
     CHECK(result.exit_code == 143);
     CHECK(result.err.find("did not stop within 5 s") != std::string::npos);
     CHECK(db.value("SELECT string_agg(category || ':' || status || ':' || metadata::text, ',' ORDER BY run_id) "
