@@ -519,3 +519,31 @@ TEST_CASE("real serve replies: /healthz, /readyz, the API and the metric labels 
     CHECK(joined(labels) == joined(documented_labels()));
     CHECK(unlisted(Json::object(), {labels.begin(), labels.end()}) == "");
 }
+
+TEST_CASE("real run documents of A, B and D in one snapshot: a valid document per run, the breaks of each alone")
+{
+    auto& w = world();
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A,B,D", "--output", "json"}, env_for(w));
+    INFO(result.err);
+    REQUIRE(result.exit_code == 1);
+    // One document per run, in the order asked, as a stream (what `jq` reads).
+    std::istringstream stream(result.out);
+    std::vector<Json> runs;
+    while ((stream >> std::ws).peek() != std::char_traits<char>::eof()) {
+        Json run;
+        stream >> run;
+        runs.push_back(std::move(run));
+    }
+    REQUIRE(runs.size() == 3);
+    const std::string categories = "ABD";
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const char category = categories[i];
+        CAPTURE(category);
+        CHECK(runs[i]["category"] == std::string(1, category));
+        CHECK(runs[i]["started_at"] == runs[0]["started_at"]);
+        CHECK(joined(kinds_of(runs[i])) == joined(every_kind.at(category)));
+        CHECK(unlisted(runs[i]) == "");
+        CHECK(schema_errors(runs[i].dump(), "run-output.schema.json") == "");
+        CHECK(mixed_scales(runs[i]).empty());
+    }
+}
