@@ -149,7 +149,12 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
         !digit(version[7])) {
         return Refusal{400, "malformed HTTP request"};
     }
-    const bool before_http11 = version[5] == '0' || (version[5] == '1' && version[7] == '0');
+    // Only major version 1 is spoken here (RFC 9110 15.6.6); a later minor version of it is
+    // processed as 1.1, the highest this server conforms to (RFC 9110 2.5).
+    if (version[5] != '1') {
+        return Refusal{505, fmt::format("{} is not supported: this server speaks HTTP/1.1", version)};
+    }
+    const bool before_http11 = version[7] == '0';
     at += 2;
     while (at < head.size()) {
         const std::size_t end = head.find("\r\n", at);
@@ -232,6 +237,43 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
     }
     return framing;
 }
+
+/// Where a request's head ends (RFC 9112 2.2): after the empty line that ends its fields, or at
+/// the first LF without a CR before it, which on_header then refuses at once instead of waiting
+/// for a CRLF CRLF that a client ending its lines with LF alone never sends. The scan goes on
+/// where the last one stopped (the three bytes before it kept), so a head that trickles in a
+/// byte at a time is still read once. The head starts as if after a line end, so an empty line
+/// before the request line ends a head of its own, which on_header passes over.
+struct HeadScan {
+    std::array<char, 3> before{'\0', '\r', '\n'};
+};
+
+struct HeadEnd {
+    HeadScan* scan;
+
+    template <typename Iterator>
+    std::pair<Iterator, bool> operator()(Iterator begin, Iterator end) const
+    {
+        auto& before = scan->before;
+        for (Iterator at = begin; at != end; ++at) {
+            if (*at == '\n' && (before[2] != '\r' || (before[0] == '\r' && before[1] == '\n'))) {
+                return {std::next(at), true};
+            }
+            before = {before[1], before[2], *at};
+        }
+        return {end, false};
+    }
+};
+
+}  // namespace
+}  // namespace reconcile
+
+template <>
+struct boost::asio::is_match_condition<reconcile::HeadEnd> : std::true_type {
+};
+
+namespace reconcile {
+namespace {
 
 /// The origin form (path and query) of a request target: itself when it is one, the path and
 /// query of an absolute-form http(s) target (RFC 9112 3.2.2: a server MUST accept it; its
@@ -698,8 +740,9 @@ private:
         m_started = Clock::now();
         m_method.clear();
         m_target.clear();
+        m_head_scan = HeadScan{};
         asio::async_read_until(
-            m_socket, asio::dynamic_buffer(m_head, m_server.m_limits.max_header_bytes), "\r\n\r\n",
+            m_socket, asio::dynamic_buffer(m_head, m_server.m_limits.max_header_bytes), HeadEnd{&m_head_scan},
             [self = shared_from_this()](const boost::system::error_code& ec, std::size_t header_end) {
                 self->on_header(ec, header_end);
             });
@@ -713,6 +756,14 @@ private:
                 {431, fmt::format("the request line and headers exceed {} bytes", m_server.m_limits.max_header_bytes)});
         }
         if (ec) return close_now();  // the client went away (or sent nothing at all)
+        // Empty lines before a request line are passed over (RFC 9112 2.2: a server SHOULD
+        // ignore at least one), all of them at once, within the same deadline.
+        if (std::string_view(m_head).starts_with("\r\n")) {
+            std::size_t empty = 0;
+            while (std::string_view(m_head).substr(empty, 2) == "\r\n") empty += 2;
+            m_head.erase(0, empty);
+            return read_header();
+        }
         const std::string_view head(m_head.data(), header_end);
         const auto line_end = head.find("\r\n");
         const auto request_line = head.substr(0, line_end);
@@ -720,9 +771,16 @@ private:
             m_method = request_line.substr(0, space);
             m_target = request_line.substr(space + 1, request_line.rfind(' ') - space - 1);
         }
+        // The head ended at a LF without its CR (HeadEnd).
+        if (!head.ends_with("\r\n\r\n")) {
+            return refuse({400, line_end < head.size() - 1 ? "a bare CR or LF in the request headers"
+                                                           : "a bare CR or LF in the request line"});
+        }
         auto framing = parse_framing(head, m_server.m_limits.max_body_bytes);
         if (auto* refusal = std::get_if<Refusal>(&framing)) return refuse(std::move(*refusal));
         m_framing = std::get<Framing>(framing);
+        // HTTP/1.2 and later minor versions are read as 1.1 (parse_framing), by the parser too.
+        if (request_line.back() > '1') m_head.replace(request_line.size() - 3, 3, "1.1");
 
         m_parser.emplace();
         m_parser->header_limit(static_cast<std::uint32_t>(m_server.m_limits.max_header_bytes));
@@ -1005,6 +1063,7 @@ private:
     std::string m_target;
     int m_status = 0;
     std::string m_head;
+    HeadScan m_head_scan;  ///< where the search for the head's end stopped (HeadEnd)
     beast::flat_buffer m_buffer;
     Framing m_framing;
     std::optional<http::request_parser<http::string_body>> m_parser;

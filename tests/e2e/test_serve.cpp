@@ -999,6 +999,10 @@ TEST_CASE("headers (RFC 9112 3.2, 5): Host once in HTTP/1.1, no space before a c
         {"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\nX-B: b\r\n\r\n", "a bare CR or LF in the request headers"},
         {"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01\r\n\r\n", "a control character in a request header"},
         {"GET /healthz\r HTTP/1.1\r\nHost: x\r\n\r\n", "a bare CR or LF in the request line"},
+        // Lines ended by LF alone never bring the CRLF CRLF that ends a head: refused when the
+        // first such LF arrives, not when the read deadline (10 s) runs out.
+        {"GET /healthz HTTP/1.1\nHost: x\n\n", "a bare CR or LF in the request line"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\nX-A: a\n\n", "a bare CR or LF in the request headers"},
     };
     for (const auto& variant : refused) {
         CAPTURE(variant.request);
@@ -1018,6 +1022,38 @@ TEST_CASE("headers (RFC 9112 3.2, 5): Host once in HTTP/1.1, no space before a c
                      "Connection: close\r\n\r\n");
         CHECK(raw_status(raw.read_until_closed(5s)) == 200);
     }
+    server.stop();
+}
+
+TEST_CASE(
+    "the request line (RFC 9110 2.5, 15.6.6; RFC 9112 2.2): HTTP/1.x read as 1.1, other majors 505, "
+    "empty lines before it passed over")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    for (const std::string version : {"HTTP/2.0", "HTTP/3.0", "HTTP/0.9"}) {
+        CAPTURE(version);
+        RawConnection raw(port);
+        raw.send_all("GET /healthz " + version + "\r\nHost: x\r\n\r\n");
+        CHECK(raw.closed_within(5s));
+        const auto& response = raw.received();
+        CHECK(response.rfind("HTTP/1.1 505 HTTP Version Not Supported\r\n", 0) == 0);
+        CHECK(response.find("Connection: close\r\n") != std::string::npos);
+        CHECK(nlohmann::json::parse(body_of(response)) ==
+              nlohmann::json{{"detail", version + " is not supported: this server speaks HTTP/1.1"}});
+    }
+    // A later minor version is 1.1: served, kept alive, answered as HTTP/1.1; then empty lines
+    // before the next request line (as a client may send after a body) are passed over.
+    RawConnection raw(port);
+    raw.send_all(
+        "GET /healthz HTTP/1.9\r\nHost: x\r\n\r\n\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n"
+        "Connection: close\r\n\r\n");
+    const auto both = raw.read_until_closed(5s);
+    CHECK(both.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    const auto second = both.find("HTTP/1.1 200 OK\r\n", 10);
+    CHECK(second != std::string::npos);
+    CHECK(both.substr(0, second).find("Connection: close") == std::string::npos);
     server.stop();
 }
 
