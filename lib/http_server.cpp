@@ -14,6 +14,7 @@
 #include <deque>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -841,6 +842,14 @@ private:
             }
         }
 
+        // A method that is no HTTP method at all (methods are case-sensitive: `get` is none) is
+        // one no resource here supports: 501 (RFC 9110 9.1, 15.6.2). A known one that a path
+        // does not serve is that path's 405.
+        static const std::set<std::string, std::less<>> http_methods{"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                                     "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+        if (!http_methods.contains(m_request.method)) {
+            return refuse({501, fmt::format("method {} is not implemented", m_request.method)});
+        }
         const std::string method = m_request.method == "HEAD" ? "GET" : m_request.method;
         std::vector<std::string> allowed;
         m_route = nullptr;

@@ -266,6 +266,22 @@ TEST_CASE(
     reply = http_post(port, "/v1/reconciliation/runs", admin_headers(), "{}");
     CHECK(reply.status == 405);
     CHECK(reply.headers.find("Allow")->second == "GET, HEAD");
+    // A known method a path does not serve is 405 with Allow; a token that is no HTTP method (they
+    // are case-sensitive) is 501 on any path (RFC 9110 9.1, 15.6.2).
+    const auto answer = [&](const std::string& request_line) {
+        RawConnection raw(port);
+        raw.send_all(request_line + "\r\nHost: x\r\nX-Ledger-Token: " + read_token + "\r\nConnection: close\r\n\r\n");
+        return raw.read_until_closed(5s);
+    };
+    auto answered = answer("DELETE /v1/reconciliation/runs HTTP/1.1");
+    CHECK(raw_status(answered) == 405);
+    CHECK(answered.find("\r\nAllow: GET, HEAD\r\n") != std::string::npos);
+    for (const std::string method : {"BREW", "get", "PROPFIND"}) {
+        answered = answer(method + " /v1/reconciliation/runs HTTP/1.1");
+        CHECK(raw_status(answered) == 501);
+        CHECK(nlohmann::json::parse(body_of(answered)) ==
+              nlohmann::json{{"detail", "method " + method + " is not implemented"}});
+    }
 
     RawConnection raw(port);
     raw.send_all("this is not HTTP\r\n\r\n");
