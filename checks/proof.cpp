@@ -1167,7 +1167,8 @@ void store_snapshot_checks(bool full_proof, pqxx::transaction_base& snapshot, pq
         "digest::text AS digest FROM pg_temp.snapshot_checked");
     if (checked.empty()) {
         if (full_proof) {
-            results.exec0("DELETE FROM recon.proof_dirty_keys");
+            // The verdicts checked before it rest on marks it does not keep: every key is replayed.
+            results.exec0("DELETE FROM recon.proof_dirty_keys; DELETE FROM recon.proof_snapshot_state");
         } else {
             results.exec0("CREATE TEMP TABLE IF NOT EXISTS dirty_store (key text[], upto timestamptz) ON COMMIT DROP");
             copy_rows(snapshot, changed_keys_sql, results, "pg_temp.dirty_store");
@@ -1213,8 +1214,14 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
     const std::optional<std::int64_t> base_version =
         proved.base ? std::optional<std::int64_t>(proved.base->version) : std::nullopt;
     if (current_version != base_version) return false;
-
+    // Stored versions only grow, as the snapshot checks' marks (proof_dirty_keys, the checked
+    // state) compare them: an incremental run whose row was made before the stored proof's run,
+    // but whose snapshot began after that proof was stored, stores nothing (the next run proves
+    // its part). A full proof rests on no mark and always stores (run ids that went back, a
+    // sequence reset, stop blocking the store there).
     const bool full = proved.summary.kind == ProofKind::full;
+    if (!full && current_version && run_id < *current_version) return false;
+
     if (full) {
         for (const char* table : {"proof_groups", "proof_account_groups", "proof_keys", "proof_currencies",
                                   "proof_breaks", "proof_defects", "proof_duplicates", "proof_open"}) {

@@ -1054,6 +1054,30 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
     agrees_with_full(db->url(), "B", due);
 }
 
+TEST_CASE("incremental trap: a stored proof of a later run than this one is kept; a full proof stores over it")
+{
+    // The snapshot checks' marks compare stored versions (run ids), so they may only grow. A run
+    // whose row was made before the stored proof's run but whose snapshot began after that proof
+    // was stored extends it and must not store; a full proof (here after the run ids went back,
+    // as after a restored history) stores, and the runs after it store again.
+    const auto db = clean_book_with();
+    const Json first = run(db->url(), "A");
+    REQUIRE(proof(first, "stored") == "true");
+    db->exec("UPDATE recon.proof_state SET version = 1000000");
+    const Json behind = run(db->url(), "A");
+    CHECK(proof(behind, "kind") == "incremental");
+    CHECK(proof(behind, "since_run_id") == "1000000");
+    CHECK(proof(behind, "stored") == "false");
+    CHECK(db->query_value("SELECT version::text FROM recon.proof_state") == "1000000");
+    const Json full = run(db->url(), "A", Force::full);
+    CHECK(proof(full, "stored") == "true");
+    CHECK(db->query_value("SELECT version::text FROM recon.proof_state") == full["run_id"].dump());
+    const Json after = run(db->url(), "A");
+    CHECK(proof(after, "since_run_id") == full["run_id"].dump());
+    CHECK(proof(after, "stored") == "true");
+    CHECK(verdicts(after) == verdicts(first));
+}
+
 TEST_CASE("incremental trap: an A and a B run store their proofs at the same time")
 {
     // A and B hold different locks but share one stored proof. A pauses inside its results
