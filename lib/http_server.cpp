@@ -23,6 +23,7 @@
 #include "lib/hash.hpp"
 #include "lib/log.hpp"
 #include "lib/text.hpp"
+#include "lib/timeutil.hpp"
 
 namespace reconcile {
 namespace {
@@ -407,9 +408,9 @@ std::string overloaded_response(const std::string& detail)
 {
     const std::string body = detail_json(detail);
     return fmt::format(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+        "HTTP/1.1 503 Service Unavailable\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
         "Connection: close\r\nRetry-After: 1\r\nCache-Control: no-store\r\n\r\n{}",
-        body.size(), body);
+        format_http_date(std::chrono::system_clock::now()), body.size(), body);
 }
 
 }  // namespace
@@ -980,6 +981,8 @@ private:
         m_response = http::response<http::string_body>{};
         m_response.version(11);
         m_response.result(static_cast<unsigned>(reply.status));
+        // Every answer is dated (RFC 9110 6.6.1: an origin server with a clock MUST, for 2xx-4xx).
+        m_response.set(http::field::date, format_http_date(std::chrono::system_clock::now()));
         m_response.set(http::field::content_type, reply.content_type);
         m_response.set(http::field::cache_control, "no-store");
         m_response.set("X-Content-Type-Options", "nosniff");

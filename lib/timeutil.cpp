@@ -1,5 +1,7 @@
 #include "lib/timeutil.hpp"
 
+#include <array>
+
 #include <fmt/core.h>
 
 namespace reconcile {
@@ -108,6 +110,22 @@ std::string format_utc(Timestamp t)
     return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(date.year()),
                        static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()), time.hours().count(),
                        time.minutes().count(), time.seconds().count(), time.subseconds().count());
+}
+
+std::string format_http_date(Timestamp t)
+{
+    using namespace std::chrono;
+    static constexpr std::array<const char*, 7> weekdays{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr std::array<const char*, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const auto seconds = floor<std::chrono::seconds>(t);
+    const auto day = floor<days>(seconds);
+    const year_month_day date{day};
+    const hh_mm_ss time{seconds - day};
+    return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", weekdays[weekday{day}.c_encoding()],
+                       static_cast<unsigned>(date.day()), months[static_cast<unsigned>(date.month()) - 1],
+                       static_cast<int>(date.year()), time.hours().count(), time.minutes().count(),
+                       time.seconds().count());
 }
 
 std::optional<Timestamp> parse_utc(std::string_view text)

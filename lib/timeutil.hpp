@@ -15,6 +15,10 @@ using Timestamp = std::chrono::system_clock::time_point;
 /// dropped, rounding toward the past); the form used in JSON output and logs.
 std::string format_utc(Timestamp t);
 
+/// The HTTP date (RFC 9110 5.6.7, IMF-fixdate) of `t`, to the second (toward the past):
+/// "Sun, 06 Nov 1994 08:49:37 GMT", in English whatever the locale.
+std::string format_http_date(Timestamp t);
+
 /// Parses ISO-8601 / RFC 3339 "2026-11-28T02:17:47Z" with optional fractional seconds (any
 /// number of digits, truncated to microseconds) and "Z" or "+05:30"/"-04:00"/"+0530"/"+05"
 /// offsets; a date-only "2026-11-28" (midnight UTC); and Postgres timestamptz text output

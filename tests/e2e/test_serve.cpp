@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -21,6 +22,7 @@
 
 #include "checks/registry.hpp"
 #include "lib/lock.hpp"
+#include "lib/timeutil.hpp"
 #include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/markdown.hpp"
 
@@ -490,6 +492,39 @@ TEST_CASE(
     CHECK(reply.body.find("reconcile_book_up{book=\"india\"} 0\n") != std::string::npos);
     CHECK(reply.body.find("reconcile_book_up{book=\"uae\"} 1\n") != std::string::npos);
     CHECK(http_get(port, "/healthz").status == 200);
+    server.stop();
+}
+
+TEST_CASE("every answer is dated (RFC 9110 6.6.1): an IMF-fixdate of now on a 200, a 404 and a refusal")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const std::regex imf_fixdate(
+        "(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+        "[0-9]{2}:[0-9]{2}:[0-9]{2} GMT");
+    // Now, as the answer's date reads, allowing for the seconds the request takes.
+    const auto near_now = [](const std::string& date) {
+        const auto now = std::chrono::system_clock::now();
+        for (int back = -1; back <= 5; ++back) {
+            if (date == reconcile::format_http_date(now - std::chrono::seconds(back))) return true;
+        }
+        return false;
+    };
+    const auto date_of = [](const std::string& raw) {
+        const auto at = raw.find("\r\nDate: ");
+        return at == std::string::npos ? std::string() : raw.substr(at + 8, raw.find("\r\n", at + 8) - at - 8);
+    };
+    for (const std::string request :
+         {"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /healthz HTTP/1.1\r\n\r\n"}) {
+        CAPTURE(request);
+        RawConnection raw(port);
+        raw.send_all(request);
+        const auto date = date_of(raw.read_until_closed(5s));
+        CHECK(std::regex_match(date, imf_fixdate));
+        CHECK(near_now(date));
+    }
     server.stop();
 }
 
@@ -1254,6 +1289,7 @@ TEST_CASE("connection caps: past the per-client cap a 503 with Retry-After at on
     CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count() < 1.5);
     CHECK(raw_status(response) == 503);
     CHECK(response.find("Retry-After: 1\r\n") != std::string::npos);
+    CHECK(response.find("\r\nDate: ") != std::string::npos);
     CHECK(nlohmann::json::parse(body_of(response))["detail"] ==
           "too many connections from 127.0.0.1 (2 open); retry later");
     const auto metrics_line = [&] {

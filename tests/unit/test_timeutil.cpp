@@ -31,6 +31,19 @@ TEST_CASE("timeutil: format_utc")
           "2024-02-29T23:59:59.000Z");
 }
 
+TEST_CASE("timeutil: format_http_date is RFC 9110's IMF-fixdate")
+{
+    // The example of RFC 9110 5.6.7.
+    CHECK(format_http_date(at(sys_days{1994y / November / 6}, hours{8} + minutes{49} + seconds{37})) ==
+          "Sun, 06 Nov 1994 08:49:37 GMT");
+    CHECK(format_http_date(Timestamp{}) == "Thu, 01 Jan 1970 00:00:00 GMT");
+    // Fractions of a second are dropped, toward the past.
+    CHECK(format_http_date(at(nov28, hours{23} + minutes{59} + seconds{59} + milliseconds{999})) ==
+          "Sat, 28 Nov 2026 23:59:59 GMT");
+    CHECK(format_http_date(at(sys_days{2024y / February / 29})) == "Thu, 29 Feb 2024 00:00:00 GMT");
+    CHECK(format_http_date(at(sys_days{2026y / December / 31}, hours{12})) == "Thu, 31 Dec 2026 12:00:00 GMT");
+}
+
 TEST_CASE("timeutil: parse RFC 3339 with Z")
 {
     const auto t = parse_utc("2026-11-28T02:17:47Z");
