@@ -1001,7 +1001,10 @@ private:
         m_response.keep_alive(keep);
         m_close = !keep;
         m_status = reply.status;
-        if (m_request.method == "HEAD" && reply.status < 300) {
+        // A response to HEAD never has content, whatever its status (RFC 9110 9.3.2); its length
+        // is what GET would have sent. The method is this request's own (a refusal can come
+        // before the request is parsed, while m_request still holds the previous one).
+        if (m_method == "HEAD") {
             m_response.content_length(reply.body.size());
         } else {
             m_response.body() = std::move(reply.body);

@@ -495,6 +495,40 @@ TEST_CASE(
     server.stop();
 }
 
+TEST_CASE("HEAD (RFC 9110 9.3.2): GET's status and length, never content, whatever the status")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b));
+    const int port = server.port();
+    const auto length_of = [](const std::string& raw) {
+        const auto at = raw.find("\r\nContent-Length: ");
+        return at == std::string::npos ? std::string() : raw.substr(at + 18, raw.find("\r\n", at + 18) - at - 18);
+    };
+    // A HEAD and a GET pipelined on one connection: the HEAD's answer ends with its header.
+    RawConnection both(port);
+    both.send_all(
+        "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto answers = both.read_until_closed(5s);
+    const auto head_end = answers.find("\r\n\r\n") + 4;
+    CHECK(answers.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(answers.compare(head_end, 17, "HTTP/1.1 200 OK\r\n") == 0);
+    const auto get_answer = answers.substr(head_end);
+    CHECK(length_of(answers.substr(0, head_end)) == length_of(get_answer));
+    CHECK(length_of(get_answer) == std::to_string(body_of(get_answer).size()));
+    // Refused HEADs (unknown path, no token, a POST-only path): their status and length, no body.
+    for (const auto& [target, status] : std::vector<std::pair<std::string, int>>{
+             {"/nowhere", 404}, {"/v1/reconciliation/runs", 401}, {"/v1/reconciliation/run", 405}}) {
+        CAPTURE(target);
+        RawConnection raw(port);
+        raw.send_all("HEAD " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+        const auto answer = raw.read_until_closed(5s);
+        CHECK(raw_status(answer) == status);
+        CHECK(answer.size() == answer.find("\r\n\r\n") + 4);
+        CHECK(std::stoi(length_of(answer)) > 0);
+    }
+    server.stop();
+}
+
 TEST_CASE("every answer is dated (RFC 9110 6.6.1): an IMF-fixdate of now on a 200, a 404 and a refusal")
 {
     auto& b = clean_books();
