@@ -474,16 +474,45 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
     return out;
 }
 
+namespace {
+
+/// The token of an `Authorization: Bearer <token>` value: the scheme is case-insensitive and one
+/// or more spaces follow it (RFC 9110 11.4, RFC 6750 2.1); std::nullopt for any other scheme.
+std::optional<std::string> bearer_token(std::string_view authorization)
+{
+    constexpr std::string_view scheme = "bearer";
+    if (authorization.size() <= scheme.size() || lower(authorization.substr(0, scheme.size())) != scheme) {
+        return std::nullopt;
+    }
+    const auto rest = authorization.substr(scheme.size());
+    if (rest.front() != ' ') return std::nullopt;
+    const auto token = trim(rest);
+    if (token.empty()) return std::nullopt;
+    return std::string(token);
+}
+
+}  // namespace
+
 std::optional<std::string> authorization_failure(const HttpServerRequest& request, Access access,
                                                  const AccessTokens& tokens)
 {
     if (access == Access::open) return std::nullopt;
+    // A credential given twice is ambiguous (each is a singleton field): refused, not guessed.
+    for (const char* name : {"X-Ledger-Admin-Token", "X-Ledger-Token", "Authorization"}) {
+        const auto given = std::count_if(request.headers.begin(), request.headers.end(),
+                                         [&](const auto& header) { return lower(header.first) == lower(name); });
+        if (given > 1) return fmt::format("more than one {} header", name);
+    }
     const auto present = [&](std::string_view name) -> std::optional<std::string> {
         auto value = request.header(name);
         if (!value || value->empty()) return std::nullopt;
         return value;
     };
-    const auto admin = present("X-Ledger-Admin-Token");
+    // Prometheus, and any client of RFC 6750, sends its token as a bearer token.
+    const auto authorization = present("Authorization");
+    const auto bearer = authorization ? bearer_token(*authorization) : std::nullopt;
+    auto admin = present("X-Ledger-Admin-Token");
+    if (!admin && access == Access::admin) admin = bearer;  // a writer's token as a bearer token too
     // Both comparisons always run so the time taken does not say which token matched.
     const bool admin_ok = admin && constant_time_equal(*admin, tokens.admin);
     if (access == Access::admin) {
@@ -492,11 +521,7 @@ std::optional<std::string> authorization_failure(const HttpServerRequest& reques
         return std::nullopt;
     }
     auto read = present("X-Ledger-Token");
-    if (!read) {
-        // Prometheus sends its credentials as a bearer token.
-        const auto authorization = present("Authorization");
-        if (authorization && authorization->rfind("Bearer ", 0) == 0) read = authorization->substr(7);
-    }
+    if (!read) read = bearer;
     bool read_ok = false;
     if (read) {
         const bool as_read = tokens.read && constant_time_equal(*read, *tokens.read);
@@ -874,7 +899,8 @@ private:
         }
         if (m_route == nullptr) return refuse({404, fmt::format("no such endpoint: {}", m_request.path)});
         if (auto failure = authorization_failure(m_request, m_route->access, m_server.m_tokens)) {
-            return refuse({401, *failure});
+            // RFC 9110 15.5.2: a 401 names a scheme the resource takes (RFC 6750 3).
+            return refuse({401, *failure, {{"WWW-Authenticate", "Bearer realm=\"reconcile\""}}});
         }
         const bool has_body = m_framing.chunked || m_framing.length.value_or(0) > 0;
         if (method == "POST" && has_body) {

@@ -151,6 +151,8 @@ TEST_CASE("tokens: a missing one and a wrong one get 401 with a detail; reads ta
     reply = http_get(port, "/v1/reconciliation/runs");
     CHECK(reply.status == 401);
     CHECK(reply.json() == nlohmann::json{{"detail", "missing X-Ledger-Token header"}});
+    // Every 401 names the scheme the resource takes (RFC 9110 15.5.2, RFC 6750 3).
+    CHECK(reply.headers.find("WWW-Authenticate")->second == "Bearer realm=\"reconcile\"");
     reply = http_get(port, "/v1/reconciliation/runs", {{"X-Ledger-Token", "e2e-read-token-012345678X"}});
     CHECK(reply.status == 401);
     CHECK(reply.json() == nlohmann::json{{"detail", "invalid token"}});
@@ -158,6 +160,7 @@ TEST_CASE("tokens: a missing one and a wrong one get 401 with a detail; reads ta
     CHECK(http_get(port, "/v1/reconciliation/runs", {{"X-Ledger-Admin-Token", "a-token-from-a-file-0123456789"}})
               .status == 200);
     CHECK(http_get(port, "/metrics", {{"Authorization", "Bearer " + read_token}}).status == 200);
+    CHECK(http_get(port, "/metrics", {{"Authorization", "bearer " + read_token}}).status == 200);
     CHECK(http_get(port, "/metrics").status == 401);
 
     reply = http_post(port, "/v1/reconciliation/run", {{"X-Ledger-Admin-Token", "a-token-from-a-file-0123456789"}},

@@ -195,6 +195,22 @@ TEST_CASE("tokens: admin for writes; read or admin for reads; bearer accepted fo
     const AccessTokens admin_only{.admin = "admin-token-0123456789"};
     CHECK(authorization_failure(request_with({{"X-Ledger-Token", "read-token-0123456789"}}), Access::read,
                                 admin_only) == "invalid token");
+    // The bearer scheme is case-insensitive, with one or more spaces before the token (RFC 9110
+    // 11.4, RFC 6750 2.1); a writer may send the admin token as a bearer token, never the read one.
+    CHECK_FALSE(check(Access::read, {{"Authorization", "bearer read-token-0123456789"}}));
+    CHECK_FALSE(check(Access::read, {{"Authorization", "BEARER   read-token-0123456789 "}}));
+    CHECK(check(Access::read, {{"Authorization", "Bearerread-token-0123456789"}}) == "missing X-Ledger-Token header");
+    CHECK(check(Access::read, {{"Authorization", "Bearer "}}) == "missing X-Ledger-Token header");
+    CHECK_FALSE(check(Access::admin, {{"Authorization", "Bearer admin-token-0123456789"}}));
+    CHECK(check(Access::admin, {{"Authorization", "Bearer read-token-0123456789"}}) == "invalid token");
+    // A credential given twice is refused, whichever of the two is right.
+    CHECK(check(Access::read, {{"X-Ledger-Token", "read-token-0123456789"}, {"x-ledger-token", "wrong"}}) ==
+          "more than one X-Ledger-Token header");
+    CHECK(check(Access::admin, {{"X-Ledger-Admin-Token", "admin-token-0123456789"},
+                                {"X-Ledger-Admin-Token", "admin-token-0123456789"}}) ==
+          "more than one X-Ledger-Admin-Token header");
+    CHECK(check(Access::read, {{"Authorization", "Bearer read-token-0123456789"}, {"Authorization", "Basic eA=="}}) ==
+          "more than one Authorization header");
 }
 
 TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-only")
