@@ -283,6 +283,8 @@ namespace {
 /// (authority-form and asterisk-form are for CONNECT and OPTIONS, which no route serves).
 std::optional<std::string> origin_form(std::string_view target)
 {
+    // A fragment is the client's own and never part of a request target (RFC 9112 3.2).
+    if (target.find('#') != std::string_view::npos) return std::nullopt;
     if (!target.empty() && target.front() == '/') return std::string(target);
     const auto scheme_end = target.find("://");
     if (scheme_end == std::string_view::npos) return std::nullopt;

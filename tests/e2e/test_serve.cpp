@@ -1169,8 +1169,9 @@ TEST_CASE("absolute-form targets are routed on their path and query; authority a
     CHECK(nlohmann::json::parse(body_of(response))["runs"] == nlohmann::json::array());
     CHECK(raw_status(exchange("http://" + authority)) == 200);  // an empty path is "/", the console
     CHECK(raw_status(exchange("http://" + authority + "/nowhere")) == 404);
-    for (const std::string& target : std::vector<std::string>{authority, "*", "http:///healthz",
-                                                              "http://user@x/healthz", "ftp://x/healthz", "healthz"}) {
+    for (const std::string& target : std::vector<std::string>{
+             authority, "*", "http:///healthz", "http://user@x/healthz", "ftp://x/healthz", "healthz", "/healthz#top",
+             "/healthz?a=1#top", "http://" + authority + "/healthz#top"}) {
         CAPTURE(target);
         response = exchange(target);
         CHECK(raw_status(response) == 400);
