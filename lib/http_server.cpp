@@ -836,6 +836,7 @@ private:
     {
         const auto& header = m_parser->get();
         m_client_keep_alive = header.keep_alive();  // HTTP/1.1 unless "Connection: close"; 1.0 only when asked
+        m_client_http10 = header.version() == 10;
         m_request = HttpServerRequest{};
         m_request.method = std::string(header.method_string());
         m_request.peer = m_peer;
@@ -1027,6 +1028,8 @@ private:
             }
         }
         m_response.keep_alive(keep);
+        // An HTTP/1.0 client keeps the connection only when told so (RFC 9112 9.3, C.2.2).
+        if (keep && m_client_http10) m_response.set(http::field::connection, "keep-alive");
         m_close = !keep;
         m_status = reply.status;
         // A response to HEAD never has content, whatever its status (RFC 9110 9.3.2); its length
@@ -1100,6 +1103,7 @@ private:
     bool m_timed_out = false;
     bool m_close = false;
     bool m_client_keep_alive = false;
+    bool m_client_http10 = false;
     std::size_t m_served = 0;
     Clock::time_point m_started = Clock::now();
     std::string m_method;

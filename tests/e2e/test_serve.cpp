@@ -1102,6 +1102,19 @@ TEST_CASE("headers (RFC 9112 3.2, 5): Host once in HTTP/1.1, no space before a c
         CHECK(response.find("Connection: close\r\n") != std::string::npos);
         CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", variant.detail}});
     }
+    // An HTTP/1.0 client that asks to keep the connection is told it is kept, and it is.
+    {
+        RawConnection raw(port);
+        raw.send_all(
+            "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+            "GET /healthz HTTP/1.0\r\n\r\n");
+        const auto both = raw.read_until_closed(5s);
+        const auto second = both.find("HTTP/1.1 200 OK\r\n", 10);
+        CHECK(both.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+        CHECK(second != std::string::npos);
+        CHECK(both.substr(0, second).find("\r\nConnection: keep-alive\r\n") != std::string::npos);
+        CHECK(both.substr(second).find("\r\nConnection: close\r\n") != std::string::npos);
+    }
     // Served: HTTP/1.0 needs no Host; an empty Host, an IP literal and a port are valid values.
     for (const std::string host : {"", "Host:\r\n", "Host: [::1]:8078\r\n", "Host: reconcile.example:8078\r\n"}) {
         CAPTURE(host);
