@@ -417,12 +417,28 @@ std::string overloaded_response(const std::string& detail)
 
 }  // namespace
 
+namespace {
+
+/// Whether header `key` is `name`: field names are case-insensitive (RFC 9110 5.1).
+bool same_field(std::string_view key, std::string_view name)
+{
+    return key.size() == name.size() && lower(key) == lower(name);
+}
+
+}  // namespace
+
 std::optional<std::string> HttpServerRequest::header(std::string_view name) const
 {
     for (const auto& [key, value] : headers) {
-        if (key.size() == name.size() && lower(key) == lower(name)) return value;
+        if (same_field(key, name)) return value;
     }
     return std::nullopt;
+}
+
+std::size_t HttpServerRequest::header_count(std::string_view name) const
+{
+    return static_cast<std::size_t>(std::count_if(headers.begin(), headers.end(),
+                                                  [&](const auto& header) { return same_field(header.first, name); }));
 }
 
 HttpReply HttpReply::json(const nlohmann::json& document, int status)
@@ -501,9 +517,7 @@ std::optional<std::string> authorization_failure(const HttpServerRequest& reques
     if (access == Access::open) return std::nullopt;
     // A credential given twice is ambiguous (each is a singleton field): refused, not guessed.
     for (const char* name : {"X-Ledger-Admin-Token", "X-Ledger-Token", "Authorization"}) {
-        const auto given = std::count_if(request.headers.begin(), request.headers.end(),
-                                         [&](const auto& header) { return lower(header.first) == lower(name); });
-        if (given > 1) return fmt::format("more than one {} header", name);
+        if (request.header_count(name) > 1) return fmt::format("more than one {} header", name);
     }
     const auto present = [&](std::string_view name) -> std::optional<std::string> {
         auto value = request.header(name);

@@ -76,6 +76,8 @@ struct HttpServerRequest {
 
     /// The first header of that name (case-insensitive); std::nullopt when absent.
     std::optional<std::string> header(std::string_view name) const;
+    /// How many headers of that name (case-insensitive) were sent.
+    std::size_t header_count(std::string_view name) const;
     /// The header's value or "".
     std::string header_value(std::string_view name) const { return header(name).value_or(""); }
 };

@@ -177,4 +177,13 @@ int raw_status(const std::string& response)
     return std::regex_search(response, match, status_line) ? std::stoi(match[1].str()) : 0;
 }
 
+std::string raw_header(const std::string& response, const std::string& name)
+{
+    const std::string field = "\r\n" + name + ": ";
+    const auto at = response.find(field);
+    if (at == std::string::npos || at > response.find("\r\n\r\n")) return {};
+    const auto value = at + field.size();
+    return response.substr(value, response.find("\r\n", value) - value);
+}
+
 }  // namespace reconcile::test

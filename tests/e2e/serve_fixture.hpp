@@ -96,4 +96,7 @@ private:
 /// The HTTP status code at the start of a raw response ("HTTP/1.1 413 ..."), or 0.
 int raw_status(const std::string& response);
 
+/// The value of the first header `name` (as spelled) in a raw response's head, or "".
+std::string raw_header(const std::string& response, const std::string& name);
+
 }  // namespace reconcile::test

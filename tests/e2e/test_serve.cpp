@@ -503,10 +503,7 @@ TEST_CASE("HEAD (RFC 9110 9.3.2): GET's status and length, never content, whatev
     auto& b = clean_books();
     ServeProcess server(book_env(b));
     const int port = server.port();
-    const auto length_of = [](const std::string& raw) {
-        const auto at = raw.find("\r\nContent-Length: ");
-        return at == std::string::npos ? std::string() : raw.substr(at + 18, raw.find("\r\n", at + 18) - at - 18);
-    };
+    const auto length_of = [](const std::string& raw) { return raw_header(raw, "Content-Length"); };
     // A HEAD and a GET pipelined on one connection: the HEAD's answer ends with its header.
     RawConnection both(port);
     both.send_all(
@@ -548,17 +545,13 @@ TEST_CASE("every answer is dated (RFC 9110 6.6.1): an IMF-fixdate of now on a 20
         }
         return false;
     };
-    const auto date_of = [](const std::string& raw) {
-        const auto at = raw.find("\r\nDate: ");
-        return at == std::string::npos ? std::string() : raw.substr(at + 8, raw.find("\r\n", at + 8) - at - 8);
-    };
     for (const std::string request :
          {"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
           "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /healthz HTTP/1.1\r\n\r\n"}) {
         CAPTURE(request);
         RawConnection raw(port);
         raw.send_all(request);
-        const auto date = date_of(raw.read_until_closed(5s));
+        const auto date = raw_header(raw.read_until_closed(5s), "Date");
         CHECK(std::regex_match(date, imf_fixdate));
         CHECK(near_now(date));
     }
