@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 
 #include <optional>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -730,6 +732,57 @@ FROM f
     return Fence{.listed = true, .parameter = row.text("listed")};
 }
 
+/// The run's watermark: its snapshot as a pg_snapshot text naming every transaction id whose
+/// rows it could not see, the in-progress transactions' subtransactions included (see
+/// SnapshotXids). An id in doubt (not found in progress, above an in-progress transaction that
+/// ended before its subtransactions were asked about) is listed unless a row the snapshot sees
+/// carries it, which the journal and the transactions are read for: listing an id no seen row
+/// carries changes nothing, and an unlisted one must be of a seen row. Past max_doubtful_listed
+/// such ids (the watermark is printed and stored), xmax is lowered to the next of them instead:
+/// rows seen above it then count as unseen, the next run's guards find fewer seen rows than were
+/// stored, and it proves in full.
+constexpr std::int64_t max_doubtful_listed = 1000;
+
+std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool has_row_xmin)
+{
+    std::set<std::int64_t> unseen(xids.running.begin(), xids.running.end());
+    unseen.insert(xids.subtransactions.begin(), xids.subtransactions.end());
+    std::int64_t xmax = xids.xmax;
+    if (xids.doubt_from < xids.xmax) {
+        std::set<std::int64_t> seen;
+        if (has_row_xmin) {
+            const auto rows = txn.exec_params(R"sql(
+SELECT DISTINCT $1::bigint + o AS id FROM (
+    SELECT (l.row_xmin::text::bigint - $1::bigint % 4294967296 + 4294967296) % 4294967296 AS o
+    FROM contract.journal_lines l
+    UNION ALL
+    SELECT (t.row_xmin::text::bigint - $1::bigint % 4294967296 + 4294967296) % 4294967296 FROM contract.transactions t
+) r
+WHERE o < $2::bigint - $1::bigint
+)sql",
+                                              xids.doubt_from, xids.xmax);
+            for (const auto& row : rows) seen.insert(row["id"].as<std::int64_t>());
+        }
+        std::int64_t listed = 0;
+        for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
+            if (seen.count(id) != 0 || unseen.count(id) != 0) continue;
+            if (++listed > max_doubtful_listed || !has_row_xmin) {
+                xmax = id;
+                break;
+            }
+            unseen.insert(id);
+        }
+    }
+    std::string watermark = fmt::format("{}:{}:", xids.xmin, xmax);
+    const char* separator = "";
+    for (const auto id : unseen) {
+        if (id >= xmax) break;
+        watermark += fmt::format("{}{}", separator, id);
+        separator = ",";
+    }
+    return watermark;
+}
+
 /// What a guard query found of a table.
 struct Guard {
     std::int64_t rows = 0;
@@ -800,8 +853,7 @@ public:
         m_txn.exec0("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off");
         m_proved.as_of = format_utc(m_context.as_of());
         const NamedRow now(m_txn.exec_params1(R"sql(
-SELECT pg_current_snapshot()::text AS watermark,
-       (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FROM contract.accounts a) AS accounts_digest,
+SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FROM contract.accounts a) AS accounts_digest,
        (SELECT count(*) FROM pg_attribute
         WHERE attrelid IN ('contract.journal_lines'::regclass, 'contract.transactions'::regclass)
           AND attname = 'row_xmin' AND NOT attisdropped) = 2 AS has_row_xmin,
@@ -809,7 +861,9 @@ SELECT pg_current_snapshot()::text AS watermark,
        to_regclass('contract.balance_snapshots') IS NOT NULL AS has_snapshots
 )sql",
                                               m_proved.as_of, std::string(tail_interval)));
-        m_proved.summary.watermark = now.text("watermark");
+        const auto& xids = m_context.snapshot().snapshot_xids();
+        if (!xids) throw std::logic_error("a proof's snapshot did not read its transaction ids");
+        m_proved.summary.watermark = watermark_of(m_txn, *xids, now.flag("has_row_xmin"));
         m_proved.totals.accounts_digest = now.text("accounts_digest");
         m_has_snapshots = now.flag("has_snapshots");
         m_ids = id_images();

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -43,6 +44,21 @@ struct ProofRequest {
 /// proof meanwhile (this one is then dropped, the results still written).
 using ProofStore = std::function<bool(pqxx::transaction_base& results, std::int64_t run_id)>;
 
+/// Which transaction ids a snapshot could not see, as 64-bit ids (xid8). pg_current_snapshot()
+/// lists the transactions in progress but not their subtransactions, yet a row written under a
+/// savepoint carries its subtransaction's id: `subtransactions` are the ids between xmin and xmax
+/// found still in progress just after the snapshot was taken, so subtransactions of `running`.
+/// When one of those ended before its subtransactions were asked about (or the ids were too
+/// many to ask), the ids not listed from `doubt_from` to xmax may be either: rows seen with such an
+/// id are looked for (checks/proof.cpp). doubt_from == xmax: no doubt.
+struct SnapshotXids {
+    std::int64_t xmin = 0;
+    std::int64_t xmax = 0;
+    std::vector<std::int64_t> running;
+    std::vector<std::int64_t> subtransactions;
+    std::int64_t doubt_from = 0;
+};
+
 /// Opens the ledger snapshot for a check on first use, so category C checks can fetch from
 /// the brokers before any snapshot is held open.
 class SnapshotProvider {
@@ -71,6 +87,10 @@ public:
         return std::any_cast<const T&>(found->second);
     }
 
+    /// The transaction ids of the snapshot, read as it was taken; absent until a snapshot that
+    /// keeps temporary tables (an A or B run's) opened. The next incremental run's fence.
+    const std::optional<SnapshotXids>& snapshot_xids() const { return m_snapshot_xids; }
+
     const ProofRequest& proof_request() const { return m_proof_request; }
     void set_proof_request(ProofRequest request) { m_proof_request = request; }
     /// The proof of this snapshot, once a check computed it, and how to store it.
@@ -87,12 +107,16 @@ protected:
     void forget_shared()
     {
         m_shared.clear();
+        m_snapshot_xids.reset();
         m_proof_summary.reset();
         m_proof_store = nullptr;
     }
 
+    void set_snapshot_xids(SnapshotXids xids) { m_snapshot_xids = std::move(xids); }
+
 private:
     std::map<std::string, std::any> m_shared;
+    std::optional<SnapshotXids> m_snapshot_xids;
     ProofRequest m_proof_request;
     std::optional<ProofSummary> m_proof_summary;
     ProofStore m_proof_store;

@@ -1,6 +1,73 @@
 #include "lib/snapshot.hpp"
 
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lib/capped_rows.hpp"
+
 namespace reconcile {
+
+namespace {
+
+// Past this many transaction ids between the oldest in progress and the snapshot's xmax, their
+// statuses are not asked one by one (about 4 µs each): they are all in doubt instead.
+constexpr std::int64_t max_asked_xids = 100000;
+
+// The first statement of a snapshot that keeps temporary tables (an A or B run's), so the ids are
+// read as the snapshot is taken: whether the server is a standby, the snapshot's bounds and
+// transactions in progress, and which other ids between them are still in progress.
+const char* const opening_sql = R"sql(
+SELECT pg_is_in_recovery() AS standby, lo AS xmin_id, hi AS xmax_id, running::text AS running,
+       CASE WHEN hi - lo <= $1::bigint AND NOT pg_is_in_recovery() THEN
+           (SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM generate_series(lo, hi - 1) x
+            WHERE x <> ALL (running) AND pg_xact_status(x::text::xid8) = 'in progress')::text
+       END AS subtransactions
+FROM (SELECT pg_snapshot_xmin(s)::text::bigint AS lo, pg_snapshot_xmax(s)::text::bigint AS hi,
+             ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) x) AS running
+      FROM pg_current_snapshot() s) snap
+)sql";
+
+std::vector<std::int64_t> bigint_array(const std::string& text)
+{
+    std::vector<std::int64_t> numbers;
+    std::string digits;
+    for (const char c : text + ",") {
+        if (c >= '0' && c <= '9') {
+            digits += c;
+        } else if (!digits.empty()) {
+            numbers.push_back(std::stoll(digits));
+            digits.clear();
+        }
+    }
+    return numbers;
+}
+
+SnapshotXids snapshot_xids_of(pqxx::transaction_base& snapshot, const NamedRow& first)
+{
+    SnapshotXids xids{.xmin = first.number("xmin_id"),
+                      .xmax = first.number("xmax_id"),
+                      .running = bigint_array(first.text("running")),
+                      .subtransactions = {},
+                      .doubt_from = first.number("xmax_id")};
+    if (xids.running.empty()) return xids;
+    if (first.is_null("subtransactions")) {
+        // Not asked: any id above the oldest in progress may be a subtransaction of one.
+        xids.doubt_from = *std::min_element(xids.running.begin(), xids.running.end()) + 1;
+        return xids;
+    }
+    xids.subtransactions = bigint_array(first.text("subtransactions"));
+    // Asked after the subtransactions: one still in progress now was throughout, so all its
+    // subtransactions were found; above one that ended, an id not found is in doubt.
+    const NamedRow ended(snapshot.exec_params1(
+        "SELECT min(p) AS first FROM unnest($1::bigint[]) p WHERE pg_xact_status(p::text::xid8) <> 'in progress'",
+        first.text("running")));
+    if (!ended.is_null("first")) xids.doubt_from = ended.number("first") + 1;
+    return xids;
+}
+
+}  // namespace
 
 void LedgerSnapshot::open()
 {
@@ -13,7 +80,9 @@ void LedgerSnapshot::open()
     // any check reads; the snapshot is the one the first statement took.
     auto snapshot = std::make_unique<pqxx::transaction<pqxx::repeatable_read, pqxx::read_write>>(m_read.connection(),
                                                                                                  "reconcile_snapshot");
-    if (!snapshot->exec_params1("SELECT pg_is_in_recovery() AS standby")["standby"].as<bool>()) {
+    const NamedRow first(snapshot->exec_params1(opening_sql, max_asked_xids));
+    set_snapshot_xids(snapshot_xids_of(*snapshot, first));
+    if (!first.flag("standby")) {
         for (const auto& sql : m_setup) snapshot->exec0(sql);
     }
     snapshot->exec0("SET TRANSACTION READ ONLY");

@@ -1,9 +1,10 @@
 // Issue 16's correctness traps for incremental A and B runs, end to end: the real binary against a
-// real PostgreSQL while other sessions write the ledger (a transaction held open across a run,
-// commits that invert the order of line ids, lines committed before their transaction, old lines
-// updated and deleted, a backfilled low line id, statuses and source keys edited, wallet and
-// snapshot rows deleted, new and back-dated snapshots, a watermark past the wraparound distance,
-// rows older than 2^31 transaction ids, an A and a B run storing the shared proof at once). Each
+// real PostgreSQL while other sessions write the ledger (a transaction held open across a run, one
+// writing under savepoints, commits that invert the order of line ids, lines committed before
+// their transaction, old lines updated and deleted, a backfilled low line id, statuses and source
+// keys edited, wallet and snapshot rows deleted, new and back-dated snapshots, a watermark past
+// the wraparound distance, rows older than 2^31 transaction ids, an A and a B run storing the
+// shared proof at once). Each
 // trap asserts which proof the run chose and the exact variances it reports, then runs --full at
 // the same ledger state and requires every check's verdict to be identical.
 #include <doctest/doctest.h>
@@ -263,6 +264,7 @@ class Writer {
 public:
     explicit Writer(const std::string& url) : m_connection(url), m_work(m_connection) {}
     void exec(const std::string& sql) { m_work.exec(sql); }
+    std::string query_value(const std::string& sql) { return m_work.exec1(sql)[0].as<std::string>(); }
     /// This transaction's id (assigned now if it has none yet).
     std::string xid() { return m_work.exec("SELECT pg_current_xact_id()::text AS xid")[0]["xid"].as<std::string>(); }
     void commit() { m_work.commit(); }
@@ -289,6 +291,23 @@ Json first_run(const BookDb& db, const std::string& category)
     CHECK(proof(first, "reason") == "no stored proof yet");
     CHECK(proof(first, "since_run_id") == "null");
     return first;
+}
+
+/// "t" when the transaction id `xid` is visible in the watermark a run reports, "f" when not.
+std::string visible_in_watermark(const BookDb& db, const Json& run_document, const std::string& xid)
+{
+    return db.query_value("SELECT pg_visible_in_snapshot('" + xid + "'::xid8, '" + proof(run_document, "watermark") +
+                          "'::pg_snapshot)");
+}
+
+/// Line 2 (txn 1001's debit of 100.00) set to 90.00 under a savepoint of `writer`, as ORMs nest
+/// transactions; returns the row's xmin: the subtransaction's id, which pg_current_snapshot()
+/// does not list while `writer` is in progress.
+std::string edit_line_under_savepoint(Writer& writer)
+{
+    writer.exec(
+        "SAVEPOINT edit; UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2; RELEASE SAVEPOINT edit");
+    return writer.query_value("SELECT xmin::text FROM ledger.journal_lines WHERE line_id = 2");
 }
 
 }  // namespace
@@ -455,8 +474,7 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         const Json unseen = Json::parse(finished.out);
         CHECK(proof(unseen, "kind") == "incremental");
         // The writer was in progress in the run's snapshot (its watermark), so the run did not see it.
-        CHECK(db->query_value("SELECT pg_visible_in_snapshot('" + writer_xid + "'::xid8, '" +
-                              proof(unseen, "watermark") + "'::pg_snapshot)") == "f");
+        CHECK(visible_in_watermark(*db, unseen, writer_xid) == "f");
         CHECK(unseen["status"] == "ok");
         CHECK(check_named(unseen, "trial_balance_zero")["metrics"]["lines_checked"] == 10);
 
@@ -469,6 +487,99 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
                       "difference=1.00",
                       "trial_balance_zero: unbalanced_txn currency=USD txn_id=2102 expected=7.00 actual=6.00 "
                       "difference=1.00"}));
+        agrees_with_full(db->url(), "A", seen);
+    }
+
+    SUBCASE("an old line updated inside a savepoint: the row carries a subtransaction id")
+    {
+        // The line keeps its line id and the line count: only the row's xmin says the watermark
+        // did not see it.
+        Writer writer(db->url());
+        const std::string writer_xid = writer.xid();
+        const std::string edit_xid = edit_line_under_savepoint(writer);
+        const Json unseen = run(db->url(), "A");
+        CHECK(proof(unseen, "kind") == "incremental");
+        CHECK(visible_in_watermark(*db, unseen, writer_xid) == "f");
+        CHECK(visible_in_watermark(*db, unseen, edit_xid) == "f");
+        CHECK(unseen["status"] == "ok");
+        agrees_with_full(db->url(), "A", unseen);
+
+        writer.commit();
+        const Json seen = run(db->url(), "A");
+        CHECK(proof(seen, "kind") == "full");
+        CHECK(proof(seen, "reason") ==
+              "journal lines committed before the stored proof changed: 9 of its 10 remain as they were (an old line "
+              "was updated or deleted)");
+        CHECK(variances(seen) ==
+              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=451.50 actual=441.50 "
+                      "difference=10.00",
+                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
+                      "difference=10.00"}));
+        agrees_with_full(db->url(), "A", seen);
+    }
+
+    SUBCASE("a transaction written inside savepoints is new to the next run")
+    {
+        Writer writer(db->url());
+        writer.xid();
+        writer.exec("SAVEPOINT add; " +
+                    insert_sql({.txn_id = 2103,
+                                .customer = "C002",
+                                .effective_at = "2026-11-30T12:00Z",
+                                .first_line_id = 15,
+                                .debit_account = "BROKER_CASH",
+                                .debit = "4.00",
+                                .credit_account = "CUSTOMER_WALLET",
+                                .credit = "3.00"}) +
+                    "; RELEASE SAVEPOINT add");
+        const Json unseen = run(db->url(), "A");
+        CHECK(proof(unseen, "kind") == "incremental");
+        CHECK(unseen["status"] == "ok");
+
+        writer.commit();
+        const Json seen = run(db->url(), "A");
+        CHECK(proof(seen, "kind") == "incremental");
+        CHECK(proof(seen, "lines_read") == "2");
+        CHECK(proof(seen, "transactions_touched") == "1");
+        CHECK(variances(seen) ==
+              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=455.50 actual=454.50 "
+                      "difference=1.00",
+                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=2103 expected=4.00 actual=3.00 "
+                      "difference=1.00"}));
+        agrees_with_full(db->url(), "A", seen);
+    }
+
+    SUBCASE("too many ids since the oldest in progress to ask about: the rows the run saw tell")
+    {
+        Writer writer(db->url());
+        const std::string writer_xid = writer.xid();
+        const std::string edit_xid = edit_line_under_savepoint(writer);
+        // A deposit committed after the writer began, which the run's snapshot sees; then over
+        // 100,000 transaction ids pass while the writer stays open.
+        db->exec(deposit_sql(2104, "C002", "2026-11-30T13:00Z", 17, "6.00"));
+        const std::string deposit_xid =
+            db->query_value("SELECT xmin::text FROM ledger.transactions WHERE txn_id = 2104");
+        db->exec("DO $$ BEGIN FOR i IN 1..100001 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$");
+        const Json unseen = run(db->url(), "A");
+        CHECK(proof(unseen, "kind") == "incremental");
+        CHECK(proof(unseen, "lines_read") == "2");
+        CHECK(visible_in_watermark(*db, unseen, writer_xid) == "f");
+        CHECK(visible_in_watermark(*db, unseen, edit_xid) == "f");
+        CHECK(visible_in_watermark(*db, unseen, deposit_xid) == "t");
+        agrees_with_full(db->url(), "A", unseen);
+
+        // The deposit's rows stay seen: only the edited line is new, and changes an old line.
+        writer.commit();
+        const Json seen = run(db->url(), "A");
+        CHECK(proof(seen, "kind") == "full");
+        CHECK(proof(seen, "reason") ==
+              "journal lines committed before the stored proof changed: 11 of its 12 remain as they were (an old "
+              "line was updated or deleted)");
+        CHECK(variances(seen) ==
+              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=457.50 actual=447.50 "
+                      "difference=10.00",
+                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
+                      "difference=10.00"}));
         agrees_with_full(db->url(), "A", seen);
     }
 }
