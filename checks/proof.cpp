@@ -743,14 +743,14 @@ FROM f
 /// stored, and it proves in full.
 constexpr std::int64_t max_doubtful_listed = 1000;
 
-std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool has_row_xmin)
+std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool row_xmin_usable)
 {
     std::set<std::int64_t> unseen(xids.running.begin(), xids.running.end());
     unseen.insert(xids.subtransactions.begin(), xids.subtransactions.end());
     std::int64_t xmax = xids.xmax;
     if (xids.doubt_from < xids.xmax) {
         std::set<std::int64_t> seen;
-        if (has_row_xmin) {
+        if (row_xmin_usable) {
             const auto rows = txn.exec_params(R"sql(
 SELECT DISTINCT $1::bigint + o AS id FROM (
     SELECT (l.row_xmin::text::bigint - $1::bigint % 4294967296 + 4294967296) % 4294967296 AS o
@@ -766,7 +766,7 @@ WHERE o < $2::bigint - $1::bigint
         std::int64_t listed = 0;
         for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
             if (seen.count(id) != 0 || unseen.count(id) != 0) continue;
-            if (++listed > max_doubtful_listed || !has_row_xmin) {
+            if (++listed > max_doubtful_listed || !row_xmin_usable) {
                 xmax = id;
                 break;
             }
@@ -854,25 +854,31 @@ public:
         m_proved.as_of = format_utc(m_context.as_of());
         const NamedRow now(m_txn.exec_params1(R"sql(
 SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FROM contract.accounts a) AS accounts_digest,
-       (SELECT count(*) FROM pg_attribute
-        WHERE attrelid IN ('contract.journal_lines'::regclass, 'contract.transactions'::regclass)
-          AND attname = 'row_xmin' AND NOT attisdropped) = 2 AS has_row_xmin,
+       (SELECT string_agg(CASE WHEN a.atttypid IS NULL THEN v.name || ' has no row_xmin column'
+                               ELSE v.name || '.row_xmin is of type ' || format_type(a.atttypid, a.atttypmod) ||
+                                    ', not xid (the row''s own xmin)'
+                          END, '; ' ORDER BY v.name)
+        FROM (VALUES ('contract.journal_lines'), ('contract.transactions')) v(name)
+        LEFT JOIN pg_attribute a ON a.attrelid = v.name::regclass AND a.attname = 'row_xmin' AND NOT a.attisdropped
+        WHERE a.atttypid IS DISTINCT FROM 'xid'::regtype) AS row_xmin_unusable,
        ($1::timestamptz - $2::interval)::text AS tail_from,
        to_regclass('contract.balance_snapshots') IS NOT NULL AS has_snapshots
 )sql",
                                               m_proved.as_of, std::string(tail_interval)));
         const auto& xids = m_context.snapshot().snapshot_xids();
         if (!xids) throw std::logic_error("a proof's snapshot did not read its transaction ids");
-        m_proved.summary.watermark = watermark_of(m_txn, *xids, now.flag("has_row_xmin"));
+        // Which rows are newer is told by their xmin, compared as type xid: of another type
+        // (a number, text) it cannot be, and every run proves in full, saying why.
+        const auto row_xmin_unusable = now.optional_text("row_xmin_unusable");
+        m_proved.summary.watermark = watermark_of(m_txn, *xids, !row_xmin_unusable);
         m_proved.totals.accounts_digest = now.text("accounts_digest");
         m_has_snapshots = now.flag("has_snapshots");
         m_ids = id_images();
         const auto stored = read_stored(m_txn, m_proved.as_of);
-        std::string reason = full_reason(request, stored, now.flag("has_row_xmin"));
+        std::string reason = full_reason(request, stored, row_xmin_unusable);
         // A scheduled full proof first extends the stored proof as any run would, to compare.
         const bool scheduled = reason.rfind(scheduled_reason, 0) == 0 && stored &&
-                               stored->totals.accounts_digest == m_proved.totals.accounts_digest &&
-                               now.flag("has_row_xmin");
+                               stored->totals.accounts_digest == m_proved.totals.accounts_digest && !row_xmin_unusable;
         bool compare = false;
         if (reason.empty() || scheduled) {
             const std::string why_not = try_incremental(*stored);
@@ -944,12 +950,12 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
     }
 
     std::string full_reason(const ProofRequest& request, const std::optional<StoredProof>& stored,
-                            bool has_row_xmin) const
+                            const std::optional<std::string>& row_xmin_unusable) const
     {
         if (!request.store) return "checks run without a stored proof";
         if (request.force_full) return "requested (--full)";
         if (!stored) return "no stored proof yet";
-        if (!has_row_xmin) return "contract.journal_lines or contract.transactions has no row_xmin column";
+        if (row_xmin_unusable) return *row_xmin_unusable;
         if (request.stored_version && stored->version < *request.stored_version) {
             return fmt::format("the stored proof this snapshot sees (run {}) is older than the primary's (run {})",
                                stored->version, *request.stored_version);

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <sstream>
@@ -1518,4 +1519,53 @@ TEST_CASE("full proof: lines fall in the same spans whether the snapshots share 
                 "actual=300.00 difference=-7.00",
                 "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
                 "snapshot_id=1 expected=103.50 actual=98.50 difference=-5.00"});
+}
+
+TEST_CASE("a contract whose row_xmin is missing or not of type xid is proved in full, saying why")
+{
+    const auto db = clean_book_with();
+    const std::string journal_view =
+        "DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, "
+        "customer_id, side, amount, currency";
+    const std::string transactions_view =
+        "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS SELECT txn_id, source, source_txn_id, "
+        "customer_id, txn_type, status, effective_at, posted_at, symbol, quantity, reverses_txn_id";
+    const auto unbalanced_after_views = [&](const std::string& views, int txn_id, const std::string& reason) {
+        db->exec(views);
+        first_run(*db, "A");
+        db->exec(insert_sql({.txn_id = txn_id,
+                             .customer = "C002",
+                             .effective_at = "2026-11-30T13:00Z",
+                             .first_line_id = 2 * txn_id,
+                             .debit_account = "BROKER_CASH",
+                             .debit = "6.00",
+                             .credit_account = "CUSTOMER_WALLET",
+                             .credit = "5.00"}));
+        const Json after = run(db->url(), "A");
+        CHECK(proof(after, "kind") == "full");
+        CHECK(proof(after, "reason") == reason);
+        const int steps = txn_id - 3000;
+        Lines expected{
+            fmt::format("trial_balance_zero: unbalanced_currency currency=USD expected={}.50 actual={}.50 "
+                        "difference={}.00",
+                        451 + 6 * steps, 451 + 5 * steps, steps)};
+        for (int earlier = 3001; earlier <= txn_id; ++earlier) {
+            expected.push_back(fmt::format(
+                "trial_balance_zero: unbalanced_txn currency=USD txn_id={} expected=6.00 actual=5.00 difference=1.00",
+                earlier));
+        }
+        CHECK(variances(after) == sorted(expected));
+        agrees_with_full(db->url(), "A", after);
+        db->exec("TRUNCATE recon.proof_state");
+    };
+    // Each step adds one more unbalanced transaction (3001, 3002, ...), 6.00 against 5.00.
+    unbalanced_after_views(journal_view + ", xmin::text::bigint AS row_xmin FROM ledger.journal_lines", 3001,
+                           "contract.journal_lines.row_xmin is of type bigint, not xid (the row's own xmin)");
+    unbalanced_after_views(journal_view + " FROM ledger.journal_lines", 3002,
+                           "contract.journal_lines has no row_xmin column");
+    unbalanced_after_views(journal_view + ", xmin::text AS row_xmin FROM ledger.journal_lines; " + transactions_view +
+                               " FROM ledger.transactions",
+                           3003,
+                           "contract.journal_lines.row_xmin is of type text, not xid (the row's own xmin); "
+                           "contract.transactions has no row_xmin column");
 }
