@@ -86,19 +86,29 @@ std::optional<Timestamp> time(const Json& object, std::string_view key, std::str
     return parsed;
 }
 
-/// An optional whole number (paging fields, epoch milliseconds) of at most 18 digits.
-std::optional<std::int64_t> optional_int(const Json& object, std::string_view key, std::string_view broker)
+enum class Fraction { refused, dropped };
+
+/// An optional whole number (paging fields, reject codes, epoch milliseconds) of at most 18
+/// digits, written plainly or not ("3", 3.0, 1.5e3: a server's JSON encoder may write a whole
+/// number as a float). With Fraction::dropped a fraction is cut off, as Python's int() does to
+/// GTN's SDK's epoch milliseconds; otherwise it is malformed.
+std::optional<std::int64_t> optional_int(const Json& object, std::string_view key, std::string_view broker,
+                                         Fraction fraction = Fraction::refused)
 {
     if (!object.is_object()) return std::nullopt;
     const auto found = object.find(std::string(key));
     if (found == object.end() || found->is_null()) return std::nullopt;
-    const std::string value = found->is_string() ? found->get<std::string>() : std::string{};
-    const std::size_t digits_from = !value.empty() && value[0] == '-' ? 1 : 0;
-    const bool integral = value.size() > digits_from && value.size() - digits_from <= 18 &&
-                          std::all_of(value.begin() + static_cast<std::ptrdiff_t>(digits_from), value.end(),
-                                      [](unsigned char c) { return c >= '0' && c <= '9'; });
-    if (!integral) malformed(broker, fmt::format("'{}' is not a whole number", key));
-    return std::stoll(value);
+    const auto parsed = Decimal::try_parse(found->is_string() ? found->get<std::string>() : std::string{});
+    const std::string plain = parsed ? parsed->to_string() : std::string{};
+    const auto point = plain.find('.');
+    const std::string whole = plain.substr(0, point);
+    const bool has_fraction =
+        point != std::string::npos && plain.find_first_not_of('0', point + 1) != std::string::npos;
+    const std::size_t digits = whole.size() - (!whole.empty() && whole[0] == '-' ? 1 : 0);
+    if (!parsed || digits == 0 || digits > 18 || (has_fraction && fraction == Fraction::refused)) {
+        malformed(broker, fmt::format("'{}' is not a whole number", key));
+    }
+    return std::stoll(whole);
 }
 
 /// The array at `key` (absent or null is an empty array).
@@ -123,11 +133,14 @@ const Json& array(const Json& object, std::string_view key, std::string_view bro
 }
 
 /// GTN's envelope: status SUCCESS, or FAILED (any other status) with a rejectCode and reason.
+/// An answer without a status (GTN's SDK looks for one only in the first token answer) is read
+/// for what it must carry, whose absence is then the error.
 Json gtn_envelope(std::string_view body, std::string_view what)
 {
     Json answer = parse_body(gtn, body);
-    const std::string status = text(answer, gtn_api::status, gtn);
-    if (status != "SUCCESS") gtn_rejected(answer, what, status);
+    if (!answer.is_object()) malformed(gtn, "expected an object");
+    const auto status = optional_text(answer, gtn_api::status, gtn);
+    if (status && *status != "SUCCESS") gtn_rejected(answer, what, *status);
     return answer;
 }
 
@@ -159,7 +172,7 @@ BrokerPage<T> gtn_page(std::string_view body, Row row)
 /// An optional epoch-milliseconds time (GTN's token expiries).
 std::optional<Timestamp> epoch_ms(const Json& answer, std::string_view key)
 {
-    const auto ms = optional_int(answer, key, gtn);
+    const auto ms = optional_int(answer, key, gtn, Fraction::dropped);
     if (!ms) return std::nullopt;
     // Past this (April 2262) a system_clock time_point (nanoseconds) would overflow.
     constexpr auto max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Timestamp::duration::max()).count();

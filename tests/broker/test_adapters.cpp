@@ -372,6 +372,37 @@ TEST_CASE("GTN: a token expiring mid-run is refreshed; an expired refresh token 
     CHECK(stats["token_exchanges"] == 1);
     CHECK(stats["token_refreshes"] == 1);
     CHECK(stats["requests"]["GET gtn cash G-2"] == 2);
+
+    // A server that refuses a token with HTTP 401 rather than 200 + FAILED 1007 (as GTN's SDK
+    // README says calls after a session ends are answered): the same renewal, once.
+    fixture["faults"] = {{{"broker", "gtn"},
+                          {"account", "G-1"},
+                          {"resource", "cash"},
+                          {"kind", "answer"},
+                          {"status", 401},
+                          {"body", R"({"message":"Unauthorized"})"},
+                          {"count", 1}}};
+    broker.set_fixture(fixture);
+    BrokerHub unauthorised(settings.brokers);
+    const auto after_401 = unauthorised.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash});
+    REQUIRE(after_401.failed == 0);
+    CHECK(cash_lines(after_401.accounts[0].cash->items) == std::vector<std::string>{"USD=1234567890.123456789"});
+    stats = broker.stats();
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["token_refreshes"] == 1);
+    CHECK(stats["requests"]["GET gtn cash G-1"] == 2);
+    CHECK(health_of(unauthorised, "GTN").retries == 1);
+
+    // Refused again after the renewal: the account's fetch_error names the status, and the run
+    // goes on to the next account.
+    fixture["faults"][0]["count"] = 2;
+    broker.set_fixture(fixture);
+    BrokerHub refused(settings.brokers);
+    const auto twice = refused.fetch(BrokerId::gtn, {{"C1", "G-1"}, {"C2", "G-2"}}, {BrokerData::cash});
+    CHECK(twice.failed == 1);
+    REQUIRE(twice.accounts[0].error.has_value());
+    CHECK(twice.accounts[0].error->find("401") != std::string::npos);
+    CHECK_FALSE(twice.accounts[1].error.has_value());
 }
 
 TEST_CASE("GTN paging: a 3-page cash answer is walked whole; a totalNoOfRecords lie is a fetch_error")

@@ -1,6 +1,7 @@
 // The brokers' answers read without a network (lib/brokers/responses.hpp): what each adapter
 // takes from a page, exactly, and the one-line account error for everything else.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <string>
 #include <vector>
@@ -32,8 +33,20 @@ TEST_CASE("GTN token: GTN's published answer read whole; FAILED with its rejectC
         CHECK(e.reason() == "Insufficient details in assertion");
     }
     CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS"})") == "GTN sent a malformed answer: no 'accessToken'");
-    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":1.5})") ==
+    // GTN's SDK reads the expiries with Python's int(): a server writing them as floats, with a
+    // fraction or an exponent, is read the same way (the fraction dropped).
+    for (const char* expiry : {"1795827600000.9", "1.7958276E12", "\"1795827600000\"", "1795827600000.0"}) {
+        const auto read = parse_gtn_token(
+            fmt::format(R"({{"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":{}}})", expiry));
+        REQUIRE(read.expires_at);
+        CHECK(format_utc(*read.expires_at) == "2026-11-28T01:00:00.000Z");
+    }
+    CHECK(refusal_of(parse_gtn_token, R"({"status":"SUCCESS","accessToken":"a","accessTokenExpiresAt":"soon"})") ==
           "GTN sent a malformed answer: 'accessTokenExpiresAt' is not a whole number");
+    // Only the first token answer is checked for a status by GTN's SDK: an answer without one is
+    // read for what it carries.
+    CHECK(parse_gtn_token(R"({"accessToken":"a","refreshToken":"r"})").refresh_token == "r");
+    CHECK(refusal_of(parse_gtn_token, R"({"refreshToken":"r"})") == "GTN sent a malformed answer: no 'accessToken'");
     // Found reading the code for the fuzz targets: an expiry this far out overflowed the
     // nanosecond time_point (signed overflow, undefined behaviour) when the adapter converted it.
     CHECK(refusal_of(parse_gtn_token,
@@ -98,6 +111,11 @@ TEST_CASE("GTN summaries: GTN's published cash answer, no data wrapper, `balance
           "GTN sent a malformed answer: no 'balance'");
     CHECK(refusal_of(parse_gtn_securities, R"({"status":"SUCCESS","list":[],"totalNoOfRecords":2.5})") ==
           "GTN sent a malformed answer: 'totalNoOfRecords' is not a whole number");
+    CHECK(parse_gtn_securities(R"({"status":"SUCCESS","list":[],"totalNoOfRecords":0.0})").total_records == 0);
+    CHECK(parse_gtn_cash(R"({"list":[{"currency":"USD","balance":1}],"totalNoOfRecords":1E0})").items.size() == 1);
+    CHECK(refusal_of(parse_gtn_cash, R"({"totalNoOfRecords":1})") == "GTN sent a malformed answer: no 'list'");
+    CHECK(refusal_of(parse_gtn_cash, R"([{"currency":"USD","balance":1}])") ==
+          "GTN sent a malformed answer: expected an object");
     CHECK(refusal_of(parse_gtn_securities, R"({"status":"SUCCESS","list":[],"isNextPageAvailable":"yes"})") ==
           "GTN sent a malformed answer: 'isNextPageAvailable' is not true or false");
     CHECK(refusal_of(parse_gtn_securities, R"({"status": "SUCCESS", "list": [)")
