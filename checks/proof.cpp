@@ -738,9 +738,9 @@ FROM f
 /// ended before its subtransactions were asked about) is listed unless a row the snapshot sees
 /// carries it, which the journal and the transactions are read for: listing an id no seen row
 /// carries changes nothing, and an unlisted one must be of a seen row. Past max_doubtful_listed
-/// such ids (the watermark is printed and stored), xmax is lowered to the next of them instead:
-/// rows seen above it then count as unseen, the next run's guards find fewer seen rows than were
-/// stored, and it proves in full.
+/// such ids (the watermark is printed and stored), or past max_listed_xids in doubt, xmax is
+/// lowered to the next of them instead: rows seen above it then count as unseen, the next run's
+/// guards find fewer seen rows than were stored, and it proves in full.
 constexpr std::int64_t max_doubtful_listed = 1000;
 
 std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool row_xmin_usable)
@@ -749,24 +749,31 @@ std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, 
     unseen.insert(xids.subtransactions.begin(), xids.subtransactions.end());
     std::int64_t xmax = xids.xmax;
     if (xids.doubt_from < xids.xmax) {
-        std::set<std::int64_t> seen;
-        if (row_xmin_usable) {
-            const auto rows = txn.exec_params(R"sql(
-SELECT DISTINCT $1::bigint + o AS id FROM (
-    SELECT (l.row_xmin::text::bigint - $1::bigint % 4294967296 + 4294967296) % 4294967296 AS o
-    FROM contract.journal_lines l
-    UNION ALL
-    SELECT (t.row_xmin::text::bigint - $1::bigint % 4294967296 + 4294967296) % 4294967296 FROM contract.transactions t
-) r
-WHERE o < $2::bigint - $1::bigint
+        // The seen rows' ids among those in doubt, by a hashed lookup of each row's xmin as the
+        // guards do; too many to list, and xmax is lowered to the first.
+        const bool look = row_xmin_usable && xids.xmax - xids.doubt_from <= max_listed_xids;
+        const auto in_doubt = [&](std::int64_t id) { return unseen.count(id) == 0; };
+        std::set<std::string> seen;
+        if (look) {
+            std::string list;
+            for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
+                if (in_doubt(id)) list += fmt::format("{}{}", list.empty() ? "" : ",", id % 4294967296);
+            }
+            const auto rows = list.empty() ? pqxx::result{}
+                                           : txn.exec_params(R"sql(
+SELECT id::text AS id FROM (
+    SELECT l.row_xmin AS id FROM contract.journal_lines l WHERE l.row_xmin = ANY ($1::xid[]) GROUP BY l.row_xmin
+    UNION
+    SELECT t.row_xmin FROM contract.transactions t WHERE t.row_xmin = ANY ($1::xid[]) GROUP BY t.row_xmin
+) ids
 )sql",
-                                              xids.doubt_from, xids.xmax);
-            for (const auto& row : rows) seen.insert(row["id"].as<std::int64_t>());
+                                                             "{" + list + "}");
+            for (const auto& row : rows) seen.insert(row["id"].as<std::string>());
         }
         std::int64_t listed = 0;
         for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
-            if (seen.count(id) != 0 || unseen.count(id) != 0) continue;
-            if (++listed > max_doubtful_listed || !row_xmin_usable) {
+            if (!in_doubt(id) || (look && seen.count(std::to_string(id % 4294967296)) != 0)) continue;
+            if (!look || ++listed > max_doubtful_listed) {
                 xmax = id;
                 break;
             }

@@ -556,11 +556,11 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         const std::string writer_xid = writer.xid();
         const std::string edit_xid = edit_line_under_savepoint(writer);
         // A deposit committed after the writer began, which the run's snapshot sees; then over
-        // 100,000 transaction ids pass while the writer stays open.
+        // 10,000 transaction ids pass while the writer stays open: too many to ask about one by one.
         db->exec(deposit_sql(2104, "C002", "2026-11-30T13:00Z", 17, "6.00"));
         const std::string deposit_xid =
             db->query_value("SELECT xmin::text FROM ledger.transactions WHERE txn_id = 2104");
-        db->exec("DO $$ BEGIN FOR i IN 1..100001 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$");
+        db->exec("DO $$ BEGIN FOR i IN 1..10001 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$");
         const Json unseen = run(db->url(), "A");
         CHECK(proof(unseen, "kind") == "incremental");
         CHECK(proof(unseen, "lines_read") == "2");
