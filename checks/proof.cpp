@@ -12,12 +12,14 @@
 #include "checks/proof.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "checks/journal_pass.hpp"
 #include "checks/sql_support.hpp"
@@ -753,26 +755,26 @@ std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, 
         // guards do; too many to list, and xmax is lowered to the first.
         const bool look = row_xmin_usable && xids.xmax - xids.doubt_from <= max_listed_xids;
         const auto in_doubt = [&](std::int64_t id) { return unseen.count(id) == 0; };
-        std::set<std::string> seen;
+        std::set<std::int64_t> seen;  // as 32-bit xids, which row_xmin is
         if (look) {
-            std::string list;
+            std::vector<std::int64_t> doubtful;
             for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
-                if (in_doubt(id)) list += fmt::format("{}{}", list.empty() ? "" : ",", id % 4294967296);
+                if (in_doubt(id)) doubtful.push_back(id % 4294967296);
             }
-            const auto rows = list.empty() ? pqxx::result{}
-                                           : txn.exec_params(R"sql(
+            const auto rows = doubtful.empty() ? pqxx::result{}
+                                               : txn.exec_params(R"sql(
 SELECT id::text AS id FROM (
     SELECT l.row_xmin AS id FROM contract.journal_lines l WHERE l.row_xmin = ANY ($1::xid[]) GROUP BY l.row_xmin
     UNION
     SELECT t.row_xmin FROM contract.transactions t WHERE t.row_xmin = ANY ($1::xid[]) GROUP BY t.row_xmin
 ) ids
 )sql",
-                                                             "{" + list + "}");
-            for (const auto& row : rows) seen.insert(row["id"].as<std::string>());
+                                                                 fmt::format("{{{}}}", fmt::join(doubtful, ",")));
+            for (const auto& row : rows) seen.insert(row["id"].as<std::int64_t>());
         }
         std::int64_t listed = 0;
         for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
-            if (!in_doubt(id) || (look && seen.count(std::to_string(id % 4294967296)) != 0)) continue;
+            if (!in_doubt(id) || (look && seen.count(id % 4294967296) != 0)) continue;
             if (!look || ++listed > max_doubtful_listed) {
                 xmax = id;
                 break;
@@ -780,14 +782,8 @@ SELECT id::text AS id FROM (
             unseen.insert(id);
         }
     }
-    std::string watermark = fmt::format("{}:{}:", xids.xmin, xmax);
-    const char* separator = "";
-    for (const auto id : unseen) {
-        if (id >= xmax) break;
-        watermark += fmt::format("{}{}", separator, id);
-        separator = ",";
-    }
-    return watermark;
+    unseen.erase(unseen.lower_bound(xmax), unseen.end());
+    return fmt::format("{}:{}:{}", xids.xmin, xmax, fmt::join(unseen, ","));
 }
 
 /// What a guard query found of a table.
