@@ -14,6 +14,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -24,6 +27,7 @@
 #include "checks/journal_pass.hpp"
 #include "checks/sql_support.hpp"
 #include "lib/log.hpp"
+#include "lib/snapshot.hpp"
 
 namespace reconcile {
 namespace {
@@ -736,46 +740,66 @@ FROM f
 
 /// The run's watermark: its snapshot as a pg_snapshot text naming every transaction id whose
 /// rows it could not see, the in-progress transactions' subtransactions included (see
-/// SnapshotXids). An id in doubt (not found in progress, above an in-progress transaction that
-/// ended before its subtransactions were asked about) is listed unless a row the snapshot sees
-/// carries it, which the journal and the transactions are read for: listing an id no seen row
-/// carries changes nothing, and an unlisted one must be of a seen row. Past max_doubtful_listed
-/// such ids (the watermark is printed and stored), or past max_listed_xids in doubt, xmax is
-/// lowered to the next of them instead: rows seen above it then count as unseen, the next run's
-/// guards find fewer seen rows than were stored, and it proves in full.
+/// SnapshotXids). The ids in doubt (up to max_listed_xids; past that, or when rows do not name
+/// their xmin, xmax is lowered to the first of them) are asked about now, after the snapshot:
+/// one still in progress (or too old to tell) is listed; an aborted one never has visible rows;
+/// a committed one did before the snapshot unless it is above a transaction in progress then
+/// that has ended since (asked after the statuses). Those few are settled by the rows the
+/// snapshot sees, one hashed lookup of each row's xmin as the guards do: an id a seen row
+/// carries is not listed, and listing one no seen row carries changes nothing. Past
+/// max_doubtful_listed listed that way (the watermark is printed and stored), xmax is lowered to
+/// the next: rows seen above it then count as unseen, the next run's guards find fewer seen rows
+/// than were stored, and it proves in full.
 constexpr std::int64_t max_doubtful_listed = 1000;
 
 std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool row_xmin_usable)
 {
     std::set<std::int64_t> unseen(xids.running.begin(), xids.running.end());
     unseen.insert(xids.subtransactions.begin(), xids.subtransactions.end());
+    std::vector<std::int64_t> doubtful;
+    for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
+        if (unseen.count(id) == 0) doubtful.push_back(id);
+        if (std::ssize(doubtful) > max_listed_xids) break;
+    }
     std::int64_t xmax = xids.xmax;
-    if (xids.doubt_from < xids.xmax) {
-        // The seen rows' ids among those in doubt, by a hashed lookup of each row's xmin as the
-        // guards do; too many to list, and xmax is lowered to the first.
-        const bool look = row_xmin_usable && xids.xmax - xids.doubt_from <= max_listed_xids;
-        const auto in_doubt = [&](std::int64_t id) { return unseen.count(id) == 0; };
-        std::set<std::int64_t> seen;  // as 32-bit xids, which row_xmin is
-        if (look) {
-            std::vector<std::int64_t> doubtful;
-            for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
-                if (in_doubt(id)) doubtful.push_back(id % 4294967296);
+    if (!doubtful.empty() && (!row_xmin_usable || std::ssize(doubtful) > max_listed_xids)) {
+        xmax = doubtful.front();
+    } else if (!doubtful.empty()) {
+        const auto statuses = txn.exec_params(R"sql(
+SELECT x AS id, status = 'committed' AS committed
+FROM unnest($1::bigint[]) x, pg_xact_status(x::text::xid8) status WHERE status IS DISTINCT FROM 'aborted'
+)sql",
+                                              fmt::format("{{{}}}", fmt::join(doubtful, ",")));
+        const std::int64_t ended = first_ended(txn, xids.running).value_or(xids.xmax);
+        std::vector<std::int64_t> settled_by_rows;
+        for (const auto& result_row : statuses) {
+            const NamedRow row(result_row);
+            const std::int64_t id = row.number("id");
+            if (row.is_null("committed") || !row.flag("committed")) {
+                unseen.insert(id);
+            } else if (id > ended) {
+                settled_by_rows.push_back(id);
             }
-            const auto rows = doubtful.empty() ? pqxx::result{}
-                                               : txn.exec_params(R"sql(
+        }
+        std::sort(settled_by_rows.begin(), settled_by_rows.end());
+        std::set<std::int64_t> seen;  // as 32-bit xids, which row_xmin is
+        if (!settled_by_rows.empty()) {
+            std::vector<std::int64_t> xids32;
+            for (const auto id : settled_by_rows) xids32.push_back(id % 4294967296);
+            const auto rows = txn.exec_params(R"sql(
 SELECT id::text AS id FROM (
     SELECT l.row_xmin AS id FROM contract.journal_lines l WHERE l.row_xmin = ANY ($1::xid[]) GROUP BY l.row_xmin
     UNION
     SELECT t.row_xmin FROM contract.transactions t WHERE t.row_xmin = ANY ($1::xid[]) GROUP BY t.row_xmin
 ) ids
 )sql",
-                                                                 fmt::format("{{{}}}", fmt::join(doubtful, ",")));
+                                              fmt::format("{{{}}}", fmt::join(xids32, ",")));
             for (const auto& row : rows) seen.insert(row["id"].as<std::int64_t>());
         }
         std::int64_t listed = 0;
-        for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
-            if (!in_doubt(id) || (look && seen.count(id % 4294967296) != 0)) continue;
-            if (!look || ++listed > max_doubtful_listed) {
+        for (const auto id : settled_by_rows) {
+            if (seen.count(id % 4294967296) != 0) continue;
+            if (++listed > max_doubtful_listed) {
                 xmax = id;
                 break;
             }

@@ -49,8 +49,9 @@ using ProofStore = std::function<bool(pqxx::transaction_base& results, std::int6
 /// savepoint carries its subtransaction's id: `subtransactions` are the ids between xmin and xmax
 /// found still in progress just after the snapshot was taken, so subtransactions of `running`.
 /// When one of those ended before its subtransactions were asked about (or the ids were too
-/// many to ask), the ids not listed from `doubt_from` to xmax may be either: rows seen with such an
-/// id are looked for (checks/proof.cpp). doubt_from == xmax: no doubt.
+/// many to ask as the snapshot is taken), the ids not listed from `doubt_from` to xmax may be
+/// either: the proof asks about them again, and looks for seen rows carrying those still in
+/// doubt (checks/proof.cpp, watermark_of). doubt_from == xmax: no doubt.
 struct SnapshotXids {
     std::int64_t xmin = 0;
     std::int64_t xmax = 0;

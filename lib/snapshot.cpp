@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "lib/capped_rows.hpp"
 
 namespace reconcile {
@@ -61,14 +64,21 @@ SnapshotXids snapshot_xids_of(pqxx::transaction_base& snapshot, const NamedRow& 
     xids.subtransactions = bigint_array(first.text("subtransactions"));
     // Asked after the subtransactions: one still in progress now was throughout, so all its
     // subtransactions were found; above one that ended, an id not found is in doubt.
-    const NamedRow ended(snapshot.exec_params1(
-        "SELECT min(p) AS first FROM unnest($1::bigint[]) p WHERE pg_xact_status(p::text::xid8) <> 'in progress'",
-        first.text("running")));
-    if (!ended.is_null("first")) xids.doubt_from = ended.number("first") + 1;
+    if (const auto ended = first_ended(snapshot, xids.running)) xids.doubt_from = *ended + 1;
     return xids;
 }
 
 }  // namespace
+
+std::optional<std::int64_t> first_ended(pqxx::transaction_base& txn, const std::vector<std::int64_t>& running)
+{
+    if (running.empty()) return std::nullopt;
+    const NamedRow ended(txn.exec_params1(
+        "SELECT min(p) AS first FROM unnest($1::bigint[]) p WHERE pg_xact_status(p::text::xid8) <> 'in progress'",
+        fmt::format("{{{}}}", fmt::join(running, ","))));
+    if (ended.is_null("first")) return std::nullopt;
+    return ended.number("first");
+}
 
 void LedgerSnapshot::open()
 {

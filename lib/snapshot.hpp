@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,11 @@
 #include "lib/db.hpp"
 
 namespace reconcile {
+
+/// The lowest of `running` (transaction ids in progress in a snapshot, as 64-bit ids) that has
+/// ended by now; absent when all are still in progress. Asked after the statuses of other ids,
+/// it bounds which of them may be subtransactions of one that ended meanwhile (see SnapshotXids).
+std::optional<std::int64_t> first_ended(pqxx::transaction_base& txn, const std::vector<std::int64_t>& running);
 
 /// The ledger snapshot of a run (and of an India report): a REPEATABLE READ transaction opened
 /// lazily, read only for everything the checks run, with one savepoint per check so a check

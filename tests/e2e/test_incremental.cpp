@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -301,6 +302,42 @@ std::string visible_in_watermark(const BookDb& db, const Json& run_document, con
                           "'::pg_snapshot)");
 }
 
+/// Runs category A in the background and, once it sleeps in a view slowed with pg_sleep (its
+/// snapshot taken), calls `meanwhile`; returns the run's document.
+Json run_a_while_it_sleeps(const BookDb& db, const std::function<void()>& meanwhile)
+{
+    BackgroundProcess during({reconcile_binary(), "run", "--book", "uae", "--category", "A", "--output", "json"},
+                             env_for(db.url()));
+    const bool sleeping = wait_for(
+        [&] {
+            return db.query_value(
+                       "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND wait_event = 'PgSleep'") != "0";
+        },
+        30s);
+    meanwhile();
+    const auto finished = during.wait(60s);
+    REQUIRE(sleeping);
+    INFO(finished.err);
+    REQUIRE(finished.exit_code == 0);
+    return Json::parse(finished.out);
+}
+
+/// `count` transaction ids assigned and committed, one after another, writing nothing.
+void burn_xids(const BookDb& db, int count)
+{
+    db.exec("DO $$ BEGIN FOR i IN 1.." + std::to_string(count) +
+            " LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$");
+}
+
+/// The bundled contract.accounts view, and one whose every read sleeps a second.
+const char* const normal_accounts_view =
+    "CREATE OR REPLACE VIEW contract.accounts AS SELECT account_code, name, account_type, normal_side,"
+    " allow_wrong_side, is_customer_wallet FROM ledger.accounts";
+const char* const slow_accounts_view =
+    "CREATE OR REPLACE VIEW contract.accounts AS SELECT account_code, name, account_type, normal_side,"
+    " allow_wrong_side, is_customer_wallet FROM ledger.accounts CROSS JOIN (SELECT pg_sleep(1)) AS slow";
+
 /// Line 2 (txn 1001's debit of 100.00) set to 90.00 under a savepoint of `writer`, as ORMs nest
 /// transactions; returns the row's xmin: the subtransaction's id, which pg_current_snapshot()
 /// does not list while `writer` is in progress.
@@ -457,22 +494,8 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
 
         // Every read of the journal sleeps a second: the run is inside its snapshot while it sleeps.
         db->exec(slow_journal_view(1));
-        BackgroundProcess during({reconcile_binary(), "run", "--book", "uae", "--category", "A", "--output", "json"},
-                                 env_for(db->url()));
-        const bool reading = wait_for(
-            [&] {
-                return db->query_value(
-                           "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                           " AND wait_event = 'PgSleep'") != "0";
-            },
-            30s);
-        writer.commit();
-        const auto finished = during.wait(60s);
+        const Json unseen = run_a_while_it_sleeps(*db, [&] { writer.commit(); });
         db->exec(normal_journal_view);
-        REQUIRE(reading);
-        INFO(finished.err);
-        REQUIRE(finished.exit_code == 0);
-        const Json unseen = Json::parse(finished.out);
         CHECK(proof(unseen, "kind") == "incremental");
         // The writer was in progress in the run's snapshot (its watermark), so the run did not see it.
         CHECK(visible_in_watermark(*db, unseen, writer_xid) == "f");
@@ -550,17 +573,17 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         agrees_with_full(db->url(), "A", seen);
     }
 
-    SUBCASE("too many ids since the oldest in progress to ask about: the rows the run saw tell")
+    SUBCASE("too many ids since the oldest in progress to ask about at the snapshot: asked in the run")
     {
         Writer writer(db->url());
         const std::string writer_xid = writer.xid();
         const std::string edit_xid = edit_line_under_savepoint(writer);
-        // A deposit committed after the writer began, which the run's snapshot sees; then over
-        // 10,000 transaction ids pass while the writer stays open: too many to ask about one by one.
+        // Over 10,000 transaction ids pass while the writer stays open (too many to ask about as
+        // the snapshot is taken, so all are in doubt), then a deposit commits, which the run sees.
+        burn_xids(*db, 10001);
         db->exec(deposit_sql(2104, "C002", "2026-11-30T13:00Z", 17, "6.00"));
         const std::string deposit_xid =
             db->query_value("SELECT xmin::text FROM ledger.transactions WHERE txn_id = 2104");
-        db->exec("DO $$ BEGIN FOR i IN 1..10001 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$");
         const Json unseen = run(db->url(), "A");
         CHECK(proof(unseen, "kind") == "incremental");
         CHECK(proof(unseen, "lines_read") == "2");
@@ -569,8 +592,53 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         CHECK(visible_in_watermark(*db, unseen, deposit_xid) == "t");
         agrees_with_full(db->url(), "A", unseen);
 
-        // The deposit's rows stay seen: only the edited line is new, and changes an old line.
+        // The writer still open, a run after an append stays incremental: the ids that committed
+        // were not in doubt once asked about, so the watermark did not give up on them.
+        db->exec(deposit_sql(2105, "C002", "2026-11-30T14:00Z", 19, "1.00"));
+        const Json appended = run(db->url(), "A");
+        CHECK(proof(appended, "kind") == "incremental");
+        CHECK(proof(appended, "lines_read") == "2");
+        CHECK(appended["status"] == "ok");
+        agrees_with_full(db->url(), "A", appended);
+
+        // Only the edited line is new, and changes an old line.
         writer.commit();
+        const Json seen = run(db->url(), "A");
+        CHECK(proof(seen, "kind") == "full");
+        CHECK(proof(seen, "reason") ==
+              "journal lines committed before the stored proof changed: 13 of its 14 remain as they were (an old "
+              "line was updated or deleted)");
+        CHECK(variances(seen) ==
+              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=458.50 actual=448.50 "
+                      "difference=10.00",
+                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
+                      "difference=10.00"}));
+        agrees_with_full(db->url(), "A", seen);
+    }
+
+    SUBCASE("a writer in progress at the snapshot ends before the run asks: the rows the run saw tell")
+    {
+        Writer writer(db->url());
+        const std::string writer_xid = writer.xid();
+        const std::string edit_xid = edit_line_under_savepoint(writer);
+        db->exec(deposit_sql(2104, "C002", "2026-11-30T13:00Z", 17, "6.00"));
+        const std::string deposit_xid =
+            db->query_value("SELECT xmin::text FROM ledger.transactions WHERE txn_id = 2104");
+        burn_xids(*db, 10001);
+
+        // Every read of the chart of accounts sleeps a second; the writer commits while the run,
+        // its snapshot taken, sleeps before its watermark: committed ids above the writer may be
+        // its subtransactions, and only the rows the snapshot sees tell.
+        db->exec(slow_accounts_view);
+        const Json unseen = run_a_while_it_sleeps(*db, [&] { writer.commit(); });
+        db->exec(normal_accounts_view);
+        CHECK(proof(unseen, "kind") == "incremental");
+        CHECK(proof(unseen, "lines_read") == "2");
+        CHECK(unseen["status"] == "ok");
+        CHECK(visible_in_watermark(*db, unseen, writer_xid) == "f");
+        CHECK(visible_in_watermark(*db, unseen, edit_xid) == "f");
+        CHECK(visible_in_watermark(*db, unseen, deposit_xid) == "t");
+
         const Json seen = run(db->url(), "A");
         CHECK(proof(seen, "kind") == "full");
         CHECK(proof(seen, "reason") ==
