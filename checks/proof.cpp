@@ -740,8 +740,8 @@ FROM f
 
 /// The run's watermark: its snapshot as a pg_snapshot text naming every transaction id whose
 /// rows it could not see, the in-progress transactions' subtransactions included (see
-/// SnapshotXids). The ids in doubt (up to max_listed_xids; past that, or when rows do not name
-/// their xmin, xmax is lowered to the first of them) are asked about now, after the snapshot:
+/// SnapshotXids). The ids in doubt (up to max_asked_in_doubt; past that, or when rows do not
+/// name their xmin, xmax is lowered to the first of them) are asked about now, after the snapshot:
 /// one still in progress (or too old to tell) is listed; an aborted one never has visible rows;
 /// a committed one did before the snapshot unless it is above a transaction in progress then
 /// that has ended since (asked after the statuses). Those few are settled by the rows the
@@ -751,6 +751,9 @@ FROM f
 /// the next: rows seen above it then count as unseen, the next run's guards find fewer seen rows
 /// than were stored, and it proves in full.
 constexpr std::int64_t max_doubtful_listed = 1000;
+/// Asking costs about 1.5 µs an id (1.5 s for a million at 10M lines, stop 31): while a session
+/// holds an id open across that many, each run pays that, not a full proof (90 s there).
+constexpr std::int64_t max_asked_in_doubt = 1000000;
 
 std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool row_xmin_usable)
 {
@@ -759,29 +762,15 @@ std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, 
     std::vector<std::int64_t> doubtful;
     for (std::int64_t id = xids.doubt_from; id < xids.xmax; ++id) {
         if (unseen.count(id) == 0) doubtful.push_back(id);
-        if (std::ssize(doubtful) > max_listed_xids) break;
+        if (std::ssize(doubtful) > max_asked_in_doubt) break;
     }
     std::int64_t xmax = xids.xmax;
-    if (!doubtful.empty() && (!row_xmin_usable || std::ssize(doubtful) > max_listed_xids)) {
+    if (!doubtful.empty() && (!row_xmin_usable || std::ssize(doubtful) > max_asked_in_doubt)) {
         xmax = doubtful.front();
     } else if (!doubtful.empty()) {
-        const auto statuses = txn.exec_params(R"sql(
-SELECT x AS id, status = 'committed' AS committed
-FROM unnest($1::bigint[]) x, pg_xact_status(x::text::xid8) status WHERE status IS DISTINCT FROM 'aborted'
-)sql",
-                                              fmt::format("{{{}}}", fmt::join(doubtful, ",")));
-        const std::int64_t ended = first_ended(txn, xids.running).value_or(xids.xmax);
-        std::vector<std::int64_t> settled_by_rows;
-        for (const auto& result_row : statuses) {
-            const NamedRow row(result_row);
-            const std::int64_t id = row.number("id");
-            if (row.is_null("committed") || !row.flag("committed")) {
-                unseen.insert(id);
-            } else if (id > ended) {
-                settled_by_rows.push_back(id);
-            }
-        }
-        std::sort(settled_by_rows.begin(), settled_by_rows.end());
+        const auto settled = settle_in_doubt(txn, xids, doubtful);
+        unseen.insert(settled.unseen.begin(), settled.unseen.end());
+        const auto& settled_by_rows = settled.committed_since;
         std::set<std::int64_t> seen;  // as 32-bit xids, which row_xmin is
         if (!settled_by_rows.empty()) {
             std::vector<std::int64_t> xids32;

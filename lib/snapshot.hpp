@@ -11,10 +11,17 @@
 
 namespace reconcile {
 
-/// The lowest of `running` (transaction ids in progress in a snapshot, as 64-bit ids) that has
-/// ended by now; absent when all are still in progress. Asked after the statuses of other ids,
-/// it bounds which of them may be subtransactions of one that ended meanwhile (see SnapshotXids).
-std::optional<std::int64_t> first_ended(pqxx::transaction_base& txn, const std::vector<std::int64_t>& running);
+/// Ids in doubt of a snapshot (see SnapshotXids), asked about after it was taken.
+struct SettledDoubt {
+    /// Still in progress (subtransactions of a transaction in progress) or too old to tell.
+    std::vector<std::int64_t> unseen;
+    /// Committed, above a transaction in progress at the snapshot that has ended since (asked
+    /// after the statuses): may be its subtransactions, which only the rows the snapshot sees
+    /// tell. Ascending. The other ids aborted or committed before the snapshot.
+    std::vector<std::int64_t> committed_since;
+};
+SettledDoubt settle_in_doubt(pqxx::transaction_base& txn, const SnapshotXids& xids,
+                             const std::vector<std::int64_t>& in_doubt);
 
 /// The ledger snapshot of a run (and of an India report): a REPEATABLE READ transaction opened
 /// lazily, read only for everything the checks run, with one savepoint per check so a check
