@@ -348,6 +348,24 @@ std::string edit_line_under_savepoint(Writer& writer)
     return writer.query_value("SELECT xmin::text FROM ledger.journal_lines WHERE line_id = 2");
 }
 
+/// The next A run after line 2 went from 100.00 to 90.00 (txn 1001's debit, committed since the
+/// stored proof): a full proof because an old line changed, `kept` ("9 of its 10") of the stored
+/// lines as they were, and the journal's debits `debits` against credits `credits`.
+void expect_line_2_edit_proved_in_full(const BookDb& db, const std::string& kept, const std::string& debits,
+                                       const std::string& credits)
+{
+    const Json seen = run(db.url(), "A");
+    CHECK(proof(seen, "kind") == "full");
+    CHECK(proof(seen, "reason") == "journal lines committed before the stored proof changed: " + kept +
+                                       " remain as they were (an old line was updated or deleted)");
+    CHECK(variances(seen) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=" + debits + " actual=" + credits +
+                      " difference=10.00",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
+                  "difference=10.00"}));
+    agrees_with_full(db.url(), "A", seen);
+}
+
 }  // namespace
 
 TEST_CASE("incremental trap: a lower line_id committing after a higher one is still read")
@@ -529,17 +547,7 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         agrees_with_full(db->url(), "A", unseen);
 
         writer.commit();
-        const Json seen = run(db->url(), "A");
-        CHECK(proof(seen, "kind") == "full");
-        CHECK(proof(seen, "reason") ==
-              "journal lines committed before the stored proof changed: 9 of its 10 remain as they were (an old line "
-              "was updated or deleted)");
-        CHECK(variances(seen) ==
-              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=451.50 actual=441.50 "
-                      "difference=10.00",
-                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
-                      "difference=10.00"}));
-        agrees_with_full(db->url(), "A", seen);
+        expect_line_2_edit_proved_in_full(*db, "9 of its 10", "451.50", "441.50");
     }
 
     SUBCASE("a transaction written inside savepoints is new to the next run")
@@ -603,17 +611,7 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
 
         // Only the edited line is new, and changes an old line.
         writer.commit();
-        const Json seen = run(db->url(), "A");
-        CHECK(proof(seen, "kind") == "full");
-        CHECK(proof(seen, "reason") ==
-              "journal lines committed before the stored proof changed: 13 of its 14 remain as they were (an old "
-              "line was updated or deleted)");
-        CHECK(variances(seen) ==
-              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=458.50 actual=448.50 "
-                      "difference=10.00",
-                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
-                      "difference=10.00"}));
-        agrees_with_full(db->url(), "A", seen);
+        expect_line_2_edit_proved_in_full(*db, "13 of its 14", "458.50", "448.50");
     }
 
     SUBCASE(
@@ -643,17 +641,7 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         CHECK(visible_in_watermark(*db, unseen, edit_xid) == "f");
         CHECK(visible_in_watermark(*db, unseen, deposit_xid) == "t");
 
-        const Json seen = run(db->url(), "A");
-        CHECK(proof(seen, "kind") == "full");
-        CHECK(proof(seen, "reason") ==
-              "journal lines committed before the stored proof changed: 11 of its 12 remain as they were (an old "
-              "line was updated or deleted)");
-        CHECK(variances(seen) ==
-              sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=457.50 actual=447.50 "
-                      "difference=10.00",
-                      "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
-                      "difference=10.00"}));
-        agrees_with_full(db->url(), "A", seen);
+        expect_line_2_edit_proved_in_full(*db, "11 of its 12", "457.50", "447.50");
     }
 }
 
@@ -664,16 +652,7 @@ TEST_CASE("incremental trap: an old line updated or deleted forces a full proof;
 
     // An old line's amount changed in place: the totals of its key move with no new line.
     db->exec("UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
-    const Json updated = run(db->url(), "A");
-    CHECK(proof(updated, "kind") == "full");
-    CHECK(proof(updated, "reason") ==
-          "journal lines committed before the stored proof changed: 9 of its 10 remain as they were (an old line was "
-          "updated or deleted)");
-    CHECK(variances(updated) ==
-          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=451.50 actual=441.50 difference=10.00",
-                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=100.00 actual=90.00 "
-                  "difference=10.00"}));
-    agrees_with_full(db->url(), "A", updated);
+    expect_line_2_edit_proved_in_full(*db, "9 of its 10", "451.50", "441.50");
 
     // Both securities lines of txn 1003 deleted: the transaction still balances, so only a guard
     // over the old lines notices.
