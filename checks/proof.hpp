@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,18 @@ namespace reconcile {
 ///   pg_temp.proof_duplicates  source, source_txn_id, n
 /// A run either proves them from scratch (full) or extends the stored proof of the previous run
 /// with what was committed since (incremental); either way the tables hold the same rows' sums.
+/// How a statement tells a row committed after a stored proof's snapshot from one that snapshot
+/// saw, by the row's xmin: the fence is the statement's parameter $1 (`parameter`), either
+/// (`listed`) every transaction id that may have committed since, or the numbers test() places
+/// an xmin against.
+struct Fence {
+    bool listed = false;
+    std::string parameter;
+
+    /// The SQL test of `xmin` (an expression of type xid): true when that row is newer.
+    std::string test(const std::string& xmin) const;
+};
+
 struct Proof {
     bool available = false;  ///< false on a standby: the checks read the journal themselves
     std::int64_t booked_transactions = 0;
@@ -37,6 +51,11 @@ struct Proof {
     /// `incremental_drift` variance per difference (reported by trial_balance_zero in A runs and
     /// account_totals in B runs).
     std::vector<Variance> drift;
+    /// When this run extended a stored proof (incremental): that proof's version and the fence of
+    /// its snapshot, against which a check that keeps verdicts of its own with that proof
+    /// (wallet_derivation) tells which of its rows changed since. Unset after a full proof.
+    std::optional<std::int64_t> extended_version;
+    Fence fence;
 };
 
 /// Adds the proof's drift to the check's variances and metrics (failing it when there is any).

@@ -211,11 +211,11 @@ TEST_CASE("lifecycle: a check that ends error resolves nothing; other checks' br
     db.exec(
         "UPDATE ledger.wallets SET balance = 48.50 WHERE customer_id = 'C001';"
         "CREATE OR REPLACE VIEW contract.wallets AS SELECT customer_id, account_code, currency,"
-        " balance / 0 AS balance, updated_at FROM ledger.wallets");
+        " balance / 0 AS balance, updated_at, xmin AS row_xmin FROM ledger.wallets");
     const auto broken = run_wallets(db);
     db.exec(
         "CREATE OR REPLACE VIEW contract.wallets AS"
-        " SELECT customer_id, account_code, currency, balance, updated_at FROM ledger.wallets");
+        " SELECT customer_id, account_code, currency, balance, updated_at, xmin AS row_xmin FROM ledger.wallets");
     CHECK(broken.report.checks.at(0).status == CheckStatus::error);
     auto wallet = history(db, {.check_name = "wallet_derivation"});
     REQUIRE(wallet.size() == 1);

@@ -1217,6 +1217,139 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
     agrees_with_full(db->url(), "B", due);
 }
 
+TEST_CASE("incremental: wallet verdicts are carried per key, compared again where a wallet row or its sums changed")
+{
+    // C001's and C002's wallets (CUSTOMER_WALLET, USD) match the journal on the clean ledger.
+    const auto db = clean_book_with();
+    const auto wallet_lines = [](const Json& run_document) {
+        Lines lines;
+        for (const auto& line : variances(run_document)) {
+            if (line.rfind("wallet_derivation:", 0) == 0) lines.push_back(line);
+        }
+        return lines;
+    };
+    // How many keys the last B run compared (every key met when it compared them all), and
+    // whether it recorded them with the proof that run stored.
+    const auto rechecked = [&](const Json& run_document) {
+        CHECK(db->query_value("SELECT version::text FROM recon.proof_wallet_state") ==
+              std::to_string(run_document["run_id"].get<std::int64_t>()));
+        return db->query_value("SELECT rechecked::text FROM recon.proof_wallet_state");
+    };
+    const Json first = first_run(*db, "B");
+    CHECK(wallet_lines(first).empty());
+    CHECK(rechecked(first) == "2");
+
+    // C001's stored wallet edited, the journal unchanged: that key alone is compared again.
+    db->exec("UPDATE ledger.wallets SET balance = 40.00 WHERE customer_id = 'C001'");
+    const Json edited = run(db->url(), "B");
+    CHECK(proof(edited, "kind") == "incremental");
+    CHECK(rechecked(edited) == "1");
+    const Lines c001_short{
+        "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 expected=48.50 "
+        "actual=40.00 difference=-8.50"};
+    CHECK(wallet_lines(edited) == c001_short);
+    CHECK(check_named(edited, "wallet_derivation")["metrics"]["wallets_checked"] == 2);
+    CHECK(check_named(edited, "wallet_derivation")["metrics"]["journal_wallets"] == 2);
+
+    // C002 deposits 5.00 and its wallet follows: C002's key is compared again, C001's break carried.
+    db->exec(deposit_sql(3201, "C002", "2026-11-30T10:00Z", 11, "5.00") +
+             ";UPDATE ledger.wallets SET balance = 255.00 WHERE customer_id = 'C002'");
+    const Json deposited = run(db->url(), "B");
+    CHECK(proof(deposited, "kind") == "incremental");
+    CHECK(rechecked(deposited) == "1");
+    CHECK(wallet_lines(deposited) == c001_short);
+    CHECK(check_named(deposited, "wallet_derivation")["metrics"]["lines_checked"] == 5);
+
+    // Another deposit of C002's, its wallet left as it was: a key whose sums changed while its
+    // wallet row did not is compared again too.
+    db->exec(deposit_sql(3202, "C002", "2026-11-30T11:00Z", 13, "1.00"));
+    const Json sums_only = run(db->url(), "B");
+    CHECK(rechecked(sums_only) == "1");
+    const Lines c002_over{
+        "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 expected=256.00 "
+        "actual=255.00 difference=-1.00"};
+    CHECK(wallet_lines(sums_only) == sorted({c001_short[0], c002_over[0]}));
+    CHECK(check_named(sums_only, "wallet_derivation")["metrics"]["lines_checked"] == 6);
+    agrees_with_full(db->url(), "B", sums_only);
+
+    // A writer restating C002's wallet is in flight while a run takes its snapshot: that run
+    // compares nothing again; the next, after the writer committed, compares C002's key.
+    Writer restating(db->url());
+    restating.exec("UPDATE ledger.wallets SET balance = 256.00 WHERE customer_id = 'C002'");
+    const Json in_flight = run(db->url(), "B");
+    CHECK(rechecked(in_flight) == "0");
+    CHECK(wallet_lines(in_flight) == sorted({c001_short[0], c002_over[0]}));
+    restating.commit();
+    const Json restated = run(db->url(), "B");
+    CHECK(proof(restated, "kind") == "incremental");
+    CHECK(rechecked(restated) == "1");
+    CHECK(wallet_lines(restated) == c001_short);
+
+    // A new wallet without lines: its key alone; 5.00 stored where no line is booked.
+    db->exec(
+        "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance) "
+        "VALUES ('C003', 'CUSTOMER_WALLET', 'USD', 5.00)");
+    const Json opened = run(db->url(), "B");
+    CHECK(rechecked(opened) == "1");
+    const std::string c003_without =
+        "wallet_derivation: wallet_without_lines account=CUSTOMER_WALLET currency=USD customer_id=C003 "
+        "expected=0.00 actual=5.00 difference=5.00";
+    CHECK(wallet_lines(opened) == sorted({c001_short[0], c003_without}));
+    CHECK(check_named(opened, "wallet_derivation")["metrics"]["wallets_checked"] == 3);
+
+    // A wallet deleted leaves no row to compare again by: every key is compared.
+    db->exec("DELETE FROM ledger.wallets WHERE customer_id = 'C002'");
+    const Json deleted = run(db->url(), "B");
+    CHECK(proof(deleted, "kind") == "incremental");
+    CHECK(rechecked(deleted) == "3");
+    const std::string c002_missing =
+        "wallet_derivation: wallet_missing account=CUSTOMER_WALLET currency=USD customer_id=C002 expected=256.00 "
+        "difference=-256.00";
+    CHECK(wallet_lines(deleted) == sorted({c001_short[0], c003_without, c002_missing}));
+    agrees_with_full(db->url(), "B", deleted);
+
+    // A key edited in place (C003's wallet moved to C004): every key again.
+    db->exec("UPDATE ledger.wallets SET customer_id = 'C004' WHERE customer_id = 'C003'");
+    const Json rekeyed = run(db->url(), "B");
+    CHECK(rechecked(rekeyed) == "3");
+    const std::string c004_without =
+        "wallet_derivation: wallet_without_lines account=CUSTOMER_WALLET currency=USD customer_id=C004 "
+        "expected=0.00 actual=5.00 difference=5.00";
+    CHECK(wallet_lines(rekeyed) == sorted({c001_short[0], c004_without, c002_missing}));
+
+    // A second row for a key that has one (a ledger without the primary key): every key again,
+    // and C001's key compared as two rows.
+    db->exec(
+        "ALTER TABLE ledger.wallets DROP CONSTRAINT wallets_pkey;"
+        "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance) "
+        "VALUES ('C001', 'CUSTOMER_WALLET', 'USD', 48.50)");
+    const Json doubled = run(db->url(), "B");
+    CHECK(rechecked(doubled) == "3");
+    CHECK(wallet_lines(doubled) == sorted({c001_short[0], c004_without, c002_missing}));
+    CHECK(check_named(doubled, "wallet_derivation")["metrics"]["wallets_checked"] == 3);
+    CHECK(check_named(doubled, "wallet_derivation")["metrics"]["journal_wallets"] == 3);
+    agrees_with_full(db->url(), "B", doubled);
+
+    // The stored proof extended by an A run since the last comparison: every key again.
+    db->exec(deposit_sql(3203, "C001", "2026-11-30T12:00Z", 15, "2.00"));
+    CHECK(proof(run(db->url(), "A"), "kind") == "incremental");
+    const Json after_a = run(db->url(), "B");
+    CHECK(proof(after_a, "kind") == "incremental");
+    CHECK(rechecked(after_a) == "3");
+    agrees_with_full(db->url(), "B", after_a);
+
+    // A contract whose wallets do not name their row versions: every key, every run.
+    db->exec(
+        "CREATE OR REPLACE VIEW contract.wallets_plain AS "
+        "SELECT customer_id, account_code, currency, balance, updated_at FROM ledger.wallets;"
+        "DROP VIEW contract.wallets; ALTER VIEW contract.wallets_plain RENAME TO wallets");
+    db->exec("UPDATE ledger.wallets SET balance = 50.50 WHERE customer_id = 'C001' AND balance = 48.50");
+    const Json plain = run(db->url(), "B");
+    CHECK(proof(plain, "kind") == "incremental");
+    CHECK(rechecked(plain) == "3");
+    agrees_with_full(db->url(), "B", plain);
+}
+
 TEST_CASE("incremental trap: a stored proof of a later run than this one is kept; a full proof stores over it")
 {
     // The snapshot checks' marks compare stored versions (run ids), so they may only grow. A run
