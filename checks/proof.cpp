@@ -1134,7 +1134,6 @@ FROM recon.proof_duplicates s
             m_proved.totals.snapshots_as_of = m_proved.as_of;
         }
         if (lines.fresh > 0 || txns.fresh > 0) record_max_ids();
-        m_fence = fence;
         return {};
     }
 
@@ -1219,7 +1218,6 @@ FROM recon.proof_duplicates s
         proof.full_run_id = m_proved.totals.full_run_id;
         if (m_proved.summary.kind == ProofKind::incremental && m_proved.base) {
             proof.extended_version = m_proved.base->version;
-            proof.fence = m_fence;
         }
         proof.suspect_lines =
             m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
@@ -1238,7 +1236,6 @@ FROM recon.proof_duplicates s
     CheckContext& m_context;
     pqxx::transaction_base& m_txn;
     Proved m_proved;
-    Fence m_fence;  ///< of the stored proof, once this run extended it
     bool m_has_snapshots = false;
     IdImages m_ids;
 };
@@ -1327,14 +1324,24 @@ ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, as_of = EXCLUDED.as_o
 
 /// Stores what wallet_derivation compared in this snapshot (pg_temp.wallet_*), when it did: every
 /// key's figures and breaks when it compared every wallet, else those of the keys it compared
-/// replace theirs. A run that did not compare leaves the state of an older proof, which makes the
-/// next comparison one of every wallet.
-void store_wallet_checks(pqxx::transaction_base& snapshot, pqxx::transaction_base& results, std::int64_t run_id)
+/// replace theirs, with this snapshot's watermark. When it did not, the keys whose sums this
+/// proof changed are kept for its next comparison (recon.proof_wallet_dirty), and a full proof
+/// leaves it nothing to compare against (its next comparison is of every wallet).
+void store_wallet_checks(bool full_proof, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
+                         std::int64_t run_id, const std::string& watermark)
 {
     const auto checked = snapshot.exec(
         "SELECT everything, accounts, n, digest::text AS digest, rechecked, duplicated, journal_wallets, "
         "lines_checked::text AS lines_checked FROM pg_temp.wallet_checked");
-    if (checked.empty()) return;
+    if (checked.empty()) {
+        if (full_proof) {
+            results.exec0("DELETE FROM recon.proof_wallet_state; DELETE FROM recon.proof_wallet_dirty");
+        } else if (!results.exec("SELECT 1 FROM recon.proof_wallet_state").empty()) {
+            copy_rows(snapshot, "SELECT ARRAY[account, customer, currency] AS key FROM pg_temp.proof_keys_new", results,
+                      "recon.proof_wallet_dirty");
+        }
+        return;
+    }
     const NamedRow row(checked[0]);
     replace_verdicts(snapshot, results,
                      {.keys_table = "recon.proof_wallet_keys",
@@ -1346,16 +1353,18 @@ void store_wallet_checks(pqxx::transaction_base& snapshot, pqxx::transaction_bas
                       .new_breaks_sql = "SELECT * FROM pg_temp.wallet_breaks_new"},
                      row.flag("everything"));
     results.exec_params0(R"sql(
-INSERT INTO recon.proof_wallet_state (id, version, accounts, n, digest, rechecked, duplicated, journal_wallets,
-                                      lines_checked)
-VALUES (1, $1, $2, $3, $4::numeric, $5, $6, $7, $8::numeric)
-ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, accounts = EXCLUDED.accounts, n = EXCLUDED.n,
-                               digest = EXCLUDED.digest, rechecked = EXCLUDED.rechecked,
-                               duplicated = EXCLUDED.duplicated, journal_wallets = EXCLUDED.journal_wallets,
-                               lines_checked = EXCLUDED.lines_checked
+INSERT INTO recon.proof_wallet_state (id, version, watermark, accounts, n, digest, rechecked, duplicated,
+                                      journal_wallets, lines_checked)
+VALUES (1, $1, $2, $3, $4, $5::numeric, $6, $7, $8, $9::numeric)
+ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, watermark = EXCLUDED.watermark,
+                               accounts = EXCLUDED.accounts, n = EXCLUDED.n, digest = EXCLUDED.digest,
+                               rechecked = EXCLUDED.rechecked, duplicated = EXCLUDED.duplicated,
+                               journal_wallets = EXCLUDED.journal_wallets, lines_checked = EXCLUDED.lines_checked
 )sql",
-                         run_id, row.text("accounts"), row.number("n"), row.text("digest"), row.number("rechecked"),
-                         row.number("duplicated"), row.number("journal_wallets"), row.text("lines_checked"));
+                         run_id, watermark, row.text("accounts"), row.number("n"), row.text("digest"),
+                         row.number("rechecked"), row.number("duplicated"), row.number("journal_wallets"),
+                         row.text("lines_checked"));
+    results.exec0("DELETE FROM recon.proof_wallet_dirty");
 }
 
 bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
@@ -1450,7 +1459,7 @@ DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_li
                                  "source_txn_id FROM pg_temp.proof_changed WHERE NOT booked"),
               results, "recon.proof_open");
     store_snapshot_checks(full, snapshot, results, run_id);
-    store_wallet_checks(snapshot, results, run_id);
+    store_wallet_checks(full, snapshot, results, run_id, proved.summary.watermark);
     const ProofTotals& written = proved.totals;
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
@@ -1475,6 +1484,11 @@ ON CONFLICT (id) DO UPDATE SET
 }
 
 }  // namespace
+
+Fence fence_since(pqxx::transaction_base& txn, const std::string& watermark)
+{
+    return fence_of(txn, watermark);
+}
 
 std::string chosen_snapshots_ctes(std::string_view source)
 {

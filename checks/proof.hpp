@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "lib/check.hpp"
 
 namespace reconcile {
@@ -51,12 +53,13 @@ struct Proof {
     /// `incremental_drift` variance per difference (reported by trial_balance_zero in A runs and
     /// account_totals in B runs).
     std::vector<Variance> drift;
-    /// When this run extended a stored proof (incremental): that proof's version and the fence of
-    /// its snapshot, against which a check that keeps verdicts of its own with that proof
-    /// (wallet_derivation) tells which of its rows changed since. Unset after a full proof.
+    /// The stored proof this run extended (incremental); unset after a full proof. Only then do
+    /// pg_temp.proof_keys_new hold just the keys whose sums changed since it.
     std::optional<std::int64_t> extended_version;
-    Fence fence;
 };
+
+/// The fence of a stored watermark (a run's snapshot): which rows committed since, by their xmin.
+Fence fence_since(pqxx::transaction_base& txn, const std::string& watermark);
 
 /// Adds the proof's drift to the check's variances and metrics (failing it when there is any).
 void report_drift(CheckContext& context);

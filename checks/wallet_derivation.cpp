@@ -185,12 +185,25 @@ recorded_state AS (
                        everything, accounts, n, digest, rechecked);
 }
 
-// Comparing again only some wallets rests on the comparison stored with the proof this run
-// extends: its snapshot is the fence ($1) of which wallet rows changed since. First the keys
-// whose sums this run changed. $1 the wallet accounts then.
+// The stored comparison, when one can be compared against: none of its keys had a second wallet
+// row, and its snapshot, the fence of which wallet rows changed since, is not too old to tell
+// (as the proof's own watermark).
+const std::string stored_comparison_sql = R"sql(
+SELECT watermark, accounts, n, digest::text AS digest, journal_wallets, lines_checked::text AS lines_checked
+FROM recon.proof_wallet_state
+WHERE id = 1 AND duplicated = 0
+  AND age((pg_snapshot_xmin(watermark::pg_snapshot)::text::numeric % 4294967296)::text::xid) BETWEEN 0 AND 1000000000
+  AND pg_snapshot_xmax(watermark::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot())
+)sql";
+
+// Comparing again only some wallets: first the keys whose sums changed since the stored
+// comparison, in this run's proof and in runs since that did not compare (an A run). $1 the
+// wallet accounts then.
 const std::string rechecked_sums_sql = R"sql(
 INSERT INTO pg_temp.wallet_rechecked (key)
 SELECT ARRAY[k.account, k.customer, k.currency] FROM pg_temp.proof_keys_new k WHERE k.account = ANY ($1::text[])
+UNION
+SELECT d.key FROM recon.proof_wallet_dirty d WHERE d.key[1] = ANY ($1::text[])
 )sql";
 
 // Then one pass over the wallets keeping the rows that changed since and those of the keys just
@@ -316,22 +329,20 @@ public:
     }
 
 private:
-    /// Compares again only the wallets whose rows or sums changed since the comparison stored
-    /// with the proof this run extended, when there is one and the wallets name their row
-    /// versions; every wallet otherwise. Either way it records what the proof's store keeps.
+    /// Compares again only the wallets whose rows or sums changed since the stored comparison,
+    /// when this run extends the proof and the wallets name their row versions; every wallet
+    /// otherwise. Either way it records what the proof's store keeps.
     static CappedRows compare_with_proof(CheckContext& context, const Proof& proved)
     {
         auto& txn = context.ledger();
         if (proved.extended_version && wallets_name_row_versions(txn)) {
-            const auto stored = txn.exec_params(
-                "SELECT accounts, n, digest::text AS digest, journal_wallets, lines_checked::text AS lines_checked "
-                "FROM recon.proof_wallet_state WHERE id = 1 AND version = $1 AND duplicated = 0",
-                *proved.extended_version);
+            const auto stored = txn.exec(stored_comparison_sql);
             if (!stored.empty()) {
                 const NamedRow state(stored[0]);
                 const std::string accounts = state.text("accounts");
+                const Fence fence = fence_since(txn, state.text("watermark"));
                 txn.exec_params0(rechecked_sums_sql, accounts);
-                const NamedRow now(txn.exec_params1(wallet_scan_sql(proved.fence), proved.fence.parameter, accounts));
+                const NamedRow now(txn.exec_params1(wallet_scan_sql(fence), fence.parameter, accounts));
                 const bool comparable =
                     now.number("unknown") == 0 && now.number("others") == 0 &&
                     NamedRow(txn.exec_params1(changed_rows_sql, state.number("n"), state.text("digest"),

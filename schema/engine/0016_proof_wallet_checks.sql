@@ -1,17 +1,20 @@
 -- wallet_derivation's verdicts kept with the stored proof (issue 16), so a B run compares only
 -- the wallets whose rows or sums changed and carries the others:
---   proof_wallet_state   the run that compared (the version of the proof it stored with it: the
---                        next run compares in part only if it extends that proof), the wallet
---                        accounts then, of every wallet row then a count and the sum of a hash
---                        of its key, the keys with more than one row, and the comparison's totals
+--   proof_wallet_state   the run that compared and its snapshot (watermark: the fence of which
+--                        wallet rows changed since), the wallet accounts then, of every wallet
+--                        row then a count and the sum of a hash of its key, the keys with more
+--                        than one row, and the comparison's totals
+--   proof_wallet_dirty   the keys whose sums a run changed since, in runs that did not compare
+--                        (an A run); a full proof without a comparison clears the state
 --   proof_wallet_keys    per key (ARRAY[account, customer, currency]) that the comparison met:
 --                        its wallet rows, its compared rows with a derived balance, their lines
 --   proof_wallet_breaks  every break of the comparison, by key
--- Nothing stored, or a state of another proof, means the next B run compares every wallet.
+-- Nothing stored means the next B run compares every wallet.
 
 CREATE TABLE IF NOT EXISTS recon.proof_wallet_state (
     id integer PRIMARY KEY CHECK (id = 1),
-    version bigint NOT NULL,        -- the run that compared, and stored the proof it compared against
+    version bigint NOT NULL,        -- the run that compared
+    watermark text NOT NULL,        -- pg_snapshot of its ledger snapshot
     accounts text NOT NULL,         -- the wallet accounts then, sorted, as text
     n bigint NOT NULL,              -- wallet rows then, and the sum of a hash of each row's key
     digest numeric NOT NULL,
@@ -35,3 +38,5 @@ CREATE TABLE IF NOT EXISTS recon.proof_wallet_breaks (
     derived numeric, stored numeric, lines bigint
 );
 CREATE INDEX IF NOT EXISTS proof_wallet_breaks_key ON recon.proof_wallet_breaks (key);
+
+CREATE TABLE IF NOT EXISTS recon.proof_wallet_dirty (key text[] NOT NULL);

@@ -1317,6 +1317,28 @@ TEST_CASE("incremental: wallet verdicts are carried per key, compared again wher
         "expected=0.00 actual=5.00 difference=5.00";
     CHECK(wallet_lines(rekeyed) == sorted({c001_short[0], c004_without, c002_missing}));
 
+    // C001 deposits 2.00 through an A run, which extends the proof without comparing: the next B
+    // run compares the key whose sums that A run changed, from the stored comparison's snapshot.
+    db->exec(deposit_sql(3203, "C001", "2026-11-30T12:00Z", 15, "2.00"));
+    CHECK(proof(run(db->url(), "A"), "kind") == "incremental");
+    CHECK(db->query_value("SELECT count(*)::text FROM recon.proof_wallet_dirty") == "2");
+    const Json after_a = run(db->url(), "B");
+    CHECK(proof(after_a, "kind") == "incremental");
+    CHECK(rechecked(after_a) == "1");
+    CHECK(db->query_value("SELECT count(*)::text FROM recon.proof_wallet_dirty") == "0");
+    const std::string c001_short_more =
+        "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 expected=50.50 "
+        "actual=40.00 difference=-10.50";
+    CHECK(wallet_lines(after_a) == sorted({c001_short_more, c004_without, c002_missing}));
+    agrees_with_full(db->url(), "B", after_a);
+
+    // A full proof by an A run leaves nothing to compare against: every key again.
+    CHECK(proof(run(db->url(), "A", Force::full), "kind") == "full");
+    const Json after_full_a = run(db->url(), "B");
+    CHECK(proof(after_full_a, "kind") == "incremental");
+    CHECK(rechecked(after_full_a) == "3");
+    CHECK(wallet_lines(after_full_a) == sorted({c001_short_more, c004_without, c002_missing}));
+
     // A second row for a key that has one (a ledger without the primary key): every key again,
     // and C001's key compared as two rows.
     db->exec(
@@ -1325,25 +1347,28 @@ TEST_CASE("incremental: wallet verdicts are carried per key, compared again wher
         "VALUES ('C001', 'CUSTOMER_WALLET', 'USD', 48.50)");
     const Json doubled = run(db->url(), "B");
     CHECK(rechecked(doubled) == "3");
-    CHECK(wallet_lines(doubled) == sorted({c001_short[0], c004_without, c002_missing}));
+    CHECK(wallet_lines(doubled) ==
+          sorted({c001_short_more, c004_without, c002_missing,
+                  "wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "expected=50.50 actual=48.50 difference=-2.00"}));
     CHECK(check_named(doubled, "wallet_derivation")["metrics"]["wallets_checked"] == 3);
     CHECK(check_named(doubled, "wallet_derivation")["metrics"]["journal_wallets"] == 3);
     agrees_with_full(db->url(), "B", doubled);
 
-    // The stored proof extended by an A run since the last comparison: every key again.
-    db->exec(deposit_sql(3203, "C001", "2026-11-30T12:00Z", 15, "2.00"));
-    CHECK(proof(run(db->url(), "A"), "kind") == "incremental");
-    const Json after_a = run(db->url(), "B");
-    CHECK(proof(after_a, "kind") == "incremental");
-    CHECK(rechecked(after_a) == "3");
-    agrees_with_full(db->url(), "B", after_a);
+    // Compared in part again only once no key has a second row.
+    db->exec("DELETE FROM ledger.wallets WHERE customer_id = 'C001' AND balance = 48.50");
+    CHECK(rechecked(run(db->url(), "B")) == "3");
+    db->exec("UPDATE ledger.wallets SET balance = 50.50 WHERE customer_id = 'C001'");
+    const Json single_again = run(db->url(), "B");
+    CHECK(rechecked(single_again) == "1");
+    CHECK(wallet_lines(single_again) == sorted({c004_without, c002_missing}));
 
     // A contract whose wallets do not name their row versions: every key, every run.
     db->exec(
         "CREATE OR REPLACE VIEW contract.wallets_plain AS "
         "SELECT customer_id, account_code, currency, balance, updated_at FROM ledger.wallets;"
         "DROP VIEW contract.wallets; ALTER VIEW contract.wallets_plain RENAME TO wallets");
-    db->exec("UPDATE ledger.wallets SET balance = 50.50 WHERE customer_id = 'C001' AND balance = 48.50");
+    db->exec("UPDATE ledger.wallets SET balance = 51.50 WHERE customer_id = 'C001'");
     const Json plain = run(db->url(), "B");
     CHECK(proof(plain, "kind") == "incremental");
     CHECK(rechecked(plain) == "3");
