@@ -148,11 +148,13 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
             },
             30s));
         BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A"}, on_standby);
+        // Inside the slow view's sleep, not an earlier statement of the run: were the view replaced
+        // before the check read it, the check would read the replacement and the run end ok.
         REQUIRE(wait_for(
             [&] {
                 return value(standby_url,
                              "SELECT count(*) FROM pg_stat_activity WHERE application_name"
-                             " = 'reconcile' AND state = 'active'") == "1";
+                             " = 'reconcile' AND state = 'active' AND wait_event = 'PgSleep'") == "1";
             },
             30s));
         // Replaying the view's replacement needs a lock the running check holds: a conflict.
