@@ -1216,9 +1216,6 @@ FROM recon.proof_duplicates s
         proof.lines = m_proved.totals.lines;
         proof.transactions = m_proved.totals.transactions;
         proof.full_run_id = m_proved.totals.full_run_id;
-        if (m_proved.summary.kind == ProofKind::incremental && m_proved.base) {
-            proof.extended_version = m_proved.base->version;
-        }
         proof.suspect_lines =
             m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
         ProofStore store;

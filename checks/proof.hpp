@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +10,18 @@
 #include "lib/check.hpp"
 
 namespace reconcile {
+
+/// How a statement tells a row committed after a stored proof's snapshot from one that snapshot
+/// saw, by the row's xmin: the fence is the statement's parameter $1 (`parameter`), either
+/// (`listed`) every transaction id that may have committed since, or the numbers test() places
+/// an xmin against.
+struct Fence {
+    bool listed = false;
+    std::string parameter;
+
+    /// The SQL test of `xmin` (an expression of type xid): true when that row is newer.
+    std::string test(const std::string& xmin) const;
+};
 
 /// The proof of categories A and B (docs/decisions/incremental-proof.md): the booked journal
 /// grouped once per (account, customer, currency, span of effective time), each transaction's
@@ -29,33 +40,19 @@ namespace reconcile {
 ///   pg_temp.proof_duplicates  source, source_txn_id, n
 /// A run either proves them from scratch (full) or extends the stored proof of the previous run
 /// with what was committed since (incremental); either way the tables hold the same rows' sums.
-/// How a statement tells a row committed after a stored proof's snapshot from one that snapshot
-/// saw, by the row's xmin: the fence is the statement's parameter $1 (`parameter`), either
-/// (`listed`) every transaction id that may have committed since, or the numbers test() places
-/// an xmin against.
-struct Fence {
-    bool listed = false;
-    std::string parameter;
-
-    /// The SQL test of `xmin` (an expression of type xid): true when that row is newer.
-    std::string test(const std::string& xmin) const;
-};
-
 struct Proof {
     bool available = false;  ///< false on a standby: the checks read the journal themselves
     std::int64_t booked_transactions = 0;
     std::int64_t lines = 0;          ///< every journal line
     std::int64_t transactions = 0;   ///< every transaction row
     std::int64_t suspect_lines = 0;  ///< lines in proof_defects
-    /// The run of the last full proof the proof rests on; 0 when this run proved in full.
+    /// The run of the last full proof the proof rests on; 0 when this run proved in full. Only when
+    /// it is not do pg_temp.proof_keys_new hold just the keys whose sums changed since the stored proof.
     std::int64_t full_run_id = 0;
     /// A scheduled full proof that differs from the incremental answer at the same snapshot: one
     /// `incremental_drift` variance per difference (reported by trial_balance_zero in A runs and
     /// account_totals in B runs).
     std::vector<Variance> drift;
-    /// The stored proof this run extended (incremental); unset after a full proof. Only then do
-    /// pg_temp.proof_keys_new hold just the keys whose sums changed since it.
-    std::optional<std::int64_t> extended_version;
 };
 
 /// The fence of a stored watermark (a run's snapshot): which rows committed since, by their xmin.

@@ -335,7 +335,7 @@ private:
     static CappedRows compare_with_proof(CheckContext& context, const Proof& proved)
     {
         auto& txn = context.ledger();
-        if (proved.extended_version && wallets_name_row_versions(txn)) {
+        if (proved.full_run_id != 0 && wallets_name_row_versions(txn)) {
             const auto stored = txn.exec(stored_comparison_sql);
             if (!stored.empty()) {
                 const NamedRow state(stored[0]);
