@@ -12,6 +12,11 @@
 namespace reconcile {
 namespace {
 
+// How a transaction's amounts are summed: its debits and credits apart (what the journal pass
+// reports), or one signed sum, debits minus credits (all the full proof's classification asks:
+// balanced or not; half the numeric additions).
+enum class AmountSums { debits_and_credits, signed_only };
+
 // Lines are grouped by txn_id first (a streaming GroupAggregate over the journal in txn_id
 // order) and the groups are then full-joined with the transactions: the expensive grouping
 // touches every line once, the join only one row per transaction, and the same pass yields
@@ -21,16 +26,22 @@ namespace {
 // Each line is flagged when it breaks any per-line rule; LineDefects details them. This CTE is
 // the grouping every statement below (and the full proof's) starts from; `line_columns` adds
 // aggregates of its own.
-std::string per_txn_lines_cte(const std::string& line_columns)
+std::string per_txn_lines_cte(const std::string& line_columns, AmountSums sums = AmountSums::debits_and_credits)
 {
+    const char* amounts =
+        sums == AmountSums::signed_only
+            ? R"sql(coalesce(sum(CASE l.side WHEN 'DR' THEN l.amount WHEN 'CR' THEN -l.amount END), 0) AS signed,)sql"
+            : R"sql(coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
+           coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits,)sql";
     return R"sql(
 WITH per_txn_lines AS (
     SELECT l.txn_id,
            count(*) AS lines,
            count(*) FILTER (WHERE l.side = 'DR') AS debit_lines,
            count(*) FILTER (WHERE l.side = 'CR') AS credit_lines,
-           coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
-           coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits,
+           )sql" +
+           std::string(amounts) +
+           R"sql(
            min(l.currency::text COLLATE "C") AS currency,
            max(l.currency::text COLLATE "C") AS last_currency,
            count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
@@ -46,19 +57,21 @@ WITH per_txn_lines AS (
 
 // Each transaction with its lines' figures: the groups full-joined with the transactions. Both
 // statements read it once per consumer, so only the detail statement materializes it.
-std::string per_txn_select(const std::string& txn_columns)
+std::string per_txn_select(const std::string& txn_columns, AmountSums sums = AmountSums::debits_and_credits)
 {
     return fmt::format(R"sql(
     SELECT t.txn_id, coalesce(t.status IN {0}, false) AS booked, t.txn_id IS NULL AS orphaned,
            coalesce(g.lines, 0) AS lines, coalesce(g.debit_lines, 0) AS debit_lines,
-           coalesce(g.credit_lines, 0) AS credit_lines, coalesce(g.debits, 0) AS debits,
-           coalesce(g.credits, 0) AS credits, g.currency,
+           coalesce(g.credit_lines, 0) AS credit_lines, {2}, g.currency,
            coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
            coalesce(g.defective, 0) AS defective {1}
     FROM per_txn_lines g
     FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
 )sql",
-                       booked_statuses_sql, txn_columns);
+                       booked_statuses_sql, txn_columns,
+                       sums == AmountSums::signed_only
+                           ? "coalesce(g.signed, 0) AS signed"
+                           : "coalesce(g.debits, 0) AS debits, coalesce(g.credits, 0) AS credits");
 }
 
 // The healthy path: one streaming pass, nothing materialized. Every booked, single-currency
@@ -85,8 +98,9 @@ GROUP BY 1
 )sql",
                                                                             "per_txn AS (" + per_txn_select("") + "),");
 
-}  // namespace
-
+// The grouping materialized (the detail statement reads it several times), with
+// `per_txn_currency`: one row per (booked transaction, currency), split by an index lookup
+// where the transaction's lines mix currencies or hold a defective line.
 std::string per_transaction_ctes(const std::string& line_columns, const std::string& txn_columns)
 {
     return per_txn_lines_cte(line_columns) + ",\nper_txn AS MATERIALIZED (" + per_txn_select(txn_columns) + R"sql(),
@@ -108,8 +122,6 @@ per_txn_currency AS (
 )
 )sql";
 }
-
-namespace {
 
 // The detail path: the same pass materialized, split per currency where needed, with listings.
 const std::string journal_pass_sql = per_transaction_ctes("", "") + R"sql(,
@@ -311,6 +323,12 @@ LineDefects compute_line_defects(CheckContext& context)
 }
 
 }  // namespace
+
+std::string per_transaction_signed_ctes(const std::string& line_columns, const std::string& txn_columns)
+{
+    return per_txn_lines_cte(line_columns, AmountSums::signed_only) + ",\nper_txn AS NOT MATERIALIZED (" +
+           per_txn_select(txn_columns, AmountSums::signed_only) + ")";
+}
 
 const JournalPass& journal_pass(CheckContext& context)
 {

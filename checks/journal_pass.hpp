@@ -49,11 +49,13 @@ struct JournalPass {
     std::int64_t suspect_lines = 0;  ///< orphaned or breaking a per-line rule: LineDefects has them
 };
 
-/// The grouping of the journal per transaction, as CTEs (`per_txn_lines`, `per_txn` with `booked`,
-/// `orphaned`, `split`, figures, `per_txn_currency`): what the journal pass lists from and the full
-/// proof (checks/proof.cpp) stores from; `line_columns` and `txn_columns` add columns of the
-/// caller's (each starting with a comma) to `per_txn_lines` and `per_txn`.
-std::string per_transaction_ctes(const std::string& line_columns, const std::string& txn_columns);
+/// The grouping of the journal per transaction the journal pass lists from, as CTEs
+/// (`per_txn_lines`, then `per_txn` with `booked`, `orphaned`, `split`, `lines`, `debit_lines`,
+/// `credit_lines`, `currency`, `defective` and `signed`, its debits minus its credits), not
+/// materialized: what the full proof (checks/proof.cpp) classifies. `line_columns` and
+/// `txn_columns` add columns of the caller's (each starting with a comma) to `per_txn_lines` and
+/// `per_txn`.
+std::string per_transaction_signed_ctes(const std::string& line_columns, const std::string& txn_columns);
 
 /// The run's journal pass (computed on first use, then shared).
 const JournalPass& journal_pass(CheckContext& context);

@@ -104,6 +104,39 @@ TEST_CASE("trial_balance_zero ignores pending transactions and balances each cur
     CHECK(variance_lines(result) == Lines{"unbalanced_currency currency=AED", "unbalanced_currency currency=USD",
                                           "unbalanced_txn currency=AED txn_id=1006",
                                           "unbalanced_txn currency=USD txn_id=1006"});
+    // The four posted USD transactions, and 1006 once in each of its two currencies.
+    CHECK(result.metrics["txn_currency_groups"] == 6);
+}
+
+TEST_CASE("trial_balance_zero and journal_line_completeness prove each transaction row the contract lists")
+{
+    auto& db = clean_book();
+    // A contract view over a ledger that keeps history can list a transaction id twice:
+    // 1001 (made unbalanced) and 1002 (left with one line) are each listed twice.
+    const std::string columns =
+        "txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at, posted_at, symbol, quantity,"
+        " reverses_txn_id, xmin AS row_xmin";
+    db.exec(
+        "UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2;"
+        "DELETE FROM ledger.journal_lines WHERE line_id = 4;"
+        "CREATE OR REPLACE VIEW contract.transactions AS SELECT " +
+        columns + " FROM ledger.transactions UNION ALL SELECT " + columns +
+        " FROM ledger.transactions WHERE txn_id IN (1001, 1002)");
+    const auto balance = db.run_check("trial_balance_zero");
+    const auto shape = db.run_check("journal_line_completeness");
+    db.exec("CREATE OR REPLACE VIEW contract.transactions AS SELECT " + columns + " FROM ledger.transactions");
+    // Each row is proved with all the lines of its id: 1001 is 100.00 against 90.00 twice, 1002
+    // 1.50 against nothing twice, and both rows' lines count in the totals (9 lines, 12 counted).
+    CHECK(variance_lines(balance) ==
+          Lines{"unbalanced_currency currency=USD", "unbalanced_txn currency=USD txn_id=1001",
+                "unbalanced_txn currency=USD txn_id=1001", "unbalanced_txn currency=USD txn_id=1002",
+                "unbalanced_txn currency=USD txn_id=1002"});
+    CHECK(balance.metrics["unbalanced_txns"] == 4);
+    CHECK(balance.metrics["txn_currency_groups"] == 6);
+    CHECK(balance.metrics["lines_checked"] == 12);
+    CHECK(balance.metrics["currencies"]["USD"] ==
+          nlohmann::json{{"debits", "553.00"}, {"credits", "530.00"}, {"difference", "23.00"}});
+    CHECK(variance_lines(shape) == Lines{"too_few_lines txn_id=1002", "too_few_lines txn_id=1002"});
 }
 
 TEST_CASE("the variance list is capped while the true total is kept")
