@@ -280,7 +280,8 @@ namespace {
 /// The origin form (path and query) of a request target: itself when it is one, the path and
 /// query of an absolute-form http(s) target (RFC 9112 3.2.2: a server MUST accept it; its
 /// authority wins over Host, which routing ignores anyway); std::nullopt for anything else
-/// (authority-form and asterisk-form are for CONNECT and OPTIONS, which no route serves).
+/// (authority-form is for CONNECT, which no route serves; asterisk-form for OPTIONS, answered
+/// before routing).
 std::optional<std::string> origin_form(std::string_view target)
 {
     // A fragment is the client's own and never part of a request target (RFC 9112 3.2).
@@ -857,6 +858,9 @@ private:
         for (const auto& field : header) {
             m_request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
         }
+        // The asterisk-form asks about the server as a whole, and only OPTIONS may send it (RFC
+        // 9112 3.2.4, RFC 9110 9.3.7).
+        if (header.target() == "*" && m_request.method == "OPTIONS") return answer_server_options();
         auto origin = origin_form(header.target());
         if (!origin) return refuse({400, "malformed request target"});
         m_request.target = std::move(*origin);
@@ -1001,6 +1005,28 @@ private:
         }
     }
 
+    /// `OPTIONS *`: 200 naming every method some resource here serves, and no content (RFC 9110
+    /// 9.3.7: Content-Length 0). Content the request may carry is not read: the connection closes
+    /// after the answer instead.
+    void answer_server_options()
+    {
+        if (m_framing.chunked || m_framing.length.value_or(0) > 0) {
+            m_close = true;
+            m_parser.reset();
+        }
+        std::vector<std::string> methods;
+        for (const char* method : {"GET", "HEAD", "POST"}) {
+            const std::string_view served = std::string_view(method) == "HEAD" ? "GET" : method;
+            if (std::any_of(m_server.m_routes.begin(), m_server.m_routes.end(),
+                            [&](const auto& route) { return route.method == served; })) {
+                methods.emplace_back(method);
+            }
+        }
+        methods.emplace_back("OPTIONS");
+        write(HttpReply{.status = 200, .body = {}, .content_type = {}, .headers = {}},
+              {{"Allow", fmt::format("{}", fmt::join(methods, ", "))}});
+    }
+
     void refuse_timed_out()
     {
         refuse(
@@ -1026,7 +1052,7 @@ private:
         m_response.result(static_cast<unsigned>(reply.status));
         // Every answer is dated (RFC 9110 6.6.1: an origin server with a clock MUST, for 2xx-4xx).
         m_response.set(http::field::date, format_http_date(std::chrono::system_clock::now()));
-        m_response.set(http::field::content_type, reply.content_type);
+        if (!reply.content_type.empty()) m_response.set(http::field::content_type, reply.content_type);
         m_response.set(http::field::cache_control, "no-store");
         m_response.set("X-Content-Type-Options", "nosniff");
         std::vector<std::string> seen;

@@ -1183,10 +1183,30 @@ TEST_CASE("absolute-form targets are routed on their path and query; authority a
         CHECK(raw_status(response) == 400);
         CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", "malformed request target"}});
     }
+    // OPTIONS * asks about the server itself (RFC 9110 9.3.7): 200, the methods it serves, no
+    // content, and the connection stays open for the next request.
     RawConnection raw(port);
-    raw.send_all("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    raw.send_all(
+        "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK(raw.closed_within(5s));
-    CHECK(raw_status(raw.received()) == 400);
+    const std::string answers = raw.received();
+    CHECK(raw_status(answers) == 200);
+    const std::string first = answers.substr(0, answers.find("\r\n\r\n") + 4);
+    CHECK(first.find("\r\nAllow: GET, HEAD, POST, OPTIONS\r\n") != std::string::npos);
+    CHECK(first.find("\r\nContent-Length: 0\r\n") != std::string::npos);
+    CHECK(first.find("\r\nContent-Type:") == std::string::npos);
+    const auto second = answers.find("HTTP/1.1 ", first.size());
+    REQUIRE(second != std::string::npos);
+    CHECK(raw_status(answers.substr(second)) == 200);
+    // Any other method with it is a malformed target (3.2.4: only OPTIONS uses it).
+    for (const char* method : {"GET", "POST", "DELETE"}) {
+        CAPTURE(method);
+        RawConnection other(port);
+        other.send_all(std::string(method) + " * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        CHECK(other.closed_within(5s));
+        CHECK(raw_status(other.received()) == 400);
+    }
     server.stop();
 }
 
