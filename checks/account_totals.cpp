@@ -87,7 +87,7 @@ UNION ALL
  ORDER BY abs(difference) DESC, account_code, currency, column_name LIMIT $1)
 )sql";
 
-class AccountTotals : public Check {
+class AccountTotals : public ProvedCheck {
 public:
     std::string_view name() const override { return "account_totals"; }
     Category category() const override { return Category::B; }
@@ -96,7 +96,6 @@ public:
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines,
                 ContractView::account_totals};
     }
-    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Each account's stored debit, credit and net totals equal the aggregate of its booked lines.";

@@ -59,7 +59,7 @@ const std::string wrong_side_sql = fmt::format(
                                   "        AND (t.status IS NULL OR t.status NOT IN {}))",
                                   booked_statuses_sql)));
 
-class DrCrSignConvention : public Check {
+class DrCrSignConvention : public ProvedCheck {
 public:
     std::string_view name() const override { return "dr_cr_sign_convention"; }
     Category category() const override { return Category::A; }
@@ -67,7 +67,6 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
     }
-    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Every line has side DR or CR and a strictly positive amount; no account that forbids it "

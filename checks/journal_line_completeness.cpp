@@ -10,7 +10,7 @@ namespace {
 
 // Transaction shapes come from the shared journal pass; the per-line detail (orphans, unknown
 // accounts, missing fields) is read only when that pass counted suspect lines.
-class JournalLineCompleteness : public Check {
+class JournalLineCompleteness : public ProvedCheck {
 public:
     std::string_view name() const override { return "journal_line_completeness"; }
     Category category() const override { return Category::A; }
@@ -18,7 +18,6 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
     }
-    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Every booked transaction has at least two lines with a debit and a credit; no line points "

@@ -67,6 +67,14 @@ std::string_view proof_setup_sql();
 /// The proof of this snapshot, computed by the first check that asks. Throws when it failed.
 const Proof& proof(CheckContext& context);
 
+/// A check that reads the proof: the snapshot creates the proof's temporary tables and builds
+/// the proof before any check runs, while its groupings may still be planned in parallel.
+class ProvedCheck : public Check {
+public:
+    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
+    void prepare_snapshot(CheckContext& context) const override { proof(context); }
+};
+
 /// The rule of which balance snapshots are replayed, for snapshot_reconcile, the proof's cut-offs
 /// and its test for a snapshot inside a stored span: the CTEs `ranked` (every snapshot of
 /// `source`, a relation with the columns of contract.balance_snapshots, with text keys) and

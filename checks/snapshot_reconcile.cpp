@@ -291,7 +291,7 @@ UNION ALL
                        from.carried, from.checked, from.latest_as_of, from.limit, from.snapshots, from.total);
 }
 
-class SnapshotReconcile : public Check {
+class SnapshotReconcile : public ProvedCheck {
 public:
     std::string_view name() const override { return "snapshot_reconcile"; }
     Category category() const override { return Category::B; }
@@ -300,7 +300,6 @@ public:
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines,
                 ContractView::balance_snapshots};
     }
-    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Each stored balance snapshot equals the balance replayed from the journal up to its as-of time.";

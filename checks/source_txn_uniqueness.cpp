@@ -47,12 +47,11 @@ const std::string duplicates_journal_sql = duplicates_sql(
 const std::string duplicates_proof_sql =
     duplicates_sql("SELECT source, source_txn_id, n FROM pg_temp.proof_duplicates", "$1::bigint", "$2");
 
-class SourceTxnUniqueness : public Check {
+class SourceTxnUniqueness : public ProvedCheck {
 public:
     std::string_view name() const override { return "source_txn_uniqueness"; }
     Category category() const override { return Category::A; }
     std::set<ContractView> reads() const override { return {ContractView::transactions}; }
-    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "(source, source_txn_id), the ingest idempotency key, is unique across transactions.";

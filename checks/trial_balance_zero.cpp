@@ -8,7 +8,7 @@ namespace reconcile {
 namespace {
 
 // The grouping per (transaction, currency) is the shared journal pass (checks/journal_pass).
-class TrialBalanceZero : public Check {
+class TrialBalanceZero : public ProvedCheck {
 public:
     std::string_view name() const override { return "trial_balance_zero"; }
     Category category() const override { return Category::A; }
@@ -16,7 +16,6 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines};
     }
-    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Debits equal credits per currency over all booked lines, and every booked transaction "

@@ -285,7 +285,7 @@ const std::string rechecked_comparison_sql =
                                   "(SELECT count(*) FROM pg_temp.wallet_rechecked)"),
          .limit_parameter = 7});
 
-class WalletDerivation : public Check {
+class WalletDerivation : public ProvedCheck {
 public:
     std::string_view name() const override { return "wallet_derivation"; }
     Category category() const override { return Category::B; }
@@ -293,7 +293,6 @@ public:
     {
         return {ContractView::accounts, ContractView::transactions, ContractView::journal_lines, ContractView::wallets};
     }
-    std::string_view snapshot_setup_sql() const override { return proof_setup_sql(); }
     std::string_view description() const override
     {
         return "Each customer wallet's stored balance equals the sum of its booked journal lines on the wallet "

@@ -202,6 +202,10 @@ public:
     /// SQL the ledger snapshot runs when it opens, before it turns read only (the temporary
     /// tables of the shared proof); empty for none. Skipped on a standby.
     virtual std::string_view snapshot_setup_sql() const { return {}; }
+    /// Work done in the snapshot before any check runs and before it turns read only, where
+    /// PostgreSQL plans statements that write temporary tables in parallel (the shared proof's
+    /// groupings, CREATE TABLE AS). Failing is not the check's failure: its run meets it again.
+    virtual void prepare_snapshot(CheckContext& /*context*/) const {}
     /// Proves what it proves, recording metrics, variances and status in the context.
     /// Throwing makes the check end `error`; the run goes on with the other checks.
     virtual void run(CheckContext& context) const = 0;

@@ -210,11 +210,36 @@ std::vector<CheckResult> run_checks(const Settings& settings, const std::string&
     return results;
 }
 
+namespace {
+
+/// Runs the checks' prepare_snapshot while the snapshot is still writable, in a context of its
+/// own, then turns it read only. What fails there (a statement timeout) is only logged: the
+/// check that needs the work does it again and ends as it ends.
+void prepare_snapshot(const Settings& settings, const std::string& book, const std::vector<const Check*>& checks,
+                      LedgerSnapshot& snapshot, Timestamp as_of, const std::optional<Shard>& shard)
+{
+    if (!snapshot.awaits_preparation()) return;
+    CheckContext context(settings, book, as_of, snapshot, nullptr, shard);
+    try {
+        for (const Check* check : checks) check->prepare_snapshot(context);
+        snapshot.end_check(true);
+    } catch (const pqxx::broken_connection&) {
+        throw;
+    } catch (const std::exception& e) {
+        log_info("preparing the snapshot of book {} failed, left to the checks: {}", book, first_line(e.what()));
+        snapshot.end_check(false);
+    }
+    snapshot.seal();
+}
+
+}  // namespace
+
 std::vector<CheckResult> run_checks(const Settings& settings, const std::string& book, Category category,
                                     const std::vector<const Check*>& checks, LedgerSnapshot& snapshot, Timestamp as_of,
                                     const std::optional<Shard>& shard, const RunInterruption* interruption,
                                     std::vector<BrokerHealth>* broker_health)
 {
+    prepare_snapshot(settings, book, checks, snapshot, as_of, shard);
     std::vector<CheckResult> results;
     // Category C shares one broker hub across its checks: one HTTP client and one fetch per
     // account and kind of data per run.
@@ -392,6 +417,9 @@ std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegist
 
     LedgerSnapshot snapshot(*read, settings.statement_timeout_ms, snapshot_setup_of(all_checks));
     if (proves) {
+        // The proof is built before the first check, while the snapshot may still write its
+        // temporary tables in parallel plans (checks/proof.cpp).
+        snapshot.defer_read_only();
         snapshot.set_proof_request(ProofRequest{.store = true,
                                                 .force_full = request.force_full_proof,
                                                 .stored_version = stored_proof_version(control),

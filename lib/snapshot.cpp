@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -104,13 +105,16 @@ FROM unnest($1::bigint[]) x, pg_xact_status(x::text::xid8) status WHERE status I
 
 void LedgerSnapshot::open()
 {
+    const bool defer_read_only = std::exchange(m_defer_read_only, false);
     if (m_setup.empty()) {
         m_snapshot = std::make_unique<ReadSnapshot>(m_read.connection(), "reconcile_snapshot");
+        m_read_only = true;
         return;
     }
     // Temporary tables cannot be created in a READ ONLY transaction: the snapshot begins read
     // write, creates them, and turns read only (which PostgreSQL allows mid-transaction) before
-    // any check reads; the snapshot is the one the first statement took.
+    // any check reads (deferred: once the checks prepared it, run_checks); the snapshot is the
+    // one the first statement took.
     auto snapshot = std::make_unique<pqxx::transaction<pqxx::repeatable_read, pqxx::read_write>>(m_read.connection(),
                                                                                                  "reconcile_snapshot");
     const NamedRow first(snapshot->exec_params1(opening_sql, max_asked_xids));
@@ -118,8 +122,17 @@ void LedgerSnapshot::open()
     if (!first.flag("standby")) {
         for (const auto& sql : m_setup) snapshot->exec0(sql);
     }
-    snapshot->exec0("SET TRANSACTION READ ONLY");
     m_snapshot = std::move(snapshot);
+    m_read_only = false;
+    if (!defer_read_only || first.flag("standby")) seal();
+}
+
+void LedgerSnapshot::seal()
+{
+    m_defer_read_only = false;
+    if (m_snapshot == nullptr || m_read_only) return;
+    m_snapshot->exec0("SET TRANSACTION READ ONLY");
+    m_read_only = true;
 }
 
 void LedgerSnapshot::begin_check()

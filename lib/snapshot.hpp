@@ -53,6 +53,15 @@ public:
     /// Ends the snapshot itself (read only: nothing to commit).
     void close();
 
+    /// The next snapshot opened stays writable (its temporary tables only: nothing else is
+    /// written) until seal(), so the checks' prepare_snapshot can run first.
+    void defer_read_only() { m_defer_read_only = true; }
+    /// True from defer_read_only() until seal().
+    bool awaits_preparation() const { return m_defer_read_only || (m_snapshot != nullptr && !m_read_only); }
+    /// Turns the snapshot read only (between checks, never inside one's savepoint); one not yet
+    /// open will open read only.
+    void seal();
+
 private:
     void open();
     void begin_check();
@@ -62,6 +71,8 @@ private:
     std::vector<std::string> m_setup;
     std::unique_ptr<pqxx::transaction_base> m_snapshot;
     bool m_in_check = false;
+    bool m_defer_read_only = false;
+    bool m_read_only = false;
 };
 
 }  // namespace reconcile

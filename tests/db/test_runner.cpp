@@ -14,6 +14,7 @@
 #include "lib/metrics.hpp"
 #include "lib/output.hpp"
 #include "lib/runner.hpp"
+#include "lib/snapshot.hpp"
 #include "tests/db/fixture.hpp"
 
 using namespace reconcile;
@@ -37,6 +38,72 @@ RunRequest request_for(Category category)
 }
 
 }  // namespace
+
+namespace {
+
+// Records, in a temporary table of the snapshot, what the snapshot allowed when the check was
+// prepared and when it ran, and reports both as metrics.
+class SnapshotProbe : public Check {
+public:
+    std::string_view name() const override { return "snapshot_probe"; }
+    Category category() const override { return Category::A; }
+    std::string_view description() const override { return "Records the snapshot's mode."; }
+    std::set<ContractView> reads() const override { return {}; }
+    std::string_view snapshot_setup_sql() const override
+    {
+        return "CREATE TEMP TABLE IF NOT EXISTS probe_seen (phase text, read_only text) ON COMMIT DELETE ROWS";
+    }
+    void prepare_snapshot(CheckContext& context) const override
+    {
+        // What only a writable transaction may do, even to a temporary table.
+        context.ledger().exec0("CREATE TEMP TABLE probe_made ON COMMIT DROP AS SELECT 1 AS one");
+        record(context, "prepare");
+    }
+    void run(CheckContext& context) const override
+    {
+        record(context, "run");
+        for (const auto& row : context.ledger().exec("SELECT phase, read_only FROM pg_temp.probe_seen")) {
+            context.metrics()[row["phase"].c_str()] = row["read_only"].c_str();
+        }
+    }
+
+private:
+    static void record(CheckContext& context, const char* phase)
+    {
+        context.ledger().exec_params0(
+            "INSERT INTO pg_temp.probe_seen VALUES ($1, current_setting('transaction_read_only'))", phase);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("checks run in a read-only snapshot; only their preparation before the first may write temporary tables")
+{
+    auto& db = book();
+    const Settings config = db.settings();
+    const SnapshotProbe probe;
+    Session read(db.url(), "read");
+    {
+        LedgerSnapshot snapshot(read, config.statement_timeout_ms, {std::string(probe.snapshot_setup_sql())});
+        snapshot.defer_read_only();
+        const auto results = run_checks(config, db.book(), Category::A, {&probe}, snapshot,
+                                        std::chrono::system_clock::now(), std::nullopt, nullptr, nullptr);
+        snapshot.close();
+        REQUIRE(results.size() == 1);
+        CHECK(results[0].status == CheckStatus::ok);
+        CHECK(results[0].metrics == nlohmann::json{{"prepare", "off"}, {"run", "on"}});
+    }
+    {
+        // Without the deferral (a run that builds no proof) nothing is prepared and the
+        // preparation's statement is refused: the snapshot is read only from the start.
+        LedgerSnapshot snapshot(read, config.statement_timeout_ms, {std::string(probe.snapshot_setup_sql())});
+        const auto results = run_checks(config, db.book(), Category::A, {&probe}, snapshot,
+                                        std::chrono::system_clock::now(), std::nullopt, nullptr, nullptr);
+        snapshot.close();
+        REQUIRE(results.size() == 1);
+        CHECK(results[0].metrics == nlohmann::json{{"run", "on"}});
+    }
+}
 
 TEST_CASE("a run commits one row with every check's result")
 {
