@@ -171,8 +171,6 @@ std::string Fence::test(const std::string& xmin) const
 
 namespace {
 
-// --- The full proof ---------------------------------------------------------------------------
-
 /// Runs `statements` with planner settings changed for them alone, in this transaction: each is
 /// set locally and put back as it was after (a failure aborts the transaction, which drops them).
 template <class Statements>
@@ -188,6 +186,8 @@ void with_local_settings(pqxx::transaction_base& txn,
     statements();
     for (const auto& [name, value] : before) txn.exec_params1("SELECT set_config($1, $2, true)", name, value);
 }
+
+// --- The full proof ---------------------------------------------------------------------------
 
 /// Inserts the rows of `select`, a grouping of the whole journal, into `table`, hashed: the
 /// planner guesses a group per line or per transaction and would sort them all (20 s at 10M
@@ -1365,12 +1365,12 @@ void replace_verdicts(pqxx::transaction_base& snapshot, pqxx::transaction_base& 
         results.exec0(fmt::format("CREATE TEMP TABLE IF NOT EXISTS {} ({} {}) ON COMMIT DROP", replaced,
                                   stored.key_column, stored.key_type));
         copy_rows(snapshot, stored.compared_sql, results, replaced);
-        results.exec0(
-            fmt::format("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
-                        "DELETE FROM {0} k USING {3} x WHERE k.{2} = x.{2};"
-                        "DELETE FROM {1} b USING {3} x WHERE b.{2} = x.{2};"
-                        "RESET enable_hashjoin; RESET enable_mergejoin",
-                        stored.keys_table, stored.breaks_table, stored.key_column, replaced));
+        with_local_settings(results, {{"enable_hashjoin", "off"}, {"enable_mergejoin", "off"}}, [&] {
+            results.exec0(
+                fmt::format("DELETE FROM {0} k USING {3} x WHERE k.{2} = x.{2};"
+                            "DELETE FROM {1} b USING {3} x WHERE b.{2} = x.{2}",
+                            stored.keys_table, stored.breaks_table, stored.key_column, replaced));
+        });
     }
     copy_rows(snapshot, stored.new_keys_sql, results, stored.keys_table);
     copy_rows(snapshot, stored.new_breaks_sql, results, stored.breaks_table);
