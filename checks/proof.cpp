@@ -24,6 +24,9 @@
 #include <utility>
 #include <vector>
 
+#include <pqxx/stream_from>
+#include <pqxx/tablewriter>
+
 #include "checks/journal_pass.hpp"
 #include "checks/sql_support.hpp"
 #include "lib/log.hpp"
@@ -42,8 +45,6 @@ constexpr std::int64_t max_watermark_age = 1000000000;
 constexpr const char* tail_interval = "48 hours";
 /// How the reason of a full proof run on its cadence begins.
 constexpr const char* scheduled_reason = "scheduled: ";
-/// Rows moved per statement when the proof is stored.
-constexpr int copy_batch_rows = 5000;
 
 /// A key of the proof as one value, `ARRAY[account, customer, currency]` of relation `alias`:
 /// arrays compare null parts as equal, so one hashable, indexable equality (recon.proof_keys_key)
@@ -714,28 +715,34 @@ ORDER BY 1, 2
 
 // --- Storing the proof --------------------------------------------------------------------------
 
-/// Moves the rows of `select_sql` (read in the snapshot) into `table` in the results
-/// transaction, a batch at a time, as JSON (ids keep their text, numbers their scale).
+/// Moves the rows of `select_sql` (read in the snapshot) into the same-named columns of `table`
+/// in the results transaction, as one COPY out of the one and into the other: lines pass through
+/// unparsed, in the servers' own text form (ids keep their text, numbers their scale). JSON
+/// batches cost 8.6 s for the 585,000 groups of a 10M-line proof (stop 34).
 void copy_rows(pqxx::transaction_base& snapshot, const std::string& select_sql, pqxx::transaction_base& results,
                const std::string& table)
 {
-    snapshot.exec0("DECLARE proof_copy NO SCROLL CURSOR FOR SELECT row_to_json(r)::text AS row FROM (" + select_sql +
-                   ") r");
-    const std::string insert =
-        fmt::format("INSERT INTO {0} SELECT * FROM json_populate_recordset(NULL::{0}, $1::json)", table);
-    for (;;) {
-        const auto rows = snapshot.exec_params(fmt::format("FETCH {} FROM proof_copy", copy_batch_rows));
-        if (rows.empty()) break;
-        std::string batch = "[";
-        for (const auto& row : rows) {
-            if (batch.size() > 1) batch += ',';
-            batch += row["row"].c_str();
-        }
-        batch += ']';
-        results.exec_params0(insert, batch);
-        if (static_cast<int>(rows.size()) < copy_batch_rows) break;
+    const auto shape = snapshot.exec_params("SELECT * FROM (" + select_sql + ") r LIMIT 0");
+    std::vector<std::string> columns;
+    for (pqxx::row::size_type column = 0; column < shape.columns(); ++column) {
+        columns.push_back(results.quote_name(shape.column_name(column)));
     }
-    snapshot.exec0("CLOSE proof_copy");
+    // stream_from puts its table name into `COPY ... TO STDOUT` as given: a query in parentheses
+    // is copied like a table.
+    pqxx::stream_from from(snapshot, "(" + select_sql + ")");
+    // libpqxx 6.4's stream_to adds a newline to the raw lines it is given, which already end in
+    // one; tablewriter is its one public writer of raw lines.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    pqxx::tablewriter to(results, table, columns.begin(), columns.end());
+    std::string line;
+    while (from.get_raw_line(line)) {
+        if (!line.empty() && line.back() == '\n') line.pop_back();
+        to.write_raw_line(line);
+    }
+    from.complete();
+    to.complete();
+#pragma GCC diagnostic pop
 }
 
 /// What recon.proof_state records of a proof besides its version and watermark: read back as

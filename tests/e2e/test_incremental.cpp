@@ -1778,3 +1778,38 @@ TEST_CASE("a contract whose row_xmin is missing or not of type xid is proved in 
                            "contract.journal_lines.row_xmin is of type text, not xid (the row's own xmin); "
                            "contract.transactions has no row_xmin column");
 }
+
+TEST_CASE("the stored proof keeps a key verbatim through its copy: a tab, a backslash, a literal \\N, a newline")
+{
+    // The proof moves from the snapshot to the results transaction as COPY text, where a tab ends
+    // a field, a newline a row and \N is null: a key carrying them must come back as it was, so
+    // the next run's sums land on it and not on a mangled twin.
+    const std::string odd = R"(E'C\t\\N\n9')";
+    const auto posting = [&](int txn_id, int first_line_id, const char* amount) {
+        const auto id = std::to_string(txn_id);
+        return fmt::format(
+            "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+            " effective_at, posted_at) VALUES ({0}, 'test', 'T-{0}', {1}, 'transfer', 'posted', '2026-11-30T10:00Z', "
+            "now());"
+            "INSERT INTO ledger.journal_lines (line_id, txn_id, account_code, customer_id, side, amount, currency)"
+            " VALUES ({2}, {0}, 'BROKER_CASH', {1}, 'DR', {3}, 'USD'), ({4}, {0}, 'CUSTOMER_WALLET', {1}, 'CR', {3},"
+            " 'USD')",
+            id, odd, first_line_id, amount, first_line_id + 1);
+    };
+    const auto db = clean_book_with(posting(3101, 31, "5.00"));
+    first_run(*db, "B");
+    const std::string key_sums =
+        "SELECT concat_ws('|', cr, lines) FROM recon.proof_keys WHERE account = "
+        "'CUSTOMER_WALLET' AND customer = " +
+        odd;
+    const std::string twins = "SELECT count(*) FROM recon.proof_keys WHERE customer LIKE 'C%9'";
+    CHECK(db->query_value(key_sums) == "5.00|1");
+    CHECK(db->query_value(twins) == "2");  // the wallet and BROKER_CASH
+
+    db->exec(posting(3102, 33, "2.00"));
+    const Json next = run(db->url(), "B");
+    CHECK(proof(next, "kind") == "incremental");
+    CHECK(db->query_value(key_sums) == "7.00|2");
+    CHECK(db->query_value(twins) == "2");
+    agrees_with_full(db->url(), "B", next);
+}
