@@ -339,6 +339,9 @@ void ReconcileApi::register_routes(HttpServer& server)
 HttpReply ReconcileApi::india_report(const HttpServerRequest& request, IndiaReport report)
 {
     require_known_params(request.params, {"customer"});
+    // A book that is not configured is the request's fault (400) with a customer or without;
+    // only a customer the book does not know is a missing resource (404, below).
+    m_settings.require_book("india");
     // The report waits for ViewTrade as long as its client allows; its database connection is
     // bounded like every request's, its statements by RECON_STATEMENT_TIMEOUT_MS.
     const IndiaReportRequest spec{

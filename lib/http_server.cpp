@@ -64,6 +64,13 @@ struct Refusal {
     std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
+/// A control character other than HTAB, which no field value or quoted string may hold.
+bool is_control_but_tab(char c)
+{
+    const auto byte = static_cast<unsigned char>(c);
+    return (byte < 0x20 && c != '\t') || byte == 0x7f;
+}
+
 /// RFC 9110 5.6.2: a field name is a token.
 bool is_tchar(char c)
 {
@@ -179,17 +186,15 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
             return Refusal{400, "malformed HTTP request"};
         }
         const std::string_view value = trim(line.substr(colon + 1));
-        if (std::any_of(value.begin(), value.end(), [](char c) {
-                const auto byte = static_cast<unsigned char>(c);
-                return (byte < 0x20 && c != '\t') || byte == 0x7f;
-            })) {
+        if (std::any_of(value.begin(), value.end(), is_control_but_tab)) {
             return Refusal{400, "a control character in a request header"};
         }
         const std::string name = lower(raw_name);
         if (name == "host") hosts.push_back(value);
         if (name == "content-length") lengths.push_back(value);
         if (name == "transfer-encoding") encodings.push_back(value);
-        if (name == "expect" && lower(value) == "100-continue") framing.expect_continue = true;
+        // An HTTP/1.0 client's expectation is ignored: it is never sent a 1xx (RFC 9110 10.1.1, 15.2).
+        if (name == "expect" && lower(value) == "100-continue" && !before_http11) framing.expect_continue = true;
     }
     if (hosts.size() > 1) return Refusal{400, "more than one Host header"};
     if (hosts.empty() && !before_http11) return Refusal{400, "missing Host header (HTTP/1.1 requires it)"};
@@ -228,14 +233,14 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
     }
     if (!lengths.empty()) {
         const std::string_view value = lengths.front();
-        if (value.empty() || value.size() > 18 ||
-            !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        if (value.empty() || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             return Refusal{400, "invalid Content-Length"};
         }
-        framing.length = static_cast<std::size_t>(std::stoull(std::string(value)));
-        if (*framing.length > max_body) {
+        // A valid length of any number of digits (RFC 9110 8.6): past 18 it is past any limit.
+        if (value.size() > 18 || std::stoull(std::string(value)) > max_body) {
             return Refusal{413, fmt::format("request body exceeds the limit of {} bytes", max_body)};
         }
+        framing.length = static_cast<std::size_t>(std::stoull(std::string(value)));
     }
     return framing;
 }
@@ -407,12 +412,20 @@ Route compile_route(const std::string& method, const std::string& pattern, Acces
     return route;
 }
 
+/// Refuses a chunk extension with a control character but HTAB: a quoted string may not hold
+/// one either (RFC 9112 7.1.1, RFC 9110 5.6.4), and a bare LF in it could end the chunk line for
+/// a front end that reads lines differently. Beast keeps a reference: it lives as long as the
+/// program.
+auto refuse_control_characters = [](std::uint64_t, beast::string_view extensions, boost::system::error_code& ec) {
+    if (std::any_of(extensions.begin(), extensions.end(), is_control_but_tab)) ec = http::error::bad_chunk_extension;
+};
+
 std::string overloaded_response(const std::string& detail)
 {
     const std::string body = detail_json(detail);
     return fmt::format(
         "HTTP/1.1 503 Service Unavailable\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
-        "Connection: close\r\nRetry-After: 1\r\nCache-Control: no-store\r\n\r\n{}",
+        "Connection: close\r\nRetry-After: 1\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n{}",
         format_http_date(std::chrono::system_clock::now()), body.size(), body);
 }
 
@@ -796,6 +809,14 @@ private:
     {
         if (m_timed_out) return refuse_timed_out();
         if (ec == asio::error::not_found) {
+            // The buffer filled up: within the request line it is the target that is too long
+            // (RFC 9112 3: 414), after it the header section (RFC 6585 5: 431).
+            std::string_view received(m_head);
+            while (received.starts_with("\r\n")) received.remove_prefix(2);
+            if (received.find('\n') == std::string_view::npos) {
+                return refuse(
+                    {414, fmt::format("the request line exceeds {} bytes", m_server.m_limits.max_header_bytes)});
+            }
             return refuse(
                 {431, fmt::format("the request line and headers exceed {} bytes", m_server.m_limits.max_header_bytes)});
         }
@@ -827,6 +848,7 @@ private:
         if (request_line.back() > '1') m_head.replace(request_line.size() - 3, 3, "1.1");
 
         m_parser.emplace();
+        m_parser->on_chunk_header(refuse_control_characters);
         m_parser->header_limit(static_cast<std::uint32_t>(m_server.m_limits.max_header_bytes));
         m_parser->body_limit(m_server.m_limits.max_body_bytes);
         boost::system::error_code parse_error;
@@ -850,6 +872,14 @@ private:
     void route()
     {
         const auto& header = m_parser->get();
+        // A refusal of a request without a body leaves nothing of it unread, so the connection
+        // goes on to the next request; one with a body closes (refuse).
+        const bool has_body = m_framing.chunked || m_framing.length.value_or(0) > 0;
+        const auto refuse_request = [&](Refusal refusal) {
+            if (has_body) return refuse(std::move(refusal));
+            m_parser.reset();
+            write(HttpReply::json({{"detail", refusal.detail}}, refusal.status), refusal.headers);
+        };
         m_client_keep_alive = header.keep_alive();  // HTTP/1.1 unless "Connection: close"; 1.0 only when asked
         m_client_http10 = header.version() == 10;
         m_request = HttpServerRequest{};
@@ -862,13 +892,17 @@ private:
         // 9112 3.2.4, RFC 9110 9.3.7).
         if (header.target() == "*" && m_request.method == "OPTIONS") return answer_server_options();
         auto origin = origin_form(header.target());
-        if (!origin) return refuse({400, "malformed request target"});
+        if (!origin) return refuse_request({400, "malformed request target"});
         m_request.target = std::move(*origin);
         const std::string_view target = m_request.target;
         const auto question = target.find('?');
+        // An encoded slash is not a slash (RFC 3986 2.2): no route here has one in a segment.
+        if (lower(target.substr(0, question)).find("%2f") != std::string::npos) {
+            return refuse_request({404, fmt::format("no such endpoint: {}", target.substr(0, question))});
+        }
         const auto path = percent_decode(target.substr(0, question), false);
-        if (!path || path->empty() || path->front() != '/') return refuse({400, "malformed request target"});
-        if (!is_valid_utf8(*path)) return refuse({400, "the request path is not valid UTF-8"});
+        if (!path || path->empty() || path->front() != '/') return refuse_request({400, "malformed request target"});
+        if (!is_valid_utf8(*path)) return refuse_request({400, "the request path is not valid UTF-8"});
         m_request.path = *path;
         if (question != std::string_view::npos) {
             std::string_view query = target.substr(question + 1);
@@ -881,9 +915,9 @@ private:
                 const auto name = percent_decode(pair.substr(0, equals), true);
                 const auto value = percent_decode(
                     equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1), true);
-                if (!name || !value) return refuse({400, "malformed query string (a bad percent escape)"});
+                if (!name || !value) return refuse_request({400, "malformed query string (a bad percent escape)"});
                 if (!is_valid_utf8(*name) || !is_valid_utf8(*value)) {
-                    return refuse({400, "the query string is not valid UTF-8"});
+                    return refuse_request({400, "the query string is not valid UTF-8"});
                 }
                 m_request.params.emplace(*name, *value);
             }
@@ -895,7 +929,7 @@ private:
         static const std::set<std::string, std::less<>> http_methods{"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                                                      "CONNECT", "OPTIONS", "TRACE", "PATCH"};
         if (!http_methods.contains(m_request.method)) {
-            return refuse({501, fmt::format("method {} is not implemented", m_request.method)});
+            return refuse_request({501, fmt::format("method {} is not implemented", m_request.method)});
         }
         const std::string method = m_request.method == "HEAD" ? "GET" : m_request.method;
         std::vector<std::string> allowed;
@@ -914,21 +948,20 @@ private:
             allowed.push_back(candidate.method == "GET" ? "GET, HEAD" : candidate.method);
         }
         if (m_route == nullptr && !allowed.empty()) {
-            return refuse({405,
-                           fmt::format("method {} not allowed on {}", m_request.method, m_request.path),
-                           {{"Allow", fmt::format("{}", fmt::join(allowed, ", "))}}});
+            return refuse_request({405,
+                                   fmt::format("method {} not allowed on {}", m_request.method, m_request.path),
+                                   {{"Allow", fmt::format("{}", fmt::join(allowed, ", "))}}});
         }
-        if (m_route == nullptr) return refuse({404, fmt::format("no such endpoint: {}", m_request.path)});
+        if (m_route == nullptr) return refuse_request({404, fmt::format("no such endpoint: {}", m_request.path)});
         if (auto failure = authorization_failure(m_request, m_route->access, m_server.m_tokens)) {
             // RFC 9110 15.5.2: a 401 names a scheme the resource takes (RFC 6750 3).
-            return refuse({401, *failure, {{"WWW-Authenticate", "Bearer realm=\"reconcile\""}}});
+            return refuse_request({401, *failure, {{"WWW-Authenticate", "Bearer realm=\"reconcile\""}}});
         }
-        const bool has_body = m_framing.chunked || m_framing.length.value_or(0) > 0;
         if (method == "POST" && has_body) {
             const std::string type = lower(m_request.header_value("Content-Type"));
             const auto media = trim(std::string_view(type).substr(0, type.find(';')));
             if (media != "application/json") {
-                return refuse({415, "the body must be JSON: send Content-Type: application/json"});
+                return refuse_request({415, "the body must be JSON: send Content-Type: application/json"});
             }
         }
         if (!has_body) return dispatch();

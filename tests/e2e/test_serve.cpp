@@ -1210,6 +1210,100 @@ TEST_CASE("absolute-form targets are routed on their path and query; authority a
     server.stop();
 }
 
+TEST_CASE(
+    "RFC 9112 edges: 414 and 431, 100 Continue only to HTTP/1.1, control characters in chunk extensions, a long "
+    "Content-Length 413, an encoded slash 404, bodiless refusals keep the connection")
+{
+    auto& b = clean_books();
+    ServeProcess server(book_env(b, {{"RECON_BOOKS", "uae"}}));
+    const int port = server.port();
+    const auto closed_answer = [&](const std::string& request) {
+        RawConnection raw(port);
+        raw.send_all(request);
+        CHECK(raw.closed_within(15s));
+        return raw.received();
+    };
+    // A request line that never ends within the 64 KiB of a head is a target too long (RFC 9112
+    // 3: 414); past the request line, the header section is (RFC 6585 5: 431).
+    auto response = closed_answer("GET /" + std::string(70000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(raw_status(response) == 414);
+    CHECK(nlohmann::json::parse(body_of(response)) ==
+          nlohmann::json{{"detail", "the request line exceeds 65536 bytes"}});
+    response = closed_answer("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70000, 'a') + "\r\n\r\n");
+    CHECK(raw_status(response) == 431);
+
+    // Expect: 100-continue is answered with 100 from HTTP/1.1 on; an HTTP/1.0 client is never
+    // sent a 1xx (RFC 9110 10.1.1, 15.2), only the final answer.
+    const std::string body = R"({"colour":"red"})";
+    const auto post = [&](const char* version, const std::string& framing, const std::string& content) {
+        return closed_answer(
+            fmt::format("POST /v1/reconciliation/run HTTP/{}\r\nHost: x\r\nX-Ledger-Admin-Token: {}\r\n"
+                        "Content-Type: application/json\r\nConnection: close\r\n{}\r\n{}",
+                        version, admin_token, framing, content));
+    };
+    const std::string expect = fmt::format("Expect: 100-continue\r\nContent-Length: {}\r\n", body.size());
+    response = post("1.1", expect, body);
+    CHECK(response.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 ", 0) == 0);
+    response = post("1.0", expect, body);
+    CHECK(response.find("100 Continue") == std::string::npos);
+    CHECK(raw_status(response) == 400);
+    CHECK(response.find("unknown field") != std::string::npos);
+
+    // A chunk extension is a token or a quoted string, neither of which holds a control
+    // character but HTAB (RFC 9112 7.1.1): a bare LF or a NUL inside quotes is refused, the
+    // body never reaching the handler; a tab is fine.
+    const std::string chunked = "Transfer-Encoding: chunked\r\n";
+    const auto chunks = [&](const std::string& extension) {
+        return fmt::format("{:x};a=\"{}\"\r\n{}\r\n0\r\n\r\n", body.size(), extension, body);
+    };
+    for (const std::string& extension : {std::string("x\ny"), std::string("x\0y", 3), std::string("x\x7fy")}) {
+        CAPTURE(extension);
+        response = post("1.1", chunked, chunks(extension));
+        CHECK(raw_status(response) == 400);
+        CHECK(nlohmann::json::parse(body_of(response)) == nlohmann::json{{"detail", "malformed HTTP request body"}});
+    }
+    response = post("1.1", chunked, chunks("x\ty"));
+    CHECK(raw_status(response) == 400);
+    CHECK(response.find("unknown field") != std::string::npos);
+
+    // Content-Length is any number of digits (RFC 9110 8.6): twenty is past the limit, not invalid.
+    response = post("1.1", "Content-Length: 99999999999999999999\r\n", "");
+    CHECK(raw_status(response) == 413);
+
+    // A pipelined GET refused by the router (404, 405, 401, an encoded slash, which is no slash:
+    // RFC 3986 2.2) leaves nothing unread: the connection serves the next request.
+    RawConnection raw(port);
+    raw.send_all(
+        "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        "POST /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /v1/reconciliation/runs HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /v1/reconciliation%2Fruns HTTP/1.1\r\nHost: x\r\nX-Ledger-Token: " +
+        read_token +
+        "\r\n\r\n"
+        "GET /v1/reconciliation/%72uns?limit=1 HTTP/1.1\r\nHost: x\r\nX-Ledger-Token: " +
+        read_token + "\r\nConnection: close\r\n\r\n");
+    CHECK(raw.closed_within(10s));
+    std::vector<int> statuses;
+    const std::string& answers = raw.received();
+    for (auto at = answers.find("HTTP/1.1 "); at != std::string::npos; at = answers.find("HTTP/1.1 ", at + 1)) {
+        statuses.push_back(raw_status(answers.substr(at)));
+    }
+    CHECK(statuses == std::vector<int>{404, 405, 401, 404, 200});
+    CHECK(answers.find("no such endpoint: /v1/reconciliation%2Fruns") != std::string::npos);
+    CHECK(answers.substr(0, answers.rfind("HTTP/1.1 200")).find("Connection: close") == std::string::npos);
+
+    // A book that is not configured is the request's fault, whether a customer is named or not;
+    // 404 is for a customer the book does not know.
+    for (const char* target :
+         {"/v1/india/ledger-recon", "/v1/india/ledger-recon?customer=C001", "/v1/india/holdings-recon?customer=C001"}) {
+        CAPTURE(target);
+        const auto india = http_get(port, target, {{"X-Ledger-Token", read_token}});
+        CHECK(india.status == 400);
+        CHECK(india.json()["detail"] == "unknown book 'india' (RECON_BOOKS is uae)");
+    }
+    server.stop();
+}
+
 TEST_CASE("invalid UTF-8 in the path, the query or the body is a 400, logged below error")
 {
     auto& b = clean_books();
@@ -1353,6 +1447,7 @@ TEST_CASE("connection caps: past the per-client cap a 503 with Retry-After at on
     CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count() < 1.5);
     CHECK(raw_status(response) == 503);
     CHECK(response.find("Retry-After: 1\r\n") != std::string::npos);
+    CHECK(response.find("X-Content-Type-Options: nosniff\r\n") != std::string::npos);
     CHECK(response.find("\r\nDate: ") != std::string::npos);
     CHECK(nlohmann::json::parse(body_of(response))["detail"] ==
           "too many connections from 127.0.0.1 (2 open); retry later");
