@@ -17,8 +17,25 @@
 
 namespace reconcile {
 
+/// A transaction that a failed statement leaves open. libpqxx 6.4 aborts the whole transaction
+/// when a statement sent by exec() fails (one sent by exec_params never does), which ended a
+/// snapshot under every later check instead of rolling back to the failing check's savepoint.
+template <pqxx::isolation_level Isolation, pqxx::readwrite_policy Access>
+class KeptTransaction : public pqxx::transaction<Isolation, Access> {
+public:
+    explicit KeptTransaction(pqxx::connection_base& connection, const std::string& name = {})
+        : pqxx::internal::namedclass("KeptTransaction", name), pqxx::transaction<Isolation, Access>(connection, name)
+    {
+    }
+
+protected:
+    pqxx::result do_exec(const char query[]) override { return this->direct_exec(query); }
+};
+
 /// The ledger snapshot type: one consistent view for all A/B/D checks of a run.
-using ReadSnapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+using ReadSnapshot = KeptTransaction<pqxx::repeatable_read, pqxx::read_only>;
+/// The snapshot while it is still writable (its temporary tables and proof made, lib/snapshot.cpp).
+using WritableSnapshot = KeptTransaction<pqxx::repeatable_read, pqxx::read_write>;
 
 /// Bounds a session puts on its database; zero is no bound (the CLI's sessions).
 struct SessionLimits {

@@ -115,8 +115,7 @@ void LedgerSnapshot::open()
     // write, creates them, and turns read only (which PostgreSQL allows mid-transaction) before
     // any check reads (deferred: once the checks prepared it, run_checks); the snapshot is the
     // one the first statement took.
-    auto snapshot = std::make_unique<pqxx::transaction<pqxx::repeatable_read, pqxx::read_write>>(m_read.connection(),
-                                                                                                 "reconcile_snapshot");
+    auto snapshot = std::make_unique<WritableSnapshot>(m_read.connection(), "reconcile_snapshot");
     const NamedRow first(snapshot->exec_params1(opening_sql, max_asked_xids));
     set_snapshot_xids(snapshot_xids_of(*snapshot, first));
     if (!first.flag("standby")) {

@@ -1813,3 +1813,27 @@ TEST_CASE("the stored proof keeps a key verbatim through its copy: a tab, a back
     CHECK(db->query_value(twins) == "2");
     agrees_with_full(db->url(), "B", next);
 }
+
+TEST_CASE("a statement that fails in the snapshot ends its own check only, the proof's preparation included")
+{
+    // libpqxx 6.4 aborts a whole transaction when a statement sent by exec() fails; the snapshot
+    // keeps its transaction, so the failing checks end `error` (exit 2) and the others still run.
+    // A contract flag of another type than the contract's (allow_wrong_side as 'Y'/'N') makes
+    // the proof's first statement that reads it fail while the snapshot is being prepared.
+    const auto db = clean_book_with(
+        "DROP VIEW contract.accounts; CREATE VIEW contract.accounts AS SELECT account_code, name, account_type,"
+        " normal_side, CASE WHEN allow_wrong_side THEN 'Y' ELSE 'N' END AS allow_wrong_side, is_customer_wallet"
+        " FROM ledger.accounts");
+    const auto result =
+        reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"}, env_for(db->url()));
+    CHECK(result.exit_code == 2);
+    CHECK(result.err.find("internal error") == std::string::npos);
+    CHECK(result.err.find("argument of NOT must be type boolean, not type text") != std::string::npos);
+    const Json document = Json::parse(result.out);
+    std::vector<std::string> statuses;
+    for (const auto& check : document["checks"]) {
+        statuses.push_back(check["check_name"].get<std::string>() + " " + check["status"].get<std::string>());
+    }
+    CHECK(statuses == std::vector<std::string>{"trial_balance_zero error", "journal_line_completeness error",
+                                               "source_txn_uniqueness ok", "dr_cr_sign_convention error"});
+}
