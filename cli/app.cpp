@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,7 +58,7 @@ void add_output_option(CLI::App& command, OutputFormat& format)
             "-o,--output",
             [&format](const std::string& value) { format = value == "json" ? OutputFormat::json : OutputFormat::text; },
             "Output format: text for people, json for pipelines")
-        ->check(one_of({"text", "json"}))
+        ->transform(one_of({"text", "json"}))
         ->type_name("text|json")
         ->default_str("text");
 }
@@ -82,7 +83,7 @@ void add_table_output_option(CLI::App& command, OutputFormat& format)
                 format = formats.at(value);
             },
             "Output format: text, json, or csv|jsonl to export")
-        ->check(one_of({"text", "json", "csv", "jsonl"}))
+        ->transform(one_of({"text", "json", "csv", "jsonl"}))
         ->type_name("text|json|csv|jsonl")
         ->default_str("text");
 }
@@ -210,6 +211,9 @@ std::optional<std::string> output_failure()
 
 int run_cli(int argc, char** argv)
 {
+    // A reader that went away (`reconcile runs list | head -1`) is a failed write, reported as
+    // exit 74 with one line (output_failure), not a silent death by SIGPIPE (141).
+    signal(SIGPIPE, SIG_IGN);
     CLI::App app{"reconcile: continuously prove a double-entry ledger against itself and its brokers", "reconcile"};
     app.set_version_flag("--version", RECON_VERSION);
     app.require_subcommand(1);

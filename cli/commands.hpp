@@ -25,7 +25,9 @@ struct GlobalOptions {
 /// Where a command prints its result.
 enum class OutputFormat { text, json, csv, jsonl };
 
-/// A CLI11 check: the value is one of `words` (any case); the error reads "must be a or b, not 'x'".
+/// A CLI11 transform: the value is one of `words` in any case, and is kept lowered (a check would
+/// lower a copy only: `--output JSON` passed and then printed text, or aborted on a lookup); the
+/// error reads "must be a or b, not 'x'".
 CLI::Validator one_of(std::vector<std::string> words);
 /// A CLI11 check: a whole number within [min, max]; the error names the range and the value.
 CLI::Validator whole_number(std::int64_t min, std::int64_t max);

@@ -30,11 +30,11 @@ CLI::App* setup_run(CLI::App& app, RunOptions& options)
     command->add_option("--check", options.checks, "Only this check (repeatable); must be in the category");
     add_output_option(*command, options.output);
     command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail or warn")
-        ->check(one_of({"fail", "warn"}))
+        ->transform(one_of({"fail", "warn"}))
         ->type_name("fail|warn")
         ->capture_default_str();
     command->add_option("--trigger", options.trigger, "Recorded on the run row: manual, schedule or api")
-        ->check(one_of(trigger_names()))
+        ->transform(one_of(trigger_names()))
         ->type_name("manual|schedule|api");
     command->add_flag("--if-due", options.if_due, "Skip (exit 0) unless due, as `reconcile tick` decides");
     command->add_option("--shard", options.shard, "Category C only: the customers in shard K of N (e.g. 2/4), own lock")

@@ -23,7 +23,7 @@ CLI::App* setup_runs(CLI::App& app, RunsOptions& options)
     options.list->add_option("-b,--book", options.book, "Only this book (default: every book)");
     options.list->add_option("-c,--category", options.category, "Only this category");
     options.list->add_option("--status", options.status, "Only this status")
-        ->check(one_of(run_status_names()))
+        ->transform(one_of(run_status_names()))
         ->type_name("running|ok|warn|fail|error|abandoned|interrupted");
     options.list->add_option("-n,--limit", options.limit, "How many runs in all (newest first across books)")
         ->check(whole_number(1, 10000))

@@ -45,7 +45,7 @@ CLI::App* setup_tick(CLI::App& app, TickOptions& options)
     auto* command = app.add_subcommand("tick", "One scheduler cycle (cron, timers): run every due book and category");
     add_output_option(*command, options.output);
     command->add_option("--fail-on", options.fail_on, "Exit 1 on: fail or warn")
-        ->check(one_of({"fail", "warn"}))
+        ->transform(one_of({"fail", "warn"}))
         ->type_name("fail|warn")
         ->capture_default_str();
     command->add_flag("--dry-run", options.dry_run, "Say what is due without running anything");

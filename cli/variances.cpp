@@ -11,6 +11,7 @@
 #include "lib/export.hpp"
 #include "lib/lifecycle.hpp"
 #include "lib/migrate.hpp"
+#include "lib/output.hpp"
 
 namespace reconcile {
 
@@ -32,7 +33,7 @@ CLI::App* setup_variances(CLI::App& app, VariancesOptions& options)
         ->required();
     options.ack->add_option("--class", options.variance_class, "What the break is: data, code or timing")
         ->required()
-        ->check(one_of(variance_class_names()))
+        ->transform(one_of(variance_class_names()))
         ->type_name("data|code|timing");
     options.ack->add_option("--note", options.note, "Why (kept in the audit log)")->required();
     options.ack->add_option("--until", options.until, "The acknowledgement ends at this UTC time (ISO-8601)");
@@ -71,7 +72,7 @@ int act_on_variances(const VariancesOptions& options, const Settings& settings, 
     for (const auto& done : record_variance_actions(settings, request)) {
         std::cout << fmt::format("{} {} {} {} by {} at {}\n",
                                  action == VarianceAction::ack ? "acknowledged" : "unacknowledged", done.book,
-                                 done.check_name, done.fingerprint, request.by, format_utc(done.at));
+                                 done.check_name, done.fingerprint, printable(request.by), format_utc(done.at));
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "lib/migrate.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 namespace {
@@ -135,6 +136,9 @@ std::vector<RecordedAction> record_variance_actions(const BookDatabases& databas
         throw Error(ExitCode::usage, "an unack takes no --until");
     }
     if (request.by.empty()) throw Error(ExitCode::usage, "who acts (--by) cannot be empty");
+    // The audit log keeps text: bytes that are not UTF-8 are the request's fault, said as such.
+    if (note && !is_valid_utf8(*note)) throw Error(ExitCode::usage, "the note is not valid UTF-8");
+    if (!is_valid_utf8(request.by)) throw Error(ExitCode::usage, "who acts (--by) is not valid UTF-8");
 
     const Settings& settings = databases.settings();
     std::vector<std::string> books;

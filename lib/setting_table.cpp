@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <regex>
+#include <string>
+#include <string_view>
 
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
@@ -89,19 +92,37 @@ SettingSpec one_of(const char* name, const char* fallback, std::vector<std::stri
             }};
 }
 
+/// What an error may quote of a URL that can carry a secret (a webhook's token in its path, a
+/// password in its user info): the text before the first '/', '?', '#' or '@'.
+std::string url_head(std::string_view value)
+{
+    const auto cut = value.find_first_of("/?#@");
+    return cut == std::string_view::npos ? std::string(value) : std::string(value.substr(0, cut)) + "...";
+}
+
+/// A connection string as an error may quote it: the password of a URL's user info, or of a
+/// password=... pair, replaced by ***.
+std::string without_password(std::string text)
+{
+    static const std::regex url_password(R"((://[^:/@\s"]*:)[^@\s"]*@)");
+    static const std::regex pair_password(R"((password\s*=\s*)('[^']*'|[^\s"]+))");
+    text = std::regex_replace(text, url_password, "$1***@");
+    return std::regex_replace(text, pair_password, "$1***");
+}
+
 /// An http:// or https:// URL; `strip_slash` drops trailing slashes (an API root).
 template <typename... Path>
 SettingSpec http_url(const char* name, bool strip_slash, const char* doc, G group, Path... path)
 {
-    return {
-        name, "", doc, group, [=](Settings& s, const SettingInput& in) {
-            std::string value = in.value;
-            if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0) {
-                throw config_error(fmt::format("{}: expected an http:// or https:// URL, got '{}'", in.name, value));
-            }
-            while (strip_slash && !value.empty() && value.back() == '/') value.pop_back();
-            field(s, path...) = value;
-        }};
+    return {name, "", doc, group, [=](Settings& s, const SettingInput& in) {
+                std::string value = in.value;
+                if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0) {
+                    throw config_error(
+                        fmt::format("{}: expected an http:// or https:// URL, got '{}'", in.name, url_head(value)));
+                }
+                while (strip_slash && !value.empty() && value.back() == '/') value.pop_back();
+                field(s, path...) = value;
+            }};
 }
 
 /// A path below a base URL: empty or /segment[/segment...], trailing slashes dropped, only
@@ -127,19 +148,19 @@ SettingSpec url_path(const char* name, const char* fallback, const char* doc, G 
 /// (78), not an unreachable database (69) at the first connect.
 SettingSpec database_url(const char* name, std::map<std::string, std::string> Settings::*urls, const char* doc)
 {
-    return {
-        name, "", doc, G::books, [=](Settings& s, const SettingInput& in) {
-            char* error = nullptr;
-            std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> parsed(
-                PQconninfoParse(in.value.c_str(), &error), &PQconninfoFree);
-            if (!parsed) {
-                std::string why = error != nullptr ? error : "out of memory";
-                PQfreemem(error);
-                while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-                throw config_error(fmt::format("{}: not a libpq connection URL or key=value string: {}", in.name, why));
-            }
-            (s.*urls)[in.book] = in.value;
-        }};
+    return {name, "", doc, G::books, [=](Settings& s, const SettingInput& in) {
+                char* error = nullptr;
+                std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> parsed(
+                    PQconninfoParse(in.value.c_str(), &error), &PQconninfoFree);
+                if (!parsed) {
+                    std::string why = error != nullptr ? error : "out of memory";
+                    PQfreemem(error);
+                    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+                    throw config_error(fmt::format("{}: not a libpq connection URL or key=value string: {}", in.name,
+                                                   without_password(why)));
+                }
+                (s.*urls)[in.book] = in.value;
+            }};
 }
 
 /// RECON_BOOKS: comma-separated lower-case names, duplicates dropped.

@@ -424,3 +424,17 @@ TEST_CASE("every multi-book command names the book whose database is down, with 
         }
     }
 }
+
+TEST_CASE("ack: a note or an author that is not UTF-8 is the request's fault (64), said before any database")
+{
+    auto& b = clean_books();
+    const auto down = env_for(b, {{"RECON_DATABASE_URL_UAE", "postgresql://postgres@127.0.0.1:1/x"}});
+    const std::string fingerprint = "0123456789abcdef0123456789abcdef";
+    const auto note = reconcile_cli({"variances", "ack", fingerprint, "--class", "data", "--note", "caf\xe9"}, down);
+    CHECK(note.exit_code == 64);
+    CHECK(note.err == "reconcile: error: the note is not valid UTF-8\n");
+    const auto by = reconcile_cli(
+        {"variances", "ack", fingerprint, "--class", "data", "--note", "rebuild", "--by", "b\xffy"}, down);
+    CHECK(by.exit_code == 64);
+    CHECK(by.err == "reconcile: error: who acts (--by) is not valid UTF-8\n");
+}

@@ -98,6 +98,35 @@ TEST_CASE("exit 74: a report that cannot be written is one message, and the run 
     CHECK(reconcile_to("/dev/null", {"runs", "list"}, env_for(db)).exit_code == 0);
 }
 
+TEST_CASE("exit 74: a reader that went away is a failed write, not a death by SIGPIPE")
+{
+    auto& db = uae_book();
+    ProcessOptions options = env_for(db);
+    for (const std::string command : {"runs list", "checks", "run --book uae --category D --output json"}) {
+        CAPTURE(command);
+        // The reader ends before reconcile writes; pipefail makes the pipeline's status reconcile's.
+        const auto result = run_process(
+            {"bash", "-c", "set -o pipefail; (sleep 0.3; exec \"$0\" " + command + ") | true", reconcile_binary()},
+            options);
+        CHECK(result.exit_code == 74);
+        CHECK(result.err.find("reconcile: error: could not write the output to standard output: ") !=
+              std::string::npos);
+        CHECK(std::count(result.err.begin(), result.err.end(), '\n') <= 2);  // a run's info line, then the error
+    }
+}
+
+TEST_CASE("option words are read in any case and used as given in lower case")
+{
+    auto& db = uae_book();
+    const auto json = reconcile_cli({"runs", "list", "--output", "JSON"}, env_for(db));
+    REQUIRE(json.exit_code == 0);
+    CHECK(nlohmann::json::parse(json.out).is_array());
+    const auto csv = reconcile_cli({"runs", "list", "--output", "Csv", "--status", "OK"}, env_for(db));
+    REQUIRE(csv.exit_code == 0);
+    CHECK(csv.out.rfind("run_id,book,category,", 0) == 0);
+    CHECK(csv.out == reconcile_cli({"runs", "list", "--output", "csv", "--status", "ok"}, env_for(db)).out);
+}
+
 TEST_CASE("exit 78: a database URL libpq cannot parse, before any connection")
 {
     const auto result =
@@ -106,6 +135,29 @@ TEST_CASE("exit 78: a database URL libpq cannot parse, before any connection")
     CHECK(result.err ==
           "reconcile: error: RECON_DATABASE_URL_UAE: not a libpq connection URL or key=value string: missing \"=\" "
           "after \"dbname\" in connection info string\n");
+}
+
+TEST_CASE("exit 78: a setting's error quotes no secret: a URL's password, a webhook's token")
+{
+    const auto database = reconcile_cli(
+        {"runs", "list"},
+        env_for(uae_book(), {{"RECON_DATABASE_URL_UAE", "postgresql://app:S3cretPw@[db.internal/ledger"}}));
+    CHECK(database.exit_code == 78);
+    CHECK(database.err.find("S3cretPw") == std::string::npos);
+    CHECK(database.err.find("postgresql://app:***@[db.internal/ledger") != std::string::npos);
+    const auto pair =
+        reconcile_cli({"runs", "list"}, env_for(uae_book(), {{"RECON_DATABASE_URL_UAE", "password=S3cretPw dbname"}}));
+    CHECK(pair.exit_code == 78);
+    CHECK(pair.err.find("S3cretPw") == std::string::npos);
+    ProcessOptions with_webhook =
+        env_for(uae_book(), {{"ALERT_WEBHOOK_URL", "hooks.example.com/services/T0/B0/SECRETTOKEN"}});
+    with_webhook.unset_env.erase(
+        std::remove(with_webhook.unset_env.begin(), with_webhook.unset_env.end(), "ALERT_WEBHOOK_URL"),
+        with_webhook.unset_env.end());
+    const auto webhook = reconcile_cli({"runs", "list"}, with_webhook);
+    CHECK(webhook.exit_code == 78);
+    CHECK(webhook.err ==
+          "reconcile: error: ALERT_WEBHOOK_URL: expected an http:// or https:// URL, got 'hooks.example.com...'\n");
 }
 
 TEST_CASE("exit 78: a role without INSERT on the engine's tables is told which privilege is missing")
