@@ -237,10 +237,11 @@ std::variant<Framing, Refusal> parse_framing(std::string_view head, std::size_t 
             return Refusal{400, "invalid Content-Length"};
         }
         // A valid length of any number of digits (RFC 9110 8.6): past 18 it is past any limit.
-        if (value.size() > 18 || std::stoull(std::string(value)) > max_body) {
+        const std::uint64_t length = value.size() > 18 ? UINT64_MAX : std::stoull(std::string(value));
+        if (length > max_body) {
             return Refusal{413, fmt::format("request body exceeds the limit of {} bytes", max_body)};
         }
-        framing.length = static_cast<std::size_t>(std::stoull(std::string(value)));
+        framing.length = static_cast<std::size_t>(length);
     }
     return framing;
 }
@@ -875,11 +876,7 @@ private:
         // A refusal of a request without a body leaves nothing of it unread, so the connection
         // goes on to the next request; one with a body closes (refuse).
         const bool has_body = m_framing.chunked || m_framing.length.value_or(0) > 0;
-        const auto refuse_request = [&](Refusal refusal) {
-            if (has_body) return refuse(std::move(refusal));
-            m_parser.reset();
-            write(HttpReply::json({{"detail", refusal.detail}}, refusal.status), refusal.headers);
-        };
+        const auto refuse_request = [&](Refusal refusal) { refuse(std::move(refusal), has_body); };
         m_client_keep_alive = header.keep_alive();  // HTTP/1.1 unless "Connection: close"; 1.0 only when asked
         m_client_http10 = header.version() == 10;
         m_request = HttpServerRequest{};
@@ -1066,11 +1063,12 @@ private:
             {408, fmt::format("the request did not arrive within {} ms", m_server.m_limits.request_timeout.count())});
     }
 
-    /// Answers a request the server refused itself; whatever of it was not read stays unread,
-    /// so the connection closes afterwards (nothing of it can pass for a next request).
-    void refuse(Refusal refusal)
+    /// Answers a request the server refused itself. Whatever of it was not read stays unread, so
+    /// unless nothing is left (`unread` false: a bodiless request refused once its head was
+    /// read) the connection closes afterwards: nothing of it can pass for a next request.
+    void refuse(Refusal refusal, bool unread = true)
     {
-        m_close = true;
+        if (unread) m_close = true;
         m_parser.reset();
         write(HttpReply::json({{"detail", refusal.detail}}, refusal.status), refusal.headers);
     }
