@@ -55,6 +55,29 @@ std::string key_sql(const char* alias)
     return fmt::format("ARRAY[{0}.account, {0}.customer, {0}.currency]", alias);
 }
 
+/// The end of a stored span of relation `alias`. A full proof stores the spans that end at its
+/// tail with no end (NULL, where a span of lines with no effective time has no start either):
+/// the tail moves with every run's as-of, and stored as such it would make every key's last span
+/// differ from one full proof to the next, so that the store rewrote them all (replace_rows).
+/// recon.proof_state holds the tail of the stored proof.
+std::string stored_upto_sql(const char* alias)
+{
+    return fmt::format(
+        "CASE WHEN {0}.upto IS NULL AND {0}.after IS NOT NULL THEN (SELECT tail_from FROM recon.proof_state) "
+        "ELSE {0}.upto END",
+        alias);
+}
+
+/// The rows of a full proof's groups table as stored: the spans that end at its tail
+/// (pg_temp.proof_mode) with no end (stored_upto_sql).
+std::string groups_to_store_sql(const char* columns_before, const char* table)
+{
+    return fmt::format(
+        "SELECT {}, after, CASE WHEN upto = (SELECT tail FROM pg_temp.proof_mode) THEN NULL ELSE upto END AS upto, "
+        "dr, cr, lines, all_lines FROM {}",
+        columns_before, table);
+}
+
 }  // namespace
 
 std::string proof_keys_sql(const std::string& accounts)
@@ -75,19 +98,19 @@ std::string proof_keys_sql(const std::string& accounts)
 namespace {
 
 const std::string setup_sql = fmt::format(R"sql(
-CREATE TEMP TABLE IF NOT EXISTS proof_mode (incremental boolean NOT NULL) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS proof_mode (incremental boolean NOT NULL, tail timestamptz) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_groups_new (LIKE recon.proof_groups) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_cutoffs (account_code text, customer_id text, currency text, as_of timestamptz)
     ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_currencies_new (LIKE recon.proof_currencies) ON COMMIT DELETE ROWS;
 CREATE OR REPLACE TEMP VIEW proof_groups AS
-    SELECT account, customer, currency, after, upto, dr, cr, lines, all_lines FROM recon.proof_groups
+    SELECT account, customer, currency, after, {1} AS upto, dr, cr, lines, all_lines FROM recon.proof_groups g
     WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
     UNION ALL
     SELECT account, customer, currency, after, upto, dr, cr, lines, all_lines FROM pg_temp.proof_groups_new;
 CREATE TEMP TABLE IF NOT EXISTS proof_account_groups_new (LIKE recon.proof_account_groups) ON COMMIT DELETE ROWS;
 CREATE OR REPLACE TEMP VIEW proof_account_groups AS
-    SELECT account, currency, after, upto, dr, cr, lines, all_lines FROM recon.proof_account_groups
+    SELECT account, currency, after, {1} AS upto, dr, cr, lines, all_lines FROM recon.proof_account_groups g
     WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
     UNION ALL
     SELECT account, currency, after, upto, dr, cr, lines, all_lines FROM pg_temp.proof_account_groups_new;
@@ -142,7 +165,7 @@ CREATE TEMP TABLE IF NOT EXISTS wallet_checked (everything boolean, accounts tex
 CREATE TEMP TABLE IF NOT EXISTS wallet_keys_new (LIKE recon.proof_wallet_keys) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS wallet_breaks_new (LIKE recon.proof_wallet_breaks) ON COMMIT DELETE ROWS;
 )sql",
-                                          proof_keys_sql());
+                                          proof_keys_sql(), stored_upto_sql("g"));
 
 /// At most this many transaction ids that may have committed since the stored proof and a row's
 /// newness is one hashed lookup of its xmin in their list (PostgreSQL 14 and later hash a
@@ -660,11 +683,14 @@ const std::string straddled_snapshot_sql = "WITH " + chosen_snapshots_ctes("cont
 SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS as_of
 FROM chosen c
 JOIN recon.proof_groups g ON g.account = c.account_code AND g.customer = c.customer_id AND g.currency = c.currency
-WHERE g.after < c.as_of AND c.as_of < g.upto
+WHERE g.after < c.as_of AND c.as_of < )sql" +
+                                           stored_upto_sql("g") + R"sql(
 UNION ALL
 SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 FROM chosen c
-JOIN (SELECT DISTINCT account, currency, after, upto FROM recon.proof_account_groups
+JOIN (SELECT DISTINCT account, currency, after, upto
+      FROM (SELECT account, currency, after, )sql" +
+                                           stored_upto_sql("a") + R"sql( AS upto FROM recon.proof_account_groups a) a
       WHERE after <> upto - interval '1 microsecond') g ON g.account = c.account_code AND g.currency = c.currency
 WHERE c.customer_id IS NULL AND g.after < c.as_of AND c.as_of < g.upto
 LIMIT 1
@@ -745,6 +771,87 @@ void copy_rows(pqxx::transaction_base& snapshot, const std::string& select_sql, 
 #pragma GCC diagnostic pop
 }
 
+/// Makes `table` hold exactly the rows of `select_sql` (read in the snapshot; the table's columns
+/// by name). When the snapshot reads the database the proof is stored in (`stored_in_snapshot`),
+/// it compares them with the stored rows as it sees them, and only the rows that differ move
+/// and are written: a full proof that agrees with the stored one writes next to nothing, where
+/// rewriting the tables cost about 10 s at 10M lines (the groups' COPY, the keys' unique index;
+/// issue 16). Rows are compared as values, a number with its scale (1.5 is not 1.50), NULL
+/// equal to NULL; a row stored n times and proved m times is deleted n times and written m.
+/// The store runs under recon.proof_state's lock and only over the stored version the snapshot
+/// saw, and nothing but the store writes these tables, so what the snapshot saw is what the
+/// results transaction holds; the count deleted is checked all the same, and a mismatch
+/// rewrites the table whole.
+void replace_rows(pqxx::transaction_base& snapshot, pqxx::transaction_base& results, const std::string& table,
+                  const std::string& select_sql, bool stored_in_snapshot)
+{
+    const auto rewrite = [&] {
+        results.exec0("DELETE FROM " + table);
+        copy_rows(snapshot, select_sql, results, table);
+    };
+    if (!stored_in_snapshot) return rewrite();
+    if (NamedRow(snapshot.exec_params1("SELECT count(*) AS n FROM " + table)).number("n") == 0) {
+        return copy_rows(snapshot, select_sql, results, table);
+    }
+    std::vector<std::string> names;
+    std::vector<std::string> proved;   // the proved rows' columns, of the stored columns' types
+    std::vector<std::string> grouped;  // what tells two rows apart: every column, a number's scale
+    std::vector<std::string> same;     // a stored row (s) equal to a difference's (d), hashable
+    for (const auto& column : snapshot.exec_params(
+             "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type, "
+             "a.atttypid = 'numeric'::regtype AS is_numeric, a.attnotnull AS not_null FROM pg_catalog.pg_attribute a "
+             "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+             table)) {
+        const NamedRow row(column);
+        const std::string name = snapshot.quote_name(row.text("name"));
+        const bool numeric = row.flag("is_numeric");
+        names.push_back(name);
+        proved.push_back(fmt::format("p.{0}::{1} AS {0}", name, row.text("type")));
+        grouped.push_back(name);
+        if (numeric) grouped.push_back(fmt::format("scale({})", name));
+        // Arrays compare NULL parts as equal, and hash (key_sql).
+        const auto side = [&](const char* alias) {
+            const std::string value = fmt::format("{}.{}", alias, name);
+            if (numeric) return fmt::format("ARRAY[{0}, scale({0})]", value);
+            return row.flag("not_null") ? value : fmt::format("ARRAY[{}]", value);
+        };
+        same.push_back(fmt::format("{} = {}", side("s"), side("d")));
+    }
+    const std::string difference = fmt::format(
+        R"sql(SELECT {0}, count(*) FILTER (WHERE is_stored_row) AS stored_rows,
+       count(*) FILTER (WHERE NOT is_stored_row) AS proved_rows
+FROM (SELECT {0}, true AS is_stored_row FROM {1} UNION ALL SELECT {2}, false FROM ({3}) p) u
+GROUP BY {4} HAVING count(*) FILTER (WHERE is_stored_row) <> count(*) FILTER (WHERE NOT is_stored_row))sql",
+        fmt::join(names, ", "), table, fmt::join(proved, ", "), select_sql, fmt::join(grouped, ", "));
+    // Each table has its own columns: the differences' table is made again for each.
+    results.exec0(
+        fmt::format("DROP TABLE IF EXISTS pg_temp.store_difference; CREATE TEMP TABLE store_difference "
+                    "ON COMMIT DROP AS SELECT {}, 0::bigint AS stored_rows, 0::bigint AS proved_rows "
+                    "FROM {} WITH NO DATA",
+                    fmt::join(names, ", "), table));
+    copy_rows(snapshot, difference, results, "pg_temp.store_difference");
+    const NamedRow sums(results.exec_params1(
+        "SELECT coalesce(sum(stored_rows), 0)::bigint AS gone, coalesce(sum(proved_rows), 0)::bigint AS coming "
+        "FROM pg_temp.store_difference"));
+    if (sums.number("gone") > 0) {
+        const auto deleted = static_cast<std::int64_t>(
+            results
+                .exec0(fmt::format("DELETE FROM {} s USING pg_temp.store_difference d WHERE d.stored_rows > 0 AND {}",
+                                   table, fmt::join(same, " AND ")))
+                .affected_rows());
+        if (deleted != sums.number("gone")) {
+            log_warn("{} held {} row(s) to replace where the proof's snapshot saw {}: rewritten whole", table, deleted,
+                     sums.number("gone"));
+            return rewrite();
+        }
+    }
+    if (sums.number("coming") > 0) {
+        results.exec0(fmt::format(
+            "INSERT INTO {0} ({1}) SELECT {1} FROM pg_temp.store_difference CROSS JOIN generate_series(1, proved_rows)",
+            table, fmt::join(names, ", ")));
+    }
+}
+
 /// What recon.proof_state records of a proof besides its version and watermark: read back as
 /// stored, carried forward by an incremental run, written by the store.
 struct ProofTotals {
@@ -782,6 +889,7 @@ struct Proved {
     std::optional<StoredProof> base;  ///< the stored proof an incremental run extended (or replaced)
     std::string as_of;
     ProofTotals totals;
+    bool stored_in_snapshot = false;  ///< ProofRequest::stored_in_snapshot
 };
 
 std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::string& as_of)
@@ -980,6 +1088,7 @@ public:
         // the snapshot: the checks read the proof under the same settings.
         m_txn.exec0("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off");
         m_proved.as_of = format_utc(m_context.as_of());
+        m_proved.stored_in_snapshot = request.stored_in_snapshot;
         const NamedRow now(m_txn.exec_params1(R"sql(
 SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FROM contract.accounts a) AS accounts_digest,
        (SELECT string_agg(CASE WHEN a.atttypid IS NULL THEN v.name || ' has no row_xmin column'
@@ -1252,7 +1361,7 @@ FROM recon.proof_duplicates s
               "proof_classes", "proof_listed_currencies", "proof_defects", "proof_source_keys", "proof_duplicates"}) {
             m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
         }
-        m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (false)");
+        m_txn.exec_params0("INSERT INTO pg_temp.proof_mode VALUES (false, $1::timestamptz)", tail_from);
         m_txn.exec_params0(full_cutoffs_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
                            tail_from);
         const NamedRow shared(m_txn.exec_params1(shared_bounds_sql, tail_from));
@@ -1362,23 +1471,24 @@ struct StoredVerdicts {
 /// found by the keys' index (a hash join read all 102,000 stored wallet keys at 10M lines: 50 ms
 /// an hour).
 void replace_verdicts(pqxx::transaction_base& snapshot, pqxx::transaction_base& results, const StoredVerdicts& stored,
-                      bool everything)
+                      bool everything, bool stored_in_snapshot)
 {
     if (everything) {
-        results.exec0(fmt::format("DELETE FROM {}; DELETE FROM {}", stored.keys_table, stored.breaks_table));
-    } else {
-        // A table per key column: both checks may store in one results transaction.
-        const std::string replaced = fmt::format("pg_temp.replaced_{}", stored.key_column);
-        results.exec0(fmt::format("CREATE TEMP TABLE IF NOT EXISTS {} ({} {}) ON COMMIT DROP", replaced,
-                                  stored.key_column, stored.key_type));
-        copy_rows(snapshot, stored.compared_sql, results, replaced);
-        with_local_settings(results, {{"enable_hashjoin", "off"}, {"enable_mergejoin", "off"}}, [&] {
-            results.exec0(
-                fmt::format("DELETE FROM {0} k USING {3} x WHERE k.{2} = x.{2};"
-                            "DELETE FROM {1} b USING {3} x WHERE b.{2} = x.{2}",
-                            stored.keys_table, stored.breaks_table, stored.key_column, replaced));
-        });
+        replace_rows(snapshot, results, stored.keys_table, stored.new_keys_sql, stored_in_snapshot);
+        replace_rows(snapshot, results, stored.breaks_table, stored.new_breaks_sql, stored_in_snapshot);
+        return;
     }
+    // A table per key column: both checks may store in one results transaction.
+    const std::string replaced = fmt::format("pg_temp.replaced_{}", stored.key_column);
+    results.exec0(fmt::format("CREATE TEMP TABLE IF NOT EXISTS {} ({} {}) ON COMMIT DROP", replaced, stored.key_column,
+                              stored.key_type));
+    copy_rows(snapshot, stored.compared_sql, results, replaced);
+    with_local_settings(results, {{"enable_hashjoin", "off"}, {"enable_mergejoin", "off"}}, [&] {
+        results.exec0(
+            fmt::format("DELETE FROM {0} k USING {3} x WHERE k.{2} = x.{2};"
+                        "DELETE FROM {1} b USING {3} x WHERE b.{2} = x.{2}",
+                        stored.keys_table, stored.breaks_table, stored.key_column, replaced));
+    });
     copy_rows(snapshot, stored.new_keys_sql, results, stored.keys_table);
     copy_rows(snapshot, stored.new_breaks_sql, results, stored.breaks_table);
 }
@@ -1388,8 +1498,8 @@ void replace_verdicts(pqxx::transaction_base& snapshot, pqxx::transaction_base& 
 /// and no key is dirty any more. When it did not, the keys whose sums this proof changed are
 /// marked dirty for the next check (changed_keys_sql); a full proof leaves none (the next check
 /// replays every key).
-void store_snapshot_checks(bool full_proof, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
-                           std::int64_t run_id)
+void store_snapshot_checks(bool full_proof, bool stored_in_snapshot, pqxx::transaction_base& snapshot,
+                           pqxx::transaction_base& results, std::int64_t run_id)
 {
     const auto checked = snapshot.exec_params(
         "SELECT everything, as_of::text AS as_of, window_days, n, "
@@ -1417,7 +1527,7 @@ void store_snapshot_checks(bool full_proof, pqxx::transaction_base& snapshot, pq
                       .compared_sql = "SELECT key_hash FROM pg_temp.snapshot_keys_new",
                       .new_keys_sql = "SELECT * FROM pg_temp.snapshot_keys_new WHERE n > 0",
                       .new_breaks_sql = "SELECT * FROM pg_temp.snapshot_breaks_new"},
-                     row.flag("everything"));
+                     row.flag("everything"), stored_in_snapshot);
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_snapshot_state (id, version, as_of, window_days, n, digest)
 VALUES (1, $1, $2::timestamptz, $3, $4, $5::numeric)
@@ -1433,8 +1543,8 @@ ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, as_of = EXCLUDED.as_o
 /// replace theirs, with this snapshot's watermark. When it did not, the keys whose sums this
 /// proof changed are kept for its next comparison (recon.proof_wallet_dirty), and a full proof
 /// leaves it nothing to compare against (its next comparison is of every wallet).
-void store_wallet_checks(bool full_proof, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
-                         std::int64_t run_id, const std::string& watermark)
+void store_wallet_checks(bool full_proof, bool stored_in_snapshot, pqxx::transaction_base& snapshot,
+                         pqxx::transaction_base& results, std::int64_t run_id, const std::string& watermark)
 {
     const auto checked = snapshot.exec(
         "SELECT everything, accounts, n, digest::text AS digest, rechecked, duplicated, journal_wallets, "
@@ -1457,7 +1567,7 @@ void store_wallet_checks(bool full_proof, pqxx::transaction_base& snapshot, pqxx
                       .compared_sql = "SELECT key FROM pg_temp.wallet_rechecked",
                       .new_keys_sql = "SELECT * FROM pg_temp.wallet_keys_new",
                       .new_breaks_sql = "SELECT * FROM pg_temp.wallet_breaks_new"},
-                     row.flag("everything"));
+                     row.flag("everything"), stored_in_snapshot);
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_wallet_state (id, version, watermark, accounts, n, digest, rechecked, duplicated,
                                       journal_wallets, lines_checked)
@@ -1493,11 +1603,34 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
     const bool full = proved.summary.kind == ProofKind::full;
     if (!full && current_version && run_id < *current_version) return false;
 
+    const std::string fresh = full ? "" : " WHERE fresh";
+    const std::string breaks =
+        "SELECT txn_id::text AS txn_id, kind, currency, debits, credits, lines, debit_lines, credit_lines "
+        "FROM pg_temp.proof_breaks" +
+        fresh;
+    const std::string defects =
+        "SELECT line_id::text AS line_id, txn_id, account_code, side, amount, orphan, unknown_account, no_amount, "
+        "no_currency, no_account, invalid_side, non_positive_amount FROM pg_temp.proof_defects" +
+        fresh;
+    const std::string duplicates =
+        "SELECT source::text AS source, source_txn_id::text AS source_txn_id, n FROM pg_temp.proof_duplicates" + fresh;
     if (full) {
-        for (const char* table : {"proof_groups", "proof_account_groups", "proof_keys", "proof_currencies",
-                                  "proof_breaks", "proof_defects", "proof_duplicates", "proof_open"}) {
-            results.exec0(fmt::format("DELETE FROM recon.{}", table));
-        }
+        const auto replace = [&](const char* table, const std::string& rows) {
+            replace_rows(snapshot, results, table, rows, proved.stored_in_snapshot);
+        };
+        replace("recon.proof_groups", groups_to_store_sql("account, customer, currency", "pg_temp.proof_groups_new"));
+        replace("recon.proof_account_groups",
+                groups_to_store_sql("account, currency", "pg_temp.proof_account_groups_new"));
+        replace("recon.proof_keys", "SELECT * FROM pg_temp.proof_keys_new");
+        replace("recon.proof_wrong_sides", "SELECT * FROM pg_temp.proof_wrong_sides");
+        replace("recon.proof_currencies", "SELECT * FROM pg_temp.proof_currencies_new");
+        replace("recon.proof_breaks", breaks);
+        replace("recon.proof_defects", defects);
+        replace("recon.proof_duplicates", duplicates);
+        replace("recon.proof_open",
+                fmt::format("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
+                            "source_txn_id FROM contract.transactions WHERE NOT coalesce(status IN {}, false)",
+                            booked_statuses_sql));
     } else {
         results.exec0(
             "CREATE TEMP TABLE IF NOT EXISTS proof_store_txns (txn_id text) ON COMMIT DROP;"
@@ -1521,22 +1654,9 @@ WHERE EXISTS (SELECT 1 FROM pg_temp.proof_store_keys k
    OR ((d.source IS NULL OR d.source_txn_id IS NULL)
        AND EXISTS (SELECT 1 FROM pg_temp.proof_store_keys WHERE source IS NULL OR source_txn_id IS NULL))
 )sql");
-    }
-    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
-    // A summed key replaces its stored row (kept at zero once its lines all left it, until the
-    // next full proof, which writes every key into an empty table).
-    if (full) {
-        // A full proof's account spans and keys are its groups summed, as the snapshot summed
-        // them: summed again where the groups were just stored instead of moved a second time
-        // (about 400,000 keys at 10M lines, issue 16).
-        with_local_settings(results, {{"work_mem", "64MB"}}, [&] {
-            results.exec0(
-                "INSERT INTO recon.proof_account_groups (account, currency, after, upto, dr, cr, lines, all_lines)" +
-                account_sums_sql("recon.proof_groups"));
-            results.exec0("INSERT INTO recon.proof_keys (account, customer, currency, dr, cr, lines, all_lines)" +
-                          key_sums_sql("recon.proof_groups"));
-        });
-    } else {
+        // The groups and account spans take the signed rows as they are; a summed key replaces
+        // its stored row (kept at zero once its lines all left it, until the next full proof).
+        copy_rows(snapshot, "SELECT * FROM pg_temp.proof_groups_new", results, "recon.proof_groups");
         copy_rows(snapshot, "SELECT * FROM pg_temp.proof_account_groups_new", results, "recon.proof_account_groups");
         results.exec0("CREATE TEMP TABLE IF NOT EXISTS proof_store_sums (LIKE recon.proof_keys) ON COMMIT DROP");
         copy_rows(snapshot, "SELECT * FROM pg_temp.proof_keys_new", results, "pg_temp.proof_store_sums");
@@ -1545,36 +1665,20 @@ INSERT INTO recon.proof_keys SELECT * FROM pg_temp.proof_store_sums
 ON CONFLICT ((ARRAY[account, customer, currency]))
 DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_lines = EXCLUDED.all_lines
 )sql");
+        // Every run reads all the keys on the wrong side (the check counts them): rewritten whole.
+        results.exec0("DELETE FROM recon.proof_wrong_sides");
+        copy_rows(snapshot, "SELECT * FROM pg_temp.proof_wrong_sides", results, "recon.proof_wrong_sides");
+        copy_rows(snapshot, "SELECT * FROM pg_temp.proof_currencies_new", results, "recon.proof_currencies");
+        copy_rows(snapshot, breaks, results, "recon.proof_breaks");
+        copy_rows(snapshot, defects, results, "recon.proof_defects");
+        copy_rows(snapshot, duplicates, results, "recon.proof_duplicates");
+        copy_rows(snapshot,
+                  "SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS source_txn_id FROM "
+                  "pg_temp.proof_changed WHERE NOT booked",
+                  results, "recon.proof_open");
     }
-    // Every run reads all the keys on the wrong side (the check counts them): rewritten whole.
-    results.exec0("DELETE FROM recon.proof_wrong_sides");
-    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_wrong_sides", results, "recon.proof_wrong_sides");
-    copy_rows(snapshot, "SELECT * FROM pg_temp.proof_currencies_new", results, "recon.proof_currencies");
-    const std::string fresh = full ? "" : " WHERE fresh";
-    copy_rows(snapshot,
-              "SELECT txn_id::text AS txn_id, kind, currency, debits, credits, lines, debit_lines, credit_lines "
-              "FROM pg_temp.proof_breaks" +
-                  fresh,
-              results, "recon.proof_breaks");
-    copy_rows(
-        snapshot,
-        "SELECT line_id::text AS line_id, txn_id, account_code, side, amount, orphan, unknown_account, no_amount, "
-        "no_currency, no_account, invalid_side, non_positive_amount FROM pg_temp.proof_defects" +
-            fresh,
-        results, "recon.proof_defects");
-    copy_rows(
-        snapshot,
-        "SELECT source::text AS source, source_txn_id::text AS source_txn_id, n FROM pg_temp.proof_duplicates" + fresh,
-        results, "recon.proof_duplicates");
-    copy_rows(snapshot,
-              full ? fmt::format("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
-                                 "source_txn_id FROM contract.transactions WHERE NOT coalesce(status IN {}, false)",
-                                 booked_statuses_sql)
-                   : std::string("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS "
-                                 "source_txn_id FROM pg_temp.proof_changed WHERE NOT booked"),
-              results, "recon.proof_open");
-    store_snapshot_checks(full, snapshot, results, run_id);
-    store_wallet_checks(full, snapshot, results, run_id, proved.summary.watermark);
+    store_snapshot_checks(full, proved.stored_in_snapshot, snapshot, results, run_id);
+    store_wallet_checks(full, proved.stored_in_snapshot, snapshot, results, run_id, proved.summary.watermark);
     const ProofTotals& written = proved.totals;
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,

@@ -38,6 +38,10 @@ struct ProofRequest {
     /// A check of the run replays balance snapshots from the proof's spans (snapshot_reconcile):
     /// only then must no snapshot fall inside a stored span.
     bool replays_snapshots = false;
+    /// The snapshot reads the database the proof is stored in (no separate read database), so
+    /// it sees the stored proof as the results transaction does: the store writes only what
+    /// changed (checks/proof.cpp, replace_rows).
+    bool stored_in_snapshot = false;
 };
 
 /// Writes a proof into the run's results transaction; false when another run stored a newer

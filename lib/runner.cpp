@@ -420,11 +420,13 @@ std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegist
         // The proof is built before the first check, while the snapshot may still write its
         // temporary tables in parallel plans (checks/proof.cpp).
         snapshot.defer_read_only();
-        snapshot.set_proof_request(ProofRequest{.store = true,
-                                                .force_full = request.force_full_proof,
-                                                .stored_version = stored_proof_version(control),
-                                                .full_interval_seconds = settings.full_proof_interval_seconds,
-                                                .replays_snapshots = views.contains(ContractView::balance_snapshots)});
+        snapshot.set_proof_request(
+            ProofRequest{.store = true,
+                         .force_full = request.force_full_proof,
+                         .stored_version = stored_proof_version(control),
+                         .full_interval_seconds = settings.full_proof_interval_seconds,
+                         .replays_snapshots = views.contains(ContractView::balance_snapshots),
+                         .stored_in_snapshot = settings.read_database_urls.count(request.book) == 0});
     }
     std::vector<RunChanges> changes;
     try {
