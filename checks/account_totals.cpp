@@ -18,29 +18,29 @@ WITH derived AS MATERIALIZED (
     SELECT l.account_code::text AS account_code, l.currency::text AS currency,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debit_total,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credit_total,
-           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS net,
+           sum(CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END) AS net,
            count(*) AS lines
     FROM contract.journal_lines l
-    JOIN contract.accounts a ON a.account_code = l.account_code
+    JOIN {1} a ON a.account_code = l.account_code::text
     JOIN contract.transactions t ON t.txn_id = l.txn_id
-    WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
+    WHERE t.status IN {0} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     GROUP BY 1, 2
 ),
 )sql",
-                                                     booked_statuses_sql);
+                                                     booked_statuses_sql, chart_sql);
 
 // ... or from the proof's groups summed over customers (checks/proof.hpp): the same sums, summed
 // per account.
 const std::string derived_from_proof = fmt::format(R"sql(
 WITH derived AS MATERIALIZED (
     SELECT g.account AS account_code, g.currency AS currency, sum(g.dr) AS debit_total, sum(g.cr) AS credit_total,
-           sum({}) AS net, sum(g.lines) AS lines
+           sum({0}) AS net, sum(g.lines) AS lines
     FROM pg_temp.proof_account_groups g
-    JOIN contract.accounts a ON a.account_code::text = g.account
+    JOIN {1} a ON a.account_code = g.account
     GROUP BY 1, 2 HAVING sum(g.lines) > 0
 ),
 )sql",
-                                                   proof_signed_sql);
+                                                   proof_signed_sql, chart_sql);
 
 const std::string totals_comparison_sql = R"sql(
 compared AS MATERIALIZED (

@@ -46,7 +46,7 @@ WITH per_txn_lines AS (
            max(l.currency::text COLLATE "C") AS last_currency,
            count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
                                OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
-                               OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective
+                               OR l.account_code::text NOT IN (SELECT account_code::text FROM contract.accounts)) AS defective
            )sql" +
            line_columns + R"sql(
     FROM contract.journal_lines l
@@ -161,7 +161,7 @@ FROM per_txn
 const std::string line_defects_proof_cte = R"sql(
 WITH flagged AS (SELECT * FROM pg_temp.proof_defects)
 )sql";
-const std::string line_defects_journal_cte = R"sql(
+const std::string line_defects_journal_cte = fmt::format(R"sql(
 WITH flagged AS MATERIALIZED (
     SELECT l.line_id, l.txn_id, l.account_code, l.side, l.amount,
            (l.txn_id IS NULL OR t.txn_id IS NULL) AS orphan,
@@ -171,11 +171,12 @@ WITH flagged AS MATERIALIZED (
            coalesce(l.amount <= 0, false) AS non_positive_amount
     FROM contract.journal_lines l
     LEFT JOIN contract.transactions t ON t.txn_id = l.txn_id
-    LEFT JOIN contract.accounts a ON a.account_code = l.account_code
+    LEFT JOIN {} a ON a.account_code = l.account_code::text
     WHERE t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
        OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
 )
-)sql";
+)sql",
+                                                         chart_sql);
 const std::string line_defects_listing = R"sql(
 SELECT 'summary' AS row_kind, NULL AS line_id, NULL AS txn_id, NULL AS account_code, NULL AS side, NULL AS amount,
        NULL::boolean AS orphan, NULL::boolean AS unknown_account, NULL::boolean AS no_amount,

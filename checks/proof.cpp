@@ -100,7 +100,8 @@ CREATE TEMP TABLE IF NOT EXISTS proof_touched ON COMMIT DELETE ROWS AS
 CREATE TEMP TABLE IF NOT EXISTS proof_changed ON COMMIT DELETE ROWS AS
     SELECT txn_id, source, source_txn_id, true AS booked, true AS was_open FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_txns ON COMMIT DELETE ROWS AS
-    SELECT txn_id, true AS booked_now, true AS booked_then, effective_at FROM contract.transactions WITH NO DATA;
+    SELECT txn_id, true AS booked_now, true AS booked_then, effective_at, true AS unknown_status
+    FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_breaks ON COMMIT DELETE ROWS AS
     SELECT txn_id, ''::text AS kind, ''::text AS currency, 0::numeric AS debits, 0::numeric AS credits,
            0::bigint AS lines, 0::bigint AS debit_lines, 0::bigint AS credit_lines, true AS fresh
@@ -397,18 +398,32 @@ SELECT l.line_id, l.txn_id::text, l.account_code::text, l.side::text, l.amount::
        coalesce(l.amount <= 0, false), true
 FROM contract.journal_lines l
 LEFT JOIN contract.transactions t ON t.txn_id = l.txn_id
-LEFT JOIN contract.accounts a ON a.account_code = l.account_code
-WHERE ({})
+LEFT JOIN {1} a ON a.account_code = l.account_code::text
+WHERE ({0})
   AND (t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
        OR l.side IS NULL OR l.side NOT IN ('DR', 'CR'))
 )sql",
-                       from_where);
+                       from_where, chart_sql);
 }
 
-const std::string full_duplicates_sql = R"sql(
-INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
-SELECT source, source_txn_id, count(*), true FROM contract.transactions GROUP BY source, source_txn_id HAVING count(*) > 1
-)sql";
+// The duplicated source keys and the transactions whose status is outside the contract's set
+// (each with how many lines it has, an index search each), from one grouping of the transactions.
+const std::string full_duplicates_sql = fmt::format(R"sql(
+WITH keys AS MATERIALIZED (
+    SELECT t.source, t.source_txn_id, count(*) AS n,
+           array_agg(t.txn_id) FILTER (WHERE {0} AND t.txn_id IS NOT NULL) AS unknown
+    FROM contract.transactions t GROUP BY t.source, t.source_txn_id
+    HAVING count(*) > 1 OR bool_or({0} AND t.txn_id IS NOT NULL)
+),
+duplicates AS (
+    INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
+    SELECT source, source_txn_id, n, true FROM keys WHERE n > 1
+)
+INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
+SELECT u.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id = u.txn_id), true
+FROM keys k CROSS JOIN LATERAL unnest(k.unknown) AS u(txn_id)
+)sql",
+                                                    unknown_status_sql);
 
 // --- The incremental proof --------------------------------------------------------------------
 
@@ -479,14 +494,14 @@ WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proo
 // row that changed since was open or new then (the guard made sure), one that did not has the
 // status it had.
 const std::string touched_transactions_sql = fmt::format(R"sql(
-INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at)
+INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at, unknown_status)
 SELECT x.txn_id, coalesce(t.status IN {0}, false),
        coalesce(t.status IN {0}, false) AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_changed c WHERE c.txn_id = t.txn_id),
-       t.effective_at
+       t.effective_at, t.txn_id IS NOT NULL AND {1}
 FROM (SELECT txn_id FROM pg_temp.proof_touched UNION SELECT txn_id FROM pg_temp.proof_changed) x
 LEFT JOIN contract.transactions t ON t.txn_id = x.txn_id
 )sql",
-                                                         booked_statuses_sql);
+                                                         booked_statuses_sql, unknown_status_sql);
 
 /// `WITH touched_lines AS (...)`: every line of a touched transaction, with its transaction's
 /// statuses and whether the line is newer than the fence; `sign` is what the line adds to the
@@ -559,10 +574,10 @@ const std::string wrong_sides_sql = fmt::format(R"sql(
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
 SELECT g.account, g.customer, g.currency, {0}
 FROM pg_temp.proof_keys_new g
-JOIN contract.accounts a ON a.account_code::text = g.account
+JOIN {1} a ON a.account_code = g.account
 WHERE NOT a.allow_wrong_side AND g.lines > 0 AND {0} < 0
 )sql",
-                                                proof_signed_sql);
+                                                proof_signed_sql, chart_sql);
 
 const std::string carried_wrong_sides_sql = R"sql(
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
@@ -596,6 +611,10 @@ FROM pg_temp.proof_txns x LEFT JOIN contract.journal_lines l ON l.txn_id = x.txn
 WHERE x.booked_now
 GROUP BY x.txn_id
 HAVING count(l.txn_id) < 2 OR count(*) FILTER (WHERE l.side = 'DR') = 0 OR count(*) FILTER (WHERE l.side = 'CR') = 0;
+INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
+SELECT x.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id = x.txn_id), true
+FROM pg_temp.proof_txns x
+WHERE x.unknown_status;
 INSERT INTO pg_temp.proof_breaks
 SELECT (jsonb_populate_record(NULL::pg_temp.proof_breaks, to_jsonb(s) || '{"fresh": false}')).*
 FROM recon.proof_breaks s

@@ -12,12 +12,13 @@ namespace {
 // joined with the stored wallets; the summary row and the capped break rows come from the same
 // comparison, with per-kind totals from window sums so they survive the LIMIT. Amounts are
 // compared exactly in NUMERIC.
-const std::string wallet_accounts_cte = R"sql(
+const std::string wallet_accounts_cte = fmt::format(R"sql(
 WITH wallet_accounts AS (
-    SELECT account_code::text AS account_code, normal_side FROM contract.accounts
-    WHERE is_customer_wallet OR account_code::text IN (SELECT account_code::text FROM contract.wallets)
+    SELECT account_code, normal_side FROM {} a
+    WHERE is_customer_wallet OR account_code IN (SELECT account_code::text FROM contract.wallets)
 ),
-)sql";
+)sql",
+                                                    chart_sql);
 
 /// The wallet accounts named by parameter $N (a text[]: those the stored comparison recorded,
 /// when no wallet row is on another): a comparison of some wallets does not look for them among
@@ -26,11 +27,11 @@ std::string given_accounts_cte(int parameter)
 {
     return fmt::format(R"sql(
 WITH wallet_accounts AS (
-    SELECT account_code::text AS account_code, normal_side FROM contract.accounts
-    WHERE account_code::text = ANY (${}::text[])
+    SELECT account_code, normal_side FROM {} a
+    WHERE account_code = ANY (${}::text[])
 ),
 )sql",
-                       parameter);
+                       chart_sql, parameter);
 }
 
 /// The wallet accounts as one text, as the stored comparison records them.
@@ -47,7 +48,7 @@ constexpr const char* wallet_key_hash_sql =
 const std::string derived_from_journal = fmt::format(R"sql(
 derived AS MATERIALIZED (
     SELECT l.customer_id::text AS customer_id, l.account_code::text AS account_code, l.currency::text AS currency,
-           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS balance,
+           sum(CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END) AS balance,
            count(*) AS lines
     FROM contract.journal_lines l
     JOIN wallet_accounts a ON a.account_code = l.account_code::text

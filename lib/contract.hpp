@@ -34,6 +34,16 @@ struct ContractViewSpec {
     std::vector<std::string_view> columns;
 };
 
+/// contract.accounts with one row per account code (as text), the relation every statement that
+/// joins the chart reads (aliased by the caller): a code the chart lists twice counts once, or its
+/// journal sums would double (journal_line_completeness reports it, `duplicate_account`). Its rows
+/// are read strictly: allowed on the wrong side only when every row allows it, a wallet account
+/// when any row says so, its normal side the least of theirs (docs/decisions/duplicated-accounts.md).
+inline constexpr const char* chart_sql =
+    "(SELECT account_code::text AS account_code, min(normal_side::text) AS normal_side, "
+    "NOT bool_or(NOT allow_wrong_side) AS allow_wrong_side, bool_or(is_customer_wallet) AS is_customer_wallet "
+    "FROM contract.accounts GROUP BY account_code::text)";
+
 /// The whole contract, in the order docs/ledger-contract.md lists it (the one table).
 const std::vector<ContractViewSpec>& contract_views();
 

@@ -362,3 +362,37 @@ TEST_CASE("snapshot_reconcile: a snapshot dated after the run is a variance and 
     CHECK(result.metrics["snapshots_total"] == 3);
     CHECK(result.metrics["snapshots_checked"] == 2);
 }
+
+TEST_CASE("a chart listing an account code twice doubles no sum, and journal_line_completeness names the code")
+{
+    BookDb db("uae");
+    db.exec(reconcile::test::clean_ledger_sql);
+    // BROKER_CASH listed twice alike; CUSTOMER_WALLET twice, its second row allowing the wrong side.
+    db.exec(
+        "DROP VIEW contract.accounts; CREATE VIEW contract.accounts AS"
+        " SELECT account_code, name, account_type, normal_side, allow_wrong_side, is_customer_wallet"
+        " FROM ledger.accounts"
+        " UNION ALL SELECT account_code, name, account_type, normal_side, account_code = 'CUSTOMER_WALLET'"
+        " OR allow_wrong_side, is_customer_wallet FROM ledger.accounts"
+        " WHERE account_code IN ('BROKER_CASH', 'CUSTOMER_WALLET')");
+    for (const char* name :
+         {"wallet_derivation", "account_totals", "snapshot_reconcile", "trial_balance_zero", "dr_cr_sign_convention"}) {
+        CAPTURE(name);
+        const auto result = db.run_check(name);
+        CHECK(variance_lines(result) == Lines{});
+        CHECK(result.status == CheckStatus::ok);
+    }
+    const auto chart = db.run_check("journal_line_completeness");
+    CHECK(chart.status == CheckStatus::fail);
+    CHECK(variance_lines(chart) ==
+          Lines{"duplicate_account account=BROKER_CASH", "duplicate_account account=CUSTOMER_WALLET"});
+    REQUIRE(chart.variances.size() == 2);
+    CHECK(chart.variances[0].detail == nlohmann::json{{"rows", 2}, {"conflicting", false}});
+    CHECK(chart.variances[1].detail == nlohmann::json{{"rows", 2}, {"conflicting", true}});
+    CHECK(chart.metrics["duplicate_accounts"] == 2);
+
+    // C001 overdraws the wallet: the strict reading of the chart (one row forbids it) reports it.
+    db.exec("UPDATE ledger.journal_lines SET amount = 500.00 WHERE line_id IN (5, 6)");
+    CHECK(variance_lines(db.run_check("dr_cr_sign_convention")) ==
+          Lines{"wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001"});
+}

@@ -1837,3 +1837,49 @@ TEST_CASE("a statement that fails in the snapshot ends its own check only, the p
     CHECK(statuses == std::vector<std::string>{"trial_balance_zero error", "journal_line_completeness error",
                                                "source_txn_uniqueness ok", "dr_cr_sign_convention error"});
 }
+
+TEST_CASE("incremental: a status outside the contract's set is named, carried, and counted once it is fixed")
+{
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+
+    // A balanced transaction whose status is 'Posted': not booked, named by the run that reads it.
+    Writer capitalised(db->url());
+    capitalised.exec(insert_sql({.txn_id = 1006,
+                                 .customer = "C001",
+                                 .effective_at = "2026-11-20T10:00Z",
+                                 .first_line_id = 11,
+                                 .debit_account = "BROKER_CASH",
+                                 .debit = "5.00",
+                                 .credit_account = "CUSTOMER_WALLET",
+                                 .credit = "5.00",
+                                 .status = "Posted"}));
+    capitalised.commit();
+    const Json named = run(db->url(), "A");
+    CHECK(proof(named, "kind") == "incremental");
+    CHECK(proof(named, "transactions_touched") == "1");
+    CHECK(variances(named) == Lines{"journal_line_completeness: unknown_status txn_id=1006"});
+    CHECK(check_named(named, "journal_line_completeness")["variances"][0]["detail"] ==
+          Json{{"status", "Posted"}, {"lines", 2}});
+
+    // An unrelated posting: the next incremental run carries the verdict it did not re-prove.
+    Writer other(db->url());
+    other.exec(deposit_sql(1007, "C002", "2026-11-21T10:00Z", 13, "3.00"));
+    other.commit();
+    const Json carried = run(db->url(), "A");
+    CHECK(proof(carried, "kind") == "incremental");
+    CHECK(proof(carried, "transactions_touched") == "1");
+    CHECK(variances(carried) == Lines{"journal_line_completeness: unknown_status txn_id=1006"});
+    agrees_with_full(db->url(), "A", carried);
+
+    // Fixed to 'posted': the transaction was never booked (followed as open), so the change is
+    // proved incrementally and its lines now count.
+    Writer fixed(db->url());
+    fixed.exec("UPDATE ledger.transactions SET status = 'posted' WHERE txn_id = 1006");
+    fixed.commit();
+    const Json booked = run(db->url(), "A");
+    CHECK(proof(booked, "kind") == "incremental");
+    CHECK(variances(booked) == Lines{});
+    CHECK(check_named(booked, "trial_balance_zero")["metrics"]["lines_checked"] == 14);
+    agrees_with_full(db->url(), "A", booked);
+}
