@@ -50,7 +50,8 @@ compared AS MATERIALIZED (
            s.account_code IS NOT NULL AS has_stored, d.account_code IS NOT NULL AS has_lines
     FROM (SELECT account_code::text AS account_code, currency::text AS currency, debit_total, credit_total, net
           FROM contract.account_totals) s
-    FULL JOIN derived d ON d.account_code = s.account_code AND d.currency = s.currency
+    -- A null part (a currency the lines lack) matches its null: one array equality.
+    FULL JOIN derived d ON ARRAY[d.account_code, d.currency] = ARRAY[s.account_code, s.currency]
 ),
 breaks AS (
     SELECT c.account_code, c.currency, c.lines, x.kind, x.column_name, x.expected, x.actual,

@@ -121,8 +121,9 @@ compared AS MATERIALIZED (
     FROM (SELECT w.customer_id::text AS customer_id, w.account_code::text AS account_code,
                  w.currency::text AS currency, w.balance, {wallet_key} AS key, {wallet_key_hash} AS key_hash
           FROM {wallets}) w
-    FULL JOIN derived d
-      ON d.customer_id = w.customer_id AND d.account_code = w.account_code AND d.currency = w.currency
+    -- One array equality: a null part (a wallet without a customer) matches its null, as the
+    -- proof's keys do; three equalities never match it, and it was missing and without lines.
+    FULL JOIN derived d ON ARRAY[d.account_code, d.customer_id, d.currency] = w.key
 ),
 found_breaks AS MATERIALIZED (
     SELECT key, kind, customer_id, account_code, currency, derived, stored, lines FROM compared
