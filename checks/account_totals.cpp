@@ -22,7 +22,7 @@ WITH derived AS MATERIALIZED (
            count(*) AS lines
     FROM contract.journal_lines l
     JOIN {1} a ON a.account_code = l.account_code::text
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
     WHERE t.status IN {0} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     GROUP BY 1, 2
 ),
@@ -105,7 +105,8 @@ public:
     void run(CheckContext& context) const override
     {
         const auto rows = CappedRows::listing(
-            context, (proof(context).available ? derived_from_proof : derived_from_journal) + totals_comparison_sql);
+            context, ids_sql(context, (proof(context).available ? derived_from_proof : derived_from_journal) +
+                                          totals_comparison_sql));
         const NamedRow summary = rows.one();
         context.metrics()["totals_checked"] = summary.number("totals_checked");
         context.metrics()["journal_groups"] = summary.number("journal_groups");

@@ -47,7 +47,7 @@ ORDER BY w.balance, w.account COLLATE "C", w.customer COLLATE "C" LIMIT $1
 // Exact: each line joined to its transaction (every line probes all transactions).
 const std::string wrong_side_joined_sql = fmt::format(
     fmt::runtime(wrong_side_sql_template), fmt::arg("chart", chart_sql),
-    fmt::arg("lines", fmt::format("JOIN contract.transactions t ON t.txn_id = l.txn_id\n"
+    fmt::arg("lines", fmt::format("JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid\n"
                                   "    WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND t.status IN {}",
                                   booked_statuses_sql)));
 
@@ -55,10 +55,11 @@ const std::string wrong_side_joined_sql = fmt::format(
 // the few transactions that are not booked are excluded, a small hash every line probes.
 const std::string wrong_side_sql = fmt::format(
     fmt::runtime(wrong_side_sql_template), fmt::arg("chart", chart_sql),
-    fmt::arg("lines", fmt::format("WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND NOT EXISTS (\n"
-                                  "        SELECT 1 FROM contract.transactions t WHERE t.txn_id = l.txn_id\n"
-                                  "        AND (t.status IS NULL OR t.status NOT IN {}))",
-                                  booked_statuses_sql)));
+    fmt::arg("lines",
+             fmt::format("WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND NOT EXISTS (\n"
+                         "        SELECT 1 FROM contract.transactions t WHERE t.txn_id::txnid = l.txn_id::txnid\n"
+                         "        AND (t.status IS NULL OR t.status NOT IN {}))",
+                         booked_statuses_sql)));
 
 class DrCrSignConvention : public ProvedCheck {
 public:
@@ -103,7 +104,7 @@ public:
         const std::string& balances_sql = proof(context).available ? wrong_side_proof_sql
                                           : defects.orphans == 0   ? wrong_side_sql
                                                                    : wrong_side_joined_sql;
-        const auto rows = CappedRows::listing(context, balances_sql);
+        const auto rows = CappedRows::listing(context, ids_sql(context, balances_sql));
         context.metrics()["wrong_side_balances"] = rows.list(context, "wrong_side", {"total"}, [](const NamedRow& row) {
             Variance variance{
                 .kind = "wrong_side_balance",

@@ -15,7 +15,7 @@ namespace {
 // listed one's status read back by its id...
 const std::string unknown_status_proof_sql = fmt::format(R"sql(
 SELECT 'unknown_status' AS row_kind, b.txn_id::text AS txn_id, b.lines,
-       (SELECT min(t.status::text) FROM contract.transactions t WHERE t.txn_id = b.txn_id AND {0}) AS status,
+       (SELECT min(t.status::text) FROM contract.transactions t WHERE t.txn_id::txnid = b.txn_id::txnid AND {0}) AS status,
        count(*) OVER () AS total
 FROM pg_temp.proof_breaks b WHERE b.kind = 'unknown_status'
 ORDER BY b.txn_id LIMIT $1
@@ -25,7 +25,7 @@ ORDER BY b.txn_id LIMIT $1
 // ... or from the transactions themselves (a standby, which holds no proof).
 const std::string unknown_status_journal_sql = fmt::format(R"sql(
 SELECT 'unknown_status' AS row_kind, t.txn_id::text AS txn_id,
-       (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id = t.txn_id) AS lines, t.status::text AS status,
+       (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = t.txn_id::txnid) AS lines, t.status::text AS status,
        count(*) OVER () AS total
 FROM contract.transactions t WHERE t.txn_id IS NOT NULL AND {0}
 ORDER BY t.txn_id LIMIT $1
@@ -102,7 +102,8 @@ public:
         variances.add_unlisted(defects.orphans + defects.unknown_accounts + defects.incomplete - listed);
         // Not booked, so in no sum: named, or its money would vanish from the proof unseen.
         const auto unknown = CappedRows::listing(
-            context, proof(context).available ? unknown_status_proof_sql : unknown_status_journal_sql);
+            context,
+            ids_sql(context, proof(context).available ? unknown_status_proof_sql : unknown_status_journal_sql));
         const std::int64_t unknown_statuses =
             unknown.list(context, "unknown_status", {"total"}, [](const NamedRow& row) {
                 Variance variance{.kind = "unknown_status", .keys = {{"txn_id", row.text("txn_id")}}};

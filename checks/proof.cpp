@@ -136,6 +136,20 @@ CREATE TEMP TABLE IF NOT EXISTS snapshot_breaks_new (LIKE recon.proof_snapshot_b
 CREATE TEMP TABLE IF NOT EXISTS wallet_rows (key text[], key_hash bigint, fresh boolean, customer_id text,
                                              account_code text, currency text, balance numeric) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS wallet_rechecked (key text[]) ON COMMIT DELETE ROWS;
+-- Transaction ids of two types (uuid transactions, text lines) are compared as text: the tables
+-- that hold either view's ids hold them as text (cast_txn_ids, lib/contract.hpp).
+DO $do$
+BEGIN
+    IF {1} THEN
+        ALTER TABLE pg_temp.proof_touched ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_changed ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_txns ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_breaks ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_classes ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_listed_currencies ALTER COLUMN txn_id TYPE text;
+    END IF;
+END
+$do$;
 CREATE TEMP TABLE IF NOT EXISTS wallet_checked (everything boolean, accounts text, n bigint, digest numeric,
                                                 rechecked bigint, duplicated bigint, journal_wallets bigint,
                                                 lines_checked numeric)
@@ -143,7 +157,7 @@ CREATE TEMP TABLE IF NOT EXISTS wallet_checked (everything boolean, accounts tex
 CREATE TEMP TABLE IF NOT EXISTS wallet_keys_new (LIKE recon.proof_wallet_keys) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS wallet_breaks_new (LIKE recon.proof_wallet_breaks) ON COMMIT DELETE ROWS;
 )sql",
-                                          proof_keys_sql());
+                                          proof_keys_sql(), txn_ids_differ_sql);
 
 /// At most this many transaction ids that may have committed since the stored proof and a row's
 /// newness is one hashed lookup of its xmin in their list (PostgreSQL 14 and later hash a
@@ -262,7 +276,7 @@ std::string full_groups_sql(bool shared_bounds)
 {
     const std::string booked = fmt::format(R"sql(
     FROM contract.journal_lines l
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
     WHERE t.status IN {})sql",
                                            booked_statuses_sql);
     const std::string lines = shared_bounds ? R"sql(
@@ -360,7 +374,7 @@ WHERE x.listed AND (x.lines < 2 * x.members OR x.debit_lines = 0 OR x.credit_lin
 INSERT INTO pg_temp.proof_listed_currencies (txn_id, members, split, currency, debits, credits)
 SELECT x.txn_id, x.members, x.split, l.currency::text, coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0),
        coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0)
-FROM pg_temp.proof_classes x JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+FROM pg_temp.proof_classes x JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.listed
 GROUP BY x.txn_id, x.members, x.split, l.currency;
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, currency, debits, credits, fresh)
@@ -397,7 +411,7 @@ SELECT l.line_id, l.txn_id::text, l.account_code::text, l.side::text, l.amount::
        l.amount IS NULL, l.currency IS NULL, l.account_code IS NULL, (l.side IS NULL OR l.side NOT IN ('DR', 'CR')),
        coalesce(l.amount <= 0, false), true
 FROM contract.journal_lines l
-LEFT JOIN contract.transactions t ON t.txn_id = l.txn_id
+LEFT JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
 LEFT JOIN {1} a ON a.account_code = l.account_code::text
 WHERE ({0})
   AND (t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
@@ -420,7 +434,7 @@ duplicates AS (
     SELECT source, source_txn_id, n, true FROM keys WHERE n > 1
 )
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
-SELECT u.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id = u.txn_id), true
+SELECT u.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = u.txn_id::txnid), true
 FROM keys k CROSS JOIN LATERAL unnest(k.unknown) AS u(txn_id)
 )sql",
                                                     unknown_status_sql);
@@ -467,7 +481,7 @@ SELECT txn_id, count(*) OVER () AS found, (sum(h) OVER ())::text AS hash FROM (
     UNION ALL
     SELECT t.txn_id::text, {1} FROM contract.transactions t
     WHERE NOT $3::boolean AND $4::boolean AND NOT t.txn_id > $2
-      AND t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
+      AND t.txn_id::txnid = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
                                                              json_build_object('txn_id', o.txn_id))).txn_id
                                 FROM recon.proof_open o))
       AND {0}
@@ -485,7 +499,8 @@ INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_op
 SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
        EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
 FROM contract.transactions t
-WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proof_changed, $2::json)) AND {0}
+WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM json_populate_recordset(NULL::pg_temp.proof_changed, $2::json))
+  AND {0}
 )sql",
                        fence.test("t.row_xmin"), booked_statuses_sql);
 }
@@ -496,10 +511,10 @@ WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proo
 const std::string touched_transactions_sql = fmt::format(R"sql(
 INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at, unknown_status)
 SELECT x.txn_id, coalesce(t.status IN {0}, false),
-       coalesce(t.status IN {0}, false) AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_changed c WHERE c.txn_id = t.txn_id),
+       coalesce(t.status IN {0}, false) AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_changed c WHERE c.txn_id::txnid = t.txn_id::txnid),
        t.effective_at, t.txn_id IS NOT NULL AND {1}
-FROM (SELECT txn_id FROM pg_temp.proof_touched UNION SELECT txn_id FROM pg_temp.proof_changed) x
-LEFT JOIN contract.transactions t ON t.txn_id = x.txn_id
+FROM (SELECT txn_id::txnid AS txn_id FROM pg_temp.proof_touched UNION SELECT txn_id::txnid FROM pg_temp.proof_changed) x
+LEFT JOIN contract.transactions t ON t.txn_id::txnid = x.txn_id
 )sql",
                                                          booked_statuses_sql, unknown_status_sql);
 
@@ -514,7 +529,7 @@ WITH touched_lines AS (
            x.effective_at, {0} AS fresh,
            x.booked_now::int - (x.booked_then AND NOT {0})::int AS sign
     FROM pg_temp.proof_txns x
-    JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+    JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 )
 )sql",
                        fence.test("l.row_xmin"));
@@ -600,19 +615,19 @@ const std::string touched_breaks_sql = R"sql(
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, currency, debits, credits, fresh)
 SELECT l.txn_id, 'unbalanced', l.currency::text, coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0),
        coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0), true
-FROM pg_temp.proof_txns x JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+FROM pg_temp.proof_txns x JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.booked_now
 GROUP BY l.txn_id, l.currency::text
 HAVING coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) <> coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0);
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, debit_lines, credit_lines, fresh)
 SELECT x.txn_id, 'misshapen', count(l.txn_id), count(*) FILTER (WHERE l.side = 'DR'),
        count(*) FILTER (WHERE l.side = 'CR'), true
-FROM pg_temp.proof_txns x LEFT JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+FROM pg_temp.proof_txns x LEFT JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.booked_now
 GROUP BY x.txn_id
 HAVING count(l.txn_id) < 2 OR count(*) FILTER (WHERE l.side = 'DR') = 0 OR count(*) FILTER (WHERE l.side = 'CR') = 0;
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
-SELECT x.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id = x.txn_id), true
+SELECT x.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = x.txn_id::txnid), true
 FROM pg_temp.proof_txns x
 WHERE x.unknown_status;
 INSERT INTO pg_temp.proof_breaks
@@ -1046,6 +1061,9 @@ SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FR
     }
 
 private:
+    /// `sql` with its transaction-id comparisons cast as this ledger needs.
+    std::string ids(const std::string& sql) { return ids_sql(m_context, sql); }
+
     /// The id images and orders of this contract's journal lines and transactions.
     IdImages id_images()
     {
@@ -1127,7 +1145,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
     {
         const Fence fence = fence_of(m_txn, stored.watermark);
         const auto fenced = [&](const std::string& sql, auto&&... more) {
-            return m_txn.exec_params(sql, fence.parameter, std::forward<decltype(more)>(more)...);
+            return m_txn.exec_params(ids(sql), fence.parameter, std::forward<decltype(more)>(more)...);
         };
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
         const Guard lines = guard_of(fenced(guard_sql(fence, "contract.journal_lines", "l", m_ids.line_image)).at(0));
@@ -1180,12 +1198,15 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                 ids_json(touched));
         }
         if (!changed.empty()) fenced(changed_transactions_sql(fence), ids_json(changed));
-        const NamedRow replaced(
-            m_txn.exec_params1(fmt::format("SELECT count(*) FILTER (WHERE was_open) AS n, coalesce(sum({}) FILTER "
-                                           "(WHERE was_open), 0)::text AS hash, "
-                                           "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
-                                           m_ids.txn_image),
-                               stored.totals.transactions_hash, old.text("txns_hash")));
+        // proof_changed holds the ids as text when the lines' are of another type: a whole id is
+        // summed as the number its text is.
+        const std::string changed_image = m_ids.txn_image == "t.txn_id" ? "t.txn_id::txnid::numeric" : m_ids.txn_image;
+        const NamedRow replaced(m_txn.exec_params1(
+            ids(fmt::format("SELECT count(*) FILTER (WHERE was_open) AS n, coalesce(sum({}) FILTER "
+                            "(WHERE was_open), 0)::text AS hash, "
+                            "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
+                            changed_image)),
+            stored.totals.transactions_hash, old.text("txns_hash")));
         const std::int64_t vanished = stored.totals.transactions - (txns.rows - txns.fresh);
         if (vanished != replaced.number("n") || replaced.text("hash") != replaced.text("vanished_hash")) {
             return fmt::format(
@@ -1194,7 +1215,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                 vanished, replaced.number("n"));
         }
         const auto touched_count =
-            static_cast<std::int64_t>(m_txn.exec_params0(touched_transactions_sql).affected_rows());
+            static_cast<std::int64_t>(m_txn.exec_params0(ids(touched_transactions_sql)).affected_rows());
         if (touched_count > max_touched_transactions) {
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched_count, max_touched_transactions);
@@ -1221,9 +1242,9 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         m_txn.exec0(wrong_sides_sql);
         m_txn.exec0(carried_wrong_sides_sql);
         fenced(touched_lines_cte(fence) + delta_currencies_sql);
-        m_txn.exec0(touched_breaks_sql);
+        m_txn.exec0(ids(touched_breaks_sql));
         m_txn.exec0(carried_defects_sql);
-        m_txn.exec0(defects_sql("l.txn_id IN (SELECT txn_id FROM pg_temp.proof_txns)"));
+        m_txn.exec0(ids(defects_sql("l.txn_id::txnid IN (SELECT txn_id::txnid FROM pg_temp.proof_txns)")));
         if (lines.fresh_orphans > 0) fenced(defects_sql("l.txn_id IS NULL AND " + fence.test("l.row_xmin")));
         if (txns.fresh > 0) {
             m_txn.exec0(touched_duplicates_sql);
@@ -1278,9 +1299,9 @@ FROM recon.proof_duplicates s
         const char* groups_table =
             "pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)";
         if (shared.number("n") <= max_shared_bounds) {
-            insert_grouped(m_txn, groups_table, full_groups_sql(true), tail_from, shared.text("bounds"));
+            insert_grouped(m_txn, groups_table, ids(full_groups_sql(true)), tail_from, shared.text("bounds"));
         } else {
-            m_txn.exec_params0(fmt::format("INSERT INTO {} {}", groups_table, full_groups_sql(false)), tail_from);
+            m_txn.exec_params0(fmt::format("INSERT INTO {} {}", groups_table, ids(full_groups_sql(false))), tail_from);
         }
         m_txn.exec0(account_groups_sql);
         m_txn.exec0(keys_sql);
@@ -1288,15 +1309,15 @@ FROM recon.proof_duplicates s
         insert_grouped(m_txn,
                        "pg_temp.proof_classes (listed, txn_id, currency, split, members, counted, booked_transactions, "
                        "lines, debit_lines, credit_lines, lines_hash, transactions, transactions_hash, suspect_lines)",
-                       full_classes_sql(m_ids.line_image, m_ids.txn_image));
+                       ids(full_classes_sql(m_ids.line_image, m_ids.txn_image)));
         // The listed transactions, few where the planner cannot tell, are each an index search,
         // never a hash of the journal.
         with_local_settings(m_txn, {{"enable_hashjoin", "off"}, {"enable_mergejoin", "off"}},
-                            [&] { m_txn.exec0(listed_breaks_sql); });
+                            [&] { m_txn.exec0(ids(listed_breaks_sql)); });
         const NamedRow totals(m_txn.exec_params1(classes_totals_sql));
         // Lines are listed only when the grouping counted some that break a rule (rare).
-        if (totals.number("suspect_lines") > 0) m_txn.exec0(defects_sql("true"));
-        m_txn.exec0(full_duplicates_sql);
+        if (totals.number("suspect_lines") > 0) m_txn.exec0(ids(defects_sql("true")));
+        m_txn.exec0(ids(full_duplicates_sql));
         m_proved.summary.kind = ProofKind::full;
         m_proved.summary.reason = reason;
         m_proved.summary.since_run_id.reset();

@@ -179,7 +179,7 @@ lines AS NOT MATERIALIZED (
            unnest(ARRAY['c' || l.customer_id::text, 'a']) AS match_key
     FROM contract.journal_lines l
     JOIN {1} a ON a.account_code = l.account_code::text
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
     WHERE t.status IN {0} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     OFFSET 0
 ),
@@ -310,27 +310,29 @@ public:
         const auto window_days = context.settings().snapshot_window_days;
         const std::string run_as_of = format_utc(context.as_of());
         const Proof& proved = proof(context);
-        const auto rows = proved.available
-                              ? CappedRows::listing(
-                                    context,
-                                    snapshots_to_replay_sql + replayed_from_proof + snapshot_state_sql +
-                                        snapshot_breaks_sql(
-                                            {.carried = carried_breaks_sql,
-                                             .checked = "count(*) + (SELECT coalesce(sum(checked), 0) FROM carried)",
-                                             .latest_as_of = "greatest(max(as_of), (SELECT max(latest) FROM carried))",
-                                             .limit = "$4",
-                                             .snapshots = "all_snapshots",
-                                             .total = "(SELECT n FROM every_snapshot)"}),
-                                    window_days, run_as_of, proved.full_run_id)
-                              : CappedRows::listing(context,
-                                                    snapshots_chosen_sql + replayed_from_journal +
-                                                        snapshot_breaks_sql({.carried = "",
-                                                                             .checked = "count(*)",
-                                                                             .latest_as_of = "max(as_of)",
-                                                                             .limit = "$3",
-                                                                             .snapshots = "ranked",
-                                                                             .total = "(SELECT count(*) FROM ranked)"}),
-                                                    window_days, run_as_of);
+        const auto rows =
+            proved.available
+                ? CappedRows::listing(
+                      context,
+                      snapshots_to_replay_sql + replayed_from_proof + snapshot_state_sql +
+                          snapshot_breaks_sql(
+                              {.carried = carried_breaks_sql,
+                               .checked = "count(*) + (SELECT coalesce(sum(checked), 0) FROM carried)",
+                               .latest_as_of = "greatest(max(as_of), (SELECT max(latest) FROM carried))",
+                               .limit = "$4",
+                               .snapshots = "all_snapshots",
+                               .total = "(SELECT n FROM every_snapshot)"}),
+                      window_days, run_as_of, proved.full_run_id)
+                : CappedRows::listing(
+                      context,
+                      ids_sql(context, snapshots_chosen_sql + replayed_from_journal +
+                                           snapshot_breaks_sql({.carried = "",
+                                                                .checked = "count(*)",
+                                                                .latest_as_of = "max(as_of)",
+                                                                .limit = "$3",
+                                                                .snapshots = "ranked",
+                                                                .total = "(SELECT count(*) FROM ranked)"})),
+                      window_days, run_as_of);
         const NamedRow summary = rows.one();
         context.metrics()["snapshots_total"] = summary.number("snapshots_total");
         context.metrics()["snapshots_checked"] = summary.number("snapshots_checked");

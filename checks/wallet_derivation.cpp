@@ -52,7 +52,7 @@ derived AS MATERIALIZED (
            count(*) AS lines
     FROM contract.journal_lines l
     JOIN wallet_accounts a ON a.account_code = l.account_code::text
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
     WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     GROUP BY 1, 2, 3
 ),
@@ -304,10 +304,12 @@ public:
     void run(CheckContext& context) const override
     {
         const Proof& proved = proof(context);
-        auto rows = proved.available ? compare_with_proof(context, proved)
-                                     : CappedRows::listing(context, wallet_accounts_cte + derived_from_journal +
-                                                                        comparison_sql({.wallets = "contract.wallets w",
-                                                                                        .summary = every_total_sql}));
+        auto rows =
+            proved.available
+                ? compare_with_proof(context, proved)
+                : CappedRows::listing(context, ids_sql(context, wallet_accounts_cte + derived_from_journal +
+                                                                    comparison_sql({.wallets = "contract.wallets w",
+                                                                                    .summary = every_total_sql})));
         const NamedRow summary = rows.one();
         context.metrics()["wallets_checked"] = summary.number("wallets_checked");
         context.metrics()["journal_wallets"] = summary.number("journal_wallets");

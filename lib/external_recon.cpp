@@ -42,7 +42,7 @@ const std::string ledger_cash_sql = fmt::format(R"sql(
 SELECT l.customer_id::text, l.currency::text AS key,
        sum(CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END)::text AS amount
 FROM contract.journal_lines l
-JOIN contract.transactions t ON t.txn_id = l.txn_id
+JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
 JOIN {} a ON a.account_code = l.account_code::text
 WHERE a.is_customer_wallet AND t.status IN ('posted', 'reversed') AND l.amount IS NOT NULL
   AND l.currency IS NOT NULL AND l.customer_id IN {}
@@ -277,7 +277,8 @@ AccountsRecon reconcile_accounts(SnapshotProvider& ledger, BrokerHub& hub, const
     PerCustomer cash;
     if (with_cash) {
         // Currency codes compare case-insensitively (the broker's are upper-cased too).
-        for (auto& [customer, amounts] : read_amounts(txn, ledger_cash_sql, broker, scope, in_scope)) {
+        for (auto& [customer, amounts] :
+             read_amounts(txn, cast_txn_ids(ledger_cash_sql, txn_ids_differ(txn)), broker, scope, in_scope)) {
             for (auto& [currency, amount] : amounts) cash[customer][upper(currency)] += amount;
         }
     }

@@ -1883,3 +1883,29 @@ TEST_CASE("incremental: a status outside the contract's set is named, carried, a
     CHECK(check_named(booked, "trial_balance_zero")["metrics"]["lines_checked"] == 14);
     agrees_with_full(db->url(), "A", booked);
 }
+
+TEST_CASE("incremental: transaction ids of another type in journal_lines are compared as text, full and incremental")
+{
+    // The lines keep their transaction reference as text, the transactions a bigint.
+    const auto db = clean_book_with(
+        "DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT line_id, txn_id::text AS"
+        " txn_id, account_code, customer_id, side, amount, currency, xmin AS row_xmin FROM ledger.journal_lines");
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    CHECK(run(db->url(), "B")["status"] == "ok");
+
+    Writer writer(db->url());
+    writer.exec(insert_sql(unbalanced_payment()));
+    writer.exec("INSERT INTO ledger.journal_lines VALUES (40, 9999, 'BROKER_CASH', 'C001', 'DR', 1, 'USD')");
+    writer.commit();
+    const Json a = run(db->url(), "A");
+    CHECK(proof(a, "kind") == "incremental");
+    CHECK(variances(a) == sorted({"journal_line_completeness: orphan_line line_id=40 txn_id=9999",
+                                  "trial_balance_zero: unbalanced_currency currency=USD expected=453.50 actual=453.00 "
+                                  "difference=0.50",
+                                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2001 expected=2.00 "
+                                  "actual=1.50 difference=0.50"}));
+    agrees_with_full(db->url(), "A", a);
+    const Json b = run(db->url(), "B");
+    CHECK(proof(b, "kind") == "incremental");
+    agrees_with_full(db->url(), "B", b);
+}
