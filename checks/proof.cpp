@@ -55,6 +55,17 @@ std::string key_sql(const char* alias)
     return fmt::format("ARRAY[{0}.account, {0}.customer, {0}.currency]", alias);
 }
 
+/// The instant just before `instant` (an SQL timestamptz): a microsecond earlier, or -infinity
+/// within a second of PostgreSQL's earliest instant, where a microsecond less is out of range and
+/// ended the run (docs/decisions/extreme-effective-times.md). ±infinity stays itself.
+std::string instant_before(const std::string& instant)
+{
+    return fmt::format(
+        "(CASE WHEN {0} < '4714-11-24 00:00:01+00 BC'::timestamptz THEN '-infinity'::timestamptz "
+        "ELSE {0} - interval '1 microsecond' END)",
+        instant);
+}
+
 }  // namespace
 
 std::string proof_keys_sql(const std::string& accounts)
@@ -283,7 +294,9 @@ std::string full_groups_sql(bool shared_bounds)
 lines AS (
     SELECT l.account_code::text AS account, l.customer_id::text AS customer, l.currency::text AS currency,
            CASE WHEN t.effective_at > $1::timestamptz THEN t.effective_at
-                ELSE ($2::timestamptz[])[width_bucket(t.effective_at - interval '1 microsecond', $2::timestamptz[]) + 1]
+                ELSE ($2::timestamptz[])[width_bucket()sql" +
+                                                  instant_before("t.effective_at") +
+                                                  R"sql(, $2::timestamptz[]) + 1]
            END AS e,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS dr,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS cr,
@@ -316,7 +329,9 @@ customer_bounds AS MATERIALIZED (
            R"sql(,
 placed AS (
     SELECT b.*, coalesce(cb.bounds, ab.bounds, ARRAY[$1::timestamptz]) AS bounds,
-           width_bucket(b.e - interval '1 microsecond', coalesce(cb.bounds, ab.bounds, ARRAY[$1::timestamptz])) AS i
+           width_bucket()sql" +
+           instant_before("b.e") +
+           R"sql(, coalesce(cb.bounds, ab.bounds, ARRAY[$1::timestamptz])) AS i
     FROM lines b
     LEFT JOIN customer_bounds cb ON cb.account_code = b.account AND cb.customer_id = b.customer AND cb.currency = b.currency
     LEFT JOIN account_bounds ab ON ab.account_code = b.account AND ab.currency = b.currency
@@ -537,7 +552,9 @@ WITH touched_lines AS (
 
 const std::string delta_groups_sql = R"sql(
 INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
-SELECT account_code::text, customer_id::text, currency::text, effective_at - interval '1 microsecond', effective_at,
+SELECT account_code::text, customer_id::text, currency::text, )sql" +
+                                     instant_before("effective_at") +
+                                     R"sql(, effective_at,
        coalesce(sum(sign * amount) FILTER (WHERE side = 'DR'), 0), coalesce(sum(sign * amount) FILTER (WHERE side = 'CR'), 0),
        coalesce(sum(sign) FILTER (WHERE side IN ('DR', 'CR') AND amount IS NOT NULL), 0), sum(sign)
 FROM touched_lines WHERE sign <> 0
@@ -699,7 +716,8 @@ UNION ALL
 SELECT c.snapshot_id, to_char(c.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 FROM chosen c
 JOIN (SELECT DISTINCT account, currency, after, upto FROM recon.proof_account_groups
-      WHERE after <> upto - interval '1 microsecond') g ON g.account = c.account_code AND g.currency = c.currency
+      WHERE after <> )sql" + instant_before("upto") +
+                                           R"sql() g ON g.account = c.account_code AND g.currency = c.currency
 WHERE c.customer_id IS NULL AND g.after < c.as_of AND c.as_of < g.upto
 LIMIT 1
 )sql";

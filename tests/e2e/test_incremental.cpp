@@ -1909,3 +1909,35 @@ TEST_CASE("incremental: transaction ids of another type in journal_lines are com
     CHECK(proof(b, "kind") == "incremental");
     agrees_with_full(db->url(), "B", b);
 }
+
+TEST_CASE(
+    "effective times at PostgreSQL's extremes are proved, full and incremental: -infinity and the earliest in "
+    "every snapshot, infinity in none")
+{
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    CHECK(run(db->url(), "B")["status"] == "ok");
+
+    // C001 deposits 1.00 at the earliest instant PostgreSQL holds, 2.00 at -infinity and 4.00 at
+    // infinity; the stored wallet and totals take all three, the snapshots all but infinity's.
+    Writer writer(db->url());
+    writer.exec(deposit_sql(3001, "C001", "4714-11-24 00:00:00+00 BC", 31, "1.00"));
+    writer.exec(deposit_sql(3002, "C001", "-infinity", 33, "2.00"));
+    writer.exec(deposit_sql(3003, "C001", "infinity", 35, "4.00"));
+    writer.exec(
+        "UPDATE ledger.wallets SET balance = balance + 7 WHERE customer_id = 'C001';"
+        "UPDATE ledger.account_totals SET debit_total = debit_total + 7, net = net + 7"
+        " WHERE account_code = 'BROKER_CASH';"
+        "UPDATE ledger.account_totals SET credit_total = credit_total + 7, net = net + 7"
+        " WHERE account_code = 'CUSTOMER_WALLET';"
+        "UPDATE ledger.balance_snapshots SET balance = balance + 3");
+    writer.commit();
+    const Json a = run(db->url(), "A");
+    CHECK(proof(a, "kind") == "incremental");
+    CHECK(variances(a) == Lines{});
+    const Json b = run(db->url(), "B");
+    CHECK(proof(b, "kind") == "incremental");
+    CHECK(variances(b) == Lines{});
+    agrees_with_full(db->url(), "A", a);
+    agrees_with_full(db->url(), "B", b);
+}
