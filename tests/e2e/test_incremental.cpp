@@ -1941,3 +1941,33 @@ TEST_CASE(
     agrees_with_full(db->url(), "A", a);
     agrees_with_full(db->url(), "B", b);
 }
+
+TEST_CASE("incremental: a transaction id the contract lists twice is reported, and later runs stay incremental")
+{
+    // The view joins a tag table that holds two tags for the fee 1002: its row is listed twice.
+    const auto db = clean_book_with(
+        "CREATE TABLE ledger.tags (txn_id bigint, tag text);"
+        "INSERT INTO ledger.tags VALUES (1002, 'fx'), (1002, 'promo');"
+        "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS SELECT t.txn_id, t.source,"
+        " t.source_txn_id, t.customer_id, t.txn_type, t.status, t.effective_at, t.posted_at, t.symbol, t.quantity,"
+        " t.reverses_txn_id, t.xmin AS row_xmin, g.tag FROM ledger.transactions t"
+        " LEFT JOIN ledger.tags g ON g.txn_id = t.txn_id");
+    const Json first = first_run(*db, "A");
+    CHECK(variances(first) == Lines{"source_txn_uniqueness: duplicate_source_txn source=fees source_txn_id=FEE-1"});
+    CHECK(check_named(first, "journal_line_completeness")["metrics"]["lines_checked"] == 10);
+
+    for (int txn_id : {4001, 4002}) {
+        Writer writer(db->url());
+        writer.exec(deposit_sql(txn_id, "C002", "2026-11-28T10:00Z", 2 * txn_id, "1.00"));
+        writer.commit();
+        const Json later = run(db->url(), "A");
+        CAPTURE(proof(later, "reason"));
+        CHECK(proof(later, "kind") == "incremental");
+        CHECK(proof(later, "lines_read") == "2");
+        CHECK(variances(later) == Lines{"source_txn_uniqueness: duplicate_source_txn source=fees source_txn_id=FEE-1"});
+    }
+    const Json last = run(db->url(), "A");
+    CHECK(proof(last, "kind") == "incremental");
+    agrees_with_full(db->url(), "A", last);
+    CHECK(check_named(last, "journal_line_completeness")["metrics"]["lines_checked"] == 14);
+}
