@@ -18,29 +18,29 @@ WITH derived AS MATERIALIZED (
     SELECT l.account_code::text AS account_code, l.currency::text AS currency,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debit_total,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credit_total,
-           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS net,
+           sum(CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END) AS net,
            count(*) AS lines
     FROM contract.journal_lines l
-    JOIN contract.accounts a ON a.account_code = l.account_code
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
-    WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
+    JOIN {1} a ON a.account_code = l.account_code::text
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
+    WHERE t.status IN {0} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     GROUP BY 1, 2
 ),
 )sql",
-                                                     booked_statuses_sql);
+                                                     booked_statuses_sql, chart_sql);
 
 // ... or from the proof's groups summed over customers (checks/proof.hpp): the same sums, summed
 // per account.
 const std::string derived_from_proof = fmt::format(R"sql(
 WITH derived AS MATERIALIZED (
     SELECT g.account AS account_code, g.currency AS currency, sum(g.dr) AS debit_total, sum(g.cr) AS credit_total,
-           sum({}) AS net, sum(g.lines) AS lines
+           sum({0}) AS net, sum(g.lines) AS lines
     FROM pg_temp.proof_account_groups g
-    JOIN contract.accounts a ON a.account_code::text = g.account
+    JOIN {1} a ON a.account_code = g.account
     GROUP BY 1, 2 HAVING sum(g.lines) > 0
 ),
 )sql",
-                                                   proof_signed_sql);
+                                                   proof_signed_sql, chart_sql);
 
 const std::string totals_comparison_sql = R"sql(
 compared AS MATERIALIZED (
@@ -50,7 +50,8 @@ compared AS MATERIALIZED (
            s.account_code IS NOT NULL AS has_stored, d.account_code IS NOT NULL AS has_lines
     FROM (SELECT account_code::text AS account_code, currency::text AS currency, debit_total, credit_total, net
           FROM contract.account_totals) s
-    FULL JOIN derived d ON d.account_code = s.account_code AND d.currency = s.currency
+    -- A null part (a currency the lines lack) matches its null: one array equality.
+    FULL JOIN derived d ON ARRAY[d.account_code, d.currency] = ARRAY[s.account_code, s.currency]
 ),
 breaks AS (
     SELECT c.account_code, c.currency, c.lines, x.kind, x.column_name, x.expected, x.actual,
@@ -104,7 +105,8 @@ public:
     void run(CheckContext& context) const override
     {
         const auto rows = CappedRows::listing(
-            context, (proof(context).available ? derived_from_proof : derived_from_journal) + totals_comparison_sql);
+            context, ids_sql(context, (proof(context).available ? derived_from_proof : derived_from_journal) +
+                                          totals_comparison_sql));
         const NamedRow summary = rows.one();
         context.metrics()["totals_checked"] = summary.number("totals_checked");
         context.metrics()["journal_groups"] = summary.number("journal_groups");

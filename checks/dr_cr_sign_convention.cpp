@@ -20,9 +20,9 @@ const std::string wrong_side_sql_template = R"sql(
 WITH balances AS (
     SELECT l.account_code::text COLLATE "C" AS account_code, l.customer_id::text COLLATE "C" AS customer_id,
            l.currency::text COLLATE "C" AS currency, min(a.normal_side::text) AS normal_side,
-           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS balance
+           sum(CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END) AS balance
     FROM contract.journal_lines l
-    JOIN contract.accounts a ON a.account_code = l.account_code
+    JOIN {chart} a ON a.account_code = l.account_code::text
     {lines}
     GROUP BY 1, 2, 3
 )
@@ -35,29 +35,31 @@ ORDER BY balances.balance, balances.account_code, balances.customer_id LIMIT $1
 
 // The same from the proof (checks/proof.hpp), which keeps every key on the wrong side and
 // re-proves only the keys whose lines changed.
-const std::string wrong_side_proof_sql = R"sql(
+const std::string wrong_side_proof_sql = fmt::format(R"sql(
 SELECT 'wrong_side' AS row_kind, w.account AS account_code, w.customer AS customer_id, w.currency,
-       a.normal_side::text AS normal_side, w.balance::text AS balance, count(*) OVER () AS total
+       a.normal_side AS normal_side, w.balance::text AS balance, count(*) OVER () AS total
 FROM pg_temp.proof_wrong_sides w
-JOIN contract.accounts a ON a.account_code::text = w.account
+JOIN {} a ON a.account_code = w.account
 ORDER BY w.balance, w.account COLLATE "C", w.customer COLLATE "C" LIMIT $1
-)sql";
+)sql",
+                                                     chart_sql);
 
 // Exact: each line joined to its transaction (every line probes all transactions).
 const std::string wrong_side_joined_sql = fmt::format(
-    fmt::runtime(wrong_side_sql_template),
-    fmt::arg("lines", fmt::format("JOIN contract.transactions t ON t.txn_id = l.txn_id\n"
+    fmt::runtime(wrong_side_sql_template), fmt::arg("chart", chart_sql),
+    fmt::arg("lines", fmt::format("JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid\n"
                                   "    WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND t.status IN {}",
                                   booked_statuses_sql)));
 
 // The same when the journal pass found no orphaned line (every line has its transaction): only
 // the few transactions that are not booked are excluded, a small hash every line probes.
 const std::string wrong_side_sql = fmt::format(
-    fmt::runtime(wrong_side_sql_template),
-    fmt::arg("lines", fmt::format("WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND NOT EXISTS (\n"
-                                  "        SELECT 1 FROM contract.transactions t WHERE t.txn_id = l.txn_id\n"
-                                  "        AND (t.status IS NULL OR t.status NOT IN {}))",
-                                  booked_statuses_sql)));
+    fmt::runtime(wrong_side_sql_template), fmt::arg("chart", chart_sql),
+    fmt::arg("lines",
+             fmt::format("WHERE NOT a.allow_wrong_side AND l.side IN ('DR', 'CR') AND NOT EXISTS (\n"
+                         "        SELECT 1 FROM contract.transactions t WHERE t.txn_id::txnid = l.txn_id::txnid\n"
+                         "        AND (t.status IS NULL OR t.status NOT IN {}))",
+                         booked_statuses_sql)));
 
 class DrCrSignConvention : public ProvedCheck {
 public:
@@ -102,7 +104,7 @@ public:
         const std::string& balances_sql = proof(context).available ? wrong_side_proof_sql
                                           : defects.orphans == 0   ? wrong_side_sql
                                                                    : wrong_side_joined_sql;
-        const auto rows = CappedRows::listing(context, balances_sql);
+        const auto rows = CappedRows::listing(context, ids_sql(context, balances_sql));
         context.metrics()["wrong_side_balances"] = rows.list(context, "wrong_side", {"total"}, [](const NamedRow& row) {
             Variance variance{
                 .kind = "wrong_side_balance",

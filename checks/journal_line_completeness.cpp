@@ -1,12 +1,48 @@
 // journal_line_completeness (A): every booked transaction has at least two lines with at least
 // one debit and one credit; no line points at a missing transaction or account; no line lacks
 // an amount, a currency or an account.
+#include <fmt/format.h>
+
 #include "checks/journal_pass.hpp"
 #include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 
 namespace reconcile {
 namespace {
+
+// Transactions whose status is outside the contract's set, by txn_id: from the proof's verdicts
+// (kind 'unknown_status', re-proved for touched transactions and carried for the rest), each
+// listed one's status read back by its id...
+const std::string unknown_status_proof_sql = fmt::format(R"sql(
+SELECT 'unknown_status' AS row_kind, b.txn_id::text AS txn_id, b.lines,
+       (SELECT min(t.status::text) FROM contract.transactions t WHERE t.txn_id::txnid = b.txn_id::txnid AND {0}) AS status,
+       count(*) OVER () AS total
+FROM pg_temp.proof_breaks b WHERE b.kind = 'unknown_status'
+ORDER BY b.txn_id LIMIT $1
+)sql",
+                                                         unknown_status_sql);
+
+// ... or from the transactions themselves (a standby, which holds no proof).
+const std::string unknown_status_journal_sql = fmt::format(R"sql(
+SELECT 'unknown_status' AS row_kind, t.txn_id::text AS txn_id,
+       (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = t.txn_id::txnid) AS lines, t.status::text AS status,
+       count(*) OVER () AS total
+FROM contract.transactions t WHERE t.txn_id IS NOT NULL AND {0}
+ORDER BY t.txn_id LIMIT $1
+)sql",
+                                                           unknown_status_sql);
+
+// Account codes the chart lists more than once (as text): every check reads the chart one row per
+// code (chart_sql), so sums never double, but the chart itself is defective and said so here, with
+// whether its rows disagree on what the account is. The chart is small: read whole every run.
+const std::string duplicate_accounts_sql = R"sql(
+SELECT 'duplicate_account' AS row_kind, account_code::text AS account, count(*) AS rows,
+       count(DISTINCT concat_ws('|', normal_side, allow_wrong_side, is_customer_wallet)) > 1 AS conflicting,
+       count(*) OVER () AS total
+FROM contract.accounts WHERE account_code IS NOT NULL
+GROUP BY account_code::text HAVING count(*) > 1
+ORDER BY 2 LIMIT $1
+)sql";
 
 // Transaction shapes come from the shared journal pass; the per-line detail (orphans, unknown
 // accounts, missing fields) is read only when that pass counted suspect lines.
@@ -64,7 +100,28 @@ public:
             }
         }
         variances.add_unlisted(defects.orphans + defects.unknown_accounts + defects.incomplete - listed);
+        // Not booked, so in no sum: named, or its money would vanish from the proof unseen.
+        const auto unknown = CappedRows::listing(
+            context,
+            ids_sql(context, proof(context).available ? unknown_status_proof_sql : unknown_status_journal_sql));
+        const std::int64_t unknown_statuses =
+            unknown.list(context, "unknown_status", {"total"}, [](const NamedRow& row) {
+                Variance variance{.kind = "unknown_status", .keys = {{"txn_id", row.text("txn_id")}}};
+                variance.detail = {
+                    {"status", row.is_null("status") ? nlohmann::json(nullptr) : nlohmann::json(row.text("status"))},
+                    {"lines", row.number("lines")}};
+                return variance;
+            });
+        const std::int64_t duplicate_accounts =
+            CappedRows::listing(context, duplicate_accounts_sql)
+                .list(context, "duplicate_account", {"total"}, [](const NamedRow& row) {
+                    Variance variance{.kind = "duplicate_account", .keys = {{"account", row.text("account")}}};
+                    variance.detail = {{"rows", row.number("rows")}, {"conflicting", row.flag("conflicting")}};
+                    return variance;
+                });
         context.metrics()["transactions_checked"] = pass.booked_transactions;
+        context.metrics()["duplicate_accounts"] = duplicate_accounts;
+        context.metrics()["unknown_status_transactions"] = unknown_statuses;
         context.metrics()["lines_checked"] = pass.lines;
         context.metrics()["orphan_lines"] = defects.orphans;
         context.metrics()["unknown_account_lines"] = defects.unknown_accounts;

@@ -46,7 +46,7 @@ WITH per_txn_lines AS (
            max(l.currency::text COLLATE "C") AS last_currency,
            count(*) FILTER (WHERE l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL OR l.account_code IS NULL
                                OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
-                               OR l.account_code NOT IN (SELECT account_code FROM contract.accounts)) AS defective
+                               OR l.account_code::text NOT IN (SELECT account_code::text FROM contract.accounts)) AS defective
            )sql" +
            line_columns + R"sql(
     FROM contract.journal_lines l
@@ -66,7 +66,7 @@ std::string per_txn_select(const std::string& txn_columns, AmountSums sums = Amo
            coalesce(g.currency <> g.last_currency OR g.defective > 0, false) AS split,
            coalesce(g.defective, 0) AS defective {1}
     FROM per_txn_lines g
-    FULL JOIN contract.transactions t ON t.txn_id = g.txn_id
+    FULL JOIN contract.transactions t ON t.txn_id::txnid = g.txn_id::txnid
 )sql",
                        booked_statuses_sql, txn_columns,
                        sums == AmountSums::signed_only
@@ -111,7 +111,7 @@ split_currency AS MATERIALIZED (
         SELECT l.currency::text AS currency, count(*) AS lines,
                coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
                coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits
-        FROM contract.journal_lines l WHERE l.txn_id = p.txn_id
+        FROM contract.journal_lines l WHERE l.txn_id::txnid = p.txn_id::txnid
         GROUP BY l.currency OFFSET 0) s
     WHERE p.booked AND p.split
 ),
@@ -161,7 +161,7 @@ FROM per_txn
 const std::string line_defects_proof_cte = R"sql(
 WITH flagged AS (SELECT * FROM pg_temp.proof_defects)
 )sql";
-const std::string line_defects_journal_cte = R"sql(
+const std::string line_defects_journal_cte = fmt::format(R"sql(
 WITH flagged AS MATERIALIZED (
     SELECT l.line_id, l.txn_id, l.account_code, l.side, l.amount,
            (l.txn_id IS NULL OR t.txn_id IS NULL) AS orphan,
@@ -170,12 +170,13 @@ WITH flagged AS MATERIALIZED (
            (l.side IS NULL OR l.side NOT IN ('DR', 'CR')) AS invalid_side,
            coalesce(l.amount <= 0, false) AS non_positive_amount
     FROM contract.journal_lines l
-    LEFT JOIN contract.transactions t ON t.txn_id = l.txn_id
-    LEFT JOIN contract.accounts a ON a.account_code = l.account_code
+    LEFT JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
+    LEFT JOIN {} a ON a.account_code = l.account_code::text
     WHERE t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
        OR l.side IS NULL OR l.side NOT IN ('DR', 'CR')
 )
-)sql";
+)sql",
+                                                         chart_sql);
 const std::string line_defects_listing = R"sql(
 SELECT 'summary' AS row_kind, NULL AS line_id, NULL AS txn_id, NULL AS account_code, NULL AS side, NULL AS amount,
        NULL::boolean AS orphan, NULL::boolean AS unknown_account, NULL::boolean AS no_amount,
@@ -272,7 +273,7 @@ JournalPass compute_journal_pass(CheckContext& context)
         return pass;
     }
     std::int64_t needs_detail = 0;
-    for (const auto& result_row : context.ledger().exec_params(journal_summary_sql)) {
+    for (const auto& result_row : context.ledger().exec_params(ids_sql(context, journal_summary_sql))) {
         const NamedRow row(result_row);
         if (!row.is_null("currency")) pass.currencies.push_back(currency_total(row));
         pass.booked_transactions += row.number("booked_transactions");
@@ -283,7 +284,7 @@ JournalPass compute_journal_pass(CheckContext& context)
     if (needs_detail == 0) return pass;
 
     pass = JournalPass{};
-    const auto rows = CappedRows::shared_listing(context, journal_pass_sql);
+    const auto rows = CappedRows::shared_listing(context, ids_sql(context, journal_pass_sql));
     read_listings(rows, pass);
     const NamedRow summary = rows.one();
     pass.booked_transactions = summary.number("booked_transactions");
@@ -296,7 +297,8 @@ LineDefects compute_line_defects(CheckContext& context)
 {
     LineDefects defects;
     const auto rows = CappedRows::shared_listing(
-        context, (proof(context).available ? line_defects_proof_cte : line_defects_journal_cte) + line_defects_listing);
+        context, ids_sql(context, (proof(context).available ? line_defects_proof_cte : line_defects_journal_cte) +
+                                      line_defects_listing));
     const NamedRow summary = rows.one();
     defects.orphans = summary.number("orphans");
     defects.unknown_accounts = summary.number("unknown_accounts");

@@ -78,6 +78,17 @@ std::string groups_to_store_sql(const char* columns_before, const char* table)
         columns_before, table);
 }
 
+/// The instant just before `instant` (an SQL timestamptz): a microsecond earlier, or -infinity
+/// within a second of PostgreSQL's earliest instant, where a microsecond less is out of range and
+/// ended the run (docs/decisions/extreme-effective-times.md). ±infinity stays itself.
+std::string instant_before(const std::string& instant)
+{
+    return fmt::format(
+        "(CASE WHEN {0} < '4714-11-24 00:00:01+00 BC'::timestamptz THEN '-infinity'::timestamptz "
+        "ELSE {0} - interval '1 microsecond' END)",
+        instant);
+}
+
 }  // namespace
 
 std::string proof_keys_sql(const std::string& accounts)
@@ -104,13 +115,13 @@ CREATE TEMP TABLE IF NOT EXISTS proof_cutoffs (account_code text, customer_id te
     ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_currencies_new (LIKE recon.proof_currencies) ON COMMIT DELETE ROWS;
 CREATE OR REPLACE TEMP VIEW proof_groups AS
-    SELECT account, customer, currency, after, {1} AS upto, dr, cr, lines, all_lines FROM recon.proof_groups g
+    SELECT account, customer, currency, after, {2} AS upto, dr, cr, lines, all_lines FROM recon.proof_groups g
     WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
     UNION ALL
     SELECT account, customer, currency, after, upto, dr, cr, lines, all_lines FROM pg_temp.proof_groups_new;
 CREATE TEMP TABLE IF NOT EXISTS proof_account_groups_new (LIKE recon.proof_account_groups) ON COMMIT DELETE ROWS;
 CREATE OR REPLACE TEMP VIEW proof_account_groups AS
-    SELECT account, currency, after, {1} AS upto, dr, cr, lines, all_lines FROM recon.proof_account_groups g
+    SELECT account, currency, after, {2} AS upto, dr, cr, lines, all_lines FROM recon.proof_account_groups g
     WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode)
     UNION ALL
     SELECT account, currency, after, upto, dr, cr, lines, all_lines FROM pg_temp.proof_account_groups_new;
@@ -123,7 +134,8 @@ CREATE TEMP TABLE IF NOT EXISTS proof_touched ON COMMIT DELETE ROWS AS
 CREATE TEMP TABLE IF NOT EXISTS proof_changed ON COMMIT DELETE ROWS AS
     SELECT txn_id, source, source_txn_id, true AS booked, true AS was_open FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_txns ON COMMIT DELETE ROWS AS
-    SELECT txn_id, true AS booked_now, true AS booked_then, effective_at FROM contract.transactions WITH NO DATA;
+    SELECT txn_id, true AS booked_now, true AS booked_then, effective_at, true AS unknown_status
+    FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_breaks ON COMMIT DELETE ROWS AS
     SELECT txn_id, ''::text AS kind, ''::text AS currency, 0::numeric AS debits, 0::numeric AS credits,
            0::bigint AS lines, 0::bigint AS debit_lines, 0::bigint AS credit_lines, true AS fresh
@@ -158,6 +170,20 @@ CREATE TEMP TABLE IF NOT EXISTS snapshot_breaks_new (LIKE recon.proof_snapshot_b
 CREATE TEMP TABLE IF NOT EXISTS wallet_rows (key text[], key_hash bigint, fresh boolean, customer_id text,
                                              account_code text, currency text, balance numeric) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS wallet_rechecked (key text[]) ON COMMIT DELETE ROWS;
+-- Transaction ids of two types (uuid transactions, text lines) are compared as text: the tables
+-- that hold either view's ids hold them as text (cast_txn_ids, lib/contract.hpp).
+DO $do$
+BEGIN
+    IF {1} THEN
+        ALTER TABLE pg_temp.proof_touched ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_changed ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_txns ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_breaks ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_classes ALTER COLUMN txn_id TYPE text;
+        ALTER TABLE pg_temp.proof_listed_currencies ALTER COLUMN txn_id TYPE text;
+    END IF;
+END
+$do$;
 CREATE TEMP TABLE IF NOT EXISTS wallet_checked (everything boolean, accounts text, n bigint, digest numeric,
                                                 rechecked bigint, duplicated bigint, journal_wallets bigint,
                                                 lines_checked numeric)
@@ -165,7 +191,7 @@ CREATE TEMP TABLE IF NOT EXISTS wallet_checked (everything boolean, accounts tex
 CREATE TEMP TABLE IF NOT EXISTS wallet_keys_new (LIKE recon.proof_wallet_keys) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS wallet_breaks_new (LIKE recon.proof_wallet_breaks) ON COMMIT DELETE ROWS;
 )sql",
-                                          proof_keys_sql(), stored_upto_sql("g"));
+                                          proof_keys_sql(), txn_ids_differ_sql, stored_upto_sql("g"));
 
 /// At most this many transaction ids that may have committed since the stored proof and a row's
 /// newness is one hashed lookup of its xmin in their list (PostgreSQL 14 and later hash a
@@ -284,14 +310,16 @@ std::string full_groups_sql(bool shared_bounds)
 {
     const std::string booked = fmt::format(R"sql(
     FROM contract.journal_lines l
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
     WHERE t.status IN {})sql",
                                            booked_statuses_sql);
     const std::string lines = shared_bounds ? R"sql(
 lines AS (
     SELECT l.account_code::text AS account, l.customer_id::text AS customer, l.currency::text AS currency,
            CASE WHEN t.effective_at > $1::timestamptz THEN t.effective_at
-                ELSE ($2::timestamptz[])[width_bucket(t.effective_at - interval '1 microsecond', $2::timestamptz[]) + 1]
+                ELSE ($2::timestamptz[])[width_bucket()sql" +
+                                                  instant_before("t.effective_at") +
+                                                  R"sql(, $2::timestamptz[]) + 1]
            END AS e,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS dr,
            coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS cr,
@@ -324,7 +352,9 @@ customer_bounds AS MATERIALIZED (
            R"sql(,
 placed AS (
     SELECT b.*, coalesce(cb.bounds, ab.bounds, ARRAY[$1::timestamptz]) AS bounds,
-           width_bucket(b.e - interval '1 microsecond', coalesce(cb.bounds, ab.bounds, ARRAY[$1::timestamptz])) AS i
+           width_bucket()sql" +
+           instant_before("b.e") +
+           R"sql(, coalesce(cb.bounds, ab.bounds, ARRAY[$1::timestamptz])) AS i
     FROM lines b
     LEFT JOIN customer_bounds cb ON cb.account_code = b.account AND cb.customer_id = b.customer AND cb.currency = b.currency
     LEFT JOIN account_bounds ab ON ab.account_code = b.account AND ab.currency = b.currency
@@ -382,7 +412,7 @@ WHERE x.listed AND (x.lines < 2 * x.members OR x.debit_lines = 0 OR x.credit_lin
 INSERT INTO pg_temp.proof_listed_currencies (txn_id, members, split, currency, debits, credits)
 SELECT x.txn_id, x.members, x.split, l.currency::text, coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0),
        coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0)
-FROM pg_temp.proof_classes x JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+FROM pg_temp.proof_classes x JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.listed
 GROUP BY x.txn_id, x.members, x.split, l.currency;
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, currency, debits, credits, fresh)
@@ -397,6 +427,24 @@ SELECT currency, sum(n) FROM (
 ) c
 GROUP BY currency;
 )sql";
+
+// What the per-transaction pass counted more than once: the lines of a transaction id the contract
+// lists k times were counted with each of its rows. $1 the pass's lines hash; the true count and
+// hash are the pass's less (k - 1) times each such id's own (an index search each), so the next
+// incremental run's guards, which count each line once, agree with them (issue: a duplicated id
+// made every later run prove in full). One grouping of the transactions by id, in a full proof only.
+std::string repeated_ids_sql(const std::string& line_image)
+{
+    return fmt::format(R"sql(
+SELECT coalesce(sum((d.k - 1) * c.lines), 0)::bigint AS lines,
+       ($1::numeric - coalesce(sum((d.k - 1) * c.hash), 0))::text AS lines_hash
+FROM (SELECT t.txn_id, count(*) AS k FROM contract.transactions t
+      WHERE t.txn_id IS NOT NULL GROUP BY t.txn_id HAVING count(*) > 1) d
+CROSS JOIN LATERAL (SELECT count(*) AS lines, coalesce(sum({}), 0) AS hash FROM contract.journal_lines l
+                    WHERE l.txn_id::txnid = d.txn_id::txnid) c
+)sql",
+                       line_image);
+}
 
 // The totals and the hashes the next incremental run's guards compare.
 const std::string classes_totals_sql = R"sql(
@@ -419,19 +467,33 @@ SELECT l.line_id, l.txn_id::text, l.account_code::text, l.side::text, l.amount::
        l.amount IS NULL, l.currency IS NULL, l.account_code IS NULL, (l.side IS NULL OR l.side NOT IN ('DR', 'CR')),
        coalesce(l.amount <= 0, false), true
 FROM contract.journal_lines l
-LEFT JOIN contract.transactions t ON t.txn_id = l.txn_id
-LEFT JOIN contract.accounts a ON a.account_code = l.account_code
-WHERE ({})
+LEFT JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
+LEFT JOIN {1} a ON a.account_code = l.account_code::text
+WHERE ({0})
   AND (t.txn_id IS NULL OR a.account_code IS NULL OR l.amount IS NULL OR l.amount <= 0 OR l.currency IS NULL
        OR l.side IS NULL OR l.side NOT IN ('DR', 'CR'))
 )sql",
-                       from_where);
+                       from_where, chart_sql);
 }
 
-const std::string full_duplicates_sql = R"sql(
-INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
-SELECT source, source_txn_id, count(*), true FROM contract.transactions GROUP BY source, source_txn_id HAVING count(*) > 1
-)sql";
+// The duplicated source keys and the transactions whose status is outside the contract's set
+// (each with how many lines it has, an index search each), from one grouping of the transactions.
+const std::string full_duplicates_sql = fmt::format(R"sql(
+WITH keys AS MATERIALIZED (
+    SELECT t.source, t.source_txn_id, count(*) AS n,
+           array_agg(t.txn_id) FILTER (WHERE {0} AND t.txn_id IS NOT NULL) AS unknown
+    FROM contract.transactions t GROUP BY t.source, t.source_txn_id
+    HAVING count(*) > 1 OR bool_or({0} AND t.txn_id IS NOT NULL)
+),
+duplicates AS (
+    INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
+    SELECT source, source_txn_id, n, true FROM keys WHERE n > 1
+)
+INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
+SELECT u.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = u.txn_id::txnid), true
+FROM keys k CROSS JOIN LATERAL unnest(k.unknown) AS u(txn_id)
+)sql",
+                                                    unknown_status_sql);
 
 // --- The incremental proof --------------------------------------------------------------------
 
@@ -475,7 +537,7 @@ SELECT txn_id, count(*) OVER () AS found, (sum(h) OVER ())::text AS hash FROM (
     UNION ALL
     SELECT t.txn_id::text, {1} FROM contract.transactions t
     WHERE NOT $3::boolean AND $4::boolean AND NOT t.txn_id > $2
-      AND t.txn_id = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
+      AND t.txn_id::txnid = ANY (ARRAY(SELECT (json_populate_record(NULL::pg_temp.proof_changed,
                                                              json_build_object('txn_id', o.txn_id))).txn_id
                                 FROM recon.proof_open o))
       AND {0}
@@ -493,7 +555,8 @@ INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_op
 SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
        EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
 FROM contract.transactions t
-WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proof_changed, $2::json)) AND {0}
+WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM json_populate_recordset(NULL::pg_temp.proof_changed, $2::json))
+  AND {0}
 )sql",
                        fence.test("t.row_xmin"), booked_statuses_sql);
 }
@@ -502,14 +565,14 @@ WHERE t.txn_id IN (SELECT txn_id FROM json_populate_recordset(NULL::pg_temp.proo
 // row that changed since was open or new then (the guard made sure), one that did not has the
 // status it had.
 const std::string touched_transactions_sql = fmt::format(R"sql(
-INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at)
+INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at, unknown_status)
 SELECT x.txn_id, coalesce(t.status IN {0}, false),
-       coalesce(t.status IN {0}, false) AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_changed c WHERE c.txn_id = t.txn_id),
-       t.effective_at
-FROM (SELECT txn_id FROM pg_temp.proof_touched UNION SELECT txn_id FROM pg_temp.proof_changed) x
-LEFT JOIN contract.transactions t ON t.txn_id = x.txn_id
+       coalesce(t.status IN {0}, false) AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_changed c WHERE c.txn_id::txnid = t.txn_id::txnid),
+       t.effective_at, t.txn_id IS NOT NULL AND {1}
+FROM (SELECT txn_id::txnid AS txn_id FROM pg_temp.proof_touched UNION SELECT txn_id::txnid FROM pg_temp.proof_changed) x
+LEFT JOIN contract.transactions t ON t.txn_id::txnid = x.txn_id
 )sql",
-                                                         booked_statuses_sql);
+                                                         booked_statuses_sql, unknown_status_sql);
 
 /// `WITH touched_lines AS (...)`: every line of a touched transaction, with its transaction's
 /// statuses and whether the line is newer than the fence; `sign` is what the line adds to the
@@ -522,7 +585,7 @@ WITH touched_lines AS (
            x.effective_at, {0} AS fresh,
            x.booked_now::int - (x.booked_then AND NOT {0})::int AS sign
     FROM pg_temp.proof_txns x
-    JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+    JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 )
 )sql",
                        fence.test("l.row_xmin"));
@@ -530,7 +593,9 @@ WITH touched_lines AS (
 
 const std::string delta_groups_sql = R"sql(
 INSERT INTO pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)
-SELECT account_code::text, customer_id::text, currency::text, effective_at - interval '1 microsecond', effective_at,
+SELECT account_code::text, customer_id::text, currency::text, )sql" +
+                                     instant_before("effective_at") +
+                                     R"sql(, effective_at,
        coalesce(sum(sign * amount) FILTER (WHERE side = 'DR'), 0), coalesce(sum(sign * amount) FILTER (WHERE side = 'CR'), 0),
        coalesce(sum(sign) FILTER (WHERE side IN ('DR', 'CR') AND amount IS NOT NULL), 0), sum(sign)
 FROM touched_lines WHERE sign <> 0
@@ -582,10 +647,10 @@ const std::string wrong_sides_sql = fmt::format(R"sql(
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
 SELECT g.account, g.customer, g.currency, {0}
 FROM pg_temp.proof_keys_new g
-JOIN contract.accounts a ON a.account_code::text = g.account
+JOIN {1} a ON a.account_code = g.account
 WHERE NOT a.allow_wrong_side AND g.lines > 0 AND {0} < 0
 )sql",
-                                                proof_signed_sql);
+                                                proof_signed_sql, chart_sql);
 
 const std::string carried_wrong_sides_sql = R"sql(
 INSERT INTO pg_temp.proof_wrong_sides (account, customer, currency, balance)
@@ -608,17 +673,21 @@ const std::string touched_breaks_sql = R"sql(
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, currency, debits, credits, fresh)
 SELECT l.txn_id, 'unbalanced', l.currency::text, coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0),
        coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0), true
-FROM pg_temp.proof_txns x JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+FROM pg_temp.proof_txns x JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.booked_now
 GROUP BY l.txn_id, l.currency::text
 HAVING coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) <> coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0);
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, debit_lines, credit_lines, fresh)
 SELECT x.txn_id, 'misshapen', count(l.txn_id), count(*) FILTER (WHERE l.side = 'DR'),
        count(*) FILTER (WHERE l.side = 'CR'), true
-FROM pg_temp.proof_txns x LEFT JOIN contract.journal_lines l ON l.txn_id = x.txn_id
+FROM pg_temp.proof_txns x LEFT JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.booked_now
 GROUP BY x.txn_id
 HAVING count(l.txn_id) < 2 OR count(*) FILTER (WHERE l.side = 'DR') = 0 OR count(*) FILTER (WHERE l.side = 'CR') = 0;
+INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
+SELECT x.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = x.txn_id::txnid), true
+FROM pg_temp.proof_txns x
+WHERE x.unknown_status;
 INSERT INTO pg_temp.proof_breaks
 SELECT (jsonb_populate_record(NULL::pg_temp.proof_breaks, to_jsonb(s) || '{"fresh": false}')).*
 FROM recon.proof_breaks s
@@ -691,7 +760,8 @@ FROM chosen c
 JOIN (SELECT DISTINCT account, currency, after, upto
       FROM (SELECT account, currency, after, )sql" +
                                            stored_upto_sql("a") + R"sql( AS upto FROM recon.proof_account_groups a) a
-      WHERE after <> upto - interval '1 microsecond') g ON g.account = c.account_code AND g.currency = c.currency
+      WHERE after <> )sql" + instant_before("upto") +
+                                           R"sql() g ON g.account = c.account_code AND g.currency = c.currency
 WHERE c.customer_id IS NULL AND g.after < c.as_of AND c.as_of < g.upto
 LIMIT 1
 )sql";
@@ -1140,6 +1210,9 @@ SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FR
     }
 
 private:
+    /// `sql` with its transaction-id comparisons cast as this ledger needs.
+    std::string ids(const std::string& sql) { return ids_sql(m_context, sql); }
+
     /// The id images and orders of this contract's journal lines and transactions.
     IdImages id_images()
     {
@@ -1221,7 +1294,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
     {
         const Fence fence = fence_of(m_txn, stored.watermark);
         const auto fenced = [&](const std::string& sql, auto&&... more) {
-            return m_txn.exec_params(sql, fence.parameter, std::forward<decltype(more)>(more)...);
+            return m_txn.exec_params(ids(sql), fence.parameter, std::forward<decltype(more)>(more)...);
         };
         m_txn.exec0("INSERT INTO pg_temp.proof_mode VALUES (true)");
         const Guard lines = guard_of(fenced(guard_sql(fence, "contract.journal_lines", "l", m_ids.line_image)).at(0));
@@ -1274,12 +1347,15 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                 ids_json(touched));
         }
         if (!changed.empty()) fenced(changed_transactions_sql(fence), ids_json(changed));
-        const NamedRow replaced(
-            m_txn.exec_params1(fmt::format("SELECT count(*) FILTER (WHERE was_open) AS n, coalesce(sum({}) FILTER "
-                                           "(WHERE was_open), 0)::text AS hash, "
-                                           "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
-                                           m_ids.txn_image),
-                               stored.totals.transactions_hash, old.text("txns_hash")));
+        // proof_changed holds the ids as text when the lines' are of another type: a whole id is
+        // summed as the number its text is.
+        const std::string changed_image = m_ids.txn_image == "t.txn_id" ? "t.txn_id::txnid::numeric" : m_ids.txn_image;
+        const NamedRow replaced(m_txn.exec_params1(
+            ids(fmt::format("SELECT count(*) FILTER (WHERE was_open) AS n, coalesce(sum({}) FILTER "
+                            "(WHERE was_open), 0)::text AS hash, "
+                            "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
+                            changed_image)),
+            stored.totals.transactions_hash, old.text("txns_hash")));
         const std::int64_t vanished = stored.totals.transactions - (txns.rows - txns.fresh);
         if (vanished != replaced.number("n") || replaced.text("hash") != replaced.text("vanished_hash")) {
             return fmt::format(
@@ -1288,7 +1364,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                 vanished, replaced.number("n"));
         }
         const auto touched_count =
-            static_cast<std::int64_t>(m_txn.exec_params0(touched_transactions_sql).affected_rows());
+            static_cast<std::int64_t>(m_txn.exec_params0(ids(touched_transactions_sql)).affected_rows());
         if (touched_count > max_touched_transactions) {
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched_count, max_touched_transactions);
@@ -1315,9 +1391,9 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         m_txn.exec0(wrong_sides_sql);
         m_txn.exec0(carried_wrong_sides_sql);
         fenced(touched_lines_cte(fence) + delta_currencies_sql);
-        m_txn.exec0(touched_breaks_sql);
+        m_txn.exec0(ids(touched_breaks_sql));
         m_txn.exec0(carried_defects_sql);
-        m_txn.exec0(defects_sql("l.txn_id IN (SELECT txn_id FROM pg_temp.proof_txns)"));
+        m_txn.exec0(ids(defects_sql("l.txn_id::txnid IN (SELECT txn_id::txnid FROM pg_temp.proof_txns)")));
         if (lines.fresh_orphans > 0) fenced(defects_sql("l.txn_id IS NULL AND " + fence.test("l.row_xmin")));
         if (txns.fresh > 0) {
             m_txn.exec0(touched_duplicates_sql);
@@ -1372,9 +1448,9 @@ FROM recon.proof_duplicates s
         const char* groups_table =
             "pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)";
         if (shared.number("n") <= max_shared_bounds) {
-            insert_grouped(m_txn, groups_table, full_groups_sql(true), tail_from, shared.text("bounds"));
+            insert_grouped(m_txn, groups_table, ids(full_groups_sql(true)), tail_from, shared.text("bounds"));
         } else {
-            m_txn.exec_params0(fmt::format("INSERT INTO {} {}", groups_table, full_groups_sql(false)), tail_from);
+            m_txn.exec_params0(fmt::format("INSERT INTO {} {}", groups_table, ids(full_groups_sql(false))), tail_from);
         }
         m_txn.exec0(account_groups_sql);
         m_txn.exec0(keys_sql);
@@ -1382,26 +1458,28 @@ FROM recon.proof_duplicates s
         insert_grouped(m_txn,
                        "pg_temp.proof_classes (listed, txn_id, currency, split, members, counted, booked_transactions, "
                        "lines, debit_lines, credit_lines, lines_hash, transactions, transactions_hash, suspect_lines)",
-                       full_classes_sql(m_ids.line_image, m_ids.txn_image));
+                       ids(full_classes_sql(m_ids.line_image, m_ids.txn_image)));
         // The listed transactions, few where the planner cannot tell, are each an index search,
         // never a hash of the journal.
         with_local_settings(m_txn, {{"enable_hashjoin", "off"}, {"enable_mergejoin", "off"}},
-                            [&] { m_txn.exec0(listed_breaks_sql); });
+                            [&] { m_txn.exec0(ids(listed_breaks_sql)); });
         const NamedRow totals(m_txn.exec_params1(classes_totals_sql));
         // Lines are listed only when the grouping counted some that break a rule (rare).
-        if (totals.number("suspect_lines") > 0) m_txn.exec0(defects_sql("true"));
-        m_txn.exec0(full_duplicates_sql);
+        if (totals.number("suspect_lines") > 0) m_txn.exec0(ids(defects_sql("true")));
+        m_txn.exec0(ids(full_duplicates_sql));
         m_proved.summary.kind = ProofKind::full;
         m_proved.summary.reason = reason;
         m_proved.summary.since_run_id.reset();
         m_proved.summary.transactions_touched = 0;
-        m_proved.summary.lines_read = totals.number("lines");
+        const NamedRow repeated(m_txn.exec_params1(ids(repeated_ids_sql(m_ids.line_image)), totals.text("lines_hash")));
+        const std::int64_t lines = totals.number("lines") - repeated.number("lines");
+        m_proved.summary.lines_read = lines;
         m_proved.base = stored;
         m_proved.totals.tail_from = tail_from;
         m_proved.totals.full_proof_at = m_proved.as_of;
         m_proved.totals.full_run_id = 0;
-        m_proved.totals.lines = totals.number("lines");
-        m_proved.totals.lines_hash = totals.text("lines_hash");
+        m_proved.totals.lines = lines;
+        m_proved.totals.lines_hash = repeated.text("lines_hash");
         m_proved.totals.transactions = totals.number("transactions");
         m_proved.totals.transactions_hash = totals.text("transactions_hash");
         m_proved.totals.booked_transactions = totals.number("booked_transactions");

@@ -34,7 +34,7 @@ struct Fence {
 ///   pg_temp.proof_currencies  currency, txn_groups
 ///   pg_temp.proof_wrong_sides every key whose balance is on the wrong side of an account that
 ///                             forbids it: account, customer, currency, balance (below zero)
-///   pg_temp.proof_breaks      txn_id, kind ('unbalanced' | 'misshapen'), currency, debits, credits,
+///   pg_temp.proof_breaks      txn_id, kind ('unbalanced' | 'misshapen' | 'unknown_status'), currency, debits, credits,
 ///                             lines, debit_lines, credit_lines
 ///   pg_temp.proof_defects     line_id, txn_id, account_code, side, amount and one flag per rule
 ///   pg_temp.proof_duplicates  source, source_txn_id, n

@@ -175,12 +175,12 @@ snapshot_keys AS MATERIALIZED (
 ),
 lines AS NOT MATERIALIZED (
     SELECT l.account_code::text AS account_code, l.currency::text AS currency,
-           t.effective_at AS at, CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END AS delta,
+           t.effective_at AS at, CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END AS delta,
            unnest(ARRAY['c' || l.customer_id::text, 'a']) AS match_key
     FROM contract.journal_lines l
-    JOIN contract.accounts a ON a.account_code = l.account_code
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
-    WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
+    JOIN {1} a ON a.account_code = l.account_code::text
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
+    WHERE t.status IN {0} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     OFFSET 0
 ),
 attributed AS (
@@ -204,7 +204,7 @@ replayed AS MATERIALIZED (
     WHERE ord = 1
 ),
 )sql",
-                                                      booked_statuses_sql);
+                                                      booked_statuses_sql, chart_sql);
 
 // The same from the proof's groups (checks/proof.hpp): a snapshot's balance is the sum of its
 // key's spans that end at or before its as-of (the proof never lets a span straddle it). A
@@ -218,7 +218,7 @@ numbered AS MATERIALIZED (
 customer_sums AS (
     SELECT c.n, sum({0}) AS replayed
     FROM numbered c
-    JOIN contract.accounts a ON a.account_code::text = c.account_code
+    JOIN {1} a ON a.account_code = c.account_code
     JOIN pg_temp.proof_groups g ON g.account = c.account_code COLLATE "C" AND g.customer = c.customer_id COLLATE "C"
                                AND g.currency = c.currency COLLATE "C" AND g.upto <= c.as_of
     WHERE c.customer_id IS NOT NULL AND EXISTS (SELECT 1 FROM chosen)
@@ -227,7 +227,7 @@ customer_sums AS (
 account_spans AS MATERIALIZED (
     SELECT g.account, g.currency, g.upto, sum({0}) AS delta
     FROM pg_temp.proof_account_groups g
-    JOIN contract.accounts a ON a.account_code::text = g.account
+    JOIN {1} a ON a.account_code = g.account
     WHERE g.upto IS NOT NULL AND EXISTS (SELECT 1 FROM chosen WHERE customer_id IS NULL)
       AND (g.account, g.currency) IN (SELECT account_code, currency FROM chosen WHERE customer_id IS NULL)
     GROUP BY 1, 2, 3
@@ -247,7 +247,7 @@ replayed AS MATERIALIZED (
     LEFT JOIN account_sums ac ON ac.n = c.n
 ),
 )sql",
-                                                    proof_signed_sql);
+                                                    proof_signed_sql, chart_sql);
 
 /// What the breaks and the summary read besides `replayed`, the snapshots replayed now.
 struct BreakSources {
@@ -310,27 +310,29 @@ public:
         const auto window_days = context.settings().snapshot_window_days;
         const std::string run_as_of = format_utc(context.as_of());
         const Proof& proved = proof(context);
-        const auto rows = proved.available
-                              ? CappedRows::listing(
-                                    context,
-                                    snapshots_to_replay_sql + replayed_from_proof + snapshot_state_sql +
-                                        snapshot_breaks_sql(
-                                            {.carried = carried_breaks_sql,
-                                             .checked = "count(*) + (SELECT coalesce(sum(checked), 0) FROM carried)",
-                                             .latest_as_of = "greatest(max(as_of), (SELECT max(latest) FROM carried))",
-                                             .limit = "$4",
-                                             .snapshots = "all_snapshots",
-                                             .total = "(SELECT n FROM every_snapshot)"}),
-                                    window_days, run_as_of, proved.full_run_id)
-                              : CappedRows::listing(context,
-                                                    snapshots_chosen_sql + replayed_from_journal +
-                                                        snapshot_breaks_sql({.carried = "",
-                                                                             .checked = "count(*)",
-                                                                             .latest_as_of = "max(as_of)",
-                                                                             .limit = "$3",
-                                                                             .snapshots = "ranked",
-                                                                             .total = "(SELECT count(*) FROM ranked)"}),
-                                                    window_days, run_as_of);
+        const auto rows =
+            proved.available
+                ? CappedRows::listing(
+                      context,
+                      snapshots_to_replay_sql + replayed_from_proof + snapshot_state_sql +
+                          snapshot_breaks_sql(
+                              {.carried = carried_breaks_sql,
+                               .checked = "count(*) + (SELECT coalesce(sum(checked), 0) FROM carried)",
+                               .latest_as_of = "greatest(max(as_of), (SELECT max(latest) FROM carried))",
+                               .limit = "$4",
+                               .snapshots = "all_snapshots",
+                               .total = "(SELECT n FROM every_snapshot)"}),
+                      window_days, run_as_of, proved.full_run_id)
+                : CappedRows::listing(
+                      context,
+                      ids_sql(context, snapshots_chosen_sql + replayed_from_journal +
+                                           snapshot_breaks_sql({.carried = "",
+                                                                .checked = "count(*)",
+                                                                .latest_as_of = "max(as_of)",
+                                                                .limit = "$3",
+                                                                .snapshots = "ranked",
+                                                                .total = "(SELECT count(*) FROM ranked)"})),
+                      window_days, run_as_of);
         const NamedRow summary = rows.one();
         context.metrics()["snapshots_total"] = summary.number("snapshots_total");
         context.metrics()["snapshots_checked"] = summary.number("snapshots_checked");

@@ -2,11 +2,26 @@
 
 #include "lib/capped_rows.hpp"
 #include "lib/check.hpp"
+#include "lib/contract.hpp"
 
 namespace reconcile {
 
 /// Statuses of transactions whose lines are booked (count toward balances). A reversed
 /// transaction stays booked: its reversal is a separate posted transaction.
 inline constexpr const char* booked_statuses_sql = "('posted', 'reversed')";
+
+/// `sql` with its comparisons of transaction ids across views cast as this ledger needs
+/// (cast_txn_ids, lib/contract.hpp), decided once per snapshot.
+inline std::string ids_sql(CheckContext& context, const std::string& sql)
+{
+    const bool differ = context.shared<bool>("txn_ids_differ", [&] { return txn_ids_differ(context.ledger()); });
+    return cast_txn_ids(sql, differ);
+}
+
+/// Whether transaction `t`'s status is outside the contract's set (another case, another word,
+/// null): such a transaction is not booked, and journal_line_completeness names it
+/// (`unknown_status`) so its money cannot vanish unseen (docs/decisions/unknown-status.md).
+inline constexpr const char* unknown_status_sql =
+    "NOT coalesce(t.status::text IN ('posted', 'pending', 'reversed'), false)";
 
 }  // namespace reconcile

@@ -12,12 +12,13 @@ namespace {
 // joined with the stored wallets; the summary row and the capped break rows come from the same
 // comparison, with per-kind totals from window sums so they survive the LIMIT. Amounts are
 // compared exactly in NUMERIC.
-const std::string wallet_accounts_cte = R"sql(
+const std::string wallet_accounts_cte = fmt::format(R"sql(
 WITH wallet_accounts AS (
-    SELECT account_code::text AS account_code, normal_side FROM contract.accounts
-    WHERE is_customer_wallet OR account_code::text IN (SELECT account_code::text FROM contract.wallets)
+    SELECT account_code, normal_side FROM {} a
+    WHERE is_customer_wallet OR account_code IN (SELECT account_code::text FROM contract.wallets)
 ),
-)sql";
+)sql",
+                                                    chart_sql);
 
 /// The wallet accounts named by parameter $N (a text[]: those the stored comparison recorded,
 /// when no wallet row is on another): a comparison of some wallets does not look for them among
@@ -26,11 +27,11 @@ std::string given_accounts_cte(int parameter)
 {
     return fmt::format(R"sql(
 WITH wallet_accounts AS (
-    SELECT account_code::text AS account_code, normal_side FROM contract.accounts
-    WHERE account_code::text = ANY (${}::text[])
+    SELECT account_code, normal_side FROM {} a
+    WHERE account_code = ANY (${}::text[])
 ),
 )sql",
-                       parameter);
+                       chart_sql, parameter);
 }
 
 /// The wallet accounts as one text, as the stored comparison records them.
@@ -47,11 +48,11 @@ constexpr const char* wallet_key_hash_sql =
 const std::string derived_from_journal = fmt::format(R"sql(
 derived AS MATERIALIZED (
     SELECT l.customer_id::text AS customer_id, l.account_code::text AS account_code, l.currency::text AS currency,
-           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS balance,
+           sum(CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END) AS balance,
            count(*) AS lines
     FROM contract.journal_lines l
     JOIN wallet_accounts a ON a.account_code = l.account_code::text
-    JOIN contract.transactions t ON t.txn_id = l.txn_id
+    JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
     WHERE t.status IN {} AND l.side IN ('DR', 'CR') AND l.amount IS NOT NULL
     GROUP BY 1, 2, 3
 ),
@@ -120,8 +121,9 @@ compared AS MATERIALIZED (
     FROM (SELECT w.customer_id::text AS customer_id, w.account_code::text AS account_code,
                  w.currency::text AS currency, w.balance, {wallet_key} AS key, {wallet_key_hash} AS key_hash
           FROM {wallets}) w
-    FULL JOIN derived d
-      ON d.customer_id = w.customer_id AND d.account_code = w.account_code AND d.currency = w.currency
+    -- One array equality: a null part (a wallet without a customer) matches its null, as the
+    -- proof's keys do; three equalities never match it, and it was missing and without lines.
+    FULL JOIN derived d ON ARRAY[d.account_code, d.customer_id, d.currency] = w.key
 ),
 found_breaks AS MATERIALIZED (
     SELECT key, kind, customer_id, account_code, currency, derived, stored, lines FROM compared
@@ -302,10 +304,12 @@ public:
     void run(CheckContext& context) const override
     {
         const Proof& proved = proof(context);
-        auto rows = proved.available ? compare_with_proof(context, proved)
-                                     : CappedRows::listing(context, wallet_accounts_cte + derived_from_journal +
-                                                                        comparison_sql({.wallets = "contract.wallets w",
-                                                                                        .summary = every_total_sql}));
+        auto rows =
+            proved.available
+                ? compare_with_proof(context, proved)
+                : CappedRows::listing(context, ids_sql(context, wallet_accounts_cte + derived_from_journal +
+                                                                    comparison_sql({.wallets = "contract.wallets w",
+                                                                                    .summary = every_total_sql})));
         const NamedRow summary = rows.one();
         context.metrics()["wallets_checked"] = summary.number("wallets_checked");
         context.metrics()["journal_wallets"] = summary.number("journal_wallets");

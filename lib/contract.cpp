@@ -99,4 +99,18 @@ void verify_contract(Session& session, const std::string& book, const std::set<C
                             book, fmt::join(gaps, "; ")));
 }
 
+std::string cast_txn_ids(std::string sql, bool differ)
+{
+    const std::string_view cast = differ ? "::text" : "";
+    for (auto at = sql.find(txn_id_marker); at != std::string::npos; at = sql.find(txn_id_marker, at + cast.size())) {
+        sql.replace(at, txn_id_marker.size(), cast);
+    }
+    return sql;
+}
+
+bool txn_ids_differ(pqxx::transaction_base& txn)
+{
+    return txn.exec_params1(fmt::format("SELECT {} AS differ", txn_ids_differ_sql))["differ"].as<bool>();
+}
+
 }  // namespace reconcile

@@ -1,4 +1,5 @@
 #include "lib/external_recon.hpp"
+#include "lib/contract.hpp"
 #include "lib/text.hpp"
 
 #include <fmt/format.h>
@@ -39,15 +40,15 @@ const std::string ledger_as_of_sql =
 // customer_id, key (the currency), amount.
 const std::string ledger_cash_sql = fmt::format(R"sql(
 SELECT l.customer_id::text, l.currency::text AS key,
-       sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END)::text AS amount
+       sum(CASE WHEN l.side::text = a.normal_side THEN l.amount ELSE -l.amount END)::text AS amount
 FROM contract.journal_lines l
-JOIN contract.transactions t ON t.txn_id = l.txn_id
-JOIN contract.accounts a ON a.account_code = l.account_code
+JOIN contract.transactions t ON t.txn_id::txnid = l.txn_id::txnid
+JOIN {} a ON a.account_code = l.account_code::text
 WHERE a.is_customer_wallet AND t.status IN ('posted', 'reversed') AND l.amount IS NOT NULL
   AND l.currency IS NOT NULL AND l.customer_id IN {}
 GROUP BY l.customer_id, l.currency
 )sql",
-                                                customers_of_broker);
+                                                chart_sql, customers_of_broker);
 
 // Securities: Σ signed quantity of booked transactions per customer and symbol (custody at
 // cost: share counts only). Columns as read_amounts reads them: customer_id, key (the symbol),
@@ -276,7 +277,8 @@ AccountsRecon reconcile_accounts(SnapshotProvider& ledger, BrokerHub& hub, const
     PerCustomer cash;
     if (with_cash) {
         // Currency codes compare case-insensitively (the broker's are upper-cased too).
-        for (auto& [customer, amounts] : read_amounts(txn, ledger_cash_sql, broker, scope, in_scope)) {
+        for (auto& [customer, amounts] :
+             read_amounts(txn, cast_txn_ids(ledger_cash_sql, txn_ids_differ(txn)), broker, scope, in_scope)) {
             for (auto& [currency, amount] : amounts) cash[customer][upper(currency)] += amount;
         }
     }

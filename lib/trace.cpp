@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "lib/contract.hpp"
 #include "lib/db.hpp"
 #include "lib/decimal.hpp"
 #include "lib/errors.hpp"
@@ -22,16 +23,17 @@ constexpr const char* matched_by_key_sql =
     "SELECT * FROM contract.transactions WHERE source = $1 AND source_txn_id = $2";
 
 // Each row reads "<txn_id> <kind> <other>": the matches themselves, the transaction a match
-// reverses, the ones reversing a match, and the others sharing a match's source key.
+// reverses, the ones reversing a match, and the others sharing a match's source key. An id and
+// the reverses_txn_id naming it are compared as text when their types differ (cast_txn_ids).
 constexpr const char* related_sql = R"sql(
 related AS (
     SELECT 'match'::text AS kind, NULL::text AS other, m.* FROM matched m
     UNION ALL
     SELECT 'reversed_by', m.txn_id::text, t.* FROM matched m
-        JOIN contract.transactions t ON t.txn_id = m.reverses_txn_id
+        JOIN contract.transactions t ON t.txn_id::txnid = m.reverses_txn_id::txnid
     UNION ALL
     SELECT 'reverses', m.txn_id::text, t.* FROM matched m
-        JOIN contract.transactions t ON t.reverses_txn_id = m.txn_id
+        JOIN contract.transactions t ON t.reverses_txn_id::txnid = m.txn_id::txnid
     UNION ALL
     SELECT 'same_source_key', m.txn_id::text, t.* FROM matched m
         JOIN contract.transactions t
@@ -147,14 +149,22 @@ void read_transactions(Session& read, const Settings& settings, const TraceQuery
                                                     fmt::arg("effective_at", utc_text("r.effective_at")),
                                                     fmt::arg("posted_at", utc_text("r.posted_at"))));
     ReadSnapshot txn(read.connection());
+    const bool reverses_differ =
+        txn.exec_params1(
+               "SELECT count(DISTINCT a.atttypid) > 1 AS differ FROM pg_attribute a WHERE a.attrelid = "
+               "'contract.transactions'::regclass AND a.attname IN ('txn_id', 'reverses_txn_id') AND NOT "
+               "a.attisdropped")
+            .at("differ")
+            .as<bool>();
     // The shorter of the setting and the session's own bound (a serve request's deadline).
     const long long bound = limits.statement_timeout.count();
     set_local_statement_timeout(
         txn, bound > 0 ? std::min<long long>(bound, settings.statement_timeout_ms) : settings.statement_timeout_ms);
     pqxx::result rows;
     try {
-        rows = by_txn ? txn.exec_params(sql, *query.txn_id, trace_transaction_cap)
-                      : txn.exec_params(sql, *query.source, *query.source_txn_id, trace_transaction_cap);
+        const std::string cast = cast_txn_ids(sql, reverses_differ);
+        rows = by_txn ? txn.exec_params(cast, *query.txn_id, trace_transaction_cap)
+                      : txn.exec_params(cast, *query.source, *query.source_txn_id, trace_transaction_cap);
     } catch (const pqxx::data_exception&) {
         // The text is not even a valid value of the column's type: no transaction carries it.
     }

@@ -362,3 +362,68 @@ TEST_CASE("snapshot_reconcile: a snapshot dated after the run is a variance and 
     CHECK(result.metrics["snapshots_total"] == 3);
     CHECK(result.metrics["snapshots_checked"] == 2);
 }
+
+TEST_CASE("a chart listing an account code twice doubles no sum, and journal_line_completeness names the code")
+{
+    BookDb db("uae");
+    db.exec(reconcile::test::clean_ledger_sql);
+    // BROKER_CASH listed twice alike; CUSTOMER_WALLET twice, its second row allowing the wrong side.
+    db.exec(
+        "DROP VIEW contract.accounts; CREATE VIEW contract.accounts AS"
+        " SELECT account_code, name, account_type, normal_side, allow_wrong_side, is_customer_wallet"
+        " FROM ledger.accounts"
+        " UNION ALL SELECT account_code, name, account_type, normal_side, account_code = 'CUSTOMER_WALLET'"
+        " OR allow_wrong_side, is_customer_wallet FROM ledger.accounts"
+        " WHERE account_code IN ('BROKER_CASH', 'CUSTOMER_WALLET')");
+    for (const char* name :
+         {"wallet_derivation", "account_totals", "snapshot_reconcile", "trial_balance_zero", "dr_cr_sign_convention"}) {
+        CAPTURE(name);
+        const auto result = db.run_check(name);
+        CHECK(variance_lines(result) == Lines{});
+        CHECK(result.status == CheckStatus::ok);
+    }
+    const auto chart = db.run_check("journal_line_completeness");
+    CHECK(chart.status == CheckStatus::fail);
+    CHECK(variance_lines(chart) ==
+          Lines{"duplicate_account account=BROKER_CASH", "duplicate_account account=CUSTOMER_WALLET"});
+    REQUIRE(chart.variances.size() == 2);
+    CHECK(chart.variances[0].detail == nlohmann::json{{"rows", 2}, {"conflicting", false}});
+    CHECK(chart.variances[1].detail == nlohmann::json{{"rows", 2}, {"conflicting", true}});
+    CHECK(chart.metrics["duplicate_accounts"] == 2);
+
+    // C001 overdraws the wallet: the strict reading of the chart (one row forbids it) reports it.
+    db.exec("UPDATE ledger.journal_lines SET amount = 500.00 WHERE line_id IN (5, 6)");
+    CHECK(variance_lines(db.run_check("dr_cr_sign_convention")) ==
+          Lines{"wrong_side_balance account=CUSTOMER_WALLET currency=USD customer_id=C001"});
+}
+
+TEST_CASE("B checks match keys with a null part to the same null: a wallet without a customer agrees with its lines")
+{
+    BookDb db("uae");
+    db.exec(reconcile::test::clean_ledger_sql);
+    // An unallocated sweep: booked lines on the wallet account without a customer, and the stored
+    // wallet for them (the view maps the table's placeholder to null), balance right.
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (1006, 'sweep', 'SW-1', NULL, 'sweep', 'posted', '2026-11-06T10:00Z');"
+        "INSERT INTO ledger.journal_lines VALUES (11, 1006, 'BROKER_CASH', NULL, 'DR', 7, 'USD'),"
+        " (12, 1006, 'CUSTOMER_WALLET', NULL, 'CR', 7, 'USD');"
+        "INSERT INTO ledger.wallets (customer_id, account_code, currency, balance) VALUES"
+        " ('-', 'CUSTOMER_WALLET', 'USD', 7);"
+        "UPDATE ledger.account_totals SET debit_total = debit_total + 7, net = net + 7"
+        " WHERE account_code = 'BROKER_CASH';"
+        "UPDATE ledger.account_totals SET credit_total = credit_total + 7, net = net + 7"
+        " WHERE account_code = 'CUSTOMER_WALLET';"
+        "CREATE OR REPLACE VIEW contract.wallets AS SELECT NULLIF(customer_id, '-') AS customer_id, account_code,"
+        " currency, balance, updated_at, xmin AS row_xmin FROM ledger.wallets");
+    const auto agreed = db.run_check("wallet_derivation");
+    CHECK(variance_lines(agreed) == Lines{});
+    CHECK(agreed.status == CheckStatus::ok);
+    CHECK(agreed.metrics["wallets_checked"] == 3);
+    CHECK(db.run_check("account_totals").status == CheckStatus::ok);
+
+    // Off by one: one wallet_mismatch for the null customer, not a missing and an extra wallet.
+    db.exec("UPDATE ledger.wallets SET balance = 8 WHERE customer_id = '-'");
+    CHECK(variance_lines(db.run_check("wallet_derivation")) ==
+          Lines{"wallet_mismatch account=CUSTOMER_WALLET currency=USD"});
+}

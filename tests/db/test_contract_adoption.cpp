@@ -286,3 +286,32 @@ TEST_CASE("a run refuses a contract that lacks a view or a column its checks rea
     CHECK(execute_run(db.settings(), default_registry(), request).report.status == RunStatus::ok);
     CHECK(db.query_value("SELECT count(*) FROM recon.runs") == "1");
 }
+
+TEST_CASE("transaction ids of another type in journal_lines than in transactions are compared as text")
+{
+    BookDb db("uae");
+    db.exec(test::clean_ledger_sql);
+    // The lines keep their transaction reference as text, the transactions a bigint; line 11
+    // names a transaction that does not exist.
+    db.exec(
+        "DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT line_id, txn_id::text AS"
+        " txn_id, account_code, customer_id, side, amount, currency, xmin AS row_xmin FROM ledger.journal_lines;"
+        "INSERT INTO ledger.journal_lines VALUES (11, 9999, 'BROKER_CASH', 'C001', 'DR', 1, 'USD');"
+        "UPDATE ledger.journal_lines SET amount = 90.00 WHERE line_id = 2");
+    CHECK(test::variance_lines(db.run_check("trial_balance_zero")) ==
+          std::vector<std::string>{"unbalanced_currency currency=USD", "unbalanced_txn currency=USD txn_id=1001"});
+    CHECK(test::variance_lines(db.run_check("journal_line_completeness")) ==
+          std::vector<std::string>{"orphan_line line_id=11 txn_id=9999"});
+    CHECK(db.run_check("dr_cr_sign_convention").status == CheckStatus::ok);
+    CHECK(db.run_check("source_txn_uniqueness").status == CheckStatus::ok);
+
+    db.exec(std::string("UPDATE ledger.journal_lines SET amount = 100.00 WHERE line_id = 2;") +
+            test::three_b_breaks_sql);
+    CHECK(test::variance_lines(db.run_check("wallet_derivation")) ==
+          std::vector<std::string>{"wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001"});
+    CHECK(test::variance_lines(db.run_check("account_totals")) ==
+          std::vector<std::string>{"account_totals_mismatch account=FEE_INCOME column=net currency=USD"});
+    CHECK(test::variance_lines(db.run_check("snapshot_reconcile")) ==
+          std::vector<std::string>{
+              "snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 snapshot_id=1"});
+}

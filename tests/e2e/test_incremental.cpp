@@ -1917,3 +1917,137 @@ TEST_CASE("a full proof writes only the stored rows that differ, and leaves what
     CHECK(dump(*db, rows_as_text) == after_fold);
     CHECK(verdicts(rewritten) == verdicts(folded));
 }
+
+TEST_CASE("incremental: a status outside the contract's set is named, carried, and counted once it is fixed")
+{
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+
+    // A balanced transaction whose status is 'Posted': not booked, named by the run that reads it.
+    Writer capitalised(db->url());
+    capitalised.exec(insert_sql({.txn_id = 1006,
+                                 .customer = "C001",
+                                 .effective_at = "2026-11-20T10:00Z",
+                                 .first_line_id = 11,
+                                 .debit_account = "BROKER_CASH",
+                                 .debit = "5.00",
+                                 .credit_account = "CUSTOMER_WALLET",
+                                 .credit = "5.00",
+                                 .status = "Posted"}));
+    capitalised.commit();
+    const Json named = run(db->url(), "A");
+    CHECK(proof(named, "kind") == "incremental");
+    CHECK(proof(named, "transactions_touched") == "1");
+    CHECK(variances(named) == Lines{"journal_line_completeness: unknown_status txn_id=1006"});
+    CHECK(check_named(named, "journal_line_completeness")["variances"][0]["detail"] ==
+          Json{{"status", "Posted"}, {"lines", 2}});
+
+    // An unrelated posting: the next incremental run carries the verdict it did not re-prove.
+    Writer other(db->url());
+    other.exec(deposit_sql(1007, "C002", "2026-11-21T10:00Z", 13, "3.00"));
+    other.commit();
+    const Json carried = run(db->url(), "A");
+    CHECK(proof(carried, "kind") == "incremental");
+    CHECK(proof(carried, "transactions_touched") == "1");
+    CHECK(variances(carried) == Lines{"journal_line_completeness: unknown_status txn_id=1006"});
+    agrees_with_full(db->url(), "A", carried);
+
+    // Fixed to 'posted': the transaction was never booked (followed as open), so the change is
+    // proved incrementally and its lines now count.
+    Writer fixed(db->url());
+    fixed.exec("UPDATE ledger.transactions SET status = 'posted' WHERE txn_id = 1006");
+    fixed.commit();
+    const Json booked = run(db->url(), "A");
+    CHECK(proof(booked, "kind") == "incremental");
+    CHECK(variances(booked) == Lines{});
+    CHECK(check_named(booked, "trial_balance_zero")["metrics"]["lines_checked"] == 14);
+    agrees_with_full(db->url(), "A", booked);
+}
+
+TEST_CASE("incremental: transaction ids of another type in journal_lines are compared as text, full and incremental")
+{
+    // The lines keep their transaction reference as text, the transactions a bigint.
+    const auto db = clean_book_with(
+        "DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT line_id, txn_id::text AS"
+        " txn_id, account_code, customer_id, side, amount, currency, xmin AS row_xmin FROM ledger.journal_lines");
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    CHECK(run(db->url(), "B")["status"] == "ok");
+
+    Writer writer(db->url());
+    writer.exec(insert_sql(unbalanced_payment()));
+    writer.exec("INSERT INTO ledger.journal_lines VALUES (40, 9999, 'BROKER_CASH', 'C001', 'DR', 1, 'USD')");
+    writer.commit();
+    const Json a = run(db->url(), "A");
+    CHECK(proof(a, "kind") == "incremental");
+    CHECK(variances(a) == sorted({"journal_line_completeness: orphan_line line_id=40 txn_id=9999",
+                                  "trial_balance_zero: unbalanced_currency currency=USD expected=453.50 actual=453.00 "
+                                  "difference=0.50",
+                                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2001 expected=2.00 "
+                                  "actual=1.50 difference=0.50"}));
+    agrees_with_full(db->url(), "A", a);
+    const Json b = run(db->url(), "B");
+    CHECK(proof(b, "kind") == "incremental");
+    agrees_with_full(db->url(), "B", b);
+}
+
+TEST_CASE(
+    "effective times at PostgreSQL's extremes are proved, full and incremental: -infinity and the earliest in "
+    "every snapshot, infinity in none")
+{
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    CHECK(run(db->url(), "B")["status"] == "ok");
+
+    // C001 deposits 1.00 at the earliest instant PostgreSQL holds, 2.00 at -infinity and 4.00 at
+    // infinity; the stored wallet and totals take all three, the snapshots all but infinity's.
+    Writer writer(db->url());
+    writer.exec(deposit_sql(3001, "C001", "4714-11-24 00:00:00+00 BC", 31, "1.00"));
+    writer.exec(deposit_sql(3002, "C001", "-infinity", 33, "2.00"));
+    writer.exec(deposit_sql(3003, "C001", "infinity", 35, "4.00"));
+    writer.exec(
+        "UPDATE ledger.wallets SET balance = balance + 7 WHERE customer_id = 'C001';"
+        "UPDATE ledger.account_totals SET debit_total = debit_total + 7, net = net + 7"
+        " WHERE account_code = 'BROKER_CASH';"
+        "UPDATE ledger.account_totals SET credit_total = credit_total + 7, net = net + 7"
+        " WHERE account_code = 'CUSTOMER_WALLET';"
+        "UPDATE ledger.balance_snapshots SET balance = balance + 3");
+    writer.commit();
+    const Json a = run(db->url(), "A");
+    CHECK(proof(a, "kind") == "incremental");
+    CHECK(variances(a) == Lines{});
+    const Json b = run(db->url(), "B");
+    CHECK(proof(b, "kind") == "incremental");
+    CHECK(variances(b) == Lines{});
+    agrees_with_full(db->url(), "A", a);
+    agrees_with_full(db->url(), "B", b);
+}
+
+TEST_CASE("incremental: a transaction id the contract lists twice is reported, and later runs stay incremental")
+{
+    // The view joins a tag table that holds two tags for the fee 1002: its row is listed twice.
+    const auto db = clean_book_with(
+        "CREATE TABLE ledger.tags (txn_id bigint, tag text);"
+        "INSERT INTO ledger.tags VALUES (1002, 'fx'), (1002, 'promo');"
+        "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS SELECT t.txn_id, t.source,"
+        " t.source_txn_id, t.customer_id, t.txn_type, t.status, t.effective_at, t.posted_at, t.symbol, t.quantity,"
+        " t.reverses_txn_id, t.xmin AS row_xmin, g.tag FROM ledger.transactions t"
+        " LEFT JOIN ledger.tags g ON g.txn_id = t.txn_id");
+    const Json first = first_run(*db, "A");
+    CHECK(variances(first) == Lines{"source_txn_uniqueness: duplicate_source_txn source=fees source_txn_id=FEE-1"});
+    CHECK(check_named(first, "journal_line_completeness")["metrics"]["lines_checked"] == 10);
+
+    for (int txn_id : {4001, 4002}) {
+        Writer writer(db->url());
+        writer.exec(deposit_sql(txn_id, "C002", "2026-11-28T10:00Z", 2 * txn_id, "1.00"));
+        writer.commit();
+        const Json later = run(db->url(), "A");
+        CAPTURE(proof(later, "reason"));
+        CHECK(proof(later, "kind") == "incremental");
+        CHECK(proof(later, "lines_read") == "2");
+        CHECK(variances(later) == Lines{"source_txn_uniqueness: duplicate_source_txn source=fees source_txn_id=FEE-1"});
+    }
+    const Json last = run(db->url(), "A");
+    CHECK(proof(last, "kind") == "incremental");
+    agrees_with_full(db->url(), "A", last);
+    CHECK(check_named(last, "journal_line_completeness")["metrics"]["lines_checked"] == 14);
+}

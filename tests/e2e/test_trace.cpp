@@ -175,6 +175,30 @@ TEST_CASE("trace of a reversal pair, from either end")
     CHECK(text.out.find("  reversed_by 3001\n") != std::string::npos);
 }
 
+TEST_CASE("trace of a reversal pair whose reverses_txn_id and lines name transactions in another type (text)")
+{
+    // A ledger whose transactions are keyed by bigint, its reversal references and its lines' by text.
+    BookDb db("uae");
+    db.exec(clean_ledger_sql);
+    db.exec(
+        "UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1004;"
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at, posted_at, reverses_txn_id) VALUES (3001, 'ops', 'REV-1004', 'C002', 'reversal',"
+        " 'posted', '2026-11-06T10:00Z', '2026-11-06T10:00Z', 1004);"
+        "INSERT INTO ledger.journal_lines VALUES (3001, 3001, 'CUSTOMER_WALLET', 'C002', 'DR', 250.00, 'USD'),"
+        " (3002, 3001, 'BROKER_CASH', 'C002', 'CR', 250.00, 'USD');"
+        "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS SELECT txn_id, source,"
+        " source_txn_id, customer_id, txn_type, status, effective_at, posted_at, symbol, quantity,"
+        " reverses_txn_id::text AS reverses_txn_id, xmin AS row_xmin FROM ledger.transactions;"
+        "DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT line_id, txn_id::text AS"
+        " txn_id, account_code, customer_id, side, amount, currency, xmin AS row_xmin FROM ledger.journal_lines");
+    const auto original = trace_json({"--txn", "1004"}, db);
+    CHECK(shape(original) == std::vector<std::string>{"1004:matched:reversed_by 3001", "3001:related:reverses 1004"});
+    CHECK(original["transactions"][1]["lines"].size() == 2);
+    const auto reversal = trace_json({"--txn", "3001"}, db);
+    CHECK(shape(reversal) == std::vector<std::string>{"3001:matched:reverses 1004", "1004:related:reversed_by 3001"});
+}
+
 TEST_CASE("trace of a transaction a failing run names, until a run no longer does")
 {
     auto& db = trace_book();

@@ -579,6 +579,10 @@ private:
         }
         std::map<Opt<std::string>, Sums> currencies;
         for (const auto& txn : m_ledger.txns) {
+            // A status outside the contract's set ("POSTED", "void") is not booked, and named.
+            if (!booked(txn.status) && txn.status != "pending") {
+                report("journal_line_completeness", "unknown_status", {{"txn_id", id_text(txn.id)}});
+            }
             if (!booked(txn.status)) continue;
             const auto& lines = by_txn[txn.id];
             std::int64_t debit_lines = 0;
