@@ -24,6 +24,7 @@
 #include "lib/log.hpp"
 #include "lib/text.hpp"
 #include "lib/timeutil.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 namespace {
@@ -54,7 +55,7 @@ std::string_view trim(std::string_view text)
 
 std::string detail_json(const std::string& detail)
 {
-    return nlohmann::json{{"detail", detail}}.dump();
+    return dump_json(nlohmann::json{{"detail", detail}});
 }
 
 /// A request refused by the server itself, before any handler.
@@ -460,7 +461,7 @@ HttpReply HttpReply::json(const nlohmann::json& document, int status)
 {
     HttpReply reply;
     reply.status = status;
-    reply.body = document.dump();
+    reply.body = dump_json(document);
     return reply;
 }
 
