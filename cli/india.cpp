@@ -7,6 +7,7 @@
 #include "lib/export.hpp"
 #include "lib/india_reports.hpp"
 #include "lib/log.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 
@@ -48,7 +49,7 @@ int india_command(const IndiaOptions& options, const GlobalOptions& global)
         const RecordTable table = india_report_records(report);
         RecordWriter(std::cout, *format, table.columns).write_all(table);
     } else if (options.output == OutputFormat::json) {
-        std::cout << report.dump(2) << '\n';
+        std::cout << dump_json(report, 2) << '\n';
     } else {
         std::cout << render_india_report_text(report);
     }

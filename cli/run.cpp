@@ -16,6 +16,7 @@
 #include "lib/schedule.hpp"
 #include "lib/scheduler.hpp"
 #include "lib/shard.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 
@@ -138,7 +139,7 @@ int run_command(const RunOptions& options, const GlobalOptions& global)
         }
         // Several runs print one document each, in the order asked (a stream jq reads as is).
         if (options.output == OutputFormat::json) {
-            std::cout << run_report_to_json(report).dump(2) << '\n';
+            std::cout << dump_json(run_report_to_json(report), 2) << '\n';
         } else {
             std::cout << render_run_text(report);
         }

@@ -12,6 +12,7 @@
 #include "lib/history.hpp"
 #include "lib/migrate.hpp"
 #include "lib/output.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 
@@ -84,7 +85,7 @@ int list_runs(const RunsOptions& options, const Settings& settings)
     } else if (options.output == OutputFormat::json) {
         nlohmann::json all = nlohmann::json::array();
         for (const auto& report : reports) all.push_back(run_report_to_json(report));
-        std::cout << all.dump(2) << '\n';
+        std::cout << dump_json(std::move(all), 2) << '\n';
     } else if (reports.empty()) {
         std::cout << "no runs recorded\n";
     } else {
@@ -132,7 +133,7 @@ int show_run(const RunsOptions& options, const Settings& settings)
         throw Error(ExitCode::usage, fmt::format("run {} exists in several books; pass --book", run_id));
     }
     if (options.output == OutputFormat::json) {
-        std::cout << run_report_to_json(found.front()).dump(2) << '\n';
+        std::cout << dump_json(run_report_to_json(found.front()), 2) << '\n';
     } else {
         std::cout << render_run_text(found.front()) << render_broker_health(found.front().brokers);
     }

@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "lib/log.hpp"
 #include "lib/scheduler.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 namespace {
@@ -92,11 +93,11 @@ int tick_command(const TickOptions& options, const GlobalOptions& global)
             if (outcome.category) continue;
             errors.push_back({{"book", outcome.book}, {"exit_code", to_int(outcome.code)}, {"detail", outcome.detail}});
         }
-        std::cout << nlohmann::json{{"exit_code", to_int(code)},
-                                    {"dry_run", options.dry_run},
-                                    {"slots", std::move(slots)},
-                                    {"errors", std::move(errors)}}
-                         .dump(2)
+        std::cout << dump_json({{"exit_code", to_int(code)},
+                                {"dry_run", options.dry_run},
+                                {"slots", std::move(slots)},
+                                {"errors", std::move(errors)}},
+                               2)
                   << '\n';
     } else {
         for (const auto& outcome : outcomes) {

@@ -4,6 +4,7 @@
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
 #include "lib/trace.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 
@@ -31,7 +32,7 @@ int trace_command(const TraceOptions& options, const GlobalOptions& global)
     const TraceQuery query{.txn_id = options.txn_id, .source = options.source, .source_txn_id = options.source_txn_id};
     const TraceReport report = trace_transaction(settings, options.book, query);
     if (options.output == OutputFormat::json) {
-        std::cout << trace_report_to_json(report).dump(2) << '\n';
+        std::cout << dump_json(trace_report_to_json(report), 2) << '\n';
     } else {
         std::cout << render_trace_text(report);
     }

@@ -12,6 +12,7 @@
 #include "lib/lifecycle.hpp"
 #include "lib/migrate.hpp"
 #include "lib/output.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 
@@ -105,7 +106,7 @@ int variances_command(const VariancesOptions& options, const GlobalOptions& glob
     if (options.output == OutputFormat::json) {
         nlohmann::json all = nlohmann::json::array();
         for (const auto& history : histories) all.push_back(variance_history_to_json(history));
-        std::cout << all.dump(2) << '\n';
+        std::cout << dump_json(std::move(all), 2) << '\n';
     } else if (histories.empty()) {
         std::cout << "no variances recorded\n";
     } else {

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <boost/asio/ip/address.hpp>
 
 #include "lib/errors.hpp"
 #include "lib/log.hpp"
@@ -446,6 +447,14 @@ std::string env_example()
         out += spec.secret ? fmt::format("#{}_FILE={}\n", name, value) : fmt::format("#{}={}\n", name, value);
     }
     return out;
+}
+
+bool is_bind_address(std::string_view address)
+{
+    if (address == "localhost") return true;
+    boost::system::error_code error;
+    boost::asio::ip::make_address(std::string(address), error);
+    return !error;
 }
 
 }  // namespace reconcile

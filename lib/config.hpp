@@ -171,6 +171,13 @@ const std::vector<SettingSpec>& setting_table();
 /// The text of packaging/reconcile.env: every setting with its doc and default, commented out.
 std::string env_example();
 
+/// serve's tokens are at least this long (LEDGER_ADMIN_TOKEN, LEDGER_TOKEN).
+constexpr std::size_t min_token_length = 16;
+
+/// Whether serve can bind `address`: an IPv4 or IPv6 address, or `localhost` (no other name is
+/// resolved). Checked where the address is given: RECON_SERVE_ADDRESS (78), --address (64).
+bool is_bind_address(std::string_view address);
+
 /// The closest of `candidates` to `word` (edit distance at most max(2, |word|/3)), if any.
 std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates);
 

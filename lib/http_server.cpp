@@ -24,6 +24,7 @@
 #include "lib/log.hpp"
 #include "lib/text.hpp"
 #include "lib/timeutil.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 namespace {
@@ -54,7 +55,7 @@ std::string_view trim(std::string_view text)
 
 std::string detail_json(const std::string& detail)
 {
-    return nlohmann::json{{"detail", detail}}.dump();
+    return dump_json(nlohmann::json{{"detail", detail}});
 }
 
 /// A request refused by the server itself, before any handler.
@@ -413,6 +414,23 @@ Route compile_route(const std::string& method, const std::string& pattern, Acces
     return route;
 }
 
+std::string_view buffer_text(const beast::flat_buffer& buffer)
+{
+    const auto data = buffer.data();
+    return {static_cast<const char*>(data.data()), data.size()};
+}
+
+/// Whether `text` has a LF without its CR, or a CR followed by anything but LF (a CR at the end
+/// may still get its LF).
+bool has_bare_line_end(std::string_view text)
+{
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) return true;
+        if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] != '\n') return true;
+    }
+    return false;
+}
+
 /// Refuses a chunk extension with a control character but HTAB: a quoted string may not hold
 /// one either (RFC 9112 7.1.1, RFC 9110 5.6.4), and a bare LF in it could end the chunk line for
 /// a front end that reads lines differently. Beast keeps a reference: it lives as long as the
@@ -460,7 +478,7 @@ HttpReply HttpReply::json(const nlohmann::json& document, int status)
 {
     HttpReply reply;
     reply.status = status;
-    reply.body = document.dump();
+    reply.body = dump_json(document);
     return reply;
 }
 
@@ -974,11 +992,42 @@ private:
         read_body();
     }
 
+    /// Reads the body itself (http::async_read waits on the parser's need for more): between
+    /// reads, what the parser left unread is the start of a chunk-size line or of the trailer
+    /// section, in which a bare CR or LF is refused at once (RFC 9112 2.2, 7.1.2) instead of
+    /// waiting for a CRLF CRLF that may never come (408).
     void read_body()
     {
-        http::async_read(
-            m_socket, m_buffer, *m_parser,
-            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) { self->on_body(ec); });
+        m_parser->eager(true);  // each read is parsed to its end, so only framing is left unread
+        parse_body();
+    }
+
+    void parse_body()
+    {
+        if (m_buffer.size() > 0) {
+            boost::system::error_code ec;
+            m_buffer.consume(m_parser->put(m_buffer.data(), ec));
+            if (ec == http::error::need_more) ec = {};
+            if (ec || m_parser->is_done()) return on_body(ec);
+            if (m_framing.chunked && has_bare_line_end(buffer_text(m_buffer))) {
+                return refuse({400, "a bare CR or LF in the chunked body's framing"});
+            }
+        }
+        const std::size_t room = beast::read_size(m_buffer, 65536);
+        if (room == 0) return on_body(http::error::buffer_overflow);
+        m_socket.async_read_some(m_buffer.prepare(room),
+                                 [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
+                                     self->m_buffer.commit(bytes);
+                                     if (ec == asio::error::eof && self->m_parser->got_some()) {
+                                         // As http::async_read: the end of the stream ends the body or makes it
+                                         // partial.
+                                         ec = {};
+                                         self->m_parser->put_eof(ec);
+                                         return self->on_body(ec ? ec : asio::error::eof);
+                                     }
+                                     if (ec) return self->on_body(ec);
+                                     self->parse_body();
+                                 });
     }
 
     void on_body(const boost::system::error_code& ec)

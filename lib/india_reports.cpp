@@ -9,6 +9,7 @@
 #include "lib/migrate.hpp"
 #include "lib/snapshot.hpp"
 #include "lib/text.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 namespace {
@@ -219,17 +220,22 @@ nlohmann::json build_india_report(const Settings& settings, const IndiaReportReq
                                                      *request.customer_id));
         }
     };
+    nlohmann::json report;
     if (request.report == IndiaReport::reconciliation) {
         const auto recon =
             reconcile_lrs(snapshot, hub, settings, CustomerScope{.customer_id = request.customer_id}, generated_at);
         require_customer(recon.fetch);
-        return lrs_report(recon, settings.brokers, request.customer_id, generated_at);
+        report = lrs_report(recon, settings.brokers, request.customer_id, generated_at);
+    } else {
+        const auto recon = reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade,
+                                              request.report == IndiaReport::ledger_recon,
+                                              CustomerScope{.customer_id = request.customer_id});
+        require_customer(recon.fetch);
+        report = accounts_report(request.report, recon, settings.brokers, request.customer_id, generated_at);
     }
-    const auto recon =
-        reconcile_accounts(snapshot, hub, settings, BrokerId::viewtrade, request.report == IndiaReport::ledger_recon,
-                           CustomerScope{.customer_id = request.customer_id});
-    require_customer(recon.fetch);
-    return accounts_report(request.report, recon, settings.brokers, request.customer_id, generated_at);
+    // Ledger text as a run reports it (docs/decisions/invalid-utf8-text.md), in every format.
+    escape_invalid_utf8(report);
+    return report;
 }
 
 std::string render_india_report_text(const nlohmann::json& report)

@@ -3,6 +3,7 @@
 #include "lib/log.hpp"
 #include "lib/runner.hpp"
 #include "lib/text.hpp"
+#include "lib/utf8.hpp"
 
 #include <fmt/format.h>
 
@@ -81,16 +82,7 @@ std::string variance_line(const Variance& variance)
 
 std::string printable(std::string_view text)
 {
-    std::string result;
-    for (const char c : text) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte == 0x7f) {
-            result += fmt::format("\\x{:02x}", byte);
-        } else {
-            result.push_back(c);
-        }
-    }
-    return result;
+    return escape_controls(text);
 }
 
 nlohmann::json acknowledgement_to_json(const Acknowledgement& acknowledgement)

@@ -11,7 +11,8 @@
 namespace reconcile {
 
 /// Text output goes to terminals: control characters in data (a hostile symbol from a broker,
-/// say) are shown as \xNN instead of being interpreted. JSON output stays verbatim.
+/// say) and bytes that are not UTF-8 (ledger text, docs/decisions/invalid-utf8-text.md) are shown
+/// as \xNN instead of being interpreted (escape_controls). JSON output escapes only the latter.
 std::string printable(std::string_view text);
 
 /// An acknowledgement as JSON: {"class", "note", "by", "acknowledged_at", "until"} (timestamps UTC ISO-8601).

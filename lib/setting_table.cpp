@@ -78,6 +78,31 @@ SettingSpec text(const char* name, const char* fallback, const char* doc, G grou
     return {name, fallback, doc, group, [=](Settings& s, const SettingInput& in) { field(s, path...) = in.value; }};
 }
 
+/// One of serve's tokens: checked by every command, so a short one is found before serve starts.
+template <typename... Path>
+SettingSpec token(const char* name, const char* doc, G group, Path... path)
+{
+    return {name, "", doc, group, [=](Settings& s, const SettingInput& in) {
+                if (in.value.size() < min_token_length) {
+                    throw config_error(fmt::format("{} is shorter than {} characters", in.name, min_token_length));
+                }
+                field(s, path...) = in.value;
+            }};
+}
+
+/// The address serve binds (is_bind_address), checked by every command like the rest.
+template <typename... Path>
+SettingSpec bind_address(const char* name, const char* fallback, const char* doc, G group, Path... path)
+{
+    return {name, fallback, doc, group, [=](Settings& s, const SettingInput& in) {
+                if (!is_bind_address(in.value)) {
+                    throw config_error(
+                        fmt::format("{}: expected an IPv4 or IPv6 address or localhost, got '{}'", in.name, in.value));
+                }
+                field(s, path...) = in.value;
+            }};
+}
+
 /// One of a fixed list of words.
 template <typename... Path>
 SettingSpec one_of(const char* name, const char* fallback, std::vector<std::string> words, const char* doc, G group,
@@ -335,15 +360,17 @@ const std::vector<SettingSpec>& setting_table()
             G::brokers, &S::brokers, &B::viewtrade_api_key)
             .as_secret("/etc/reconcile/viewtrade-api-key"),
 
-        // --- serve (lib/api's load_serve_settings adds --dev, --address, --port and the token rules)
-        text("LEDGER_ADMIN_TOKEN", "",
+        // --- serve (lib/api's load_serve_settings adds --dev, --address, --port and requires the admin token)
+        token("LEDGER_ADMIN_TOKEN",
             "`serve`: the token writes need (`X-Ledger-Admin-Token`); required, ≥ 16 characters",
             G::serve, &S::serve, &V::admin_token)
             .required().as_secret("/etc/reconcile/secrets/admin-token"),
-        text("LEDGER_TOKEN", "", "`serve`: the read token (`X-Ledger-Token`); unset: reads need the admin token",
+        token("LEDGER_TOKEN",
+            "`serve`: the read token (`X-Ledger-Token`), ≥ 16 characters; unset: reads need the admin token",
             G::serve, &S::serve, &V::read_token)
             .as_secret("/etc/reconcile/secrets/read-token"),
-        text("RECON_SERVE_ADDRESS", "127.0.0.1", "`serve`: address to bind (`--address` wins)",
+        bind_address("RECON_SERVE_ADDRESS", "127.0.0.1",
+            "`serve`: address to bind, an IPv4 or IPv6 address or `localhost` (`--address` wins)",
             G::serve, &S::serve, &V::address),
         whole("RECON_SERVE_PORT", "8078", 0, 65535, "`serve`: port to bind, 0 for any free one (`--port` wins)",
             G::serve, &S::serve, &V::port),

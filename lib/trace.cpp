@@ -11,6 +11,7 @@
 #include "lib/errors.hpp"
 #include "lib/migrate.hpp"
 #include "lib/output.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 namespace {
@@ -225,14 +226,15 @@ void read_transactions(Session& read, const Settings& settings, const TraceQuery
     txn.commit();
 }
 
-/// Reads the variances naming the traced transactions from the run history on the primary.
+/// Reads the variances naming the traced transactions from the run history on the primary. Runs
+/// store ledger text escaped (docs/decisions/invalid-utf8-text.md), so the ids are looked up so.
 void read_variances(Session& control, TraceReport& report)
 {
     nlohmann::json ids = nlohmann::json::array();
     nlohmann::json keys = nlohmann::json::array();
     for (const auto& traced : report.transactions) {
-        ids.push_back(traced.txn_id);
-        const nlohmann::json key = {traced.source, traced.source_txn_id};
+        ids.push_back(escape_invalid_utf8(traced.txn_id));
+        const nlohmann::json key = {escape_invalid_utf8(traced.source), escape_invalid_utf8(traced.source_txn_id)};
         if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
     }
     const std::string sql = fmt::format(variances_sql, fmt::arg("started_at", utc_text("l.started_at")));

@@ -115,6 +115,12 @@ void escape_invalid_utf8(nlohmann::json& value)
     }
 }
 
+std::string dump_json(nlohmann::json value, int indent)
+{
+    escape_invalid_utf8(value);
+    return value.dump(indent);
+}
+
 void escape_invalid_utf8(CheckResult& result)
 {
     for (auto& variance : result.variances) {

@@ -26,6 +26,10 @@ std::string escape_controls(std::string_view text);
 /// The same for every string and object key inside a JSON value, in place.
 void escape_invalid_utf8(nlohmann::json& value);
 
+/// The JSON text of a document that may carry ledger or PostgreSQL text, escaped as above: the
+/// one way such a document is written out (nlohmann's dump throws on invalid UTF-8).
+std::string dump_json(nlohmann::json value, int indent = -1);
+
 /// The same for everything a check reported: variance kinds, keys, amounts and detail, and the
 /// metrics. Run after finalize_variances, so fingerprints are over the ledger's own bytes.
 void escape_invalid_utf8(CheckResult& result);

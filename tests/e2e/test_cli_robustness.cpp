@@ -137,6 +137,35 @@ TEST_CASE("exit 78: a database URL libpq cannot parse, before any connection")
           "after \"dbname\" in connection info string\n");
 }
 
+TEST_CASE("exit 78: serve's settings are validated by every command; a malformed address is 78, or 64 as --address")
+{
+    const auto refused = [](const std::vector<std::string>& args, const std::string& name, const std::string& value) {
+        ProcessOptions options = no_database();
+        options.env["LEDGER_ADMIN_TOKEN"] = "an-admin-token-0123456789";
+        options.env[name] = value;
+        return reconcile_cli(args, options);
+    };
+    auto result = refused({"runs", "list"}, "LEDGER_ADMIN_TOKEN", "short");
+    CHECK(result.exit_code == 78);
+    CHECK(result.err == "reconcile: error: LEDGER_ADMIN_TOKEN is shorter than 16 characters\n");
+    result = refused({"variances"}, "LEDGER_TOKEN", "0123456789abcde");
+    CHECK(result.exit_code == 78);
+    CHECK(result.err == "reconcile: error: LEDGER_TOKEN is shorter than 16 characters\n");
+    for (const std::string address : {"999.1.1.1", "db.internal", "[::1]"}) {
+        result = refused({"runs", "list"}, "RECON_SERVE_ADDRESS", address);
+        CHECK(result.exit_code == 78);
+        CHECK(result.err ==
+              "reconcile: error: RECON_SERVE_ADDRESS: expected an IPv4 or IPv6 address or localhost, got '" + address +
+                  "'\n");
+    }
+    result = refused({"serve", "--port", "0"}, "RECON_SERVE_ADDRESS", "999.1.1.1");
+    CHECK(result.exit_code == 78);
+    result = refused({"serve", "--port", "0", "--address", "999.1.1.1"}, "RECON_SERVE_ADDRESS", "127.0.0.1");
+    CHECK(result.exit_code == 64);
+    CHECK(result.err ==
+          "reconcile: error: --address: expected an IPv4 or IPv6 address or localhost, got '999.1.1.1'\n");
+}
+
 TEST_CASE("exit 78: a setting's error quotes no secret: a URL's password, a webhook's token")
 {
     const auto database = reconcile_cli(

@@ -14,6 +14,7 @@
 
 #include "lib/db.hpp"
 #include "lib/migrate.hpp"
+#include "tests/e2e/serve_fixture.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/test_db.hpp"
 
@@ -109,9 +110,12 @@ private:
     std::string m_url;
 };
 
+/// The book with latin1_ledger_sql loaded (once, whichever test comes first).
 Latin1Book& latin1_book()
 {
     static Latin1Book db;
+    static const bool loaded = (db.exec(latin1_ledger_sql), true);
+    (void)loaded;
     return db;
 }
 
@@ -168,7 +172,6 @@ nlohmann::json run_json(char category)
 TEST_CASE("ledger text that is not UTF-8: every A, B and D run completes and reports its breaks")
 {
     auto& db = latin1_book();
-    db.exec(latin1_ledger_sql);
     REQUIRE(db.query_value("SELECT current_setting('server_encoding')") == "SQL_ASCII");
     REQUIRE(db.query_value("SELECT length(source_txn_id) FROM ledger.transactions WHERE txn_id = 1") == "8");
 
@@ -236,4 +239,53 @@ TEST_CASE("ledger text that is not UTF-8: every A, B and D run completes and rep
     const auto text = reconcile_cli({"run", "--book", "uae", "--category", "A"}, latin1_env());
     CHECK(text.exit_code == 1);
     CHECK(text.out.find("duplicate_source_txn source=bank\\xe9 source_txn_id=DEP-Jos\\xe9") != std::string::npos);
+}
+
+TEST_CASE("ledger text that is not UTF-8: trace prints it escaped, as text, as JSON and over HTTP")
+{
+    run_json('A');  // the variances the trace names
+    const auto text = reconcile_cli({"trace", "--book", "uae", "--txn", "1"}, latin1_env());
+    REQUIRE_MESSAGE(text.exit_code == 0, text.err);
+    INFO(text.out);
+    CHECK(
+        text.out.find("txn 1  deposit\\xff  posted  (matched)\n  source bank\\xe9 / DEP-Jos\\xe9  customer C\\xe9\n") !=
+        std::string::npos);
+    CHECK(text.out.find("CASH\\xe9") != std::string::npos);
+    CHECK(text.out.find("duplicate_source_txn source=bank\\xe9 source_txn_id=DEP-Jos\\xe9") != std::string::npos);
+
+    const auto trace_json = [](std::vector<std::string> args) {
+        args.insert(args.begin(), {"trace", "--book", "uae", "--output", "json"});
+        const auto result = reconcile_cli(args, latin1_env());
+        INFO(result.err);
+        REQUIRE(result.exit_code == 0);
+        return nlohmann::json::parse(result.out);  // throws on anything that is not UTF-8 JSON
+    };
+    // Found by the ledger's own bytes (E'DEP-Jos\xe9': txns 1 and 2, not 7 and 8 spelled with a
+    // backslash), printed escaped.
+    const auto by_key = trace_json({"--source", "bank\xe9", "--source-txn-id", "DEP-Jos\xe9"});
+    REQUIRE(by_key["transactions"].size() == 2);
+    CHECK(by_key["query"]["source_txn_id"] == "DEP-Jos\\xe9");
+    CHECK(by_key["transactions"][0]["txn_id"] == "1");
+    CHECK(by_key["transactions"][1]["txn_id"] == "2");
+    CHECK(by_key["transactions"][0]["source_txn_id"] == "DEP-Jos\\xe9");
+    CHECK(by_key["transactions"][0]["lines"][0]["account"] == "CASH\\xe9");
+    CHECK(by_key["transactions"][1]["totals"]["US\\xe9"]["difference"] == "10.00");
+    const auto by_txn = trace_json({"--txn", "4"});
+    CHECK(by_txn["transactions"][0]["lines"][1]["account"] == "NOPE\\xe9");
+    CHECK(by_txn["transactions"][0]["lines"][2]["side"] == "D\\xe9");
+    std::set<std::string> kinds;
+    for (const auto& traced : by_txn["variances"]) kinds.insert(traced["variance"]["kind"].get<std::string>());
+    CHECK(kinds == std::set<std::string>{"invalid_side", "unknown_account"});
+
+    // serve's trace endpoint is the same document.
+    auto options = latin1_env();
+    options.env["LEDGER_ADMIN_TOKEN"] = admin_token;
+    options.env["LEDGER_TOKEN"] = read_token;
+    options.env["RECON_SCHEDULE_ENABLED"] = "false";
+    ServeProcess serve(options);
+    const auto served = http_get(serve.port(), "/v1/reconciliation/trace?book=uae&txn=1", read_headers());
+    INFO(served.body);
+    REQUIRE(served.status == 200);
+    CHECK(served.json()["transactions"] == trace_json({"--txn", "1"})["transactions"]);
+    serve.stop();
 }

@@ -1311,6 +1311,40 @@ TEST_CASE(
     server.stop();
 }
 
+TEST_CASE("chunked framing (RFC 9112 7.1): a bare CR or LF in a chunk line or the trailer section is 400 at once")
+{
+    auto& b = clean_books();
+    // A read deadline far past the test's waits: an answer within them is not the 408.
+    ServeProcess server(book_env(b, {{"RECON_BOOKS", "uae"}, {"RECON_SERVE_READ_TIMEOUT_SECONDS", "60"}}));
+    const std::string head = "POST /v1/reconciliation/run HTTP/1.1\r\nHost: x\r\nX-Ledger-Admin-Token: " + admin_token +
+                             "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk = "10\r\n{\"colour\":\"red\"}\r\n";
+    const auto answer = [&](const std::string& rest) {
+        RawConnection raw(server.port());
+        raw.send_all(head + chunk + rest);
+        CHECK(raw.closed_within(5s));
+        return raw.received();
+    };
+    // The trailer section never ends in a CRLF CRLF; each is refused as soon as it arrives.
+    for (const std::string rest : {"0\r\nX-Trailer: a\n", "0\r\nX-Trailer: a\nX-Other: b\n\n", "0\r\nX-Trailer: a\rb",
+                                   "0\r\nX-Trailer: a\nX-Other: b\r\n\r\n", "0\n", "5\nhello\r\n"}) {
+        CAPTURE(rest);
+        const auto response = answer(rest);
+        CHECK(raw_status(response) == 400);
+        CHECK(raw_header(response, "Connection") == "close");
+    }
+    CHECK(body_of(answer("0\r\nX-Trailer: a\n")) == R"({"detail":"a bare CR or LF in the chunked body's framing"})");
+    // A well-formed trailer, folded or not, is read and discarded: the body reaches the handler.
+    for (const std::string rest : {"0\r\nX-Trailer: a\r\n\r\n", "0\r\nX-Trailer: a\r\n b\r\n\r\n"}) {
+        CAPTURE(rest);
+        RawConnection raw(server.port());
+        raw.send_all(head + chunk + rest);
+        CHECK(wait_for([&] { return raw.closed_within(100ms) || raw_status(raw.received()) != 0; }, 5s));
+        CHECK(raw.received().find("unknown field") != std::string::npos);
+    }
+    server.stop();
+}
+
 TEST_CASE("invalid UTF-8 in the path, the query or the body is a 400, logged below error")
 {
     auto& b = clean_books();

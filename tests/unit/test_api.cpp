@@ -219,9 +219,9 @@ TEST_CASE("serve settings: tokens are required outside --dev, --dev is loopback-
     EnvMap env{{"RECON_BOOKS", "uae,india"}};
     Settings settings = load_settings(env);
     CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
+    // A short token is refused with every setting, by every command (78).
     env["LEDGER_ADMIN_TOKEN"] = "short";
-    settings = load_settings(env);
-    CHECK(exit_code_of([&] { load_serve_settings(settings, false, std::nullopt, std::nullopt); }) == ExitCode::config);
+    CHECK(exit_code_of([&] { load_settings(env); }) == ExitCode::config);
     env["LEDGER_ADMIN_TOKEN"] = "an-admin-token-of-some-length";
     settings = load_settings(env);
     auto serve = load_serve_settings(settings, false, std::nullopt, std::nullopt);
