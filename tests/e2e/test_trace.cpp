@@ -19,6 +19,15 @@ using namespace reconcile::test;
 
 namespace {
 
+/// Transaction 1004 reversed by 3001 (posted, two lines on C002), on the clean ledger.
+const char* const reversal_of_1004_sql =
+    "UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1004;"
+    "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+    " effective_at, posted_at, reverses_txn_id) VALUES (3001, 'ops', 'REV-1004', 'C002', 'reversal',"
+    " 'posted', '2026-11-06T10:00Z', '2026-11-06T10:00Z', 1004);"
+    "INSERT INTO ledger.journal_lines VALUES (3001, 3001, 'CUSTOMER_WALLET', 'C002', 'DR', 250.00, 'USD'),"
+    " (3002, 3001, 'BROKER_CASH', 'C002', 'CR', 250.00, 'USD')";
+
 BookDb& trace_book()
 {
     static BookDb instance("uae");
@@ -155,13 +164,7 @@ TEST_CASE("trace of a duplicated source key: both transactions, each naming the 
 TEST_CASE("trace of a reversal pair, from either end")
 {
     auto& db = trace_book();
-    db.exec(
-        "UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1004;"
-        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-        " effective_at, posted_at, reverses_txn_id) VALUES (3001, 'ops', 'REV-1004', 'C002', 'reversal',"
-        " 'posted', '2026-11-06T10:00Z', '2026-11-06T10:00Z', 1004);"
-        "INSERT INTO ledger.journal_lines VALUES (3001, 3001, 'CUSTOMER_WALLET', 'C002', 'DR', 250.00, 'USD'),"
-        " (3002, 3001, 'BROKER_CASH', 'C002', 'CR', 250.00, 'USD')");
+    db.exec(reversal_of_1004_sql);
     const auto original = trace_json({"--txn", "1004"}, db);
     CHECK(shape(original) == std::vector<std::string>{"1004:matched:reversed_by 3001", "3001:related:reverses 1004"});
     CHECK(original["transactions"][0]["status"] == "reversed");
@@ -180,13 +183,8 @@ TEST_CASE("trace of a reversal pair whose reverses_txn_id and lines name transac
     // A ledger whose transactions are keyed by bigint, its reversal references and its lines' by text.
     BookDb db("uae");
     db.exec(clean_ledger_sql);
+    db.exec(reversal_of_1004_sql);
     db.exec(
-        "UPDATE ledger.transactions SET status = 'reversed' WHERE txn_id = 1004;"
-        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
-        " effective_at, posted_at, reverses_txn_id) VALUES (3001, 'ops', 'REV-1004', 'C002', 'reversal',"
-        " 'posted', '2026-11-06T10:00Z', '2026-11-06T10:00Z', 1004);"
-        "INSERT INTO ledger.journal_lines VALUES (3001, 3001, 'CUSTOMER_WALLET', 'C002', 'DR', 250.00, 'USD'),"
-        " (3002, 3001, 'BROKER_CASH', 'C002', 'CR', 250.00, 'USD');"
         "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS SELECT txn_id, source,"
         " source_txn_id, customer_id, txn_type, status, effective_at, posted_at, symbol, quantity,"
         " reverses_txn_id::text AS reverses_txn_id, xmin AS row_xmin FROM ledger.transactions;"
