@@ -31,6 +31,7 @@
 #include "checks/sql_support.hpp"
 #include "lib/log.hpp"
 #include "lib/snapshot.hpp"
+#include "lib/sql_values.hpp"
 
 namespace reconcile {
 namespace {
@@ -546,8 +547,19 @@ SELECT txn_id, count(*) OVER () AS found, (sum(h) OVER ())::text AS hash FROM (
                        fence.test("t.row_xmin"), txn_image);
 }
 
-// The newer row versions of the transactions named in $2 (JSON), with whether the stored proof
-// held each as open.
+// The ids of text array parameter $N as the txn_id column of pg_temp.`table` (of the ledger's id
+// type): the text goes to the server byte for byte, which a JSON document could not carry when
+// ids are not UTF-8, and the server converts it.
+std::string ids_in_sql(std::string_view table, int parameter)
+{
+    return fmt::format(
+        "SELECT (json_populate_record(NULL::pg_temp.{}, json_build_object('txn_id', i))).txn_id "
+        "FROM unnest(${}::text[]) i",
+        table, parameter);
+}
+
+// The newer row versions of the transactions named in $2 (a text array), with whether the
+// stored proof held each as open.
 std::string changed_transactions_sql(const Fence& fence)
 {
     return fmt::format(R"sql(
@@ -555,10 +567,10 @@ INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_op
 SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
        EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
 FROM contract.transactions t
-WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM json_populate_recordset(NULL::pg_temp.proof_changed, $2::json))
+WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM ({2}) ids)
   AND {0}
 )sql",
-                       fence.test("t.row_xmin"), booked_statuses_sql);
+                       fence.test("t.row_xmin"), booked_statuses_sql, ids_in_sql("proof_changed", 2));
 }
 
 // Every touched transaction with its booked status now and when the stored proof was made: a
@@ -1126,14 +1138,14 @@ Found found_of(const pqxx::result& rows)
     return Found{.rows = row.number("found"), .hash = row.text("hash")};
 }
 
-/// `[{"txn_id": ...}, ...]` of the txn_id column of `rows`, for json_populate_recordset.
-std::string ids_json(const pqxx::result& rows)
+/// The txn_id column of `rows` as a text array literal, for ids_in_sql.
+std::string txn_ids_of(const pqxx::result& rows)
 {
-    nlohmann::json ids = nlohmann::json::array();
+    std::vector<std::string> ids;
     for (const auto& row : rows) {
-        if (!row["txn_id"].is_null()) ids.push_back({{"txn_id", row["txn_id"].as<std::string>()}});
+        if (!row["txn_id"].is_null()) ids.push_back(row["txn_id"].as<std::string>());
     }
-    return ids.dump();
+    return text_array_literal(ids);
 }
 
 /// How the proof sums a table's ids for its guards: the id itself when it is a whole number
@@ -1341,12 +1353,10 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                 old_lines, stored.totals.lines);
         }
         if (!touched.empty()) {
-            m_txn.exec_params0(
-                "INSERT INTO pg_temp.proof_touched SELECT txn_id FROM "
-                "json_populate_recordset(NULL::pg_temp.proof_touched, $1::json) WHERE txn_id IS NOT NULL",
-                ids_json(touched));
+            m_txn.exec_params0("INSERT INTO pg_temp.proof_touched " + ids_in_sql("proof_touched", 1),
+                               txn_ids_of(touched));
         }
-        if (!changed.empty()) fenced(changed_transactions_sql(fence), ids_json(changed));
+        if (!changed.empty()) fenced(changed_transactions_sql(fence), txn_ids_of(changed));
         // proof_changed holds the ids as text when the lines' are of another type: a whole id is
         // summed as the number its text is.
         const std::string changed_image = m_ids.txn_image == "t.txn_id" ? "t.txn_id::txnid::numeric" : m_ids.txn_image;

@@ -5,6 +5,7 @@
 #include "checks/proof.hpp"
 #include "checks/sql_support.hpp"
 #include "lib/log.hpp"
+#include "lib/sql_values.hpp"
 
 namespace reconcile {
 namespace {
@@ -28,7 +29,7 @@ SELECT 'summary' AS row_kind, NULL AS source, NULL AS source_txn_id, NULL::bigin
 FROM (SELECT {1} AS n) t, (SELECT sum(n - 1) AS extra FROM dups) d
 UNION ALL
 SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n,
-       (SELECT json_agg(t.txn_id::text ORDER BY t.txn_id) FROM contract.transactions t
+       (SELECT array_agg(t.txn_id::text ORDER BY t.txn_id) FROM contract.transactions t
         WHERE t.source = d.source AND t.source_txn_id = d.source_txn_id)::text,
        d.total, NULL, NULL
 FROM listed d
@@ -79,9 +80,13 @@ public:
             Variance variance{.kind = "duplicate_source_txn",
                               .keys = {{"source", row.text_or_empty("source")},
                                        {"source_txn_id", row.text_or_empty("source_txn_id")}}};
-            variance.detail = {{"count", row.number("count")},
-                               {"txn_ids", row.is_null("txn_ids") ? nlohmann::json::array()
-                                                                  : nlohmann::json::parse(row.text("txn_ids"))}};
+            nlohmann::json txn_ids = nlohmann::json::array();
+            if (!row.is_null("txn_ids")) {
+                for (const auto& txn_id : text_array_elements(row.text("txn_ids"))) {
+                    txn_ids.push_back(txn_id ? nlohmann::json(*txn_id) : nlohmann::json(nullptr));
+                }
+            }
+            variance.detail = {{"count", row.number("count")}, {"txn_ids", std::move(txn_ids)}};
             return variance;
         });
         context.metrics()["duplicate_keys"] = total;

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "lib/migrate.hpp"
+#include "lib/sql_values.hpp"
 #include "lib/utf8.hpp"
 
 namespace reconcile {
@@ -70,11 +71,6 @@ WHERE f.book = $1 AND f.check_name = $2 AND f.fingerprint = $3
 RETURNING {} AS acted_at
 )sql",
                                            utc_text("acted_at"));
-
-const char* nullable(const std::optional<std::string>& value)
-{
-    return value ? value->c_str() : static_cast<const char*>(nullptr);
-}
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "lib/external_recon.hpp"
 #include "lib/contract.hpp"
+#include "lib/sql_values.hpp"
 #include "lib/text.hpp"
 
 #include <fmt/format.h>
@@ -25,12 +26,12 @@ WHERE upper(broker::text) = $1 AND ($2::text IS NULL OR customer_id::text = $2)
 ORDER BY 1, 2
 )sql";
 
-// The same customers as a sub-select, for the ledger reads; $3 a JSON array of the customer ids
-// in scope (a shard's), or NULL for all.
+// The same customers as a sub-select, for the ledger reads; $3 the customer ids in scope (a
+// shard's) as a text array, or NULL for all.
 constexpr const char* customers_of_broker =
     "(SELECT b.customer_id FROM contract.broker_accounts b"
     " WHERE upper(b.broker::text) = $1 AND ($2::text IS NULL OR b.customer_id::text = $2)"
-    " AND ($3::jsonb IS NULL OR b.customer_id::text IN (SELECT jsonb_array_elements_text($3::jsonb))))";
+    " AND ($3::text[] IS NULL OR b.customer_id::text = ANY ($3::text[])))";
 
 const std::string ledger_as_of_sql =
     fmt::format("SELECT to_char(now() AT TIME ZONE 'UTC', {}) AS ledger_as_of", utc_format);
@@ -75,11 +76,6 @@ ORDER BY 1, 6, 2
 using Amounts = std::map<std::string, Decimal>;
 using PerCustomer = std::map<std::string, Amounts>;
 
-const char* nullable(const std::optional<std::string>& value)
-{
-    return value ? value->c_str() : static_cast<const char*>(nullptr);
-}
-
 /// The accounts of `broker` in scope: filtered by customer in SQL, by shard here (the shard hash
 /// lives in one place, lib/shard.cpp).
 std::vector<BrokerAccount> read_accounts(SnapshotProvider& ledger, BrokerId broker, const CustomerScope& scope)
@@ -95,13 +91,13 @@ std::vector<BrokerAccount> read_accounts(SnapshotProvider& ledger, BrokerId brok
 }
 
 /// The ledger reads' restriction to the accounts in scope: NULL (every customer of the broker)
-/// unless sharded, then the shard's customer ids as a JSON array.
+/// unless sharded, then the shard's customer ids as a text array (ids need not be UTF-8).
 std::optional<std::string> customers_in_scope(const CustomerScope& scope, const std::vector<BrokerAccount>& accounts)
 {
     if (!scope.shard) return std::nullopt;
-    nlohmann::json ids = nlohmann::json::array();
+    std::vector<std::string> ids;
     for (const auto& account : accounts) ids.push_back(account.customer_id);
-    return ids.dump();
+    return text_array_literal(ids);
 }
 
 PerCustomer read_amounts(pqxx::transaction_base& txn, const std::string& sql, BrokerId broker,

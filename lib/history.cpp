@@ -4,6 +4,7 @@
 
 #include "lib/fault.hpp"
 #include "lib/output.hpp"
+#include "lib/sql_values.hpp"
 
 namespace reconcile {
 
@@ -24,11 +25,6 @@ const std::string run_columns =
     " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS finished_at,"
     " coalesce(duration_ms, 0) AS duration_ms, error, metadata::text AS metadata, shard_index, shard_count, scope,"
     " to_json(checks_requested)::text AS checks_requested";
-
-const char* nullable(const std::optional<std::string>& value)
-{
-    return value ? value->c_str() : static_cast<const char*>(nullptr);
-}
 
 /// An enum column's text (the edge where SQL text becomes a type); a value this version does
 /// not know is a damaged history, not a guess.

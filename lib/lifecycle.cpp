@@ -6,6 +6,7 @@
 
 #include "lib/acknowledgements.hpp"
 #include "lib/output.hpp"
+#include "lib/sql_values.hpp"
 
 namespace reconcile {
 namespace {
@@ -19,11 +20,6 @@ std::string utc_column(const std::string& column)
 Timestamp timestamp_of(const pqxx::field& field)
 {
     return parse_utc(field.as<std::string>()).value_or(Timestamp{});
-}
-
-const char* nullable(const std::optional<std::string>& value)
-{
-    return value ? value->c_str() : static_cast<const char*>(nullptr);
 }
 
 nlohmann::json optional_json(const std::optional<std::string>& value)

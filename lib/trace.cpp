@@ -11,6 +11,7 @@
 #include "lib/errors.hpp"
 #include "lib/migrate.hpp"
 #include "lib/output.hpp"
+#include "lib/sql_values.hpp"
 #include "lib/utf8.hpp"
 
 namespace reconcile {
@@ -104,22 +105,6 @@ std::optional<std::string> optional_field(const pqxx::field& field)
     return field.as<std::string>();
 }
 
-/// A PostgreSQL array literal of text elements ({"a","b\"c"}): a parameter value, never SQL.
-std::string array_literal(const std::vector<std::string>& items)
-{
-    std::string literal = "{";
-    for (const auto& item : items) {
-        if (literal.size() > 1) literal += ',';
-        literal += '"';
-        for (const char c : item) {
-            if (c == '"' || c == '\\') literal += '\\';
-            literal += c;
-        }
-        literal += '"';
-    }
-    return literal + "}";
-}
-
 std::string inverse_relation(const std::string& kind)
 {
     if (kind == "reverses") return "reversed_by";
@@ -211,7 +196,7 @@ void read_transactions(Session& read, const Settings& settings, const TraceQuery
 
     std::vector<std::string> ids;
     for (const auto& traced : report.transactions) ids.push_back(traced.txn_id);
-    for (const auto& row : txn.exec_params(lines_sql, array_literal(ids), trace_line_cap)) {
+    for (const auto& row : txn.exec_params(lines_sql, text_array_literal(ids), trace_line_cap)) {
         const auto found = index.find(row["txn_id"].as<std::string>());
         if (found == index.end()) continue;
         report.transactions[found->second].lines.push_back(

@@ -70,7 +70,8 @@ VALUES (E'F-\xe9', E'deposit\xff', E'C\xe9', 10.00, E'US\xe9', 'pending', now() 
 /// cluster, dropped at exit.
 class Latin1Book {
 public:
-    Latin1Book() : m_name("recon_t_latin1_" + std::to_string(::getpid())), m_url(test_cluster_url(m_name))
+    explicit Latin1Book(const std::string& suffix = "")
+        : m_name("recon_t_latin1_" + std::to_string(::getpid()) + suffix), m_url(test_cluster_url(m_name))
     {
         admin("DROP DATABASE IF EXISTS " + m_name + " WITH (FORCE)");
         admin("CREATE DATABASE " + m_name + " ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
@@ -119,12 +120,11 @@ Latin1Book& latin1_book()
     return db;
 }
 
-ProcessOptions latin1_env()
+ProcessOptions latin1_env(const Latin1Book& book = latin1_book())
 {
     ProcessOptions options;
-    options.env = {{"RECON_BOOKS", "uae"},
-                   {"RECON_DATABASE_URL_UAE", latin1_book().url()},
-                   {"RECON_ALERT_PERSIST_ENABLED", "true"}};
+    options.env = {
+        {"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", book.url()}, {"RECON_ALERT_PERSIST_ENABLED", "true"}};
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE"};
     return options;
 }
@@ -158,13 +158,16 @@ const nlohmann::json& variance_of(const nlohmann::json& run, const std::string& 
     throw std::runtime_error("no variance " + kind);
 }
 
-nlohmann::json run_json(char category)
+nlohmann::json run_json(char category, const Latin1Book& book = latin1_book(), std::vector<std::string> more = {})
 {
-    const auto result = reconcile_cli(
-        {"run", "--book", "uae", "--category", std::string(1, category), "--output", "json"}, latin1_env());
+    std::vector<std::string> args{"run", "--book", "uae", "--category", std::string(1, category), "--output", "json"};
+    args.insert(args.end(), more.begin(), more.end());
+    const auto result = reconcile_cli(args, latin1_env(book));
     INFO(result.err);
     CHECK(result.exit_code == 1);
-    return nlohmann::json::parse(result.out);  // throws on anything that is not UTF-8 JSON
+    auto document = nlohmann::json::parse(result.out);  // throws on anything that is not UTF-8 JSON
+    for (const auto& check : document["checks"]) CHECK_MESSAGE(check["status"] != "error", check["check_name"]);
+    return document;
 }
 
 }  // namespace
@@ -239,6 +242,63 @@ TEST_CASE("ledger text that is not UTF-8: every A, B and D run completes and rep
     const auto text = reconcile_cli({"run", "--book", "uae", "--category", "A"}, latin1_env());
     CHECK(text.exit_code == 1);
     CHECK(text.out.find("duplicate_source_txn source=bank\\xe9 source_txn_id=DEP-Jos\\xe9") != std::string::npos);
+}
+
+TEST_CASE("ledger text that is not UTF-8: incremental runs read, re-prove and carry transaction ids that are not UTF-8")
+{
+    // Every transaction id ends in the byte \xe9 (text ids, as a foreign ledger may keep them).
+    Latin1Book db("_ids");
+    db.exec(latin1_ledger_sql);
+    db.exec(R"sql(
+DROP VIEW contract.transactions;
+DROP VIEW contract.journal_lines;
+CREATE VIEW contract.transactions AS
+    SELECT txn_id::text || E'\xe9' AS txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at,
+           posted_at, symbol, quantity, reverses_txn_id::text || E'\xe9' AS reverses_txn_id, xmin AS row_xmin
+    FROM ledger.transactions;
+CREATE VIEW contract.journal_lines AS
+    SELECT line_id, txn_id::text || E'\xe9' AS txn_id, account_code, customer_id, side, amount, currency,
+           xmin AS row_xmin
+    FROM ledger.journal_lines;
+)sql");
+    const auto first = run_json('A', db);
+    CHECK(first["proof"]["kind"] == "full");
+    // The transactions sharing a source key are listed by their ids, escaped.
+    std::set<std::string> duplicated;
+    for (const auto& check : first["checks"]) {
+        for (const auto& variance : check["variances"]) {
+            if (variance["kind"] == "duplicate_source_txn") duplicated.insert(variance["detail"]["txn_ids"].dump());
+        }
+    }
+    CHECK(duplicated ==
+          std::set<std::string>{R"(["1\\xe9","2\\xe9"])", R"(["5\\xe9","6\\xe9"])", R"(["7\\xe9","8\\xe9"])"});
+    CHECK(run_json('B', db)["status"] == "fail");
+
+    // A new unbalanced transaction, and a line that unbalances the old transaction 3: both are
+    // named to the engine by their ids, which are not UTF-8.
+    db.exec(R"sql(
+INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at, posted_at)
+VALUES (9, 'bank', 'OK-9', E'C\xe9', 'fee', 'posted', '2026-11-03T10:00Z', now());
+INSERT INTO ledger.journal_lines (line_id, txn_id, account_code, customer_id, side, amount, currency)
+VALUES (91, 9, E'WAL\xe9', E'C\xe9', 'DR', 4.00, E'US\xe9'),
+       (33, 3, E'CASH\xe9', E'D\xe9', 'CR', 1.00, E'US\xe9');
+)sql");
+    const auto a = run_json('A', db);
+    CHECK(a["proof"]["kind"] == "incremental");
+    const auto lines = variance_lines(a);
+    CHECK(std::count(lines.begin(), lines.end(), "trial_balance_zero unbalanced_txn currency=US\\xe9 txn_id=9\\xe9") ==
+          1);
+    CHECK(std::count(lines.begin(), lines.end(), "trial_balance_zero unbalanced_txn currency=US\\xe9 txn_id=3\\xe9") ==
+          1);
+    CHECK(std::count(lines.begin(), lines.end(), "trial_balance_zero unbalanced_txn currency=US\\xe9 txn_id=2\\xe9") ==
+          1);
+    const auto full = run_json('A', db, {"--full"});
+    CHECK(full["proof"]["kind"] == "full");
+    CHECK(variance_lines(full) == lines);
+
+    const auto b = run_json('B', db);
+    CHECK(b["proof"]["kind"] == "incremental");
+    CHECK(variance_lines(run_json('B', db, {"--full"})) == variance_lines(b));
 }
 
 TEST_CASE("ledger text that is not UTF-8: trace prints it escaped, as text, as JSON and over HTTP")
