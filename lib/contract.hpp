@@ -72,12 +72,24 @@ const std::vector<ContractViewSpec>& contract_views();
 /// The view's name in the `contract` schema ("journal_lines").
 std::string_view to_string(ContractView view);
 
-/// What `views` lack in the database of `session`: one line per missing view, or per view with
-/// the columns it lacks ("contract.pending_flows has no column created_at"); empty when complete.
-std::vector<std::string> contract_gaps(Session& session, const std::set<ContractView>& views);
+/// What stops a run from reading `views` in the database of `session`.
+struct ContractGaps {
+    /// One line per missing view, or per view with the columns it lacks ("contract.pending_flows
+    /// has no column created_at").
+    std::vector<std::string> missing;
+    /// The privileges the session's role lacks to read them ("SELECT on contract.wallets",
+    /// "USAGE on schema contract"), and with `reads_stored_proof` the stored proof's tables.
+    std::vector<std::string> unreadable;
+    /// The session's role (current_user).
+    std::string role;
+};
+
+ContractGaps contract_gaps(Session& session, const std::set<ContractView>& views, bool reads_stored_proof);
 
 /// Refuses (Error(config), nothing written) a book whose contract lacks any of `views` or any of
-/// their columns, naming the first gaps and where the contract is documented.
-void verify_contract(Session& session, const std::string& book, const std::set<ContractView>& views);
+/// their columns, naming the first gaps and where the contract is documented; then one whose role
+/// may not read them (or, with `reads_stored_proof`, the stored proof), naming the grants.
+void verify_contract(Session& session, const std::string& book, const std::set<ContractView>& views,
+                     bool reads_stored_proof);
 
 }  // namespace reconcile

@@ -398,7 +398,7 @@ std::vector<RunOutcome> execute_runs(const Settings& settings, const CheckRegist
     }
 
     const auto read = open_read_session(settings, request.book, control, request.session_limits);
-    verify_contract(*read, request.book, views);
+    verify_contract(*read, request.book, views, proves);
     if (request.interruption != nullptr) {
         request.interruption->attach_sessions(settings.database_url(request.book), control.backend_pid(),
                                               settings.read_database_url(request.book), read->backend_pid());

@@ -217,6 +217,65 @@ TEST_CASE("exit 78: a role without INSERT on the engine's tables is told which p
     db.exec("DROP ROLE " + role);
 }
 
+TEST_CASE("exit 78 before anything is written: a role that may not read a contract view or the stored proof")
+{
+    auto& db = uae_book();
+    const std::string role = "recon_partial_" + std::to_string(getpid());
+    db.exec("CREATE ROLE " + role + " LOGIN");
+    // The grants docs/deployment.md gives, as written there (role `reconcile`, database `ledger`).
+    std::ifstream deployment(std::string(RECON_SOURCE_DIR) + "/docs/deployment.md");
+    std::string line;
+    std::string grants;
+    bool in_section = false;
+    while (std::getline(deployment, line)) {
+        if (line.rfind("## ", 0) == 0) in_section = line == "## The database role";
+        if (!in_section || (line.rfind("    GRANT ", 0) != 0 && line.rfind("    ALTER DEFAULT ", 0) != 0)) continue;
+        line = line.substr(0, line.find(';'));
+        for (const auto& [word, replacement] :
+             {std::pair<std::string, std::string>{" TO reconcile", " TO " + role},
+              {" DATABASE ledger", " DATABASE " + db.query_value("SELECT current_database()")}}) {
+            if (const auto at = line.find(word); at != std::string::npos) line.replace(at, word.size(), replacement);
+        }
+        grants += line + ";\n";
+    }
+    REQUIRE(std::count(grants.begin(), grants.end(), ';') == 6);
+    db.exec(grants);
+    std::string url = db.url();
+    const auto at = url.find("postgres@");
+    REQUIRE(at != std::string::npos);
+    url.replace(at, 8, role);
+    const auto env = env_for(db, {{"RECON_DATABASE_URL_UAE", url}});
+    const auto runs = [&] { return db.query_value("SELECT count(*) FROM recon.runs"); };
+    const auto refused = [&](const char* category, const std::string& lacking) {
+        const std::string before = runs();
+        const auto result = reconcile_cli({"run", "--book", "uae", "--category", category}, env);
+        CHECK(result.exit_code == 78);
+        CHECK(result.err == "reconcile: error: the database role '" + role + "' of book 'uae' lacks a privilege: " +
+                                lacking + "; grant it (docs/deployment.md) and run again; nothing written\n");
+        CHECK(runs() == before);
+    };
+
+    // A grant made ON ALL TABLES before a view existed does not cover it.
+    db.exec("REVOKE SELECT ON contract.journal_lines FROM " + role);
+    refused("A", "SELECT on contract.journal_lines");
+    refused("A,D", "SELECT on contract.journal_lines");
+    CHECK(reconcile_cli({"run", "--book", "uae", "--category", "D"}, env).exit_code == 0);  // D reads no line
+    db.exec("GRANT SELECT (line_id, txn_id, account_code, customer_id, side) ON contract.journal_lines TO " + role);
+    refused("B", "SELECT on contract.journal_lines (amount, currency)");
+    db.exec("GRANT SELECT ON contract.journal_lines TO " + role);
+
+    // The stored proof is read in the snapshot of A and B (before: every check of A,D ended error).
+    db.exec("REVOKE SELECT ON recon.proof_keys FROM " + role);
+    refused("A", "SELECT on recon.proof_keys");
+    db.exec("GRANT SELECT ON recon.proof_keys TO " + role);
+    // With every grant the documentation gives, every category runs and stores its results.
+    const auto granted = reconcile_cli({"run", "--book", "uae", "--category", "A,B,D"}, env);
+    CHECK_MESSAGE(granted.exit_code == 0, granted.err);
+
+    db.exec("DROP OWNED BY " + role);
+    db.exec("DROP ROLE " + role);
+}
+
 TEST_CASE("exit 64: typos are named with the closest command or option and the help to read")
 {
     const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
