@@ -187,6 +187,70 @@ TEST_CASE("a database URL libpq cannot parse is a configuration error naming the
           "postgresql://u@db:5432/ledger");
 }
 
+TEST_CASE("exit 78: a database URL value libpq refuses before connecting names the setting, keyword and value")
+{
+    const auto refused = [](const std::string& name, const std::string& url) {
+        return config_error_of([&] { load_settings({{name, url}}); });
+    };
+    const std::string uae = "RECON_DATABASE_URL_UAE";
+    CHECK(refused(uae, "postgresql://u:secret@127.0.0.1:99999/db") ==
+          "RECON_DATABASE_URL_UAE: port '99999' is not a port number from 1 to 65535");
+    CHECK(refused(uae, "host=db port=0") == "RECON_DATABASE_URL_UAE: port '0' is not a port number from 1 to 65535");
+    CHECK(refused(uae, "host=db port=abc") ==
+          "RECON_DATABASE_URL_UAE: port 'abc' is not a port number from 1 to 65535");
+    CHECK(refused("RECON_READ_DATABASE_URL_INDIA", "postgresql://u:secret@db/x?sslmode=bogus") ==
+          "RECON_READ_DATABASE_URL_INDIA: sslmode 'bogus' is not one of disable, allow, prefer, require, verify-ca, "
+          "verify-full");
+    CHECK(refused(uae, "host=db sslmode=Require") ==
+          "RECON_DATABASE_URL_UAE: sslmode 'Require' is not one of disable, allow, prefer, require, verify-ca, "
+          "verify-full");
+    CHECK(refused(uae, "host=db gssencmode=on") ==
+          "RECON_DATABASE_URL_UAE: gssencmode 'on' is not one of disable, prefer, require");
+    CHECK(refused(uae, "host=db channel_binding=yes") ==
+          "RECON_DATABASE_URL_UAE: channel_binding 'yes' is not one of disable, prefer, require");
+    CHECK(refused(uae, "host=db target_session_attrs=master") ==
+          "RECON_DATABASE_URL_UAE: target_session_attrs 'master' is not one of any, read-write, read-only, primary, "
+          "standby, prefer-standby");
+    CHECK(refused(uae, "host=db sslcompression=true") ==
+          "RECON_DATABASE_URL_UAE: sslcompression 'true' is not one of 0, 1");
+    CHECK(refused(uae, "host=db sslsni=yes") == "RECON_DATABASE_URL_UAE: sslsni 'yes' is not one of 0, 1");
+    for (const std::string keyword : {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                      "keepalives_count", "tcp_user_timeout"}) {
+        CAPTURE(keyword);
+        CHECK(refused(uae, "host=db " + keyword + "=1.5") ==
+              "RECON_DATABASE_URL_UAE: " + keyword + " '1.5' is not a whole number");
+        CHECK(refused(uae, "host=db " + keyword + "=''") ==
+              "RECON_DATABASE_URL_UAE: " + keyword + " '' is not a whole number");
+        CHECK(refused(uae, "host=db " + keyword + "=99999999999") ==
+              "RECON_DATABASE_URL_UAE: " + keyword + " '99999999999' is not a whole number");
+    }
+    CHECK(refused(uae, "postgresql://db/x?connect_timeout=%0A") ==
+          "RECON_DATABASE_URL_UAE: connect_timeout '?' is not a whole number");
+    CHECK(refused(uae, "host=db ssl_min_protocol_version=TLSv2") ==
+          "RECON_DATABASE_URL_UAE: ssl_min_protocol_version 'TLSv2' is not one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3");
+    CHECK(refused(uae, "host=db ssl_max_protocol_version=TLSv1.1") ==
+          "RECON_DATABASE_URL_UAE: ssl_max_protocol_version 'TLSv1.1' is below ssl_min_protocol_version 'TLSv1.2'");
+    CHECK(refused(uae, "host=a,b port=1,2,3") == "RECON_DATABASE_URL_UAE: port '1,2,3' lists 3 ports for 2 hosts");
+    CHECK(refused(uae, "host=a hostaddr=10.0.0.1,10.0.0.2") ==
+          "RECON_DATABASE_URL_UAE: host 'a' names 1 hosts for 2 hostaddr values");
+    CHECK(refused(uae, "postgresql://a:5432,b:65536/x") ==
+          "RECON_DATABASE_URL_UAE: port '5432,65536' is not a port number from 1 to 65535");
+
+    // What libpq 15 takes is taken: blanks and a sign around a number, an empty port element, one
+    // port for every host, protocol versions in any case, negative timeouts (no timeout).
+    for (const std::string url :
+         {"postgresql://u@a:5432,b/x?target_session_attrs=read-write&sslmode=verify-full", "postgresql://u@a:,b:6432/x",
+          "host=a,b port=5432", "host=a,b port=5432,6432 hostaddr=10.0.0.1,10.0.0.2",
+          "host=db port=' 5432 ' connect_timeout=-5 keepalives=+1 tcp_user_timeout=' 0'",
+          "host=db ssl_min_protocol_version=tlsv1.3 ssl_max_protocol_version=TLSv1.3 gssencmode=disable",
+          "host=db ssl_min_protocol_version='' ssl_max_protocol_version=TLSv1", "host=db port=",
+          "host=db channel_binding=require sslcompression=0 sslsni=1 target_session_attrs=prefer-standby",
+          "postgresql:///x?port=5433"}) {
+        CAPTURE(url);
+        CHECK(load_settings({{uae, url}}).database_url("uae") == url);
+    }
+}
+
 TEST_CASE("the setting table fills serve's settings; their ranges are checked at load")
 {
     const auto s = load_settings({{"RECON_SERVE_PORT", "9000"}, {"LEDGER_TOKEN", "read-token-of-16+"}});
