@@ -180,7 +180,7 @@ std::string printable(std::string_view value)
 {
     std::string text(value);
     for (char& c : text) {
-        if (std::iscntrl(static_cast<unsigned char>(c)) != 0) c = '?';
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
     }
     return text;
 }
@@ -221,7 +221,9 @@ int tls_rank(std::string_view version)
 {
     static const std::array<std::string_view, 4> versions{"tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"};
     std::string lower(version);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : lower) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, whatever the locale
+    }
     const auto found = std::find(versions.begin(), versions.end(), lower);
     return found == versions.end() ? 0 : static_cast<int>(found - versions.begin()) + 1;
 }
