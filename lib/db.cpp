@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <new>
+#include <optional>
+#include <regex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -27,7 +31,68 @@ std::string quoted(std::string_view value)
     return text + "'";
 }
 
+/// A connection attempt the server answered and refused for what the URL or the server's roles
+/// say: retrying the same URL cannot help, an operator must act (78).
+class RefusedLogin : public pqxx::broken_connection {
+public:
+    RefusedLogin(const std::string& reason, const char* hint) : pqxx::broken_connection(reason), m_hint(hint) {}
+    /// What the operator should check, in the user's terms.
+    const char* hint() const { return m_hint; }
+
+private:
+    const char* m_hint;
+};
+
+/// The server's own words in libpq's first line ("connection to server at ... failed: FATAL:  x"
+/// gives "x"): libpq writes a server's error as its severity, a colon and two spaces, a format it
+/// never translates; nothing when the line holds no server error.
+std::optional<std::string> server_words(const std::string& line)
+{
+    const auto marker = line.find(":  ");
+    if (marker == std::string::npos) return std::nullopt;
+    return line.substr(marker + 3);
+}
+
+/// What a refused login asks the operator to check.
+constexpr const char* password_hint = "check the user and password in the book's database URL or password file";
+constexpr const char* session_hint = "check the user and database name in the book's database URL";
+
+/// Throws for a connection attempt that failed: RefusedLogin when the server refused the login,
+/// else a plain broken_connection (unreachable, retryable). libpq keeps no SQLSTATE of a failed
+/// attempt, so the facts it keeps come first: the server asked for a password it did not get, or
+/// got one and then refused. A server that needs no password (trust, peer, cert) and refused the
+/// session is known only by its words, in English (docs/decisions/refused-login-exits-78.md); in
+/// another language such a refusal stays 69, as before.
+[[noreturn]] void throw_connect_failure(const PGconn* conn)
+{
+    std::string line = PQerrorMessage(conn);
+    if (const auto newline = line.find('\n'); newline != std::string::npos) line.resize(newline);
+    if (PQconnectionNeedsPassword(conn) != 0) throw RefusedLogin(line, password_hint);
+    const auto words = server_words(line);
+    if (!words) throw pqxx::broken_connection(line);
+    // Refused after authenticating (no such database or role, no CONNECT) or at it (pg_hba.conf,
+    // peer, ident, cert): English words, as libpq keeps no SQLSTATE of a failed attempt.
+    static const std::regex refused_session(
+        R"(^(database|role) ".*" does not exist|^role ".*" is not permitted to log in|^permission denied for database)");
+    static const std::regex refused_login(
+        R"(^no pg_hba\.conf entry for |^pg_hba\.conf rejects connection |^\w+ authentication failed for )");
+    if (std::regex_search(*words, refused_session)) throw RefusedLogin(*words, session_hint);
+    if (PQconnectionUsedPassword(conn) != 0 || std::regex_search(*words, refused_login)) {
+        throw RefusedLogin(*words, password_hint);
+    }
+    throw pqxx::broken_connection(line);
+}
+
 }  // namespace
+
+ClassifiedConnect::handle ClassifiedConnect::do_startconnect(handle orig)
+{
+    if (orig != nullptr) return orig;
+    std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(options().c_str()), &PQfinish);
+    if (!conn) throw std::bad_alloc();
+    if (PQstatus(conn.get()) != CONNECTION_OK) throw_connect_failure(conn.get());
+    return conn.release();  // the connection's own from here: libpqxx finishes it
+}
 
 SessionLimits limits_after_wait(std::chrono::milliseconds wait)
 {
@@ -72,7 +137,7 @@ Session::Session(const std::string& url, std::string purpose, const SessionLimit
     : m_purpose(std::move(purpose))
 {
     try {
-        m_connection = std::make_unique<pqxx::connection>(bounded_conninfo(url, limits));
+        m_connection = std::make_unique<pqxx::basic_connection_base<ClassifiedConnect>>(bounded_conninfo(url, limits));
         // libpqxx 6 silently reconnects a broken connection at the next transaction. A session
         // is one server session: the control session's advisory lock and the read session's
         // snapshot die with it, so a reconnect must never pass for the same session.
@@ -86,6 +151,9 @@ Session::Session(const std::string& url, std::string purpose, const SessionLimit
             txn.exec_params("SELECT set_config('statement_timeout', $1, false)",
                             fmt::format("{}ms", limits.statement_timeout.count()));
         }
+    } catch (const RefusedLogin& e) {
+        throw Error(ExitCode::config,
+                    fmt::format("the {} database refused the login: {} ({})", m_purpose, e.what(), e.hint()));
     } catch (const pqxx::broken_connection& e) {
         std::string reason = e.what();
         if (const auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);

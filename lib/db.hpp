@@ -53,19 +53,30 @@ struct SessionLimits {
 /// ends soon after.
 SessionLimits limits_after_wait(std::chrono::milliseconds wait);
 
+/// libpqxx 6.4's connect_direct (PQconnectdb: libpq's own hosts, connect_timeout and
+/// target_session_attrs), except that a failed attempt's PGconn is asked, before it is freed,
+/// whether the server refused the login: then it throws a broken_connection that says so
+/// (lib/db.cpp), which Session reports as a configuration error (78) instead of 69.
+class ClassifiedConnect : public pqxx::connectionpolicy {
+public:
+    explicit ClassifiedConnect(const std::string& options) : pqxx::connectionpolicy(options) {}
+    handle do_startconnect(handle orig) override;
+};
+
 /// One PostgreSQL session. Owns its connection, names itself `reconcile` in pg_stat_activity,
 /// and prepares each statement once; all SQL goes through exec_prepared/exec_params so values
 /// only ever travel as parameters.
 class Session {
 public:
-    /// Connects within `limits`; a failure to connect throws Error(unavailable) naming `purpose`
-    /// (never the URL, which may carry a password).
+    /// Connects within `limits`; a failure to connect throws Error naming `purpose` (never the
+    /// URL, which may carry a password): config when the server refused the login (a wrong or
+    /// missing password, no such database or role), unavailable otherwise.
     Session(const std::string& url, std::string purpose, const SessionLimits& limits = {});
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
     /// The underlying connection, for transactions.
-    pqxx::connection& connection() { return *m_connection; }
+    pqxx::connection_base& connection() { return *m_connection; }
 
     /// Prepares `sql` under `name` unless this session already did.
     void prepare(const std::string& name, const std::string& sql);
@@ -77,7 +88,7 @@ public:
     int backend_pid() const { return m_connection->backendpid(); }
 
 private:
-    std::unique_ptr<pqxx::connection> m_connection;
+    std::unique_ptr<pqxx::basic_connection_base<ClassifiedConnect>> m_connection;
     std::string m_purpose;
     std::set<std::string> m_prepared;
 };

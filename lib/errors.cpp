@@ -37,14 +37,18 @@ const std::vector<ExitCodeDoc>& exit_code_docs()
         {ExitCode::check_error, "ran; at least one check could not complete (error), the rest are valid"},
         {ExitCode::lock_held, "skipped: another run holds the lock; nothing written"},
         {ExitCode::usage, "bad command line (also: `runs show` or `trace` naming nothing that exists)"},
-        {ExitCode::unavailable, "database (or every broker) unreachable"},
+        {ExitCode::unavailable,
+         "database (or every broker) unreachable: nothing listening, host unknown, timed out, starting up or shutting "
+         "down; retryable"},
         {ExitCode::internal, "internal error"},
         {ExitCode::io_error,
          "the report could not be written (standard output full or closed); a run's results are stored all the same"},
         {ExitCode::transient,
          "transient failure mid-run (connection lost, the lock lost, results could not be written, the read replica "
          "too far behind); nothing partial was written; safe to retry"},
-        {ExitCode::config, "bad configuration or unreadable secret"},
+        {ExitCode::config,
+         "bad configuration or unreadable secret, a database URL value libpq refuses, or a database that refused the "
+         "login (wrong or missing password, no such database or role)"},
         {ExitCode::interrupted, "run stopped by SIGINT: marked `interrupted`, lock released, no results written"},
         {ExitCode::terminated, "run stopped by SIGTERM: marked `interrupted`, lock released, no results written"},
     };

@@ -11,11 +11,17 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <limits>
+#include <map>
 #include <memory>
+#include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/config.hpp"
 #include "lib/errors.hpp"
@@ -169,8 +175,126 @@ SettingSpec url_path(const char* name, const char* fallback, const char* doc, G 
             }};
 }
 
-/// A book's libpq connection string, checked for syntax now: a typo is a configuration error
-/// (78), not an unreachable database (69) at the first connect.
+/// A connection value as an error may quote it: one line, control characters shown as '?'.
+std::string printable(std::string_view value)
+{
+    std::string text(value);
+    for (char& c : text) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    return text;
+}
+
+/// Whether libpq 15 reads `value` as an int (its parse_int_param: strtol, blanks around, an
+/// optional sign), here without the C locale's help.
+bool libpq_int(std::string_view value, long long& number)
+{
+    const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+    while (!value.empty() && blank(value.front())) value.remove_prefix(1);
+    while (!value.empty() && blank(value.back())) value.remove_suffix(1);
+    const bool negative = !value.empty() && value.front() == '-';
+    if (!value.empty() && (value.front() == '-' || value.front() == '+')) value.remove_prefix(1);
+    if (value.empty()) return false;
+    number = 0;
+    for (const char c : value) {
+        if (c < '0' || c > '9') return false;
+        number = std::min(number * 10 + (c - '0'), std::numeric_limits<long long>::max() / 10);
+    }
+    if (negative) number = -number;
+    return number >= std::numeric_limits<int>::min() && number <= std::numeric_limits<int>::max();
+}
+
+/// The elements of a comma-separated libpq list (host, hostaddr, port); "" is one empty element.
+std::vector<std::string_view> comma_list(std::string_view value)
+{
+    std::vector<std::string_view> elements;
+    for (;;) {
+        const auto comma = value.find(',');
+        elements.push_back(value.substr(0, comma));
+        if (comma == std::string_view::npos) return elements;
+        value.remove_prefix(comma + 1);
+    }
+}
+
+/// The rank of an SSL protocol version as libpq 15 names it (any case); 0 when it is none.
+int tls_rank(std::string_view version)
+{
+    static const std::array<std::string_view, 4> versions{"tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"};
+    std::string lower(version);
+    for (char& c : lower) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, whatever the locale
+    }
+    const auto found = std::find(versions.begin(), versions.end(), lower);
+    return found == versions.end() ? 0 : static_cast<int>(found - versions.begin()) + 1;
+}
+
+/// What libpq 15 would refuse in a parsed connection string before it contacts any server (a
+/// value outside the documented ones, PostgreSQL docs 34.1.2), as "keyword 'value' ..."; nothing
+/// when every value is one it takes. Values libpq 15 merely ignores (sslcompression, sslsni) are
+/// held to their documented 0 or 1 as well: a typo there silently changes the connection.
+std::optional<std::string> connection_value_problem(const PQconninfoOption* options)
+{
+    static const std::map<std::string_view, std::vector<std::string_view>> words{
+        {"sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+        {"gssencmode", {"disable", "prefer", "require"}},
+        {"channel_binding", {"disable", "prefer", "require"}},
+        {"target_session_attrs", {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+        {"sslcompression", {"0", "1"}},
+        {"sslsni", {"0", "1"}},
+    };
+    static const std::set<std::string_view> integers{"connect_timeout",     "keepalives",       "keepalives_idle",
+                                                     "keepalives_interval", "keepalives_count", "tcp_user_timeout"};
+    std::map<std::string_view, std::string_view> given;
+    for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+        if (option->val != nullptr) given.emplace(option->keyword, option->val);
+    }
+    for (const auto& [keyword, value] : given) {
+        const auto quoted = fmt::format("{} '{}'", keyword, printable(value));
+        long long number = 0;
+        if (const auto list = words.find(keyword); list != words.end()) {
+            if (std::find(list->second.begin(), list->second.end(), value) == list->second.end()) {
+                return fmt::format("{} is not one of {}", quoted, fmt::join(list->second, ", "));
+            }
+        } else if (integers.count(keyword) != 0 && !libpq_int(value, number)) {
+            return fmt::format("{} is not a whole number", quoted);
+        } else if (keyword == "port") {
+            for (const auto element : comma_list(value)) {
+                if (!element.empty() && (!libpq_int(element, number) || number < 1 || number > 65535)) {
+                    return fmt::format("{} is not a port number from 1 to 65535", quoted);
+                }
+            }
+        } else if ((keyword == "ssl_min_protocol_version" || keyword == "ssl_max_protocol_version") && !value.empty() &&
+                   tls_rank(value) == 0) {
+            return fmt::format("{} is not one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3", quoted);
+        }
+    }
+    // libpq counts the hosts by hostaddr when given, else by host; ports are one for all or one each.
+    const auto count_of = [&](std::string_view keyword) -> std::size_t {
+        const auto found = given.find(keyword);
+        return found == given.end() || found->second.empty() ? 0 : comma_list(found->second).size();
+    };
+    const std::size_t hosts = count_of("hostaddr") != 0 ? count_of("hostaddr") : count_of("host");
+    if (count_of("host") != 0 && count_of("hostaddr") != 0 && count_of("host") != hosts) {
+        return fmt::format("host '{}' names {} hosts for {} hostaddr values", printable(given.at("host")),
+                           count_of("host"), hosts);
+    }
+    if (const std::size_t ports = count_of("port"); hosts != 0 && ports > 1 && ports != hosts) {
+        return fmt::format("port '{}' lists {} ports for {} hosts", printable(given.at("port")), ports, hosts);
+    }
+    const auto min_version = given.count("ssl_min_protocol_version") != 0 ? given.at("ssl_min_protocol_version")
+                                                                          : std::string_view("TLSv1.2");
+    if (const auto max_version = given.find("ssl_max_protocol_version");
+        max_version != given.end() && !max_version->second.empty() && !min_version.empty() &&
+        tls_rank(max_version->second) < tls_rank(min_version)) {
+        return fmt::format("ssl_max_protocol_version '{}' is below ssl_min_protocol_version '{}'",
+                           printable(max_version->second), printable(min_version));
+    }
+    return std::nullopt;
+}
+
+/// A book's libpq connection string, checked now for syntax and for the values libpq refuses
+/// before it contacts a server: a typo is a configuration error (78), not an unreachable
+/// database (69) at the first connect.
 SettingSpec database_url(const char* name, std::map<std::string, std::string> Settings::*urls, const char* doc)
 {
     return {name, "", doc, G::books, [=](Settings& s, const SettingInput& in) {
@@ -183,6 +307,9 @@ SettingSpec database_url(const char* name, std::map<std::string, std::string> Se
                     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
                     throw config_error(fmt::format("{}: not a libpq connection URL or key=value string: {}", in.name,
                                                    without_password(why)));
+                }
+                if (const auto problem = connection_value_problem(parsed.get())) {
+                    throw config_error(fmt::format("{}: {}", in.name, *problem));
                 }
                 (s.*urls)[in.book] = in.value;
             }};

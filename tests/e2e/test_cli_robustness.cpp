@@ -2,6 +2,9 @@
 // items 2-8, issue 17 items 3, 4 and 7): one clear line, the documented exit code, nothing lost.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 
 #include "tests/db/fixture.hpp"
 #include "tests/support/cli.hpp"
+#include "tests/support/cluster.hpp"
 #include "tests/support/process.hpp"
 
 using namespace reconcile;
@@ -45,6 +49,22 @@ ProcessOptions no_database()
     options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", "postgresql://nobody@127.0.0.1:1/none"}};
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_READ_DATABASE_URL_UAE"};
     return options;
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on: one the kernel just handed out and took back.
+int unused_tcp_port()
+{
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
+                       getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    close(fd);
+    REQUIRE(bound);
+    return ntohs(address.sin_port);
 }
 
 /// Runs the binary with its standard output sent to `target` (e.g. /dev/full).
@@ -135,6 +155,75 @@ TEST_CASE("exit 78: a database URL libpq cannot parse, before any connection")
     CHECK(result.err ==
           "reconcile: error: RECON_DATABASE_URL_UAE: not a libpq connection URL or key=value string: missing \"=\" "
           "after \"dbname\" in connection info string\n");
+}
+
+TEST_CASE("exit 78: a connection value libpq refuses or a login the server refuses; 69 when nothing listens")
+{
+    const auto with_url = [](const std::string& url) {
+        ProcessOptions options = no_database();
+        options.env["RECON_DATABASE_URL_UAE"] = url;
+        return reconcile_cli({"runs", "list"}, options);
+    };
+    // Refused at settings time, before any connection.
+    auto result = with_url("postgresql://u:secret@127.0.0.1:99999/db");
+    CHECK(result.exit_code == 78);
+    CHECK(result.err ==
+          "reconcile: error: RECON_DATABASE_URL_UAE: port '99999' is not a port number from 1 to 65535\n");
+    result = with_url("postgresql://u:secret@127.0.0.1/db?sslmode=bogus");
+    CHECK(result.exit_code == 78);
+    CHECK(result.err ==
+          "reconcile: error: RECON_DATABASE_URL_UAE: sslmode 'bogus' is not one of disable, allow, "
+          "prefer, require, verify-ca, verify-full\n");
+
+    // A server of its own that asks reconcile_login for a password (scram-sha-256) and trusts postgres.
+    PrivateCluster cluster("login");
+    {
+        pqxx::connection admin(cluster.url("postgres"));
+        pqxx::nontransaction(admin).exec0("CREATE ROLE reconcile_login LOGIN PASSWORD 'right-password'");
+    }
+    REQUIRE(cluster.hba_first("host all reconcile_login 127.0.0.1/32 scram-sha-256").exit_code == 0);
+    const std::string server = "127.0.0.1:" + cluster.port();
+    REQUIRE(wait_for(
+        [&] {
+            try {
+                pqxx::connection probe("postgresql://reconcile_login@" + server + "/postgres");
+                return false;  // the reload has not taken effect yet
+            } catch (const pqxx::broken_connection&) {
+                return true;
+            }
+        },
+        std::chrono::seconds(10)));
+    const auto refused_login = [&](const std::string& userinfo, const std::string& database, const std::string& why) {
+        CAPTURE(userinfo);
+        const auto refused = with_url("postgresql://" + userinfo + "@" + server + "/" + database);
+        CHECK(refused.exit_code == 78);
+        CHECK(refused.err == "reconcile: error: book 'uae': the control database refused the login: " + why + ")\n");
+    };
+    const std::string check_password = " (check the user and password in the book's database URL or password file";
+    const std::string check_names = " (check the user and database name in the book's database URL";
+    refused_login("reconcile_login:wrong-password", "postgres",
+                  "password authentication failed for user \"reconcile_login\"" + check_password);
+    refused_login("reconcile_login", "postgres",
+                  "connection to server at \"127.0.0.1\", port " + cluster.port() +
+                      " failed: fe_sendauth: no password supplied" + check_password);
+    // A database that does not exist, with a password and trusted.
+    refused_login("reconcile_login:right-password", "no_such_ledger",
+                  "database \"no_such_ledger\" does not exist" + check_names);
+    refused_login("postgres", "no_such_ledger", "database \"no_such_ledger\" does not exist" + check_names);
+    refused_login("no_such_role", "postgres", "role \"no_such_role\" does not exist" + check_names);
+    // The right password reaches the (unmigrated) database: the login was the only fault.
+    result = with_url("postgresql://reconcile_login:right-password@" + server + "/postgres");
+    CHECK(result.exit_code == 78);
+    CHECK(result.err.find("is not migrated") != std::string::npos);
+
+    // Nothing listening: retryable, 69 as before.
+    const std::string free_port = std::to_string(unused_tcp_port());
+    result = with_url("postgresql://reconcile_login:right-password@127.0.0.1:" + free_port + "/postgres");
+    CHECK(result.exit_code == 69);
+    CHECK(result.err ==
+          "reconcile: error: book 'uae': cannot connect to the control database: connection to server "
+          "at \"127.0.0.1\", port " +
+              free_port + " failed: Connection refused\n");
 }
 
 TEST_CASE("exit 78: serve's settings are validated by every command; a malformed address is 78, or 64 as --address")

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace reconcile::test {
@@ -69,6 +70,15 @@ ProcessResult PrivateCluster::as_owner(const std::string& tool, const std::vecto
     argv.push_back(m_env.at("RECON_TEST_PGBIN") + "/" + tool);
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, slow_tool());
+}
+
+ProcessResult PrivateCluster::hba_first(const std::string& line) const
+{
+    const auto hba = std::filesystem::path(m_env.at("RECON_TEST_PGDATA")) / "pg_hba.conf";
+    std::stringstream rules;
+    rules << std::ifstream(hba).rdbuf();
+    std::ofstream(hba) << line << "\n" << rules.str();  // rewritten in place: its owner stays
+    return as_owner("pg_ctl", {"reload", "-D", m_env.at("RECON_TEST_PGDATA")});
 }
 
 ProcessResult PrivateCluster::restart() const

@@ -26,6 +26,11 @@ public:
 
     /// A libpq URL of `dbname` on this cluster.
     std::string url(const std::string& dbname) const;
+    /// The TCP port the cluster listens on (127.0.0.1).
+    const std::string& port() const { return m_env.at("RECON_TEST_PGPORT"); }
+    /// Puts `line` first in pg_hba.conf and has the server reload it (pg_ctl reload, which does
+    /// not wait: the caller waits for its effect).
+    ProcessResult hba_first(const std::string& line) const;
     /// pg_ctl restart -m fast, as the cluster's owner.
     ProcessResult restart() const;
     /// Stops the cluster, runs pg_resetwal with `args` and starts it again: `-e E` moves the next

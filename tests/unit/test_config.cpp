@@ -187,6 +187,68 @@ TEST_CASE("a database URL libpq cannot parse is a configuration error naming the
           "postgresql://u@db:5432/ledger");
 }
 
+TEST_CASE("exit 78: a database URL value libpq refuses before connecting names the setting, keyword and value")
+{
+    const auto refused = [](const std::string& name, const std::string& url) {
+        return config_error_of([&] { load_settings({{name, url}}); });
+    };
+    const std::string uae = "RECON_DATABASE_URL_UAE";
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"postgresql://u:secret@127.0.0.1:99999/db", "port '99999' is not a port number from 1 to 65535"},
+        {"host=db port=0", "port '0' is not a port number from 1 to 65535"},
+        {"host=db port=abc", "port 'abc' is not a port number from 1 to 65535"},
+        {"postgresql://a:5432,b:65536/x", "port '5432,65536' is not a port number from 1 to 65535"},
+        {"postgresql://u:secret@db/x?sslmode=bogus",
+         "sslmode 'bogus' is not one of disable, allow, prefer, require, verify-ca, verify-full"},
+        {"host=db sslmode=Require",
+         "sslmode 'Require' is not one of disable, allow, prefer, require, verify-ca, verify-full"},
+        {"host=db gssencmode=on", "gssencmode 'on' is not one of disable, prefer, require"},
+        {"host=db channel_binding=yes", "channel_binding 'yes' is not one of disable, prefer, require"},
+        {"host=db target_session_attrs=master",
+         "target_session_attrs 'master' is not one of any, read-write, read-only, primary, standby, prefer-standby"},
+        {"host=db sslcompression=true", "sslcompression 'true' is not one of 0, 1"},
+        {"host=db sslsni=yes", "sslsni 'yes' is not one of 0, 1"},
+        {"postgresql://db/x?connect_timeout=%0A", "connect_timeout '?' is not a whole number"},
+        {"host=db ssl_min_protocol_version=TLSv2",
+         "ssl_min_protocol_version 'TLSv2' is not one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"},
+        {"host=db ssl_max_protocol_version=TLSv1.1",
+         "ssl_max_protocol_version 'TLSv1.1' is below ssl_min_protocol_version 'TLSv1.2'"},
+        {"host=a,b port=1,2,3", "port '1,2,3' lists 3 ports for 2 hosts"},
+        {"host=a hostaddr=10.0.0.1,10.0.0.2", "host 'a' names 1 hosts for 2 hostaddr values"},
+    };
+    for (const auto& [url, problem] : cases) {
+        CAPTURE(url);
+        CHECK(refused(uae, url) == "RECON_DATABASE_URL_UAE: " + problem);
+    }
+    CHECK(refused("RECON_READ_DATABASE_URL_INDIA", "postgresql://u:secret@db/x?sslmode=bogus") ==
+          "RECON_READ_DATABASE_URL_INDIA: sslmode 'bogus' is not one of disable, allow, prefer, require, verify-ca, "
+          "verify-full");
+    for (const std::string keyword : {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                      "keepalives_count", "tcp_user_timeout"}) {
+        CAPTURE(keyword);
+        CHECK(refused(uae, "host=db " + keyword + "=1.5") ==
+              "RECON_DATABASE_URL_UAE: " + keyword + " '1.5' is not a whole number");
+        CHECK(refused(uae, "host=db " + keyword + "=''") ==
+              "RECON_DATABASE_URL_UAE: " + keyword + " '' is not a whole number");
+        CHECK(refused(uae, "host=db " + keyword + "=99999999999") ==
+              "RECON_DATABASE_URL_UAE: " + keyword + " '99999999999' is not a whole number");
+    }
+
+    // What libpq 15 takes is taken: blanks and a sign around a number, an empty port element, one
+    // port for every host, protocol versions in any case, negative timeouts (no timeout).
+    for (const std::string url :
+         {"postgresql://u@a:5432,b/x?target_session_attrs=read-write&sslmode=verify-full", "postgresql://u@a:,b:6432/x",
+          "host=a,b port=5432", "host=a,b port=5432,6432 hostaddr=10.0.0.1,10.0.0.2",
+          "host=db port=' 5432 ' connect_timeout=-5 keepalives=+1 tcp_user_timeout=' 0'",
+          "host=db ssl_min_protocol_version=tlsv1.3 ssl_max_protocol_version=TLSv1.3 gssencmode=disable",
+          "host=db ssl_min_protocol_version='' ssl_max_protocol_version=TLSv1", "host=db port=",
+          "host=db channel_binding=require sslcompression=0 sslsni=1 target_session_attrs=prefer-standby",
+          "postgresql:///x?port=5433"}) {
+        CAPTURE(url);
+        CHECK(load_settings({{uae, url}}).database_url("uae") == url);
+    }
+}
+
 TEST_CASE("the setting table fills serve's settings; their ranges are checked at load")
 {
     const auto s = load_settings({{"RECON_SERVE_PORT", "9000"}, {"LEDGER_TOKEN", "read-token-of-16+"}});
