@@ -1185,31 +1185,32 @@ std::string txn_ids_of(const pqxx::result& rows)
     return text_array_literal(ids);
 }
 
-/// Why the old rows of a guarded table (`what`: "journal lines", "transaction rows") fail its
-/// guard: `now` of them are left where the stored proof saw `then`, and of those `replaced` open
-/// transaction rows were replaced by newer versions (a transaction row may change only so). True
-/// whichever way they differ: fewer (updated or deleted), more (an old row listed again, as a view
-/// that joins another table lists it once per joined row), or as many but not the same rows.
-std::string old_rows_reason(const char* what, std::int64_t now, std::int64_t then, std::int64_t replaced = 0)
+/// Why the old rows of a guarded table fail its guard: `now` of them (`what`: "journal lines" or
+/// "transaction rows", each a `row`) are left where the stored proof saw `then`, of which
+/// `replaced` open transaction rows were replaced by newer versions (the one change a
+/// transaction row may make, `note`). True whichever way they differ: fewer (updated or deleted),
+/// more (an old row listed again: a view joining another table lists a row once per match), or
+/// as many but not the same ones.
+std::string old_rows_reason(const char* what, const char* row, std::int64_t now, std::int64_t then,
+                            std::int64_t replaced = 0, const char* note = "")
 {
-    const std::string committed = fmt::format("{} committed before the stored proof", what);
-    const std::int64_t expected = then - replaced;
-    if (now < expected) {
-        return fmt::format("{} changed: {} of its {} are left{} (an old row was updated or deleted{})", committed, now,
-                           then,
-                           replaced > 0 ? fmt::format(", {} open one(s) replaced by newer versions", replaced) : "",
-                           replaced > 0 ? ", beyond open transactions replaced" : "");
+    const std::string committed = fmt::format("{} committed before the stored proof changed", what);
+    const std::string less =
+        replaced > 0 ? fmt::format(", and {} open one(s) were replaced by newer versions", replaced) : "";
+    if (now < then - replaced) {
+        return fmt::format("{}: {} of its {} remain as they were{} (an old {} was updated or deleted{})", committed,
+                           now, then, less, row, note);
     }
-    if (now > expected) {
+    if (now > then - replaced) {
         return fmt::format(
-            "{} changed: {} are listed where it saw {}{} (an old row is listed again, or was given back an old "
-            "row version)",
-            committed, now, then, replaced > 0 ? fmt::format(" less {} open one(s) replaced", replaced) : "");
+            "{}: {} are listed where it saw {}{} (an old {} is listed again, or was given back an "
+            "old row version)",
+            committed, now, then, less, row);
     }
     return fmt::format(
-        "{} changed: as many are listed as it saw ({}{}), but not the same ones (an old row was updated or "
-        "deleted and another listed in its place)",
-        committed, then, replaced > 0 ? fmt::format(" less {} open one(s) replaced", replaced) : "");
+        "{}: as many are listed as it saw ({}{}), but not the same ones (an old {} was updated or deleted and "
+        "another listed in its place{})",
+        committed, then, less, row, note);
 }
 
 /// How the proof sums a table's ids for its guards: a 64-bit hash of each id (of the number when
@@ -1427,7 +1428,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             lines.hash, new_lines.hash, txns.hash, new_txns.hash));
         const std::int64_t old_lines = lines.rows - lines.fresh;
         if (old_lines != stored.totals.lines || old.text("lines_hash") != stored.totals.lines_hash) {
-            return old_rows_reason("journal lines", old_lines, stored.totals.lines);
+            return old_rows_reason("journal lines", "line", old_lines, stored.totals.lines);
         }
         if (!touched.empty()) {
             m_txn.exec_params0("INSERT INTO pg_temp.proof_touched " + ids_in_sql("proof_touched", 1),
@@ -1444,8 +1445,9 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                                         stored.totals.transactions_hash, old.text("txns_hash"), replaced.text("hash")))
                 .flag("same");
         if (vanished != replaced.number("n") || !same_ids) {
-            return old_rows_reason("transaction rows", old_txns, stored.totals.transactions,
-                                   std::max<std::int64_t>(replaced.number("n"), 0));
+            return old_rows_reason("transaction rows", "row", old_txns, stored.totals.transactions,
+                                   std::max<std::int64_t>(replaced.number("n"), 0),
+                                   "; only open transactions are followed");
         }
         if (!changed.empty()) m_txn.exec0(ids(open_rows_sql));
         const auto touched_count =

@@ -752,8 +752,8 @@ TEST_CASE("incremental trap: a transaction's status flips and its source key is 
     const Json unbooked = run(db->url(), "B");
     CHECK(proof(unbooked, "kind") == "full");
     CHECK(proof(unbooked, "reason") ==
-          "1 transaction row(s) committed before the stored proof were updated or deleted, 0 of them open ones (only "
-          "open transactions are followed)");
+          "transaction rows committed before the stored proof changed: 4 of its 5 remain as they were (an old row "
+          "was updated or deleted; only open transactions are followed)");
     CHECK(variances(unbooked) ==
           sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
                   "expected=75.00 actual=250.00 difference=175.00",
@@ -800,8 +800,8 @@ TEST_CASE("incremental trap: a transaction's status flips and its source key is 
     const Json duplicate_booked = run(db->url(), "A");
     CHECK(proof(duplicate_booked, "kind") == "full");
     CHECK(proof(duplicate_booked, "reason") ==
-          "1 transaction row(s) committed before the stored proof were updated or deleted, 0 of them open ones (only "
-          "open transactions are followed)");
+          "transaction rows committed before the stored proof changed: 4 of its 5 remain as they were (an old row "
+          "was updated or deleted; only open transactions are followed)");
     CHECK(variances(duplicate_booked) == Lines{"source_txn_uniqueness: duplicate_source_txn source=gtn "
                                                "source_txn_id=ORD-1"});
     CHECK(check_named(duplicate_booked, "source_txn_uniqueness")["variances"][0]["detail"]["txn_ids"] ==
@@ -2127,8 +2127,8 @@ TEST_CASE("incremental: a transaction id listed twice is proved per row while it
         const Json a = both_agree_with_full(*db, step.kind);
         if (std::string_view(step.what) == old_booked) {
             CHECK(proof(a, "reason") ==
-                  "transaction rows committed before the stored proof changed: 5 of its 6 are left (an old row was "
-                  "updated or deleted)");
+                  "transaction rows committed before the stored proof changed: 5 of its 6 remain as they were (an "
+                  "old row was updated or deleted; only open transactions are followed)");
         }
     }
 }
@@ -2162,7 +2162,8 @@ TEST_CASE("incremental trap: old transaction rows listed again and deleted, whos
     CHECK(proof(a, "kind") == "full");
     CHECK(proof(a, "reason") ==
           "transaction rows committed before the stored proof changed: as many are listed as it saw (5), but not "
-          "the same ones (an old row was updated or deleted and another listed in its place)");
+          "the same ones (an old row was updated or deleted and another listed in its place; only open "
+          "transactions are followed)");
     CHECK(a["status"] != "ok");
     agrees_with_full(db->url(), "A", a);
 }
@@ -2185,15 +2186,15 @@ TEST_CASE(
           "transaction rows committed before the stored proof changed: 6 are listed where it saw 5 (an old row is "
           "listed again, or was given back an old row version)");
     CHECK(after("DELETE FROM ledger.transactions WHERE txn_id = 1001") ==
-          "transaction rows committed before the stored proof changed: 5 of its 6 are left (an old row was updated "
-          "or deleted)");
+          "transaction rows committed before the stored proof changed: 5 of its 6 remain as they were (an old row "
+          "was updated or deleted; only open transactions are followed)");
     CHECK(after("UPDATE ledger.journal_lines SET line_id = 44 WHERE line_id = 3") ==
-          "journal lines committed before the stored proof changed: 9 of its 10 are left (an old row was updated or "
-          "deleted)");
+          "journal lines committed before the stored proof changed: 9 of its 10 remain as they were (an old line was "
+          "updated or deleted)");
     CHECK(after("DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id,"
                 " l.account_code, l.customer_id, l.side, l.amount, l.currency, l.xmin AS row_xmin"
                 " FROM ledger.journal_lines l LEFT JOIN ledger.tags g ON g.txn_id = l.txn_id") ==
-          "journal lines committed before the stored proof changed: 14 are listed where it saw 10 (an old row is "
+          "journal lines committed before the stored proof changed: 14 are listed where it saw 10 (an old line is "
           "listed again, or was given back an old row version)");
     // A stored proof whose sums were made of the ids themselves (before image 2).
     db->exec("UPDATE recon.proof_state SET id_image = 1");
