@@ -136,7 +136,7 @@ CREATE OR REPLACE TEMP VIEW proof_currencies AS
 CREATE TEMP TABLE IF NOT EXISTS proof_touched ON COMMIT DELETE ROWS AS
     SELECT txn_id FROM contract.journal_lines WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_changed ON COMMIT DELETE ROWS AS
-    SELECT txn_id, source, source_txn_id, true AS booked, true AS was_open FROM contract.transactions WITH NO DATA;
+    SELECT txn_id, source, source_txn_id FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_txns ON COMMIT DELETE ROWS AS
     SELECT txn_id, true AS booked_now, true AS booked_then, effective_at, true AS unknown_status, 0::bigint AS row_no
     FROM contract.transactions WITH NO DATA;
@@ -562,19 +562,17 @@ std::string ids_in_sql(std::string_view table, int parameter)
         table, parameter);
 }
 
-// The newer row versions of the transactions named in $2 (a text array), with whether the
-// stored proof held each as open.
+// The newer row versions of the transactions named in $2 (a text array).
 std::string changed_transactions_sql(const Fence& fence)
 {
     return fmt::format(R"sql(
-INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_open)
-SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
-       EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
+INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id)
+SELECT t.txn_id, t.source, t.source_txn_id
 FROM contract.transactions t
-WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM ({2}) ids)
+WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM ({1}) ids)
   AND {0}
 )sql",
-                       fence.test("t.row_xmin"), booked_statuses_sql, ids_in_sql("proof_changed", 2));
+                       fence.test("t.row_xmin"), ids_in_sql("proof_changed", 2));
 }
 
 // Every row of every touched transaction with its booked status now and when the stored proof
@@ -1437,7 +1435,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         if (!changed.empty()) fenced(changed_transactions_sql(fence), txn_ids_of(changed));
         // Old rows may vanish only as open rows replaced by newer ones of their ids: what vanished
         // (stored less old rows now, count and image sum) must be exactly those.
-        const NamedRow replaced(fenced(ids(vanished_open_sql(fence, m_ids.changed_image))).at(0));
+        const NamedRow replaced(fenced(vanished_open_sql(fence, m_ids.changed_image)).at(0));
         const std::int64_t old_txns = txns.rows - txns.fresh;
         const std::int64_t vanished = stored.totals.transactions - old_txns;
         const bool same_ids =
@@ -1450,8 +1448,7 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                                    "; only open transactions are followed");
         }
         if (!changed.empty()) m_txn.exec0(ids(open_rows_sql));
-        const auto touched_count =
-            static_cast<std::int64_t>(fenced(ids(touched_transactions_sql(fence))).affected_rows());
+        const auto touched_count = static_cast<std::int64_t>(fenced(touched_transactions_sql(fence)).affected_rows());
         if (touched_count > max_touched_transactions) {
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched_count, max_touched_transactions);
