@@ -2145,6 +2145,23 @@ TEST_CASE("incremental: a transaction id listed twice is proved per row while it
                   "old row was updated or deleted; only open transactions are followed)");
         }
     }
+    // Runs that extend incremental proofs, step after step, end where a full proof ends.
+    Json a;
+    Json b;
+    for (const char* sql :
+         {"INSERT INTO ledger.journal_lines VALUES (45, 1004, 'BROKER_CASH', 'C002', 'DR', 2.00, 'USD')",
+          "INSERT INTO ledger.transactions VALUES (1003, 'gtn', 'ORD-1b', 'C001', 'buy', 'pending',"
+          " '2026-11-29T12:00Z', NULL, 'AAPL', 0.5, NULL)",
+          "UPDATE ledger.transactions SET status = 'posted' WHERE source_txn_id = 'ORD-1b'",
+          "INSERT INTO ledger.journal_lines VALUES (46, 1003, 'FEE_INCOME', NULL, 'CR', 0.50, 'USD')"}) {
+        commit_sql(*db, sql);
+        a = run(db->url(), "A");
+        b = run(db->url(), "B");
+        CHECK(proof(a, "kind") == "incremental");
+        CHECK(proof(b, "kind") == "incremental");
+    }
+    agrees_with_full(db->url(), "A", a);
+    agrees_with_full(db->url(), "B", b);
 }
 
 namespace {
