@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
@@ -44,6 +45,8 @@ constexpr std::int64_t max_watermark_age = 1000000000;
 /// Lines effective within this long before the run stay apart per instant, so a snapshot
 /// taken later at any time in that span can still be replayed from the stored proof.
 constexpr const char* tail_interval = "48 hours";
+/// The image of the ids this build's guard sums are made of (IdImages; recon.proof_state.id_image).
+constexpr std::int64_t current_id_image = 2;
 /// How the reason of a full proof run on its cadence begins.
 constexpr const char* scheduled_reason = "scheduled: ";
 
@@ -133,10 +136,11 @@ CREATE OR REPLACE TEMP VIEW proof_currencies AS
 CREATE TEMP TABLE IF NOT EXISTS proof_touched ON COMMIT DELETE ROWS AS
     SELECT txn_id FROM contract.journal_lines WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_changed ON COMMIT DELETE ROWS AS
-    SELECT txn_id, source, source_txn_id, true AS booked, true AS was_open FROM contract.transactions WITH NO DATA;
+    SELECT txn_id, source, source_txn_id FROM contract.transactions WITH NO DATA;
 CREATE TEMP TABLE IF NOT EXISTS proof_txns ON COMMIT DELETE ROWS AS
-    SELECT txn_id, true AS booked_now, true AS booked_then, effective_at, true AS unknown_status
+    SELECT txn_id, true AS booked_now, true AS booked_then, effective_at, true AS unknown_status, 0::bigint AS row_no
     FROM contract.transactions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS proof_open_new (txn_id text, source text, source_txn_id text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS proof_breaks ON COMMIT DELETE ROWS AS
     SELECT txn_id, ''::text AS kind, ''::text AS currency, 0::numeric AS debits, 0::numeric AS credits,
            0::bigint AS lines, 0::bigint AS debit_lines, 0::bigint AS credit_lines, true AS fresh
@@ -558,33 +562,62 @@ std::string ids_in_sql(std::string_view table, int parameter)
         table, parameter);
 }
 
-// The newer row versions of the transactions named in $2 (a text array), with whether the
-// stored proof held each as open.
+// The newer row versions of the transactions named in $2 (a text array).
 std::string changed_transactions_sql(const Fence& fence)
 {
     return fmt::format(R"sql(
-INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id, booked, was_open)
-SELECT t.txn_id, t.source, t.source_txn_id, coalesce(t.status IN {1}, false),
-       EXISTS (SELECT 1 FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
+INSERT INTO pg_temp.proof_changed (txn_id, source, source_txn_id)
+SELECT t.txn_id, t.source, t.source_txn_id
 FROM contract.transactions t
-WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM ({2}) ids)
+WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM ({1}) ids)
   AND {0}
 )sql",
-                       fence.test("t.row_xmin"), booked_statuses_sql, ids_in_sql("proof_changed", 2));
+                       fence.test("t.row_xmin"), ids_in_sql("proof_changed", 2));
 }
 
-// Every touched transaction with its booked status now and when the stored proof was made: a
-// row that changed since was open or new then (the guard made sure), one that did not has the
-// status it had.
-const std::string touched_transactions_sql = fmt::format(R"sql(
-INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at, unknown_status)
-SELECT x.txn_id, coalesce(t.status IN {0}, false),
-       coalesce(t.status IN {0}, false) AND NOT EXISTS (SELECT 1 FROM pg_temp.proof_changed c WHERE c.txn_id::txnid = t.txn_id::txnid),
-       t.effective_at, t.txn_id IS NOT NULL AND {1}
+// Every row of every touched transaction with its booked status now and when the stored proof
+// was made, numbered: a transaction id the contract lists k times is proved once per row, at that
+// row's own effective time, as the full proof proves it. A row newer than the fence was open or
+// not there then (the guard made sure), one that is not has the status it had. Per row, not per
+// id: an old booked row beside a newer one of its id still counted then.
+std::string touched_transactions_sql(const Fence& fence)
+{
+    return fmt::format(R"sql(
+INSERT INTO pg_temp.proof_txns (txn_id, booked_now, booked_then, effective_at, unknown_status, row_no)
+SELECT x.txn_id, coalesce(t.status IN {0}, false), coalesce(t.status IN {0} AND NOT {2}, false),
+       t.effective_at, t.txn_id IS NOT NULL AND {1}, row_number() OVER ()
 FROM (SELECT txn_id::txnid AS txn_id FROM pg_temp.proof_touched UNION SELECT txn_id::txnid FROM pg_temp.proof_changed) x
 LEFT JOIN contract.transactions t ON t.txn_id::txnid = x.txn_id
 )sql",
-                                                         booked_statuses_sql, unknown_status_sql);
+                       booked_statuses_sql, unknown_status_sql, fence.test("t.row_xmin"));
+}
+
+// Every open row now of the ids with a newer row: what recon.proof_open holds of those ids next.
+const std::string open_rows_sql = fmt::format(R"sql(
+INSERT INTO pg_temp.proof_open_new (txn_id, source, source_txn_id)
+SELECT t.txn_id::text, t.source::text, t.source_txn_id::text FROM contract.transactions t
+WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM pg_temp.proof_changed) AND NOT coalesce(t.status IN {}, false)
+)sql",
+                                              booked_statuses_sql);
+
+// Per id with a newer row, how many of its open rows the stored proof saw are gone (recon.proof_open
+// holds a row per open transaction row): those it held, less its old rows that are open now. Only
+// open rows may vanish, so a guard that counts these per id knows which of an id's rows changed,
+// where one flag per id let an old booked row be replaced beside an open one of its id. $1 the
+// fence.
+std::string vanished_open_sql(const Fence& fence, const std::string& image)
+{
+    return fmt::format(R"sql(
+SELECT coalesce(sum(n), 0)::bigint AS n, coalesce(sum(n * h), 0)::text AS hash FROM (
+    SELECT (SELECT count(*) FROM recon.proof_open o WHERE o.txn_id = t.txn_id::text)
+           - (SELECT count(*) FROM contract.transactions c
+              WHERE c.txn_id::txnid = t.txn_id::txnid AND NOT coalesce(c.status IN {1}, false) AND NOT {0}) AS n,
+           {2} AS h
+    FROM (SELECT DISTINCT txn_id FROM pg_temp.proof_changed) t
+) s
+)sql",
+                       fence.test("c.row_xmin"), booked_statuses_sql, image);
+}
 
 /// `WITH touched_lines AS (...)`: every line of a touched transaction, with its transaction's
 /// statuses and whether the line is newer than the fence; `sign` is what the line adds to the
@@ -593,8 +626,8 @@ std::string touched_lines_cte(const Fence& fence)
 {
     return fmt::format(R"sql(
 WITH touched_lines AS (
-    SELECT l.txn_id, l.account_code, l.customer_id, l.currency, l.side, l.amount, x.booked_now, x.booked_then,
-           x.effective_at, {0} AS fresh,
+    SELECT l.txn_id, x.row_no, l.account_code, l.customer_id, l.currency, l.side, l.amount, x.booked_now,
+           x.booked_then, x.effective_at, {0} AS fresh,
            x.booked_now::int - (x.booked_then AND NOT {0})::int AS sign
     FROM pg_temp.proof_txns x
     JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
@@ -677,7 +710,7 @@ const std::string delta_currencies_sql = R"sql(
 INSERT INTO pg_temp.proof_currencies_new (currency, txn_groups)
 SELECT currency, sum(d) FROM (
     SELECT currency::text AS currency, bool_or(booked_now)::int - bool_or(booked_then AND NOT fresh)::int AS d
-    FROM touched_lines GROUP BY currency::text, txn_id) g
+    FROM touched_lines GROUP BY currency::text, row_no) g
 GROUP BY currency HAVING sum(d) <> 0
 )sql";
 
@@ -687,14 +720,14 @@ SELECT l.txn_id, 'unbalanced', l.currency::text, coalesce(sum(l.amount) FILTER (
        coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0), true
 FROM pg_temp.proof_txns x JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.booked_now
-GROUP BY l.txn_id, l.currency::text
+GROUP BY x.row_no, l.txn_id, l.currency::text
 HAVING coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) <> coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0);
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, debit_lines, credit_lines, fresh)
 SELECT x.txn_id, 'misshapen', count(l.txn_id), count(*) FILTER (WHERE l.side = 'DR'),
        count(*) FILTER (WHERE l.side = 'CR'), true
 FROM pg_temp.proof_txns x LEFT JOIN contract.journal_lines l ON l.txn_id::txnid = x.txn_id::txnid
 WHERE x.booked_now
-GROUP BY x.txn_id
+GROUP BY x.row_no, x.txn_id
 HAVING count(l.txn_id) < 2 OR count(*) FILTER (WHERE l.side = 'DR') = 0 OR count(*) FILTER (WHERE l.side = 'CR') = 0;
 INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
 SELECT x.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = x.txn_id::txnid), true
@@ -962,6 +995,7 @@ struct ProofTotals {
 struct StoredProof {
     std::int64_t version = 0;
     std::string watermark;
+    std::int64_t id_image = 0;  ///< the image of the ids its guard sums were made with
     ProofTotals totals;
     std::int64_t seconds_since_full = 0;
     std::int64_t watermark_age = 0;
@@ -981,7 +1015,7 @@ struct Proved {
 std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::string& as_of)
 {
     const auto rows = txn.exec_params(R"sql(
-SELECT version, watermark, full_run_id, full_proof_at::text AS full_proof_at, tail_from::text AS tail_from,
+SELECT version, watermark, id_image, full_run_id, full_proof_at::text AS full_proof_at, tail_from::text AS tail_from,
        accounts_digest, lines, lines_hash::text AS lines_hash, transactions, transactions_hash::text AS transactions_hash,
        booked_transactions, max_line_id, max_txn_id, snapshots_digest, coalesce(snapshots_as_of::text, '') AS snapshots_as_of,
        coalesce(snapshots_as_of <= $1::timestamptz, false) AS snapshots_as_of_passed,
@@ -995,6 +1029,7 @@ FROM recon.proof_state WHERE id = 1
     const NamedRow row(rows[0]);
     return StoredProof{.version = row.number("version"),
                        .watermark = row.text("watermark"),
+                       .id_image = row.number("id_image"),
                        .totals = {.full_run_id = row.number("full_run_id"),
                                   .full_proof_at = row.text("full_proof_at"),
                                   .tail_from = row.text("tail_from"),
@@ -1148,11 +1183,43 @@ std::string txn_ids_of(const pqxx::result& rows)
     return text_array_literal(ids);
 }
 
-/// How the proof sums a table's ids for its guards: the id itself when it is a whole number
-/// (cheap), else a 64-bit hash of its text; whether ids have an order an index range can use.
+/// Why the old rows of a guarded table fail its guard: `now` of them (`what`: "journal lines" or
+/// "transaction rows", each a `row`) are left where the stored proof saw `then`, of which
+/// `replaced` open transaction rows were replaced by newer versions (the one change a
+/// transaction row may make, `note`). True whichever way they differ: fewer (updated or deleted),
+/// more (an old row listed again: a view joining another table lists a row once per match), or
+/// as many but not the same ones.
+std::string old_rows_reason(const char* what, const char* row, std::int64_t now, std::int64_t then,
+                            std::int64_t replaced = 0, const char* note = "")
+{
+    const std::string committed = fmt::format("{} committed before the stored proof changed", what);
+    const std::string less =
+        replaced > 0 ? fmt::format(", and {} open one(s) were replaced by newer versions", replaced) : "";
+    if (now < then - replaced) {
+        return fmt::format("{}: {} of its {} remain as they were{} (an old {} was updated or deleted{})", committed,
+                           now, then, less, row, note);
+    }
+    if (now > then - replaced) {
+        return fmt::format(
+            "{}: {} are listed where it saw {}{} (an old {} is listed again, or was given back an "
+            "old row version)",
+            committed, now, then, less, row);
+    }
+    return fmt::format(
+        "{}: as many are listed as it saw ({}{}), but not the same ones (an old {} was updated or deleted and "
+        "another listed in its place{})",
+        committed, then, less, row, note);
+}
+
+/// How the proof sums a table's ids for its guards: a 64-bit hash of each id (of the number when
+/// ids are integers, else of its text), whose sums no arithmetic on ids cancels (the ids
+/// themselves did: two rows listed again with ids 3 and 4, two deleted with 2 and 5, passed);
+/// whether ids have an order an index range can use. recon.proof_state.id_image names the image
+/// a stored proof's sums were made with (current_id_image).
 struct IdImages {
     std::string line_image;
     std::string txn_image;
+    std::string changed_image;  ///< txn_image of pg_temp.proof_changed, whose ids may be text
     bool lines_ordered = false;
     bool txns_ordered = false;
 };
@@ -1229,7 +1296,8 @@ private:
     IdImages id_images()
     {
         IdImages ids{.line_image = "hashtextextended(l.line_id::text, 0)",
-                     .txn_image = "hashtextextended(t.txn_id::text, 0)"};
+                     .txn_image = "hashtextextended(t.txn_id::text, 0)",
+                     .changed_image = "hashtextextended(t.txn_id::text, 0)"};
         const auto rows = m_txn.exec_params(R"sql(
 SELECT c.relname AS view, format_type(a.atttypid, a.atttypmod) AS type
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -1239,14 +1307,19 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         for (const auto& result_row : rows) {
             const NamedRow row(result_row);
             const std::string type = row.text("type");
-            const bool whole =
-                type == "bigint" || type == "integer" || type == "smallint" || type.rfind("numeric", 0) == 0;
-            const bool ordered = whole || type == "text" || type.rfind("character varying", 0) == 0 || type == "uuid";
+            // An integer is hashed as one (hashint8extended: no text made per row), a numeric as
+            // its text.
+            const bool integer = type == "bigint" || type == "integer" || type == "smallint";
+            const bool ordered = integer || type.rfind("numeric", 0) == 0 || type == "text" ||
+                                 type.rfind("character varying", 0) == 0 || type == "uuid";
             if (row.text("view") == "journal_lines") {
-                if (whole) ids.line_image = "l.line_id";
+                if (integer) ids.line_image = "hashint8extended(l.line_id::bigint, 0)";
                 ids.lines_ordered = ordered;
             } else {
-                if (whole) ids.txn_image = "t.txn_id";
+                if (integer) {
+                    ids.txn_image = "hashint8extended(t.txn_id::bigint, 0)";
+                    ids.changed_image = "hashint8extended(t.txn_id::text::bigint, 0)";
+                }
                 ids.txns_ordered = ordered;
             }
         }
@@ -1285,6 +1358,12 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
         if (request.stored_version && stored->version < *request.stored_version) {
             return fmt::format("the stored proof this snapshot sees (run {}) is older than the primary's (run {})",
                                stored->version, *request.stored_version);
+        }
+        if (stored->id_image != current_id_image) {
+            return fmt::format(
+                "the stored proof's guard sums are of another image of the ids (image {}, this version's {}): "
+                "proved in full once to store them anew",
+                stored->id_image, current_id_image);
         }
         if (stored->seconds_since_full >= request.full_interval_seconds) {
             return fmt::format("{}the last full proof (run {}) is {} s old, RECON_FULL_PROOF_INTERVAL_SECONDS is {}",
@@ -1347,34 +1426,29 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
             lines.hash, new_lines.hash, txns.hash, new_txns.hash));
         const std::int64_t old_lines = lines.rows - lines.fresh;
         if (old_lines != stored.totals.lines || old.text("lines_hash") != stored.totals.lines_hash) {
-            return fmt::format(
-                "journal lines committed before the stored proof changed: {} of its {} remain as they "
-                "were (an old line was updated or deleted)",
-                old_lines, stored.totals.lines);
+            return old_rows_reason("journal lines", "line", old_lines, stored.totals.lines);
         }
         if (!touched.empty()) {
             m_txn.exec_params0("INSERT INTO pg_temp.proof_touched " + ids_in_sql("proof_touched", 1),
                                txn_ids_of(touched));
         }
         if (!changed.empty()) fenced(changed_transactions_sql(fence), txn_ids_of(changed));
-        // proof_changed holds the ids as text when the lines' are of another type: a whole id is
-        // summed as the number its text is.
-        const std::string changed_image = m_ids.txn_image == "t.txn_id" ? "t.txn_id::txnid::numeric" : m_ids.txn_image;
-        const NamedRow replaced(m_txn.exec_params1(
-            ids(fmt::format("SELECT count(*) FILTER (WHERE was_open) AS n, coalesce(sum({}) FILTER "
-                            "(WHERE was_open), 0)::text AS hash, "
-                            "($1::numeric - $2::numeric) AS vanished_hash FROM pg_temp.proof_changed t",
-                            changed_image)),
-            stored.totals.transactions_hash, old.text("txns_hash")));
-        const std::int64_t vanished = stored.totals.transactions - (txns.rows - txns.fresh);
-        if (vanished != replaced.number("n") || replaced.text("hash") != replaced.text("vanished_hash")) {
-            return fmt::format(
-                "{} transaction row(s) committed before the stored proof were updated or deleted, {} "
-                "of them open ones (only open transactions are followed)",
-                vanished, replaced.number("n"));
+        // Old rows may vanish only as open rows replaced by newer ones of their ids: what vanished
+        // (stored less old rows now, count and image sum) must be exactly those.
+        const NamedRow replaced(fenced(vanished_open_sql(fence, m_ids.changed_image)).at(0));
+        const std::int64_t old_txns = txns.rows - txns.fresh;
+        const std::int64_t vanished = stored.totals.transactions - old_txns;
+        const bool same_ids =
+            NamedRow(m_txn.exec_params1("SELECT $1::numeric - $2::numeric = $3::numeric AS same",
+                                        stored.totals.transactions_hash, old.text("txns_hash"), replaced.text("hash")))
+                .flag("same");
+        if (vanished != replaced.number("n") || !same_ids) {
+            return old_rows_reason("transaction rows", "row", old_txns, stored.totals.transactions,
+                                   std::max<std::int64_t>(replaced.number("n"), 0),
+                                   "; only open transactions are followed");
         }
-        const auto touched_count =
-            static_cast<std::int64_t>(m_txn.exec_params0(ids(touched_transactions_sql)).affected_rows());
+        if (!changed.empty()) m_txn.exec0(ids(open_rows_sql));
+        const auto touched_count = static_cast<std::int64_t>(fenced(touched_transactions_sql(fence)).affected_rows());
         if (touched_count > max_touched_transactions) {
             return fmt::format("{} transactions touched since the stored proof: more than {} are proved in full",
                                touched_count, max_touched_transactions);
@@ -1447,8 +1521,9 @@ FROM recon.proof_duplicates s
         // Whatever an abandoned incremental attempt wrote is dropped first.
         for (const char* table :
              {"proof_mode", "proof_cutoffs", "proof_groups_new", "proof_account_groups_new", "proof_currencies_new",
-              "proof_touched", "proof_changed", "proof_txns", "proof_keys_new", "proof_wrong_sides", "proof_breaks",
-              "proof_classes", "proof_listed_currencies", "proof_defects", "proof_source_keys", "proof_duplicates"}) {
+              "proof_touched", "proof_changed", "proof_open_new", "proof_txns", "proof_keys_new", "proof_wrong_sides",
+              "proof_breaks", "proof_classes", "proof_listed_currencies", "proof_defects", "proof_source_keys",
+              "proof_duplicates"}) {
             m_txn.exec0(fmt::format("DELETE FROM pg_temp.{}", table));
         }
         m_txn.exec_params0("INSERT INTO pg_temp.proof_mode VALUES (false, $1::timestamptz)", tail_from);
@@ -1732,7 +1807,9 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
                   "pg_temp.proof_store_txns");
         results.exec0("DELETE FROM recon.proof_breaks b USING pg_temp.proof_store_txns x WHERE b.txn_id = x.txn_id");
         results.exec0("DELETE FROM recon.proof_defects d USING pg_temp.proof_store_txns x WHERE d.txn_id = x.txn_id");
-        // Only a changed row can change whether its transaction is open: a touched one keeps its entry.
+        // Only a changed row can change whether its transaction is open: a touched one keeps its
+        // entries. An id with a newer row gets an entry per open row of it (pg_temp.proof_open_new),
+        // old or new: the guard counts them per id.
         copy_rows(snapshot, "SELECT txn_id::text AS txn_id FROM pg_temp.proof_changed", results,
                   "pg_temp.proof_store_changed");
         results.exec0("DELETE FROM recon.proof_open o USING pg_temp.proof_store_changed x WHERE o.txn_id = x.txn_id");
@@ -1764,10 +1841,8 @@ DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_li
         copy_rows(snapshot, breaks, results, "recon.proof_breaks");
         copy_rows(snapshot, defects, results, "recon.proof_defects");
         copy_rows(snapshot, duplicates, results, "recon.proof_duplicates");
-        copy_rows(snapshot,
-                  "SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS source_txn_id FROM "
-                  "pg_temp.proof_changed WHERE NOT booked",
-                  results, "recon.proof_open");
+        copy_rows(snapshot, "SELECT txn_id, source, source_txn_id FROM pg_temp.proof_open_new", results,
+                  "recon.proof_open");
     }
     store_snapshot_checks(full, proved.stored_in_snapshot, snapshot, results, run_id);
     store_wallet_checks(full, proved.stored_in_snapshot, snapshot, results, run_id, proved.summary.watermark);
@@ -1775,11 +1850,12 @@ DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_li
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
                                lines_hash, transactions, transactions_hash, booked_transactions, max_line_id,
-                               max_txn_id, snapshots_digest, snapshots_as_of, updated_at)
+                               max_txn_id, snapshots_digest, snapshots_as_of, id_image, updated_at)
 VALUES (1, $1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8::numeric, $9, $10::numeric, $11, $12, $13, $14,
-        $15::timestamptz, now())
+        $15::timestamptz, $16, now())
 ON CONFLICT (id) DO UPDATE SET
     version = EXCLUDED.version, watermark = EXCLUDED.watermark, full_run_id = EXCLUDED.full_run_id,
+    id_image = EXCLUDED.id_image,
     full_proof_at = EXCLUDED.full_proof_at, tail_from = EXCLUDED.tail_from, accounts_digest = EXCLUDED.accounts_digest,
     lines = EXCLUDED.lines, lines_hash = EXCLUDED.lines_hash, transactions = EXCLUDED.transactions,
     transactions_hash = EXCLUDED.transactions_hash, booked_transactions = EXCLUDED.booked_transactions,
@@ -1790,7 +1866,7 @@ ON CONFLICT (id) DO UPDATE SET
                          written.full_proof_at, written.tail_from, written.accounts_digest, written.lines,
                          written.lines_hash, written.transactions, written.transactions_hash,
                          written.booked_transactions, written.max_line_id, written.max_txn_id, written.snapshots_digest,
-                         written.snapshots_as_of.empty() ? nullptr : written.snapshots_as_of.c_str());
+                         written.snapshots_as_of.empty() ? nullptr : written.snapshots_as_of.c_str(), current_id_image);
     return true;
 }
 

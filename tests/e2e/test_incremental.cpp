@@ -751,8 +751,8 @@ TEST_CASE("incremental trap: a transaction's status flips and its source key is 
     const Json unbooked = run(db->url(), "B");
     CHECK(proof(unbooked, "kind") == "full");
     CHECK(proof(unbooked, "reason") ==
-          "1 transaction row(s) committed before the stored proof were updated or deleted, 0 of them open ones (only "
-          "open transactions are followed)");
+          "transaction rows committed before the stored proof changed: 4 of its 5 remain as they were (an old row "
+          "was updated or deleted; only open transactions are followed)");
     CHECK(variances(unbooked) ==
           sorted({"wallet_derivation: wallet_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C002 "
                   "expected=75.00 actual=250.00 difference=175.00",
@@ -799,8 +799,8 @@ TEST_CASE("incremental trap: a transaction's status flips and its source key is 
     const Json duplicate_booked = run(db->url(), "A");
     CHECK(proof(duplicate_booked, "kind") == "full");
     CHECK(proof(duplicate_booked, "reason") ==
-          "1 transaction row(s) committed before the stored proof were updated or deleted, 0 of them open ones (only "
-          "open transactions are followed)");
+          "transaction rows committed before the stored proof changed: 4 of its 5 remain as they were (an old row "
+          "was updated or deleted; only open transactions are followed)");
     CHECK(variances(duplicate_booked) == Lines{"source_txn_uniqueness: duplicate_source_txn source=gtn "
                                                "source_txn_id=ORD-1"});
     CHECK(check_named(duplicate_booked, "source_txn_uniqueness")["variances"][0]["detail"]["txn_ids"] ==
@@ -2050,4 +2050,190 @@ TEST_CASE("incremental: a transaction id the contract lists twice is reported, a
     CHECK(proof(last, "kind") == "incremental");
     agrees_with_full(db->url(), "A", last);
     CHECK(check_named(last, "journal_line_completeness")["metrics"]["lines_checked"] == 14);
+}
+
+namespace {
+
+/// Commits `sql` in a session of its own.
+void commit_sql(const BookDb& db, const std::string& sql)
+{
+    Writer writer(db.url());
+    writer.exec(sql);
+    writer.commit();
+}
+
+/// Runs A and B incrementally and holds each to a --full run at the same state; returns the A run.
+Json both_agree_with_full(const BookDb& db, const std::string& expected_kind)
+{
+    const Json a = run(db.url(), "A");
+    CAPTURE(proof(a, "reason"));
+    CHECK(proof(a, "kind") == expected_kind);
+    agrees_with_full(db.url(), "A", a);
+    const Json b = run(db.url(), "B");
+    CAPTURE(proof(b, "reason"));
+    CHECK(proof(b, "kind") == "incremental");
+    agrees_with_full(db.url(), "B", b);
+    return a;
+}
+
+}  // namespace
+
+TEST_CASE("incremental: a transaction id listed twice is proved per row while its rows come, change and go")
+{
+    // No primary key: a transaction row may be listed twice, each row booked or not at its own time.
+    std::string contract = "ALTER TABLE ledger.transactions DROP CONSTRAINT transactions_pkey;";
+    SUBCASE("bigint ids")
+    {
+    }
+    SUBCASE("text ids")
+    {
+        contract +=
+            "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS SELECT 'T' || txn_id AS txn_id,"
+            " source, source_txn_id, customer_id, txn_type, status, effective_at, posted_at, symbol, quantity,"
+            " 'T' || reverses_txn_id AS reverses_txn_id, xmin AS row_xmin FROM ledger.transactions;"
+            "DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT 'L' || line_id AS line_id,"
+            " 'T' || txn_id AS txn_id, account_code, customer_id, side, amount, currency, xmin AS row_xmin"
+            " FROM ledger.journal_lines;";
+    }
+    const auto db = clean_book_with(contract);
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    CHECK(run(db->url(), "B")["status"] == "ok");
+    const char* const old_booked = "The booked row of 1004 is updated beside its open one";
+    struct Step {
+        const char* what;
+        const char* sql;
+        const char* kind;
+    };
+    const std::vector<Step> steps{
+        {"1004 listed again, pending, at a later date",
+         "INSERT INTO ledger.transactions VALUES (1004, 'bank', 'DEP-2b', 'C002', 'deposit', 'pending',"
+         " '2026-11-29T10:00Z', NULL, NULL, NULL, NULL)",
+         "incremental"},
+        {old_booked,
+         "UPDATE ledger.transactions SET effective_at = '2026-11-06T10:00Z' WHERE txn_id = 1004 AND status = 'posted'",
+         "full"},
+        {"1004's second row is posted",
+         "UPDATE ledger.transactions SET status = 'posted', posted_at = now() WHERE txn_id = 1004 AND status = "
+         "'pending'",
+         "incremental"},
+        {"a line added to 1004, twice listed",
+         "INSERT INTO ledger.journal_lines VALUES (41, 1004, 'BROKER_CASH', 'C002', 'DR', 1.00, 'USD')", "incremental"},
+        {"1002 listed again, posted, at a later date",
+         "INSERT INTO ledger.transactions VALUES (1002, 'fees', 'FEE-1b', 'C001', 'fee', 'posted',"
+         " '2026-11-28T10:00Z', now(), NULL, NULL, NULL)",
+         "incremental"},
+        {"a third row of 1004, pending, and a line of 1002",
+         "INSERT INTO ledger.transactions VALUES (1004, 'bank', 'DEP-2c', 'C002', 'deposit', 'pending',"
+         " '2026-11-30T10:00Z', NULL, NULL, NULL, NULL);"
+         "INSERT INTO ledger.journal_lines VALUES (42, 1002, 'FEE_INCOME', NULL, 'CR', 0.25, 'USD')",
+         "incremental"},
+        {"1004's pending third row is deleted",
+         "DELETE FROM ledger.transactions WHERE txn_id = 1004 AND status = 'pending'", "full"},
+        {"1002's second row is deleted", "DELETE FROM ledger.transactions WHERE source_txn_id = 'FEE-1b'", "full"},
+        {"a line added to 1004 once more",
+         "INSERT INTO ledger.journal_lines VALUES (43, 1004, 'CUSTOMER_WALLET', 'C002', 'CR', 1.00, 'USD')",
+         "incremental"},
+    };
+    for (const auto& step : steps) {
+        const std::string what = step.what;
+        CAPTURE(what);
+        commit_sql(*db, step.sql);
+        const Json a = both_agree_with_full(*db, step.kind);
+        if (what == old_booked) {
+            CHECK(proof(a, "reason") ==
+                  "transaction rows committed before the stored proof changed: 5 of its 6 remain as they were (an "
+                  "old row was updated or deleted; only open transactions are followed)");
+        }
+    }
+    // Runs that extend incremental proofs, step after step, end where a full proof ends.
+    Json a;
+    Json b;
+    for (const char* sql :
+         {"INSERT INTO ledger.journal_lines VALUES (45, 1004, 'BROKER_CASH', 'C002', 'DR', 2.00, 'USD')",
+          "INSERT INTO ledger.transactions VALUES (1003, 'gtn', 'ORD-1b', 'C001', 'buy', 'pending',"
+          " '2026-11-29T12:00Z', NULL, 'AAPL', 0.5, NULL)",
+          "UPDATE ledger.transactions SET status = 'posted' WHERE source_txn_id = 'ORD-1b'",
+          "INSERT INTO ledger.journal_lines VALUES (46, 1003, 'FEE_INCOME', NULL, 'CR', 0.50, 'USD')"}) {
+        commit_sql(*db, sql);
+        a = run(db->url(), "A");
+        b = run(db->url(), "B");
+        CHECK(proof(a, "kind") == "incremental");
+        CHECK(proof(b, "kind") == "incremental");
+    }
+    agrees_with_full(db->url(), "A", a);
+    agrees_with_full(db->url(), "B", b);
+}
+
+namespace {
+
+/// The clean ledger whose contract.transactions joins a tag table (ledger.tags, empty): a
+/// transaction with two tags is listed twice, both rows with its own row version.
+std::unique_ptr<BookDb> tagged_book()
+{
+    return clean_book_with(
+        "CREATE TABLE ledger.tags (txn_id bigint, tag text);"
+        "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS SELECT t.txn_id, t.source,"
+        " t.source_txn_id, t.customer_id, t.txn_type, t.status, t.effective_at, t.posted_at, t.symbol, t.quantity,"
+        " t.reverses_txn_id, t.xmin AS row_xmin, g.tag FROM ledger.transactions t"
+        " LEFT JOIN ledger.tags g ON g.txn_id = t.txn_id");
+}
+
+}  // namespace
+
+TEST_CASE("incremental trap: old transaction rows listed again and deleted, whose ids sum alike, force a full proof")
+{
+    const auto db = tagged_book();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    // 1002 and 1003 listed twice each (two rows more, ids 1002 + 1003) and 1001 and 1004 deleted
+    // (two rows fewer, ids 1001 + 1004): as many old rows, with the same id sum.
+    commit_sql(*db,
+               "INSERT INTO ledger.tags VALUES (1002, 'a'), (1002, 'b'), (1003, 'a'), (1003, 'b');"
+               "DELETE FROM ledger.transactions WHERE txn_id IN (1001, 1004)");
+    const Json a = run(db->url(), "A");
+    CHECK(proof(a, "kind") == "full");
+    CHECK(proof(a, "reason") ==
+          "transaction rows committed before the stored proof changed: as many are listed as it saw (5), but not "
+          "the same ones (an old row was updated or deleted and another listed in its place; only open "
+          "transactions are followed)");
+    CHECK(a["status"] != "ok");
+    agrees_with_full(db->url(), "A", a);
+}
+
+TEST_CASE(
+    "incremental: a full proof's reason says which way old rows changed; a stored proof of another image is "
+    "proved in full once")
+{
+    const auto db = tagged_book();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    const auto after = [&](const std::string& sql) {
+        commit_sql(*db, sql);
+        const Json a = run(db->url(), "A");
+        CHECK(proof(a, "kind") == "full");
+        agrees_with_full(db->url(), "A", a);
+        return proof(a, "reason");
+    };
+    // Tags alone: rows added with an old row version, none updated or deleted.
+    CHECK(after("INSERT INTO ledger.tags VALUES (1003, 'a'), (1003, 'b')") ==
+          "transaction rows committed before the stored proof changed: 6 are listed where it saw 5 (an old row is "
+          "listed again, or was given back an old row version)");
+    CHECK(after("DELETE FROM ledger.transactions WHERE txn_id = 1001") ==
+          "transaction rows committed before the stored proof changed: 5 of its 6 remain as they were (an old row "
+          "was updated or deleted; only open transactions are followed)");
+    CHECK(after("UPDATE ledger.journal_lines SET line_id = 44 WHERE line_id = 3") ==
+          "journal lines committed before the stored proof changed: 9 of its 10 remain as they were (an old line was "
+          "updated or deleted)");
+    CHECK(after("DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id,"
+                " l.account_code, l.customer_id, l.side, l.amount, l.currency, l.xmin AS row_xmin"
+                " FROM ledger.journal_lines l LEFT JOIN ledger.tags g ON g.txn_id = l.txn_id") ==
+          "journal lines committed before the stored proof changed: 14 are listed where it saw 10 (an old line is "
+          "listed again, or was given back an old row version)");
+    // A stored proof whose sums were made of the ids themselves (before image 2).
+    db->exec("UPDATE recon.proof_state SET id_image = 1");
+    const Json a = run(db->url(), "A");
+    CHECK(proof(a, "kind") == "full");
+    CHECK(proof(a, "reason") ==
+          "the stored proof's guard sums are of another image of the ids (image 1, this version's 2): proved in "
+          "full once to store them anew");
+    const Json next = run(db->url(), "A");
+    CHECK(proof(next, "kind") == "incremental");
 }
