@@ -170,6 +170,9 @@ nlohmann::json json_object_body(std::string_view body, std::string_view example)
         // Where it stops, in the client's terms; the parser's own wording names its internals.
         throw bad_request(fmt::format("the body is not valid JSON (it stops making sense at byte {} of {})",
                                       std::min(e.byte, body.size()), body.size()));
+    } catch (const nlohmann::json::out_of_range&) {
+        // 1e400: valid JSON, but no number a reconcile field could hold.
+        throw bad_request("the body holds a number too large to read");
     }
     if (!json.is_object()) throw bad_request(fmt::format("the body must be a JSON object such as {}", example));
     return json;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "lib/errors.hpp"
+#include "lib/utf8.hpp"
 
 namespace reconcile {
 
@@ -32,7 +33,9 @@ std::vector<const Check*> CheckRegistry::select(Category category, const std::ve
     for (const auto& name : names) {
         const Check* check = find(name);
         if (check == nullptr) {
-            throw Error(ExitCode::usage, fmt::format("unknown check '{}' (see `reconcile checks`)", name));
+            // Shown escaped: a NUL would cut the message short, an escape sequence reach a terminal.
+            throw Error(ExitCode::usage,
+                        fmt::format("unknown check '{}' (see `reconcile checks`)", escape_controls(name)));
         }
         if (check->category() != category) {
             throw Error(ExitCode::usage,

@@ -109,6 +109,13 @@ TEST_CASE("request bodies: a name given twice is refused at any depth; client te
     CHECK(http_error_of([&] {
               parse_run_body("{\"category\":\"A\\u0000\\u001b[2J\"}", settings, default_registry());
           }) == std::pair<int, std::string>{400, "category must be one of A, B, C, D, got 'A\\x00\\x1b[2J'"});
+    CHECK(http_error_of([&] {
+              parse_run_body("{\"category\":\"A\",\"checks\":[\"x\\u0000y\\u001b[2J\"]}", settings, default_registry());
+          }) == std::pair<int, std::string>{400, "unknown check 'x\\x00y\\x1b[2J' (see `reconcile checks`)"});
+    // Valid JSON whose number no field can hold is the client's mistake, not the server's.
+    CHECK(body_error(R"({"category":"A","wait":1e400})") ==
+          std::pair<int, std::string>{400, "the body holds a number too large to read"});
+    CHECK(body_error(R"({"a":[-1e999]})").first == 400);
 }
 
 TEST_CASE("run targets: a named book and category, else every configured book and A, B, D")
