@@ -5,6 +5,21 @@
 #include <pqxx/pqxx>
 
 namespace reconcile {
+
+std::string without_nul(const std::string& message)
+{
+    if (message.find('\0') == std::string::npos) return message;
+    std::string text;
+    for (const char c : message) {
+        if (c == '\0') {
+            text += "\\x00";
+        } else {
+            text += c;
+        }
+    }
+    return text;
+}
+
 namespace {
 
 /// libpq messages span lines; an operator's log line must not.

@@ -38,9 +38,13 @@ struct ExitCodeDoc {
 const std::vector<ExitCodeDoc>& exit_code_docs();
 
 /// A failure that knows which exit code it maps to; the message is one line for the operator.
+/// `message` with every NUL written as the four characters \x00: what() is a C string, so a NUL
+/// from a request or an argument would cut the message short wherever it is shown.
+std::string without_nul(const std::string& message);
+
 class Error : public std::runtime_error {
 public:
-    Error(ExitCode code, const std::string& message) : std::runtime_error(message), m_code(code) {}
+    Error(ExitCode code, const std::string& message) : std::runtime_error(without_nul(message)), m_code(code) {}
     /// The exit code `main` returns for this failure.
     ExitCode code() const { return m_code; }
 

@@ -48,6 +48,9 @@ TEST_CASE("exceptions map onto exit codes with one-line messages")
     CHECK(classify(pqxx::sql_error("terminating connection", "", "57P01")).first == ExitCode::transient);
     CHECK(classify(pqxx::sql_error("syntax", "SELEC", "42601")).first == ExitCode::internal);
     CHECK(classify(std::runtime_error("boom")).first == ExitCode::internal);
+    // A NUL that came with a request or an argument is shown, not an end to the message.
+    CHECK(classify(Error(ExitCode::usage, std::string("no transaction with txn_id '") + '\0' + "x' in book uae")) ==
+          std::pair{ExitCode::usage, std::string("no transaction with txn_id '\\x00x' in book uae")});
 }
 
 TEST_CASE("a missing privilege (SQLSTATE 42501) is a configuration error naming it, not an internal one")
