@@ -42,6 +42,41 @@ ProcessOptions env_for(const BookDb& db, const std::map<std::string, std::string
     return options;
 }
 
+/// A login role of the test cluster for one test (`prefix` and the pid), with no grant yet;
+/// dropped at the end of the test with whatever it was granted, even when the test fails.
+class TestRole {
+public:
+    TestRole(const BookDb& db, const std::string& prefix) : m_db(db), m_name(prefix + std::to_string(getpid()))
+    {
+        m_db.exec("CREATE ROLE " + m_name + " LOGIN");
+    }
+    ~TestRole()
+    {
+        try {
+            m_db.exec("DROP OWNED BY " + m_name);
+            m_db.exec("DROP ROLE " + m_name);
+        } catch (...) {
+            // The cluster goes away with the test run.
+        }
+    }
+    TestRole(const TestRole&) = delete;
+    TestRole& operator=(const TestRole&) = delete;
+
+    const std::string& name() const { return m_name; }
+    /// The book's URL, logging in as this role instead of postgres.
+    std::string url() const
+    {
+        std::string url = m_db.url();
+        const auto at = url.find("postgres@");
+        REQUIRE(at != std::string::npos);
+        return url.replace(at, 8, m_name);
+    }
+
+private:
+    const BookDb& m_db;
+    std::string m_name;
+};
+
 /// Settings that need no database: for command lines refused before any connection.
 ProcessOptions no_database()
 {
@@ -281,8 +316,8 @@ TEST_CASE("exit 78: a setting's error quotes no secret: a URL's password, a webh
 TEST_CASE("exit 78: a role without INSERT on the engine's tables is told which privilege is missing")
 {
     auto& db = uae_book();
-    const std::string role = "recon_readonly_" + std::to_string(getpid());
-    db.exec("CREATE ROLE " + role + " LOGIN");
+    const TestRole readonly(db, "recon_readonly_");
+    const std::string& role = readonly.name();
     db.exec(
         "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname IN "
         "('ledger', 'contract', 'recon') LOOP "
@@ -291,26 +326,20 @@ TEST_CASE("exit 78: a role without INSERT on the engine's tables is told which p
         "', s); "
         "EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO " +
         role + "', s); END LOOP; END $$");
-    std::string url = db.url();
-    const auto at = url.find("postgres@");
-    REQUIRE(at != std::string::npos);
-    url.replace(at, 8, role);
-    const auto result =
-        reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(db, {{"RECON_DATABASE_URL_UAE", url}}));
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A"},
+                                      env_for(db, {{"RECON_DATABASE_URL_UAE", readonly.url()}}));
     CHECK(result.exit_code == 78);
     CHECK(result.err.rfind("reconcile: error: the database role lacks a privilege (SQLSTATE 42501): permission "
                            "denied for table ",
                            0) == 0);
     CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
-    db.exec("DROP OWNED BY " + role);
-    db.exec("DROP ROLE " + role);
 }
 
 TEST_CASE("exit 78 before anything is written: a role that may not read a contract view or the stored proof")
 {
     auto& db = uae_book();
-    const std::string role = "recon_partial_" + std::to_string(getpid());
-    db.exec("CREATE ROLE " + role + " LOGIN");
+    const TestRole partial(db, "recon_partial_");
+    const std::string& role = partial.name();
     // The grants docs/deployment.md gives, as written there (role `reconcile`, database `ledger`).
     std::ifstream deployment(std::string(RECON_SOURCE_DIR) + "/docs/deployment.md");
     std::string line;
@@ -329,11 +358,7 @@ TEST_CASE("exit 78 before anything is written: a role that may not read a contra
     }
     REQUIRE(std::count(grants.begin(), grants.end(), ';') == 6);
     db.exec(grants);
-    std::string url = db.url();
-    const auto at = url.find("postgres@");
-    REQUIRE(at != std::string::npos);
-    url.replace(at, 8, role);
-    const auto env = env_for(db, {{"RECON_DATABASE_URL_UAE", url}});
+    const auto env = env_for(db, {{"RECON_DATABASE_URL_UAE", partial.url()}});
     const auto runs = [&] { return db.query_value("SELECT count(*) FROM recon.runs"); };
     const auto refused = [&](const char* category, const std::string& lacking) {
         const std::string before = runs();
@@ -360,9 +385,6 @@ TEST_CASE("exit 78 before anything is written: a role that may not read a contra
     // With every grant the documentation gives, every category runs and stores its results.
     const auto granted = reconcile_cli({"run", "--book", "uae", "--category", "A,B,D"}, env);
     CHECK_MESSAGE(granted.exit_code == 0, granted.err);
-
-    db.exec("DROP OWNED BY " + role);
-    db.exec("DROP ROLE " + role);
 }
 
 TEST_CASE("exit 64: typos are named with the closest command or option and the help to read")
