@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -25,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include <pqxx/pipeline>
 #include <pqxx/stream_from>
 #include <pqxx/tablewriter>
 
@@ -886,6 +888,40 @@ void copy_rows(pqxx::transaction_base& snapshot, const std::string& select_sql, 
 #pragma GCC diagnostic pop
 }
 
+/// A grouping of the journal made in a twin of the snapshot (lib/snapshot.hpp) while the snapshot's
+/// own session makes another. PostgreSQL aggregates the full proof's groups in one process
+/// (its workers only scan and join), so on two cores the two passes over the journal take about
+/// as long at once as the longer one alone. Started on construction; move_rows() waits for it.
+class GroupingBeside {
+public:
+    GroupingBeside(std::shared_ptr<SnapshotTwin> twin, const std::string& select) : m_twin(std::move(twin))
+    {
+        // One process: the snapshot's own grouping has the parallel workers.
+        m_twin->txn().exec0(
+            "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off; "
+            "SET LOCAL max_parallel_workers_per_gather = 0");
+        m_pipeline = std::make_unique<pqxx::pipeline>(m_twin->txn());
+        m_query = m_pipeline->insert("CREATE TEMP TABLE proof_beside ON COMMIT DROP AS " + select);
+        m_pipeline->resume();
+    }
+
+    /// Waits for the grouping and moves its rows into `table` of `txn` (a failure of the
+    /// grouping is thrown here, as it would be had it run in the snapshot).
+    void move_rows(pqxx::transaction_base& txn, const std::string& table)
+    {
+        m_pipeline->retrieve(m_query);
+        m_pipeline->complete();
+        m_pipeline.reset();
+        copy_rows(m_twin->txn(), "SELECT * FROM pg_temp.proof_beside", txn, table);
+    }
+
+private:
+    std::shared_ptr<SnapshotTwin> m_twin;
+    // Declared after the twin, so it ends first: a pipeline still running is cancelled.
+    std::unique_ptr<pqxx::pipeline> m_pipeline;
+    pqxx::pipeline::query_id m_query{};
+};
+
 /// Makes `table` hold exactly the rows of `select_sql` (read in the snapshot; the table's columns
 /// by name). When the snapshot reads the database the proof is stored in (`stored_in_snapshot`),
 /// it compares them with the stored rows as it sees them, and only the rows that differ move
@@ -1530,6 +1566,9 @@ FROM recon.proof_duplicates s
         m_txn.exec_params0(full_cutoffs_sql(m_has_snapshots), m_context.settings().snapshot_window_days, m_proved.as_of,
                            tail_from);
         const NamedRow shared(m_txn.exec_params1(shared_bounds_sql, tail_from));
+        const std::string classes_sql = ids(full_classes_sql(m_ids.line_image, m_ids.txn_image));
+        std::optional<GroupingBeside> classes_beside;
+        if (auto twin = m_context.snapshot().twin()) classes_beside.emplace(std::move(twin), classes_sql);
         const char* groups_table =
             "pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)";
         if (shared.number("n") <= max_shared_bounds) {
@@ -1540,10 +1579,16 @@ FROM recon.proof_duplicates s
         m_txn.exec0(account_groups_sql);
         m_txn.exec0(keys_sql);
         m_txn.exec0(wrong_sides_sql);
-        insert_grouped(m_txn,
-                       "pg_temp.proof_classes (listed, txn_id, currency, split, members, counted, booked_transactions, "
-                       "lines, debit_lines, credit_lines, lines_hash, transactions, transactions_hash, suspect_lines)",
-                       ids(full_classes_sql(m_ids.line_image, m_ids.txn_image)));
+        if (classes_beside) {
+            classes_beside->move_rows(m_txn, "pg_temp.proof_classes");
+            classes_beside.reset();
+        } else {
+            insert_grouped(m_txn,
+                           "pg_temp.proof_classes (listed, txn_id, currency, split, members, counted, "
+                           "booked_transactions, lines, debit_lines, credit_lines, lines_hash, transactions, "
+                           "transactions_hash, suspect_lines)",
+                           classes_sql);
+        }
         // The listed transactions, few where the planner cannot tell, are each an index search,
         // never a hash of the journal.
         with_local_settings(m_txn, {{"enable_hashjoin", "off"}, {"enable_mergejoin", "off"}},

@@ -66,6 +66,8 @@ struct SnapshotXids {
 
 /// Opens the ledger snapshot for a check on first use, so category C checks can fetch from
 /// the brokers before any snapshot is held open.
+class SnapshotTwin;
+
 class SnapshotProvider {
 public:
     virtual ~SnapshotProvider() = default;
@@ -80,6 +82,10 @@ public:
     /// Makes what the current check wrote to the session's temporary tables survive a later
     /// failure of that check (a shared result outlives the check that computed it).
     virtual void checkpoint() {}
+
+    /// A second session reading this snapshot, for a statement to run beside one of the
+    /// snapshot's own; nullptr where there is none (see LedgerSnapshot::twin).
+    virtual std::shared_ptr<SnapshotTwin> twin() { return nullptr; }
 
     /// A result computed once per snapshot and shared by every check that asks for `key`, so a
     /// grouping of the journal that several checks need is done once (see checks/journal_pass).

@@ -134,7 +134,7 @@ std::string bounded_conninfo(const std::string& url, const SessionLimits& limits
 }
 
 Session::Session(const std::string& url, std::string purpose, const SessionLimits& limits)
-    : m_purpose(std::move(purpose))
+    : m_url(url), m_limits(limits), m_purpose(std::move(purpose))
 {
     try {
         m_connection = std::make_unique<pqxx::basic_connection_base<ClassifiedConnect>>(bounded_conninfo(url, limits));
@@ -159,6 +159,11 @@ Session::Session(const std::string& url, std::string purpose, const SessionLimit
         if (const auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
         throw Error(ExitCode::unavailable, fmt::format("cannot connect to the {} database: {}", m_purpose, reason));
     }
+}
+
+std::unique_ptr<Session> Session::another(std::string purpose) const
+{
+    return std::make_unique<Session>(m_url, std::move(purpose), m_limits);
 }
 
 void Session::prepare(const std::string& name, const std::string& sql)

@@ -87,8 +87,13 @@ public:
     /// The server-side process id, for pg_terminate_backend in fault tests and logs.
     int backend_pid() const { return m_connection->backendpid(); }
 
+    /// A new session to the same database, with the same limits.
+    std::unique_ptr<Session> another(std::string purpose) const;
+
 private:
     std::unique_ptr<pqxx::basic_connection_base<ClassifiedConnect>> m_connection;
+    std::string m_url;
+    SessionLimits m_limits;
     std::string m_purpose;
     std::set<std::string> m_prepared;
 };

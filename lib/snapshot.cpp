@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "lib/capped_rows.hpp"
+#include "lib/log.hpp"
 
 namespace reconcile {
 
@@ -118,12 +119,37 @@ void LedgerSnapshot::open()
     auto snapshot = std::make_unique<WritableSnapshot>(m_read.connection(), "reconcile_snapshot");
     const NamedRow first(snapshot->exec_params1(opening_sql, max_asked_xids));
     set_snapshot_xids(snapshot_xids_of(*snapshot, first));
+    m_exported.reset();
     if (!first.flag("standby")) {
         for (const auto& sql : m_setup) snapshot->exec0(sql);
+        // Exported at the top level: a savepoint (every check's) cannot export.
+        m_exported = NamedRow(snapshot->exec_params1("SELECT pg_export_snapshot() AS id")).text("id");
     }
     m_snapshot = std::move(snapshot);
     m_read_only = false;
     if (!defer_read_only || first.flag("standby")) seal();
+}
+
+SnapshotTwin::SnapshotTwin(const Session& of, const std::string& snapshot_id, long long statement_timeout_ms)
+    : m_session(of.another(of.purpose()))
+{
+    auto txn = std::make_unique<WritableSnapshot>(m_session->connection(), "reconcile_snapshot_twin");
+    // SET takes no parameters; the id is the server's own, quoted all the same.
+    txn->exec0("SET TRANSACTION SNAPSHOT " + txn->quote(snapshot_id));
+    set_local_statement_timeout(*txn, statement_timeout_ms);
+    m_txn = std::move(txn);
+}
+
+std::shared_ptr<SnapshotTwin> LedgerSnapshot::twin()
+{
+    if (!m_exported || m_read_only) return nullptr;
+    try {
+        return std::make_shared<SnapshotTwin>(m_read, *m_exported, m_statement_timeout_ms);
+    } catch (const std::exception& e) {
+        log_info("a second session of the snapshot could not be had, its work runs in the snapshot: {}",
+                 first_line(e.what()));
+        return nullptr;
+    }
 }
 
 void LedgerSnapshot::seal()
@@ -165,6 +191,7 @@ void LedgerSnapshot::checkpoint()
 void LedgerSnapshot::close()
 {
     m_in_check = false;
+    m_exported.reset();
     forget_shared();
     if (m_snapshot) {
         auto snapshot = std::move(m_snapshot);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,21 @@ struct SettledDoubt {
 };
 SettledDoubt settle_in_doubt(pqxx::transaction_base& txn, const SnapshotXids& xids,
                              const std::vector<std::int64_t>& in_doubt);
+
+/// A second session that imported the snapshot of a LedgerSnapshot (SET TRANSACTION SNAPSHOT):
+/// it reads exactly what the snapshot reads and may write its own temporary tables, so a long
+/// statement can run on the server while the snapshot's session runs another (PostgreSQL runs
+/// each of the full proof's groupings of the journal in one process, issue 16). Nothing it
+/// writes outlives it: its transaction is rolled back when it ends.
+class SnapshotTwin {
+public:
+    SnapshotTwin(const Session& of, const std::string& snapshot_id, long long statement_timeout_ms);
+    pqxx::transaction_base& txn() { return *m_txn; }
+
+private:
+    std::unique_ptr<Session> m_session;
+    std::unique_ptr<pqxx::transaction_base> m_txn;
+};
 
 /// The ledger snapshot of a run (and of an India report): a REPEATABLE READ transaction opened
 /// lazily, read only for everything the checks run, with one savepoint per check so a check
@@ -62,6 +78,11 @@ public:
     /// open will open read only.
     void seal();
 
+    /// A twin of the snapshot while it is writable on a primary (its id exported as it opened);
+    /// nullptr otherwise, or when the twin's session cannot be had (a connection limit): the
+    /// caller then runs its statement in the snapshot itself.
+    std::shared_ptr<SnapshotTwin> twin() override;
+
 private:
     void open();
     void begin_check();
@@ -73,6 +94,8 @@ private:
     bool m_in_check = false;
     bool m_defer_read_only = false;
     bool m_read_only = false;
+    /// pg_export_snapshot() of the open snapshot, while it is writable on a primary.
+    std::optional<std::string> m_exported;
 };
 
 }  // namespace reconcile

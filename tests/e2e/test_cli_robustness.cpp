@@ -552,3 +552,41 @@ TEST_CASE("help: defaults shown, no line over 100 characters, no CLI11 internals
     CHECK(run.out.find("--output text|json=text") != std::string::npos);
     CHECK(reconcile_cli({"runs", "list", "--help"}, no_database()).out.find("--limit INT=20") != std::string::npos);
 }
+
+TEST_CASE("a full proof refused its second session (the role's connection limit) proves the same in its snapshot")
+{
+    auto& db = uae_book();
+    const TestRole limited(db, "recon_two_sessions_");
+    // The run's control and read sessions fit; the full proof's second session does not.
+    db.exec("ALTER ROLE " + limited.name() + " CONNECTION LIMIT 2");
+    db.exec(
+        "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname IN "
+        "('ledger', 'contract', 'recon') LOOP "
+        "EXECUTE format('GRANT USAGE ON SCHEMA %I TO " +
+        limited.name() +
+        "', s); "
+        "EXECUTE format('GRANT ALL ON ALL TABLES IN SCHEMA %I TO " +
+        limited.name() +
+        "', s); "
+        "EXECUTE format('GRANT ALL ON ALL SEQUENCES IN SCHEMA %I TO " +
+        limited.name() + "', s); END LOOP; END $$");
+    const std::vector<std::string> full_run{"run", "--book", "uae", "--category", "A", "--full", "--output", "json"};
+    const auto beside = reconcile_cli(full_run, env_for(db));
+    const auto alone = reconcile_cli(full_run, env_for(db, {{"RECON_DATABASE_URL_UAE", limited.url()}}));
+    INFO(alone.err);
+    REQUIRE((beside.exit_code == 0 || beside.exit_code == 1));
+    CHECK(alone.exit_code == beside.exit_code);
+    const std::string refused = "a second session of the snapshot could not be had, its work runs in the snapshot";
+    CHECK(beside.err.find(refused) == std::string::npos);
+    CHECK(alone.err.find(refused) != std::string::npos);
+    const auto verdicts = [](const std::string& out) {
+        auto document = nlohmann::json::parse(out);
+        CHECK(document["proof"]["kind"] == "full");
+        nlohmann::json kept{{"lines_read", document["proof"]["lines_read"]}};
+        for (const auto& check : document["checks"]) {
+            kept["checks"].push_back({check["check_name"], check["status"], check["variances"], check["metrics"]});
+        }
+        return kept;
+    };
+    CHECK(verdicts(alone.out).dump(1) == verdicts(beside.out).dump(1));
+}

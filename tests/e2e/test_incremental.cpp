@@ -304,10 +304,11 @@ std::string visible_in_watermark(const BookDb& db, const Json& run_document, con
 
 /// Runs category A in the background and, once it sleeps in a view slowed with pg_sleep (its
 /// snapshot taken), calls `meanwhile`; returns the run's document.
-Json run_a_while_it_sleeps(const BookDb& db, const std::function<void()>& meanwhile)
+Json run_a_while_it_sleeps(const BookDb& db, const std::function<void()>& meanwhile, Force force = Force::no)
 {
-    BackgroundProcess during({reconcile_binary(), "run", "--book", "uae", "--category", "A", "--output", "json"},
-                             env_for(db.url()));
+    std::vector<std::string> args{reconcile_binary(), "run", "--book", "uae", "--category", "A", "--output", "json"};
+    if (force == Force::full) args.emplace_back("--full");
+    BackgroundProcess during(args, env_for(db.url()));
     const bool sleeping = wait_for(
         [&] {
             return db.query_value(
@@ -643,6 +644,36 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
 
         expect_line_2_edit_proved_in_full(*db, "11 of its 12", "457.50", "447.50");
     }
+}
+
+TEST_CASE("a full proof's second session reads the run's snapshot, not what commits after it was taken")
+{
+    // The per-transaction pass runs in a second session that imports the run's snapshot
+    // (checks/proof.cpp, GroupingBeside). Snapshots are read before that session starts; slowed,
+    // they hold the run inside its snapshot while an unbalanced payment in flight commits.
+    const auto db = clean_book_with();
+    first_run(*db, "A");
+    Writer writer(db->url());
+    writer.exec(insert_sql(unbalanced_payment()));
+    const std::string snapshots_view = db->query_value("SELECT pg_get_viewdef('contract.balance_snapshots')");
+    db->exec("CREATE OR REPLACE VIEW contract.balance_snapshots AS SELECT s.* FROM (" +
+             snapshots_view.substr(0, snapshots_view.find_last_not_of("; \n") + 1) +
+             ") s CROSS JOIN (SELECT pg_sleep(1)) AS slow");
+    const Json unseen = run_a_while_it_sleeps(
+        *db, [&] { writer.commit(); }, Force::full);
+    db->exec("CREATE OR REPLACE VIEW contract.balance_snapshots AS " + snapshots_view);
+    CHECK(proof(unseen, "kind") == "full");
+    CHECK(unseen["status"] == "ok");
+    CHECK(variances(unseen) == Lines{});
+    CHECK(check_named(unseen, "trial_balance_zero")["metrics"]["lines_checked"] == 10);
+    CHECK(proof(unseen, "lines_read") == "10");
+
+    const Json seen = run(db->url(), "A", Force::full);
+    CHECK(variances(seen) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=453.50 actual=453.00 "
+                  "difference=0.50",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2001 expected=2.00 actual=1.50 "
+                  "difference=0.50"}));
 }
 
 TEST_CASE("incremental trap: an old line updated or deleted forces a full proof; a backfilled low line_id does not")
