@@ -57,9 +57,9 @@ struct BrokerSettings {
     std::optional<std::string> gtn_app_key;         ///< the JWT issuer
     std::optional<std::string> gtn_app_secret;      ///< Basic auth of the token call
     std::optional<std::string> gtn_institution_id;  ///< the instCode claim
-    std::optional<std::string> gtn_private_key;     ///< hex PKCS#8 DER or PEM, signs the JWT
+    std::optional<std::string> gtn_private_key;     ///< hex or base64 PKCS#8 DER, or PEM; signs the JWT
     std::optional<std::string> gtn_throttle_key;    ///< unset: the app key
-    std::optional<std::string> gtn_user_id;         ///< the userId claim (the server user)
+    std::string gtn_user_id;                        ///< the userId claim (default "1234", as GTN's SDK)
     std::optional<std::string> zag_base_url;
     std::string zag_base_path;  ///< below zag_base_url: the provisional contract's account resources
     std::optional<std::string> zag_api_key;

@@ -66,9 +66,10 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     return bytes;
 }
 
+/// 408 (request timeout: GTN's TIMEOUT), 429 (throttled) and 5xx are worth another attempt.
 bool retryable_status(long status)
 {
-    return status == 429 || (status >= 500 && status <= 599);
+    return status == 408 || status == 429 || (status >= 500 && status <= 599);
 }
 
 /// The host part of a URL for messages (never the query, which may carry ids).

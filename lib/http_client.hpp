@@ -31,7 +31,7 @@ enum class HttpFailure {
     timeout,      ///< connected, but the answer did not complete within the total timeout
     transport,    ///< the connection broke mid-answer (reset, truncated body)
     too_large,    ///< the answer exceeded the response size limit (never retried)
-    http_status,  ///< 429 or 5xx on every attempt, or a Retry-After beyond the limit
+    http_status,  ///< 408, 429 or 5xx on every attempt, or a Retry-After beyond the limit
 };
 
 /// What one attempt of a request did (per-request statistics: broker health).
@@ -87,7 +87,7 @@ std::optional<std::int64_t> parse_retry_after(const std::string& value, std::int
 
 /// HTTP over libcurl for broker adapters. Thread-safe: each call borrows an idle curl handle
 /// (so connections are kept alive and reused across calls) and returns it afterwards.
-/// Retries connection failures, timeouts, broken transfers, 429 and 5xx with jittered
+/// Retries connection failures, timeouts, broken transfers, 408, 429 and 5xx with jittered
 /// exponential backoff, honouring Retry-After; never follows redirects; http and https only.
 class HttpClient {
 public:
@@ -97,7 +97,7 @@ public:
     HttpClient& operator=(const HttpClient&) = delete;
 
     /// Sends with retries. Returns the answer for any status that is not retried (2xx, 3xx,
-    /// 4xx but 429); throws HttpCallError when every attempt failed or the failure is final.
+    /// 4xx but 408 and 429); throws HttpCallError when every attempt failed or the failure is final.
     HttpResponse send(const HttpRequest& request);
 
     const HttpLimits& limits() const { return m_limits; }

@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "lib/errors.hpp"
@@ -33,14 +34,22 @@ const std::string& rs256_header()
     return header;
 }
 
+/// The text without its spaces, tabs and line breaks (a key pasted over several lines).
+std::string without_whitespace(std::string_view text)
+{
+    std::string kept;
+    for (const char c : text) {
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t') kept.push_back(c);
+    }
+    return kept;
+}
+
 /// The bytes of a hex (base16) text, whitespace ignored; nullopt when it is not hex.
 std::optional<std::string> hex_bytes(std::string_view text)
 {
-    std::string digits;
-    for (const char c : text) {
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    const std::string digits = without_whitespace(text);
+    for (const char c : digits) {
         if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
-        digits.push_back(c);
     }
     if (digits.empty() || digits.size() % 2 != 0) return std::nullopt;
     std::string bytes(digits.size() / 2, '\0');
@@ -50,21 +59,53 @@ std::optional<std::string> hex_bytes(std::string_view text)
     return bytes;
 }
 
+/// The bytes of a standard base64 text (RFC 4648 section 4, the alphabet of Java's
+/// Base64.getDecoder that GTN's Java SDK reads the key with), whitespace ignored, padding
+/// optional; nullopt when it is not base64.
+std::optional<std::string> base64_bytes(std::string_view text)
+{
+    std::string digits = without_whitespace(text);
+    std::size_t padding = 0;
+    while (!digits.empty() && digits.back() == '=' && padding < 2) {
+        digits.pop_back();
+        ++padding;
+    }
+    if (digits.empty() || (padding > 0 && (digits.size() + padding) % 4 != 0)) return std::nullopt;
+    for (char& c : digits) {
+        if (c == '-' || c == '_') return std::nullopt;  // base64url's letters, not base64's
+        if (c == '+') c = '-';
+        if (c == '/') c = '_';
+    }
+    try {
+        return base64url_decode(digits);
+    } catch (const std::invalid_argument&) {
+        return std::nullopt;
+    }
+}
+
+/// The DER bytes of a key written as hex or, when the text is not hex, as base64.
+std::optional<std::string> der_bytes(std::string_view text)
+{
+    if (auto bytes = hex_bytes(text)) return bytes;
+    return base64_bytes(text);
+}
+
 }  // namespace
 
 Rs256Signer::Rs256Signer(std::string_view private_key, std::string_view setting)
 {
     if (private_key.find("-----BEGIN") != std::string_view::npos) {
         m_key = read_pem(private_key, [](BIO* bio) { return PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr); });
-    } else if (const auto der = hex_bytes(private_key)) {
-        // GTN hands the key out as hex DER (PKCS#8); d2i_AutoPrivateKey also takes PKCS#1.
+    } else if (const auto der = der_bytes(private_key)) {
+        // GTN hands the key out as hex DER (PKCS#8); its Java SDK also takes base64 DER when the
+        // text is not hex. d2i_AutoPrivateKey also takes PKCS#1.
         const auto* bytes = reinterpret_cast<const unsigned char*>(der->data());
         EVP_PKEY* key = d2i_AutoPrivateKey(nullptr, &bytes, static_cast<long>(der->size()));
         if (key != nullptr) m_key = KeyPtr(key, &EVP_PKEY_free);
     }
     if (!m_key || EVP_PKEY_get_base_id(m_key.get()) != EVP_PKEY_RSA) {
         throw Error(ExitCode::config,
-                    fmt::format("{}: not an RSA private key (expected hex PKCS#8 DER or PEM)", setting));
+                    fmt::format("{}: not an RSA private key (expected hex or base64 PKCS#8 DER, or PEM)", setting));
     }
 }
 

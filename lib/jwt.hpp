@@ -15,8 +15,9 @@ namespace reconcile {
 /// The key is parsed once; signing is thread-safe.
 class Rs256Signer {
 public:
-    /// Parses an RSA private key: hex (base16) DER, PKCS#8 as GTN hands it out (PKCS#1 too), or
-    /// PEM. Throws Error(config) naming `setting` (never the key) when it is not one.
+    /// Parses an RSA private key: hex (base16) DER, PKCS#8 as GTN hands it out (PKCS#1 too),
+    /// base64 DER when the text is not hex (as GTN's Java SDK takes it), or PEM. Throws
+    /// Error(config) naming `setting` (never the key) when it is not one.
     Rs256Signer(std::string_view private_key, std::string_view setting);
 
     /// header.payload.signature, base64url without padding; header {"alg":"RS256","typ":"JWT"}.

@@ -431,7 +431,7 @@ const std::vector<SettingSpec>& setting_table()
         whole("RECON_BROKER_TIMEOUT_MS", "30000", 1, 3600000, "total time of one attempt, connect to last byte",
             G::brokers, &S::brokers, &B::timeout_ms),
         whole("RECON_BROKER_RETRIES", "3", 0, 10,
-            "retries after the first attempt on a connection failure, timeout, broken transfer, 429 or 5xx",
+            "retries after the first attempt on a connection failure, timeout, broken transfer, 408, 429 or 5xx",
             G::brokers, &S::brokers, &B::max_retries),
         whole("RECON_BROKER_BACKOFF_MS", "250", 0, 600000,
             "first backoff; doubles per retry, half of it random (jitter)", G::brokers, &S::brokers, &B::backoff_ms),
@@ -460,10 +460,10 @@ const std::vector<SettingSpec>& setting_table()
             G::brokers, &S::brokers, &B::gtn_app_key),
         text("GTN_INSTITUTION_ID", "", "the institution code (`instCode` claim)",
             G::brokers, &S::brokers, &B::gtn_institution_id),
-        text("GTN_USER_ID", "", "the institution's server user id (`userId` claim)",
+        text("GTN_USER_ID", "1234", "the server user id of the `userId` claim; GTN's SDK sends `1234` unless told",
             G::brokers, &S::brokers, &B::gtn_user_id),
         text("GTN_PRIVATE_KEY", "",
-            "RSA private key signing the JWT: hex (base16) PKCS#8 DER as GTN hands it out, or PEM "
+            "RSA private key signing the JWT: hex (base16) PKCS#8 DER as GTN hands it out, base64 DER, or PEM "
             "(use `GTN_PRIVATE_KEY_FILE`)",
             G::brokers, &S::brokers, &B::gtn_private_key)
             .as_secret("/etc/reconcile/gtn-private.key"),

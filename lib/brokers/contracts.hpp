@@ -6,6 +6,7 @@
 // here when the brokers hand them over. The adapters (gtn.cpp, zag.cpp, viewtrade.cpp) and the
 // parsers (responses.cpp) read these names; docs/brokers.md describes them.
 
+#include <cstdint>
 #include <string_view>
 
 #include "lib/broker_health.hpp"
@@ -40,13 +41,38 @@ inline constexpr std::string_view security_quantity = "quantity";
 // The token answer.
 inline constexpr std::string_view access_token = "accessToken";
 inline constexpr std::string_view refresh_token = "refreshToken";
-inline constexpr std::string_view access_expires = "accessTokenExpiresAt";
+inline constexpr std::string_view access_expires = "accessTokenExpiresAt";  // epoch ms (what GTN's SDK reads)
 inline constexpr std::string_view refresh_expires = "refreshTokenExpiresAt";
-// rejectCodes GTN documents.
-inline constexpr int reject_missing_parameters = 1001;  // seen with HTTP 400
-inline constexpr int reject_token_expired = 1007;       // refresh (or assert again) once, retry
-inline constexpr int reject_assertion_details = 1014;   // insufficient details in the assertion: configuration
-inline constexpr int reject_server_busy = 1123;         // retry with backoff
+// Lifetimes in seconds from the answer, named by GTN's docs: read when the *ExpiresAt is absent.
+inline constexpr std::string_view access_expires_in = "expiresIn";
+inline constexpr std::string_view refresh_expires_in = "refreshTokenExpiresIn";
+// rejectCodes GTN documents (its error table).
+inline constexpr int reject_missing_parameters = 1001;    // seen with HTTP 400
+inline constexpr int reject_jwt_verification = 1002;      // error in verifying the JWT: configuration
+inline constexpr int reject_keys_not_configured = 1003;   // public and private keys not configured: configuration
+inline constexpr int reject_user_not_found = 1004;        // the assertion's userId: configuration
+inline constexpr int reject_security_key_config = 1005;   // security keys not configured: configuration
+inline constexpr int reject_invalid_server_token = 1006;  // refresh (or assert again) once, retry
+inline constexpr int reject_token_expired = 1007;         // refresh (or assert again) once, retry
+inline constexpr int reject_invalid_token = 1008;         // refresh (or assert again) once, retry
+inline constexpr int reject_assertion_details = 1014;     // insufficient details in the assertion: configuration
+inline constexpr int reject_invalid_institution = 1016;   // the assertion's instCode: configuration
+inline constexpr int reject_server_busy = 1123;           // retry with backoff
+
+/// GTN refused the access token (invalid server access token, expired, invalid; with HTTP 200
+/// or 401): it is renewed once and the call asked again.
+constexpr bool refuses_token(std::int64_t code)
+{
+    return code == reject_invalid_server_token || code == reject_token_expired || code == reject_invalid_token;
+}
+
+/// GTN refused what we assert (our JWT, keys, user, institution): our configuration, not GTN
+/// being down, and not retried within the run.
+constexpr bool refuses_our_configuration(std::int64_t code)
+{
+    return code == reject_jwt_verification || code == reject_keys_not_configured || code == reject_user_not_found ||
+           code == reject_security_key_config || code == reject_assertion_details || code == reject_invalid_institution;
+}
 }  // namespace gtn_api
 
 /// ZAG: no published API; PROVISIONAL contract.

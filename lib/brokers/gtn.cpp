@@ -4,9 +4,10 @@
 //   POST /trade/auth/token/refresh  Throttle-Key, {"refreshToken": ..}
 //   GET  /trade/fo/v1.2.1/customer/account/{cash,security}/summary?customerNumber=..&pageNo=N&pageWidth=W
 // Answers carry status/rejectCode/reason, the paging fields and `list` at the top level. Errors
-// mostly come as HTTP 200 + FAILED: 1007 (expired token) renews the token once and asks again,
-// 1123 (busy) is retried with backoff on every call (token and refresh too: send()), 1014
-// (assertion lacks details) is our configuration, any other code is a fetch_error naming it.
+// mostly come as HTTP 200 + FAILED: 1006/1007/1008 (token invalid or expired, with 200 or 401)
+// renew the token once and ask again, 1123 (busy) is retried with backoff on every call (token and
+// refresh too: send()), 1002-1005, 1014 and 1016 (what we assert: JWT, keys, user, institution)
+// are our configuration, any other code is a fetch_error naming it.
 // Amounts are JSON numbers, read exactly.
 #include <fmt/format.h>
 
@@ -58,7 +59,7 @@ public:
               "Basic " +
               base64_encode(m_app_key + ":" + required_broker_setting(settings.gtn_app_secret, gtn, "GTN_APP_SECRET"))),
           m_institution(required_broker_setting(settings.gtn_institution_id, gtn, "GTN_INSTITUTION_ID")),
-          m_user_id(required_broker_setting(settings.gtn_user_id, gtn, "GTN_USER_ID")),
+          m_user_id(settings.gtn_user_id),
           m_throttle_key(settings.gtn_throttle_key.value_or(m_app_key)),
           m_max_pages(settings.max_pages),
           m_busy_retries(settings.max_retries),
@@ -179,10 +180,11 @@ private:
         try {
             m_token = assert_again(now);
         } catch (const GtnRejected& e) {
-            // Without a token no account can be asked: this is about the broker (or, for 1014,
-            // our assertion's details), not a customer, and it is not asked again in this run.
+            // Without a token no account can be asked: this is about the broker (or, when GTN
+            // refuses what we assert, our configuration), not a customer, and it is not asked
+            // again in this run.
             m_exchange_scope =
-                e.code() == gtn_api::reject_assertion_details ? BrokerFailure::configuration : BrokerFailure::broker;
+                gtn_api::refuses_our_configuration(e.code()) ? BrokerFailure::configuration : BrokerFailure::broker;
             m_exchange_error = fmt::format("token exchange failed: {}", e.what());
             throw BrokerError(m_exchange_scope, *m_exchange_error);
         } catch (const BrokerError& e) {
@@ -193,8 +195,9 @@ private:
         return m_token.access_token;
     }
 
-    /// GET one page's body. A refused token (401, or 200+FAILED 1007) is renewed once and the
-    /// page asked again; 1123 (busy) is retried by send(); other rejectCodes end here.
+    /// GET one page's body. A refused token (401, or FAILED 1006, 1007 or 1008 with any HTTP
+    /// status) is renewed once and the page asked again; 1123 (busy) is retried by send(); other
+    /// rejectCodes end here.
     std::string get_page(std::string_view path, const std::string& account_ref, int page)
     {
         const std::string url =
@@ -210,8 +213,8 @@ private:
                                                {"Authorization", "Bearer " + token},
                                                {"Throttle-Key", m_throttle_key}}};
             });
-            const bool expired = reply.rejected && reply.rejected->code() == gtn_api::reject_token_expired;
-            if ((reply.response.status == 401 || expired) && !renewed) {
+            const bool refused = reply.rejected && gtn_api::refuses_token(reply.rejected->code());
+            if ((reply.response.status == 401 || refused) && !renewed) {
                 if (!reply.rejected) m_link.health.error(BrokerErrorKind::http_status);
                 renewed = true;
                 m_link.health.retry();
@@ -219,7 +222,7 @@ private:
                 continue;
             }
             if (reply.rejected) {
-                const auto scope = reply.rejected->code() == gtn_api::reject_assertion_details
+                const auto scope = gtn_api::refuses_our_configuration(reply.rejected->code())
                                        ? BrokerFailure::configuration
                                        : BrokerFailure::account;
                 throw BrokerError(scope, reply.rejected->what());

@@ -180,6 +180,20 @@ std::optional<Timestamp> epoch_ms(const Json& answer, std::string_view key)
     return Timestamp(std::chrono::milliseconds(*ms));
 }
 
+/// An expiry `key_at` (epoch milliseconds) or, when that is absent, `received` plus `key_in`
+/// seconds (the lifetime GTN's docs also name); neither gives nullopt (no known expiry).
+std::optional<Timestamp> expiry(const Json& answer, std::string_view key_at, std::string_view key_in,
+                                Timestamp received)
+{
+    if (auto at = epoch_ms(answer, key_at)) return at;
+    const auto seconds = optional_int(answer, key_in, gtn, Fraction::dropped);
+    if (!seconds) return std::nullopt;
+    // A lifetime reaching past April 2262 would overflow the nanosecond time_point.
+    const auto room = std::chrono::duration_cast<std::chrono::seconds>(Timestamp::max() - received).count();
+    if (*seconds < 0 || *seconds > room) malformed(gtn, fmt::format("'{}' is out of range", key_in));
+    return received + std::chrono::seconds(*seconds);
+}
+
 /// A page of the contract ZAG and ViewTrade share: the rows of <list_key>, as_of, next_page.
 template <typename T, typename Row>
 BrokerPage<T> contract_page(std::string_view broker, std::string_view body, std::string_view list_key, Row row)
@@ -195,14 +209,19 @@ BrokerPage<T> contract_page(std::string_view broker, std::string_view body, std:
 
 }  // namespace
 
-GtnToken parse_gtn_token(std::string_view body)
+GtnToken parse_gtn_token_at(std::string_view body, Timestamp received)
 {
     const Json answer = gtn_envelope(body, "token exchange");
     GtnToken token{.access_token = text(answer, gtn_api::access_token, gtn)};
     token.refresh_token = optional_text(answer, gtn_api::refresh_token, gtn);
-    token.expires_at = epoch_ms(answer, gtn_api::access_expires);
-    token.refresh_expires_at = epoch_ms(answer, gtn_api::refresh_expires);
+    token.expires_at = expiry(answer, gtn_api::access_expires, gtn_api::access_expires_in, received);
+    token.refresh_expires_at = expiry(answer, gtn_api::refresh_expires, gtn_api::refresh_expires_in, received);
     return token;
+}
+
+GtnToken parse_gtn_token(std::string_view body)
+{
+    return parse_gtn_token_at(body, std::chrono::system_clock::now());
 }
 
 BrokerPage<BrokerCash> parse_gtn_cash(std::string_view body)

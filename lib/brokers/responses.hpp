@@ -107,6 +107,10 @@ struct GtnToken {
 
 /// GTN POST /trade/auth/token and /trade/auth/token/refresh: {"status": "SUCCESS", "rejectCode": 0,
 /// "accessToken", "refreshToken", "accessTokenExpiresAt": ms, "refreshTokenExpiresAt": ms, ..}.
+/// Without an *ExpiresAt, its lifetime in seconds (`expiresIn`, `refreshTokenExpiresIn`) counts
+/// from `received`; without either the token has no known expiry.
+GtnToken parse_gtn_token_at(std::string_view body, Timestamp received);
+/// parse_gtn_token_at(body, now).
 GtnToken parse_gtn_token(std::string_view body);
 /// GTN cash summary (Trade API 1.2.1, no `data` wrapper): {"status", "rejectCode",
 /// "isNextPageAvailable", "pageNo", "pageWidth", "totalNoOfRecords", "list": [{"currency",

@@ -186,9 +186,9 @@ TEST_CASE("GTN: 1123 (busy) on the token and refresh calls is retried like any c
     CHECK(stats["token_exchanges"] == 1);
     CHECK(stats["unauthorised"] == 1);  // the revoked token, once
     health = health_of(refreshing, "GTN");
-    CHECK(health.retries == 2);                                  // the renewal after 1007, the busy refresh
-    CHECK(health.errors_of(BrokerErrorKind::reject_code) == 2);  // 1007, 1123
-    CHECK(health.requests == 6);                                 // token, cash, cash (1007), refresh x2, cash
+    CHECK(health.retries == 2);                                  // the renewal after 1008, the busy refresh
+    CHECK(health.errors_of(BrokerErrorKind::reject_code) == 2);  // 1008 (revoked), 1123
+    CHECK(health.requests == 6);                                 // token, cash, cash (1008), refresh x2, cash
 
     // GTN stays busy on the token call: two attempts, then GTN is unreachable for the run.
     fixture["faults"] =
@@ -310,7 +310,8 @@ TEST_CASE("the fake broker answers in the published fixtures' shapes: the same f
                   "token.json");
     const std::string access = issued["accessToken"];
     shape_matches(get("?customerNumber=G-1&pageNo=1&pageWidth=100", access), 200, "cash_summary.json");
-    shape_matches(get("?customerNumber=G-1&pageNo=1&pageWidth=100", "not-a-token"), 200, "failed_1007.json");
+    // An unknown token: 401 + FAILED 1008, as GTN's error table says (the FAILED envelope's shape).
+    shape_matches(get("?customerNumber=G-1&pageNo=1&pageWidth=100", "not-a-token"), 401, "failed_1007.json");
     shape_matches(get("?pageNo=1&pageWidth=100", access), 400, "failed_1001.json");
 }
 
@@ -470,7 +471,7 @@ TEST_CASE("GTN: an assertion signed with the wrong key is refused; the broker is
     CHECK(broker.stats()["token_rejections"] == 1);  // asked once, never again in this run
 }
 
-TEST_CASE("GTN settings: a missing base URL, secret, user id or key is a configuration failure, asked of nobody")
+TEST_CASE("GTN settings: a missing base URL, secret or key is a configuration failure, asked of nobody")
 {
     const Settings settings = load_settings({{"RECON_BOOKS", "uae"}});
     BrokerHub hub(settings.brokers);
@@ -480,16 +481,14 @@ TEST_CASE("GTN settings: a missing base URL, secret, user id or key is a configu
     CHECK(fetched.unreachable_reason == "GTN is not configured: set GTN_BASE_URL");
 
     FakeBroker broker(gtn_fixture());
-    for (const auto& [missing, reason] :
-         {std::pair<std::string, std::string>{"GTN_APP_SECRET", "GTN is not configured: set GTN_APP_SECRET"},
-          {"GTN_USER_ID", "GTN is not configured: set GTN_USER_ID"}}) {
+    {
         auto env = broker.settings();
-        env.erase(missing);
+        env.erase("GTN_APP_SECRET");
         const Settings without = load_settings(env);
         BrokerHub other(without.brokers);
         const auto refused = other.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash});
         CHECK(refused.not_configured);
-        CHECK(refused.unreachable_reason == reason);
+        CHECK(refused.unreachable_reason == "GTN is not configured: set GTN_APP_SECRET");
     }
     auto env = broker.settings();
     env.erase("GTN_PRIVATE_KEY_FILE");
@@ -498,7 +497,8 @@ TEST_CASE("GTN settings: a missing base URL, secret, user id or key is a configu
     BrokerHub other(bad_key.brokers);
     const auto refused = other.fetch(BrokerId::gtn, {{"C1", "G-1"}}, {BrokerData::cash});
     CHECK(refused.not_configured);
-    CHECK(refused.unreachable_reason == "GTN_PRIVATE_KEY: not an RSA private key (expected hex PKCS#8 DER or PEM)");
+    CHECK(refused.unreachable_reason ==
+          "GTN_PRIVATE_KEY: not an RSA private key (expected hex or base64 PKCS#8 DER, or PEM)");
     CHECK(broker.stats()["token_exchanges"] == 0);
 }
 

@@ -99,6 +99,18 @@ TEST_CASE("429 waits for Retry-After before asking again; a Retry-After beyond t
     CHECK(broker.requests(holdings_key) == 1);
 }
 
+TEST_CASE("408 (GTN's TIMEOUT) is retried like 429: after its Retry-After")
+{
+    FakeBroker broker(one_account_fixture({{{"kind", "status"}, {"status", 408}, {"retry_after", 1}, {"count", 1}}}));
+    HttpClient client(fast_limits());
+    const auto started = std::chrono::steady_clock::now();
+    const auto response = client.send(holdings(broker));
+    CHECK(response.status == 200);
+    CHECK(response.attempts == 2);
+    CHECK(std::chrono::steady_clock::now() - started >= 1s);  // backoff alone is at most 40 ms
+    CHECK(broker.requests(holdings_key) == 2);
+}
+
 TEST_CASE("an oversized answer is cut off at the limit and not retried")
 {
     FakeBroker broker(one_account_fixture({{{"kind", "oversized"}, {"bytes", 1 << 20}}}));

@@ -223,18 +223,132 @@ TEST_CASE("a broker entirely down: its checks end error, exit 2, the other check
     CHECK(Json::parse(report.out)["broker_status"] == "unreachable");
 }
 
+namespace {
+
+/// The fault `spec` on GTN's `resource` of `account`, for its first request only.
+Json gtn_fault_once(const std::string& account, const std::string& resource, Json spec)
+{
+    spec.update({{"broker", "gtn"}, {"account", account}, {"resource", resource}, {"count", 1}});
+    return spec;
+}
+
+/// `run --book uae --category C --check gtn_ledger_recon --output json` with the fake broker
+/// serving `fixture`, one customer at a time (the fake's counts are then exact).
+ProcessResult gtn_run(World& w, const Json& fixture, const std::map<std::string, std::string>& extra = {})
+{
+    w.broker.set_fixture(fixture);
+    auto options = env_for(w, {{"RECON_BROKER_CONCURRENCY", "1"}});
+    for (const auto& [key, value] : extra) options.env[key] = value;
+    return reconcile_cli({"run", "--book", "uae", "--category", "C", "--check", "gtn_ledger_recon", "--output", "json"},
+                         options);
+}
+
+}  // namespace
+
+TEST_CASE("GTN: a token refused mid-run as GTN's error table allows (200 + 1006/1008, 401 + 1008) is renewed once")
+{
+    auto& w = scenario();
+    for (const auto& [status, code] : std::vector<std::pair<int, int>>{{200, 1008}, {200, 1006}, {401, 1008}}) {
+        CAPTURE(status);
+        CAPTURE(code);
+        auto fixture = scenario_fixture();
+        // G-002's cash is 1.00 short of the ledger: a break only a page read after the renewal shows.
+        fixture["gtn"]["accounts"]["G-002"]["cash"][0]["balance"] = "249.00";
+        fixture["gtn"]["refused_token_answer"] = {{"status", status}, {"code", code}};
+        // Asking for G-002's cash, the fake revokes every access token first: that page is refused.
+        fixture["faults"].push_back(gtn_fault_once("G-002", "cash", {{"kind", "revoke_tokens"}}));
+        const auto result = gtn_run(w, fixture);
+        REQUIRE_MESSAGE(result.exit_code == 1, result.err);
+        const auto run = Json::parse(result.out);
+        const auto& check = check_named(run, "gtn_ledger_recon");
+        CHECK(check["status"] == "fail");
+        CHECK(run_variance_lines(run) == Lines{"gtn_ledger_recon: amount_break currency=USD customer_id=C002"});
+        CHECK(check["metrics"]["customers_checked"] == 2);
+        CHECK(check["metrics"]["fetch_errors"] == 0);
+        const auto stats = w.broker.stats();
+        CHECK(stats["unauthorised"] == 1);
+        CHECK(stats["token_exchanges"] == 1);
+        CHECK(stats["token_refreshes"] == 1);  // renewed by refresh, then the page asked again
+        CHECK(stats["requests"]["GET gtn cash G-002"] == 2);
+        CHECK(run["brokers"][0]["retries"] == 1);
+    }
+}
+
+TEST_CASE("GTN: GTN_USER_ID unset, the assertion's userId is 1234, as GTN's SDK sends it")
+{
+    auto& w = scenario();
+    auto fixture = scenario_fixture();
+    fixture["gtn"]["user_id"] = "1234";  // the fake refuses (1014) any other userId
+    w.broker.set_fixture(fixture);
+    auto options = env_for(w);
+    REQUIRE(options.env.erase("GTN_USER_ID") == 1);
+    const auto result = reconcile_cli(
+        {"run", "--book", "uae", "--category", "C", "--check", "gtn_ledger_recon", "--output", "json"}, options);
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    const auto run = Json::parse(result.out);
+    CHECK(check_named(run, "gtn_ledger_recon")["status"] == "ok");
+    CHECK(check_named(run, "gtn_ledger_recon")["metrics"]["customers_checked"] == 2);
+    const auto stats = w.broker.stats();
+    CHECK(stats["token_exchanges"] == 1);
+    CHECK(stats["last_assertion"]["userId"] == "1234");
+}
+
+TEST_CASE("GTN: a token exchange refused for what we assert (1002-1005, 1016) is our configuration, like 1014")
+{
+    auto& w = scenario();
+    for (const auto& [code, reason] :
+         std::vector<std::pair<int, std::string>>{{1002, "Error in verifying jwt"},
+                                                  {1003, "Public and Private Keys not configured properly"},
+                                                  {1004, "User not found"},
+                                                  {1005, "Security Keys are not configured properly"},
+                                                  {1014, "Insufficient details in assertion"},
+                                                  {1016, "Invalid institution"}}) {
+        CAPTURE(code);
+        auto fixture = scenario_fixture();
+        fixture["faults"].push_back(
+            {{"broker", "gtn"}, {"resource", "token"}, {"kind", "reject"}, {"code", code}, {"reason", reason}});
+        const auto result = gtn_run(w, fixture);
+        // The check ends `error` as for a missing setting (exit 2), not "every broker unreachable" (69).
+        REQUIRE_MESSAGE(result.exit_code == 2, result.err);
+        const auto run = Json::parse(result.out);
+        const auto& check = check_named(run, "gtn_ledger_recon");
+        CHECK(check["status"] == "error");
+        CHECK(check["metrics"]["broker_status"] == "not_configured");
+        CHECK(check["metrics"]["error"].get<std::string>().find(
+                  fmt::format("token exchange failed: GTN answered FAILED (rejectCode {}): {}", code, reason)) !=
+              std::string::npos);
+        CHECK(w.broker.stats()["requests"]["POST gtn token"] == 1);  // not asked again in the run
+    }
+}
+
+TEST_CASE("GTN: HTTP 408 (GTN's TIMEOUT) is retried after its Retry-After; the check passes, the retry is recorded")
+{
+    auto& w = scenario();
+    auto fixture = scenario_fixture();
+    fixture["faults"].push_back(
+        gtn_fault_once("G-001", "cash", {{"kind", "status"}, {"status", 408}, {"retry_after", 1}}));
+    const auto started = std::chrono::steady_clock::now();
+    const auto result = gtn_run(w, fixture, {{"RECON_BROKER_RETRIES", "1"}});
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    CHECK(std::chrono::steady_clock::now() - started >= 1s);  // the backoff alone is at most 50 ms
+    const auto run = Json::parse(result.out);
+    CHECK(check_named(run, "gtn_ledger_recon")["status"] == "ok");
+    CHECK(check_named(run, "gtn_ledger_recon")["metrics"]["fetch_errors"] == 0);
+    CHECK(w.broker.requests("GET gtn cash G-001") == 2);
+    const std::string id = std::to_string(run["run_id"].get<std::int64_t>());
+    // One assertion, G-001's cash twice, its positions, G-002's cash and positions.
+    CHECK(w.uae.query_value("SELECT concat_ws('|', requests, retries, errors_http_status, pages)"
+                            " FROM recon.broker_health WHERE broker = 'GTN' AND run_id = " +
+                            id) == "6|1|1|4");
+}
+
 TEST_CASE("broker health: a C run stores each broker's requests, retries, errors, pages; runs show and /metrics")
 {
     auto& w = scenario();
     auto fixture = scenario_fixture();
     // G-002's cash: GTN is busy once (200 + FAILED 1123), then answers.
-    fixture["faults"].push_back({{"broker", "gtn"},
-                                 {"account", "G-002"},
-                                 {"resource", "cash"},
-                                 {"kind", "reject"},
-                                 {"code", 1123},
-                                 {"reason", "Server busy"},
-                                 {"count", 1}});
+    fixture["faults"].push_back(
+        gtn_fault_once("G-002", "cash", {{"kind", "reject"}, {"code", 1123}, {"reason", "Server busy"}}));
     w.broker.set_fixture(fixture);
     // Earlier cases ran category C on this book too: /metrics' counters hold their counts.
     const auto counted_before = [&](const std::string& broker, const std::string& column) {

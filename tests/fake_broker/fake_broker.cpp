@@ -4,7 +4,8 @@
 // the RS256 assertion and the Basic credentials; ZAG and ViewTrade in their provisional
 // contracts. It misbehaves on request: latency, 5xx, 429 with Retry-After, malformed JSON, a
 // body that is not UTF-8, a truncated body, an oversized body, a hang, a GTN rejectCode, every
-// GTN token expiring, a totalNoOfRecords that lies, a canned answer; per account or globally.
+// GTN token expiring or revoked (refused as GTN's error table says, or as the fixture tells), a
+// totalNoOfRecords that lies, a canned answer; per account or globally.
 // The fixture format is in tests/fake_broker/README.md.
 //
 //   fake_broker --fixture FILE [--host 127.0.0.1] [--port 0] [--threads 64]
@@ -17,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -135,7 +137,7 @@ public:
         });
         server.Post("/_fake/gtn/revoke", [this](const httplib::Request& req, httplib::Response& res) {
             const std::lock_guard<std::mutex> guard(m_mutex);
-            m_tokens.clear();
+            m_tokens.clear();  // unknown from now on: refused as invalid (1008)
             if (req.has_param("refresh")) m_refresh_tokens.clear();
             res.set_content(R"({"ok":true})", "application/json");
         });
@@ -229,11 +231,14 @@ private:
             return json_answer(res, fault->value("status", 200),
                                gtn_failed(fault->value("code", 1123), fault->value("reason", "injected")));
         }
-        if (type == "expire_tokens") {
-            // Every access token expires now: this request (and the next ones) meet 1007.
+        if (type == "expire_tokens" || type == "revoke_tokens") {
+            // Every access token expires (1007) or is revoked (unknown: 1008) now: this request
+            // and the next ones with such a token meet the refusal.
             {
                 const std::lock_guard<std::mutex> guard(m_mutex);
-                m_tokens.clear();
+                if (type == "revoke_tokens") m_tokens.clear();
+                const auto now = epoch_seconds();
+                for (auto& [token, expires] : m_tokens) expires = std::min(expires, now);
             }
             return normal();
         }
@@ -252,6 +257,8 @@ private:
             return normal();
         }
         if (type == "status") {
+            if (fault->contains("retry_after"))
+                res.set_header("Retry-After", std::to_string(fault->value("retry_after", 1)));
             return json_answer(res, fault->value("status", 503), R"({"status":"FAILED","reason":"injected fault"})");
         }
         if (type == "rate_limit") {
@@ -437,7 +444,10 @@ private:
         gtn_issue_tokens(res, config);
     }
 
-    /// The bearer token is known and unexpired (else 200 + FAILED 1007, as GTN answers).
+    /// The bearer token is known and unexpired. Else it is refused as GTN's error table says
+    /// (UNAUTHORIZED_ACCESS): HTTP 401 with rejectCode 1007 when it expired, 1008 when it is
+    /// unknown (never issued, or revoked); a fixture's `refused_token_answer` {status, code}
+    /// answers otherwise (a GTN that sends 200 + FAILED 1006 or 1008, say).
     bool gtn_authorised(const httplib::Request& req, httplib::Response& res, const Json& config)
     {
         const std::string header = req.get_header_value("Authorization");
@@ -446,7 +456,11 @@ private:
         const auto found = m_tokens.find(token);
         if (found == m_tokens.end() || found->second <= epoch_seconds()) {
             m_stats["unauthorised"] = m_stats["unauthorised"].get<int>() + 1;
-            json_answer(res, 200, gtn_failed(1007, "token expired"));
+            const bool expired = found != m_tokens.end();
+            const Json& answer = member(config, "refused_token_answer");
+            json_answer(
+                res, answer.value("status", 401),
+                gtn_failed(answer.value("code", expired ? 1007 : 1008), expired ? "Expired Token" : "Invalid Token"));
             return false;
         }
         if (config.contains("throttle_key") && req.get_header_value("Throttle-Key") != config["throttle_key"]) {

@@ -47,7 +47,7 @@ public:
     void set_fixture(nlohmann::json fixture);
     /// Request counts: {"requests": {"GET viewtrade cash VT-1": 2, ...}, "token_exchanges": N, ...}.
     nlohmann::json stats() const;
-    /// Invalidates every GTN access token (the next data call gets 200 + FAILED 1007), and with
+    /// Invalidates every GTN access token (the next data call gets 401 + FAILED 1008), and with
     /// `refresh_tokens_too` every refresh token (renewing then needs a new assertion).
     void revoke_gtn_tokens(bool refresh_tokens_too = false);
     /// How many requests matched "METHOD broker kind account" (0 when none).

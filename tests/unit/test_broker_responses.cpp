@@ -56,6 +56,40 @@ TEST_CASE("GTN token: GTN's published answer read whole; FAILED with its rejectC
           "GTN sent a malformed answer: 'refreshTokenExpiresAt' is out of range");
 }
 
+TEST_CASE("GTN token: without *ExpiresAt, expiresIn / refreshTokenExpiresIn (seconds) count from the answer")
+{
+    const Timestamp received = *parse_utc("2026-11-28T00:00:00.250Z");
+    const auto lifetimes = parse_gtn_token_at(
+        R"({"status":"SUCCESS","accessToken":"a","expiresIn":3600,"refreshTokenExpiresIn":7200.9})", received);
+    REQUIRE(lifetimes.expires_at);
+    CHECK(format_utc(*lifetimes.expires_at) == "2026-11-28T01:00:00.250Z");
+    REQUIRE(lifetimes.refresh_expires_at);
+    CHECK(format_utc(*lifetimes.refresh_expires_at) == "2026-11-28T02:00:00.250Z");  // whole seconds, as int()
+
+    // An *ExpiresAt, when present, is GTN's SDK's field and wins; each expiry is read on its own.
+    const auto mixed = parse_gtn_token_at(R"({"accessToken":"a","accessTokenExpiresAt":1795827600000,"expiresIn":60,)"
+                                          R"("refreshTokenExpiresIn":"120"})",
+                                          received);
+    CHECK(format_utc(*mixed.expires_at) == "2026-11-28T01:00:00.000Z");
+    CHECK(format_utc(*mixed.refresh_expires_at) == "2026-11-28T00:02:00.250Z");
+
+    // Neither: no known expiry, as before.
+    const auto neither = parse_gtn_token_at(R"({"accessToken":"a"})", received);
+    CHECK_FALSE(neither.expires_at);
+    CHECK_FALSE(neither.refresh_expires_at);
+
+    const auto refused = [&](const std::string& body) {
+        return refusal_of([&](std::string_view text) { return parse_gtn_token_at(text, received); }, body);
+    };
+    CHECK(refused(R"({"accessToken":"a","expiresIn":"soon"})") ==
+          "GTN sent a malformed answer: 'expiresIn' is not a whole number");
+    CHECK(refused(R"({"accessToken":"a","expiresIn":-1})") ==
+          "GTN sent a malformed answer: 'expiresIn' is out of range");
+    // Past April 2262 the nanosecond time_point would overflow.
+    CHECK(refused(R"({"accessToken":"a","refreshTokenExpiresIn":9999999999999})") ==
+          "GTN sent a malformed answer: 'refreshTokenExpiresIn' is out of range");
+}
+
 TEST_CASE("GTN summaries: GTN's published cash answer, no data wrapper, `balance` kept exact, the paging fields")
 {
     const auto cash = parse_gtn_cash(gtn_published("cash_summary.json"));

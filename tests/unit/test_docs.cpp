@@ -197,7 +197,7 @@ TEST_CASE("documented defaults are the defaults Settings has")
         {"GTN_PRIVATE_KEY", s.brokers.gtn_private_key ? *s.brokers.gtn_private_key : "unset"},
         {"GTN_APP_SECRET", s.brokers.gtn_app_secret ? *s.brokers.gtn_app_secret : "unset"},
         {"GTN_THROTTLE_KEY", s.brokers.gtn_throttle_key ? *s.brokers.gtn_throttle_key : "unset"},
-        {"GTN_USER_ID", s.brokers.gtn_user_id ? *s.brokers.gtn_user_id : "unset"},
+        {"GTN_USER_ID", s.brokers.gtn_user_id},
         {"ZAG_BASE_URL", s.brokers.zag_base_url ? *s.brokers.zag_base_url : "unset"},
         {"ZAG_BASE_PATH", s.brokers.zag_base_path},
         {"VIEWTRADE_BASE_PATH", s.brokers.viewtrade_base_path},
