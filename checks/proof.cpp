@@ -906,9 +906,14 @@ public:
     }
 
     /// Waits for the grouping and moves its rows into `table` of `txn` (a failure of the
-    /// grouping is thrown here, as it would be had it run in the snapshot).
+    /// grouping is thrown here, as it would be had it run in the snapshot). It waits in short
+    /// sleeps on `txn`'s session, the one a signal's interruption cancels (lib/interrupt.hpp):
+    /// the cancelled sleep ends the wait and, through the pipeline's end, the grouping.
     void move_rows(pqxx::transaction_base& txn, const std::string& table)
     {
+        for (m_pipeline->resume(); !m_pipeline->is_finished(m_query); m_pipeline->resume()) {
+            txn.exec0("SELECT pg_sleep(0.05)");
+        }
         m_pipeline->retrieve(m_query);
         m_pipeline->complete();
         m_pipeline.reset();
