@@ -912,7 +912,7 @@ public:
     void move_rows(pqxx::transaction_base& txn, const std::string& table)
     {
         for (m_pipeline->resume(); !m_pipeline->is_finished(m_query); m_pipeline->resume()) {
-            txn.exec0("SELECT pg_sleep(0.05)");
+            txn.exec_params("SELECT pg_sleep(0.05)");
         }
         m_pipeline->retrieve(m_query);
         m_pipeline->complete();

@@ -676,6 +676,34 @@ TEST_CASE("a full proof's second session reads the run's snapshot, not what comm
                   "difference=0.50"}));
 }
 
+TEST_CASE("a full proof waits for its second session's grouping when that one ends last")
+{
+    const auto db = clean_book_with();
+    db->exec(insert_sql(unbalanced_payment()));
+    // Only the second session's grouping sleeps: it alone runs with parallel workers off
+    // (checks/proof.cpp, GroupingBeside), and its grouping reads the chart of accounts.
+    const std::string accounts = db->query_value("SELECT pg_get_viewdef('contract.accounts')");
+    db->exec("CREATE OR REPLACE VIEW contract.accounts AS SELECT s.* FROM (" +
+             accounts.substr(0, accounts.find_last_not_of("; \n") + 1) +
+             ") s CROSS JOIN (SELECT pg_sleep(CASE WHEN current_setting('max_parallel_workers_per_gather') = '0' "
+             "THEN 2 ELSE 0 END)) AS slow");
+    const auto result =
+        reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
+    db->exec("CREATE OR REPLACE VIEW contract.accounts AS " + accounts);
+    INFO(result.err);
+    REQUIRE(result.exit_code == 1);
+    // The proof was made before the checks, not left to them.
+    CHECK(result.err.find("preparing the snapshot") == std::string::npos);
+    const Json waited = Json::parse(result.out);
+    CHECK(proof(waited, "kind") == "full");
+    CHECK(proof(waited, "lines_read") == "12");
+    CHECK(variances(waited) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=453.50 actual=453.00 "
+                  "difference=0.50",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=2001 expected=2.00 actual=1.50 "
+                  "difference=0.50"}));
+}
+
 TEST_CASE("incremental trap: an old line updated or deleted forces a full proof; a backfilled low line_id does not")
 {
     const auto db = clean_book_with();

@@ -134,6 +134,48 @@ TEST_CASE("SIGINT during the checks: the run ends interrupted, exit 130, lock fr
     expect_interrupted_by(SIGINT, 130, "SIGINT");
 }
 
+TEST_CASE("SIGTERM while the full proof waits for its second session: both sessions stop at once, exit 143")
+{
+    auto& db = suite_book();
+    db.exec(break_sql);
+    // Only the second session's grouping sleeps: it alone runs with parallel workers off
+    // (checks/proof.cpp, GroupingBeside), and its grouping reads the chart of accounts.
+    const std::string accounts = db.value("SELECT pg_get_viewdef('contract.accounts')");
+    db.exec("CREATE OR REPLACE VIEW contract.accounts AS SELECT s.* FROM (" +
+            accounts.substr(0, accounts.find_last_not_of("; \n") + 1) +
+            ") s CROSS JOIN (SELECT pg_sleep(CASE WHEN current_setting('max_parallel_workers_per_gather') = '0' "
+            "THEN 30 ELSE 0 END)) AS slow");
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A", "--full"}, db.env());
+    const auto active = [&](const char* query) {
+        return db.value(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile' AND state = 'active'"
+            " AND datname = current_database() AND query LIKE '" +
+            std::string(query) + "%'");
+    };
+    const bool waiting = wait_for(
+        [&] { return active("SELECT pg_sleep(0.05)") == "1" && active("CREATE TEMP TABLE proof_beside") == "1"; }, 15s);
+    const auto sent = std::chrono::steady_clock::now();
+    run.send_signal(SIGTERM);
+    const auto result = run.wait(30s);
+    const auto took = std::chrono::steady_clock::now() - sent;
+    db.exec("CREATE OR REPLACE VIEW contract.accounts AS " + accounts);
+    REQUIRE(waiting);
+    CHECK(result.exit_code == 143);
+    CHECK(took < 5s);
+    CHECK(result.err.find("did not stop") == std::string::npos);
+    CHECK(db.value("SELECT status FROM recon.runs") == "interrupted");
+    CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
+    CHECK(db.lock_free());
+    CHECK(wait_for(
+        [&] {
+            return db.value(
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+                       " AND datname = current_database()") == "0";
+        },
+        10s));
+    expect_recovered(db, 0);
+}
+
 TEST_CASE("SIGTERM while the results are being written: the run still ends interrupted within the grace period")
 {
     auto& db = suite_book();
