@@ -656,9 +656,7 @@ TEST_CASE("a full proof's second session reads the run's snapshot, not what comm
     Writer writer(db->url());
     writer.exec(insert_sql(unbalanced_payment()));
     const std::string snapshots_view = db->query_value("SELECT pg_get_viewdef('contract.balance_snapshots')");
-    db->exec("CREATE OR REPLACE VIEW contract.balance_snapshots AS SELECT s.* FROM (" +
-             snapshots_view.substr(0, snapshots_view.find_last_not_of("; \n") + 1) +
-             ") s CROSS JOIN (SELECT pg_sleep(1)) AS slow");
+    db->exec(slowed_view("contract.balance_snapshots", snapshots_view, "1"));
     const Json unseen = run_a_while_it_sleeps(
         *db, [&] { writer.commit(); }, Force::full);
     db->exec("CREATE OR REPLACE VIEW contract.balance_snapshots AS " + snapshots_view);
@@ -680,13 +678,9 @@ TEST_CASE("a full proof waits for its second session's grouping when that one en
 {
     const auto db = clean_book_with();
     db->exec(insert_sql(unbalanced_payment()));
-    // Only the second session's grouping sleeps: it alone runs with parallel workers off
-    // (checks/proof.cpp, GroupingBeside), and its grouping reads the chart of accounts.
+    // Only the second session's grouping sleeps (it reads the chart of accounts).
     const std::string accounts = db->query_value("SELECT pg_get_viewdef('contract.accounts')");
-    db->exec("CREATE OR REPLACE VIEW contract.accounts AS SELECT s.* FROM (" +
-             accounts.substr(0, accounts.find_last_not_of("; \n") + 1) +
-             ") s CROSS JOIN (SELECT pg_sleep(CASE WHEN current_setting('max_parallel_workers_per_gather') = '0' "
-             "THEN 2 ELSE 0 END)) AS slow");
+    db->exec(slowed_view("contract.accounts", accounts, in_twin_only(2)));
     const auto result =
         reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
     db->exec("CREATE OR REPLACE VIEW contract.accounts AS " + accounts);

@@ -55,6 +55,18 @@ TEST_CASE("kill -9 during the checks")
 
 namespace {
 
+/// No session of a run is left on the book within 10 s (a cancelled statement ends with its session).
+bool no_run_session_left(const Target& db)
+{
+    return wait_for(
+        [&] {
+            return db.value(
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+                       " AND datname = current_database()") == "0";
+        },
+        10s);
+}
+
 // A signal while a check's statement is in flight: the statement is cancelled, the run row ends
 // `interrupted` (no results, no variance rows), the lock is free, and the exit is 128 + signal.
 void expect_interrupted_by(int signal, int exit_code, const char* name)
@@ -94,13 +106,7 @@ void expect_interrupted_by(int signal, int exit_code, const char* name)
     CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
     CHECK(db.lock_free());
     // No session of the run is left behind (the cancelled statement is gone too).
-    CHECK(wait_for(
-        [&] {
-            return db.value(
-                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-                       " AND datname = current_database()") == "0";
-        },
-        10s));
+    CHECK(no_run_session_left(db));
     expect_recovered(db, 0);
     CHECK(db.value("SELECT string_agg(status, ',' ORDER BY run_id) FROM recon.runs") == "interrupted,fail");
 }
@@ -138,13 +144,9 @@ TEST_CASE("SIGTERM while the full proof waits for its second session: both sessi
 {
     auto& db = suite_book();
     db.exec(break_sql);
-    // Only the second session's grouping sleeps: it alone runs with parallel workers off
-    // (checks/proof.cpp, GroupingBeside), and its grouping reads the chart of accounts.
+    // Only the second session's grouping sleeps (it reads the chart of accounts).
     const std::string accounts = db.value("SELECT pg_get_viewdef('contract.accounts')");
-    db.exec("CREATE OR REPLACE VIEW contract.accounts AS SELECT s.* FROM (" +
-            accounts.substr(0, accounts.find_last_not_of("; \n") + 1) +
-            ") s CROSS JOIN (SELECT pg_sleep(CASE WHEN current_setting('max_parallel_workers_per_gather') = '0' "
-            "THEN 30 ELSE 0 END)) AS slow");
+    db.exec(slowed_view("contract.accounts", accounts, in_twin_only(30)));
     BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A", "--full"}, db.env());
     const auto active = [&](const char* query) {
         return db.value(
@@ -166,13 +168,7 @@ TEST_CASE("SIGTERM while the full proof waits for its second session: both sessi
     CHECK(db.value("SELECT status FROM recon.runs") == "interrupted");
     CHECK(db.value("SELECT count(*) FROM recon.reconciliation_variances") == "0");
     CHECK(db.lock_free());
-    CHECK(wait_for(
-        [&] {
-            return db.value(
-                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-                       " AND datname = current_database()") == "0";
-        },
-        10s));
+    CHECK(no_run_session_left(db));
     expect_recovered(db, 0);
 }
 

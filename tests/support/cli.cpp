@@ -22,6 +22,19 @@ const char* const normal_journal_view =
     "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
     " amount, currency, xmin AS row_xmin FROM ledger.journal_lines";
 
+std::string slowed_view(const std::string& view, const std::string& definition, const std::string& seconds)
+{
+    return "CREATE OR REPLACE VIEW " + view + " AS SELECT s.* FROM (" +
+           definition.substr(0, definition.find_last_not_of("; \n") + 1) + ") s CROSS JOIN (SELECT pg_sleep(" +
+           seconds + ")) AS slow";
+}
+
+std::string in_twin_only(int seconds)
+{
+    return "CASE WHEN current_setting('max_parallel_workers_per_gather') = '0' THEN " + std::to_string(seconds) +
+           " ELSE 0 END";
+}
+
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
 {
     const auto deadline = std::chrono::steady_clock::now() + timeout;

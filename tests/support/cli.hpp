@@ -22,6 +22,15 @@ std::string slow_journal_view(int seconds);
 /// SQL restoring the bundled contract.journal_lines view.
 extern const char* const normal_journal_view;
 
+/// SQL redefining `view` (whose definition, pg_get_viewdef, is `definition`) so that every read
+/// of it first sleeps `seconds` (an SQL expression); `"CREATE OR REPLACE VIEW " + view + " AS " +
+/// definition` restores it.
+std::string slowed_view(const std::string& view, const std::string& definition, const std::string& seconds);
+
+/// A sleep of `seconds` for the full proof's second session only, none elsewhere: it alone runs
+/// with parallel workers off (checks/proof.cpp, GroupingBeside). For slowed_view.
+std::string in_twin_only(int seconds);
+
 /// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (its last value).
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
