@@ -888,6 +888,12 @@ void copy_rows(pqxx::transaction_base& snapshot, const std::string& select_sql, 
 #pragma GCC diagnostic pop
 }
 
+// The proof and the checks after it group and sort the whole proof (millions of lines in full,
+// every stored key incrementally): memory enough to keep that off disk, and no JIT, whose compile
+// time these plans never win back (issue 16 measured both). Set for the rest of the snapshot (the
+// checks read the proof under the same settings) and in its twin's grouping.
+const char* const proof_settings_sql = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off";
+
 /// A grouping of the journal made in a twin of the snapshot (lib/snapshot.hpp) while the snapshot's
 /// own session makes another. PostgreSQL aggregates the full proof's groups in one process
 /// (its workers only scan and join), so on two cores the two passes over the journal take about
@@ -897,9 +903,8 @@ public:
     GroupingBeside(std::shared_ptr<SnapshotTwin> twin, const std::string& select) : m_twin(std::move(twin))
     {
         // One process: the snapshot's own grouping has the parallel workers.
-        m_twin->txn().exec0(
-            "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off; "
-            "SET LOCAL max_parallel_workers_per_gather = 0");
+        m_twin->txn().exec0(std::string(proof_settings_sql) +
+                            "; SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0");
         m_pipeline = std::make_unique<pqxx::pipeline>(m_twin->txn());
         m_query = m_pipeline->insert("CREATE TEMP TABLE proof_beside ON COMMIT DROP AS " + select);
         m_pipeline->resume();
@@ -1276,11 +1281,7 @@ public:
             return proof;  // a standby: no temporary tables
         }
         const ProofRequest& request = m_context.snapshot().proof_request();
-        // The proof and the checks after it group and sort the whole proof (millions of lines in
-        // full, every stored key incrementally): memory enough to keep that off disk, and no JIT,
-        // whose compile time these plans never win back (issue 16 measured both). For the rest of
-        // the snapshot: the checks read the proof under the same settings.
-        m_txn.exec0("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off");
+        m_txn.exec0(proof_settings_sql);
         m_proved.as_of = format_utc(m_context.as_of());
         m_proved.stored_in_snapshot = request.stored_in_snapshot;
         const NamedRow now(m_txn.exec_params1(R"sql(
