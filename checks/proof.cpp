@@ -436,15 +436,14 @@ GROUP BY currency;
 )sql";
 
 // What the per-transaction pass counted more than once: the lines of a transaction id the contract
-// lists k times were counted with each of its rows. $1 the pass's lines hash; the true count and
-// hash are the pass's less (k - 1) times each such id's own (an index search each), so the next
-// incremental run's guards, which count each line once, agree with them (issue: a duplicated id
-// made every later run prove in full). One grouping of the transactions by id, in a full proof only.
+// lists k times were counted with each of its rows. The true count and hash are the pass's less
+// these, (k - 1) times each such id's own (an index search each), so the next incremental run's
+// guards, which count each line once, agree with them (issue: a duplicated id made every later
+// run prove in full). One grouping of the transactions by id, in a full proof only.
 std::string repeated_ids_sql(const std::string& line_image)
 {
     return fmt::format(R"sql(
-SELECT coalesce(sum((d.k - 1) * c.lines), 0)::bigint AS lines,
-       ($1::numeric - coalesce(sum((d.k - 1) * c.hash), 0))::text AS lines_hash
+SELECT coalesce(sum((d.k - 1) * c.lines), 0)::bigint AS lines, coalesce(sum((d.k - 1) * c.hash), 0)::text AS hash
 FROM (SELECT t.txn_id, count(*) AS k FROM contract.transactions t
       WHERE t.txn_id IS NOT NULL GROUP BY t.txn_id HAVING count(*) > 1) d
 CROSS JOIN LATERAL (SELECT count(*) AS lines, coalesce(sum({}), 0) AS hash FROM contract.journal_lines l
@@ -483,24 +482,39 @@ WHERE ({0})
                        from_where, chart_sql);
 }
 
-// The duplicated source keys and the transactions whose status is outside the contract's set
-// (each with how many lines it has, an index search each), from one grouping of the transactions.
-const std::string full_duplicates_sql = fmt::format(R"sql(
-WITH keys AS MATERIALIZED (
-    SELECT t.source, t.source_txn_id, count(*) AS n,
-           array_agg(t.txn_id) FILTER (WHERE {0} AND t.txn_id IS NOT NULL) AS unknown
-    FROM contract.transactions t GROUP BY t.source, t.source_txn_id
-    HAVING count(*) > 1 OR bool_or({0} AND t.txn_id IS NOT NULL)
-),
-duplicates AS (
-    INSERT INTO pg_temp.proof_duplicates (source, source_txn_id, n, fresh)
-    SELECT source, source_txn_id, n, true FROM keys WHERE n > 1
-)
-INSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh)
-SELECT u.txn_id, 'unknown_status', (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = u.txn_id::txnid), true
-FROM keys k CROSS JOIN LATERAL unnest(k.unknown) AS u(txn_id)
+// One grouping of the transactions by source key: the keys held more than once and the ids whose
+// status is outside the contract's set, the rows duplicates_of and unknown_statuses_of read.
+const std::string source_keys_grouping_sql = fmt::format(R"sql(
+SELECT t.source, t.source_txn_id, count(*) AS n,
+       array_agg(t.txn_id) FILTER (WHERE {0} AND t.txn_id IS NOT NULL) AS unknown
+FROM contract.transactions t GROUP BY t.source, t.source_txn_id
+HAVING count(*) > 1 OR bool_or({0} AND t.txn_id IS NOT NULL)
 )sql",
-                                                    unknown_status_sql);
+                                                         unknown_status_sql);
+
+/// The rows of pg_temp.proof_duplicates from `keys`, the rows of source_keys_grouping_sql.
+std::string duplicates_of(const char* keys)
+{
+    return fmt::format("SELECT source, source_txn_id, n, true AS fresh FROM {} WHERE n > 1", keys);
+}
+
+/// The rows of pg_temp.proof_breaks from `keys`: each transaction of an unknown status, with how
+/// many lines it has (an index search each).
+std::string unknown_statuses_of(const char* keys)
+{
+    return fmt::format(R"sql(
+SELECT u.txn_id, 'unknown_status' AS kind,
+       (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = u.txn_id::txnid) AS lines, true AS fresh
+FROM {} k CROSS JOIN LATERAL unnest(k.unknown) AS u(txn_id)
+)sql",
+                       keys);
+}
+
+// The duplicated source keys and the unknown statuses, in the snapshot.
+const std::string full_duplicates_sql = fmt::format(
+    "WITH keys AS MATERIALIZED ({}),\nduplicates AS (\nINSERT INTO pg_temp.proof_duplicates "
+    "(source, source_txn_id, n, fresh) {})\nINSERT INTO pg_temp.proof_breaks (txn_id, kind, lines, fresh) {}",
+    source_keys_grouping_sql, duplicates_of("keys"), unknown_statuses_of("keys"));
 
 // --- The incremental proof --------------------------------------------------------------------
 
@@ -894,42 +908,64 @@ void copy_rows(pqxx::transaction_base& snapshot, const std::string& select_sql, 
 // checks read the proof under the same settings) and in its twin's grouping.
 const char* const proof_settings_sql = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off";
 
-/// A grouping of the journal made in a twin of the snapshot (lib/snapshot.hpp) while the snapshot's
-/// own session makes another. PostgreSQL aggregates the full proof's groups in one process
-/// (its workers only scan and join), so on two cores the two passes over the journal take about
-/// as long at once as the longer one alone. Started on construction; move_rows() waits for it.
-class GroupingBeside {
+/// Work made in a twin of the snapshot (lib/snapshot.hpp) while the snapshot's own session makes
+/// the full proof's groups: the per-transaction pass, then the groupings that read only the
+/// transactions. PostgreSQL aggregates the full proof's groups in one process (its workers only
+/// scan and join), so on two cores the two passes over the journal take about as long at once as
+/// the longer one alone, and the twin, done first, takes what the snapshot's session would do
+/// after its grouping. Each statement's rows become a temporary table of the twin, by name;
+/// started on construction, in order; wait() waits for all of them, then copy() and row() read
+/// them.
+class WorkBeside {
 public:
-    GroupingBeside(std::shared_ptr<SnapshotTwin> twin, const std::string& select) : m_twin(std::move(twin))
+    struct Table {
+        std::string name;
+        std::string select;
+    };
+
+    WorkBeside(std::shared_ptr<SnapshotTwin> twin, const std::vector<Table>& tables) : m_twin(std::move(twin))
     {
         // One process: the snapshot's own grouping has the parallel workers.
         m_twin->txn().exec0(std::string(proof_settings_sql) +
                             "; SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0");
         m_pipeline = std::make_unique<pqxx::pipeline>(m_twin->txn());
-        m_query = m_pipeline->insert("CREATE TEMP TABLE proof_beside ON COMMIT DROP AS " + select);
+        // Held back and sent as one batch: a query sent alone would leave the next to wait until
+        // this session next asked for results, after its own grouping.
+        m_pipeline->retain(static_cast<int>(tables.size()) + 1);
+        for (const auto& table : tables) {
+            m_queries.push_back(
+                m_pipeline->insert(fmt::format("CREATE TEMP TABLE {} ON COMMIT DROP AS {}", table.name, table.select)));
+        }
         m_pipeline->resume();
     }
 
-    /// Waits for the grouping and moves its rows into `table` of `txn` (a failure of the
-    /// grouping is thrown here, as it would be had it run in the snapshot). It waits in short
-    /// sleeps on `txn`'s session, the one a signal's interruption cancels (lib/interrupt.hpp):
-    /// the cancelled sleep ends the wait and, through the pipeline's end, the grouping.
-    void move_rows(pqxx::transaction_base& txn, const std::string& table)
+    /// Waits for every statement (a failure is thrown here, as it would be had it run in the
+    /// snapshot). It waits in short sleeps on `txn`'s session, the one a signal's interruption
+    /// cancels (lib/interrupt.hpp): the cancelled sleep ends the wait and, through the pipeline's
+    /// end, the twin's statement.
+    void wait(pqxx::transaction_base& txn)
     {
-        for (m_pipeline->resume(); !m_pipeline->is_finished(m_query); m_pipeline->resume()) {
+        for (m_pipeline->resume(); !m_pipeline->is_finished(m_queries.back()); m_pipeline->resume()) {
             txn.exec_params("SELECT pg_sleep(0.05)");
         }
-        m_pipeline->retrieve(m_query);
+        for (const auto query : m_queries) m_pipeline->retrieve(query);
         m_pipeline->complete();
         m_pipeline.reset();
-        copy_rows(m_twin->txn(), "SELECT * FROM pg_temp.proof_beside", txn, table);
     }
+
+    /// Moves the rows of `select_sql`, read in the twin, into `table` of `txn`.
+    void copy(const std::string& select_sql, pqxx::transaction_base& txn, const std::string& table)
+    {
+        copy_rows(m_twin->txn(), select_sql, txn, table);
+    }
+
+    pqxx::row row(const std::string& select_sql) { return m_twin->txn().exec_params1(select_sql); }
 
 private:
     std::shared_ptr<SnapshotTwin> m_twin;
     // Declared after the twin, so it ends first: a pipeline still running is cancelled.
     std::unique_ptr<pqxx::pipeline> m_pipeline;
-    pqxx::pipeline::query_id m_query{};
+    std::vector<pqxx::pipeline::query_id> m_queries;
 };
 
 /// Makes `table` hold exactly the rows of `select_sql` (read in the snapshot; the table's columns
@@ -1573,8 +1609,14 @@ FROM recon.proof_duplicates s
                            tail_from);
         const NamedRow shared(m_txn.exec_params1(shared_bounds_sql, tail_from));
         const std::string classes_sql = ids(full_classes_sql(m_ids.line_image, m_ids.txn_image));
-        std::optional<GroupingBeside> classes_beside;
-        if (auto twin = m_context.snapshot().twin()) classes_beside.emplace(std::move(twin), classes_sql);
+        const std::string repeated_sql = ids(repeated_ids_sql(m_ids.line_image));
+        std::optional<WorkBeside> beside;
+        if (auto twin = m_context.snapshot().twin()) {
+            beside.emplace(std::move(twin),
+                           std::vector<WorkBeside::Table>{{"proof_beside", classes_sql},
+                                                          {"proof_beside_keys", ids(source_keys_grouping_sql)},
+                                                          {"proof_beside_repeated", repeated_sql}});
+        }
         const char* groups_table =
             "pg_temp.proof_groups_new (account, customer, currency, after, upto, dr, cr, lines, all_lines)";
         if (shared.number("n") <= max_shared_bounds) {
@@ -1585,9 +1627,9 @@ FROM recon.proof_duplicates s
         m_txn.exec0(account_groups_sql);
         m_txn.exec0(keys_sql);
         m_txn.exec0(wrong_sides_sql);
-        if (classes_beside) {
-            classes_beside->move_rows(m_txn, "pg_temp.proof_classes");
-            classes_beside.reset();
+        if (beside) {
+            beside->wait(m_txn);
+            beside->copy("SELECT * FROM pg_temp.proof_beside", m_txn, "pg_temp.proof_classes");
         } else {
             insert_grouped(m_txn,
                            "pg_temp.proof_classes (listed, txn_id, currency, split, members, counted, "
@@ -1602,12 +1644,19 @@ FROM recon.proof_duplicates s
         const NamedRow totals(m_txn.exec_params1(classes_totals_sql));
         // Lines are listed only when the grouping counted some that break a rule (rare).
         if (totals.number("suspect_lines") > 0) m_txn.exec0(ids(defects_sql("true")));
-        m_txn.exec0(ids(full_duplicates_sql));
+        if (beside) {
+            beside->copy(ids(duplicates_of("pg_temp.proof_beside_keys")), m_txn, "pg_temp.proof_duplicates");
+            beside->copy(ids(unknown_statuses_of("pg_temp.proof_beside_keys")), m_txn, "pg_temp.proof_breaks");
+        } else {
+            m_txn.exec0(ids(full_duplicates_sql));
+        }
         m_proved.summary.kind = ProofKind::full;
         m_proved.summary.reason = reason;
         m_proved.summary.since_run_id.reset();
         m_proved.summary.transactions_touched = 0;
-        const NamedRow repeated(m_txn.exec_params1(ids(repeated_ids_sql(m_ids.line_image)), totals.text("lines_hash")));
+        const NamedRow repeated(beside ? beside->row("SELECT * FROM pg_temp.proof_beside_repeated")
+                                       : m_txn.exec_params1(repeated_sql));
+        beside.reset();
         const std::int64_t lines = totals.number("lines") - repeated.number("lines");
         m_proved.summary.lines_read = lines;
         m_proved.base = stored;
@@ -1615,7 +1664,10 @@ FROM recon.proof_duplicates s
         m_proved.totals.full_proof_at = m_proved.as_of;
         m_proved.totals.full_run_id = 0;
         m_proved.totals.lines = lines;
-        m_proved.totals.lines_hash = repeated.text("lines_hash");
+        m_proved.totals.lines_hash =
+            NamedRow(m_txn.exec_params1("SELECT ($1::numeric - $2::numeric)::text AS lines_hash",
+                                        totals.text("lines_hash"), repeated.text("hash")))
+                .text("lines_hash");
         m_proved.totals.transactions = totals.number("transactions");
         m_proved.totals.transactions_hash = totals.text("transactions_hash");
         m_proved.totals.booked_transactions = totals.number("booked_transactions");

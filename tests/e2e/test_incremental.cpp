@@ -658,13 +658,24 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
 
 TEST_CASE("a full proof's second session reads the run's snapshot, not what commits after it was taken")
 {
-    // The per-transaction pass runs in a second session that imports the run's snapshot
-    // (checks/proof.cpp, GroupingBeside). Snapshots are read before that session starts; slowed,
-    // they hold the run inside its snapshot while an unbalanced payment in flight commits.
+    // The per-transaction pass and the groupings of the transactions run in a second session that
+    // imports the run's snapshot (checks/proof.cpp, WorkBeside). Snapshots are read before that
+    // session starts; slowed, they hold the run inside its snapshot while an unbalanced payment
+    // and a transaction repeating its source key, of a status outside the contract's set, commit.
     const auto db = clean_book_with();
     first_run(*db, "A");
     Writer writer(db->url());
     writer.exec(insert_sql(unbalanced_payment()));
+    writer.exec(transaction_sql({.txn_id = 2009,
+                                 .customer = "C001",
+                                 .effective_at = "2026-11-30T12:00Z",
+                                 .first_line_id = 0,
+                                 .debit_account = "",
+                                 .debit = "",
+                                 .credit_account = "",
+                                 .credit = "",
+                                 .status = "Posted"}) +
+                "; UPDATE ledger.transactions SET source_txn_id = 'T-2001' WHERE txn_id = 2009");
     const std::string snapshots_view = db->query_value("SELECT pg_get_viewdef('contract.balance_snapshots')");
     db->exec(slowed_view("contract.balance_snapshots", snapshots_view, "1"));
     const Json unseen = run_a_while_it_sleeps(
@@ -677,7 +688,12 @@ TEST_CASE("a full proof's second session reads the run's snapshot, not what comm
     CHECK(proof(unseen, "lines_read") == "10");
 
     const Json seen = run(db->url(), "A", Force::full);
-    CHECK(variances(seen) == unbalanced_payment_variances());
+    Lines expected = unbalanced_payment_variances();
+    expected.push_back("journal_line_completeness: unknown_status txn_id=2009");
+    expected.push_back("source_txn_uniqueness: duplicate_source_txn source=test source_txn_id=T-2001");
+    CHECK(variances(seen) == sorted(expected));
+    CHECK(check_named(seen, "journal_line_completeness")["variances"][0]["detail"] ==
+          Json{{"status", "Posted"}, {"lines", 0}});
 }
 
 TEST_CASE("a full proof waits for its second session's grouping when that one ends last")

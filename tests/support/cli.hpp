@@ -28,7 +28,7 @@ extern const char* const normal_journal_view;
 std::string slowed_view(const std::string& view, const std::string& definition, const std::string& seconds);
 
 /// A sleep of `seconds` for the full proof's second session only, none elsewhere: it alone runs
-/// with parallel workers off (checks/proof.cpp, GroupingBeside). For slowed_view.
+/// with parallel workers off (checks/proof.cpp, WorkBeside). For slowed_view.
 std::string in_twin_only(int seconds);
 
 /// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (its last value).
