@@ -939,16 +939,19 @@ public:
         m_pipeline->resume();
     }
 
-    /// Waits for every statement (a failure is thrown here, as it would be had it run in the
-    /// snapshot). It waits in short sleeps on `txn`'s session, the one a signal's interruption
-    /// cancels (lib/interrupt.hpp): the cancelled sleep ends the wait and, through the pipeline's
-    /// end, the twin's statement.
+    /// Waits for every statement, in order (a failure is thrown here, as it would be had it run
+    /// in the snapshot: the statements after a failed one never end, so each is waited for and
+    /// retrieved before the next). It waits in short sleeps on `txn`'s session, the one a
+    /// signal's interruption cancels (lib/interrupt.hpp): the cancelled sleep ends the wait and,
+    /// through the pipeline's end, the twin's statement.
     void wait(pqxx::transaction_base& txn)
     {
-        for (m_pipeline->resume(); !m_pipeline->is_finished(m_queries.back()); m_pipeline->resume()) {
-            txn.exec_params("SELECT pg_sleep(0.05)");
+        for (const auto query : m_queries) {
+            for (m_pipeline->resume(); !m_pipeline->is_finished(query); m_pipeline->resume()) {
+                txn.exec_params("SELECT pg_sleep(0.05)");
+            }
+            m_pipeline->retrieve(query);
         }
-        for (const auto query : m_queries) m_pipeline->retrieve(query);
         m_pipeline->complete();
         m_pipeline.reset();
     }
