@@ -947,24 +947,46 @@ public:
     void wait(pqxx::transaction_base& txn)
     {
         for (const auto query : m_queries) {
-            for (m_pipeline->resume(); !m_pipeline->is_finished(query); m_pipeline->resume()) {
-                txn.exec_params("SELECT pg_sleep(0.05)");
-            }
-            m_pipeline->retrieve(query);
+            const auto finished = [&] {
+                return in_twin([&] {
+                    m_pipeline->resume();
+                    return m_pipeline->is_finished(query);
+                });
+            };
+            while (!finished()) txn.exec_params("SELECT pg_sleep(0.05)");
+            in_twin([&] { m_pipeline->retrieve(query); });
         }
-        m_pipeline->complete();
+        in_twin([&] { m_pipeline->complete(); });
         m_pipeline.reset();
     }
 
     /// Moves the rows of `select_sql`, read in the twin, into `table` of `txn`.
     void copy(const std::string& select_sql, pqxx::transaction_base& txn, const std::string& table)
     {
-        copy_rows(m_twin->txn(), select_sql, txn, table);
+        in_twin([&] { copy_rows(m_twin->txn(), select_sql, txn, table); });
     }
 
-    pqxx::row row(const std::string& select_sql) { return m_twin->txn().exec_params1(select_sql); }
+    pqxx::row row(const std::string& select_sql)
+    {
+        return in_twin([&] { return m_twin->txn().exec_params1(select_sql); });
+    }
 
 private:
+    /// Runs `work`, which uses the twin's session. The loss of that session alone (its server
+    /// process ended) is a failure of the proof, which the checks then make in the snapshot; a
+    /// lost connection propagates as one only when the snapshot's own session is the lost one.
+    template <class Work>
+    auto in_twin(Work&& work) -> decltype(work())
+    {
+        try {
+            return work();
+        } catch (const pqxx::broken_connection& e) {
+            if (m_twin->txn().conn().is_open()) throw;
+            throw std::runtime_error(
+                fmt::format("the second session of the snapshot was lost: {}", first_line(e.what())));
+        }
+    }
+
     std::shared_ptr<SnapshotTwin> m_twin;
     // Declared after the twin, so it ends first: a pipeline still running is cancelled.
     std::unique_ptr<pqxx::pipeline> m_pipeline;

@@ -173,6 +173,37 @@ TEST_CASE("SIGTERM while the full proof waits for its second session: both sessi
     expect_recovered(db, 0);
 }
 
+TEST_CASE("the full proof's second session ended by the server: the checks prove in the snapshot, the verdict stands")
+{
+    auto& db = suite_book();
+    db.exec(break_sql);
+    // Only the second session's grouping sleeps (it reads the chart of accounts).
+    const std::string accounts = db.value("SELECT pg_get_viewdef('contract.accounts')");
+    db.exec(slowed_view("contract.accounts", accounts, in_twin_only(30)));
+    BackgroundProcess run({reconcile_binary(), "run", "--book", "uae", "--category", "A", "--full"}, db.env());
+    const auto twin_pid = [&] {
+        return db.value(
+            "SELECT coalesce(min(pid), 0) FROM pg_stat_activity WHERE application_name = 'reconcile'"
+            " AND datname = current_database() AND state = 'active' AND query LIKE '%CREATE TEMP TABLE proof_beside "
+            "%'");
+    };
+    const bool working = wait_for([&] { return twin_pid() != "0"; }, 15s);
+    if (working) db.exec("SELECT pg_terminate_backend(" + twin_pid() + ")");
+    const auto result = run.wait(30s);
+    db.exec("CREATE OR REPLACE VIEW contract.accounts AS " + accounts);
+    REQUIRE(working);
+    INFO(result.err);
+    CHECK(result.exit_code == 1);
+    CHECK(result.err.find("left to the checks: the second session of the snapshot was lost") != std::string::npos);
+    CHECK(db.value("SELECT status FROM recon.runs") == "fail");
+    // Line 2 (txn 1001's credit of 100.00) now reads 90.00.
+    CHECK(db.value("SELECT string_agg(concat_ws(' ', kind, keys->>'txn_id', expected, actual, difference), ',')"
+                   " FROM recon.reconciliation_variances WHERE kind = 'unbalanced_txn'") ==
+          "unbalanced_txn 1001 100.00 90.00 10.00");
+    CHECK(db.lock_free());
+    CHECK(no_run_session_left(db));
+}
+
 TEST_CASE("SIGTERM while the results are being written: the run still ends interrupted within the grace period")
 {
     auto& db = suite_book();
