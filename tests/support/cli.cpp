@@ -22,17 +22,32 @@ const char* const normal_journal_view =
     "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side,"
     " amount, currency, xmin AS row_xmin FROM ledger.journal_lines";
 
-std::string slowed_view(const std::string& view, const std::string& definition, const std::string& seconds)
+std::string view_over(const std::string& view, const std::string& definition, const std::string& rest)
 {
     return "CREATE OR REPLACE VIEW " + view + " AS SELECT s.* FROM (" +
-           definition.substr(0, definition.find_last_not_of("; \n") + 1) + ") s CROSS JOIN (SELECT pg_sleep(" +
-           seconds + ")) AS slow";
+           definition.substr(0, definition.find_last_not_of("; \n") + 1) + ") s " + rest;
 }
+
+std::string slowed_view(const std::string& view, const std::string& definition, const std::string& seconds)
+{
+    return view_over(view, definition, "CROSS JOIN (SELECT pg_sleep(" + seconds + ")) AS slow");
+}
+
+namespace {
+
+/// True in the full proof's second session alone: it alone runs with parallel workers off.
+const char* const in_twin_sql = "current_setting('max_parallel_workers_per_gather') = '0'";
+
+}  // namespace
 
 std::string in_twin_only(int seconds)
 {
-    return "CASE WHEN current_setting('max_parallel_workers_per_gather') = '0' THEN " + std::to_string(seconds) +
-           " ELSE 0 END";
+    return std::string("CASE WHEN ") + in_twin_sql + " THEN " + std::to_string(seconds) + " ELSE 0 END";
+}
+
+std::string failing_in_twin_only()
+{
+    return std::string("WHERE 1 / (CASE WHEN ") + in_twin_sql + " THEN 0 ELSE 1 END) = 1";
 }
 
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)

@@ -22,14 +22,21 @@ std::string slow_journal_view(int seconds);
 /// SQL restoring the bundled contract.journal_lines view.
 extern const char* const normal_journal_view;
 
-/// SQL redefining `view` (whose definition, pg_get_viewdef, is `definition`) so that every read
-/// of it first sleeps `seconds` (an SQL expression); `"CREATE OR REPLACE VIEW " + view + " AS " +
+/// SQL redefining `view` (whose definition, pg_get_viewdef, is `definition`) as its rows followed
+/// by `rest` (a join or a WHERE on them, alias `s`); `"CREATE OR REPLACE VIEW " + view + " AS " +
 /// definition` restores it.
+std::string view_over(const std::string& view, const std::string& definition, const std::string& rest);
+
+/// view_over where every read of the view first sleeps `seconds` (an SQL expression).
 std::string slowed_view(const std::string& view, const std::string& definition, const std::string& seconds);
 
 /// A sleep of `seconds` for the full proof's second session only, none elsewhere: it alone runs
 /// with parallel workers off (checks/proof.cpp, WorkBeside). For slowed_view.
 std::string in_twin_only(int seconds);
+
+/// A WHERE for view_over that divides by zero in the full proof's second session only (the
+/// divisor is not a constant, so the planner cannot fold it).
+std::string failing_in_twin_only();
 
 /// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (its last value).
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
