@@ -736,6 +736,33 @@ TEST_CASE("a full proof whose second session fails leaves the proof to the check
     CHECK(variances(proved) == unbalanced_payment_variances());
 }
 
+TEST_CASE(
+    "a full proof's second session groups the journal by transaction from sorted rows, priced as read "
+    "through the shared buffers")
+{
+    const auto db = clean_book_with();
+    db->exec(insert_sql(unbalanced_payment()));
+    // The journal divides by zero in the second session unless it is read under the pass's own
+    // settings (checks/proof.cpp, sorted_by_transaction); the session's others turn sorting off.
+    const std::string lines = db->query_value("SELECT pg_get_viewdef('contract.journal_lines')");
+    db->exec(view_over("contract.journal_lines", lines,
+                       failing_in_twin_unless("current_setting('enable_hashagg') = 'off' AND "
+                                              "current_setting('enable_sort') = 'on' AND "
+                                              "current_setting('effective_cache_size') = "
+                                              "current_setting('shared_buffers')")));
+    const auto result =
+        reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
+    db->exec("CREATE OR REPLACE VIEW contract.journal_lines AS " + lines);
+    INFO(result.err);
+    REQUIRE(result.exit_code == 1);
+    // The proof was made in the second session, not left to the checks.
+    CHECK(result.err.find("preparing the snapshot") == std::string::npos);
+    const Json proved = Json::parse(result.out);
+    CHECK(proof(proved, "kind") == "full");
+    CHECK(proof(proved, "lines_read") == "12");
+    CHECK(variances(proved) == unbalanced_payment_variances());
+}
+
 TEST_CASE("incremental trap: an old line updated or deleted forces a full proof; a backfilled low line_id does not")
 {
     const auto db = clean_book_with();

@@ -47,7 +47,12 @@ std::string in_twin_only(int seconds)
 
 std::string failing_in_twin_only()
 {
-    return std::string("WHERE 1 / (CASE WHEN ") + in_twin_sql + " THEN 0 ELSE 1 END) = 1";
+    return failing_in_twin_unless("false");
+}
+
+std::string failing_in_twin_unless(const std::string& condition)
+{
+    return std::string("WHERE 1 / (CASE WHEN ") + in_twin_sql + " AND NOT (" + condition + ") THEN 0 ELSE 1 END) = 1";
 }
 
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout)

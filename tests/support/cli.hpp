@@ -38,6 +38,9 @@ std::string in_twin_only(int seconds);
 /// divisor is not a constant, so the planner cannot fold it).
 std::string failing_in_twin_only();
 
+/// failing_in_twin_only, except where `condition` (an SQL expression) holds.
+std::string failing_in_twin_unless(const std::string& condition);
+
 /// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (its last value).
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
