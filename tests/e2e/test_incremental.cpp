@@ -737,22 +737,26 @@ TEST_CASE("a full proof whose second session fails leaves the proof to the check
 }
 
 TEST_CASE(
-    "a full proof's second session groups the journal by transaction from sorted rows, priced as read "
-    "through the shared buffers")
+    "a full proof's second session prices random reads through the shared buffers, and groups the journal "
+    "by transaction from sorted rows")
 {
     const auto db = clean_book_with();
     db->exec(insert_sql(unbalanced_payment()));
-    // The journal divides by zero in the second session unless it is read under the pass's own
-    // settings (checks/proof.cpp, sorted_by_transaction); the session's others turn sorting off.
+    // The views divide by zero in the second session unless read under its settings
+    // (checks/proof.cpp, WorkBeside and sorted_by_transaction): every statement there reads the
+    // transactions; the journal is read by the per-transaction pass alone, with sorting back on.
+    const std::string cache_size = "current_setting('effective_cache_size') = current_setting('shared_buffers')";
     const std::string lines = db->query_value("SELECT pg_get_viewdef('contract.journal_lines')");
+    const std::string transactions = db->query_value("SELECT pg_get_viewdef('contract.transactions')");
     db->exec(view_over("contract.journal_lines", lines,
                        failing_in_twin_unless("current_setting('enable_hashagg') = 'off' AND "
-                                              "current_setting('enable_sort') = 'on' AND "
-                                              "current_setting('effective_cache_size') = "
-                                              "current_setting('shared_buffers')")));
+                                              "current_setting('enable_sort') = 'on' AND " +
+                                              cache_size)));
+    db->exec(view_over("contract.transactions", transactions, failing_in_twin_unless(cache_size)));
     const auto result =
         reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
     db->exec("CREATE OR REPLACE VIEW contract.journal_lines AS " + lines);
+    db->exec("CREATE OR REPLACE VIEW contract.transactions AS " + transactions);
     INFO(result.err);
     REQUIRE(result.exit_code == 1);
     // The proof was made in the second session, not left to the checks.
