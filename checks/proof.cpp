@@ -1006,12 +1006,20 @@ private:
     template <class Work>
     auto in_twin(Work&& work) -> decltype(work())
     {
+        const auto lost = [](const std::exception& e) {
+            return std::runtime_error(
+                fmt::format("the second session of the snapshot was lost: {}", first_line(e.what())));
+        };
         try {
             return work();
         } catch (const pqxx::broken_connection& e) {
             if (m_twin->txn().conn().is_open()) throw;
-            throw std::runtime_error(
-                fmt::format("the second session of the snapshot was lost: {}", first_line(e.what())));
+            throw lost(e);
+        } catch (const pqxx::sql_error& e) {
+            // The server ending the session says so first (57P01 and its kin), and that error
+            // may reach the pipeline before the closed socket does.
+            if (e.sqlstate().rfind("57P", 0) != 0) throw;
+            throw lost(e);
         }
     }
 

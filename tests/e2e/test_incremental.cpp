@@ -737,6 +737,33 @@ TEST_CASE("a full proof whose second session fails leaves the proof to the check
 }
 
 TEST_CASE(
+    "a full proof's second session ended by the server, as its error says before the socket closes, is "
+    "a lost session: the checks prove the same")
+{
+    const auto db = clean_book_with();
+    db->exec(insert_sql(unbalanced_payment()));
+    // The chart of accounts raises the server's own "terminating connection" error (57P01) in
+    // the second session alone, without the socket closing after it.
+    db->exec(
+        "CREATE OR REPLACE FUNCTION public.end_session_if(flag int) RETURNS boolean LANGUAGE plpgsql VOLATILE "
+        "AS $$ BEGIN IF flag = 1 THEN RAISE EXCEPTION 'terminating connection due to administrator command' "
+        "USING ERRCODE = '57P01'; END IF; RETURN true; END $$");
+    const std::string accounts = db->query_value("SELECT pg_get_viewdef('contract.accounts')");
+    db->exec(view_over("contract.accounts", accounts, "WHERE public.end_session_if(" + in_twin_only(1) + ")"));
+    const auto result =
+        reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
+    db->exec("CREATE OR REPLACE VIEW contract.accounts AS " + accounts);
+    INFO(result.err);
+    REQUIRE(result.exit_code == 1);
+    CHECK(result.err.find("left to the checks: the second session of the snapshot was lost: ERROR:  terminating "
+                          "connection due to administrator command") != std::string::npos);
+    const Json proved = Json::parse(result.out);
+    CHECK(proof(proved, "kind") == "full");
+    CHECK(proof(proved, "lines_read") == "12");
+    CHECK(variances(proved) == unbalanced_payment_variances());
+}
+
+TEST_CASE(
     "a full proof's second session prices random reads through the shared buffers, and groups the journal "
     "by transaction from sorted rows")
 {
