@@ -716,82 +716,72 @@ TEST_CASE("a full proof waits for its second session's grouping when that one en
     CHECK(variances(waited) == unbalanced_payment_variances());
 }
 
-TEST_CASE("a full proof whose second session fails leaves the proof to the checks, which prove the same")
+/// `run --category A --full` on a clean book holding unbalanced_payment() and `extra`, while each
+/// of `views` (a contract view, and what view_over adds to it) stands in for it; the views are
+/// put back after. The run must fail on the payment alone, proved in full. Returns its stderr,
+/// which tells where the proof was made.
+std::string full_proof_of_unbalanced_payment(const std::vector<std::pair<std::string, std::string>>& views,
+                                             const std::string& extra = {})
 {
-    const auto db = clean_book_with();
+    const auto db = clean_book_with(extra);
     db->exec(insert_sql(unbalanced_payment()));
-    // The chart of accounts divides by zero in the second session alone.
-    const std::string accounts = db->query_value("SELECT pg_get_viewdef('contract.accounts')");
-    db->exec(view_over("contract.accounts", accounts, failing_in_twin_only()));
+    std::vector<std::string> definitions;
+    for (const auto& [view, rest] : views) {
+        definitions.push_back(db->query_value("SELECT pg_get_viewdef('" + view + "')"));
+        db->exec(view_over(view, definitions.back(), rest));
+    }
     const auto result =
         reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
-    db->exec("CREATE OR REPLACE VIEW contract.accounts AS " + accounts);
+    for (std::size_t i = 0; i < views.size(); ++i) {
+        db->exec("CREATE OR REPLACE VIEW " + views[i].first + " AS " + definitions[i]);
+    }
     INFO(result.err);
     REQUIRE(result.exit_code == 1);
-    CHECK(result.err.find("preparing the snapshot of book uae failed, left to the checks: ERROR:  division by zero") !=
-          std::string::npos);
     const Json proved = Json::parse(result.out);
     CHECK(proof(proved, "kind") == "full");
     CHECK(proof(proved, "lines_read") == "12");
     CHECK(variances(proved) == unbalanced_payment_variances());
+    return result.err;
+}
+
+TEST_CASE("a full proof whose second session fails leaves the proof to the checks, which prove the same")
+{
+    // The chart of accounts divides by zero in the second session alone.
+    const std::string err = full_proof_of_unbalanced_payment({{"contract.accounts", failing_in_twin_only()}});
+    CHECK(err.find("preparing the snapshot of book uae failed, left to the checks: ERROR:  division by zero") !=
+          std::string::npos);
 }
 
 TEST_CASE(
     "a full proof's second session ended by the server, as its error says before the socket closes, is "
     "a lost session: the checks prove the same")
 {
-    const auto db = clean_book_with();
-    db->exec(insert_sql(unbalanced_payment()));
     // The chart of accounts raises the server's own "terminating connection" error (57P01) in
     // the second session alone, without the socket closing after it.
-    db->exec(
+    const std::string err = full_proof_of_unbalanced_payment(
+        {{"contract.accounts", "WHERE public.end_session_if(" + in_twin_only(1) + ")"}},
         "CREATE OR REPLACE FUNCTION public.end_session_if(flag int) RETURNS boolean LANGUAGE plpgsql VOLATILE "
         "AS $$ BEGIN IF flag = 1 THEN RAISE EXCEPTION 'terminating connection due to administrator command' "
         "USING ERRCODE = '57P01'; END IF; RETURN true; END $$");
-    const std::string accounts = db->query_value("SELECT pg_get_viewdef('contract.accounts')");
-    db->exec(view_over("contract.accounts", accounts, "WHERE public.end_session_if(" + in_twin_only(1) + ")"));
-    const auto result =
-        reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
-    db->exec("CREATE OR REPLACE VIEW contract.accounts AS " + accounts);
-    INFO(result.err);
-    REQUIRE(result.exit_code == 1);
-    CHECK(result.err.find("left to the checks: the second session of the snapshot was lost: ERROR:  terminating "
-                          "connection due to administrator command") != std::string::npos);
-    const Json proved = Json::parse(result.out);
-    CHECK(proof(proved, "kind") == "full");
-    CHECK(proof(proved, "lines_read") == "12");
-    CHECK(variances(proved) == unbalanced_payment_variances());
+    CHECK(err.find("left to the checks: the second session of the snapshot was lost: ERROR:  terminating "
+                   "connection due to administrator command") != std::string::npos);
 }
 
 TEST_CASE(
     "a full proof's second session prices random reads through the shared buffers, and groups the journal "
     "by transaction from sorted rows")
 {
-    const auto db = clean_book_with();
-    db->exec(insert_sql(unbalanced_payment()));
     // The views divide by zero in the second session unless read under its settings
     // (checks/proof.cpp, WorkBeside and sorted_by_transaction): every statement there reads the
     // transactions; the journal is read by the per-transaction pass alone, with sorting back on.
     const std::string cache_size = "current_setting('effective_cache_size') = current_setting('shared_buffers')";
-    const std::string lines = db->query_value("SELECT pg_get_viewdef('contract.journal_lines')");
-    const std::string transactions = db->query_value("SELECT pg_get_viewdef('contract.transactions')");
-    db->exec(view_over("contract.journal_lines", lines,
-                       failing_in_twin_unless("current_setting('enable_hashagg') = 'off' AND "
-                                              "current_setting('enable_sort') = 'on' AND " +
-                                              cache_size)));
-    db->exec(view_over("contract.transactions", transactions, failing_in_twin_unless(cache_size)));
-    const auto result =
-        reconcile_cli({"run", "--book", "uae", "--category", "A", "--full", "--output", "json"}, env_for(db->url()));
-    db->exec("CREATE OR REPLACE VIEW contract.journal_lines AS " + lines);
-    db->exec("CREATE OR REPLACE VIEW contract.transactions AS " + transactions);
-    INFO(result.err);
-    REQUIRE(result.exit_code == 1);
+    const std::string err = full_proof_of_unbalanced_payment(
+        {{"contract.journal_lines", failing_in_twin_unless("current_setting('enable_hashagg') = 'off' AND "
+                                                           "current_setting('enable_sort') = 'on' AND " +
+                                                           cache_size)},
+         {"contract.transactions", failing_in_twin_unless(cache_size)}});
     // The proof was made in the second session, not left to the checks.
-    CHECK(result.err.find("preparing the snapshot") == std::string::npos);
-    const Json proved = Json::parse(result.out);
-    CHECK(proof(proved, "kind") == "full");
-    CHECK(proof(proved, "lines_read") == "12");
-    CHECK(variances(proved) == unbalanced_payment_variances());
+    CHECK(err.find("preparing the snapshot") == std::string::npos);
 }
 
 TEST_CASE("incremental trap: an old line updated or deleted forces a full proof; a backfilled low line_id does not")
