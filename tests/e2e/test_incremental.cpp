@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -721,7 +722,8 @@ TEST_CASE("a full proof waits for its second session's grouping when that one en
 /// put back after. The run must fail on the payment alone, proved in full. Returns its stderr,
 /// which tells where the proof was made.
 std::string full_proof_of_unbalanced_payment(const std::vector<std::pair<std::string, std::string>>& views,
-                                             const std::string& extra = {})
+                                             const std::string& extra = {},
+                                             const std::function<void(const BookDb&)>& after = {})
 {
     const auto db = clean_book_with(extra);
     db->exec(insert_sql(unbalanced_payment()));
@@ -741,6 +743,7 @@ std::string full_proof_of_unbalanced_payment(const std::vector<std::pair<std::st
     CHECK(proof(proved, "kind") == "full");
     CHECK(proof(proved, "lines_read") == "12");
     CHECK(variances(proved) == unbalanced_payment_variances());
+    if (after) after(*db);
     return result.err;
 }
 
@@ -782,6 +785,49 @@ TEST_CASE(
          {"contract.transactions", failing_in_twin_unless(cache_size)}});
     // The proof was made in the second session, not left to the checks.
     CHECK(err.find("preparing the snapshot") == std::string::npos);
+}
+
+/// Counts in two sequences (nextval outlives the run's transactions) the journal lines read under
+/// the settings that compile the passes over a large journal (checks/proof.cpp, `compiled`), and
+/// those read under any other.
+const char* const count_reads_by_jit = R"sql(
+CREATE SEQUENCE public.reads_compiled;
+CREATE SEQUENCE public.reads_interpreted;
+CREATE FUNCTION public.count_read() RETURNS boolean LANGUAGE sql VOLATILE AS $$
+SELECT nextval((CASE WHEN current_setting('jit') = 'on' AND current_setting('jit_above_cost') = '0'
+                          AND current_setting('jit_optimize_above_cost') = '0'
+                          AND current_setting('jit_inline_above_cost') = '-1'
+                     THEN 'public.reads_compiled' ELSE 'public.reads_interpreted' END)::regclass) > 0 $$;
+CREATE FUNCTION public.one_row_estimated_a_million() RETURNS SETOF int LANGUAGE sql ROWS 1000000 AS 'SELECT 1';
+)sql";
+
+std::int64_t reads(const BookDb& db, const std::string& sequence)
+{
+    return std::stoll(db.query_value("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM " + sequence));
+}
+
+TEST_CASE(
+    "a full proof compiles its two passes over the journal where the planner expects a large one, and nothing else")
+{
+    // 12 lines, each read once by the grouping by key and once by the per-transaction pass; the
+    // unbalanced payment's lines are read again, uncompiled, for its breaks.
+    SUBCASE("a journal of 12 million lines by the planner's estimate")
+    {
+        full_proof_of_unbalanced_payment(
+            {{"contract.journal_lines", "CROSS JOIN public.one_row_estimated_a_million() WHERE public.count_read()"}},
+            count_reads_by_jit, [](const BookDb& db) {
+                CHECK(reads(db, "public.reads_compiled") == 24);
+                CHECK(reads(db, "public.reads_interpreted") > 0);
+            });
+    }
+    SUBCASE("a journal of 12 lines")
+    {
+        full_proof_of_unbalanced_payment({{"contract.journal_lines", "WHERE public.count_read()"}}, count_reads_by_jit,
+                                         [](const BookDb& db) {
+                                             CHECK(reads(db, "public.reads_compiled") == 0);
+                                             CHECK(reads(db, "public.reads_interpreted") >= 24);
+                                         });
+    }
 }
 
 TEST_CASE("incremental trap: an old line updated or deleted forces a full proof; a backfilled low line_id does not")
