@@ -729,7 +729,7 @@ SELECT d.account, d.customer, d.currency, coalesce(s.dr, 0) + d.dr, coalesce(s.c
 FROM ({}) d
 LEFT JOIN LATERAL (
     SELECT s.dr, s.cr, s.lines, s.all_lines FROM recon.proof_keys s
-    WHERE (SELECT bool_or(incremental) FROM pg_temp.proof_mode) AND {} = {}
+    WHERE {} = {}
 ) s ON true
 )sql",
                                          key_sums_sql("pg_temp.proof_groups_new"), key_sql("s"), key_sql("d"));
@@ -1090,10 +1090,9 @@ void replace_rows(pqxx::transaction_base& snapshot, pqxx::transaction_base& resu
     };
     if (!stored_in_snapshot) return rewrite();
     std::vector<std::string> names;
-    std::vector<std::string> proved;        // the proved rows' columns, of the stored columns' types
-    std::vector<std::string> grouped;       // what tells two rows apart: every column, a number's scale
-    std::vector<std::string> proved_image;  // the same of a proved row
-    std::vector<std::string> same;          // a stored row (s) equal to a difference's (d)
+    std::vector<std::string> proved;   // the proved rows' columns, of the stored columns' types
+    std::vector<std::string> grouped;  // what tells two rows apart: every column, a number's scale
+    std::vector<std::string> same;     // a stored row (s) equal to a difference's (d)
     for (const auto& column : snapshot.exec_params(
              "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type, "
              "a.atttypid = 'numeric'::regtype AS is_numeric, a.attnotnull AS not_null FROM pg_catalog.pg_attribute a "
@@ -1105,27 +1104,24 @@ void replace_rows(pqxx::transaction_base& snapshot, pqxx::transaction_base& resu
         names.push_back(name);
         proved.push_back(fmt::format("p.{0}::{1} AS {0}", name, row.text("type")));
         grouped.push_back(name);
-        proved_image.push_back(fmt::format("p.{0}::{1}", name, row.text("type")));
-        if (numeric) {
-            grouped.push_back(fmt::format("scale({})", name));
-            proved_image.push_back(fmt::format("scale(p.{0}::{1})", name, row.text("type")));
-        }
+        if (numeric) grouped.push_back(fmt::format("scale({})", name));
         // The columns that cannot be NULL are the hash join's keys (equalities of plain values
         // hash cheaply); the others are compared on the rows each key finds.
         const char* equal = row.flag("not_null") ? "=" : "IS NOT DISTINCT FROM";
         same.push_back(fmt::format("s.{0} {1} d.{0}", name, equal));
         if (numeric) same.push_back(fmt::format("scale(s.{0}) {1} scale(d.{0})", name, equal));
     }
-    const auto digest = [&](const std::vector<std::string>& image, const std::string& rows) {
+    // Both sides' rows as the stored columns, told apart by what the comparison groups by.
+    const auto digest = [&](const std::string& rows) {
         const NamedRow row(snapshot.exec_params1(
             fmt::format("SELECT count(*) AS n, coalesce(sum(hash_record_extended(ROW({}), 0)), 0)::text AS digest "
-                        "FROM {}",
-                        fmt::join(image, ", "), rows)));
+                        "FROM {} d",
+                        fmt::join(grouped, ", "), rows)));
         return std::pair{row.number("n"), row.text("digest")};
     };
-    const auto stored = digest(grouped, table);
+    const auto stored = digest(table);
     if (stored.first == 0) return copy_rows(snapshot, select_sql, results, table);
-    if (digest(proved_image, "(" + select_sql + ") p") == stored) return;
+    if (digest(fmt::format("(SELECT {} FROM ({}) p)", fmt::join(proved, ", "), select_sql)) == stored) return;
     const std::string difference = fmt::format(
         R"sql(SELECT {0}, count(*) FILTER (WHERE is_stored_row) AS stored_rows,
        count(*) FILTER (WHERE NOT is_stored_row) AS proved_rows
