@@ -14,23 +14,36 @@ namespace {
 // (kind 'unknown_status', re-proved for touched transactions and carried for the rest), each
 // listed one's status read back by its id...
 const std::string unknown_status_proof_sql = fmt::format(R"sql(
-SELECT 'unknown_status' AS row_kind, b.txn_id::text AS txn_id, b.lines,
-       (SELECT min(t.status::text) FROM contract.transactions t WHERE t.txn_id::txnid = b.txn_id::txnid AND {0}) AS status,
-       count(*) OVER () AS total
-FROM pg_temp.proof_breaks b WHERE b.kind = 'unknown_status'
-ORDER BY b.txn_id LIMIT $1
+WITH listed AS (
+    SELECT b.txn_id, b.lines, count(*) OVER () AS total
+    FROM pg_temp.proof_breaks b WHERE b.kind = 'unknown_status'
+    ORDER BY b.txn_id LIMIT $1
+)
+SELECT 'unknown_status' AS row_kind, x.txn_id::text AS txn_id, x.lines, s.status, x.total
+FROM listed x
+LEFT JOIN (SELECT t.txn_id::txnid AS txn_id, min(t.status::text) AS status FROM contract.transactions t
+           WHERE t.txn_id::txnid IN (SELECT txn_id::txnid FROM listed) AND {0} GROUP BY 1) s
+    ON s.txn_id = x.txn_id::txnid
+ORDER BY x.txn_id
 )sql",
                                                          unknown_status_sql);
 
-// ... or from the transactions themselves (a standby, which holds no proof).
-const std::string unknown_status_journal_sql = fmt::format(R"sql(
-SELECT 'unknown_status' AS row_kind, t.txn_id::text AS txn_id,
-       (SELECT count(*) FROM contract.journal_lines l WHERE l.txn_id::txnid = t.txn_id::txnid) AS lines, t.status::text AS status,
-       count(*) OVER () AS total
-FROM contract.transactions t WHERE t.txn_id IS NOT NULL AND {0}
-ORDER BY t.txn_id LIMIT $1
+// ... or from the transactions themselves (a standby, which holds no proof). Either way the
+// listed transactions' statuses or lines are grouped and joined, never searched one by one: a
+// ledger whose ids no index serves is read once, not once per listed row (stop 41).
+const std::string unknown_status_journal_sql =
+    fmt::format(R"sql(
+WITH listed AS (
+    SELECT t.txn_id, t.status::text AS status, count(*) OVER () AS total
+    FROM contract.transactions t WHERE t.txn_id IS NOT NULL AND {0}
+    ORDER BY t.txn_id LIMIT $1
+)
+SELECT 'unknown_status' AS row_kind, x.txn_id::text AS txn_id, coalesce(c.lines, 0) AS lines, x.status, x.total
+FROM listed x
+LEFT JOIN ({1}) c ON c.txn_id = x.txn_id::txnid
+ORDER BY x.txn_id
 )sql",
-                                                           unknown_status_sql);
+                unknown_status_sql, lines_per_transaction_sql("SELECT txn_id FROM listed"));
 
 // Account codes the chart lists more than once (as text): every check reads the chart one row per
 // code (chart_sql), so sums never double, but the chart itself is defective and said so here, with

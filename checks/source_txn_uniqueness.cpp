@@ -12,7 +12,8 @@ namespace {
 
 // One streaming grouping (index order on the bundled schema) keeps only the duplicated keys;
 // the summary counts the transactions instead of re-reading every key. Only the listed
-// duplicates go back for their txn_ids.
+// duplicates go back for their txn_ids, grouped and joined: one scan where no index serves the
+// key, not one per listed key (stop 41).
 // {dups}: the duplicated keys with their counts; {transactions}: how many transactions there are;
 // {limit}: the listing's limit parameter.
 std::string duplicates_sql(const char* dups, const char* transactions, const char* limit)
@@ -28,11 +29,16 @@ SELECT 'summary' AS row_kind, NULL AS source, NULL AS source_txn_id, NULL::bigin
        NULL::bigint AS total, t.n AS transactions_checked, t.n - coalesce(d.extra, 0) AS distinct_keys
 FROM (SELECT {1} AS n) t, (SELECT sum(n - 1) AS extra FROM dups) d
 UNION ALL
-SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n,
-       (SELECT array_agg(t.txn_id::text ORDER BY t.txn_id) FROM contract.transactions t
-        WHERE t.source = d.source AND t.source_txn_id = d.source_txn_id)::text,
-       d.total, NULL, NULL
-FROM listed d
+SELECT * FROM (
+    SELECT 'duplicate', d.source::text, d.source_txn_id::text, d.n, i.txn_ids::text, d.total, NULL::bigint, NULL::bigint
+    FROM listed d
+    LEFT JOIN (SELECT t.source, t.source_txn_id, array_agg(t.txn_id::text ORDER BY t.txn_id) AS txn_ids
+               FROM contract.transactions t
+               WHERE (t.source, t.source_txn_id) IN (SELECT source, source_txn_id FROM listed)
+               GROUP BY 1, 2) i
+        ON i.source = d.source AND i.source_txn_id = d.source_txn_id
+    ORDER BY d.n DESC, d.source, d.source_txn_id
+) duplicates
 )sql",
                        dups, transactions, limit);
 }

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <string>
+
+#include <fmt/format.h>
+
 #include "lib/capped_rows.hpp"
 #include "lib/check.hpp"
 #include "lib/contract.hpp"
@@ -23,5 +27,16 @@ inline std::string ids_sql(CheckContext& context, const std::string& sql)
 /// (`unknown_status`) so its money cannot vanish unseen (docs/decisions/unknown-status.md).
 inline constexpr const char* unknown_status_sql =
     "NOT coalesce(t.status::text IN ('posted', 'pending', 'reversed'), false)";
+
+/// The lines of the transactions the query `ids` selects (its column txn_id), counted per id:
+/// columns `txn_id` and `lines`, ids compared through the txnid marker (ids_sql). Grouped, never
+/// a count per id: a journal without an index on its txn_id is read once, not once per id.
+inline std::string lines_per_transaction_sql(const std::string& ids)
+{
+    return fmt::format(
+        "SELECT l.txn_id::txnid AS txn_id, count(*) AS lines FROM contract.journal_lines l "
+        "WHERE l.txn_id::txnid IN (SELECT txn_id::txnid FROM ({}) ids) GROUP BY 1",
+        ids);
+}
 
 }  // namespace reconcile

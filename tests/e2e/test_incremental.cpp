@@ -4,7 +4,7 @@
 // their transaction, old lines updated and deleted, a backfilled low line id, statuses and source
 // keys edited, wallet and snapshot rows deleted, new and back-dated snapshots, a watermark past
 // the wraparound distance, rows older than 2^31 transaction ids, an A and a B run storing the
-// shared proof at once). Each
+// shared proof at once, a ledger whose ids and source keys no index serves). Each
 // trap asserts which proof the run chose and the exact variances it reports, then runs --full at
 // the same ledger state and requires every check's verdict to be identical.
 #include <doctest/doctest.h>
@@ -828,6 +828,103 @@ TEST_CASE(
                                              CHECK(reads(db, "public.reads_interpreted") >= 24);
                                          });
     }
+}
+
+/// A ledger that no id or source key search can serve: its lines name their transaction as text
+/// (the transactions' ids are bigint, so ids meet as text, docs/ledger-contract.md, and no index
+/// holds that text), and its transactions have no index on their source key. 20,000 balanced
+/// deposits beside the clean ledger.
+const char* const unsearchable_ledger_sql = R"sql(
+DROP INDEX ledger.transactions_source_key;
+INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at, posted_at)
+SELECT 100000 + g, 'bank', 'B-' || g, 'C00' || (g % 3 + 1), 'deposit', 'posted',
+       timestamptz '2026-10-01' + g * interval '1 minute', timestamptz '2026-10-01' + g * interval '1 minute'
+FROM generate_series(1, 20000) g;
+INSERT INTO ledger.journal_lines (line_id, txn_id, account_code, customer_id, side, amount, currency)
+SELECT 100000 + 2 * g + d, 100000 + g, CASE d WHEN 0 THEN 'BROKER_CASH' ELSE 'CUSTOMER_WALLET' END,
+       'C00' || (g % 3 + 1), CASE d WHEN 0 THEN 'DR' ELSE 'CR' END, 10.00, 'USD'
+FROM generate_series(1, 20000) g CROSS JOIN generate_series(0, 1) d;
+DROP VIEW contract.journal_lines;
+CREATE VIEW contract.journal_lines AS
+    SELECT line_id, txn_id::text AS txn_id, account_code, customer_id, side, amount, currency, xmin AS row_xmin
+    FROM ledger.journal_lines;
+ANALYZE ledger.transactions;
+ANALYZE ledger.journal_lines;
+)sql";
+
+/// The rows `table` has had read, by scans and index searches, in every session that ended: a
+/// session's counts reach the statistics before it leaves pg_stat_activity, so this waits until
+/// the database has no other session.
+std::int64_t rows_read(const BookDb& db, const std::string& table)
+{
+    for (int i = 0; i < 200 && db.query_value("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                              "current_database() AND pid <> pg_backend_pid()") != "0";
+         ++i) {
+        std::this_thread::sleep_for(50ms);
+    }
+    return std::stoll(
+        db.query_value("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables "
+                       "WHERE relid = '" +
+                       table + "'::regclass"));
+}
+
+TEST_CASE(
+    "an incremental run reads a ledger with no index for its searches a bounded number of times, not once per "
+    "changed transaction")
+{
+    const auto db = clean_book_with(unsearchable_ledger_sql);
+    first_run(*db, "A");
+    // 200 new transactions: 120 deposits, 40 of the status 'Posted' (unknown: each is listed with
+    // its line count) and 40 that repeat an old deposit's source key.
+    db->exec(R"sql(
+INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at, posted_at)
+SELECT 200000 + g, 'bank', CASE WHEN g > 160 THEN 'B-' || g ELSE 'N-' || g END, 'C001', 'deposit',
+       CASE WHEN g BETWEEN 121 AND 160 THEN 'Posted' ELSE 'posted' END, now(), now()
+FROM generate_series(1, 200) g;
+INSERT INTO ledger.journal_lines (line_id, txn_id, account_code, customer_id, side, amount, currency)
+SELECT 200000 + 2 * g + d, 200000 + g, CASE d WHEN 0 THEN 'BROKER_CASH' ELSE 'CUSTOMER_WALLET' END, 'C001',
+       CASE d WHEN 0 THEN 'DR' ELSE 'CR' END, 10.00, 'USD'
+FROM generate_series(1, 200) g CROSS JOIN generate_series(0, 1) d;
+)sql");
+    const auto transactions_before = rows_read(*db, "ledger.transactions");
+    const auto lines_before = rows_read(*db, "ledger.journal_lines");
+    const Json incremental = run(db->url(), "A");
+    CHECK(proof(incremental, "kind") == "incremental");
+    CHECK(proof(incremental, "transactions_touched") == "200");
+    // Grouped, each view is read about ten times over (its guard, the changed and touched rows,
+    // the open rows, the source keys, the listings). A count per id read the transactions once per
+    // changed id (200) and once per listed unknown status or repeated key (40 each), the journal
+    // once per unknown status.
+    const auto transaction_rows = std::stoll(db->query_value("SELECT count(*) FROM ledger.transactions"));
+    const auto line_rows = std::stoll(db->query_value("SELECT count(*) FROM ledger.journal_lines"));
+    const auto transactions_read = rows_read(*db, "ledger.transactions") - transactions_before;
+    const auto lines_read = rows_read(*db, "ledger.journal_lines") - lines_before;
+    CAPTURE(transactions_read);
+    CAPTURE(lines_read);
+    CHECK(transactions_read <= 20 * transaction_rows);
+    CHECK(lines_read <= 20 * line_rows);
+    // Each unknown status with its two lines, each repeated key with its two transactions.
+    Lines unknown;
+    Lines repeated;
+    for (const auto& check : incremental["checks"]) {
+        for (const auto& variance : check["variances"]) {
+            if (variance["kind"] == "unknown_status") {
+                unknown.push_back(fmt::format("{} {} {}", variance["keys"]["txn_id"].get<std::string>(),
+                                              variance["detail"]["status"].get<std::string>(),
+                                              variance["detail"]["lines"].dump()));
+            } else if (variance["kind"] == "duplicate_source_txn") {
+                repeated.push_back(fmt::format("{} {}", variance["keys"]["source_txn_id"].get<std::string>(),
+                                               variance["detail"]["count"].dump()));
+            }
+        }
+    }
+    Lines expected_unknown;
+    for (int g = 121; g <= 160; ++g) expected_unknown.push_back(fmt::format("{} Posted 2", 200000 + g));
+    Lines expected_repeated;
+    for (int g = 161; g <= 200; ++g) expected_repeated.push_back(fmt::format("B-{} 2", g));
+    CHECK(sorted(unknown) == sorted(expected_unknown));
+    CHECK(sorted(repeated) == sorted(expected_repeated));
+    agrees_with_full(db->url(), "A", incremental);
 }
 
 TEST_CASE("incremental trap: an old line updated or deleted forces a full proof; a backfilled low line_id does not")
