@@ -22,7 +22,7 @@ enum class AmountSums { debits_and_credits, signed_only };
 // touches every line once, the join only one row per transaction, and the same pass yields
 // orphaned lines (groups without a transaction) and booked transactions without lines
 // (transactions without a group). A transaction whose lines mix currencies, or contain a line
-// that breaks a per-line rule, is split per currency afterwards by an index lookup (rare).
+// that breaks a per-line rule, is split per currency afterwards from its own lines.
 // Each line is flagged when it breaks any per-line rule; LineDefects details them. This CTE is
 // the grouping every statement below (and the full proof's) starts from; `line_columns` adds
 // aggregates of its own.
@@ -99,20 +99,23 @@ GROUP BY 1
                                                                             "per_txn AS (" + per_txn_select("") + "),");
 
 // The grouping materialized (the detail statement reads it several times), with
-// `per_txn_currency`: one row per (booked transaction, currency), split by an index lookup
-// where the transaction's lines mix currencies or hold a defective line.
+// `per_txn_currency`: one row per (booked transaction, currency), split where the transaction's
+// lines mix currencies or hold a defective line: those transactions' lines grouped again by
+// currency (an index search each where the journal has one, one scan where it has none, never a
+// scan per transaction: docs/decisions/searches-grouped-not-per-id.md).
 std::string per_transaction_ctes(const std::string& line_columns, const std::string& txn_columns)
 {
     return per_txn_lines_cte(line_columns) + ",\nper_txn AS MATERIALIZED (" + per_txn_select(txn_columns) + R"sql(),
 split_currency AS MATERIALIZED (
     SELECT p.txn_id, s.currency, s.lines, s.debits, s.credits
     FROM per_txn p
-    CROSS JOIN LATERAL (
-        SELECT l.currency::text AS currency, count(*) AS lines,
+    JOIN (
+        SELECT l.txn_id::txnid AS txn_id, l.currency::text AS currency, count(*) AS lines,
                coalesce(sum(l.amount) FILTER (WHERE l.side = 'DR'), 0) AS debits,
                coalesce(sum(l.amount) FILTER (WHERE l.side = 'CR'), 0) AS credits
-        FROM contract.journal_lines l WHERE l.txn_id::txnid = p.txn_id::txnid
-        GROUP BY l.currency OFFSET 0) s
+        FROM contract.journal_lines l
+        WHERE l.txn_id::txnid IN (SELECT txn_id::txnid FROM per_txn WHERE booked AND split)
+        GROUP BY 1, l.currency) s ON s.txn_id = p.txn_id::txnid
     WHERE p.booked AND p.split
 ),
 per_txn_currency AS (

@@ -13,6 +13,7 @@
 #include "tests/support/cli.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/run_document.hpp"
 
 using namespace reconcile;
 using namespace reconcile::test;
@@ -101,6 +102,26 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
         const auto caught_up = reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"}, strict);
         CHECK_MESSAGE(caught_up.exit_code == 1, caught_up.err);
         CHECK(caught_up.out.find("\"txn_id\": \"1001\"") != std::string::npos);
+    }
+
+    SUBCASE("a standby holds no proof: its checks split a transaction that mixes currencies from its own lines")
+    {
+        // Transaction 1006 debits dollars and credits dirhams: unbalanced in each currency.
+        exec_sql(primary_url,
+                 "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+                 " effective_at) VALUES (1006, 'fx', 'FX-1', 'C001', 'fx', 'posted', now());"
+                 "INSERT INTO ledger.journal_lines VALUES (12, 1006, 'BROKER_CASH', 'C001', 'DR', 10, 'USD'),"
+                 " (13, 1006, 'CUSTOMER_WALLET', 'C001', 'CR', 36.73, 'AED')");
+        REQUIRE(wait_for([&] { return value(standby_url, "SELECT count(*) FROM ledger.journal_lines") == "12"; }, 30s));
+        const auto run = reconcile_cli(
+            {"run", "--book", "uae", "--category", "A", "--check", "trial_balance_zero", "--output", "json"},
+            on_standby);
+        CHECK_MESSAGE(run.exit_code == 1, run.err);
+        CHECK(run_variance_lines(nlohmann::json::parse(run.out)) ==
+              std::vector<std::string>{"trial_balance_zero: unbalanced_currency currency=AED",
+                                       "trial_balance_zero: unbalanced_currency currency=USD",
+                                       "trial_balance_zero: unbalanced_txn currency=AED txn_id=1006",
+                                       "trial_balance_zero: unbalanced_txn currency=USD txn_id=1006"});
     }
 
     SUBCASE("a replica of another book is refused before anything is written")
