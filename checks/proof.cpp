@@ -1765,8 +1765,8 @@ FROM recon.proof_duplicates s
                            pass_settings, classes_sql);
         }
         // The listed transactions, counted first so the planner knows how few they are: an index
-        // search each where the journal has one, one scan of it where it has none (searches
-        // forced one per transaction scanned the journal once per listed transaction, stop 41).
+        // search each where the journal has one, one hash of it where it has none (searches
+        // forced one by one compared each listed transaction with every line, stop 41).
         m_txn.exec0("ANALYZE pg_temp.proof_classes");
         m_txn.exec0(ids(listed_breaks_sql));
         const NamedRow totals(m_txn.exec_params1(classes_totals_sql));
