@@ -1300,8 +1300,10 @@ FROM f
 /// one still in progress (or too old to tell) is listed; an aborted one never has visible rows;
 /// a committed one did before the snapshot unless it is above a transaction in progress then
 /// that has ended since (asked after the statuses). Those few are settled by the rows the
-/// snapshot sees, one hashed lookup of each row's xmin as the guards do: an id a seen row
-/// carries is not listed, and listing one no seen row carries changes nothing. Past
+/// snapshot sees in every view a fence reads (lines, transactions, and wallets when they name
+/// their xmin), one hashed lookup of each row's xmin as the guards do: an id a seen row carries
+/// is not listed (a wallet-only one listed would have its wallet compared again next run), and
+/// listing one no seen row carries changes nothing. Past
 /// max_doubtful_listed listed that way (the watermark is printed and stored), xmax is lowered to
 /// the next: rows seen above it then count as unseen, the next run's guards find fewer seen rows
 /// than were stored, and it proves in full.
@@ -1311,7 +1313,8 @@ constexpr std::int64_t max_doubtful_listed = 1000;
 /// what the snapshot asks as it is taken, so a span between the two is asked here.
 constexpr std::int64_t max_asked_in_doubt = 2000000;
 
-std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool row_xmin_usable)
+std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, bool row_xmin_usable,
+                         bool wallets_name_row_xmin)
 {
     std::set<std::int64_t> unseen(xids.running.begin(), xids.running.end());
     unseen.insert(xids.subtransactions.begin(), xids.subtransactions.end());
@@ -1331,13 +1334,17 @@ std::string watermark_of(pqxx::transaction_base& txn, const SnapshotXids& xids, 
         if (!settled_by_rows.empty()) {
             std::vector<std::int64_t> xids32;
             for (const auto id : settled_by_rows) xids32.push_back(id % 4294967296);
-            const auto rows = txn.exec_params(R"sql(
+            const char* const wallets =
+                "\n    UNION\n    SELECT w.row_xmin FROM contract.wallets w WHERE w.row_xmin = ANY ($1::xid[]) "
+                "GROUP BY w.row_xmin";
+            const auto rows = txn.exec_params(fmt::format(R"sql(
 SELECT id::text AS id FROM (
     SELECT l.row_xmin AS id FROM contract.journal_lines l WHERE l.row_xmin = ANY ($1::xid[]) GROUP BY l.row_xmin
     UNION
-    SELECT t.row_xmin FROM contract.transactions t WHERE t.row_xmin = ANY ($1::xid[]) GROUP BY t.row_xmin
+    SELECT t.row_xmin FROM contract.transactions t WHERE t.row_xmin = ANY ($1::xid[]) GROUP BY t.row_xmin{}
 ) ids
 )sql",
+                                                          wallets_name_row_xmin ? wallets : ""),
                                               fmt::format("{{{}}}", fmt::join(xids32, ",")));
             for (const auto& row : rows) seen.insert(row["id"].as<std::int64_t>());
         }
@@ -1463,15 +1470,16 @@ SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FR
         LEFT JOIN pg_attribute a ON a.attrelid = v.name::regclass AND a.attname = 'row_xmin' AND NOT a.attisdropped
         WHERE a.atttypid IS DISTINCT FROM 'xid'::regtype) AS row_xmin_unusable,
        ($1::timestamptz - $2::interval)::text AS tail_from,
-       to_regclass('contract.balance_snapshots') IS NOT NULL AS has_snapshots
-)sql",
+       to_regclass('contract.balance_snapshots') IS NOT NULL AS has_snapshots,
+       )sql" + names_row_xmin_sql("contract.wallets") +
+                                                  " AS wallets_name_row_xmin",
                                               m_proved.as_of, std::string(tail_interval)));
         const auto& xids = m_context.snapshot().snapshot_xids();
         if (!xids) throw std::logic_error("a proof's snapshot did not read its transaction ids");
         // Which rows are newer is told by their xmin, compared as type xid: of another type
         // (a number, text) it cannot be, and every run proves in full, saying why.
         const auto row_xmin_unusable = now.optional_text("row_xmin_unusable");
-        m_proved.summary.watermark = watermark_of(m_txn, *xids, !row_xmin_unusable);
+        m_proved.summary.watermark = watermark_of(m_txn, *xids, !row_xmin_unusable, now.flag("wallets_name_row_xmin"));
         m_proved.totals.accounts_digest = now.text("accounts_digest");
         m_has_snapshots = now.flag("has_snapshots");
         m_ids = id_images();

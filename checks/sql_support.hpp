@@ -28,6 +28,16 @@ inline std::string ids_sql(CheckContext& context, const std::string& sql)
 inline constexpr const char* unknown_status_sql =
     "NOT coalesce(t.status::text IN ('posted', 'pending', 'reversed'), false)";
 
+/// Whether contract view `view` (a name such as 'contract.wallets', which may not exist) names
+/// each row's own xmin: a column row_xmin of type xid. A boolean SQL expression.
+inline std::string names_row_xmin_sql(const char* view)
+{
+    return fmt::format(
+        "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{}') AND attname = 'row_xmin' "
+        "AND atttypid = 'xid'::regtype AND NOT attisdropped)",
+        view);
+}
+
 /// The lines of the transactions the query `ids` selects (its column txn_id), counted per id:
 /// columns `txn_id` and `lines`, ids compared through the txnid marker (ids_sql). Grouped, never
 /// a count per id: a journal without an index on its txn_id is read once, not once per id.

@@ -373,10 +373,7 @@ private:
     /// Whether contract.wallets names each row's xmin (row_xmin of type xid).
     static bool wallets_name_row_versions(pqxx::transaction_base& txn)
     {
-        return !txn.exec(
-                       "SELECT 1 FROM pg_attribute WHERE attrelid = 'contract.wallets'::regclass "
-                       "AND attname = 'row_xmin' AND atttypid = 'xid'::regtype AND NOT attisdropped")
-                    .empty();
+        return NamedRow(txn.exec1("SELECT " + names_row_xmin_sql("contract.wallets") + " AS named")).flag("named");
     }
 };
 

@@ -636,6 +636,10 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         db->exec(deposit_sql(2104, "C002", "2026-11-30T13:00Z", 17, "6.00"));
         const std::string deposit_xid =
             db->query_value("SELECT xmin::text FROM ledger.transactions WHERE txn_id = 2104");
+        // A wallet restated alone: its transaction wrote no line, only a row the wallets' fence reads.
+        db->exec("UPDATE ledger.wallets SET balance = balance WHERE customer_id = 'C001'");
+        const std::string wallet_xid =
+            db->query_value("SELECT xmin::text FROM ledger.wallets WHERE customer_id = 'C001'");
         // Over 1,000,000 ids pass: too many to ask about as the snapshot is taken, so all are in
         // doubt until the run asks about them (about 8 s to pass them).
         burn_xids(*db, 1000001);
@@ -652,6 +656,8 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         CHECK(visible_in_watermark(*db, unseen, writer_xid) == "f");
         CHECK(visible_in_watermark(*db, unseen, edit_xid) == "f");
         CHECK(visible_in_watermark(*db, unseen, deposit_xid) == "t");
+        // Seen too, so the next B run does not take C001's wallet for a changed one.
+        CHECK(visible_in_watermark(*db, unseen, wallet_xid) == "t");
 
         expect_line_2_edit_proved_in_full(*db, "11 of its 12", "457.50", "447.50");
     }
