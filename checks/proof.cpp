@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <iterator>
 #include <memory>
@@ -51,6 +52,24 @@ constexpr const char* tail_interval = "48 hours";
 constexpr std::int64_t current_id_image = 2;
 /// How the reason of a full proof run on its cadence begins.
 constexpr const char* scheduled_reason = "scheduled: ";
+
+/// The contract views the stored proof's rows are read through.
+constexpr std::array<const char*, 6> contract_views_read = {"accounts",       "transactions", "journal_lines",
+                                                            "account_totals", "wallets",      "balance_snapshots"};
+
+/// A digest of what those views are: each one's kind, columns with their types, and its query as
+/// the server stored it (the rule's parse tree, which names tables by oid, so neither the session's
+/// search_path nor a table recreated under the same name leaves it alike).
+const std::string contract_digest_sql = fmt::format(R"sql((
+    SELECT md5(coalesce(string_agg(concat_ws(E'\t', c.relname, c.relkind,
+               (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+                FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+               (SELECT r.ev_action::text FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN')),
+               E'\n' ORDER BY c.relname), ''))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'contract' AND c.relname IN ('{}'))
+)sql",
+                                                    fmt::join(contract_views_read, "', '"));
 
 /// A key of the proof as one value, `ARRAY[account, customer, currency]` of relation `alias`:
 /// arrays compare null parts as equal, so one hashable, indexable equality (recon.proof_keys_key)
@@ -1193,6 +1212,10 @@ struct ProofTotals {
     std::string full_proof_at;
     std::string tail_from;
     std::string accounts_digest;
+    /// What the contract's views the proof reads are (contract_digest_sql; "" when the stored
+    /// proof predates it) and the session's time zone they were read in.
+    std::string contract_digest;
+    std::string time_zone;
     std::int64_t lines = 0;
     std::string lines_hash;
     std::int64_t transactions = 0;
@@ -1231,7 +1254,8 @@ std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::s
 {
     const auto rows = txn.exec_params(R"sql(
 SELECT version, watermark, id_image, full_run_id, full_proof_at::text AS full_proof_at, tail_from::text AS tail_from,
-       accounts_digest, lines, lines_hash::text AS lines_hash, transactions, transactions_hash::text AS transactions_hash,
+       accounts_digest, coalesce(contract_digest, '') AS contract_digest, coalesce(time_zone, '') AS time_zone,
+       lines, lines_hash::text AS lines_hash, transactions, transactions_hash::text AS transactions_hash,
        booked_transactions, max_line_id, max_txn_id, snapshots_digest, coalesce(snapshots_as_of::text, '') AS snapshots_as_of,
        coalesce(snapshots_as_of <= $1::timestamptz, false) AS snapshots_as_of_passed,
        floor(extract(epoch FROM ($1::timestamptz - full_proof_at)))::bigint AS seconds_since_full,
@@ -1249,6 +1273,8 @@ FROM recon.proof_state WHERE id = 1
                                   .full_proof_at = row.text("full_proof_at"),
                                   .tail_from = row.text("tail_from"),
                                   .accounts_digest = row.text("accounts_digest"),
+                                  .contract_digest = row.text("contract_digest"),
+                                  .time_zone = row.text("time_zone"),
                                   .lines = row.number("lines"),
                                   .lines_hash = row.text("lines_hash"),
                                   .transactions = row.number("transactions"),
@@ -1470,9 +1496,9 @@ SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FR
         LEFT JOIN pg_attribute a ON a.attrelid = v.name::regclass AND a.attname = 'row_xmin' AND NOT a.attisdropped
         WHERE a.atttypid IS DISTINCT FROM 'xid'::regtype) AS row_xmin_unusable,
        ($1::timestamptz - $2::interval)::text AS tail_from,
-       to_regclass('contract.balance_snapshots') IS NOT NULL AS has_snapshots,
-       )sql" + names_row_xmin_sql("contract.wallets") +
-                                                  " AS wallets_name_row_xmin",
+       to_regclass('contract.balance_snapshots') IS NOT NULL AS has_snapshots, current_setting('TimeZone') AS time_zone,
+       )sql" + contract_digest_sql + " AS contract_digest, " +
+                                                  names_row_xmin_sql("contract.wallets") + " AS wallets_name_row_xmin",
                                               m_proved.as_of, std::string(tail_interval)));
         const auto& xids = m_context.snapshot().snapshot_xids();
         if (!xids) throw std::logic_error("a proof's snapshot did not read its transaction ids");
@@ -1481,13 +1507,15 @@ SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FR
         const auto row_xmin_unusable = now.optional_text("row_xmin_unusable");
         m_proved.summary.watermark = watermark_of(m_txn, *xids, !row_xmin_unusable, now.flag("wallets_name_row_xmin"));
         m_proved.totals.accounts_digest = now.text("accounts_digest");
+        m_proved.totals.contract_digest = now.text("contract_digest");
+        m_proved.totals.time_zone = now.text("time_zone");
         m_has_snapshots = now.flag("has_snapshots");
         m_ids = id_images();
         const auto stored = read_stored(m_txn, m_proved.as_of);
         std::string reason = full_reason(request, stored, row_xmin_unusable);
         // A scheduled full proof first extends the stored proof as any run would, to compare.
-        const bool scheduled = reason.rfind(scheduled_reason, 0) == 0 && stored &&
-                               stored->totals.accounts_digest == m_proved.totals.accounts_digest && !row_xmin_unusable;
+        const bool scheduled =
+            reason.rfind(scheduled_reason, 0) == 0 && stored && read_otherwise(*stored).empty() && !row_xmin_unusable;
         bool compare = false;
         if (reason.empty() || scheduled) {
             const std::string why_not = try_incremental(*stored);
@@ -1589,12 +1617,36 @@ WHERE n.nspname = 'contract' AND ((c.relname = 'journal_lines' AND a.attname = '
                                scheduled_reason, stored->totals.full_run_id, stored->seconds_since_full,
                                request.full_interval_seconds);
         }
-        if (stored->totals.accounts_digest != m_proved.totals.accounts_digest) return "the chart of accounts changed";
+        if (auto otherwise = read_otherwise(*stored); !otherwise.empty()) return otherwise;
         if (!stored->watermark_in_past || stored->watermark_age < 0 || stored->watermark_age > max_watermark_age) {
             return fmt::format(
                 "the stored proof's snapshot is {} transaction ids old: too close to wraparound to "
                 "compare row versions",
                 stored->watermark_age);
+        }
+        return {};
+    }
+
+    /// Why the stored proof's rows meant something else than this run's would, row versions
+    /// aside ("" when they mean the same): another chart of accounts, contract views redefined
+    /// (a view changes what its rows say without changing any row's xmin), or another session
+    /// time zone (a `timestamp` or `date` of the contract is read in it).
+    std::string read_otherwise(const StoredProof& stored) const
+    {
+        if (stored.totals.accounts_digest != m_proved.totals.accounts_digest) return "the chart of accounts changed";
+        if (stored.totals.contract_digest.empty()) {
+            return "the stored proof does not record the definitions of the contract views it read (stored by an "
+                   "earlier version): proved in full once to record them";
+        }
+        if (stored.totals.contract_digest != m_proved.totals.contract_digest) {
+            return fmt::format("a contract view the proof reads ({}) was redefined since the stored proof (run {})",
+                               fmt::join(contract_views_read, ", "), stored.version);
+        }
+        if (stored.totals.time_zone != m_proved.totals.time_zone) {
+            return fmt::format(
+                "the session's time zone is {}, the stored proof's (run {}) was {}: a timestamp or date without a "
+                "zone is read in it (set TimeZone on the ledger's database, not in a client's environment)",
+                m_proved.totals.time_zone, stored.version, stored.totals.time_zone);
         }
         return {};
     }
@@ -2100,9 +2152,10 @@ DO UPDATE SET dr = EXCLUDED.dr, cr = EXCLUDED.cr, lines = EXCLUDED.lines, all_li
     results.exec_params0(R"sql(
 INSERT INTO recon.proof_state (id, version, watermark, full_run_id, full_proof_at, tail_from, accounts_digest, lines,
                                lines_hash, transactions, transactions_hash, booked_transactions, max_line_id,
-                               max_txn_id, snapshots_digest, snapshots_as_of, id_image, updated_at)
+                               max_txn_id, snapshots_digest, snapshots_as_of, id_image, contract_digest, time_zone,
+                               updated_at)
 VALUES (1, $1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8::numeric, $9, $10::numeric, $11, $12, $13, $14,
-        $15::timestamptz, $16, now())
+        $15::timestamptz, $16, $17, $18, now())
 ON CONFLICT (id) DO UPDATE SET
     version = EXCLUDED.version, watermark = EXCLUDED.watermark, full_run_id = EXCLUDED.full_run_id,
     id_image = EXCLUDED.id_image,
@@ -2110,13 +2163,15 @@ ON CONFLICT (id) DO UPDATE SET
     lines = EXCLUDED.lines, lines_hash = EXCLUDED.lines_hash, transactions = EXCLUDED.transactions,
     transactions_hash = EXCLUDED.transactions_hash, booked_transactions = EXCLUDED.booked_transactions,
     max_line_id = EXCLUDED.max_line_id, max_txn_id = EXCLUDED.max_txn_id, snapshots_digest = EXCLUDED.snapshots_digest,
-    snapshots_as_of = EXCLUDED.snapshots_as_of, updated_at = now()
+    snapshots_as_of = EXCLUDED.snapshots_as_of, contract_digest = EXCLUDED.contract_digest,
+    time_zone = EXCLUDED.time_zone, updated_at = now()
 )sql",
                          run_id, proved.summary.watermark, written.full_run_id == 0 ? run_id : written.full_run_id,
                          written.full_proof_at, written.tail_from, written.accounts_digest, written.lines,
                          written.lines_hash, written.transactions, written.transactions_hash,
                          written.booked_transactions, written.max_line_id, written.max_txn_id, written.snapshots_digest,
-                         written.snapshots_as_of.empty() ? nullptr : written.snapshots_as_of.c_str(), current_id_image);
+                         written.snapshots_as_of.empty() ? nullptr : written.snapshots_as_of.c_str(), current_id_image,
+                         written.contract_digest, written.time_zone);
     return true;
 }
 

@@ -87,16 +87,17 @@ TEST_CASE("a book at engine 0009 upgrades with the later migrations, in name ord
     for (const auto& migration : embedded_migrations()) {
         if (migration.set == "engine") engine.emplace_back(migration.name);
     }
-    REQUIRE(engine.size() >= 9);
-    CHECK(engine[engine.size() - 9] == "0009_run_scope");
-    CHECK(engine[engine.size() - 8] == "0010_variance_actions");
-    CHECK(engine[engine.size() - 7] == "0011_broker_counts");
-    CHECK(engine[engine.size() - 6] == "0012_proof_state");
-    CHECK(engine[engine.size() - 5] == "0013_proof_account_groups");
-    CHECK(engine[engine.size() - 4] == "0014_proof_keys");
-    CHECK(engine[engine.size() - 3] == "0015_proof_snapshot_checks");
-    CHECK(engine[engine.size() - 2] == "0016_proof_wallet_checks");
-    CHECK(engine.back() == "0017_proof_id_image");
+    REQUIRE(engine.size() >= 10);
+    CHECK(engine[engine.size() - 10] == "0009_run_scope");
+    CHECK(engine[engine.size() - 9] == "0010_variance_actions");
+    CHECK(engine[engine.size() - 8] == "0011_broker_counts");
+    CHECK(engine[engine.size() - 7] == "0012_proof_state");
+    CHECK(engine[engine.size() - 6] == "0013_proof_account_groups");
+    CHECK(engine[engine.size() - 5] == "0014_proof_keys");
+    CHECK(engine[engine.size() - 4] == "0015_proof_snapshot_checks");
+    CHECK(engine[engine.size() - 3] == "0016_proof_wallet_checks");
+    CHECK(engine[engine.size() - 2] == "0017_proof_id_image");
+    CHECK(engine.back() == "0018_proof_contract");
     // Back to the schema of a book migrated before 0010 existed.
     {
         pqxx::connection connection(db.url());
@@ -113,7 +114,7 @@ TEST_CASE("a book at engine 0009 upgrades with the later migrations, in name ord
             "DELETE FROM recon.schema_migrations"
             " WHERE name IN ('0010_variance_actions', '0011_broker_counts', '0012_proof_state',"
             " '0013_proof_account_groups', '0014_proof_keys', '0015_proof_snapshot_checks',"
-            " '0016_proof_wallet_checks', '0017_proof_id_image')");
+            " '0016_proof_wallet_checks', '0017_proof_id_image', '0018_proof_contract')");
         txn.commit();
     }
     CHECK(exit_code_of([&] { verify_book(session, "uae"); }) == ExitCode::config);
@@ -121,7 +122,8 @@ TEST_CASE("a book at engine 0009 upgrades with the later migrations, in name ord
     CHECK(upgrade.applied == std::vector<std::string>{"engine/0010_variance_actions", "engine/0011_broker_counts",
                                                       "engine/0012_proof_state", "engine/0013_proof_account_groups",
                                                       "engine/0014_proof_keys", "engine/0015_proof_snapshot_checks",
-                                                      "engine/0016_proof_wallet_checks", "engine/0017_proof_id_image"});
+                                                      "engine/0016_proof_wallet_checks", "engine/0017_proof_id_image",
+                                                      "engine/0018_proof_contract"});
     CHECK_NOTHROW(verify_book(session, "uae"));
     CHECK(value(db.url(), "SELECT count(*) FROM recon.variance_acknowledgements") == "0");
 }

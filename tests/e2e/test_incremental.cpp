@@ -41,10 +41,13 @@ using Lines = std::vector<std::string>;
 
 namespace {
 
-ProcessOptions env_for(const std::string& url)
+/// The environment of a run on the book at `url`; with `time_zone`, its sessions' (PGTZ, as a
+/// client's environment may set it).
+ProcessOptions env_for(const std::string& url, const std::string& time_zone = {})
 {
     ProcessOptions options;
     options.env = {{"RECON_BOOKS", "uae"}, {"RECON_DATABASE_URL_UAE", url}};
+    if (!time_zone.empty()) options.env["PGTZ"] = time_zone;
     // The proof cadence stays at its default (a day): no run below is due a cadence full proof.
     options.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL", "RECON_FULL_PROOF_INTERVAL_SECONDS"};
     return options;
@@ -54,11 +57,12 @@ enum class Force { no, full };
 
 /// `reconcile run --book uae --category <category> --output json [--full]`, parsed; the run must
 /// complete (exit 0 or 1).
-Json run(const std::string& url, const std::string& category, Force force = Force::no)
+Json run(const std::string& url, const std::string& category, Force force = Force::no,
+         const std::string& time_zone = {})
 {
     std::vector<std::string> args{"run", "--book", "uae", "--category", category, "--output", "json"};
     if (force == Force::full) args.emplace_back("--full");
-    const auto result = reconcile_cli(args, env_for(url));
+    const auto result = reconcile_cli(args, env_for(url, time_zone));
     INFO("run --category " << category << std::string(force == Force::full ? " --full" : "") << ": " << result.err);
     REQUIRE((result.exit_code == 0 || result.exit_code == 1));
     return Json::parse(result.out);
@@ -87,9 +91,10 @@ Json verdicts(Json run_document)
 
 /// Runs `category` again with --full (the ledger unchanged since `incremental` ran) and checks
 /// that every check's verdict is identical to the incremental run's, check by check.
-void agrees_with_full(const std::string& url, const std::string& category, const Json& incremental)
+void agrees_with_full(const std::string& url, const std::string& category, const Json& incremental,
+                      const std::string& time_zone = {})
 {
-    const Json full = run(url, category, Force::full);
+    const Json full = run(url, category, Force::full, time_zone);
     CHECK(proof(full, "kind") == "full");
     const Json expected = verdicts(full);
     const Json actual = verdicts(incremental);
@@ -115,6 +120,16 @@ Lines sorted(Lines lines)
 Lines variances(const Json& run_document)
 {
     return run_variance_lines(run_document, WithAmounts::yes);
+}
+
+/// The lines of variances() of one check.
+Lines variances_of(const Json& run_document, const std::string& check)
+{
+    Lines lines;
+    for (const auto& line : variances(run_document)) {
+        if (line.rfind(check + ":", 0) == 0) lines.push_back(line);
+    }
+    return lines;
 }
 
 /// A two-line transaction (lines first_line_id and first_line_id + 1, both on `customer`): DR
@@ -342,13 +357,28 @@ void burn_xids(const BookDb& db, int count)
             " LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$");
 }
 
-/// The bundled contract.accounts view, and one whose every read sleeps a second.
-const char* const normal_accounts_view =
-    "CREATE OR REPLACE VIEW contract.accounts AS SELECT account_code, name, account_type, normal_side,"
-    " allow_wrong_side, is_customer_wallet FROM ledger.accounts";
-const char* const slow_accounts_view =
-    "CREATE OR REPLACE VIEW contract.accounts AS SELECT account_code, name, account_type, normal_side,"
-    " allow_wrong_side, is_customer_wallet FROM ledger.accounts CROSS JOIN (SELECT pg_sleep(1)) AS slow";
+/// contract.accounts and contract.journal_lines as bundled, except that every read first sleeps
+/// as many seconds as public.test_pause names for the view (none until pause_reads). Installed
+/// before a book's first run, they hold a later run inside its snapshot without redefining a view
+/// (a view redefined since the stored proof proves in full): the pause is data.
+const char* const pausable_views_sql = R"sql(
+CREATE TABLE public.test_pause (view text PRIMARY KEY, seconds float8 NOT NULL);
+CREATE FUNCTION public.test_pause(view_name text) RETURNS float8 LANGUAGE sql STABLE PARALLEL SAFE
+    AS 'SELECT coalesce((SELECT seconds FROM public.test_pause WHERE view = view_name), 0)';
+CREATE OR REPLACE VIEW contract.accounts AS
+    SELECT account_code, name, account_type, normal_side, allow_wrong_side, is_customer_wallet
+    FROM ledger.accounts CROSS JOIN (SELECT pg_sleep(public.test_pause('accounts'))) AS pause;
+CREATE OR REPLACE VIEW contract.journal_lines AS
+    SELECT l.line_id, l.txn_id, l.account_code, l.customer_id, l.side, l.amount, l.currency, l.xmin AS row_xmin
+    FROM ledger.journal_lines l CROSS JOIN (SELECT pg_sleep(public.test_pause('journal_lines'))) AS pause;
+)sql";
+
+/// Every read of `view` (of pausable_views_sql) sleeps `seconds` from now on (0: none).
+void pause_reads(const BookDb& db, const std::string& view, int seconds)
+{
+    db.exec("INSERT INTO public.test_pause VALUES ('" + view + "', " + std::to_string(seconds) +
+            ") ON CONFLICT (view) DO UPDATE SET seconds = EXCLUDED.seconds");
+}
 
 /// Line 2 (txn 1001's debit of 100.00) set to 90.00 under a savepoint of `writer`, as ORMs nest
 /// transactions; returns the row's xmin: the subtransaction's id, which pg_current_snapshot()
@@ -474,7 +504,7 @@ TEST_CASE("incremental trap: lines committed before their transaction row are pr
 
 TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is read by the next run")
 {
-    const auto db = clean_book_with();
+    const auto db = clean_book_with(pausable_views_sql);
     first_run(*db, "A");
 
     SUBCASE("open across the whole run")
@@ -523,9 +553,9 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         const std::string writer_xid = writer.xid();
 
         // Every read of the journal sleeps a second: the run is inside its snapshot while it sleeps.
-        db->exec(slow_journal_view(1));
+        pause_reads(*db, "journal_lines", 1);
         const Json unseen = run_a_while_it_sleeps(*db, [&] { writer.commit(); });
-        db->exec(normal_journal_view);
+        pause_reads(*db, "journal_lines", 0);
         CHECK(proof(unseen, "kind") == "incremental");
         // The writer was in progress in the run's snapshot (its watermark), so the run did not see it.
         CHECK(visible_in_watermark(*db, unseen, writer_xid) == "f");
@@ -647,9 +677,9 @@ TEST_CASE("incremental trap: a transaction in flight at the run's snapshot is re
         // Every read of the chart of accounts sleeps a second; the writer commits while the run,
         // its snapshot taken, sleeps before its watermark: committed ids above the writer may be
         // its subtransactions, and only the rows the snapshot sees tell.
-        db->exec(slow_accounts_view);
+        pause_reads(*db, "accounts", 1);
         const Json unseen = run_a_while_it_sleeps(*db, [&] { writer.commit(); });
-        db->exec(normal_accounts_view);
+        pause_reads(*db, "accounts", 0);
         CHECK(proof(unseen, "kind") == "incremental");
         CHECK(proof(unseen, "lines_read") == "2");
         CHECK(unseen["status"] == "ok");
@@ -1471,11 +1501,7 @@ TEST_CASE("incremental: snapshot verdicts are carried per key, replayed when a p
     first_run(*db, "A");
     CHECK(run(db->url(), "B")["status"] == "ok");
     const auto snapshot_lines = [](const Json& run_document) {
-        Lines lines;
-        for (const auto& line : variances(run_document)) {
-            if (line.rfind("snapshot_reconcile:", 0) == 0) lines.push_back(line);
-        }
-        return lines;
+        return variances_of(run_document, "snapshot_reconcile");
     };
     // Each deposit (cash at the broker, credit to the customer's wallet) goes through an A run
     // (which marks the keys it changed) before the B run.
@@ -1539,13 +1565,7 @@ TEST_CASE("incremental: wallet verdicts are carried per key, compared again wher
 {
     // C001's and C002's wallets (CUSTOMER_WALLET, USD) match the journal on the clean ledger.
     const auto db = clean_book_with();
-    const auto wallet_lines = [](const Json& run_document) {
-        Lines lines;
-        for (const auto& line : variances(run_document)) {
-            if (line.rfind("wallet_derivation:", 0) == 0) lines.push_back(line);
-        }
-        return lines;
-    };
+    const auto wallet_lines = [](const Json& run_document) { return variances_of(run_document, "wallet_derivation"); };
     // How many keys the last B run compared (every key met when it compared them all), and
     // whether it recorded them with the proof that run stored.
     const auto rechecked = [&](const Json& run_document) {
@@ -1686,6 +1706,10 @@ TEST_CASE("incremental: wallet verdicts are carried per key, compared again wher
         "CREATE OR REPLACE VIEW contract.wallets_plain AS "
         "SELECT customer_id, account_code, currency, balance, updated_at FROM ledger.wallets;"
         "DROP VIEW contract.wallets; ALTER VIEW contract.wallets_plain RENAME TO wallets");
+    const Json redefined = run(db->url(), "B");
+    CHECK(proof(redefined, "kind") == "full");
+    CHECK(proof(redefined, "reason").rfind("a contract view the proof reads", 0) == 0);
+    CHECK(rechecked(redefined) == "3");
     db->exec("UPDATE ledger.wallets SET balance = 51.50 WHERE customer_id = 'C001'");
     const Json plain = run(db->url(), "B");
     CHECK(proof(plain, "kind") == "incremental");
@@ -2037,11 +2061,7 @@ TEST_CASE("full proof: lines fall in the same spans whether the snapshots share 
     CHECK(db->query_value(groups_sql) == shared_groups);
     CHECK(check_named(own, "snapshot_reconcile")["metrics"]["snapshots_checked"] == 103);
     CHECK(variances(own) == variances(shared));
-    Lines snapshot_lines;
-    for (const auto& line : variances(own)) {
-        if (line.rfind("snapshot_reconcile:", 0) == 0) snapshot_lines.push_back(line);
-    }
-    CHECK(snapshot_lines ==
+    CHECK(variances_of(own, "snapshot_reconcile") ==
           Lines{"snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=2 expected=307.00 "
                 "actual=300.00 difference=-7.00",
                 "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
@@ -2540,10 +2560,15 @@ TEST_CASE(
     CHECK(after("UPDATE ledger.journal_lines SET line_id = 44 WHERE line_id = 3") ==
           "journal lines committed before the stored proof changed: 9 of its 10 remain as they were (an old line was "
           "updated or deleted)");
+    // The journal's view redefined to list a line once per tag: said as such (a redefinition), then
+    // tags on another transaction list its old lines again.
     CHECK(after("DROP VIEW contract.journal_lines; CREATE VIEW contract.journal_lines AS SELECT l.line_id, l.txn_id,"
                 " l.account_code, l.customer_id, l.side, l.amount, l.currency, l.xmin AS row_xmin"
                 " FROM ledger.journal_lines l LEFT JOIN ledger.tags g ON g.txn_id = l.txn_id") ==
-          "journal lines committed before the stored proof changed: 14 are listed where it saw 10 (an old line is "
+          "a contract view the proof reads (accounts, transactions, journal_lines, account_totals, wallets, "
+          "balance_snapshots) was redefined since the stored proof (run 7)");
+    CHECK(after("INSERT INTO ledger.tags VALUES (1004, 'c'), (1004, 'd')") ==
+          "journal lines committed before the stored proof changed: 16 are listed where it saw 14 (an old line is "
           "listed again, or was given back an old row version)");
     // A stored proof whose sums were made of the ids themselves (before image 2).
     db->exec("UPDATE recon.proof_state SET id_image = 1");
@@ -2554,4 +2579,79 @@ TEST_CASE(
           "full once to store them anew");
     const Json next = run(db->url(), "A");
     CHECK(proof(next, "kind") == "incremental");
+}
+
+TEST_CASE(
+    "incremental: a contract view redefined, or its times read in another time zone, is proved in full, saying why")
+{
+    // Redefining a view changes what its rows say without changing any row's xmin: line 1 now
+    // reads 101.00, so its deposit no longer balances.
+    const auto db = clean_book_with();
+    CHECK(first_run(*db, "A")["status"] == "ok");
+    db->exec(
+        "CREATE OR REPLACE VIEW contract.journal_lines AS SELECT line_id, txn_id, account_code, customer_id, side, "
+        "CASE WHEN line_id = 1 THEN amount + 1 ELSE amount END AS amount, currency, xmin AS row_xmin "
+        "FROM ledger.journal_lines");
+    const Json redefined = run(db->url(), "A");
+    CHECK(proof(redefined, "kind") == "full");
+    CHECK(proof(redefined, "reason") ==
+          "a contract view the proof reads (accounts, transactions, journal_lines, account_totals, wallets, "
+          "balance_snapshots) was redefined since the stored proof (run 1)");
+    CHECK(variances(redefined) ==
+          sorted({"trial_balance_zero: unbalanced_currency currency=USD expected=452.50 actual=451.50 difference=1.00",
+                  "trial_balance_zero: unbalanced_txn currency=USD txn_id=1001 expected=101.00 actual=100.00 "
+                  "difference=1.00"}));
+    agrees_with_full(db->url(), "A", redefined);
+    const Json after = run(db->url(), "A");
+    CHECK(proof(after, "kind") == "incremental");
+    CHECK(variances(after) == variances(redefined));
+
+    // A proof stored before the definitions were recorded (an earlier version) is proved once.
+    db->exec("UPDATE recon.proof_state SET contract_digest = NULL");
+    const Json unrecorded = run(db->url(), "A");
+    CHECK(proof(unrecorded, "kind") == "full");
+    CHECK(proof(unrecorded, "reason") ==
+          "the stored proof does not record the definitions of the contract views it read (stored by an earlier "
+          "version): proved in full once to record them");
+    CHECK(variances(unrecorded) == variances(redefined));
+}
+
+TEST_CASE("incremental: a ledger whose times have no zone is proved in full when a run's session reads them in another")
+{
+    // A ledger of wall-clock times without a zone (effective_at as `timestamp`), read in the
+    // session's time zone. C001's deposit at 15:00 is after its 12:00Z snapshot read in UTC, and
+    // before it read in Asia/Kolkata (09:30Z).
+    const auto db = clean_book_with();
+    db->exec(
+        "DROP VIEW contract.transactions; CREATE VIEW contract.transactions AS "
+        "SELECT txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at AT TIME ZONE 'UTC' AS "
+        "effective_at, posted_at, symbol, quantity, reverses_txn_id, xmin AS row_xmin FROM ledger.transactions");
+    db->exec(deposit_sql(3301, "C001", "2026-11-02T15:00Z", 11, "5.00"));
+    const auto snapshot_lines = [](const Json& run_document) {
+        return variances_of(run_document, "snapshot_reconcile");
+    };
+    const std::string broker_cash_short =
+        "snapshot_reconcile: snapshot_mismatch account=BROKER_CASH currency=USD snapshot_id=2 expected=305.00 "
+        "actual=300.00 difference=-5.00";
+    const Json in_utc = run(db->url(), "B", Force::no, "UTC");
+    CHECK(proof(in_utc, "kind") == "full");
+    CHECK(snapshot_lines(in_utc) == Lines{broker_cash_short});
+    CHECK(proof(run(db->url(), "B", Force::no, "UTC"), "kind") == "incremental");
+
+    const Json in_kolkata = run(db->url(), "B", Force::no, "Asia/Kolkata");
+    CHECK(proof(in_kolkata, "kind") == "full");
+    CHECK(proof(in_kolkata, "reason") ==
+          "the session's time zone is Asia/Kolkata, the stored proof's (run 2) was UTC: a timestamp or date without a "
+          "zone is read in it (set TimeZone on the ledger's database, not in a client's environment)");
+    CHECK(snapshot_lines(in_kolkata) ==
+          sorted({broker_cash_short,
+                  "snapshot_reconcile: snapshot_mismatch account=CUSTOMER_WALLET currency=USD customer_id=C001 "
+                  "snapshot_id=1 expected=103.50 actual=98.50 difference=-5.00"}));
+    agrees_with_full(db->url(), "B", in_kolkata, "Asia/Kolkata");
+    CHECK(proof(run(db->url(), "B", Force::no, "Asia/Kolkata"), "kind") == "incremental");
+
+    // Back in UTC: proved in full again, and C001's snapshot matches again.
+    const Json back = run(db->url(), "B", Force::no, "UTC");
+    CHECK(proof(back, "kind") == "full");
+    CHECK(snapshot_lines(back) == Lines{broker_cash_short});
 }
