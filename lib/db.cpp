@@ -147,6 +147,12 @@ Session::Session(const std::string& url, std::string purpose, const SessionLimit
 #pragma GCC diagnostic pop
         pqxx::nontransaction txn(*m_connection);
         txn.exec_params("SELECT set_config('application_name', $1, false)", "reconcile");
+        // The engine says READ ONLY where it only reads and REPEATABLE READ where it needs a
+        // snapshot. A database's or role's defaults (read only, against stray writes by people;
+        // serializable) must not stop it writing its own tables, nor fail its short writes.
+        txn.exec_params(
+            "SELECT set_config('default_transaction_read_only', 'off', false), "
+            "set_config('default_transaction_isolation', 'read committed', false)");
         if (limits.statement_timeout.count() > 0) {
             txn.exec_params("SELECT set_config('statement_timeout', $1, false)",
                             fmt::format("{}ms", limits.statement_timeout.count()));

@@ -59,8 +59,9 @@ const std::vector<ExitCodeDoc>& exit_code_docs()
         {ExitCode::io_error,
          "the report could not be written (standard output full or closed); a run's results are stored all the same"},
         {ExitCode::transient,
-         "transient failure mid-run (connection lost, the lock lost, results could not be written, the read replica "
-         "too far behind); nothing partial was written; safe to retry"},
+         "transient failure mid-run (connection lost, the lock lost, a database lock waited on past lock_timeout, "
+         "the server out of disk or memory, results could not be written, the read replica too far behind); nothing "
+         "partial was written; safe to retry"},
         {ExitCode::config,
          "bad configuration or unreadable secret, a database URL value libpq refuses, or a database that refused the "
          "login (wrong or missing password, no such database or role)"},
@@ -93,11 +94,23 @@ std::pair<ExitCode, std::string> classify_current_exception(bool connected)
                                          "(docs/deployment.md) and run again",
                                          first_sentence(e.what())))};
         }
-        // Cancellations (statement timeout), admin shutdown, connection trouble and
-        // serialization failures are worth a retry; the rest is ours.
+        if (e.sqlstate() == "25006") {
+            // Only a server that refuses every write gets here (the engine's sessions turn a
+            // read-only default off): a standby, or one in read-only mode.
+            return {ExitCode::config,
+                    one_line(fmt::format("the database refused a write as read only ({}): the book's database URL "
+                                         "names a standby or a read-only server; point it at the primary (a standby "
+                                         "serves as RECON_READ_DATABASE_URL_<BOOK>)",
+                                         first_sentence(e.what())))};
+        }
+        // Cancellations (statement timeout), admin shutdown, connection trouble, serialization
+        // failures, a lock given up on (lock_timeout) and a server out of resources (disk, memory,
+        // connections) are worth a retry; the rest is ours.
         const std::string state = e.sqlstate();
-        if (state == "57014" || state.rfind("40", 0) == 0 || state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
-            return {ExitCode::transient, one_line(fmt::format("database: {}", e.what()))};
+        if (state == "57014" || state == "55P03" || state.rfind("40", 0) == 0 || state.rfind("57P", 0) == 0 ||
+            state.rfind("08", 0) == 0 || state.rfind("53", 0) == 0) {
+            return {ExitCode::transient,
+                    one_line(fmt::format("database: {}; safe to retry", first_sentence(e.what())))};
         }
         return {ExitCode::internal, one_line(fmt::format("database error [{}]: {}", state, e.what()))};
     } catch (const std::exception& e) {

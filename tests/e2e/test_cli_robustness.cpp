@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "tests/db/fixture.hpp"
 #include "tests/support/cli.hpp"
@@ -385,6 +386,47 @@ TEST_CASE("exit 78 before anything is written: a role that may not read a contra
     // With every grant the documentation gives, every category runs and stores its results.
     const auto granted = reconcile_cli({"run", "--book", "uae", "--category", "A,B,D"}, env);
     CHECK_MESSAGE(granted.exit_code == 0, granted.err);
+}
+
+TEST_CASE("a database whose defaults are read only and serializable: every command still writes its own tables")
+{
+    // Set on the database against stray writes by people (and stricter isolation): the engine
+    // says READ ONLY itself where it only reads.
+    BookDb db("uae");
+    db.exec(clean_ledger_sql);
+    const std::string name = db.query_value("SELECT current_database()");
+    db.exec("ALTER DATABASE " + name + " SET default_transaction_read_only = on; ALTER DATABASE " + name +
+            " SET default_transaction_isolation = serializable");
+    REQUIRE(db.query_value("SELECT current_setting('default_transaction_read_only') || ' ' || "
+                           "current_setting('default_transaction_isolation')") == "on serializable");
+    const auto env = env_for(db);
+    const auto migrated = reconcile_cli({"migrate", "--book", "uae"}, env);
+    CHECK_MESSAGE(migrated.exit_code == 0, migrated.err);
+    const auto ran = reconcile_cli({"run", "--book", "uae", "--category", "A,B,D"}, env);
+    CHECK_MESSAGE(ran.exit_code == 0, ran.err);
+    CHECK(db.query_value("SELECT string_agg(category || ' ' || status, ', ' ORDER BY run_id) FROM recon.runs") ==
+          "A ok, B ok, D ok");
+    const auto listed = reconcile_cli({"runs", "list", "--book", "uae"}, env);
+    CHECK_MESSAGE(listed.exit_code == 0, listed.err);
+}
+
+TEST_CASE("exit 75: a lock the database's lock_timeout gave up waiting for is transient; nothing is written")
+{
+    BookDb db("uae");
+    db.exec(clean_ledger_sql);
+    const std::string name = db.query_value("SELECT current_database()");
+    db.exec("ALTER DATABASE " + name + " SET lock_timeout = '200ms'");
+    // Someone holds the run history (a migration, a VACUUM FULL) past the database's lock_timeout.
+    pqxx::connection holder(db.url());
+    pqxx::work hold(holder);
+    hold.exec("LOCK TABLE recon.runs IN ACCESS EXCLUSIVE MODE");
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(db));
+    CHECK(result.exit_code == 75);
+    CHECK(result.err == "reconcile: error: database: canceling statement due to lock timeout; safe to retry\n");
+    hold.abort();
+    CHECK(db.query_value("SELECT count(*) FROM recon.runs") == "0");
+    // Once the lock is gone, the same run goes through.
+    CHECK(reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(db)).exit_code == 0);
 }
 
 TEST_CASE("exit 64: typos are named with the closest command or option and the help to read")

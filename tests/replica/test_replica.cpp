@@ -58,6 +58,19 @@ TEST_CASE("checks read a streaming standby; the lock and the run rows stay on th
     on_standby.unset_env = {"RECON_CONFIG", "ALERT_WEBHOOK_URL"};
     const auto runs_on = [](const std::string& url) { return value(url, "SELECT count(*) FROM recon.runs"); };
 
+    SUBCASE("the book's own URL naming the standby: 78, said in one line, nothing written")
+    {
+        ProcessOptions misplaced = on_primary;
+        misplaced.env["RECON_DATABASE_URL_UAE"] = standby_url;
+        const auto run = reconcile_cli({"run", "--book", "uae", "--category", "A"}, misplaced);
+        CHECK(run.exit_code == 78);
+        CHECK(run.err ==
+              "reconcile: error: the database refused a write as read only (cannot execute UPDATE in a read-only "
+              "transaction): the book's database URL names a standby or a read-only server; point it at the primary "
+              "(a standby serves as RECON_READ_DATABASE_URL_<BOOK>)\n");
+        CHECK(runs_on(primary_url) == "0");
+    }
+
     SUBCASE("a run reads there and writes only to the primary")
     {
         const auto run = reconcile_cli({"run", "--book", "uae", "--category", "A"}, on_standby);
