@@ -56,6 +56,7 @@ std::optional<std::string> server_words(const std::string& line)
 /// What a refused login asks the operator to check.
 constexpr const char* password_hint = "check the user and password in the book's database URL or password file";
 constexpr const char* session_hint = "check the user and database name in the book's database URL";
+constexpr const char* tls_hint = "check sslmode and the certificate files in the book's database URL";
 
 /// Throws for a connection attempt that failed: RefusedLogin when the server refused the login,
 /// else a plain broken_connection (unreachable, retryable). libpq keeps no SQLSTATE of a failed
@@ -68,6 +69,13 @@ constexpr const char* session_hint = "check the user and database name in the bo
     std::string line = PQerrorMessage(conn);
     if (const auto newline = line.find('\n'); newline != std::string::npos) line.resize(newline);
     if (PQconnectionNeedsPassword(conn) != 0) throw RefusedLogin(line, password_hint);
+    // The server answered but cannot give the encryption the URL demands (libpq's own words):
+    // a retry will not change that.
+    static const std::regex refused_tls(
+        R"(does not support SSL, but SSL was required|does not support GSSAPI encryption, but it was required|)"
+        R"(certificate verify failed|does not match host name|root certificate file .* does not exist|)"
+        R"(could not (open|read|load) (certificate|private key|root certificate|SSL certificate))");
+    if (std::regex_search(line, refused_tls)) throw RefusedLogin(line, tls_hint);
     const auto words = server_words(line);
     if (!words) throw pqxx::broken_connection(line);
     // Refused after authenticating (no such database or role, no CONNECT) or at it (pg_hba.conf,
@@ -147,11 +155,18 @@ Session::Session(const std::string& url, std::string purpose, const SessionLimit
 #pragma GCC diagnostic pop
         pqxx::nontransaction txn(*m_connection);
         txn.exec_params("SELECT set_config('application_name', $1, false)", "reconcile");
+        // Text leaves the engine as UTF-8 JSON: a client encoding from the environment
+        // (PGCLIENTENCODING) would hand it other bytes, or make the server refuse a ledger's
+        // character that encoding lacks, ending a check in error. A SQL_ASCII database holds
+        // bytes in no encoding: they pass as they are (lib/utf8.hpp makes them valid JSON),
+        // where a UTF-8 client would have the server refuse them when the engine sends them back.
         // The engine says READ ONLY where it only reads and REPEATABLE READ where it needs a
         // snapshot. A database's or role's defaults (read only, against stray writes by people;
         // serializable) must not stop it writing its own tables, nor fail its short writes.
         txn.exec_params(
-            "SELECT set_config('default_transaction_read_only', 'off', false), "
+            "SELECT set_config('client_encoding', CASE current_setting('server_encoding') WHEN 'SQL_ASCII' "
+            "THEN 'SQL_ASCII' ELSE 'UTF8' END, false), "
+            "set_config('default_transaction_read_only', 'off', false), "
             "set_config('default_transaction_isolation', 'read committed', false)");
         if (limits.statement_timeout.count() > 0) {
             txn.exec_params("SELECT set_config('statement_timeout', $1, false)",

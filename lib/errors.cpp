@@ -63,8 +63,9 @@ const std::vector<ExitCodeDoc>& exit_code_docs()
          "the server out of disk or memory, results could not be written, the read replica too far behind); nothing "
          "partial was written; safe to retry"},
         {ExitCode::config,
-         "bad configuration or unreadable secret, a database URL value libpq refuses, or a database that refused the "
-         "login (wrong or missing password, no such database or role)"},
+         "bad configuration or unreadable secret, a database URL value libpq refuses, a database that refused the "
+         "login (wrong or missing password, no such database or role, TLS it does not offer) or every write (a "
+         "standby)"},
         {ExitCode::interrupted, "run stopped by SIGINT: marked `interrupted`, lock released, no results written"},
         {ExitCode::terminated, "run stopped by SIGTERM: marked `interrupted`, lock released, no results written"},
     };

@@ -211,6 +211,9 @@ std::vector<RunChanges> RunHistory::finish_runs(const std::vector<RunReport*>& r
                                                 const std::function<void(pqxx::transaction_base&)>& write_first)
 {
     pqxx::work txn(m_session.connection());
+    // Bounded like the checks, by the engine's own limit: a database's tighter statement_timeout
+    // (meant for people's queries) would fail the store of a large proof on every retry.
+    set_local_statement_timeout(txn, settings.statement_timeout_ms);
     // The proof of categories A and B is stored in the same transaction as the results it
     // proved (and may say in the reports whether it was kept), so it is written first.
     if (write_first) write_first(txn);

@@ -247,6 +247,11 @@ TEST_CASE("exit 78: a connection value libpq refuses or a login the server refus
                   "database \"no_such_ledger\" does not exist" + check_names);
     refused_login("postgres", "no_such_ledger", "database \"no_such_ledger\" does not exist" + check_names);
     refused_login("no_such_role", "postgres", "role \"no_such_role\" does not exist" + check_names);
+    // TLS the URL demands and the server does not offer: 78, not a retry.
+    refused_login("postgres", "postgres?sslmode=require",
+                  "connection to server at \"127.0.0.1\", port " + cluster.port() +
+                      " failed: server does not support SSL, but SSL was required (check sslmode and the certificate "
+                      "files in the book's database URL");
     // The right password reaches the (unmigrated) database: the login was the only fault.
     result = with_url("postgresql://reconcile_login:right-password@" + server + "/postgres");
     CHECK(result.exit_code == 78);
@@ -427,6 +432,53 @@ TEST_CASE("exit 75: a lock the database's lock_timeout gave up waiting for is tr
     CHECK(db.query_value("SELECT count(*) FROM recon.runs") == "0");
     // Once the lock is gone, the same run goes through.
     CHECK(reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(db)).exit_code == 0);
+}
+
+TEST_CASE("a client encoding from the environment changes no byte and no verdict: text stays UTF-8")
+{
+    // Two transactions under one source key with accents: source_txn_uniqueness lists it.
+    BookDb db("uae");
+    db.exec(clean_ledger_sql);
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status, effective_at)"
+        " VALUES (3001, 'bank', 'réf-é', 'C001', 'deposit', 'pending', '2026-11-30T10:00Z'),"
+        " (3002, 'bank', 'réf-é', 'C001', 'deposit', 'pending', '2026-11-30T11:00Z')");
+    for (const std::string encoding : {"UTF8", "LATIN1", "WIN1251", "SQL_ASCII"}) {
+        CAPTURE(encoding);
+        const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A", "--output", "json"},
+                                          env_for(db, {{"PGCLIENTENCODING", encoding}}));
+        CHECK_MESSAGE(result.exit_code == 1, result.err);
+        const auto document = nlohmann::json::parse(result.out);
+        std::vector<std::string> failed;
+        for (const auto& check : document["checks"]) {
+            if (check["status"] != "ok")
+                failed.push_back(check["check_name"].get<std::string>() + " " + check["status"].get<std::string>());
+        }
+        CHECK(failed == std::vector<std::string>{"source_txn_uniqueness fail"});
+        for (const auto& check : document["checks"]) {
+            if (check["check_name"] != "source_txn_uniqueness") continue;
+            CHECK(check["variances"][0]["keys"]["source_txn_id"] ==
+                  "r\xc3\xa9"
+                  "f-\xc3\xa9");  // réf-é in UTF-8
+        }
+    }
+}
+
+TEST_CASE("a database's statement_timeout does not cut the engine's writes of its results short")
+{
+    // Finishing a run row takes a second here (a trigger), more than the database's 500 ms.
+    BookDb db("uae");
+    db.exec(clean_ledger_sql);
+    db.exec(
+        "CREATE FUNCTION public.slow_finish() RETURNS trigger LANGUAGE plpgsql AS "
+        "'BEGIN PERFORM pg_sleep(1); RETURN NEW; END';"
+        "CREATE TRIGGER slow_finish BEFORE UPDATE ON recon.runs FOR EACH ROW WHEN (NEW.status <> 'running') "
+        "EXECUTE FUNCTION public.slow_finish()");
+    const std::string name = db.query_value("SELECT current_database()");
+    db.exec("ALTER DATABASE " + name + " SET statement_timeout = '500ms'");
+    const auto result = reconcile_cli({"run", "--book", "uae", "--category", "A"}, env_for(db));
+    CHECK_MESSAGE(result.exit_code == 0, result.err);
+    CHECK(db.query_value("SELECT string_agg(status, ',') FROM recon.runs") == "ok");
 }
 
 TEST_CASE("exit 64: typos are named with the closest command or option and the help to read")
