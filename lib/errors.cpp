@@ -105,11 +105,11 @@ std::pair<ExitCode, std::string> classify_current_exception(bool connected)
                                          first_sentence(e.what())))};
         }
         // Cancellations (statement timeout), admin shutdown, connection trouble, serialization
-        // failures, a lock given up on (lock_timeout) and a server out of resources (disk, memory,
-        // connections) are worth a retry; the rest is ours.
+        // failures, a lock given up on (lock_timeout) and a server out of disk or memory are worth
+        // a retry; the rest is ours (a limit the server is configured with, 53400, among them).
         const std::string state = e.sqlstate();
-        if (state == "57014" || state == "55P03" || state.rfind("40", 0) == 0 || state.rfind("57P", 0) == 0 ||
-            state.rfind("08", 0) == 0 || state.rfind("53", 0) == 0) {
+        if (state == "57014" || state == "55P03" || state == "53100" || state == "53200" || state.rfind("40", 0) == 0 ||
+            state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
             return {ExitCode::transient,
                     one_line(fmt::format("database: {}; safe to retry", first_sentence(e.what())))};
         }
