@@ -1505,7 +1505,8 @@ SELECT (SELECT md5(coalesce(string_agg(a::text, E'\n' ORDER BY a::text), '')) FR
         // Which rows are newer is told by their xmin, compared as type xid: of another type
         // (a number, text) it cannot be, and every run proves in full, saying why.
         const auto row_xmin_unusable = now.optional_text("row_xmin_unusable");
-        m_proved.summary.watermark = watermark_of(m_txn, *xids, !row_xmin_unusable, now.flag("wallets_name_row_xmin"));
+        m_wallets_name_row_xmin = now.flag("wallets_name_row_xmin");
+        m_proved.summary.watermark = watermark_of(m_txn, *xids, !row_xmin_unusable, m_wallets_name_row_xmin);
         m_proved.totals.accounts_digest = now.text("accounts_digest");
         m_proved.totals.contract_digest = now.text("contract_digest");
         m_proved.totals.time_zone = now.text("time_zone");
@@ -1903,6 +1904,7 @@ FROM recon.proof_duplicates s
         proof.lines = m_proved.totals.lines;
         proof.transactions = m_proved.totals.transactions;
         proof.full_run_id = m_proved.totals.full_run_id;
+        proof.wallets_name_row_xmin = m_wallets_name_row_xmin;
         proof.suspect_lines =
             m_txn.exec_params1("SELECT count(*) AS n FROM pg_temp.proof_defects")["n"].as<std::int64_t>();
         ProofStore store;
@@ -1921,6 +1923,7 @@ FROM recon.proof_duplicates s
     pqxx::transaction_base& m_txn;
     Proved m_proved;
     bool m_has_snapshots = false;
+    bool m_wallets_name_row_xmin = false;
     IdImages m_ids;
 };
 

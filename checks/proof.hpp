@@ -49,6 +49,9 @@ struct Proof {
     /// The run of the last full proof the proof rests on; 0 when this run proved in full. Only when
     /// it is not do pg_temp.proof_keys_new hold just the keys whose sums changed since the stored proof.
     std::int64_t full_run_id = 0;
+    /// Whether contract.wallets names each row's xmin (row_xmin of type xid): then the wallets'
+    /// fence can tell which wallet rows changed since a stored comparison.
+    bool wallets_name_row_xmin = false;
     /// A scheduled full proof that differs from the incremental answer at the same snapshot: one
     /// `incremental_drift` variance per difference (reported by trial_balance_zero in A runs and
     /// account_totals in B runs).

@@ -338,7 +338,7 @@ private:
     static CappedRows compare_with_proof(CheckContext& context, const Proof& proved)
     {
         auto& txn = context.ledger();
-        if (proved.full_run_id != 0 && wallets_name_row_versions(txn)) {
+        if (proved.full_run_id != 0 && proved.wallets_name_row_xmin) {
             const auto stored = txn.exec(stored_comparison_sql);
             if (!stored.empty()) {
                 const NamedRow state(stored[0]);
@@ -368,12 +368,6 @@ private:
                                                                           "coalesce(sum(key_hash), 0) AS digest",
                                 .recorded = recorded_sql("true", accounts_text_sql, "n", "digest",
                                                          "(SELECT count(*) FROM recorded_keys)")}));
-    }
-
-    /// Whether contract.wallets names each row's xmin (row_xmin of type xid).
-    static bool wallets_name_row_versions(pqxx::transaction_base& txn)
-    {
-        return NamedRow(txn.exec1("SELECT " + names_row_xmin_sql("contract.wallets") + " AS named")).flag("named");
     }
 };
 
