@@ -1919,7 +1919,7 @@ TEST_CASE("a hung backend: a request waiting on a lock answers 503 within the de
         return txn
             .exec(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reconcile'"
-                " AND wait_event_type = 'Lock'")[0][0]
+                " AND datname = current_database() AND wait_event_type = 'Lock'")[0][0]
             .as<int>();
     };
 
