@@ -246,7 +246,8 @@ TEST_CASE("ledger text that is not UTF-8: every A, B and D run completes and rep
 
 TEST_CASE("ledger text that is not UTF-8: incremental runs read, re-prove and carry transaction ids that are not UTF-8")
 {
-    // Every transaction id ends in the byte \xe9 (text ids, as a foreign ledger may keep them).
+    // Every transaction id ends in the byte \xe9 (text ids, as a foreign ledger may keep them), and
+    // the journal's view filters on such text: the plans the proof asks for quote it.
     Latin1Book db("_ids");
     db.exec(latin1_ledger_sql);
     db.exec(R"sql(
@@ -259,7 +260,7 @@ CREATE VIEW contract.transactions AS
 CREATE VIEW contract.journal_lines AS
     SELECT line_id, txn_id::text || E'\xe9' AS txn_id, account_code, customer_id, side, amount, currency,
            xmin AS row_xmin
-    FROM ledger.journal_lines;
+    FROM ledger.journal_lines WHERE account_code IS DISTINCT FROM E'GONE\xe9';
 )sql");
     const auto first = run_json('A', db);
     CHECK(first["proof"]["kind"] == "full");
