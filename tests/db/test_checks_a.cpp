@@ -223,6 +223,23 @@ TEST_CASE("source_txn_uniqueness names the key and every transaction sharing it"
     CHECK(result.variances[0].detail["count"] == 3);
 }
 
+TEST_CASE("a source key held twice, one of its rows of an unknown status: both are reported, with the key's count")
+{
+    auto& db = clean_book();
+    // The proof counts the keys held more than once apart from the rows of an unknown status, and
+    // puts them together by key: this key is in both.
+    db.exec(
+        "INSERT INTO ledger.transactions (txn_id, source, source_txn_id, customer_id, txn_type, status,"
+        " effective_at) VALUES (3001, 'bank', 'DEP-1', 'C001', 'deposit', 'settled', now())");
+    const auto unique = db.run_check("source_txn_uniqueness");
+    CHECK(variance_lines(unique) == Lines{"duplicate_source_txn source=bank source_txn_id=DEP-1"});
+    REQUIRE(unique.variances.size() == 1);
+    CHECK(unique.variances[0].detail["txn_ids"] == nlohmann::json::array({"1001", "3001"}));
+    CHECK(unique.variances[0].detail["count"] == 2);
+    const auto complete = db.run_check("journal_line_completeness");
+    CHECK(variance_lines(complete) == Lines{"unknown_status txn_id=3001"});
+}
+
 TEST_CASE("dr_cr_sign_convention: a line with an invalid side")
 {
     auto& db = clean_book();
