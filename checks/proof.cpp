@@ -1335,8 +1335,17 @@ std::string stored_duplicates_sql(const char* where)
            where;
 }
 
-/// What a full proof stores: each table of the stored proof with the rows that replace it.
-std::vector<std::pair<std::string, std::string>> full_proof_tables()
+/// A table of the stored proof and the rows a full proof replaces it with.
+struct FullProofTable {
+    std::string table;
+    std::string rows;
+    /// Whether `rows` read the ledger alone, no table of the snapshot's session: then the twin can
+    /// digest them too.
+    bool rows_read_ledger = false;
+};
+
+/// What a full proof stores.
+std::vector<FullProofTable> full_proof_tables()
 {
     return {
         {"recon.proof_groups", groups_to_store_sql("account, customer, currency", "pg_temp.proof_groups_new")},
@@ -1347,10 +1356,11 @@ std::vector<std::pair<std::string, std::string>> full_proof_tables()
         {"recon.proof_breaks", stored_breaks_sql("")},
         {"recon.proof_defects", stored_defects_sql("")},
         {"recon.proof_duplicates", stored_duplicates_sql("")},
-        {"recon.proof_open", fmt::format("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text "
-                                         "AS source_txn_id FROM contract.transactions WHERE NOT coalesce(status IN "
-                                         "{}, false)",
-                                         booked_statuses_sql)},
+        {"recon.proof_open",
+         fmt::format("SELECT txn_id::text AS txn_id, source::text AS source, source_txn_id::text AS source_txn_id "
+                     "FROM contract.transactions WHERE NOT coalesce(status IN {}, false)",
+                     booked_statuses_sql),
+         true},
     };
 }
 
@@ -1945,10 +1955,10 @@ FROM recon.proof_duplicates s
     {
         std::vector<std::string> sqls;
         if (!m_context.snapshot().proof_request().store || !m_proved.stored_in_snapshot) return sqls;
-        for (const auto& [table, rows] : full_proof_tables()) {
-            const StoredShape shape(m_txn, table);
-            sqls.push_back(shape.digest_sql(table));
-            if (rows.find("pg_temp.") == std::string::npos) sqls.push_back(shape.digest_sql(shape.proved_rows(rows)));
+        for (const auto& stored : full_proof_tables()) {
+            const StoredShape shape(m_txn, stored.table);
+            sqls.push_back(shape.digest_sql(stored.table));
+            if (stored.rows_read_ledger) sqls.push_back(shape.digest_sql(shape.proved_rows(stored.rows)));
         }
         return sqls;
     }
@@ -2268,8 +2278,8 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
     const std::string defects = stored_defects_sql(fresh);
     const std::string duplicates = stored_duplicates_sql(fresh);
     if (full) {
-        for (const auto& [table, rows] : full_proof_tables()) {
-            replace_rows(snapshot, results, table, rows, proved.stored_in_snapshot, proved.known_digests);
+        for (const auto& stored : full_proof_tables()) {
+            replace_rows(snapshot, results, stored.table, stored.rows, proved.stored_in_snapshot, proved.known_digests);
         }
     } else {
         results.exec0(
