@@ -1055,18 +1055,19 @@ const Settings sorted_by_transaction = {{"enable_hashagg", "off"}, {"enable_sort
 /// scan and join), so on two cores the two passes over the journal take about as long at once as
 /// the longer one alone, and the twin, done first, takes what the snapshot's session would do
 /// after its grouping. Each statement's rows become a temporary table of the twin, by name;
-/// started on construction, in order; wait() waits for all of them, then copy() and row() read
-/// them.
+/// send() starts statements, in order after those sent before; wait() waits for all of them,
+/// then copy() and row() read them, and send() may start more.
 class WorkBeside {
 public:
     struct Table {
         std::string name;
         std::string select;
-        /// Planner settings for this statement alone.
+        /// Planner settings for this statement alone (read in the twin's session as it is sent,
+        /// so only in a batch sent while none runs).
         Settings settings = {};
     };
 
-    WorkBeside(std::shared_ptr<SnapshotTwin> twin, const std::vector<Table>& tables) : m_twin(std::move(twin))
+    explicit WorkBeside(std::shared_ptr<SnapshotTwin> twin) : m_twin(std::move(twin))
     {
         auto& txn = m_twin->txn();
         // One process: the snapshot's own grouping has the parallel workers.
@@ -1078,6 +1079,11 @@ public:
         // transactions by source key 9.8 s against 3.0 s hashed (stop 39). Priced as read
         // through the shared buffers, an index is walked only where the table lies in its order.
         txn.exec("SELECT set_config('effective_cache_size', current_setting('shared_buffers'), true)");
+    }
+
+    /// Starts `tables`' statements after any still running.
+    void send(const std::vector<Table>& tables)
+    {
         // A pipeline's query yields one result: each statement's own settings are set by one
         // query before it and put back by one after.
         std::vector<std::string> queries;
@@ -1085,6 +1091,8 @@ public:
             std::vector<std::string> set;
             std::vector<std::string> restore;
             for (const auto& [name, value] : table.settings) {
+                if (m_pipeline) throw std::logic_error("a statement with settings of its own is sent first");
+                auto& txn = m_twin->txn();
                 const std::string before =
                     NamedRow(txn.exec_params1("SELECT current_setting($1) AS value", name)).text("value");
                 set.push_back(fmt::format("set_config({}, {}, true)", txn.quote(name), txn.quote(value)));
@@ -1094,13 +1102,18 @@ public:
             queries.push_back(fmt::format("CREATE TEMP TABLE {} ON COMMIT DROP AS {}", table.name, table.select));
             if (!restore.empty()) queries.push_back(fmt::format("SELECT {}", fmt::join(restore, ", ")));
         }
-        m_pipeline = std::make_unique<pqxx::pipeline>(txn);
-        // Held back and sent as one batch: a query sent alone would leave the next to wait until
-        // this session next asked for results, after its own grouping.
-        m_pipeline->retain(static_cast<int>(queries.size()) + 1);
-        for (const auto& query : queries) m_queries.push_back(m_pipeline->insert(query));
-        m_pipeline->resume();
+        in_twin([&] {
+            if (!m_pipeline) m_pipeline = std::make_unique<pqxx::pipeline>(m_twin->txn());
+            // Held back and sent as one batch: a query sent alone would leave the next to wait
+            // until this session next asked for results, after its own grouping.
+            m_pipeline->retain(static_cast<int>(queries.size()) + 1);
+            for (const auto& query : queries) m_queries.push_back(m_pipeline->insert(query));
+            m_pipeline->resume();
+        });
     }
+
+    /// Whether a statement of the twin failed or the twin was lost (not the snapshot's session).
+    bool twin_failed() const { return m_twin_failed; }
 
     /// Waits for every statement, in order (a failure is thrown here, as it would be had it run
     /// in the snapshot: the statements after a failed one never end, so each is waited for and
@@ -1121,6 +1134,7 @@ public:
         }
         in_twin([&] { m_pipeline->complete(); });
         m_pipeline.reset();
+        m_queries.clear();
     }
 
     /// Moves the rows of `select_sql`, read in the twin, into `table` of `txn`.
@@ -1153,13 +1167,18 @@ private:
         try {
             return work();
         } catch (const pqxx::broken_connection& e) {
+            m_twin_failed = true;
             if (m_twin->txn().conn().is_open()) throw;
             throw lost(e);
         } catch (const pqxx::sql_error& e) {
+            m_twin_failed = true;
             // The server ending the session says so first (57P01 and its kin), and that error
             // may reach the pipeline before the closed socket does.
             if (e.sqlstate().rfind("57P", 0) != 0) throw;
             throw lost(e);
+        } catch (...) {
+            m_twin_failed = true;
+            throw;
         }
     }
 
@@ -1167,6 +1186,7 @@ private:
     // Declared after the twin, so it ends first: a pipeline still running is cancelled.
     std::unique_ptr<pqxx::pipeline> m_pipeline;
     std::vector<pqxx::pipeline::query_id> m_queries;
+    bool m_twin_failed = false;
 };
 
 /// How the store reads a stored table's rows and tells them apart: its columns, and a proved row
@@ -1226,8 +1246,60 @@ struct StoredShape {
 };
 
 /// Digests the store need not compute again: each digest_sql text with its count and digest, made
-/// in the snapshot's twin while the snapshot grouped the journal.
+/// in the snapshot's twin.
 using KnownDigests = std::map<std::string, std::pair<std::int64_t, std::string>>;
+
+/// The store's digests (StoredShape::digest_sql texts) made in the twin while the snapshot's
+/// session runs the checks, on the core the checks leave idle; collected by the store. A failure
+/// of the twin leaves the store to make them itself, as it would without a twin.
+class TwinDigests {
+public:
+    TwinDigests(std::shared_ptr<WorkBeside> beside, std::vector<std::string> sqls)
+        : m_beside(std::move(beside)), m_sqls(std::move(sqls))
+    {
+        std::vector<std::string> each;
+        for (std::size_t i = 0; i < m_sqls.size(); ++i) {
+            each.push_back(fmt::format("SELECT {} AS i, n, digest FROM ({}) x", i, m_sqls[i]));
+        }
+        try {
+            m_beside->send({{"proof_beside_digests", fmt::format("{}", fmt::join(each, " UNION ALL "))}});
+        } catch (const std::exception& e) {
+            given_up(e);
+        }
+    }
+
+    /// Waits for the digests in short sleeps on `snapshot` (WorkBeside::wait), then ends the twin.
+    KnownDigests collect(pqxx::transaction_base& snapshot)
+    {
+        if (!m_beside) return m_known;
+        try {
+            m_beside->wait(snapshot);
+            for (const auto& result_row : m_beside->result("SELECT i, n, digest FROM pg_temp.proof_beside_digests")) {
+                const NamedRow row(result_row);
+                m_known[m_sqls.at(static_cast<std::size_t>(row.number("i")))] = {row.number("n"), row.text("digest")};
+            }
+        } catch (const std::exception& e) {
+            given_up(e);
+        }
+        m_beside.reset();
+        return m_known;
+    }
+
+private:
+    /// A failure of the twin's: nothing is known, the store digests every table itself. Any
+    /// other (this session's own, an interruption) is the run's.
+    void given_up(const std::exception& e)
+    {
+        if (!m_beside->twin_failed()) throw;
+        m_known.clear();
+        m_beside.reset();
+        log_info("the second session did not digest the stored proof, the store does: {}", first_line(e.what()));
+    }
+
+    std::shared_ptr<WorkBeside> m_beside;
+    std::vector<std::string> m_sqls;
+    KnownDigests m_known;
+};
 
 /// Makes `table` hold exactly the rows of `select_sql` (read in the snapshot; the table's columns
 /// by name). When the snapshot reads the database the proof is stored in (`stored_in_snapshot`),
@@ -1406,8 +1478,8 @@ struct Proved {
     std::optional<StoredProof> base;  ///< the stored proof an incremental run extended (or replaced)
     std::string as_of;
     ProofTotals totals;
-    bool stored_in_snapshot = false;  ///< ProofRequest::stored_in_snapshot
-    KnownDigests known_digests;       ///< what the twin digested for the store
+    bool stored_in_snapshot = false;            ///< ProofRequest::stored_in_snapshot
+    std::shared_ptr<TwinDigests> twin_digests;  ///< what the twin digests for the store, if anything
 };
 
 std::optional<StoredProof> read_stored(pqxx::transaction_base& txn, const std::string& as_of)
@@ -1947,11 +2019,11 @@ FROM recon.proof_duplicates s
         return {};
     }
 
-    /// The digests of what a full proof replaces that the twin can make while the snapshot
-    /// groups the journal (the store compares them after the checks, on one core, about 0.5 s
-    /// at 10M lines; stop 43): every stored table's, and the proved rows' that read the ledger
-    /// alone. None when the proof is not stored in the snapshot's database.
-    std::vector<std::string> twin_digests()
+    /// The digests of what a full proof replaces that the twin can make while the checks run
+    /// (the store compares them after the checks, on one core, about 0.5 s at 10M lines; stop
+    /// 43): every stored table's, and the proved rows' that read the ledger alone. None when the
+    /// proof is not stored in the snapshot's database.
+    std::vector<std::string> store_digest_sqls()
     {
         std::vector<std::string> sqls;
         if (!m_context.snapshot().proof_request().store || !m_proved.stored_in_snapshot) return sqls;
@@ -1982,22 +2054,14 @@ FROM recon.proof_duplicates s
         const std::string repeated_sql = ids(repeated_ids_sql(m_ids.line_image));
         const bool ids_unique = transaction_ids_unique(m_txn);
         const Settings pass_settings = journal_pass_settings(m_txn);
-        std::optional<WorkBeside> beside;
-        std::vector<std::string> digests;
+        std::shared_ptr<WorkBeside> beside;
         if (auto twin = m_context.snapshot().twin()) {
             std::vector<WorkBeside::Table> tables = {
                 {"proof_beside", classes_sql, sorted_by_transaction + pass_settings},
                 {"proof_beside_keys", ids(source_keys_grouping_sql)}};
             if (!ids_unique) tables.push_back({"proof_beside_repeated", repeated_sql});
-            digests = twin_digests();
-            if (!digests.empty()) {
-                std::vector<std::string> each;
-                for (std::size_t i = 0; i < digests.size(); ++i) {
-                    each.push_back(fmt::format("SELECT {} AS i, n, digest FROM ({}) x", i, digests[i]));
-                }
-                tables.push_back({"proof_beside_digests", fmt::format("{}", fmt::join(each, " UNION ALL "))});
-            }
-            beside.emplace(std::move(twin), tables);
+            beside = std::make_shared<WorkBeside>(std::move(twin));
+            beside->send(tables);
         }
         if (shared.number("n") <= max_shared_bounds) {
             make_proof_groups(m_txn, pass_settings, ids(full_groups_sql(true)), tail_from, shared.text("bounds"));
@@ -2047,14 +2111,14 @@ FROM recon.proof_duplicates s
             repeated_lines = repeated.number("lines");
             repeated_hash = repeated.text("hash");
         }
-        if (!digests.empty()) {
-            for (const auto& result_row : beside->result("SELECT i, n, digest FROM pg_temp.proof_beside_digests")) {
-                const NamedRow row(result_row);
-                m_proved.known_digests[digests.at(static_cast<std::size_t>(row.number("i")))] = {row.number("n"),
-                                                                                                 row.text("digest")};
+        if (beside) {
+            // Sent now, the store's digests run beside the checks, on the core their one session
+            // leaves idle (they ran beside the grouping before, stop 44).
+            if (auto digests = store_digest_sqls(); !digests.empty()) {
+                m_proved.twin_digests = std::make_shared<TwinDigests>(std::move(beside), std::move(digests));
             }
+            beside.reset();
         }
-        beside.reset();
         const std::int64_t lines = totals.number("lines") - repeated_lines;
         m_proved.summary.lines_read = lines;
         m_proved.base = stored;
@@ -2278,8 +2342,9 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
     const std::string defects = stored_defects_sql(fresh);
     const std::string duplicates = stored_duplicates_sql(fresh);
     if (full) {
+        const KnownDigests known = proved.twin_digests ? proved.twin_digests->collect(snapshot) : KnownDigests{};
         for (const auto& stored : full_proof_tables()) {
-            replace_rows(snapshot, results, stored.table, stored.rows, proved.stored_in_snapshot, proved.known_digests);
+            replace_rows(snapshot, results, stored.table, stored.rows, proved.stored_in_snapshot, known);
         }
     } else {
         results.exec0(
