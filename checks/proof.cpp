@@ -2320,6 +2320,9 @@ ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, watermark = EXCLUDED.
 bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& snapshot, pqxx::transaction_base& results,
                                std::int64_t run_id)
 {
+    const bool full = proved.summary.kind == ProofKind::full;
+    // Collected before the lock, which no wait for the second session should hold.
+    const KnownDigests known = full && proved.twin_digests ? proved.twin_digests->collect(snapshot) : KnownDigests{};
     // One writer at a time (a row lock would lock nothing before the first proof is stored), and
     // only over the proof this one started from.
     results.exec0("LOCK TABLE recon.proof_state IN SHARE ROW EXCLUSIVE MODE");
@@ -2334,7 +2337,6 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
     // but whose snapshot began after that proof was stored, stores nothing (the next run proves
     // its part). A full proof rests on no mark and always stores (run ids that went back, a
     // sequence reset, stop blocking the store there).
-    const bool full = proved.summary.kind == ProofKind::full;
     if (!full && current_version && run_id < *current_version) return false;
 
     const char* fresh = full ? "" : " WHERE fresh";
@@ -2342,7 +2344,6 @@ bool ProofBuilder::store_proof(const Proved& proved, pqxx::transaction_base& sna
     const std::string defects = stored_defects_sql(fresh);
     const std::string duplicates = stored_duplicates_sql(fresh);
     if (full) {
-        const KnownDigests known = proved.twin_digests ? proved.twin_digests->collect(snapshot) : KnownDigests{};
         for (const auto& stored : full_proof_tables()) {
             replace_rows(snapshot, results, stored.table, stored.rows, proved.stored_in_snapshot, known);
         }
